@@ -1,0 +1,403 @@
+/* SPDX-License-Identifier: MIT */
+/* libmemscan: read-only inspection of another Linux process's memory. */
+#ifndef MEMSCAN_MEMSCAN_H
+#define MEMSCAN_MEMSCAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define MEMSCAN_API       __attribute__((visibility("default")))
+#define MEMSCAN_NODISCARD __attribute__((warn_unused_result))
+#else
+#define MEMSCAN_API
+#define MEMSCAN_NODISCARD
+#endif
+
+/*
+ * Conventions
+ * - Every function that can fail returns an int: MEMSCAN_OK (0) or a value of memscan_err.
+ * - Out-parameters are named ret_*; they are cleared on entry and set only on success.
+ * - What a _new/_open/_take/_load returns is released by the matching _free; every _free accepts NULL.
+ * - The library never prints and never exits.
+ * - Thread safety: distinct objects may be used from distinct threads; one object must not be used
+ *   from two threads at once unless its comment says so.
+ */
+
+/* Error codes. Values are only ever appended; the wire protocol carries the same numbers. */
+typedef enum memscan_err {
+	MEMSCAN_OK = 0,
+	MEMSCAN_ERR_INVALID_ARG = 1,  /* NULL pointer, PID <= 0, empty range, bad option */
+	MEMSCAN_ERR_NO_PROCESS = 2,   /* no process with that PID */
+	MEMSCAN_ERR_PERMISSION = 3,   /* not allowed to read that process (ptrace access mode) */
+	MEMSCAN_ERR_PROCESS_GONE = 4, /* the process exited (or its PID was reused) since it was opened */
+	MEMSCAN_ERR_UNREADABLE = 5,   /* no byte of the requested range could be read */
+	MEMSCAN_ERR_PARTIAL = 6,      /* some bytes were read; the holes are reported */
+	MEMSCAN_ERR_NO_MEMORY = 7,    /* allocation failed */
+	MEMSCAN_ERR_IO = 8,           /* a file could not be read or written (errno-level failure) */
+	MEMSCAN_ERR_BAD_PATTERN = 9,  /* a malformed byte pattern */
+	MEMSCAN_ERR_BAD_FORMAT = 10,  /* malformed input: snapshot file, maps line */
+	MEMSCAN_ERR_TRUNCATED = 11,   /* input ended early */
+	MEMSCAN_ERR_UNSUPPORTED_VERSION = 12, /* a snapshot file of a version this build cannot read */
+	MEMSCAN_ERR_LIMIT = 13,               /* a documented size limit was exceeded */
+	MEMSCAN_ERR_NOT_FOUND = 14,           /* no such index / region / object */
+	MEMSCAN_ERR_STOPPED = 15,             /* a callback asked to stop early */
+} memscan_err;
+
+/* Number of defined codes (one past the highest); a test compares it with the wire enum. */
+#define MEMSCAN_ERR_COUNT 16
+
+/* A static, human-readable description of an error code; never NULL (unknown codes included). */
+MEMSCAN_API const char *memscan_strerror(int err);
+
+/* The library version, "MAJOR.MINOR.PATCH". */
+MEMSCAN_API const char *memscan_version(void);
+
+/* System page size in bytes. */
+MEMSCAN_API size_t memscan_page_size(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Process handle
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct memscan_process memscan_process;
+
+/* How memory is read. AUTO uses process_vm_readv and falls back to /proc/PID/mem when the kernel
+ * refuses the syscall (ENOSYS, or EPERM under seccomp). The others force one method. */
+typedef enum memscan_read_method {
+	MEMSCAN_READ_AUTO = 0,
+	MEMSCAN_READ_VM_READV = 1,
+	MEMSCAN_READ_PROC_MEM = 2,
+} memscan_read_method;
+
+/* Opens process PID for reading. Distinct errors: INVALID_ARG (pid <= 0), NO_PROCESS, PERMISSION.
+ * The handle remembers the process start time and holds a pidfd, so a process that exits (and any
+ * process that later reuses its PID) is reported as PROCESS_GONE rather than read by mistake. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_process_open(int pid, memscan_process **ret_proc);
+MEMSCAN_API void memscan_process_free(memscan_process *proc);
+MEMSCAN_API int memscan_process_pid(const memscan_process *proc);
+/* Start time in clock ticks since boot (field 22 of /proc/PID/stat). */
+MEMSCAN_API uint64_t memscan_process_start_time(const memscan_process *proc);
+/* MEMSCAN_OK while the opened process is alive, else PROCESS_GONE. */
+MEMSCAN_API int memscan_process_check_alive(const memscan_process *proc);
+MEMSCAN_API int memscan_process_set_read_method(memscan_process *proc, memscan_read_method method);
+
+/* One process of the host, as `memscan ps` lists it. */
+typedef struct memscan_proc_info {
+	int pid;
+	int ppid;
+	uint32_t uid;
+	uint64_t rss_bytes;
+	char name[64];     /* comm, NUL-terminated */
+	char cmdline[256]; /* arguments joined by spaces, truncated, NUL-terminated; may be empty */
+} memscan_proc_info;
+
+/* Lists the host's processes sorted by PID into a new array released with free(). Processes that
+ * vanish while listed are skipped. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_process_list(memscan_proc_info **ret_list, size_t *ret_count);
+
+/* ---------------------------------------------------------------------------------------------
+ * Memory regions (/proc/PID/maps)
+ * ------------------------------------------------------------------------------------------- */
+
+enum {
+	MEMSCAN_PERM_READ = 1u << 0,
+	MEMSCAN_PERM_WRITE = 1u << 1,
+	MEMSCAN_PERM_EXEC = 1u << 2,
+	MEMSCAN_PERM_SHARED = 1u << 3, /* 's' in maps; otherwise private ('p') */
+};
+
+typedef enum memscan_region_kind {
+	MEMSCAN_KIND_ANON = 1u << 0,    /* anonymous mapping without a name */
+	MEMSCAN_KIND_HEAP = 1u << 1,    /* [heap] */
+	MEMSCAN_KIND_STACK = 1u << 2,   /* [stack] and [stack:TID] */
+	MEMSCAN_KIND_FILE = 1u << 3,    /* backed by a file (possibly deleted) */
+	MEMSCAN_KIND_SPECIAL = 1u << 4, /* [vdso], [vvar], [vsyscall] and other [names] */
+} memscan_region_kind;
+
+typedef struct memscan_region {
+	uint64_t start; /* first address */
+	uint64_t end;   /* one past the last address */
+	uint64_t offset;
+	uint64_t inode;
+	uint32_t dev_major;
+	uint32_t dev_minor;
+	uint32_t perms;   /* MEMSCAN_PERM_* */
+	uint32_t kind;    /* one memscan_region_kind */
+	int deleted;      /* the backing file was deleted: path had " (deleted)", stripped here */
+	const char *path; /* never NULL ("" for anonymous); owned by the list that holds the region */
+} memscan_region;
+
+/* Region selection. A zeroed filter selects every region. */
+typedef struct memscan_filter {
+	uint32_t perms;          /* every bit here must be present in the region */
+	uint32_t kinds;          /* OR of memscan_region_kind; 0 = any kind */
+	const char *path_substr; /* NULL or "" = any path */
+	uint64_t range_start;    /* if range_end > range_start: keep only [range_start, range_end), */
+	uint64_t range_end;      /*   clipping regions that straddle its edges */
+	uint64_t max_size;       /* skip regions larger than this; 0 = no limit */
+} memscan_filter;
+
+/* The filter used for scans, snapshots and diffs when the caller has no preference: readable
+ * regions, excluding [vvar] and [vsyscall], which the kernel does not let another process read. */
+MEMSCAN_API void memscan_filter_default(memscan_filter *filter);
+
+typedef struct memscan_region_list memscan_region_list;
+
+/* Reads /proc/PID/maps of an open process and keeps the regions that pass FILTER (NULL = all). */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_regions_read(memscan_process *proc, const memscan_filter *filter,
+                                                       memscan_region_list **ret_list);
+/* Parses maps text (the content of a /proc/PID/maps file). Used for tests and for maps text
+ * received from elsewhere. BAD_FORMAT names no line; see memscan_maps_parse_line for one line. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_regions_parse(const char *text, size_t len,
+                                                        const memscan_filter *filter,
+                                                        memscan_region_list **ret_list);
+/* Parses one maps line (without the newline). PATHBUF receives the path; REGION->path points
+ * into it. BAD_FORMAT on anything malformed, LIMIT if the path does not fit. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_maps_parse_line(const char *line, size_t len,
+                                                          memscan_region *region, char *pathbuf,
+                                                          size_t pathbuf_size);
+/* An empty list, to fill with memscan_region_list_add (e.g. regions received over a network). */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_region_list_new(memscan_region_list **ret_list);
+/* Appends a copy of REGION (its path is copied). */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_region_list_add(memscan_region_list *list,
+                                                          const memscan_region *region);
+MEMSCAN_API size_t memscan_region_list_count(const memscan_region_list *list);
+/* The region at INDEX, or NULL if out of range; valid until the list is changed or freed. */
+MEMSCAN_API const memscan_region *memscan_region_list_get(const memscan_region_list *list, size_t index);
+/* Sum of (end - start) over the list. */
+MEMSCAN_API uint64_t memscan_region_list_bytes(const memscan_region_list *list);
+MEMSCAN_API void memscan_region_list_free(memscan_region_list *list);
+/* True if REGION passes FILTER (ignores the range clipping). */
+MEMSCAN_API int memscan_filter_match(const memscan_filter *filter, const memscan_region *region);
+/* "rw-p"-style text of PERMS into a 5-byte buffer. */
+MEMSCAN_API void memscan_perms_format(uint32_t perms, char out[5]);
+/* Parses "rw", "r-x", "rwxp" style text: letters set bits, '-' is ignored. INVALID_ARG otherwise. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_perms_parse(const char *text, uint32_t *ret_perms);
+/* "heap", "stack", "anon", "file", "special". */
+MEMSCAN_API const char *memscan_kind_name(uint32_t kind);
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_kind_parse(const char *text, uint32_t *ret_kind);
+
+/* ---------------------------------------------------------------------------------------------
+ * Reading memory
+ * ------------------------------------------------------------------------------------------- */
+
+/* A half-open address range [start, end). */
+typedef struct memscan_range {
+	uint64_t start;
+	uint64_t end;
+} memscan_range;
+
+/* A growable array of ranges (e.g. the unreadable holes of a read), sorted by address. */
+typedef struct memscan_ranges {
+	memscan_range *items;
+	size_t count;
+	size_t capacity;
+} memscan_ranges;
+
+MEMSCAN_API void memscan_ranges_clear(memscan_ranges *ranges);   /* count = 0, keeps the storage */
+MEMSCAN_API void memscan_ranges_release(memscan_ranges *ranges); /* frees the storage, zeroes the struct */
+MEMSCAN_API uint64_t memscan_ranges_bytes(const memscan_ranges *ranges);
+
+/* Reads LEN bytes at ADDR into BUF. OK if every byte was read. If some pages cannot be read, the
+ * readable bytes are stored, the unreadable ones are set to 0 in BUF, their ranges are appended
+ * to HOLES (if not NULL) and PARTIAL is returned; UNREADABLE if no byte could be read.
+ * PROCESS_GONE if the process exited: BUF's content is then unspecified. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_read(memscan_process *proc, uint64_t addr, void *buf, size_t len,
+                                               memscan_ranges *holes);
+
+/* ---------------------------------------------------------------------------------------------
+ * MappedMemory and MemoryMapper: local buffer views of remote regions
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct memscan_mapped memscan_mapped;
+
+/* Reads REGION into a new local buffer (large buffers are huge-page advised). A partially readable
+ * region is mapped with its holes reported (memscan_mapped_holes); UNREADABLE if nothing could be
+ * read. The region (and its path) is copied. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_mapped_new(memscan_process *proc, const memscan_region *region,
+                                                     memscan_mapped **ret_mapped);
+/* Re-reads the region into the same buffer. On failure the previous contents are kept. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_mapped_refresh(memscan_mapped *mapped, memscan_process *proc);
+MEMSCAN_API const uint8_t *memscan_mapped_data(const memscan_mapped *mapped);
+MEMSCAN_API uint64_t memscan_mapped_address(const memscan_mapped *mapped);
+MEMSCAN_API size_t memscan_mapped_size(const memscan_mapped *mapped);
+MEMSCAN_API const memscan_region *memscan_mapped_region(const memscan_mapped *mapped);
+MEMSCAN_API const memscan_ranges *memscan_mapped_holes(const memscan_mapped *mapped);
+MEMSCAN_API void memscan_mapped_free(memscan_mapped *mapped);
+
+typedef struct memscan_mapper memscan_mapper;
+
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_mapper_new(memscan_mapper **ret_mapper);
+/* Maps REGION and stores it at the next index, returned in RET_INDEX. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_mapper_map_region(memscan_mapper *mapper, memscan_process *proc,
+                                                            const memscan_region *region, size_t *ret_index);
+/* The mapping at INDEX, or NULL. */
+MEMSCAN_API const memscan_mapped *memscan_mapper_get(const memscan_mapper *mapper, size_t index);
+MEMSCAN_API size_t memscan_mapper_len(const memscan_mapper *mapper);
+MEMSCAN_API int memscan_mapper_is_empty(const memscan_mapper *mapper);
+/* Releases every mapping; the mapper stays usable. */
+MEMSCAN_API void memscan_mapper_clear(memscan_mapper *mapper);
+MEMSCAN_API void memscan_mapper_free(memscan_mapper *mapper);
+
+/* ---------------------------------------------------------------------------------------------
+ * Snapshots and their file format (docs/snapshot-format.md)
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct memscan_snapshot memscan_snapshot;
+
+/* One region of a snapshot. DATA holds (region.end - region.start) bytes; bytes inside HOLES were
+ * unreadable and are 0. */
+typedef struct memscan_snapshot_region {
+	memscan_region region;
+	const uint8_t *data;
+	const memscan_ranges *holes;
+} memscan_snapshot_region;
+
+/* Reads every region of REGIONS (as listed; NULL = the default filter's regions, read now).
+ * Regions that vanished or are wholly unreadable are skipped (they appear in no snapshot region);
+ * partially readable ones keep their holes. PROCESS_GONE if the process exits meanwhile. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_take(memscan_process *proc,
+                                                        const memscan_region_list *regions,
+                                                        memscan_snapshot **ret_snapshot);
+/* Re-reads the same regions into the same buffers (no allocation when nothing changed size). */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_refresh(memscan_snapshot *snapshot, memscan_process *proc);
+MEMSCAN_API size_t memscan_snapshot_region_count(const memscan_snapshot *snapshot);
+/* The region at INDEX (sorted by address), or a zeroed struct if out of range. */
+MEMSCAN_API memscan_snapshot_region memscan_snapshot_get(const memscan_snapshot *snapshot, size_t index);
+MEMSCAN_API uint64_t memscan_snapshot_bytes(const memscan_snapshot *snapshot);
+MEMSCAN_API int memscan_snapshot_pid(const memscan_snapshot *snapshot);
+/* Wall-clock time the snapshot was completed, nanoseconds since the Unix epoch. */
+MEMSCAN_API uint64_t memscan_snapshot_time_ns(const memscan_snapshot *snapshot);
+/* Writes the snapshot to PATH (created 0600, replaced atomically through a temporary file). */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_save(const memscan_snapshot *snapshot, const char *path);
+/* Loads a snapshot file. BAD_FORMAT, TRUNCATED or UNSUPPORTED_VERSION name what is wrong; nothing
+ * is returned for a file that fails any check. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_load(const char *path, memscan_snapshot **ret_snapshot);
+MEMSCAN_API void memscan_snapshot_free(memscan_snapshot *snapshot);
+
+/* ---------------------------------------------------------------------------------------------
+ * Diffs: change runs, per-byte changes, regions that appeared or vanished
+ * ------------------------------------------------------------------------------------------- */
+
+/* The seed's MemoryChange: one byte that changed. */
+typedef struct memscan_change {
+	uint64_t address;
+	uint8_t old_value;
+	uint8_t new_value;
+} memscan_change;
+
+/* A run of consecutive changed bytes inside one region. */
+typedef struct memscan_change_run {
+	uint64_t address;
+	size_t length;
+	size_t region_index; /* index into the NEW snapshot's regions */
+	const uint8_t *old_bytes;
+	const uint8_t *new_bytes;
+} memscan_change_run;
+
+typedef struct memscan_diff memscan_diff;
+
+/* Compares two snapshots of one process. Overlapping address ranges are compared byte by byte
+ * (bytes in a hole of either side are skipped); ranges only in NEW are "appeared", only in OLD
+ * "vanished". Runs are sorted by address and never span two regions. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_diff_snapshots(const memscan_snapshot *old_snap,
+                                                         const memscan_snapshot *new_snap,
+                                                         memscan_diff **ret_diff);
+MEMSCAN_API size_t memscan_diff_run_count(const memscan_diff *diff);
+/* The run at INDEX, or a zeroed struct if out of range; its byte pointers live as long as DIFF. */
+MEMSCAN_API memscan_change_run memscan_diff_run(const memscan_diff *diff, size_t index);
+/* Total changed bytes (the sum of run lengths). */
+MEMSCAN_API uint64_t memscan_diff_changed_bytes(const memscan_diff *diff);
+/* Expands runs into per-byte changes: writes up to MAX changes starting at byte number FIRST (in
+ * address order) into OUT and returns how many were written. */
+MEMSCAN_API size_t memscan_diff_changes(const memscan_diff *diff, uint64_t first, memscan_change *out,
+                                        size_t max);
+/* Address ranges present only in the new snapshot / only in the old one. */
+MEMSCAN_API const memscan_ranges *memscan_diff_appeared(const memscan_diff *diff);
+MEMSCAN_API const memscan_ranges *memscan_diff_vanished(const memscan_diff *diff);
+/* Builds a diff from runs received from elsewhere (e.g. an agent); bytes are copied. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_diff_new(memscan_diff **ret_diff);
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_diff_add_run(memscan_diff *diff, const memscan_change_run *run);
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_diff_add_appeared(memscan_diff *diff, memscan_range range);
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_diff_add_vanished(memscan_diff *diff, memscan_range range);
+MEMSCAN_API void memscan_diff_free(memscan_diff *diff);
+
+/* ---------------------------------------------------------------------------------------------
+ * ChangeDetector: track regions over time
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct memscan_detector memscan_detector;
+
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_detector_new(memscan_detector **ret_detector);
+/* Takes the baseline snapshot of REGIONS (NULL = the default filter's regions). */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_detector_initialize(memscan_detector *det, memscan_process *proc,
+                                                              const memscan_region_list *regions);
+/* Reads REGIONS now (NULL = the regions of the baseline) and returns what changed against the
+ * baseline, which is left as it was. Regions added or removed show as appeared / vanished. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_detector_detect_changes(memscan_detector *det,
+                                                                  memscan_process *proc,
+                                                                  const memscan_region_list *regions,
+                                                                  memscan_diff **ret_diff);
+/* Makes the current memory of REGIONS (NULL = the baseline's regions) the new baseline. After a
+ * detect_changes this reuses what it read instead of reading again. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_detector_update_snapshots(memscan_detector *det,
+                                                                    memscan_process *proc,
+                                                                    const memscan_region_list *regions);
+/* Number of regions held in the baseline. */
+MEMSCAN_API size_t memscan_detector_snapshot_count(const memscan_detector *det);
+MEMSCAN_API const memscan_snapshot *memscan_detector_baseline(const memscan_detector *det);
+MEMSCAN_API void memscan_detector_free(memscan_detector *det);
+
+/* ---------------------------------------------------------------------------------------------
+ * Pattern scanner
+ * ------------------------------------------------------------------------------------------- */
+
+/* Longest pattern accepted, in bytes. */
+#define MEMSCAN_PATTERN_MAX 4096
+
+typedef struct memscan_pattern memscan_pattern;
+
+/* Parses "4D 5A ?? 00": two-character tokens of hex digits or '?', where '??' matches any byte and
+ * '4?' / '?D' match one nibble. Spaces between tokens are optional ("4D5A??00"). BAD_PATTERN on any
+ * malformed text; RET_ERROR_OFFSET (if not NULL) receives the offset of the offending character. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_pattern_parse(const char *text, memscan_pattern **ret_pattern,
+                                                        size_t *ret_error_offset);
+MEMSCAN_API size_t memscan_pattern_length(const memscan_pattern *pattern);
+/* True if the LEN bytes at DATA (LEN >= the pattern length) match the pattern. */
+MEMSCAN_API int memscan_pattern_matches(const memscan_pattern *pattern, const uint8_t *data);
+MEMSCAN_API void memscan_pattern_free(memscan_pattern *pattern);
+
+typedef struct memscan_scan_options {
+	uint64_t align;       /* a match's address must be a multiple of this; 0 or 1 = any */
+	uint64_t max_results; /* stop after this many matches; 0 = no limit */
+	int no_memmap;        /* read in small chunks instead of whole mapped regions */
+} memscan_scan_options;
+
+/* Called for each match in address order. REGION is the region where the match starts. Return 0
+ * to go on, nonzero to stop (the scan then returns STOPPED). */
+typedef int (*memscan_match_fn)(void *ctx, uint64_t address, const memscan_region *region);
+
+/* Scans REGIONS of PROC for PATTERN. A match may straddle two adjacent regions. Unreadable bytes
+ * never match. Both read modes give identical results. RET_MATCHES (if not NULL) receives the
+ * number of matches reported. Unreadable or vanished regions are skipped; PROCESS_GONE if the
+ * process exited. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_scan(memscan_process *proc, const memscan_region_list *regions,
+                                               const memscan_pattern *pattern,
+                                               const memscan_scan_options *options, memscan_match_fn on_match,
+                                               void *ctx, uint64_t *ret_matches);
+/* Scans a local buffer that holds memory from address BASE, with the same rules. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_scan_buffer(const uint8_t *data, size_t len, uint64_t base,
+                                                      const memscan_pattern *pattern,
+                                                      const memscan_scan_options *options,
+                                                      memscan_match_fn on_match, void *ctx,
+                                                      uint64_t *ret_matches);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MEMSCAN_MEMSCAN_H */

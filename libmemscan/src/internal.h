@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/* libmemscan's private declarations: shared by its modules and its unit tests, never installed. */
+#ifndef MEMSCAN_INTERNAL_H
+#define MEMSCAN_INTERNAL_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "memscan/memscan.h"
+
+/* Longest path kept for a region (longer maps paths are rejected as LIMIT). */
+#define MS_PATH_MAX 4096
+
+struct memscan_process {
+	int pid;
+	int mem_fd; /* /proc/PID/mem, opened at open time (checks permission, pins the mm) */
+	int pidfd;  /* pidfd_open(pid), -1 where the kernel has none */
+	uint64_t start_time;
+	memscan_read_method method;
+	int readv_refused; /* AUTO saw process_vm_readv refused: use /proc/PID/mem from now on */
+};
+
+/* A region list: regions plus a pool of their paths. */
+struct memscan_region_list {
+	memscan_region *items;
+	size_t count;
+	size_t capacity;
+	char **paths; /* one heap string per region (items[i].path points to paths[i]) */
+};
+
+/* Local buffers for copies of remote memory: anonymous mmap, huge-page advised when large. */
+void *ms_buf_alloc(size_t len);
+void ms_buf_free(void *buf, size_t len);
+
+/* Appends [start, end) to RANGES, merging with the last range when adjacent. 0 or -ENOMEM. */
+int ms_ranges_append(memscan_ranges *ranges, uint64_t start, uint64_t end);
+/* Copies SRC into DST (DST's storage is reused). 0 or -ENOMEM. */
+int ms_ranges_copy(memscan_ranges *dst, const memscan_ranges *src);
+
+/* Duplicates a region's path into a new heap string (never NULL on success). */
+char *ms_strdup(const char *s);
+
+/* Maps an errno value from a failed read or open to a memscan_err. */
+int ms_err_from_errno(int e);
+
+/* One region of a snapshot: the region (path owned here), its buffer and its holes. */
+struct ms_snap_region {
+	memscan_region region;
+	char *path;
+	uint8_t *data;
+	size_t capacity; /* bytes allocated for data (>= region size) */
+	memscan_ranges holes;
+};
+
+struct memscan_snapshot {
+	int pid;
+	uint64_t time_ns;
+	uint64_t total_bytes;
+	struct ms_snap_region *regions; /* sorted by start address, non-overlapping */
+	size_t count;
+	size_t capacity;
+};
+
+/* Appends an empty region of SIZE bytes to SNAP (buffer allocated, holes empty). 0 or an error. */
+int ms_snapshot_add_region(memscan_snapshot *snap, const memscan_region *region, struct ms_snap_region **ret);
+/* A new empty snapshot. */
+int ms_snapshot_new(memscan_snapshot **ret_snap);
+
+uint64_t ms_now_ns(void);
+
+#endif /* MEMSCAN_INTERNAL_H */

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/* Test helpers: start the fixture target and talk to it, run the memscan CLI and capture its output. */
+#ifndef MEMSCAN_TESTUTIL_H
+#define MEMSCAN_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include <cmocka.h>
+
+/* A running tests/fixtures/target.c; addresses are those it printed on its "ready" line. */
+typedef struct ms_fixture {
+	pid_t pid;
+	FILE *to;   /* the fixture's stdin */
+	FILE *from; /* the fixture's stdout */
+	uint64_t arena, arena_len; /* rw anonymous region (own VMA) with deterministic bytes */
+	uint64_t marker[3];	   /* three copies of MS_FIXTURE_MARKER inside the arena */
+	uint64_t straddle;	   /* MS_FIXTURE_STRADDLE starts here and crosses ... */
+	uint64_t boundary;	   /* ... this boundary between two adjacent regions (rw-p | r--p) */
+	uint64_t holey, holey_len; /* readable mapping: first page readable, the rest unreadable */
+	uint64_t counter;	   /* 8-byte counter in the arena, bumped every --tick-ms */
+} ms_fixture;
+
+/* The bytes the fixture writes at each marker address and across the boundary. */
+#define MS_FIXTURE_MARKER "4D 5A 90 00 4D 53 43 41 4E 2D 46 49 58"
+#define MS_FIXTURE_MARKER_LEN 13
+#define MS_FIXTURE_STRADDLE "CA FE BA BE"
+/* arena byte at offset i (outside the markers and the counter) */
+#define MS_FIXTURE_ARENA_BYTE(i) ((uint8_t)((i) * 31u + 7u))
+
+/* Starts the fixture with EXTRA_ARGS (NULL-terminated, may be NULL) and parses its ready line.
+ * Returns 0 or -1. */
+int ms_fixture_start(ms_fixture *f, const char *const *extra_args);
+/* Sends one command line (printf-style) and waits for "ok". Returns 0, or -1 on "err"/EOF. */
+int ms_fixture_cmd(ms_fixture *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Kills and reaps the fixture (if still running) and closes the pipes. Safe to call twice. */
+void ms_fixture_stop(ms_fixture *f);
+
+/* The result of running the memscan CLI. */
+typedef struct ms_run {
+	int status; /* exit code, or 128+signal */
+	char *out;  /* stdout, NUL-terminated */
+	size_t out_len;
+	char *err; /* stderr, NUL-terminated */
+} ms_run;
+
+/* Runs the memscan CLI with ARGV (argv[0] excluded, NULL-terminated), no stdin, 60 s limit.
+ * Returns 0 if it ran (whatever its exit code), -1 otherwise. */
+int ms_run_cli(ms_run *r, const char *const *argv);
+void ms_run_free(ms_run *r);
+/* Formats "0x%llx" into a static rotating buffer (8 slots), for building argv. */
+const char *ms_hex(uint64_t v);
+/* Number of lines in S. */
+size_t ms_count_lines(const char *s);
+/* A fresh temporary directory (mkdtemp) whose path is returned in a static buffer; removed by
+ * ms_tmpdir_remove. */
+const char *ms_tmpdir(void);
+void ms_tmpdir_remove(const char *dir);
+
+#endif /* MEMSCAN_TESTUTIL_H */
