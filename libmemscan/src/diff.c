@@ -1,3 +1,297 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder */
-typedef int ms_placeholder_diff;
+/* Snapshot diffs: change runs (address, old bytes, new bytes), per-byte changes, region coverage. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Compared at once before looking at single words; the common case (no change) costs one memcmp. */
+#define MS_DIFF_BLOCK 4096
+/* Most changed bytes one diff holds (old + new copies take twice this). */
+#define MS_DIFF_MAX_CHANGED (1ull << 36)
+
+struct ms_run {
+	uint64_t address;
+	size_t length;
+	size_t region_index;
+	size_t byte_off; /* old bytes at pool[byte_off], new bytes right after them */
+};
+
+struct memscan_diff {
+	struct ms_run *runs;
+	size_t count, capacity;
+	uint8_t *pool;
+	size_t pool_len, pool_cap;
+	uint64_t changed;
+	memscan_ranges appeared, vanished;
+};
+
+int memscan_diff_new(memscan_diff **ret_diff)
+{
+	if (!ret_diff)
+		return MEMSCAN_ERR_INVALID_ARG;
+	*ret_diff = calloc(1, sizeof(**ret_diff));
+	return *ret_diff ? MEMSCAN_OK : MEMSCAN_ERR_NO_MEMORY;
+}
+
+void memscan_diff_free(memscan_diff *d)
+{
+	if (!d)
+		return;
+	free(d->runs);
+	free(d->pool);
+	memscan_ranges_release(&d->appeared);
+	memscan_ranges_release(&d->vanished);
+	free(d);
+}
+
+/* Appends a run, copying LEN old and new bytes. */
+static int diff_push(memscan_diff *d, uint64_t addr, size_t len, size_t region, const uint8_t *old_b,
+                     const uint8_t *new_b)
+{
+	if (d->changed + len > MS_DIFF_MAX_CHANGED)
+		return MEMSCAN_ERR_LIMIT;
+	if (d->count == d->capacity) {
+		size_t cap = d->capacity ? d->capacity * 2 : 64;
+		struct ms_run *runs = realloc(d->runs, cap * sizeof(*runs));
+		if (!runs)
+			return MEMSCAN_ERR_NO_MEMORY;
+		d->runs = runs;
+		d->capacity = cap;
+	}
+	if (d->pool_cap - d->pool_len < 2 * len) {
+		size_t cap = d->pool_cap ? d->pool_cap : 4096;
+		uint8_t *pool;
+		while (cap - d->pool_len < 2 * len)
+			cap *= 2;
+		pool = realloc(d->pool, cap);
+		if (!pool)
+			return MEMSCAN_ERR_NO_MEMORY;
+		d->pool = pool;
+		d->pool_cap = cap;
+	}
+	memcpy(d->pool + d->pool_len, old_b, len);
+	memcpy(d->pool + d->pool_len + len, new_b, len);
+	d->runs[d->count++] = (struct ms_run){ addr, len, region, d->pool_len };
+	d->pool_len += 2 * len;
+	d->changed += len;
+	return MEMSCAN_OK;
+}
+
+int memscan_diff_add_run(memscan_diff *d, const memscan_change_run *run)
+{
+	if (!d || !run || !run->length || !run->old_bytes || !run->new_bytes ||
+	    run->address + run->length < run->address)
+		return MEMSCAN_ERR_INVALID_ARG;
+	if (d->count && d->runs[d->count - 1].address + d->runs[d->count - 1].length > run->address)
+		return MEMSCAN_ERR_INVALID_ARG; /* runs come in address order, disjoint */
+	return diff_push(d, run->address, run->length, run->region_index, run->old_bytes, run->new_bytes);
+}
+
+int memscan_diff_add_appeared(memscan_diff *d, memscan_range range)
+{
+	if (!d || range.end <= range.start)
+		return MEMSCAN_ERR_INVALID_ARG;
+	return ms_ranges_append(&d->appeared, range.start, range.end) ? MEMSCAN_ERR_NO_MEMORY : MEMSCAN_OK;
+}
+
+int memscan_diff_add_vanished(memscan_diff *d, memscan_range range)
+{
+	if (!d || range.end <= range.start)
+		return MEMSCAN_ERR_INVALID_ARG;
+	return ms_ranges_append(&d->vanished, range.start, range.end) ? MEMSCAN_ERR_NO_MEMORY : MEMSCAN_OK;
+}
+
+/* Compares LEN bytes from address ADDR, emitting maximal runs of differing bytes. */
+static int compare_span(memscan_diff *d, uint64_t addr, const uint8_t *a, const uint8_t *b, size_t len,
+                        size_t region)
+{
+	size_t i = 0, run_start = 0;
+	int in_run = 0, r;
+
+	while (i < len) {
+		size_t block = len - i < MS_DIFF_BLOCK ? len - i : MS_DIFF_BLOCK;
+
+		if (!in_run && memcmp(a + i, b + i, block) == 0) {
+			i += block;
+			continue;
+		}
+		for (size_t end = i + block; i < end; i++) {
+			if (a[i] != b[i]) {
+				if (!in_run)
+					run_start = i, in_run = 1;
+			} else if (in_run) {
+				r = diff_push(d, addr + run_start, i - run_start, region, a + run_start,
+				              b + run_start);
+				if (r != MEMSCAN_OK)
+					return r;
+				in_run = 0;
+			}
+		}
+	}
+	if (in_run)
+		return diff_push(d, addr + run_start, len - run_start, region, a + run_start, b + run_start);
+	return MEMSCAN_OK;
+}
+
+/* First address >= CUR inside no hole of H (holes sorted), and where the next hole starts. */
+static uint64_t skip_holes(const memscan_ranges *h, size_t *k, uint64_t cur, uint64_t *next_hole)
+{
+	while (*k < h->count && h->items[*k].end <= cur)
+		(*k)++;
+	while (*k < h->count && h->items[*k].start <= cur) {
+		cur = h->items[*k].end;
+		(*k)++;
+	}
+	*next_hole = *k < h->count ? h->items[*k].start : UINT64_MAX;
+	return cur;
+}
+
+/* Compares [lo, hi) of an old and a new snapshot region, skipping the holes of either. */
+static int compare_overlap(memscan_diff *d, const struct ms_snap_region *o, const struct ms_snap_region *n,
+                           size_t n_index, uint64_t lo, uint64_t hi)
+{
+	size_t ko = 0, kn = 0;
+	uint64_t cur = lo;
+	int r;
+
+	while (cur < hi) {
+		uint64_t next_o, next_n, prev, stop;
+		do {
+			prev = cur;
+			cur = skip_holes(&o->holes, &ko, cur, &next_o);
+			cur = skip_holes(&n->holes, &kn, cur, &next_n);
+		} while (cur != prev);
+		if (cur >= hi)
+			break;
+		stop = hi;
+		if (next_o < stop)
+			stop = next_o;
+		if (next_n < stop)
+			stop = next_n;
+		r = compare_span(d, cur, o->data + (cur - o->region.start), n->data + (cur - n->region.start),
+		                 (size_t)(stop - cur), n_index);
+		if (r != MEMSCAN_OK)
+			return r;
+		cur = stop;
+	}
+	return MEMSCAN_OK;
+}
+
+/* Ranges of A's regions that no region of B covers, appended to OUT. If DIFF_WITH is set (A is the
+ * new snapshot), overlaps are compared too. */
+static int walk_coverage(memscan_diff *d, const memscan_snapshot *a, const memscan_snapshot *b,
+                         memscan_ranges *out, int compare)
+{
+	size_t j = 0;
+	int r;
+
+	for (size_t i = 0; i < a->count; i++) {
+		const struct ms_snap_region *ra = &a->regions[i];
+		uint64_t cur = ra->region.start;
+
+		while (j < b->count && b->regions[j].region.end <= cur)
+			j++;
+		for (size_t k = j; k < b->count && b->regions[k].region.start < ra->region.end; k++) {
+			const struct ms_snap_region *rb = &b->regions[k];
+			uint64_t lo = rb->region.start > cur ? rb->region.start : cur;
+			uint64_t hi = rb->region.end < ra->region.end ? rb->region.end : ra->region.end;
+
+			if (lo > cur && ms_ranges_append(out, cur, lo) < 0)
+				return MEMSCAN_ERR_NO_MEMORY;
+			if (compare && (r = compare_overlap(d, rb, ra, i, lo, hi)) != MEMSCAN_OK)
+				return r;
+			cur = hi;
+		}
+		if (cur < ra->region.end && ms_ranges_append(out, cur, ra->region.end) < 0)
+			return MEMSCAN_ERR_NO_MEMORY;
+	}
+	return MEMSCAN_OK;
+}
+
+int memscan_diff_snapshots(const memscan_snapshot *old_snap, const memscan_snapshot *new_snap,
+                           memscan_diff **ret_diff)
+{
+	memscan_diff *d;
+	int r;
+
+	if (ret_diff)
+		*ret_diff = NULL;
+	if (!old_snap || !new_snap || !ret_diff)
+		return MEMSCAN_ERR_INVALID_ARG;
+	r = memscan_diff_new(&d);
+	if (r != MEMSCAN_OK)
+		return r;
+	r = walk_coverage(d, new_snap, old_snap, &d->appeared, 1);
+	if (r == MEMSCAN_OK)
+		r = walk_coverage(d, old_snap, new_snap, &d->vanished, 0);
+	if (r != MEMSCAN_OK) {
+		memscan_diff_free(d);
+		return r;
+	}
+	*ret_diff = d;
+	return MEMSCAN_OK;
+}
+
+size_t memscan_diff_run_count(const memscan_diff *d)
+{
+	return d ? d->count : 0;
+}
+
+memscan_change_run memscan_diff_run(const memscan_diff *d, size_t index)
+{
+	memscan_change_run out = { 0 };
+
+	if (d && index < d->count) {
+		const struct ms_run *run = &d->runs[index];
+		out.address = run->address;
+		out.length = run->length;
+		out.region_index = run->region_index;
+		out.old_bytes = d->pool + run->byte_off;
+		out.new_bytes = d->pool + run->byte_off + run->length;
+	}
+	return out;
+}
+
+uint64_t memscan_diff_changed_bytes(const memscan_diff *d)
+{
+	return d ? d->changed : 0;
+}
+
+size_t memscan_diff_changes(const memscan_diff *d, uint64_t first, memscan_change *out, size_t max)
+{
+	size_t lo = 0, hi, written = 0;
+
+	if (!d || !out || first >= d->changed)
+		return 0;
+	/* run k holds changes number byte_off/2 ... byte_off/2 + length - 1: binary search for FIRST */
+	hi = d->count;
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (d->runs[mid].byte_off / 2 <= first)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	for (size_t k = lo; k < d->count && written < max; k++) {
+		const struct ms_run *run = &d->runs[k];
+		size_t skip = k == lo ? (size_t)(first - run->byte_off / 2) : 0;
+		for (size_t i = skip; i < run->length && written < max; i++) {
+			out[written].address = run->address + i;
+			out[written].old_value = d->pool[run->byte_off + i];
+			out[written].new_value = d->pool[run->byte_off + run->length + i];
+			written++;
+		}
+	}
+	return written;
+}
+
+const memscan_ranges *memscan_diff_appeared(const memscan_diff *d)
+{
+	return d ? &d->appeared : NULL;
+}
+
+const memscan_ranges *memscan_diff_vanished(const memscan_diff *d)
+{
+	return d ? &d->vanished : NULL;
+}

@@ -37,6 +37,20 @@ int ms_ranges_append(memscan_ranges *ranges, uint64_t start, uint64_t end);
 /* Copies SRC into DST (DST's storage is reused). 0 or -ENOMEM. */
 int ms_ranges_copy(memscan_ranges *dst, const memscan_ranges *src);
 
+/* One piece of a batched read: LEN bytes at remote ADDR into BUF. Unreadable pages are zeroed,
+ * counted in HOLE_BYTES and appended to HOLES (if not NULL). */
+struct ms_read_req {
+	uint64_t addr;
+	void *buf;
+	size_t len;
+	memscan_ranges *holes;
+	size_t hole_bytes;
+};
+
+/* Reads every request, batching many into each process_vm_readv call. MEMSCAN_OK even with holes
+ * (see each request's hole_bytes); PROCESS_GONE, PERMISSION or NO_MEMORY stop the batch. */
+int ms_read_batch(memscan_process *proc, struct ms_read_req *reqs, size_t n);
+
 /* Duplicates a region's path into a new heap string (never NULL on success). */
 char *ms_strdup(const char *s);
 

@@ -1,3 +1,210 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder */
-typedef int ms_placeholder_read;
+/* Reading another process's memory: batched process_vm_readv, /proc/PID/mem fallback, holes. */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* iovecs per process_vm_readv call (the kernel's UIO_MAXIOV). */
+#define MS_IOV_BATCH 1024
+/* Largest single iovec / pread: keeps byte counts far from SSIZE_MAX. */
+#define MS_READ_MAX_CHUNK (1ul << 30)
+/* Holes per read: a range of this many unreadable pages is still reported exactly; the array
+ * grows with the holes found, at most one entry per page read. */
+
+void memscan_ranges_clear(memscan_ranges *ranges)
+{
+	if (ranges)
+		ranges->count = 0;
+}
+
+void memscan_ranges_release(memscan_ranges *ranges)
+{
+	if (!ranges)
+		return;
+	free(ranges->items);
+	memset(ranges, 0, sizeof(*ranges));
+}
+
+uint64_t memscan_ranges_bytes(const memscan_ranges *ranges)
+{
+	uint64_t total = 0;
+
+	for (size_t i = 0; ranges && i < ranges->count; i++)
+		total += ranges->items[i].end - ranges->items[i].start;
+	return total;
+}
+
+int ms_ranges_append(memscan_ranges *ranges, uint64_t start, uint64_t end)
+{
+	if (ranges->count && ranges->items[ranges->count - 1].end == start) {
+		ranges->items[ranges->count - 1].end = end;
+		return 0;
+	}
+	if (ranges->count == ranges->capacity) {
+		size_t cap = ranges->capacity ? ranges->capacity * 2 : 8;
+		memscan_range *items = realloc(ranges->items, cap * sizeof(*items));
+		if (!items)
+			return -ENOMEM;
+		ranges->items = items;
+		ranges->capacity = cap;
+	}
+	ranges->items[ranges->count].start = start;
+	ranges->items[ranges->count].end = end;
+	ranges->count++;
+	return 0;
+}
+
+int ms_ranges_copy(memscan_ranges *dst, const memscan_ranges *src)
+{
+	dst->count = 0;
+	for (size_t i = 0; i < src->count; i++)
+		if (ms_ranges_append(dst, src->items[i].start, src->items[i].end) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
+/* One process_vm_readv call over up to MS_IOV_BATCH pieces of REQS starting at request *I, offset
+ * *OFF. Returns bytes read (may be short) or -errno. */
+static ssize_t readv_batch(memscan_process *proc, struct ms_read_req *reqs, size_t n, size_t i, size_t off)
+{
+	struct iovec local[MS_IOV_BATCH], remote[MS_IOV_BATCH];
+	size_t k = 0;
+	ssize_t got;
+
+	for (; i < n && k < MS_IOV_BATCH; i++, off = 0) {
+		size_t len = reqs[i].len - off;
+		if (len == 0)
+			continue;
+		if (len > MS_READ_MAX_CHUNK)
+			len = MS_READ_MAX_CHUNK;
+		local[k].iov_base = (uint8_t *)reqs[i].buf + off;
+		local[k].iov_len = len;
+		remote[k].iov_base = (void *)(uintptr_t)(reqs[i].addr + off);
+		remote[k].iov_len = len;
+		k++;
+		if (len < reqs[i].len - off)
+			break; /* the rest of this request goes in the next call */
+	}
+	got = process_vm_readv(proc->pid, local, (unsigned long)k, remote, (unsigned long)k, 0);
+	return got < 0 ? -errno : got;
+}
+
+/* One pread of /proc/PID/mem for request REQ at offset OFF. Returns bytes read or -errno. */
+static ssize_t pread_one(memscan_process *proc, struct ms_read_req *req, size_t off)
+{
+	size_t len = req->len - off;
+	uint64_t addr = req->addr + off;
+	ssize_t got;
+
+	if (addr > (uint64_t)LLONG_MAX)
+		return -EIO; /* kernel half of the address space: not a file offset */
+	if (len > MS_READ_MAX_CHUNK)
+		len = MS_READ_MAX_CHUNK;
+	do
+		got = pread(proc->mem_fd, (uint8_t *)req->buf + off, len, (off_t)addr);
+	while (got < 0 && errno == EINTR);
+	return got < 0 ? -errno : got;
+}
+
+static int use_proc_mem(const memscan_process *proc)
+{
+	return proc->method == MEMSCAN_READ_PROC_MEM ||
+	       (proc->method == MEMSCAN_READ_AUTO && proc->readv_refused);
+}
+
+/* Marks the page at REQ offset *OFF as a hole (zeroed) and moves past it. */
+static int skip_hole_page(struct ms_read_req *req, size_t *off, size_t page)
+{
+	uint64_t addr = req->addr + *off;
+	uint64_t next = (addr / page + 1) * page;
+	size_t len = (size_t)(next - addr);
+
+	if (len > req->len - *off)
+		len = req->len - *off;
+	memset((uint8_t *)req->buf + *off, 0, len);
+	req->hole_bytes += len;
+	if (req->holes && ms_ranges_append(req->holes, addr, addr + len) < 0)
+		return MEMSCAN_ERR_NO_MEMORY;
+	*off += len;
+	return MEMSCAN_OK;
+}
+
+/* Reads with one method; returns bytes read or -errno for the next piece at request I offset OFF. */
+static ssize_t read_piece(memscan_process *proc, struct ms_read_req *reqs, size_t n, size_t i, size_t off)
+{
+	ssize_t got;
+
+	if (use_proc_mem(proc))
+		return pread_one(proc, &reqs[i], off);
+	got = readv_batch(proc, reqs, n, i, off);
+	if ((got == -ENOSYS || got == -EPERM) && proc->method == MEMSCAN_READ_AUTO) {
+		/* seccomp or a kernel without the syscall: /proc/PID/mem was opened with our rights */
+		got = pread_one(proc, &reqs[i], off);
+		if (got >= 0)
+			proc->readv_refused = 1;
+	}
+	return got;
+}
+
+int ms_read_batch(memscan_process *proc, struct ms_read_req *reqs, size_t n)
+{
+	size_t page = memscan_page_size(), i = 0, off = 0;
+	int r;
+
+	for (size_t k = 0; k < n; k++)
+		reqs[k].hole_bytes = 0;
+	while (i < n) {
+		ssize_t got;
+
+		if (off == reqs[i].len) {
+			i++, off = 0;
+			continue;
+		}
+		got = read_piece(proc, reqs, n, i, off);
+		if (got == -ESRCH)
+			return MEMSCAN_ERR_PROCESS_GONE;
+		if (got == -ENOMEM && use_proc_mem(proc))
+			got = 0; /* /proc/PID/mem says ENOMEM for a process without an mm */
+		if (got < 0 && got != -EFAULT && got != -EIO && got != -ENOMEM && got != -EINVAL)
+			return ms_err_from_errno((int)-got);
+		if (got <= 0) {
+			/* the first byte at (i, off) is unreadable */
+			r = skip_hole_page(&reqs[i], &off, page);
+			if (r != MEMSCAN_OK)
+				return r;
+			continue;
+		}
+		/* advance over what was read, possibly across several requests */
+		while (got > 0 && i < n) {
+			size_t take = reqs[i].len - off;
+			if ((size_t)got < take)
+				take = (size_t)got;
+			off += take;
+			got -= (ssize_t)take;
+			if (off == reqs[i].len)
+				i++, off = 0;
+		}
+	}
+	/* a process that exited may have had its PID reused: what we read could be someone else's */
+	return memscan_process_check_alive(proc);
+}
+
+int memscan_read(memscan_process *proc, uint64_t addr, void *buf, size_t len, memscan_ranges *holes)
+{
+	struct ms_read_req req = { .addr = addr, .buf = buf, .len = len, .holes = holes };
+	int r;
+
+	if (!proc || (!buf && len) || len == 0 || addr + len < addr)
+		return MEMSCAN_ERR_INVALID_ARG;
+	r = ms_read_batch(proc, &req, 1);
+	if (r != MEMSCAN_OK)
+		return r;
+	if (req.hole_bytes == len)
+		return MEMSCAN_ERR_UNREADABLE;
+	return req.hole_bytes ? MEMSCAN_ERR_PARTIAL : MEMSCAN_OK;
+}

@@ -1,3 +1,436 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder */
-typedef int ms_placeholder_regions;
+/* Memory regions: /proc/PID/maps parsing, classification, filters and region lists. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* A maps file larger than this is refused (a process has at most vm.max_map_count, 65530 by
+ * default, lines of at most ~4 KiB each). */
+#define MS_MAPS_MAX (512u << 20)
+/* At most this many regions in one list (vm.max_map_count can be raised, but not this far). */
+#define MS_REGIONS_MAX (1u << 24)
+
+static const char DELETED_SUFFIX[] = " (deleted)";
+
+void memscan_filter_default(memscan_filter *filter)
+{
+	if (!filter)
+		return;
+	memset(filter, 0, sizeof(*filter));
+	filter->perms = MEMSCAN_PERM_READ;
+	/* [vvar] and [vsyscall] cannot be read by another process; [vdso] is the kernel's code */
+	filter->kinds = MEMSCAN_KIND_ANON | MEMSCAN_KIND_HEAP | MEMSCAN_KIND_STACK | MEMSCAN_KIND_FILE;
+}
+
+static uint32_t classify(const char *path)
+{
+	if (path[0] == '\0' || strncmp(path, "[anon:", 6) == 0 || strncmp(path, "[anon_shmem:", 12) == 0)
+		return MEMSCAN_KIND_ANON;
+	if (strcmp(path, "[heap]") == 0)
+		return MEMSCAN_KIND_HEAP;
+	if (strcmp(path, "[stack]") == 0 || strncmp(path, "[stack:", 7) == 0)
+		return MEMSCAN_KIND_STACK;
+	if (path[0] == '[')
+		return MEMSCAN_KIND_SPECIAL;
+	return MEMSCAN_KIND_FILE;
+}
+
+/* Parses a hex number ending at a character in STOPS; advances *P past it. */
+static int parse_hex(const char **p, const char *end, char stop, uint64_t *ret)
+{
+	uint64_t v = 0;
+	const char *s = *p;
+	int digits = 0;
+
+	while (s < end && *s != stop) {
+		int d;
+		if (*s >= '0' && *s <= '9')
+			d = *s - '0';
+		else if (*s >= 'a' && *s <= 'f')
+			d = *s - 'a' + 10;
+		else if (*s >= 'A' && *s <= 'F')
+			d = *s - 'A' + 10;
+		else
+			return -1;
+		if (v > (UINT64_MAX >> 4))
+			return -1;
+		v = (v << 4) | (uint64_t)d;
+		s++;
+		digits++;
+	}
+	if (digits == 0 || digits > 16 || s >= end)
+		return -1;
+	*p = s + 1; /* skip the stop character */
+	*ret = v;
+	return 0;
+}
+
+static int parse_dec(const char **p, const char *end, uint64_t *ret)
+{
+	uint64_t v = 0;
+	const char *s = *p;
+
+	if (s >= end || *s < '0' || *s > '9')
+		return -1;
+	while (s < end && *s >= '0' && *s <= '9') {
+		if (v > (UINT64_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(*s - '0');
+		s++;
+	}
+	*p = s;
+	*ret = v;
+	return 0;
+}
+
+static int parse_perms(const char **p, const char *end, uint32_t *ret)
+{
+	const char *s = *p;
+	uint32_t perms = 0;
+
+	if (end - s < 5 || s[4] != ' ')
+		return -1;
+	if (s[0] == 'r')
+		perms |= MEMSCAN_PERM_READ;
+	else if (s[0] != '-')
+		return -1;
+	if (s[1] == 'w')
+		perms |= MEMSCAN_PERM_WRITE;
+	else if (s[1] != '-')
+		return -1;
+	if (s[2] == 'x')
+		perms |= MEMSCAN_PERM_EXEC;
+	else if (s[2] != '-')
+		return -1;
+	if (s[3] == 's')
+		perms |= MEMSCAN_PERM_SHARED;
+	else if (s[3] != 'p')
+		return -1;
+	*p = s + 5;
+	*ret = perms;
+	return 0;
+}
+
+int memscan_maps_parse_line(const char *line, size_t len, memscan_region *region, char *pathbuf,
+                            size_t pathbuf_size)
+{
+	const char *p = line, *end = line + len;
+	uint64_t major, minor;
+	memscan_region r;
+	size_t plen;
+
+	if (!line || !region || !pathbuf || pathbuf_size == 0)
+		return MEMSCAN_ERR_INVALID_ARG;
+	memset(&r, 0, sizeof(r));
+	if (parse_hex(&p, end, '-', &r.start) || parse_hex(&p, end, ' ', &r.end) || r.end <= r.start ||
+	    parse_perms(&p, end, &r.perms) || parse_hex(&p, end, ' ', &r.offset) ||
+	    parse_hex(&p, end, ':', &major) || parse_hex(&p, end, ' ', &minor) || major > UINT32_MAX ||
+	    minor > UINT32_MAX || parse_dec(&p, end, &r.inode))
+		return MEMSCAN_ERR_BAD_FORMAT;
+	r.dev_major = (uint32_t)major;
+	r.dev_minor = (uint32_t)minor;
+	if (p < end && *p != ' ')
+		return MEMSCAN_ERR_BAD_FORMAT;
+	while (p < end && *p == ' ')
+		p++;
+	plen = (size_t)(end - p);
+	if (memchr(p, '\0', plen))
+		return MEMSCAN_ERR_BAD_FORMAT;
+	if (plen >= sizeof(DELETED_SUFFIX) - 1 &&
+	    memcmp(end - (sizeof(DELETED_SUFFIX) - 1), DELETED_SUFFIX, sizeof(DELETED_SUFFIX) - 1) == 0) {
+		r.deleted = 1;
+		plen -= sizeof(DELETED_SUFFIX) - 1;
+	}
+	if (plen >= pathbuf_size || plen >= MS_PATH_MAX)
+		return MEMSCAN_ERR_LIMIT;
+	memcpy(pathbuf, p, plen);
+	pathbuf[plen] = '\0';
+	r.path = pathbuf;
+	r.kind = classify(pathbuf);
+	*region = r;
+	return MEMSCAN_OK;
+}
+
+int memscan_filter_match(const memscan_filter *f, const memscan_region *r)
+{
+	if (!f)
+		return 1;
+	if ((r->perms & f->perms) != f->perms)
+		return 0;
+	if (f->kinds && !(r->kind & f->kinds))
+		return 0;
+	if (f->path_substr && f->path_substr[0] && !strstr(r->path, f->path_substr))
+		return 0;
+	if (f->max_size && r->end - r->start > f->max_size)
+		return 0;
+	return 1;
+}
+
+/* Applies the filter's range to R: 0 = keep (clipped), -1 = outside. */
+static int filter_clip(const memscan_filter *f, memscan_region *r)
+{
+	if (!f || f->range_end <= f->range_start)
+		return 0;
+	if (r->end <= f->range_start || r->start >= f->range_end)
+		return -1;
+	if (r->start < f->range_start)
+		r->start = f->range_start;
+	if (r->end > f->range_end)
+		r->end = f->range_end;
+	return 0;
+}
+
+int memscan_region_list_new(memscan_region_list **ret_list)
+{
+	if (!ret_list)
+		return MEMSCAN_ERR_INVALID_ARG;
+	*ret_list = calloc(1, sizeof(**ret_list));
+	return *ret_list ? MEMSCAN_OK : MEMSCAN_ERR_NO_MEMORY;
+}
+
+int memscan_region_list_add(memscan_region_list *list, const memscan_region *region)
+{
+	char *path;
+
+	if (!list || !region || region->end <= region->start)
+		return MEMSCAN_ERR_INVALID_ARG;
+	if (list->count == list->capacity) {
+		size_t cap = list->capacity ? list->capacity * 2 : 64;
+		memscan_region *items;
+		char **paths;
+
+		if (cap > MS_REGIONS_MAX)
+			return MEMSCAN_ERR_LIMIT;
+		items = realloc(list->items, cap * sizeof(*items));
+		if (!items)
+			return MEMSCAN_ERR_NO_MEMORY;
+		list->items = items;
+		paths = realloc(list->paths, cap * sizeof(*paths));
+		if (!paths)
+			return MEMSCAN_ERR_NO_MEMORY;
+		list->paths = paths;
+		list->capacity = cap;
+		/* items moved: re-point the paths */
+		for (size_t i = 0; i < list->count; i++)
+			list->items[i].path = list->paths[i];
+	}
+	path = ms_strdup(region->path);
+	if (!path)
+		return MEMSCAN_ERR_NO_MEMORY;
+	list->items[list->count] = *region;
+	list->items[list->count].path = path;
+	list->paths[list->count] = path;
+	list->count++;
+	return MEMSCAN_OK;
+}
+
+size_t memscan_region_list_count(const memscan_region_list *list)
+{
+	return list ? list->count : 0;
+}
+
+const memscan_region *memscan_region_list_get(const memscan_region_list *list, size_t index)
+{
+	if (!list || index >= list->count)
+		return NULL;
+	return &list->items[index];
+}
+
+uint64_t memscan_region_list_bytes(const memscan_region_list *list)
+{
+	uint64_t total = 0;
+
+	for (size_t i = 0; list && i < list->count; i++)
+		total += list->items[i].end - list->items[i].start;
+	return total;
+}
+
+void memscan_region_list_free(memscan_region_list *list)
+{
+	if (!list)
+		return;
+	for (size_t i = 0; i < list->count; i++)
+		free(list->paths[i]);
+	free(list->paths);
+	free(list->items);
+	free(list);
+}
+
+int memscan_regions_parse(const char *text, size_t len, const memscan_filter *filter,
+                          memscan_region_list **ret_list)
+{
+	memscan_region_list *list = NULL;
+	const char *p = text, *end = text + len;
+	char *pathbuf;
+	int r;
+
+	if (ret_list)
+		*ret_list = NULL;
+	if (!text || !ret_list)
+		return MEMSCAN_ERR_INVALID_ARG;
+	pathbuf = malloc(MS_PATH_MAX);
+	if (!pathbuf)
+		return MEMSCAN_ERR_NO_MEMORY;
+	r = memscan_region_list_new(&list);
+	while (r == MEMSCAN_OK && p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *line_end = nl ? nl : end;
+		memscan_region region;
+
+		if (line_end > p) {
+			r = memscan_maps_parse_line(p, (size_t)(line_end - p), &region, pathbuf, MS_PATH_MAX);
+			if (r == MEMSCAN_OK && memscan_filter_match(filter, &region) &&
+			    filter_clip(filter, &region) == 0)
+				r = memscan_region_list_add(list, &region);
+		}
+		p = nl ? nl + 1 : end;
+	}
+	free(pathbuf);
+	if (r != MEMSCAN_OK) {
+		memscan_region_list_free(list);
+		return r;
+	}
+	*ret_list = list;
+	return MEMSCAN_OK;
+}
+
+/* Reads all of FD into a growing heap buffer. */
+static int read_all(int fd, char **ret_buf, size_t *ret_len)
+{
+	size_t len = 0, cap = 64 * 1024;
+	char *buf = malloc(cap), *grown;
+	ssize_t n;
+
+	if (!buf)
+		return MEMSCAN_ERR_NO_MEMORY;
+	for (;;) {
+		if (len == cap) {
+			if (cap >= MS_MAPS_MAX) {
+				free(buf);
+				return MEMSCAN_ERR_LIMIT;
+			}
+			grown = realloc(buf, cap * 2);
+			if (!grown) {
+				free(buf);
+				return MEMSCAN_ERR_NO_MEMORY;
+			}
+			buf = grown;
+			cap *= 2;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+			free(buf);
+			return e == ESRCH || e == ENOENT ? MEMSCAN_ERR_PROCESS_GONE : ms_err_from_errno(e);
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	*ret_buf = buf;
+	*ret_len = len;
+	return MEMSCAN_OK;
+}
+
+int memscan_regions_read(memscan_process *proc, const memscan_filter *filter, memscan_region_list **ret_list)
+{
+	char path[64], *text = NULL;
+	size_t len = 0;
+	int fd, r;
+
+	if (ret_list)
+		*ret_list = NULL;
+	if (!proc || !ret_list)
+		return MEMSCAN_ERR_INVALID_ARG;
+	snprintf(path, sizeof(path), "/proc/%d/maps", proc->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ESRCH ? MEMSCAN_ERR_PROCESS_GONE
+		                                         : ms_err_from_errno(errno);
+	r = read_all(fd, &text, &len);
+	close(fd);
+	if (r != MEMSCAN_OK)
+		return r;
+	/* the maps we read must be those of the process we opened, not of a PID reuser */
+	r = memscan_process_check_alive(proc);
+	if (r == MEMSCAN_OK)
+		r = memscan_regions_parse(text, len, filter, ret_list);
+	free(text);
+	return r;
+}
+
+void memscan_perms_format(uint32_t perms, char out[5])
+{
+	out[0] = perms & MEMSCAN_PERM_READ ? 'r' : '-';
+	out[1] = perms & MEMSCAN_PERM_WRITE ? 'w' : '-';
+	out[2] = perms & MEMSCAN_PERM_EXEC ? 'x' : '-';
+	out[3] = perms & MEMSCAN_PERM_SHARED ? 's' : 'p';
+	out[4] = '\0';
+}
+
+int memscan_perms_parse(const char *text, uint32_t *ret_perms)
+{
+	uint32_t perms = 0;
+
+	if (!text || !ret_perms || !*text)
+		return MEMSCAN_ERR_INVALID_ARG;
+	for (const char *p = text; *p; p++) {
+		switch (*p) {
+		case 'r':
+			perms |= MEMSCAN_PERM_READ;
+			break;
+		case 'w':
+			perms |= MEMSCAN_PERM_WRITE;
+			break;
+		case 'x':
+			perms |= MEMSCAN_PERM_EXEC;
+			break;
+		case 's':
+			perms |= MEMSCAN_PERM_SHARED;
+			break;
+		case '-':
+		case 'p':
+			break;
+		default:
+			return MEMSCAN_ERR_INVALID_ARG;
+		}
+	}
+	*ret_perms = perms;
+	return MEMSCAN_OK;
+}
+
+static const struct {
+	const char *name;
+	uint32_t kind;
+} kind_names[] = {
+	{ "anon", MEMSCAN_KIND_ANON }, { "heap", MEMSCAN_KIND_HEAP },       { "stack", MEMSCAN_KIND_STACK },
+	{ "file", MEMSCAN_KIND_FILE }, { "special", MEMSCAN_KIND_SPECIAL },
+};
+
+const char *memscan_kind_name(uint32_t kind)
+{
+	for (size_t i = 0; i < sizeof(kind_names) / sizeof(kind_names[0]); i++)
+		if (kind_names[i].kind == kind)
+			return kind_names[i].name;
+	return "unknown";
+}
+
+int memscan_kind_parse(const char *text, uint32_t *ret_kind)
+{
+	if (!text || !ret_kind)
+		return MEMSCAN_ERR_INVALID_ARG;
+	for (size_t i = 0; i < sizeof(kind_names) / sizeof(kind_names[0]); i++) {
+		if (strcmp(kind_names[i].name, text) == 0) {
+			*ret_kind = kind_names[i].kind;
+			return MEMSCAN_OK;
+		}
+	}
+	return MEMSCAN_ERR_INVALID_ARG;
+}
