@@ -120,27 +120,32 @@ int memscan_detector_detect_changes(memscan_detector *det, memscan_process *proc
 	return memscan_diff_snapshots(det->baseline, det->current, ret_diff);
 }
 
+int memscan_detector_accept(memscan_detector *det)
+{
+	memscan_snapshot *swap;
+
+	if (!det)
+		return MEMSCAN_ERR_INVALID_ARG;
+	if (!det->current_fresh)
+		return MEMSCAN_ERR_NOT_FOUND;
+	swap = det->baseline;
+	det->baseline = det->current;
+	det->current = swap; /* the old baseline's buffers serve the next read */
+	det->current_fresh = 0;
+	return MEMSCAN_OK;
+}
+
 int memscan_detector_update_snapshots(memscan_detector *det, memscan_process *proc,
                                       const memscan_region_list *regions)
 {
-	memscan_snapshot *swap;
 	int r;
 
 	if (!det || !proc)
 		return MEMSCAN_ERR_INVALID_ARG;
 	if (!det->baseline)
 		return memscan_detector_initialize(det, proc, regions);
-	/* after detect_changes on the same regions, what it read becomes the baseline: no second read */
-	if (!(det->current_fresh && (!regions || same_layout(det->current, regions)))) {
-		r = read_current(det, proc, regions);
-		if (r != MEMSCAN_OK)
-			return r;
-	}
-	swap = det->baseline;
-	det->baseline = det->current;
-	det->current = swap; /* the old baseline's buffers serve the next read */
-	det->current_fresh = 0;
-	return MEMSCAN_OK;
+	r = read_current(det, proc, regions);
+	return r == MEMSCAN_OK ? memscan_detector_accept(det) : r;
 }
 
 size_t memscan_detector_snapshot_count(const memscan_detector *det)

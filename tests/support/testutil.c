@@ -1,2 +1,432 @@
-/* placeholder */
+/* SPDX-License-Identifier: MIT */
+/* Test helpers: start the fixture target and talk to it, run the memscan CLI and capture its output. */
 #include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FIXTURE_TIMEOUT_MS 15000
+#define CLI_TIMEOUT_MS     60000
+#define LINE_MAX_LEN       1024
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reads one line (without the newline) from FD byte by byte, so nothing is buffered past it. */
+static int read_line_timeout(int fd, char *buf, size_t size, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	size_t n = 0;
+
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int64_t left = deadline - now_ms();
+		ssize_t got;
+		char c;
+
+		if (left <= 0)
+			return -1;
+		if (poll(&pfd, 1, (int)left) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (!pfd.revents)
+			continue;
+		got = read(fd, &c, 1);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return -1;
+		if (c == '\n')
+			break;
+		if (n + 1 >= size)
+			return -1;
+		buf[n++] = c;
+	}
+	buf[n] = '\0';
+	return 0;
+}
+
+static int parse_u64(const char *s, uint64_t *ret)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!*s || *s == '-')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || *end)
+		return -1;
+	*ret = v;
+	return 0;
+}
+
+#define READY_FIELDS 10
+
+/* Index of KEY among the ready line's address fields and its slot in F, or -1. */
+static int ready_field(ms_fixture *f, const char *key, uint64_t **ret_slot)
+{
+	static const char *const keys[READY_FIELDS] = { "arena",     "arena_len", "marker0",  "marker1",
+		                                        "marker2",   "straddle",  "boundary", "holey",
+		                                        "holey_len", "counter" };
+	uint64_t *const slots[READY_FIELDS] = { &f->arena,     &f->arena_len, &f->marker[0], &f->marker[1],
+		                                &f->marker[2], &f->straddle,  &f->boundary,  &f->holey,
+		                                &f->holey_len, &f->counter };
+	int i;
+
+	for (i = 0; i < READY_FIELDS; i++) {
+		if (!strcmp(keys[i], key)) {
+			*ret_slot = slots[i];
+			return i;
+		}
+	}
+	return -1;
+}
+
+/* Parses "ready pid=P key=value ..."; the pid and every address field must be present. */
+static int parse_ready(ms_fixture *f, char *line)
+{
+	const unsigned all = (1u << READY_FIELDS) - 1;
+	unsigned seen = 0;
+	int pid_seen = 0;
+	char *tok = line, *next;
+
+	if (strncmp(line, "ready ", 6))
+		return -1;
+	for (tok = line + 6; *tok; tok = next) {
+		char *eq, *sp = strchr(tok, ' ');
+		uint64_t v, *slot;
+		int idx;
+
+		next = sp ? sp + 1 : tok + strlen(tok);
+		if (sp)
+			*sp = '\0';
+		if (!*tok)
+			continue;
+		eq = strchr(tok, '=');
+		if (!eq)
+			return -1;
+		*eq = '\0';
+		if (parse_u64(eq + 1, &v))
+			return -1;
+		if (!strcmp(tok, "pid")) {
+			if ((pid_t)v != f->pid)
+				return -1;
+			pid_seen = 1;
+			continue;
+		}
+		idx = ready_field(f, tok, &slot);
+		if (idx < 0)
+			continue;
+		*slot = v;
+		seen |= 1u << idx;
+	}
+	return pid_seen && seen == all ? 0 : -1;
+}
+
+static void fixture_child(int in_fd, int out_fd, const char *const *extra_args)
+{
+	const char *argv[32];
+	size_t n = 0;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (dup2(in_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0)
+		_exit(127);
+	argv[n++] = MEMSCAN_FIXTURE_PATH;
+	while (extra_args && *extra_args && n < 31)
+		argv[n++] = *extra_args++;
+	argv[n] = NULL;
+	execv(MEMSCAN_FIXTURE_PATH, (char *const *)argv);
+	_exit(127);
+}
+
+int ms_fixture_start(ms_fixture *f, const char *const *extra_args)
+{
+	int to_child[2] = { -1, -1 }, from_child[2] = { -1, -1 };
+	char line[LINE_MAX_LEN];
+
+	memset(f, 0, sizeof(*f));
+	f->pid = -1;
+	signal(SIGPIPE, SIG_IGN);
+	if (pipe2(to_child, O_CLOEXEC) || pipe2(from_child, O_CLOEXEC))
+		goto fail;
+	f->pid = fork();
+	if (f->pid < 0)
+		goto fail;
+	if (f->pid == 0)
+		fixture_child(to_child[0], from_child[1], extra_args);
+	close(to_child[0]);
+	close(from_child[1]);
+	to_child[0] = from_child[1] = -1;
+	f->to = fdopen(to_child[1], "w");
+	if (!f->to)
+		goto fail;
+	to_child[1] = -1;
+	f->from = fdopen(from_child[0], "r");
+	if (!f->from)
+		goto fail;
+	from_child[0] = -1;
+	if (read_line_timeout(fileno(f->from), line, sizeof(line), FIXTURE_TIMEOUT_MS) ||
+	    parse_ready(f, line))
+		goto fail;
+	return 0;
+fail:
+	for (int i = 0; i < 2; i++) {
+		if (to_child[i] >= 0)
+			close(to_child[i]);
+		if (from_child[i] >= 0)
+			close(from_child[i]);
+	}
+	ms_fixture_stop(f);
+	return -1;
+}
+
+int ms_fixture_cmd(ms_fixture *f, const char *fmt, ...)
+{
+	char line[LINE_MAX_LEN];
+	va_list ap;
+	int ret;
+
+	if (!f->to || !f->from)
+		return -1;
+	va_start(ap, fmt);
+	ret = vfprintf(f->to, fmt, ap);
+	va_end(ap);
+	if (ret < 0 || fputc('\n', f->to) == EOF || fflush(f->to) == EOF)
+		return -1;
+	if (read_line_timeout(fileno(f->from), line, sizeof(line), FIXTURE_TIMEOUT_MS))
+		return -1;
+	return strcmp(line, "ok") ? -1 : 0;
+}
+
+void ms_fixture_stop(ms_fixture *f)
+{
+	if (f->pid > 0) {
+		kill(f->pid, SIGKILL);
+		while (waitpid(f->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	f->pid = -1;
+	if (f->to)
+		fclose(f->to);
+	if (f->from)
+		fclose(f->from);
+	f->to = NULL;
+	f->from = NULL;
+}
+
+/* A growable NUL-terminated byte buffer. */
+struct buf {
+	char *data;
+	size_t len, cap;
+};
+
+static int buf_ensure(struct buf *b)
+{
+	if (b->data)
+		return 0;
+	b->data = calloc(1, 1);
+	b->cap = b->data ? 1 : 0;
+	return b->data ? 0 : -1;
+}
+
+static int buf_read_fd(struct buf *b, int fd)
+{
+	ssize_t got;
+
+	if (b->cap - b->len < 4097) {
+		size_t cap = b->cap ? b->cap * 2 : 8192;
+		char *p = realloc(b->data, cap);
+
+		if (!p)
+			return -1;
+		b->data = p;
+		b->cap = cap;
+	}
+	got = read(fd, b->data + b->len, b->cap - b->len - 1);
+	if (got < 0)
+		return errno == EINTR || errno == EAGAIN ? 1 : -1;
+	b->len += (size_t)got;
+	b->data[b->len] = '\0';
+	return got == 0 ? 0 : 1;
+}
+
+static void cli_child(int out_fd, int err_fd, const char *const *argv)
+{
+	const char *args[64];
+	size_t n = 0;
+	int null_fd = open("/dev/null", O_RDONLY);
+
+	if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
+	    dup2(err_fd, STDERR_FILENO) < 0)
+		_exit(127);
+	signal(SIGPIPE, SIG_DFL);
+	args[n++] = MEMSCAN_CLI_PATH;
+	while (argv && *argv && n < 63)
+		args[n++] = *argv++;
+	args[n] = NULL;
+	execv(MEMSCAN_CLI_PATH, (char *const *)args);
+	_exit(127);
+}
+
+/* Drains both pipes until EOF on both or the deadline; returns -1 on timeout or error. */
+static int collect_output(int out_fd, int err_fd, struct buf *out, struct buf *err)
+{
+	int64_t deadline = now_ms() + CLI_TIMEOUT_MS;
+	struct pollfd pfd[2] = { { .fd = out_fd, .events = POLLIN }, { .fd = err_fd, .events = POLLIN } };
+
+	while (pfd[0].fd >= 0 || pfd[1].fd >= 0) {
+		int64_t left = deadline - now_ms();
+		int i;
+
+		if (left <= 0)
+			return -1;
+		if (poll(pfd, 2, (int)left) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		for (i = 0; i < 2; i++) {
+			int r;
+
+			if (pfd[i].fd < 0 || !pfd[i].revents)
+				continue;
+			r = buf_read_fd(i == 0 ? out : err, pfd[i].fd);
+			if (r < 0)
+				return -1;
+			if (r == 0)
+				pfd[i].fd = -1;
+		}
+	}
+	return 0;
+}
+
+static int wait_status(pid_t pid)
+{
+	int st;
+
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	return 128 + WTERMSIG(st);
+}
+
+int ms_run_cli(ms_run *r, const char *const *argv)
+{
+	int out_p[2] = { -1, -1 }, err_p[2] = { -1, -1 };
+	struct buf out = { 0 }, err = { 0 };
+	pid_t pid = -1;
+	int ret = -1;
+
+	memset(r, 0, sizeof(*r));
+	signal(SIGPIPE, SIG_IGN);
+	if (pipe2(out_p, O_CLOEXEC) || pipe2(err_p, O_CLOEXEC))
+		goto out;
+	pid = fork();
+	if (pid < 0)
+		goto out;
+	if (pid == 0)
+		cli_child(out_p[1], err_p[1], argv);
+	close(out_p[1]);
+	close(err_p[1]);
+	out_p[1] = err_p[1] = -1;
+	if (collect_output(out_p[0], err_p[0], &out, &err) < 0)
+		kill(pid, SIGKILL);
+	r->status = wait_status(pid);
+	if (r->status < 0)
+		goto out;
+	/* both strings exist even when nothing was written */
+	if (buf_ensure(&out) || buf_ensure(&err))
+		goto out;
+	r->out = out.data;
+	r->out_len = out.len;
+	r->err = err.data;
+	out.data = err.data = NULL;
+	ret = 0;
+out:
+	for (int i = 0; i < 2; i++) {
+		if (out_p[i] >= 0)
+			close(out_p[i]);
+		if (err_p[i] >= 0)
+			close(err_p[i]);
+	}
+	free(out.data);
+	free(err.data);
+	return ret;
+}
+
+void ms_run_free(ms_run *r)
+{
+	free(r->out);
+	free(r->err);
+	memset(r, 0, sizeof(*r));
+}
+
+const char *ms_hex(uint64_t v)
+{
+	static char bufs[8][24];
+	static unsigned next;
+	char *b = bufs[next++ % 8];
+
+	snprintf(b, sizeof(bufs[0]), "0x%llx", (unsigned long long)v);
+	return b;
+}
+
+size_t ms_count_lines(const char *s)
+{
+	size_t n = 0;
+
+	if (!s || !*s)
+		return 0;
+	for (; *s; s++)
+		if (*s == '\n')
+			n++;
+	if (s[-1] != '\n')
+		n++;
+	return n;
+}
+
+const char *ms_tmpdir(void)
+{
+	static char path[4096];
+	const char *base = getenv("TMPDIR");
+
+	if (!base || !*base)
+		base = "/tmp";
+	if (snprintf(path, sizeof(path), "%s/memscan-test-XXXXXX", base) >= (int)sizeof(path))
+		return NULL;
+	return mkdtemp(path);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+void ms_tmpdir_remove(const char *dir)
+{
+	if (dir && *dir)
+		nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}

@@ -343,11 +343,14 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_detector_detect_changes(memscan_detect
                                                                   memscan_process *proc,
                                                                   const memscan_region_list *regions,
                                                                   memscan_diff **ret_diff);
-/* Makes the current memory of REGIONS (NULL = the baseline's regions) the new baseline. After a
- * detect_changes this reuses what it read instead of reading again. */
+/* Reads REGIONS now (NULL = the regions of the last read) and makes that the new baseline. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_detector_update_snapshots(memscan_detector *det,
                                                                     memscan_process *proc,
                                                                     const memscan_region_list *regions);
+/* Makes the memory read by the last detect_changes the new baseline, without reading again: the
+ * cheap way to watch (detect, report, accept). NOT_FOUND if there was no detect_changes since the
+ * baseline last changed. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_detector_accept(memscan_detector *det);
 /* Number of regions held in the baseline. */
 MEMSCAN_API size_t memscan_detector_snapshot_count(const memscan_detector *det);
 MEMSCAN_API const memscan_snapshot *memscan_detector_baseline(const memscan_detector *det);

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests of process handles: bad PIDs, start time, liveness, the process list. */
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <memscan/memscan.h>
+
+#include "testutil.h"
+
+/* A PID that certainly names no process: a child that was already reaped. */
+static int reaped_pid(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(0);
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	return pid;
+}
+
+static void test_process_open_rejects_bad_pids(void **state)
+{
+	memscan_process *p = (memscan_process *)1;
+
+	(void)state;
+	assert_int_equal(memscan_process_open(0, &p), MEMSCAN_ERR_INVALID_ARG);
+	assert_null(p);
+	assert_int_equal(memscan_process_open(-1, &p), MEMSCAN_ERR_INVALID_ARG);
+	assert_int_equal(memscan_process_open(reaped_pid(), &p), MEMSCAN_ERR_NO_PROCESS);
+	assert_null(p);
+	assert_int_equal(memscan_process_open(1, NULL), MEMSCAN_ERR_INVALID_ARG);
+}
+
+static void test_process_open_fixture_and_detect_exit(void **state)
+{
+	memscan_process *p;
+	ms_fixture f;
+
+	(void)state;
+	assert_int_equal(ms_fixture_start(&f, NULL), 0);
+	assert_int_equal(memscan_process_open(f.pid, &p), MEMSCAN_OK);
+	assert_int_equal(memscan_process_pid(p), f.pid);
+	assert_true(memscan_process_start_time(p) > 0);
+	assert_int_equal(memscan_process_check_alive(p), MEMSCAN_OK);
+	ms_fixture_stop(&f);
+	assert_int_equal(memscan_process_check_alive(p), MEMSCAN_ERR_PROCESS_GONE);
+	memscan_process_free(p);
+	memscan_process_free(NULL);
+}
+
+static void test_process_zombie_is_gone(void **state)
+{
+	memscan_process *p = NULL;
+	pid_t pid = fork();
+
+	(void)state;
+	if (pid == 0)
+		_exit(0);
+	/* wait until it is a zombie without reaping it */
+	siginfo_t si;
+	assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
+	assert_int_equal(memscan_process_open(pid, &p), MEMSCAN_ERR_PROCESS_GONE);
+	assert_null(p);
+	waitpid(pid, NULL, 0);
+}
+
+static void test_process_list_contains_fixture(void **state)
+{
+	memscan_proc_info *list;
+	size_t n, found = 0;
+	ms_fixture f;
+
+	(void)state;
+	assert_int_equal(ms_fixture_start(&f, NULL), 0);
+	assert_int_equal(memscan_process_list(&list, &n), MEMSCAN_OK);
+	assert_true(n > 1);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			assert_true(list[i - 1].pid < list[i].pid);
+		if (list[i].pid == f.pid) {
+			found++;
+			assert_int_equal(list[i].ppid, getpid());
+			assert_string_equal(list[i].name, "memscan-fixture");
+			assert_non_null(strstr(list[i].cmdline, "memscan-fixture"));
+			assert_true(list[i].rss_bytes > 0);
+		}
+	}
+	assert_int_equal(found, 1);
+	free(list);
+	ms_fixture_stop(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_process_open_rejects_bad_pids),
+		cmocka_unit_test(test_process_open_fixture_and_detect_exit),
+		cmocka_unit_test(test_process_zombie_is_gone),
+		cmocka_unit_test(test_process_list_contains_fixture),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
