@@ -33,6 +33,13 @@ static const char *const ms_errors[MEMSCAN_ERR_COUNT] = {
 	[MEMSCAN_ERR_LIMIT] = "size limit exceeded",
 	[MEMSCAN_ERR_NOT_FOUND] = "not found",
 	[MEMSCAN_ERR_STOPPED] = "stopped by callback",
+	[MEMSCAN_ERR_DENIED] = "operation not permitted for this key",
+	[MEMSCAN_ERR_PROTOCOL] = "protocol error",
+	[MEMSCAN_ERR_UNKNOWN_OP] = "unknown operation",
+	[MEMSCAN_ERR_TIMEOUT] = "timed out",
+	[MEMSCAN_ERR_CONNECT] = "cannot connect to agent",
+	[MEMSCAN_ERR_AUTH] = "authentication failed",
+	[MEMSCAN_ERR_BUSY] = "agent busy (limit reached)",
 };
 
 const char *memscan_strerror(int err)

@@ -46,10 +46,18 @@ typedef enum memscan_err {
 	MEMSCAN_ERR_LIMIT = 13,               /* a documented size limit was exceeded */
 	MEMSCAN_ERR_NOT_FOUND = 14,           /* no such index / region / object */
 	MEMSCAN_ERR_STOPPED = 15,             /* a callback asked to stop early */
+	/* remote operation (libmemscan-client, memscan-agent) */
+	MEMSCAN_ERR_DENIED = 16,     /* the agent does not grant this key that operation or target */
+	MEMSCAN_ERR_PROTOCOL = 17,   /* a malformed, unexpected or unauthenticated message */
+	MEMSCAN_ERR_UNKNOWN_OP = 18, /* the agent does not know the requested operation */
+	MEMSCAN_ERR_TIMEOUT = 19,    /* no answer in time */
+	MEMSCAN_ERR_CONNECT = 20,    /* could not connect to the agent */
+	MEMSCAN_ERR_AUTH = 21,       /* handshake failed: wrong agent key, or this key is not authorized */
+	MEMSCAN_ERR_BUSY = 22,       /* a budget or connection limit of the agent is reached */
 } memscan_err;
 
 /* Number of defined codes (one past the highest); a test compares it with the wire enum. */
-#define MEMSCAN_ERR_COUNT 16
+#define MEMSCAN_ERR_COUNT 23
 
 /* A static, human-readable description of an error code; never NULL (unknown codes included). */
 MEMSCAN_API const char *memscan_strerror(int err);
