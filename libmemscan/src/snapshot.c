@@ -216,3 +216,45 @@ void memscan_snapshot_free(memscan_snapshot *snap)
 	free(snap->regions);
 	free(snap);
 }
+
+int memscan_snapshot_new(int pid, uint64_t time_ns, memscan_snapshot **ret_snapshot)
+{
+	int r;
+
+	if (!ret_snapshot)
+		return MEMSCAN_ERR_INVALID_ARG;
+	r = ms_snapshot_new(ret_snapshot);
+	if (r == MEMSCAN_OK) {
+		(*ret_snapshot)->pid = pid;
+		(*ret_snapshot)->time_ns = time_ns;
+	}
+	return r;
+}
+
+int memscan_snapshot_add_region(memscan_snapshot *snap, const memscan_region *region, uint8_t **ret_data)
+{
+	struct ms_snap_region *sr;
+	int r;
+
+	if (!ret_data)
+		return MEMSCAN_ERR_INVALID_ARG;
+	*ret_data = NULL;
+	r = ms_snapshot_add_region(snap, region, &sr);
+	if (r == MEMSCAN_OK)
+		*ret_data = sr->data;
+	return r;
+}
+
+int memscan_snapshot_add_hole(memscan_snapshot *snap, memscan_range hole)
+{
+	struct ms_snap_region *sr;
+
+	if (!snap || !snap->count || hole.end <= hole.start)
+		return MEMSCAN_ERR_INVALID_ARG;
+	sr = &snap->regions[snap->count - 1];
+	if (hole.start < sr->region.start || hole.end > sr->region.end ||
+	    (sr->holes.count && sr->holes.items[sr->holes.count - 1].end > hole.start))
+		return MEMSCAN_ERR_INVALID_ARG;
+	memset(sr->data + (hole.start - sr->region.start), 0, (size_t)(hole.end - hole.start));
+	return ms_ranges_append(&sr->holes, hole.start, hole.end) ? MEMSCAN_ERR_NO_MEMORY : MEMSCAN_OK;
+}

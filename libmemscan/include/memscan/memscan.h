@@ -287,6 +287,15 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_save(const memscan_snapshot *
  * is returned for a file that fails any check. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_load(const char *path, memscan_snapshot **ret_snapshot);
 MEMSCAN_API void memscan_snapshot_free(memscan_snapshot *snapshot);
+/* Building a snapshot from bytes received from elsewhere (e.g. an agent): an empty snapshot of PID
+ * taken at TIME_NS, then regions appended in ascending, disjoint address order. RET_DATA receives the
+ * region's buffer (end - start bytes, zeroed) for the caller to fill; it stays owned by the snapshot. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_new(int pid, uint64_t time_ns,
+                                                       memscan_snapshot **ret_snapshot);
+MEMSCAN_API MEMSCAN_NODISCARD int
+memscan_snapshot_add_region(memscan_snapshot *snapshot, const memscan_region *region, uint8_t **ret_data);
+/* Marks [start, end) of the LAST added region unreadable (ranges in ascending order, inside it). */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_add_hole(memscan_snapshot *snapshot, memscan_range hole);
 
 /* ---------------------------------------------------------------------------------------------
  * Diffs: change runs, per-byte changes, regions that appeared or vanished

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/* libmemscan-client: drive memscan agents over the authenticated, encrypted channel. */
+#ifndef MEMSCAN_CLIENT_H
+#define MEMSCAN_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <memscan/memscan.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Conventions are libmemscan's (memscan.h): int returns with memscan_err codes, ret_* out-parameters
+ * set only on success, _free accepts NULL, nothing printed. Results are the same C types the local
+ * library returns (region lists, diffs, snapshots), so local and remote output share one code path.
+ *
+ * Thread safety: a memscan_client may be shared by several threads; calls are serialized on it (one
+ * request in flight per session, as the channel requires). For parallel requests, use one client
+ * per thread.
+ *
+ * Sessions: the client handshakes on connect and again, transparently, before a call whenever the
+ * session has ended (age, idleness, message count, or a dropped connection). A call whose
+ * connection dropped mid-request fails with MEMSCAN_ERR_CONNECT or MEMSCAN_ERR_TIMEOUT and is never
+ * re-sent by the library (the caller decides whether to repeat it). Snapshots kept on the agent
+ * belong to the session that made them and end with it.
+ */
+
+/* The agent's default TCP port. */
+#define MEMSCAN_DEFAULT_PORT 7777
+
+/* Permission bits an agent grants a key (memscan_client_granted_perms). */
+enum {
+	MEMSCAN_GRANT_LIST = 1u << 0, /* processes, regions */
+	MEMSCAN_GRANT_READ = 1u << 1, /* read, snapshot, diff */
+	MEMSCAN_GRANT_SCAN = 1u << 2, /* scan */
+};
+
+typedef struct memscan_client memscan_client;
+
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_new(memscan_client **ret_client);
+MEMSCAN_API void memscan_client_free(memscan_client *client);
+
+/* The client's own key: a private key file written by `memscan keygen` (refused if group or others
+ * may read it), or the 32 raw private key bytes. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_identity_file(memscan_client *client, const char *path);
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_identity(memscan_client *client,
+                                                              const uint8_t private_key[32]);
+/* The agent's public key, pinned: a `memscan-x25519 BASE64 [comment]` line, or 32 raw bytes. Without
+ * one, memscan_client_connect looks the address up in the known_agents file (set below). */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_agent_key_line(memscan_client *client, const char *line);
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_agent_key(memscan_client *client,
+                                                               const uint8_t public_key[32]);
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_known_agents_file(memscan_client *client,
+                                                                       const char *path);
+/* Per-request timeout (default 30000 ms). */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_timeout_ms(memscan_client *client, int timeout_ms);
+
+/* Connects to URL ("tcp://host:port", "tcp://[v6]:port", "ipc:///path") and handshakes. CONNECT if
+ * nothing answers, AUTH if the handshake fails (the agent key is not the pinned one, or the agent
+ * does not authorize this client: the agent then just closes the connection), TIMEOUT. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_connect(memscan_client *client, const char *url);
+/* Permission bits the agent granted this key (MEMSCAN_GRANT_*), valid after connect. */
+MEMSCAN_API uint32_t memscan_client_granted_perms(const memscan_client *client);
+/* A description of the last failure on this client (the agent's message when it sent one); never NULL. */
+MEMSCAN_API const char *memscan_client_last_error(const memscan_client *client);
+
+/* The agent's processes, like memscan_process_list (array released with free()). */
+MEMSCAN_API MEMSCAN_NODISCARD int
+memscan_client_list_processes(memscan_client *client, memscan_proc_info **ret_list, size_t *ret_count);
+/* PID's regions passing FILTER (NULL = all), like memscan_regions_read. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_list_regions(memscan_client *client, int pid,
+                                                              const memscan_filter *filter,
+                                                              memscan_region_list **ret_list);
+/* Reads LEN bytes at ADDR of PID, like memscan_read (OK, PARTIAL with holes zeroed and listed, or
+ * UNREADABLE). Large reads are paged. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_read(memscan_client *client, int pid, uint64_t addr,
+                                                      void *buf, size_t len, memscan_ranges *holes);
+/* Scans PID's regions passing FILTER (NULL = memscan_filter_default) for PATTERN, like memscan_scan:
+ * ON_MATCH is called in address order with the region where each match starts. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_scan(memscan_client *client, int pid,
+                                                      const memscan_filter *filter, const char *pattern,
+                                                      const memscan_scan_options *options,
+                                                      memscan_match_fn on_match, void *ctx,
+                                                      uint64_t *ret_matches);
+
+/* Takes a snapshot that the agent keeps for this session; RET_ID names it. RET_REGIONS (optional)
+ * receives the regions it holds, RET_BYTES (optional) their total size. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_snapshot(memscan_client *client, int pid,
+                                                          const memscan_filter *filter, uint64_t *ret_id,
+                                                          memscan_region_list **ret_regions,
+                                                          uint64_t *ret_bytes);
+/* Downloads the kept snapshot ID into a local snapshot (e.g. to memscan_snapshot_save it). */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_snapshot_fetch(memscan_client *client, uint64_t id,
+                                                                memscan_snapshot **ret_snapshot);
+/* Diffs the live memory against the kept snapshot ID on the agent; only change runs cross the
+ * network. UPDATE: what was read becomes the new baseline (for watching). REFILTER: list regions
+ * again with the snapshot's filter, so regions that appeared or vanished are reported. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_diff(memscan_client *client, uint64_t id, int update,
+                                                      int refilter, memscan_diff **ret_diff);
+/* Frees the kept snapshot ID on the agent. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_release(memscan_client *client, uint64_t id);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MEMSCAN_CLIENT_H */

@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: MIT */
+/* Protobuf helpers shared by the agent and libclient. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wire.h"
+
+/* protobuf-c allocator that refuses to go past a byte budget. Every block carries its size, so
+ * messages can be freed later by an allocator without a budget. */
+struct budget_hdr {
+	size_t size;
+	size_t pad; /* keeps the payload 16-byte aligned */
+};
+
+static void *budget_alloc(void *data, size_t size)
+{
+	size_t *left = data;
+	struct budget_hdr *h;
+
+	if (!left || size > *left || size > SIZE_MAX - sizeof(*h))
+		return NULL;
+	h = malloc(sizeof(*h) + size);
+	if (!h)
+		return NULL;
+	h->size = size;
+	*left -= size;
+	return h + 1;
+}
+
+static void budget_free(void *data, void *ptr)
+{
+	size_t *left = data;
+	struct budget_hdr *h;
+
+	if (!ptr)
+		return;
+	h = (struct budget_hdr *)ptr - 1;
+	if (left)
+		*left += h->size;
+	free(h);
+}
+
+/* Frees what budget_alloc gave, whatever budget it came from. */
+static ProtobufCAllocator free_only = { budget_alloc, budget_free, NULL };
+
+static ProtobufCMessage *unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
+                                size_t budget)
+{
+	size_t left = budget;
+	ProtobufCAllocator a = { budget_alloc, budget_free, &left };
+
+	return protobuf_c_message_unpack(desc, &a, len, data);
+}
+
+Memscan__V1__Request *wire_unpack_request(const uint8_t *data, size_t len, size_t budget)
+{
+	return (Memscan__V1__Request *)unpack(&memscan__v1__request__descriptor, data, len, budget);
+}
+
+Memscan__V1__Response *wire_unpack_response(const uint8_t *data, size_t len, size_t budget)
+{
+	return (Memscan__V1__Response *)unpack(&memscan__v1__response__descriptor, data, len, budget);
+}
+
+void wire_free_request(Memscan__V1__Request *req)
+{
+	if (req)
+		protobuf_c_message_free_unpacked(&req->base, &free_only);
+}
+
+void wire_free_response(Memscan__V1__Response *resp)
+{
+	if (resp)
+		protobuf_c_message_free_unpacked(&resp->base, &free_only);
+}
+
+uint8_t *wire_pack(const ProtobufCMessage *msg, size_t *ret_len)
+{
+	size_t len = protobuf_c_message_get_packed_size(msg);
+	uint8_t *buf = malloc(len ? len : 1);
+
+	if (!buf)
+		return NULL;
+	*ret_len = protobuf_c_message_pack(msg, buf);
+	return buf;
+}
+
+Memscan__V1__ErrorCode wire_err_to_proto(int err)
+{
+	if (err < 0 || err >= MEMSCAN_ERR_COUNT)
+		return MEMSCAN__V1__ERROR_CODE__PROTOCOL;
+	return (Memscan__V1__ErrorCode)err; /* same numbers by construction; test_wire checks the names */
+}
+
+int wire_err_from_proto(Memscan__V1__ErrorCode code)
+{
+	if ((int)code <= 0 || (int)code >= MEMSCAN_ERR_COUNT)
+		return MEMSCAN_ERR_PROTOCOL; /* an Error reply never says OK */
+	return (int)code;
+}
+
+void wire_region_to_proto(const memscan_region *in, Memscan__V1__Region *out)
+{
+	memscan__v1__region__init(out);
+	out->start = in->start;
+	out->end = in->end;
+	out->offset = in->offset;
+	out->inode = in->inode;
+	out->dev_major = in->dev_major;
+	out->dev_minor = in->dev_minor;
+	out->perms = in->perms;
+	out->kind = in->kind;
+	out->deleted = in->deleted != 0;
+	out->path = (char *)in->path;
+}
+
+static int valid_kind(uint32_t kind)
+{
+	return kind == MEMSCAN_KIND_ANON || kind == MEMSCAN_KIND_HEAP || kind == MEMSCAN_KIND_STACK ||
+	       kind == MEMSCAN_KIND_FILE || kind == MEMSCAN_KIND_SPECIAL;
+}
+
+int wire_region_from_proto(const Memscan__V1__Region *in, memscan_region *out)
+{
+	if (!in || in->end <= in->start || !valid_kind(in->kind) || (in->perms & ~0xfu) || !in->path ||
+	    strlen(in->path) >= 4096)
+		return MEMSCAN_ERR_PROTOCOL;
+	memset(out, 0, sizeof(*out));
+	out->start = in->start;
+	out->end = in->end;
+	out->offset = in->offset;
+	out->inode = in->inode;
+	out->dev_major = in->dev_major;
+	out->dev_minor = in->dev_minor;
+	out->perms = in->perms;
+	out->kind = in->kind;
+	out->deleted = in->deleted;
+	out->path = in->path;
+	return MEMSCAN_OK;
+}
+
+void wire_filter_to_proto(const memscan_filter *in, int use_default, Memscan__V1__Filter *out)
+{
+	memscan__v1__filter__init(out);
+	out->use_default = use_default != 0;
+	if (!in)
+		return;
+	out->perms = in->perms;
+	out->kinds = in->kinds;
+	out->path_substr = (char *)(in->path_substr ? in->path_substr : "");
+	out->range_start = in->range_start;
+	out->range_end = in->range_end;
+	out->max_size = in->max_size;
+}
+
+void wire_filter_from_proto(const Memscan__V1__Filter *in, memscan_filter *out)
+{
+	if (!in || in->use_default)
+		memscan_filter_default(out);
+	else
+		memset(out, 0, sizeof(*out));
+	if (!in)
+		return;
+	out->perms |= in->perms;
+	if (in->kinds)
+		out->kinds = in->kinds;
+	if (in->path_substr && in->path_substr[0])
+		out->path_substr = in->path_substr;
+	out->range_start = in->range_start;
+	out->range_end = in->range_end;
+	out->max_size = in->max_size;
+}
+
+void wire_proc_to_proto(const memscan_proc_info *in, Memscan__V1__ProcessInfo *out)
+{
+	memscan__v1__process_info__init(out);
+	out->pid = in->pid;
+	out->ppid = in->ppid;
+	out->uid = in->uid;
+	out->rss_bytes = in->rss_bytes;
+	out->name = (char *)in->name;
+	out->cmdline = (char *)in->cmdline;
+}
+
+void wire_proc_from_proto(const Memscan__V1__ProcessInfo *in, memscan_proc_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->pid = in->pid;
+	out->ppid = in->ppid;
+	out->uid = in->uid;
+	out->rss_bytes = in->rss_bytes;
+	snprintf(out->name, sizeof(out->name), "%s", in->name ? in->name : "");
+	snprintf(out->cmdline, sizeof(out->cmdline), "%s", in->cmdline ? in->cmdline : "");
+}

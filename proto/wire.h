@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/* Protobuf helpers shared by the agent and libclient: bounded unpacking, conversions to C types. */
+#ifndef MEMSCAN_WIRE_H
+#define MEMSCAN_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <memscan/memscan.h>
+
+#include "memscan.pb-c.h"
+
+#define WIRE_PROTOCOL_VERSION 1
+/* Largest payload in one reply page; replies carry at most this plus framing and headers. */
+#define WIRE_MAX_PAGE_BYTES (4u << 20)
+/* Largest frame the agent accepts (requests are small: the longest is a scan pattern). */
+#define WIRE_AGENT_RECV_MAX (64u << 10)
+/* Largest frame the client accepts. */
+#define WIRE_CLIENT_RECV_MAX (WIRE_MAX_PAGE_BYTES + (256u << 10))
+/* Memory protobuf-c may allocate while unpacking one message: a hostile message cannot make it
+ * allocate more than this, whatever counts it announces. */
+#define WIRE_UNPACK_BUDGET_AGENT  (1u << 20)
+#define WIRE_UNPACK_BUDGET_CLIENT (64u << 20)
+
+/* Unpacks authenticated plaintext with an allocator capped at BUDGET bytes; NULL on any error. */
+Memscan__V1__Request *wire_unpack_request(const uint8_t *data, size_t len, size_t budget);
+Memscan__V1__Response *wire_unpack_response(const uint8_t *data, size_t len, size_t budget);
+void wire_free_request(Memscan__V1__Request *req);
+void wire_free_response(Memscan__V1__Response *resp);
+
+/* Packs MSG into a new malloc'd buffer; NULL on allocation failure. */
+uint8_t *wire_pack(const ProtobufCMessage *msg, size_t *ret_len);
+
+/* The protobuf ErrorCode for a memscan_err and back (unknown values map to PROTOCOL). */
+Memscan__V1__ErrorCode wire_err_to_proto(int err);
+int wire_err_from_proto(Memscan__V1__ErrorCode code);
+
+/* Conversions. Outgoing messages point into the C structs (no copies): keep those alive until
+ * packed. Incoming conversions validate and copy. */
+void wire_region_to_proto(const memscan_region *in, Memscan__V1__Region *out);
+/* 0, or MEMSCAN_ERR_PROTOCOL if IN is not a valid region (end <= start, bad kind, ...). */
+int wire_region_from_proto(const Memscan__V1__Region *in, memscan_region *out);
+void wire_filter_to_proto(const memscan_filter *in, int use_default, Memscan__V1__Filter *out);
+/* Builds a filter from IN; PATH_SUBSTR points into IN. NULL IN gives the default filter. */
+void wire_filter_from_proto(const Memscan__V1__Filter *in, memscan_filter *out);
+void wire_proc_to_proto(const memscan_proc_info *in, Memscan__V1__ProcessInfo *out);
+void wire_proc_from_proto(const Memscan__V1__ProcessInfo *in, memscan_proc_info *out);
+
+#endif /* MEMSCAN_WIRE_H */
