@@ -388,7 +388,7 @@ typedef struct memscan_pattern memscan_pattern;
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_pattern_parse(const char *text, memscan_pattern **ret_pattern,
                                                         size_t *ret_error_offset);
 MEMSCAN_API size_t memscan_pattern_length(const memscan_pattern *pattern);
-/* True if the LEN bytes at DATA (LEN >= the pattern length) match the pattern. */
+/* True if the bytes at DATA match the pattern; DATA must hold at least memscan_pattern_length bytes. */
 MEMSCAN_API int memscan_pattern_matches(const memscan_pattern *pattern, const uint8_t *data);
 MEMSCAN_API void memscan_pattern_free(memscan_pattern *pattern);
 
@@ -398,14 +398,15 @@ typedef struct memscan_scan_options {
 	int no_memmap;        /* read in small chunks instead of whole mapped regions */
 } memscan_scan_options;
 
-/* Called for each match in address order. REGION is the region where the match starts. Return 0
- * to go on, nonzero to stop (the scan then returns STOPPED). */
+/* Called for each match in address order. REGION is the region where the match starts (NULL for
+ * memscan_scan_buffer). Return 0 to go on, nonzero to stop (the scan then returns STOPPED). */
 typedef int (*memscan_match_fn)(void *ctx, uint64_t address, const memscan_region *region);
 
-/* Scans REGIONS of PROC for PATTERN. A match may straddle two adjacent regions. Unreadable bytes
- * never match. Both read modes give identical results. RET_MATCHES (if not NULL) receives the
- * number of matches reported. Unreadable or vanished regions are skipped; PROCESS_GONE if the
- * process exited. */
+/* Scans REGIONS of PROC (NULL = the default filter's regions, listed now) for PATTERN. A match may
+ * straddle two adjacent regions. Unreadable bytes never match. Both read modes give identical
+ * results. OPTIONS may be NULL (defaults), ON_MATCH may be NULL (just count). RET_MATCHES (if not
+ * NULL) receives the number of matches reported, on success. Unreadable or vanished regions are
+ * skipped; PROCESS_GONE if the process exited. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_scan(memscan_process *proc, const memscan_region_list *regions,
                                                const memscan_pattern *pattern,
                                                const memscan_scan_options *options, memscan_match_fn on_match,
