@@ -1,4 +1,175 @@
-int main(void)
+/* SPDX-License-Identifier: MIT */
+/* memscan CLI entry point: the subcommand table, help, version and the stdout error check. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <memscan/memscan.h>
+
+#include "args.h"
+#include "cmd.h"
+#include "output.h"
+
+#define FILTER_HELP                                                                                          \
+	"Filters (select regions):\n"                                                                        \
+	"  --range START-END   only addresses in [START, END) (hex, 0x optional); regions are clipped\n"     \
+	"  --perms PERMS       regions having all these permissions, e.g. rw, r-x, s\n"                      \
+	"  --kind KIND         heap, stack, anon, file or special; repeat or comma-separate\n"               \
+	"  --path SUBSTR       regions whose path contains SUBSTR\n"
+
+static int cmd_help(int argc, char **argv);
+
+static const struct cli_cmd commands[] = {
+	{ "ps", cmd_ps, "list processes",
+	  "usage: memscan ps [--json]\n"
+	  "\n"
+	  "Lists the processes of the host: PID, PPID, UID, RSS, name and command line.\n"
+	  "  --json   one JSON object per process: pid, ppid, uid, rss (bytes), name, cmdline\n" },
+	{ "regions", cmd_regions, "list the memory regions of a process",
+	  "usage: memscan regions PID [FILTERS] [--json]\n"
+	  "\n"
+	  "Lists the regions of /proc/PID/maps with their kind. Without filters every region is listed.\n"
+	  "  --json   one JSON object per region: start, end, perms, offset, path, kind, size, inode,\n"
+	  "           dev, deleted\n" FILTER_HELP },
+	{ "read", cmd_read, "read memory of a process",
+	  "usage: memscan read PID ADDR LEN [--raw | --json]\n"
+	  "\n"
+	  "Reads LEN bytes at ADDR (hex) and prints an xxd-style hexdump; unreadable bytes show as ??.\n"
+	  "  --raw    write the bytes themselves to stdout; fails (exit 1, no output) if any byte is\n"
+	  "           unreadable\n"
+	  "  --json   {\"address\", \"length\", \"data\" (hex), \"holes\": [{\"start\", \"end\"}]}\n" },
+	{ "scan", cmd_scan, "search the memory of a process for a byte pattern",
+	  "usage: memscan scan PID --pattern \"4D 5A ?? 00\" [--no-memmap] [--align N] [--max N]\n"
+	  "                    [FILTERS] [--json]\n"
+	  "\n"
+	  "Prints the address of every match, one per line, with the region's path or [kind].\n"
+	  "  -p, --pattern PAT   hex bytes; ?? matches any byte, 4? / ?D one nibble; spaces optional\n"
+	  "  --no-memmap         read in small chunks instead of copying whole regions\n"
+	  "  --align N           only matches at addresses that are multiples of N\n"
+	  "  --max N             stop after N matches\n"
+	  "  --json              one object per match: address, region_start, path\n" FILTER_HELP },
+	{ "snapshot", cmd_snapshot, "save the memory of a process to a file",
+	  "usage: memscan snapshot PID -o FILE [FILTERS]\n"
+	  "\n"
+	  "Reads the selected regions (readable ones by default) and writes them to FILE.\n"
+	  "Prints 'wrote FILE: N regions, B bytes, H unreadable bytes' to stdout.\n"
+	  "  -o, --output FILE   the snapshot file to write (replaced atomically)\n" FILTER_HELP },
+	{ "diff", cmd_diff, "show what changed in memory",
+	  "usage: memscan diff PID [--interval DURATION] [--watch [--count N]] [--bytes] [FILTERS] [--json]\n"
+	  "       memscan diff FILE_A FILE_B [--bytes] [--json]\n"
+	  "\n"
+	  "With a PID: reads the regions, waits DURATION, reads them again and prints what changed.\n"
+	  "With two snapshot files: prints what changed from FILE_A to FILE_B.\n"
+	  "  -i, --interval DUR  time between reads: 500ms, 2s, 1m, 1h or a number of seconds\n"
+	  "                      (default 1s)\n"
+	  "  -w, --watch         repeat until interrupted (SIGINT/SIGTERM), one batch per interval\n"
+	  "  -n, --count N       with --watch: stop after N batches\n"
+	  "  --bytes             one line per changed byte instead of runs of bytes\n"
+	  "  --json              one object per run {address, old, new}, byte, or\n"
+	  "                      {appeared|vanished: {start, end}}; with --watch each has a "
+	  "time\n" FILTER_HELP },
+	{ "help", cmd_help, "show help for a command",
+	  "usage: memscan help [COMMAND]\n"
+	  "\n"
+	  "Shows the list of commands, or the help of COMMAND.\n" },
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const struct cli_cmd *find_command(const char *name)
 {
-	return 0;
+	size_t i;
+
+	for (i = 0; i < NCOMMANDS; i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+static void print_overview(FILE *out)
+{
+	size_t i;
+
+	fputs("usage: memscan COMMAND [ARGS...]\n"
+	      "       memscan help [COMMAND] | memscan COMMAND --help | memscan --version\n"
+	      "\n"
+	      "Read-only inspection of another process's memory.\n"
+	      "\n"
+	      "Commands:\n",
+	      out);
+	for (i = 0; i < NCOMMANDS; i++)
+		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fputs("\nExit status: 0 success, 1 runtime failure, 2 usage error.\n", out);
+}
+
+int cli_print_help(FILE *out, const char *name)
+{
+	const struct cli_cmd *cmd = find_command(name);
+
+	if (!cmd) {
+		cli_err("unknown command '%s' (see 'memscan help')", name);
+		return CLI_USAGE;
+	}
+	fputs(cmd->usage, out);
+	return CLI_OK;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	if (argc > 2) {
+		cli_err("help takes at most one command name (see 'memscan help')");
+		return CLI_USAGE;
+	}
+	if (argc == 2 && strcmp(argv[1], "--help") && strcmp(argv[1], "-h"))
+		return cli_print_help(stdout, argv[1]);
+	print_overview(stdout);
+	return CLI_OK;
+}
+
+static int dispatch(int argc, char **argv)
+{
+	const struct cli_cmd *cmd;
+
+	if (argc < 2) {
+		cli_err("no command given");
+		print_overview(stderr);
+		return CLI_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+		return cmd_help(1, argv);
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("memscan %s\n", memscan_version());
+		return CLI_OK;
+	}
+	cmd = find_command(argv[1]);
+	if (!cmd) {
+		if (argv[1][0] == '-')
+			cli_err("unknown option '%s' (a command comes first; see 'memscan help')", argv[1]);
+		else
+			cli_err("unknown command '%s' (see 'memscan help' for the list)", argv[1]);
+		return CLI_USAGE;
+	}
+	return cmd->fn(argc - 1, argv + 1);
+}
+
+/* Flushes stdout; a write error (e.g. a closed pipe) turns success into CLI_FAIL. */
+static int finish_stdout(int ret)
+{
+	int failed = fflush(stdout) != 0 || ferror(stdout);
+
+	if (failed && errno != EPIPE)
+		cli_err("cannot write to stdout: %s", strerror(errno));
+	if (failed && ret == CLI_OK)
+		return CLI_FAIL;
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	static char outbuf[1 << 16];
+
+	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+	return finish_stdout(dispatch(argc, argv));
 }

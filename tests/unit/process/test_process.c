@@ -2,6 +2,7 @@
 /* Unit tests of process handles: bad PIDs, start time, liveness, the process list. */
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/* Command-line option parsing for the memscan CLI: options, PIDs, addresses, lengths, durations. */
+#ifndef MEMSCAN_CLI_ARGS_H
+#define MEMSCAN_CLI_ARGS_H
+
+#include <stdint.h>
+
+#include <memscan/memscan.h>
+
+/* Exit codes of every command. */
+enum {
+	CLI_OK = 0,
+	CLI_FAIL = 1,  /* runtime failure: no process, permission, unreadable, I/O */
+	CLI_USAGE = 2, /* malformed command line */
+};
+
+/* Option identifiers; a command allows a set of them (bit 1u << id). */
+enum cli_opt_id {
+	OPT_HELP,
+	OPT_JSON,
+	OPT_RANGE,
+	OPT_PERMS,
+	OPT_KIND,
+	OPT_PATH,
+	OPT_RAW,
+	OPT_PATTERN,
+	OPT_NO_MEMMAP,
+	OPT_ALIGN,
+	OPT_MAX,
+	OPT_OUTPUT,
+	OPT_INTERVAL,
+	OPT_WATCH,
+	OPT_BYTES,
+	OPT_COUNT,
+};
+
+#define OPT_BIT(id) (1u << (id))
+#define OPTS_FILTER (OPT_BIT(OPT_RANGE) | OPT_BIT(OPT_PERMS) | OPT_BIT(OPT_KIND) | OPT_BIT(OPT_PATH))
+#define CLI_MAX_POS 4
+
+/* The user's region filters, added to a base filter by cli_filter_apply. */
+struct cli_filter {
+	uint32_t perms;
+	uint32_t kinds;
+	const char *path;
+	uint64_t range_start, range_end; /* range_end > range_start when --range was given */
+};
+
+/* Everything a command line can hold. */
+struct cli_opts {
+	const char *cmd; /* the command name, for messages */
+	uint32_t seen;   /* OPT_BIT of every option given */
+	int json, raw, no_memmap, watch, bytes;
+	const char *pattern;
+	const char *output;
+	uint64_t align, max, count;
+	uint64_t interval_ms;
+	struct cli_filter filter;
+	const char *pos[CLI_MAX_POS];
+	int npos;
+};
+
+/* Parses ARGV (after the command name) into OPTS, allowing only the options in ALLOWED (--help is
+ * always allowed) and at most MAX_POS positional arguments. Prints the error and returns CLI_USAGE,
+ * or returns CLI_OK. */
+int cli_parse(int argc, char **argv, const char *cmd, uint32_t allowed, int max_pos, struct cli_opts *opts);
+
+/* Value parsers: 0 on success, else print "memscan: ..." and return CLI_USAGE. */
+int cli_parse_pid(const char *text, int *ret_pid);
+int cli_parse_addr(const char *text, const char *what, uint64_t *ret_addr);
+int cli_parse_count(const char *text, const char *what, uint64_t min, uint64_t max, uint64_t *ret);
+int cli_parse_duration(const char *text, uint64_t *ret_ms);
+
+/* BASE plus the user's filters: perms OR-ed in, kinds, path and range replaced when given. */
+void cli_filter_apply(const struct cli_filter *user, memscan_filter *base);
+
+#endif /* MEMSCAN_CLI_ARGS_H */

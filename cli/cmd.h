@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/* The memscan CLI's commands and their usage texts. */
+#ifndef MEMSCAN_CLI_CMD_H
+#define MEMSCAN_CLI_CMD_H
+
+#include <stdio.h>
+
+#include <memscan/memscan.h>
+
+#include "args.h"
+
+/* One subcommand: ARGV[0] is the command name. Returns the exit code. */
+typedef int (*cli_cmd_fn)(int argc, char **argv);
+
+struct cli_cmd {
+	const char *name;
+	cli_cmd_fn fn;
+	const char *summary;
+	const char *usage; /* full help text */
+};
+
+/* Prints the help of command NAME to OUT; returns CLI_OK, or CLI_USAGE if there is no such command. */
+int cli_print_help(FILE *out, const char *name);
+
+/* cli_parse, then prints the command's help if --help was given (setting *RET_DONE). */
+int cli_parse_cmd(int argc, char **argv, const char *name, uint32_t allowed, int max_pos, struct cli_opts *o,
+                  int *ret_done);
+/* Parses PID_TEXT and opens that process; prints the error and returns the exit code on failure. */
+int cli_open_process(const char *pid_text, int *ret_pid, memscan_process **ret_proc);
+/* The regions of PROC selected by the default filter plus the user's filters. */
+int cli_select_regions(memscan_process *proc, int pid, const struct cli_filter *user,
+                       memscan_region_list **ret_list);
+
+int cmd_ps(int argc, char **argv);
+int cmd_regions(int argc, char **argv);
+int cmd_read(int argc, char **argv);
+int cmd_scan(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
+
+#endif /* MEMSCAN_CLI_CMD_H */

@@ -1,0 +1,320 @@
+/* SPDX-License-Identifier: MIT */
+/* memscan CLI commands over time: snapshot (save to a file) and diff (PID over time, or two files). */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+
+#include <memscan/memscan.h>
+
+#include "args.h"
+#include "cmd.h"
+#include "output.h"
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+/* SIGINT/SIGTERM end a --watch loop after the current batch; no SA_RESTART so sleeps wake up. */
+static void install_stop_handlers(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+/* Sleeps MS milliseconds, returning early when a stop was requested. */
+static void sleep_ms(uint64_t ms)
+{
+	struct timespec ts = { .tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L };
+
+	while (!stop_requested && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* ---- snapshot ---------------------------------------------------------------------------- */
+
+static uint64_t snapshot_hole_bytes(const memscan_snapshot *snap)
+{
+	size_t i, n = memscan_snapshot_region_count(snap);
+	uint64_t total = 0;
+
+	for (i = 0; i < n; i++) {
+		memscan_snapshot_region r = memscan_snapshot_get(snap, i);
+
+		if (r.holes)
+			total += memscan_ranges_bytes(r.holes);
+	}
+	return total;
+}
+
+static int snapshot_save(const memscan_snapshot *snap, const char *path)
+{
+	int err;
+
+	errno = 0;
+	err = memscan_snapshot_save(snap, path);
+	if (err == MEMSCAN_ERR_IO && errno) {
+		cli_err("cannot write snapshot '%s': %s", path, strerror(errno));
+		return CLI_FAIL;
+	}
+	if (err != MEMSCAN_OK) {
+		cli_err("cannot write snapshot '%s': %s", path, memscan_strerror(err));
+		return CLI_FAIL;
+	}
+	return CLI_OK;
+}
+
+static int snapshot_run(const struct cli_opts *o, memscan_process *proc, int pid)
+{
+	memscan_region_list *list = NULL;
+	memscan_snapshot *snap = NULL;
+	int ret, err;
+
+	ret = cli_select_regions(proc, pid, &o->filter, &list);
+	if (ret != CLI_OK)
+		return ret;
+	err = memscan_snapshot_take(proc, list, &snap);
+	if (err != MEMSCAN_OK) {
+		ret = cli_lib_err(err, pid, "taking the snapshot");
+		goto out;
+	}
+	ret = snapshot_save(snap, o->output);
+	if (ret != CLI_OK)
+		goto out;
+	printf("wrote %s: %zu regions, %llu bytes, %llu unreadable bytes\n", o->output,
+	       memscan_snapshot_region_count(snap), (unsigned long long)memscan_snapshot_bytes(snap),
+	       (unsigned long long)snapshot_hole_bytes(snap));
+out:
+	memscan_snapshot_free(snap);
+	memscan_region_list_free(list);
+	return ret;
+}
+
+int cmd_snapshot(int argc, char **argv)
+{
+	memscan_process *proc = NULL;
+	struct cli_opts o;
+	int ret, done, pid;
+
+	ret = cli_parse_cmd(argc, argv, "snapshot", OPT_BIT(OPT_OUTPUT) | OPTS_FILTER, 1, &o, &done);
+	if (ret != CLI_OK || done)
+		return ret;
+	if (o.npos < 1) {
+		cli_err("missing PID (usage: memscan snapshot PID -o FILE)");
+		return CLI_USAGE;
+	}
+	ret = cli_parse_pid(o.pos[0], &pid);
+	if (ret != CLI_OK)
+		return ret;
+	if (!o.output) {
+		cli_err("snapshot needs an output file: -o FILE (usage: memscan snapshot PID -o FILE)");
+		return CLI_USAGE;
+	}
+	ret = cli_open_process(o.pos[0], &pid, &proc);
+	if (ret == CLI_OK)
+		ret = snapshot_run(&o, proc, pid);
+	memscan_process_free(proc);
+	return ret;
+}
+
+/* ---- diff FILE_A FILE_B ------------------------------------------------------------------ */
+
+static int snapshot_load(const char *path, memscan_snapshot **ret)
+{
+	int err;
+
+	errno = 0;
+	err = memscan_snapshot_load(path, ret);
+	switch (err) {
+	case MEMSCAN_OK:
+		return CLI_OK;
+	case MEMSCAN_ERR_IO:
+		cli_err("cannot read snapshot '%s': %s", path,
+		        errno ? strerror(errno) : memscan_strerror(err));
+		break;
+	case MEMSCAN_ERR_TRUNCATED:
+		cli_err("snapshot '%s' is truncated (%s); take it again with 'memscan snapshot'", path,
+		        memscan_strerror(err));
+		break;
+	case MEMSCAN_ERR_BAD_FORMAT:
+		cli_err("'%s' is not a valid memscan snapshot (%s)", path, memscan_strerror(err));
+		break;
+	case MEMSCAN_ERR_UNSUPPORTED_VERSION:
+		cli_err("snapshot '%s' has a format version this memscan cannot read (%s)", path,
+		        memscan_strerror(err));
+		break;
+	default:
+		cli_err("cannot load snapshot '%s': %s", path, memscan_strerror(err));
+		break;
+	}
+	return CLI_FAIL;
+}
+
+static void diff_print(const struct cli_opts *o, const memscan_diff *diff, const char *time)
+{
+	if (!o->json)
+		out_diff_summary(stdout, diff, time);
+	out_diff(stdout, diff, o->json, o->bytes, time);
+}
+
+static int diff_files(const struct cli_opts *o)
+{
+	memscan_snapshot *a = NULL, *b = NULL;
+	memscan_diff *diff = NULL;
+	int ret, err;
+
+	if (o->seen & (OPT_BIT(OPT_INTERVAL) | OPT_BIT(OPT_WATCH) | OPT_BIT(OPT_COUNT) | OPTS_FILTER)) {
+		cli_err(
+		    "--interval, --watch, --count and filters apply to 'diff PID' only, not to two files");
+		return CLI_USAGE;
+	}
+	ret = snapshot_load(o->pos[0], &a);
+	if (ret == CLI_OK)
+		ret = snapshot_load(o->pos[1], &b);
+	if (ret != CLI_OK)
+		goto out;
+	if (memscan_snapshot_pid(a) != memscan_snapshot_pid(b))
+		fprintf(stderr, "memscan: note: the snapshots are of different processes (PID %d and %d)\n",
+		        memscan_snapshot_pid(a), memscan_snapshot_pid(b));
+	err = memscan_diff_snapshots(a, b, &diff);
+	if (err != MEMSCAN_OK) {
+		ret = cli_lib_err(err, 0, "comparing the snapshots");
+		goto out;
+	}
+	diff_print(o, diff, NULL);
+out:
+	memscan_diff_free(diff);
+	memscan_snapshot_free(b);
+	memscan_snapshot_free(a);
+	return ret;
+}
+
+/* ---- diff PID ---------------------------------------------------------------------------- */
+
+struct watch {
+	const struct cli_opts *o;
+	memscan_process *proc;
+	int pid;
+	memscan_detector *det;
+	uint64_t batch;
+};
+
+static void watch_header_json(const struct watch *w, const memscan_diff *diff, const char *time)
+{
+	printf("{\"time\":\"%s\",\"batch\":%llu,\"runs\":%zu,\"changed_bytes\":%llu}\n", time,
+	       (unsigned long long)w->batch, memscan_diff_run_count(diff),
+	       (unsigned long long)memscan_diff_changed_bytes(diff));
+}
+
+/* One batch: re-reads the region list, compares with the baseline, prints, moves the baseline. */
+static int watch_batch(struct watch *w)
+{
+	memscan_region_list *cur = NULL;
+	memscan_diff *diff = NULL;
+	char time[40];
+	int ret, err;
+
+	ret = cli_select_regions(w->proc, w->pid, &w->o->filter, &cur);
+	if (ret != CLI_OK)
+		return ret;
+	err = memscan_detector_detect_changes(w->det, w->proc, cur, &diff);
+	if (err != MEMSCAN_OK) {
+		ret = cli_lib_err(err, w->pid, "comparing memory");
+		goto out;
+	}
+	w->batch++;
+	out_timestamp(time, sizeof(time));
+	if (w->o->watch && w->o->json)
+		watch_header_json(w, diff, time);
+	diff_print(w->o, diff, w->o->watch ? time : NULL);
+	if (!w->o->watch)
+		goto out;
+	fflush(stdout);
+	/* what was just compared becomes the baseline: a change made after this read shows next time,
+	 * none falls between two reads */
+	err = memscan_detector_accept(w->det);
+	if (err != MEMSCAN_OK)
+		ret = cli_lib_err(err, w->pid, "updating the baseline");
+out:
+	memscan_diff_free(diff);
+	memscan_region_list_free(cur);
+	return ret;
+}
+
+static int watch_loop(struct watch *w)
+{
+	const struct cli_opts *o = w->o;
+	int ret = CLI_OK;
+
+	for (;;) {
+		sleep_ms(o->interval_ms);
+		if (stop_requested)
+			break;
+		ret = watch_batch(w);
+		if (ret != CLI_OK || !o->watch || stop_requested)
+			break;
+		if (o->count && w->batch >= o->count)
+			break;
+	}
+	return ret;
+}
+
+static int diff_pid(const struct cli_opts *o)
+{
+	struct watch w = { .o = o };
+	memscan_region_list *list = NULL;
+	int ret, err;
+
+	if (o->count && !o->watch) {
+		cli_err("--count applies to --watch only");
+		return CLI_USAGE;
+	}
+	ret = cli_parse_pid(o->pos[0], &w.pid);
+	if (ret == CLI_OK)
+		ret = cli_open_process(o->pos[0], &w.pid, &w.proc);
+	if (ret == CLI_OK)
+		ret = cli_select_regions(w.proc, w.pid, &o->filter, &list);
+	if (ret != CLI_OK)
+		goto out;
+	err = memscan_detector_new(&w.det);
+	if (err == MEMSCAN_OK)
+		err = memscan_detector_initialize(w.det, w.proc, list);
+	if (err != MEMSCAN_OK) {
+		ret = cli_lib_err(err, w.pid, "taking the baseline snapshot");
+		goto out;
+	}
+	if (o->watch)
+		install_stop_handlers();
+	ret = watch_loop(&w);
+out:
+	memscan_detector_free(w.det);
+	memscan_region_list_free(list);
+	memscan_process_free(w.proc);
+	return ret;
+}
+
+int cmd_diff(int argc, char **argv)
+{
+	const uint32_t allowed = OPT_BIT(OPT_JSON) | OPT_BIT(OPT_BYTES) | OPT_BIT(OPT_INTERVAL) |
+	                         OPT_BIT(OPT_WATCH) | OPT_BIT(OPT_COUNT) | OPTS_FILTER;
+	struct cli_opts o;
+	int ret, done;
+
+	ret = cli_parse_cmd(argc, argv, "diff", allowed, 2, &o, &done);
+	if (ret != CLI_OK || done)
+		return ret;
+	if (o.npos == 0) {
+		cli_err("diff needs a PID or two snapshot files (see 'memscan diff --help')");
+		return CLI_USAGE;
+	}
+	return o.npos == 2 ? diff_files(&o) : diff_pid(&o);
+}

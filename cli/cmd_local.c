@@ -1,0 +1,556 @@
+/* SPDX-License-Identifier: MIT */
+/* memscan CLI commands on a local process: ps, regions, read and scan. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <memscan/memscan.h>
+
+#include "args.h"
+#include "cmd.h"
+#include "output.h"
+
+#define READ_MAX_LEN    (256ull << 20) /* largest `read` length */
+#define SCAN_BUFFER_MAX 65536          /* matches held back before the scan output starts streaming */
+#define PATTERN_SHOWN   48             /* pattern characters quoted in error messages */
+
+int cli_open_process(const char *pid_text, int *ret_pid, memscan_process **ret_proc)
+{
+	int ret, err;
+
+	ret = cli_parse_pid(pid_text, ret_pid);
+	if (ret != CLI_OK)
+		return ret;
+	err = memscan_process_open(*ret_pid, ret_proc);
+	if (err != MEMSCAN_OK)
+		return cli_lib_err(err, *ret_pid, "opening the process");
+	return CLI_OK;
+}
+
+int cli_select_regions(memscan_process *proc, int pid, const struct cli_filter *user,
+                       memscan_region_list **ret_list)
+{
+	memscan_filter filter;
+	int err;
+
+	memscan_filter_default(&filter);
+	cli_filter_apply(user, &filter);
+	err = memscan_regions_read(proc, &filter, ret_list);
+	if (err != MEMSCAN_OK)
+		return cli_lib_err(err, pid, "reading the memory map");
+	return CLI_OK;
+}
+
+int cli_parse_cmd(int argc, char **argv, const char *name, uint32_t allowed, int max_pos, struct cli_opts *o,
+                  int *ret_done)
+{
+	int ret = cli_parse(argc, argv, name, allowed, max_pos, o);
+
+	*ret_done = 0;
+	if (ret == CLI_OK && (o->seen & OPT_BIT(OPT_HELP))) {
+		*ret_done = 1;
+		return cli_print_help(stdout, name);
+	}
+	return ret;
+}
+
+static int need_args(const struct cli_opts *o, int count, const char *what)
+{
+	if (o->npos >= count)
+		return CLI_OK;
+	cli_err("missing %s (usage: see 'memscan %s --help')", what, o->cmd);
+	return CLI_USAGE;
+}
+
+/* ---- ps ---------------------------------------------------------------------------------- */
+
+/* Columns that out_text_str takes to print S. */
+static size_t text_width(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t w = 0;
+
+	for (; *p; p++)
+		w += *p == '\\' ? 2 : (*p < 0x20 || *p == 0x7F) ? 4 : 1;
+	return w;
+}
+
+static void ps_print_text(const memscan_proc_info *p)
+{
+	size_t w = text_width(p->name);
+
+	printf("%7d %7d %6u %10llu ", p->pid, p->ppid, p->uid, (unsigned long long)(p->rss_bytes / 1024));
+	out_text_str(stdout, p->name);
+	printf("%*s ", w < 16 ? (int)(16 - w) : 0, "");
+	out_text_str(stdout, p->cmdline);
+	fputc('\n', stdout);
+}
+
+static void ps_print(const memscan_proc_info *list, size_t n, int json)
+{
+	size_t i;
+
+	if (!json)
+		printf("%7s %7s %6s %10s %-16s %s\n", "PID", "PPID", "UID", "RSS(KiB)", "NAME", "CMDLINE");
+	for (i = 0; i < n; i++) {
+		const memscan_proc_info *p = &list[i];
+
+		if (!json) {
+			ps_print_text(p);
+			continue;
+		}
+		printf("{\"pid\":%d,\"ppid\":%d,\"uid\":%u,\"rss\":%llu,\"name\":", p->pid, p->ppid, p->uid,
+		       (unsigned long long)p->rss_bytes);
+		out_json_str(stdout, p->name);
+		fputs(",\"cmdline\":", stdout);
+		out_json_str(stdout, p->cmdline);
+		fputs("}\n", stdout);
+	}
+}
+
+int cmd_ps(int argc, char **argv)
+{
+	memscan_proc_info *list = NULL;
+	struct cli_opts o;
+	size_t n = 0;
+	int ret, done, err;
+
+	ret = cli_parse_cmd(argc, argv, "ps", OPT_BIT(OPT_JSON), 0, &o, &done);
+	if (ret != CLI_OK || done)
+		return ret;
+	err = memscan_process_list(&list, &n);
+	if (err != MEMSCAN_OK)
+		return cli_lib_err(err, 0, "listing processes");
+	ps_print(list, n, o.json);
+	free(list);
+	return CLI_OK;
+}
+
+/* ---- regions ----------------------------------------------------------------------------- */
+
+int cmd_regions(int argc, char **argv)
+{
+	memscan_region_list *list = NULL;
+	memscan_process *proc = NULL;
+	memscan_filter filter = { 0 };
+	struct cli_opts o;
+	int ret, done, err, pid;
+	size_t i, n;
+
+	ret = cli_parse_cmd(argc, argv, "regions", OPT_BIT(OPT_JSON) | OPTS_FILTER, 1, &o, &done);
+	if (ret != CLI_OK || done)
+		return ret;
+	ret = need_args(&o, 1, "PID");
+	if (ret != CLI_OK)
+		return ret;
+	ret = cli_open_process(o.pos[0], &pid, &proc);
+	if (ret != CLI_OK)
+		return ret;
+	cli_filter_apply(&o.filter, &filter);
+	err = memscan_regions_read(proc, &filter, &list);
+	if (err != MEMSCAN_OK) {
+		ret = cli_lib_err(err, pid, "reading the memory map");
+		goto out;
+	}
+	n = memscan_region_list_count(list);
+	for (i = 0; i < n; i++) {
+		if (o.json)
+			out_region_json(stdout, memscan_region_list_get(list, i));
+		else
+			out_region_text(stdout, memscan_region_list_get(list, i));
+	}
+out:
+	memscan_region_list_free(list);
+	memscan_process_free(proc);
+	return ret;
+}
+
+/* ---- read -------------------------------------------------------------------------------- */
+
+struct read_req {
+	int pid;
+	uint64_t addr;
+	uint64_t len;
+};
+
+static int read_parse(const struct cli_opts *o, struct read_req *req)
+{
+	int ret = need_args(o, 3, o->npos == 0 ? "PID, ADDR and LEN" : o->npos == 1 ? "ADDR and LEN" : "LEN");
+
+	if (ret == CLI_OK && o->raw && o->json) {
+		cli_err("--raw and --json cannot be combined");
+		ret = CLI_USAGE;
+	}
+	if (ret == CLI_OK)
+		ret = cli_parse_pid(o->pos[0], &req->pid);
+	if (ret == CLI_OK)
+		ret = cli_parse_addr(o->pos[1], "address", &req->addr);
+	if (ret == CLI_OK)
+		ret = cli_parse_count(o->pos[2], "length", 1, READ_MAX_LEN, &req->len);
+	if (ret == CLI_OK && req->addr > UINT64_MAX - req->len) {
+		cli_err("address 0x%llx + length %llu wraps around the address space",
+		        (unsigned long long)req->addr, (unsigned long long)req->len);
+		ret = CLI_USAGE;
+	}
+	return ret;
+}
+
+/* Why nothing at ADDR could be read: looks the address up in the memory map. */
+static void explain_unreadable(memscan_process *proc, int pid, uint64_t addr)
+{
+	memscan_region_list *list = NULL;
+	const memscan_region *r = NULL;
+	size_t i, n;
+	char perms[5];
+
+	if (memscan_regions_read(proc, NULL, &list) == MEMSCAN_OK) {
+		n = memscan_region_list_count(list);
+		for (i = 0; i < n && !r; i++) {
+			const memscan_region *c = memscan_region_list_get(list, i);
+
+			if (addr >= c->start && addr < c->end)
+				r = c;
+		}
+	}
+	if (!r) {
+		cli_err("address 0x%llx is not readable in PID %d (not mapped; see 'memscan regions %d')",
+		        (unsigned long long)addr, pid, pid);
+	} else if (!(r->perms & MEMSCAN_PERM_READ)) {
+		memscan_perms_format(r->perms, perms);
+		cli_err("address 0x%llx is not readable in PID %d (region 0x%llx-0x%llx is %s, without read "
+		        "permission)",
+		        (unsigned long long)addr, pid, (unsigned long long)r->start,
+		        (unsigned long long)r->end, perms);
+	} else {
+		cli_err("address 0x%llx is not readable in PID %d (mapped in 0x%llx-0x%llx, but the kernel "
+		        "refused the read, e.g. a page beyond the end of a mapped file)",
+		        (unsigned long long)addr, pid, (unsigned long long)r->start,
+		        (unsigned long long)r->end);
+	}
+	memscan_region_list_free(list);
+}
+
+static void holes_note(const struct read_req *req, const memscan_ranges *holes, int fatal)
+{
+	size_t i;
+
+	fprintf(stderr, "memscan: %s%llu of %llu bytes at 0x%llx are unreadable in PID %d:",
+	        fatal ? "" : "note: ", (unsigned long long)memscan_ranges_bytes(holes),
+	        (unsigned long long)req->len, (unsigned long long)req->addr, req->pid);
+	for (i = 0; i < holes->count && i < 8; i++)
+		fprintf(stderr, " 0x%llx-0x%llx", (unsigned long long)holes->items[i].start,
+		        (unsigned long long)holes->items[i].end);
+	fputs(holes->count > 8 ? " ...\n" : "\n", stderr);
+	if (fatal)
+		fputs("memscan: --raw needs every byte; use the hexdump or --json output, which mark the "
+		      "holes\n",
+		      stderr);
+	else
+		fputs("memscan: note: unreadable bytes are shown as ??\n", stderr);
+}
+
+static void read_print_json(const struct read_req *req, const uint8_t *buf, const memscan_ranges *holes)
+{
+	size_t i;
+
+	printf("{\"address\":\"0x%llx\",\"length\":%llu,\"data\":\"", (unsigned long long)req->addr,
+	       (unsigned long long)req->len);
+	out_hex(stdout, buf, req->len);
+	fputs("\",\"holes\":[", stdout);
+	for (i = 0; i < holes->count; i++)
+		printf("%s{\"start\":\"0x%llx\",\"end\":\"0x%llx\"}", i ? "," : "",
+		       (unsigned long long)holes->items[i].start, (unsigned long long)holes->items[i].end);
+	fputs("]}\n", stdout);
+}
+
+/* Prints what was read; partial reads are an error only for --raw. */
+static int read_output(const struct cli_opts *o, const struct read_req *req, const uint8_t *buf,
+                       const memscan_ranges *holes)
+{
+	if (holes->count && o->raw) {
+		holes_note(req, holes, 1);
+		return CLI_FAIL;
+	}
+	if (holes->count)
+		holes_note(req, holes, 0);
+	if (o->raw)
+		fwrite(buf, 1, req->len, stdout);
+	else if (o->json)
+		read_print_json(req, buf, holes);
+	else
+		out_hexdump(stdout, req->addr, buf, req->len, holes);
+	return CLI_OK;
+}
+
+int cmd_read(int argc, char **argv)
+{
+	memscan_ranges holes = { 0 };
+	memscan_process *proc = NULL;
+	struct read_req req;
+	struct cli_opts o;
+	uint8_t *buf = NULL;
+	int ret, done, err;
+
+	ret = cli_parse_cmd(argc, argv, "read", OPT_BIT(OPT_JSON) | OPT_BIT(OPT_RAW), 3, &o, &done);
+	if (ret != CLI_OK || done)
+		return ret;
+	ret = read_parse(&o, &req);
+	if (ret != CLI_OK)
+		return ret;
+	ret = cli_open_process(o.pos[0], &req.pid, &proc);
+	if (ret != CLI_OK)
+		return ret;
+	buf = malloc(req.len);
+	if (!buf) {
+		ret = cli_lib_err(MEMSCAN_ERR_NO_MEMORY, 0, "allocating the read buffer");
+		goto out;
+	}
+	err = memscan_read(proc, req.addr, buf, req.len, &holes);
+	if (err == MEMSCAN_ERR_UNREADABLE) {
+		explain_unreadable(proc, req.pid, req.addr);
+		ret = CLI_FAIL;
+	} else if (err != MEMSCAN_OK && err != MEMSCAN_ERR_PARTIAL) {
+		ret = cli_lib_err(err, req.pid, "reading memory");
+	} else {
+		ret = read_output(&o, &req, buf, &holes);
+	}
+out:
+	free(buf);
+	memscan_ranges_release(&holes);
+	memscan_process_free(proc);
+	return ret;
+}
+
+/* ---- scan -------------------------------------------------------------------------------- */
+
+static int pattern_char_ok(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '?';
+}
+
+/* "malformed pattern "TEXT": KIND 'C' at offset OFF (expected ...)" */
+static void pattern_err(const char *text, const char *kind, size_t off, char c)
+{
+	char shown[PATTERN_SHOWN + 4], cbuf[8];
+	size_t len = strlen(text);
+
+	snprintf(shown, sizeof(shown), "%.*s%s", PATTERN_SHOWN, text, len > PATTERN_SHOWN ? "..." : "");
+	if ((unsigned char)c >= 0x20 && (unsigned char)c < 0x7F)
+		snprintf(cbuf, sizeof(cbuf), "%c", c);
+	else
+		snprintf(cbuf, sizeof(cbuf), "\\x%02x", (unsigned char)c);
+	fprintf(stderr, "memscan: malformed pattern \"");
+	out_text_str(stderr, shown);
+	fprintf(stderr, "\": %s '%s' at offset %zu (expected hex byte like 4D, ?? or nibble wildcard 4?)\n",
+	        kind, cbuf, off);
+}
+
+/* Checks the pattern syntax so that errors can name the cause; the library parses it afterwards. */
+static int pattern_check(const char *text)
+{
+	size_t i = 0, len = strlen(text), bytes = 0;
+
+	if (strspn(text, " \t") == len) {
+		cli_err("malformed pattern \"%s\": the pattern is empty (expected hex bytes like \"4D 5A ?? "
+		        "00\")",
+		        text);
+		return CLI_USAGE;
+	}
+	while (i < len) {
+		if (text[i] == ' ' || text[i] == '\t') {
+			i++;
+			continue;
+		}
+		if (!pattern_char_ok(text[i]))
+			goto bad_char;
+		if (i + 1 >= len || text[i + 1] == ' ' || text[i + 1] == '\t') {
+			pattern_err(text, "incomplete byte", i, text[i]);
+			return CLI_USAGE;
+		}
+		i++;
+		if (!pattern_char_ok(text[i]))
+			goto bad_char;
+		i++;
+		bytes++;
+	}
+	if (bytes > MEMSCAN_PATTERN_MAX) {
+		cli_err("pattern too long: %zu bytes (the limit is %d bytes)", bytes, MEMSCAN_PATTERN_MAX);
+		return CLI_USAGE;
+	}
+	return CLI_OK;
+bad_char:
+	pattern_err(text, "invalid hex digit", i, text[i]);
+	return CLI_USAGE;
+}
+
+static int pattern_compile(const char *text, memscan_pattern **ret)
+{
+	size_t off = 0;
+	int err;
+
+	if (!text) {
+		cli_err("scan needs a pattern: --pattern \"4D 5A ?? 00\" (see 'memscan scan --help')");
+		return CLI_USAGE;
+	}
+	if (pattern_check(text) != CLI_OK)
+		return CLI_USAGE;
+	err = memscan_pattern_parse(text, ret, &off);
+	if (err == MEMSCAN_ERR_LIMIT) {
+		cli_err("pattern too long (the limit is %d bytes)", MEMSCAN_PATTERN_MAX);
+		return CLI_USAGE;
+	}
+	if (err == MEMSCAN_ERR_BAD_PATTERN) {
+		pattern_err(text, "unexpected character", off, off < strlen(text) ? text[off] : ' ');
+		return CLI_USAGE;
+	}
+	if (err != MEMSCAN_OK)
+		return cli_lib_err(err, 0, "parsing the pattern");
+	return CLI_OK;
+}
+
+struct scan_match {
+	uint64_t address;
+	uint64_t region_start;
+	size_t region; /* index in the region list, or SIZE_MAX */
+};
+
+struct scan_ctx {
+	const memscan_region_list *regions;
+	int json;
+	int streaming; /* matches print as they come once SCAN_BUFFER_MAX were held back */
+	int nomem;
+	struct scan_match *items;
+	size_t count, cap;
+};
+
+/* Index of the region of LIST starting at START (the list is sorted), or SIZE_MAX. */
+static size_t region_index(const memscan_region_list *list, uint64_t start)
+{
+	size_t lo = 0, hi = memscan_region_list_count(list);
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const memscan_region *r = memscan_region_list_get(list, mid);
+
+		if (r->start == start)
+			return mid;
+		if (r->start < start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return SIZE_MAX;
+}
+
+static void match_print(const struct scan_ctx *ctx, const struct scan_match *m)
+{
+	const memscan_region *r =
+	    m->region == SIZE_MAX ? NULL : memscan_region_list_get(ctx->regions, m->region);
+	const char *path = r ? r->path : "";
+
+	if (ctx->json) {
+		printf("{\"address\":\"0x%llx\",\"region_start\":\"0x%llx\",\"path\":",
+		       (unsigned long long)m->address, (unsigned long long)m->region_start);
+		out_json_str(stdout, path);
+		fputs("}\n", stdout);
+		return;
+	}
+	printf("0x%llx  ", (unsigned long long)m->address);
+	if (*path)
+		out_text_str(stdout, path);
+	else
+		printf("[%s]", r ? memscan_kind_name(r->kind) : "?");
+	fputc('\n', stdout);
+}
+
+static void scan_flush(struct scan_ctx *ctx)
+{
+	size_t i;
+
+	for (i = 0; i < ctx->count; i++)
+		match_print(ctx, &ctx->items[i]);
+	ctx->count = 0;
+}
+
+static int scan_push(struct scan_ctx *ctx, const struct scan_match *m)
+{
+	if (ctx->count == ctx->cap) {
+		size_t cap = ctx->cap ? ctx->cap * 2 : 64;
+		struct scan_match *p = realloc(ctx->items, cap * sizeof(*p));
+
+		if (!p)
+			return -1;
+		ctx->items = p;
+		ctx->cap = cap;
+	}
+	ctx->items[ctx->count++] = *m;
+	return 0;
+}
+
+static int on_match(void *arg, uint64_t address, const memscan_region *region)
+{
+	struct scan_ctx *ctx = arg;
+	struct scan_match m = { address, region->start, region_index(ctx->regions, region->start) };
+
+	if (ctx->streaming) {
+		match_print(ctx, &m);
+		return 0;
+	}
+	if (scan_push(ctx, &m)) {
+		ctx->nomem = 1;
+		return 1;
+	}
+	if (ctx->count >= SCAN_BUFFER_MAX) {
+		scan_flush(ctx);
+		ctx->streaming = 1;
+	}
+	return 0;
+}
+
+static int scan_run(const struct cli_opts *o, memscan_process *proc, int pid, const memscan_pattern *pat)
+{
+	memscan_scan_options opts = { .align = o->align, .max_results = o->max, .no_memmap = o->no_memmap };
+	struct scan_ctx ctx = { .json = o->json };
+	memscan_region_list *list = NULL;
+	int ret, err;
+
+	ret = cli_select_regions(proc, pid, &o->filter, &list);
+	if (ret != CLI_OK)
+		return ret;
+	ctx.regions = list;
+	err = memscan_scan(proc, list, pat, &opts, on_match, &ctx, NULL);
+	if (ctx.nomem)
+		err = MEMSCAN_ERR_NO_MEMORY;
+	if (err == MEMSCAN_OK || err == MEMSCAN_ERR_STOPPED)
+		scan_flush(&ctx);
+	else
+		ret = cli_lib_err(err, pid, "scanning");
+	free(ctx.items);
+	memscan_region_list_free(list);
+	return ret;
+}
+
+int cmd_scan(int argc, char **argv)
+{
+	const uint32_t allowed = OPT_BIT(OPT_JSON) | OPT_BIT(OPT_PATTERN) | OPT_BIT(OPT_NO_MEMMAP) |
+	                         OPT_BIT(OPT_ALIGN) | OPT_BIT(OPT_MAX) | OPTS_FILTER;
+	memscan_pattern *pat = NULL;
+	memscan_process *proc = NULL;
+	struct cli_opts o;
+	int ret, done, pid;
+
+	ret = cli_parse_cmd(argc, argv, "scan", allowed, 1, &o, &done);
+	if (ret != CLI_OK || done)
+		return ret;
+	ret = need_args(&o, 1, "PID");
+	if (ret == CLI_OK)
+		ret = cli_parse_pid(o.pos[0], &pid);
+	if (ret == CLI_OK)
+		ret = pattern_compile(o.pattern, &pat);
+	if (ret == CLI_OK)
+		ret = cli_open_process(o.pos[0], &pid, &proc);
+	if (ret == CLI_OK)
+		ret = scan_run(&o, proc, pid, pat);
+	memscan_process_free(proc);
+	memscan_pattern_free(pat);
+	return ret;
+}

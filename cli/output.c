@@ -1,0 +1,374 @@
+/* SPDX-License-Identifier: MIT */
+/* Output of the memscan CLI: error messages, JSON strings, hexdumps, regions, diffs. */
+#include "output.h"
+
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+
+#include "args.h"
+
+#define HEXDUMP_WIDTH     16
+#define RUN_INLINE_MAX    16 /* runs up to this many bytes print on one line */
+#define CHANGES_PER_BATCH 4096
+
+void cli_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("memscan: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_lib_err(int err, int pid, const char *what)
+{
+	switch (err) {
+	case MEMSCAN_ERR_NO_PROCESS:
+		cli_err("no process with PID %d (list processes with 'memscan ps')", pid);
+		return CLI_FAIL;
+	case MEMSCAN_ERR_PERMISSION:
+		cli_err("permission denied reading PID %d: run as root or grant CAP_SYS_PTRACE "
+		        "(see also /proc/sys/kernel/yama/ptrace_scope)",
+		        pid);
+		return CLI_FAIL;
+	case MEMSCAN_ERR_PROCESS_GONE:
+		cli_err("PID %d exited while %s", pid, what);
+		return CLI_FAIL;
+	case MEMSCAN_ERR_INVALID_ARG:
+	case MEMSCAN_ERR_BAD_PATTERN:
+		cli_err("%s: %s", what, memscan_strerror(err));
+		return CLI_USAGE;
+	default:
+		if (pid > 0)
+			cli_err("%s of PID %d failed: %s", what, pid, memscan_strerror(err));
+		else
+			cli_err("%s failed: %s", what, memscan_strerror(err));
+		return CLI_FAIL;
+	}
+}
+
+/* Length of the valid UTF-8 sequence at S (at most LEFT bytes), or 0 if it is not valid. */
+static size_t utf8_len(const unsigned char *s, size_t left)
+{
+	size_t n, i;
+	uint32_t cp;
+
+	if (s[0] < 0xC2 || s[0] > 0xF4)
+		return 0;
+	n = s[0] < 0xE0 ? 2 : s[0] < 0xF0 ? 3 : 4;
+	if (left < n)
+		return 0;
+	cp = s[0] & (0x7F >> n);
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3F);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+	    (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	return n;
+}
+
+static void json_escape_byte(FILE *out, unsigned char c)
+{
+	switch (c) {
+	case '"':
+		fputs("\\\"", out);
+		break;
+	case '\\':
+		fputs("\\\\", out);
+		break;
+	case '\n':
+		fputs("\\n", out);
+		break;
+	case '\r':
+		fputs("\\r", out);
+		break;
+	case '\t':
+		fputs("\\t", out);
+		break;
+	default:
+		fprintf(out, "\\u%04x", c);
+		break;
+	}
+}
+
+void out_json_strn(FILE *out, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	fputc('"', out);
+	while (i < len) {
+		size_t n;
+
+		if (p[i] >= 0x20 && p[i] < 0x7F && p[i] != '"' && p[i] != '\\') {
+			fputc(p[i++], out);
+			continue;
+		}
+		n = p[i] >= 0x80 ? utf8_len(p + i, len - i) : 0;
+		if (n) {
+			fwrite(p + i, 1, n, out);
+			i += n;
+			continue;
+		}
+		json_escape_byte(out, p[i++]);
+	}
+	fputc('"', out);
+}
+
+void out_json_str(FILE *out, const char *s)
+{
+	out_json_strn(out, s, strlen(s));
+}
+
+void out_hex(FILE *out, const uint8_t *data, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		fputc(digits[data[i] >> 4], out);
+		fputc(digits[data[i] & 15], out);
+	}
+}
+
+void out_text_str(FILE *out, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	for (; *p; p++) {
+		if (*p == '\\')
+			fputs("\\\\", out);
+		else if (*p < 0x20 || *p == 0x7F)
+			fprintf(out, "\\x%02x", *p);
+		else
+			fputc(*p, out);
+	}
+}
+
+int out_in_holes(const memscan_ranges *holes, uint64_t addr)
+{
+	size_t lo = 0, hi = holes ? holes->count : 0;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const memscan_range *r = &holes->items[mid];
+
+		if (addr < r->start)
+			hi = mid;
+		else if (addr >= r->end)
+			lo = mid + 1;
+		else
+			return 1;
+	}
+	return 0;
+}
+
+static void hexdump_line(FILE *out, uint64_t addr, const uint8_t *data, size_t n, const memscan_ranges *holes)
+{
+	char ascii[HEXDUMP_WIDTH + 1];
+	size_t i;
+
+	fprintf(out, "0x%016llx:", (unsigned long long)addr);
+	for (i = 0; i < HEXDUMP_WIDTH; i++) {
+		int hole = i < n && out_in_holes(holes, addr + i);
+
+		if (i % 2 == 0)
+			fputc(' ', out);
+		if (i >= n)
+			fputs("  ", out);
+		else if (hole)
+			fputs("??", out);
+		else
+			fprintf(out, "%02x", data[i]);
+		if (i < n)
+			ascii[i] = hole ? '?' : (data[i] >= 0x20 && data[i] < 0x7F) ? (char)data[i] : '.';
+	}
+	ascii[n] = '\0';
+	fprintf(out, "  %s\n", ascii);
+}
+
+void out_hexdump(FILE *out, uint64_t addr, const uint8_t *data, size_t len, const memscan_ranges *holes)
+{
+	size_t off;
+
+	for (off = 0; off < len; off += HEXDUMP_WIDTH) {
+		size_t n = len - off < HEXDUMP_WIDTH ? len - off : HEXDUMP_WIDTH;
+
+		hexdump_line(out, addr + off, data + off, n, holes);
+	}
+}
+
+void out_region_text(FILE *out, const memscan_region *r)
+{
+	char perms[5];
+
+	memscan_perms_format(r->perms, perms);
+	fprintf(out, "%08llx-%08llx %s %08llx %02x:%02x %-10llu %-7s ", (unsigned long long)r->start,
+	        (unsigned long long)r->end, perms, (unsigned long long)r->offset, r->dev_major, r->dev_minor,
+	        (unsigned long long)r->inode, memscan_kind_name(r->kind));
+	out_text_str(out, r->path);
+	fputs(r->deleted ? " (deleted)\n" : "\n", out);
+}
+
+void out_region_json(FILE *out, const memscan_region *r)
+{
+	char perms[5], dev[32];
+
+	memscan_perms_format(r->perms, perms);
+	snprintf(dev, sizeof(dev), "%02x:%02x", r->dev_major, r->dev_minor);
+	fprintf(out, "{\"start\":\"0x%llx\",\"end\":\"0x%llx\",\"perms\":\"%s\",\"offset\":%llu,\"path\":",
+	        (unsigned long long)r->start, (unsigned long long)r->end, perms,
+	        (unsigned long long)r->offset);
+	out_json_str(out, r->path);
+	fprintf(out, ",\"kind\":\"%s\",\"size\":%llu,\"inode\":%llu,\"dev\":\"%s\",\"deleted\":%s}\n",
+	        memscan_kind_name(r->kind), (unsigned long long)(r->end - r->start),
+	        (unsigned long long)r->inode, dev, r->deleted ? "true" : "false");
+}
+
+static void json_time_field(FILE *out, const char *time)
+{
+	if (time)
+		fprintf(out, "\"time\":\"%s\",", time);
+}
+
+static void hex_spaced(FILE *out, const uint8_t *data, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		fprintf(out, i ? " %02x" : "%02x", data[i]);
+}
+
+/* A long run: a header line, then old/new lines of RUN_INLINE_MAX bytes each, at offsets. */
+static void run_text_long(FILE *out, const memscan_change_run *run)
+{
+	size_t off;
+
+	fprintf(out, "0x%llx  %zu bytes\n", (unsigned long long)run->address, run->length);
+	for (off = 0; off < run->length; off += RUN_INLINE_MAX) {
+		size_t n = run->length - off < RUN_INLINE_MAX ? run->length - off : RUN_INLINE_MAX;
+
+		fprintf(out, "  +0x%06zx  old: ", off);
+		hex_spaced(out, run->old_bytes + off, n);
+		fputs("\n             new: ", out);
+		hex_spaced(out, run->new_bytes + off, n);
+		fputc('\n', out);
+	}
+}
+
+static void run_print(FILE *out, const memscan_change_run *run, int json, const char *time)
+{
+	if (json) {
+		fputc('{', out);
+		json_time_field(out, time);
+		fprintf(out, "\"address\":\"0x%llx\",\"old\":\"", (unsigned long long)run->address);
+		out_hex(out, run->old_bytes, run->length);
+		fputs("\",\"new\":\"", out);
+		out_hex(out, run->new_bytes, run->length);
+		fputs("\"}\n", out);
+	} else if (run->length > RUN_INLINE_MAX) {
+		run_text_long(out, run);
+	} else {
+		fprintf(out, "0x%llx  %zu byte%s  old: ", (unsigned long long)run->address, run->length,
+		        run->length == 1 ? "" : "s");
+		hex_spaced(out, run->old_bytes, run->length);
+		fputs("  new: ", out);
+		hex_spaced(out, run->new_bytes, run->length);
+		fputc('\n', out);
+	}
+}
+
+static void change_print(FILE *out, const memscan_change *c, int json, const char *time)
+{
+	if (json) {
+		fputc('{', out);
+		json_time_field(out, time);
+		fprintf(out, "\"address\":\"0x%llx\",\"old\":\"%02x\",\"new\":\"%02x\"}\n",
+		        (unsigned long long)c->address, c->old_value, c->new_value);
+	} else {
+		fprintf(out, "0x%llx  %02x -> %02x\n", (unsigned long long)c->address, c->old_value,
+		        c->new_value);
+	}
+}
+
+static void bytes_print(FILE *out, const memscan_diff *diff, int json, const char *time)
+{
+	memscan_change batch[CHANGES_PER_BATCH];
+	uint64_t first = 0;
+	size_t n, i;
+
+	while ((n = memscan_diff_changes(diff, first, batch, CHANGES_PER_BATCH)) > 0) {
+		for (i = 0; i < n; i++)
+			change_print(out, &batch[i], json, time);
+		first += n;
+	}
+}
+
+static void ranges_print(FILE *out, const memscan_ranges *ranges, const char *what, int json,
+                         const char *time)
+{
+	size_t i;
+
+	for (i = 0; ranges && i < ranges->count; i++) {
+		unsigned long long s = ranges->items[i].start, e = ranges->items[i].end;
+
+		if (json) {
+			fputc('{', out);
+			json_time_field(out, time);
+			fprintf(out, "\"%s\":{\"start\":\"0x%llx\",\"end\":\"0x%llx\"}}\n", what, s, e);
+		} else {
+			fprintf(out, "%c 0x%llx-0x%llx %s\n", what[0] == 'a' ? '+' : '-', s, e, what);
+		}
+	}
+}
+
+void out_diff(FILE *out, const memscan_diff *diff, int json, int bytes, const char *time)
+{
+	size_t i, n = memscan_diff_run_count(diff);
+
+	if (bytes) {
+		bytes_print(out, diff, json, time);
+	} else {
+		for (i = 0; i < n; i++) {
+			memscan_change_run run = memscan_diff_run(diff, i);
+
+			run_print(out, &run, json, time);
+		}
+	}
+	ranges_print(out, memscan_diff_appeared(diff), "appeared", json, time);
+	ranges_print(out, memscan_diff_vanished(diff), "vanished", json, time);
+}
+
+void out_diff_summary(FILE *out, const memscan_diff *diff, const char *time)
+{
+	const memscan_ranges *app = memscan_diff_appeared(diff), *van = memscan_diff_vanished(diff);
+
+	fputs("#", out);
+	if (time)
+		fprintf(out, " %s ", time);
+	fprintf(out, " %zu runs, %llu bytes changed", memscan_diff_run_count(diff),
+	        (unsigned long long)memscan_diff_changed_bytes(diff));
+	if (app && app->count)
+		fprintf(out, ", %zu appeared", app->count);
+	if (van && van->count)
+		fprintf(out, ", %zu vanished", van->count);
+	fputc('\n', out);
+}
+
+void out_timestamp(char *buf, size_t size)
+{
+	struct timespec ts;
+	struct tm tm;
+	char base[32];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, size, "%s.%03ldZ", base, ts.tv_nsec / 1000000);
+}

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/* Output of the memscan CLI: error messages, JSON strings, hexdumps, regions, diffs. */
+#ifndef MEMSCAN_CLI_OUTPUT_H
+#define MEMSCAN_CLI_OUTPUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <memscan/memscan.h>
+
+/* "memscan: MESSAGE\n" on stderr. */
+void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Reports library error ERR met while doing WHAT to PID (0 = no process involved) and returns the
+ * exit code for it (CLI_USAGE for bad patterns and arguments, else CLI_FAIL). */
+int cli_lib_err(int err, int pid, const char *what);
+
+/* A JSON string (with quotes); invalid UTF-8 and control bytes become \u00XX. */
+void out_json_str(FILE *out, const char *s);
+void out_json_strn(FILE *out, const char *s, size_t len);
+/* Bytes as a lowercase hex string without spaces (no quotes). */
+void out_hex(FILE *out, const uint8_t *data, size_t len);
+/* Text with control bytes and backslashes escaped as \xNN / \\, for one-line text output. */
+void out_text_str(FILE *out, const char *s);
+
+/* An xxd-style hexdump of LEN bytes read at ADDR; bytes inside HOLES print as "??". */
+void out_hexdump(FILE *out, uint64_t addr, const uint8_t *data, size_t len, const memscan_ranges *holes);
+/* True if ADDR lies in one of HOLES (sorted). */
+int out_in_holes(const memscan_ranges *holes, uint64_t addr);
+
+void out_region_text(FILE *out, const memscan_region *r);
+void out_region_json(FILE *out, const memscan_region *r);
+
+/* Prints DIFF (runs, or single bytes if BYTES) and its appeared/vanished ranges. TIME (if not NULL)
+ * is added as a "time" field to every JSON object. */
+void out_diff(FILE *out, const memscan_diff *diff, int json, int bytes, const char *time);
+/* "# N runs, M bytes changed" style summary line (text mode), with an optional timestamp. */
+void out_diff_summary(FILE *out, const memscan_diff *diff, const char *time);
+
+/* The current UTC time as "2026-11-26T12:00:00.123Z" into BUF (at least 32 bytes). */
+void out_timestamp(char *buf, size_t size);
+
+#endif /* MEMSCAN_CLI_OUTPUT_H */
