@@ -15,22 +15,22 @@
 /* A running tests/fixtures/target.c; addresses are those it printed on its "ready" line. */
 typedef struct ms_fixture {
 	pid_t pid;
-	FILE *to;   /* the fixture's stdin */
-	FILE *from; /* the fixture's stdout */
+	FILE *to;                  /* the fixture's stdin */
+	FILE *from;                /* the fixture's stdout */
 	uint64_t arena, arena_len; /* rw anonymous region (own VMA) with deterministic bytes */
-	uint64_t marker[3];	   /* three copies of MS_FIXTURE_MARKER inside the arena */
-	uint64_t straddle;	   /* MS_FIXTURE_STRADDLE starts here and crosses ... */
-	uint64_t boundary;	   /* ... this boundary between two adjacent regions (rw-p | r--p) */
+	uint64_t marker[3];        /* three copies of MS_FIXTURE_MARKER inside the arena */
+	uint64_t straddle;         /* MS_FIXTURE_STRADDLE starts here and crosses ... */
+	uint64_t boundary;         /* ... this boundary between two adjacent regions (rw-p | r--p) */
 	uint64_t holey, holey_len; /* readable mapping: first page readable, the rest unreadable */
-	uint64_t counter;	   /* 8-byte counter in the arena, bumped every --tick-ms */
+	uint64_t counter;          /* 8-byte counter in the arena, bumped every --tick-ms */
 } ms_fixture;
 
 /* The bytes the fixture writes at each marker address and across the boundary. */
-#define MS_FIXTURE_MARKER "4D 5A 90 00 4D 53 43 41 4E 2D 46 49 58"
+#define MS_FIXTURE_MARKER     "4D 5A 90 00 4D 53 43 41 4E 2D 46 49 58"
 #define MS_FIXTURE_MARKER_LEN 13
-#define MS_FIXTURE_STRADDLE "CA FE BA BE"
+#define MS_FIXTURE_STRADDLE   "CA FE BA BE"
 /* arena byte at offset i (outside the markers and the counter) */
-#define MS_FIXTURE_ARENA_BYTE(i) ((uint8_t)((i) * 31u + 7u))
+#define MS_FIXTURE_ARENA_BYTE(i) ((uint8_t)((i)*31u + 7u))
 
 /* Starts the fixture with EXTRA_ARGS (NULL-terminated, may be NULL) and parses its ready line.
  * Returns 0 or -1. */

@@ -222,7 +222,11 @@ static void test_chan_handshake_refusals(void **state)
 		assert_null(cs);
 	}
 	/* a DATA frame or an HS2 in place of HS1 */
-	assert_int_equal(chan_agent_read_hs1(p.agent_priv, hs2, sizeof(hs2), pub, tai, &a), -1);
+	{
+		chan_agent_hs *none = NULL;
+		assert_int_equal(chan_agent_read_hs1(p.agent_priv, hs2, sizeof(hs2), pub, tai, &none), -1);
+		assert_null(none);
+	}
 	chan_session_free(s);
 	chan_agent_hs_free(a);
 	chan_client_hs_free(c);

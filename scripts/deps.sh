@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Installs what memscan needs to build, test and lint on Debian 12, only if something is missing.
+set -euo pipefail
+
+# Debian packages memscan needs: toolchain, CMake, test framework, the agent's libraries, format/fuzz tools.
+packages=(
+	build-essential   # gcc, make, libc headers
+	cmake
+	pkg-config
+	git               # scripts/lint.sh lists the tracked files
+	libcmocka-dev     # unit tests
+	libnng-dev        # agent transport
+	libprotobuf-c-dev # agent wire protocol
+	protobuf-c-compiler
+	libsodium-dev     # agent authentication
+	clang-format      # scripts/lint.sh
+	clang             # libFuzzer targets
+)
+
+# True if the package is installed (not merely known or half-configured).
+installed() {
+	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'
+}
+
+missing=()
+for p in "${packages[@]}"; do
+	installed "$p" || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+	echo "deps: all ${#packages[@]} packages present"
+	exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: missing packages: ${missing[*]}" >&2
+	echo "deps: run as root (or: sudo apt-get install ${missing[*]})" >&2
+	exit 1
+fi
+
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"

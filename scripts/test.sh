@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Builds and tests memscan: normal and ASan+UBSan builds with ctest, lint, and an install check.
+# shellcheck disable=SC2317 # the functions below are called through step()
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+jobs=2 # the machines have 2 cores
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export CTEST_OUTPUT_ON_FAILURE=1
+
+results=() # "PASS name" / "FAIL name" / "SKIP name", printed at the end
+failed=0
+
+# step NAME CMD...: runs CMD, records its result, never stops the script.
+step() {
+	local name=$1
+	shift
+	echo
+	echo "==== $name ===="
+	if "$@"; then
+		results+=("PASS  $name")
+	else
+		results+=("FAIL  $name")
+		failed=1
+		return 1
+	fi
+}
+
+skip() {
+	results+=("SKIP  $1 ($2)")
+	failed=1
+}
+
+summary() {
+	echo
+	echo "==== summary ===="
+	printf '  %s\n' "${results[@]}"
+	if [ "$failed" -eq 0 ]; then
+		echo "ALL PASSED"
+	else
+		echo "FAILED"
+	fi
+}
+
+# configure_build DIR CMAKE-ARGS...: configures (Unix Makefiles) and builds DIR.
+configure_build() {
+	local dir=$1
+	shift
+	cmake -S "$root" -B "$dir" -G "Unix Makefiles" "$@" && make -C "$dir" -j"$jobs" --no-print-directory
+}
+
+run_ctest() {
+	(cd "$1" && ctest --output-on-failure -j"$jobs")
+}
+
+# One configuration: build, then its tests (skipped if the build failed).
+config() {
+	local name=$1 dir=$2
+	shift 2
+	if step "build $name" configure_build "$dir" "$@"; then
+		step "ctest $name" run_ctest "$dir" || true
+	else
+		skip "ctest $name" "build failed"
+	fi
+}
+
+# Installs build/normal into a temporary prefix and checks that everything a user needs is there
+# and usable: header, library, pkg-config file (compiling and running a program with its flags),
+# and the CLI.
+install_check() {
+	local prefix rc=0
+	prefix=$(mktemp -d "${TMPDIR:-/tmp}/memscan-install.XXXXXX")
+	install_check_in "$prefix" || rc=$?
+	rm -rf "$prefix"
+	return "$rc"
+}
+
+install_check_in() {
+	local prefix=$1 pcfile libdir flags
+	cmake --install build/normal --prefix "$prefix" >/dev/null || return 1
+
+	[ -f "$prefix/include/memscan/memscan.h" ] || { echo "missing header" >&2; return 1; }
+	pcfile=$(find "$prefix" -name memscan.pc -print -quit)
+	[ -n "$pcfile" ] || { echo "missing memscan.pc" >&2; return 1; }
+	libdir=$(dirname "$(dirname "$pcfile")")
+	[ -e "$libdir/libmemscan.so" ] || { echo "missing $libdir/libmemscan.so" >&2; return 1; }
+	[ -x "$prefix/bin/memscan" ] || { echo "missing bin/memscan" >&2; return 1; }
+
+	# --define-prefix: derive the prefix from where the .pc file is, as the install was relocated.
+	flags=$(PKG_CONFIG_PATH="$(dirname "$pcfile")" pkg-config --define-prefix --cflags --libs memscan) || return 1
+	echo "pkg-config: $flags"
+	cat >"$prefix/use.c" <<'C'
+#include <stdio.h>
+#include <memscan/memscan.h>
+int main(void)
+{
+	printf("libmemscan %s\n", memscan_version());
+	return 0;
+}
+C
+	# shellcheck disable=SC2086 # flags are meant to split
+	cc -o "$prefix/use" "$prefix/use.c" $flags || return 1
+	LD_LIBRARY_PATH="$libdir" "$prefix/use" || return 1
+	LD_LIBRARY_PATH="$libdir" "$prefix/bin/memscan" --version || return 1
+}
+
+step "dependencies" bash scripts/deps.sh || { summary; exit 1; }
+config normal build/normal -DMEMSCAN_WERROR=ON
+config asan build/asan -DMEMSCAN_SANITIZE=ON -DMEMSCAN_WERROR=ON -DCMAKE_BUILD_TYPE=Debug
+step "lint" bash scripts/lint.sh || true
+if [ -x build/normal/cli/memscan ]; then
+	step "install" install_check || true
+else
+	skip "install" "normal build failed"
+fi
+summary
+exit "$failed"
