@@ -6,45 +6,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#define RUN(r, ...)                                                                                          \
-	do {                                                                                                 \
-		const char *argv_[] = { __VA_ARGS__, NULL };                                                 \
-		assert_int_equal(ms_run_cli((r), argv_), 0);                                                 \
-	} while (0)
-
-static const char *pid_str(const ms_fixture *f)
-{
-	static char buf[16];
-
-	snprintf(buf, sizeof(buf), "%d", (int)f->pid);
-	return buf;
-}
-
 static const char *range_str(uint64_t start, uint64_t end)
 {
 	static char buf[64];
 
 	snprintf(buf, sizeof(buf), "%llx-%llx", (unsigned long long)start, (unsigned long long)end);
 	return buf;
-}
-
-static int setup(void **state)
-{
-	ms_fixture *f = calloc(1, sizeof(*f));
-
-	if (!f || ms_fixture_start(f, NULL) != 0) {
-		free(f);
-		return -1;
-	}
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	ms_fixture_stop(*state);
-	free(*state);
-	return 0;
 }
 
 /* True if some line of OUT, parsed as "%d", equals PID. */
@@ -88,7 +55,7 @@ static void test_regions_all(void **state)
 	ms_fixture *f = *state;
 	ms_run r;
 
-	RUN(&r, "regions", pid_str(f));
+	RUN(&r, "regions", ms_fixture_pid_str(f));
 	assert_int_equal(r.status, 0);
 	assert_true(ms_count_lines(r.out) > 5);
 	assert_non_null(strstr(r.out, "[stack]"));
@@ -103,7 +70,7 @@ static void test_regions_range(void **state)
 	char expect[128];
 	ms_run r;
 
-	RUN(&r, "regions", pid_str(f), "--range", range_str(f->arena, f->arena + f->arena_len));
+	RUN(&r, "regions", ms_fixture_pid_str(f), "--range", range_str(f->arena, f->arena + f->arena_len));
 	assert_int_equal(r.status, 0);
 	assert_int_equal(ms_count_lines(r.out), 1);
 	snprintf(expect, sizeof(expect), "%08llx-%08llx rw-p 00000000 00:00 0 ", (unsigned long long)f->arena,
@@ -112,7 +79,8 @@ static void test_regions_range(void **state)
 	assert_non_null(strstr(r.out, "anon"));
 	ms_run_free(&r);
 
-	RUN(&r, "regions", pid_str(f), "--json", "--range", range_str(f->arena, f->arena + f->arena_len));
+	RUN(&r, "regions", ms_fixture_pid_str(f), "--json", "--range",
+	    range_str(f->arena, f->arena + f->arena_len));
 	assert_int_equal(r.status, 0);
 	assert_int_equal(ms_count_lines(r.out), 1);
 	snprintf(expect, sizeof(expect), "{\"start\":\"0x%llx\",\"end\":\"0x%llx\",\"perms\":\"rw-p\",",
@@ -132,21 +100,21 @@ static void test_regions_straddle_and_filters(void **state)
 	ms_run r;
 
 	/* the two pages around the boundary are two regions: rw-p then r--p */
-	RUN(&r, "regions", pid_str(f), "--range", range_str(f->straddle, f->boundary + 2));
+	RUN(&r, "regions", ms_fixture_pid_str(f), "--range", range_str(f->straddle, f->boundary + 2));
 	assert_int_equal(r.status, 0);
 	assert_int_equal(ms_count_lines(r.out), 2);
 	assert_non_null(strstr(r.out, " rw-p "));
 	assert_non_null(strstr(r.out, " r--p "));
 	ms_run_free(&r);
 
-	RUN(&r, "regions", pid_str(f), "--kind", "stack");
+	RUN(&r, "regions", ms_fixture_pid_str(f), "--kind", "stack");
 	assert_int_equal(r.status, 0);
 	assert_true(ms_count_lines(r.out) >= 1);
 	assert_non_null(strstr(r.out, "[stack]"));
 	assert_null(strstr(r.out, "memscan-fixture"));
 	ms_run_free(&r);
 
-	RUN(&r, "regions", pid_str(f), "--path", "memfd:memscan-fixture-holey", "--json");
+	RUN(&r, "regions", ms_fixture_pid_str(f), "--path", "memfd:memscan-fixture-holey", "--json");
 	assert_int_equal(r.status, 0);
 	assert_int_equal(ms_count_lines(r.out), 1);
 	assert_non_null(strstr(r.out, "\"perms\":\"r--s\""));
@@ -160,7 +128,7 @@ static void test_read_hexdump(void **state)
 	char expect[128];
 	ms_run r;
 
-	RUN(&r, "read", pid_str(f), ms_hex(f->marker[0]), "13");
+	RUN(&r, "read", ms_fixture_pid_str(f), ms_hex(f->marker[0]), "13");
 	assert_int_equal(r.status, 0);
 	snprintf(expect, sizeof(expect), "0x%016llx: 4d5a 9000 4d53 4341 4e2d 4649 58",
 	         (unsigned long long)f->marker[0]);
@@ -170,7 +138,7 @@ static void test_read_hexdump(void **state)
 	ms_run_free(&r);
 
 	/* 0x prefix optional; 40 bytes = 3 lines */
-	RUN(&r, "read", pid_str(f), ms_hex(f->marker[0]) + 2, "40");
+	RUN(&r, "read", ms_fixture_pid_str(f), ms_hex(f->marker[0]) + 2, "40");
 	assert_int_equal(r.status, 0);
 	assert_int_equal(ms_count_lines(r.out), 3);
 	ms_run_free(&r);
@@ -184,13 +152,13 @@ static void test_read_raw_json(void **state)
 	char expect[256];
 	ms_run r;
 
-	RUN(&r, "read", pid_str(f), ms_hex(f->marker[1]), "13", "--raw");
+	RUN(&r, "read", ms_fixture_pid_str(f), ms_hex(f->marker[1]), "13", "--raw");
 	assert_int_equal(r.status, 0);
 	assert_int_equal(r.out_len, 13);
 	assert_memory_equal(r.out, marker, 13);
 	ms_run_free(&r);
 
-	RUN(&r, "read", pid_str(f), ms_hex(f->marker[2]), "13", "--json");
+	RUN(&r, "read", ms_fixture_pid_str(f), ms_hex(f->marker[2]), "13", "--json");
 	assert_int_equal(r.status, 0);
 	snprintf(
 	    expect, sizeof(expect),
@@ -207,14 +175,14 @@ static void test_read_holes(void **state)
 	char expect[128];
 	ms_run r;
 
-	RUN(&r, "read", pid_str(f), ms_hex(f->holey), "8192");
+	RUN(&r, "read", ms_fixture_pid_str(f), ms_hex(f->holey), "8192");
 	assert_int_equal(r.status, 0);
 	assert_non_null(strstr(r.out, "5c5c 5c5c"));
 	assert_non_null(strstr(r.out, "???? ????"));
 	assert_non_null(strstr(r.err, "unreadable"));
 	ms_run_free(&r);
 
-	RUN(&r, "read", pid_str(f), ms_hex(f->holey), "8192", "--json");
+	RUN(&r, "read", ms_fixture_pid_str(f), ms_hex(f->holey), "8192", "--json");
 	assert_int_equal(r.status, 0);
 	snprintf(expect, sizeof(expect), "\"holes\":[{\"start\":\"0x%llx\",\"end\":\"0x%llx\"}]}",
 	         (unsigned long long)(f->holey + page), (unsigned long long)(f->holey + 8192));
@@ -223,7 +191,7 @@ static void test_read_holes(void **state)
 	ms_run_free(&r);
 
 	/* --raw refuses a partial read: nothing on stdout */
-	RUN(&r, "read", pid_str(f), ms_hex(f->holey), "8192", "--raw");
+	RUN(&r, "read", ms_fixture_pid_str(f), ms_hex(f->holey), "8192", "--raw");
 	assert_int_equal(r.status, 1);
 	assert_int_equal(r.out_len, 0);
 	assert_non_null(strstr(r.err, "unreadable"));
@@ -281,5 +249,5 @@ int main(void)
 		cmocka_unit_test(test_help_version),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, ms_fixture_setup, ms_fixture_teardown);
 }

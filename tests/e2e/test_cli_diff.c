@@ -7,20 +7,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define RUN(r, ...)                                                                                          \
-	do {                                                                                                 \
-		const char *argv_[] = { __VA_ARGS__, NULL };                                                 \
-		assert_int_equal(ms_run_cli((r), argv_), 0);                                                 \
-	} while (0)
-
-static const char *pid_str(const ms_fixture *f)
-{
-	static char buf[16];
-
-	snprintf(buf, sizeof(buf), "%d", (int)f->pid);
-	return buf;
-}
-
 static const char *arena_range(const ms_fixture *f)
 {
 	static char buf[64];
@@ -41,7 +27,7 @@ static void snap_arena(const ms_fixture *f, const char *path)
 	char expect[512];
 	ms_run r;
 
-	RUN(&r, "snapshot", pid_str(f), "-o", path, "--range", arena_range(f));
+	RUN(&r, "snapshot", ms_fixture_pid_str(f), "-o", path, "--range", arena_range(f));
 	assert_int_equal(r.status, 0);
 	snprintf(expect, sizeof(expect), "wrote %s: 1 regions, %llu bytes, 0 unreadable bytes\n", path,
 	         (unsigned long long)f->arena_len);
@@ -144,12 +130,12 @@ static void test_diff_pid_quiet(void **state)
 	/* let the fixture settle into its blocking read of stdin (buffers allocated, stack quiet) */
 	assert_int_equal(ms_fixture_cmd(&f, "ping"), 0);
 	usleep(200 * 1000);
-	RUN(&r, "diff", pid_str(&f), "--interval", "0s");
+	RUN(&r, "diff", ms_fixture_pid_str(&f), "--interval", "0s");
 	assert_int_equal(r.status, 0);
 	assert_string_equal(r.out, "# 0 runs, 0 bytes changed\n");
 	ms_run_free(&r);
 
-	RUN(&r, "diff", pid_str(&f), "--interval", "0", "--json", "--range", arena_range(&f));
+	RUN(&r, "diff", ms_fixture_pid_str(&f), "--interval", "0", "--json", "--range", arena_range(&f));
 	assert_int_equal(r.status, 0);
 	assert_string_equal(r.out, "");
 	ms_run_free(&r);
@@ -165,13 +151,13 @@ static void test_diff_pid_counter(void **state)
 
 	(void)state;
 	assert_int_equal(ms_fixture_start(&f, args), 0);
-	RUN(&r, "diff", pid_str(&f), "--interval", "500ms");
+	RUN(&r, "diff", ms_fixture_pid_str(&f), "--interval", "500ms");
 	assert_int_equal(r.status, 0);
 	snprintf(needle, sizeof(needle), "\n0x%llx  ", (unsigned long long)f.counter);
 	assert_non_null(strstr(r.out, needle));
 	ms_run_free(&r);
 
-	RUN(&r, "diff", pid_str(&f), "--interval", "300ms", "--json", "--range", arena_range(&f));
+	RUN(&r, "diff", ms_fixture_pid_str(&f), "--interval", "300ms", "--json", "--range", arena_range(&f));
 	assert_int_equal(r.status, 0);
 	snprintf(needle, sizeof(needle), "{\"address\":\"0x%llx\",\"old\":\"", (unsigned long long)f.counter);
 	assert_memory_equal(r.out, needle, strlen(needle));
@@ -191,7 +177,7 @@ static void test_diff_watch(void **state)
 
 	(void)state;
 	assert_int_equal(ms_fixture_start(&f, args), 0);
-	RUN(&r, "diff", pid_str(&f), "--interval", "200ms", "--watch", "--count", "3", "--range",
+	RUN(&r, "diff", ms_fixture_pid_str(&f), "--interval", "200ms", "--watch", "--count", "3", "--range",
 	    arena_range(&f));
 	assert_int_equal(r.status, 0);
 	assert_int_equal(ms_count_lines(r.out), 6);
@@ -203,7 +189,8 @@ static void test_diff_watch(void **state)
 	assert_non_null(strstr(r.out, needle));
 	ms_run_free(&r);
 
-	RUN(&r, "diff", pid_str(&f), "-i", "100ms", "-w", "-n", "2", "--json", "--range", arena_range(&f));
+	RUN(&r, "diff", ms_fixture_pid_str(&f), "-i", "100ms", "-w", "-n", "2", "--json", "--range",
+	    arena_range(&f));
 	assert_int_equal(r.status, 0);
 	assert_int_equal(ms_count_lines(r.out), 4);
 	assert_memory_equal(r.out, "{\"time\":\"20", 11);
@@ -241,7 +228,7 @@ static void test_diff_vanished(void **state)
 	u.f = &f;
 	u.ret = -1;
 	assert_int_equal(pthread_create(&thr, NULL, unmap_thread, &u), 0);
-	RUN(&r, "diff", pid_str(&f), "--interval", "1500ms", "--json", "--kind", "anon");
+	RUN(&r, "diff", ms_fixture_pid_str(&f), "--interval", "1500ms", "--json", "--kind", "anon");
 	pthread_join(thr, NULL);
 	assert_int_equal(u.ret, 0);
 	assert_int_equal(r.status, 0);

@@ -31,33 +31,6 @@ static void expect_fail(const char *const *argv, int status, const char *needle,
 	ms_run_free(&r);
 }
 
-static const char *pid_str(const ms_fixture *f)
-{
-	static char buf[16];
-
-	snprintf(buf, sizeof(buf), "%d", (int)f->pid);
-	return buf;
-}
-
-static int setup(void **state)
-{
-	ms_fixture *f = calloc(1, sizeof(*f));
-
-	if (!f || ms_fixture_start(f, NULL) != 0) {
-		free(f);
-		return -1;
-	}
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	ms_fixture_stop(*state);
-	free(*state);
-	return 0;
-}
-
 static void test_bad_pids(void **state)
 {
 	static const char *const bad[] = { "0", "-1", "abc", "12x", "", "+5", "0x10", "99999999999" };
@@ -73,24 +46,12 @@ static void test_bad_pids(void **state)
 	}
 }
 
-/* A PID that belonged to a child which has been reaped. */
-static pid_t dead_pid(void)
-{
-	pid_t pid = fork();
-
-	if (pid == 0)
-		_exit(0);
-	assert_true(pid > 0);
-	assert_int_equal(waitpid(pid, NULL, 0), pid);
-	return pid;
-}
-
 static void test_no_such_process(void **state)
 {
 	char pid[16];
 
 	(void)state;
-	snprintf(pid, sizeof(pid), "%d", (int)dead_pid());
+	snprintf(pid, sizeof(pid), "%d", (int)ms_reaped_pid());
 	EXPECT_FAIL(1, "no process with PID", "regions", pid);
 	EXPECT_FAIL(1, "no process with PID", "read", pid, "0x1000", "16");
 	EXPECT_FAIL(1, "no process with PID", "scan", pid, "--pattern", "00");
@@ -107,20 +68,20 @@ static void test_bad_patterns(void **state)
 	size_t i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		EXPECT_FAIL(2, "malformed pattern", "scan", pid_str(f), "--pattern", bad[i]);
-	EXPECT_FAIL(2, "invalid hex digit 'G' at offset 1", "scan", pid_str(f), "--pattern", "4G");
-	EXPECT_FAIL(2, "needs a value", "scan", pid_str(f), "--pattern");
-	EXPECT_FAIL(2, "needs a pattern", "scan", pid_str(f));
+		EXPECT_FAIL(2, "malformed pattern", "scan", ms_fixture_pid_str(f), "--pattern", bad[i]);
+	EXPECT_FAIL(2, "invalid hex digit 'G' at offset 1", "scan", ms_fixture_pid_str(f), "--pattern", "4G");
+	EXPECT_FAIL(2, "needs a value", "scan", ms_fixture_pid_str(f), "--pattern");
+	EXPECT_FAIL(2, "needs a pattern", "scan", ms_fixture_pid_str(f));
 
 	longpat = malloc(2 * (MEMSCAN_PATTERN_MAX + 1) + 1);
 	assert_non_null(longpat);
 	memset(longpat, 'A', 2 * (MEMSCAN_PATTERN_MAX + 1));
 	longpat[2 * (MEMSCAN_PATTERN_MAX + 1)] = '\0';
-	EXPECT_FAIL(2, "too long", "scan", pid_str(f), "--pattern", longpat);
+	EXPECT_FAIL(2, "too long", "scan", ms_fixture_pid_str(f), "--pattern", longpat);
 	/* exactly the limit is fine */
 	longpat[2 * MEMSCAN_PATTERN_MAX] = '\0';
 	{
-		const char *argv[] = { "scan", pid_str(f), "--pattern", longpat, NULL };
+		const char *argv[] = { "scan", ms_fixture_pid_str(f), "--pattern", longpat, NULL };
 		ms_run r;
 
 		assert_int_equal(ms_run_cli(&r, argv), 0);
@@ -135,20 +96,20 @@ static void test_unreadable(void **state)
 	ms_fixture *f = *state;
 	char guard[32];
 
-	EXPECT_FAIL(1, "address 0x10 is not readable in PID", "read", pid_str(f), "0x10", "4");
-	EXPECT_FAIL(1, "not mapped", "read", pid_str(f), "10", "4");
+	EXPECT_FAIL(1, "address 0x10 is not readable in PID", "read", ms_fixture_pid_str(f), "0x10", "4");
+	EXPECT_FAIL(1, "not mapped", "read", ms_fixture_pid_str(f), "10", "4");
 	/* the guard page below the arena is mapped PROT_NONE */
 	snprintf(guard, sizeof(guard), "0x%llx", (unsigned long long)(f->arena - 1));
-	EXPECT_FAIL(1, "without read permission", "read", pid_str(f), guard, "1");
+	EXPECT_FAIL(1, "without read permission", "read", ms_fixture_pid_str(f), guard, "1");
 	/* beyond the end of the memfd: mapped and readable, but the kernel refuses */
 	snprintf(guard, sizeof(guard), "0x%llx", (unsigned long long)(f->holey + f->holey_len - 16));
-	EXPECT_FAIL(1, "not readable", "read", pid_str(f), guard, "16");
+	EXPECT_FAIL(1, "not readable", "read", ms_fixture_pid_str(f), guard, "16");
 }
 
 static void test_usage_errors(void **state)
 {
 	ms_fixture *f = *state;
-	const char *p = pid_str(f);
+	const char *p = ms_fixture_pid_str(f);
 
 	EXPECT_FAIL(2, "unknown command", "frobnicate");
 	EXPECT_FAIL(2, "usage: memscan", NULL);
@@ -210,7 +171,9 @@ static void test_bad_snapshots(void **state)
 	snprintf(range, sizeof(range), "%llx-%llx", (unsigned long long)f->arena,
 	         (unsigned long long)(f->arena + f->arena_len));
 	{
-		const char *argv[] = { "snapshot", pid_str(f), "-o", good, "--range", range, NULL };
+		const char *argv[] = {
+			"snapshot", ms_fixture_pid_str(f), "-o", good, "--range", range, NULL
+		};
 
 		assert_int_equal(ms_run_cli(&r, argv), 0);
 		assert_int_equal(r.status, 0);
@@ -240,7 +203,8 @@ static void test_bad_snapshots(void **state)
 	EXPECT_FAIL(1, empty, "diff", empty, good);
 	EXPECT_FAIL(1, "No such file", "diff", missing, good);
 	EXPECT_FAIL(2, "apply to 'diff PID' only", "diff", good, good, "--interval", "1s");
-	EXPECT_FAIL(1, "cannot write snapshot", "snapshot", pid_str(f), "-o", "/nonexistent-dir/x.snap");
+	EXPECT_FAIL(1, "cannot write snapshot", "snapshot", ms_fixture_pid_str(f), "-o",
+	            "/nonexistent-dir/x.snap");
 	ms_tmpdir_remove(dir);
 }
 
@@ -268,5 +232,5 @@ int main(void)
 		cmocka_unit_test(test_process_gone),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, ms_fixture_setup, ms_fixture_teardown);
 }

@@ -5,39 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RUN(r, ...)                                                                                          \
-	do {                                                                                                 \
-		const char *argv_[] = { __VA_ARGS__, NULL };                                                 \
-		assert_int_equal(ms_run_cli((r), argv_), 0);                                                 \
-	} while (0)
-
-static const char *pid_str(const ms_fixture *f)
-{
-	static char buf[16];
-
-	snprintf(buf, sizeof(buf), "%d", (int)f->pid);
-	return buf;
-}
-
-static int setup(void **state)
-{
-	ms_fixture *f = calloc(1, sizeof(*f));
-
-	if (!f || ms_fixture_start(f, NULL) != 0) {
-		free(f);
-		return -1;
-	}
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	ms_fixture_stop(*state);
-	free(*state);
-	return 0;
-}
-
 /* The expected text output: one "0xADDR  [anon]" line per address. */
 static void expect_lines(char *buf, size_t size, const uint64_t *addrs, size_t n)
 {
@@ -55,7 +22,7 @@ static void test_markers(void **state)
 	char expect[256];
 	ms_run r;
 
-	RUN(&r, "scan", pid_str(f), "--pattern", MS_FIXTURE_MARKER);
+	RUN(&r, "scan", ms_fixture_pid_str(f), "--pattern", MS_FIXTURE_MARKER);
 	assert_int_equal(r.status, 0);
 	expect_lines(expect, sizeof(expect), f->marker, 3);
 	assert_string_equal(r.out, expect);
@@ -63,7 +30,7 @@ static void test_markers(void **state)
 	ms_run_free(&r);
 
 	/* wildcards and no spaces */
-	RUN(&r, "scan", pid_str(f), "-p", "4D5A??004D5343414E2D46495?");
+	RUN(&r, "scan", ms_fixture_pid_str(f), "-p", "4D5A??004D5343414E2D46495?");
 	assert_int_equal(r.status, 0);
 	assert_string_equal(r.out, expect);
 	ms_run_free(&r);
@@ -75,7 +42,7 @@ static void test_straddle(void **state)
 	char expect[64];
 	ms_run r;
 
-	RUN(&r, "scan", pid_str(f), "--pattern", MS_FIXTURE_STRADDLE);
+	RUN(&r, "scan", ms_fixture_pid_str(f), "--pattern", MS_FIXTURE_STRADDLE);
 	assert_int_equal(r.status, 0);
 	expect_lines(expect, sizeof(expect), &f->straddle, 1);
 	assert_string_equal(r.out, expect);
@@ -90,8 +57,8 @@ static void test_no_memmap_identical(void **state)
 	size_t i;
 
 	for (i = 0; i < sizeof(patterns) / sizeof(patterns[0]); i++) {
-		RUN(&a, "scan", pid_str(f), "--pattern", patterns[i], "--json");
-		RUN(&b, "scan", pid_str(f), "--pattern", patterns[i], "--json", "--no-memmap");
+		RUN(&a, "scan", ms_fixture_pid_str(f), "--pattern", patterns[i], "--json");
+		RUN(&b, "scan", ms_fixture_pid_str(f), "--pattern", patterns[i], "--json", "--no-memmap");
 		assert_int_equal(a.status, 0);
 		assert_int_equal(b.status, 0);
 		assert_string_equal(a.out, b.out);
@@ -107,13 +74,13 @@ static void test_align_max(void **state)
 	ms_run r;
 
 	/* marker2 sits at arena+0x4101, which is not 16-aligned */
-	RUN(&r, "scan", pid_str(f), "--pattern", MS_FIXTURE_MARKER, "--align", "16");
+	RUN(&r, "scan", ms_fixture_pid_str(f), "--pattern", MS_FIXTURE_MARKER, "--align", "16");
 	assert_int_equal(r.status, 0);
 	expect_lines(expect, sizeof(expect), f->marker, 2);
 	assert_string_equal(r.out, expect);
 	ms_run_free(&r);
 
-	RUN(&r, "scan", pid_str(f), "--pattern", MS_FIXTURE_MARKER, "--max", "1");
+	RUN(&r, "scan", ms_fixture_pid_str(f), "--pattern", MS_FIXTURE_MARKER, "--max", "1");
 	assert_int_equal(r.status, 0);
 	expect_lines(expect, sizeof(expect), f->marker, 1);
 	assert_string_equal(r.out, expect);
@@ -128,18 +95,19 @@ static void test_filters(void **state)
 
 	snprintf(range, sizeof(range), "0x%llx-0x%llx", (unsigned long long)(f->arena + 0x2000),
 	         (unsigned long long)(f->arena + f->arena_len));
-	RUN(&r, "scan", pid_str(f), "--pattern", MS_FIXTURE_MARKER, "--range", range);
+	RUN(&r, "scan", ms_fixture_pid_str(f), "--pattern", MS_FIXTURE_MARKER, "--range", range);
 	assert_int_equal(r.status, 0);
 	expect_lines(expect, sizeof(expect), f->marker + 1, 2);
 	assert_string_equal(r.out, expect);
 	ms_run_free(&r);
 
-	RUN(&r, "scan", pid_str(f), "--pattern", MS_FIXTURE_MARKER, "--kind", "heap,stack,file");
+	RUN(&r, "scan", ms_fixture_pid_str(f), "--pattern", MS_FIXTURE_MARKER, "--kind", "heap,stack,file");
 	assert_int_equal(r.status, 0);
 	assert_string_equal(r.out, "");
 	ms_run_free(&r);
 
-	RUN(&r, "scan", pid_str(f), "--pattern", MS_FIXTURE_MARKER, "--kind", "anon", "--perms", "rw");
+	RUN(&r, "scan", ms_fixture_pid_str(f), "--pattern", MS_FIXTURE_MARKER, "--kind", "anon", "--perms",
+	    "rw");
 	assert_int_equal(r.status, 0);
 	assert_int_equal(ms_count_lines(r.out), 3);
 	ms_run_free(&r);
@@ -152,7 +120,7 @@ static void test_json(void **state)
 	size_t i, off = 0;
 	ms_run r;
 
-	RUN(&r, "scan", pid_str(f), "--pattern", MS_FIXTURE_MARKER, "--json");
+	RUN(&r, "scan", ms_fixture_pid_str(f), "--pattern", MS_FIXTURE_MARKER, "--json");
 	assert_int_equal(r.status, 0);
 	for (i = 0; i < 3; i++)
 		off +=
@@ -174,5 +142,5 @@ int main(void)
 		cmocka_unit_test(test_json),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, ms_fixture_setup, ms_fixture_teardown);
 }

@@ -430,3 +430,41 @@ void ms_tmpdir_remove(const char *dir)
 	if (dir && *dir)
 		nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
+
+int ms_fixture_setup(void **state)
+{
+	ms_fixture *f = calloc(1, sizeof(*f));
+
+	if (!f || ms_fixture_start(f, NULL) != 0) {
+		free(f);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+int ms_fixture_teardown(void **state)
+{
+	ms_fixture_stop(*state);
+	free(*state);
+	return 0;
+}
+
+const char *ms_fixture_pid_str(const ms_fixture *f)
+{
+	static char buf[16];
+
+	snprintf(buf, sizeof(buf), "%d", (int)f->pid);
+	return buf;
+}
+
+pid_t ms_reaped_pid(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(0);
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	return pid;
+}

@@ -52,6 +52,21 @@ typedef struct ms_run {
  * Returns 0 if it ran (whatever its exit code), -1 otherwise. */
 int ms_run_cli(ms_run *r, const char *const *argv);
 void ms_run_free(ms_run *r);
+/* Runs the CLI with the given arguments, asserting that it ran: RUN(&r, "scan", pid, "--pattern", "00"). */
+#define RUN(r, ...)                                                                                          \
+	do {                                                                                                 \
+		const char *argv_[] = { __VA_ARGS__, NULL };                                                 \
+		assert_int_equal(ms_run_cli((r), argv_), 0);                                                 \
+	} while (0)
+
+/* cmocka group fixtures: *state becomes a running ms_fixture (default options), stopped after. */
+int ms_fixture_setup(void **state);
+int ms_fixture_teardown(void **state);
+/* The fixture's PID as text, in a static buffer (valid until the next call). */
+const char *ms_fixture_pid_str(const ms_fixture *f);
+/* A PID that names no process: a child of ours that exited and was reaped. */
+pid_t ms_reaped_pid(void);
+
 /* Formats "0x%llx" into a static rotating buffer (8 slots), for building argv. */
 const char *ms_hex(uint64_t v);
 /* Number of lines in S. */

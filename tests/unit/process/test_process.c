@@ -10,18 +10,6 @@
 
 #include "testutil.h"
 
-/* A PID that certainly names no process: a child that was already reaped. */
-static int reaped_pid(void)
-{
-	pid_t pid = fork();
-
-	if (pid == 0)
-		_exit(0);
-	assert_true(pid > 0);
-	assert_int_equal(waitpid(pid, NULL, 0), pid);
-	return pid;
-}
-
 static void test_process_open_rejects_bad_pids(void **state)
 {
 	memscan_process *p = (memscan_process *)1;
@@ -30,7 +18,7 @@ static void test_process_open_rejects_bad_pids(void **state)
 	assert_int_equal(memscan_process_open(0, &p), MEMSCAN_ERR_INVALID_ARG);
 	assert_null(p);
 	assert_int_equal(memscan_process_open(-1, &p), MEMSCAN_ERR_INVALID_ARG);
-	assert_int_equal(memscan_process_open(reaped_pid(), &p), MEMSCAN_ERR_NO_PROCESS);
+	assert_int_equal(memscan_process_open(ms_reaped_pid(), &p), MEMSCAN_ERR_NO_PROCESS);
 	assert_null(p);
 	assert_int_equal(memscan_process_open(1, NULL), MEMSCAN_ERR_INVALID_ARG);
 }
