@@ -33,6 +33,7 @@ static const struct opt_spec opt_specs[] = {
 	{ "watch", 'w', 0, OPT_WATCH },
 	{ "bytes", 0, 0, OPT_BYTES },
 	{ "count", 'n', 1, OPT_COUNT },
+	{ "identity", 0, 1, OPT_IDENTITY },
 };
 
 #define NSPECS          (sizeof(opt_specs) / sizeof(opt_specs[0]))
@@ -266,6 +267,8 @@ static int apply_opt(struct cli_opts *o, const struct opt_spec *spec, const char
 		return CLI_OK;
 	case OPT_OUTPUT:
 		return set_string(val, spec->name, &o->output);
+	case OPT_IDENTITY:
+		return set_string(val, spec->name, &o->identity);
 	case OPT_ALIGN:
 		return cli_parse_count(val, "--align", 1, 1ull << 30, &o->align);
 	case OPT_MAX:

@@ -32,6 +32,7 @@ enum cli_opt_id {
 	OPT_WATCH,
 	OPT_BYTES,
 	OPT_COUNT,
+	OPT_IDENTITY,
 };
 
 #define OPT_BIT(id) (1u << (id))
@@ -53,6 +54,7 @@ struct cli_opts {
 	int json, raw, no_memmap, watch, bytes;
 	const char *pattern;
 	const char *output;
+	const char *identity; /* remote: the client key file */
 	uint64_t align, max, count;
 	uint64_t interval_ms;
 	struct cli_filter filter;

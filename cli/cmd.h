@@ -25,17 +25,15 @@ int cli_print_help(FILE *out, const char *name);
 /* cli_parse, then prints the command's help if --help was given (setting *RET_DONE). */
 int cli_parse_cmd(int argc, char **argv, const char *name, uint32_t allowed, int max_pos, struct cli_opts *o,
                   int *ret_done);
-/* Parses PID_TEXT and opens that process; prints the error and returns the exit code on failure. */
-int cli_open_process(const char *pid_text, int *ret_pid, memscan_process **ret_proc);
-/* The regions of PROC selected by the default filter plus the user's filters. */
-int cli_select_regions(memscan_process *proc, int pid, const struct cli_filter *user,
-                       memscan_region_list **ret_list);
-
 int cmd_ps(int argc, char **argv);
 int cmd_regions(int argc, char **argv);
 int cmd_read(int argc, char **argv);
 int cmd_scan(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
+int cmd_remote(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+int cmd_fingerprint(int argc, char **argv);
+int cmd_trust(int argc, char **argv);
 
 #endif /* MEMSCAN_CLI_CMD_H */

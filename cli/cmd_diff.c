@@ -10,6 +10,7 @@
 #include "args.h"
 #include "cmd.h"
 #include "output.h"
+#include "target.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -73,18 +74,19 @@ static int snapshot_save(const memscan_snapshot *snap, const char *path)
 	return CLI_OK;
 }
 
-static int snapshot_run(const struct cli_opts *o, memscan_process *proc, int pid)
+static int snapshot_run(const struct cli_opts *o, struct cli_target *t)
 {
 	memscan_region_list *list = NULL;
 	memscan_snapshot *snap = NULL;
+	memscan_filter filter;
 	int ret, err;
 
-	ret = cli_select_regions(proc, pid, &o->filter, &list);
+	ret = cli_target_select(t, &o->filter, &filter, &list);
 	if (ret != CLI_OK)
 		return ret;
-	err = memscan_snapshot_take(proc, list, &snap);
+	err = cli_target_snapshot(t, &filter, list, &snap);
 	if (err != MEMSCAN_OK) {
-		ret = cli_lib_err(err, pid, "taking the snapshot");
+		ret = cli_target_err(t, err, "taking the snapshot");
 		goto out;
 	}
 	ret = snapshot_save(snap, o->output);
@@ -101,28 +103,29 @@ out:
 
 int cmd_snapshot(int argc, char **argv)
 {
-	memscan_process *proc = NULL;
+	struct cli_target t = { 0 };
 	struct cli_opts o;
-	int ret, done, pid;
+	int ret, done;
 
 	ret = cli_parse_cmd(argc, argv, "snapshot", OPT_BIT(OPT_OUTPUT) | OPTS_FILTER, 1, &o, &done);
 	if (ret != CLI_OK || done)
 		return ret;
 	if (o.npos < 1) {
-		cli_err("missing PID (usage: memscan snapshot PID -o FILE)");
+		cli_err("missing %s (usage: memscan %ssnapshot %s -o FILE)", cli_target_name(),
+		        cli_remote_mode ? "remote " : "", cli_remote_mode ? "TARGET" : "PID");
 		return CLI_USAGE;
 	}
-	ret = cli_parse_pid(o.pos[0], &pid);
+	ret = cli_target_check(o.pos[0]);
 	if (ret != CLI_OK)
 		return ret;
 	if (!o.output) {
-		cli_err("snapshot needs an output file: -o FILE (usage: memscan snapshot PID -o FILE)");
+		cli_err("snapshot needs an output file: -o FILE (see 'memscan snapshot --help')");
 		return CLI_USAGE;
 	}
-	ret = cli_open_process(o.pos[0], &pid, &proc);
+	ret = cli_target_open(&o, o.pos[0], &t);
 	if (ret == CLI_OK)
-		ret = snapshot_run(&o, proc, pid);
-	memscan_process_free(proc);
+		ret = snapshot_run(&o, &t);
+	cli_target_close(&t);
 	return ret;
 }
 
@@ -202,9 +205,8 @@ out:
 
 struct watch {
 	const struct cli_opts *o;
-	memscan_process *proc;
-	int pid;
-	memscan_detector *det;
+	struct cli_target t;
+	struct cli_watch cw;
 	uint64_t batch;
 };
 
@@ -215,39 +217,26 @@ static void watch_header_json(const struct watch *w, const memscan_diff *diff, c
 	       (unsigned long long)memscan_diff_changed_bytes(diff));
 }
 
-/* One batch: re-reads the region list, compares with the baseline, prints, moves the baseline. */
+/* One batch: compares with the baseline and prints; when watching, what was read becomes the
+ * baseline, so every change shows in exactly one batch. */
 static int watch_batch(struct watch *w)
 {
-	memscan_region_list *cur = NULL;
 	memscan_diff *diff = NULL;
 	char time[40];
-	int ret, err;
+	int err;
 
-	ret = cli_select_regions(w->proc, w->pid, &w->o->filter, &cur);
-	if (ret != CLI_OK)
-		return ret;
-	err = memscan_detector_detect_changes(w->det, w->proc, cur, &diff);
-	if (err != MEMSCAN_OK) {
-		ret = cli_lib_err(err, w->pid, "comparing memory");
-		goto out;
-	}
+	err = cli_watch_detect(&w->cw, w->o->watch, &diff);
+	if (err != MEMSCAN_OK)
+		return cli_target_err(&w->t, err, "comparing memory");
 	w->batch++;
 	out_timestamp(time, sizeof(time));
 	if (w->o->watch && w->o->json)
 		watch_header_json(w, diff, time);
 	diff_print(w->o, diff, w->o->watch ? time : NULL);
-	if (!w->o->watch)
-		goto out;
-	fflush(stdout);
-	/* what was just compared becomes the baseline: a change made after this read shows next time,
-	 * none falls between two reads */
-	err = memscan_detector_accept(w->det);
-	if (err != MEMSCAN_OK)
-		ret = cli_lib_err(err, w->pid, "updating the baseline");
-out:
+	if (w->o->watch)
+		fflush(stdout);
 	memscan_diff_free(diff);
-	memscan_region_list_free(cur);
-	return ret;
+	return CLI_OK;
 }
 
 static int watch_loop(struct watch *w)
@@ -272,33 +261,33 @@ static int diff_pid(const struct cli_opts *o)
 {
 	struct watch w = { .o = o };
 	memscan_region_list *list = NULL;
+	memscan_filter filter;
 	int ret, err;
 
 	if (o->count && !o->watch) {
 		cli_err("--count applies to --watch only");
 		return CLI_USAGE;
 	}
-	ret = cli_parse_pid(o->pos[0], &w.pid);
+	ret = cli_target_check(o->pos[0]);
 	if (ret == CLI_OK)
-		ret = cli_open_process(o->pos[0], &w.pid, &w.proc);
+		ret = cli_target_open(o, o->pos[0], &w.t);
+	/* listing first reports a bad filter or an unreadable map before any baseline is taken */
 	if (ret == CLI_OK)
-		ret = cli_select_regions(w.proc, w.pid, &o->filter, &list);
+		ret = cli_target_select(&w.t, &o->filter, &filter, &list);
 	if (ret != CLI_OK)
 		goto out;
-	err = memscan_detector_new(&w.det);
-	if (err == MEMSCAN_OK)
-		err = memscan_detector_initialize(w.det, w.proc, list);
+	err = cli_watch_begin(&w.cw, &w.t, &filter);
 	if (err != MEMSCAN_OK) {
-		ret = cli_lib_err(err, w.pid, "taking the baseline snapshot");
+		ret = cli_target_err(&w.t, err, "taking the baseline snapshot");
 		goto out;
 	}
 	if (o->watch)
 		install_stop_handlers();
 	ret = watch_loop(&w);
 out:
-	memscan_detector_free(w.det);
+	cli_watch_end(&w.cw);
 	memscan_region_list_free(list);
-	memscan_process_free(w.proc);
+	cli_target_close(&w.t);
 	return ret;
 }
 
@@ -314,6 +303,12 @@ int cmd_diff(int argc, char **argv)
 		return ret;
 	if (o.npos == 0) {
 		cli_err("diff needs a PID or two snapshot files (see 'memscan diff --help')");
+		return CLI_USAGE;
+	}
+	if (o.npos == 2 && cli_remote_mode) {
+		cli_err(
+		    "remote diff takes one TARGET; to compare two snapshot files use 'memscan diff FILE_A "
+		    "FILE_B'");
 		return CLI_USAGE;
 	}
 	return o.npos == 2 ? diff_files(&o) : diff_pid(&o);

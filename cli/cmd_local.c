@@ -8,42 +8,20 @@
 #include "args.h"
 #include "cmd.h"
 #include "output.h"
+#include "target.h"
 
 #define READ_MAX_LEN    (256ull << 20) /* largest `read` length */
 #define SCAN_BUFFER_MAX 65536          /* matches held back before the scan output starts streaming */
 #define PATTERN_SHOWN   48             /* pattern characters quoted in error messages */
 
-int cli_open_process(const char *pid_text, int *ret_pid, memscan_process **ret_proc)
-{
-	int ret, err;
-
-	ret = cli_parse_pid(pid_text, ret_pid);
-	if (ret != CLI_OK)
-		return ret;
-	err = memscan_process_open(*ret_pid, ret_proc);
-	if (err != MEMSCAN_OK)
-		return cli_lib_err(err, *ret_pid, "opening the process");
-	return CLI_OK;
-}
-
-int cli_select_regions(memscan_process *proc, int pid, const struct cli_filter *user,
-                       memscan_region_list **ret_list)
-{
-	memscan_filter filter;
-	int err;
-
-	memscan_filter_default(&filter);
-	cli_filter_apply(user, &filter);
-	err = memscan_regions_read(proc, &filter, ret_list);
-	if (err != MEMSCAN_OK)
-		return cli_lib_err(err, pid, "reading the memory map");
-	return CLI_OK;
-}
-
 int cli_parse_cmd(int argc, char **argv, const char *name, uint32_t allowed, int max_pos, struct cli_opts *o,
                   int *ret_done)
 {
-	int ret = cli_parse(argc, argv, name, allowed, max_pos, o);
+	int ret;
+
+	if (cli_remote_mode) /* remote commands take the same options plus the client's key */
+		allowed |= OPT_BIT(OPT_IDENTITY);
+	ret = cli_parse(argc, argv, name, allowed, max_pos, o);
 
 	*ret_done = 0;
 	if (ret == CLI_OK && (o->seen & OPT_BIT(OPT_HELP))) {
@@ -110,16 +88,29 @@ static void ps_print(const memscan_proc_info *list, size_t n, int json)
 int cmd_ps(int argc, char **argv)
 {
 	memscan_proc_info *list = NULL;
+	struct cli_target t = { 0 };
 	struct cli_opts o;
 	size_t n = 0;
 	int ret, done, err;
 
-	ret = cli_parse_cmd(argc, argv, "ps", OPT_BIT(OPT_JSON), 0, &o, &done);
+	ret = cli_parse_cmd(argc, argv, "ps", OPT_BIT(OPT_JSON), cli_remote_mode ? 1 : 0, &o, &done);
 	if (ret != CLI_OK || done)
 		return ret;
-	err = memscan_process_list(&list, &n);
-	if (err != MEMSCAN_OK)
-		return cli_lib_err(err, 0, "listing processes");
+	if (!cli_remote_mode) {
+		err = memscan_process_list(&list, &n);
+		if (err != MEMSCAN_OK)
+			return cli_lib_err(err, 0, "listing processes");
+	} else {
+		ret = need_args(&o, 1, "HOST[:PORT]");
+		if (ret == CLI_OK)
+			ret = cli_target_open_host(&o, o.pos[0], &t);
+		err = ret == CLI_OK ? memscan_client_list_processes(t.client, &list, &n) : MEMSCAN_OK;
+		if (ret == CLI_OK && err != MEMSCAN_OK)
+			ret = cli_target_err(&t, err, "listing processes");
+		cli_target_close(&t);
+		if (ret != CLI_OK)
+			return ret;
+	}
 	ps_print(list, n, o.json);
 	free(list);
 	return CLI_OK;
@@ -130,25 +121,25 @@ int cmd_ps(int argc, char **argv)
 int cmd_regions(int argc, char **argv)
 {
 	memscan_region_list *list = NULL;
-	memscan_process *proc = NULL;
 	memscan_filter filter = { 0 };
+	struct cli_target t;
 	struct cli_opts o;
-	int ret, done, err, pid;
+	int ret, done, err;
 	size_t i, n;
 
 	ret = cli_parse_cmd(argc, argv, "regions", OPT_BIT(OPT_JSON) | OPTS_FILTER, 1, &o, &done);
 	if (ret != CLI_OK || done)
 		return ret;
-	ret = need_args(&o, 1, "PID");
+	ret = need_args(&o, 1, cli_target_name());
 	if (ret != CLI_OK)
 		return ret;
-	ret = cli_open_process(o.pos[0], &pid, &proc);
+	ret = cli_target_open(&o, o.pos[0], &t);
 	if (ret != CLI_OK)
-		return ret;
+		goto out;
 	cli_filter_apply(&o.filter, &filter);
-	err = memscan_regions_read(proc, &filter, &list);
+	err = cli_target_regions(&t, &filter, &list);
 	if (err != MEMSCAN_OK) {
-		ret = cli_lib_err(err, pid, "reading the memory map");
+		ret = cli_target_err(&t, err, "reading the memory map");
 		goto out;
 	}
 	n = memscan_region_list_count(list);
@@ -160,7 +151,7 @@ int cmd_regions(int argc, char **argv)
 	}
 out:
 	memscan_region_list_free(list);
-	memscan_process_free(proc);
+	cli_target_close(&t);
 	return ret;
 }
 
@@ -168,20 +159,24 @@ out:
 
 struct read_req {
 	int pid;
+	const char *where; /* the target's " on HOST:PORT" or "" */
 	uint64_t addr;
 	uint64_t len;
 };
 
 static int read_parse(const struct cli_opts *o, struct read_req *req)
 {
-	int ret = need_args(o, 3, o->npos == 0 ? "PID, ADDR and LEN" : o->npos == 1 ? "ADDR and LEN" : "LEN");
+	int ret = need_args(o, 3,
+	                    o->npos == 0   ? (cli_remote_mode ? "TARGET, ADDR and LEN" : "PID, ADDR and LEN")
+	                    : o->npos == 1 ? "ADDR and LEN"
+	                                   : "LEN");
 
 	if (ret == CLI_OK && o->raw && o->json) {
 		cli_err("--raw and --json cannot be combined");
 		ret = CLI_USAGE;
 	}
 	if (ret == CLI_OK)
-		ret = cli_parse_pid(o->pos[0], &req->pid);
+		ret = cli_target_check(o->pos[0]);
 	if (ret == CLI_OK)
 		ret = cli_parse_addr(o->pos[1], "address", &req->addr);
 	if (ret == CLI_OK)
@@ -195,14 +190,16 @@ static int read_parse(const struct cli_opts *o, struct read_req *req)
 }
 
 /* Why nothing at ADDR could be read: looks the address up in the memory map. */
-static void explain_unreadable(memscan_process *proc, int pid, uint64_t addr)
+static void explain_unreadable(struct cli_target *t, uint64_t addr)
 {
+	int pid = t->pid;
+	const char *where = t->where;
 	memscan_region_list *list = NULL;
 	const memscan_region *r = NULL;
 	size_t i, n;
 	char perms[5];
 
-	if (memscan_regions_read(proc, NULL, &list) == MEMSCAN_OK) {
+	if (cli_target_regions(t, NULL, &list) == MEMSCAN_OK) {
 		n = memscan_region_list_count(list);
 		for (i = 0; i < n && !r; i++) {
 			const memscan_region *c = memscan_region_list_get(list, i);
@@ -212,18 +209,19 @@ static void explain_unreadable(memscan_process *proc, int pid, uint64_t addr)
 		}
 	}
 	if (!r) {
-		cli_err("address 0x%llx is not readable in PID %d (not mapped; see 'memscan regions %d')",
-		        (unsigned long long)addr, pid, pid);
+		cli_err("address 0x%llx is not readable in PID %d%s (not mapped; see 'memscan %sregions')",
+		        (unsigned long long)addr, pid, where, cli_remote_mode ? "remote " : "");
 	} else if (!(r->perms & MEMSCAN_PERM_READ)) {
 		memscan_perms_format(r->perms, perms);
-		cli_err("address 0x%llx is not readable in PID %d (region 0x%llx-0x%llx is %s, without read "
-		        "permission)",
-		        (unsigned long long)addr, pid, (unsigned long long)r->start,
-		        (unsigned long long)r->end, perms);
+		cli_err(
+		    "address 0x%llx is not readable in PID %d%s (region 0x%llx-0x%llx is %s, without read "
+		    "permission)",
+		    (unsigned long long)addr, pid, where, (unsigned long long)r->start,
+		    (unsigned long long)r->end, perms);
 	} else {
-		cli_err("address 0x%llx is not readable in PID %d (mapped in 0x%llx-0x%llx, but the kernel "
+		cli_err("address 0x%llx is not readable in PID %d%s (mapped in 0x%llx-0x%llx, but the kernel "
 		        "refused the read, e.g. a page beyond the end of a mapped file)",
-		        (unsigned long long)addr, pid, (unsigned long long)r->start,
+		        (unsigned long long)addr, pid, where, (unsigned long long)r->start,
 		        (unsigned long long)r->end);
 	}
 	memscan_region_list_free(list);
@@ -233,9 +231,9 @@ static void holes_note(const struct read_req *req, const memscan_ranges *holes, 
 {
 	size_t i;
 
-	fprintf(stderr, "memscan: %s%llu of %llu bytes at 0x%llx are unreadable in PID %d:",
+	fprintf(stderr, "memscan: %s%llu of %llu bytes at 0x%llx are unreadable in PID %d%s:",
 	        fatal ? "" : "note: ", (unsigned long long)memscan_ranges_bytes(holes),
-	        (unsigned long long)req->len, (unsigned long long)req->addr, req->pid);
+	        (unsigned long long)req->len, (unsigned long long)req->addr, req->pid, req->where);
 	for (i = 0; i < holes->count && i < 8; i++)
 		fprintf(stderr, " 0x%llx-0x%llx", (unsigned long long)holes->items[i].start,
 		        (unsigned long long)holes->items[i].end);
@@ -284,7 +282,7 @@ static int read_output(const struct cli_opts *o, const struct read_req *req, con
 int cmd_read(int argc, char **argv)
 {
 	memscan_ranges holes = { 0 };
-	memscan_process *proc = NULL;
+	struct cli_target t = { 0 };
 	struct read_req req;
 	struct cli_opts o;
 	uint8_t *buf = NULL;
@@ -296,27 +294,29 @@ int cmd_read(int argc, char **argv)
 	ret = read_parse(&o, &req);
 	if (ret != CLI_OK)
 		return ret;
-	ret = cli_open_process(o.pos[0], &req.pid, &proc);
+	ret = cli_target_open(&o, o.pos[0], &t);
 	if (ret != CLI_OK)
-		return ret;
+		goto out;
+	req.pid = t.pid;
+	req.where = t.where;
 	buf = malloc(req.len);
 	if (!buf) {
 		ret = cli_lib_err(MEMSCAN_ERR_NO_MEMORY, 0, "allocating the read buffer");
 		goto out;
 	}
-	err = memscan_read(proc, req.addr, buf, req.len, &holes);
+	err = cli_target_read(&t, req.addr, buf, req.len, &holes);
 	if (err == MEMSCAN_ERR_UNREADABLE) {
-		explain_unreadable(proc, req.pid, req.addr);
+		explain_unreadable(&t, req.addr);
 		ret = CLI_FAIL;
 	} else if (err != MEMSCAN_OK && err != MEMSCAN_ERR_PARTIAL) {
-		ret = cli_lib_err(err, req.pid, "reading memory");
+		ret = cli_target_err(&t, err, "reading memory");
 	} else {
 		ret = read_output(&o, &req, buf, &holes);
 	}
 out:
 	free(buf);
 	memscan_ranges_release(&holes);
-	memscan_process_free(proc);
+	cli_target_close(&t);
 	return ret;
 }
 
@@ -506,24 +506,25 @@ static int on_match(void *arg, uint64_t address, const memscan_region *region)
 	return 0;
 }
 
-static int scan_run(const struct cli_opts *o, memscan_process *proc, int pid, const memscan_pattern *pat)
+static int scan_run(const struct cli_opts *o, struct cli_target *t, const memscan_pattern *pat)
 {
 	memscan_scan_options opts = { .align = o->align, .max_results = o->max, .no_memmap = o->no_memmap };
 	struct scan_ctx ctx = { .json = o->json };
 	memscan_region_list *list = NULL;
+	memscan_filter filter;
 	int ret, err;
 
-	ret = cli_select_regions(proc, pid, &o->filter, &list);
+	ret = cli_target_select(t, &o->filter, &filter, &list);
 	if (ret != CLI_OK)
 		return ret;
 	ctx.regions = list;
-	err = memscan_scan(proc, list, pat, &opts, on_match, &ctx, NULL);
+	err = cli_target_scan(t, &filter, list, o->pattern, pat, &opts, on_match, &ctx);
 	if (ctx.nomem)
 		err = MEMSCAN_ERR_NO_MEMORY;
 	if (err == MEMSCAN_OK || err == MEMSCAN_ERR_STOPPED)
 		scan_flush(&ctx);
 	else
-		ret = cli_lib_err(err, pid, "scanning");
+		ret = cli_target_err(t, err, "scanning");
 	free(ctx.items);
 	memscan_region_list_free(list);
 	return ret;
@@ -534,23 +535,23 @@ int cmd_scan(int argc, char **argv)
 	const uint32_t allowed = OPT_BIT(OPT_JSON) | OPT_BIT(OPT_PATTERN) | OPT_BIT(OPT_NO_MEMMAP) |
 	                         OPT_BIT(OPT_ALIGN) | OPT_BIT(OPT_MAX) | OPTS_FILTER;
 	memscan_pattern *pat = NULL;
-	memscan_process *proc = NULL;
+	struct cli_target t = { 0 };
 	struct cli_opts o;
-	int ret, done, pid;
+	int ret, done;
 
 	ret = cli_parse_cmd(argc, argv, "scan", allowed, 1, &o, &done);
 	if (ret != CLI_OK || done)
 		return ret;
-	ret = need_args(&o, 1, "PID");
+	ret = need_args(&o, 1, cli_target_name());
 	if (ret == CLI_OK)
-		ret = cli_parse_pid(o.pos[0], &pid);
+		ret = cli_target_check(o.pos[0]);
 	if (ret == CLI_OK)
 		ret = pattern_compile(o.pattern, &pat);
 	if (ret == CLI_OK)
-		ret = cli_open_process(o.pos[0], &pid, &proc);
+		ret = cli_target_open(&o, o.pos[0], &t);
 	if (ret == CLI_OK)
-		ret = scan_run(&o, proc, pid, pat);
-	memscan_process_free(proc);
+		ret = scan_run(&o, &t, pat);
+	cli_target_close(&t);
 	memscan_pattern_free(pat);
 	return ret;
 }

@@ -69,6 +69,36 @@ static const struct cli_cmd commands[] = {
 	  "  --json              one object per run {address, old, new}, byte, or\n"
 	  "                      {appeared|vanished: {start, end}}; with --watch each has a "
 	  "time\n" FILTER_HELP },
+	{ "remote", cmd_remote, "run ps, regions, read, scan, snapshot or diff through a memscan-agent",
+	  "usage: memscan remote ps HOST[:PORT] [--json] [--identity FILE]\n"
+	  "       memscan remote regions|read|scan|snapshot|diff TARGET ... [--identity FILE]\n"
+	  "\n"
+	  "Runs a command on the host of a memscan-agent, with exactly the options and the output of the\n"
+	  "local command (see 'memscan help COMMAND'). Remote diff keeps its baseline on the agent and\n"
+	  "receives only what changed; --watch works remotely too.\n"
+	  "  TARGET            HOST:PID, HOST:PORT:PID or [IPv6]:PORT:PID (default port 7777)\n"
+	  "  --identity FILE   this client's private key (default ~/.config/memscan/id_x25519, or\n"
+	  "                    $XDG_CONFIG_HOME/memscan/id_x25519)\n"
+	  "The agent's key must be pinned first with 'memscan trust HOST:PORT KEY'; the agent must list\n"
+	  "this client's public key in its authorized_keys.\n" },
+	{ "keygen", cmd_keygen, "make a key pair for talking to agents",
+	  "usage: memscan keygen [-f FILE] [-C COMMENT]\n"
+	  "\n"
+	  "Writes a new X25519 key pair: FILE (private, mode 0600; never overwritten) and FILE.pub\n"
+	  "(one line 'memscan-x25519 BASE64 COMMENT', to put in an agent's authorized_keys).\n"
+	  "FILE defaults to ~/.config/memscan/id_x25519 ($XDG_CONFIG_HOME/memscan/id_x25519).\n" },
+	{ "fingerprint", cmd_fingerprint, "show the fingerprint of a key file",
+	  "usage: memscan fingerprint FILE\n"
+	  "\n"
+	  "Prints 'SHA256:... FILE' for a .pub file or a private key file. Compare it with what the\n"
+	  "agent prints at start before trusting a key.\n" },
+	{ "trust", cmd_trust, "pin an agent's public key",
+	  "usage: memscan trust [--known-agents FILE] HOST:PORT \"memscan-x25519 BASE64 [comment]\"\n"
+	  "\n"
+	  "Records the agent's public key for HOST:PORT in known_agents (default\n"
+	  "~/.config/memscan/known_agents), replacing an older one, and prints its fingerprint. The key\n"
+	  "may also be given as the path of the agent's .pub file. HOST:PORT must be written as you\n"
+	  "will connect ([IPv6]:PORT for IPv6).\n" },
 	{ "help", cmd_help, "show help for a command",
 	  "usage: memscan help [COMMAND]\n"
 	  "\n"

@@ -295,6 +295,9 @@ uint32_t chan_session_perms(const chan_session *s)
 
 int chan_session_expired(const chan_session *s, uint64_t now_ns)
 {
-	return s->counter >= CHAN_MAX_MESSAGES || now_ns - s->created_ns > CHAN_MAX_AGE_NS ||
-	       now_ns - s->last_ns > CHAN_MAX_IDLE_NS;
+	/* NOW_NS may have been read before another thread touched the session: never underflow */
+	uint64_t age = now_ns > s->created_ns ? now_ns - s->created_ns : 0;
+	uint64_t idle = now_ns > s->last_ns ? now_ns - s->last_ns : 0;
+
+	return s->counter >= CHAN_MAX_MESSAGES || age > CHAN_MAX_AGE_NS || idle > CHAN_MAX_IDLE_NS;
 }

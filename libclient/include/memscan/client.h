@@ -103,6 +103,33 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_diff(memscan_client *client, ui
 /* Frees the kept snapshot ID on the agent. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_release(memscan_client *client, uint64_t id);
 
+/* ---- keys: the files `memscan keygen`, `fingerprint` and `trust` work with ------------------- */
+
+/* "SHA256:" + 43 base64 characters + NUL. */
+#define MEMSCAN_FINGERPRINT_LEN 51
+
+/* Each fills ERR (ERR_LEN bytes, optional) with a one-line reason on failure: INVALID_ARG for a
+ * malformed key or file, PERMISSION for a private key file others can read, IO otherwise (the
+ * target already exists, a directory is missing...). */
+
+/* Writes a new key pair: PATH (private, mode 0600, never overwrites) and PATH.pub
+ * ("memscan-x25519 BASE64 COMMENT"; COMMENT NULL = user@host). */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_key_generate(const char *path, const char *comment,
+                                                       char ret_fingerprint[MEMSCAN_FINGERPRINT_LEN],
+                                                       char *err, size_t err_len);
+/* The fingerprint of a key file: a .pub file, or a private key file (its public half). */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_key_fingerprint(const char *path,
+                                                          char ret_fingerprint[MEMSCAN_FINGERPRINT_LEN],
+                                                          char *err, size_t err_len);
+/* Pins PUBLIC_LINE ("memscan-x25519 BASE64 [comment]") as the key of the agent at HOSTPORT
+ * ("host:port", "[v6]:port") in KNOWN_AGENTS (NULL = the default file), replacing an older pin. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_key_trust(const char *known_agents, const char *hostport,
+                                                    const char *public_line,
+                                                    char ret_fingerprint[MEMSCAN_FINGERPRINT_LEN], char *err,
+                                                    size_t err_len);
+/* The default identity file: $XDG_CONFIG_HOME/memscan/id_x25519 or ~/.config/memscan/id_x25519. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_key_default_identity(char *out, size_t out_len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+/* memscan-agent internals: configuration, sessions, kept snapshots, paging and request handling. */
+#ifndef MEMSCAN_AGENT_H
+#define MEMSCAN_AGENT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nng/nng.h>
+
+#include <memscan/memscan.h>
+
+#include "chan.h"
+#include "keyfile.h"
+#include "wire.h"
+
+#ifndef MEMSCAN_AGENT_VERSION
+#define MEMSCAN_AGENT_VERSION "0.0.0"
+#endif
+
+/* Exit codes. */
+#define AGENT_EXIT_USAGE   2
+#define AGENT_EXIT_RUNTIME 1
+
+/* Largest live Read (paged lazily, so this bounds time, not memory). */
+#define AGENT_READ_MAX (1ull << 30)
+/* Most scan matches kept for paging, whatever max_results says. */
+#define AGENT_SCAN_MAX_MATCHES (16u << 20)
+/* Most items in one page (bounds what the client allocates while unpacking it). */
+#define AGENT_PAGE_MAX_ITEMS 200000u
+/* Most snapshots one session may keep. */
+#define AGENT_MAX_SNAPSHOTS 256u
+/* Longest scan pattern text accepted. */
+#define AGENT_PATTERN_TEXT_MAX (4 * MEMSCAN_PATTERN_MAX)
+
+typedef struct agent_config {
+	char **listen;
+	size_t listen_count;
+	char *key_path;
+	char *auth_path;
+	unsigned workers;
+	unsigned max_connections;
+	unsigned max_per_peer;
+	uint64_t session_budget;
+	uint64_t global_budget;
+	unsigned handshake_timeout_ms;
+} agent_config;
+
+/* A snapshot kept on the agent for one session. */
+typedef struct agent_snap {
+	uint64_t id;
+	memscan_process *proc; /* pins the process: a reused PID answers PROCESS_GONE */
+	memscan_detector *det;
+	memscan_filter filter; /* path_substr points to path_copy */
+	char *path_copy;
+	uint64_t base_bytes, cur_bytes; /* charged to the budgets: baseline and detector's current read */
+	struct agent_snap *next;
+} agent_snap;
+
+enum agent_page_kind {
+	AGENT_PAGE_NONE = 0,
+	AGENT_PAGE_PROCS,
+	AGENT_PAGE_REGIONS,
+	AGENT_PAGE_READ_LIVE,
+	AGENT_PAGE_READ_SNAP,
+	AGENT_PAGE_SNAPSHOT,
+	AGENT_PAGE_DIFF,
+	AGENT_PAGE_SCAN,
+};
+
+/* One scan match, as kept for paging. */
+struct agent_match {
+	uint64_t address;
+	uint64_t region_start;
+};
+
+/* The one paged result a session keeps. */
+typedef struct agent_pending {
+	uint64_t cursor; /* what the next Next must carry; 0 = nothing pending */
+	int kind;
+	size_t index;    /* next item */
+	uint64_t offset; /* bytes of the current item already sent (diff runs) */
+	memscan_proc_info *procs;
+	size_t proc_count;
+	memscan_region_list *regions;
+	uint64_t start_time;
+	memscan_process *proc;               /* live read: owned */
+	uint64_t addr, end;                  /* read: next address, end */
+	memscan_snapshot_region snap_region; /* snapshot read: the region holding the range */
+	agent_snap *snap;                    /* snapshot reply */
+	memscan_diff *diff;
+	int diff_ranges_sent;
+	struct agent_match *matches;
+	size_t match_count;
+} agent_pending;
+
+typedef struct agent_session {
+	/* protected by the table lock */
+	struct agent_session *next;
+	unsigned refs;
+	int closed; /* the pipe is gone: free when the last reference drops */
+	int hs_done;
+	uint32_t pipe_id;
+	nng_pipe pipe;
+	uint64_t created_ns;
+	char peer[80];    /* "127.0.0.1:4242", "[::1]:4242", "ipc" */
+	char peer_ip[64]; /* what the per-peer cap counts */
+	uint8_t client_pub[KEYFILE_KEY_LEN];
+	char fp[KEYFILE_FINGERPRINT_LEN];
+	uint32_t perms, uid_min, uid_max;
+
+	/* protected by LOCK (one request at a time) */
+	pthread_mutex_t lock;
+	chan_session *chan;
+	agent_snap *snaps;
+	size_t snap_count;
+	agent_pending pending;
+	uint64_t budget_used;
+} agent_session;
+
+typedef struct agent_replay {
+	uint8_t pub[KEYFILE_KEY_LEN];
+	uint8_t tai[CHAN_TAI64N_LEN];
+} agent_replay;
+
+/* One worker thread: its own REP context, receiving, handling and replying synchronously. */
+struct agent_worker {
+	struct agent *ag;
+	pthread_t thread;
+	nng_ctx ctx;
+	nng_aio *aio;
+	atomic_int done;
+};
+
+typedef struct agent {
+	agent_config cfg;
+	uint8_t *priv; /* sodium_malloc */
+	uint8_t pub[KEYFILE_KEY_LEN];
+	char fp[KEYFILE_FINGERPRINT_LEN];
+	pid_t self_pid;
+
+	pthread_mutex_t auth_lock;
+	keyfile_auth *auth;
+	size_t auth_count;
+	agent_replay *replay;
+	size_t replay_count;
+
+	pthread_mutex_t table_lock;
+	agent_session *sessions;
+	size_t session_count;
+	int shutting_down;
+
+	pthread_mutex_t budget_lock;
+	uint64_t global_used;
+
+	nng_socket sock;
+	nng_listener *listeners;
+	size_t listener_count;
+	struct agent_worker *workers;
+	size_t worker_count;
+	pthread_t housekeeper;
+	int housekeeper_started;
+	pthread_mutex_t stop_lock;
+	pthread_cond_t stop_cond;
+	atomic_int stopping;
+} agent;
+
+/* One request being handled: inputs, the packed reply or an error, and what the audit line says. */
+typedef struct agent_req {
+	agent *ag;
+	agent_session *s;
+	const Memscan__V1__Request *req;
+	uint8_t *out; /* packed Response */
+	size_t out_len;
+	int err;
+	char msg[256];
+	const char *op;
+	int pid;
+	uint64_t bytes;
+} agent_req;
+
+/* config.c */
+int agent_config_parse(int argc, char **argv, agent_config *cfg);
+void agent_config_free(agent_config *cfg);
+int agent_parse_size(const char *s, uint64_t *ret);
+
+/* session.c */
+void agent_pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg);
+agent_session *agent_session_get(agent *ag, uint32_t pipe_id);
+void agent_session_put(agent *ag, agent_session *s);
+void agent_session_set_identity(agent *ag, agent_session *s, const keyfile_auth *auth);
+void agent_sessions_free_all(agent *ag);
+int agent_housekeeper_start(agent *ag);
+void agent_housekeeper_stop(agent *ag);
+void agent_revoke_sessions(agent *ag);
+int agent_budget_reserve(agent *ag, agent_session *s, uint64_t bytes, char *msg, size_t msg_len);
+void agent_budget_release(agent *ag, agent_session *s, uint64_t bytes);
+uint64_t agent_random_id(void);
+
+/* snaps.c */
+agent_snap *agent_snap_find(agent_session *s, uint64_t id);
+void agent_snap_free(agent *ag, agent_session *s, agent_snap *snap);
+void agent_snaps_free_all(agent *ag, agent_session *s);
+int agent_op_snapshot(agent_req *r);
+int agent_op_diff(agent_req *r);
+int agent_op_release(agent_req *r);
+
+/* page.c */
+void agent_pending_clear(agent_pending *p);
+int agent_page_emit(agent_req *r);
+
+/* dispatch.c */
+int agent_handle_request(agent *ag, agent_session *s, const uint8_t *pt, size_t len, uint8_t **ret_out,
+                         size_t *ret_len);
+int agent_open_target(agent_req *r, const Memscan__V1__Target *t, memscan_process **ret_proc);
+int agent_fail(agent_req *r, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int agent_pack(agent_req *r, Memscan__V1__Response *resp);
+
+/* ops.c */
+int agent_op_hello(agent_req *r);
+int agent_op_list_processes(agent_req *r);
+int agent_op_list_regions(agent_req *r);
+int agent_op_read(agent_req *r);
+int agent_op_scan(agent_req *r);
+int agent_op_next(agent_req *r);
+
+/* server.c */
+int agent_server_start(agent *ag);
+void agent_server_stop(agent *ag);
+int agent_reload_authorized(agent *ag);
+
+/* audit.c */
+void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void agent_audit(const agent_session *s, const char *op, int pid, uint64_t bytes, int err);
+void agent_refused(const char *peer, const char *reason, const char *fp);
+const char *agent_err_name(int err);
+
+#endif /* MEMSCAN_AGENT_H */

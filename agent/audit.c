@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/* Audit and log lines on stderr: one line per request and per refused handshake, never memory contents. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent.h"
+
+static pthread_mutex_t agent_log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+const char *agent_err_name(int err)
+{
+	const ProtobufCEnumValue *v =
+	    protobuf_c_enum_descriptor_get_value(&memscan__v1__error_code__descriptor, err);
+
+	return v ? v->name : "PROTOCOL";
+}
+
+/* ISO 8601 UTC with milliseconds. */
+static void agent_timestamp(char *out, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	char base[32];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, len, "%s.%03ldZ", base, ts.tv_nsec / 1000000);
+}
+
+static void agent_vlog(const char *fmt, va_list ap)
+{
+	char line[1024];
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	pthread_mutex_lock(&agent_log_lock);
+	fprintf(stderr, "memscan-agent: %s\n", line);
+	fflush(stderr);
+	pthread_mutex_unlock(&agent_log_lock);
+}
+
+void agent_log(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	agent_vlog(fmt, ap);
+	va_end(ap);
+}
+
+void agent_audit(const agent_session *s, const char *op, int pid, uint64_t bytes, int err)
+{
+	char ts[48];
+
+	agent_timestamp(ts, sizeof(ts));
+	agent_log("audit time=%s peer=%s key=%s op=%s pid=%d bytes=%llu result=%s", ts, s->peer,
+	          s->fp[0] ? s->fp : "-", op ? op : "unknown", pid, (unsigned long long)bytes,
+	          agent_err_name(err));
+}
+
+void agent_refused(const char *peer, const char *reason, const char *fp)
+{
+	char ts[48];
+
+	agent_timestamp(ts, sizeof(ts));
+	agent_log("refused time=%s peer=%s key=%s reason=%s", ts, peer, fp && fp[0] ? fp : "-", reason);
+}

@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: MIT */
+/* Request dispatch: one table {operation, permission, handler}, target checks, error replies, audit. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+
+typedef int (*agent_handler)(agent_req *r);
+
+static const struct agent_op {
+	Memscan__V1__Request__OpCase op;
+	const char *name;
+	uint32_t perm; /* CHAN_PERM_* bit required; 0 = none */
+	agent_handler fn;
+} agent_ops[] = {
+	{ MEMSCAN__V1__REQUEST__OP_HELLO, "hello", 0, agent_op_hello },
+	{ MEMSCAN__V1__REQUEST__OP_LIST_PROCESSES, "list_processes", CHAN_PERM_LIST,
+	  agent_op_list_processes },
+	{ MEMSCAN__V1__REQUEST__OP_LIST_REGIONS, "list_regions", CHAN_PERM_LIST, agent_op_list_regions },
+	{ MEMSCAN__V1__REQUEST__OP_READ, "read", CHAN_PERM_READ, agent_op_read },
+	{ MEMSCAN__V1__REQUEST__OP_SNAPSHOT, "snapshot", CHAN_PERM_READ, agent_op_snapshot },
+	{ MEMSCAN__V1__REQUEST__OP_DIFF, "diff", CHAN_PERM_READ, agent_op_diff },
+	{ MEMSCAN__V1__REQUEST__OP_SCAN, "scan", CHAN_PERM_SCAN, agent_op_scan },
+	{ MEMSCAN__V1__REQUEST__OP_RELEASE, "release", CHAN_PERM_READ, agent_op_release },
+	/* Next continues a result whose operation was already granted */
+	{ MEMSCAN__V1__REQUEST__OP_NEXT, "next", 0, agent_op_next },
+};
+
+static const char *agent_perm_name(uint32_t perm)
+{
+	switch (perm) {
+	case CHAN_PERM_LIST:
+		return "list";
+	case CHAN_PERM_READ:
+		return "read";
+	case CHAN_PERM_SCAN:
+		return "scan";
+	}
+	return "?";
+}
+
+int agent_fail(agent_req *r, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->msg, sizeof(r->msg), fmt, ap);
+	va_end(ap);
+	r->err = err;
+	return err;
+}
+
+int agent_pack(agent_req *r, Memscan__V1__Response *resp)
+{
+	r->out = wire_pack(&resp->base, &r->out_len);
+	if (!r->out)
+		return agent_fail(r, MEMSCAN_ERR_NO_MEMORY, "out of memory packing the reply");
+	return MEMSCAN_OK;
+}
+
+/* Reads the real, effective, saved and filesystem uids of PID from /proc/PID/status. */
+static int agent_pid_uids(int pid, uint32_t uids[4])
+{
+	char path[64], line[256];
+	unsigned long long v[4];
+	int found = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (!found && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "Uid:", 4) != 0)
+			continue;
+		found = sscanf(line + 4, "%llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3]) == 4;
+	}
+	fclose(f);
+	for (int i = 0; found && i < 4; i++)
+		uids[i] = (uint32_t)v[i];
+	return found ? 0 : -1;
+}
+
+/* DENIED unless every uid of the (open) process lies in the key's uid range. */
+static int agent_check_uid(agent_req *r, memscan_process *proc)
+{
+	agent_session *s = r->s;
+	uint32_t uids[4];
+	int pid = memscan_process_pid(proc);
+
+	if (s->uid_min > s->uid_max)
+		return MEMSCAN_OK; /* any uid */
+	if (agent_pid_uids(pid, uids) != 0 || memscan_process_check_alive(proc) != MEMSCAN_OK)
+		return agent_fail(r, MEMSCAN_ERR_PROCESS_GONE, "process %d exited", pid);
+	for (int i = 0; i < 4; i++)
+		if (uids[i] < s->uid_min || uids[i] > s->uid_max)
+			return agent_fail(r, MEMSCAN_ERR_DENIED,
+			                  "process %d runs as uid %u, outside this key's uids=%u-%u", pid,
+			                  uids[i], s->uid_min, s->uid_max);
+	return MEMSCAN_OK;
+}
+
+/* Validates TARGET and opens it: pid > 0, never the agent itself, within the key's uids, and the
+ * same process as TARGET's start time names. */
+int agent_open_target(agent_req *r, const Memscan__V1__Target *t, memscan_process **ret_proc)
+{
+	memscan_process *proc = NULL;
+	int pid = t ? t->pid : 0;
+	int err;
+
+	*ret_proc = NULL;
+	r->pid = pid;
+	if (pid <= 0)
+		return agent_fail(r, MEMSCAN_ERR_INVALID_ARG, "pid %d: a target needs a PID > 0", pid);
+	if (pid == r->ag->self_pid)
+		return agent_fail(r, MEMSCAN_ERR_DENIED, "pid %d is the agent itself: never served", pid);
+	err = memscan_process_open(pid, &proc);
+	if (err != MEMSCAN_OK)
+		return agent_fail(r, err, "cannot open process %d: %s", pid, memscan_strerror(err));
+	err = agent_check_uid(r, proc);
+	if (err == MEMSCAN_OK && t->start_time && t->start_time != memscan_process_start_time(proc))
+		err =
+		    agent_fail(r, MEMSCAN_ERR_PROCESS_GONE,
+		               "process %d is not the one started at %llu: it exited and the PID was reused",
+		               pid, (unsigned long long)t->start_time);
+	if (err != MEMSCAN_OK) {
+		memscan_process_free(proc);
+		return err;
+	}
+	*ret_proc = proc;
+	return MEMSCAN_OK;
+}
+
+static const struct agent_op *agent_find_op(Memscan__V1__Request__OpCase op)
+{
+	for (size_t i = 0; i < sizeof(agent_ops) / sizeof(agent_ops[0]); i++)
+		if (agent_ops[i].op == op)
+			return &agent_ops[i];
+	return NULL;
+}
+
+static void agent_dispatch(agent_req *r)
+{
+	const struct agent_op *op = agent_find_op(r->req->op_case);
+	uint32_t perms = chan_session_perms(r->s->chan);
+
+	if (!op) {
+		r->op = "unknown";
+		agent_fail(r, MEMSCAN_ERR_UNKNOWN_OP, "unknown or missing operation (%d)",
+		           (int)r->req->op_case);
+		return;
+	}
+	r->op = op->name;
+	if (op->op != MEMSCAN__V1__REQUEST__OP_NEXT)
+		agent_pending_clear(&r->s->pending);
+	if (op->perm && !(perms & op->perm)) {
+		agent_fail(r, MEMSCAN_ERR_DENIED, "this key is not granted '%s' (needed by %s)",
+		           agent_perm_name(op->perm), op->name);
+		return;
+	}
+	op->fn(r);
+}
+
+static int agent_pack_error(agent_req *r)
+{
+	Memscan__V1__Response resp = MEMSCAN__V1__RESPONSE__INIT;
+	Memscan__V1__Error e = MEMSCAN__V1__ERROR__INIT;
+
+	free(r->out);
+	r->out = NULL;
+	e.code = wire_err_to_proto(r->err);
+	e.message = r->msg;
+	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_ERROR;
+	resp.error = &e;
+	r->out = wire_pack(&resp.base, &r->out_len);
+	return r->out ? 0 : -1;
+}
+
+/* Handles one authenticated plaintext request; returns 0 with the packed Response in *RET_OUT, or -1
+ * if not even an error reply could be built (the caller then closes the pipe). */
+int agent_handle_request(agent *ag, agent_session *s, const uint8_t *pt, size_t len, uint8_t **ret_out,
+                         size_t *ret_len)
+{
+	agent_req r;
+	Memscan__V1__Request *req;
+
+	memset(&r, 0, sizeof(r));
+	r.ag = ag;
+	r.s = s;
+	req = wire_unpack_request(pt, len, WIRE_UNPACK_BUDGET_AGENT);
+	if (!req) {
+		r.op = "malformed";
+		agent_pending_clear(&s->pending);
+		agent_fail(&r, MEMSCAN_ERR_PROTOCOL, "malformed request: not a memscan.v1.Request");
+	} else {
+		r.req = req;
+		agent_dispatch(&r);
+	}
+	if (r.err != MEMSCAN_OK && agent_pack_error(&r) != 0)
+		r.err = MEMSCAN_ERR_NO_MEMORY;
+	agent_audit(s, r.op, r.pid, r.bytes, r.err);
+	wire_free_request(req);
+	if (!r.out)
+		return -1;
+	*ret_out = r.out;
+	*ret_len = r.out_len;
+	return 0;
+}

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/* memscan-agent: start-up (keys, listeners), the signal loop (SIGHUP reload, SIGTERM stop), shutdown. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "agent.h"
+
+static int agent_load_keys(agent *ag)
+{
+	char err[512] = "";
+	int rv;
+
+	ag->priv = sodium_malloc(KEYFILE_KEY_LEN);
+	if (!ag->priv) {
+		fprintf(stderr, "memscan-agent: out of memory for the private key\n");
+		return -1;
+	}
+	rv = keyfile_load_private(ag->cfg.key_path, ag->priv, ag->pub, err, sizeof(err));
+	if (rv != 0) {
+		fprintf(stderr, "memscan-agent: %s%s\n", err[0] ? err : "cannot load the private key",
+		        rv == -ENOENT ? " (create it with 'memscan keygen', or pass --key FILE)" : "");
+		return -1;
+	}
+	keyfile_fingerprint(ag->pub, ag->fp);
+	err[0] = '\0';
+	rv = keyfile_load_authorized(ag->cfg.auth_path, &ag->auth, &ag->auth_count, err, sizeof(err));
+	if (rv != 0) {
+		fprintf(stderr, "memscan-agent: %s%s\n", err[0] ? err : "cannot load the authorized keys",
+		        rv == -ENOENT ? " (list client keys there, or pass --authorized-keys FILE)" : "");
+		return -1;
+	}
+	if (ag->auth_count == 0)
+		fprintf(stderr, "memscan-agent: warning: %s authorizes no key: nobody can connect\n",
+		        ag->cfg.auth_path);
+	return 0;
+}
+
+static int agent_init(agent *ag)
+{
+	memset(ag, 0, sizeof(*ag));
+	ag->self_pid = getpid();
+	atomic_init(&ag->stopping, 0);
+	if (pthread_mutex_init(&ag->auth_lock, NULL) || pthread_mutex_init(&ag->table_lock, NULL) ||
+	    pthread_mutex_init(&ag->budget_lock, NULL) || pthread_mutex_init(&ag->stop_lock, NULL) ||
+	    pthread_cond_init(&ag->stop_cond, NULL))
+		return -1;
+	return 0;
+}
+
+static void agent_cleanup(agent *ag)
+{
+	free(ag->auth);
+	free(ag->replay);
+	sodium_free(ag->priv);
+	agent_config_free(&ag->cfg);
+}
+
+/* Waits for signals: SIGHUP reloads the authorized keys, SIGTERM/SIGINT return. */
+static void agent_signal_loop(const sigset_t *set, agent *ag)
+{
+	for (;;) {
+		int sig = 0;
+
+		if (sigwait(set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			agent_reload_authorized(ag);
+			continue;
+		}
+		agent_log("signal %d: stopping", sig);
+		return;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static agent ag; /* static: nng's threads may still see it while the socket closes */
+	sigset_t set;
+	int rc = AGENT_EXIT_RUNTIME, pr;
+
+	/* before any thread exists (ours or nng's), so that every thread inherits the mask */
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (agent_init(&ag) != 0 || sodium_init() < 0) {
+		fprintf(stderr, "memscan-agent: cannot initialize\n");
+		return AGENT_EXIT_RUNTIME;
+	}
+	pr = agent_config_parse(argc, argv, &ag.cfg);
+	if (pr != 0) {
+		agent_config_free(&ag.cfg);
+		return pr > 0 ? 0 : AGENT_EXIT_USAGE;
+	}
+	if (agent_load_keys(&ag) != 0)
+		goto out;
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	if (agent_server_start(&ag) != 0) {
+		agent_server_stop(&ag);
+		goto out;
+	}
+	agent_signal_loop(&set, &ag);
+	agent_server_stop(&ag);
+	rc = 0;
+out:
+	agent_cleanup(&ag);
+	return rc;
+}

@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: MIT */
+/* Operation handlers: Hello, ListProcesses, ListRegions, Read, Scan, Next. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+
+int agent_op_hello(agent_req *r)
+{
+	Memscan__V1__Response resp = MEMSCAN__V1__RESPONSE__INIT;
+	Memscan__V1__HelloReply hello = MEMSCAN__V1__HELLO_REPLY__INIT;
+
+	hello.protocol_version = WIRE_PROTOCOL_VERSION;
+	hello.agent_version = (char *)MEMSCAN_AGENT_VERSION;
+	hello.granted_perms = chan_session_perms(r->s->chan);
+	hello.max_page_bytes = WIRE_MAX_PAGE_BYTES;
+	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_HELLO;
+	resp.hello = &hello;
+	return agent_pack(r, &resp);
+}
+
+/* Keeps only the processes whose uid the key may see. */
+static size_t agent_filter_procs(const agent_session *s, memscan_proc_info *list, size_t count)
+{
+	size_t n = 0;
+
+	if (s->uid_min > s->uid_max)
+		return count;
+	for (size_t i = 0; i < count; i++)
+		if (list[i].uid >= s->uid_min && list[i].uid <= s->uid_max)
+			list[n++] = list[i];
+	return n;
+}
+
+int agent_op_list_processes(agent_req *r)
+{
+	agent_pending *p = &r->s->pending;
+	memscan_proc_info *list = NULL;
+	size_t count = 0;
+	int err = memscan_process_list(&list, &count);
+
+	if (err != MEMSCAN_OK)
+		return agent_fail(r, err, "cannot list processes: %s", memscan_strerror(err));
+	p->kind = AGENT_PAGE_PROCS;
+	p->procs = list;
+	p->proc_count = agent_filter_procs(r->s, list, count);
+	return agent_page_emit(r);
+}
+
+/* Lists the regions of PROC selected by FILTER into *RET. */
+static int agent_regions(agent_req *r, memscan_process *proc, const Memscan__V1__Filter *filter,
+                         memscan_region_list **ret)
+{
+	memscan_filter f;
+	int err;
+
+	wire_filter_from_proto(filter, &f);
+	err = memscan_regions_read(proc, &f, ret);
+	if (err != MEMSCAN_OK)
+		return agent_fail(r, err, "cannot list the regions of process %d: %s",
+		                  memscan_process_pid(proc), memscan_strerror(err));
+	return MEMSCAN_OK;
+}
+
+int agent_op_list_regions(agent_req *r)
+{
+	const Memscan__V1__ListRegions *lr = r->req->list_regions;
+	agent_pending *p = &r->s->pending;
+	memscan_process *proc;
+	int err = agent_open_target(r, lr->target, &proc);
+
+	if (err != MEMSCAN_OK)
+		return err;
+	err = agent_regions(r, proc, lr->filter, &p->regions);
+	if (err == MEMSCAN_OK) {
+		p->kind = AGENT_PAGE_REGIONS;
+		p->start_time = memscan_process_start_time(proc);
+	}
+	memscan_process_free(proc);
+	return err == MEMSCAN_OK ? agent_page_emit(r) : err;
+}
+
+/* A read of a kept snapshot: the range must lie inside one of its regions. */
+static int agent_read_snapshot(agent_req *r, const Memscan__V1__Read *rd)
+{
+	agent_snap *snap = agent_snap_find(r->s, rd->snapshot_id);
+	agent_pending *p = &r->s->pending;
+	const memscan_snapshot *base;
+
+	if (!snap)
+		return agent_fail(r, MEMSCAN_ERR_NOT_FOUND, "no snapshot %llu in this session",
+		                  (unsigned long long)rd->snapshot_id);
+	r->pid = memscan_process_pid(snap->proc);
+	base = memscan_detector_baseline(snap->det);
+	for (size_t i = 0; i < memscan_snapshot_region_count(base); i++) {
+		memscan_snapshot_region sr = memscan_snapshot_get(base, i);
+
+		if (rd->address < sr.region.start || rd->address >= sr.region.end ||
+		    rd->length > sr.region.end - rd->address)
+			continue;
+		p->kind = AGENT_PAGE_READ_SNAP;
+		p->snap_region = sr;
+		p->addr = rd->address;
+		p->end = rd->address + rd->length;
+		return agent_page_emit(r);
+	}
+	return agent_fail(r, MEMSCAN_ERR_NOT_FOUND,
+	                  "snapshot %llu has no region holding [0x%llx, +%llu): read inside one region",
+	                  (unsigned long long)rd->snapshot_id, (unsigned long long)rd->address,
+	                  (unsigned long long)rd->length);
+}
+
+int agent_op_read(agent_req *r)
+{
+	const Memscan__V1__Read *rd = r->req->read;
+	agent_pending *p = &r->s->pending;
+	memscan_process *proc;
+	int err;
+
+	if (rd->length == 0 || rd->length > AGENT_READ_MAX)
+		return agent_fail(r, MEMSCAN_ERR_INVALID_ARG, "length %llu: must be 1 to %llu bytes",
+		                  (unsigned long long)rd->length, (unsigned long long)AGENT_READ_MAX);
+	if (rd->length > UINT64_MAX - rd->address)
+		return agent_fail(r, MEMSCAN_ERR_INVALID_ARG, "0x%llx + %llu overflows the address space",
+		                  (unsigned long long)rd->address, (unsigned long long)rd->length);
+	if (rd->snapshot_id)
+		return agent_read_snapshot(r, rd);
+	err = agent_open_target(r, rd->target, &proc);
+	if (err != MEMSCAN_OK)
+		return err;
+	p->kind = AGENT_PAGE_READ_LIVE;
+	p->proc = proc;
+	p->addr = rd->address;
+	p->end = rd->address + rd->length;
+	return agent_page_emit(r);
+}
+
+struct agent_scan_ctx {
+	struct agent_match *items;
+	size_t count, cap;
+	int nomem;
+};
+
+static int agent_on_match(void *arg, uint64_t address, const memscan_region *region)
+{
+	struct agent_scan_ctx *c = arg;
+
+	if (c->count == c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 1024;
+		struct agent_match *grown = realloc(c->items, cap * sizeof(*grown));
+
+		if (!grown) {
+			c->nomem = 1;
+			return 1;
+		}
+		c->items = grown;
+		c->cap = cap;
+	}
+	c->items[c->count].address = address;
+	c->items[c->count].region_start = region->start;
+	c->count++;
+	return 0;
+}
+
+/* Parses the scan pattern; BAD_PATTERN names the offset. */
+static int agent_scan_pattern(agent_req *r, const char *text, memscan_pattern **ret)
+{
+	size_t off = 0;
+	int err;
+
+	if (!text || !text[0])
+		return agent_fail(r, MEMSCAN_ERR_BAD_PATTERN, "empty pattern");
+	if (strlen(text) > AGENT_PATTERN_TEXT_MAX)
+		return agent_fail(r, MEMSCAN_ERR_BAD_PATTERN, "pattern text longer than %d characters",
+		                  AGENT_PATTERN_TEXT_MAX);
+	err = memscan_pattern_parse(text, ret, &off);
+	if (err != MEMSCAN_OK)
+		return agent_fail(r, err, "bad pattern at offset %zu: %s", off, memscan_strerror(err));
+	return MEMSCAN_OK;
+}
+
+static int agent_run_scan(agent_req *r, memscan_process *proc, const memscan_region_list *regions,
+                          const memscan_pattern *pat, struct agent_scan_ctx *c)
+{
+	const Memscan__V1__Scan *sc = r->req->scan;
+	memscan_scan_options opt = { 0 };
+	int err;
+
+	opt.align = sc->align;
+	opt.max_results = sc->max_results && sc->max_results < AGENT_SCAN_MAX_MATCHES
+	                      ? sc->max_results
+	                      : AGENT_SCAN_MAX_MATCHES;
+	opt.no_memmap = sc->no_memmap;
+	err = memscan_scan(proc, regions, pat, &opt, agent_on_match, c, NULL);
+	if (c->nomem)
+		return agent_fail(r, MEMSCAN_ERR_NO_MEMORY, "out of memory after %zu matches", c->count);
+	if (err != MEMSCAN_OK && err != MEMSCAN_ERR_STOPPED)
+		return agent_fail(r, err, "scanning process %d: %s", memscan_process_pid(proc),
+		                  memscan_strerror(err));
+	return MEMSCAN_OK;
+}
+
+int agent_op_scan(agent_req *r)
+{
+	const Memscan__V1__Scan *sc = r->req->scan;
+	struct agent_scan_ctx c = { 0 };
+	memscan_region_list *regions = NULL;
+	memscan_pattern *pat = NULL;
+	memscan_process *proc = NULL;
+	int err;
+
+	r->pid = sc->target ? sc->target->pid : 0;
+	err = agent_scan_pattern(r, sc->pattern, &pat);
+	if (err == MEMSCAN_OK)
+		err = agent_open_target(r, sc->target, &proc);
+	if (err == MEMSCAN_OK)
+		err = agent_regions(r, proc, sc->filter, &regions);
+	if (err == MEMSCAN_OK)
+		err = agent_run_scan(r, proc, regions, pat, &c);
+	if (err == MEMSCAN_OK) {
+		r->s->pending.kind = AGENT_PAGE_SCAN;
+		r->s->pending.matches = c.items;
+		r->s->pending.match_count = c.count;
+		c.items = NULL;
+		r->bytes = memscan_region_list_bytes(regions);
+		err = agent_page_emit(r);
+	}
+	free(c.items);
+	memscan_region_list_free(regions);
+	memscan_pattern_free(pat);
+	memscan_process_free(proc);
+	return err;
+}
+
+int agent_op_next(agent_req *r)
+{
+	agent_pending *p = &r->s->pending;
+
+	if (!p->cursor || r->req->next->cursor != p->cursor) {
+		agent_pending_clear(p);
+		return agent_fail(r, MEMSCAN_ERR_NOT_FOUND, "cursor %llu is not this session's next page",
+		                  (unsigned long long)r->req->next->cursor);
+	}
+	if (p->proc)
+		r->pid = memscan_process_pid(p->proc);
+	return agent_page_emit(r);
+}

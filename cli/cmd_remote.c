@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+/* memscan CLI: `remote` (the local commands against an agent) and keys (keygen, fingerprint, trust). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <memscan/client.h>
+
+#include "args.h"
+#include "cmd.h"
+#include "output.h"
+#include "target.h"
+
+static const struct {
+	const char *name;
+	cli_cmd_fn fn;
+} remote_cmds[] = {
+	{ "ps", cmd_ps },     { "regions", cmd_regions },   { "read", cmd_read },
+	{ "scan", cmd_scan }, { "snapshot", cmd_snapshot }, { "diff", cmd_diff },
+};
+
+int cmd_remote(int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		cli_print_help(argc < 2 ? stderr : stdout, "remote");
+		return argc < 2 ? CLI_USAGE : CLI_OK;
+	}
+	for (size_t i = 0; i < sizeof(remote_cmds) / sizeof(remote_cmds[0]); i++) {
+		if (!strcmp(argv[1], remote_cmds[i].name)) {
+			cli_remote_mode = 1;
+			return remote_cmds[i].fn(argc - 1, argv + 1);
+		}
+	}
+	cli_err("unknown remote command '%s': expected ps, regions, read, scan, snapshot or diff", argv[1]);
+	return CLI_USAGE;
+}
+
+/* mkdir -p for the directory part of PATH, mode 0700 (for the default ~/.config/memscan). */
+static int make_parent_dirs(const char *path)
+{
+	char dir[4096];
+	size_t len = strlen(path);
+
+	if (len >= sizeof(dir))
+		return -1;
+	memcpy(dir, path, len + 1);
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return 0;
+}
+
+int cmd_keygen(int argc, char **argv)
+{
+	char path[4096], fp[MEMSCAN_FINGERPRINT_LEN], err[512] = "";
+	const char *file = NULL, *comment = NULL;
+	int ret;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return cli_print_help(stdout, "keygen");
+		if ((!strcmp(argv[i], "-f") || !strcmp(argv[i], "-C")) && i + 1 < argc) {
+			*(argv[i][1] == 'f' ? &file : &comment) = argv[i + 1];
+			i++;
+			continue;
+		}
+		cli_err("keygen: unexpected argument '%s' (usage: memscan keygen [-f FILE] [-C COMMENT])",
+		        argv[i]);
+		return CLI_USAGE;
+	}
+	if (!file) {
+		if (memscan_key_default_identity(path, sizeof(path)) != MEMSCAN_OK) {
+			cli_err("no default key path: set HOME, or name a file with -f FILE");
+			return CLI_USAGE;
+		}
+		if (make_parent_dirs(path) != 0) {
+			cli_err("cannot create the directory of '%s': %s", path, strerror(errno));
+			return CLI_FAIL;
+		}
+		file = path;
+	}
+	ret = memscan_key_generate(file, comment, fp, err, sizeof(err));
+	if (ret != MEMSCAN_OK) {
+		cli_err("keygen: %s", err[0] ? err : memscan_strerror(ret));
+		return CLI_FAIL;
+	}
+	printf("wrote %s (private, mode 0600) and %s.pub\nfingerprint %s\n", file, file, fp);
+	return CLI_OK;
+}
+
+int cmd_fingerprint(int argc, char **argv)
+{
+	char fp[MEMSCAN_FINGERPRINT_LEN], err[512] = "";
+	int ret;
+
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
+		return cli_print_help(stdout, "fingerprint");
+	if (argc != 2) {
+		cli_err("usage: memscan fingerprint FILE (a .pub file or a private key file)");
+		return CLI_USAGE;
+	}
+	ret = memscan_key_fingerprint(argv[1], fp, err, sizeof(err));
+	if (ret != MEMSCAN_OK) {
+		cli_err("fingerprint: %s", err[0] ? err : memscan_strerror(ret));
+		return CLI_FAIL;
+	}
+	printf("%s %s\n", fp, argv[1]);
+	return CLI_OK;
+}
+
+/* The key line KEY names: the line itself, or the first line of a .pub file. */
+static const char *key_line(const char *key, char *buf, size_t size)
+{
+	FILE *f;
+
+	if (!strncmp(key, "memscan-x25519 ", 15))
+		return key;
+	f = fopen(key, "r");
+	if (!f)
+		return key; /* let the parser say what is wrong with it */
+	if (!fgets(buf, (int)size, f))
+		buf[0] = '\0';
+	fclose(f);
+	buf[strcspn(buf, "\n")] = '\0';
+	return buf;
+}
+
+int cmd_trust(int argc, char **argv)
+{
+	char fp[MEMSCAN_FINGERPRINT_LEN], err[512] = "", line[4096];
+	const char *known = NULL;
+	int ret, i = 1;
+
+	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
+		return cli_print_help(stdout, "trust");
+	if (argc >= 3 && !strcmp(argv[1], "--known-agents")) {
+		known = argv[2];
+		i = 3;
+	}
+	if (argc - i != 2) {
+		cli_err("usage: memscan trust [--known-agents FILE] HOST:PORT \"memscan-x25519 BASE64 ...\"");
+		return CLI_USAGE;
+	}
+	ret = memscan_key_trust(known, argv[i], key_line(argv[i + 1], line, sizeof(line)), fp, err,
+	                        sizeof(err));
+	if (ret != MEMSCAN_OK) {
+		cli_err("trust: %s", err[0] ? err : memscan_strerror(ret));
+		return ret == MEMSCAN_ERR_INVALID_ARG ? CLI_USAGE : CLI_FAIL;
+	}
+	printf("pinned %s %s\n", argv[i], fp);
+	return CLI_OK;
+}

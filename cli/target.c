@@ -1,0 +1,326 @@
+/* SPDX-License-Identifier: MIT */
+/* The CLI's targets: local processes through libmemscan, remote ones through libmemscan-client. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "output.h"
+#include "target.h"
+
+int cli_remote_mode;
+
+/* A parsed remote address: host (without brackets), port, and the PID when there is one. */
+struct endpoint {
+	char host[256];
+	int v6;
+	unsigned port;
+	int pid;
+};
+
+static int host_char_ok(char c, int v6)
+{
+	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.' ||
+	    c == '-' || c == '_')
+		return 1;
+	return v6 && (c == ':' || c == '%');
+}
+
+static int parse_uint(const char *s, size_t n, unsigned long max, unsigned long *ret)
+{
+	unsigned long v = 0;
+
+	if (n == 0 || n > 10)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (v == 0 || v > max)
+		return -1;
+	*ret = v;
+	return 0;
+}
+
+/* HOST[:PORT] (WITH_PID = 0) or HOST[:PORT]:PID; HOST may be [v6addr]. */
+static int parse_endpoint(const char *text, int with_pid, struct endpoint *ep)
+{
+	const char *rest, *colon;
+	size_t hlen;
+	unsigned long v;
+
+	memset(ep, 0, sizeof(*ep));
+	ep->port = MEMSCAN_DEFAULT_PORT;
+	if (text[0] == '[') {
+		const char *close = strchr(text, ']');
+		if (!close || (close[1] && close[1] != ':'))
+			return -1;
+		hlen = (size_t)(close - text - 1);
+		text++;
+		rest = close[1] ? close + 2 : close + 1;
+		ep->v6 = 1;
+	} else {
+		colon = strchr(text, ':');
+		hlen = colon ? (size_t)(colon - text) : strlen(text);
+		rest = colon ? colon + 1 : text + hlen;
+	}
+	if (hlen == 0 || hlen >= sizeof(ep->host))
+		return -1;
+	for (size_t i = 0; i < hlen; i++)
+		if (!host_char_ok(text[i], ep->v6))
+			return -1;
+	memcpy(ep->host, text, hlen);
+	/* REST: "", "PORT", "PID", "PORT:PID" */
+	colon = strchr(rest, ':');
+	if (with_pid) {
+		const char *pid_text = colon ? colon + 1 : rest;
+		if (colon && parse_uint(rest, (size_t)(colon - rest), 65535, &v) == 0)
+			ep->port = (unsigned)v;
+		else if (colon)
+			return -1;
+		if (parse_uint(pid_text, strlen(pid_text), 0x7fffffff, &v))
+			return -1;
+		ep->pid = (int)v;
+		return 0;
+	}
+	if (colon)
+		return -1;
+	if (*rest) {
+		if (parse_uint(rest, strlen(rest), 65535, &v))
+			return -1;
+		ep->port = (unsigned)v;
+	}
+	return 0;
+}
+
+int cli_target_check(const char *text)
+{
+	struct endpoint ep;
+	int pid;
+
+	if (!cli_remote_mode)
+		return cli_parse_pid(text, &pid);
+	if (parse_endpoint(text, 1, &ep) == 0)
+		return CLI_OK;
+	cli_err("invalid target '%s': expected HOST:PID, HOST:PORT:PID or [IPv6]:PORT:PID (default port %d)",
+	        text, MEMSCAN_DEFAULT_PORT);
+	return CLI_USAGE;
+}
+
+/* Connects to EP with O's identity; prints errors, returns the exit code. */
+static int remote_connect(const struct cli_opts *o, const struct endpoint *ep, struct cli_target *t)
+{
+	char url[300], identity[4096];
+	int err;
+
+	snprintf(t->where, sizeof(t->where), ep->v6 ? " on [%s]:%u" : " on %s:%u", ep->host, ep->port);
+	snprintf(url, sizeof(url), ep->v6 ? "tcp://[%s]:%u" : "tcp://%s:%u", ep->host, ep->port);
+	if (o->identity)
+		snprintf(identity, sizeof(identity), "%s", o->identity);
+	else if (memscan_key_default_identity(identity, sizeof(identity)) != MEMSCAN_OK) {
+		cli_err(
+		    "no identity key: pass --identity FILE, or set HOME (then 'memscan keygen' makes one)");
+		return CLI_USAGE;
+	}
+	err = memscan_client_new(&t->client);
+	if (err == MEMSCAN_OK)
+		err = memscan_client_set_identity_file(t->client, identity);
+	if (err != MEMSCAN_OK) {
+		cli_err("cannot use identity key '%s': %s%s", identity,
+		        t->client ? memscan_client_last_error(t->client) : memscan_strerror(err),
+		        o->identity ? "" : " (create one with 'memscan keygen')");
+		return CLI_FAIL;
+	}
+	err = memscan_client_connect(t->client, url);
+	if (err != MEMSCAN_OK)
+		return cli_target_err(t, err, "connecting");
+	return CLI_OK;
+}
+
+int cli_target_open(const struct cli_opts *o, const char *text, struct cli_target *t)
+{
+	struct endpoint ep;
+	int ret, err;
+
+	memset(t, 0, sizeof(*t));
+	ret = cli_target_check(text);
+	if (ret != CLI_OK)
+		return ret;
+	if (!cli_remote_mode) {
+		cli_parse_pid(text, &t->pid);
+		err = memscan_process_open(t->pid, &t->proc);
+		return err == MEMSCAN_OK ? CLI_OK : cli_lib_err(err, t->pid, "opening the process");
+	}
+	parse_endpoint(text, 1, &ep);
+	t->pid = ep.pid;
+	return remote_connect(o, &ep, t);
+}
+
+const char *cli_target_name(void)
+{
+	return cli_remote_mode ? "TARGET (HOST[:PORT]:PID)" : "PID";
+}
+
+int cli_target_open_host(const struct cli_opts *o, const char *text, struct cli_target *t)
+{
+	struct endpoint ep;
+
+	memset(t, 0, sizeof(*t));
+	if (parse_endpoint(text, 0, &ep)) {
+		cli_err(
+		    "invalid agent address '%s': expected HOST, HOST:PORT or [IPv6]:PORT (default port %d)",
+		    text, MEMSCAN_DEFAULT_PORT);
+		return CLI_USAGE;
+	}
+	return remote_connect(o, &ep, t);
+}
+
+void cli_target_close(struct cli_target *t)
+{
+	memscan_process_free(t->proc);
+	memscan_client_free(t->client);
+	memset(t, 0, sizeof(*t));
+}
+
+static const char *remote_hint(int err)
+{
+	switch (err) {
+	case MEMSCAN_ERR_CONNECT:
+		return " (is memscan-agent running there, and is the address reachable?)";
+	case MEMSCAN_ERR_TIMEOUT:
+		return " (the agent did not answer in time)";
+	case MEMSCAN_ERR_DENIED:
+		return " (the agent's authorized_keys does not grant this key that; ask its administrator)";
+	default:
+		return "";
+	}
+}
+
+int cli_target_err(const struct cli_target *t, int err, const char *what)
+{
+	const char *msg;
+
+	if (!t->client)
+		return cli_lib_err(err, t->pid, what);
+	msg = memscan_client_last_error(t->client);
+	switch (err) {
+	case MEMSCAN_ERR_NO_PROCESS:
+		cli_err("no process with PID %d%s (list them with 'memscan remote ps')", t->pid, t->where);
+		return CLI_FAIL;
+	case MEMSCAN_ERR_PROCESS_GONE:
+		cli_err("PID %d%s exited while %s", t->pid, t->where, what);
+		return CLI_FAIL;
+	case MEMSCAN_ERR_INVALID_ARG:
+	case MEMSCAN_ERR_BAD_PATTERN:
+		cli_err("%s%s: %s", what, t->where, msg && *msg ? msg : memscan_strerror(err));
+		return CLI_USAGE;
+	default:
+		cli_err("%s%s failed: %s%s", what, t->where, msg && *msg ? msg : memscan_strerror(err),
+		        remote_hint(err));
+		return CLI_FAIL;
+	}
+}
+
+int cli_target_regions(struct cli_target *t, const memscan_filter *filter, memscan_region_list **ret)
+{
+	if (t->client)
+		return memscan_client_list_regions(t->client, t->pid, filter, ret);
+	return memscan_regions_read(t->proc, filter, ret);
+}
+
+int cli_target_select(struct cli_target *t, const struct cli_filter *user, memscan_filter *ret_filter,
+                      memscan_region_list **ret_list)
+{
+	int err;
+
+	memscan_filter_default(ret_filter);
+	cli_filter_apply(user, ret_filter);
+	err = cli_target_regions(t, ret_filter, ret_list);
+	return err == MEMSCAN_OK ? CLI_OK : cli_target_err(t, err, "reading the memory map");
+}
+
+int cli_target_read(struct cli_target *t, uint64_t addr, void *buf, size_t len, memscan_ranges *holes)
+{
+	if (t->client)
+		return memscan_client_read(t->client, t->pid, addr, buf, len, holes);
+	return memscan_read(t->proc, addr, buf, len, holes);
+}
+
+int cli_target_scan(struct cli_target *t, const memscan_filter *filter, const memscan_region_list *list,
+                    const char *pattern_text, const memscan_pattern *pattern,
+                    const memscan_scan_options *opts, memscan_match_fn on_match, void *ctx)
+{
+	if (t->client)
+		return memscan_client_scan(t->client, t->pid, filter, pattern_text, opts, on_match, ctx,
+		                           NULL);
+	return memscan_scan(t->proc, list, pattern, opts, on_match, ctx, NULL);
+}
+
+int cli_target_snapshot(struct cli_target *t, const memscan_filter *filter, const memscan_region_list *list,
+                        memscan_snapshot **ret)
+{
+	uint64_t id;
+	int err, rel;
+
+	if (!t->client)
+		return memscan_snapshot_take(t->proc, list, ret);
+	err = memscan_client_snapshot(t->client, t->pid, filter, &id, NULL, NULL);
+	if (err != MEMSCAN_OK)
+		return err;
+	err = memscan_client_snapshot_fetch(t->client, id, ret);
+	rel = memscan_client_release(t->client, id);
+	if (err == MEMSCAN_OK && rel != MEMSCAN_OK) {
+		memscan_snapshot_free(*ret);
+		*ret = NULL;
+		err = rel;
+	}
+	return err;
+}
+
+int cli_watch_begin(struct cli_watch *w, struct cli_target *t, const memscan_filter *filter)
+{
+	memscan_region_list *list = NULL;
+	int err;
+
+	memset(w, 0, sizeof(*w));
+	w->t = t;
+	w->filter = *filter;
+	if (t->client)
+		return memscan_client_snapshot(t->client, t->pid, filter, &w->remote_id, NULL, NULL);
+	err = memscan_regions_read(t->proc, filter, &list);
+	if (err == MEMSCAN_OK)
+		err = memscan_detector_new(&w->det);
+	if (err == MEMSCAN_OK)
+		err = memscan_detector_initialize(w->det, t->proc, list);
+	memscan_region_list_free(list);
+	return err;
+}
+
+int cli_watch_detect(struct cli_watch *w, int accept, memscan_diff **ret)
+{
+	memscan_region_list *list = NULL;
+	int err;
+
+	if (w->t->client)
+		return memscan_client_diff(w->t->client, w->remote_id, accept, 1, ret);
+	/* list the regions again, so regions that appeared or vanished are reported */
+	err = memscan_regions_read(w->t->proc, &w->filter, &list);
+	if (err == MEMSCAN_OK)
+		err = memscan_detector_detect_changes(w->det, w->t->proc, list, ret);
+	/* what was just compared becomes the baseline: a change made after this read shows next time,
+	 * none falls between two reads */
+	if (err == MEMSCAN_OK && accept)
+		err = memscan_detector_accept(w->det);
+	memscan_region_list_free(list);
+	return err;
+}
+
+void cli_watch_end(struct cli_watch *w)
+{
+	if (w->t && w->t->client && w->remote_id) {
+		int err = memscan_client_release(w->t->client, w->remote_id);
+		(void)err; /* nothing to do about it: the session ending frees it too */
+	}
+	memscan_detector_free(w->det);
+	memset(w, 0, sizeof(*w));
+}

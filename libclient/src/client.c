@@ -1,0 +1,740 @@
+/* SPDX-License-Identifier: MIT */
+/* The client object: keys, settings, connecting, the Noise IK handshake and the request exchange. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <sodium.h>
+
+#include "client_internal.h"
+#include "keyfile.h"
+
+int client_fail(memscan_client *c, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->err, sizeof(c->err), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+/* A keyfile result (-errno) as a memscan_err, as the memscan_key_* functions report them. */
+static int keyfile_code(int rv)
+{
+	switch (rv) {
+	case -EINVAL:
+		return MEMSCAN_ERR_INVALID_ARG;
+	case -EPERM:
+	case -EACCES:
+		return MEMSCAN_ERR_PERMISSION;
+	case -ENOMEM:
+		return MEMSCAN_ERR_NO_MEMORY;
+	default:
+		return MEMSCAN_ERR_IO;
+	}
+}
+
+int memscan_client_new(memscan_client **ret_client)
+{
+	memscan_client *c;
+
+	if (!ret_client)
+		return MEMSCAN_ERR_INVALID_ARG;
+	*ret_client = NULL;
+	if (sodium_init() < 0)
+		return MEMSCAN_ERR_NO_MEMORY;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return MEMSCAN_ERR_NO_MEMORY;
+	c->priv = sodium_malloc(KEYFILE_KEY_LEN);
+	if (!c->priv || pthread_mutex_init(&c->lock, NULL) != 0) {
+		sodium_free(c->priv);
+		free(c);
+		return MEMSCAN_ERR_NO_MEMORY;
+	}
+	c->timeout_ms = CLIENT_DEFAULT_TIMEOUT;
+	atomic_init(&c->sock_id, 0);
+	atomic_init(&c->lost, 0);
+	*ret_client = c;
+	return MEMSCAN_OK;
+}
+
+void memscan_client_free(memscan_client *c)
+{
+	if (!c)
+		return;
+	client_drop(c);
+	free(c->kept);
+	sodium_free(c->priv);
+	if (c->pt) {
+		sodium_memzero(c->pt, c->pt_cap);
+		free(c->pt);
+	}
+	free(c->known_agents);
+	free(c->url);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+void client_lock(const memscan_client *c)
+{
+	pthread_mutex_lock(&((memscan_client *)c)->lock);
+}
+
+void client_unlock(const memscan_client *c)
+{
+	pthread_mutex_unlock(&((memscan_client *)c)->lock);
+}
+
+static int load_identity(memscan_client *c, const char *path)
+{
+	uint8_t pub[KEYFILE_KEY_LEN];
+	int rv = keyfile_load_private(path, c->priv, pub, c->err, sizeof(c->err));
+
+	if (rv < 0) {
+		c->have_identity = 0;
+		return keyfile_code(rv);
+	}
+	c->have_identity = 1;
+	return MEMSCAN_OK;
+}
+
+int memscan_client_set_identity_file(memscan_client *c, const char *path)
+{
+	int r;
+
+	if (!c || !path)
+		return MEMSCAN_ERR_INVALID_ARG;
+	client_lock(c);
+	r = load_identity(c, path);
+	client_unlock(c);
+	return r;
+}
+
+int memscan_client_set_identity(memscan_client *c, const uint8_t private_key[32])
+{
+	if (!c || !private_key)
+		return MEMSCAN_ERR_INVALID_ARG;
+	client_lock(c);
+	memcpy(c->priv, private_key, KEYFILE_KEY_LEN);
+	c->have_identity = 1;
+	client_unlock(c);
+	return MEMSCAN_OK;
+}
+
+int memscan_client_set_agent_key_line(memscan_client *c, const char *line)
+{
+	uint8_t pub[KEYFILE_KEY_LEN];
+
+	if (!c || !line)
+		return MEMSCAN_ERR_INVALID_ARG;
+	if (keyfile_parse_public(line, pub, NULL) < 0) {
+		client_lock(c);
+		client_fail(c, MEMSCAN_ERR_INVALID_ARG,
+		            "not an agent key line (expected `%s BASE64 [comment]`)", KEYFILE_PUB_PREFIX);
+		client_unlock(c);
+		return MEMSCAN_ERR_INVALID_ARG;
+	}
+	return memscan_client_set_agent_key(c, pub);
+}
+
+int memscan_client_set_agent_key(memscan_client *c, const uint8_t public_key[32])
+{
+	if (!c || !public_key)
+		return MEMSCAN_ERR_INVALID_ARG;
+	client_lock(c);
+	memcpy(c->pinned_pub, public_key, KEYFILE_KEY_LEN);
+	c->have_pinned = 1;
+	client_unlock(c);
+	return MEMSCAN_OK;
+}
+
+int memscan_client_set_known_agents_file(memscan_client *c, const char *path)
+{
+	char *copy;
+
+	if (!c || !path)
+		return MEMSCAN_ERR_INVALID_ARG;
+	copy = strdup(path);
+	if (!copy)
+		return MEMSCAN_ERR_NO_MEMORY;
+	client_lock(c);
+	free(c->known_agents);
+	c->known_agents = copy;
+	client_unlock(c);
+	return MEMSCAN_OK;
+}
+
+/* How long a send may wait for a connection (see send_frame). */
+static int send_timeout(int timeout_ms)
+{
+	return timeout_ms < CLIENT_SEND_TIMEOUT ? timeout_ms : CLIENT_SEND_TIMEOUT;
+}
+
+int memscan_client_set_timeout_ms(memscan_client *c, int timeout_ms)
+{
+	if (!c || timeout_ms <= 0)
+		return MEMSCAN_ERR_INVALID_ARG;
+	client_lock(c);
+	c->timeout_ms = timeout_ms;
+	if (c->sock_open) {
+		(void)nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, timeout_ms);
+		(void)nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, send_timeout(timeout_ms));
+	}
+	client_unlock(c);
+	return MEMSCAN_OK;
+}
+
+uint32_t memscan_client_granted_perms(const memscan_client *c)
+{
+	uint32_t perms;
+
+	if (!c)
+		return 0;
+	client_lock(c);
+	perms = c->perms;
+	client_unlock(c);
+	return perms;
+}
+
+const char *memscan_client_last_error(const memscan_client *c)
+{
+	if (!c)
+		return "no client";
+	return c->err[0] ? c->err : "no error";
+}
+
+/* ---- connection ---- */
+
+static int tcp_scheme(const char *url)
+{
+	return !strncmp(url, "tcp://", 6) || !strncmp(url, "tcp4://", 7) || !strncmp(url, "tcp6://", 7);
+}
+
+/* The known_agents key of URL: HOST:PORT for TCP ("[::1]:7777"), the URL itself otherwise. */
+static int url_hostport(const char *url, char *out, size_t out_len)
+{
+	const char *p = url;
+	size_t n;
+
+	if (tcp_scheme(url))
+		p = strstr(url, "://") + 3;
+	n = strlen(p);
+	while (n && p[n - 1] == '/')
+		n--;
+	if (!n || n >= out_len)
+		return -1;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return 0;
+}
+
+static int set_url(memscan_client *c, const char *url)
+{
+	char hostport[CLIENT_PATH_MAX];
+	char *copy;
+
+	if ((!tcp_scheme(url) && strncmp(url, "ipc://", 6)) || url_hostport(url, hostport, sizeof(hostport)))
+		return client_fail(
+		    c, MEMSCAN_ERR_INVALID_ARG,
+		    "%s: not an agent address (tcp://HOST:PORT, tcp://[V6]:PORT or ipc:///PATH)", url);
+	copy = strdup(url);
+	if (!copy)
+		return client_fail(c, MEMSCAN_ERR_NO_MEMORY, "out of memory");
+	free(c->url);
+	c->url = copy;
+	return MEMSCAN_OK;
+}
+
+static int resolve_identity(memscan_client *c)
+{
+	char path[CLIENT_PATH_MAX];
+	int rv;
+
+	if (c->have_identity)
+		return MEMSCAN_OK;
+	rv = keyfile_default_identity(path, sizeof(path));
+	if (rv < 0)
+		return client_fail(
+		    c, keyfile_code(rv),
+		    "no client key set and no default key path (HOME unset?): see `memscan keygen`");
+	return load_identity(c, path);
+}
+
+static int resolve_agent_key(memscan_client *c)
+{
+	char path[CLIENT_PATH_MAX], hostport[CLIENT_PATH_MAX];
+	int rv;
+
+	if (c->have_pinned) {
+		memcpy(c->agent_pub, c->pinned_pub, KEYFILE_KEY_LEN);
+		return MEMSCAN_OK;
+	}
+	if (c->known_agents)
+		snprintf(path, sizeof(path), "%s", c->known_agents);
+	else if (keyfile_default_known_agents(path, sizeof(path)) < 0)
+		return client_fail(c, MEMSCAN_ERR_AUTH,
+		                   "no agent key pinned and no known_agents file (HOME unset?)");
+	if (url_hostport(c->url, hostport, sizeof(hostport)))
+		return client_fail(c, MEMSCAN_ERR_INVALID_ARG, "%s: not an agent address", c->url);
+	rv = keyfile_known_agent(path, hostport, c->agent_pub, c->err, sizeof(c->err));
+	if (rv == -ENOENT)
+		return client_fail(c, MEMSCAN_ERR_AUTH,
+		                   "no key for %s in %s: pin the agent's key with `memscan trust %s KEY` "
+		                   "(the agent prints its fingerprint when it starts)",
+		                   hostport, path, hostport);
+	return rv < 0 ? keyfile_code(rv) : MEMSCAN_OK;
+}
+
+/* Pipe notifications run on nng's threads: they only flag the connection as lost. */
+static void pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	memscan_client *c = arg;
+
+	(void)ev;
+	if ((unsigned)nng_socket_id(nng_pipe_socket(p)) == atomic_load(&c->sock_id))
+		atomic_store(&c->lost, 1);
+}
+
+static int open_socket(memscan_client *c)
+{
+	int rv = nng_req0_open(&c->sock);
+
+	if (rv)
+		return client_fail(c, MEMSCAN_ERR_NO_MEMORY, "cannot open a socket: %s", nng_strerror(rv));
+	c->sock_open = 1;
+	atomic_store(&c->lost, 0);
+	atomic_store(&c->sock_id, (unsigned)nng_socket_id(c->sock));
+	/* never re-send a request on another connection; bound what the agent can make us allocate; no
+	 * silent re-dial (a lost connection is a lost session: the next call opens a new socket) */
+	if ((rv = nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) ||
+	    (rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, WIRE_CLIENT_RECV_MAX)) ||
+	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, c->timeout_ms)) ||
+	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, send_timeout(c->timeout_ms))) ||
+	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, CLIENT_NO_REDIAL_MS)) ||
+	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, CLIENT_NO_REDIAL_MS)) ||
+	    (rv = nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_removed, c)))
+		return client_fail(c, MEMSCAN_ERR_CONNECT, "cannot set up the socket: %s", nng_strerror(rv));
+	return MEMSCAN_OK;
+}
+
+void client_drop(memscan_client *c)
+{
+	chan_session_free(c->session);
+	c->session = NULL;
+	if (c->sock_open) {
+		nng_close(c->sock);
+		c->sock_open = 0;
+	}
+	atomic_store(&c->sock_id, 0);
+	c->pipe_id = 0;
+	client_kept_clear(c);
+}
+
+/* A failed send or receive: the connection and its session are gone (a request is never sent
+ * again under its counter). */
+static int transport_fail(memscan_client *c, int rv, const char *what)
+{
+	int code = rv == NNG_ETIMEDOUT ? MEMSCAN_ERR_TIMEOUT : MEMSCAN_ERR_CONNECT;
+
+	client_fail(c, code, "agent at %s: %s: %s", c->url, what,
+	            rv == NNG_ETIMEDOUT ? "no answer in time" : nng_strerror(rv));
+	client_drop(c);
+	return code;
+}
+
+/* Sending only hands the frame to the connection: it waits only when there is none (the agent went
+ * away and nng has not reported it yet), so a send that times out means CONNECT. */
+static int send_frame(memscan_client *c, nng_msg *msg, const char *what)
+{
+	int rv = nng_sendmsg(c->sock, msg, 0);
+
+	if (rv) {
+		nng_msg_free(msg);
+		return transport_fail(c, rv == NNG_ETIMEDOUT ? NNG_ECONNRESET : rv, what);
+	}
+	return MEMSCAN_OK;
+}
+
+static int send_hs1(memscan_client *c, const uint8_t hs1[CHAN_HS1_LEN])
+{
+	nng_msg *msg;
+
+	if (nng_msg_alloc(&msg, 0) || nng_msg_append(msg, hs1, CHAN_HS1_LEN)) {
+		nng_msg_free(msg);
+		return client_fail(c, MEMSCAN_ERR_NO_MEMORY, "out of memory");
+	}
+	return send_frame(c, msg, "sending the handshake");
+}
+
+static int recv_hs2(memscan_client *c, chan_client_hs *hs)
+{
+	nng_msg *msg = NULL;
+	int rv = nng_recvmsg(c->sock, &msg, 0);
+
+	if (rv == NNG_ETIMEDOUT)
+		return client_fail(c, MEMSCAN_ERR_TIMEOUT,
+		                   "agent at %s did not answer the handshake within %d ms", c->url,
+		                   c->timeout_ms);
+	if (rv) {
+		c->hs_closed = 1;
+		return client_fail(
+		    c, MEMSCAN_ERR_AUTH,
+		    "agent at %s closed the connection during the handshake: this client's key is "
+		    "not authorized there, or the pinned agent key is wrong (check `memscan "
+		    "fingerprint` and the agent's authorized_keys)",
+		    c->url);
+	}
+	rv = chan_client_finish(hs, nng_msg_body(msg), nng_msg_len(msg), &c->session);
+	c->pipe_id = nng_pipe_id(nng_msg_get_pipe(msg));
+	nng_msg_free(msg);
+	if (rv)
+		return client_fail(
+		    c, MEMSCAN_ERR_AUTH,
+		    "agent at %s answered the handshake with a reply that does not authenticate: "
+		    "the pinned agent key is wrong",
+		    c->url);
+	c->perms = chan_session_perms(c->session);
+	return MEMSCAN_OK;
+}
+
+static int handshake(memscan_client *c)
+{
+	uint8_t hs1[CHAN_HS1_LEN];
+	chan_client_hs *hs = NULL;
+	int r;
+
+	if (chan_client_start(c->priv, c->agent_pub, hs1, &hs))
+		return client_fail(c, MEMSCAN_ERR_AUTH, "cannot start a handshake with this agent key");
+	r = send_hs1(c, hs1);
+	if (r == MEMSCAN_OK)
+		r = recv_hs2(c, hs);
+	chan_client_hs_free(hs);
+	return r;
+}
+
+static int exchange(memscan_client *c, const Memscan__V1__Request *req,
+                    Memscan__V1__Response__ResultCase expect, Memscan__V1__Response **ret);
+
+static int hello(memscan_client *c)
+{
+	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
+	Memscan__V1__Hello h = MEMSCAN__V1__HELLO__INIT;
+	Memscan__V1__Response *resp;
+	int r;
+
+	h.protocol_version = WIRE_PROTOCOL_VERSION;
+	req.op_case = MEMSCAN__V1__REQUEST__OP_HELLO;
+	req.hello = &h;
+	r = exchange(c, &req, MEMSCAN__V1__RESPONSE__RESULT_HELLO, &resp);
+	if (r)
+		return r;
+	if (resp->hello->protocol_version != WIRE_PROTOCOL_VERSION)
+		r = client_fail(c, MEMSCAN_ERR_UNSUPPORTED_VERSION,
+		                "agent at %s speaks protocol version %u, this client version %u", c->url,
+		                resp->hello->protocol_version, WIRE_PROTOCOL_VERSION);
+	else
+		c->perms = resp->hello->granted_perms;
+	wire_free_response(resp);
+	return r;
+}
+
+static int dial(memscan_client *c)
+{
+	int rv = nng_dial(c->sock, c->url, NULL, 0);
+
+	if (rv)
+		return client_fail(c, MEMSCAN_ERR_CONNECT, "cannot connect to the agent at %s: %s", c->url,
+		                   nng_strerror(rv));
+	return MEMSCAN_OK;
+}
+
+/* Drops any connection, then connects to URL, handshakes and says Hello. */
+/* Opens a connection and handshakes; *RET_CLOSED tells whether the agent closed it during the
+ * handshake. */
+static int connect_once(memscan_client *c, int *ret_closed)
+{
+	int r = open_socket(c);
+
+	c->hs_closed = 0;
+	if (r == MEMSCAN_OK)
+		r = dial(c);
+	if (r == MEMSCAN_OK)
+		r = handshake(c);
+	*ret_closed = r == MEMSCAN_ERR_AUTH && c->hs_closed;
+	return r;
+}
+
+/* A pause of 10 to 30 ms times TRY before handshaking again. */
+static void handshake_backoff(int try)
+{
+	uint32_t ms = (uint32_t)(10 * try) + randombytes_uniform((uint32_t)(20 * try));
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)ms * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static int reconnect(memscan_client *c)
+{
+	int r, closed = 0;
+
+	client_drop(c);
+	r = resolve_identity(c);
+	if (r == MEMSCAN_OK)
+		r = resolve_agent_key(c);
+	/* The agent refuses an HS1 whose timestamp is not newer than the last one of this key: when
+	 * several clients with one key connect at once, some lose that race. A new HS1 (new time, new
+	 * ephemeral key) settles it; a key that is really refused is refused every time. */
+	for (int try = 1; r == MEMSCAN_OK; try++) {
+		r = connect_once(c, &closed);
+		if (r == MEMSCAN_OK || !closed || try == CLIENT_HANDSHAKE_TRIES)
+			break;
+		client_drop(c);
+		handshake_backoff(try);
+		r = MEMSCAN_OK;
+	}
+	if (r == MEMSCAN_OK)
+		r = hello(c);
+	if (r != MEMSCAN_OK)
+		client_drop(c);
+	return r;
+}
+
+int memscan_client_connect(memscan_client *c, const char *url)
+{
+	int r;
+
+	if (!c || !url)
+		return MEMSCAN_ERR_INVALID_ARG;
+	client_lock(c);
+	r = set_url(c, url);
+	if (r == MEMSCAN_OK)
+		r = reconnect(c);
+	client_unlock(c);
+	return r;
+}
+
+int client_session_live(memscan_client *c)
+{
+	return c->sock_open && c->session && !atomic_load(&c->lost) &&
+	       !chan_session_expired(c->session, chan_monotonic_ns());
+}
+
+int client_ensure_session(memscan_client *c)
+{
+	if (!c->url)
+		return client_fail(c, MEMSCAN_ERR_INVALID_ARG,
+		                   "not connected: call memscan_client_connect first");
+	if (client_session_live(c))
+		return MEMSCAN_OK;
+	if (c->no_reconnect) {
+		client_drop(c);
+		return client_fail(c, MEMSCAN_ERR_CONNECT,
+		                   "agent at %s: the session holding the snapshot ended", c->url);
+	}
+	return reconnect(c);
+}
+
+/* ---- the request exchange ---- */
+
+static int send_request(memscan_client *c, const Memscan__V1__Request *req)
+{
+	size_t len, out_len;
+	uint8_t *pt = wire_pack(&req->base, &len);
+	nng_msg *msg;
+
+	if (!pt)
+		return client_fail(c, MEMSCAN_ERR_NO_MEMORY, "out of memory");
+	if (nng_msg_alloc(&msg, len + CHAN_DATA_OVERHEAD)) {
+		free(pt);
+		return client_fail(c, MEMSCAN_ERR_NO_MEMORY, "out of memory");
+	}
+	if (chan_seal(c->session, pt, len, nng_msg_body(msg), len + CHAN_DATA_OVERHEAD, &out_len)) {
+		free(pt);
+		nng_msg_free(msg);
+		client_drop(c);
+		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "the session cannot send another request");
+	}
+	free(pt);
+	return send_frame(c, msg, "sending a request");
+}
+
+static int grow_pt(memscan_client *c, size_t need)
+{
+	uint8_t *p;
+
+	if (need <= c->pt_cap)
+		return 0;
+	p = malloc(need);
+	if (!p)
+		return -1;
+	if (c->pt) {
+		sodium_memzero(c->pt, c->pt_cap);
+		free(c->pt);
+	}
+	c->pt = p;
+	c->pt_cap = need;
+	return 0;
+}
+
+static int protocol_drop(memscan_client *c, const char *what)
+{
+	client_drop(c);
+	return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent at %s: %s; connection dropped", c->url, what);
+}
+
+/* Receives and opens the reply into c->pt. */
+static int recv_reply(memscan_client *c, size_t *ret_len)
+{
+	nng_msg *msg = NULL;
+	size_t len;
+	int rv = nng_recvmsg(c->sock, &msg, 0);
+
+	if (rv)
+		return transport_fail(c, rv, "waiting for the reply");
+	len = nng_msg_len(msg);
+	if (nng_pipe_id(nng_msg_get_pipe(msg)) != c->pipe_id || len < CHAN_DATA_OVERHEAD) {
+		nng_msg_free(msg);
+		return protocol_drop(c, "unexpected reply frame");
+	}
+	if (grow_pt(c, len - CHAN_DATA_OVERHEAD + 1)) {
+		nng_msg_free(msg);
+		client_drop(c);
+		return client_fail(c, MEMSCAN_ERR_NO_MEMORY, "out of memory");
+	}
+	rv = chan_open(c->session, nng_msg_body(msg), len, c->pt, c->pt_cap, ret_len);
+	nng_msg_free(msg);
+	if (rv)
+		return protocol_drop(c, "a reply that does not authenticate");
+	return MEMSCAN_OK;
+}
+
+/* Copies an agent's message, replacing control characters (it may reach a terminal). */
+static int agent_error(memscan_client *c, const Memscan__V1__Error *e)
+{
+	int code = wire_err_from_proto(e->code);
+	const char *m = e->message && e->message[0] ? e->message : memscan_strerror(code);
+	size_t i;
+
+	snprintf(c->err, sizeof(c->err), "%s", m);
+	for (i = 0; c->err[i]; i++)
+		if ((unsigned char)c->err[i] < 0x20 || c->err[i] == 0x7f)
+			c->err[i] = '?';
+	return code;
+}
+
+static int check_reply(memscan_client *c, Memscan__V1__Response *resp,
+                       Memscan__V1__Response__ResultCase expect)
+{
+	if (resp->result_case == MEMSCAN__V1__RESPONSE__RESULT_ERROR && resp->error)
+		return agent_error(c, resp->error);
+	if (resp->result_case == MEMSCAN__V1__RESPONSE__RESULT__NOT_SET ||
+	    (expect != MEMSCAN__V1__RESPONSE__RESULT__NOT_SET && resp->result_case != expect))
+		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent at %s answered with an unexpected reply",
+		                   c->url);
+	return MEMSCAN_OK;
+}
+
+static int exchange(memscan_client *c, const Memscan__V1__Request *req,
+                    Memscan__V1__Response__ResultCase expect, Memscan__V1__Response **ret)
+{
+	Memscan__V1__Response *resp;
+	size_t len;
+	int r;
+
+	*ret = NULL;
+	r = send_request(c, req);
+	if (r == MEMSCAN_OK)
+		r = recv_reply(c, &len);
+	if (r != MEMSCAN_OK)
+		return r;
+	resp = wire_unpack_response(c->pt, len, WIRE_UNPACK_BUDGET_CLIENT);
+	sodium_memzero(c->pt, len);
+	if (!resp)
+		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent at %s sent a malformed reply", c->url);
+	r = check_reply(c, resp, expect);
+	if (r != MEMSCAN_OK) {
+		wire_free_response(resp);
+		return r;
+	}
+	*ret = resp;
+	return MEMSCAN_OK;
+}
+
+int client_call(memscan_client *c, const Memscan__V1__Request *req, Memscan__V1__Response__ResultCase expect,
+                Memscan__V1__Response **ret)
+{
+	int r = client_ensure_session(c);
+
+	*ret = NULL;
+	return r != MEMSCAN_OK ? r : exchange(c, req, expect, ret);
+}
+
+/* The next page of a paged result: only in the session that holds it. */
+static int call_next(memscan_client *c, uint64_t cursor, Memscan__V1__Response__ResultCase expect,
+                     Memscan__V1__Response **ret)
+{
+	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
+	Memscan__V1__Next next = MEMSCAN__V1__NEXT__INIT;
+
+	*ret = NULL;
+	if (!client_session_live(c)) {
+		client_drop(c);
+		return client_fail(c, MEMSCAN_ERR_CONNECT,
+		                   "agent at %s: connection lost during a paged result", c->url);
+	}
+	next.cursor = cursor;
+	req.op_case = MEMSCAN__V1__REQUEST__OP_NEXT;
+	req.next = &next;
+	return exchange(c, &req, expect, ret);
+}
+
+int client_paged(memscan_client *c, const Memscan__V1__Request *req, Memscan__V1__Response__ResultCase first,
+                 Memscan__V1__Response__ResultCase next, client_page_fn fn, void *ctx)
+{
+	Memscan__V1__Response *resp;
+	uint64_t cursor = 0;
+	int r = client_call(c, req, first, &resp);
+
+	while (r == MEMSCAN_OK) {
+		r = fn(c, resp, ctx, &cursor);
+		wire_free_response(resp);
+		if (r != MEMSCAN_OK || cursor == 0)
+			break;
+		r = call_next(c, cursor, next, &resp);
+	}
+	return r;
+}
+
+/* ---- kept snapshots ---- */
+
+struct client_kept *client_kept_find(memscan_client *c, uint64_t id)
+{
+	for (size_t i = 0; i < c->kept_count; i++)
+		if (c->kept[i].id == id)
+			return &c->kept[i];
+	return NULL;
+}
+
+void client_kept_remove(memscan_client *c, uint64_t id)
+{
+	struct client_kept *k = client_kept_find(c, id);
+
+	if (!k)
+		return;
+	memscan_region_list_free(k->regions);
+	*k = c->kept[--c->kept_count];
+}
+
+void client_kept_clear(memscan_client *c)
+{
+	for (size_t i = 0; i < c->kept_count; i++)
+		memscan_region_list_free(c->kept[i].regions);
+	c->kept_count = 0;
+}

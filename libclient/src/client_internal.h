@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/* libmemscan-client internals: the client object, the request exchange and paging shared by the operations.
+ */
+#ifndef MEMSCAN_CLIENT_INTERNAL_H
+#define MEMSCAN_CLIENT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nng/nng.h>
+
+#include <memscan/client.h>
+
+#include "chan.h"
+#include "wire.h"
+
+#define CLIENT_ERR_LEN         512
+#define CLIENT_DEFAULT_TIMEOUT 30000
+/* Longest wait to hand a request to the connection. */
+#define CLIENT_SEND_TIMEOUT 2000
+/* Re-dial delay of a socket whose connection dropped: never, in practice. */
+#define CLIENT_NO_REDIAL_MS (24 * 3600 * 1000)
+#define CLIENT_PATH_MAX     4096
+/* Handshakes tried when the agent closes the connection during one (see reconnect in client.c). */
+#define CLIENT_HANDSHAKE_TRIES 4
+/* Most items (processes, matches) the client gathers into one array. */
+#define CLIENT_ITEMS_MAX (1u << 24)
+
+/* A snapshot the agent keeps for this session, with the region table its reply listed. */
+struct client_kept {
+	uint64_t id;
+	int pid;
+	uint64_t time_ns;
+	memscan_region_list *regions;
+	int updated;    /* a Diff made a new baseline: some regions may have left it */
+	int refiltered; /* ... with regions listed again: the table above is no longer the snapshot's */
+};
+
+struct memscan_client {
+	pthread_mutex_t lock;
+	uint8_t *priv; /* sodium_malloc: the client's private key */
+	int have_identity;
+	uint8_t pinned_pub[32]; /* the agent key set by the caller */
+	int have_pinned;
+	uint8_t agent_pub[32]; /* the agent key in use for URL */
+	int have_agent_pub;
+	char *known_agents;
+	int timeout_ms;
+	char *url;
+	nng_socket sock;
+	int sock_open;
+	atomic_uint sock_id; /* nng_socket_id of SOCK, for the pipe callback */
+	atomic_int lost;     /* set by the pipe callback: the connection of SOCK closed */
+	int pipe_id;         /* the pipe the session was established on */
+	chan_session *session;
+	uint32_t perms;
+	int hs_closed;    /* the agent closed the connection during the last handshake */
+	int no_reconnect; /* set while a call depends on the current session (a kept snapshot) */
+	struct client_kept *kept;
+	size_t kept_count, kept_cap;
+	uint8_t *pt; /* reusable plaintext buffer for replies */
+	size_t pt_cap;
+	char err[CLIENT_ERR_LEN];
+};
+
+/* The client's mutex (every public call holds it). */
+void client_lock(const memscan_client *c);
+void client_unlock(const memscan_client *c);
+
+/* Records the description returned by memscan_client_last_error; returns CODE. */
+int client_fail(memscan_client *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* True if the session is established and usable now. */
+int client_session_live(memscan_client *c);
+/* Makes sure a live session exists (connecting and handshaking again if needed). */
+int client_ensure_session(memscan_client *c);
+/* Forgets the connection and session (and the snapshots the session kept). */
+void client_drop(memscan_client *c);
+
+/* Sends REQ in the session and returns the reply in *RET (released with wire_free_response). An
+ * Error reply is turned into its code (and message); a reply of another kind than EXPECT into PROTOCOL
+ * (EXPECT ..._RESULT__NOT_SET: any kind, the caller checks). */
+int client_call(memscan_client *c, const Memscan__V1__Request *req, Memscan__V1__Response__ResultCase expect,
+                Memscan__V1__Response **ret);
+
+/* Handles one page; returns OK or an error (STOPPED included) that ends the paging. *RET_CURSOR
+ * receives the page's next_cursor. */
+typedef int (*client_page_fn)(memscan_client *c, const Memscan__V1__Response *resp, void *ctx,
+                              uint64_t *ret_cursor);
+/* Sends REQ (whose reply is FIRST), then Next{cursor} (replies of kind NEXT) until the last page. */
+int client_paged(memscan_client *c, const Memscan__V1__Request *req, Memscan__V1__Response__ResultCase first,
+                 Memscan__V1__Response__ResultCase next, client_page_fn fn, void *ctx);
+
+/* Appends the regions of PAGE to LIST (validated). */
+int client_add_regions(memscan_client *c, memscan_region_list *list, const Memscan__V1__RegionPage *page);
+/* Filter for a request: FILTER, or with USE_DEFAULT and no FILTER the default one. */
+void client_filter(const memscan_filter *filter, int use_default, Memscan__V1__Filter *out);
+
+/* Kept snapshots. */
+struct client_kept *client_kept_find(memscan_client *c, uint64_t id);
+void client_kept_remove(memscan_client *c, uint64_t id);
+void client_kept_clear(memscan_client *c);
+
+/* Where a paged read lands: BUF covers [ADDR, ADDR + LEN); holes go to ON_HOLE merged. */
+struct client_read_sink {
+	uint8_t *buf;
+	uint64_t addr;
+	size_t len;
+	uint64_t pos;          /* next address expected */
+	uint64_t chunk_end;    /* end of the Read request in flight */
+	uint64_t hole_bytes;   /* total hole bytes */
+	memscan_range pending; /* hole not yet handed on (end == 0: none) */
+	int (*on_hole)(void *ctx, memscan_range hole);
+	void *hole_ctx;
+};
+
+/* An ON_HOLE that appends to a memscan_ranges (CTX, may be NULL), joining adjacent ranges as memscan_read. */
+int client_ranges_hole(void *ctx, memscan_range hole);
+/* Reads [SINK->addr, +len) of PID (or of kept snapshot SNAPSHOT_ID) into the sink: OK, PARTIAL or
+ * UNREADABLE as memscan_read. */
+int client_read_into(memscan_client *c, int pid, uint64_t snapshot_id, struct client_read_sink *sink);
+
+#endif /* MEMSCAN_CLIENT_INTERNAL_H */

@@ -1,0 +1,456 @@
+/* SPDX-License-Identifier: MIT */
+/* Remote processes, regions, reads and scans, paged and turned into libmemscan's result types. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "client_internal.h"
+
+/* Longest pattern text sent (the agent accepts requests of at most 64 KiB). */
+#define CLIENT_PATTERN_TEXT_MAX (32u << 10)
+/* Largest Read request (agents refuse more than 1 GiB at once); longer reads take several. */
+#define CLIENT_READ_CHUNK (256ull << 20)
+
+void client_filter(const memscan_filter *filter, int use_default, Memscan__V1__Filter *out)
+{
+	wire_filter_to_proto(filter, filter ? 0 : use_default, out);
+}
+
+int client_add_regions(memscan_client *c, memscan_region_list *list, const Memscan__V1__RegionPage *page)
+{
+	size_t n = memscan_region_list_count(list);
+	uint64_t last_end = n ? memscan_region_list_get(list, n - 1)->end : 0;
+	memscan_region r;
+	int rv;
+
+	for (size_t i = 0; i < page->n_regions; i++) {
+		if (wire_region_from_proto(page->regions[i], &r) != MEMSCAN_OK || r.start < last_end)
+			return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent an invalid region table");
+		rv = memscan_region_list_add(list, &r);
+		if (rv != MEMSCAN_OK)
+			return client_fail(c, rv, "region table: %s", memscan_strerror(rv));
+		last_end = r.end;
+	}
+	return MEMSCAN_OK;
+}
+
+/* ---- processes ---- */
+
+struct proc_acc {
+	memscan_proc_info *items;
+	size_t count, cap;
+};
+
+static int proc_grow(memscan_client *c, struct proc_acc *a, size_t add)
+{
+	memscan_proc_info *p;
+	size_t cap = a->cap ? a->cap : 256;
+
+	if (add > CLIENT_ITEMS_MAX - a->count)
+		return client_fail(c, MEMSCAN_ERR_LIMIT, "too many processes");
+	while (cap < a->count + add)
+		cap *= 2;
+	if (cap == a->cap)
+		return MEMSCAN_OK;
+	p = realloc(a->items, cap * sizeof(*p));
+	if (!p)
+		return client_fail(c, MEMSCAN_ERR_NO_MEMORY, "out of memory");
+	a->items = p;
+	a->cap = cap;
+	return MEMSCAN_OK;
+}
+
+static int proc_page(memscan_client *c, const Memscan__V1__Response *resp, void *ctx, uint64_t *ret_cursor)
+{
+	const Memscan__V1__ProcessPage *page = resp->processes;
+	struct proc_acc *a = ctx;
+	int r;
+
+	if (!page)
+		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent an empty process page");
+	r = proc_grow(c, a, page->n_processes);
+	for (size_t i = 0; r == MEMSCAN_OK && i < page->n_processes; i++) {
+		if (!page->processes[i])
+			return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent an empty process entry");
+		wire_proc_from_proto(page->processes[i], &a->items[a->count++]);
+	}
+	*ret_cursor = page->next_cursor;
+	return r;
+}
+
+int memscan_client_list_processes(memscan_client *c, memscan_proc_info **ret_list, size_t *ret_count)
+{
+	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
+	Memscan__V1__ListProcesses lp = MEMSCAN__V1__LIST_PROCESSES__INIT;
+	struct proc_acc a = { 0 };
+	int r;
+
+	if (ret_list)
+		*ret_list = NULL;
+	if (ret_count)
+		*ret_count = 0;
+	if (!c || !ret_list || !ret_count)
+		return MEMSCAN_ERR_INVALID_ARG;
+	req.op_case = MEMSCAN__V1__REQUEST__OP_LIST_PROCESSES;
+	req.list_processes = &lp;
+	client_lock(c);
+	r = proc_grow(c, &a, 1);
+	if (r == MEMSCAN_OK)
+		r = client_paged(c, &req, MEMSCAN__V1__RESPONSE__RESULT_PROCESSES,
+		                 MEMSCAN__V1__RESPONSE__RESULT_PROCESSES, proc_page, &a);
+	client_unlock(c);
+	if (r != MEMSCAN_OK) {
+		free(a.items);
+		return r;
+	}
+	*ret_list = a.items;
+	*ret_count = a.count;
+	return MEMSCAN_OK;
+}
+
+/* ---- regions ---- */
+
+struct region_acc {
+	memscan_region_list *list;
+	uint64_t start_time;
+};
+
+static int region_page(memscan_client *c, const Memscan__V1__Response *resp, void *ctx, uint64_t *ret_cursor)
+{
+	struct region_acc *a = ctx;
+
+	if (!resp->regions)
+		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent an empty region page");
+	a->start_time = resp->regions->start_time;
+	*ret_cursor = resp->regions->next_cursor;
+	return client_add_regions(c, a->list, resp->regions);
+}
+
+/* PID's regions passing FILTER (NULL: all, or the default filter with USE_DEFAULT). */
+static int list_regions(memscan_client *c, int pid, const memscan_filter *filter, int use_default,
+                        struct region_acc *a)
+{
+	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
+	Memscan__V1__ListRegions lr = MEMSCAN__V1__LIST_REGIONS__INIT;
+	Memscan__V1__Target t = MEMSCAN__V1__TARGET__INIT;
+	Memscan__V1__Filter f;
+	int r;
+
+	t.pid = pid;
+	client_filter(filter, use_default, &f);
+	lr.target = &t;
+	lr.filter = &f;
+	req.op_case = MEMSCAN__V1__REQUEST__OP_LIST_REGIONS;
+	req.list_regions = &lr;
+	a->start_time = 0;
+	r = memscan_region_list_new(&a->list);
+	if (r != MEMSCAN_OK)
+		return client_fail(c, r, "out of memory");
+	r = client_paged(c, &req, MEMSCAN__V1__RESPONSE__RESULT_REGIONS,
+	                 MEMSCAN__V1__RESPONSE__RESULT_REGIONS, region_page, a);
+	if (r != MEMSCAN_OK) {
+		memscan_region_list_free(a->list);
+		a->list = NULL;
+	}
+	return r;
+}
+
+int memscan_client_list_regions(memscan_client *c, int pid, const memscan_filter *filter,
+                                memscan_region_list **ret_list)
+{
+	struct region_acc a = { 0 };
+	int r;
+
+	if (ret_list)
+		*ret_list = NULL;
+	if (!c || pid <= 0 || !ret_list)
+		return MEMSCAN_ERR_INVALID_ARG;
+	client_lock(c);
+	r = list_regions(c, pid, filter, 0, &a);
+	client_unlock(c);
+	if (r == MEMSCAN_OK)
+		*ret_list = a.list;
+	return r;
+}
+
+/* ---- reads ---- */
+
+static int sink_hole(struct client_read_sink *s, uint64_t start, uint64_t end)
+{
+	int r = MEMSCAN_OK;
+
+	memset(s->buf + (start - s->addr), 0, (size_t)(end - start));
+	s->hole_bytes += end - start;
+	if (s->pending.end && s->pending.end == start) {
+		s->pending.end = end;
+		return MEMSCAN_OK;
+	}
+	if (s->pending.end)
+		r = s->on_hole(s->hole_ctx, s->pending);
+	s->pending.start = start;
+	s->pending.end = end;
+	return r;
+}
+
+static int sink_flush(struct client_read_sink *s)
+{
+	int r = MEMSCAN_OK;
+
+	if (s->pending.end)
+		r = s->on_hole(s->hole_ctx, s->pending);
+	s->pending.start = s->pending.end = 0;
+	return r;
+}
+
+static int read_page(memscan_client *c, const Memscan__V1__Response *resp, void *ctx, uint64_t *ret_cursor)
+{
+	const Memscan__V1__ReadPage *p = resp->read;
+	struct client_read_sink *s = ctx;
+	uint64_t end, prev;
+	int r;
+
+	if (!p || p->address != s->pos || p->data.len > s->chunk_end - s->pos ||
+	    (!p->data.len && p->next_cursor))
+		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent a read page out of place");
+	if (p->data.len)
+		memcpy(s->buf + (s->pos - s->addr), p->data.data, p->data.len);
+	end = s->pos + p->data.len;
+	prev = s->pos;
+	for (size_t i = 0; i < p->n_holes; i++) {
+		const Memscan__V1__Range *h = p->holes[i];
+
+		if (!h || h->start < prev || h->end <= h->start || h->end > end)
+			return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent a read page with bad holes");
+		r = sink_hole(s, h->start, h->end);
+		if (r != MEMSCAN_OK)
+			return client_fail(c, r, "holes: %s", memscan_strerror(r));
+		prev = h->end;
+	}
+	s->pos = end;
+	*ret_cursor = p->next_cursor;
+	return MEMSCAN_OK;
+}
+
+/* One Read request for [s->pos, +LEN), paged. */
+static int read_chunk(memscan_client *c, int pid, uint64_t snapshot_id, struct client_read_sink *s,
+                      uint64_t len)
+{
+	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
+	Memscan__V1__Read rd = MEMSCAN__V1__READ__INIT;
+	Memscan__V1__Target t = MEMSCAN__V1__TARGET__INIT;
+	uint64_t start = s->pos;
+	int r;
+
+	t.pid = pid;
+	rd.target = &t;
+	rd.address = start;
+	rd.length = len;
+	rd.snapshot_id = snapshot_id;
+	req.op_case = MEMSCAN__V1__REQUEST__OP_READ;
+	req.read = &rd;
+	s->chunk_end = start + len;
+	r = client_paged(c, &req, MEMSCAN__V1__RESPONSE__RESULT_READ, MEMSCAN__V1__RESPONSE__RESULT_READ,
+	                 read_page, s);
+	if (r == MEMSCAN_ERR_UNREADABLE && s->pos == start) {
+		/* nothing readable: all of it is one hole, as memscan_read reports it */
+		r = sink_hole(s, start, start + len);
+		s->pos = start + len;
+	}
+	if (r == MEMSCAN_OK && s->pos != start + len)
+		r = client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent ended a read early");
+	return r;
+}
+
+int client_read_into(memscan_client *c, int pid, uint64_t snapshot_id, struct client_read_sink *sink)
+{
+	uint64_t end = sink->addr + sink->len;
+	int r = MEMSCAN_OK;
+
+	sink->pos = sink->addr;
+	sink->hole_bytes = 0;
+	sink->pending.start = sink->pending.end = 0;
+	while (r == MEMSCAN_OK && sink->pos < end)
+		r = read_chunk(c, pid, snapshot_id, sink,
+		               end - sink->pos < CLIENT_READ_CHUNK ? end - sink->pos : CLIENT_READ_CHUNK);
+	if (r != MEMSCAN_OK)
+		return r;
+	r = sink_flush(sink);
+	if (r != MEMSCAN_OK)
+		return client_fail(c, r, "holes: %s", memscan_strerror(r));
+	if (sink->hole_bytes == sink->len)
+		return MEMSCAN_ERR_UNREADABLE;
+	return sink->hole_bytes ? MEMSCAN_ERR_PARTIAL : MEMSCAN_OK;
+}
+
+int client_ranges_hole(void *ctx, memscan_range hole)
+{
+	memscan_ranges *rs = ctx;
+	memscan_range *items;
+	size_t cap;
+
+	if (!rs)
+		return MEMSCAN_OK;
+	if (rs->count && rs->items[rs->count - 1].end == hole.start) {
+		rs->items[rs->count - 1].end = hole.end;
+		return MEMSCAN_OK;
+	}
+	if (rs->count == rs->capacity) {
+		cap = rs->capacity ? rs->capacity * 2 : 8;
+		items = realloc(rs->items, cap * sizeof(*items));
+		if (!items)
+			return MEMSCAN_ERR_NO_MEMORY;
+		rs->items = items;
+		rs->capacity = cap;
+	}
+	rs->items[rs->count++] = hole;
+	return MEMSCAN_OK;
+}
+
+int memscan_client_read(memscan_client *c, int pid, uint64_t addr, void *buf, size_t len,
+                        memscan_ranges *holes)
+{
+	struct client_read_sink s = {
+		.buf = buf, .addr = addr, .len = len, .on_hole = client_ranges_hole, .hole_ctx = holes
+	};
+	int r;
+
+	if (!c || pid <= 0 || !buf || !len || (uint64_t)len > UINT64_MAX - addr)
+		return MEMSCAN_ERR_INVALID_ARG;
+	client_lock(c);
+	r = client_read_into(c, pid, 0, &s);
+	client_unlock(c);
+	return r;
+}
+
+/* ---- scans ---- */
+
+struct scan_state {
+	const memscan_region_list *regions;
+	memscan_match_fn on_match;
+	void *ctx;
+	uint64_t count;
+	uint64_t last;
+};
+
+/* The listed region starting at START, or NULL. */
+static const memscan_region *region_at(const memscan_region_list *list, uint64_t start)
+{
+	size_t lo = 0, hi = memscan_region_list_count(list);
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const memscan_region *r = memscan_region_list_get(list, mid);
+
+		if (r->start == start)
+			return r;
+		if (r->start < start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static int report_match(memscan_client *c, struct scan_state *st, const Memscan__V1__Match *m)
+{
+	const memscan_region *r;
+	memscan_region gone = { 0 };
+
+	if (!m || (st->count && m->address <= st->last) || m->address < m->region_start)
+		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent matches out of order");
+	r = region_at(st->regions, m->region_start);
+	if (!r || m->address >= r->end) {
+		/* mapped after the region list was taken: only its start is known */
+		gone.start = m->region_start;
+		gone.end = m->address + 1;
+		gone.kind = MEMSCAN_KIND_ANON;
+		gone.path = "";
+		r = &gone;
+	}
+	st->count++;
+	st->last = m->address;
+	if (st->on_match && st->on_match(st->ctx, m->address, r))
+		return client_fail(c, MEMSCAN_ERR_STOPPED, "scan stopped by the callback");
+	return MEMSCAN_OK;
+}
+
+static int scan_page(memscan_client *c, const Memscan__V1__Response *resp, void *ctx, uint64_t *ret_cursor)
+{
+	const Memscan__V1__ScanPage *p = resp->scan;
+	int r = MEMSCAN_OK;
+
+	if (!p)
+		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent an empty scan page");
+	for (size_t i = 0; r == MEMSCAN_OK && i < p->n_matches; i++)
+		r = report_match(c, ctx, p->matches[i]);
+	*ret_cursor = p->next_cursor;
+	return r;
+}
+
+static int check_pattern(memscan_client *c, const char *pattern)
+{
+	memscan_pattern *pat = NULL;
+	size_t off = 0;
+	int r;
+
+	if (strlen(pattern) > CLIENT_PATTERN_TEXT_MAX)
+		return client_fail(c, MEMSCAN_ERR_LIMIT, "pattern text longer than %u bytes",
+		                   CLIENT_PATTERN_TEXT_MAX);
+	r = memscan_pattern_parse(pattern, &pat, &off);
+	memscan_pattern_free(pat);
+	if (r != MEMSCAN_OK)
+		return client_fail(c, r, "bad pattern at offset %zu", off);
+	return MEMSCAN_OK;
+}
+
+static int scan(memscan_client *c, int pid, const memscan_filter *filter, const char *pattern,
+                const memscan_scan_options *o, struct scan_state *st)
+{
+	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
+	Memscan__V1__Scan sc = MEMSCAN__V1__SCAN__INIT;
+	Memscan__V1__Target t = MEMSCAN__V1__TARGET__INIT;
+	Memscan__V1__Filter f;
+	struct region_acc a = { 0 };
+	int r = list_regions(c, pid, filter, 1, &a);
+
+	if (r != MEMSCAN_OK)
+		return r;
+	t.pid = pid;
+	t.start_time = a.start_time; /* the process whose regions were listed */
+	client_filter(filter, 1, &f);
+	sc.target = &t;
+	sc.filter = &f;
+	sc.pattern = (char *)pattern;
+	if (o) {
+		sc.align = o->align;
+		sc.max_results = o->max_results;
+		sc.no_memmap = o->no_memmap != 0;
+	}
+	req.op_case = MEMSCAN__V1__REQUEST__OP_SCAN;
+	req.scan = &sc;
+	st->regions = a.list;
+	r = client_paged(c, &req, MEMSCAN__V1__RESPONSE__RESULT_SCAN, MEMSCAN__V1__RESPONSE__RESULT_SCAN,
+	                 scan_page, st);
+	memscan_region_list_free(a.list);
+	return r;
+}
+
+int memscan_client_scan(memscan_client *c, int pid, const memscan_filter *filter, const char *pattern,
+                        const memscan_scan_options *options, memscan_match_fn on_match, void *ctx,
+                        uint64_t *ret_matches)
+{
+	struct scan_state st = { .on_match = on_match, .ctx = ctx };
+	int r;
+
+	if (ret_matches)
+		*ret_matches = 0;
+	if (!c || pid <= 0 || !pattern)
+		return MEMSCAN_ERR_INVALID_ARG;
+	client_lock(c);
+	r = check_pattern(c, pattern);
+	if (r == MEMSCAN_OK)
+		r = scan(c, pid, filter, pattern, options, &st);
+	client_unlock(c);
+	if (r == MEMSCAN_OK && ret_matches)
+		*ret_matches = st.count;
+	return r;
+}

@@ -1,0 +1,454 @@
+/* SPDX-License-Identifier: MIT */
+/* Snapshots kept on the agent: taking, downloading, diffing against live memory, releasing. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "client_internal.h"
+
+/* ---- taking ---- */
+
+struct snap_acc {
+	struct client_kept k;
+	uint64_t total;
+	int got_reply;
+};
+
+static int snap_page(memscan_client *c, const Memscan__V1__Response *resp, void *ctx, uint64_t *ret_cursor)
+{
+	struct snap_acc *a = ctx;
+	const Memscan__V1__RegionPage *page = resp->regions;
+
+	*ret_cursor = 0;
+	/* every page is a SnapshotReply (or, equally, a RegionPage after the first) */
+	if (resp->result_case == MEMSCAN__V1__RESPONSE__RESULT_SNAPSHOT) {
+		const Memscan__V1__SnapshotReply *s = resp->snapshot;
+
+		if (!s || !s->snapshot_id || (a->got_reply && s->snapshot_id != a->k.id))
+			return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent an invalid snapshot reply");
+		if (!a->got_reply) {
+			a->got_reply = 1;
+			a->k.id = s->snapshot_id;
+			a->k.time_ns = s->time_ns;
+			a->total = s->total_bytes;
+		}
+		page = s->regions;
+		if (!page)
+			return MEMSCAN_OK; /* no region at all */
+	} else if (resp->result_case != MEMSCAN__V1__RESPONSE__RESULT_REGIONS) {
+		page = NULL;
+	}
+	if (!page || !a->got_reply)
+		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent an empty region page");
+	*ret_cursor = page->next_cursor;
+	return client_add_regions(c, a->k.regions, page);
+}
+
+static int kept_add(memscan_client *c, const struct client_kept *k)
+{
+	struct client_kept *grown;
+
+	client_kept_remove(c, k->id);
+	if (c->kept_count == c->kept_cap) {
+		size_t cap = c->kept_cap ? c->kept_cap * 2 : 8;
+
+		grown = realloc(c->kept, cap * sizeof(*grown));
+		if (!grown)
+			return client_fail(c, MEMSCAN_ERR_NO_MEMORY, "out of memory");
+		c->kept = grown;
+		c->kept_cap = cap;
+	}
+	c->kept[c->kept_count++] = *k;
+	return MEMSCAN_OK;
+}
+
+static int release(memscan_client *c, uint64_t id)
+{
+	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
+	Memscan__V1__Release rel = MEMSCAN__V1__RELEASE__INIT;
+	Memscan__V1__Response *resp;
+	int r;
+
+	rel.snapshot_id = id;
+	req.op_case = MEMSCAN__V1__REQUEST__OP_RELEASE;
+	req.release = &rel;
+	r = client_call(c, &req, MEMSCAN__V1__RESPONSE__RESULT_RELEASE, &resp);
+	wire_free_response(resp);
+	if (r == MEMSCAN_OK || r == MEMSCAN_ERR_NOT_FOUND)
+		client_kept_remove(c, id);
+	return r;
+}
+
+static int take(memscan_client *c, int pid, const memscan_filter *filter, struct snap_acc *a)
+{
+	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
+	Memscan__V1__Snapshot sn = MEMSCAN__V1__SNAPSHOT__INIT;
+	Memscan__V1__Target t = MEMSCAN__V1__TARGET__INIT;
+	Memscan__V1__Filter f;
+	int r;
+
+	t.pid = pid;
+	client_filter(filter, 1, &f);
+	sn.target = &t;
+	sn.filter = &f;
+	req.op_case = MEMSCAN__V1__REQUEST__OP_SNAPSHOT;
+	req.snapshot = &sn;
+	a->k.pid = pid;
+	r = memscan_region_list_new(&a->k.regions);
+	if (r != MEMSCAN_OK)
+		return client_fail(c, r, "out of memory");
+	r = client_paged(c, &req, MEMSCAN__V1__RESPONSE__RESULT_SNAPSHOT,
+	                 MEMSCAN__V1__RESPONSE__RESULT__NOT_SET, snap_page, a);
+	if (r == MEMSCAN_OK)
+		r = kept_add(c, &a->k);
+	if (r == MEMSCAN_OK)
+		return MEMSCAN_OK;
+	memscan_region_list_free(a->k.regions);
+	a->k.regions = NULL;
+	if (a->got_reply && client_session_live(c)) {
+		char saved[CLIENT_ERR_LEN];
+
+		/* do not leave an unreachable snapshot held against the agent's budget */
+		memcpy(saved, c->err, sizeof(saved));
+		(void)release(c, a->k.id);
+		memcpy(c->err, saved, sizeof(saved));
+	}
+	return r;
+}
+
+static int copy_regions(const memscan_region_list *in, memscan_region_list **ret)
+{
+	memscan_region_list *out;
+	int r = memscan_region_list_new(&out);
+
+	for (size_t i = 0; r == MEMSCAN_OK && i < memscan_region_list_count(in); i++)
+		r = memscan_region_list_add(out, memscan_region_list_get(in, i));
+	if (r != MEMSCAN_OK) {
+		memscan_region_list_free(out);
+		return r;
+	}
+	*ret = out;
+	return MEMSCAN_OK;
+}
+
+int memscan_client_snapshot(memscan_client *c, int pid, const memscan_filter *filter, uint64_t *ret_id,
+                            memscan_region_list **ret_regions, uint64_t *ret_bytes)
+{
+	struct snap_acc a = { 0 };
+	memscan_region_list *copy = NULL;
+	int r;
+
+	if (ret_id)
+		*ret_id = 0;
+	if (ret_regions)
+		*ret_regions = NULL;
+	if (ret_bytes)
+		*ret_bytes = 0;
+	if (!c || pid <= 0 || !ret_id)
+		return MEMSCAN_ERR_INVALID_ARG;
+	client_lock(c);
+	r = take(c, pid, filter, &a);
+	if (r == MEMSCAN_OK && ret_regions && (r = copy_regions(a.k.regions, &copy)) != MEMSCAN_OK)
+		client_fail(c, r, "out of memory");
+	client_unlock(c);
+	if (r != MEMSCAN_OK)
+		return r;
+	*ret_id = a.k.id;
+	if (ret_regions)
+		*ret_regions = copy;
+	if (ret_bytes)
+		*ret_bytes = a.total;
+	return MEMSCAN_OK;
+}
+
+/* ---- downloading ---- */
+
+/* What a download works from: copies, since the kept entry goes away if the connection drops. */
+struct fetch_job {
+	memscan_snapshot *snap;
+	uint64_t id;
+	int pid;
+	int updated;
+};
+
+/* Reads the bytes of REG into BUF and its holes into HOLES; *RET_GONE if the region has left the
+ * baseline of an updated snapshot. */
+static int fetch_bytes(memscan_client *c, const struct fetch_job *j, const memscan_region *reg, uint8_t *buf,
+                       memscan_ranges *holes, int *ret_gone)
+{
+	struct client_read_sink s = { .buf = buf,
+		                      .addr = reg->start,
+		                      .len = (size_t)(reg->end - reg->start),
+		                      .on_hole = client_ranges_hole,
+		                      .hole_ctx = holes };
+	int r = client_read_into(c, j->pid, j->id, &s);
+
+	*ret_gone = r == MEMSCAN_ERR_NOT_FOUND && j->updated;
+	if (r == MEMSCAN_ERR_PARTIAL || r == MEMSCAN_ERR_UNREADABLE || *ret_gone)
+		return MEMSCAN_OK;
+	return r;
+}
+
+static int fetch_region(memscan_client *c, const struct fetch_job *j, const memscan_region *reg)
+{
+	size_t size = (size_t)(reg->end - reg->start);
+	memscan_ranges holes = { 0 };
+	uint8_t *data = NULL, *tmp = NULL;
+	int gone = 0, r = MEMSCAN_OK;
+
+	/* an updated snapshot may have lost regions: read first, add what is still there */
+	if (j->updated)
+		tmp = malloc(size);
+	else
+		r = memscan_snapshot_add_region(j->snap, reg, &data);
+	if (r != MEMSCAN_OK || (j->updated && !tmp)) {
+		r = client_fail(c, r ? r : MEMSCAN_ERR_NO_MEMORY, "snapshot region: %s",
+		                memscan_strerror(r ? r : MEMSCAN_ERR_NO_MEMORY));
+		goto out;
+	}
+	r = fetch_bytes(c, j, reg, tmp ? tmp : data, &holes, &gone);
+	if (r == MEMSCAN_OK && tmp && !gone) {
+		r = memscan_snapshot_add_region(j->snap, reg, &data);
+		if (r == MEMSCAN_OK)
+			memcpy(data, tmp, size);
+	}
+	for (size_t i = 0; r == MEMSCAN_OK && !gone && i < holes.count; i++)
+		r = memscan_snapshot_add_hole(j->snap, holes.items[i]);
+	if (r != MEMSCAN_OK && !c->err[0])
+		client_fail(c, r, "snapshot region: %s", memscan_strerror(r));
+out:
+	free(tmp);
+	memscan_ranges_release(&holes);
+	return r;
+}
+
+static int fetch(memscan_client *c, uint64_t id, memscan_snapshot **ret)
+{
+	struct client_kept *k = client_session_live(c) ? client_kept_find(c, id) : NULL;
+	struct fetch_job j = { .id = id };
+	memscan_region_list *regions = NULL;
+	int r;
+
+	if (!k)
+		return client_fail(c, MEMSCAN_ERR_NOT_FOUND,
+		                   "no snapshot %llu kept in this session (snapshots end with their session)",
+		                   (unsigned long long)id);
+	if (k->refiltered)
+		return client_fail(c, MEMSCAN_ERR_NOT_FOUND,
+		                   "snapshot %llu took new regions in a refiltered update; its region table "
+		                   "cannot be listed again: take a new snapshot to download",
+		                   (unsigned long long)id);
+	j.pid = k->pid;
+	j.updated = k->updated;
+	r = copy_regions(k->regions, &regions);
+	if (r == MEMSCAN_OK)
+		r = memscan_snapshot_new(j.pid, k->time_ns, &j.snap);
+	if (r != MEMSCAN_OK)
+		client_fail(c, r, "out of memory");
+	c->no_reconnect = 1;
+	for (size_t i = 0; r == MEMSCAN_OK && i < memscan_region_list_count(regions); i++)
+		r = fetch_region(c, &j, memscan_region_list_get(regions, i));
+	c->no_reconnect = 0;
+	memscan_region_list_free(regions);
+	if (r != MEMSCAN_OK) {
+		memscan_snapshot_free(j.snap);
+		return r;
+	}
+	*ret = j.snap;
+	return MEMSCAN_OK;
+}
+
+int memscan_client_snapshot_fetch(memscan_client *c, uint64_t id, memscan_snapshot **ret_snapshot)
+{
+	int r;
+
+	if (ret_snapshot)
+		*ret_snapshot = NULL;
+	if (!c || !id || !ret_snapshot)
+		return MEMSCAN_ERR_INVALID_ARG;
+	client_lock(c);
+	r = fetch(c, id, ret_snapshot);
+	client_unlock(c);
+	return r;
+}
+
+/* ---- diffing ---- */
+
+/* Runs arrive split at page boundaries: a piece that continues the previous run (same region, next
+ * address) is joined to it before the run is added, so the result equals a local diff. */
+struct diff_acc {
+	memscan_diff *diff;
+	uint64_t addr;
+	size_t region;
+	uint8_t *old_bytes, *new_bytes;
+	size_t len, cap;
+};
+
+static int run_flush(memscan_client *c, struct diff_acc *a)
+{
+	memscan_change_run run = { .address = a->addr,
+		                   .length = a->len,
+		                   .region_index = a->region,
+		                   .old_bytes = a->old_bytes,
+		                   .new_bytes = a->new_bytes };
+	int r;
+
+	if (!a->len)
+		return MEMSCAN_OK;
+	a->len = 0;
+	r = memscan_diff_add_run(a->diff, &run);
+	if (r == MEMSCAN_ERR_INVALID_ARG)
+		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent change runs out of order");
+	return r != MEMSCAN_OK ? client_fail(c, r, "diff: %s", memscan_strerror(r)) : MEMSCAN_OK;
+}
+
+static int run_reserve(memscan_client *c, struct diff_acc *a, size_t add)
+{
+	size_t cap = a->cap ? a->cap : 4096;
+	uint8_t *o, *n;
+
+	if (add > SIZE_MAX / 4 - a->len)
+		return client_fail(c, MEMSCAN_ERR_LIMIT, "change run too long");
+	while (cap < a->len + add)
+		cap *= 2;
+	if (cap == a->cap)
+		return MEMSCAN_OK;
+	o = realloc(a->old_bytes, cap);
+	if (o)
+		a->old_bytes = o;
+	n = o ? realloc(a->new_bytes, cap) : NULL;
+	if (!n)
+		return client_fail(c, MEMSCAN_ERR_NO_MEMORY, "out of memory");
+	a->new_bytes = n;
+	a->cap = cap;
+	return MEMSCAN_OK;
+}
+
+static int run_piece(memscan_client *c, struct diff_acc *a, const Memscan__V1__ChangeRun *p)
+{
+	size_t len;
+	int r = MEMSCAN_OK;
+
+	if (!p || !p->old_bytes.len || p->old_bytes.len != p->new_bytes.len ||
+	    p->old_bytes.len > UINT64_MAX - p->address)
+		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent an invalid change run");
+	len = p->old_bytes.len;
+	if (!a->len || p->address != a->addr + a->len || p->region_index != a->region) {
+		r = run_flush(c, a);
+		a->addr = p->address;
+		a->region = p->region_index;
+	}
+	if (r == MEMSCAN_OK)
+		r = run_reserve(c, a, len);
+	if (r != MEMSCAN_OK)
+		return r;
+	memcpy(a->old_bytes + a->len, p->old_bytes.data, len);
+	memcpy(a->new_bytes + a->len, p->new_bytes.data, len);
+	a->len += len;
+	return MEMSCAN_OK;
+}
+
+static int add_ranges(memscan_client *c, memscan_diff *d, Memscan__V1__Range **rs, size_t n, int appeared)
+{
+	for (size_t i = 0; i < n; i++) {
+		memscan_range range;
+		int r;
+
+		if (!rs[i])
+			return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent an empty range");
+		range.start = rs[i]->start;
+		range.end = rs[i]->end;
+		r = appeared ? memscan_diff_add_appeared(d, range) : memscan_diff_add_vanished(d, range);
+		if (r == MEMSCAN_ERR_INVALID_ARG)
+			return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent an invalid range");
+		if (r != MEMSCAN_OK)
+			return client_fail(c, r, "diff: %s", memscan_strerror(r));
+	}
+	return MEMSCAN_OK;
+}
+
+static int diff_page(memscan_client *c, const Memscan__V1__Response *resp, void *ctx, uint64_t *ret_cursor)
+{
+	const Memscan__V1__DiffPage *p = resp->diff;
+	struct diff_acc *a = ctx;
+	int r = MEMSCAN_OK;
+
+	if (!p)
+		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent an empty diff page");
+	for (size_t i = 0; r == MEMSCAN_OK && i < p->n_runs; i++)
+		r = run_piece(c, a, p->runs[i]);
+	if (r == MEMSCAN_OK)
+		r = add_ranges(c, a->diff, p->appeared, p->n_appeared, 1);
+	if (r == MEMSCAN_OK)
+		r = add_ranges(c, a->diff, p->vanished, p->n_vanished, 0);
+	*ret_cursor = p->next_cursor;
+	return r;
+}
+
+/* A Diff with update made a new baseline for kept snapshot ID. */
+static void mark_updated(memscan_client *c, uint64_t id, int refilter)
+{
+	struct client_kept *k = client_kept_find(c, id);
+
+	if (!k)
+		return;
+	k->updated = 1;
+	if (refilter)
+		k->refiltered = 1;
+}
+
+static int diff(memscan_client *c, uint64_t id, int update, int refilter, memscan_diff **ret)
+{
+	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
+	Memscan__V1__Diff d = MEMSCAN__V1__DIFF__INIT;
+	struct diff_acc a = { 0 };
+	int r;
+
+	d.snapshot_id = id;
+	d.update = update != 0;
+	d.refilter = refilter != 0;
+	req.op_case = MEMSCAN__V1__REQUEST__OP_DIFF;
+	req.diff = &d;
+	r = memscan_diff_new(&a.diff);
+	if (r != MEMSCAN_OK)
+		return client_fail(c, r, "out of memory");
+	r = client_paged(c, &req, MEMSCAN__V1__RESPONSE__RESULT_DIFF, MEMSCAN__V1__RESPONSE__RESULT_DIFF,
+	                 diff_page, &a);
+	if (r == MEMSCAN_OK)
+		r = run_flush(c, &a);
+	if (r == MEMSCAN_OK && update)
+		mark_updated(c, id, refilter);
+	free(a.old_bytes);
+	free(a.new_bytes);
+	if (r != MEMSCAN_OK) {
+		memscan_diff_free(a.diff);
+		return r;
+	}
+	*ret = a.diff;
+	return MEMSCAN_OK;
+}
+
+int memscan_client_diff(memscan_client *c, uint64_t id, int update, int refilter, memscan_diff **ret_diff)
+{
+	int r;
+
+	if (ret_diff)
+		*ret_diff = NULL;
+	if (!c || !id || !ret_diff)
+		return MEMSCAN_ERR_INVALID_ARG;
+	client_lock(c);
+	r = diff(c, id, update, refilter, ret_diff);
+	client_unlock(c);
+	return r;
+}
+
+int memscan_client_release(memscan_client *c, uint64_t id)
+{
+	int r;
+
+	if (!c || !id)
+		return MEMSCAN_ERR_INVALID_ARG;
+	client_lock(c);
+	r = release(c, id);
+	client_unlock(c);
+	return r;
+}

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/* Key management for client tools: key generation, fingerprints, agent pinning (proto/keyfile). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include <memscan/client.h>
+
+#include "keyfile.h"
+
+/* keyfile's negative errno codes as memscan_err. */
+static int key_err(int r)
+{
+	switch (r) {
+	case 0:
+		return MEMSCAN_OK;
+	case -EINVAL:
+	case -ELOOP:
+	case -ERANGE:
+		return MEMSCAN_ERR_INVALID_ARG;
+	case -EPERM:
+	case -EACCES:
+		return MEMSCAN_ERR_PERMISSION;
+	case -ENOENT:
+		return MEMSCAN_ERR_NOT_FOUND;
+	case -ENOMEM:
+		return MEMSCAN_ERR_NO_MEMORY;
+	default:
+		return MEMSCAN_ERR_IO;
+	}
+}
+
+int memscan_key_generate(const char *path, const char *comment, char ret_fingerprint[MEMSCAN_FINGERPRINT_LEN],
+                         char *err, size_t err_len)
+{
+	uint8_t pub[KEYFILE_KEY_LEN];
+	int r;
+
+	if (!path || !ret_fingerprint || sodium_init() < 0)
+		return MEMSCAN_ERR_INVALID_ARG;
+	r = keyfile_generate(path, comment, pub, err, err_len);
+	if (r == 0)
+		keyfile_fingerprint(pub, ret_fingerprint);
+	return key_err(r);
+}
+
+int memscan_key_fingerprint(const char *path, char ret_fingerprint[MEMSCAN_FINGERPRINT_LEN], char *err,
+                            size_t err_len)
+{
+	uint8_t pub[KEYFILE_KEY_LEN], *priv;
+	int r;
+
+	if (!path || !ret_fingerprint || sodium_init() < 0)
+		return MEMSCAN_ERR_INVALID_ARG;
+	r = keyfile_load_public(path, pub, err, err_len);
+	if (r == -EINVAL) {
+		/* not a .pub file: perhaps a private key file, whose public half we can derive */
+		priv = sodium_malloc(KEYFILE_KEY_LEN);
+		if (!priv)
+			return MEMSCAN_ERR_NO_MEMORY;
+		if (keyfile_load_private(path, priv, pub, NULL, 0) == 0)
+			r = 0;
+		sodium_free(priv);
+	}
+	if (r == 0)
+		keyfile_fingerprint(pub, ret_fingerprint);
+	return key_err(r);
+}
+
+int memscan_key_trust(const char *known_agents, const char *hostport, const char *public_line,
+                      char ret_fingerprint[MEMSCAN_FINGERPRINT_LEN], char *err, size_t err_len)
+{
+	char path[4096];
+	uint8_t pub[KEYFILE_KEY_LEN];
+	int r;
+
+	if (!hostport || !public_line || !ret_fingerprint || sodium_init() < 0)
+		return MEMSCAN_ERR_INVALID_ARG;
+	if (keyfile_parse_public(public_line, pub, NULL) != 0) {
+		if (err && err_len)
+			snprintf(err, err_len,
+			         "not a memscan public key line (expected \"memscan-x25519 BASE64 "
+			         "[comment]\", as in the agent's .pub file)");
+		return MEMSCAN_ERR_INVALID_ARG;
+	}
+	if (!known_agents) {
+		r = keyfile_default_known_agents(path, sizeof(path));
+		if (r != 0) {
+			if (err && err_len)
+				snprintf(err, err_len, "no known_agents path: set HOME or XDG_CONFIG_HOME");
+			return key_err(r);
+		}
+		known_agents = path;
+	}
+	r = keyfile_trust_agent(known_agents, hostport, pub, err, err_len);
+	if (r == 0)
+		keyfile_fingerprint(pub, ret_fingerprint);
+	return key_err(r);
+}
+
+int memscan_key_default_identity(char *out, size_t out_len)
+{
+	if (!out || !out_len)
+		return MEMSCAN_ERR_INVALID_ARG;
+	return key_err(keyfile_default_identity(out, out_len));
+}
