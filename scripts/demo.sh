@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# A short tour of the memscan CLI against the test fixture: regions, a pattern scan, a live diff.
+# The main job, end to end on this machine: throwaway keys, a real memscan-agent on 127.0.0.1, a demo
+# target process, and memscan driving it remotely (scan, diff, watch), then the same scan locally.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -8,13 +9,14 @@ cd "$root"
 build=build/normal
 memscan=$build/cli/memscan
 fixture=$build/tests/memscan-fixture
+agent=$build/agent/memscan-agent
 
 bash scripts/deps.sh >/dev/null
 
 # Build the CLI and the fixture quietly; show the log only if it fails.
 log=$(mktemp)
 if ! { cmake -S . -B "$build" -G "Unix Makefiles" -DMEMSCAN_WERROR=ON &&
-	make -C "$build" -j2 --no-print-directory memscan-cli memscan-fixture; } >"$log" 2>&1; then
+	make -C "$build" -j2 --no-print-directory memscan-cli memscan-agent memscan-fixture; } >"$log" 2>&1; then
 	cat "$log" >&2
 	rm -f "$log"
 	echo "demo: build failed" >&2
@@ -22,28 +24,61 @@ if ! { cmake -S . -B "$build" -G "Unix Makefiles" -DMEMSCAN_WERROR=ON &&
 fi
 rm -f "$log"
 
-# Start the fixture: it stays alive with stdin at EOF and bumps a counter every 100 ms.
 work=$(mktemp -d)
 fixture_pid=
+agent_pid=
 cleanup() {
-	if [ -n "$fixture_pid" ]; then
-		kill "$fixture_pid" 2>/dev/null || true
-		wait "$fixture_pid" 2>/dev/null || true
-	fi
+	for p in $fixture_pid $agent_pid; do
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
 	rm -rf "$work"
 }
 trap cleanup EXIT
+
+# wait_line FILE REGEX PID: the first line of FILE matching REGEX, waiting up to 10 s while PID lives.
+wait_line() {
+	local line=
+	for _ in $(seq 100); do
+		line=$(grep -m1 -E "$2" "$1" || true)
+		[ -n "$line" ] && break
+		kill -0 "$3" 2>/dev/null || break
+		sleep 0.1
+	done
+	printf '%s' "$line"
+}
+
+# Keys: this client's identity (in a throwaway config dir) and the agent's own key.
+export XDG_CONFIG_HOME=$work/config
+echo "== memscan keygen (client identity) and the agent's key =="
+"$memscan" keygen
+"$memscan" keygen -f "$work/agent.key" -C demo-agent >/dev/null
+echo "perms=list,read,scan $(cat "$XDG_CONFIG_HOME/memscan/id_x25519.pub")" >"$work/authorized_keys"
+
+# The agent, on a free loopback port; it prints its key fingerprint and the address it listens on.
+"$agent" --listen tcp://127.0.0.1:0 --key "$work/agent.key" --authorized-keys "$work/authorized_keys" \
+	>"$work/agent.out" 2>"$work/agent.log" &
+agent_pid=$!
+listening=$(wait_line "$work/agent.out" '^listening tcp://' "$agent_pid")
+if [ -z "$listening" ]; then
+	echo "demo: the agent did not start" >&2
+	cat "$work/agent.log" >&2
+	exit 1
+fi
+hostport=${listening#listening tcp://}
+echo
+echo "== memscan-agent =="
+cat "$work/agent.out"
+echo
+echo "== memscan trust $hostport (pin the agent's key) =="
+"$memscan" trust "$hostport" "$work/agent.key.pub"
+
+# The demo target: it stays alive with stdin at EOF and bumps a counter every 100 ms.
 "$fixture" --tick-ms 100 --stay </dev/null >"$work/out" 2>"$work/err" &
 fixture_pid=$!
 
-# Wait (up to 10 s) for its line "ready pid=P arena=0x... arena_len=N ... counter=0x...".
-ready=
-for _ in $(seq 100); do
-	ready=$(grep -m1 '^ready ' "$work/out" || true)
-	[ -n "$ready" ] && break
-	kill -0 "$fixture_pid" 2>/dev/null || break
-	sleep 0.1
-done
+# Its line "ready pid=P arena=0x... arena_len=N ... counter=0x...".
+ready=$(wait_line "$work/out" '^ready ' "$fixture_pid")
 if [ -z "$ready" ]; then
 	echo "demo: the fixture did not start" >&2
 	cat "$work/err" >&2
@@ -61,18 +96,28 @@ counter=$(field counter)
 range=$(printf '%x-%x' "$arena" "$((arena + arena_len))")
 echo "fixture: pid $pid, arena $arena ($arena_len bytes), counter at $counter"
 
-echo
-echo "== memscan regions $pid --kind anon =="
-"$memscan" regions "$pid" --kind anon
+target=$hostport:$pid
 
 echo
-echo "== memscan regions $pid --range $range (the arena) =="
-"$memscan" regions "$pid" --range "$range"
+echo "== memscan remote regions $target --range $range (the arena) =="
+"$memscan" remote regions "$target" --range "$range"
 
 echo
-echo "== memscan scan $pid --pattern \"4D 5A 90 00\" =="
+echo "== memscan remote scan $target --pattern \"4D 5A 90 00\" =="
+"$memscan" remote scan "$target" --pattern "4D 5A 90 00"
+
+echo
+echo "== memscan remote diff $target --interval 1s (the baseline stays on the agent) =="
+"$memscan" remote diff "$target" --interval 1s --range "$range"
+
+echo
+echo "== memscan remote diff $target --watch --interval 300ms --count 3 =="
+"$memscan" remote diff "$target" --watch --interval 300ms --count 3 --range "$range"
+
+echo
+echo "== the same scan locally: memscan scan $pid --pattern \"4D 5A 90 00\" =="
 "$memscan" scan "$pid" --pattern "4D 5A 90 00"
 
 echo
-echo "== memscan diff $pid --interval 1s --range $range (the counter changes) =="
-"$memscan" diff "$pid" --interval 1s --range "$range"
+echo "== the agent's audit log (one line per request, never memory contents) =="
+tail -n 4 "$work/agent.log"
