@@ -80,26 +80,7 @@ install_check() {
 }
 
 install_check_in() {
-	local prefix=$1 pcfile libdir flags
-	cmake --install build/normal --prefix "$prefix" >/dev/null || return 1
-
-	[ -f "$prefix/include/memscan/memscan.h" ] || { echo "missing header" >&2; return 1; }
-	pcfile=$(find "$prefix" -name memscan.pc -print -quit)
-	[ -n "$pcfile" ] || { echo "missing memscan.pc" >&2; return 1; }
-	libdir=$(dirname "$(dirname "$pcfile")")
-	[ -e "$libdir/libmemscan.so" ] || { echo "missing $libdir/libmemscan.so" >&2; return 1; }
-	[ -x "$prefix/bin/memscan" ] || { echo "missing bin/memscan" >&2; return 1; }
-
-	# --define-prefix: derive the prefix from where the .pc file is, as the install was relocated.
-	flags=$(PKG_CONFIG_PATH="$(dirname "$pcfile")" pkg-config --define-prefix --cflags --libs memscan) || return 1
-	echo "pkg-config: $flags"
-	cat >"$prefix/use.c" <<'C'
-#include <stdio.h>
-#include <memscan/memscan.h>
-int main(void)
-{
-	printf("libmemscan %s\n", memscan_version());
-	return 0;
+	bash "$root/scripts/install_check.sh" "$root/build/normal" "$1"
 }
 C
 	# shellcheck disable=SC2086 # flags are meant to split
