@@ -111,6 +111,10 @@ typedef struct agent_session {
 	char fp[KEYFILE_FINGERPRINT_LEN];
 	uint32_t perms, uid_min, uid_max;
 
+	/* a request of this session is being handled: a second one arriving meanwhile (a client that
+	 * pipelines, which the protocol forbids) closes the pipe instead of occupying another worker */
+	atomic_int in_flight;
+
 	/* protected by LOCK (one request at a time) */
 	pthread_mutex_t lock;
 	chan_session *chan;

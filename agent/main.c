@@ -44,14 +44,21 @@ static int agent_load_keys(agent *ag)
 
 static int agent_init(agent *ag)
 {
+	pthread_condattr_t attr;
+	int r;
+
 	memset(ag, 0, sizeof(*ag));
 	ag->self_pid = getpid();
 	atomic_init(&ag->stopping, 0);
 	if (pthread_mutex_init(&ag->auth_lock, NULL) || pthread_mutex_init(&ag->table_lock, NULL) ||
 	    pthread_mutex_init(&ag->budget_lock, NULL) || pthread_mutex_init(&ag->stop_lock, NULL) ||
-	    pthread_cond_init(&ag->stop_cond, NULL))
+	    pthread_condattr_init(&attr))
 		return -1;
-	return 0;
+	/* the housekeeper's deadlines are CLOCK_MONOTONIC: the condition variable must agree, or every
+	 * timed wait returns at once and the thread spins */
+	r = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) || pthread_cond_init(&ag->stop_cond, &attr);
+	pthread_condattr_destroy(&attr);
+	return r ? -1 : 0;
 }
 
 static void agent_cleanup(agent *ag)

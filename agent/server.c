@@ -201,10 +201,13 @@ static nng_msg *agent_handle_msg(agent *ag, nng_msg *msg)
 
 	if (!s)
 		goto out;
-	pthread_mutex_lock(&s->lock);
-	if (!s->closed)
-		reply = s->chan ? agent_data(ag, s, frame, len) : agent_handshake(ag, s, frame, len);
-	pthread_mutex_unlock(&s->lock);
+	if (atomic_exchange(&s->in_flight, 1) == 0) {
+		pthread_mutex_lock(&s->lock);
+		if (!s->closed)
+			reply = s->chan ? agent_data(ag, s, frame, len) : agent_handshake(ag, s, frame, len);
+		pthread_mutex_unlock(&s->lock);
+		atomic_store(&s->in_flight, 0);
+	}
 	agent_session_put(ag, s);
 out:
 	if (!reply)
@@ -246,7 +249,8 @@ static int agent_open_socket(agent *ag)
 	int rv = nng_rep0_open(&ag->sock);
 
 	if (rv == 0)
-		rv = nng_socket_set_size(ag->sock, NNG_OPT_RECVMAXSZ, WIRE_AGENT_RECV_MAX);
+		/* nng counts the REQ header (request id, and a hop or so of backtrace) in the limit */
+		rv = nng_socket_set_size(ag->sock, NNG_OPT_RECVMAXSZ, WIRE_AGENT_RECV_MAX + 64);
 	if (rv == 0)
 		rv = nng_pipe_notify(ag->sock, NNG_PIPE_EV_ADD_PRE, agent_pipe_event, ag);
 	if (rv == 0)

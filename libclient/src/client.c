@@ -33,6 +33,8 @@ static int keyfile_code(int rv)
 	case -EPERM:
 	case -EACCES:
 		return MEMSCAN_ERR_PERMISSION;
+	case -ENOENT:
+		return MEMSCAN_ERR_NOT_FOUND;
 	case -ENOMEM:
 		return MEMSCAN_ERR_NO_MEMORY;
 	default:
@@ -92,17 +94,21 @@ void client_unlock(const memscan_client *c)
 	pthread_mutex_unlock(&((memscan_client *)c)->lock);
 }
 
+/* Loads the private key file PATH as the identity; a failure leaves the previous one in place. */
 static int load_identity(memscan_client *c, const char *path)
 {
-	uint8_t pub[KEYFILE_KEY_LEN];
-	int rv = keyfile_load_private(path, c->priv, pub, c->err, sizeof(c->err));
+	uint8_t pub[KEYFILE_KEY_LEN], *priv = sodium_malloc(KEYFILE_KEY_LEN);
+	int rv;
 
-	if (rv < 0) {
-		c->have_identity = 0;
-		return keyfile_code(rv);
+	if (!priv)
+		return client_fail(c, MEMSCAN_ERR_NO_MEMORY, "out of memory");
+	rv = keyfile_load_private(path, priv, pub, c->err, sizeof(c->err));
+	if (rv == 0) {
+		memcpy(c->priv, priv, KEYFILE_KEY_LEN);
+		c->have_identity = 1;
 	}
-	c->have_identity = 1;
-	return MEMSCAN_OK;
+	sodium_free(priv);
+	return rv < 0 ? keyfile_code(rv) : MEMSCAN_OK;
 }
 
 int memscan_client_set_identity_file(memscan_client *c, const char *path)

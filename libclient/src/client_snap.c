@@ -188,34 +188,46 @@ static int fetch_bytes(memscan_client *c, const struct fetch_job *j, const memsc
 	return r;
 }
 
+static int add_region(memscan_client *c, memscan_snapshot *snap, const memscan_region *reg,
+                      uint8_t **ret_data)
+{
+	int r = memscan_snapshot_add_region(snap, reg, ret_data);
+
+	return r == MEMSCAN_OK ? r : client_fail(c, r, "snapshot region: %s", memscan_strerror(r));
+}
+
+/* Marks HOLES in the last region added to SNAP. */
+static int add_holes(memscan_client *c, memscan_snapshot *snap, const memscan_ranges *holes)
+{
+	int r = MEMSCAN_OK;
+
+	for (size_t i = 0; r == MEMSCAN_OK && i < holes->count; i++)
+		r = memscan_snapshot_add_hole(snap, holes->items[i]);
+	return r == MEMSCAN_OK ? r : client_fail(c, r, "snapshot hole: %s", memscan_strerror(r));
+}
+
 static int fetch_region(memscan_client *c, const struct fetch_job *j, const memscan_region *reg)
 {
 	size_t size = (size_t)(reg->end - reg->start);
 	memscan_ranges holes = { 0 };
 	uint8_t *data = NULL, *tmp = NULL;
-	int gone = 0, r = MEMSCAN_OK;
+	int gone = 0, r;
 
-	/* an updated snapshot may have lost regions: read first, add what is still there */
-	if (j->updated)
-		tmp = malloc(size);
-	else
-		r = memscan_snapshot_add_region(j->snap, reg, &data);
-	if (r != MEMSCAN_OK || (j->updated && !tmp)) {
-		r = client_fail(c, r ? r : MEMSCAN_ERR_NO_MEMORY, "snapshot region: %s",
-		                memscan_strerror(r ? r : MEMSCAN_ERR_NO_MEMORY));
-		goto out;
-	}
-	r = fetch_bytes(c, j, reg, tmp ? tmp : data, &holes, &gone);
-	if (r == MEMSCAN_OK && tmp && !gone) {
-		r = memscan_snapshot_add_region(j->snap, reg, &data);
+	if (!j->updated) {
+		/* straight into the snapshot's buffer */
+		r = add_region(c, j->snap, reg, &data);
 		if (r == MEMSCAN_OK)
+			r = fetch_bytes(c, j, reg, data, &holes, &gone);
+	} else {
+		/* an updated snapshot may have lost regions: read first, add what is still there */
+		tmp = malloc(size);
+		r = tmp ? fetch_bytes(c, j, reg, tmp, &holes, &gone)
+		        : client_fail(c, MEMSCAN_ERR_NO_MEMORY, "out of memory");
+		if (r == MEMSCAN_OK && !gone && (r = add_region(c, j->snap, reg, &data)) == MEMSCAN_OK)
 			memcpy(data, tmp, size);
 	}
-	for (size_t i = 0; r == MEMSCAN_OK && !gone && i < holes.count; i++)
-		r = memscan_snapshot_add_hole(j->snap, holes.items[i]);
-	if (r != MEMSCAN_OK && !c->err[0])
-		client_fail(c, r, "snapshot region: %s", memscan_strerror(r));
-out:
+	if (r == MEMSCAN_OK && !gone)
+		r = add_holes(c, j->snap, &holes);
 	free(tmp);
 	memscan_ranges_release(&holes);
 	return r;

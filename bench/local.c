@@ -1,0 +1,420 @@
+/* SPDX-License-Identifier: MIT */
+/* memscan-bench local measures: hardware baselines, the process_vm_readv ceiling, scan, snapshot, detect. */
+#include "bench.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <memscan/memscan.h>
+#include <sodium.h>
+#ifdef BENCH_HAVE_ZSTD
+#include <zstd.h>
+#endif
+
+#define CHUNK (16u << 20)
+
+uint64_t g_target_bytes;
+
+static void *big_alloc(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	memset(p, 1, len); /* pre-faulted */
+	return p;
+}
+
+/* A 'heap-like' buffer for the compressor: zeros, small integers and pointer-like words. */
+static void fill_heapish(uint8_t *buf, size_t len)
+{
+	uint64_t s = 12345;
+
+	for (size_t i = 0; i + 8 <= len; i += 8) {
+		uint64_t w;
+
+		s = s * 6364136223846793005ull + 1442695040888963407ull;
+		switch ((s >> 60) & 3) {
+		case 0:
+		case 1:
+			w = 0;
+			break;
+		case 2:
+			w = (s >> 33) & 0xff;
+			break;
+		default:
+			w = 0x00007f0000000000ull | ((s >> 20) & 0xffffff0ull);
+			break;
+		}
+		memcpy(buf + i, &w, 8);
+	}
+}
+
+void bench_baselines(const bench_opts *o)
+{
+	size_t len = CHUNK, big = 64u << 20;
+	figure *fa =
+	    fig_new("base.aead_chacha20", "GB/s", "ChaCha20-Poly1305 (libsodium) encrypt, 16 MiB, one core");
+	figure *fm = fig_new("base.memcpy", "GB/s", "memcpy 64 MiB between pre-faulted buffers, one core");
+	figure *fz =
+	    fig_new("base.zstd1", "GB/s", "zstd -1 compress, 1 MiB blocks of a heap-like 16 MiB, one core");
+	uint8_t *a = big_alloc(big), *b = big_alloc(big + crypto_aead_chacha20poly1305_ietf_ABYTES);
+	uint8_t key[32], nonce[12] = { 0 }, mac[16];
+
+	if (!a || !b) {
+		fig_skip(fa, "out of memory");
+		return;
+	}
+	randombytes_buf(key, sizeof(key));
+	randombytes_buf(a, len);
+	for (int r = 0; r < o->reps; r++) {
+		unsigned long long maclen;
+		double t0 = now_s();
+
+		for (int k = 0; k < 4; k++) {
+			nonce[0] = (uint8_t)(r * 4 + k);
+			crypto_aead_chacha20poly1305_ietf_encrypt_detached(b, mac, &maclen, a, len, NULL, 0,
+			                                                   NULL, nonce, key);
+		}
+		fig_add(fa, 4.0 * (double)len / (now_s() - t0) / GB);
+	}
+	for (int r = 0; r < o->reps; r++) {
+		double t0 = now_s();
+
+		memcpy(b, a, big);
+		__asm__ volatile("" : : "r"(b) : "memory");
+		fig_add(fm, (double)big / (now_s() - t0) / GB);
+	}
+#ifdef BENCH_HAVE_ZSTD
+	{
+		ZSTD_CCtx *cc = ZSTD_createCCtx();
+		size_t cap = ZSTD_compressBound(1u << 20), out_total = 0;
+
+		fill_heapish(a, len);
+		for (int r = 0; r < o->reps && cc; r++) {
+			double t0 = now_s();
+
+			out_total = 0;
+			for (size_t off = 0; off < len; off += 1u << 20) {
+				size_t z = ZSTD_compressCCtx(cc, b, cap, a + off, 1u << 20, 1);
+
+				if (!ZSTD_isError(z))
+					out_total += z;
+			}
+			fig_add(fz, (double)len / (now_s() - t0) / GB);
+		}
+		if (out_total)
+			fig_note(fz, "ratio %.1f:1", (double)len / (double)out_total);
+		ZSTD_freeCCtx(cc);
+	}
+#else
+	(void)fill_heapish;
+	fig_skip(fz, "built without libzstd");
+#endif
+	munmap(a, big);
+	munmap(b, big + crypto_aead_chacha20poly1305_ietf_ABYTES);
+}
+
+/* Reads every region of LIST in 16 MiB process_vm_readv calls into BUF; returns the bytes read. */
+static uint64_t ceiling_pass(pid_t pid, const memscan_region_list *list, uint8_t *buf)
+{
+	uint64_t total = 0;
+
+	for (size_t i = 0; i < memscan_region_list_count(list); i++) {
+		const memscan_region *rg = memscan_region_list_get(list, i);
+
+		for (uint64_t a = rg->start; a < rg->end;) {
+			size_t n = rg->end - a < CHUNK ? (size_t)(rg->end - a) : CHUNK;
+			struct iovec l = { buf, n }, rem = { (void *)(uintptr_t)a, n };
+			ssize_t got = process_vm_readv(pid, &l, 1, &rem, 1, 0);
+
+			if (got <= 0) {
+				a = (a + 4096) & ~(uint64_t)4095; /* skip an unreadable page */
+				continue;
+			}
+			total += (uint64_t)got;
+			a += (uint64_t)got;
+		}
+	}
+	return total;
+}
+
+struct match_ctx {
+	uint64_t lo, hi, inside, total;
+};
+
+static int count_match(void *ctx, uint64_t address, const memscan_region *region)
+{
+	struct match_ctx *m = ctx;
+
+	(void)region;
+	m->total++;
+	if (address >= m->lo && address < m->hi)
+		m->inside++;
+	return 0;
+}
+
+static void bench_scan(const bench_opts *o, target *t, memscan_process *proc)
+{
+	static const char *names[2] = { "memscan.scan", "memscan.scan_no_memmap" };
+	static const char *descs[2] = { "memscan_scan for the int32 needle, default read mode",
+		                        "memscan_scan for the int32 needle, no_memmap (small chunks)" };
+	char text[32];
+	memscan_pattern *pat = NULL;
+
+	snprintf(text, sizeof(text), "%02X %02X %02X %02X", o->needle & 0xff, (o->needle >> 8) & 0xff,
+	         (o->needle >> 16) & 0xff, o->needle >> 24);
+	if (memscan_pattern_parse(text, &pat, NULL) != MEMSCAN_OK) {
+		bench_log("cannot parse pattern %s", text);
+		return;
+	}
+	for (int mode = 0; mode < 2; mode++) {
+		figure *f = fig_new(names[mode], "GB/s", descs[mode]);
+		memscan_scan_options so = { 0 };
+		struct match_ctx m = { 0 };
+
+		so.no_memmap = mode;
+		for (int r = 0; r < o->reps; r++) {
+			uint64_t count = 0;
+			double t0, dt;
+			int rc;
+
+			memset(&m, 0, sizeof(m));
+			m.lo = t->addr;
+			m.hi = t->addr + t->size;
+			t0 = now_s();
+			rc = memscan_scan(proc, NULL, pat, &so, count_match, &m, &count);
+			dt = now_s() - t0;
+			if (rc != MEMSCAN_OK) {
+				fig_skip(f, "memscan_scan: %s", memscan_strerror(rc));
+				break;
+			}
+			fig_add(f, (double)g_target_bytes / dt / GB);
+		}
+		if (!f->skipped)
+			fig_note(f,
+			         "%" PRIu64 " matches in the buffer (expected %" PRIu64 "), %" PRIu64
+			         " in all%s",
+			         m.inside, t->needles, m.total, m.inside == t->needles ? "" : " MISMATCH");
+		if (!f->skipped && m.inside != t->needles)
+			bench_log("%s found %" PRIu64 " needles, expected %" PRIu64, names[mode], m.inside,
+			          t->needles);
+	}
+	memscan_pattern_free(pat);
+}
+
+static void bench_snapshot(const bench_opts *o, memscan_process *proc)
+{
+	figure *fm = fig_new("memscan.snapshot_mem", "GB/s", "memscan_snapshot_take of the whole target");
+	figure *ff =
+	    fig_new("memscan.snapshot_file", "GB/s", "memscan_snapshot_take + memscan_snapshot_save");
+	char path[320];
+
+	snprintf(path, sizeof(path), "%s/local.snap", o->tmpdir);
+	for (int r = 0; r < o->reps; r++) {
+		memscan_snapshot *s = NULL;
+		double t0 = now_s();
+		int rc = memscan_snapshot_take(proc, NULL, &s);
+
+		if (rc != MEMSCAN_OK) {
+			fig_skip(fm, "memscan_snapshot_take: %s", memscan_strerror(rc));
+			break;
+		}
+		fig_add(fm, (double)g_target_bytes / (now_s() - t0) / GB);
+		memscan_snapshot_free(s);
+	}
+	for (int r = 0; r < o->reps; r++) {
+		memscan_snapshot *s = NULL;
+		double t0 = now_s();
+		int rc = memscan_snapshot_take(proc, NULL, &s);
+
+		if (rc == MEMSCAN_OK)
+			rc = memscan_snapshot_save(s, path);
+		if (rc != MEMSCAN_OK) {
+			fig_skip(ff, "snapshot to file: %s", memscan_strerror(rc));
+			memscan_snapshot_free(s);
+			break;
+		}
+		fig_add(ff, (double)g_target_bytes / (now_s() - t0) / GB);
+		memscan_snapshot_free(s);
+		unlink(path);
+	}
+	fig_note(ff, "file in %s", o->tmpdir);
+}
+
+/* Detection at a fraction: change, detect (timed), verify, accept. Returns 0 on success. */
+static int detect_once(target *t, memscan_process *proc, memscan_detector *det, double frac, double *ret_dt,
+                       uint64_t *ret_expected, uint64_t *ret_got)
+{
+	memscan_diff *diff = NULL;
+	uint64_t expected = 0;
+	double t0;
+	int rc;
+
+	if (target_change(t, frac, &expected, NULL) != 0) {
+		bench_log("the target did not answer 'change'");
+		return -1;
+	}
+	t0 = now_s();
+	rc = memscan_detector_detect_changes(det, proc, NULL, &diff);
+	*ret_dt = now_s() - t0;
+	if (rc != MEMSCAN_OK) {
+		bench_log("detect_changes: %s", memscan_strerror(rc));
+		return -1;
+	}
+	*ret_expected = expected;
+	*ret_got = memscan_diff_changed_bytes(diff);
+	memscan_diff_free(diff);
+	rc = memscan_detector_accept(det);
+	return rc == MEMSCAN_OK ? 0 : -1;
+}
+
+static int plausible(uint64_t expected, uint64_t got)
+{
+	/* the buffer's changes, plus at most 64 KiB of the target's own bookkeeping (stdio, stack) */
+	return got >= expected && got <= expected + 65536;
+}
+
+static void bench_detect(const bench_opts *o, target *t, memscan_process *proc)
+{
+	static const double fracs[3] = { 0.0001, 0.01, 0.5 };
+	static const char *names[3] = { "memscan.detect_0.01pct", "memscan.detect_1pct",
+		                        "memscan.detect_50pct" };
+	memscan_detector *det = NULL;
+	int rc;
+
+	if (memscan_detector_new(&det) != MEMSCAN_OK)
+		return;
+	rc = memscan_detector_initialize(det, proc, NULL);
+	for (int k = 0; k < 3; k++) {
+		char desc[120];
+		figure *f;
+		uint64_t expected = 0, got = 0;
+		int bad = 0;
+
+		snprintf(desc, sizeof(desc), "detector re-read + diff, %g%% of the buffer changed",
+		         fracs[k] * 100);
+		f = fig_new(names[k], "GB/s", desc);
+		if (rc != MEMSCAN_OK) {
+			fig_skip(f, "detector_initialize: %s", memscan_strerror(rc));
+			continue;
+		}
+		for (int r = 0; r < o->reps; r++) {
+			double dt;
+
+			if (detect_once(t, proc, det, fracs[k], &dt, &expected, &got) != 0) {
+				fig_skip(f, "detection failed");
+				break;
+			}
+			fig_add(f, (double)g_target_bytes / dt / GB);
+			bad += !plausible(expected, got);
+		}
+		if (!f->skipped)
+			fig_note(f, "last: %" PRIu64 " bytes changed, %" PRIu64 " reported%s", expected, got,
+			         bad ? "; IMPLAUSIBLE count" : "");
+	}
+	memscan_detector_free(det);
+}
+
+void bench_local(const bench_opts *o, target *t)
+{
+	memscan_process *proc = NULL;
+	memscan_region_list *list = NULL;
+	memscan_filter filt;
+	figure *fc = fig_new("ceiling.vm_readv", "GB/s",
+	                     "process_vm_readv of the target's regions, 16 MiB calls, reused buffer");
+	uint8_t *buf;
+	int rc;
+
+	rc = memscan_process_open((int)t->c.pid, &proc);
+	if (rc != MEMSCAN_OK) {
+		bench_log("memscan_process_open(%d): %s", (int)t->c.pid, memscan_strerror(rc));
+		return;
+	}
+	memscan_filter_default(&filt);
+	rc = memscan_regions_read(proc, &filt, &list);
+	if (rc != MEMSCAN_OK) {
+		bench_log("memscan_regions_read: %s", memscan_strerror(rc));
+		memscan_process_free(proc);
+		return;
+	}
+	g_target_bytes = memscan_region_list_bytes(list);
+	buf = big_alloc(CHUNK);
+	if (buf) {
+		uint64_t got = 0;
+
+		ceiling_pass(t->c.pid, list, buf); /* warm-up */
+		for (int r = 0; r < o->reps; r++) {
+			double t0 = now_s();
+
+			got = ceiling_pass(t->c.pid, list, buf);
+			fig_add(fc, (double)g_target_bytes / (now_s() - t0) / GB);
+		}
+		fig_note(fc, "%zu regions, %.1f MiB, %.1f MiB readable", memscan_region_list_count(list),
+		         (double)g_target_bytes / MIB, (double)got / MIB);
+		munmap(buf, CHUNK);
+	}
+	memscan_region_list_free(list);
+
+	bench_scan(o, t, proc);
+	bench_snapshot(o, proc);
+	bench_detect(o, t, proc);
+	memscan_process_free(proc);
+}
+
+/* B9: a watch loop (detect, accept) on a big target with 0.01% changing between intervals. */
+void bench_watch(const bench_opts *o)
+{
+	char desc[120];
+	figure *fm, *fp;
+	target t;
+	memscan_process *proc = NULL;
+	memscan_detector *det = NULL;
+	double *dts;
+	int n = 0, bad = 0;
+
+	snprintf(desc, sizeof(desc), "watch interval detection, %.0f MiB target, 0.01%% changed: median",
+	         (double)o->watch_size / MIB);
+	fm = fig_new("watch.interval_p50", "ms", desc);
+	snprintf(desc, sizeof(desc), "watch interval detection, %.0f MiB target, 0.01%% changed: p90",
+	         (double)o->watch_size / MIB);
+	fp = fig_new("watch.interval_p90", "ms", desc);
+	dts = calloc((size_t)o->watch_intervals, sizeof(*dts));
+	if (!dts || target_start(o, &t, o->watch_size, 0) != 0) {
+		fig_skip(fm, "cannot start the watch target");
+		fig_skip(fp, "cannot start the watch target");
+		free(dts);
+		return;
+	}
+	if (memscan_process_open((int)t.c.pid, &proc) != MEMSCAN_OK ||
+	    memscan_detector_new(&det) != MEMSCAN_OK ||
+	    memscan_detector_initialize(det, proc, NULL) != MEMSCAN_OK) {
+		fig_skip(fm, "cannot initialize the detector");
+		fig_skip(fp, "cannot initialize the detector");
+	} else {
+		for (int i = 0; i < o->watch_intervals; i++) {
+			uint64_t expected, got;
+
+			if (detect_once(&t, proc, det, 0.0001, &dts[n], &expected, &got) != 0)
+				break;
+			bad += !plausible(expected, got);
+			n++;
+		}
+		for (int i = 0; i < n && i < BENCH_MAX_RUNS; i++) {
+			fm->runs[fm->n++] = dts[i] * 1000;
+			fp->runs[fp->n++] = dts[i] * 1000;
+		}
+		fm->median = median_of(dts, n) * 1000;
+		fp->median = percentile_of(dts, n, 0.9) * 1000;
+		fig_note(fp, "%d intervals%s", n, bad ? "; IMPLAUSIBLE change counts" : "");
+	}
+	memscan_detector_free(det);
+	memscan_process_free(proc);
+	target_stop(&t);
+	free(dts);
+}

@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: MIT */
+/* Agent test helpers: a real memscan-agent on throwaway keys, an honest REQ peer and a raw TCP peer. */
+#ifndef MEMSCAN_AGENTUTIL_H
+#define MEMSCAN_AGENTUTIL_H
+
+#include "testutil.h"
+
+#include <nng/nng.h>
+
+#include "chan.h"
+#include "keyfile.h"
+#include "noise.h"
+#include "wire.h"
+
+/* ---- a running agent ---- */
+
+typedef struct ms_agent_key {
+	char path[4200];
+	uint8_t priv[KEYFILE_KEY_LEN];
+	uint8_t pub[KEYFILE_KEY_LEN];
+} ms_agent_key;
+
+typedef struct ms_agent {
+	char dir[4096]; /* temporary directory holding keys, authorized_keys and the agent's stderr */
+	char auth_path[4200];
+	char err_path[4200];
+	ms_agent_key agent, full, listonly, stranger;
+	pid_t pid;
+	int out_fd; /* the agent's stdout */
+	char url[200];
+	char fp[KEYFILE_FINGERPRINT_LEN + 8];
+} ms_agent;
+
+/* A temporary directory with four fresh keys (agent, full, listonly, stranger) and an authorized_keys
+ * granting full list,read,scan and listonly list. 0 or -1. */
+int ms_agent_init(ms_agent *a);
+/* Generates key NAME in the agent's directory into K. */
+int ms_agent_make_key(ms_agent *a, ms_agent_key *k, const char *name);
+/* Rewrites authorized_keys with the full and/or listonly lines. */
+int ms_agent_write_auth(ms_agent *a, int with_full, int with_list);
+/* Rewrites authorized_keys with TEXT as it is. */
+int ms_agent_write_auth_text(ms_agent *a, const char *text);
+/* Starts the agent on tcp://127.0.0.1:0 (4 workers, 1 s handshake timeout) with EXTRA (NULL-terminated,
+ * may be NULL) appended; 0 once it printed its banner and listening line. */
+int ms_agent_start(ms_agent *a, const char *const *extra);
+/* Waits up to MS for the agent to exit; its exit code (128+signal if killed), or -1. */
+int ms_agent_wait(ms_agent *a, int ms);
+/* SIGTERM, then waits up to MS: the exit code (0 expected, also under LeakSanitizer), or -1. */
+int ms_agent_terminate(ms_agent *a, int ms);
+/* Kills (SIGKILL) and reaps the agent if it still runs; closes its stdout. Safe to call twice. */
+void ms_agent_stop(ms_agent *a);
+/* Removes the temporary directory unless MEMSCAN_TEST_KEEP is set. */
+void ms_agent_cleanup(ms_agent *a);
+/* Whether the agent's stderr contains NEEDLE; how many times; waits up to MS for it to appear. */
+int ms_agent_err_has(const ms_agent *a, const char *needle);
+size_t ms_agent_err_count(const ms_agent *a, const char *needle);
+int ms_agent_wait_err(const ms_agent *a, const char *needle, int ms);
+/* The agent's resident set (VmRSS) in KiB, or -1. */
+long ms_agent_rss_kib(const ms_agent *a);
+/* The TCP port the agent listens on, or -1. */
+int ms_agent_port(const ms_agent *a);
+
+/* ---- an honest peer: nng REQ socket and the channel's client side ---- */
+
+typedef struct ms_peer {
+	nng_socket sock;
+	chan_session *s;
+} ms_peer;
+
+/* Opens a REQ socket dialed to the agent; sends and receives time out after TIMEO_MS. */
+int ms_peer_open(ms_peer *p, const ms_agent *a, int timeo_ms);
+/* Sends DATA as one message, as it is. */
+int ms_peer_send(ms_peer *p, const uint8_t *data, size_t len);
+/* Sends HS1 and completes handshake HS with the reply; -1 if there is none in time. */
+int ms_peer_handshake(ms_peer *p, chan_client_hs *hs, const uint8_t hs1[CHAN_HS1_LEN]);
+/* Opens and handshakes with KEY; -1 if the agent did not answer within TIMEO_MS. */
+int ms_peer_connect(ms_peer *p, const ms_agent *a, const ms_agent_key *key, int timeo_ms);
+void ms_peer_close(ms_peer *p);
+/* Sends plaintext PT as the next request; the decoded Response, or NULL (no answer / bad reply). */
+Memscan__V1__Response *ms_peer_call_pt(ms_peer *p, const uint8_t *pt, size_t len);
+Memscan__V1__Response *ms_peer_call(ms_peer *p, const Memscan__V1__Request *req);
+Memscan__V1__Response *ms_peer_hello(ms_peer *p);
+Memscan__V1__Response *ms_peer_next(ms_peer *p, uint64_t cursor);
+/* ListRegions of PID (default filter), START_TIME 0 = whatever process has the PID now. */
+Memscan__V1__Response *ms_peer_list_regions(ms_peer *p, int pid, uint64_t start_time);
+/* Snapshot of the default-filtered regions of PID within [START, END). */
+Memscan__V1__Response *ms_peer_snapshot(ms_peer *p, int pid, uint64_t start, uint64_t end);
+Memscan__V1__Response *ms_peer_release(ms_peer *p, uint64_t snapshot_id);
+/* 0 if a fresh session of the full key gets a Hello and a ListRegions of PID answered; -1 otherwise. */
+int ms_agent_serving(const ms_agent *a, int pid);
+/* Asserts RESP is an Error with CODE and a message, and frees it. */
+void ms_peer_expect_error(Memscan__V1__Response *resp, int code);
+
+/* ---- a raw peer: a TCP socket speaking nng's SP/TCP framing by hand, and Noise IK by hand ---- */
+
+#define MS_SP_PROTO_REQ0 0x30
+#define MS_SP_PROTO_REP0 0x31
+
+typedef struct ms_tcp_peer {
+	int fd;
+	uint32_t req_id; /* REQ0 request id of the next message (high bit set on the wire) */
+	/* after ms_peer_tcp_handshake */
+	uint8_t hs1[CHAN_HS1_LEN], hs2[CHAN_HS2_LEN]; /* what was sent and received */
+	uint8_t k1[NOISE_KEY_LEN], k2[NOISE_KEY_LEN]; /* client -> agent, agent -> client */
+	uint64_t sid;
+	uint32_t perms;
+	uint64_t n; /* counter of the next request */
+} ms_tcp_peer;
+
+/* Connects to the agent's port; receives and sends time out after TIMEO_MS. No SP header sent. */
+int ms_peer_tcp_dial(ms_tcp_peer *t, const ms_agent *a, int timeo_ms);
+/* Sends the SP header announcing PROTO and checks the agent's (REP0). */
+int ms_peer_tcp_sp_header(ms_tcp_peer *t, uint16_t proto);
+/* Dial, then the SP header as a REQ0 peer. */
+int ms_peer_tcp_open(ms_tcp_peer *t, const ms_agent *a, int timeo_ms);
+/* Writes LEN raw bytes (no framing); 0 or -1 (e.g. the agent closed the connection). */
+int ms_peer_tcp_write(ms_tcp_peer *t, const void *data, size_t len);
+/* Sends FRAME as one REQ0 message: 8-byte big-endian length, request id, FRAME. */
+int ms_peer_tcp_send(ms_tcp_peer *t, const uint8_t *frame, size_t len);
+/* Receives one REP0 message: 1 with the frame (request id stripped) in malloc'd *RET, 0 if the agent
+ * closed the connection, -1 on timeout or malformed framing. */
+int ms_peer_tcp_recv(ms_tcp_peer *t, uint8_t **ret, size_t *ret_len);
+/* 1 if the agent closes the connection without sending a single byte (within the timeout). */
+int ms_peer_tcp_closed(ms_tcp_peer *t);
+/* Lingering off: closing resets the connection (RST) instead of FIN. */
+void ms_peer_tcp_reset_on_close(ms_tcp_peer *t);
+void ms_peer_tcp_close(ms_tcp_peer *t);
+
+/* Writes an HS1 from PRIV to AGENT_PUB into OUT, claiming static key FAKE_S_PUB instead of PRIV's
+ * public key if not NULL; the handshake state is returned for ms_peer_tcp_finish (free it with
+ * noise_hs_free). 0 or -1. */
+int ms_peer_make_hs1(const uint8_t priv[NOISE_KEY_LEN], const uint8_t agent_pub[NOISE_KEY_LEN],
+                     const uint8_t *fake_s_pub, uint8_t out[CHAN_HS1_LEN], noise_hs **ret);
+/* Completes HS with the agent's HS2 FRAME: keys, session id and permissions into T. */
+int ms_peer_tcp_finish(ms_tcp_peer *t, noise_hs *hs, const uint8_t *frame, size_t len);
+/* Sends a fresh HS1 of KEY and completes the handshake with the reply. 0 or -1. */
+int ms_peer_tcp_handshake(ms_tcp_peer *t, const ms_agent *a, const ms_agent_key *key);
+/* Seals PT as a DATA frame of session SID under counter N and key K; OUT holds len + 36 bytes. */
+void ms_peer_seal_raw(const uint8_t k[NOISE_KEY_LEN], uint64_t sid, uint64_t n, const uint8_t *pt, size_t len,
+                      uint8_t *out);
+/* Opens an agent reply sealed under counter N; the decoded Response or NULL. */
+Memscan__V1__Response *ms_peer_tcp_open_reply(ms_tcp_peer *t, uint64_t n, const uint8_t *frame, size_t len);
+/* Seals PT under the next counter, sends it and opens the reply; NULL if none or not authentic. */
+Memscan__V1__Response *ms_peer_tcp_call_pt(ms_tcp_peer *t, const uint8_t *pt, size_t len);
+
+#endif /* MEMSCAN_AGENTUTIL_H */
