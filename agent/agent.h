@@ -30,6 +30,10 @@
 #define AGENT_SCAN_MAX_MATCHES (16u << 20)
 /* Most items in one page (bounds what the client allocates while unpacking it). */
 #define AGENT_PAGE_MAX_ITEMS 200000u
+/* Heap blocks up to this size are reused (not mmapped afresh): a reply frame of a full page fits. */
+#define AGENT_HEAP_BLOCK_MAX (8u << 20)
+/* Free heap kept resident at the top of an arena (above it, it goes back to the system). */
+#define AGENT_HEAP_KEEP (12u << 20)
 /* Most snapshots one session may keep. */
 #define AGENT_MAX_SNAPSHOTS 256u
 /* Longest scan pattern text accepted. */
@@ -122,6 +126,7 @@ typedef struct agent_session {
 	size_t snap_count;
 	agent_pending pending;
 	uint64_t budget_used;
+	memscan_process *proc_cache; /* the last target of a listing: see agent_open_target_cached */
 } agent_session;
 
 typedef struct agent_replay {
@@ -176,8 +181,8 @@ typedef struct agent_req {
 	agent *ag;
 	agent_session *s;
 	const Memscan__V1__Request *req;
-	uint8_t *out; /* packed Response */
-	size_t out_len;
+	nng_msg *out;   /* the reply frame: packed Response at CHAN_DATA_AD_LEN, room for the tag */
+	size_t out_len; /* bytes of the packed Response */
 	int err;
 	char msg[256];
 	const char *op;
@@ -216,9 +221,15 @@ void agent_pending_clear(agent_pending *p);
 int agent_page_emit(agent_req *r);
 
 /* dispatch.c */
-int agent_handle_request(agent *ag, agent_session *s, const uint8_t *pt, size_t len, uint8_t **ret_out,
+int agent_handle_request(agent *ag, agent_session *s, const uint8_t *pt, size_t len, nng_msg **ret_out,
                          size_t *ret_len);
+/* A message for a DATA frame whose plaintext is PT_LEN bytes at CHAN_DATA_AD_LEN; NULL if no memory. */
+nng_msg *agent_frame_alloc(size_t pt_len);
 int agent_open_target(agent_req *r, const Memscan__V1__Target *t, memscan_process **ret_proc);
+/* As agent_open_target, but the handle is the session's to keep (the caller never frees it): an open
+ * handle of the same PID whose process has not exited is reused, with the uid and start-time checks
+ * made again. */
+int agent_open_target_cached(agent_req *r, const Memscan__V1__Target *t, memscan_process **ret_proc);
 int agent_fail(agent_req *r, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int agent_pack(agent_req *r, Memscan__V1__Response *resp);
 

@@ -52,9 +52,39 @@ int agent_fail(agent_req *r, int err, const char *fmt, ...)
 	return err;
 }
 
+nng_msg *agent_frame_alloc(size_t pt_len)
+{
+	nng_msg *m;
+
+	if (pt_len > SIZE_MAX - CHAN_DATA_OVERHEAD || nng_msg_alloc(&m, pt_len + CHAN_DATA_OVERHEAD) != 0)
+		return NULL;
+	return m;
+}
+
+/* Packs RESP straight into a new reply frame (sealed in place later: no other copy). */
+static nng_msg *agent_pack_frame(const Memscan__V1__Response *resp, size_t *ret_len)
+{
+	size_t len = protobuf_c_message_get_packed_size(&resp->base);
+	nng_msg *m = agent_frame_alloc(len);
+
+	if (m)
+		*ret_len =
+		    protobuf_c_message_pack(&resp->base, (uint8_t *)nng_msg_body(m) + CHAN_DATA_AD_LEN);
+	return m;
+}
+
+static void agent_drop_out(agent_req *r)
+{
+	if (r->out)
+		nng_msg_free(r->out);
+	r->out = NULL;
+	r->out_len = 0;
+}
+
 int agent_pack(agent_req *r, Memscan__V1__Response *resp)
 {
-	r->out = wire_pack(&resp->base, &r->out_len);
+	agent_drop_out(r);
+	r->out = agent_pack_frame(resp, &r->out_len);
 	if (!r->out)
 		return agent_fail(r, MEMSCAN_ERR_NO_MEMORY, "out of memory packing the reply");
 	return MEMSCAN_OK;
@@ -102,6 +132,20 @@ static int agent_check_uid(agent_req *r, memscan_process *proc)
 	return MEMSCAN_OK;
 }
 
+/* The checks on an open process PROC for TARGET T: within the key's uids, and the same process as
+ * T's start time names. */
+static int agent_check_target(agent_req *r, const Memscan__V1__Target *t, memscan_process *proc)
+{
+	int err = agent_check_uid(r, proc);
+
+	if (err == MEMSCAN_OK && t->start_time && t->start_time != memscan_process_start_time(proc))
+		err =
+		    agent_fail(r, MEMSCAN_ERR_PROCESS_GONE,
+		               "process %d is not the one started at %llu: it exited and the PID was reused",
+		               memscan_process_pid(proc), (unsigned long long)t->start_time);
+	return err;
+}
+
 /* Validates TARGET and opens it: pid > 0, never the agent itself, within the key's uids, and the
  * same process as TARGET's start time names. */
 int agent_open_target(agent_req *r, const Memscan__V1__Target *t, memscan_process **ret_proc)
@@ -119,18 +163,38 @@ int agent_open_target(agent_req *r, const Memscan__V1__Target *t, memscan_proces
 	err = memscan_process_open(pid, &proc);
 	if (err != MEMSCAN_OK)
 		return agent_fail(r, err, "cannot open process %d: %s", pid, memscan_strerror(err));
-	err = agent_check_uid(r, proc);
-	if (err == MEMSCAN_OK && t->start_time && t->start_time != memscan_process_start_time(proc))
-		err =
-		    agent_fail(r, MEMSCAN_ERR_PROCESS_GONE,
-		               "process %d is not the one started at %llu: it exited and the PID was reused",
-		               pid, (unsigned long long)t->start_time);
+	err = agent_check_target(r, t, proc);
 	if (err != MEMSCAN_OK) {
 		memscan_process_free(proc);
 		return err;
 	}
 	*ret_proc = proc;
 	return MEMSCAN_OK;
+}
+
+int agent_open_target_cached(agent_req *r, const Memscan__V1__Target *t, memscan_process **ret_proc)
+{
+	agent_session *s = r->s;
+	int pid = t ? t->pid : 0;
+	int err;
+
+	*ret_proc = NULL;
+	if (s->proc_cache && (pid <= 0 || memscan_process_pid(s->proc_cache) != pid ||
+	                      memscan_process_check_alive(s->proc_cache) != MEMSCAN_OK)) {
+		memscan_process_free(s->proc_cache);
+		s->proc_cache = NULL;
+	}
+	if (!s->proc_cache) {
+		err = agent_open_target(r, t, &s->proc_cache);
+		*ret_proc = s->proc_cache;
+		return err;
+	}
+	/* the PID was checked (> 0, not the agent) when the handle was opened; its uids may change */
+	r->pid = pid;
+	err = agent_check_target(r, t, s->proc_cache);
+	if (err == MEMSCAN_OK)
+		*ret_proc = s->proc_cache;
+	return err;
 }
 
 static const struct agent_op *agent_find_op(Memscan__V1__Request__OpCase op)
@@ -168,19 +232,18 @@ static int agent_pack_error(agent_req *r)
 	Memscan__V1__Response resp = MEMSCAN__V1__RESPONSE__INIT;
 	Memscan__V1__Error e = MEMSCAN__V1__ERROR__INIT;
 
-	free(r->out);
-	r->out = NULL;
+	agent_drop_out(r);
 	e.code = wire_err_to_proto(r->err);
 	e.message = r->msg;
 	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_ERROR;
 	resp.error = &e;
-	r->out = wire_pack(&resp.base, &r->out_len);
+	r->out = agent_pack_frame(&resp, &r->out_len);
 	return r->out ? 0 : -1;
 }
 
 /* Handles one authenticated plaintext request; returns 0 with the packed Response in *RET_OUT, or -1
  * if not even an error reply could be built (the caller then closes the pipe). */
-int agent_handle_request(agent *ag, agent_session *s, const uint8_t *pt, size_t len, uint8_t **ret_out,
+int agent_handle_request(agent *ag, agent_session *s, const uint8_t *pt, size_t len, nng_msg **ret_out,
                          size_t *ret_len)
 {
 	agent_req r;

@@ -67,7 +67,7 @@ int agent_op_list_regions(agent_req *r)
 	const Memscan__V1__ListRegions *lr = r->req->list_regions;
 	agent_pending *p = &r->s->pending;
 	memscan_process *proc;
-	int err = agent_open_target(r, lr->target, &proc);
+	int err = agent_open_target_cached(r, lr->target, &proc);
 
 	if (err != MEMSCAN_OK)
 		return err;
@@ -76,7 +76,6 @@ int agent_op_list_regions(agent_req *r)
 		p->kind = AGENT_PAGE_REGIONS;
 		p->start_time = memscan_process_start_time(proc);
 	}
-	memscan_process_free(proc);
 	return err == MEMSCAN_OK ? agent_page_emit(r) : err;
 }
 

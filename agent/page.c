@@ -227,12 +227,29 @@ static int agent_read_live(agent_req *r, uint8_t *buf, size_t len, memscan_range
 	                  (unsigned long long)p->addr, memscan_process_pid(p->proc), memscan_strerror(err));
 }
 
-/* Copies the next page of a snapshot read into BUF; HOLES points at the region's holes. */
-static void agent_read_snap(agent_pending *p, uint8_t *buf, size_t len)
+/* The next page of a snapshot read: its bytes, straight from the kept snapshot (packed once, into
+ * the reply frame). */
+static const uint8_t *agent_read_snap(const agent_pending *p)
 {
 	const memscan_snapshot_region *sr = &p->snap_region;
 
-	memcpy(buf, sr->data + (p->addr - sr->region.start), len);
+	return sr->data + (p->addr - sr->region.start);
+}
+
+/* Fills PAGE's bytes for a live read into a new buffer *RET_BUF; *HSRC: its holes (WHOLE_VIEW when
+ * nothing of it was readable). */
+static int agent_page_live(agent_req *r, size_t len, Memscan__V1__ReadPage *page, memscan_ranges *holes,
+                           const memscan_ranges *whole_view, const memscan_ranges **hsrc, uint8_t **ret_buf)
+{
+	int whole_hole = 0, err;
+
+	*ret_buf = malloc(len);
+	if (!*ret_buf)
+		return agent_fail(r, MEMSCAN_ERR_NO_MEMORY, "out of memory for a %zu-byte page", len);
+	err = agent_read_live(r, *ret_buf, len, holes, &whole_hole);
+	*hsrc = whole_hole ? whole_view : holes;
+	page->data.data = *ret_buf;
+	return err;
 }
 
 static int agent_emit_read(agent_req *r)
@@ -245,31 +262,21 @@ static int agent_emit_read(agent_req *r)
 	memscan_ranges holes = { 0 };
 	memscan_range whole = { p->addr, p->addr + len };
 	memscan_ranges whole_view = { &whole, 1, 1 };
-	const memscan_ranges *hsrc = &holes;
-	int whole_hole = 0;
+	const memscan_ranges *hsrc = p->snap_region.holes;
 	Memscan__V1__Range *hitems = NULL, **hptrs = NULL;
-	uint8_t *buf = malloc(len);
+	uint8_t *buf = NULL;
 	int err = MEMSCAN_OK;
 
-	if (!buf) {
-		err = agent_fail(r, MEMSCAN_ERR_NO_MEMORY, "out of memory for a %zu-byte page", len);
-		goto out;
-	}
-	if (p->kind == AGENT_PAGE_READ_LIVE) {
-		err = agent_read_live(r, buf, len, &holes, &whole_hole);
-		if (whole_hole)
-			hsrc = &whole_view;
-	} else {
-		agent_read_snap(p, buf, len);
-		hsrc = p->snap_region.holes;
-	}
+	if (p->kind == AGENT_PAGE_READ_LIVE)
+		err = agent_page_live(r, len, &page, &holes, &whole_view, &hsrc, &buf);
+	else
+		page.data.data = (uint8_t *)agent_read_snap(p);
 	if (err == MEMSCAN_OK &&
 	    agent_ranges_to_proto(hsrc, p->addr, p->addr + len, &hitems, &hptrs, &page.n_holes) != 0)
 		err = agent_fail(r, MEMSCAN_ERR_NO_MEMORY, "out of memory");
 	if (err != MEMSCAN_OK)
 		goto out;
 	page.address = p->addr;
-	page.data.data = buf;
 	page.data.len = len;
 	page.holes = hptrs;
 	r->bytes += len;

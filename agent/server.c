@@ -155,38 +155,33 @@ out:
 	return reply;
 }
 
-/* Handles one DATA frame on an established session. NULL: close the pipe. */
-static nng_msg *agent_data(agent *ag, agent_session *s, const uint8_t *frame, size_t len)
+/* Handles one DATA frame on an established session: opened in place in MSG, the reply packed into
+ * its own frame and sealed in place. NULL: close the pipe. */
+static nng_msg *agent_data(agent *ag, agent_session *s, nng_msg *msg)
 {
-	uint8_t *pt = NULL, *out = NULL;
-	size_t pt_len = 0, out_len = 0, sealed = 0;
+	uint8_t *frame = nng_msg_body(msg), *pt = frame + CHAN_DATA_AD_LEN;
+	size_t len = nng_msg_len(msg), pt_len = 0, out_len = 0, sealed = 0;
 	nng_msg *reply = NULL;
 
-	if (len < CHAN_DATA_OVERHEAD)
-		goto refuse;
-	pt = malloc(len - CHAN_DATA_OVERHEAD + 1);
-	if (!pt || chan_open(s->chan, frame, len, pt, len - CHAN_DATA_OVERHEAD, &pt_len) != 0)
-		goto refuse;
-	if (agent_handle_request(ag, s, pt, pt_len, &out, &out_len) != 0)
-		goto done;
-	if (nng_msg_alloc(&reply, out_len + CHAN_DATA_OVERHEAD) != 0) {
-		reply = NULL;
-		goto done;
+	if (len < CHAN_DATA_OVERHEAD ||
+	    chan_open(s->chan, frame, len, pt, len - CHAN_DATA_OVERHEAD, &pt_len) != 0) {
+		agent_refused(s->peer,
+		              chan_frame_type(frame, len) == CHAN_TYPE_HS1 ? "second-hs1" : "bad-data-frame",
+		              s->fp);
+		return NULL;
 	}
-	if (chan_seal(s->chan, out, out_len, nng_msg_body(reply), out_len + CHAN_DATA_OVERHEAD, &sealed) !=
-	    0) {
-		nng_msg_free(reply);
-		reply = NULL;
+	if (agent_handle_request(ag, s, pt, pt_len, &reply, &out_len) == 0) {
+		uint8_t *body = nng_msg_body(reply);
+
+		if (chan_seal(s->chan, body + CHAN_DATA_AD_LEN, out_len, body, nng_msg_len(reply), &sealed) !=
+		    0) {
+			nng_msg_free(reply);
+			reply = NULL;
+		} else if (sealed < nng_msg_len(reply)) {
+			nng_msg_chop(reply, nng_msg_len(reply) - sealed);
+		}
 	}
-	goto done;
-refuse:
-	agent_refused(s->peer, chan_frame_type(frame, len) == CHAN_TYPE_HS1 ? "second-hs1" : "bad-data-frame",
-	              s->fp);
-done:
-	if (pt)
-		sodium_memzero(pt, pt_len);
-	free(pt);
-	free(out);
+	sodium_memzero(pt, pt_len);
 	return reply;
 }
 
@@ -204,7 +199,7 @@ static nng_msg *agent_handle_msg(agent *ag, nng_msg *msg)
 	if (atomic_exchange(&s->in_flight, 1) == 0) {
 		pthread_mutex_lock(&s->lock);
 		if (!s->closed)
-			reply = s->chan ? agent_data(ag, s, frame, len) : agent_handshake(ag, s, frame, len);
+			reply = s->chan ? agent_data(ag, s, msg) : agent_handshake(ag, s, frame, len);
 		pthread_mutex_unlock(&s->lock);
 		atomic_store(&s->in_flight, 0);
 	}

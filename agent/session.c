@@ -66,6 +66,7 @@ static void agent_session_free(agent *ag, agent_session *s)
 {
 	agent_pending_clear(&s->pending);
 	agent_snaps_free_all(ag, s);
+	memscan_process_free(s->proc_cache);
 	chan_session_free(s->chan);
 	pthread_mutex_destroy(&s->lock);
 	sodium_memzero(s, sizeof(*s));

@@ -228,12 +228,22 @@ void chan_agent_hs_free(chan_agent_hs *hs)
 	free(hs);
 }
 
+/* True if [A, +A_LEN) and [B, +B_LEN) share a byte. */
+static int chan_overlap(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len)
+{
+	uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+
+	return a_len && b_len && x < y + b_len && y < x + a_len;
+}
+
 int chan_seal(chan_session *s, const uint8_t *pt, size_t len, uint8_t *out, size_t out_cap, size_t *out_len)
 {
 	uint64_t n;
 
 	if (!s || out_cap < CHAN_DATA_OVERHEAD || len > out_cap - CHAN_DATA_OVERHEAD)
 		return -1;
+	if (pt != out + CHAN_DATA_AD_LEN && chan_overlap(pt, len, out, len + CHAN_DATA_OVERHEAD))
+		return -1; /* only exact in-place sealing */
 	if (s->is_client) {
 		/* one request at a time; never two plaintexts under one counter */
 		if (s->awaiting || s->counter >= CHAN_MAX_MESSAGES)
@@ -261,6 +271,8 @@ int chan_open(chan_session *s, const uint8_t *frame, size_t len, uint8_t *pt, si
 	if (!s || len < CHAN_DATA_OVERHEAD || chan_frame_type(frame, len) != CHAN_TYPE_DATA ||
 	    len - CHAN_DATA_OVERHEAD > pt_cap)
 		return -1;
+	if (pt != frame + CHAN_DATA_AD_LEN && chan_overlap(pt, len - CHAN_DATA_OVERHEAD, frame, len))
+		return -1; /* only exact in-place opening */
 	if (s->is_client) {
 		if (!s->awaiting)
 			return -1; /* a reply nobody asked for (e.g. a reflected request) */

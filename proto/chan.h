@@ -64,10 +64,12 @@ void chan_agent_hs_free(chan_agent_hs *hs);
 /* ---- transport ---- */
 /* Client: seals request number N (the session's next counter) into OUT (len + CHAN_DATA_OVERHEAD).
  * Agent: seals the reply to the request it last opened, under the same counter. -1 if the session
- * is exhausted or the call is out of turn. */
+ * is exhausted or the call is out of turn. PT may lie exactly at OUT + CHAN_DATA_AD_LEN (sealing in
+ * place: the frame's header goes in front, the tag after); any other overlap is refused. */
 int chan_seal(chan_session *s, const uint8_t *pt, size_t len, uint8_t *out, size_t out_cap, size_t *out_len);
 /* Opens a DATA frame: exact session id, exactly the expected counter, authentic. PT receives
- * len - CHAN_DATA_OVERHEAD bytes. -1 on any failure (the caller then drops the connection). */
+ * len - CHAN_DATA_OVERHEAD bytes. -1 on any failure (the caller then drops the connection). PT may
+ * be FRAME + CHAN_DATA_AD_LEN (opening in place; FRAME is then overwritten); no other overlap. */
 __attribute__((warn_unused_result)) int chan_open(chan_session *s, const uint8_t *frame, size_t len,
                                                   uint8_t *pt, size_t pt_cap, size_t *pt_len);
 uint64_t chan_session_id(const chan_session *s);

@@ -74,10 +74,6 @@ void memscan_client_free(memscan_client *c)
 	client_drop(c);
 	free(c->kept);
 	sodium_free(c->priv);
-	if (c->pt) {
-		sodium_memzero(c->pt, c->pt_cap);
-		free(c->pt);
-	}
 	free(c->known_agents);
 	free(c->url);
 	pthread_mutex_destroy(&c->lock);
@@ -549,44 +545,23 @@ int client_ensure_session(memscan_client *c)
 
 /* ---- the request exchange ---- */
 
+/* Packs REQ straight into its frame and seals it in place. */
 static int send_request(memscan_client *c, const Memscan__V1__Request *req)
 {
-	size_t len, out_len;
-	uint8_t *pt = wire_pack(&req->base, &len);
+	size_t len = protobuf_c_message_get_packed_size(&req->base), out_len;
+	uint8_t *body;
 	nng_msg *msg;
 
-	if (!pt)
+	if (nng_msg_alloc(&msg, len + CHAN_DATA_OVERHEAD))
 		return client_fail(c, MEMSCAN_ERR_NO_MEMORY, "out of memory");
-	if (nng_msg_alloc(&msg, len + CHAN_DATA_OVERHEAD)) {
-		free(pt);
-		return client_fail(c, MEMSCAN_ERR_NO_MEMORY, "out of memory");
-	}
-	if (chan_seal(c->session, pt, len, nng_msg_body(msg), len + CHAN_DATA_OVERHEAD, &out_len)) {
-		free(pt);
+	body = nng_msg_body(msg);
+	len = protobuf_c_message_pack(&req->base, body + CHAN_DATA_AD_LEN);
+	if (chan_seal(c->session, body + CHAN_DATA_AD_LEN, len, body, nng_msg_len(msg), &out_len)) {
 		nng_msg_free(msg);
 		client_drop(c);
 		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "the session cannot send another request");
 	}
-	free(pt);
 	return send_frame(c, msg, "sending a request");
-}
-
-static int grow_pt(memscan_client *c, size_t need)
-{
-	uint8_t *p;
-
-	if (need <= c->pt_cap)
-		return 0;
-	p = malloc(need);
-	if (!p)
-		return -1;
-	if (c->pt) {
-		sodium_memzero(c->pt, c->pt_cap);
-		free(c->pt);
-	}
-	c->pt = p;
-	c->pt_cap = need;
-	return 0;
 }
 
 static int protocol_drop(memscan_client *c, const char *what)
@@ -595,30 +570,40 @@ static int protocol_drop(memscan_client *c, const char *what)
 	return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent at %s: %s; connection dropped", c->url, what);
 }
 
-/* Receives and opens the reply into c->pt. */
-static int recv_reply(memscan_client *c, size_t *ret_len)
+/* Receives the reply and opens it in place: *RET_MSG holds the plaintext (*RET_LEN bytes) at
+ * CHAN_DATA_AD_LEN; release it with release_reply. */
+static int recv_reply(memscan_client *c, nng_msg **ret_msg, size_t *ret_len)
 {
 	nng_msg *msg = NULL;
+	uint8_t *frame;
 	size_t len;
 	int rv = nng_recvmsg(c->sock, &msg, 0);
 
+	*ret_msg = NULL;
 	if (rv)
 		return transport_fail(c, rv, "waiting for the reply");
 	len = nng_msg_len(msg);
+	frame = nng_msg_body(msg);
 	if (nng_pipe_id(nng_msg_get_pipe(msg)) != c->pipe_id || len < CHAN_DATA_OVERHEAD) {
 		nng_msg_free(msg);
 		return protocol_drop(c, "unexpected reply frame");
 	}
-	if (grow_pt(c, len - CHAN_DATA_OVERHEAD + 1)) {
+	rv = chan_open(c->session, frame, len, frame + CHAN_DATA_AD_LEN, len - CHAN_DATA_OVERHEAD, ret_len);
+	if (rv) {
 		nng_msg_free(msg);
-		client_drop(c);
-		return client_fail(c, MEMSCAN_ERR_NO_MEMORY, "out of memory");
-	}
-	rv = chan_open(c->session, nng_msg_body(msg), len, c->pt, c->pt_cap, ret_len);
-	nng_msg_free(msg);
-	if (rv)
 		return protocol_drop(c, "a reply that does not authenticate");
+	}
+	*ret_msg = msg;
 	return MEMSCAN_OK;
+}
+
+/* Wipes the plaintext of an opened reply and frees it. */
+static void release_reply(nng_msg *msg, size_t pt_len)
+{
+	if (!msg)
+		return;
+	sodium_memzero((uint8_t *)nng_msg_body(msg) + CHAN_DATA_AD_LEN, pt_len);
+	nng_msg_free(msg);
 }
 
 /* Copies an agent's message, replacing control characters (it may reach a terminal). */
@@ -651,17 +636,19 @@ static int exchange(memscan_client *c, const Memscan__V1__Request *req,
                     Memscan__V1__Response__ResultCase expect, Memscan__V1__Response **ret)
 {
 	Memscan__V1__Response *resp;
-	size_t len;
+	nng_msg *msg = NULL;
+	size_t len = 0;
 	int r;
 
 	*ret = NULL;
 	r = send_request(c, req);
 	if (r == MEMSCAN_OK)
-		r = recv_reply(c, &len);
+		r = recv_reply(c, &msg, &len);
 	if (r != MEMSCAN_OK)
 		return r;
-	resp = wire_unpack_response(c->pt, len, WIRE_UNPACK_BUDGET_CLIENT);
-	sodium_memzero(c->pt, len);
+	resp = wire_unpack_response((uint8_t *)nng_msg_body(msg) + CHAN_DATA_AD_LEN, len,
+	                            WIRE_UNPACK_BUDGET_CLIENT);
+	release_reply(msg, len);
 	if (!resp)
 		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent at %s sent a malformed reply", c->url);
 	r = check_reply(c, resp, expect);

@@ -60,8 +60,6 @@ struct memscan_client {
 	int no_reconnect; /* set while a call depends on the current session (a kept snapshot) */
 	struct client_kept *kept;
 	size_t kept_count, kept_cap;
-	uint8_t *pt; /* reusable plaintext buffer for replies */
-	size_t pt_cap;
 	char err[CLIENT_ERR_LEN];
 };
 

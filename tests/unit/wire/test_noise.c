@@ -153,6 +153,46 @@ static void test_chan_round_trips_and_refuses_replay(void **state)
 	pair_free(&p);
 }
 
+/* Sealing and opening in place (plaintext at frame + CHAN_DATA_AD_LEN) give the same frames as with
+ * separate buffers; any other overlap is refused. */
+static void test_chan_in_place(void **state)
+{
+	uint8_t frame[256], pt[256];
+	size_t len, plen, clen;
+	struct pair p, q;
+
+	(void)state;
+	pair_up(&p);
+	memcpy(frame + CHAN_DATA_AD_LEN, "in place, please", 16);
+	assert_int_equal(chan_seal(p.client, frame + CHAN_DATA_AD_LEN, 16, frame, sizeof(frame), &len), 0);
+	assert_int_equal(len, 16 + CHAN_DATA_OVERHEAD);
+	assert_int_equal(
+	    chan_open(p.agent, frame, len, frame + CHAN_DATA_AD_LEN, len - CHAN_DATA_OVERHEAD, &plen), 0);
+	assert_int_equal(plen, 16);
+	assert_memory_equal(frame + CHAN_DATA_AD_LEN, "in place, please", 16);
+	/* the agent's reply, in place, opened by the client into another buffer */
+	memcpy(frame + CHAN_DATA_AD_LEN, "reply", 5);
+	assert_int_equal(chan_seal(p.agent, frame + CHAN_DATA_AD_LEN, 5, frame, sizeof(frame), &len), 0);
+	assert_int_equal(chan_open(p.client, frame, len, pt, sizeof(pt), &plen), 0);
+	assert_memory_equal(pt, "reply", 5);
+	/* overlapping, but not exactly in place: refused (and the session's turn is not used up) */
+	memcpy(frame + 4, "shifted", 7);
+	assert_int_equal(chan_seal(p.client, frame + 4, 7, frame, sizeof(frame), &len), -1);
+	assert_int_equal(chan_seal(p.client, frame + 4, 7, frame + 2, sizeof(frame) - 2, &len), -1);
+	assert_int_equal(chan_seal(p.client, (const uint8_t *)"ok", 2, frame, sizeof(frame), &len), 0);
+	assert_int_equal(chan_open(p.agent, frame, len, frame + 1, sizeof(frame) - 1, &plen), -1);
+	assert_int_equal(chan_open(p.agent, frame, len, pt, sizeof(pt), &plen), 0);
+	/* a tampered frame opened in place is refused too */
+	pair_up(&q);
+	memcpy(frame + CHAN_DATA_AD_LEN, "tamper", 6);
+	assert_int_equal(chan_seal(q.client, frame + CHAN_DATA_AD_LEN, 6, frame, sizeof(frame), &clen), 0);
+	frame[CHAN_DATA_AD_LEN + 2] ^= 1;
+	assert_int_equal(
+	    chan_open(q.agent, frame, clen, frame + CHAN_DATA_AD_LEN, clen - CHAN_DATA_OVERHEAD, &plen), -1);
+	pair_free(&q);
+	pair_free(&p);
+}
+
 static void test_chan_rejects_every_mangled_frame(void **state)
 {
 	uint8_t req[128], bad[160], pt[160];
@@ -241,6 +281,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_noise_matches_published_vector),
 		cmocka_unit_test(test_chan_round_trips_and_refuses_replay),
+		cmocka_unit_test(test_chan_in_place),
 		cmocka_unit_test(test_chan_rejects_every_mangled_frame),
 		cmocka_unit_test(test_chan_handshake_refusals),
 	};
