@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Snapshot diffs: change runs (address, old bytes, new bytes), per-byte changes, region coverage. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
-/* Compared at once before looking at single words; the common case (no change) costs one memcmp. */
-#define MS_DIFF_BLOCK 4096
 /* Most changed bytes one diff holds (old + new copies take twice this). */
 #define MS_DIFF_MAX_CHANGED (1ull << 36)
 
@@ -26,6 +25,8 @@ struct memscan_diff {
 	memscan_ranges appeared, vanished;
 };
 
+static void pool_free(uint8_t *pool, size_t cap);
+
 int memscan_diff_new(memscan_diff **ret_diff)
 {
 	if (!ret_diff)
@@ -39,43 +40,101 @@ void memscan_diff_free(memscan_diff *d)
 	if (!d)
 		return;
 	free(d->runs);
-	free(d->pool);
+	pool_free(d->pool, d->pool_cap);
 	memscan_ranges_release(&d->appeared);
 	memscan_ranges_release(&d->vanished);
 	free(d);
+}
+
+/* Byte pools at least this large are mapped huge-page advised: a fresh 4 KiB fault costs ~10 us. */
+#define MS_POOL_MAPPED_MIN ((size_t)1 << 20)
+
+static void pool_free(uint8_t *pool, size_t cap)
+{
+	if (cap >= MS_POOL_MAPPED_MIN)
+		ms_buf_free(pool, cap);
+	else
+		free(pool);
+}
+
+/* Grows the byte pool to hold at least NEED more bytes. */
+static int pool_grow(memscan_diff *d, size_t need)
+{
+	size_t cap = d->pool_cap ? d->pool_cap : 4096;
+	uint8_t *pool;
+
+	while (cap - d->pool_len < need)
+		cap *= 2;
+	if (cap == d->pool_cap)
+		return MEMSCAN_OK;
+	if (cap < MS_POOL_MAPPED_MIN) {
+		pool = realloc(d->pool, cap);
+		if (!pool)
+			return MEMSCAN_ERR_NO_MEMORY;
+	} else {
+		pool = ms_buf_alloc(cap);
+		if (!pool)
+			return MEMSCAN_ERR_NO_MEMORY;
+		if (d->pool_len)
+			memcpy(pool, d->pool, d->pool_len);
+		pool_free(d->pool, d->pool_cap);
+	}
+	d->pool = pool;
+	d->pool_cap = cap;
+	return MEMSCAN_OK;
+}
+
+static int runs_grow(memscan_diff *d, size_t need)
+{
+	size_t cap = d->capacity ? d->capacity : 64;
+	struct ms_run *runs;
+
+	while (cap - d->count < need)
+		cap *= 2;
+	if (cap == d->capacity)
+		return MEMSCAN_OK;
+	runs = realloc(d->runs, cap * sizeof(*runs));
+	if (!runs)
+		return MEMSCAN_ERR_NO_MEMORY;
+	d->runs = runs;
+	d->capacity = cap;
+	return MEMSCAN_OK;
+}
+
+int ms_diff_reserve(memscan_diff *d, size_t runs, size_t bytes)
+{
+	int r;
+
+	if (bytes > MS_DIFF_MAX_CHANGED)
+		return MEMSCAN_ERR_LIMIT;
+	r = runs_grow(d, runs);
+	return r == MEMSCAN_OK ? pool_grow(d, 2 * bytes) : r;
 }
 
 /* Appends a run, copying LEN old and new bytes. */
 static int diff_push(memscan_diff *d, uint64_t addr, size_t len, size_t region, const uint8_t *old_b,
                      const uint8_t *new_b)
 {
+	int r;
+
 	if (d->changed + len > MS_DIFF_MAX_CHANGED)
 		return MEMSCAN_ERR_LIMIT;
-	if (d->count == d->capacity) {
-		size_t cap = d->capacity ? d->capacity * 2 : 64;
-		struct ms_run *runs = realloc(d->runs, cap * sizeof(*runs));
-		if (!runs)
-			return MEMSCAN_ERR_NO_MEMORY;
-		d->runs = runs;
-		d->capacity = cap;
-	}
-	if (d->pool_cap - d->pool_len < 2 * len) {
-		size_t cap = d->pool_cap ? d->pool_cap : 4096;
-		uint8_t *pool;
-		while (cap - d->pool_len < 2 * len)
-			cap *= 2;
-		pool = realloc(d->pool, cap);
-		if (!pool)
-			return MEMSCAN_ERR_NO_MEMORY;
-		d->pool = pool;
-		d->pool_cap = cap;
-	}
+	if (d->count == d->capacity && (r = runs_grow(d, 1)) != MEMSCAN_OK)
+		return r;
+	if (d->pool_cap - d->pool_len < 2 * len && (r = pool_grow(d, 2 * len)) != MEMSCAN_OK)
+		return r;
 	memcpy(d->pool + d->pool_len, old_b, len);
 	memcpy(d->pool + d->pool_len + len, new_b, len);
 	d->runs[d->count++] = (struct ms_run){ addr, len, region, d->pool_len };
 	d->pool_len += 2 * len;
 	d->changed += len;
 	return MEMSCAN_OK;
+}
+
+int ms_diff_push(memscan_diff *d, uint64_t addr, size_t len, size_t region, const uint8_t *old_b,
+                 const uint8_t *new_b)
+{
+	return diff_push(d, addr, len, region, old_b, new_b);
 }
 
 int memscan_diff_add_run(memscan_diff *d, const memscan_change_run *run)
@@ -102,35 +161,165 @@ int memscan_diff_add_vanished(memscan_diff *d, memscan_range range)
 	return ms_ranges_append(&d->vanished, range.start, range.end) ? MEMSCAN_ERR_NO_MEMORY : MEMSCAN_OK;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Run finding: the first differing / first equal byte, scalar words or AVX2 (same results)
+ * ------------------------------------------------------------------------------------------- */
+
+#define MS_ONES  0x0101010101010101ull
+#define MS_HIGHS 0x8080808080808080ull
+
+static uint64_t load64(const uint8_t *p)
+{
+	uint64_t w;
+
+	memcpy(&w, p, sizeof(w));
+	return w;
+}
+
+size_t ms_find_diff_scalar(const uint8_t *a, const uint8_t *b, size_t i, size_t len)
+{
+	/* long equal stretches are the common case: glibc's vectorized memcmp skips them fastest */
+	while (len - i >= 1024 && memcmp(a + i, b + i, 1024) == 0)
+		i += 1024;
+	for (; i < len && len - i >= 8; i += 8) {
+		uint64_t x = load64(a + i) ^ load64(b + i);
+		if (x)
+			return i + (size_t)__builtin_ctzll(x) / 8; /* little-endian: lowest byte first */
+	}
+	for (; i < len; i++)
+		if (a[i] != b[i])
+			return i;
+	return len;
+}
+
+size_t ms_find_same_scalar(const uint8_t *a, const uint8_t *b, size_t i, size_t len)
+{
+	for (; i < len && len - i >= 8; i += 8) {
+		uint64_t x = load64(a + i) ^ load64(b + i);
+		/* the lowest zero byte of X sets its high bit here (borrows only disturb higher bytes) */
+		uint64_t z = (x - MS_ONES) & ~x & MS_HIGHS;
+		if (z)
+			return i + (size_t)__builtin_ctzll(z) / 8;
+	}
+	for (; i < len; i++)
+		if (a[i] == b[i])
+			return i;
+	return len;
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+__attribute__((target("avx2"))) static unsigned eq_mask32(const uint8_t *a, const uint8_t *b)
+{
+	__m256i va = _mm256_loadu_si256((const __m256i *)(const void *)a);
+	__m256i vb = _mm256_loadu_si256((const __m256i *)(const void *)b);
+	return (unsigned)_mm256_movemask_epi8(_mm256_cmpeq_epi8(va, vb));
+}
+
+/* True if the 128 bytes at A and B are equal: four loads OR-ed, one test. */
+__attribute__((target("avx2"))) static int equal128(const uint8_t *a, const uint8_t *b)
+{
+	__m256i x = _mm256_setzero_si256();
+
+	for (int k = 0; k < 4; k++) {
+		__m256i va = _mm256_loadu_si256((const __m256i *)(const void *)(a + 32 * k));
+		__m256i vb = _mm256_loadu_si256((const __m256i *)(const void *)(b + 32 * k));
+		x = _mm256_or_si256(x, _mm256_xor_si256(va, vb));
+	}
+	return _mm256_testz_si256(x, x);
+}
+
+__attribute__((target("avx2"))) size_t ms_find_diff_avx2(const uint8_t *a, const uint8_t *b, size_t i,
+                                                         size_t len)
+{
+	while (i < len && len - i >= 128 && equal128(a + i, b + i))
+		i += 128;
+	for (; i < len && len - i >= 32; i += 32) {
+		unsigned ne = ~eq_mask32(a + i, b + i);
+		if (ne)
+			return i + (size_t)__builtin_ctz(ne);
+	}
+	return ms_find_diff_scalar(a, b, i, len);
+}
+
+__attribute__((target("avx2"))) size_t ms_find_same_avx2(const uint8_t *a, const uint8_t *b, size_t i,
+                                                         size_t len)
+{
+	for (; i < len && len - i >= 32; i += 32) {
+		unsigned eq = eq_mask32(a + i, b + i);
+		if (eq)
+			return i + (size_t)__builtin_ctz(eq);
+	}
+	return ms_find_same_scalar(a, b, i, len);
+}
+
+static atomic_int g_simd_off;
+
+void ms_set_simd(int on)
+{
+	atomic_store(&g_simd_off, !on);
+}
+
+int ms_have_avx2(void)
+{
+	static atomic_int have = -1; /* racing first callers store the same value */
+
+	if (atomic_load(&g_simd_off))
+		return 0;
+	if (have < 0) {
+		__builtin_cpu_init();
+		have = __builtin_cpu_supports("avx2") ? 1 : 0;
+	}
+	return have;
+}
+#else
+void ms_set_simd(int on)
+{
+	(void)on;
+}
+
+int ms_have_avx2(void)
+{
+	return 0;
+}
+#endif
+
+size_t ms_find_diff(const uint8_t *a, const uint8_t *b, size_t i, size_t len)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	if (ms_have_avx2())
+		return ms_find_diff_avx2(a, b, i, len);
+#endif
+	return ms_find_diff_scalar(a, b, i, len);
+}
+
+size_t ms_find_same(const uint8_t *a, const uint8_t *b, size_t i, size_t len)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	if (ms_have_avx2())
+		return ms_find_same_avx2(a, b, i, len);
+#endif
+	return ms_find_same_scalar(a, b, i, len);
+}
+
 /* Compares LEN bytes from address ADDR, emitting maximal runs of differing bytes. */
 static int compare_span(memscan_diff *d, uint64_t addr, const uint8_t *a, const uint8_t *b, size_t len,
                         size_t region)
 {
-	size_t i = 0, run_start = 0;
-	int in_run = 0, r;
+	size_t i = 0, s, e;
+	int r;
 
 	while (i < len) {
-		size_t block = len - i < MS_DIFF_BLOCK ? len - i : MS_DIFF_BLOCK;
-
-		if (!in_run && memcmp(a + i, b + i, block) == 0) {
-			i += block;
-			continue;
-		}
-		for (size_t end = i + block; i < end; i++) {
-			if (a[i] != b[i]) {
-				if (!in_run)
-					run_start = i, in_run = 1;
-			} else if (in_run) {
-				r = diff_push(d, addr + run_start, i - run_start, region, a + run_start,
-				              b + run_start);
-				if (r != MEMSCAN_OK)
-					return r;
-				in_run = 0;
-			}
-		}
+		s = ms_find_diff(a, b, i, len);
+		if (s == len)
+			break;
+		e = ms_find_same(a, b, s + 1, len);
+		r = diff_push(d, addr + s, e - s, region, a + s, b + s);
+		if (r != MEMSCAN_OK)
+			return r;
+		i = e;
 	}
-	if (in_run)
-		return diff_push(d, addr + run_start, len - run_start, region, a + run_start, b + run_start);
 	return MEMSCAN_OK;
 }
 

@@ -82,16 +82,37 @@ int ms_err_from_errno(int e)
 	}
 }
 
+/* A mapping of LEN bytes starting on a huge-page boundary, so that THP can back all of it: the
+ * extra head and tail of a larger mapping are unmapped again. */
+static void *map_aligned(size_t len)
+{
+	size_t span = len + MS_HUGEPAGE_MIN;
+	uint8_t *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uintptr_t start, head;
+
+	if (p == MAP_FAILED)
+		return NULL;
+	start = ((uintptr_t)p + MS_HUGEPAGE_MIN - 1) & ~(uintptr_t)(MS_HUGEPAGE_MIN - 1);
+	head = start - (uintptr_t)p;
+	if (head)
+		munmap(p, head);
+	if (span - head > len)
+		munmap((uint8_t *)start + len, span - head - len);
+	return (void *)start;
+}
+
 void *ms_buf_alloc(size_t len)
 {
 	void *p;
 
 	if (len == 0)
 		len = 1;
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	if (len >= MS_HUGEPAGE_MIN)
+	if (len < MS_HUGEPAGE_MIN || len > SIZE_MAX - MS_HUGEPAGE_MIN) {
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		return p == MAP_FAILED ? NULL : p;
+	}
+	p = map_aligned(len);
+	if (p)
 		(void)madvise(p, len, MADV_HUGEPAGE); /* advisory: page faults cost ~10 us per 4 KiB */
 	return p;
 }

@@ -50,6 +50,45 @@ struct ms_read_req {
 /* Reads every request, batching many into each process_vm_readv call. MEMSCAN_OK even with holes
  * (see each request's hole_bytes); PROCESS_GONE, PERMISSION or NO_MEMORY stop the batch. */
 int ms_read_batch(memscan_process *proc, struct ms_read_req *reqs, size_t n);
+/* The same without the final liveness check: for callers that read in many small batches and
+ * check once at the end. */
+int ms_read_batch_raw(memscan_process *proc, struct ms_read_req *reqs, size_t n);
+
+/* The same, with the requests cut into pieces read by several workers when the batch is large
+ * (results identical: holes in address order, the first failure in address order). */
+int ms_read_batch_par(memscan_process *proc, struct ms_read_req *reqs, size_t n);
+
+/* Workers: FN(CTX, 0) runs on the caller, FN(CTX, k) for 0 < k < N on new threads; returns when
+ * all are done. FN shares out the work itself (e.g. an atomic counter), so a thread that cannot be
+ * started costs time, never correctness. */
+#define MS_WORKERS_MAX 8
+typedef void (*ms_work_fn)(void *ctx, unsigned worker);
+void ms_run_workers(unsigned n, ms_work_fn fn, void *ctx);
+/* Workers worth running: the CPUs this process may use, at most MS_WORKERS_MAX or the limit. */
+unsigned ms_worker_count(void);
+/* Caps ms_worker_count (tests: 1 forces the sequential paths); 0 removes the cap. */
+void ms_set_worker_limit(unsigned n);
+
+/* Run finding (diff.c): index of the first byte at or after I (< LEN) where A and B differ /
+ * are equal, or LEN. Dispatched to AVX2 when the CPU has it; the scalar versions give the same
+ * answers. */
+size_t ms_find_diff(const uint8_t *a, const uint8_t *b, size_t i, size_t len);
+size_t ms_find_same(const uint8_t *a, const uint8_t *b, size_t i, size_t len);
+size_t ms_find_diff_scalar(const uint8_t *a, const uint8_t *b, size_t i, size_t len);
+size_t ms_find_same_scalar(const uint8_t *a, const uint8_t *b, size_t i, size_t len);
+int ms_have_avx2(void);
+/* Tests: 0 makes every dispatched function take its scalar path, 1 restores the dispatch. */
+void ms_set_simd(int on);
+#if defined(__x86_64__) || defined(__i386__)
+size_t ms_find_diff_avx2(const uint8_t *a, const uint8_t *b, size_t i, size_t len);
+size_t ms_find_same_avx2(const uint8_t *a, const uint8_t *b, size_t i, size_t len);
+#endif
+
+/* Appends a run to a diff (diff.c), copying LEN old and new bytes; runs must come in address
+ * order. Reserve makes room for RUNS more runs holding BYTES changed bytes in all. */
+int ms_diff_push(memscan_diff *d, uint64_t addr, size_t len, size_t region, const uint8_t *old_b,
+                 const uint8_t *new_b);
+int ms_diff_reserve(memscan_diff *d, size_t runs, size_t bytes);
 
 /* Duplicates a region's path into a new heap string (never NULL on success). */
 char *ms_strdup(const char *s);

@@ -106,6 +106,23 @@ static size_t pick_anchor(const struct ms_pattern_text *pt)
 	return best;
 }
 
+/* Two adjacent fully fixed bytes with the rarest-looking values (first on ties), or NO_ANCHOR: a
+ * pair filter passes one random position in 65536 where one byte passes one in 256. */
+static size_t pick_pair(const struct ms_pattern_text *pt)
+{
+	size_t best = MS_PATTERN_NO_ANCHOR;
+	int best_rarity = -1;
+
+	for (size_t i = 0; i + 1 < pt->len; i++) {
+		int rarity = byte_rarity(pt->value[i]) + byte_rarity(pt->value[i + 1]);
+		if (pt->mask[i] != 0xFF || pt->mask[i + 1] != 0xFF || rarity <= best_rarity)
+			continue;
+		best = i;
+		best_rarity = rarity;
+	}
+	return best;
+}
+
 /* The first position with a fixed nibble, or NO_ANCHOR if the pattern is wildcards only. */
 static size_t pick_probe(const struct ms_pattern_text *pt)
 {
@@ -131,6 +148,7 @@ static int pattern_build(const struct ms_pattern_text *pt, memscan_pattern **ret
 	memcpy(pat->mask, pt->mask, pt->len);
 	pat->anchor = pick_anchor(pt);
 	pat->probe = pick_probe(pt);
+	pat->pair = pick_pair(pt);
 	*ret_pattern = pat;
 	return MEMSCAN_OK;
 }

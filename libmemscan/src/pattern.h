@@ -17,6 +17,7 @@ struct memscan_pattern {
 	size_t len;      /* 1 ... MEMSCAN_PATTERN_MAX */
 	size_t anchor;   /* a fully fixed position, likely the rarest byte; or MS_PATTERN_NO_ANCHOR */
 	size_t probe;    /* the first position with a nonzero mask (there always is one) */
+	size_t pair;     /* p with bytes p and p + 1 fully fixed, likely the rarest pair; or NO_ANCHOR */
 	uint8_t *value;  /* len bytes, inside bytes[] */
 	uint8_t *mask;   /* len bytes, inside bytes[] */
 	uint8_t bytes[]; /* value then mask */

@@ -2,6 +2,9 @@
 /* Reading another process's memory: batched process_vm_readv, /proc/PID/mem fallback, holes. */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -151,7 +154,7 @@ static ssize_t read_piece(memscan_process *proc, struct ms_read_req *reqs, size_
 	return got;
 }
 
-int ms_read_batch(memscan_process *proc, struct ms_read_req *reqs, size_t n)
+int ms_read_batch_raw(memscan_process *proc, struct ms_read_req *reqs, size_t n)
 {
 	size_t page = memscan_page_size(), i = 0, off = 0;
 	int r;
@@ -190,8 +193,202 @@ int ms_read_batch(memscan_process *proc, struct ms_read_req *reqs, size_t n)
 				i++, off = 0;
 		}
 	}
+	return MEMSCAN_OK;
+}
+
+int ms_read_batch(memscan_process *proc, struct ms_read_req *reqs, size_t n)
+{
+	int r = ms_read_batch_raw(proc, reqs, n);
+
 	/* a process that exited may have had its PID reused: what we read could be someone else's */
-	return memscan_process_check_alive(proc);
+	return r == MEMSCAN_OK ? memscan_process_check_alive(proc) : r;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Workers: independent pieces of one job spread over the CPUs this process may use
+ * ------------------------------------------------------------------------------------------- */
+
+static atomic_uint g_worker_limit; /* 0 = as many as CPUs (tests set 1 to force sequential runs) */
+
+void ms_set_worker_limit(unsigned n)
+{
+	atomic_store(&g_worker_limit, n);
+}
+
+unsigned ms_worker_count(void)
+{
+	unsigned limit = atomic_load(&g_worker_limit), n = 1;
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		n = (unsigned)CPU_COUNT(&set);
+	if (n < 1)
+		n = 1;
+	if (n > MS_WORKERS_MAX)
+		n = MS_WORKERS_MAX;
+	if (limit && n > limit)
+		n = limit;
+	return n;
+}
+
+struct ms_worker_arg {
+	ms_work_fn fn;
+	void *ctx;
+	unsigned index;
+};
+
+static void *worker_main(void *p)
+{
+	struct ms_worker_arg *w = p;
+
+	w->fn(w->ctx, w->index);
+	return NULL;
+}
+
+void ms_run_workers(unsigned n, ms_work_fn fn, void *ctx)
+{
+	struct ms_worker_arg args[MS_WORKERS_MAX];
+	pthread_t tids[MS_WORKERS_MAX];
+	int started[MS_WORKERS_MAX] = { 0 };
+
+	if (n > MS_WORKERS_MAX)
+		n = MS_WORKERS_MAX;
+	for (unsigned k = 1; k < n; k++) {
+		args[k] = (struct ms_worker_arg){ fn, ctx, k };
+		started[k] = pthread_create(&tids[k], NULL, worker_main, &args[k]) == 0;
+	}
+	fn(ctx, 0);
+	for (unsigned k = 1; k < n; k++) {
+		if (started[k])
+			pthread_join(tids[k], NULL);
+		else
+			fn(ctx,
+			   k); /* no thread: the work queue is shared, so this only drains what is left */
+	}
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Parallel batched reads: requests cut into pieces, pieces grouped into units read by workers
+ * ------------------------------------------------------------------------------------------- */
+
+/* Bytes per unit of work: large calls stay near the copy ceiling, and 2 workers get many units. */
+#define MS_PAR_UNIT ((size_t)8 << 20)
+/* Below this many bytes, a thread costs more than it saves. */
+#define MS_PAR_MIN ((size_t)16 << 20)
+
+struct ms_par_read {
+	memscan_process *proc;
+	struct ms_read_req *pieces;
+	size_t *owner;      /* original request of each piece */
+	size_t *unit_first; /* unit u holds pieces [unit_first[u], unit_first[u + 1]) */
+	int *unit_err;
+	size_t units;
+	atomic_size_t next;
+	int refused[MS_WORKERS_MAX];
+};
+
+static void par_read_worker(void *p, unsigned worker)
+{
+	struct ms_par_read *pr = p;
+	memscan_process proc = *pr->proc; /* own copy: readv_refused is written while reading */
+	size_t u;
+
+	while ((u = atomic_fetch_add(&pr->next, 1)) < pr->units) {
+		size_t first = pr->unit_first[u];
+		pr->unit_err[u] = ms_read_batch(&proc, pr->pieces + first, pr->unit_first[u + 1] - first);
+	}
+	pr->refused[worker] = proc.readv_refused;
+}
+
+/* Cuts REQS into pieces of at most MS_PAR_UNIT bytes grouped into units of about MS_PAR_UNIT. */
+static size_t par_plan(struct ms_par_read *pr, struct ms_read_req *reqs, size_t n, memscan_ranges *holes)
+{
+	size_t np = 0, nu = 0, unit_bytes = 0, unit_pieces = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		for (size_t off = 0; off < reqs[i].len;) {
+			size_t len = reqs[i].len - off < MS_PAR_UNIT ? reqs[i].len - off : MS_PAR_UNIT;
+			if (unit_pieces == 0 || unit_bytes + len > MS_PAR_UNIT || unit_pieces == 1024) {
+				pr->unit_first[nu++] = np;
+				unit_bytes = unit_pieces = 0;
+			}
+			pr->pieces[np] = (struct ms_read_req){ .addr = reqs[i].addr + off,
+				                               .buf = (uint8_t *)reqs[i].buf + off,
+				                               .len = len,
+				                               .holes = reqs[i].holes ? &holes[np] : NULL };
+			pr->owner[np++] = i;
+			unit_bytes += len;
+			unit_pieces++;
+			off += len;
+		}
+	}
+	pr->unit_first[nu] = np;
+	return nu;
+}
+
+/* Gives each request the holes and hole bytes of its pieces, in address order. */
+static int par_merge(struct ms_par_read *pr, struct ms_read_req *reqs, size_t np)
+{
+	for (size_t k = 0; k < np; k++) {
+		struct ms_read_req *req = &reqs[pr->owner[k]];
+		const memscan_ranges *h = pr->pieces[k].holes;
+
+		req->hole_bytes += pr->pieces[k].hole_bytes;
+		for (size_t j = 0; h && j < h->count; j++)
+			if (ms_ranges_append(req->holes, h->items[j].start, h->items[j].end) < 0)
+				return MEMSCAN_ERR_NO_MEMORY;
+	}
+	return MEMSCAN_OK;
+}
+
+static int par_read_run(struct ms_par_read *pr, struct ms_read_req *reqs, size_t n, size_t np,
+                        memscan_ranges *holes, unsigned workers)
+{
+	int r = MEMSCAN_OK;
+
+	pr->units = par_plan(pr, reqs, n, holes);
+	if (workers > pr->units)
+		workers = (unsigned)pr->units;
+	ms_run_workers(workers, par_read_worker, pr);
+	for (unsigned k = 0; k < workers; k++)
+		if (pr->refused[k])
+			pr->proc->readv_refused = 1;
+	for (size_t u = 0; u < pr->units && r == MEMSCAN_OK; u++)
+		r = pr->unit_err[u]; /* the first failure in address order, as a sequential read reports */
+	for (size_t k = 0; k < n; k++)
+		reqs[k].hole_bytes = 0;
+	return r == MEMSCAN_OK ? par_merge(pr, reqs, np) : r;
+}
+
+int ms_read_batch_par(memscan_process *proc, struct ms_read_req *reqs, size_t n)
+{
+	struct ms_par_read pr = { .proc = proc };
+	unsigned workers = ms_worker_count();
+	memscan_ranges *holes = NULL;
+	size_t np = 0, total = 0;
+	int r = MEMSCAN_ERR_NO_MEMORY;
+
+	for (size_t i = 0; i < n; i++) {
+		total += reqs[i].len;
+		np += (reqs[i].len + MS_PAR_UNIT - 1) / MS_PAR_UNIT;
+	}
+	if (workers < 2 || total < MS_PAR_MIN)
+		return ms_read_batch(proc, reqs, n);
+	pr.pieces = calloc(np, sizeof(*pr.pieces));
+	pr.owner = calloc(np, sizeof(*pr.owner));
+	pr.unit_first = calloc(np + 1, sizeof(*pr.unit_first));
+	pr.unit_err = calloc(np, sizeof(*pr.unit_err));
+	holes = calloc(np, sizeof(*holes));
+	if (pr.pieces && pr.owner && pr.unit_first && pr.unit_err && holes)
+		r = par_read_run(&pr, reqs, n, np, holes, workers);
+	for (size_t k = 0; holes && k < np; k++)
+		memscan_ranges_release(&holes[k]);
+	free(holes);
+	free(pr.unit_err);
+	free(pr.unit_first);
+	free(pr.owner);
+	free(pr.pieces);
+	return r;
 }
 
 int memscan_read(memscan_process *proc, uint64_t addr, void *buf, size_t len, memscan_ranges *holes)

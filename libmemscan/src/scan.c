@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Pattern scanner: a streaming matcher fed with address-ordered segments of local or remote memory. */
+#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,8 +8,9 @@
 #include "internal.h"
 #include "pattern.h"
 
-/* Largest single read of a region in the default mode, and the chunk size with no_memmap. */
-#define MS_SCAN_PIECE_MAX ((size_t)64 << 20)
+/* Largest single read of a region in the default mode (cache-sized: the matcher then reads the
+ * bytes hot, and a call this large is near the copy ceiling), and the chunk size with no_memmap. */
+#define MS_SCAN_PIECE_MAX ((size_t)1 << 20)
 #define MS_SCAN_CHUNK     ((size_t)64 << 10)
 
 /* A pattern is at most MEMSCAN_PATTERN_MAX bytes, so a match straddles at most this many bytes
@@ -137,6 +139,50 @@ static int scan_anchor(struct ms_matcher *m, const uint8_t *data, size_t len, ui
 	return MEMSCAN_OK;
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+/* Candidate starts in [i, i + 32) whose pair bytes (at offset POS) are B0, B1: a bit mask. */
+__attribute__((target("avx2"))) static unsigned pair_mask32(const uint8_t *p, __m256i b0, __m256i b1)
+{
+	__m256i v0 = _mm256_loadu_si256((const __m256i *)(const void *)p);
+	__m256i v1 = _mm256_loadu_si256((const __m256i *)(const void *)(p + 1));
+	__m256i hit = _mm256_and_si256(_mm256_cmpeq_epi8(v0, b0), _mm256_cmpeq_epi8(v1, b1));
+	return (unsigned)_mm256_movemask_epi8(hit);
+}
+
+/* Matches wholly inside DATA, candidates filtered 32 at a time on the pattern's fixed pair. Every
+ * candidate is verified in full, so the matches are exactly scan_anchor's. */
+__attribute__((target("avx2"))) static int scan_pair_avx2(struct ms_matcher *m, const uint8_t *data,
+                                                          size_t len, uint64_t addr,
+                                                          const memscan_region *region)
+{
+	size_t pos = m->pat->pair, starts, i = 0;
+	__m256i b0 = _mm256_set1_epi8((char)m->pat->value[pos]);
+	__m256i b1 = _mm256_set1_epi8((char)m->pat->value[pos + 1]);
+	int err;
+
+	if (len < m->pat->len)
+		return MEMSCAN_OK;
+	starts = len - m->pat->len + 1; /* loads reach data[i + pos + 32] <= data[len - 1] */
+	for (; i + 32 <= starts && !m->full; i += 32) {
+		unsigned hits = pair_mask32(data + i + pos, b0, b1);
+		for (; hits && !m->full; hits &= hits - 1) {
+			size_t s = i + (size_t)__builtin_ctz(hits);
+			if ((err = try_at(m, data + s, addr + s, region)) != MEMSCAN_OK)
+				return err;
+		}
+	}
+	for (; i < starts && !m->full; i++) {
+		if (data[i + pos] != m->pat->value[pos] || data[i + pos + 1] != m->pat->value[pos + 1])
+			continue;
+		if ((err = try_at(m, data + i, addr + i, region)) != MEMSCAN_OK)
+			return err;
+	}
+	return MEMSCAN_OK;
+}
+#endif
+
 /* Matches wholly inside DATA when no byte is fully fixed: a masked probe, then the full check. */
 static int scan_probe(struct ms_matcher *m, const uint8_t *data, size_t len, uint64_t addr,
                       const memscan_region *region)
@@ -189,7 +235,12 @@ static int matcher_feed(struct ms_matcher *m, const uint8_t *data, size_t len, u
 	if (!m->fed || m->carry_end != addr)
 		m->carry_len = 0;
 	err = scan_junction(m, data, len);
-	if (!err && m->pat->anchor != MS_PATTERN_NO_ANCHOR)
+#if defined(__x86_64__) || defined(__i386__)
+	if (!err && m->pat->pair != MS_PATTERN_NO_ANCHOR && ms_have_avx2())
+		err = scan_pair_avx2(m, data, len, addr, region);
+	else
+#endif
+	    if (!err && m->pat->anchor != MS_PATTERN_NO_ANCHOR)
 		err = scan_anchor(m, data, len, addr, region);
 	else if (!err)
 		err = scan_probe(m, data, len, addr, region);
@@ -327,6 +378,326 @@ static int scan_regions(struct ms_scan *s, const memscan_region_list *regions)
 	return MEMSCAN_OK;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Parallel scan: workers read and match units of the stream into lists of hits; the caller reports
+ * them in address order (same matches, same order, same callbacks on the caller's thread)
+ * ------------------------------------------------------------------------------------------- */
+
+#define MS_SCAN_UNIT       ((uint64_t)4 << 20)
+#define MS_SCAN_PAR_MIN    ((uint64_t)16 << 20)
+#define MS_UNIT_HITS_MAX   ((size_t)1 << 16) /* beyond this the caller rescans the unit itself */
+#define MS_UNITS_IN_FLIGHT 4                 /* per worker: bounds the hits held in memory */
+
+struct ms_hit {
+	uint64_t addr;
+	const memscan_region *region;
+};
+
+struct ms_sunit {
+	size_t region; /* index in the list */
+	uint64_t start, end;
+	struct ms_hit *hits;
+	size_t count, cap;
+	int err, overflow, done;
+};
+
+struct ms_pscan {
+	memscan_process *proc;
+	const memscan_region_list *regions;
+	const memscan_pattern *pat;
+	const memscan_scan_options *opt;
+	size_t chunk;
+	struct ms_sunit *units;
+	size_t n, next, emitted; /* next: first unclaimed unit; emitted: units reported */
+	int stop;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct ms_matcher *main; /* the caller's matcher: count, max, callback */
+	int refused[MS_WORKERS_MAX];
+};
+
+/* Where a unit's hits go: collected by a worker, or forwarded to the caller's matcher. */
+struct ms_sink {
+	struct ms_pscan *ps;
+	struct ms_sunit *u;
+	int forward, stopped;
+};
+
+static int sink_hit(void *ctx, uint64_t addr, const memscan_region *region)
+{
+	struct ms_sink *k = ctx;
+	struct ms_sunit *u = k->u;
+
+	if (addr >= u->end)
+		return 0; /* starts in the overlap: the next unit reports it */
+	if (k->forward) {
+		if (report(k->ps->main, addr, region) != MEMSCAN_OK)
+			k->stopped = 1;
+		return k->stopped || k->ps->main->full;
+	}
+	if (u->count == u->cap) {
+		size_t cap = u->cap ? u->cap * 2 : 16;
+		struct ms_hit *hits = cap <= MS_UNIT_HITS_MAX ? realloc(u->hits, cap * sizeof(*hits)) : NULL;
+		if (!hits) {
+			u->overflow = 1;
+			return 1;
+		}
+		u->hits = hits;
+		u->cap = cap;
+	}
+	u->hits[u->count++] = (struct ms_hit){ addr, region };
+	return 0;
+}
+
+/* The next listed, non-empty region after index I if it starts at ADDR, else SIZE_MAX. */
+static size_t next_contiguous(const memscan_region_list *list, size_t i, uint64_t addr)
+{
+	size_t n = memscan_region_list_count(list);
+
+	for (i++; i < n; i++) {
+		const memscan_region *r = memscan_region_list_get(list, i);
+		if (r && r->end > r->start)
+			return r->start == addr ? i : SIZE_MAX;
+	}
+	return SIZE_MAX;
+}
+
+/* Feeds up to len - 1 bytes of the stream after the unit, so matches starting in it are whole. */
+static int feed_overlap(struct ms_scan *s, const struct ms_pscan *ps, const struct ms_sunit *u)
+{
+	size_t need = ps->pat->len - 1, ri = u->region, len;
+	uint64_t addr = u->end;
+	const memscan_region *r = memscan_region_list_get(ps->regions, ri);
+	int err = MEMSCAN_OK;
+
+	while (need && !err) {
+		if (addr >= r->end) {
+			ri = next_contiguous(ps->regions, ri, addr);
+			if (ri == SIZE_MAX)
+				break;
+			r = memscan_region_list_get(ps->regions, ri);
+		}
+		len = r->end - addr < need ? (size_t)(r->end - addr) : need;
+		err = scan_piece(s, addr, len, r);
+		need -= len;
+		addr += len;
+	}
+	return err;
+}
+
+/* Reads and matches unit U with S (its buffer and matcher), sending hits to SINK. */
+static int scan_unit(struct ms_scan *s, struct ms_pscan *ps, struct ms_sunit *u, struct ms_sink *sink)
+{
+	const memscan_region *r = memscan_region_list_get(ps->regions, u->region);
+	int err = MEMSCAN_OK;
+	size_t len;
+
+	matcher_init(s->m, ps->pat, ps->opt, sink_hit, sink);
+	s->m->max = 0;
+	s->m->regions = ps->regions;
+	for (uint64_t a = u->start; a < u->end && !err; a += len) {
+		len = u->end - a < s->chunk_max ? (size_t)(u->end - a) : s->chunk_max;
+		err = scan_piece(s, a, len, r);
+	}
+	if (!err)
+		err = feed_overlap(s, ps, u);
+	return err;
+}
+
+/* Claims the next unit for a worker (NULL when there is none or the caller is done). */
+static struct ms_sunit *claim(struct ms_pscan *ps, int wait_window)
+{
+	struct ms_sunit *u = NULL;
+	size_t window = MS_UNITS_IN_FLIGHT * MS_WORKERS_MAX;
+
+	pthread_mutex_lock(&ps->lock);
+	while (wait_window && !ps->stop && ps->next < ps->n && ps->next >= ps->emitted + window)
+		pthread_cond_wait(&ps->cond, &ps->lock);
+	if (!ps->stop && ps->next < ps->n)
+		u = &ps->units[ps->next++];
+	pthread_mutex_unlock(&ps->lock);
+	return u;
+}
+
+static void unit_done(struct ms_pscan *ps, struct ms_sunit *u)
+{
+	pthread_mutex_lock(&ps->lock);
+	u->done = 1;
+	pthread_cond_broadcast(&ps->cond);
+	pthread_mutex_unlock(&ps->lock);
+}
+
+/* A worker's own read buffer and matcher. */
+static int worker_scan_init(struct ms_scan *s, const struct ms_pscan *ps, memscan_process *proc)
+{
+	memset(s, 0, sizeof(*s));
+	s->proc = proc;
+	s->chunk_max = ps->chunk;
+	s->m = malloc(sizeof(*s->m));
+	s->buf = ms_buf_alloc(ps->chunk);
+	s->buf_len = ps->chunk;
+	return s->m && s->buf ? MEMSCAN_OK : MEMSCAN_ERR_NO_MEMORY;
+}
+
+static void worker_scan_free(struct ms_scan *s)
+{
+	ms_buf_free(s->buf, s->buf_len);
+	memscan_ranges_release(&s->holes);
+	free(s->m);
+}
+
+static void collect_unit(struct ms_scan *s, struct ms_pscan *ps, struct ms_sunit *u, int ready)
+{
+	struct ms_sink sink = { .ps = ps, .u = u };
+
+	u->err = ready;
+	if (ready == MEMSCAN_OK)
+		u->err = scan_unit(s, ps, u, &sink);
+	if (u->overflow)
+		u->err = MEMSCAN_OK; /* the caller rescans it */
+	unit_done(ps, u);
+}
+
+static void pscan_worker(struct ms_pscan *ps, unsigned index)
+{
+	memscan_process proc = *ps->proc; /* own copy: readv_refused is written while reading */
+	struct ms_scan s;
+	struct ms_sunit *u;
+	int ready = worker_scan_init(&s, ps, &proc);
+
+	while ((u = claim(ps, 1)) != NULL)
+		collect_unit(&s, ps, u, ready);
+	worker_scan_free(&s);
+	ps->refused[index] = proc.readv_refused;
+}
+
+/* Reports unit U's hits through the caller's matcher (or rescans it when its hits overflowed). */
+static int emit_unit(struct ms_scan *s, struct ms_pscan *ps, struct ms_sunit *u)
+{
+	struct ms_sink sink = { .ps = ps, .u = u, .forward = 1 };
+	int err = MEMSCAN_OK;
+
+	if (u->overflow) {
+		u->count = 0;
+		err = scan_unit(s, ps, u, &sink);
+		if (sink.stopped)
+			return MEMSCAN_ERR_STOPPED;
+		return err == MEMSCAN_ERR_STOPPED && ps->main->full ? MEMSCAN_OK : err;
+	}
+	for (size_t i = 0; i < u->count && !err && !ps->main->full; i++)
+		err = report(ps->main, u->hits[i].addr, u->hits[i].region);
+	return err ? err : u->err;
+}
+
+/* The caller's part: waits for each unit in order (scanning it itself if nobody took it yet). */
+static int pscan_emitter(struct ms_pscan *ps, unsigned index)
+{
+	memscan_process proc = *ps->proc;
+	struct ms_scan s;
+	int err = worker_scan_init(&s, ps, &proc);
+
+	for (size_t k = 0; k < ps->n && !err && !ps->main->full; k++) {
+		struct ms_sunit *u = &ps->units[k], *mine = NULL;
+		pthread_mutex_lock(&ps->lock);
+		if (ps->next == k)
+			mine = &ps->units[ps->next++];
+		while (!mine && !u->done)
+			pthread_cond_wait(&ps->cond, &ps->lock);
+		pthread_mutex_unlock(&ps->lock);
+		if (mine)
+			collect_unit(&s, ps, mine, MEMSCAN_OK);
+		err = emit_unit(&s, ps, u);
+		free(u->hits);
+		u->hits = NULL;
+		pthread_mutex_lock(&ps->lock);
+		ps->emitted = k + 1;
+		pthread_cond_broadcast(&ps->cond);
+		pthread_mutex_unlock(&ps->lock);
+	}
+	pthread_mutex_lock(&ps->lock);
+	ps->stop = 1;
+	pthread_cond_broadcast(&ps->cond);
+	pthread_mutex_unlock(&ps->lock);
+	worker_scan_free(&s);
+	ps->refused[index] = proc.readv_refused;
+	return err;
+}
+
+struct ms_pscan_run {
+	struct ms_pscan *ps;
+	int err;
+};
+
+static void pscan_main(void *p, unsigned index)
+{
+	struct ms_pscan_run *run = p;
+
+	if (index == 0)
+		run->err = pscan_emitter(run->ps, index);
+	else
+		pscan_worker(run->ps, index);
+}
+
+/* Cuts the non-empty regions of the list into units. */
+static int pscan_plan(struct ms_pscan *ps)
+{
+	size_t n = memscan_region_list_count(ps->regions), k = 0, total = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const memscan_region *r = memscan_region_list_get(ps->regions, i);
+		if (r && r->end > r->start)
+			total += (size_t)((r->end - r->start + MS_SCAN_UNIT - 1) / MS_SCAN_UNIT);
+	}
+	ps->units = calloc(total ? total : 1, sizeof(*ps->units));
+	if (!ps->units)
+		return MEMSCAN_ERR_NO_MEMORY;
+	for (size_t i = 0; i < n; i++) {
+		const memscan_region *r = memscan_region_list_get(ps->regions, i);
+		for (uint64_t a = r ? r->start : 0; r && a < r->end; a += MS_SCAN_UNIT, k++) {
+			ps->units[k].region = i;
+			ps->units[k].start = a;
+			ps->units[k].end = r->end - a < MS_SCAN_UNIT ? r->end : a + MS_SCAN_UNIT;
+		}
+	}
+	ps->n = k;
+	return MEMSCAN_OK;
+}
+
+static int scan_parallel(struct ms_pscan *ps, unsigned workers)
+{
+	struct ms_pscan_run run = { .ps = ps };
+	int err = pscan_plan(ps);
+
+	if (err)
+		return err;
+	pthread_mutex_init(&ps->lock, NULL);
+	pthread_cond_init(&ps->cond, NULL);
+	ms_run_workers(workers + 1, pscan_main, &run);
+	pthread_cond_destroy(&ps->cond);
+	pthread_mutex_destroy(&ps->lock);
+	for (unsigned k = 0; k <= workers && k < MS_WORKERS_MAX; k++)
+		if (ps->refused[k])
+			ps->proc->readv_refused = 1;
+	for (size_t k = 0; k < ps->n; k++)
+		free(ps->units[k].hits);
+	free(ps->units);
+	return run.err;
+}
+
+/* Scans with workers when that pays off; *RET_DONE = 0 asks for the sequential path. */
+static int scan_try_parallel(struct ms_pscan *ps, int *ret_done)
+{
+	unsigned workers = ms_worker_count();
+
+	*ret_done = 0;
+	if (workers < 2 || memscan_region_list_bytes(ps->regions) < MS_SCAN_PAR_MIN)
+		return MEMSCAN_OK;
+	if (workers + 1 > MS_WORKERS_MAX)
+		workers = MS_WORKERS_MAX - 1;
+	*ret_done = 1;
+	return scan_parallel(ps, workers);
+}
+
 /* REGIONS == NULL scans the regions memscan_filter_default selects, listed now. */
 int memscan_scan(memscan_process *proc, const memscan_region_list *regions, const memscan_pattern *pattern,
                  const memscan_scan_options *options, memscan_match_fn on_match, void *ctx,
@@ -357,8 +728,19 @@ int memscan_scan(memscan_process *proc, const memscan_region_list *regions, cons
 		s.chunk_max = options && options->no_memmap ? MS_SCAN_CHUNK : MS_SCAN_PIECE_MAX;
 		err = scan_buf_alloc(&s, regions);
 	}
-	if (!err)
-		err = scan_regions(&s, regions);
+	if (!err) {
+		struct ms_pscan ps = { .proc = proc,
+			               .regions = regions,
+			               .pat = pattern,
+			               .opt = options,
+			               .chunk = s.chunk_max,
+			               .main = s.m };
+		int done = 0;
+
+		err = scan_try_parallel(&ps, &done);
+		if (!err && !done)
+			err = scan_regions(&s, regions);
+	}
 	if (!err && ret_matches)
 		*ret_matches = s.m->count;
 	if (s.buf)

@@ -98,7 +98,7 @@ static int snapshot_read(memscan_snapshot *snap, memscan_process *proc, int drop
 		reqs[i].len = (size_t)(sr->region.end - sr->region.start);
 		reqs[i].holes = &sr->holes;
 	}
-	r = ms_read_batch(proc, reqs, snap->count);
+	r = ms_read_batch_par(proc, reqs, snap->count);
 	if (r == MEMSCAN_OK && drop_unreadable) {
 		for (size_t i = snap->count; i-- > 0;)
 			if (reqs[i].hole_bytes == reqs[i].len)
