@@ -87,6 +87,7 @@ step "dependencies" bash scripts/deps.sh || { summary; exit 1; }
 config normal build/normal -DMEMSCAN_WERROR=ON
 config asan build/asan -DMEMSCAN_SANITIZE=ON -DMEMSCAN_WERROR=ON -DCMAKE_BUILD_TYPE=Debug
 step "lint" bash scripts/lint.sh || true
+step "fuzz (smoke)" bash scripts/fuzz.sh 5 || true
 # the quick benchmark keeps bench/ working; it never fails on a ratio (machines are noisy)
 step "bench (quick)" bash scripts/bench.sh --quick --json-out build/bench-quick.json || true
 if [ -x build/normal/cli/memscan ]; then

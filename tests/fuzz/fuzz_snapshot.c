@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: MIT */
+/* Fuzzes memscan_snapshot_load; whatever loads must save, load back and save again identically. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <memscan/memscan.h>
+
+#include "fuzz_common.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+static int input_fd = -1;   /* memfd holding the current input */
+static char input_path[64]; /* /proc/self/fd/N of it */
+static char scratch[4096];  /* private directory for the saved copies */
+static char save_a[4096], save_b[4096];
+
+/* Reads all of PATH into a new buffer. */
+static uint8_t *slurp(const char *path, size_t *ret_len)
+{
+	struct stat st;
+	uint8_t *buf;
+	size_t got = 0;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	FUZZ_CHECK(fd >= 0);
+	FUZZ_CHECK(fstat(fd, &st) == 0);
+	buf = malloc((size_t)st.st_size + 1);
+	FUZZ_CHECK(buf != NULL);
+	while (got < (size_t)st.st_size) {
+		n = read(fd, buf + got, (size_t)st.st_size - got);
+		FUZZ_CHECK(n > 0);
+		got += (size_t)n;
+	}
+	close(fd);
+	*ret_len = got;
+	return buf;
+}
+
+static void same_region(const memscan_region *a, const memscan_region *b)
+{
+	FUZZ_CHECK(a->start == b->start && a->end == b->end && a->offset == b->offset);
+	FUZZ_CHECK(a->inode == b->inode && a->dev_major == b->dev_major && a->dev_minor == b->dev_minor);
+	FUZZ_CHECK(a->perms == b->perms && a->kind == b->kind && !a->deleted == !b->deleted);
+	FUZZ_CHECK(a->path && b->path && strcmp(a->path, b->path) == 0);
+}
+
+/* Two snapshots hold identical regions, bytes and holes. */
+static void same_snapshot(const memscan_snapshot *a, const memscan_snapshot *b)
+{
+	size_t i, j, n = memscan_snapshot_region_count(a);
+	memscan_snapshot_region ra, rb;
+	uint64_t prev_end = 0;
+
+	FUZZ_CHECK(n == memscan_snapshot_region_count(b));
+	FUZZ_CHECK(memscan_snapshot_pid(a) == memscan_snapshot_pid(b));
+	FUZZ_CHECK(memscan_snapshot_time_ns(a) == memscan_snapshot_time_ns(b));
+	FUZZ_CHECK(memscan_snapshot_bytes(a) == memscan_snapshot_bytes(b));
+	for (i = 0; i < n; i++) {
+		ra = memscan_snapshot_get(a, i);
+		rb = memscan_snapshot_get(b, i);
+		same_region(&ra.region, &rb.region);
+		/* sorted, disjoint, non-empty */
+		FUZZ_CHECK(ra.region.start < ra.region.end);
+		FUZZ_CHECK(i == 0 || ra.region.start >= prev_end);
+		prev_end = ra.region.end;
+		FUZZ_CHECK(ra.data && rb.data);
+		FUZZ_CHECK(memcmp(ra.data, rb.data, (size_t)(ra.region.end - ra.region.start)) == 0);
+		FUZZ_CHECK((ra.holes ? ra.holes->count : 0) == (rb.holes ? rb.holes->count : 0));
+		for (j = 0; ra.holes && j < ra.holes->count; j++) {
+			FUZZ_CHECK(ra.holes->items[j].start == rb.holes->items[j].start);
+			FUZZ_CHECK(ra.holes->items[j].end == rb.holes->items[j].end);
+			FUZZ_CHECK(ra.holes->items[j].start < ra.holes->items[j].end);
+			FUZZ_CHECK(ra.holes->items[j].start >= ra.region.start);
+			FUZZ_CHECK(ra.holes->items[j].end <= ra.region.end);
+		}
+	}
+	ra = memscan_snapshot_get(a, n);
+	FUZZ_CHECK(ra.data == NULL);
+}
+
+static void cleanup(void)
+{
+	unlink(save_a);
+	unlink(save_b);
+	rmdir(scratch);
+}
+
+/* Seeds made by the library itself: empty, one file region, and regions with holes. */
+static void write_seeds(const char *dir)
+{
+	memscan_snapshot *snap = NULL;
+	memscan_region r;
+	uint8_t *buf;
+	char path[4096];
+
+	FUZZ_CHECK(memscan_snapshot_new(4242, 1700000000123456789ull, &snap) == MEMSCAN_OK);
+	FUZZ_CHECK((size_t)snprintf(path, sizeof(path), "%s/empty.snap", dir) < sizeof(path));
+	FUZZ_CHECK(memscan_snapshot_save(snap, path) == MEMSCAN_OK);
+
+	memset(&r, 0, sizeof(r));
+	r.start = 0x400000;
+	r.end = 0x400040;
+	r.offset = 0x1000;
+	r.inode = 1234567;
+	r.dev_major = 8;
+	r.dev_minor = 1;
+	r.perms = MEMSCAN_PERM_READ | MEMSCAN_PERM_EXEC;
+	r.kind = MEMSCAN_KIND_FILE;
+	r.path = "/usr/bin/target";
+	FUZZ_CHECK(memscan_snapshot_add_region(snap, &r, &buf) == MEMSCAN_OK);
+	memcpy(buf,
+	       "\x7f"
+	       "ELF memscan fuzz seed: file region bytes",
+	       41);
+	FUZZ_CHECK((size_t)snprintf(path, sizeof(path), "%s/one.snap", dir) < sizeof(path));
+	FUZZ_CHECK(memscan_snapshot_save(snap, path) == MEMSCAN_OK);
+
+	memset(&r, 0, sizeof(r));
+	r.start = 0x600000;
+	r.end = 0x600030;
+	r.perms = MEMSCAN_PERM_READ | MEMSCAN_PERM_WRITE;
+	r.kind = MEMSCAN_KIND_HEAP;
+	r.path = "[heap]";
+	FUZZ_CHECK(memscan_snapshot_add_region(snap, &r, &buf) == MEMSCAN_OK);
+	memset(buf, 0xAB, 0x30);
+	FUZZ_CHECK(memscan_snapshot_add_hole(snap, (memscan_range){ 0x600010, 0x600020 }) == MEMSCAN_OK);
+	memset(&r, 0, sizeof(r));
+	r.start = 0x7ff000;
+	r.end = 0x7ff020;
+	r.perms = MEMSCAN_PERM_READ | MEMSCAN_PERM_SHARED;
+	r.kind = MEMSCAN_KIND_FILE;
+	r.deleted = 1;
+	r.path = "/dev/shm/gone";
+	FUZZ_CHECK(memscan_snapshot_add_region(snap, &r, &buf) == MEMSCAN_OK);
+	memset(buf, 0x11, 0x20);
+	FUZZ_CHECK(memscan_snapshot_add_hole(snap, (memscan_range){ 0x7ff000, 0x7ff008 }) == MEMSCAN_OK);
+	FUZZ_CHECK(memscan_snapshot_add_hole(snap, (memscan_range){ 0x7ff018, 0x7ff020 }) == MEMSCAN_OK);
+	FUZZ_CHECK((size_t)snprintf(path, sizeof(path), "%s/holes.snap", dir) < sizeof(path));
+	FUZZ_CHECK(memscan_snapshot_save(snap, path) == MEMSCAN_OK);
+	memscan_snapshot_free(snap);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	const char *seeds = getenv(FUZZ_SEED_ENV), *tmp = getenv("TMPDIR");
+
+	if (seeds && *seeds) {
+		write_seeds(seeds);
+		exit(0);
+	}
+	input_fd = memfd_create("fuzz_snapshot", MFD_CLOEXEC);
+	FUZZ_CHECK(input_fd >= 0);
+	FUZZ_CHECK((size_t)snprintf(input_path, sizeof(input_path), "/proc/self/fd/%d", input_fd) <
+	           sizeof(input_path));
+	/* memscan_snapshot_save writes a temporary file next to its target and renames it, which a
+	 * /proc/self/fd path cannot do: saved copies go to a private directory instead */
+	FUZZ_CHECK((size_t)snprintf(scratch, sizeof(scratch), "%s/memscan-fuzz-snapshot.XXXXXX",
+	                            tmp && *tmp ? tmp : "/tmp") < sizeof(scratch));
+	FUZZ_CHECK(mkdtemp(scratch) != NULL);
+	FUZZ_CHECK((size_t)snprintf(save_a, sizeof(save_a), "%s/a.snap", scratch) < sizeof(save_a));
+	FUZZ_CHECK((size_t)snprintf(save_b, sizeof(save_b), "%s/b.snap", scratch) < sizeof(save_b));
+	atexit(cleanup);
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	memscan_snapshot *first = NULL, *second = NULL;
+	uint8_t *bytes_a, *bytes_b;
+	size_t len_a, len_b, off = 0;
+	ssize_t n;
+	int rc;
+
+	/* the input becomes the whole content of the memfd */
+	FUZZ_CHECK(ftruncate(input_fd, 0) == 0);
+	while (off < size) {
+		n = pwrite(input_fd, data + off, size - off, (off_t)off);
+		FUZZ_CHECK(n > 0);
+		off += (size_t)n;
+	}
+
+	rc = memscan_snapshot_load(input_path, &first);
+	if (rc != MEMSCAN_OK) {
+		FUZZ_CHECK(first == NULL);
+		FUZZ_CHECK(rc == MEMSCAN_ERR_BAD_FORMAT || rc == MEMSCAN_ERR_TRUNCATED ||
+		           rc == MEMSCAN_ERR_UNSUPPORTED_VERSION || rc == MEMSCAN_ERR_LIMIT ||
+		           rc == MEMSCAN_ERR_NO_MEMORY);
+		return 0;
+	}
+	FUZZ_CHECK(first != NULL);
+
+	/* what loads is valid: it saves, loads back identical, and saves to the very same bytes */
+	FUZZ_CHECK(memscan_snapshot_save(first, save_a) == MEMSCAN_OK);
+	FUZZ_CHECK(memscan_snapshot_load(save_a, &second) == MEMSCAN_OK);
+	same_snapshot(first, second);
+	FUZZ_CHECK(memscan_snapshot_save(second, save_b) == MEMSCAN_OK);
+	bytes_a = slurp(save_a, &len_a);
+	bytes_b = slurp(save_b, &len_b);
+	FUZZ_CHECK(len_a == len_b && memcmp(bytes_a, bytes_b, len_a) == 0);
+	free(bytes_a);
+	free(bytes_b);
+	memscan_snapshot_free(second);
+	memscan_snapshot_free(first);
+	return 0;
+}
