@@ -30,7 +30,7 @@ static void agent_timestamp(char *out, size_t len)
 	snprintf(out, len, "%s.%03ldZ", base, ts.tv_nsec / 1000000);
 }
 
-static void agent_vlog(const char *fmt, va_list ap)
+__attribute__((format(printf, 1, 0))) static void agent_vlog(const char *fmt, va_list ap)
 {
 	char line[1024];
 

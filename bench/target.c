@@ -169,7 +169,8 @@ int main(int argc, char **argv)
 	char line[256];
 
 	needle_not = ~(uint64_t)0x5EC7E7A1u;
-	for (int i = 1; i < argc; i++) {
+	/* options come in pairs: NAME VALUE */
+	for (int i = 1; i < argc; i += 2) {
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		char *end = NULL;
 
@@ -200,7 +201,6 @@ int main(int argc, char **argv)
 			usage();
 			return 2;
 		}
-		i++;
 	}
 	if (size < 4096 || (nneedles && size / nneedles < 16)) {
 		usage();
