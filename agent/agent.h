@@ -199,6 +199,8 @@ int agent_parse_size(const char *s, uint64_t *ret);
 void agent_pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg);
 agent_session *agent_session_get(agent *ag, uint32_t pipe_id);
 void agent_session_put(agent *ag, agent_session *s);
+/* True once the session's pipe is gone (read under the table lock). */
+int agent_session_closed(agent *ag, agent_session *s);
 void agent_session_set_identity(agent *ag, agent_session *s, const keyfile_auth *auth);
 void agent_sessions_free_all(agent *ag);
 int agent_housekeeper_start(agent *ag);

@@ -202,6 +202,12 @@ static nng_msg *agent_handle_msg(agent *ag, nng_msg *msg)
 			reply = s->chan ? agent_data(ag, s, msg) : agent_handshake(ag, s, frame, len);
 		pthread_mutex_unlock(&s->lock);
 		atomic_store(&s->in_flight, 0);
+		/* the pipe went away while we worked (e.g. a pipelined second request closed it): the reply
+		 * has nowhere to go, and nng 1.5 may not free a reply queued for a closing pipe */
+		if (reply && agent_session_closed(ag, s)) {
+			nng_msg_free(reply);
+			reply = NULL;
+		}
 	}
 	agent_session_put(ag, s);
 out:

@@ -119,6 +119,16 @@ static agent_session *agent_unlink(agent *ag, uint32_t pipe_id)
 	return NULL;
 }
 
+int agent_session_closed(agent *ag, agent_session *s)
+{
+	int closed;
+
+	pthread_mutex_lock(&ag->table_lock);
+	closed = s->closed;
+	pthread_mutex_unlock(&ag->table_lock);
+	return closed;
+}
+
 void agent_pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 {
 	agent *ag = arg;

@@ -183,22 +183,28 @@ static void test_connection_caps(void **state)
 {
 	const char *caps[] = { "--max-per-peer", "2", NULL };
 	ms_agent *e = *state;
-	ms_peer c[3];
+	ms_tcp_peer t;
+	ms_peer c[2];
+	int ok = 0;
 
 	assert_int_equal(ms_agent_start(e, caps), 0);
 	assert_int_equal(ms_peer_connect(&c[0], e, &e->full, 3000), 0);
 	assert_int_equal(ms_peer_connect(&c[1], e, &e->full, 3000), 0);
-	assert_int_not_equal(ms_peer_connect(&c[2], e, &e->full, 1000), 0);
+	/* the third connection is closed at once. (A raw peer: nng 1.5's REQ dialer leaks its pipe
+	 * when the far end refuses it, which LeakSanitizer would blame on this test.) */
+	if (ms_peer_tcp_open(&t, e, 2000) == 0)
+		assert_true(ms_peer_tcp_closed(&t));
+	ms_peer_tcp_close(&t);
 	assert_true(ms_agent_wait_err(e, "reason=max-per-peer", 5000));
-	ms_peer_close(&c[2]);
 	ms_peer_close(&c[1]);
 	/* a slot freed is usable again (once the agent has seen the connection go) */
-	for (int i = 0; i < 20 && ms_peer_connect(&c[1], e, &e->full, 1000) != 0; i++) {
-		ms_peer_close(&c[1]);
-		usleep(100000);
+	for (int i = 0; i < 20 && !ok; i++) {
+		ok = ms_peer_tcp_open(&t, e, 1000) == 0 && ms_peer_tcp_handshake(&t, e, &e->full) == 0;
+		ms_peer_tcp_close(&t);
+		if (!ok)
+			usleep(100000);
 	}
-	assert_non_null(c[1].s);
-	ms_peer_close(&c[1]);
+	assert_true(ok);
 	ms_peer_close(&c[0]);
 }
 
