@@ -24,24 +24,6 @@ int client_fail(memscan_client *c, int code, const char *fmt, ...)
 	return code;
 }
 
-/* A keyfile result (-errno) as a memscan_err, as the memscan_key_* functions report them. */
-static int keyfile_code(int rv)
-{
-	switch (rv) {
-	case -EINVAL:
-		return MEMSCAN_ERR_INVALID_ARG;
-	case -EPERM:
-	case -EACCES:
-		return MEMSCAN_ERR_PERMISSION;
-	case -ENOENT:
-		return MEMSCAN_ERR_NOT_FOUND;
-	case -ENOMEM:
-		return MEMSCAN_ERR_NO_MEMORY;
-	default:
-		return MEMSCAN_ERR_IO;
-	}
-}
-
 int memscan_client_new(memscan_client **ret_client)
 {
 	memscan_client *c;
@@ -104,7 +86,7 @@ static int load_identity(memscan_client *c, const char *path)
 		c->have_identity = 1;
 	}
 	sodium_free(priv);
-	return rv < 0 ? keyfile_code(rv) : MEMSCAN_OK;
+	return rv < 0 ? client_key_err(rv) : MEMSCAN_OK;
 }
 
 int memscan_client_set_identity_file(memscan_client *c, const char *path)
@@ -264,7 +246,7 @@ static int resolve_identity(memscan_client *c)
 	rv = keyfile_default_identity(path, sizeof(path));
 	if (rv < 0)
 		return client_fail(
-		    c, keyfile_code(rv),
+		    c, client_key_err(rv),
 		    "no client key set and no default key path (HOME unset?): see `memscan keygen`");
 	return load_identity(c, path);
 }
@@ -291,7 +273,7 @@ static int resolve_agent_key(memscan_client *c)
 		                   "no key for %s in %s: pin the agent's key with `memscan trust %s KEY` "
 		                   "(the agent prints its fingerprint when it starts)",
 		                   hostport, path, hostport);
-	return rv < 0 ? keyfile_code(rv) : MEMSCAN_OK;
+	return rv < 0 ? client_key_err(rv) : MEMSCAN_OK;
 }
 
 /* Pipe notifications run on nng's threads: they only flag the connection as lost. */

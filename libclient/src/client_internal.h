@@ -120,4 +120,7 @@ int client_ranges_hole(void *ctx, memscan_range hole);
  * UNREADABLE as memscan_read. */
 int client_read_into(memscan_client *c, int pid, uint64_t snapshot_id, struct client_read_sink *sink);
 
+/* A key-file result (0 or -errno from proto/keyfile) as a memscan_err. */
+int client_key_err(int rv);
+
 #endif /* MEMSCAN_CLIENT_INTERNAL_H */

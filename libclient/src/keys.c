@@ -8,10 +8,10 @@
 
 #include <memscan/client.h>
 
+#include "client_internal.h"
 #include "keyfile.h"
 
-/* keyfile's negative errno codes as memscan_err. */
-static int key_err(int r)
+int client_key_err(int r)
 {
 	switch (r) {
 	case 0:
@@ -43,7 +43,7 @@ int memscan_key_generate(const char *path, const char *comment, char ret_fingerp
 	r = keyfile_generate(path, comment, pub, err, err_len);
 	if (r == 0)
 		keyfile_fingerprint(pub, ret_fingerprint);
-	return key_err(r);
+	return client_key_err(r);
 }
 
 int memscan_key_fingerprint(const char *path, char ret_fingerprint[MEMSCAN_FINGERPRINT_LEN], char *err,
@@ -66,7 +66,7 @@ int memscan_key_fingerprint(const char *path, char ret_fingerprint[MEMSCAN_FINGE
 	}
 	if (r == 0)
 		keyfile_fingerprint(pub, ret_fingerprint);
-	return key_err(r);
+	return client_key_err(r);
 }
 
 int memscan_key_trust(const char *known_agents, const char *hostport, const char *public_line,
@@ -90,19 +90,19 @@ int memscan_key_trust(const char *known_agents, const char *hostport, const char
 		if (r != 0) {
 			if (err && err_len)
 				snprintf(err, err_len, "no known_agents path: set HOME or XDG_CONFIG_HOME");
-			return key_err(r);
+			return client_key_err(r);
 		}
 		known_agents = path;
 	}
 	r = keyfile_trust_agent(known_agents, hostport, pub, err, err_len);
 	if (r == 0)
 		keyfile_fingerprint(pub, ret_fingerprint);
-	return key_err(r);
+	return client_key_err(r);
 }
 
 int memscan_key_default_identity(char *out, size_t out_len)
 {
 	if (!out || !out_len)
 		return MEMSCAN_ERR_INVALID_ARG;
-	return key_err(keyfile_default_identity(out, out_len));
+	return client_key_err(keyfile_default_identity(out, out_len));
 }
