@@ -16,6 +16,8 @@ packages=(
 	libsodium-dev     # agent authentication
 	clang-format      # scripts/lint.sh
 	clang             # libFuzzer targets
+	libclang-rt-14-dev # libFuzzer and sanitizer runtimes (only recommended by clang: say it)
+	libzstd-dev       # bench/: the zstd -1 baseline of B5
 )
 
 # True if the package is installed (not merely known or half-configured).
