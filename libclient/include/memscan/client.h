@@ -64,7 +64,9 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_timeout_ms(memscan_client *
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_connect(memscan_client *client, const char *url);
 /* Permission bits the agent granted this key (MEMSCAN_GRANT_*), valid after connect. */
 MEMSCAN_API uint32_t memscan_client_granted_perms(const memscan_client *client);
-/* A description of the last failure on this client (the agent's message when it sent one); never NULL. */
+/* A description of the last failure on this client (the agent's message when it sent one); never NULL.
+ * Valid until the next call on this client: with several threads on one client, read it before
+ * another thread calls. */
 MEMSCAN_API const char *memscan_client_last_error(const memscan_client *client);
 
 /* The agent's processes, like memscan_process_list (array released with free()). */
