@@ -22,10 +22,13 @@ static const struct {
 
 int cmd_remote(int argc, char **argv)
 {
-	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		cli_print_help(argc < 2 ? stderr : stdout, "remote");
-		return argc < 2 ? CLI_USAGE : CLI_OK;
+	if (argc < 2) {
+		cli_err("remote needs a command: ps, regions, read, scan, snapshot or diff");
+		cli_print_help(stderr, "remote");
+		return CLI_USAGE;
 	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+		return cli_print_help(stdout, "remote");
 	for (size_t i = 0; i < sizeof(remote_cmds) / sizeof(remote_cmds[0]); i++) {
 		if (!strcmp(argv[1], remote_cmds[i].name)) {
 			cli_remote_mode = 1;
