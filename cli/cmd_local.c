@@ -344,42 +344,27 @@ static void pattern_err(const char *text, const char *kind, size_t off, char c)
 	        kind, cbuf, off);
 }
 
-/* Checks the pattern syntax so that errors can name the cause; the library parses it afterwards. */
-static int pattern_check(const char *text)
+/* Says what is wrong with TEXT, which the library refused at offset OFF. */
+static void pattern_explain(const char *text, size_t off)
 {
-	size_t i = 0, len = strlen(text), bytes = 0;
+	size_t len = strlen(text);
 
 	if (strspn(text, " \t") == len) {
 		cli_err("malformed pattern \"%s\": the pattern is empty (expected hex bytes like \"4D 5A ?? "
 		        "00\")",
 		        text);
-		return CLI_USAGE;
+	} else if (off < len && text[off] != ' ' && text[off] != '\t' && !pattern_char_ok(text[off])) {
+		pattern_err(text, "invalid hex digit", off, text[off]);
+	} else if (off < len && (text[off] == ' ' || text[off] == '\t')) {
+		pattern_err(text, "incomplete byte", off ? off - 1 : 0, off ? text[off - 1] : text[off]);
+	} else if (off < len && (off + 1 == len || text[off + 1] == ' ' || text[off + 1] == '\t')) {
+		pattern_err(text, "incomplete byte", off, text[off]);
+	} else if (off == 0 && strpbrk(text, "0123456789abcdefABCDEF") == NULL) {
+		cli_err("malformed pattern \"%s\": it has no fixed nibble, so it would match everywhere",
+		        text);
+	} else {
+		cli_err("pattern too long (the limit is %d bytes)", MEMSCAN_PATTERN_MAX);
 	}
-	while (i < len) {
-		if (text[i] == ' ' || text[i] == '\t') {
-			i++;
-			continue;
-		}
-		if (!pattern_char_ok(text[i]))
-			goto bad_char;
-		if (i + 1 >= len || text[i + 1] == ' ' || text[i + 1] == '\t') {
-			pattern_err(text, "incomplete byte", i, text[i]);
-			return CLI_USAGE;
-		}
-		i++;
-		if (!pattern_char_ok(text[i]))
-			goto bad_char;
-		i++;
-		bytes++;
-	}
-	if (bytes > MEMSCAN_PATTERN_MAX) {
-		cli_err("pattern too long: %zu bytes (the limit is %d bytes)", bytes, MEMSCAN_PATTERN_MAX);
-		return CLI_USAGE;
-	}
-	return CLI_OK;
-bad_char:
-	pattern_err(text, "invalid hex digit", i, text[i]);
-	return CLI_USAGE;
 }
 
 static int pattern_compile(const char *text, memscan_pattern **ret)
@@ -391,15 +376,9 @@ static int pattern_compile(const char *text, memscan_pattern **ret)
 		cli_err("scan needs a pattern: --pattern \"4D 5A ?? 00\" (see 'memscan scan --help')");
 		return CLI_USAGE;
 	}
-	if (pattern_check(text) != CLI_OK)
-		return CLI_USAGE;
 	err = memscan_pattern_parse(text, ret, &off);
-	if (err == MEMSCAN_ERR_LIMIT) {
-		cli_err("pattern too long (the limit is %d bytes)", MEMSCAN_PATTERN_MAX);
-		return CLI_USAGE;
-	}
-	if (err == MEMSCAN_ERR_BAD_PATTERN) {
-		pattern_err(text, "unexpected character", off, off < strlen(text) ? text[off] : ' ');
+	if (err == MEMSCAN_ERR_BAD_PATTERN || err == MEMSCAN_ERR_LIMIT) {
+		pattern_explain(text, off);
 		return CLI_USAGE;
 	}
 	if (err != MEMSCAN_OK)

@@ -581,23 +581,5 @@ int main(void)
 		cmocka_unit_test(test_low_order_keys_rejected),
 		cmocka_unit_test(test_bad_frames_rejected),
 	};
-	int rc, fails;
-
-	signal(SIGPIPE, SIG_IGN);
-	if (sodium_init() < 0 || ms_fixture_start(&fx, NULL) != 0 || ms_agent_init(&env) != 0 ||
-	    ms_agent_start(&env, args) != 0) {
-		print_error("cannot start the fixture or the agent\n");
-		return 1;
-	}
-	if (getenv("MEMSCAN_TEST_FILTER"))
-		cmocka_set_test_filter(getenv("MEMSCAN_TEST_FILTER"));
-	fails = cmocka_run_group_tests(tests, NULL, NULL);
-	rc = ms_agent_terminate(&env, 30000);
-	if (rc != 0)
-		print_error("agent exit code %d after SIGTERM (see %s)\n", rc, env.err_path);
-	ms_agent_stop(&env);
-	ms_fixture_stop(&fx);
-	if (rc == 0 && fails == 0)
-		ms_agent_cleanup(&env);
-	return fails || rc != 0;
+	return ms_agent_run_suite("test_hostile", &env, &fx, args, tests, sizeof(tests) / sizeof(tests[0]));
 }

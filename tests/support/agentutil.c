@@ -769,3 +769,27 @@ Memscan__V1__Response *ms_peer_tcp_call_pt(ms_tcp_peer *t, const uint8_t *pt, si
 	free(frame);
 	return resp;
 }
+
+int ms_agent_run_suite(const char *name, ms_agent *a, ms_fixture *fx, const char *const *args,
+                       const struct CMUnitTest *tests, size_t count)
+{
+	int rc, fails;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (sodium_init() < 0 || ms_fixture_start(fx, NULL) != 0 || ms_agent_init(a) != 0 ||
+	    ms_agent_start(a, args) != 0) {
+		print_error("cannot start the fixture or the agent\n");
+		return 1;
+	}
+	if (getenv("MEMSCAN_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("MEMSCAN_TEST_FILTER"));
+	fails = _cmocka_run_group_tests(name, tests, count, NULL, NULL);
+	rc = ms_agent_terminate(a, 30000);
+	if (rc != 0)
+		print_error("agent exit code %d after SIGTERM (see %s)\n", rc, a->err_path);
+	ms_agent_stop(a);
+	ms_fixture_stop(fx);
+	if (rc == 0 && fails == 0)
+		ms_agent_cleanup(a);
+	return fails || rc != 0;
+}

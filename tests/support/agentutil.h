@@ -59,6 +59,11 @@ int ms_agent_wait_err(const ms_agent *a, const char *needle, int ms);
 long ms_agent_rss_kib(const ms_agent *a);
 /* The TCP port the agent listens on, or -1. */
 int ms_agent_port(const ms_agent *a);
+/* main() of a suite that shares one fixture FX and one agent A (started with ARGS): starts both, runs
+ * TESTS (MEMSCAN_TEST_FILTER selects some), then stops the agent with SIGTERM and requires exit code
+ * 0, so that its sanitizers' verdict counts. Returns the process exit code. */
+int ms_agent_run_suite(const char *name, ms_agent *a, ms_fixture *fx, const char *const *args,
+                       const struct CMUnitTest *tests, size_t count);
 
 /* ---- an honest peer: nng REQ socket and the channel's client side ---- */
 
