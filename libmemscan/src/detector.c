@@ -6,12 +6,6 @@
 
 #include "internal.h"
 
-struct memscan_detector {
-	memscan_snapshot *baseline;
-	memscan_snapshot *current; /* what detect_changes read last; its buffers are reused */
-	int current_fresh;         /* current was read by the last detect_changes and nothing since */
-};
-
 int memscan_detector_new(memscan_detector **ret_detector)
 {
 	if (!ret_detector)
@@ -115,15 +109,9 @@ static int read_current(memscan_detector *det, memscan_process *proc, const mems
 /* Shared out among the workers. */
 #define MS_FUSE_UNIT ((size_t)8 << 20)
 
-/* Differing bytes [off, off + len) of a region (offsets from its start). */
-struct ms_span {
-	size_t off, len;
-};
-
 struct ms_fuse_unit {
-	size_t region, off, len;
-	struct ms_span *runs; /* raw runs (holes not yet skipped), in order, merged when adjacent */
-	size_t count, cap;
+	struct ms_unit at;    /* first: ms_plan_units fills it */
+	struct ms_spans runs; /* raw runs (holes not yet skipped), offsets from the region's start */
 	memscan_ranges holes;
 	int err;
 };
@@ -138,57 +126,27 @@ struct ms_fuse {
 	int refused[MS_WORKERS_MAX];
 };
 
-static int unit_add_run(struct ms_fuse_unit *u, size_t off, size_t len)
+static int unit_add_run(void *ctx, size_t off, size_t len)
 {
-	if (u->count && u->runs[u->count - 1].off + u->runs[u->count - 1].len == off) {
-		u->runs[u->count - 1].len += len; /* a run across a chunk edge stays one run */
-		return MEMSCAN_OK;
-	}
-	if (u->count == u->cap) {
-		size_t cap = u->cap ? u->cap * 2 : 64;
-		struct ms_span *runs = realloc(u->runs, cap * sizeof(*runs));
-		if (!runs)
-			return MEMSCAN_ERR_NO_MEMORY;
-		u->runs = runs;
-		u->cap = cap;
-	}
-	u->runs[u->count++] = (struct ms_span){ off, len };
-	return MEMSCAN_OK;
-}
-
-/* Appends the raw runs of [off, off + len) of region U->region to U. */
-static int find_runs(struct ms_fuse_unit *u, const uint8_t *a, const uint8_t *b, size_t off, size_t len)
-{
-	size_t end = off + len, s, e;
-	int r;
-
-	while (off < end) {
-		s = ms_find_diff(a, b, off, end);
-		if (s == end)
-			break;
-		e = ms_find_same(a, b, s + 1, end);
-		if ((r = unit_add_run(u, s, e - s)) != MEMSCAN_OK)
-			return r;
-		off = e;
-	}
-	return MEMSCAN_OK;
+	return ms_spans_add(&((struct ms_fuse_unit *)ctx)->runs, off, len);
 }
 
 static int fuse_unit(struct ms_fuse *f, struct ms_fuse_unit *u, memscan_process *proc)
 {
-	const struct ms_snap_region *o = &f->base->regions[u->region];
-	struct ms_snap_region *n = &f->cur->regions[u->region];
+	const struct ms_snap_region *o = &f->base->regions[u->at.region];
+	struct ms_snap_region *n = &f->cur->regions[u->at.region];
 	int r = MEMSCAN_OK;
 
-	for (size_t off = u->off; off < u->off + u->len && r == MEMSCAN_OK; off += MS_FUSE_CHUNK) {
-		size_t len = u->off + u->len - off < MS_FUSE_CHUNK ? u->off + u->len - off : MS_FUSE_CHUNK;
+	for (size_t off = u->at.off; off < u->at.off + u->at.len && r == MEMSCAN_OK; off += MS_FUSE_CHUNK) {
+		size_t len =
+		    u->at.off + u->at.len - off < MS_FUSE_CHUNK ? u->at.off + u->at.len - off : MS_FUSE_CHUNK;
 		struct ms_read_req req = {
 			.addr = n->region.start + off, .buf = n->data + off, .len = len, .holes = &u->holes
 		};
 
 		r = ms_read_batch_raw(proc, &req, 1);
 		if (r == MEMSCAN_OK)
-			r = find_runs(u, o->data, n->data, off, len);
+			r = ms_for_each_run(o->data, n->data, off, off + len, unit_add_run, u);
 	}
 	return r;
 }
@@ -207,58 +165,32 @@ static void fuse_worker(void *p, unsigned worker)
 /* Cuts every region into units. */
 static int fuse_plan(struct ms_fuse *f)
 {
-	size_t n = 0, k = 0;
-
-	for (size_t i = 0; i < f->cur->count; i++)
-		n += (f->cur->regions[i].capacity + MS_FUSE_UNIT - 1) / MS_FUSE_UNIT;
-	f->units = calloc(n ? n : 1, sizeof(*f->units));
-	if (!f->units)
-		return MEMSCAN_ERR_NO_MEMORY;
-	for (size_t i = 0; i < f->cur->count; i++) {
-		size_t size = (size_t)(f->cur->regions[i].region.end - f->cur->regions[i].region.start);
-		for (size_t off = 0; off < size; off += MS_FUSE_UNIT, k++) {
-			f->units[k].region = i;
-			f->units[k].off = off;
-			f->units[k].len = size - off < MS_FUSE_UNIT ? size - off : MS_FUSE_UNIT;
-		}
-	}
-	f->n = k;
-	return MEMSCAN_OK;
+	f->units = ms_plan_units(f->cur, MS_FUSE_UNIT, sizeof(*f->units), &f->n);
+	return f->units ? MEMSCAN_OK : MEMSCAN_ERR_NO_MEMORY;
 }
 
-/* Pushes [s, e) of region IDX minus the holes of either side; cursors KO, KN only move forward. */
-static int push_clipped(memscan_diff *d, const struct ms_snap_region *o, const struct ms_snap_region *n,
-                        size_t idx, uint64_t s, uint64_t e, size_t *ko, size_t *kn)
+void *ms_plan_units(const memscan_snapshot *snap, size_t unit, size_t item_size, size_t *ret_n)
 {
-	const memscan_ranges *ho = &o->holes, *hn = &n->holes;
-	uint64_t stop;
-	int r;
+	size_t n = 0, k = 0;
+	uint8_t *items;
 
-	while (s < e) {
-		while (*ko < ho->count && ho->items[*ko].end <= s)
-			(*ko)++;
-		while (*kn < hn->count && hn->items[*kn].end <= s)
-			(*kn)++;
-		if (*ko < ho->count && ho->items[*ko].start <= s) {
-			s = ho->items[*ko].end;
-			continue;
+	for (size_t i = 0; i < snap->count; i++)
+		n +=
+		    (size_t)((snap->regions[i].region.end - snap->regions[i].region.start + unit - 1) / unit);
+	items = calloc(n ? n : 1, item_size);
+	if (!items)
+		return NULL;
+	for (size_t i = 0; i < snap->count; i++) {
+		size_t size = (size_t)(snap->regions[i].region.end - snap->regions[i].region.start);
+		for (size_t off = 0; off < size; off += unit, k++) {
+			struct ms_unit *u = (struct ms_unit *)(void *)(items + k * item_size);
+			u->region = i;
+			u->off = off;
+			u->len = size - off < unit ? size - off : unit;
 		}
-		if (*kn < hn->count && hn->items[*kn].start <= s) {
-			s = hn->items[*kn].end;
-			continue;
-		}
-		stop = e;
-		if (*ko < ho->count && ho->items[*ko].start < stop)
-			stop = ho->items[*ko].start;
-		if (*kn < hn->count && hn->items[*kn].start < stop)
-			stop = hn->items[*kn].start;
-		r = ms_diff_push(d, s, (size_t)(stop - s), idx, o->data + (s - o->region.start),
-		                 n->data + (s - n->region.start));
-		if (r != MEMSCAN_OK)
-			return r;
-		s = stop;
 	}
-	return MEMSCAN_OK;
+	*ret_n = k;
+	return items;
 }
 
 /* Pending run being extended across unit edges. */
@@ -274,7 +206,8 @@ static int pending_flush(memscan_diff *d, const struct ms_fuse *f, struct ms_pen
 	int r = MEMSCAN_OK;
 
 	if (p->len)
-		r = push_clipped(d, o, n, p->region, s, s + p->len, &p->ko, &p->kn);
+		r = ms_diff_push_clipped(d, &o->holes, &n->holes, &p->ko, &p->kn, p->region, s, s + p->len,
+		                         o->data + (s - o->region.start), n->data + p->off);
 	p->len = 0;
 	return r;
 }
@@ -287,22 +220,22 @@ static int fuse_assemble(const struct ms_fuse *f, memscan_diff *d)
 	int r = MEMSCAN_OK;
 
 	for (size_t k = 0; k < f->n; k++)
-		for (size_t j = 0; j < f->units[k].count; j++)
-			runs++, bytes += f->units[k].runs[j].len;
+		for (size_t j = 0; j < f->units[k].runs.count; j++)
+			runs++, bytes += f->units[k].runs.items[j].len;
 	if ((r = ms_diff_reserve(d, runs, bytes)) != MEMSCAN_OK)
 		return r;
 	for (size_t k = 0; k < f->n && r == MEMSCAN_OK; k++) {
 		const struct ms_fuse_unit *u = &f->units[k];
-		for (size_t j = 0; j < u->count && r == MEMSCAN_OK; j++) {
-			const struct ms_span *sp = &u->runs[j];
-			if (p.len && p.region == u->region && p.off + p.len == sp->off) {
+		for (size_t j = 0; j < u->runs.count && r == MEMSCAN_OK; j++) {
+			const struct ms_span *sp = &u->runs.items[j];
+			if (p.len && p.region == u->at.region && p.off + p.len == sp->off) {
 				p.len += sp->len;
 				continue;
 			}
 			r = pending_flush(d, f, &p);
-			if (p.region != u->region)
+			if (p.region != u->at.region)
 				p.ko = p.kn = 0;
-			p.region = u->region, p.off = sp->off, p.len = sp->len;
+			p.region = u->at.region, p.off = sp->off, p.len = sp->len;
 		}
 	}
 	return r == MEMSCAN_OK ? pending_flush(d, f, &p) : r;
@@ -315,7 +248,7 @@ static int fuse_collect(const struct ms_fuse *f)
 		memscan_ranges_clear(&f->cur->regions[i].holes);
 	for (size_t k = 0; k < f->n; k++) {
 		const memscan_ranges *h = &f->units[k].holes;
-		memscan_ranges *dst = &f->cur->regions[f->units[k].region].holes;
+		memscan_ranges *dst = &f->cur->regions[f->units[k].at.region].holes;
 		if (f->units[k].err != MEMSCAN_OK)
 			return f->units[k].err; /* the first failure in address order */
 		for (size_t j = 0; j < h->count; j++)
@@ -328,7 +261,7 @@ static int fuse_collect(const struct ms_fuse *f)
 static void fuse_release(struct ms_fuse *f)
 {
 	for (size_t k = 0; f->units && k < f->n; k++) {
-		free(f->units[k].runs);
+		ms_spans_release(&f->units[k].runs);
 		memscan_ranges_release(&f->units[k].holes);
 	}
 	free(f->units);
@@ -467,6 +400,44 @@ int memscan_detector_accept(memscan_detector *det)
 	det->current = swap; /* the old baseline's buffers serve the next read */
 	det->current_fresh = 0;
 	return MEMSCAN_OK;
+}
+
+/* Streams the whole detection with update, in one part. */
+static int detect_streamed(memscan_detector *det, memscan_process *proc, memscan_diff **ret_diff)
+{
+	memscan_diff_stream *st;
+	int done = 0, r = memscan_detector_stream(det, proc, MEMSCAN_STREAM_UPDATE, &st);
+
+	if (r == MEMSCAN_OK)
+		r = memscan_diff_stream_next(st, SIZE_MAX, ret_diff, &done);
+	if (r == MEMSCAN_OK && !done) {
+		memscan_diff_free(*ret_diff); /* cannot happen: one unbounded part reads to the end */
+		*ret_diff = NULL;
+		r = MEMSCAN_ERR_LIMIT;
+	}
+	memscan_diff_stream_free(st);
+	return r;
+}
+
+int memscan_detector_detect_update(memscan_detector *det, memscan_process *proc,
+                                   const memscan_region_list *regions, memscan_diff **ret_diff)
+{
+	int r;
+
+	if (ret_diff)
+		*ret_diff = NULL;
+	if (!det || !proc || !ret_diff)
+		return MEMSCAN_ERR_INVALID_ARG;
+	if (!det->baseline)
+		return MEMSCAN_ERR_NOT_FOUND;
+	if (!regions || same_layout(det->baseline, regions))
+		return detect_streamed(det, proc, ret_diff);
+	r = memscan_detector_detect_changes(det, proc, regions, ret_diff);
+	if (r == MEMSCAN_OK && (r = memscan_detector_accept(det)) != MEMSCAN_OK) {
+		memscan_diff_free(*ret_diff);
+		*ret_diff = NULL;
+	}
+	return r;
 }
 
 int memscan_detector_update_snapshots(memscan_detector *det, memscan_process *proc,

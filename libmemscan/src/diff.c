@@ -13,14 +13,14 @@ struct ms_run {
 	uint64_t address;
 	size_t length;
 	size_t region_index;
-	size_t byte_off; /* old bytes at pool[byte_off], new bytes right after them */
+	size_t byte_off; /* its bytes: old_pool[byte_off...], new_pool[byte_off...] (= changes before it) */
 };
 
 struct memscan_diff {
 	struct ms_run *runs;
 	size_t count, capacity;
-	uint8_t *pool;
-	size_t pool_len, pool_cap;
+	uint8_t *old_pool, *new_pool; /* two pools with the same layout, so a run can grow in place */
+	size_t pool_len, old_cap, new_cap;
 	uint64_t changed;
 	memscan_ranges appeared, vanished;
 };
@@ -40,7 +40,8 @@ void memscan_diff_free(memscan_diff *d)
 	if (!d)
 		return;
 	free(d->runs);
-	pool_free(d->pool, d->pool_cap);
+	pool_free(d->old_pool, d->old_cap);
+	pool_free(d->new_pool, d->new_cap);
 	memscan_ranges_release(&d->appeared);
 	memscan_ranges_release(&d->vanished);
 	free(d);
@@ -57,31 +58,39 @@ static void pool_free(uint8_t *pool, size_t cap)
 		free(pool);
 }
 
-/* Grows the byte pool to hold at least NEED more bytes. */
+/* Grows *POOL (capacity *CAP, LEN bytes used) to CAP_NEW bytes. */
+static int pool_move(uint8_t **pool, size_t *cap, size_t len, size_t cap_new)
+{
+	uint8_t *p;
+
+	if (*cap >= cap_new)
+		return MEMSCAN_OK;
+	if (cap_new < MS_POOL_MAPPED_MIN) {
+		p = realloc(*pool, cap_new);
+	} else {
+		p = ms_buf_alloc(cap_new);
+		if (p && len)
+			memcpy(p, *pool, len);
+		if (p)
+			pool_free(*pool, *cap);
+	}
+	if (!p)
+		return MEMSCAN_ERR_NO_MEMORY;
+	*pool = p;
+	*cap = cap_new;
+	return MEMSCAN_OK;
+}
+
+/* Grows both byte pools to hold at least NEED more bytes each. */
 static int pool_grow(memscan_diff *d, size_t need)
 {
-	size_t cap = d->pool_cap ? d->pool_cap : 4096;
-	uint8_t *pool;
+	size_t have = d->old_cap < d->new_cap ? d->old_cap : d->new_cap, cap = have ? have : 4096;
+	int r;
 
 	while (cap - d->pool_len < need)
 		cap *= 2;
-	if (cap == d->pool_cap)
-		return MEMSCAN_OK;
-	if (cap < MS_POOL_MAPPED_MIN) {
-		pool = realloc(d->pool, cap);
-		if (!pool)
-			return MEMSCAN_ERR_NO_MEMORY;
-	} else {
-		pool = ms_buf_alloc(cap);
-		if (!pool)
-			return MEMSCAN_ERR_NO_MEMORY;
-		if (d->pool_len)
-			memcpy(pool, d->pool, d->pool_len);
-		pool_free(d->pool, d->pool_cap);
-	}
-	d->pool = pool;
-	d->pool_cap = cap;
-	return MEMSCAN_OK;
+	r = pool_move(&d->old_pool, &d->old_cap, d->pool_len, cap);
+	return r == MEMSCAN_OK ? pool_move(&d->new_pool, &d->new_cap, d->pool_len, cap) : r;
 }
 
 static int runs_grow(memscan_diff *d, size_t need)
@@ -108,25 +117,39 @@ int ms_diff_reserve(memscan_diff *d, size_t runs, size_t bytes)
 	if (bytes > MS_DIFF_MAX_CHANGED)
 		return MEMSCAN_ERR_LIMIT;
 	r = runs_grow(d, runs);
-	return r == MEMSCAN_OK ? pool_grow(d, 2 * bytes) : r;
+	return r == MEMSCAN_OK ? pool_grow(d, bytes) : r;
 }
 
-/* Appends a run, copying LEN old and new bytes. */
-static int diff_push(memscan_diff *d, uint64_t addr, size_t len, size_t region, const uint8_t *old_b,
-                     const uint8_t *new_b)
+/* Room for LEN more bytes in both pools and one more run. */
+static int diff_room(memscan_diff *d, size_t len, int new_run)
 {
 	int r;
 
 	if (d->changed + len > MS_DIFF_MAX_CHANGED)
 		return MEMSCAN_ERR_LIMIT;
-	if (d->count == d->capacity && (r = runs_grow(d, 1)) != MEMSCAN_OK)
+	if (new_run && d->count == d->capacity && (r = runs_grow(d, 1)) != MEMSCAN_OK)
 		return r;
-	if (d->pool_cap - d->pool_len < 2 * len && (r = pool_grow(d, 2 * len)) != MEMSCAN_OK)
+	if ((d->old_cap < d->pool_len + len || d->new_cap < d->pool_len + len) &&
+	    (r = pool_grow(d, len)) != MEMSCAN_OK)
 		return r;
-	memcpy(d->pool + d->pool_len, old_b, len);
-	memcpy(d->pool + d->pool_len + len, new_b, len);
-	d->runs[d->count++] = (struct ms_run){ addr, len, region, d->pool_len };
-	d->pool_len += 2 * len;
+	return MEMSCAN_OK;
+}
+
+/* Appends LEN old and new bytes: to the last run (GROW) or as a new run at ADDR. */
+static int diff_push(memscan_diff *d, uint64_t addr, size_t len, size_t region, const uint8_t *old_b,
+                     const uint8_t *new_b, int grow)
+{
+	int r = diff_room(d, len, !grow);
+
+	if (r != MEMSCAN_OK)
+		return r;
+	memcpy(d->old_pool + d->pool_len, old_b, len);
+	memcpy(d->new_pool + d->pool_len, new_b, len);
+	if (grow)
+		d->runs[d->count - 1].length += len;
+	else
+		d->runs[d->count++] = (struct ms_run){ addr, len, region, d->pool_len };
+	d->pool_len += len;
 	d->changed += len;
 	return MEMSCAN_OK;
 }
@@ -134,7 +157,16 @@ static int diff_push(memscan_diff *d, uint64_t addr, size_t len, size_t region, 
 int ms_diff_push(memscan_diff *d, uint64_t addr, size_t len, size_t region, const uint8_t *old_b,
                  const uint8_t *new_b)
 {
-	return diff_push(d, addr, len, region, old_b, new_b);
+	return diff_push(d, addr, len, region, old_b, new_b, 0);
+}
+
+int ms_diff_append(memscan_diff *d, uint64_t addr, size_t len, size_t region, const uint8_t *old_b,
+                   const uint8_t *new_b)
+{
+	const struct ms_run *last = d->count ? &d->runs[d->count - 1] : NULL;
+	int grow = last && last->region_index == region && last->address + last->length == addr;
+
+	return diff_push(d, addr, len, region, old_b, new_b, grow);
 }
 
 int memscan_diff_add_run(memscan_diff *d, const memscan_change_run *run)
@@ -144,7 +176,7 @@ int memscan_diff_add_run(memscan_diff *d, const memscan_change_run *run)
 		return MEMSCAN_ERR_INVALID_ARG;
 	if (d->count && d->runs[d->count - 1].address + d->runs[d->count - 1].length > run->address)
 		return MEMSCAN_ERR_INVALID_ARG; /* runs come in address order, disjoint */
-	return diff_push(d, run->address, run->length, run->region_index, run->old_bytes, run->new_bytes);
+	return diff_push(d, run->address, run->length, run->region_index, run->old_bytes, run->new_bytes, 0);
 }
 
 int memscan_diff_add_appeared(memscan_diff *d, memscan_range range)
@@ -303,24 +335,104 @@ size_t ms_find_same(const uint8_t *a, const uint8_t *b, size_t i, size_t len)
 	return ms_find_same_scalar(a, b, i, len);
 }
 
+int ms_for_each_run(const uint8_t *a, const uint8_t *b, size_t off, size_t end, ms_run_fn fn, void *ctx)
+{
+	size_t s, e;
+	int r;
+
+	while (off < end) {
+		s = ms_find_diff(a, b, off, end);
+		if (s == end)
+			break;
+		e = ms_find_same(a, b, s + 1, end);
+		if ((r = fn(ctx, s, e - s)) != MEMSCAN_OK)
+			return r;
+		off = e;
+	}
+	return MEMSCAN_OK;
+}
+
+int ms_spans_add(struct ms_spans *sp, size_t off, size_t len)
+{
+	struct ms_span *last = sp->count ? &sp->items[sp->count - 1] : NULL;
+
+	if (last && last->off + last->len == off) {
+		last->len += len; /* a run across a chunk edge stays one run */
+		return MEMSCAN_OK;
+	}
+	if (sp->count == sp->cap) {
+		size_t cap = sp->cap ? sp->cap * 2 : 64;
+		struct ms_span *items = realloc(sp->items, cap * sizeof(*items));
+		if (!items)
+			return MEMSCAN_ERR_NO_MEMORY;
+		sp->items = items;
+		sp->cap = cap;
+	}
+	sp->items[sp->count++] = (struct ms_span){ off, len };
+	return MEMSCAN_OK;
+}
+
+void ms_spans_release(struct ms_spans *sp)
+{
+	free(sp->items);
+	memset(sp, 0, sizeof(*sp));
+}
+
+int ms_diff_push_clipped(memscan_diff *d, const memscan_ranges *ho, const memscan_ranges *hn, size_t *ko,
+                         size_t *kn, size_t region, uint64_t s, uint64_t e, const uint8_t *old_b,
+                         const uint8_t *new_b)
+{
+	uint64_t at = s, stop;
+	int r;
+
+	while (s < e) {
+		while (*ko < ho->count && ho->items[*ko].end <= s)
+			(*ko)++;
+		while (*kn < hn->count && hn->items[*kn].end <= s)
+			(*kn)++;
+		if (*ko < ho->count && ho->items[*ko].start <= s) {
+			s = ho->items[*ko].end;
+			continue;
+		}
+		if (*kn < hn->count && hn->items[*kn].start <= s) {
+			s = hn->items[*kn].end;
+			continue;
+		}
+		stop = e;
+		if (*ko < ho->count && ho->items[*ko].start < stop)
+			stop = ho->items[*ko].start;
+		if (*kn < hn->count && hn->items[*kn].start < stop)
+			stop = hn->items[*kn].start;
+		r = ms_diff_append(d, s, (size_t)(stop - s), region, old_b + (s - at), new_b + (s - at));
+		if (r != MEMSCAN_OK)
+			return r;
+		s = stop;
+	}
+	return MEMSCAN_OK;
+}
+
+/* Runs of one compared span, pushed into a diff. */
+struct span_push {
+	memscan_diff *d;
+	uint64_t addr;
+	const uint8_t *a, *b;
+	size_t region;
+};
+
+static int span_push_run(void *ctx, size_t off, size_t len)
+{
+	struct span_push *sp = ctx;
+
+	return diff_push(sp->d, sp->addr + off, len, sp->region, sp->a + off, sp->b + off, 0);
+}
+
 /* Compares LEN bytes from address ADDR, emitting maximal runs of differing bytes. */
 static int compare_span(memscan_diff *d, uint64_t addr, const uint8_t *a, const uint8_t *b, size_t len,
                         size_t region)
 {
-	size_t i = 0, s, e;
-	int r;
+	struct span_push sp = { d, addr, a, b, region };
 
-	while (i < len) {
-		s = ms_find_diff(a, b, i, len);
-		if (s == len)
-			break;
-		e = ms_find_same(a, b, s + 1, len);
-		r = diff_push(d, addr + s, e - s, region, a + s, b + s);
-		if (r != MEMSCAN_OK)
-			return r;
-		i = e;
-	}
-	return MEMSCAN_OK;
+	return ms_for_each_run(a, b, 0, len, span_push_run, &sp);
 }
 
 /* First address >= CUR inside no hole of H (holes sorted), and where the next hole starts. */
@@ -436,8 +548,8 @@ memscan_change_run memscan_diff_run(const memscan_diff *d, size_t index)
 		out.address = run->address;
 		out.length = run->length;
 		out.region_index = run->region_index;
-		out.old_bytes = d->pool + run->byte_off;
-		out.new_bytes = d->pool + run->byte_off + run->length;
+		out.old_bytes = d->old_pool + run->byte_off;
+		out.new_bytes = d->new_pool + run->byte_off;
 	}
 	return out;
 }
@@ -453,22 +565,22 @@ size_t memscan_diff_changes(const memscan_diff *d, uint64_t first, memscan_chang
 
 	if (!d || !out || first >= d->changed)
 		return 0;
-	/* run k holds changes number byte_off/2 ... byte_off/2 + length - 1: binary search for FIRST */
+	/* run k holds changes number byte_off ... byte_off + length - 1: binary search for FIRST */
 	hi = d->count;
 	while (hi - lo > 1) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (d->runs[mid].byte_off / 2 <= first)
+		if (d->runs[mid].byte_off <= first)
 			lo = mid;
 		else
 			hi = mid;
 	}
 	for (size_t k = lo; k < d->count && written < max; k++) {
 		const struct ms_run *run = &d->runs[k];
-		size_t skip = k == lo ? (size_t)(first - run->byte_off / 2) : 0;
+		size_t skip = k == lo ? (size_t)(first - run->byte_off) : 0;
 		for (size_t i = skip; i < run->length && written < max; i++) {
 			out[written].address = run->address + i;
-			out[written].old_value = d->pool[run->byte_off + i];
-			out[written].new_value = d->pool[run->byte_off + run->length + i];
+			out[written].old_value = d->old_pool[run->byte_off + i];
+			out[written].new_value = d->new_pool[run->byte_off + i];
 			written++;
 		}
 	}

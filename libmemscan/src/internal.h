@@ -89,6 +89,31 @@ size_t ms_find_same_avx2(const uint8_t *a, const uint8_t *b, size_t i, size_t le
 int ms_diff_push(memscan_diff *d, uint64_t addr, size_t len, size_t region, const uint8_t *old_b,
                  const uint8_t *new_b);
 int ms_diff_reserve(memscan_diff *d, size_t runs, size_t bytes);
+/* As ms_diff_push, but bytes that continue the last run (same region, next address) extend it. */
+int ms_diff_append(memscan_diff *d, uint64_t addr, size_t len, size_t region, const uint8_t *old_b,
+                   const uint8_t *new_b);
+
+/* Calls FN(CTX, OFF, LEN) for each maximal run of differing bytes of A and B in [OFF, END), in
+ * order; stops at the first FN that does not return MEMSCAN_OK and returns its value. */
+typedef int (*ms_run_fn)(void *ctx, size_t off, size_t len);
+int ms_for_each_run(const uint8_t *a, const uint8_t *b, size_t off, size_t end, ms_run_fn fn, void *ctx);
+
+/* Differing stretches [off, off + len), in order; a stretch that continues the last one extends it. */
+struct ms_span {
+	size_t off, len;
+};
+struct ms_spans {
+	struct ms_span *items;
+	size_t count, cap;
+};
+int ms_spans_add(struct ms_spans *sp, size_t off, size_t len);
+/* Pushes (ms_diff_append) [S, E) of region REGION minus the old holes HO and the new holes HN; OLD_B
+ * and NEW_B hold the bytes from address S on. The hole cursors KO, KN only move forward: start them
+ * at 0 for each region and keep them while the addresses grow. */
+int ms_diff_push_clipped(memscan_diff *d, const memscan_ranges *ho, const memscan_ranges *hn, size_t *ko,
+                         size_t *kn, size_t region, uint64_t s, uint64_t e, const uint8_t *old_b,
+                         const uint8_t *new_b);
+void ms_spans_release(struct ms_spans *sp);
 
 /* Duplicates a region's path into a new heap string (never NULL on success). */
 char *ms_strdup(const char *s);
@@ -120,5 +145,20 @@ int ms_snapshot_add_region(memscan_snapshot *snap, const memscan_region *region,
 int ms_snapshot_new(memscan_snapshot **ret_snap);
 
 uint64_t ms_now_ns(void);
+
+/* A piece of a snapshot's region [off, off + len) handed to one worker. */
+struct ms_unit {
+	size_t region, off, len;
+};
+/* Cuts every region of SNAP into units of at most UNIT bytes: an array of *RET_N items of ITEM_SIZE
+ * bytes, each starting with a struct ms_unit (the rest zeroed); NULL if out of memory. */
+void *ms_plan_units(const memscan_snapshot *snap, size_t unit, size_t item_size, size_t *ret_n);
+
+/* A ChangeDetector (detector.c; stream.c updates its baseline in place). */
+struct memscan_detector {
+	memscan_snapshot *baseline;
+	memscan_snapshot *current; /* what detect_changes read last; its buffers are reused */
+	int current_fresh;         /* current was read by the last detect_changes and nothing since */
+};
 
 #endif /* MEMSCAN_INTERNAL_H */
