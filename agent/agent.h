@@ -94,7 +94,9 @@ typedef struct agent_pending {
 	uint64_t addr, end;                  /* read: next address, end */
 	memscan_snapshot_region snap_region; /* snapshot read: the region holding the range */
 	agent_snap *snap;                    /* snapshot reply */
-	memscan_diff *diff;
+	memscan_diff *diff;                  /* diff: the whole result, or the current part of STREAM */
+	memscan_diff_stream *stream;         /* streamed diff: read and compared page by page */
+	uint64_t stream_runs;                /* runs handed out by STREAM so far (joined across parts) */
 	int diff_ranges_sent;
 	struct agent_match *matches;
 	size_t match_count;
@@ -219,7 +221,10 @@ int agent_op_diff(agent_req *r);
 int agent_op_release(agent_req *r);
 
 /* page.c */
+/* Drops the paged result; a streamed diff with update first reads the rest into its baseline. */
 void agent_pending_clear(agent_pending *p);
+/* Drops the paged result without finishing anything (the session is going away). */
+void agent_pending_abandon(agent_pending *p);
 int agent_page_emit(agent_req *r);
 
 /* dispatch.c */

@@ -12,8 +12,20 @@
 /* Below this much room a long run is not split on this page but starts the next one. */
 #define AGENT_SPLIT_MIN 4096
 
+void agent_pending_abandon(agent_pending *p)
+{
+	memscan_diff_stream_free(p->stream);
+	p->stream = NULL;
+	agent_pending_clear(p);
+}
+
 void agent_pending_clear(agent_pending *p)
 {
+	/* a failure here means the stream had ended already (the process exited): nothing to undo */
+	int ended = p->stream ? memscan_diff_stream_finish(p->stream) : MEMSCAN_OK;
+
+	(void)ended;
+	memscan_diff_stream_free(p->stream);
 	free(p->procs);
 	memscan_region_list_free(p->regions);
 	memscan_process_free(p->proc);
@@ -296,20 +308,21 @@ out:
 	return err;
 }
 
-/* Adds change runs (or pieces of one) from the pending position until the page is full. */
-static size_t agent_fill_runs(agent_pending *p, size_t room, Memscan__V1__ChangeRun *items,
-                              Memscan__V1__ChangeRun **ptrs, size_t max)
+/* Adds change runs (or pieces of one) of p->diff from the pending position while *ROOM allows, after
+ * the N0 items already on the page; returns the items added. */
+static size_t agent_fill_runs(agent_pending *p, size_t *room, Memscan__V1__ChangeRun *items,
+                              Memscan__V1__ChangeRun **ptrs, size_t n0, size_t max)
 {
-	size_t total = memscan_diff_run_count(p->diff), n = 0;
+	size_t total = memscan_diff_run_count(p->diff), n = n0;
 
 	while (p->index < total && n < max) {
 		memscan_change_run run = memscan_diff_run(p->diff, p->index);
 		uint64_t left = run.length - p->offset, piece = left;
 
-		if (2 * left + AGENT_RUN_OVERHEAD > room) {
-			if (n && room < AGENT_SPLIT_MIN)
+		if (2 * left + AGENT_RUN_OVERHEAD > *room) {
+			if (n && *room < AGENT_SPLIT_MIN)
 				break;
-			piece = (room - AGENT_RUN_OVERHEAD) / 2;
+			piece = (*room - AGENT_RUN_OVERHEAD) / 2;
 		}
 		memscan__v1__change_run__init(&items[n]);
 		items[n].address = run.address + p->offset;
@@ -320,7 +333,7 @@ static size_t agent_fill_runs(agent_pending *p, size_t room, Memscan__V1__Change
 		items[n].region_index = (uint32_t)run.region_index;
 		ptrs[n] = &items[n];
 		n++;
-		room -= 2 * piece + AGENT_RUN_OVERHEAD;
+		*room -= 2 * piece + AGENT_RUN_OVERHEAD;
 		p->offset += piece;
 		if (p->offset == run.length) {
 			p->index++;
@@ -329,7 +342,64 @@ static size_t agent_fill_runs(agent_pending *p, size_t room, Memscan__V1__Change
 		if (piece < left)
 			break; /* split at the page boundary */
 	}
-	return n;
+	return n - n0;
+}
+
+/* Parts of a streamed diff one page may draw from (the page points into each until it is packed). */
+#define AGENT_PAGE_PARTS 8
+
+/* Replaces the exhausted current part with the stream's next one, found with about ROOM bytes; the
+ * old part goes to KEPT (freed once the page is packed). */
+static int agent_next_part(agent_req *r, size_t room, memscan_diff **kept, size_t *kept_n)
+{
+	agent_pending *p = &r->s->pending;
+	size_t n = memscan_diff_run_count(p->diff);
+	memscan_change_run last = memscan_diff_run(p->diff, n ? n - 1 : 0), first;
+	int done, err;
+
+	kept[(*kept_n)++] = p->diff;
+	p->diff = NULL;
+	p->index = 0;
+	p->offset = 0;
+	err = memscan_diff_stream_next(p->stream, room, &p->diff, &done);
+	if (err != MEMSCAN_OK)
+		return agent_fail(r, err, "diff of process %d failed: %s", r->pid, memscan_strerror(err));
+	n = memscan_diff_run_count(p->diff);
+	first = memscan_diff_run(p->diff, 0);
+	/* a run the previous part ended with and this one continues counts once, as the client joins it */
+	p->stream_runs += n;
+	if (n && last.length && last.region_index == first.region_index &&
+	    last.address + last.length == first.address)
+		p->stream_runs--;
+	return MEMSCAN_OK;
+}
+
+/* The runs of one diff page: from the whole diff, or drawn from the stream's parts as they come. */
+static int agent_diff_runs(agent_req *r, size_t room, Memscan__V1__ChangeRun *items,
+                           Memscan__V1__ChangeRun **ptrs, size_t max, memscan_diff **kept, size_t *kept_n,
+                           size_t *ret_n)
+{
+	agent_pending *p = &r->s->pending;
+	size_t n = 0;
+	int err = MEMSCAN_OK;
+
+	for (;;) {
+		n += agent_fill_runs(p, &room, items, ptrs, n, max);
+		if (!p->stream || n == max || room < AGENT_SPLIT_MIN || *kept_n == AGENT_PAGE_PARTS ||
+		    p->index < memscan_diff_run_count(p->diff) || memscan_diff_stream_done(p->stream))
+			break;
+		err = agent_next_part(r, room, kept, kept_n);
+		if (err != MEMSCAN_OK)
+			break;
+	}
+	*ret_n = n;
+	return err;
+}
+
+static int agent_diff_more(const agent_pending *p)
+{
+	return p->index < memscan_diff_run_count(p->diff) ||
+	       (p->stream && !memscan_diff_stream_done(p->stream));
 }
 
 static int agent_emit_diff(agent_req *r)
@@ -339,7 +409,12 @@ static int agent_emit_diff(agent_req *r)
 	agent_pending *p = &r->s->pending;
 	Memscan__V1__Range *aitems = NULL, **aptrs = NULL, *vitems = NULL, **vptrs = NULL;
 	Memscan__V1__ChangeRun *items = NULL, **ptrs = NULL;
-	size_t room = WIRE_MAX_PAGE_BYTES, max = memscan_diff_run_count(p->diff) - p->index + 1, ranges_cost;
+	memscan_diff *kept[AGENT_PAGE_PARTS];
+	size_t room = WIRE_MAX_PAGE_BYTES, ranges_cost, kept_n = 0,
+	       before = memscan_diff_stream_changed_bytes(p->stream);
+	/* each run costs at least its framing and two bytes, so the page's room bounds a streamed page */
+	size_t max =
+	    p->stream ? room / (AGENT_RUN_OVERHEAD + 2) + 1 : memscan_diff_run_count(p->diff) - p->index + 1;
 	int err = MEMSCAN_ERR_NO_MEMORY;
 
 	if (max > AGENT_PAGE_MAX_ITEMS)
@@ -360,19 +435,27 @@ static int agent_emit_diff(agent_req *r)
 	ptrs = calloc(max, sizeof(*ptrs));
 	if (!items || !ptrs)
 		goto out;
-	page.n_runs = agent_fill_runs(p, room, items, ptrs, max);
+	err = agent_diff_runs(r, room, items, ptrs, max, kept, &kept_n, &page.n_runs);
+	if (err != MEMSCAN_OK)
+		goto out;
 	page.runs = ptrs;
-	page.changed_bytes = memscan_diff_changed_bytes(p->diff);
-	page.run_count = memscan_diff_run_count(p->diff);
-	page.next_cursor = agent_page_cursor(p, p->index < page.run_count);
+	page.changed_bytes =
+	    p->stream ? memscan_diff_stream_changed_bytes(p->stream) : memscan_diff_changed_bytes(p->diff);
+	page.run_count = p->stream ? p->stream_runs : memscan_diff_run_count(p->diff);
+	if (p->stream)
+		r->bytes = page.changed_bytes - before;
+	page.next_cursor = agent_page_cursor(p, agent_diff_more(p));
 	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_DIFF;
 	resp.diff = &page;
 	err = agent_page_finish(r, &resp);
 out:
-	if (err == MEMSCAN_ERR_NO_MEMORY && !r->out) {
+	if (err != MEMSCAN_OK && !r->out) {
 		agent_pending_clear(p);
-		agent_fail(r, err, "out of memory building a diff page");
+		if (!r->err)
+			agent_fail(r, err, "out of memory building a diff page");
 	}
+	while (kept_n)
+		memscan_diff_free(kept[--kept_n]);
 	free(aitems);
 	free(aptrs);
 	free(vitems);

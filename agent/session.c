@@ -64,7 +64,7 @@ static agent_session *agent_session_new(nng_pipe pipe, const char *peer, const c
 /* Wipes keys and releases snapshots, the paged result and the budget. */
 static void agent_session_free(agent *ag, agent_session *s)
 {
-	agent_pending_clear(&s->pending);
+	agent_pending_abandon(&s->pending);
 	agent_snaps_free_all(ag, s);
 	memscan_process_free(s->proc_cache);
 	chan_session_free(s->chan);

@@ -142,40 +142,62 @@ static int agent_diff_charge(agent_req *r, agent_snap *snap, uint64_t need)
 	return MEMSCAN_OK;
 }
 
-static int agent_diff_run(agent_req *r, agent_snap *snap, memscan_diff **ret)
+/* True if REGIONS are the regions SNAP's baseline holds (same ranges, same order). */
+static int agent_same_layout(const agent_snap *snap, const memscan_region_list *regions)
 {
-	const Memscan__V1__Diff *d = r->req->diff;
-	memscan_region_list *regions = NULL;
-	uint64_t need = snap->base_bytes, held;
-	int err = MEMSCAN_OK;
+	const memscan_snapshot *base = memscan_detector_baseline(snap->det);
+	size_t n = memscan_snapshot_region_count(base);
 
-	if (d->refilter) {
-		err = memscan_regions_read(snap->proc, &snap->filter, &regions);
-		if (err != MEMSCAN_OK)
-			return agent_fail(r, err, "cannot list the regions of process %d: %s", r->pid,
-			                  memscan_strerror(err));
-		need = memscan_region_list_bytes(regions);
+	if (n != memscan_region_list_count(regions))
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		memscan_snapshot_region sr = memscan_snapshot_get(base, i);
+		const memscan_region *g = memscan_region_list_get(regions, i);
+		if (sr.region.start != g->start || sr.region.end != g->end)
+			return 0;
 	}
-	err = agent_diff_charge(r, snap, need);
+	return 1;
+}
+
+/* A diff whose regions may have changed: read whole (the detector holds a second copy, charged to the
+ * budgets), diffed, then paged. */
+static int agent_diff_whole(agent_req *r, agent_snap *snap, const memscan_region_list *regions)
+{
+	uint64_t held;
+	int err = agent_diff_charge(r, snap, memscan_region_list_bytes(regions));
+
 	if (err == MEMSCAN_OK)
-		err = memscan_detector_detect_changes(snap->det, snap->proc, regions, ret);
+		err = memscan_detector_detect_changes(snap->det, snap->proc, regions, &r->s->pending.diff);
 	if (err != MEMSCAN_OK && !r->err)
 		agent_fail(r, err, "diff of process %d failed: %s", r->pid, memscan_strerror(err));
-	if (err == MEMSCAN_OK && d->update && memscan_detector_accept(snap->det) == MEMSCAN_OK) {
+	if (err == MEMSCAN_OK && r->req->diff->update && memscan_detector_accept(snap->det) == MEMSCAN_OK) {
 		/* the buffers swap roles: the read becomes the baseline */
 		held = snap->base_bytes;
 		snap->base_bytes = snap->cur_bytes;
 		snap->cur_bytes = held;
 	}
-	memscan_region_list_free(regions);
+	if (err == MEMSCAN_OK)
+		r->bytes = memscan_diff_changed_bytes(r->s->pending.diff);
 	return err;
+}
+
+/* The regions did not change (always, without refilter): streamed, read and compared page by page,
+ * with update written into the baseline as it goes. The agent holds no second copy of the target. */
+static int agent_diff_stream(agent_req *r, agent_snap *snap)
+{
+	unsigned flags = r->req->diff->update ? MEMSCAN_STREAM_UPDATE : 0;
+	int err = memscan_detector_stream(snap->det, snap->proc, flags, &r->s->pending.stream);
+
+	if (err != MEMSCAN_OK)
+		return agent_fail(r, err, "diff of process %d failed: %s", r->pid, memscan_strerror(err));
+	return MEMSCAN_OK;
 }
 
 int agent_op_diff(agent_req *r)
 {
 	const Memscan__V1__Diff *d = r->req->diff;
 	agent_snap *snap = agent_snap_find(r->s, d->snapshot_id);
-	memscan_diff *diff = NULL;
+	memscan_region_list *regions = NULL;
 	int err;
 
 	if (!snap)
@@ -185,12 +207,22 @@ int agent_op_diff(agent_req *r)
 	if (memscan_process_check_alive(snap->proc) != MEMSCAN_OK)
 		return agent_fail(r, MEMSCAN_ERR_PROCESS_GONE, "process %d of snapshot %llu exited", r->pid,
 		                  (unsigned long long)d->snapshot_id);
-	err = agent_diff_run(r, snap, &diff);
-	if (err != MEMSCAN_OK)
-		return err;
-	r->bytes = memscan_diff_changed_bytes(diff);
+	if (d->refilter) {
+		err = memscan_regions_read(snap->proc, &snap->filter, &regions);
+		if (err != MEMSCAN_OK)
+			return agent_fail(r, err, "cannot list the regions of process %d: %s", r->pid,
+			                  memscan_strerror(err));
+	}
 	r->s->pending.kind = AGENT_PAGE_DIFF;
-	r->s->pending.diff = diff;
+	if (regions && !agent_same_layout(snap, regions))
+		err = agent_diff_whole(r, snap, regions);
+	else
+		err = agent_diff_stream(r, snap);
+	memscan_region_list_free(regions);
+	if (err != MEMSCAN_OK) {
+		agent_pending_clear(&r->s->pending);
+		return err;
+	}
 	return agent_page_emit(r);
 }
 

@@ -402,32 +402,45 @@ static void test_snapshot_diff(void **state)
 	ms_fixture_stop(&f);
 }
 
-/* A change run larger than a page comes in pieces split at page boundaries; joined, they are the run. */
-static void test_diff_paged(void **state)
+/* A fixture with an 8 MiB arena of zeros, a kept snapshot of it (returned), then every byte set to ff:
+ * a diff bigger than a page. */
+static uint64_t start_whole_change(ms_fixture *f, ms_peer *c)
 {
 	const char *args[] = { "--pages", "2048", NULL };
 	Memscan__V1__Response *resp;
-	uint64_t id, at, next;
+	uint64_t id;
+
+	assert_int_equal(ms_fixture_start(f, args), 0);
+	assert_int_equal(
+	    ms_fixture_cmd(f, "fill %s %llx 0", ms_hex(f->arena), (unsigned long long)f->arena_len), 0);
+	assert_int_equal(ms_peer_connect(c, &env, &env.full, 10000), 0);
+	resp = ms_peer_snapshot(c, f->pid, f->arena, f->arena + f->arena_len);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_SNAPSHOT);
+	id = resp->snapshot->snapshot_id;
+	wire_free_response(resp);
+	assert_int_equal(
+	    ms_fixture_cmd(f, "fill %s %llx ff", ms_hex(f->arena), (unsigned long long)f->arena_len), 0);
+	return id;
+}
+
+/* A change run larger than a page comes in pieces split at page boundaries; joined, they are the run.
+ * The diff is streamed: each page counts what was found so far, the last one the totals. */
+static void test_diff_paged(void **state)
+{
+	Memscan__V1__Response *resp;
+	uint64_t id, at, next, found = 0;
 	int pages = 0;
 	ms_fixture f;
 	ms_peer c;
 
 	(void)state;
-	assert_int_equal(ms_fixture_start(&f, args), 0);
-	assert_int_equal(
-	    ms_fixture_cmd(&f, "fill %s %llx 0", ms_hex(f.arena), (unsigned long long)f.arena_len), 0);
-	assert_int_equal(ms_peer_connect(&c, &env, &env.full, 10000), 0);
-	resp = ms_peer_snapshot(&c, f.pid, f.arena, f.arena + f.arena_len);
-	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_SNAPSHOT);
-	id = resp->snapshot->snapshot_id;
-	wire_free_response(resp);
-	assert_int_equal(
-	    ms_fixture_cmd(&f, "fill %s %llx ff", ms_hex(f.arena), (unsigned long long)f.arena_len), 0);
+	id = start_whole_change(&f, &c);
 	resp = tc_diff(&c, id, 0, 1);
 	for (at = f.arena; resp; pages++) {
 		assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_DIFF);
 		assert_int_equal(resp->diff->run_count, 1);
-		assert_int_equal(resp->diff->changed_bytes, f.arena_len);
+		assert_true(resp->diff->changed_bytes >= found && resp->diff->changed_bytes <= f.arena_len);
+		found = resp->diff->changed_bytes;
 		for (size_t i = 0; i < resp->diff->n_runs; i++) {
 			Memscan__V1__ChangeRun *run = resp->diff->runs[i];
 
@@ -442,7 +455,44 @@ static void test_diff_paged(void **state)
 		resp = next ? ms_peer_next(&c, next) : NULL;
 	}
 	assert_int_equal(at, f.arena + f.arena_len);
+	assert_int_equal(found, f.arena_len);
 	assert_true(pages >= 4);
+	wire_free_response(ms_peer_release(&c, id));
+	ms_peer_close(&c);
+	ms_fixture_stop(&f);
+}
+
+/* An update diff abandoned after its first page (the client sent another request instead of Next):
+ * the agent reads the rest into the baseline, so the baseline is one whole read, not half old. */
+static void test_diff_abandoned_update(void **state)
+{
+	Memscan__V1__Response *resp;
+	uint64_t id;
+	uint8_t *buf;
+	size_t holes = 0;
+	int pages = 0;
+	ms_fixture f;
+	ms_peer c;
+
+	(void)state;
+	id = start_whole_change(&f, &c);
+	resp = tc_diff(&c, id, 1, 0);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_DIFF);
+	assert_true(resp->diff->next_cursor != 0);
+	assert_true(resp->diff->changed_bytes < f.arena_len);
+	wire_free_response(resp);
+	/* a new diff drops the old one's pages: nothing changed since the (finished) update */
+	resp = tc_diff(&c, id, 0, 0);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_DIFF);
+	assert_int_equal(resp->diff->n_runs, 0);
+	assert_int_equal(resp->diff->next_cursor, 0);
+	wire_free_response(resp);
+	buf = tc_read_all(&c, 0, f.arena + f.arena_len - 4096, 4096, id, &holes, &pages);
+	assert_non_null(buf);
+	for (size_t i = 0; i < 4096; i++)
+		assert_int_equal(buf[i], 0xff);
+	assert_int_equal(holes, 0);
+	free(buf);
 	wire_free_response(ms_peer_release(&c, id));
 	ms_peer_close(&c);
 	ms_fixture_stop(&f);
@@ -512,12 +562,19 @@ static void test_session_churn(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_banner),           cmocka_unit_test(test_hello),
-		cmocka_unit_test(test_unauthorized_key), cmocka_unit_test(test_list_processes),
-		cmocka_unit_test(test_list_regions),     cmocka_unit_test(test_read),
-		cmocka_unit_test(test_read_paged),       cmocka_unit_test(test_scan),
-		cmocka_unit_test(test_snapshot_diff),    cmocka_unit_test(test_diff_paged),
-		cmocka_unit_test(test_denied),           cmocka_unit_test(test_unknown_op_and_garbage),
+		cmocka_unit_test(test_banner),
+		cmocka_unit_test(test_hello),
+		cmocka_unit_test(test_unauthorized_key),
+		cmocka_unit_test(test_list_processes),
+		cmocka_unit_test(test_list_regions),
+		cmocka_unit_test(test_read),
+		cmocka_unit_test(test_read_paged),
+		cmocka_unit_test(test_scan),
+		cmocka_unit_test(test_snapshot_diff),
+		cmocka_unit_test(test_diff_paged),
+		cmocka_unit_test(test_diff_abandoned_update),
+		cmocka_unit_test(test_denied),
+		cmocka_unit_test(test_unknown_op_and_garbage),
 		cmocka_unit_test(test_session_churn),
 	};
 
