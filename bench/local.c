@@ -3,6 +3,8 @@
 #include "bench.h"
 
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,6 +146,93 @@ static uint64_t ceiling_pass(pid_t pid, const memscan_region_list *list, uint8_t
 	return total;
 }
 
+/* The ceiling with both cores: two threads take the CHUNK-sized pieces of the regions in turn, each
+ * into its own reused buffer. */
+struct ceiling2 {
+	pid_t pid;
+	struct iovec *pieces; /* remote ranges */
+	size_t n;
+	atomic_size_t next;
+	atomic_uint_fast64_t got;
+};
+
+struct ceiling2_arg {
+	struct ceiling2 *c;
+	uint8_t *buf;
+};
+
+static void *ceiling2_thread(void *p)
+{
+	struct ceiling2_arg *a = p;
+	struct ceiling2 *c = a->c;
+	size_t k;
+
+	while ((k = atomic_fetch_add(&c->next, 1)) < c->n) {
+		struct iovec l = { a->buf, c->pieces[k].iov_len };
+		ssize_t got = process_vm_readv(c->pid, &l, 1, &c->pieces[k], 1, 0);
+
+		if (got > 0)
+			atomic_fetch_add(&c->got, (uint64_t)got);
+	}
+	return NULL;
+}
+
+/* One pass of the two-core ceiling; returns the bytes read. */
+static uint64_t ceiling2_pass(struct ceiling2 *c, uint8_t *bufs[2])
+{
+	struct ceiling2_arg args[2] = { { c, bufs[0] }, { c, bufs[1] } };
+	pthread_t th;
+	int started;
+
+	atomic_store(&c->next, 0);
+	atomic_store(&c->got, 0);
+	started = pthread_create(&th, NULL, ceiling2_thread, &args[1]) == 0;
+	ceiling2_thread(&args[0]);
+	if (started)
+		pthread_join(th, NULL);
+	return atomic_load(&c->got);
+}
+
+/* ceiling.vm_readv_2cores: what B9 (a full re-read per interval) is bounded by on this machine. */
+static void bench_ceiling2(const bench_opts *o, pid_t pid, const memscan_region_list *list)
+{
+	figure *f =
+	    fig_new("ceiling.vm_readv_2cores", "GB/s",
+	            "process_vm_readv of the same regions by two threads, 16 MiB calls, reused buffers");
+	struct ceiling2 c = { .pid = pid };
+	uint8_t *bufs[2] = { big_alloc(CHUNK), big_alloc(CHUNK) };
+	size_t cap = 0;
+
+	for (size_t i = 0; i < memscan_region_list_count(list); i++) {
+		const memscan_region *rg = memscan_region_list_get(list, i);
+		cap += (size_t)((rg->end - rg->start + CHUNK - 1) / CHUNK);
+	}
+	c.pieces = calloc(cap ? cap : 1, sizeof(*c.pieces));
+	if (!c.pieces || !bufs[0] || !bufs[1]) {
+		fig_skip(f, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < memscan_region_list_count(list); i++) {
+		const memscan_region *rg = memscan_region_list_get(list, i);
+		for (uint64_t a = rg->start; a < rg->end; a += CHUNK)
+			c.pieces[c.n++] =
+			    (struct iovec){ (void *)(uintptr_t)a,
+				            rg->end - a < CHUNK ? (size_t)(rg->end - a) : CHUNK };
+	}
+	ceiling2_pass(&c, bufs); /* warm-up */
+	for (int r = 0; r < o->reps; r++) {
+		double t0 = now_s();
+
+		ceiling2_pass(&c, bufs);
+		fig_add(f, (double)g_target_bytes / (now_s() - t0) / GB);
+	}
+out:
+	free(c.pieces);
+	for (int k = 0; k < 2; k++)
+		if (bufs[k])
+			munmap(bufs[k], CHUNK);
+}
+
 struct match_ctx {
 	uint64_t lo, hi, inside, total;
 };
@@ -247,9 +336,10 @@ static void bench_snapshot(const bench_opts *o, memscan_process *proc)
 	fig_note(ff, "file in %s", o->tmpdir);
 }
 
-/* Detection at a fraction: change, detect (timed), verify, accept. Returns 0 on success. */
-static int detect_once(target *t, memscan_process *proc, memscan_detector *det, double frac, double *ret_dt,
-                       uint64_t *ret_expected, uint64_t *ret_got)
+/* Detection at a fraction: change, detect (timed), verify, accept; WATCH: detect_update (timed), as
+ * `memscan diff --watch` does. Returns 0 on success. */
+static int detect_once(target *t, memscan_process *proc, memscan_detector *det, double frac, int watch,
+                       double *ret_dt, uint64_t *ret_expected, uint64_t *ret_got)
 {
 	memscan_diff *diff = NULL;
 	uint64_t expected = 0;
@@ -261,16 +351,19 @@ static int detect_once(target *t, memscan_process *proc, memscan_detector *det, 
 		return -1;
 	}
 	t0 = now_s();
-	rc = memscan_detector_detect_changes(det, proc, NULL, &diff);
+	if (watch)
+		rc = memscan_detector_detect_update(det, proc, NULL, &diff);
+	else
+		rc = memscan_detector_detect_changes(det, proc, NULL, &diff);
 	*ret_dt = now_s() - t0;
 	if (rc != MEMSCAN_OK) {
-		bench_log("detect_changes: %s", memscan_strerror(rc));
+		bench_log("detection: %s", memscan_strerror(rc));
 		return -1;
 	}
 	*ret_expected = expected;
 	*ret_got = memscan_diff_changed_bytes(diff);
 	memscan_diff_free(diff);
-	rc = memscan_detector_accept(det);
+	rc = watch ? MEMSCAN_OK : memscan_detector_accept(det);
 	return rc == MEMSCAN_OK ? 0 : -1;
 }
 
@@ -307,7 +400,7 @@ static void bench_detect(const bench_opts *o, target *t, memscan_process *proc)
 		for (int r = 0; r < o->reps; r++) {
 			double dt;
 
-			if (detect_once(t, proc, det, fracs[k], &dt, &expected, &got) != 0) {
+			if (detect_once(t, proc, det, fracs[k], 0, &dt, &expected, &got) != 0) {
 				fig_skip(f, "detection failed");
 				break;
 			}
@@ -359,6 +452,7 @@ void bench_local(const bench_opts *o, target *t)
 		         (double)g_target_bytes / MIB, (double)got / MIB);
 		munmap(buf, CHUNK);
 	}
+	bench_ceiling2(o, t->c.pid, list);
 	memscan_region_list_free(list);
 
 	bench_scan(o, t, proc);
@@ -367,7 +461,8 @@ void bench_local(const bench_opts *o, target *t)
 	memscan_process_free(proc);
 }
 
-/* B9: a watch loop (detect, accept) on a big target with 0.01% changing between intervals. */
+/* B9: a watch loop (detect_update, as `memscan diff --watch`) on a big target with 0.01% changing
+ * between intervals. */
 void bench_watch(const bench_opts *o)
 {
 	char desc[120];
@@ -400,7 +495,7 @@ void bench_watch(const bench_opts *o)
 		for (int i = 0; i < o->watch_intervals; i++) {
 			uint64_t expected, got;
 
-			if (detect_once(&t, proc, det, 0.0001, &dts[n], &expected, &got) != 0)
+			if (detect_once(&t, proc, det, 0.0001, 1, &dts[n], &expected, &got) != 0)
 				break;
 			bad += !plausible(expected, got);
 			n++;
