@@ -264,34 +264,70 @@ int chan_seal(chan_session *s, const uint8_t *pt, size_t len, uint8_t *out, size
 	return 0;
 }
 
-int chan_open(chan_session *s, const uint8_t *frame, size_t len, uint8_t *pt, size_t pt_cap, size_t *pt_len)
+/* The checks before opening a DATA frame: type, length, turn, session id, exactly the expected
+ * counter (returned in *RET_COUNTER). Changes nothing. */
+static int chan_check(const chan_session *s, const uint8_t *frame, size_t len, uint64_t *ret_counter)
 {
-	uint64_t n, expect;
+	if (!s || len < CHAN_DATA_OVERHEAD || chan_frame_type(frame, len) != CHAN_TYPE_DATA)
+		return -1;
+	if (s->is_client && !s->awaiting)
+		return -1; /* a reply nobody asked for (e.g. a reflected request) */
+	if (!s->is_client && (s->awaiting || s->counter >= CHAN_MAX_MESSAGES))
+		return -1; /* one request in flight per session */
+	*ret_counter = get_le64(frame + CHAN_HEADER_LEN + 8);
+	if (get_le64(frame + CHAN_HEADER_LEN) != s->id || *ret_counter != s->counter)
+		return -1;
+	return 0;
+}
 
-	if (!s || len < CHAN_DATA_OVERHEAD || chan_frame_type(frame, len) != CHAN_TYPE_DATA ||
-	    len - CHAN_DATA_OVERHEAD > pt_cap)
+/* A frame was taken: the other side's turn. */
+static void chan_advance(chan_session *s)
+{
+	s->counter++;
+	s->awaiting = s->is_client ? 0 : 1;
+	s->last_ns = chan_monotonic_ns();
+}
+
+int chan_claim(chan_session *s, const uint8_t *frame, size_t len, uint64_t *ret_counter)
+{
+	if (chan_check(s, frame, len, ret_counter))
+		return -1;
+	chan_advance(s);
+	return 0;
+}
+
+/* Authenticates and decrypts DATA frame FRAME under counter N. */
+static int chan_decrypt(const chan_session *s, uint64_t n, const uint8_t *frame, size_t len, uint8_t *pt,
+                        size_t pt_cap, size_t *pt_len)
+{
+	if (len - CHAN_DATA_OVERHEAD > pt_cap)
 		return -1;
 	if (pt != frame + CHAN_DATA_AD_LEN && chan_overlap(pt, len - CHAN_DATA_OVERHEAD, frame, len))
 		return -1; /* only exact in-place opening */
-	if (s->is_client) {
-		if (!s->awaiting)
-			return -1; /* a reply nobody asked for (e.g. a reflected request) */
-		expect = s->counter;
-	} else {
-		if (s->awaiting || s->counter >= CHAN_MAX_MESSAGES)
-			return -1; /* one request in flight per session */
-		expect = s->counter;
-	}
-	n = get_le64(frame + CHAN_HEADER_LEN + 8);
-	if (get_le64(frame + CHAN_HEADER_LEN) != s->id || n != expect)
-		return -1;
 	if (noise_decrypt(s->keys + NOISE_KEY_LEN, n, frame, CHAN_DATA_AD_LEN, frame + CHAN_DATA_AD_LEN,
 	                  len - CHAN_DATA_AD_LEN, pt))
 		return -1;
 	*pt_len = len - CHAN_DATA_OVERHEAD;
-	s->counter++;
-	s->awaiting = s->is_client ? 0 : 1;
-	s->last_ns = chan_monotonic_ns();
+	return 0;
+}
+
+int chan_open_claimed(chan_session *s, uint64_t n, const uint8_t *frame, size_t len, uint8_t *pt,
+                      size_t pt_cap, size_t *pt_len)
+{
+	/* only a frame claimed before: its counter is behind the session's and written in it */
+	if (!s || len < CHAN_DATA_OVERHEAD || n >= s->counter || get_le64(frame + CHAN_HEADER_LEN + 8) != n)
+		return -1;
+	return chan_decrypt(s, n, frame, len, pt, pt_cap, pt_len);
+}
+
+int chan_open(chan_session *s, const uint8_t *frame, size_t len, uint8_t *pt, size_t pt_cap, size_t *pt_len)
+{
+	uint64_t n;
+
+	/* authenticated before the session moves on: a forged or reflected frame changes nothing */
+	if (chan_check(s, frame, len, &n) || chan_decrypt(s, n, frame, len, pt, pt_cap, pt_len))
+		return -1;
+	chan_advance(s);
 	return 0;
 }
 

@@ -72,6 +72,17 @@ int chan_seal(chan_session *s, const uint8_t *pt, size_t len, uint8_t *out, size
  * be FRAME + CHAN_DATA_AD_LEN (opening in place; FRAME is then overwritten); no other overlap. */
 __attribute__((warn_unused_result)) int chan_open(chan_session *s, const uint8_t *frame, size_t len,
                                                   uint8_t *pt, size_t pt_cap, size_t *pt_len);
+/* Opening in two steps, for a client that pipelines: chan_claim checks a DATA frame's type, session id
+ * and counter (exactly the expected one) and moves the session on as chan_open does, WITHOUT
+ * authenticating it, so the next request may be sealed and sent while this reply is still being
+ * decrypted; *RET_COUNTER is the frame's counter. chan_open_claimed then authenticates and decrypts
+ * it. The rules of chan_open hold: a claimed frame that does not open ends the connection, and its
+ * plaintext is never used before it opened. */
+__attribute__((warn_unused_result)) int chan_claim(chan_session *s, const uint8_t *frame, size_t len,
+                                                   uint64_t *ret_counter);
+__attribute__((warn_unused_result)) int chan_open_claimed(chan_session *s, uint64_t counter,
+                                                          const uint8_t *frame, size_t len, uint8_t *pt,
+                                                          size_t pt_cap, size_t *pt_len);
 uint64_t chan_session_id(const chan_session *s);
 uint32_t chan_session_perms(const chan_session *s);
 /* True if the session must end (message count, age or idleness at time NOW_NS). */

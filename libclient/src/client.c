@@ -423,8 +423,10 @@ static int hello(memscan_client *c)
 		r = client_fail(c, MEMSCAN_ERR_UNSUPPORTED_VERSION,
 		                "agent at %s speaks protocol version %u, this client version %u", c->url,
 		                resp->hello->protocol_version, WIRE_PROTOCOL_VERSION);
-	else
+	else {
 		c->perms = resp->hello->granted_perms;
+		c->page_bytes = resp->hello->max_page_bytes;
+	}
 	wire_free_response(resp);
 	return r;
 }
@@ -527,8 +529,7 @@ int client_ensure_session(memscan_client *c)
 
 /* ---- the request exchange ---- */
 
-/* Packs REQ straight into its frame and seals it in place. */
-static int send_request(memscan_client *c, const Memscan__V1__Request *req)
+int client_send(memscan_client *c, const Memscan__V1__Request *req)
 {
 	size_t len = protobuf_c_message_get_packed_size(&req->base), out_len;
 	uint8_t *body;
@@ -552,30 +553,38 @@ static int protocol_drop(memscan_client *c, const char *what)
 	return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent at %s: %s; connection dropped", c->url, what);
 }
 
-/* Receives the reply and opens it in place: *RET_MSG holds the plaintext (*RET_LEN bytes) at
- * CHAN_DATA_AD_LEN; release it with release_reply. */
-static int recv_reply(memscan_client *c, nng_msg **ret_msg, size_t *ret_len)
+int client_recv_frame(memscan_client *c, struct client_frame *f)
 {
 	nng_msg *msg = NULL;
-	uint8_t *frame;
 	size_t len;
 	int rv = nng_recvmsg(c->sock, &msg, 0);
 
-	*ret_msg = NULL;
+	f->msg = NULL;
 	if (rv)
 		return transport_fail(c, rv, "waiting for the reply");
 	len = nng_msg_len(msg);
-	frame = nng_msg_body(msg);
-	if (nng_pipe_id(nng_msg_get_pipe(msg)) != c->pipe_id || len < CHAN_DATA_OVERHEAD) {
+	if (nng_pipe_id(nng_msg_get_pipe(msg)) != c->pipe_id ||
+	    chan_claim(c->session, nng_msg_body(msg), len, &f->counter)) {
 		nng_msg_free(msg);
 		return protocol_drop(c, "unexpected reply frame");
 	}
-	rv = chan_open(c->session, frame, len, frame + CHAN_DATA_AD_LEN, len - CHAN_DATA_OVERHEAD, ret_len);
-	if (rv) {
-		nng_msg_free(msg);
+	f->msg = msg;
+	return MEMSCAN_OK;
+}
+
+/* Opens a claimed reply in place: *RET_LEN bytes of plaintext at CHAN_DATA_AD_LEN in f->msg (release
+ * it with release_reply); on failure the frame is freed and the connection dropped. */
+static int open_frame(memscan_client *c, struct client_frame *f, size_t *ret_len)
+{
+	uint8_t *frame = nng_msg_body(f->msg);
+	size_t len = nng_msg_len(f->msg);
+
+	if (chan_open_claimed(c->session, f->counter, frame, len, frame + CHAN_DATA_AD_LEN,
+	                      len - CHAN_DATA_OVERHEAD, ret_len)) {
+		nng_msg_free(f->msg);
+		f->msg = NULL;
 		return protocol_drop(c, "a reply that does not authenticate");
 	}
-	*ret_msg = msg;
 	return MEMSCAN_OK;
 }
 
@@ -614,23 +623,20 @@ static int check_reply(memscan_client *c, Memscan__V1__Response *resp,
 	return MEMSCAN_OK;
 }
 
-static int exchange(memscan_client *c, const Memscan__V1__Request *req,
-                    Memscan__V1__Response__ResultCase expect, Memscan__V1__Response **ret)
+int client_open_frame(memscan_client *c, struct client_frame *f, Memscan__V1__Response__ResultCase expect,
+                      Memscan__V1__Response **ret)
 {
 	Memscan__V1__Response *resp;
-	nng_msg *msg = NULL;
 	size_t len = 0;
-	int r;
+	int r = open_frame(c, f, &len);
 
 	*ret = NULL;
-	r = send_request(c, req);
-	if (r == MEMSCAN_OK)
-		r = recv_reply(c, &msg, &len);
 	if (r != MEMSCAN_OK)
 		return r;
-	resp = wire_unpack_response((uint8_t *)nng_msg_body(msg) + CHAN_DATA_AD_LEN, len,
+	resp = wire_unpack_response((uint8_t *)nng_msg_body(f->msg) + CHAN_DATA_AD_LEN, len,
 	                            WIRE_UNPACK_BUDGET_CLIENT);
-	release_reply(msg, len);
+	release_reply(f->msg, len);
+	f->msg = NULL;
 	if (!resp)
 		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent at %s sent a malformed reply", c->url);
 	r = check_reply(c, resp, expect);
@@ -640,6 +646,18 @@ static int exchange(memscan_client *c, const Memscan__V1__Request *req,
 	}
 	*ret = resp;
 	return MEMSCAN_OK;
+}
+
+static int exchange(memscan_client *c, const Memscan__V1__Request *req,
+                    Memscan__V1__Response__ResultCase expect, Memscan__V1__Response **ret)
+{
+	struct client_frame f;
+	int r = client_send(c, req);
+
+	*ret = NULL;
+	if (r == MEMSCAN_OK)
+		r = client_recv_frame(c, &f);
+	return r == MEMSCAN_OK ? client_open_frame(c, &f, expect, ret) : r;
 }
 
 int client_call(memscan_client *c, const Memscan__V1__Request *req, Memscan__V1__Response__ResultCase expect,

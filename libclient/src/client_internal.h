@@ -56,8 +56,9 @@ struct memscan_client {
 	int pipe_id;         /* the pipe the session was established on */
 	chan_session *session;
 	uint32_t perms;
-	int hs_closed;    /* the agent closed the connection during the last handshake */
-	int no_reconnect; /* set while a call depends on the current session (a kept snapshot) */
+	uint64_t page_bytes; /* the agent's largest page payload (Hello), 0 if it did not say */
+	int hs_closed;       /* the agent closed the connection during the last handshake */
+	int no_reconnect;    /* set while a call depends on the current session (a kept snapshot) */
 	struct client_kept *kept;
 	size_t kept_count, kept_cap;
 	char err[CLIENT_ERR_LEN];
@@ -80,6 +81,22 @@ void client_drop(memscan_client *c);
 /* Sends REQ in the session and returns the reply in *RET (released with wire_free_response). An
  * Error reply is turned into its code (and message); a reply of another kind than EXPECT into PROTOCOL
  * (EXPECT ..._RESULT__NOT_SET: any kind, the caller checks). */
+/* The exchange in its steps, for a caller that pipelines (sends request N+1 once reply N has arrived,
+ * before opening it: the agent works on the next page while this one is decrypted). The session must
+ * be live. Any failure drops the connection, except an Error reply (client_open_frame returns its
+ * code). A reply received and claimed, not opened yet: */
+struct client_frame {
+	nng_msg *msg;
+	uint64_t counter;
+};
+/* Packs REQ straight into its frame, seals it in place and sends it. */
+int client_send(memscan_client *c, const Memscan__V1__Request *req);
+/* Waits for the next reply frame of the session and claims it (chan_claim). */
+int client_recv_frame(memscan_client *c, struct client_frame *f);
+/* Authenticates and unpacks a claimed frame (freed) into *RET, checked as client_call checks it. */
+int client_open_frame(memscan_client *c, struct client_frame *f, Memscan__V1__Response__ResultCase expect,
+                      Memscan__V1__Response **ret);
+
 int client_call(memscan_client *c, const Memscan__V1__Request *req, Memscan__V1__Response__ResultCase expect,
                 Memscan__V1__Response **ret);
 

@@ -230,26 +230,30 @@ static int read_page(memscan_client *c, const Memscan__V1__Response *resp, void 
 	return MEMSCAN_OK;
 }
 
-/* One Read request for [s->pos, +LEN), paged. */
-static int read_chunk(memscan_client *c, int pid, uint64_t snapshot_id, struct client_read_sink *s,
-                      uint64_t len)
-{
-	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
-	Memscan__V1__Read rd = MEMSCAN__V1__READ__INIT;
-	Memscan__V1__Target t = MEMSCAN__V1__TARGET__INIT;
-	uint64_t start = s->pos;
-	int r;
+/* A Read request for [ADDR, +LEN) of process PID or kept snapshot SNAPSHOT_ID. */
+struct read_req {
+	Memscan__V1__Request req;
+	Memscan__V1__Read rd;
+	Memscan__V1__Target t;
+};
 
-	t.pid = pid;
-	rd.target = &t;
-	rd.address = start;
-	rd.length = len;
-	rd.snapshot_id = snapshot_id;
-	req.op_case = MEMSCAN__V1__REQUEST__OP_READ;
-	req.read = &rd;
-	s->chunk_end = start + len;
-	r = client_paged(c, &req, MEMSCAN__V1__RESPONSE__RESULT_READ, MEMSCAN__V1__RESPONSE__RESULT_READ,
-	                 read_page, s);
+static void read_req_init(struct read_req *q, int pid, uint64_t snapshot_id, uint64_t addr, uint64_t len)
+{
+	memscan__v1__request__init(&q->req);
+	memscan__v1__read__init(&q->rd);
+	memscan__v1__target__init(&q->t);
+	q->t.pid = pid;
+	q->rd.target = &q->t;
+	q->rd.address = addr;
+	q->rd.length = len;
+	q->rd.snapshot_id = snapshot_id;
+	q->req.op_case = MEMSCAN__V1__REQUEST__OP_READ;
+	q->req.read = &q->rd;
+}
+
+/* The end of the Read of [START, +LEN) that ended with R. */
+static int read_done(memscan_client *c, struct client_read_sink *s, uint64_t start, uint64_t len, int r)
+{
 	if (r == MEMSCAN_ERR_UNREADABLE && s->pos == start) {
 		/* nothing readable: all of it is one hole, as memscan_read reports it */
 		r = sink_hole(s, start, start + len);
@@ -257,6 +261,102 @@ static int read_chunk(memscan_client *c, int pid, uint64_t snapshot_id, struct c
 	}
 	if (r == MEMSCAN_OK && s->pos != start + len)
 		r = client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent ended a read early");
+	return r;
+}
+
+/* One Read request for [s->pos, +LEN), paged. */
+static int read_chunk(memscan_client *c, int pid, uint64_t snapshot_id, struct client_read_sink *s,
+                      uint64_t len)
+{
+	struct read_req q;
+	uint64_t start = s->pos;
+	int r;
+
+	read_req_init(&q, pid, snapshot_id, start, len);
+	s->chunk_end = start + len;
+	r = client_paged(c, &q.req, MEMSCAN__V1__RESPONSE__RESULT_READ, MEMSCAN__V1__RESPONSE__RESULT_READ,
+	                 read_page, s);
+	return read_done(c, s, start, len, r);
+}
+
+/* ---- pipelined reads: one agent page per request, the next one sent before this one is opened ---- */
+
+/* Agents with pages at least this large are worth pipelining (Hello tells). */
+#define CLIENT_PIPE_MIN_PAGE (64u << 10)
+
+static int send_read(memscan_client *c, int pid, uint64_t snapshot_id, uint64_t addr, uint64_t len)
+{
+	struct read_req q;
+
+	read_req_init(&q, pid, snapshot_id, addr, len);
+	return client_send(c, &q.req);
+}
+
+/* Opens the reply to the Read of [START, +LEN) (one page) into the sink. */
+static int read_take(memscan_client *c, struct client_read_sink *s, struct client_frame *f, uint64_t start,
+                     uint64_t len)
+{
+	Memscan__V1__Response *resp;
+	uint64_t cursor = 0;
+	int r = client_open_frame(c, f, MEMSCAN__V1__RESPONSE__RESULT_READ, &resp);
+
+	s->chunk_end = start + len;
+	if (r == MEMSCAN_OK) {
+		r = read_page(c, resp, s, &cursor);
+		wire_free_response(resp);
+		if (r == MEMSCAN_OK && cursor)
+			r = client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent split a read of one page");
+	}
+	return read_done(c, s, start, len, r);
+}
+
+/* The reply to a request sent ahead of a failure is still due: take it (keeping the first error's
+ * text), so that the session stays in step. */
+static void read_drain(memscan_client *c)
+{
+	char err[CLIENT_ERR_LEN];
+	Memscan__V1__Response *resp = NULL;
+	struct client_frame f;
+
+	memcpy(err, c->err, sizeof(err));
+	if (client_recv_frame(c, &f) == MEMSCAN_OK &&
+	    client_open_frame(c, &f, MEMSCAN__V1__RESPONSE__RESULT__NOT_SET, &resp) == MEMSCAN_OK)
+		wire_free_response(resp);
+	memcpy(c->err, err, sizeof(err));
+}
+
+/* Reads [s->pos, end) in requests of one agent page each: the request for page K+1 goes out as soon as
+ * reply K has arrived, so the agent reads and seals K+1 while the client decrypts and copies K. */
+static int read_pipelined(memscan_client *c, int pid, uint64_t snapshot_id, struct client_read_sink *s)
+{
+	uint64_t end = s->addr + s->len, page = c->page_bytes, at = s->pos;
+	uint64_t len = end - at < page ? end - at : page, next_len = 0;
+	struct client_frame f;
+	int r = client_ensure_session(c), more;
+
+	if (r == MEMSCAN_OK)
+		r = send_read(c, pid, snapshot_id, at, len);
+	while (r == MEMSCAN_OK) {
+		r = client_recv_frame(c, &f);
+		if (r != MEMSCAN_OK)
+			break;
+		more = at + len < end;
+		if (more) {
+			next_len = end - (at + len) < page ? end - (at + len) : page;
+			r = send_read(c, pid, snapshot_id, at + len, next_len);
+			if (r != MEMSCAN_OK) {
+				nng_msg_free(f.msg); /* the connection is gone with the send */
+				break;
+			}
+		}
+		r = read_take(c, s, &f, at, len);
+		if (r != MEMSCAN_OK && more)
+			read_drain(c);
+		if (!more)
+			break;
+		at += len;
+		len = next_len;
+	}
 	return r;
 }
 
@@ -268,6 +368,8 @@ int client_read_into(memscan_client *c, int pid, uint64_t snapshot_id, struct cl
 	sink->pos = sink->addr;
 	sink->hole_bytes = 0;
 	sink->pending.start = sink->pending.end = 0;
+	if (c->page_bytes >= CLIENT_PIPE_MIN_PAGE && client_session_live(c) && sink->len > c->page_bytes)
+		r = read_pipelined(c, pid, snapshot_id, sink);
 	while (r == MEMSCAN_OK && sink->pos < end)
 		r = read_chunk(c, pid, snapshot_id, sink,
 		               end - sink->pos < CLIENT_READ_CHUNK ? end - sink->pos : CLIENT_READ_CHUNK);

@@ -396,6 +396,32 @@ static void test_read_large_and_holes(void **state)
 	assert_int_equal(compare_read(e, e->fx.straddle - 100, 200), MEMSCAN_OK);
 }
 
+/* A read of several pages is pipelined (the request for the next page leaves before the reply to this
+ * one is opened). When a page fails, the reply already asked for is taken too: the session stays in
+ * step and keeps its snapshots, and the error is the first page's. */
+static void test_read_pipelined_failure(void **state)
+{
+	env *e = *state;
+	memscan_filter f = arena_filter(e);
+	memscan_snapshot *remote = NULL;
+	size_t len = (size_t)9 << 20;
+	uint8_t *buf = malloc(len);
+	uint64_t id = 0;
+
+	assert_non_null(buf);
+	assert_call(e->client, memscan_client_snapshot(e->client, e->fx.pid, &f, &id, NULL, NULL),
+	            MEMSCAN_OK);
+	assert_int_equal(memscan_client_read(e->client, ms_reaped_pid(), e->fx.arena, buf, len, NULL),
+	                 MEMSCAN_ERR_NO_PROCESS);
+	assert_non_null(strstr(memscan_client_last_error(e->client), "process"));
+	/* the same session: its kept snapshot is still there */
+	assert_call(e->client, memscan_client_snapshot_fetch(e->client, id, &remote), MEMSCAN_OK);
+	assert_int_equal(memscan_snapshot_bytes(remote), e->fx.arena_len);
+	memscan_snapshot_free(remote);
+	assert_call(e->client, memscan_client_release(e->client, id), MEMSCAN_OK);
+	free(buf);
+}
+
 /* ---- scans ---- */
 
 struct match_list {
@@ -1019,6 +1045,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_list_regions),
 		cmocka_unit_test(test_read_marker),
 		cmocka_unit_test(test_read_large_and_holes),
+		cmocka_unit_test(test_read_pipelined_failure),
 		cmocka_unit_test(test_scan),
 		cmocka_unit_test(test_snapshot_fetch),
 		cmocka_unit_test(test_snapshot_fetch_holes),

@@ -153,6 +153,47 @@ static void test_chan_round_trips_and_refuses_replay(void **state)
 	pair_free(&p);
 }
 
+/* A pipelining client claims reply N, seals request N+1 while reply N is still closed, then opens it;
+ * a claimed frame that does not authenticate never opens, and nothing else can be claimed or opened. */
+static void test_chan_claim_then_open(void **state)
+{
+	uint8_t req[128], rep[128], bad[128], pt[128];
+	size_t len, rlen, plen;
+	uint64_t n = 99;
+	struct pair p;
+
+	(void)state;
+	pair_up(&p);
+	assert_int_equal(chan_seal(p.client, (const uint8_t *)"one", 3, req, sizeof(req), &len), 0);
+	assert_int_equal(chan_open(p.agent, req, len, pt, sizeof(pt), &plen), 0);
+	assert_int_equal(chan_seal(p.agent, (const uint8_t *)"reply-1", 7, rep, sizeof(rep), &rlen), 0);
+	/* not claimed yet: nothing to open */
+	assert_int_equal(chan_open_claimed(p.client, 0, rep, rlen, pt, sizeof(pt), &plen), -1);
+	assert_int_equal(chan_claim(p.client, rep, rlen, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(chan_claim(p.client, rep, rlen, &n), -1); /* once */
+	/* the next request goes out before the reply is opened */
+	assert_int_equal(chan_seal(p.client, (const uint8_t *)"two", 3, req, sizeof(req), &len), 0);
+	assert_int_equal(chan_open_claimed(p.client, 0, rep, rlen, pt, sizeof(pt), &plen), 0);
+	assert_int_equal(plen, 7);
+	assert_memory_equal(pt, "reply-1", 7);
+	/* the agent sees plain alternation */
+	assert_int_equal(chan_open(p.agent, req, len, pt, sizeof(pt), &plen), 0);
+	assert_memory_equal(pt, "two", 3);
+	assert_int_equal(chan_seal(p.agent, (const uint8_t *)"reply-2", 7, rep, sizeof(rep), &rlen), 0);
+	/* a claimed reply with a flipped ciphertext byte does not open; a wrong counter is refused */
+	memcpy(bad, rep, rlen);
+	bad[CHAN_DATA_AD_LEN + 2] ^= 1;
+	assert_int_equal(chan_claim(p.client, bad, rlen, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(chan_open_claimed(p.client, 1, bad, rlen, pt, sizeof(pt), &plen), -1);
+	assert_int_equal(chan_open_claimed(p.client, 0, rep, rlen, pt, sizeof(pt), &plen), -1);
+	/* the genuine frame under its own counter still opens: claiming only moved the turn */
+	assert_int_equal(chan_open_claimed(p.client, 1, rep, rlen, pt, sizeof(pt), &plen), 0);
+	assert_memory_equal(pt, "reply-2", 7);
+	pair_free(&p);
+}
+
 /* Sealing and opening in place (plaintext at frame + CHAN_DATA_AD_LEN) give the same frames as with
  * separate buffers; any other overlap is refused. */
 static void test_chan_in_place(void **state)
@@ -282,6 +323,7 @@ int main(void)
 		cmocka_unit_test(test_noise_matches_published_vector),
 		cmocka_unit_test(test_chan_round_trips_and_refuses_replay),
 		cmocka_unit_test(test_chan_in_place),
+		cmocka_unit_test(test_chan_claim_then_open),
 		cmocka_unit_test(test_chan_rejects_every_mangled_frame),
 		cmocka_unit_test(test_chan_handshake_refusals),
 	};
