@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Audit and log lines on stderr: one line per request and per refused handshake, never memory contents. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "agent.h"
 
@@ -30,14 +32,38 @@ static void agent_timestamp(char *out, size_t len)
 	snprintf(out, len, "%s.%03ldZ", base, ts.tv_nsec / 1000000);
 }
 
+/* Writes LEN bytes of LINE to stderr, retrying short writes. */
+static void agent_write_line(const char *line, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(STDERR_FILENO, line, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return; /* stderr is gone: nothing else to tell it to */
+		line += n;
+		len -= (size_t)n;
+	}
+}
+
+/* One line, built in one buffer and written with one write(2): a line per request costs a syscall and
+ * no stdio locking; the lock keeps lines whole should a write come back short. */
 __attribute__((format(printf, 1, 0))) static void agent_vlog(const char *fmt, va_list ap)
 {
-	char line[1024];
+	static const char prefix[] = "memscan-agent: ";
+	char line[sizeof(prefix) + 1024];
+	size_t len = sizeof(prefix) - 1;
+	int n;
 
-	vsnprintf(line, sizeof(line), fmt, ap);
+	memcpy(line, prefix, len);
+	n = vsnprintf(line + len, sizeof(line) - len - 1, fmt, ap);
+	if (n < 0)
+		n = 0;
+	len += (size_t)n < sizeof(line) - len - 1 ? (size_t)n : sizeof(line) - len - 2;
+	line[len++] = '\n';
 	pthread_mutex_lock(&agent_log_lock);
-	fprintf(stderr, "memscan-agent: %s\n", line);
-	fflush(stderr);
+	agent_write_line(line, len);
 	pthread_mutex_unlock(&agent_log_lock);
 }
 

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* Request dispatch: one table {operation, permission, handler}, target checks, error replies, audit. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent.h"
 
@@ -90,27 +93,34 @@ int agent_pack(agent_req *r, Memscan__V1__Response *resp)
 	return MEMSCAN_OK;
 }
 
-/* Reads the real, effective, saved and filesystem uids of PID from /proc/PID/status. */
+/* Reads the real, effective, saved and filesystem uids of PID from /proc/PID/status. One open and read
+ * into a stack buffer, no stdio: this runs per request for keys limited to uids, and the Uid: line is
+ * within the file's first lines (the one field above it that varies, Name, is escaped and short). */
 static int agent_pid_uids(int pid, uint32_t uids[4])
 {
-	char path[64], line[256];
+	char path[64], buf[2048];
 	unsigned long long v[4];
-	int found = 0;
-	FILE *f;
+	const char *line;
+	ssize_t n;
+	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	f = fopen(path, "re");
-	if (!f)
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return -1;
-	while (!found && fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "Uid:", 4) != 0)
-			continue;
-		found = sscanf(line + 4, "%llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3]) == 4;
-	}
-	fclose(f);
-	for (int i = 0; found && i < 4; i++)
+	do
+		n = read(fd, buf, sizeof(buf) - 1);
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	line = strstr(buf, "\nUid:");
+	if (!line || sscanf(line + 5, "%llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3]) != 4)
+		return -1;
+	for (int i = 0; i < 4; i++)
 		uids[i] = (uint32_t)v[i];
-	return found ? 0 : -1;
+	return 0;
 }
 
 /* DENIED unless every uid of the (open) process lies in the key's uid range. */

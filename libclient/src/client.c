@@ -37,7 +37,13 @@ int memscan_client_new(memscan_client **ret_client)
 	if (!c)
 		return MEMSCAN_ERR_NO_MEMORY;
 	c->priv = sodium_malloc(KEYFILE_KEY_LEN);
-	if (!c->priv || pthread_mutex_init(&c->lock, NULL) != 0) {
+	if (!c->priv || nng_aio_alloc(&c->aio, NULL, NULL) != 0) {
+		sodium_free(c->priv);
+		free(c);
+		return MEMSCAN_ERR_NO_MEMORY;
+	}
+	if (pthread_mutex_init(&c->lock, NULL) != 0) {
+		nng_aio_free(c->aio);
 		sodium_free(c->priv);
 		free(c);
 		return MEMSCAN_ERR_NO_MEMORY;
@@ -54,6 +60,7 @@ void memscan_client_free(memscan_client *c)
 	if (!c)
 		return;
 	client_drop(c);
+	nng_aio_free(c->aio);
 	free(c->kept);
 	sodium_free(c->priv);
 	free(c->known_agents);
@@ -333,11 +340,40 @@ static int transport_fail(memscan_client *c, int rv, const char *what)
 	return code;
 }
 
+/* nng_sendmsg with the client's own aio: with the socket's send timeout; MSG stays the caller's on
+ * failure. */
+static int sock_send(memscan_client *c, nng_msg *msg)
+{
+	int rv;
+
+	nng_aio_set_msg(c->aio, msg);
+	nng_aio_set_timeout(c->aio, NNG_DURATION_DEFAULT);
+	nng_send_aio(c->sock, c->aio);
+	nng_aio_wait(c->aio);
+	rv = nng_aio_result(c->aio);
+	nng_aio_set_msg(c->aio, NULL);
+	return rv;
+}
+
+/* nng_recvmsg with the client's own aio, with the socket's receive timeout. */
+static int sock_recv(memscan_client *c, nng_msg **ret_msg)
+{
+	int rv;
+
+	nng_aio_set_timeout(c->aio, NNG_DURATION_DEFAULT);
+	nng_recv_aio(c->sock, c->aio);
+	nng_aio_wait(c->aio);
+	rv = nng_aio_result(c->aio);
+	*ret_msg = rv ? NULL : nng_aio_get_msg(c->aio);
+	nng_aio_set_msg(c->aio, NULL);
+	return rv;
+}
+
 /* Sending only hands the frame to the connection: it waits only when there is none (the agent went
  * away and nng has not reported it yet), so a send that times out means CONNECT. */
 static int send_frame(memscan_client *c, nng_msg *msg, const char *what)
 {
-	int rv = nng_sendmsg(c->sock, msg, 0);
+	int rv = sock_send(c, msg);
 
 	if (rv) {
 		nng_msg_free(msg);
@@ -360,7 +396,7 @@ static int send_hs1(memscan_client *c, const uint8_t hs1[CHAN_HS1_LEN])
 static int recv_hs2(memscan_client *c, chan_client_hs *hs)
 {
 	nng_msg *msg = NULL;
-	int rv = nng_recvmsg(c->sock, &msg, 0);
+	int rv = sock_recv(c, &msg);
 
 	if (rv == NNG_ETIMEDOUT)
 		return client_fail(c, MEMSCAN_ERR_TIMEOUT,
@@ -557,7 +593,7 @@ int client_recv_frame(memscan_client *c, struct client_frame *f)
 {
 	nng_msg *msg = NULL;
 	size_t len;
-	int rv = nng_recvmsg(c->sock, &msg, 0);
+	int rv = sock_recv(c, &msg);
 
 	f->msg = NULL;
 	if (rv)

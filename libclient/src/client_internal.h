@@ -54,6 +54,7 @@ struct memscan_client {
 	atomic_uint sock_id; /* nng_socket_id of SOCK, for the pipe callback */
 	atomic_int lost;     /* set by the pipe callback: the connection of SOCK closed */
 	int pipe_id;         /* the pipe the session was established on */
+	nng_aio *aio;        /* every send and receive: nng_sendmsg/nng_recvmsg would set up one per call */
 	chan_session *session;
 	uint32_t perms;
 	uint64_t page_bytes; /* the agent's largest page payload (Hello), 0 if it did not say */

@@ -109,6 +109,9 @@ static void test_maps_malformed_lines(void **state)
 		"1000-2000 rw-p 00000000 00:00 x",                       /* bad inode */
 		"1000-2000 rw-p 00000000 00:00 12x /a",                  /* inode with junk */
 		"10000000000000000-2 rw-p 0 00:00 0",                    /* 17 hex digits */
+		"1000-20",                                               /* ends inside a number */
+		"1000-2000",                                             /* ends after a number */
+		"1000--2000 rw-p 00000000 00:00 0",                      /* empty number */
 		"1000-2000 rw-p 00000000 00:00 99999999999999999999 /a", /* inode overflow */
 	};
 	char path[256];
