@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -404,6 +405,14 @@ out:
 
 /* ---- B5 + B7: remote snapshot into a client file; the agent's memory ---- */
 
+/* Minor page faults of this process so far (all threads). */
+static long minor_faults(void)
+{
+	struct rusage ru;
+
+	return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_minflt : 0;
+}
+
 static void bench_remote_snapshot(const remote *rm, memscan_client *cl, target *t)
 {
 	const bench_opts *o = rm->o;
@@ -422,6 +431,7 @@ static void bench_remote_snapshot(const remote *rm, memscan_client *cl, target *
 	char path[320];
 	pid_t apid = rm->agent.pid;
 	uint64_t id = 0, held = 0;
+	long faults = 0;
 	int rc;
 
 	snprintf(path, sizeof(path), "%s/remote.snap", o->tmpdir);
@@ -433,10 +443,12 @@ static void bench_remote_snapshot(const remote *rm, memscan_client *cl, target *
 
 		rc = memscan_client_snapshot(cl, (int)t->c.pid, NULL, &id, NULL, &held);
 		rss = proc_status_kib(apid, "VmRSS");
+		faults = minor_faults();
 		t1 = now_s();
 		if (rc == MEMSCAN_OK)
 			rc = memscan_client_snapshot_fetch(cl, id, &s);
 		t2 = now_s();
+		faults = minor_faults() - faults;
 		if (rc == MEMSCAN_OK)
 			rc = memscan_snapshot_save(s, path);
 		if (rc != MEMSCAN_OK) {
@@ -456,6 +468,8 @@ static void bench_remote_snapshot(const remote *rm, memscan_client *cl, target *
 			bench_log("release: %s", memscan_strerror(rc));
 	}
 	fig_note(fs, "file in %s", o->tmpdir);
+	fig_note(ff, "last: %ld page faults in the client process, %.1f per MiB", faults,
+	         held ? (double)faults * MIB / (double)held : 0.0);
 	fig_add(fi, (double)proc_status_kib(apid, "VmRSS") / 1024);
 	fig_note(fi, "before and after the snapshots");
 
