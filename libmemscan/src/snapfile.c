@@ -30,6 +30,9 @@
 #define SF_PERMS_MASK    0xfu
 #define SF_BUF_SIZE      (64u * 1024u)
 #define SF_IO_CHUNK      (8u * 1024u * 1024u)
+/* Written data is handed to the disk in steps this large while the rest is still being written, so
+ * that the final fsync finds little left to do. */
+#define SF_WRITEBACK_STEP (16u * 1024u * 1024u)
 
 /* ---- little-endian encoding ------------------------------------------------------------------ */
 
@@ -142,6 +145,7 @@ static const char *region_path(const struct ms_snap_region *r)
 
 struct sf_writer {
 	int fd;
+	uint64_t off, kicked; /* bytes written; bytes whose writeback was started */
 	size_t len;
 	struct sf_sum sum;
 	uint8_t buf[SF_BUF_SIZE];
@@ -162,9 +166,31 @@ static int write_all(int fd, const uint8_t *p, size_t len)
 	return MEMSCAN_OK;
 }
 
+/* Writes LEN bytes at the end of the file; starts the writeback of each SF_WRITEBACK_STEP written
+ * (asynchronous and advisory: durability is the final fsync's job). */
+static int wr_write(struct sf_writer *w, const uint8_t *p, size_t len)
+{
+	int rc = MEMSCAN_OK;
+
+	while (rc == MEMSCAN_OK && len > 0) {
+		size_t n = len > SF_WRITEBACK_STEP ? SF_WRITEBACK_STEP : len;
+
+		rc = write_all(w->fd, p, n);
+		w->off += n;
+		p += n;
+		len -= n;
+		if (rc == MEMSCAN_OK && w->off - w->kicked >= SF_WRITEBACK_STEP) {
+			(void)sync_file_range(w->fd, (off_t)w->kicked, (off_t)(w->off - w->kicked),
+			                      SYNC_FILE_RANGE_WRITE);
+			w->kicked = w->off;
+		}
+	}
+	return rc;
+}
+
 static int wr_flush(struct sf_writer *w)
 {
-	int rc = write_all(w->fd, w->buf, w->len);
+	int rc = wr_write(w, w->buf, w->len);
 
 	w->len = 0;
 	return rc;
@@ -178,7 +204,7 @@ static int wr_put(struct sf_writer *w, const uint8_t *p, size_t len, int summed)
 	if (len >= SF_BUF_SIZE) {
 		int rc = wr_flush(w);
 
-		return rc ? rc : write_all(w->fd, p, len);
+		return rc ? rc : wr_write(w, p, len);
 	}
 	if (w->len + len > SF_BUF_SIZE) {
 		int rc = wr_flush(w);
@@ -371,6 +397,7 @@ static int save_body(int fd, const memscan_snapshot *snap, uint64_t total)
 	if (!w)
 		return MEMSCAN_ERR_NO_MEMORY;
 	w->fd = fd;
+	w->off = w->kicked = 0;
 	w->len = 0;
 	sum_init(&w->sum);
 	rc = save_header(w, snap, total);
