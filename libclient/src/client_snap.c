@@ -408,6 +408,16 @@ static void mark_updated(memscan_client *c, uint64_t id, int refilter)
 		k->refiltered = 1;
 }
 
+static void diff_request(Memscan__V1__Request *req, Memscan__V1__Diff *d, uint64_t id, int update,
+                         int refilter)
+{
+	d->snapshot_id = id;
+	d->update = update != 0;
+	d->refilter = refilter != 0;
+	req->op_case = MEMSCAN__V1__REQUEST__OP_DIFF;
+	req->diff = d;
+}
+
 static int diff(memscan_client *c, uint64_t id, int update, int refilter, memscan_diff **ret)
 {
 	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
@@ -415,11 +425,7 @@ static int diff(memscan_client *c, uint64_t id, int update, int refilter, memsca
 	struct diff_acc a = { 0 };
 	int r;
 
-	d.snapshot_id = id;
-	d.update = update != 0;
-	d.refilter = refilter != 0;
-	req.op_case = MEMSCAN__V1__REQUEST__OP_DIFF;
-	req.diff = &d;
+	diff_request(&req, &d, id, update, refilter);
 	r = memscan_diff_new(&a.diff);
 	if (r != MEMSCAN_OK)
 		return client_fail(c, r, "out of memory");
@@ -449,6 +455,54 @@ int memscan_client_diff(memscan_client *c, uint64_t id, int update, int refilter
 		return MEMSCAN_ERR_INVALID_ARG;
 	client_lock(c);
 	r = diff(c, id, update, refilter, ret_diff);
+	client_unlock(c);
+	return r;
+}
+
+/* A diff handed to the caller page by page. */
+struct diff_parts {
+	memscan_diff_part_fn on_part;
+	void *ctx;
+};
+
+/* One page as a diff of its own: its pieces joined where they continue each other. */
+static int diff_part_page(memscan_client *c, const Memscan__V1__Response *resp, void *ctx,
+                          uint64_t *ret_cursor)
+{
+	struct diff_parts *dp = ctx;
+	struct diff_acc a = { 0 };
+	int r = memscan_diff_new(&a.diff);
+
+	if (r != MEMSCAN_OK)
+		return client_fail(c, r, "out of memory");
+	r = diff_page(c, resp, &a, ret_cursor);
+	if (r == MEMSCAN_OK)
+		r = run_flush(c, &a);
+	if (r == MEMSCAN_OK && dp->on_part(dp->ctx, a.diff))
+		r = client_fail(c, MEMSCAN_ERR_STOPPED, "diff stopped by the callback");
+	free(a.old_bytes);
+	free(a.new_bytes);
+	memscan_diff_free(a.diff);
+	return r;
+}
+
+int memscan_client_diff_parts(memscan_client *c, uint64_t id, int update, int refilter,
+                              memscan_diff_part_fn on_part, void *ctx)
+{
+	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
+	Memscan__V1__Diff d = MEMSCAN__V1__DIFF__INIT;
+	struct diff_parts dp = { on_part, ctx };
+	int r;
+
+	if (!c || !id || !on_part)
+		return MEMSCAN_ERR_INVALID_ARG;
+	diff_request(&req, &d, id, update, refilter);
+	client_lock(c);
+	r = client_paged(c, &req, MEMSCAN__V1__RESPONSE__RESULT_DIFF, MEMSCAN__V1__RESPONSE__RESULT_DIFF,
+	                 diff_part_page, &dp);
+	/* stopped or not, the agent made (or, at our next request, completes) the new baseline */
+	if ((r == MEMSCAN_OK || r == MEMSCAN_ERR_STOPPED) && update)
+		mark_updated(c, id, refilter);
 	client_unlock(c);
 	return r;
 }

@@ -655,6 +655,77 @@ static void test_diff_long_run(void **state)
 	assert_call(e->client, memscan_client_release(e->client, id), MEMSCAN_OK);
 }
 
+/* What a diff's parts add up to, checked against the whole diff WHOLE as they come. */
+struct parts_seen {
+	const memscan_diff *whole;
+	size_t parts;
+	uint64_t bytes;
+	size_t stop_after; /* 0 = never stop */
+};
+
+/* True if [run, +length) lies inside one run of D with the same old and new bytes. */
+static int inside_run(const memscan_diff *d, const memscan_change_run *run)
+{
+	for (size_t i = 0; i < memscan_diff_run_count(d); i++) {
+		memscan_change_run w = memscan_diff_run(d, i);
+		if (run->address >= w.address && run->address + run->length <= w.address + w.length) {
+			size_t off = (size_t)(run->address - w.address);
+			return memcmp(run->old_bytes, w.old_bytes + off, run->length) == 0 &&
+			       memcmp(run->new_bytes, w.new_bytes + off, run->length) == 0;
+		}
+	}
+	return 0;
+}
+
+static int on_part(void *ctx, const memscan_diff *part)
+{
+	struct parts_seen *ps = ctx;
+
+	ps->parts++;
+	ps->bytes += memscan_diff_changed_bytes(part);
+	for (size_t i = 0; ps->whole && i < memscan_diff_run_count(part); i++) {
+		memscan_change_run run = memscan_diff_run(part, i);
+		assert_true(inside_run(ps->whole, &run));
+	}
+	return ps->stop_after && ps->parts >= ps->stop_after;
+}
+
+/* A diff larger than a page, handed over page by page: the parts are the whole diff's runs; a
+ * callback that stops the diff gets STOPPED, and an update diff stopped early still leaves the whole
+ * new baseline on the agent. */
+static void test_diff_parts(void **state)
+{
+	env *e = *state;
+	memscan_filter f = arena_filter(e);
+	struct parts_seen ps = { 0 };
+	memscan_diff *whole = NULL;
+	uint64_t id = 0;
+
+	assert_call(e->client, memscan_client_snapshot(e->client, e->fx.pid, &f, &id, NULL, NULL),
+	            MEMSCAN_OK);
+	/* the arena past its markers, as in test_diff_long_run */
+	assert_int_equal(ms_fixture_cmd(&e->fx, "fill %s %llx 5a", ms_hex(e->fx.arena + 0x10000),
+	                                (unsigned long long)(e->fx.arena_len - 0x11000)),
+	                 0);
+	assert_call(e->client, memscan_client_diff(e->client, id, 0, 0, &whole), MEMSCAN_OK);
+	assert_true(memscan_diff_changed_bytes(whole) > (4u << 20));
+	ps.whole = whole;
+	assert_call(e->client, memscan_client_diff_parts(e->client, id, 0, 1, on_part, &ps), MEMSCAN_OK);
+	assert_true(ps.parts >= 2);
+	assert_int_equal(ps.bytes, memscan_diff_changed_bytes(whole));
+	memscan_diff_free(whole);
+
+	memset(&ps, 0, sizeof(ps));
+	ps.stop_after = 1;
+	assert_int_equal(memscan_client_diff_parts(e->client, id, 1, 0, on_part, &ps), MEMSCAN_ERR_STOPPED);
+	assert_int_equal(ps.parts, 1);
+	assert_call(e->client, memscan_client_diff(e->client, id, 0, 0, &whole), MEMSCAN_OK);
+	assert_int_equal(memscan_diff_run_count(whole), 0);
+	memscan_diff_free(whole);
+	assert_int_equal(memscan_client_diff_parts(e->client, id, 0, 0, NULL, &ps), MEMSCAN_ERR_INVALID_ARG);
+	assert_call(e->client, memscan_client_release(e->client, id), MEMSCAN_OK);
+}
+
 /* ---- authentication ---- */
 
 /*
@@ -1051,6 +1122,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_snapshot_fetch_holes),
 		cmocka_unit_test(test_diff_set_update_release),
 		cmocka_unit_test(test_diff_long_run),
+		cmocka_unit_test(test_diff_parts),
 		cmocka_unit_test(test_wrong_agent_key),
 		cmocka_unit_test(test_unauthorized_client),
 		cmocka_unit_test(test_known_agents),

@@ -102,6 +102,15 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_snapshot_fetch(memscan_client *
  * again with the snapshot's filter, so regions that appeared or vanished are reported. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_diff(memscan_client *client, uint64_t id, int update,
                                                       int refilter, memscan_diff **ret_diff);
+/* The same diff with bounded memory whatever its size: ON_PART(CTX, PART) is called for each page as
+ * it arrives, PART holding that page's runs (and, in the first, the appeared / vanished ranges); it
+ * lives for the call only. The last run of a part may be continued by the first run of the next (same
+ * region, next address). A non-zero return stops the diff: MEMSCAN_ERR_STOPPED (with UPDATE, the agent
+ * still completes the new baseline before its next request). */
+typedef int (*memscan_diff_part_fn)(void *ctx, const memscan_diff *part);
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_diff_parts(memscan_client *client, uint64_t id, int update,
+                                                            int refilter, memscan_diff_part_fn on_part,
+                                                            void *ctx);
 /* Frees the kept snapshot ID on the agent. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_release(memscan_client *client, uint64_t id);
 
