@@ -190,6 +190,9 @@ static int agent_diff_stream(agent_req *r, agent_snap *snap)
 
 	if (err != MEMSCAN_OK)
 		return agent_fail(r, err, "diff of process %d failed: %s", r->pid, memscan_strerror(err));
+	/* the stream freed the detector's second buffer, if an earlier whole diff had left one */
+	agent_budget_release(r->ag, r->s, snap->cur_bytes);
+	snap->cur_bytes = 0;
 	return MEMSCAN_OK;
 }
 

@@ -259,7 +259,10 @@ int memscan_detector_stream(memscan_detector *det, memscan_process *proc, unsign
 		memscan_diff_stream_free(st);
 		return r;
 	}
-	det->current_fresh = 0; /* accept would now swap in a stale read */
+	/* a stream needs no second copy: drop the one an earlier detect_changes kept for reuse */
+	memscan_snapshot_free(det->current);
+	det->current = NULL;
+	det->current_fresh = 0;
 	*ret_stream = st;
 	return MEMSCAN_OK;
 }

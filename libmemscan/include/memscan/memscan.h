@@ -390,7 +390,8 @@ MEMSCAN_API void memscan_detector_free(memscan_detector *det);
  * is open the detector must not be used in any other way. */
 typedef struct memscan_diff_stream memscan_diff_stream;
 #define MEMSCAN_STREAM_UPDATE 1u
-/* NOT_FOUND if DET has no baseline. */
+/* NOT_FOUND if DET has no baseline. The second buffer an earlier detect_changes kept (for accept and
+ * for reuse) is freed: after a stream the detector holds the baseline alone. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_detector_stream(memscan_detector *det, memscan_process *proc,
                                                           unsigned flags, memscan_diff_stream **ret_stream);
 /* Reads on from where the last part stopped until about MAX_BYTES bytes of runs were found (counting

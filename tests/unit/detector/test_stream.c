@@ -143,6 +143,8 @@ static void test_stream_equals_detect(void **state)
 		assert_same_diff(ref, got);
 		memscan_diff_free(got);
 	}
+	/* a stream keeps no second copy: the one detect_changes left was freed */
+	assert_null(det->current);
 	/* the baseline is untouched: detect still finds the same */
 	assert_int_equal(memscan_detector_detect_changes(det, p, NULL, &got), MEMSCAN_OK);
 	assert_same_diff(ref, got);
