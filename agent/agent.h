@@ -93,10 +93,12 @@ typedef struct agent_pending {
 	memscan_process *proc;               /* live read: owned */
 	uint64_t addr, end;                  /* read: next address, end */
 	memscan_snapshot_region snap_region; /* snapshot read: the region holding the range */
-	agent_snap *snap;                    /* snapshot reply */
-	memscan_diff *diff;                  /* diff: the whole result, or the current part of STREAM */
+	agent_snap *snap;                    /* snapshot reply; streamed diff: its snapshot */
+	memscan_diff *diff;                  /* diff: the current part of STREAM */
 	memscan_diff_stream *stream;         /* streamed diff: read and compared page by page */
-	uint64_t stream_runs;                /* runs handed out by STREAM so far (joined across parts) */
+	struct agent *ag;                    /* ... whose budgets agent_diff_settle adjusts at its end */
+	struct agent_session *owner;
+	uint64_t stream_runs; /* runs handed out by STREAM so far (joined across parts) */
 	int diff_ranges_sent;
 	struct agent_match *matches;
 	size_t match_count;
@@ -219,6 +221,8 @@ void agent_snaps_free_all(agent *ag, agent_session *s);
 int agent_op_snapshot(agent_req *r);
 int agent_op_diff(agent_req *r);
 int agent_op_release(agent_req *r);
+/* A streamed diff of SNAP ended (or was dropped): its baseline's size is what the budgets now hold. */
+void agent_diff_settle(struct agent *ag, struct agent_session *s, agent_snap *snap);
 
 /* page.c */
 /* Drops the paged result; a streamed diff with update first reads the rest into its baseline. */

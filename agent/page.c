@@ -25,6 +25,8 @@ void agent_pending_clear(agent_pending *p)
 	int ended = p->stream ? memscan_diff_stream_finish(p->stream) : MEMSCAN_OK;
 
 	(void)ended;
+	if (p->stream && p->snap)
+		agent_diff_settle(p->ag, p->owner, p->snap);
 	memscan_diff_stream_free(p->stream);
 	free(p->procs);
 	memscan_region_list_free(p->regions);
@@ -419,6 +421,10 @@ static int agent_emit_diff(agent_req *r)
 
 	if (max > AGENT_PAGE_MAX_ITEMS)
 		max = AGENT_PAGE_MAX_ITEMS;
+	/* a stream's first part carries the ranges that appeared or vanished: the first page sends them */
+	if (p->stream && !p->diff && !p->diff_ranges_sent &&
+	    agent_next_part(r, room, kept, &kept_n) != MEMSCAN_OK)
+		goto out;
 	if (!p->diff_ranges_sent) {
 		if (agent_ranges_to_proto(memscan_diff_appeared(p->diff), 0, UINT64_MAX, &aitems, &aptrs,
 		                          &page.n_appeared) ||

@@ -129,71 +129,45 @@ out:
 	return err;
 }
 
-/* Charges what the detector's next read may hold beyond what it holds now. */
-static int agent_diff_charge(agent_req *r, agent_snap *snap, uint64_t need)
+/* Streams the diff page by page: the regions are read and compared against the baseline a unit at a
+ * time, and with update written into it as they go. The agent holds no second copy of the target;
+ * only regions the baseline does not hold exactly (after a refilter) get buffers of their own, charged
+ * to the budgets until the diff ends (agent_diff_settle). */
+static int agent_diff_stream(agent_req *r, agent_snap *snap, const memscan_region_list *regions)
 {
-	if (need <= snap->cur_bytes)
-		return MEMSCAN_OK;
-	if (agent_budget_reserve(r->ag, r->s, need - snap->cur_bytes, r->msg, sizeof(r->msg)) != 0) {
-		r->err = MEMSCAN_ERR_BUSY;
-		return MEMSCAN_ERR_BUSY;
-	}
-	snap->cur_bytes = need;
-	return MEMSCAN_OK;
-}
-
-/* True if REGIONS are the regions SNAP's baseline holds (same ranges, same order). */
-static int agent_same_layout(const agent_snap *snap, const memscan_region_list *regions)
-{
-	const memscan_snapshot *base = memscan_detector_baseline(snap->det);
-	size_t n = memscan_snapshot_region_count(base);
-
-	if (n != memscan_region_list_count(regions))
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		memscan_snapshot_region sr = memscan_snapshot_get(base, i);
-		const memscan_region *g = memscan_region_list_get(regions, i);
-		if (sr.region.start != g->start || sr.region.end != g->end)
-			return 0;
-	}
-	return 1;
-}
-
-/* A diff whose regions may have changed: read whole (the detector holds a second copy, charged to the
- * budgets), diffed, then paged. */
-static int agent_diff_whole(agent_req *r, agent_snap *snap, const memscan_region_list *regions)
-{
-	uint64_t held;
-	int err = agent_diff_charge(r, snap, memscan_region_list_bytes(regions));
-
-	if (err == MEMSCAN_OK)
-		err = memscan_detector_detect_changes(snap->det, snap->proc, regions, &r->s->pending.diff);
-	if (err != MEMSCAN_OK && !r->err)
-		agent_fail(r, err, "diff of process %d failed: %s", r->pid, memscan_strerror(err));
-	if (err == MEMSCAN_OK && r->req->diff->update && memscan_detector_accept(snap->det) == MEMSCAN_OK) {
-		/* the buffers swap roles: the read becomes the baseline */
-		held = snap->base_bytes;
-		snap->base_bytes = snap->cur_bytes;
-		snap->cur_bytes = held;
-	}
-	if (err == MEMSCAN_OK)
-		r->bytes = memscan_diff_changed_bytes(r->s->pending.diff);
-	return err;
-}
-
-/* The regions did not change (always, without refilter): streamed, read and compared page by page,
- * with update written into the baseline as it goes. The agent holds no second copy of the target. */
-static int agent_diff_stream(agent_req *r, agent_snap *snap)
-{
+	agent_pending *p = &r->s->pending;
 	unsigned flags = r->req->diff->update ? MEMSCAN_STREAM_UPDATE : 0;
-	int err = memscan_detector_stream(snap->det, snap->proc, flags, &r->s->pending.stream);
+	int err = memscan_detector_stream(snap->det, snap->proc, regions, flags, &p->stream);
+	uint64_t fresh;
 
 	if (err != MEMSCAN_OK)
 		return agent_fail(r, err, "diff of process %d failed: %s", r->pid, memscan_strerror(err));
-	/* the stream freed the detector's second buffer, if an earlier whole diff had left one */
+	/* the stream freed the detector's second buffer, if an earlier diff had left one */
 	agent_budget_release(r->ag, r->s, snap->cur_bytes);
 	snap->cur_bytes = 0;
+	fresh = memscan_diff_stream_new_bytes(p->stream);
+	if (fresh && agent_budget_reserve(r->ag, r->s, fresh, r->msg, sizeof(r->msg)) != 0) {
+		memscan_diff_stream_free(p->stream);
+		p->stream = NULL;
+		r->err = MEMSCAN_ERR_BUSY;
+		return MEMSCAN_ERR_BUSY;
+	}
+	snap->cur_bytes = fresh;
+	p->ag = r->ag;
+	p->owner = r->s;
+	p->snap = snap;
 	return MEMSCAN_OK;
+}
+
+void agent_diff_settle(agent *ag, agent_session *s, agent_snap *snap)
+{
+	uint64_t held = memscan_snapshot_bytes(memscan_detector_baseline(snap->det));
+	uint64_t charged = snap->base_bytes + snap->cur_bytes;
+
+	if (charged > held)
+		agent_budget_release(ag, s, charged - held);
+	snap->base_bytes = held;
+	snap->cur_bytes = 0;
 }
 
 int agent_op_diff(agent_req *r)
@@ -217,10 +191,7 @@ int agent_op_diff(agent_req *r)
 			                  memscan_strerror(err));
 	}
 	r->s->pending.kind = AGENT_PAGE_DIFF;
-	if (regions && !agent_same_layout(snap, regions))
-		err = agent_diff_whole(r, snap, regions);
-	else
-		err = agent_diff_stream(r, snap);
+	err = agent_diff_stream(r, snap, regions);
 	memscan_region_list_free(regions);
 	if (err != MEMSCAN_OK) {
 		agent_pending_clear(&r->s->pending);

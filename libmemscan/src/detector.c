@@ -402,12 +402,17 @@ int memscan_detector_accept(memscan_detector *det)
 	return MEMSCAN_OK;
 }
 
-/* Streams the whole detection with update, in one part. */
-static int detect_streamed(memscan_detector *det, memscan_process *proc, memscan_diff **ret_diff)
+int memscan_detector_detect_update(memscan_detector *det, memscan_process *proc,
+                                   const memscan_region_list *regions, memscan_diff **ret_diff)
 {
 	memscan_diff_stream *st;
-	int done = 0, r = memscan_detector_stream(det, proc, MEMSCAN_STREAM_UPDATE, &st);
+	int done = 0, r;
 
+	if (ret_diff)
+		*ret_diff = NULL;
+	if (!ret_diff)
+		return MEMSCAN_ERR_INVALID_ARG;
+	r = memscan_detector_stream(det, proc, regions, MEMSCAN_STREAM_UPDATE, &st);
 	if (r == MEMSCAN_OK)
 		r = memscan_diff_stream_next(st, SIZE_MAX, ret_diff, &done);
 	if (r == MEMSCAN_OK && !done) {
@@ -416,27 +421,6 @@ static int detect_streamed(memscan_detector *det, memscan_process *proc, memscan
 		r = MEMSCAN_ERR_LIMIT;
 	}
 	memscan_diff_stream_free(st);
-	return r;
-}
-
-int memscan_detector_detect_update(memscan_detector *det, memscan_process *proc,
-                                   const memscan_region_list *regions, memscan_diff **ret_diff)
-{
-	int r;
-
-	if (ret_diff)
-		*ret_diff = NULL;
-	if (!det || !proc || !ret_diff)
-		return MEMSCAN_ERR_INVALID_ARG;
-	if (!det->baseline)
-		return MEMSCAN_ERR_NOT_FOUND;
-	if (!regions || same_layout(det->baseline, regions))
-		return detect_streamed(det, proc, ret_diff);
-	r = memscan_detector_detect_changes(det, proc, regions, ret_diff);
-	if (r == MEMSCAN_OK && (r = memscan_detector_accept(det)) != MEMSCAN_OK) {
-		memscan_diff_free(*ret_diff);
-		*ret_diff = NULL;
-	}
 	return r;
 }
 

@@ -141,6 +141,8 @@ struct memscan_snapshot {
 
 /* Appends an empty region of SIZE bytes to SNAP (buffer allocated, holes empty). 0 or an error. */
 int ms_snapshot_add_region(memscan_snapshot *snap, const memscan_region *region, struct ms_snap_region **ret);
+/* Frees a region's buffer, path and holes and zeroes it (ms_buf_free of a NULL buffer is a no-op). */
+void ms_snap_region_release(struct ms_snap_region *sr);
 /* A new empty snapshot. */
 int ms_snapshot_new(memscan_snapshot **ret_snap);
 

@@ -14,7 +14,7 @@ int ms_snapshot_new(memscan_snapshot **ret_snap)
 	return *ret_snap ? MEMSCAN_OK : MEMSCAN_ERR_NO_MEMORY;
 }
 
-static void snap_region_release(struct ms_snap_region *sr)
+void ms_snap_region_release(struct ms_snap_region *sr)
 {
 	ms_buf_free(sr->data, sr->capacity);
 	memscan_ranges_release(&sr->holes);
@@ -55,7 +55,7 @@ int ms_snapshot_add_region(memscan_snapshot *snap, const memscan_region *region,
 	sr->capacity = (size_t)size;
 	sr->data = ms_buf_alloc(sr->capacity);
 	if (!sr->path || !sr->data) {
-		snap_region_release(sr);
+		ms_snap_region_release(sr);
 		return MEMSCAN_ERR_NO_MEMORY;
 	}
 	sr->region.path = sr->path;
@@ -70,7 +70,7 @@ int ms_snapshot_add_region(memscan_snapshot *snap, const memscan_region *region,
 static void snapshot_drop(memscan_snapshot *snap, size_t i)
 {
 	snap->total_bytes -= snap->regions[i].region.end - snap->regions[i].region.start;
-	snap_region_release(&snap->regions[i]);
+	ms_snap_region_release(&snap->regions[i]);
 	memmove(&snap->regions[i], &snap->regions[i + 1], (snap->count - i - 1) * sizeof(snap->regions[0]));
 	snap->count--;
 	for (size_t k = i; k < snap->count; k++)
@@ -212,7 +212,7 @@ void memscan_snapshot_free(memscan_snapshot *snap)
 	if (!snap)
 		return;
 	for (size_t i = 0; i < snap->count; i++)
-		snap_region_release(&snap->regions[i]);
+		ms_snap_region_release(&snap->regions[i]);
 	free(snap->regions);
 	free(snap);
 }

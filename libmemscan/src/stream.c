@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Streaming detection: the live memory is read and compared with a detector's baseline one unit at a
  * time, and the change runs are handed out in parts of bounded size. No second copy of the target is
- * held (a detector's detect_changes keeps one), and with MEMSCAN_STREAM_UPDATE each unit's changed
- * bytes are written into the baseline as soon as they are compared, so the baseline ends as the read. */
+ * held (a detector's detect_changes keeps one). With MEMSCAN_STREAM_UPDATE the baseline becomes the
+ * read: a region of the new layout that the baseline holds exactly gets its changed bytes written in
+ * place right after they are compared; any other (appeared, grown, shrunk, split) gets a buffer of its
+ * own, filled as it is read, and the layouts are swapped once the stream reached its end. */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,12 +18,21 @@
 #define MS_STREAM_CHUNK ((size_t)256 << 10)
 
 struct ms_stream_unit {
-	struct ms_unit at;      /* first (ms_plan_units fills it): [off, off + len) of baseline region */
-	struct ms_spans runs;   /* raw runs (holes not yet clipped), offsets from the region's start */
+	struct ms_unit at;      /* [off, off + len) of new-layout region at.region */
+	size_t base;            /* the baseline region holding these addresses, or NO_BASE (appeared) */
+	struct ms_spans runs;   /* raw runs (holes not yet clipped), offsets from the new region's start */
 	uint8_t *old_b, *new_b; /* the runs' bytes, one run after another */
 	size_t bytes, cap;
 	memscan_ranges holes; /* what this read could not read */
 	int err;
+};
+
+#define NO_BASE SIZE_MAX
+
+/* A region of the layout being read. */
+struct ms_new_region {
+	uint64_t start, end;
+	size_t exact; /* the baseline region with exactly this range, or NO_BASE */
 };
 
 struct memscan_diff_stream {
@@ -29,10 +40,16 @@ struct memscan_diff_stream {
 	memscan_snapshot *base;
 	memscan_process *proc;
 	int update;
+	struct ms_new_region *layout;
+	size_t layout_n;
+	struct ms_snap_region *next; /* update: the new layout's regions (exact ones filled at the end) */
+	uint64_t fresh_bytes;        /* bytes of NEXT's own buffers */
+	memscan_ranges appeared, vanished;
+	int ranges_given;
 	struct ms_stream_unit *units;
-	size_t n, pos;             /* all units; the first one not yet handed out */
-	memscan_ranges *new_holes; /* per baseline region: the holes of this read so far */
-	size_t ko, kn;             /* hole cursors of the region being handed out */
+	size_t n, pos, cap;        /* all units; the first one not yet handed out */
+	memscan_ranges *new_holes; /* per new region: the holes of this read so far */
+	size_t ko, kn, ko_base;    /* hole cursors: of baseline region KO_BASE, of the new region */
 	uint8_t *scratch[MS_WORKERS_MAX];
 	int err; /* sticky: the first failure */
 	uint64_t changed;
@@ -67,13 +84,15 @@ static int unit_keep(struct ms_stream_unit *u, const uint8_t *old_b, const uint8
 	return MEMSCAN_OK;
 }
 
-/* One chunk being compared: its baseline bytes, what was just read, where it starts in the region. */
+/* One chunk being compared: its baseline bytes, what was just read, where it starts in its new region;
+ * IN_PLACE: the changed bytes go into the baseline. */
 struct chunk_cmp {
 	struct memscan_diff_stream *st;
 	struct ms_stream_unit *u;
 	uint8_t *base;
 	const uint8_t *now;
 	size_t off;
+	int in_place;
 };
 
 static int chunk_run(void *ctx, size_t at, size_t len)
@@ -86,7 +105,7 @@ static int chunk_run(void *ctx, size_t at, size_t len)
 		if (r == MEMSCAN_OK)
 			r = unit_keep(c->u, c->base + at, c->now + at, len);
 	}
-	if (r == MEMSCAN_OK && c->st->update)
+	if (r == MEMSCAN_OK && c->in_place)
 		memcpy(c->base + at, c->now + at, len); /* after the old bytes were kept */
 	return r;
 }
@@ -94,20 +113,25 @@ static int chunk_run(void *ctx, size_t at, size_t len)
 static int stream_unit(struct memscan_diff_stream *st, struct ms_stream_unit *u, memscan_process *proc,
                        uint8_t *buf)
 {
-	struct ms_snap_region *o = &st->base->regions[u->at.region];
+	const struct ms_new_region *nr = &st->layout[u->at.region];
+	struct ms_snap_region *b = u->base != NO_BASE ? &st->base->regions[u->base] : NULL;
+	uint8_t *dst = st->update && nr->exact == NO_BASE ? st->next[u->at.region].data : NULL;
 	int r = MEMSCAN_OK;
 
 	for (size_t off = u->at.off; off < u->at.off + u->at.len && r == MEMSCAN_OK; off += MS_STREAM_CHUNK) {
 		size_t len = u->at.off + u->at.len - off < MS_STREAM_CHUNK ? u->at.off + u->at.len - off
 		                                                           : MS_STREAM_CHUNK;
-		struct ms_read_req req = {
-			.addr = o->region.start + off, .buf = buf, .len = len, .holes = &u->holes
-		};
-		struct chunk_cmp c = { st, u, o->data + off, buf, off };
+		uint64_t addr = nr->start + off;
+		struct ms_read_req req = { .addr = addr, .buf = buf, .len = len, .holes = &u->holes };
 
 		r = ms_read_batch_raw(proc, &req, 1);
-		if (r == MEMSCAN_OK)
+		if (r == MEMSCAN_OK && b) {
+			struct chunk_cmp c = { st,  u,   b->data + (addr - b->region.start),
+				               buf, off, st->update && nr->exact != NO_BASE };
 			r = ms_for_each_run(c.base, buf, 0, len, chunk_run, &c);
+		}
+		if (r == MEMSCAN_OK && dst)
+			memcpy(dst + off, buf, len);
 	}
 	return r;
 }
@@ -143,33 +167,42 @@ static void unit_release(struct ms_stream_unit *u)
 /* Hands unit U's runs to PART, clipped by the holes of either read. */
 static int unit_hand_out(struct memscan_diff_stream *st, const struct ms_stream_unit *u, memscan_diff *part)
 {
-	const struct ms_snap_region *o = &st->base->regions[u->at.region];
+	const struct ms_new_region *nr = &st->layout[u->at.region];
+	const struct ms_snap_region *b = &st->base->regions[u->base];
 	size_t at = 0;
 	int r = MEMSCAN_OK;
 
+	if (st->ko_base != u->base) {
+		st->ko_base = u->base;
+		st->ko = 0;
+	}
 	for (size_t j = 0; j < u->runs.count && r == MEMSCAN_OK; j++) {
 		const struct ms_span *sp = &u->runs.items[j];
-		uint64_t s = o->region.start + sp->off;
+		uint64_t s = nr->start + sp->off;
 
-		r = ms_diff_push_clipped(part, &o->holes, &st->new_holes[u->at.region], &st->ko, &st->kn,
+		r = ms_diff_push_clipped(part, &b->holes, &st->new_holes[u->at.region], &st->ko, &st->kn,
 		                         u->at.region, s, s + sp->len, u->old_b + at, u->new_b + at);
 		at += sp->len;
 	}
 	return r;
 }
 
-/* The region of unit K was read to its end: with an update its holes become the new read's. */
-static void region_done(struct memscan_diff_stream *st, size_t region)
+/* New region I was read to its end: with an update its holes become the new read's. */
+static void region_done(struct memscan_diff_stream *st, size_t i)
 {
-	memscan_ranges *held = &st->base->regions[region].holes, *now = &st->new_holes[region];
+	memscan_ranges *now = &st->new_holes[i], *held = NULL;
 
-	if (st->update) {
+	if (st->update)
+		held = st->layout[i].exact != NO_BASE ? &st->base->regions[st->layout[i].exact].holes
+		                                      : &st->next[i].holes;
+	if (held) {
 		memscan_ranges swap = *held;
 		*held = *now;
 		*now = swap;
 	}
 	memscan_ranges_release(now);
-	st->ko = st->kn = 0;
+	st->kn = 0;
+	st->ko_base = NO_BASE;
 }
 
 /* Hands out units [st->pos, end) in order; the first unit that failed stops the stream. */
@@ -185,7 +218,7 @@ static int stream_assemble(struct memscan_diff_stream *st, size_t end, memscan_d
 		for (size_t j = 0; r == MEMSCAN_OK && j < u->holes.count; j++)
 			if (ms_ranges_append(nh, u->holes.items[j].start, u->holes.items[j].end) < 0)
 				r = MEMSCAN_ERR_NO_MEMORY;
-		if (r == MEMSCAN_OK && part)
+		if (r == MEMSCAN_OK && part && u->base != NO_BASE)
 			r = unit_hand_out(st, u, part);
 		unit_release(u);
 		if (r == MEMSCAN_OK &&
@@ -195,6 +228,31 @@ static int stream_assemble(struct memscan_diff_stream *st, size_t end, memscan_d
 	for (size_t k = st->pos; k < end; k++)
 		unit_release(&st->units[k]); /* read past a failure */
 	return r;
+}
+
+/* The update is complete: the baseline takes the new layout. Exact regions move over with their
+ * buffers (updated in place); the others' buffers were filled by the read; the rest is freed. */
+static void stream_swap_layout(struct memscan_diff_stream *st)
+{
+	memscan_snapshot *base = st->base;
+	uint64_t total = 0;
+
+	for (size_t i = 0; i < st->layout_n; i++) {
+		if (st->layout[i].exact != NO_BASE) {
+			st->next[i] = base->regions[st->layout[i].exact];
+			memset(&base->regions[st->layout[i].exact], 0, sizeof(base->regions[0]));
+		}
+		st->next[i].region.path = st->next[i].path;
+		total += st->layout[i].end - st->layout[i].start;
+	}
+	for (size_t j = 0; j < base->count; j++)
+		ms_snap_region_release(&base->regions[j]);
+	free(base->regions);
+	base->regions = st->next;
+	base->count = base->capacity = st->layout_n;
+	base->total_bytes = total;
+	st->next = NULL;
+	st->fresh_bytes = 0;
 }
 
 /* Reads, compares and hands out units until about MAX_OUT bytes of runs were found (PART: NULL when
@@ -213,7 +271,8 @@ static int stream_step(struct memscan_diff_stream *st, size_t max_out, memscan_d
 	st->collect = part != NULL;
 	if (workers > st->n - st->pos)
 		workers = (unsigned)(st->n - st->pos);
-	ms_run_workers(workers ? workers : 1, stream_worker, st);
+	if (workers)
+		ms_run_workers(workers, stream_worker, st);
 	for (unsigned k = 0; k < MS_WORKERS_MAX; k++)
 		if (st->refused[k])
 			st->proc->readv_refused = 1;
@@ -221,22 +280,152 @@ static int stream_step(struct memscan_diff_stream *st, size_t max_out, memscan_d
 	r = stream_assemble(st, end < st->n ? end : st->n, part);
 	if (r == MEMSCAN_OK)
 		r = memscan_process_check_alive(st->proc);
-	if (r == MEMSCAN_OK && st->pos == st->n && st->update)
+	if (r == MEMSCAN_OK && st->pos == st->n && st->update) {
+		if (st->next)
+			stream_swap_layout(st);
 		st->base->time_ns = ms_now_ns();
+	}
 	st->err = r;
 	return r;
 }
 
-/* Cuts every region of the baseline into units. */
-static int stream_plan(struct memscan_diff_stream *st)
+/* ---- the plan: new layout, its pieces against the baseline, units ---- */
+
+static int layout_cmp(const void *a, const void *b)
 {
-	st->units = ms_plan_units(st->base, MS_STREAM_UNIT, sizeof(*st->units), &st->n);
-	st->new_holes = calloc(st->base->count ? st->base->count : 1, sizeof(*st->new_holes));
-	return st->units && st->new_holes ? MEMSCAN_OK : MEMSCAN_ERR_NO_MEMORY;
+	const struct ms_new_region *x = a, *y = b;
+	return (x->start > y->start) - (x->start < y->start);
 }
 
-int memscan_detector_stream(memscan_detector *det, memscan_process *proc, unsigned flags,
-                            memscan_diff_stream **ret_stream)
+/* The new layout: REGIONS sorted, or the baseline's own regions. */
+static int plan_layout(struct memscan_diff_stream *st, const memscan_region_list *regions)
+{
+	size_t n = regions ? memscan_region_list_count(regions) : st->base->count;
+
+	st->layout = calloc(n ? n : 1, sizeof(*st->layout));
+	if (!st->layout)
+		return MEMSCAN_ERR_NO_MEMORY;
+	for (size_t i = 0; i < n; i++) {
+		const memscan_region *g =
+		    regions ? memscan_region_list_get(regions, i) : &st->base->regions[i].region;
+		st->layout[i].start = g->start;
+		st->layout[i].end = g->end;
+	}
+	qsort(st->layout, n, sizeof(*st->layout), layout_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (st->layout[i].end <= st->layout[i].start ||
+		    (i + 1 < n && st->layout[i].end > st->layout[i + 1].start))
+			return MEMSCAN_ERR_INVALID_ARG; /* empty or overlapping regions */
+	st->layout_n = n;
+	return MEMSCAN_OK;
+}
+
+/* Appends the units of [lo, hi) of new region I, compared with baseline region BASE (or NO_BASE). */
+static int plan_piece(struct memscan_diff_stream *st, size_t i, uint64_t lo, uint64_t hi, size_t base)
+{
+	for (uint64_t a = lo; a < hi; a += MS_STREAM_UNIT) {
+		struct ms_stream_unit *u;
+
+		if (st->n == st->cap) {
+			size_t cap = st->cap ? 2 * st->cap : 64;
+			struct ms_stream_unit *grown = realloc(st->units, cap * sizeof(*grown));
+			if (!grown)
+				return MEMSCAN_ERR_NO_MEMORY;
+			st->units = grown;
+			st->cap = cap;
+		}
+		u = &st->units[st->n++];
+		memset(u, 0, sizeof(*u));
+		u->at.region = i;
+		u->at.off = (size_t)(a - st->layout[i].start);
+		u->at.len = (size_t)(hi - a < MS_STREAM_UNIT ? hi - a : MS_STREAM_UNIT);
+		u->base = base;
+	}
+	return MEMSCAN_OK;
+}
+
+/* Cuts each new region into pieces: those a baseline region covers are compared with it, the others
+ * appeared. Baseline ranges no new region covers vanished. */
+static int plan_units(struct memscan_diff_stream *st)
+{
+	const memscan_snapshot *b = st->base;
+	size_t j = 0;
+	int r = MEMSCAN_OK;
+
+	for (size_t i = 0; i < st->layout_n && r == MEMSCAN_OK; i++) {
+		struct ms_new_region *nr = &st->layout[i];
+		uint64_t cur = nr->start;
+
+		nr->exact = NO_BASE;
+		while (j < b->count && b->regions[j].region.end <= cur)
+			j++;
+		for (size_t k = j; r == MEMSCAN_OK && k < b->count && b->regions[k].region.start < nr->end;
+		     k++) {
+			const memscan_region *g = &b->regions[k].region;
+			uint64_t lo = g->start > cur ? g->start : cur,
+			         hi = g->end < nr->end ? g->end : nr->end;
+
+			if (g->start == nr->start && g->end == nr->end)
+				nr->exact = k;
+			if (lo > cur && (r = plan_piece(st, i, cur, lo, NO_BASE)) == MEMSCAN_OK)
+				r = ms_ranges_append(&st->appeared, cur, lo) < 0 ? MEMSCAN_ERR_NO_MEMORY : r;
+			if (r == MEMSCAN_OK)
+				r = plan_piece(st, i, lo, hi, k);
+			cur = hi;
+		}
+		if (r == MEMSCAN_OK && cur < nr->end &&
+		    (r = plan_piece(st, i, cur, nr->end, NO_BASE)) == MEMSCAN_OK)
+			r = ms_ranges_append(&st->appeared, cur, nr->end) < 0 ? MEMSCAN_ERR_NO_MEMORY : r;
+	}
+	j = 0;
+	for (size_t k = 0; k < b->count && r == MEMSCAN_OK; k++) {
+		const memscan_region *g = &b->regions[k].region;
+		uint64_t cur = g->start;
+
+		while (j < st->layout_n && st->layout[j].end <= cur)
+			j++;
+		for (size_t i = j; i < st->layout_n && st->layout[i].start < g->end; i++) {
+			if (st->layout[i].start > cur &&
+			    ms_ranges_append(&st->vanished, cur, st->layout[i].start) < 0)
+				return MEMSCAN_ERR_NO_MEMORY;
+			cur = st->layout[i].end < g->end ? st->layout[i].end : g->end;
+		}
+		if (cur < g->end && ms_ranges_append(&st->vanished, cur, g->end) < 0)
+			return MEMSCAN_ERR_NO_MEMORY;
+	}
+	return r;
+}
+
+/* Update: the new layout's regions; those the baseline does not hold exactly get their own buffer
+ * (from REGIONS, for their descriptions). */
+static int plan_next(struct memscan_diff_stream *st, const memscan_region_list *regions)
+{
+	st->next = calloc(st->layout_n ? st->layout_n : 1, sizeof(*st->next));
+	if (!st->next)
+		return MEMSCAN_ERR_NO_MEMORY;
+	for (size_t i = 0; regions && i < memscan_region_list_count(regions); i++) {
+		const memscan_region *g = memscan_region_list_get(regions, i);
+		struct ms_new_region key = { g->start, g->end, 0 };
+		struct ms_new_region *nr = bsearch(&key, st->layout, st->layout_n, sizeof(key), layout_cmp);
+		struct ms_snap_region *sr;
+
+		if (!nr || nr->exact != NO_BASE)
+			continue;
+		sr = &st->next[nr - st->layout];
+		sr->region = *g;
+		sr->capacity = (size_t)(g->end - g->start);
+		sr->path = ms_strdup(g->path);
+		sr->data = ms_buf_alloc(sr->capacity);
+		if (!sr->path || !sr->data)
+			return MEMSCAN_ERR_NO_MEMORY;
+		sr->region.path = sr->path;
+		st->fresh_bytes += sr->capacity;
+	}
+	return MEMSCAN_OK;
+}
+
+int memscan_detector_stream(memscan_detector *det, memscan_process *proc, const memscan_region_list *regions,
+                            unsigned flags, memscan_diff_stream **ret_stream)
 {
 	memscan_diff_stream *st;
 	int r;
@@ -254,7 +443,16 @@ int memscan_detector_stream(memscan_detector *det, memscan_process *proc, unsign
 	st->base = det->baseline;
 	st->proc = proc;
 	st->update = (flags & MEMSCAN_STREAM_UPDATE) != 0;
-	r = stream_plan(st);
+	st->ko_base = NO_BASE;
+	r = plan_layout(st, regions);
+	if (r == MEMSCAN_OK)
+		r = plan_units(st);
+	if (r == MEMSCAN_OK) {
+		st->new_holes = calloc(st->layout_n ? st->layout_n : 1, sizeof(*st->new_holes));
+		r = st->new_holes ? MEMSCAN_OK : MEMSCAN_ERR_NO_MEMORY;
+	}
+	if (r == MEMSCAN_OK && st->update)
+		r = plan_next(st, regions);
 	if (r != MEMSCAN_OK) {
 		memscan_diff_stream_free(st);
 		return r;
@@ -278,7 +476,13 @@ int memscan_diff_stream_next(memscan_diff_stream *st, size_t max_bytes, memscan_
 	if (!st || !ret_part || !ret_done)
 		return MEMSCAN_ERR_INVALID_ARG;
 	r = memscan_diff_new(&part);
-	if (r == MEMSCAN_OK && st->pos < st->n)
+	if (r == MEMSCAN_OK && !st->ranges_given) {
+		for (size_t i = 0; r == MEMSCAN_OK && i < st->appeared.count; i++)
+			r = memscan_diff_add_appeared(part, st->appeared.items[i]);
+		for (size_t i = 0; r == MEMSCAN_OK && i < st->vanished.count; i++)
+			r = memscan_diff_add_vanished(part, st->vanished.items[i]);
+	}
+	if (r == MEMSCAN_OK && (st->pos < st->n || (st->update && st->next)))
 		r = stream_step(st, max_bytes, part);
 	else if (r == MEMSCAN_OK)
 		r = st->err;
@@ -286,6 +490,7 @@ int memscan_diff_stream_next(memscan_diff_stream *st, size_t max_bytes, memscan_
 		memscan_diff_free(part);
 		return r;
 	}
+	st->ranges_given = 1;
 	st->changed += memscan_diff_changed_bytes(part);
 	*ret_part = part;
 	*ret_done = st->pos == st->n;
@@ -298,7 +503,7 @@ int memscan_diff_stream_finish(memscan_diff_stream *st)
 
 	if (!st)
 		return MEMSCAN_ERR_INVALID_ARG;
-	while (r == MEMSCAN_OK && st->pos < st->n)
+	while (r == MEMSCAN_OK && (st->pos < st->n || (st->update && st->next)))
 		r = stream_step(st, SIZE_MAX, NULL);
 	return r == MEMSCAN_OK ? st->err : r;
 }
@@ -313,18 +518,29 @@ uint64_t memscan_diff_stream_changed_bytes(const memscan_diff_stream *st)
 	return st ? st->changed : 0;
 }
 
+uint64_t memscan_diff_stream_new_bytes(const memscan_diff_stream *st)
+{
+	return st ? st->fresh_bytes : 0;
+}
+
 void memscan_diff_stream_free(memscan_diff_stream *st)
 {
 	if (!st)
 		return;
 	for (size_t k = 0; st->units && k < st->n; k++)
 		unit_release(&st->units[k]);
-	for (size_t i = 0; st->new_holes && i < st->base->count; i++)
+	for (size_t i = 0; st->new_holes && i < st->layout_n; i++)
 		memscan_ranges_release(&st->new_holes[i]);
+	for (size_t i = 0; st->next && i < st->layout_n; i++)
+		ms_snap_region_release(&st->next[i]); /* exact regions were never moved here before the end */
 	for (unsigned k = 0; k < MS_WORKERS_MAX; k++)
 		if (st->scratch[k])
 			ms_buf_free(st->scratch[k], MS_STREAM_CHUNK);
+	memscan_ranges_release(&st->appeared);
+	memscan_ranges_release(&st->vanished);
+	free(st->next);
 	free(st->units);
 	free(st->new_holes);
+	free(st->layout);
 	free(st);
 }

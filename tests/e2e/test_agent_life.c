@@ -208,47 +208,122 @@ static void test_connection_caps(void **state)
 	ms_peer_close(&c[0]);
 }
 
+/* A Snapshot request for [START, END) of process PID (the filter's end may be changed later). */
+struct snap_req {
+	Memscan__V1__Request req;
+	Memscan__V1__Snapshot sn;
+	Memscan__V1__Target t;
+	Memscan__V1__Filter fl;
+};
+
+static void snap_req_init(struct snap_req *q, int pid, uint64_t start, uint64_t end)
+{
+	memscan__v1__request__init(&q->req);
+	memscan__v1__snapshot__init(&q->sn);
+	memscan__v1__target__init(&q->t);
+	memscan__v1__filter__init(&q->fl);
+	q->t.pid = pid;
+	q->fl.use_default = 1;
+	q->fl.range_start = start;
+	q->fl.range_end = end;
+	q->sn.target = &q->t;
+	q->sn.filter = &q->fl;
+	q->req.op_case = MEMSCAN__V1__REQUEST__OP_SNAPSHOT;
+	q->req.snapshot = &q->sn;
+}
+
+/* A fixture, an agent whose sessions may keep 128 KiB, and a peer connected to it. */
+static void start_with_budget(ms_agent *e, ms_fixture *f, ms_peer *c)
+{
+	const char *budget[] = { "--session-budget", "128K", NULL };
+
+	assert_int_equal(ms_fixture_start(f, NULL), 0);
+	assert_int_equal(ms_agent_start(e, budget), 0);
+	assert_int_equal(ms_peer_connect(c, e, &e->full, 5000), 0);
+}
+
 /* Snapshots beyond the session budget answer BUSY before anything is read. */
 static void test_budget_busy(void **state)
 {
-	const char *budget[] = { "--session-budget", "128K", NULL };
-	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
-	Memscan__V1__Snapshot sn = MEMSCAN__V1__SNAPSHOT__INIT;
-	Memscan__V1__Target t = MEMSCAN__V1__TARGET__INIT;
-	Memscan__V1__Filter fl = MEMSCAN__V1__FILTER__INIT;
 	Memscan__V1__Response *resp;
+	struct snap_req q;
 	ms_agent *e = *state;
 	ms_fixture f;
 	ms_peer c;
 
-	assert_int_equal(ms_fixture_start(&f, NULL), 0);
-	assert_int_equal(ms_agent_start(e, budget), 0);
-	assert_int_equal(ms_peer_connect(&c, e, &e->full, 5000), 0);
-	t.pid = f.pid;
-	fl.use_default = 1;
-	fl.range_start = f.arena;
-	fl.range_end = f.arena + f.arena_len; /* 256 KiB */
-	sn.target = &t;
-	sn.filter = &fl;
-	req.op_case = MEMSCAN__V1__REQUEST__OP_SNAPSHOT;
-	req.snapshot = &sn;
-	resp = ms_peer_call(&c, &req);
+	start_with_budget(e, &f, &c);
+	snap_req_init(&q, f.pid, f.arena, f.arena + f.arena_len); /* 256 KiB */
+	resp = ms_peer_call(&c, &q.req);
 	assert_non_null(resp);
 	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_ERROR);
 	assert_int_equal(resp->error->code, MEMSCAN_ERR_BUSY);
 	wire_free_response(resp);
-	fl.range_end = f.arena + 64 * 1024; /* fits */
-	resp = ms_peer_call(&c, &req);
+	q.fl.range_end = f.arena + 64 * 1024; /* fits */
+	resp = ms_peer_call(&c, &q.req);
 	assert_non_null(resp);
 	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_SNAPSHOT);
 	assert_int_equal(resp->snapshot->total_bytes, 64 * 1024);
 	wire_free_response(resp);
-	fl.range_end = f.arena + 96 * 1024; /* 64 + 96 KiB no longer fit */
-	resp = ms_peer_call(&c, &req);
+	q.fl.range_end = f.arena + 96 * 1024; /* 64 + 96 KiB no longer fit */
+	resp = ms_peer_call(&c, &q.req);
 	assert_non_null(resp);
 	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_ERROR);
 	assert_int_equal(resp->error->code, MEMSCAN_ERR_BUSY);
 	wire_free_response(resp);
+	ms_peer_close(&c);
+	ms_fixture_stop(&f);
+}
+
+/* One call expecting reply RESULT (or, if RESULT is 0, the error CODE). */
+static void call_expect(ms_peer *c, const Memscan__V1__Request *req, int result, int code)
+{
+	Memscan__V1__Response *resp = ms_peer_call(c, req);
+
+	assert_non_null(resp);
+	if (result) {
+		assert_int_equal(resp->result_case, result);
+	} else {
+		assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_ERROR);
+		assert_int_equal(resp->error->code, code);
+	}
+	wire_free_response(resp);
+}
+
+/* A diff streams against the kept baseline: it needs no budget for a second copy (96 KiB kept under a
+ * 128 KiB budget diffs, updates and refilters), and the budget comes back whole on release. */
+static void test_budget_streamed_diff(void **state)
+{
+	Memscan__V1__Request dreq = MEMSCAN__V1__REQUEST__INIT, rreq = MEMSCAN__V1__REQUEST__INIT;
+	Memscan__V1__Diff d = MEMSCAN__V1__DIFF__INIT;
+	Memscan__V1__Release rel = MEMSCAN__V1__RELEASE__INIT;
+	Memscan__V1__Response *resp;
+	struct snap_req q;
+	ms_agent *e = *state;
+	ms_fixture f;
+	ms_peer c;
+
+	start_with_budget(e, &f, &c);
+	snap_req_init(&q, f.pid, f.arena, f.arena + 96 * 1024);
+	resp = ms_peer_call(&c, &q.req);
+	assert_non_null(resp);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_SNAPSHOT);
+	d.snapshot_id = resp->snapshot->snapshot_id;
+	wire_free_response(resp);
+	assert_int_equal(ms_fixture_cmd(&f, "set %s 77", ms_hex(f.arena + 0x100)), 0);
+	dreq.op_case = MEMSCAN__V1__REQUEST__OP_DIFF;
+	dreq.diff = &d;
+	d.update = 1;
+	call_expect(&c, &dreq, MEMSCAN__V1__RESPONSE__RESULT_DIFF, 0);
+	d.refilter = 1;
+	call_expect(&c, &dreq, MEMSCAN__V1__RESPONSE__RESULT_DIFF, 0);
+	q.fl.range_end = f.arena + 64 * 1024; /* 96 + 64 KiB: over the budget, nothing was leaked below it */
+	call_expect(&c, &q.req, 0, MEMSCAN_ERR_BUSY);
+	rel.snapshot_id = d.snapshot_id;
+	rreq.op_case = MEMSCAN__V1__REQUEST__OP_RELEASE;
+	rreq.release = &rel;
+	call_expect(&c, &rreq, MEMSCAN__V1__RESPONSE__RESULT_RELEASE, 0);
+	q.fl.range_end = f.arena + 128 * 1024; /* the whole budget is back */
+	call_expect(&c, &q.req, MEMSCAN__V1__RESPONSE__RESULT_SNAPSHOT, 0);
 	ms_peer_close(&c);
 	ms_fixture_stop(&f);
 }
@@ -265,6 +340,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_handshake_timeout_and_replay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connection_caps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_budget_busy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_budget_streamed_diff, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

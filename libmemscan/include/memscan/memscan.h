@@ -369,10 +369,10 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_detector_update_snapshots(memscan_dete
  * baseline last changed. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_detector_accept(memscan_detector *det);
 /* detect_changes and accept in one pass: reads REGIONS now (NULL = the regions of the baseline),
- * returns what changed and makes what was read the new baseline. When the regions are the baseline's
- * it compares as it reads and writes only the changed bytes into the baseline (no second copy of the
- * target: half the memory, and faster); otherwise it is detect_changes followed by accept. The way to
- * watch a target. */
+ * returns what changed and makes what was read the new baseline, streamed in one part (see
+ * memscan_detector_stream): it compares as it reads and writes only the changed bytes into the
+ * baseline, so it holds no second copy of the target (half the memory, and faster). The way to watch
+ * a target. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_detector_detect_update(memscan_detector *det, memscan_process *proc,
                                                                  const memscan_region_list *regions,
                                                                  memscan_diff **ret_diff);
@@ -382,24 +382,31 @@ MEMSCAN_API const memscan_snapshot *memscan_detector_baseline(const memscan_dete
 MEMSCAN_API void memscan_detector_free(memscan_detector *det);
 
 /* Streaming detection: for targets whose diff may be huge, or where a second copy of the target does
- * not fit. The regions of the baseline are read and compared a unit at a time (both cores) and the
- * change runs are handed out in parts of bounded size; no second copy of the target is held. With
- * MEMSCAN_STREAM_UPDATE each unit's changed bytes are written into the baseline right after they are
- * compared, so that at the end the baseline is what this read saw (as detect_changes + accept, without
- * the second buffer). Regions are those of the baseline: nothing appears or vanishes. While a stream
- * is open the detector must not be used in any other way. */
+ * not fit. REGIONS (NULL = the regions of the baseline) are read and compared with the baseline a unit
+ * at a time (all cores) and the change runs are handed out in parts of bounded size; no second copy of
+ * the target is held. Address ranges only in REGIONS are "appeared", only in the baseline "vanished"
+ * (both given in the first part), as detect_changes reports them; runs' region_index counts in
+ * REGIONS sorted by address. With MEMSCAN_STREAM_UPDATE the baseline becomes what the stream read
+ * (as detect_changes + accept, without the second copy): a region the baseline holds exactly gets
+ * its changed bytes written in place right after they are compared; any other region gets a buffer
+ * of its own (memscan_diff_stream_new_bytes), and the baseline takes the new layout at the end. A
+ * region that could not be read at all is kept, as one hole. While a stream is open the detector
+ * must not be used in any other way. */
 typedef struct memscan_diff_stream memscan_diff_stream;
 #define MEMSCAN_STREAM_UPDATE 1u
-/* NOT_FOUND if DET has no baseline. The second buffer an earlier detect_changes kept (for accept and
- * for reuse) is freed: after a stream the detector holds the baseline alone. */
+/* NOT_FOUND if DET has no baseline; INVALID_ARG if REGIONS overlap. The second buffer an earlier
+ * detect_changes kept (for accept and for reuse) is freed: after a stream the detector holds the
+ * baseline alone. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_detector_stream(memscan_detector *det, memscan_process *proc,
-                                                          unsigned flags, memscan_diff_stream **ret_stream);
+                                                          const memscan_region_list *regions, unsigned flags,
+                                                          memscan_diff_stream **ret_stream);
 /* Reads on from where the last part stopped until about MAX_BYTES bytes of runs were found (counting
  * old and new bytes: twice the changed bytes; the part may exceed it by 2 MiB per worker) or to the
  * end. *RET_PART: a diff of the runs found (free it), in address order; the last run of a part may be
  * continued by the first run of the next (same region, next address). *RET_DONE: everything was read
  * (the part may still hold runs). A failure (e.g. PROCESS_GONE) ends the stream: later calls return
- * it again, and an UPDATE stream's baseline then holds the new bytes of the units read before it. */
+ * it again; an UPDATE stream's baseline then holds the new bytes of the regions it held exactly, as
+ * far as they were read, and keeps its old layout. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_diff_stream_next(memscan_diff_stream *stream, size_t max_bytes,
                                                            memscan_diff **ret_part, int *ret_done);
 /* Reads what is left without keeping any run: an UPDATE stream abandoned early calls this so that its
@@ -409,8 +416,12 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_diff_stream_finish(memscan_diff_stream
 MEMSCAN_API int memscan_diff_stream_done(const memscan_diff_stream *stream);
 /* Changed bytes handed out so far. */
 MEMSCAN_API uint64_t memscan_diff_stream_changed_bytes(const memscan_diff_stream *stream);
-/* Frees the stream (not the detector). An UPDATE stream freed before its end leaves the regions it had
- * not read yet as they were: call memscan_diff_stream_finish first to avoid that. */
+/* Bytes of the buffers an UPDATE stream allocated for regions the baseline did not hold exactly (they
+ * replace the baseline's at the end); 0 without update or once the stream ended. */
+MEMSCAN_API uint64_t memscan_diff_stream_new_bytes(const memscan_diff_stream *stream);
+/* Frees the stream (not the detector). An UPDATE stream freed before its end leaves the baseline in its
+ * old layout, with the regions it had not read yet as they were: call memscan_diff_stream_finish
+ * first to avoid that. */
 MEMSCAN_API void memscan_diff_stream_free(memscan_diff_stream *stream);
 
 /* ---------------------------------------------------------------------------------------------
