@@ -95,7 +95,7 @@ typedef struct agent_pending {
 	memscan_snapshot_region snap_region; /* snapshot read: the region holding the range */
 	agent_snap *snap;                    /* snapshot reply; streamed diff: its snapshot */
 	memscan_diff *diff;                  /* diff: the current part of STREAM */
-	memscan_diff_stream *stream;         /* streamed diff: read and compared page by page */
+	memscan_diff_stream *stream;         /* diff: read and compared page by page */
 	struct agent *ag;                    /* ... whose budgets agent_diff_settle adjusts at its end */
 	struct agent_session *owner;
 	uint64_t stream_runs; /* runs handed out by STREAM so far (joined across parts) */

@@ -387,7 +387,7 @@ static int agent_diff_runs(agent_req *r, size_t room, Memscan__V1__ChangeRun *it
 
 	for (;;) {
 		n += agent_fill_runs(p, &room, items, ptrs, n, max);
-		if (!p->stream || n == max || room < AGENT_SPLIT_MIN || *kept_n == AGENT_PAGE_PARTS ||
+		if (n == max || room < AGENT_SPLIT_MIN || *kept_n == AGENT_PAGE_PARTS ||
 		    p->index < memscan_diff_run_count(p->diff) || memscan_diff_stream_done(p->stream))
 			break;
 		err = agent_next_part(r, room, kept, kept_n);
@@ -400,8 +400,7 @@ static int agent_diff_runs(agent_req *r, size_t room, Memscan__V1__ChangeRun *it
 
 static int agent_diff_more(const agent_pending *p)
 {
-	return p->index < memscan_diff_run_count(p->diff) ||
-	       (p->stream && !memscan_diff_stream_done(p->stream));
+	return p->index < memscan_diff_run_count(p->diff) || !memscan_diff_stream_done(p->stream);
 }
 
 static int agent_emit_diff(agent_req *r)
@@ -414,16 +413,14 @@ static int agent_emit_diff(agent_req *r)
 	memscan_diff *kept[AGENT_PAGE_PARTS];
 	size_t room = WIRE_MAX_PAGE_BYTES, ranges_cost, kept_n = 0,
 	       before = memscan_diff_stream_changed_bytes(p->stream);
-	/* each run costs at least its framing and two bytes, so the page's room bounds a streamed page */
-	size_t max =
-	    p->stream ? room / (AGENT_RUN_OVERHEAD + 2) + 1 : memscan_diff_run_count(p->diff) - p->index + 1;
+	/* each run costs at least its framing and two bytes, so the page's room bounds its runs */
+	size_t max = room / (AGENT_RUN_OVERHEAD + 2) + 1;
 	int err = MEMSCAN_ERR_NO_MEMORY;
 
 	if (max > AGENT_PAGE_MAX_ITEMS)
 		max = AGENT_PAGE_MAX_ITEMS;
 	/* a stream's first part carries the ranges that appeared or vanished: the first page sends them */
-	if (p->stream && !p->diff && !p->diff_ranges_sent &&
-	    agent_next_part(r, room, kept, &kept_n) != MEMSCAN_OK)
+	if (!p->diff && !p->diff_ranges_sent && agent_next_part(r, room, kept, &kept_n) != MEMSCAN_OK)
 		goto out;
 	if (!p->diff_ranges_sent) {
 		if (agent_ranges_to_proto(memscan_diff_appeared(p->diff), 0, UINT64_MAX, &aitems, &aptrs,
@@ -445,11 +442,9 @@ static int agent_emit_diff(agent_req *r)
 	if (err != MEMSCAN_OK)
 		goto out;
 	page.runs = ptrs;
-	page.changed_bytes =
-	    p->stream ? memscan_diff_stream_changed_bytes(p->stream) : memscan_diff_changed_bytes(p->diff);
-	page.run_count = p->stream ? p->stream_runs : memscan_diff_run_count(p->diff);
-	if (p->stream)
-		r->bytes = page.changed_bytes - before;
+	page.changed_bytes = memscan_diff_stream_changed_bytes(p->stream);
+	page.run_count = p->stream_runs;
+	r->bytes = page.changed_bytes - before;
 	page.next_cursor = agent_page_cursor(p, agent_diff_more(p));
 	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_DIFF;
 	resp.diff = &page;

@@ -110,7 +110,7 @@ static int read_current(memscan_detector *det, memscan_process *proc, const mems
 #define MS_FUSE_UNIT ((size_t)8 << 20)
 
 struct ms_fuse_unit {
-	struct ms_unit at;    /* first: ms_plan_units fills it */
+	struct ms_unit at;
 	struct ms_spans runs; /* raw runs (holes not yet skipped), offsets from the region's start */
 	memscan_ranges holes;
 	int err;
@@ -165,32 +165,21 @@ static void fuse_worker(void *p, unsigned worker)
 /* Cuts every region into units. */
 static int fuse_plan(struct ms_fuse *f)
 {
-	f->units = ms_plan_units(f->cur, MS_FUSE_UNIT, sizeof(*f->units), &f->n);
-	return f->units ? MEMSCAN_OK : MEMSCAN_ERR_NO_MEMORY;
-}
-
-void *ms_plan_units(const memscan_snapshot *snap, size_t unit, size_t item_size, size_t *ret_n)
-{
 	size_t n = 0, k = 0;
-	uint8_t *items;
 
-	for (size_t i = 0; i < snap->count; i++)
-		n +=
-		    (size_t)((snap->regions[i].region.end - snap->regions[i].region.start + unit - 1) / unit);
-	items = calloc(n ? n : 1, item_size);
-	if (!items)
-		return NULL;
-	for (size_t i = 0; i < snap->count; i++) {
-		size_t size = (size_t)(snap->regions[i].region.end - snap->regions[i].region.start);
-		for (size_t off = 0; off < size; off += unit, k++) {
-			struct ms_unit *u = (struct ms_unit *)(void *)(items + k * item_size);
-			u->region = i;
-			u->off = off;
-			u->len = size - off < unit ? size - off : unit;
-		}
+	for (size_t i = 0; i < f->cur->count; i++)
+		n += (f->cur->regions[i].capacity + MS_FUSE_UNIT - 1) / MS_FUSE_UNIT;
+	f->units = calloc(n ? n : 1, sizeof(*f->units));
+	if (!f->units)
+		return MEMSCAN_ERR_NO_MEMORY;
+	for (size_t i = 0; i < f->cur->count; i++) {
+		size_t size = (size_t)(f->cur->regions[i].region.end - f->cur->regions[i].region.start);
+		for (size_t off = 0; off < size; off += MS_FUSE_UNIT, k++)
+			f->units[k].at =
+			    (struct ms_unit){ i, off, size - off < MS_FUSE_UNIT ? size - off : MS_FUSE_UNIT };
 	}
-	*ret_n = k;
-	return items;
+	f->n = k;
+	return MEMSCAN_OK;
 }
 
 /* Pending run being extended across unit edges. */

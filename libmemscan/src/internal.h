@@ -148,13 +148,10 @@ int ms_snapshot_new(memscan_snapshot **ret_snap);
 
 uint64_t ms_now_ns(void);
 
-/* A piece of a snapshot's region [off, off + len) handed to one worker. */
+/* A piece [off, off + len) of region REGION handed to one worker. */
 struct ms_unit {
 	size_t region, off, len;
 };
-/* Cuts every region of SNAP into units of at most UNIT bytes: an array of *RET_N items of ITEM_SIZE
- * bytes, each starting with a struct ms_unit (the rest zeroed); NULL if out of memory. */
-void *ms_plan_units(const memscan_snapshot *snap, size_t unit, size_t item_size, size_t *ret_n);
 
 /* A ChangeDetector (detector.c; stream.c updates its baseline in place). */
 struct memscan_detector {

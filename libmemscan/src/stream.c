@@ -36,7 +36,6 @@ struct ms_new_region {
 };
 
 struct memscan_diff_stream {
-	memscan_detector *det;
 	memscan_snapshot *base;
 	memscan_process *proc;
 	int update;
@@ -255,6 +254,12 @@ static void stream_swap_layout(struct memscan_diff_stream *st)
 	st->fresh_bytes = 0;
 }
 
+/* Every unit was handed out and, with update, the baseline took the new layout. */
+static int stream_ended(const struct memscan_diff_stream *st)
+{
+	return st->pos == st->n && !st->next;
+}
+
 /* Reads, compares and hands out units until about MAX_OUT bytes of runs were found (PART: NULL when
  * the runs are not wanted). */
 static int stream_step(struct memscan_diff_stream *st, size_t max_out, memscan_diff *part)
@@ -439,7 +444,6 @@ int memscan_detector_stream(memscan_detector *det, memscan_process *proc, const 
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return MEMSCAN_ERR_NO_MEMORY;
-	st->det = det;
 	st->base = det->baseline;
 	st->proc = proc;
 	st->update = (flags & MEMSCAN_STREAM_UPDATE) != 0;
@@ -482,7 +486,7 @@ int memscan_diff_stream_next(memscan_diff_stream *st, size_t max_bytes, memscan_
 		for (size_t i = 0; r == MEMSCAN_OK && i < st->vanished.count; i++)
 			r = memscan_diff_add_vanished(part, st->vanished.items[i]);
 	}
-	if (r == MEMSCAN_OK && (st->pos < st->n || (st->update && st->next)))
+	if (r == MEMSCAN_OK && !stream_ended(st))
 		r = stream_step(st, max_bytes, part);
 	else if (r == MEMSCAN_OK)
 		r = st->err;
@@ -493,7 +497,7 @@ int memscan_diff_stream_next(memscan_diff_stream *st, size_t max_bytes, memscan_
 	st->ranges_given = 1;
 	st->changed += memscan_diff_changed_bytes(part);
 	*ret_part = part;
-	*ret_done = st->pos == st->n;
+	*ret_done = stream_ended(st);
 	return MEMSCAN_OK;
 }
 
@@ -503,14 +507,14 @@ int memscan_diff_stream_finish(memscan_diff_stream *st)
 
 	if (!st)
 		return MEMSCAN_ERR_INVALID_ARG;
-	while (r == MEMSCAN_OK && (st->pos < st->n || (st->update && st->next)))
+	while (r == MEMSCAN_OK && !stream_ended(st))
 		r = stream_step(st, SIZE_MAX, NULL);
 	return r == MEMSCAN_OK ? st->err : r;
 }
 
 int memscan_diff_stream_done(const memscan_diff_stream *st)
 {
-	return st && st->pos == st->n;
+	return st && stream_ended(st);
 }
 
 uint64_t memscan_diff_stream_changed_bytes(const memscan_diff_stream *st)
