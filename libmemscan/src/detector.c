@@ -140,9 +140,11 @@ static int fuse_unit(struct ms_fuse *f, struct ms_fuse_unit *u, memscan_process 
 	for (size_t off = u->at.off; off < u->at.off + u->at.len && r == MEMSCAN_OK; off += MS_FUSE_CHUNK) {
 		size_t len =
 		    u->at.off + u->at.len - off < MS_FUSE_CHUNK ? u->at.off + u->at.len - off : MS_FUSE_CHUNK;
-		struct ms_read_req req = {
-			.addr = n->region.start + off, .buf = n->data + off, .len = len, .holes = &u->holes
-		};
+		struct ms_read_req req = { .addr = n->region.start + off,
+			                   .buf = n->data + off,
+			                   .len = len,
+			                   .holes = &u->holes,
+			                   .absent_zero = ms_region_absent_zero(&n->region) };
 
 		r = ms_read_batch_raw(proc, &req, 1);
 		if (r == MEMSCAN_OK)
@@ -325,6 +327,7 @@ static int detect_fused(memscan_detector *det, memscan_process *proc, const mems
 	*ret_done = 0;
 	if (!same_layout(det->baseline, list))
 		return MEMSCAN_OK;
+	ms_process_prepare_absent(proc);
 	det->current_fresh = 0;
 	if (!same_layout(det->current, list)) {
 		memscan_snapshot *snap;

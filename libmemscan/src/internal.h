@@ -15,9 +15,13 @@ struct memscan_process {
 	int pid;
 	int mem_fd; /* /proc/PID/mem, opened at open time (checks permission, pins the mm) */
 	int pidfd;  /* pidfd_open(pid), -1 where the kernel has none */
+	/* /proc/PID/pagemap and /proc/PID/maps for skipping absent pages (ms_process_prepare_absent):
+	 * MS_FD_UNTRIED until then, -1 if they cannot be opened (then every page is read) */
+	int pagemap_fd, maps_fd;
 	uint64_t start_time;
 	memscan_read_method method;
 	int readv_refused; /* AUTO saw process_vm_readv refused: use /proc/PID/mem from now on */
+	int keep_absent;   /* memscan_process_set_skip_absent(proc, 0): read absent pages too */
 };
 
 /* A region list: regions plus a pool of their paths. */
@@ -45,7 +49,26 @@ struct ms_read_req {
 	size_t len;
 	memscan_ranges *holes;
 	size_t hole_bytes;
+	/* The range lies in a private anonymous mapping (ms_region_absent_zero): pages that
+	 * /proc/PID/pagemap reports neither present nor swapped hold zeros and are not read. */
+	int absent_zero;
+	int dst_zeroed; /* BUF is fresh (all zeros): pages not read need not be zero-filled either */
 };
+
+#define MS_FD_UNTRIED (-2)
+/* Opens what skipping absent pages needs, once per process handle; call before reads with
+ * absent_zero set (and before workers copy the handle). Failure only means every page is read. */
+void ms_process_prepare_absent(memscan_process *proc);
+
+/* The MEMSCAN_KIND_* of a mapping with PATH as /proc/PID/maps names it ("" for none). */
+uint32_t ms_region_kind_of(const char *path);
+
+/* 1 when the kernel answers PROCMAP_QUERY on PROC's maps_fd. */
+int ms_vma_query_works(const memscan_process *proc);
+
+/* 1 when REGION is readable private anonymous memory (anon, heap, stack; no backing file, not
+ * shared): a page of it that was never written reads as zeros, so it need not be read. */
+int ms_region_absent_zero(const memscan_region *region);
 
 /* Reads every request, batching many into each process_vm_readv call. MEMSCAN_OK even with holes
  * (see each request's hole_bytes); PROCESS_GONE, PERMISSION or NO_MEMORY stop the batch. */
@@ -57,6 +80,10 @@ int ms_read_batch_raw(memscan_process *proc, struct ms_read_req *reqs, size_t n)
 /* The same, with the requests cut into pieces read by several workers when the batch is large
  * (results identical: holes in address order, the first failure in address order). */
 int ms_read_batch_par(memscan_process *proc, struct ms_read_req *reqs, size_t n);
+
+/* memscan_read, with the request's absent_zero (reads within one region of a region list). */
+int ms_read_range(memscan_process *proc, uint64_t addr, void *buf, size_t len, memscan_ranges *holes,
+                  int absent_zero);
 
 /* Workers: FN(CTX, 0) runs on the caller, FN(CTX, k) for 0 < k < N on new threads; returns when
  * all are done. FN shares out the work itself (e.g. an atomic counter), so a thread that cannot be

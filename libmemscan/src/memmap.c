@@ -27,9 +27,15 @@ struct memscan_mapper {
 static int mapped_fill(memscan_mapped *m, memscan_process *proc, uint8_t *dst)
 {
 	memscan_ranges holes = { 0 };
-	struct ms_read_req req = { .addr = m->region.start, .buf = dst, .len = m->size, .holes = &holes };
-	int r = ms_read_batch(proc, &req, 1);
+	struct ms_read_req req = { .addr = m->region.start,
+		                   .buf = dst,
+		                   .len = m->size,
+		                   .holes = &holes,
+		                   .absent_zero = ms_region_absent_zero(&m->region) };
+	int r;
 
+	ms_process_prepare_absent(proc);
+	r = ms_read_batch(proc, &req, 1);
 	if (r == MEMSCAN_OK && req.hole_bytes == m->size)
 		r = MEMSCAN_ERR_UNREADABLE;
 	if (r != MEMSCAN_OK) {

@@ -135,6 +135,7 @@ int memscan_process_open(int pid, memscan_process **ret_proc)
 	proc->pid = pid;
 	proc->start_time = st.start_time;
 	proc->pidfd = open_pidfd(pid);
+	proc->pagemap_fd = proc->maps_fd = MS_FD_UNTRIED;
 	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
 	proc->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (proc->mem_fd < 0) {
@@ -161,6 +162,10 @@ void memscan_process_free(memscan_process *proc)
 		close(proc->mem_fd);
 	if (proc->pidfd >= 0)
 		close(proc->pidfd);
+	if (proc->pagemap_fd >= 0)
+		close(proc->pagemap_fd);
+	if (proc->maps_fd >= 0)
+		close(proc->maps_fd);
 	free(proc);
 }
 
@@ -201,6 +206,39 @@ int memscan_process_set_read_method(memscan_process *proc, memscan_read_method m
 	proc->method = method;
 	proc->readv_refused = 0;
 	return MEMSCAN_OK;
+}
+
+int memscan_process_set_skip_absent(memscan_process *proc, int skip)
+{
+	if (!proc)
+		return MEMSCAN_ERR_INVALID_ARG;
+	proc->keep_absent = !skip;
+	return MEMSCAN_OK;
+}
+
+void ms_process_prepare_absent(memscan_process *proc)
+{
+	char path[64];
+
+	if (!proc || proc->keep_absent || proc->pagemap_fd != MS_FD_UNTRIED)
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", proc->pid);
+	proc->pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "/proc/%d/maps", proc->pid);
+	proc->maps_fd = proc->pagemap_fd >= 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	if (proc->maps_fd < 0 || !ms_vma_query_works(proc)) {
+		if (proc->pagemap_fd >= 0)
+			close(proc->pagemap_fd);
+		if (proc->maps_fd >= 0)
+			close(proc->maps_fd);
+		proc->pagemap_fd = proc->maps_fd = -1;
+	}
+}
+
+int memscan_process_skips_absent(memscan_process *proc)
+{
+	ms_process_prepare_absent(proc);
+	return proc && !proc->keep_absent && proc->pagemap_fd >= 0;
 }
 
 /* Fills INFO for PID; -errno if the process vanished meanwhile. */

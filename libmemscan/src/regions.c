@@ -29,7 +29,7 @@ void memscan_filter_default(memscan_filter *filter)
 	filter->kinds = MEMSCAN_KIND_ANON | MEMSCAN_KIND_HEAP | MEMSCAN_KIND_STACK | MEMSCAN_KIND_FILE;
 }
 
-static uint32_t classify(const char *path)
+uint32_t ms_region_kind_of(const char *path)
 {
 	if (path[0] == '\0' || strncmp(path, "[anon:", 6) == 0 || strncmp(path, "[anon_shmem:", 12) == 0)
 		return MEMSCAN_KIND_ANON;
@@ -146,7 +146,7 @@ int memscan_maps_parse_line(const char *line, size_t len, memscan_region *region
 	memcpy(pathbuf, p, plen);
 	pathbuf[plen] = '\0';
 	r.path = pathbuf;
-	r.kind = classify(pathbuf);
+	r.kind = ms_region_kind_of(pathbuf);
 	*region = r;
 	return MEMSCAN_OK;
 }

@@ -335,7 +335,7 @@ static int scan_piece(struct ms_scan *s, uint64_t addr, size_t len, const memsca
 	int err;
 
 	memscan_ranges_clear(&s->holes);
-	err = memscan_read(s->proc, addr, s->buf, len, &s->holes);
+	err = ms_read_range(s->proc, addr, s->buf, len, &s->holes, ms_region_absent_zero(region));
 	if (err == MEMSCAN_OK)
 		return matcher_feed(s->m, s->buf, len, addr, region);
 	if (err == MEMSCAN_ERR_PARTIAL)
@@ -712,6 +712,7 @@ int memscan_scan(memscan_process *proc, const memscan_region_list *regions, cons
 		*ret_matches = 0;
 	if (!proc || !pattern)
 		return MEMSCAN_ERR_INVALID_ARG;
+	ms_process_prepare_absent(proc);
 	if (!regions) {
 		memscan_filter_default(&filter);
 		err = memscan_regions_read(proc, &filter, &own);

@@ -77,12 +77,14 @@ static void snapshot_drop(memscan_snapshot *snap, size_t i)
 		snap->regions[k].region.path = snap->regions[k].path;
 }
 
-/* Reads every region of SNAP in batches. With DROP_UNREADABLE, wholly unreadable regions go. */
-static int snapshot_read(memscan_snapshot *snap, memscan_process *proc, int drop_unreadable)
+/* Reads every region of SNAP in batches. TAKING: a new snapshot, whose buffers are fresh (zeroed),
+ * and whose wholly unreadable regions are dropped. */
+static int snapshot_read(memscan_snapshot *snap, memscan_process *proc, int taking)
 {
 	struct ms_read_req *reqs;
 	int r;
 
+	ms_process_prepare_absent(proc);
 	if (snap->count == 0) {
 		snap->time_ns = ms_now_ns();
 		return memscan_process_check_alive(proc);
@@ -97,9 +99,11 @@ static int snapshot_read(memscan_snapshot *snap, memscan_process *proc, int drop
 		reqs[i].buf = sr->data;
 		reqs[i].len = (size_t)(sr->region.end - sr->region.start);
 		reqs[i].holes = &sr->holes;
+		reqs[i].absent_zero = ms_region_absent_zero(&sr->region);
+		reqs[i].dst_zeroed = taking;
 	}
 	r = ms_read_batch_par(proc, reqs, snap->count);
-	if (r == MEMSCAN_OK && drop_unreadable) {
+	if (r == MEMSCAN_OK && taking) {
 		for (size_t i = snap->count; i-- > 0;)
 			if (reqs[i].hole_bytes == reqs[i].len)
 				snapshot_drop(snap, i);

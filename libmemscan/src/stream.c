@@ -32,7 +32,8 @@ struct ms_stream_unit {
 /* A region of the layout being read. */
 struct ms_new_region {
 	uint64_t start, end;
-	size_t exact; /* the baseline region with exactly this range, or NO_BASE */
+	size_t exact;    /* the baseline region with exactly this range, or NO_BASE */
+	int absent_zero; /* ms_region_absent_zero */
 };
 
 struct memscan_diff_stream {
@@ -121,7 +122,11 @@ static int stream_unit(struct memscan_diff_stream *st, struct ms_stream_unit *u,
 		size_t len = u->at.off + u->at.len - off < MS_STREAM_CHUNK ? u->at.off + u->at.len - off
 		                                                           : MS_STREAM_CHUNK;
 		uint64_t addr = nr->start + off;
-		struct ms_read_req req = { .addr = addr, .buf = buf, .len = len, .holes = &u->holes };
+		struct ms_read_req req = { .addr = addr,
+			                   .buf = buf,
+			                   .len = len,
+			                   .holes = &u->holes,
+			                   .absent_zero = nr->absent_zero };
 
 		r = ms_read_batch_raw(proc, &req, 1);
 		if (r == MEMSCAN_OK && b) {
@@ -315,6 +320,7 @@ static int plan_layout(struct memscan_diff_stream *st, const memscan_region_list
 		    regions ? memscan_region_list_get(regions, i) : &st->base->regions[i].region;
 		st->layout[i].start = g->start;
 		st->layout[i].end = g->end;
+		st->layout[i].absent_zero = ms_region_absent_zero(g);
 	}
 	qsort(st->layout, n, sizeof(*st->layout), layout_cmp);
 	for (size_t i = 0; i < n; i++)
@@ -410,7 +416,7 @@ static int plan_next(struct memscan_diff_stream *st, const memscan_region_list *
 		return MEMSCAN_ERR_NO_MEMORY;
 	for (size_t i = 0; regions && i < memscan_region_list_count(regions); i++) {
 		const memscan_region *g = memscan_region_list_get(regions, i);
-		struct ms_new_region key = { g->start, g->end, 0 };
+		struct ms_new_region key = { .start = g->start, .end = g->end };
 		struct ms_new_region *nr = bsearch(&key, st->layout, st->layout_n, sizeof(key), layout_cmp);
 		struct ms_snap_region *sr;
 
@@ -441,6 +447,7 @@ int memscan_detector_stream(memscan_detector *det, memscan_process *proc, const 
 		return MEMSCAN_ERR_INVALID_ARG;
 	if (!det->baseline)
 		return MEMSCAN_ERR_NOT_FOUND; /* initialize first */
+	ms_process_prepare_absent(proc);
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return MEMSCAN_ERR_NO_MEMORY;

@@ -77,17 +77,18 @@ static int parse_u64(const char *s, uint64_t *ret)
 	return 0;
 }
 
-#define READY_FIELDS 10
+#define READY_FIELDS   12
+#define READY_REQUIRED 10 /* the first ones; sparse and sparse_len are 0 without --sparse-pages */
 
 /* Index of KEY among the ready line's address fields and its slot in F, or -1. */
 static int ready_field(ms_fixture *f, const char *key, uint64_t **ret_slot)
 {
 	static const char *const keys[READY_FIELDS] = { "arena",     "arena_len", "marker0",  "marker1",
 		                                        "marker2",   "straddle",  "boundary", "holey",
-		                                        "holey_len", "counter" };
+		                                        "holey_len", "counter",   "sparse",   "sparse_len" };
 	uint64_t *const slots[READY_FIELDS] = { &f->arena,     &f->arena_len, &f->marker[0], &f->marker[1],
 		                                &f->marker[2], &f->straddle,  &f->boundary,  &f->holey,
-		                                &f->holey_len, &f->counter };
+		                                &f->holey_len, &f->counter,   &f->sparse,    &f->sparse_len };
 	int i;
 
 	for (i = 0; i < READY_FIELDS; i++) {
@@ -102,7 +103,7 @@ static int ready_field(ms_fixture *f, const char *key, uint64_t **ret_slot)
 /* Parses "ready pid=P key=value ..."; the pid and every address field must be present. */
 static int parse_ready(ms_fixture *f, char *line)
 {
-	const unsigned all = (1u << READY_FIELDS) - 1;
+	const unsigned all = (1u << READY_REQUIRED) - 1;
 	unsigned seen = 0;
 	int pid_seen = 0;
 	char *tok = line, *next;
@@ -137,7 +138,7 @@ static int parse_ready(ms_fixture *f, char *line)
 		*slot = v;
 		seen |= 1u << idx;
 	}
-	return pid_seen && seen == all ? 0 : -1;
+	return pid_seen && (seen & all) == all ? 0 : -1;
 }
 
 static void fixture_child(int in_fd, int out_fd, const char *const *extra_args)

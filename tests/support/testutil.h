@@ -15,15 +15,22 @@
 /* A running tests/fixtures/target.c; addresses are those it printed on its "ready" line. */
 typedef struct ms_fixture {
 	pid_t pid;
-	FILE *to;                  /* the fixture's stdin */
-	FILE *from;                /* the fixture's stdout */
-	uint64_t arena, arena_len; /* rw anonymous region (own VMA) with deterministic bytes */
-	uint64_t marker[3];        /* three copies of MS_FIXTURE_MARKER inside the arena */
-	uint64_t straddle;         /* MS_FIXTURE_STRADDLE starts here and crosses ... */
-	uint64_t boundary;         /* ... this boundary between two adjacent regions (rw-p | r--p) */
-	uint64_t holey, holey_len; /* readable mapping: first page readable, the rest unreadable */
-	uint64_t counter;          /* 8-byte counter in the arena, bumped every --tick-ms */
+	FILE *to;                    /* the fixture's stdin */
+	FILE *from;                  /* the fixture's stdout */
+	uint64_t arena, arena_len;   /* rw anonymous region (own VMA) with deterministic bytes */
+	uint64_t marker[3];          /* three copies of MS_FIXTURE_MARKER inside the arena */
+	uint64_t straddle;           /* MS_FIXTURE_STRADDLE starts here and crosses ... */
+	uint64_t boundary;           /* ... this boundary between two adjacent regions (rw-p | r--p) */
+	uint64_t holey, holey_len;   /* readable mapping: first page readable, the rest unreadable */
+	uint64_t counter;            /* 8-byte counter in the arena, bumped every --tick-ms */
+	uint64_t sparse, sparse_len; /* --sparse-pages N: rw anonymous region (own VMA), one page in
+	                              * MS_FIXTURE_SPARSE_STEP written, the others never touched */
 } ms_fixture;
+
+/* Sparse region: page k with k % MS_FIXTURE_SPARSE_STEP == 0 holds MS_FIXTURE_SPARSE_BYTE at its
+ * first byte and zeros elsewhere; every other page was never written. */
+#define MS_FIXTURE_SPARSE_STEP 64
+#define MS_FIXTURE_SPARSE_BYTE 0xA5
 
 /* The bytes the fixture writes at each marker address and across the boundary. */
 #define MS_FIXTURE_MARKER     "4D 5A 90 00 4D 53 43 41 4E 2D 46 49 58"

@@ -93,6 +93,18 @@ MEMSCAN_API uint64_t memscan_process_start_time(const memscan_process *proc);
 /* MEMSCAN_OK while the opened process is alive, else PROCESS_GONE. */
 MEMSCAN_API int memscan_process_check_alive(const memscan_process *proc);
 MEMSCAN_API int memscan_process_set_read_method(memscan_process *proc, memscan_read_method method);
+/* Pages of private anonymous memory (anon, heap, stack regions) that /proc/PID/pagemap reports
+ * neither present nor swapped were never written: they read as zeros. By default (SKIP = 1) reads
+ * of whole regions (snapshots, detection, mapping, scans) fill such pages with zeros instead of
+ * reading them, which is faster on sparse memory and leaves the target's page tables as they were
+ * (a read through the kernel would map the zero page there). The bytes are the same either way.
+ * SKIP = 0 reads every page. memscan_read() of an arbitrary range always reads. Only runs of at
+ * least 16 absent pages are skipped; shorter ones are read with their neighbours. */
+MEMSCAN_API int memscan_process_set_skip_absent(memscan_process *proc, int skip);
+/* 1 when reads of PROC skip absent pages: enabled, /proc/PID/pagemap readable and the kernel
+ * answers PROCMAP_QUERY (Linux 6.11+; each skipped range is checked to be still mapped private
+ * anonymous memory, so an unmapped range is reported as a hole, not as zeros). */
+MEMSCAN_API int memscan_process_skips_absent(memscan_process *proc);
 
 /* One process of the host, as `memscan ps` lists it. */
 typedef struct memscan_proc_info {
