@@ -94,9 +94,12 @@ const char *find_program(const char *prog, char *buf, size_t len);
 typedef struct target {
 	child c;
 	uint64_t addr, size, needles;
+	uint64_t sparse_addr, sparse_size; /* the --sparse region, if asked for */
 } target;
 
-int target_start(const bench_opts *o, target *t, uint64_t size, uint64_t needles);
+/* Starts memscan-bench-target with a SIZE-byte buffer holding NEEDLES needles and, if SPARSE is not
+ * 0, a SPARSE-byte region where one page in 64 was written. */
+int target_start(const bench_opts *o, target *t, uint64_t size, uint64_t needles, uint64_t sparse);
 /* Asks the target to change the fraction F of its buffer; RET_BYTES gets how many bytes changed. */
 int target_change(target *t, double f, uint64_t *ret_bytes, uint64_t *ret_runs);
 void target_stop(target *t);
@@ -110,6 +113,7 @@ double self_cpu_s(void);
 void bench_baselines(const bench_opts *o);
 void bench_local(const bench_opts *o, target *t);
 void bench_watch(const bench_opts *o);
+void bench_sparse(const bench_opts *o);
 void bench_peers(const bench_opts *o, target *t);
 void bench_remote(const bench_opts *o, target *t);
 /* Bytes of the target's default-filter regions (what every whole-process measure reads). */

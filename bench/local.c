@@ -2,6 +2,7 @@
 /* memscan-bench local measures: hardware baselines, the process_vm_readv ceiling, scan, snapshot, detect. */
 #include "bench.h"
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -480,7 +481,7 @@ void bench_watch(const bench_opts *o)
 	         (double)o->watch_size / MIB);
 	fp = fig_new("watch.interval_p90", "ms", desc);
 	dts = calloc((size_t)o->watch_intervals, sizeof(*dts));
-	if (!dts || target_start(o, &t, o->watch_size, 0) != 0) {
+	if (!dts || target_start(o, &t, o->watch_size, 0, 0) != 0) {
 		fig_skip(fm, "cannot start the watch target");
 		fig_skip(fp, "cannot start the watch target");
 		free(dts);
@@ -512,4 +513,99 @@ void bench_watch(const bench_opts *o)
 	memscan_process_free(proc);
 	target_stop(&t);
 	free(dts);
+}
+
+/* Pages of [ADDR, ADDR + LEN) that PID's pagemap reports present, or -1. */
+static long present_pages(pid_t pid, uint64_t addr, uint64_t len)
+{
+	uint64_t entries[512];
+	long page = sysconf(_SC_PAGESIZE), present = 0;
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	for (uint64_t off = 0; off < len; off += 512 * (uint64_t)page) {
+		size_t n = (len - off) / (uint64_t)page < 512 ? (size_t)((len - off) / (uint64_t)page) : 512;
+		if (pread(fd, entries, n * 8, (off_t)((addr + off) / (uint64_t)page * 8)) !=
+		    (ssize_t)(n * 8)) {
+			present = -1;
+			break;
+		}
+		for (size_t k = 0; k < n; k++)
+			present += (long)(entries[k] >> 63);
+	}
+	close(fd);
+	return present;
+}
+
+/* Times REPS snapshots of LIST's regions into F (GB/s of address space). */
+static void sparse_snapshots(figure *f, memscan_process *proc, const memscan_region_list *list, int reps)
+{
+	for (int r = 0; r < reps; r++) {
+		memscan_snapshot *s = NULL;
+		double t0 = now_s();
+		int rc = memscan_snapshot_take(proc, list, &s);
+
+		if (rc != MEMSCAN_OK) {
+			fig_skip(f, "memscan_snapshot_take: %s", memscan_strerror(rc));
+			return;
+		}
+		fig_add(f, (double)memscan_region_list_bytes(list) / (now_s() - t0) / GB);
+		memscan_snapshot_free(s);
+	}
+}
+
+/* Sparse memory (a big private anonymous region with one page in 64 ever written, as a reserved heap
+ * or arena is): snapshots that skip the never-written pages (pagemap), then snapshots that read every
+ * page: the first such read maps the zero page into the target, later ones read it. The order matters:
+ * after a read of every page, no page is absent any more. */
+void bench_sparse(const bench_opts *o)
+{
+	figure *fs = fig_new("memscan.sparse_skip", "GB/s",
+	                     "snapshot of a sparse region (1 page in 64 written), absent pages skipped");
+	figure *ff = fig_new("memscan.sparse_read_first", "GB/s",
+	                     "the same, every page read (first time: the kernel maps the zero page)");
+	figure *fa = fig_new("memscan.sparse_read", "GB/s", "the same, every page read (zero page mapped)");
+	memscan_region_list *list = NULL;
+	memscan_process *proc = NULL;
+	memscan_filter filt;
+	target t;
+
+	if (target_start(o, &t, 4096, 0, o->watch_size) != 0) {
+		fig_skip(fs, "cannot start the sparse target");
+		return;
+	}
+	memscan_filter_default(&filt);
+	filt.range_start = t.sparse_addr;
+	filt.range_end = t.sparse_addr + t.sparse_size;
+	if (memscan_process_open((int)t.c.pid, &proc) != MEMSCAN_OK ||
+	    memscan_regions_read(proc, &filt, &list) != MEMSCAN_OK || memscan_region_list_count(list) != 1) {
+		fig_skip(fs, "cannot list the sparse region");
+	} else if (!memscan_process_skips_absent(proc)) {
+		fig_skip(fs, "pagemap or PROCMAP_QUERY (Linux 6.11+) unavailable");
+	} else {
+		long mapped0 = present_pages(t.c.pid, t.sparse_addr, t.sparse_size), mapped1, mapped2;
+
+		sparse_snapshots(fs, proc, list, o->reps);
+		mapped1 = present_pages(t.c.pid, t.sparse_addr, t.sparse_size);
+		if (memscan_process_set_skip_absent(proc, 0) == MEMSCAN_OK) {
+			sparse_snapshots(ff, proc, list, 1);
+			sparse_snapshots(fa, proc, list, o->reps);
+		}
+		mapped2 = present_pages(t.c.pid, t.sparse_addr, t.sparse_size);
+		fig_note(
+		    fs,
+		    "%.0f MiB region; %.2fx reading every page the first time, %.2fx later; pages mapped in "
+		    "the target: %ld, %ld after skipping, %ld after reading every page",
+		    (double)t.sparse_size / MIB,
+		    fig_median("memscan.sparse_skip") / fig_median("memscan.sparse_read_first"),
+		    fig_median("memscan.sparse_skip") / fig_median("memscan.sparse_read"), mapped0, mapped1,
+		    mapped2);
+	}
+	memscan_region_list_free(list);
+	memscan_process_free(proc);
+	target_stop(&t);
 }

@@ -240,7 +240,7 @@ int main(int argc, char **argv)
 
 	bench_log("baselines: AEAD, memcpy, zstd");
 	bench_baselines(&o);
-	if (target_start(&o, &t, o.target_size, o.needles) != 0) {
+	if (target_start(&o, &t, o.target_size, o.needles, 0) != 0) {
 		bench_log("cannot start the target");
 		nftw(o.tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 		return 1;
@@ -256,6 +256,8 @@ int main(int argc, char **argv)
 	target_stop(&t);
 	bench_log("watch: %.0f MiB target", (double)o.watch_size / MIB);
 	bench_watch(&o);
+	bench_log("sparse: %.0f MiB region, one page in 64 written", (double)o.watch_size / MIB);
+	bench_sparse(&o);
 
 	compute_ratios(&o);
 	total = now_s() - t_start;

@@ -754,7 +754,7 @@ void bench_remote(const bench_opts *o, target *t)
 		return;
 	}
 	agent_idle(&rm, "runs: one client connected; all clients gone");
-	if (target_start(o, &small, 1u << 20, 0) == 0) {
+	if (target_start(o, &small, 1u << 20, 0, 0) == 0) {
 		bench_log("remote: small request latency");
 		bench_latency(&rm, cl, small.c.pid);
 	}

@@ -13,8 +13,10 @@
 
 /*
  * Usage: memscan-bench-target --size N[K|M|G] [--needle V] [--needles N] [--seed S]
- *                             [--change-fraction F --change-every-ms MS]
- * Prints "ready ADDR SIZE NEEDLES" once the buffer is filled and resident. Then reads commands on stdin:
+ *                             [--change-fraction F --change-every-ms MS] [--sparse N[K|M|G]]
+ * Prints "ready ADDR SIZE NEEDLES" once the buffer is filled and resident. With --sparse, it also maps
+ * a second region of N bytes where only one page in SPARSE_EVERY is written (random bytes), the others
+ * never touched, and appends " SPARSE_ADDR N" to the ready line. Then reads commands on stdin:
  *   change F   change the fraction F (0 < F <= 0.9) of the buffer's bytes, in runs of 64 bytes spread
  *              evenly over it (every changed byte really differs); replies "ok BYTES RUNS"
  *   quit       exits
@@ -25,7 +27,8 @@
  * put back and not counted), so scans after changes still find exactly NEEDLES copies.
  */
 
-#define RUN_LEN 64
+#define RUN_LEN      64
+#define SPARSE_EVERY 64
 
 static uint64_t rng_state;
 
@@ -154,13 +157,15 @@ static void change(uint8_t *buf, size_t size, double f, unsigned gen, uint64_t *
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: memscan-bench-target --size N[K|M|G] [--needle V] [--needles N] [--seed S]\n"
-	                "                            [--change-fraction F --change-every-ms MS]\n");
+	fprintf(stderr,
+	        "usage: memscan-bench-target --size N[K|M|G] [--needle V] [--needles N] [--seed S]\n"
+	        "                            [--change-fraction F --change-every-ms MS] [--sparse N]\n");
 }
 
 int main(int argc, char **argv)
 {
-	uint64_t size = 0, seed = 0x5EED, nneedles = 1000, bytes, runs;
+	uint64_t size = 0, seed = 0x5EED, nneedles = 1000, sparse_size = 0, bytes, runs;
+	uint8_t *sparse = NULL;
 	double every_f = 0.0;
 	long every_ms = 0;
 	unsigned gen = 0;
@@ -180,6 +185,11 @@ int main(int argc, char **argv)
 		}
 		if (!strcmp(argv[i], "--size")) {
 			if (parse_size(v, &size) != 0) {
+				usage();
+				return 2;
+			}
+		} else if (!strcmp(argv[i], "--sparse")) {
+			if (parse_size(v, &sparse_size) != 0) {
 				usage();
 				return 2;
 			}
@@ -239,8 +249,28 @@ int main(int argc, char **argv)
 	}
 	memset(nb, 0, sizeof(nb));
 	__asm__ volatile("" : : "r"(nb) : "memory");
+	if (sparse_size) {
+		long page = sysconf(_SC_PAGESIZE);
 
-	printf("ready 0x%" PRIxPTR " %" PRIu64 " %" PRIu64 "\n", (uintptr_t)buf, size, nneedles);
+		sparse_size = (sparse_size + (uint64_t)page - 1) / (uint64_t)page * (uint64_t)page;
+		sparse = mmap(NULL, sparse_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (sparse == MAP_FAILED) {
+			fprintf(stderr, "memscan-bench-target: mmap %" PRIu64 ": %s\n", sparse_size,
+			        strerror(errno));
+			return 1;
+		}
+		madvise(sparse, sparse_size, MADV_NOHUGEPAGE); /* the untouched pages stay unpopulated */
+		for (uint64_t off = 0; off < sparse_size; off += (uint64_t)page * SPARSE_EVERY)
+			for (long i = 0; i < page; i += 8) {
+				uint64_t x = splitmix64();
+				memcpy(sparse + off + i, &x, 8);
+			}
+	}
+
+	printf("ready 0x%" PRIxPTR " %" PRIu64 " %" PRIu64, (uintptr_t)buf, size, nneedles);
+	if (sparse)
+		printf(" 0x%" PRIxPTR " %" PRIu64, (uintptr_t)sparse, sparse_size);
+	printf("\n");
 	fflush(stdout);
 
 	for (;;) {

@@ -518,20 +518,31 @@ const char *find_program(const char *prog, char *buf, size_t len)
 
 /* ---- targets ---- */
 
-int target_start(const bench_opts *o, target *t, uint64_t size, uint64_t needles)
+int target_start(const bench_opts *o, target *t, uint64_t size, uint64_t needles, uint64_t sparse)
 {
-	char sz[32], nd[32], nn[32], line[256];
-	const char *argv[] = { o->target_path, "--size", sz, "--needle", nd, "--needles", nn, NULL };
-	unsigned long long addr, got, count;
+	char sz[32], nd[32], nn[32], sp[32], line[256];
+	const char *argv[] = { o->target_path,
+		               "--size",
+		               sz,
+		               "--needle",
+		               nd,
+		               "--needles",
+		               nn,
+		               sparse ? "--sparse" : NULL,
+		               sp,
+		               NULL };
+	unsigned long long addr, got, count, saddr = 0, ssize = 0;
 
 	memset(t, 0, sizeof(*t));
 	snprintf(sz, sizeof(sz), "%" PRIu64, size);
 	snprintf(nd, sizeof(nd), "0x%08" PRIX32, o->needle);
 	snprintf(nn, sizeof(nn), "%" PRIu64, needles);
+	snprintf(sp, sizeof(sp), "%" PRIu64, sparse);
 	if (child_start(&t->c, argv, NULL) != 0)
 		return -1;
 	if (child_read_line(&t->c, line, sizeof(line), 120000) != 0 ||
-	    sscanf(line, "ready %llx %llu %llu", &addr, &got, &count) != 3) {
+	    sscanf(line, "ready %llx %llu %llu %llx %llu", &addr, &got, &count, &saddr, &ssize) !=
+	        (sparse ? 5 : 3)) {
 		bench_log("target %s did not start", o->target_path);
 		child_stop(&t->c);
 		return -1;
@@ -539,6 +550,8 @@ int target_start(const bench_opts *o, target *t, uint64_t size, uint64_t needles
 	t->addr = addr;
 	t->size = got;
 	t->needles = count;
+	t->sparse_addr = saddr;
+	t->sparse_size = ssize;
 	return 0;
 }
 
