@@ -305,12 +305,11 @@ int cli_watch_detect(struct cli_watch *w, int accept, memscan_diff **ret)
 		return memscan_client_diff(w->t->client, w->remote_id, accept, 1, ret);
 	/* list the regions again, so regions that appeared or vanished are reported */
 	err = memscan_regions_read(w->t->proc, &w->filter, &list);
-	/* with ACCEPT what was just compared becomes the baseline: a change made after this read shows
-	 * next time, none falls between two reads */
-	if (err == MEMSCAN_OK && accept)
+	/* what was just compared becomes the baseline: with ACCEPT a change made after this read shows
+	 * next time, none falls between two reads; without, the baseline is not used again, and the
+	 * streamed detection holds one copy of the target where detect_changes would hold two */
+	if (err == MEMSCAN_OK)
 		err = memscan_detector_detect_update(w->det, w->t->proc, list, ret);
-	else if (err == MEMSCAN_OK)
-		err = memscan_detector_detect_changes(w->det, w->t->proc, list, ret);
 	memscan_region_list_free(list);
 	return err;
 }

@@ -55,7 +55,9 @@ struct cli_watch {
 	uint64_t remote_id;
 };
 int cli_watch_begin(struct cli_watch *w, struct cli_target *t, const memscan_filter *filter);
-/* What changed since the baseline; ACCEPT makes what was read the new baseline. memscan_err. */
+/* What changed since the baseline; ACCEPT makes what was read the new baseline (a remote baseline
+ * stays as it was without; the local one always takes it: a streamed detection holds one copy of the
+ * target). memscan_err. */
 int cli_watch_detect(struct cli_watch *w, int accept, memscan_diff **ret);
 void cli_watch_end(struct cli_watch *w);
 
