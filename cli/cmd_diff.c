@@ -43,20 +43,6 @@ static void sleep_ms(uint64_t ms)
 
 /* ---- snapshot ---------------------------------------------------------------------------- */
 
-static uint64_t snapshot_hole_bytes(const memscan_snapshot *snap)
-{
-	size_t i, n = memscan_snapshot_region_count(snap);
-	uint64_t total = 0;
-
-	for (i = 0; i < n; i++) {
-		memscan_snapshot_region r = memscan_snapshot_get(snap, i);
-
-		if (r.holes)
-			total += memscan_ranges_bytes(r.holes);
-	}
-	return total;
-}
-
 static int snapshot_save(const memscan_snapshot *snap, const char *path)
 {
 	int err;
@@ -74,29 +60,46 @@ static int snapshot_save(const memscan_snapshot *snap, const char *path)
 	return CLI_OK;
 }
 
+/* Takes a snapshot of LIST's regions locally and saves it; INFO: what was written. */
+static int snapshot_local(const struct cli_opts *o, struct cli_target *t, const memscan_region_list *list,
+                          memscan_snapshot_file_info *info)
+{
+	memscan_snapshot *snap = NULL;
+	int err = memscan_snapshot_take(t->proc, list, &snap), ret;
+
+	if (err != MEMSCAN_OK)
+		return cli_target_err(t, err, "taking the snapshot");
+	ret = snapshot_save(snap, o->output);
+	for (size_t i = 0; i < memscan_snapshot_region_count(snap); i++) {
+		memscan_snapshot_region r = memscan_snapshot_get(snap, i);
+
+		info->regions++;
+		info->bytes += r.region.end - r.region.start;
+		info->hole_bytes += memscan_ranges_bytes(r.holes);
+	}
+	memscan_snapshot_free(snap);
+	return ret;
+}
+
 static int snapshot_run(const struct cli_opts *o, struct cli_target *t)
 {
+	memscan_snapshot_file_info info = { 0 };
 	memscan_region_list *list = NULL;
-	memscan_snapshot *snap = NULL;
 	memscan_filter filter;
 	int ret, err;
 
 	ret = cli_target_select(t, &o->filter, &filter, &list);
 	if (ret != CLI_OK)
 		return ret;
-	err = cli_target_snapshot(t, &filter, list, &snap);
-	if (err != MEMSCAN_OK) {
-		ret = cli_target_err(t, err, "taking the snapshot");
-		goto out;
+	if (t->client) {
+		err = cli_target_download(t, &filter, o->output, &info);
+		ret = err == MEMSCAN_OK ? CLI_OK : cli_target_err(t, err, "downloading the snapshot");
+	} else {
+		ret = snapshot_local(o, t, list, &info);
 	}
-	ret = snapshot_save(snap, o->output);
-	if (ret != CLI_OK)
-		goto out;
-	printf("wrote %s: %zu regions, %llu bytes, %llu unreadable bytes\n", o->output,
-	       memscan_snapshot_region_count(snap), (unsigned long long)memscan_snapshot_bytes(snap),
-	       (unsigned long long)snapshot_hole_bytes(snap));
-out:
-	memscan_snapshot_free(snap);
+	if (ret == CLI_OK)
+		printf("wrote %s: %zu regions, %llu bytes, %llu unreadable bytes\n", o->output, info.regions,
+		       (unsigned long long)info.bytes, (unsigned long long)info.hole_bytes);
 	memscan_region_list_free(list);
 	return ret;
 }

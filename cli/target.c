@@ -256,25 +256,19 @@ int cli_target_scan(struct cli_target *t, const memscan_filter *filter, const me
 	return memscan_scan(t->proc, list, pattern, opts, on_match, ctx, NULL);
 }
 
-int cli_target_snapshot(struct cli_target *t, const memscan_filter *filter, const memscan_region_list *list,
-                        memscan_snapshot **ret)
+int cli_target_download(struct cli_target *t, const memscan_filter *filter, const char *path,
+                        memscan_snapshot_file_info *info)
 {
 	uint64_t id;
 	int err, rel;
 
-	if (!t->client)
-		return memscan_snapshot_take(t->proc, list, ret);
+	memset(info, 0, sizeof(*info));
 	err = memscan_client_snapshot(t->client, t->pid, filter, &id, NULL, NULL);
 	if (err != MEMSCAN_OK)
 		return err;
-	err = memscan_client_snapshot_fetch(t->client, id, ret);
+	err = memscan_client_snapshot_save(t->client, id, path, info);
 	rel = memscan_client_release(t->client, id);
-	if (err == MEMSCAN_OK && rel != MEMSCAN_OK) {
-		memscan_snapshot_free(*ret);
-		*ret = NULL;
-		err = rel;
-	}
-	return err;
+	return err == MEMSCAN_OK ? rel : err;
 }
 
 int cli_watch_begin(struct cli_watch *w, struct cli_target *t, const memscan_filter *filter)

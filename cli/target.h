@@ -43,9 +43,10 @@ int cli_target_read(struct cli_target *t, uint64_t addr, void *buf, size_t len, 
 int cli_target_scan(struct cli_target *t, const memscan_filter *filter, const memscan_region_list *list,
                     const char *pattern_text, const memscan_pattern *pattern,
                     const memscan_scan_options *opts, memscan_match_fn on_match, void *ctx);
-/* A snapshot of the regions FILTER selects (LIST: the same regions), as a local object. */
-int cli_target_snapshot(struct cli_target *t, const memscan_filter *filter, const memscan_region_list *list,
-                        memscan_snapshot **ret);
+/* Remote targets: a snapshot of the regions FILTER selects, taken on the agent and written to PATH
+ * as it downloads (the client never holds it whole); INFO receives what was written. memscan_err. */
+int cli_target_download(struct cli_target *t, const memscan_filter *filter, const char *path,
+                        memscan_snapshot_file_info *info);
 
 /* Change detection: a baseline held locally (detector) or on the agent (a kept snapshot). */
 struct cli_watch {

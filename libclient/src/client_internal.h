@@ -130,6 +130,10 @@ struct client_read_sink {
 	memscan_range pending; /* hole not yet handed on (end == 0: none) */
 	int (*on_hole)(void *ctx, memscan_range hole);
 	void *hole_ctx;
+	/* without BUF, every byte goes to ON_DATA instead, in address order (bytes in holes as zeros);
+	 * a hole may be handed on after its bytes */
+	int (*on_data)(void *ctx, const uint8_t *data, size_t len);
+	void *data_ctx;
 };
 
 /* An ON_HOLE that appends to a memscan_ranges (CTX, may be NULL), joining adjacent ranges as memscan_read. */

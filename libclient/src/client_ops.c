@@ -178,7 +178,8 @@ static int sink_hole(struct client_read_sink *s, uint64_t start, uint64_t end)
 {
 	int r = MEMSCAN_OK;
 
-	memset(s->buf + (start - s->addr), 0, (size_t)(end - start));
+	if (s->buf)
+		memset(s->buf + (start - s->addr), 0, (size_t)(end - start));
 	s->hole_bytes += end - start;
 	if (s->pending.end && s->pending.end == start) {
 		s->pending.end = end;
@@ -211,7 +212,7 @@ static int read_page(memscan_client *c, const Memscan__V1__Response *resp, void 
 	if (!p || p->address != s->pos || p->data.len > s->chunk_end - s->pos ||
 	    (!p->data.len && p->next_cursor))
 		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent a read page out of place");
-	if (p->data.len)
+	if (p->data.len && s->buf)
 		memcpy(s->buf + (s->pos - s->addr), p->data.data, p->data.len);
 	end = s->pos + p->data.len;
 	prev = s->pos;
@@ -225,9 +226,31 @@ static int read_page(memscan_client *c, const Memscan__V1__Response *resp, void 
 			return client_fail(c, r, "holes: %s", memscan_strerror(r));
 		prev = h->end;
 	}
+	if (!s->buf && p->data.len) {
+		for (size_t i = 0; i < p->n_holes; i++) /* zeros, whatever the agent sent there */
+			memset(p->data.data + (p->holes[i]->start - s->pos), 0,
+			       (size_t)(p->holes[i]->end - p->holes[i]->start));
+		r = s->on_data(s->data_ctx, p->data.data, p->data.len);
+		if (r != MEMSCAN_OK)
+			return client_fail(c, r, "storing the bytes read: %s", memscan_strerror(r));
+	}
 	s->pos = end;
 	*ret_cursor = p->next_cursor;
 	return MEMSCAN_OK;
+}
+
+/* Hands LEN zero bytes to a sink without a buffer. */
+static int sink_zeros(struct client_read_sink *s, uint64_t len)
+{
+	static const uint8_t zeros[4096];
+	int r = MEMSCAN_OK;
+
+	while (r == MEMSCAN_OK && len > 0) {
+		size_t n = len < sizeof(zeros) ? (size_t)len : sizeof(zeros);
+		r = s->on_data(s->data_ctx, zeros, n);
+		len -= n;
+	}
+	return r;
 }
 
 /* A Read request for [ADDR, +LEN) of process PID or kept snapshot SNAPSHOT_ID. */
@@ -257,6 +280,10 @@ static int read_done(memscan_client *c, struct client_read_sink *s, uint64_t sta
 	if (r == MEMSCAN_ERR_UNREADABLE && s->pos == start) {
 		/* nothing readable: all of it is one hole, as memscan_read reports it */
 		r = sink_hole(s, start, start + len);
+		if (r == MEMSCAN_OK && !s->buf)
+			r = sink_zeros(s, len);
+		if (r != MEMSCAN_OK)
+			return client_fail(c, r, "storing the bytes read: %s", memscan_strerror(r));
 		s->pos = start + len;
 	}
 	if (r == MEMSCAN_OK && s->pos != start + len)

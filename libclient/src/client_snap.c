@@ -233,11 +233,11 @@ static int fetch_region(memscan_client *c, const struct fetch_job *j, const mems
 	return r;
 }
 
-static int fetch(memscan_client *c, uint64_t id, memscan_snapshot **ret)
+/* Looks kept snapshot ID up and copies what a download works from: J's pid and flag, the regions. */
+static int download_prepare(memscan_client *c, uint64_t id, struct fetch_job *j, uint64_t *ret_time,
+                            memscan_region_list **ret_regions)
 {
 	struct client_kept *k = client_session_live(c) ? client_kept_find(c, id) : NULL;
-	struct fetch_job j = { .id = id };
-	memscan_region_list *regions = NULL;
 	int r;
 
 	if (!k)
@@ -249,12 +249,22 @@ static int fetch(memscan_client *c, uint64_t id, memscan_snapshot **ret)
 		                   "snapshot %llu took new regions in a refiltered update; its region table "
 		                   "cannot be listed again: take a new snapshot to download",
 		                   (unsigned long long)id);
-	j.pid = k->pid;
-	j.updated = k->updated;
-	r = copy_regions(k->regions, &regions);
-	if (r == MEMSCAN_OK)
-		r = memscan_snapshot_new(j.pid, k->time_ns, &j.snap);
-	if (r != MEMSCAN_OK)
+	j->id = id;
+	j->pid = k->pid;
+	j->updated = k->updated;
+	*ret_time = k->time_ns;
+	r = copy_regions(k->regions, ret_regions);
+	return r == MEMSCAN_OK ? r : client_fail(c, r, "out of memory");
+}
+
+static int fetch(memscan_client *c, uint64_t id, memscan_snapshot **ret)
+{
+	struct fetch_job j = { 0 };
+	memscan_region_list *regions = NULL;
+	uint64_t time_ns = 0;
+	int r = download_prepare(c, id, &j, &time_ns, &regions);
+
+	if (r == MEMSCAN_OK && (r = memscan_snapshot_new(j.pid, time_ns, &j.snap)) != MEMSCAN_OK)
 		client_fail(c, r, "out of memory");
 	c->no_reconnect = 1;
 	for (size_t i = 0; r == MEMSCAN_OK && i < memscan_region_list_count(regions); i++)
@@ -280,6 +290,113 @@ int memscan_client_snapshot_fetch(memscan_client *c, uint64_t id, memscan_snapsh
 	client_lock(c);
 	r = fetch(c, id, ret_snapshot);
 	client_unlock(c);
+	return r;
+}
+
+/* ---- downloading into a file ---- */
+
+/* One region on its way into the file: begun at its first byte or hole (an updated snapshot may have
+ * lost it, and then nothing arrives). */
+struct save_region {
+	memscan_snapshot_writer *w;
+	const memscan_region *reg;
+	int begun;
+	uint64_t hole_bytes;
+};
+
+static int save_begin(struct save_region *sr)
+{
+	if (sr->begun)
+		return MEMSCAN_OK;
+	sr->begun = 1;
+	return memscan_snapshot_writer_begin_region(sr->w, sr->reg);
+}
+
+static int save_data(void *ctx, const uint8_t *data, size_t len)
+{
+	struct save_region *sr = ctx;
+	int r = save_begin(sr);
+
+	return r == MEMSCAN_OK ? memscan_snapshot_writer_write(sr->w, data, len) : r;
+}
+
+static int save_hole(void *ctx, memscan_range hole)
+{
+	struct save_region *sr = ctx;
+	int r = save_begin(sr);
+
+	sr->hole_bytes += hole.end - hole.start;
+	return r == MEMSCAN_OK ? memscan_snapshot_writer_add_hole(sr->w, hole) : r;
+}
+
+/* Streams region REG of the kept snapshot into W; *RET_SAVED: it was there to save. */
+static int save_region(memscan_client *c, const struct fetch_job *j, const memscan_region *reg,
+                       memscan_snapshot_writer *w, int *ret_saved, uint64_t *ret_hole_bytes)
+{
+	struct save_region sr = { .w = w, .reg = reg };
+	struct client_read_sink s = { .addr = reg->start,
+		                      .len = (size_t)(reg->end - reg->start),
+		                      .on_hole = save_hole,
+		                      .hole_ctx = &sr,
+		                      .on_data = save_data,
+		                      .data_ctx = &sr };
+	int r = client_read_into(c, j->pid, j->id, &s);
+
+	*ret_saved = 0;
+	if (r == MEMSCAN_ERR_NOT_FOUND && j->updated && !sr.begun)
+		return MEMSCAN_OK; /* it left the baseline of an updated snapshot */
+	if (r != MEMSCAN_OK && r != MEMSCAN_ERR_PARTIAL && r != MEMSCAN_ERR_UNREADABLE)
+		return r;
+	r = memscan_snapshot_writer_end_region(w);
+	if (r != MEMSCAN_OK)
+		return client_fail(c, r, "writing the snapshot file: %s", memscan_strerror(r));
+	*ret_saved = 1;
+	*ret_hole_bytes += sr.hole_bytes;
+	return MEMSCAN_OK;
+}
+
+static int save(memscan_client *c, uint64_t id, const char *path, memscan_snapshot_file_info *info)
+{
+	struct fetch_job j = { 0 };
+	memscan_region_list *regions = NULL;
+	memscan_snapshot_writer *w = NULL;
+	uint64_t time_ns = 0;
+	int r = download_prepare(c, id, &j, &time_ns, &regions), saved;
+
+	if (r == MEMSCAN_OK && (r = memscan_snapshot_writer_open(path, j.pid, &w)) != MEMSCAN_OK)
+		client_fail(c, r, "cannot create '%s': %s", path, memscan_strerror(r));
+	c->no_reconnect = 1;
+	for (size_t i = 0; r == MEMSCAN_OK && i < memscan_region_list_count(regions); i++) {
+		const memscan_region *reg = memscan_region_list_get(regions, i);
+		r = save_region(c, &j, reg, w, &saved, &info->hole_bytes);
+		if (r == MEMSCAN_OK && saved) {
+			info->regions++;
+			info->bytes += reg->end - reg->start;
+		}
+	}
+	c->no_reconnect = 0;
+	if (r == MEMSCAN_OK && (r = memscan_snapshot_writer_commit(w, time_ns)) != MEMSCAN_OK)
+		client_fail(c, r, "cannot write '%s': %s", path, memscan_strerror(r));
+	memscan_snapshot_writer_free(w);
+	memscan_region_list_free(regions);
+	return r;
+}
+
+int memscan_client_snapshot_save(memscan_client *c, uint64_t id, const char *path,
+                                 memscan_snapshot_file_info *ret_info)
+{
+	memscan_snapshot_file_info info = { 0 };
+	int r;
+
+	if (ret_info)
+		memset(ret_info, 0, sizeof(*ret_info));
+	if (!c || !id || !path || !*path)
+		return MEMSCAN_ERR_INVALID_ARG;
+	client_lock(c);
+	r = save(c, id, path, &info);
+	client_unlock(c);
+	if (r == MEMSCAN_OK && ret_info)
+		*ret_info = info;
 	return r;
 }
 

@@ -553,6 +553,60 @@ static void test_snapshot_fetch_holes(void **state)
 	assert_call(e->client, memscan_client_release(e->client, id), MEMSCAN_OK);
 }
 
+/* A download straight into a file (paged and pipelined over every default region, holes included)
+ * is the very file that fetching the snapshot and saving it writes. */
+static void test_snapshot_save_streams_the_same_file(void **state)
+{
+	env *e = *state;
+	memscan_snapshot_file_info info = { 0 };
+	memscan_snapshot *fetched = NULL;
+	char a[1200], b[1200];
+	uint64_t id = 0, bytes = 0, holes = 0;
+
+	snprintf(a, sizeof(a), "%s/fetched.snap", e->dir);
+	snprintf(b, sizeof(b), "%s/streamed.snap", e->dir);
+	assert_call(e->client, memscan_client_snapshot(e->client, e->fx.pid, NULL, &id, NULL, &bytes),
+	            MEMSCAN_OK);
+	assert_call(e->client, memscan_client_snapshot_fetch(e->client, id, &fetched), MEMSCAN_OK);
+	assert_int_equal(memscan_snapshot_save(fetched, a), MEMSCAN_OK);
+	assert_call(e->client, memscan_client_snapshot_save(e->client, id, b, &info), MEMSCAN_OK);
+	for (size_t i = 0; i < memscan_snapshot_region_count(fetched); i++)
+		holes += memscan_ranges_bytes(memscan_snapshot_get(fetched, i).holes);
+	assert_true(holes >= e->fx.holey_len - memscan_page_size()); /* the holey region's tail */
+	assert_int_equal(info.regions, memscan_snapshot_region_count(fetched));
+	assert_int_equal(info.bytes, bytes);
+	assert_int_equal(info.hole_bytes, holes);
+	assert_true(bytes > (2u << 20)); /* several agent pages: the pipelined path */
+	ms_assert_files_equal(a, b);
+	memscan_snapshot_free(fetched);
+	assert_call(e->client, memscan_client_release(e->client, id), MEMSCAN_OK);
+	unlink(a);
+	unlink(b);
+}
+
+/* A file that cannot be written: a clear error, nothing left behind, and the session goes on. */
+static void test_snapshot_save_unwritable(void **state)
+{
+	env *e = *state;
+	memscan_filter f = arena_filter(e);
+	memscan_region_list *regions = NULL;
+	char path[1200];
+	uint64_t id = 0;
+
+	snprintf(path, sizeof(path), "%s/no-such-dir/x.snap", e->dir);
+	assert_call(e->client, memscan_client_snapshot(e->client, e->fx.pid, &f, &id, NULL, NULL),
+	            MEMSCAN_OK);
+	assert_int_equal(memscan_client_snapshot_save(e->client, id, path, NULL), MEMSCAN_ERR_IO);
+	assert_non_null(strstr(memscan_client_last_error(e->client), "no-such-dir/x.snap"));
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(memscan_client_snapshot_save(e->client, id, "", NULL), MEMSCAN_ERR_INVALID_ARG);
+	assert_int_equal(memscan_client_snapshot_save(e->client, id + 1000, path, NULL),
+	                 MEMSCAN_ERR_NOT_FOUND);
+	assert_call(e->client, memscan_client_list_regions(e->client, e->fx.pid, &f, &regions), MEMSCAN_OK);
+	memscan_region_list_free(regions);
+	assert_call(e->client, memscan_client_release(e->client, id), MEMSCAN_OK);
+}
+
 static void test_diff_set_update_release(void **state)
 {
 	env *e = *state;
@@ -1120,6 +1174,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_scan),
 		cmocka_unit_test(test_snapshot_fetch),
 		cmocka_unit_test(test_snapshot_fetch_holes),
+		cmocka_unit_test(test_snapshot_save_streams_the_same_file),
+		cmocka_unit_test(test_snapshot_save_unwritable),
 		cmocka_unit_test(test_diff_set_update_release),
 		cmocka_unit_test(test_diff_long_run),
 		cmocka_unit_test(test_diff_parts),

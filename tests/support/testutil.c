@@ -469,3 +469,37 @@ pid_t ms_reaped_pid(void)
 	assert_int_equal(waitpid(pid, NULL, 0), pid);
 	return pid;
 }
+
+uint8_t *ms_file_read(const char *path, size_t *ret_len)
+{
+	FILE *fp = fopen(path, "rb");
+	uint8_t *p = NULL, *grown;
+	size_t len = 0, cap = 0, n;
+
+	assert_non_null(fp);
+	do {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 65536;
+			grown = realloc(p, cap);
+			assert_non_null(grown);
+			p = grown;
+		}
+		n = fread(p + len, 1, cap - len, fp);
+		len += n;
+	} while (n > 0);
+	assert_false(ferror(fp));
+	fclose(fp);
+	*ret_len = len;
+	return p;
+}
+
+void ms_assert_files_equal(const char *a, const char *b)
+{
+	size_t la, lb;
+	uint8_t *fa = ms_file_read(a, &la), *fb = ms_file_read(b, &lb);
+
+	assert_int_equal(la, lb);
+	assert_memory_equal(fa, fb, la);
+	free(fa);
+	free(fb);
+}

@@ -47,6 +47,11 @@ int ms_fixture_cmd(ms_fixture *f, const char *fmt, ...) __attribute__((format(pr
 /* Kills and reaps the fixture (if still running) and closes the pipes. Safe to call twice. */
 void ms_fixture_stop(ms_fixture *f);
 
+/* The whole file at PATH (malloc'd; asserts it can be read), *RET_LEN its size. */
+uint8_t *ms_file_read(const char *path, size_t *ret_len);
+/* Asserts that the files at A and B hold the same bytes. */
+void ms_assert_files_equal(const char *a, const char *b);
+
 /* The result of running the memscan CLI. */
 typedef struct ms_run {
 	int status; /* exit code, or 128+signal */

@@ -97,6 +97,19 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_snapshot(memscan_client *client
 /* Downloads the kept snapshot ID into a local snapshot (e.g. to memscan_snapshot_save it). */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_snapshot_fetch(memscan_client *client, uint64_t id,
                                                                 memscan_snapshot **ret_snapshot);
+/* What memscan_client_snapshot_save wrote. */
+typedef struct memscan_snapshot_file_info {
+	size_t regions;      /* region records */
+	uint64_t bytes;      /* their total size */
+	uint64_t hole_bytes; /* of which unreadable (stored as zeros) */
+} memscan_snapshot_file_info;
+/* Downloads the kept snapshot ID straight into a snapshot file at PATH (docs/snapshot-format.md,
+ * through memscan_snapshot_writer): the client holds one page at a time, not the snapshot, and the
+ * file is written while the agent reads the next page. The file appears at PATH, whole and fsynced,
+ * only on success. RET_INFO (optional) receives what was written. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_snapshot_save(memscan_client *client, uint64_t id,
+                                                               const char *path,
+                                                               memscan_snapshot_file_info *ret_info);
 /* Diffs the live memory against the kept snapshot ID on the agent; only change runs cross the
  * network. UPDATE: what was read becomes the new baseline (for watching). REFILTER: list regions
  * again with the snapshot's filter, so regions that appeared or vanished are reported. */

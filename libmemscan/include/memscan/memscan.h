@@ -295,6 +295,29 @@ MEMSCAN_API int memscan_snapshot_pid(const memscan_snapshot *snapshot);
 MEMSCAN_API uint64_t memscan_snapshot_time_ns(const memscan_snapshot *snapshot);
 /* Writes the snapshot to PATH (created 0600, replaced atomically through a temporary file). */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_save(const memscan_snapshot *snapshot, const char *path);
+/* Writes a snapshot file region by region, from bytes that arrive in pieces (e.g. downloaded from
+ * an agent), without holding the snapshot in memory; memscan_snapshot_save uses it. The file is
+ * written to a temporary sibling of PATH (mode 0600) and appears at PATH, whole and fsynced, only at
+ * commit; freeing the writer without a commit removes it. Regions come in ascending address order:
+ * begin_region, then its bytes in order (write, as many calls as needed, exactly end - start bytes in
+ * all) and its holes in order (add_hole, before or after the bytes they cover: bytes written into a
+ * hole already added are stored as zeros; a hole added after its bytes needs them to be zeros, else
+ * end_region fails with INVALID_ARG), then end_region. INVALID_ARG for calls out of that order or
+ * ranges out of place; after an I/O failure (IO) only _free is left to call. */
+typedef struct memscan_snapshot_writer memscan_snapshot_writer;
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_writer_open(const char *path, int pid,
+                                                               memscan_snapshot_writer **ret_writer);
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_writer_begin_region(memscan_snapshot_writer *writer,
+                                                                       const memscan_region *region);
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_writer_write(memscan_snapshot_writer *writer,
+                                                                const void *data, size_t len);
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_writer_add_hole(memscan_snapshot_writer *writer,
+                                                                   memscan_range hole);
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_writer_end_region(memscan_snapshot_writer *writer);
+/* Completes the file: TIME_NS (ns since the Unix epoch) is the snapshot's time. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_writer_commit(memscan_snapshot_writer *writer,
+                                                                 uint64_t time_ns);
+MEMSCAN_API void memscan_snapshot_writer_free(memscan_snapshot_writer *writer);
 /* Loads a snapshot file. BAD_FORMAT, TRUNCATED or UNSUPPORTED_VERSION name what is wrong; nothing
  * is returned for a file that fails any check. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_load(const char *path, memscan_snapshot **ret_snapshot);

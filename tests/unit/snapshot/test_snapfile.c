@@ -196,21 +196,6 @@ static void write_file(const char *path, const uint8_t *p, size_t len)
 	assert_int_equal(fclose(fp), 0);
 }
 
-static uint8_t *read_file(const char *path, size_t *ret_len)
-{
-	FILE *fp = fopen(path, "rb");
-	struct buf b = { 0 };
-	uint8_t chunk[4096];
-	size_t n;
-
-	assert_non_null(fp);
-	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-		buf_bytes(&b, chunk, n);
-	fclose(fp);
-	*ret_len = b.len;
-	return b.p;
-}
-
 /* Number of entries in DIR besides . and .. */
 static int dir_entries(const char *dir)
 {
@@ -384,7 +369,7 @@ static void test_roundtrip_empty(void **state)
 	s->pid = 1;
 	s->time_ns = 5;
 	assert_int_equal(memscan_snapshot_save(s, f->path), MEMSCAN_OK);
-	bytes = read_file(f->path, &len);
+	bytes = ms_file_read(f->path, &len);
 	assert_int_equal(len, 64 + 32);
 	free(bytes);
 	assert_int_equal(memscan_snapshot_load(f->path, &back), MEMSCAN_OK);
@@ -508,7 +493,7 @@ static void test_matches_document(void **state)
 	craft_region(&b, &r1);
 	craft_trailer(&b, 2, 0x10 + 0x31);
 	assert_int_equal(memscan_snapshot_save(s, f->path), MEMSCAN_OK);
-	bytes = read_file(f->path, &len);
+	bytes = ms_file_read(f->path, &len);
 	assert_int_equal(len, b.len);
 	assert_memory_equal(bytes, b.p, len);
 	free(bytes);
@@ -576,7 +561,7 @@ static void test_every_truncation(void **state)
 	size_t len;
 
 	assert_int_equal(memscan_snapshot_save(s, f->path), MEMSCAN_OK);
-	bytes = read_file(f->path, &len);
+	bytes = ms_file_read(f->path, &len);
 	for (size_t cut = 0; cut < len; cut++) {
 		int rc = load_bytes_rc(f->path, bytes, cut);
 
@@ -596,7 +581,7 @@ static void test_every_bit_flip(void **state)
 	size_t len;
 
 	assert_int_equal(memscan_snapshot_save(s, f->path), MEMSCAN_OK);
-	bytes = read_file(f->path, &len);
+	bytes = ms_file_read(f->path, &len);
 	for (size_t i = 0; i < len; i++) {
 		for (int bit = 0; bit < 8; bit++) {
 			int rc;
@@ -620,7 +605,7 @@ static void test_bad_magic(void **state)
 	size_t len;
 
 	roundtrip(small_sample(), f->path);
-	bytes = read_file(f->path, &len);
+	bytes = ms_file_read(f->path, &len);
 	bytes[1] = 'X';
 	assert_int_equal(load_bytes_rc(f->path, bytes, len), MEMSCAN_ERR_BAD_FORMAT);
 	assert_int_equal(load_bytes_rc(f->path, (const uint8_t *)"hello, world\n", 13),
@@ -636,7 +621,7 @@ static void test_newer_version(void **state)
 	size_t len;
 
 	roundtrip(small_sample(), f->path);
-	bytes = read_file(f->path, &len);
+	bytes = ms_file_read(f->path, &len);
 	put32(bytes + 8, 2);
 	assert_int_equal(load_bytes_rc(f->path, bytes, len), MEMSCAN_ERR_UNSUPPORTED_VERSION);
 	put32(bytes + 8, 0);
@@ -654,7 +639,7 @@ static void test_flipped_data_byte(void **state)
 	size_t len;
 
 	roundtrip(small_sample(), f->path);
-	bytes = read_file(f->path, &len);
+	bytes = ms_file_read(f->path, &len);
 	/* first region: header 64, record 64, path "[heap]" padded to 8, then its 16 data bytes */
 	bytes[64 + 64 + 8 + 3] ^= 0x40;
 	assert_int_equal(load_bytes_rc(f->path, bytes, len), MEMSCAN_ERR_BAD_FORMAT);
@@ -668,7 +653,7 @@ static void test_trailing_garbage(void **state)
 	size_t len;
 
 	roundtrip(small_sample(), f->path);
-	bytes = read_file(f->path, &len);
+	bytes = ms_file_read(f->path, &len);
 	bytes = realloc(bytes, len + 4096);
 	assert_non_null(bytes);
 	memset(bytes + len, 0, 4096);
@@ -932,6 +917,115 @@ static void test_load_io_errors(void **state)
 	assert_int_equal(load_bytes_rc(f->path, NULL, 0), MEMSCAN_ERR_TRUNCATED);
 }
 
+/* ---- the streaming writer --------------------------------------------------------------------- */
+
+/* Writes S through a memscan_snapshot_writer in pieces of PIECE bytes; with LATE, each hole is added
+ * after the bytes it covers (those are zeroed first, as an agent's are), else before. */
+static void write_in_pieces(const memscan_snapshot *s, const char *path, size_t piece, int late)
+{
+	memscan_snapshot_writer *w;
+
+	assert_int_equal(memscan_snapshot_writer_open(path, memscan_snapshot_pid(s), &w), MEMSCAN_OK);
+	for (size_t i = 0; i < memscan_snapshot_region_count(s); i++) {
+		memscan_snapshot_region r = memscan_snapshot_get(s, i);
+		size_t size = (size_t)(r.region.end - r.region.start), h = 0;
+		uint8_t *copy = malloc(size);
+
+		assert_non_null(copy);
+		memcpy(copy, r.data, size);
+		for (size_t k = 0; k < r.holes->count; k++)
+			memset(copy + (r.holes->items[k].start - r.region.start), 0,
+			       (size_t)(r.holes->items[k].end - r.holes->items[k].start));
+		assert_int_equal(memscan_snapshot_writer_begin_region(w, &r.region), MEMSCAN_OK);
+		for (size_t off = 0; off < size; off += piece) {
+			size_t n = size - off < piece ? size - off : piece;
+			/* before: the holes that start in this piece; late: those that end in it */
+			for (; !late && h < r.holes->count &&
+			       r.holes->items[h].start < r.region.start + off + n;
+			     h++)
+				assert_int_equal(memscan_snapshot_writer_add_hole(w, r.holes->items[h]),
+				                 MEMSCAN_OK);
+			assert_int_equal(memscan_snapshot_writer_write(w, copy + off, n), MEMSCAN_OK);
+			for (;
+			     late && h < r.holes->count && r.holes->items[h].end <= r.region.start + off + n;
+			     h++)
+				assert_int_equal(memscan_snapshot_writer_add_hole(w, r.holes->items[h]),
+				                 MEMSCAN_OK);
+		}
+		assert_int_equal(memscan_snapshot_writer_end_region(w), MEMSCAN_OK);
+		free(copy);
+	}
+	assert_int_equal(memscan_snapshot_writer_commit(w, memscan_snapshot_time_ns(s)), MEMSCAN_OK);
+	memscan_snapshot_writer_free(w);
+}
+
+/* A file written in pieces, holes before or after their bytes, is the very file save writes. */
+static void test_writer_pieces_equal_save(void **state)
+{
+	struct fx *f = *state;
+	memscan_snapshot *s = sample();
+	memscan_region r =
+	    mkregion(0x7f0000010000, 0x7f0000010000 + (9u << 20), MEMSCAN_PERM_READ, MEMSCAN_KIND_ANON, "");
+	struct ms_snap_region *sr = add_filled(s, &r, 21);
+	const size_t pieces[] = { 1, 7, 4096, 1u << 20, 64u << 20 };
+	char other[4300];
+
+	add_hole(sr, r.start + 4096, r.start + 3 * 4096);
+	add_hole(sr, r.start + (5u << 20), r.start + (5u << 20) + 17);
+	add_hole(sr, r.end - 4096, r.end);
+	assert_int_equal(memscan_snapshot_save(s, f->path), MEMSCAN_OK);
+	snprintf(other, sizeof(other), "%s.pieces", f->path);
+	for (size_t p = 0; p < sizeof(pieces) / sizeof(pieces[0]); p++) {
+		for (int late = 0; late < 2; late++) {
+			if (pieces[p] == 1 && late == 0)
+				continue; /* the same path as 7, only slower */
+			write_in_pieces(s, other, pieces[p], late);
+			ms_assert_files_equal(other, f->path);
+		}
+	}
+	unlink(other);
+	memscan_snapshot_free(s);
+}
+
+/* Calls out of order are refused, a hole added after non-zero bytes fails the region, and a writer
+ * freed without commit leaves no file behind. */
+static void test_writer_misuse(void **state)
+{
+	struct fx *f = *state;
+	memscan_region a = mkregion(0x10000, 0x12000, MEMSCAN_PERM_READ, MEMSCAN_KIND_ANON, "");
+	memscan_region b = mkregion(0x11000, 0x13000, MEMSCAN_PERM_READ, MEMSCAN_KIND_ANON, "");
+	memscan_range hole = { 0x10100, 0x10200 }, outside = { 0x12000, 0x12100 };
+	memscan_snapshot_writer *w;
+	uint8_t bytes[0x2000];
+
+	memset(bytes, 0x5A, sizeof(bytes));
+	assert_int_equal(memscan_snapshot_writer_open(f->path, -1, &w), MEMSCAN_ERR_INVALID_ARG);
+	assert_null(w);
+	assert_int_equal(memscan_snapshot_writer_open(f->path, 3, &w), MEMSCAN_OK);
+	assert_int_equal(memscan_snapshot_writer_write(w, bytes, 1), MEMSCAN_ERR_INVALID_ARG);
+	assert_int_equal(memscan_snapshot_writer_end_region(w), MEMSCAN_ERR_INVALID_ARG);
+	assert_int_equal(memscan_snapshot_writer_begin_region(w, &a), MEMSCAN_OK);
+	assert_int_equal(memscan_snapshot_writer_begin_region(w, &a), MEMSCAN_ERR_INVALID_ARG);
+	assert_int_equal(memscan_snapshot_writer_add_hole(w, outside), MEMSCAN_ERR_INVALID_ARG);
+	assert_int_equal(memscan_snapshot_writer_write(w, bytes, sizeof(bytes) + 1), MEMSCAN_ERR_INVALID_ARG);
+	assert_int_equal(memscan_snapshot_writer_write(w, bytes, 0x1000), MEMSCAN_OK);
+	assert_int_equal(memscan_snapshot_writer_end_region(w), MEMSCAN_ERR_INVALID_ARG); /* short */
+	assert_int_equal(memscan_snapshot_writer_commit(w, 1), MEMSCAN_ERR_INVALID_ARG);  /* in a region */
+	assert_int_equal(memscan_snapshot_writer_write(w, bytes, 0x1000), MEMSCAN_OK);
+	assert_int_equal(memscan_snapshot_writer_end_region(w), MEMSCAN_OK);
+	assert_int_equal(memscan_snapshot_writer_begin_region(w, &b), MEMSCAN_ERR_INVALID_ARG); /* overlaps */
+	b.start = 0x12000;
+	assert_int_equal(memscan_snapshot_writer_begin_region(w, &b), MEMSCAN_OK);
+	assert_int_equal(memscan_snapshot_writer_write(w, bytes, 0x1000), MEMSCAN_OK);
+	hole.start = 0x12100;
+	hole.end = 0x12200;
+	assert_int_equal(memscan_snapshot_writer_add_hole(w, hole), MEMSCAN_OK); /* its bytes are 0x5A */
+	assert_int_equal(memscan_snapshot_writer_end_region(w), MEMSCAN_ERR_INVALID_ARG);
+	assert_int_equal(dir_entries(f->dir), 1); /* the temporary file */
+	memscan_snapshot_writer_free(w);
+	assert_int_equal(dir_entries(f->dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -959,6 +1053,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_invalid_args, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_unwritable_path, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_load_io_errors, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_writer_pieces_equal_save, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_writer_misuse, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
