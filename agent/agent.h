@@ -15,6 +15,7 @@
 #include "chan.h"
 #include "keyfile.h"
 #include "wire.h"
+#include "zpage.h"
 
 #ifndef MEMSCAN_AGENT_VERSION
 #define MEMSCAN_AGENT_VERSION "0.0.0"
@@ -92,6 +93,7 @@ typedef struct agent_pending {
 	uint64_t start_time;
 	memscan_process *proc;               /* live read: owned */
 	uint64_t addr, end;                  /* read: next address, end */
+	int zstd;                            /* read: the client asked for compressed pages */
 	memscan_snapshot_region snap_region; /* snapshot read: the region holding the range */
 	agent_snap *snap;                    /* snapshot reply; streamed diff: its snapshot */
 	memscan_diff *diff;                  /* diff: the current part of STREAM */
@@ -144,6 +146,7 @@ struct agent_worker {
 	pthread_t thread;
 	nng_ctx ctx;
 	nng_aio *aio;
+	zpage_enc *enc; /* compresses the read pages this worker builds (its memory made at first use) */
 	atomic_int done;
 };
 
@@ -185,6 +188,7 @@ typedef struct agent_req {
 	agent *ag;
 	agent_session *s;
 	const Memscan__V1__Request *req;
+	zpage_enc *enc; /* the handling worker's compressor */
 	nng_msg *out;   /* the reply frame: packed Response at CHAN_DATA_AD_LEN, room for the tag */
 	size_t out_len; /* bytes of the packed Response */
 	int err;
@@ -232,8 +236,8 @@ void agent_pending_abandon(agent_pending *p);
 int agent_page_emit(agent_req *r);
 
 /* dispatch.c */
-int agent_handle_request(agent *ag, agent_session *s, const uint8_t *pt, size_t len, nng_msg **ret_out,
-                         size_t *ret_len);
+int agent_handle_request(agent *ag, agent_session *s, zpage_enc *enc, const uint8_t *pt, size_t len,
+                         nng_msg **ret_out, size_t *ret_len);
 /* A message for a DATA frame whose plaintext is PT_LEN bytes at CHAN_DATA_AD_LEN; NULL if no memory. */
 nng_msg *agent_frame_alloc(size_t pt_len);
 int agent_open_target(agent_req *r, const Memscan__V1__Target *t, memscan_process **ret_proc);
