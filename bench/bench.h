@@ -97,6 +97,8 @@ typedef struct target {
 } target;
 
 int target_start(const bench_opts *o, target *t, uint64_t size, uint64_t needles);
+/* The same with --fill FILL ("heap": heap-like objects instead of random bytes; NULL: random). */
+int target_start_fill(const bench_opts *o, target *t, uint64_t size, uint64_t needles, const char *fill);
 /* Asks the target to change the fraction F of its buffer; RET_BYTES gets how many bytes changed. */
 int target_change(target *t, double f, uint64_t *ret_bytes, uint64_t *ret_runs);
 void target_stop(target *t);
@@ -112,6 +114,10 @@ void bench_local(const bench_opts *o, target *t);
 void bench_watch(const bench_opts *o);
 void bench_peers(const bench_opts *o, target *t);
 void bench_remote(const bench_opts *o, target *t);
+/* zstd.c: remote downloads with compression, of the main (random) target and of a heap-like one
+ * (client CL, connected to the bench's agent). */
+struct memscan_client;
+void bench_remote_zstd(const bench_opts *o, struct memscan_client *cl, target *t);
 /* Bytes of the target's default-filter regions (what every whole-process measure reads). */
 extern uint64_t g_target_bytes;
 

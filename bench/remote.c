@@ -760,6 +760,8 @@ void bench_remote(const bench_opts *o, target *t)
 	}
 	bench_log("remote: snapshot into a file, agent memory");
 	bench_remote_snapshot(&rm, cl, t);
+	bench_log("remote: downloads with compression");
+	bench_remote_zstd(o, cl, t);
 	bench_log("remote: diff");
 	bench_remote_diff(&rm, cl, t);
 	memscan_client_free(cl);

@@ -520,8 +520,14 @@ const char *find_program(const char *prog, char *buf, size_t len)
 
 int target_start(const bench_opts *o, target *t, uint64_t size, uint64_t needles)
 {
+	return target_start_fill(o, t, size, needles, NULL);
+}
+
+int target_start_fill(const bench_opts *o, target *t, uint64_t size, uint64_t needles, const char *fill)
+{
 	char sz[32], nd[32], nn[32], line[256];
-	const char *argv[] = { o->target_path, "--size", sz, "--needle", nd, "--needles", nn, NULL };
+	const char *argv[] = { o->target_path,         "--size", sz,  "--needle", nd, "--needles", nn,
+		               fill ? "--fill" : NULL, fill,     NULL };
 	unsigned long long addr, got, count;
 
 	memset(t, 0, sizeof(*t));
