@@ -146,9 +146,18 @@ struct agent_worker {
 	pthread_t thread;
 	nng_ctx ctx;
 	nng_aio *aio;
-	zpage_enc *enc; /* compresses the read pages this worker builds (its memory made at first use) */
 	atomic_int done;
 };
+
+/* The compressors of read pages, shared by the workers: as many as cores (compression is CPU-bound;
+ * more would only hold memory: each keeps a zstd context and a page-sized buffer, ~4.6 MiB once used). */
+typedef struct agent_zpool {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	zpage_enc **idle;
+	size_t idle_n, count;
+	int ready;
+} agent_zpool;
 
 typedef struct agent {
 	agent_config cfg;
@@ -171,6 +180,8 @@ typedef struct agent {
 	pthread_mutex_t budget_lock;
 	uint64_t global_used;
 
+	agent_zpool zpool;
+
 	nng_socket sock;
 	nng_listener *listeners;
 	size_t listener_count;
@@ -188,7 +199,7 @@ typedef struct agent_req {
 	agent *ag;
 	agent_session *s;
 	const Memscan__V1__Request *req;
-	zpage_enc *enc; /* the handling worker's compressor */
+	zpage_enc *enc; /* a compressor taken from the pool for this reply (see compress.c) */
 	nng_msg *out;   /* the reply frame: packed Response at CHAN_DATA_AD_LEN, room for the tag */
 	size_t out_len; /* bytes of the packed Response */
 	int err;
@@ -235,9 +246,17 @@ void agent_pending_clear(agent_pending *p);
 void agent_pending_abandon(agent_pending *p);
 int agent_page_emit(agent_req *r);
 
+/* compress.c */
+int agent_zpool_init(agent *ag);
+void agent_zpool_free(agent *ag);
+/* Replaces PAGE's bytes with their zstd frame if the client asked for compression and the frame is
+ * smaller. The frame lives in a compressor R holds until agent_compress_release (after packing). */
+void agent_compress_page(agent_req *r, Memscan__V1__ReadPage *page);
+void agent_compress_release(agent_req *r);
+
 /* dispatch.c */
-int agent_handle_request(agent *ag, agent_session *s, zpage_enc *enc, const uint8_t *pt, size_t len,
-                         nng_msg **ret_out, size_t *ret_len);
+int agent_handle_request(agent *ag, agent_session *s, const uint8_t *pt, size_t len, nng_msg **ret_out,
+                         size_t *ret_len);
 /* A message for a DATA frame whose plaintext is PT_LEN bytes at CHAN_DATA_AD_LEN; NULL if no memory. */
 nng_msg *agent_frame_alloc(size_t pt_len);
 int agent_open_target(agent_req *r, const Memscan__V1__Target *t, memscan_process **ret_proc);

@@ -251,11 +251,10 @@ static int agent_pack_error(agent_req *r)
 	return r->out ? 0 : -1;
 }
 
-/* Handles one authenticated plaintext request (read pages compressed with ENC when asked); returns 0 with the
- * packed Response in *RET_OUT, or -1 if not even an error reply could be built (the caller then closes the
- * pipe). */
-int agent_handle_request(agent *ag, agent_session *s, zpage_enc *enc, const uint8_t *pt, size_t len,
-                         nng_msg **ret_out, size_t *ret_len)
+/* Handles one authenticated plaintext request; returns 0 with the packed Response in *RET_OUT, or -1
+ * if not even an error reply could be built (the caller then closes the pipe). */
+int agent_handle_request(agent *ag, agent_session *s, const uint8_t *pt, size_t len, nng_msg **ret_out,
+                         size_t *ret_len)
 {
 	agent_req r;
 	Memscan__V1__Request *req;
@@ -263,7 +262,6 @@ int agent_handle_request(agent *ag, agent_session *s, zpage_enc *enc, const uint
 	memset(&r, 0, sizeof(r));
 	r.ag = ag;
 	r.s = s;
-	r.enc = enc;
 	req = wire_unpack_request(pt, len, WIRE_UNPACK_BUDGET_AGENT);
 	if (!req) {
 		r.op = "malformed";

@@ -266,23 +266,6 @@ static int agent_page_live(agent_req *r, size_t len, Memscan__V1__ReadPage *page
 	return err;
 }
 
-/* Replaces the page's bytes with their zstd frame when the client asked for it and the frame is
- * smaller (the frame lives in the worker's compressor until the reply is packed). Compressing here,
- * on the worker that built the page, keeps nng's I/O threads free. */
-static void agent_page_compress(agent_req *r, Memscan__V1__ReadPage *page)
-{
-	const uint8_t *frame;
-	size_t len;
-
-	if (!r->s->pending.zstd || !page->data.len ||
-	    zpage_compress(r->enc, page->data.data, page->data.len, &frame, &len) != 0)
-		return;
-	page->encoding = MEMSCAN__V1__ENCODING__ENCODING_ZSTD;
-	page->raw_length = page->data.len;
-	page->data.data = (uint8_t *)frame;
-	page->data.len = len;
-}
-
 static int agent_emit_read(agent_req *r)
 {
 	Memscan__V1__Response resp = MEMSCAN__V1__RESPONSE__INIT;
@@ -310,7 +293,7 @@ static int agent_emit_read(agent_req *r)
 	page.address = p->addr;
 	page.data.len = len;
 	page.holes = hptrs;
-	agent_page_compress(r, &page);
+	agent_compress_page(r, &page);
 	r->bytes += len;
 	p->addr += len;
 	p->index++;
@@ -319,6 +302,7 @@ static int agent_emit_read(agent_req *r)
 	resp.read = &page;
 	err = agent_page_finish(r, &resp);
 out:
+	agent_compress_release(r);
 	if (err != MEMSCAN_OK)
 		agent_pending_clear(p);
 	memscan_ranges_release(&holes);

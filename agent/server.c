@@ -156,8 +156,8 @@ out:
 }
 
 /* Handles one DATA frame on an established session: opened in place in MSG, the reply packed into
- * its own frame (read pages compressed with ENC when asked) and sealed in place. NULL: close the pipe. */
-static nng_msg *agent_data(agent *ag, agent_session *s, zpage_enc *enc, nng_msg *msg)
+ * its own frame and sealed in place. NULL: close the pipe. */
+static nng_msg *agent_data(agent *ag, agent_session *s, nng_msg *msg)
 {
 	uint8_t *frame = nng_msg_body(msg), *pt = frame + CHAN_DATA_AD_LEN;
 	size_t len = nng_msg_len(msg), pt_len = 0, out_len = 0, sealed = 0;
@@ -170,7 +170,7 @@ static nng_msg *agent_data(agent *ag, agent_session *s, zpage_enc *enc, nng_msg 
 		              s->fp);
 		return NULL;
 	}
-	if (agent_handle_request(ag, s, enc, pt, pt_len, &reply, &out_len) == 0) {
+	if (agent_handle_request(ag, s, pt, pt_len, &reply, &out_len) == 0) {
 		uint8_t *body = nng_msg_body(reply);
 
 		if (chan_seal(s->chan, body + CHAN_DATA_AD_LEN, out_len, body, nng_msg_len(reply), &sealed) !=
@@ -185,8 +185,8 @@ static nng_msg *agent_data(agent *ag, agent_session *s, zpage_enc *enc, nng_msg 
 	return reply;
 }
 
-/* Handles one received message in worker W; returns the reply, or NULL after closing the pipe. */
-static nng_msg *agent_handle_msg(agent *ag, struct agent_worker *w, nng_msg *msg)
+/* Handles one received message; returns the reply, or NULL after closing the pipe. */
+static nng_msg *agent_handle_msg(agent *ag, nng_msg *msg)
 {
 	nng_pipe pipe = nng_msg_get_pipe(msg);
 	const uint8_t *frame = nng_msg_body(msg);
@@ -199,7 +199,7 @@ static nng_msg *agent_handle_msg(agent *ag, struct agent_worker *w, nng_msg *msg
 	if (atomic_exchange(&s->in_flight, 1) == 0) {
 		pthread_mutex_lock(&s->lock);
 		if (!s->closed)
-			reply = s->chan ? agent_data(ag, s, w->enc, msg) : agent_handshake(ag, s, frame, len);
+			reply = s->chan ? agent_data(ag, s, msg) : agent_handshake(ag, s, frame, len);
 		pthread_mutex_unlock(&s->lock);
 		atomic_store(&s->in_flight, 0);
 		/* the pipe went away while we worked (e.g. a pipelined second request closed it): the reply
@@ -230,7 +230,7 @@ static void *agent_worker_main(void *arg)
 		if (nng_aio_result(w->aio) != 0)
 			continue; /* cancelled at shutdown, or a transient failure */
 		msg = nng_aio_get_msg(w->aio);
-		reply = agent_handle_msg(ag, w, msg);
+		reply = agent_handle_msg(ag, msg);
 		nng_msg_free(msg);
 		if (!reply)
 			continue;
@@ -271,15 +271,11 @@ static int agent_start_workers(agent *ag)
 
 		w->ag = ag;
 		atomic_init(&w->done, 0);
-		w->enc = zpage_enc_new(WIRE_MAX_PAGE_BYTES);
-		if (!w->enc || nng_aio_alloc(&w->aio, NULL, NULL) != 0) {
-			zpage_enc_free(w->enc);
+		if (nng_aio_alloc(&w->aio, NULL, NULL) != 0)
 			goto fail;
-		}
 		if (nng_ctx_open(&w->ctx, ag->sock) != 0 ||
 		    pthread_create(&w->thread, NULL, agent_worker_main, w)) {
 			nng_aio_free(w->aio);
-			zpage_enc_free(w->enc);
 			goto fail;
 		}
 		ag->worker_count++;
@@ -312,7 +308,6 @@ static void agent_stop_workers(agent *ag)
 		pthread_join(ag->workers[i].thread, NULL);
 		nng_ctx_close(ag->workers[i].ctx);
 		nng_aio_free(ag->workers[i].aio);
-		zpage_enc_free(ag->workers[i].enc);
 	}
 	free(ag->workers);
 	ag->workers = NULL;
@@ -322,7 +317,7 @@ static void agent_stop_workers(agent *ag)
 /* Opens the socket (size cap before any listener), starts workers and listeners, prints the banner. */
 int agent_server_start(agent *ag)
 {
-	if (agent_open_socket(ag) != 0)
+	if (agent_open_socket(ag) != 0 || agent_zpool_init(ag) != 0)
 		return -1;
 	if (agent_start_workers(ag) != 0 || agent_housekeeper_start(ag) != 0)
 		return -1;
@@ -341,6 +336,7 @@ void agent_server_stop(agent *ag)
 		nng_listener_close(ag->listeners[i]);
 	agent_housekeeper_stop(ag); /* also sets stopping */
 	agent_stop_workers(ag);
+	agent_zpool_free(ag);
 	nng_close(ag->sock);
 	free(ag->listeners);
 	ag->listeners = NULL;

@@ -4,6 +4,7 @@
  * nothing) except its last RANDOM_LEN bytes, scrambled at start (no compressor shrinks them). */
 #include "agentutil.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -163,6 +164,57 @@ static void test_incompressible_sent_raw(void **state)
 	memscan_client_free(c);
 }
 
+/* More clients compressing at once than the agent has compressors (one per core): they wait for one
+ * in turn, and every read is right. */
+#define READERS 6
+
+struct reader {
+	memscan_client *c;
+	const uint8_t *want; /* the arena, read here before */
+	int ok;
+};
+
+/* No cmocka assertion in a thread: the verdict goes to r->ok. */
+static void *reader_main(void *arg)
+{
+	struct reader *r = arg;
+	uint8_t *buf = malloc(fx.arena_len);
+
+	r->ok = buf != NULL;
+	for (uint64_t i = 0; r->ok && i < 3; i++) {
+		uint64_t off = i * 4096, len = fx.arena_len - 2 * off;
+
+		r->ok = memscan_client_read(r->c, fx.pid, fx.arena + off, buf, len, NULL) == MEMSCAN_OK &&
+		        memcmp(buf, r->want + off, len) == 0;
+	}
+	free(buf);
+	return NULL;
+}
+
+static void test_concurrent_compressed_reads(void **state)
+{
+	struct reader r[READERS];
+	pthread_t th[READERS];
+	uint8_t *want = malloc(fx.arena_len);
+
+	(void)state;
+	assert_non_null(want);
+	assert_int_equal(memscan_read(local, fx.arena, want, fx.arena_len, NULL), MEMSCAN_OK);
+	for (int i = 0; i < READERS; i++) {
+		r[i].c = client_open(1); /* one after the other: one key, fresh handshake timestamps */
+		r[i].want = want;
+	}
+	for (int i = 0; i < READERS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, reader_main, &r[i]), 0);
+	for (int i = 0; i < READERS; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		if (!r[i].ok)
+			fail_msg("reader %d: %s", i, memscan_client_last_error(r[i].c));
+		memscan_client_free(r[i].c);
+	}
+	free(want);
+}
+
 /* One Read of [ADDR, +LEN) (at most a page) through a raw peer, ENCODING asked for. */
 static Memscan__V1__ReadPage *peer_read(ms_peer *p, Memscan__V1__Response **resp, uint64_t addr, uint64_t len,
                                         Memscan__V1__Encoding encoding)
@@ -240,6 +292,7 @@ int main(void)
 		cmocka_unit_test(test_fetch_compressed_identical),
 		cmocka_unit_test(test_read_compressed_matches_local),
 		cmocka_unit_test(test_incompressible_sent_raw),
+		cmocka_unit_test(test_concurrent_compressed_reads),
 		cmocka_unit_test(test_agent_compresses_when_asked),
 	};
 	int rc, fails;
