@@ -15,6 +15,7 @@
 #include "chan.h"
 #include "keyfile.h"
 #include "wire.h"
+#include "zpage.h"
 
 #ifndef MEMSCAN_AGENT_VERSION
 #define MEMSCAN_AGENT_VERSION "0.0.0"
@@ -92,6 +93,7 @@ typedef struct agent_pending {
 	uint64_t start_time;
 	memscan_process *proc;               /* live read: owned */
 	uint64_t addr, end;                  /* read: next address, end */
+	int zstd;                            /* read: the client asked for compressed pages */
 	memscan_snapshot_region snap_region; /* snapshot read: the region holding the range */
 	agent_snap *snap;                    /* snapshot reply; streamed diff: its snapshot */
 	memscan_diff *diff;                  /* diff: the current part of STREAM */
@@ -147,6 +149,16 @@ struct agent_worker {
 	atomic_int done;
 };
 
+/* The compressors of read pages, shared by the workers: as many as cores (compression is CPU-bound;
+ * more would only hold memory: each keeps a zstd context and a page-sized buffer, ~4.6 MiB once used). */
+typedef struct agent_zpool {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	zpage_enc **idle;
+	size_t idle_n, count;
+	int ready;
+} agent_zpool;
+
 typedef struct agent {
 	agent_config cfg;
 	uint8_t *priv; /* sodium_malloc */
@@ -168,6 +180,8 @@ typedef struct agent {
 	pthread_mutex_t budget_lock;
 	uint64_t global_used;
 
+	agent_zpool zpool;
+
 	nng_socket sock;
 	nng_listener *listeners;
 	size_t listener_count;
@@ -185,6 +199,7 @@ typedef struct agent_req {
 	agent *ag;
 	agent_session *s;
 	const Memscan__V1__Request *req;
+	zpage_enc *enc; /* a compressor taken from the pool for this reply (see compress.c) */
 	nng_msg *out;   /* the reply frame: packed Response at CHAN_DATA_AD_LEN, room for the tag */
 	size_t out_len; /* bytes of the packed Response */
 	int err;
@@ -230,6 +245,14 @@ void agent_pending_clear(agent_pending *p);
 /* Drops the paged result without finishing anything (the session is going away). */
 void agent_pending_abandon(agent_pending *p);
 int agent_page_emit(agent_req *r);
+
+/* compress.c */
+int agent_zpool_init(agent *ag);
+void agent_zpool_free(agent *ag);
+/* Replaces PAGE's bytes with their zstd frame if the client asked for compression and the frame is
+ * smaller. The frame lives in a compressor R holds until agent_compress_release (after packing). */
+void agent_compress_page(agent_req *r, Memscan__V1__ReadPage *page);
+void agent_compress_release(agent_req *r);
 
 /* dispatch.c */
 int agent_handle_request(agent *ag, agent_session *s, const uint8_t *pt, size_t len, nng_msg **ret_out,

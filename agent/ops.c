@@ -9,11 +9,14 @@ int agent_op_hello(agent_req *r)
 {
 	Memscan__V1__Response resp = MEMSCAN__V1__RESPONSE__INIT;
 	Memscan__V1__HelloReply hello = MEMSCAN__V1__HELLO_REPLY__INIT;
+	Memscan__V1__Encoding encodings[] = { MEMSCAN__V1__ENCODING__ENCODING_ZSTD };
 
 	hello.protocol_version = WIRE_PROTOCOL_VERSION;
 	hello.agent_version = (char *)MEMSCAN_AGENT_VERSION;
 	hello.granted_perms = chan_session_perms(r->s->chan);
 	hello.max_page_bytes = WIRE_MAX_PAGE_BYTES;
+	hello.encodings = encodings;
+	hello.n_encodings = sizeof(encodings) / sizeof(encodings[0]);
 	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_HELLO;
 	resp.hello = &hello;
 	return agent_pack(r, &resp);
@@ -98,6 +101,7 @@ static int agent_read_snapshot(agent_req *r, const Memscan__V1__Read *rd)
 		    rd->length > sr.region.end - rd->address)
 			continue;
 		p->kind = AGENT_PAGE_READ_SNAP;
+		p->zstd = rd->encoding == MEMSCAN__V1__ENCODING__ENCODING_ZSTD;
 		p->snap_region = sr;
 		p->addr = rd->address;
 		p->end = rd->address + rd->length;
@@ -128,6 +132,7 @@ int agent_op_read(agent_req *r)
 	if (err != MEMSCAN_OK)
 		return err;
 	p->kind = AGENT_PAGE_READ_LIVE;
+	p->zstd = rd->encoding == MEMSCAN__V1__ENCODING__ENCODING_ZSTD;
 	p->proc = proc;
 	p->addr = rd->address;
 	p->end = rd->address + rd->length;

@@ -293,6 +293,7 @@ static int agent_emit_read(agent_req *r)
 	page.address = p->addr;
 	page.data.len = len;
 	page.holes = hptrs;
+	agent_compress_page(r, &page);
 	r->bytes += len;
 	p->addr += len;
 	p->index++;
@@ -301,6 +302,7 @@ static int agent_emit_read(agent_req *r)
 	resp.read = &page;
 	err = agent_page_finish(r, &resp);
 out:
+	agent_compress_release(r);
 	if (err != MEMSCAN_OK)
 		agent_pending_clear(p);
 	memscan_ranges_release(&holes);

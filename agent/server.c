@@ -317,7 +317,7 @@ static void agent_stop_workers(agent *ag)
 /* Opens the socket (size cap before any listener), starts workers and listeners, prints the banner. */
 int agent_server_start(agent *ag)
 {
-	if (agent_open_socket(ag) != 0)
+	if (agent_open_socket(ag) != 0 || agent_zpool_init(ag) != 0)
 		return -1;
 	if (agent_start_workers(ag) != 0 || agent_housekeeper_start(ag) != 0)
 		return -1;
@@ -336,6 +336,7 @@ void agent_server_stop(agent *ag)
 		nng_listener_close(ag->listeners[i]);
 	agent_housekeeper_stop(ag); /* also sets stopping */
 	agent_stop_workers(ag);
+	agent_zpool_free(ag);
 	nng_close(ag->sock);
 	free(ag->listeners);
 	ag->listeners = NULL;

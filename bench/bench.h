@@ -97,9 +97,12 @@ typedef struct target {
 	uint64_t sparse_addr, sparse_size; /* the --sparse region, if asked for */
 } target;
 
-/* Starts memscan-bench-target with a SIZE-byte buffer holding NEEDLES needles and, if SPARSE is not
- * 0, a SPARSE-byte region where one page in 64 was written. */
-int target_start(const bench_opts *o, target *t, uint64_t size, uint64_t needles, uint64_t sparse);
+/* Starts memscan-bench-target with a SIZE-byte buffer of random bytes holding NEEDLES needles. */
+int target_start(const bench_opts *o, target *t, uint64_t size, uint64_t needles);
+/* The same with --fill FILL ("heap": heap-like objects instead of random bytes; NULL: random) and, if
+ * SPARSE is not 0, a SPARSE-byte region where one page in 64 was written. */
+int target_start_ex(const bench_opts *o, target *t, uint64_t size, uint64_t needles, const char *fill,
+                    uint64_t sparse);
 /* Asks the target to change the fraction F of its buffer; RET_BYTES gets how many bytes changed. */
 int target_change(target *t, double f, uint64_t *ret_bytes, uint64_t *ret_runs);
 void target_stop(target *t);
@@ -116,6 +119,10 @@ void bench_watch(const bench_opts *o);
 void bench_sparse(const bench_opts *o);
 void bench_peers(const bench_opts *o, target *t);
 void bench_remote(const bench_opts *o, target *t);
+/* zstd.c: remote downloads with compression, of the main (random) target and of a heap-like one
+ * (client CL, connected to the bench's agent). */
+struct memscan_client;
+void bench_remote_zstd(const bench_opts *o, struct memscan_client *cl, target *t);
 /* Bytes of the target's default-filter regions (what every whole-process measure reads). */
 extern uint64_t g_target_bytes;
 

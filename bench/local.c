@@ -481,7 +481,7 @@ void bench_watch(const bench_opts *o)
 	         (double)o->watch_size / MIB);
 	fp = fig_new("watch.interval_p90", "ms", desc);
 	dts = calloc((size_t)o->watch_intervals, sizeof(*dts));
-	if (!dts || target_start(o, &t, o->watch_size, 0, 0) != 0) {
+	if (!dts || target_start(o, &t, o->watch_size, 0) != 0) {
 		fig_skip(fm, "cannot start the watch target");
 		fig_skip(fp, "cannot start the watch target");
 		free(dts);
@@ -574,7 +574,7 @@ void bench_sparse(const bench_opts *o)
 	memscan_filter filt;
 	target t;
 
-	if (target_start(o, &t, 4096, 0, o->watch_size) != 0) {
+	if (target_start_ex(o, &t, 4096, 0, NULL, o->watch_size) != 0) {
 		fig_skip(fs, "cannot start the sparse target");
 		return;
 	}

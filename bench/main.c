@@ -240,7 +240,7 @@ int main(int argc, char **argv)
 
 	bench_log("baselines: AEAD, memcpy, zstd");
 	bench_baselines(&o);
-	if (target_start(&o, &t, o.target_size, o.needles, 0) != 0) {
+	if (target_start(&o, &t, o.target_size, o.needles) != 0) {
 		bench_log("cannot start the target");
 		nftw(o.tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 		return 1;

@@ -756,12 +756,14 @@ void bench_remote(const bench_opts *o, target *t)
 		return;
 	}
 	agent_idle(&rm, "runs: one client connected; all clients gone");
-	if (target_start(o, &small, 1u << 20, 0, 0) == 0) {
+	if (target_start(o, &small, 1u << 20, 0) == 0) {
 		bench_log("remote: small request latency");
 		bench_latency(&rm, cl, small.c.pid);
 	}
 	bench_log("remote: snapshot into a file, agent memory");
 	bench_remote_snapshot(&rm, cl, t);
+	bench_log("remote: downloads with compression");
+	bench_remote_zstd(o, cl, t);
 	bench_log("remote: diff");
 	bench_remote_diff(&rm, cl, t);
 	memscan_client_free(cl);

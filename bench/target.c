@@ -159,7 +159,26 @@ static void usage(void)
 {
 	fprintf(stderr,
 	        "usage: memscan-bench-target --size N[K|M|G] [--needle V] [--needles N] [--seed S]\n"
-	        "                            [--change-fraction F --change-every-ms MS] [--sparse N]\n");
+	        "                            [--change-fraction F --change-every-ms MS] [--fill heap]\n"
+	        "                            [--sparse N]\n");
+}
+
+/* --fill heap: 64-byte objects as an allocator lays them out (a link to the next one, a small
+ * reference count, a type tag, a short name, zero padding): what compression meets in a real heap. */
+static void fill_objects(uint8_t *buf, uint64_t size)
+{
+	for (uint64_t off = 0; off + 64 <= size; off += 64) {
+		uint64_t link = 0x00005610a0000000ull + off + 64, refs = splitmix64() % 5;
+		uint32_t tag = 0xC0DE0000u | (uint32_t)(off / 64 % 7);
+		char name[24];
+
+		memset(buf + off, 0, 64);
+		memcpy(buf + off, &link, 8);
+		memcpy(buf + off + 8, &refs, 8);
+		memcpy(buf + off + 16, &tag, 4);
+		snprintf(name, sizeof(name), "obj-%06" PRIu64, off / 64 % 1000000);
+		memcpy(buf + off + 24, name, strlen(name));
+	}
 }
 
 int main(int argc, char **argv)
@@ -169,6 +188,7 @@ int main(int argc, char **argv)
 	double every_f = 0.0;
 	long every_ms = 0;
 	unsigned gen = 0;
+	int heap = 0;
 	uint8_t nb[4];
 	uint8_t *buf;
 	char line[256];
@@ -203,6 +223,8 @@ int main(int argc, char **argv)
 			every_f = strtod(v, &end);
 		} else if (!strcmp(argv[i], "--change-every-ms")) {
 			every_ms = strtol(v, &end, 10);
+		} else if (!strcmp(argv[i], "--fill") && !strcmp(v, "heap")) {
+			heap = 1;
 		} else {
 			usage();
 			return 2;
@@ -225,11 +247,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	rng_state = seed;
-	for (uint64_t off = 0; off < size; off += 8) {
+	for (uint64_t off = 0; !heap && off < size; off += 8) {
 		uint64_t x = splitmix64();
 
 		memcpy(buf + off, &x, size - off < 8 ? (size_t)(size - off) : 8);
 	}
+	if (heap)
+		fill_objects(buf, size);
 	for (int i = 0; i < 4; i++)
 		nb[i] = (uint8_t)((~needle_not) >> (8 * i));
 	break_needles(buf, (size_t)size, nb);

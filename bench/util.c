@@ -518,21 +518,28 @@ const char *find_program(const char *prog, char *buf, size_t len)
 
 /* ---- targets ---- */
 
-int target_start(const bench_opts *o, target *t, uint64_t size, uint64_t needles, uint64_t sparse)
+int target_start(const bench_opts *o, target *t, uint64_t size, uint64_t needles)
+{
+	return target_start_ex(o, t, size, needles, NULL, 0);
+}
+
+int target_start_ex(const bench_opts *o, target *t, uint64_t size, uint64_t needles, const char *fill,
+                    uint64_t sparse)
 {
 	char sz[32], nd[32], nn[32], sp[32], line[256];
-	const char *argv[] = { o->target_path,
-		               "--size",
-		               sz,
-		               "--needle",
-		               nd,
-		               "--needles",
-		               nn,
-		               sparse ? "--sparse" : NULL,
-		               sp,
-		               NULL };
+	const char *argv[12] = { o->target_path, "--size", sz, "--needle", nd, "--needles", nn };
 	unsigned long long addr, got, count, saddr = 0, ssize = 0;
+	size_t n = 7;
 
+	if (fill) {
+		argv[n++] = "--fill";
+		argv[n++] = fill;
+	}
+	if (sparse) {
+		argv[n++] = "--sparse";
+		argv[n++] = sp;
+	}
+	argv[n] = NULL;
 	memset(t, 0, sizeof(*t));
 	snprintf(sz, sizeof(sz), "%" PRIu64, size);
 	snprintf(nd, sizeof(nd), "0x%08" PRIX32, o->needle);

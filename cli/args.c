@@ -34,6 +34,7 @@ static const struct opt_spec opt_specs[] = {
 	{ "bytes", 0, 0, OPT_BYTES },
 	{ "count", 'n', 1, OPT_COUNT },
 	{ "identity", 0, 1, OPT_IDENTITY },
+	{ "compress", 0, 0, OPT_COMPRESS },
 };
 
 #define NSPECS          (sizeof(opt_specs) / sizeof(opt_specs[0]))
@@ -253,6 +254,9 @@ static int apply_opt(struct cli_opts *o, const struct opt_spec *spec, const char
 		return CLI_OK;
 	case OPT_BYTES:
 		o->bytes = 1;
+		return CLI_OK;
+	case OPT_COMPRESS:
+		o->compress = 1;
 		return CLI_OK;
 	case OPT_RANGE:
 		return parse_range(val, &o->filter);

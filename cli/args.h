@@ -33,11 +33,14 @@ enum cli_opt_id {
 	OPT_BYTES,
 	OPT_COUNT,
 	OPT_IDENTITY,
+	OPT_COMPRESS,
 };
 
 #define OPT_BIT(id) (1u << (id))
 #define OPTS_FILTER (OPT_BIT(OPT_RANGE) | OPT_BIT(OPT_PERMS) | OPT_BIT(OPT_KIND) | OPT_BIT(OPT_PATH))
-#define CLI_MAX_POS 4
+/* Options that only mean something for `memscan remote` (refused locally). */
+#define OPTS_REMOTE_ONLY OPT_BIT(OPT_COMPRESS)
+#define CLI_MAX_POS      4
 
 /* The user's region filters, added to a base filter by cli_filter_apply. */
 struct cli_filter {
@@ -52,6 +55,7 @@ struct cli_opts {
 	const char *cmd; /* the command name, for messages */
 	uint32_t seen;   /* OPT_BIT of every option given */
 	int json, raw, no_memmap, watch, bytes;
+	int compress; /* remote: ask the agent for compressed pages */
 	const char *pattern;
 	const char *output;
 	const char *identity; /* remote: the client key file */

@@ -110,7 +110,8 @@ int cmd_snapshot(int argc, char **argv)
 	struct cli_opts o;
 	int ret, done;
 
-	ret = cli_parse_cmd(argc, argv, "snapshot", OPT_BIT(OPT_OUTPUT) | OPTS_FILTER, 1, &o, &done);
+	ret = cli_parse_cmd(argc, argv, "snapshot", OPT_BIT(OPT_OUTPUT) | OPT_BIT(OPT_COMPRESS) | OPTS_FILTER,
+	                    1, &o, &done);
 	if (ret != CLI_OK || done)
 		return ret;
 	if (o.npos < 1) {

@@ -21,6 +21,8 @@ int cli_parse_cmd(int argc, char **argv, const char *name, uint32_t allowed, int
 
 	if (cli_remote_mode) /* remote commands take the same options plus the client's key */
 		allowed |= OPT_BIT(OPT_IDENTITY);
+	else
+		allowed &= ~OPTS_REMOTE_ONLY;
 	ret = cli_parse(argc, argv, name, allowed, max_pos, o);
 
 	*ret_done = 0;
@@ -288,7 +290,8 @@ int cmd_read(int argc, char **argv)
 	uint8_t *buf = NULL;
 	int ret, done, err;
 
-	ret = cli_parse_cmd(argc, argv, "read", OPT_BIT(OPT_JSON) | OPT_BIT(OPT_RAW), 3, &o, &done);
+	ret = cli_parse_cmd(argc, argv, "read", OPT_BIT(OPT_JSON) | OPT_BIT(OPT_RAW) | OPT_BIT(OPT_COMPRESS),
+	                    3, &o, &done);
 	if (ret != CLI_OK || done)
 		return ret;
 	ret = read_parse(&o, &req);

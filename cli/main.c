@@ -79,6 +79,9 @@ static const struct cli_cmd commands[] = {
 	  "  TARGET            HOST:PID, HOST:PORT:PID or [IPv6]:PORT:PID (default port 7777)\n"
 	  "  --identity FILE   this client's private key (default ~/.config/memscan/id_x25519, or\n"
 	  "                    $XDG_CONFIG_HOME/memscan/id_x25519)\n"
+	  "  --compress        read, snapshot: ask the agent to compress the bytes (zstd) for slow\n"
+	  "                    links. Off by default: compressed sizes tell a watcher of the link\n"
+	  "                    something about the bytes (see docs/security.md)\n"
 	  "The agent's key must be pinned first with 'memscan trust HOST:PORT KEY'; the agent must list\n"
 	  "this client's public key in its authorized_keys.\n" },
 	{ "keygen", cmd_keygen, "make a key pair for talking to agents",

@@ -123,6 +123,8 @@ static int remote_connect(const struct cli_opts *o, const struct endpoint *ep, s
 		return CLI_USAGE;
 	}
 	err = memscan_client_new(&t->client);
+	if (err == MEMSCAN_OK && o->compress)
+		err = memscan_client_set_compression(t->client, 1);
 	if (err == MEMSCAN_OK)
 		err = memscan_client_set_identity_file(t->client, identity);
 	if (err != MEMSCAN_OK) {

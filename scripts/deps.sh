@@ -17,7 +17,7 @@ packages=(
 	clang-format      # scripts/lint.sh
 	clang             # libFuzzer targets
 	libclang-rt-14-dev # libFuzzer and sanitizer runtimes (only recommended by clang: say it)
-	libzstd-dev       # bench/: the zstd -1 baseline of B5
+	libzstd-dev       # opt-in compression of read pages (agent, client); bench/'s zstd -1 baseline
 )
 
 # True if the package is installed (not merely known or half-configured).

@@ -61,6 +61,7 @@ void memscan_client_free(memscan_client *c)
 		return;
 	client_drop(c);
 	nng_aio_free(c->aio);
+	zpage_dec_free(c->dec);
 	free(c->kept);
 	sodium_free(c->priv);
 	free(c->known_agents);
@@ -462,6 +463,10 @@ static int hello(memscan_client *c)
 	else {
 		c->perms = resp->hello->granted_perms;
 		c->page_bytes = resp->hello->max_page_bytes;
+		c->agent_zstd = 0;
+		for (size_t i = 0; i < resp->hello->n_encodings; i++)
+			if (resp->hello->encodings[i] == MEMSCAN__V1__ENCODING__ENCODING_ZSTD)
+				c->agent_zstd = 1;
 	}
 	wire_free_response(resp);
 	return r;

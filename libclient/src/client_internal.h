@@ -15,6 +15,7 @@
 
 #include "chan.h"
 #include "wire.h"
+#include "zpage.h"
 
 #define CLIENT_ERR_LEN         512
 #define CLIENT_DEFAULT_TIMEOUT 30000
@@ -57,9 +58,12 @@ struct memscan_client {
 	nng_aio *aio;        /* every send and receive: nng_sendmsg/nng_recvmsg would set up one per call */
 	chan_session *session;
 	uint32_t perms;
-	uint64_t page_bytes; /* the agent's largest page payload (Hello), 0 if it did not say */
-	int hs_closed;       /* the agent closed the connection during the last handshake */
-	int no_reconnect;    /* set while a call depends on the current session (a kept snapshot) */
+	uint64_t page_bytes;             /* the agent's largest page payload (Hello), 0 if it did not say */
+	int agent_zstd;                  /* the agent can compress read pages (Hello) */
+	zpage_dec *dec;                  /* set while compression is on (memscan_client_set_compression) */
+	uint64_t data_bytes, wire_bytes; /* read bytes received, and the page payloads that carried them */
+	int hs_closed;                   /* the agent closed the connection during the last handshake */
+	int no_reconnect; /* set while a call depends on the current session (a kept snapshot) */
 	struct client_kept *kept;
 	size_t kept_count, kept_cap;
 	char err[CLIENT_ERR_LEN];
@@ -128,12 +132,15 @@ struct client_read_sink {
 	uint64_t chunk_end;    /* end of the Read request in flight */
 	uint64_t hole_bytes;   /* total hole bytes */
 	memscan_range pending; /* hole not yet handed on (end == 0: none) */
+	int zstd;              /* the pages are asked for compressed */
 	int (*on_hole)(void *ctx, memscan_range hole);
 	void *hole_ctx;
 	/* without BUF, every byte goes to ON_DATA instead, in address order (bytes in holes as zeros);
 	 * a hole may be handed on after its bytes */
 	int (*on_data)(void *ctx, const uint8_t *data, size_t len);
 	void *data_ctx;
+	uint8_t *scratch; /* without BUF: decompressed pages (client_read_into frees it) */
+	size_t scratch_cap;
 };
 
 /* An ON_HOLE that appends to a memscan_ranges (CTX, may be NULL), joining adjacent ranges as memscan_read. */

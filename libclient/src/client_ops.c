@@ -174,6 +174,102 @@ int memscan_client_list_regions(memscan_client *c, int pid, const memscan_filter
 
 /* ---- reads ---- */
 
+int memscan_client_set_compression(memscan_client *c, int on)
+{
+	zpage_dec *dec = NULL;
+
+	if (!c)
+		return MEMSCAN_ERR_INVALID_ARG;
+	if (on && !(dec = zpage_dec_new()))
+		return MEMSCAN_ERR_NO_MEMORY;
+	client_lock(c);
+	if (!on || !c->dec) {
+		zpage_dec_free(c->dec);
+		c->dec = dec;
+		dec = NULL;
+	}
+	client_unlock(c);
+	zpage_dec_free(dec);
+	return MEMSCAN_OK;
+}
+
+void memscan_client_transfer_stats(const memscan_client *c, uint64_t *ret_bytes, uint64_t *ret_wire_bytes)
+{
+	uint64_t bytes = 0, wire = 0;
+
+	if (c) {
+		client_lock(c);
+		bytes = c->data_bytes;
+		wire = c->wire_bytes;
+		client_unlock(c);
+	}
+	if (ret_bytes)
+		*ret_bytes = bytes;
+	if (ret_wire_bytes)
+		*ret_wire_bytes = wire;
+}
+
+/* Where the bytes of a page for s->pos go: the sink's buffer, or without one (bytes handed on) its
+ * scratch buffer, grown to LEN. NULL if out of memory. */
+static uint8_t *page_dst(struct client_read_sink *s, uint64_t len)
+{
+	uint8_t *grown;
+
+	if (s->buf)
+		return s->buf + (s->pos - s->addr);
+	if (len > s->scratch_cap) {
+		grown = realloc(s->scratch, (size_t)len);
+		if (!grown)
+			return NULL;
+		s->scratch = grown;
+		s->scratch_cap = (size_t)len;
+	}
+	return s->scratch;
+}
+
+/* The bytes page P carries for s->pos, copied into the sink's buffer or (when asked for)
+ * decompressed; *RET_DATA: where they are now (without a sink buffer, possibly P's own, which the
+ * caller may change), *RET_LEN: how many. A page that does not fit, or does not decode to exactly the
+ * bytes it announces, is refused. */
+static int page_bytes(memscan_client *c, struct client_read_sink *s, const Memscan__V1__ReadPage *p,
+                      uint8_t **ret_data, uint64_t *ret_len)
+{
+	uint64_t room = s->chunk_end - s->pos;
+	uint8_t *dst;
+
+	if (p->encoding == MEMSCAN__V1__ENCODING__ENCODING_RAW) {
+		if (p->data.len > room)
+			return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent a read page out of place");
+		*ret_data = s->buf ? s->buf + (s->pos - s->addr) : p->data.data;
+		if (p->data.len && s->buf)
+			memcpy(*ret_data, p->data.data, p->data.len);
+		*ret_len = p->data.len;
+	} else if (p->encoding == MEMSCAN__V1__ENCODING__ENCODING_ZSTD && s->zstd) {
+		if (!p->raw_length || p->raw_length > room)
+			return client_fail(c, MEMSCAN_ERR_PROTOCOL,
+			                   "agent sent a compressed read page out of place (%llu bytes)",
+			                   (unsigned long long)p->raw_length);
+		dst = page_dst(s, p->raw_length);
+		if (!dst)
+			return client_fail(c, MEMSCAN_ERR_NO_MEMORY, "out of memory");
+		if (zpage_decompress(c->dec, p->data.data, p->data.len, dst, (size_t)p->raw_length) != 0)
+			return client_fail(
+			    c, MEMSCAN_ERR_PROTOCOL,
+			    "agent sent a compressed read page at 0x%llx that does not decode to "
+			    "the %llu bytes it announces",
+			    (unsigned long long)p->address, (unsigned long long)p->raw_length);
+		*ret_data = dst;
+		*ret_len = p->raw_length;
+	} else {
+		return client_fail(c, MEMSCAN_ERR_PROTOCOL,
+		                   "agent sent a read page in an encoding (%d) this client did not ask for",
+		                   (int)p->encoding);
+	}
+	c->data_bytes += *ret_len;
+	c->wire_bytes += p->data.len;
+	return MEMSCAN_OK;
+}
+
 static int sink_hole(struct client_read_sink *s, uint64_t start, uint64_t end)
 {
 	int r = MEMSCAN_OK;
@@ -206,15 +302,18 @@ static int read_page(memscan_client *c, const Memscan__V1__Response *resp, void 
 {
 	const Memscan__V1__ReadPage *p = resp->read;
 	struct client_read_sink *s = ctx;
-	uint64_t end, prev;
+	uint64_t len = 0, end, prev;
+	uint8_t *data = NULL;
 	int r;
 
-	if (!p || p->address != s->pos || p->data.len > s->chunk_end - s->pos ||
-	    (!p->data.len && p->next_cursor))
+	if (!p || p->address != s->pos)
 		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent a read page out of place");
-	if (p->data.len && s->buf)
-		memcpy(s->buf + (s->pos - s->addr), p->data.data, p->data.len);
-	end = s->pos + p->data.len;
+	r = page_bytes(c, s, p, &data, &len);
+	if (r != MEMSCAN_OK)
+		return r;
+	if (!len && p->next_cursor)
+		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent an empty read page");
+	end = s->pos + len;
 	prev = s->pos;
 	for (size_t i = 0; i < p->n_holes; i++) {
 		const Memscan__V1__Range *h = p->holes[i];
@@ -226,11 +325,11 @@ static int read_page(memscan_client *c, const Memscan__V1__Response *resp, void 
 			return client_fail(c, r, "holes: %s", memscan_strerror(r));
 		prev = h->end;
 	}
-	if (!s->buf && p->data.len) {
+	if (!s->buf && len) {
 		for (size_t i = 0; i < p->n_holes; i++) /* zeros, whatever the agent sent there */
-			memset(p->data.data + (p->holes[i]->start - s->pos), 0,
+			memset(data + (p->holes[i]->start - s->pos), 0,
 			       (size_t)(p->holes[i]->end - p->holes[i]->start));
-		r = s->on_data(s->data_ctx, p->data.data, p->data.len);
+		r = s->on_data(s->data_ctx, data, (size_t)len);
 		if (r != MEMSCAN_OK)
 			return client_fail(c, r, "storing the bytes read: %s", memscan_strerror(r));
 	}
@@ -260,7 +359,8 @@ struct read_req {
 	Memscan__V1__Target t;
 };
 
-static void read_req_init(struct read_req *q, int pid, uint64_t snapshot_id, uint64_t addr, uint64_t len)
+static void read_req_init(struct read_req *q, int pid, uint64_t snapshot_id, int zstd, uint64_t addr,
+                          uint64_t len)
 {
 	memscan__v1__request__init(&q->req);
 	memscan__v1__read__init(&q->rd);
@@ -270,6 +370,8 @@ static void read_req_init(struct read_req *q, int pid, uint64_t snapshot_id, uin
 	q->rd.address = addr;
 	q->rd.length = len;
 	q->rd.snapshot_id = snapshot_id;
+	if (zstd)
+		q->rd.encoding = MEMSCAN__V1__ENCODING__ENCODING_ZSTD;
 	q->req.op_case = MEMSCAN__V1__REQUEST__OP_READ;
 	q->req.read = &q->rd;
 }
@@ -299,7 +401,7 @@ static int read_chunk(memscan_client *c, int pid, uint64_t snapshot_id, struct c
 	uint64_t start = s->pos;
 	int r;
 
-	read_req_init(&q, pid, snapshot_id, start, len);
+	read_req_init(&q, pid, snapshot_id, s->zstd, start, len);
 	s->chunk_end = start + len;
 	r = client_paged(c, &q.req, MEMSCAN__V1__RESPONSE__RESULT_READ, MEMSCAN__V1__RESPONSE__RESULT_READ,
 	                 read_page, s);
@@ -311,11 +413,11 @@ static int read_chunk(memscan_client *c, int pid, uint64_t snapshot_id, struct c
 /* Agents with pages at least this large are worth pipelining (Hello tells). */
 #define CLIENT_PIPE_MIN_PAGE (64u << 10)
 
-static int send_read(memscan_client *c, int pid, uint64_t snapshot_id, uint64_t addr, uint64_t len)
+static int send_read(memscan_client *c, int pid, uint64_t snapshot_id, int zstd, uint64_t addr, uint64_t len)
 {
 	struct read_req q;
 
-	read_req_init(&q, pid, snapshot_id, addr, len);
+	read_req_init(&q, pid, snapshot_id, zstd, addr, len);
 	return client_send(c, &q.req);
 }
 
@@ -362,7 +464,7 @@ static int read_pipelined(memscan_client *c, int pid, uint64_t snapshot_id, stru
 	int r = client_ensure_session(c), more;
 
 	if (r == MEMSCAN_OK)
-		r = send_read(c, pid, snapshot_id, at, len);
+		r = send_read(c, pid, snapshot_id, s->zstd, at, len);
 	while (r == MEMSCAN_OK) {
 		r = client_recv_frame(c, &f);
 		if (r != MEMSCAN_OK)
@@ -370,7 +472,7 @@ static int read_pipelined(memscan_client *c, int pid, uint64_t snapshot_id, stru
 		more = at + len < end;
 		if (more) {
 			next_len = end - (at + len) < page ? end - (at + len) : page;
-			r = send_read(c, pid, snapshot_id, at + len, next_len);
+			r = send_read(c, pid, snapshot_id, s->zstd, at + len, next_len);
 			if (r != MEMSCAN_OK) {
 				nng_msg_free(f.msg); /* the connection is gone with the send */
 				break;
@@ -394,12 +496,17 @@ int client_read_into(memscan_client *c, int pid, uint64_t snapshot_id, struct cl
 
 	sink->pos = sink->addr;
 	sink->hole_bytes = 0;
+	/* asked for only when on and the agent said it can (an old agent would send raw pages anyway) */
+	sink->zstd = c->dec && c->agent_zstd;
 	sink->pending.start = sink->pending.end = 0;
 	if (c->page_bytes >= CLIENT_PIPE_MIN_PAGE && client_session_live(c) && sink->len > c->page_bytes)
 		r = read_pipelined(c, pid, snapshot_id, sink);
 	while (r == MEMSCAN_OK && sink->pos < end)
 		r = read_chunk(c, pid, snapshot_id, sink,
 		               end - sink->pos < CLIENT_READ_CHUNK ? end - sink->pos : CLIENT_READ_CHUNK);
+	free(sink->scratch);
+	sink->scratch = NULL;
+	sink->scratch_cap = 0;
 	if (r != MEMSCAN_OK)
 		return r;
 	r = sink_flush(sink);

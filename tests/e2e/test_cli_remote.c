@@ -179,6 +179,50 @@ static void test_remote_snapshot_equals_local(void **state)
 	ms_run_free(&r);
 }
 
+/* --compress: the same snapshot file and the same read output as without; refused locally. */
+static void test_remote_compress(void **state)
+{
+	char local_path[4200], remote_path[4200];
+	const char *pid = ms_fixture_pid_str(&fx);
+	ms_run l, r;
+
+	(void)state;
+	snprintf(local_path, sizeof(local_path), "%s/local-z.snap", cfg_dir);
+	snprintf(remote_path, sizeof(remote_path), "%s/remote-z.snap", cfg_dir);
+	RUN(&r, "snapshot", pid, "-o", local_path, "--range", arena_range());
+	assert_int_equal(r.status, 0);
+	ms_run_free(&r);
+	RUN(&r, "remote", "snapshot", target(hostport, fx.pid), "-o", remote_path, "--range", arena_range(),
+	    "--compress", "--identity", env.full.path);
+	assert_int_equal(r.status, 0);
+	ms_run_free(&r);
+	RUN(&r, "diff", local_path, remote_path);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "# 0 runs, 0 bytes changed\n");
+	ms_run_free(&r);
+
+	RUN(&l, "read", pid, ms_hex(fx.holey), "8192", "--json");
+	RUN(&r, "remote", "read", target(hostport, fx.pid), ms_hex(fx.holey), "8192", "--json", "--compress",
+	    "--identity", env.full.path);
+	assert_int_equal(l.status, 0);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(l.out, r.out);
+	ms_run_free(&l);
+	ms_run_free(&r);
+
+	RUN(&r, "snapshot", pid, "-o", local_path, "--compress");
+	assert_int_equal(r.status, 2);
+	assert_non_null(strstr(r.err, "--compress"));
+	ms_run_free(&r);
+	RUN(&r, "remote", "scan", target(hostport, fx.pid), "--pattern", "4D", "--compress", "--identity",
+	    env.full.path);
+	assert_int_equal(r.status, 2);
+	ms_run_free(&r);
+	RUN(&r, "remote", "--help");
+	assert_non_null(strstr(r.out, "--compress"));
+	ms_run_free(&r);
+}
+
 static void test_remote_diff_and_watch(void **state)
 {
 	ms_fixture tick;
@@ -358,6 +402,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_remote_output_equals_local),
 		cmocka_unit_test(test_remote_snapshot_equals_local),
+		cmocka_unit_test(test_remote_compress),
 		cmocka_unit_test(test_remote_diff_and_watch),
 		cmocka_unit_test(test_remote_errors),
 		cmocka_unit_test(test_keys_commands),
