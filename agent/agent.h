@@ -243,6 +243,9 @@ int agent_open_target(agent_req *r, const Memscan__V1__Target *t, memscan_proces
 int agent_open_target_cached(agent_req *r, const Memscan__V1__Target *t, memscan_process **ret_proc);
 int agent_fail(agent_req *r, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int agent_pack(agent_req *r, Memscan__V1__Response *resp);
+/* A new reply frame for LEN bytes of packed Response (replacing any reply built before); returns
+ * where to write them, or NULL after failing R with NO_MEMORY. */
+uint8_t *agent_reply_frame(agent_req *r, size_t len);
 
 /* ops.c */
 int agent_op_hello(agent_req *r);

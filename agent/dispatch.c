@@ -84,6 +84,18 @@ static void agent_drop_out(agent_req *r)
 	r->out_len = 0;
 }
 
+uint8_t *agent_reply_frame(agent_req *r, size_t len)
+{
+	agent_drop_out(r);
+	r->out = agent_frame_alloc(len);
+	if (!r->out) {
+		agent_fail(r, MEMSCAN_ERR_NO_MEMORY, "out of memory building the reply");
+		return NULL;
+	}
+	r->out_len = len;
+	return (uint8_t *)nng_msg_body(r->out) + CHAN_DATA_AD_LEN;
+}
+
 int agent_pack(agent_req *r, Memscan__V1__Response *resp)
 {
 	agent_drop_out(r);

@@ -193,3 +193,118 @@ void wire_proc_from_proto(const Memscan__V1__ProcessInfo *in, memscan_proc_info 
 	snprintf(out->name, sizeof(out->name), "%s", in->name ? in->name : "");
 	snprintf(out->cmdline, sizeof(out->cmdline), "%s", in->cmdline ? in->cmdline : "");
 }
+
+/* ---- region pages written directly (see wire.h) ---- */
+
+/* Field numbers and wire types of the messages written here (memscan.proto). */
+#define WIRE_VARINT           0u
+#define WIRE_LEN              2u
+#define WIRE_TAG(field, type) ((uint8_t)(((field) << 3) | (type)))
+#define WIRE_RESPONSE_REGIONS 12u /* Response.regions */
+#define WIRE_PAGE_REGIONS     1u  /* RegionPage.regions */
+#define WIRE_PAGE_CURSOR      2u  /* RegionPage.next_cursor */
+#define WIRE_PAGE_START_TIME  3u  /* RegionPage.start_time */
+
+static size_t varint_size(uint64_t v)
+{
+	size_t n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+static uint8_t *put_varint(uint8_t *out, uint64_t v)
+{
+	while (v >= 0x80) {
+		*out++ = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	*out++ = (uint8_t)v;
+	return out;
+}
+
+/* A proto3 scalar field: absent when zero. */
+static size_t scalar_size(uint64_t v)
+{
+	return v ? 1 + varint_size(v) : 0;
+}
+
+static uint8_t *put_scalar(uint8_t *out, unsigned field, uint64_t v)
+{
+	if (!v)
+		return out;
+	*out++ = WIRE_TAG(field, WIRE_VARINT);
+	return put_varint(out, v);
+}
+
+/* The Region message alone (fields 1-10 of memscan.proto's Region, in field order). */
+static size_t region_size(const memscan_region *r, size_t *ret_path_len)
+{
+	size_t path_len = r->path ? strlen(r->path) : 0;
+
+	*ret_path_len = path_len;
+	return scalar_size(r->start) + scalar_size(r->end) + scalar_size(r->offset) + scalar_size(r->inode) +
+	       scalar_size(r->dev_major) + scalar_size(r->dev_minor) + scalar_size(r->perms) +
+	       scalar_size(r->kind) + scalar_size(r->deleted != 0) +
+	       (path_len ? 1 + varint_size(path_len) + path_len : 0);
+}
+
+size_t wire_region_item_size(const memscan_region *r)
+{
+	size_t path_len, len = region_size(r, &path_len);
+
+	return 1 + varint_size(len) + len;
+}
+
+static size_t page_size(size_t items_len, uint64_t next_cursor, uint64_t start_time)
+{
+	return items_len + scalar_size(next_cursor) + scalar_size(start_time);
+}
+
+size_t wire_regions_reply_size(size_t items_len, uint64_t next_cursor, uint64_t start_time)
+{
+	size_t page = page_size(items_len, next_cursor, start_time);
+
+	return 1 + varint_size(page) + page;
+}
+
+static uint8_t *put_region(uint8_t *out, const memscan_region *r)
+{
+	size_t path_len, len = region_size(r, &path_len);
+
+	*out++ = WIRE_TAG(WIRE_PAGE_REGIONS, WIRE_LEN);
+	out = put_varint(out, len);
+	out = put_scalar(out, 1, r->start);
+	out = put_scalar(out, 2, r->end);
+	out = put_scalar(out, 3, r->offset);
+	out = put_scalar(out, 4, r->inode);
+	out = put_scalar(out, 5, r->dev_major);
+	out = put_scalar(out, 6, r->dev_minor);
+	out = put_scalar(out, 7, r->perms);
+	out = put_scalar(out, 8, r->kind);
+	out = put_scalar(out, 9, r->deleted != 0);
+	if (path_len) {
+		*out++ = WIRE_TAG(10, WIRE_LEN);
+		out = put_varint(out, path_len);
+		memcpy(out, r->path, path_len);
+		out += path_len;
+	}
+	return out;
+}
+
+size_t wire_regions_reply_put(const memscan_region_list *list, size_t first, size_t n, size_t items_len,
+                              uint64_t next_cursor, uint64_t start_time, uint8_t *out)
+{
+	uint8_t *p = out;
+
+	*p++ = WIRE_TAG(WIRE_RESPONSE_REGIONS, WIRE_LEN);
+	p = put_varint(p, page_size(items_len, next_cursor, start_time));
+	for (size_t i = first; i < first + n; i++)
+		p = put_region(p, memscan_region_list_get(list, i));
+	p = put_scalar(p, WIRE_PAGE_CURSOR, next_cursor);
+	p = put_scalar(p, WIRE_PAGE_START_TIME, start_time);
+	return (size_t)(p - out);
+}
