@@ -201,6 +201,42 @@ static void test_wire_regions_reply_equals_protobuf_c(void **state)
 	memscan_region_list_free(list);
 }
 
+/* A page of thousands of items unpacks across several arena chunks and frees whole (LeakSanitizer);
+ * under a budget smaller than what it needs, it is refused. */
+static void test_wire_unpack_large_page(void **state)
+{
+	enum { N = 3000 };
+	memscan_region_list *list = NULL;
+	Memscan__V1__Response *resp;
+	size_t items = 0, len;
+	uint8_t *buf;
+
+	(void)state;
+	assert_int_equal(memscan_region_list_new(&list), MEMSCAN_OK);
+	for (uint64_t i = 0; i < N; i++) {
+		memscan_region r = { .start = 0x10000 * (i + 1),
+			             .end = 0x10000 * (i + 1) + 0x1000,
+			             .perms = MEMSCAN_PERM_READ,
+			             .kind = MEMSCAN_KIND_FILE,
+			             .path = i % 2 ? "/usr/lib/x86_64-linux-gnu/libc.so.6" : "" };
+		assert_int_equal(memscan_region_list_add(list, &r), MEMSCAN_OK);
+		items += wire_region_item_size(&r);
+	}
+	len = wire_regions_reply_size(items, 0, 42);
+	buf = malloc(len);
+	assert_non_null(buf);
+	assert_int_equal(wire_regions_reply_put(list, 0, N, items, 0, 42, buf), len);
+	resp = wire_unpack_response(buf, len, WIRE_UNPACK_BUDGET_CLIENT);
+	assert_non_null(resp);
+	assert_int_equal(resp->regions->n_regions, N);
+	assert_string_equal(resp->regions->regions[N - 1]->path, "/usr/lib/x86_64-linux-gnu/libc.so.6");
+	assert_int_equal(resp->regions->start_time, 42);
+	wire_free_response(resp);
+	assert_null(wire_unpack_response(buf, len, 64u << 10));
+	free(buf);
+	memscan_region_list_free(list);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -208,6 +244,7 @@ int main(void)
 		cmocka_unit_test(test_wire_region_round_trip_and_validation),
 		cmocka_unit_test(test_wire_unpack_is_bounded),
 		cmocka_unit_test(test_wire_regions_reply_equals_protobuf_c),
+		cmocka_unit_test(test_wire_unpack_large_page),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
