@@ -316,7 +316,7 @@ static void agent_ctx_cb(void *arg)
 {
 	struct agent_ctx *c = arg;
 	int rv = nng_aio_result(c->aio);
-	nng_msg *reply = NULL;
+	nng_msg *msg, *reply = NULL;
 
 	if (c->sending) {
 		c->sending = 0;
@@ -331,11 +331,12 @@ static void agent_ctx_cb(void *arg)
 			agent_ctx_recv(c); /* a transient failure */
 		return;
 	}
-	if (agent_begin(c->ag, c, nng_aio_get_msg(c->aio)) != 0) {
+	msg = nng_aio_get_msg(c->aio);
+	nng_aio_set_msg(c->aio, NULL);
+	if (agent_begin(c->ag, c, msg) != 0) {
 		agent_ctx_recv(c);
 		return;
 	}
-	nng_aio_set_msg(c->aio, NULL);
 	if (agent_finish(c->ag, c, 1, &reply) == AGENT_DEFER)
 		agent_queue_work(c->ag, c);
 	else
