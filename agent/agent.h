@@ -140,13 +140,20 @@ typedef struct agent_replay {
 	uint8_t tai[CHAN_TAI64N_LEN];
 } agent_replay;
 
-/* One worker thread: its own REP context, receiving, handling and replying synchronously. */
-struct agent_worker {
+/* REP contexts per worker thread. */
+#define AGENT_CTX_PER_WORKER 2
+
+/* One REP context: a state machine on nng's callbacks (server.c), with the request it is handling. */
+struct agent_ctx {
 	struct agent *ag;
-	pthread_t thread;
 	nng_ctx ctx;
 	nng_aio *aio;
-	atomic_int done;
+	int sending;             /* the aio carries a reply (else it receives) */
+	struct agent_session *s; /* the request's session: referenced, its in_flight claimed */
+	nng_msg *msg;            /* its frame (DATA: opened in place, PT_LEN bytes of plaintext) */
+	size_t pt_len;
+	Memscan__V1__Request *req; /* DATA: the unpacked request, NULL if malformed */
+	struct agent_ctx *next;    /* in the workers' queue */
 };
 
 /* The compressors of read pages, shared by the workers: as many as cores (compression is CPU-bound;
@@ -185,8 +192,13 @@ typedef struct agent {
 	nng_socket sock;
 	nng_listener *listeners;
 	size_t listener_count;
-	struct agent_worker *workers;
-	size_t worker_count;
+	struct agent_ctx *ctxs;
+	size_t ctx_count;
+	pthread_t *threads; /* the workers: requests that are not light */
+	size_t thread_count;
+	pthread_mutex_t work_lock;
+	pthread_cond_t work_cond;
+	struct agent_ctx *work_head, *work_tail;
 	pthread_t housekeeper;
 	int housekeeper_started;
 	pthread_mutex_t stop_lock;
@@ -207,6 +219,8 @@ typedef struct agent_req {
 	const char *op;
 	int pid;
 	uint64_t bytes;
+	int light; /* on an nng thread: bounded work only (agent_handle_request) */
+	int defer; /* ... and this request needs more: hand it to a worker */
 } agent_req;
 
 /* config.c */
@@ -255,8 +269,19 @@ void agent_compress_page(agent_req *r, Memscan__V1__ReadPage *page);
 void agent_compress_release(agent_req *r);
 
 /* dispatch.c */
-int agent_handle_request(agent *ag, agent_session *s, const uint8_t *pt, size_t len, nng_msg **ret_out,
-                         size_t *ret_len);
+/* agent_handle_request's answer to a LIGHT call for a request that is not. */
+#define AGENT_DEFER 1
+/* Maps text a light listing reads at most (~0.3 us a line of ~100 bytes: ~50 us). */
+#define AGENT_LIGHT_MAPS_MAX (16u << 10)
+/* Handles one authenticated request (REQ NULL: it did not unpack): 0 with the packed Response in
+ * *RET_OUT, or -1 if not even an error reply could be built (the caller then closes the pipe).
+ * LIGHT: the caller is one of nng's threads, which must not be held up: only requests whose work is
+ * small and bounded are handled (hello, list_regions of a process whose maps text is under
+ * AGENT_LIGHT_MAPS_MAX, error replies), and only while no paged result is pending (dropping one may
+ * mean finishing a diff); any other returns AGENT_DEFER with nothing done or audited, for the caller
+ * to call again from a worker thread. */
+int agent_handle_request(agent *ag, agent_session *s, const Memscan__V1__Request *req, int light,
+                         nng_msg **ret_out, size_t *ret_len);
 /* A message for a DATA frame whose plaintext is PT_LEN bytes at CHAN_DATA_AD_LEN; NULL if no memory. */
 nng_msg *agent_frame_alloc(size_t pt_len);
 int agent_open_target(agent_req *r, const Memscan__V1__Target *t, memscan_process **ret_proc);
@@ -266,6 +291,9 @@ int agent_open_target(agent_req *r, const Memscan__V1__Target *t, memscan_proces
 int agent_open_target_cached(agent_req *r, const Memscan__V1__Target *t, memscan_process **ret_proc);
 int agent_fail(agent_req *r, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int agent_pack(agent_req *r, Memscan__V1__Response *resp);
+/* A new reply frame for LEN bytes of packed Response (replacing any reply built before); returns
+ * where to write them, or NULL after failing R with NO_MEMORY. */
+uint8_t *agent_reply_frame(agent_req *r, size_t len);
 
 /* ops.c */
 int agent_op_hello(agent_req *r);

@@ -17,18 +17,19 @@ static const struct agent_op {
 	const char *name;
 	uint32_t perm; /* CHAN_PERM_* bit required; 0 = none */
 	agent_handler fn;
+	int light; /* bounded work, done on nng's threads (see agent_handle_request) */
 } agent_ops[] = {
-	{ MEMSCAN__V1__REQUEST__OP_HELLO, "hello", 0, agent_op_hello },
-	{ MEMSCAN__V1__REQUEST__OP_LIST_PROCESSES, "list_processes", CHAN_PERM_LIST,
-	  agent_op_list_processes },
-	{ MEMSCAN__V1__REQUEST__OP_LIST_REGIONS, "list_regions", CHAN_PERM_LIST, agent_op_list_regions },
-	{ MEMSCAN__V1__REQUEST__OP_READ, "read", CHAN_PERM_READ, agent_op_read },
-	{ MEMSCAN__V1__REQUEST__OP_SNAPSHOT, "snapshot", CHAN_PERM_READ, agent_op_snapshot },
-	{ MEMSCAN__V1__REQUEST__OP_DIFF, "diff", CHAN_PERM_READ, agent_op_diff },
-	{ MEMSCAN__V1__REQUEST__OP_SCAN, "scan", CHAN_PERM_SCAN, agent_op_scan },
-	{ MEMSCAN__V1__REQUEST__OP_RELEASE, "release", CHAN_PERM_READ, agent_op_release },
+	{ MEMSCAN__V1__REQUEST__OP_HELLO, "hello", 0, agent_op_hello, 1 },
+	{ MEMSCAN__V1__REQUEST__OP_LIST_PROCESSES, "list_processes", CHAN_PERM_LIST, agent_op_list_processes,
+	  0 },
+	{ MEMSCAN__V1__REQUEST__OP_LIST_REGIONS, "list_regions", CHAN_PERM_LIST, agent_op_list_regions, 1 },
+	{ MEMSCAN__V1__REQUEST__OP_READ, "read", CHAN_PERM_READ, agent_op_read, 0 },
+	{ MEMSCAN__V1__REQUEST__OP_SNAPSHOT, "snapshot", CHAN_PERM_READ, agent_op_snapshot, 0 },
+	{ MEMSCAN__V1__REQUEST__OP_DIFF, "diff", CHAN_PERM_READ, agent_op_diff, 0 },
+	{ MEMSCAN__V1__REQUEST__OP_SCAN, "scan", CHAN_PERM_SCAN, agent_op_scan, 0 },
+	{ MEMSCAN__V1__REQUEST__OP_RELEASE, "release", CHAN_PERM_READ, agent_op_release, 0 },
 	/* Next continues a result whose operation was already granted */
-	{ MEMSCAN__V1__REQUEST__OP_NEXT, "next", 0, agent_op_next },
+	{ MEMSCAN__V1__REQUEST__OP_NEXT, "next", 0, agent_op_next, 0 },
 };
 
 static const char *agent_perm_name(uint32_t perm)
@@ -82,6 +83,18 @@ static void agent_drop_out(agent_req *r)
 		nng_msg_free(r->out);
 	r->out = NULL;
 	r->out_len = 0;
+}
+
+uint8_t *agent_reply_frame(agent_req *r, size_t len)
+{
+	agent_drop_out(r);
+	r->out = agent_frame_alloc(len);
+	if (!r->out) {
+		agent_fail(r, MEMSCAN_ERR_NO_MEMORY, "out of memory building the reply");
+		return NULL;
+	}
+	r->out_len = len;
+	return (uint8_t *)nng_msg_body(r->out) + CHAN_DATA_AD_LEN;
 }
 
 int agent_pack(agent_req *r, Memscan__V1__Response *resp)
@@ -227,6 +240,10 @@ static void agent_dispatch(agent_req *r)
 		return;
 	}
 	r->op = op->name;
+	if (r->light && !op->light) {
+		r->defer = 1;
+		return;
+	}
 	if (op->op != MEMSCAN__V1__REQUEST__OP_NEXT)
 		agent_pending_clear(&r->s->pending);
 	if (op->perm && !(perms & op->perm)) {
@@ -251,18 +268,17 @@ static int agent_pack_error(agent_req *r)
 	return r->out ? 0 : -1;
 }
 
-/* Handles one authenticated plaintext request; returns 0 with the packed Response in *RET_OUT, or -1
- * if not even an error reply could be built (the caller then closes the pipe). */
-int agent_handle_request(agent *ag, agent_session *s, const uint8_t *pt, size_t len, nng_msg **ret_out,
-                         size_t *ret_len)
+int agent_handle_request(agent *ag, agent_session *s, const Memscan__V1__Request *req, int light,
+                         nng_msg **ret_out, size_t *ret_len)
 {
 	agent_req r;
-	Memscan__V1__Request *req;
 
+	if (light && s->pending.kind != AGENT_PAGE_NONE)
+		return AGENT_DEFER;
 	memset(&r, 0, sizeof(r));
 	r.ag = ag;
 	r.s = s;
-	req = wire_unpack_request(pt, len, WIRE_UNPACK_BUDGET_AGENT);
+	r.light = light;
 	if (!req) {
 		r.op = "malformed";
 		agent_pending_clear(&s->pending);
@@ -271,10 +287,13 @@ int agent_handle_request(agent *ag, agent_session *s, const uint8_t *pt, size_t 
 		r.req = req;
 		agent_dispatch(&r);
 	}
+	if (r.defer) {
+		agent_drop_out(&r);
+		return AGENT_DEFER;
+	}
 	if (r.err != MEMSCAN_OK && agent_pack_error(&r) != 0)
 		r.err = MEMSCAN_ERR_NO_MEMORY;
 	agent_audit(s, r.op, r.pid, r.bytes, r.err);
-	wire_free_request(req);
 	if (!r.out)
 		return -1;
 	*ret_out = r.out;

@@ -58,7 +58,16 @@ static int agent_regions(agent_req *r, memscan_process *proc, const Memscan__V1_
 	int err;
 
 	wire_filter_from_proto(filter, &f);
-	err = memscan_regions_read(proc, &f, ret);
+	if (r->light) {
+		/* on an nng thread: a process with many regions is listed by a worker instead */
+		err = memscan_regions_read_max(proc, &f, AGENT_LIGHT_MAPS_MAX, ret);
+		if (err == MEMSCAN_ERR_LIMIT) {
+			r->defer = 1;
+			return err;
+		}
+	} else {
+		err = memscan_regions_read(proc, &f, ret);
+	}
 	if (err != MEMSCAN_OK)
 		return agent_fail(r, err, "cannot list the regions of process %d: %s",
 		                  memscan_process_pid(proc), memscan_strerror(err));

@@ -155,52 +155,56 @@ out:
 	return reply;
 }
 
-/* Handles one DATA frame on an established session: opened in place in MSG, the reply packed into
- * its own frame and sealed in place. NULL: close the pipe. */
-static nng_msg *agent_data(agent *ag, agent_session *s, nng_msg *msg)
+/* Seals the packed Response in REPLY (OUT_LEN bytes at CHAN_DATA_AD_LEN) in place; NULL if it cannot. */
+static nng_msg *agent_seal(agent_session *s, nng_msg *reply, size_t out_len)
 {
-	uint8_t *frame = nng_msg_body(msg), *pt = frame + CHAN_DATA_AD_LEN;
-	size_t len = nng_msg_len(msg), pt_len = 0, out_len = 0, sealed = 0;
-	nng_msg *reply = NULL;
+	uint8_t *body = nng_msg_body(reply);
+	size_t sealed = 0;
 
-	if (len < CHAN_DATA_OVERHEAD ||
-	    chan_open(s->chan, frame, len, pt, len - CHAN_DATA_OVERHEAD, &pt_len) != 0) {
-		agent_refused(s->peer,
-		              chan_frame_type(frame, len) == CHAN_TYPE_HS1 ? "second-hs1" : "bad-data-frame",
-		              s->fp);
+	if (chan_seal(s->chan, body + CHAN_DATA_AD_LEN, out_len, body, nng_msg_len(reply), &sealed) != 0) {
+		nng_msg_free(reply);
 		return NULL;
 	}
-	if (agent_handle_request(ag, s, pt, pt_len, &reply, &out_len) == 0) {
-		uint8_t *body = nng_msg_body(reply);
-
-		if (chan_seal(s->chan, body + CHAN_DATA_AD_LEN, out_len, body, nng_msg_len(reply), &sealed) !=
-		    0) {
-			nng_msg_free(reply);
-			reply = NULL;
-		} else if (sealed < nng_msg_len(reply)) {
-			nng_msg_chop(reply, nng_msg_len(reply) - sealed);
-		}
-	}
-	sodium_memzero(pt, pt_len);
+	if (sealed < nng_msg_len(reply))
+		nng_msg_chop(reply, nng_msg_len(reply) - sealed);
 	return reply;
 }
 
-/* Handles one received message; returns the reply, or NULL after closing the pipe. */
-static nng_msg *agent_handle_msg(agent *ag, nng_msg *msg)
+/* Opens C's DATA frame in place and unpacks it (c->req stays NULL if it is malformed: an error
+ * reply). -1 if it does not authenticate (close the pipe). Called with the session's lock held. */
+static int agent_open_data(struct agent_ctx *c)
 {
-	nng_pipe pipe = nng_msg_get_pipe(msg);
-	const uint8_t *frame = nng_msg_body(msg);
-	size_t len = nng_msg_len(msg);
-	agent_session *s = agent_session_get(ag, (uint32_t)nng_pipe_id(pipe));
-	nng_msg *reply = NULL;
+	agent_session *s = c->s;
+	uint8_t *frame = nng_msg_body(c->msg);
+	size_t len = nng_msg_len(c->msg);
 
-	if (!s)
-		goto out;
-	if (atomic_exchange(&s->in_flight, 1) == 0) {
-		pthread_mutex_lock(&s->lock);
-		if (!s->closed)
-			reply = s->chan ? agent_data(ag, s, msg) : agent_handshake(ag, s, frame, len);
-		pthread_mutex_unlock(&s->lock);
+	if (len < CHAN_DATA_OVERHEAD || chan_open(s->chan, frame, len, frame + CHAN_DATA_AD_LEN,
+	                                          len - CHAN_DATA_OVERHEAD, &c->pt_len) != 0) {
+		agent_refused(s->peer,
+		              chan_frame_type(frame, len) == CHAN_TYPE_HS1 ? "second-hs1" : "bad-data-frame",
+		              s->fp);
+		return -1;
+	}
+	c->req = wire_unpack_request(frame + CHAN_DATA_AD_LEN, c->pt_len, WIRE_UNPACK_BUDGET_AGENT);
+	return 0;
+}
+
+/* Ends C's request: wipes and frees the request, releases the session (closing the pipe if there is
+ * no REPLY to send) and returns REPLY, or NULL. */
+static nng_msg *agent_end(agent *ag, struct agent_ctx *c, nng_msg *reply)
+{
+	nng_pipe pipe = nng_msg_get_pipe(c->msg);
+	agent_session *s = c->s;
+
+	wire_free_request(c->req);
+	if (c->pt_len)
+		sodium_memzero((uint8_t *)nng_msg_body(c->msg) + CHAN_DATA_AD_LEN, c->pt_len);
+	nng_msg_free(c->msg);
+	c->req = NULL;
+	c->msg = NULL;
+	c->pt_len = 0;
+	c->s = NULL;
+	if (s) {
 		atomic_store(&s->in_flight, 0);
 		/* the pipe went away while we worked (e.g. a pipelined second request closed it): the reply
 		 * has nowhere to go, and nng 1.5 may not free a reply queued for a closing pipe */
@@ -208,40 +212,173 @@ static nng_msg *agent_handle_msg(agent *ag, nng_msg *msg)
 			nng_msg_free(reply);
 			reply = NULL;
 		}
+		agent_session_put(ag, s);
 	}
-	agent_session_put(ag, s);
-out:
 	if (!reply)
 		nng_pipe_close(pipe);
 	return reply;
 }
 
+/* Takes MSG on: finds its session and claims it (one request at a time), opens a DATA frame. -1 after
+ * ending the request (the pipe is closed). */
+static int agent_begin(agent *ag, struct agent_ctx *c, nng_msg *msg)
+{
+	agent_session *s = agent_session_get(ag, (uint32_t)nng_pipe_id(nng_msg_get_pipe(msg)));
+	int r = 0;
+
+	c->msg = msg;
+	c->req = NULL;
+	c->pt_len = 0;
+	c->s = NULL;
+	if (!s || atomic_exchange(&s->in_flight, 1) != 0) {
+		agent_session_put(ag, s);
+		agent_end(ag, c, NULL);
+		return -1;
+	}
+	c->s = s;
+	pthread_mutex_lock(&s->lock);
+	if (s->closed || (s->chan && agent_open_data(c) != 0))
+		r = -1;
+	pthread_mutex_unlock(&s->lock);
+	if (r != 0)
+		agent_end(ag, c, NULL);
+	return r;
+}
+
+/* Handles C's request; AGENT_DEFER when LIGHT (on an nng thread) and it needs more than bounded work
+ * (a handshake, or see agent_handle_request): nothing is done then, a worker calls again. Else the
+ * request is ended, and the reply (NULL: the pipe is closed) is in *RET_REPLY. */
+static int agent_finish(agent *ag, struct agent_ctx *c, int light, nng_msg **ret_reply)
+{
+	agent_session *s = c->s;
+	nng_msg *reply = NULL;
+	size_t out_len = 0;
+	int r = 0;
+
+	if (!s->chan && light)
+		return AGENT_DEFER; /* a handshake takes several X25519 operations */
+	pthread_mutex_lock(&s->lock);
+	if (s->closed) {
+		r = -1;
+	} else if (!s->chan) {
+		reply = agent_handshake(ag, s, nng_msg_body(c->msg), nng_msg_len(c->msg));
+	} else {
+		r = agent_handle_request(ag, s, c->req, light, &reply, &out_len);
+		if (r == 0)
+			reply = agent_seal(s, reply, out_len);
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (r == AGENT_DEFER)
+		return r;
+	*ret_reply = agent_end(ag, c, reply);
+	return 0;
+}
+
+/* Arms C to receive the next request (not once the agent stops: the context ends there). */
+static void agent_ctx_recv(struct agent_ctx *c)
+{
+	if (atomic_load(&c->ag->stopping))
+		return;
+	nng_aio_set_timeout(c->aio, NNG_DURATION_INFINITE);
+	nng_ctx_recv(c->ctx, c->aio);
+}
+
+/* Sends REPLY on C, or receives again if there is none. */
+static void agent_ctx_reply(struct agent_ctx *c, nng_msg *reply)
+{
+	if (!reply) {
+		agent_ctx_recv(c);
+		return;
+	}
+	c->sending = 1;
+	nng_aio_set_msg(c->aio, reply);
+	nng_aio_set_timeout(c->aio, 30000);
+	nng_ctx_send(c->ctx, c->aio);
+}
+
+static void agent_queue_work(agent *ag, struct agent_ctx *c)
+{
+	pthread_mutex_lock(&ag->work_lock);
+	c->next = NULL;
+	if (ag->work_tail)
+		ag->work_tail->next = c;
+	else
+		ag->work_head = c;
+	ag->work_tail = c;
+	pthread_cond_signal(&ag->work_cond);
+	pthread_mutex_unlock(&ag->work_lock);
+}
+
+/* nng's completion of C's receive or send, on one of nng's threads. A received request is handled
+ * right here if it is light (bounded work, see agent_handle_request): no hand-over to another thread
+ * on the way to the reply. Anything else goes to the workers. */
+static void agent_ctx_cb(void *arg)
+{
+	struct agent_ctx *c = arg;
+	int rv = nng_aio_result(c->aio);
+	nng_msg *msg, *reply = NULL;
+
+	if (c->sending) {
+		c->sending = 0;
+		if (rv != 0)
+			nng_msg_free(nng_aio_get_msg(c->aio));
+		nng_aio_set_msg(c->aio, NULL);
+		agent_ctx_recv(c);
+		return;
+	}
+	if (rv != 0) {
+		if (rv != NNG_ECLOSED && rv != NNG_ECANCELED)
+			agent_ctx_recv(c); /* a transient failure */
+		return;
+	}
+	msg = nng_aio_get_msg(c->aio);
+	nng_aio_set_msg(c->aio, NULL);
+	if (agent_begin(c->ag, c, msg) != 0) {
+		agent_ctx_recv(c);
+		return;
+	}
+	if (agent_finish(c->ag, c, 1, &reply) == AGENT_DEFER)
+		agent_queue_work(c->ag, c);
+	else
+		agent_ctx_reply(c, reply);
+}
+
+/* Takes the next deferred request; NULL once the agent stops (requests still queued are dropped). */
+static struct agent_ctx *agent_next_work(agent *ag)
+{
+	struct agent_ctx *c;
+
+	pthread_mutex_lock(&ag->work_lock);
+	for (;;) {
+		while (!ag->work_head && !atomic_load(&ag->stopping))
+			pthread_cond_wait(&ag->work_cond, &ag->work_lock);
+		c = ag->work_head;
+		if (c) {
+			ag->work_head = c->next;
+			if (!ag->work_head)
+				ag->work_tail = NULL;
+		}
+		if (!c || !atomic_load(&ag->stopping))
+			break;
+		pthread_mutex_unlock(&ag->work_lock);
+		agent_end(ag, c, NULL);
+		pthread_mutex_lock(&ag->work_lock);
+	}
+	pthread_mutex_unlock(&ag->work_lock);
+	return c;
+}
+
 static void *agent_worker_main(void *arg)
 {
-	struct agent_worker *w = arg;
-	agent *ag = w->ag;
+	agent *ag = arg;
+	struct agent_ctx *c;
 
-	while (!atomic_load(&ag->stopping)) {
-		nng_msg *msg, *reply;
+	while ((c = agent_next_work(ag)) != NULL) {
+		nng_msg *reply = NULL;
 
-		nng_aio_set_timeout(w->aio, NNG_DURATION_INFINITE);
-		nng_ctx_recv(w->ctx, w->aio);
-		nng_aio_wait(w->aio);
-		if (nng_aio_result(w->aio) != 0)
-			continue; /* cancelled at shutdown, or a transient failure */
-		msg = nng_aio_get_msg(w->aio);
-		reply = agent_handle_msg(ag, msg);
-		nng_msg_free(msg);
-		if (!reply)
-			continue;
-		nng_aio_set_msg(w->aio, reply);
-		nng_aio_set_timeout(w->aio, 30000);
-		nng_ctx_send(w->ctx, w->aio);
-		nng_aio_wait(w->aio);
-		if (nng_aio_result(w->aio) != 0)
-			nng_msg_free(reply);
+		agent_finish(ag, c, 0, &reply);
+		agent_ctx_reply(c, reply);
 	}
-	atomic_store(&w->done, 1);
 	return NULL;
 }
 
@@ -261,57 +398,66 @@ static int agent_open_socket(agent *ag)
 	return rv ? -1 : 0;
 }
 
+/* Opens the contexts (more than workers: while every worker is busy with a long request, light ones
+ * are still taken in and answered) and starts the workers. */
 static int agent_start_workers(agent *ag)
 {
-	ag->workers = calloc(ag->cfg.workers, sizeof(*ag->workers));
-	if (!ag->workers)
-		return -1;
-	for (unsigned i = 0; i < ag->cfg.workers; i++) {
-		struct agent_worker *w = &ag->workers[i];
+	unsigned nctx = ag->cfg.workers * AGENT_CTX_PER_WORKER;
 
-		w->ag = ag;
-		atomic_init(&w->done, 0);
-		if (nng_aio_alloc(&w->aio, NULL, NULL) != 0)
+	ag->ctxs = calloc(nctx, sizeof(*ag->ctxs));
+	ag->threads = calloc(ag->cfg.workers, sizeof(*ag->threads));
+	if (!ag->ctxs || !ag->threads)
+		goto fail;
+	for (unsigned i = 0; i < nctx; i++) {
+		struct agent_ctx *c = &ag->ctxs[i];
+
+		c->ag = ag;
+		if (nng_aio_alloc(&c->aio, agent_ctx_cb, c) != 0)
 			goto fail;
-		if (nng_ctx_open(&w->ctx, ag->sock) != 0 ||
-		    pthread_create(&w->thread, NULL, agent_worker_main, w)) {
-			nng_aio_free(w->aio);
+		if (nng_ctx_open(&c->ctx, ag->sock) != 0) {
+			nng_aio_free(c->aio);
 			goto fail;
 		}
-		ag->worker_count++;
+		ag->ctx_count++;
 	}
+	for (unsigned i = 0; i < ag->cfg.workers; i++) {
+		if (pthread_create(&ag->threads[i], NULL, agent_worker_main, ag) != 0)
+			goto fail;
+		ag->thread_count++;
+	}
+	for (size_t i = 0; i < ag->ctx_count; i++)
+		agent_ctx_recv(&ag->ctxs[i]);
 	return 0;
 fail:
 	fprintf(stderr, "memscan-agent: cannot start worker threads\n");
 	return -1;
 }
 
-/* Stops the workers: cancels their pending operations until each has seen STOPPING and returned
- * (the socket is closed only afterwards: closing it under a context in use crashes nng 1.5). */
+/* Stops the contexts and the workers. The socket is closed only afterwards: closing it under a
+ * context in use crashes nng 1.5. */
 static void agent_stop_workers(agent *ag)
 {
-	size_t running = ag->worker_count;
-
 	atomic_store(&ag->stopping, 1);
-	while (running) {
-		running = 0;
-		for (size_t i = 0; i < ag->worker_count; i++) {
-			if (atomic_load(&ag->workers[i].done))
-				continue;
-			nng_aio_cancel(ag->workers[i].aio);
-			running++;
-		}
-		if (running)
-			usleep(20000);
+	/* no operation starts on a stopped aio; a callback running now ends first */
+	for (size_t i = 0; i < ag->ctx_count; i++)
+		nng_aio_stop(ag->ctxs[i].aio);
+	pthread_mutex_lock(&ag->work_lock);
+	pthread_cond_broadcast(&ag->work_cond);
+	pthread_mutex_unlock(&ag->work_lock);
+	for (size_t i = 0; i < ag->thread_count; i++)
+		pthread_join(ag->threads[i], NULL);
+	/* a reply a worker sent meanwhile was refused: wait for that completion too */
+	for (size_t i = 0; i < ag->ctx_count; i++) {
+		nng_aio_stop(ag->ctxs[i].aio);
+		nng_ctx_close(ag->ctxs[i].ctx);
+		nng_aio_free(ag->ctxs[i].aio);
 	}
-	for (size_t i = 0; i < ag->worker_count; i++) {
-		pthread_join(ag->workers[i].thread, NULL);
-		nng_ctx_close(ag->workers[i].ctx);
-		nng_aio_free(ag->workers[i].aio);
-	}
-	free(ag->workers);
-	ag->workers = NULL;
-	ag->worker_count = 0;
+	free(ag->ctxs);
+	free(ag->threads);
+	ag->ctxs = NULL;
+	ag->threads = NULL;
+	ag->ctx_count = 0;
+	ag->thread_count = 0;
 }
 
 /* Opens the socket (size cap before any listener), starts workers and listeners, prints the banner. */

@@ -44,6 +44,18 @@ void wire_filter_to_proto(const memscan_filter *in, int use_default, Memscan__V1
 /* Builds a filter from IN; PATH_SUBSTR points into IN. NULL IN gives the default filter. */
 void wire_filter_from_proto(const Memscan__V1__Filter *in, memscan_filter *out);
 void wire_proc_to_proto(const memscan_proc_info *in, Memscan__V1__ProcessInfo *out);
+
+/* A region page written straight from memscan_region items, without protobuf-c: the bytes are those
+ * protobuf_c_message_pack gives for the same Response{regions: RegionPage} (a test compares them),
+ * at a fraction of the cost (protobuf-c computes each item's size again at every level).
+ * wire_region_item_size: the bytes region R adds to a page (field tag, length and the Region).
+ * wire_regions_reply_size: the whole Response with ITEMS_LEN bytes of items.
+ * wire_regions_reply_put: writes it into OUT (wire_regions_reply_size bytes): the N regions of
+ * LIST from FIRST on, whose item sizes add up to ITEMS_LEN; returns the bytes written. */
+size_t wire_region_item_size(const memscan_region *r);
+size_t wire_regions_reply_size(size_t items_len, uint64_t next_cursor, uint64_t start_time);
+size_t wire_regions_reply_put(const memscan_region_list *list, size_t first, size_t n, size_t items_len,
+                              uint64_t next_cursor, uint64_t start_time, uint8_t *out);
 void wire_proc_from_proto(const Memscan__V1__ProcessInfo *in, memscan_proc_info *out);
 
 #endif /* MEMSCAN_WIRE_H */

@@ -294,9 +294,9 @@ int memscan_regions_parse(const char *text, size_t len, const memscan_filter *fi
 	return MEMSCAN_OK;
 }
 
-/* Reads all of FD. The text stays in STACK_BUF (STACK_LEN bytes) if it fits, else it moves to a growing
- * heap buffer, returned in *RET_HEAP for the caller to free. */
-static int read_all(int fd, char *stack_buf, size_t stack_len, char **ret_buf, size_t *ret_len,
+/* Reads all of FD, LIMIT once it reaches MAX bytes. The text stays in STACK_BUF (STACK_LEN bytes) if
+ * it fits, else it moves to a growing heap buffer, returned in *RET_HEAP for the caller to free. */
+static int read_all(int fd, size_t max, char *stack_buf, size_t stack_len, char **ret_buf, size_t *ret_len,
                     char **ret_heap)
 {
 	size_t len = 0, cap = stack_len;
@@ -304,6 +304,10 @@ static int read_all(int fd, char *stack_buf, size_t stack_len, char **ret_buf, s
 	ssize_t n;
 
 	for (;;) {
+		if (len >= max) {
+			free(heap);
+			return MEMSCAN_ERR_LIMIT;
+		}
 		if (len == cap) {
 			if (cap >= MS_MAPS_MAX) {
 				free(heap);
@@ -339,6 +343,12 @@ static int read_all(int fd, char *stack_buf, size_t stack_len, char **ret_buf, s
 
 int memscan_regions_read(memscan_process *proc, const memscan_filter *filter, memscan_region_list **ret_list)
 {
+	return memscan_regions_read_max(proc, filter, MS_MAPS_MAX, ret_list);
+}
+
+int memscan_regions_read_max(memscan_process *proc, const memscan_filter *filter, size_t max_text,
+                             memscan_region_list **ret_list)
+{
 	/* a small process's maps fit here: no heap buffer per listing */
 	char stack_buf[MS_MAPS_STACK], path[64], *text = NULL, *heap = NULL;
 	size_t len = 0;
@@ -353,7 +363,7 @@ int memscan_regions_read(memscan_process *proc, const memscan_filter *filter, me
 	if (fd < 0)
 		return errno == ENOENT || errno == ESRCH ? MEMSCAN_ERR_PROCESS_GONE
 		                                         : ms_err_from_errno(errno);
-	r = read_all(fd, stack_buf, sizeof(stack_buf), &text, &len, &heap);
+	r = read_all(fd, max_text, stack_buf, sizeof(stack_buf), &text, &len, &heap);
 	close(fd);
 	if (r != MEMSCAN_OK)
 		return r;

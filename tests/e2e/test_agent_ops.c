@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -194,6 +195,42 @@ static void test_list_regions(void **state)
 	ms_peer_expect_error(ms_peer_list_regions(&c, 0, 0), MEMSCAN_ERR_INVALID_ARG);
 	ms_peer_close(&c);
 	ms_fixture_stop(&f);
+}
+
+/* A process whose maps text is longer than a light listing reads (AGENT_LIGHT_MAPS_MAX): listed whole
+ * by a worker, and a small one again right after, on nng's threads. */
+static void test_list_regions_many(void **state)
+{
+	enum { PAGES = 1200 };
+	long page = sysconf(_SC_PAGESIZE);
+	uint8_t *area = mmap(NULL, (size_t)page * PAGES, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	Memscan__V1__Response *resp;
+	size_t inside = 0;
+	ms_fixture f;
+	ms_peer c;
+
+	(void)state;
+	assert_true(area != MAP_FAILED);
+	/* every other page another protection: one region per page */
+	for (int i = 1; i < PAGES; i += 2)
+		assert_int_equal(mprotect(area + (size_t)i * (size_t)page, (size_t)page, PROT_NONE), 0);
+	assert_int_equal(ms_fixture_start(&f, NULL), 0);
+	assert_int_equal(ms_peer_connect(&c, &env, &env.full, 5000), 0);
+	resp = ms_peer_list_regions(&c, getpid(), 0);
+	assert_non_null(resp);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_REGIONS);
+	for (size_t i = 0; i < resp->regions->n_regions; i++)
+		inside += resp->regions->regions[i]->start >= (uintptr_t)area &&
+		          resp->regions->regions[i]->end <= (uintptr_t)area + (size_t)page * PAGES;
+	assert_int_equal(inside, PAGES / 2); /* the default filter keeps the readable ones */
+	wire_free_response(resp);
+	resp = ms_peer_list_regions(&c, f.pid, 0);
+	assert_non_null(resp);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_REGIONS);
+	wire_free_response(resp);
+	ms_peer_close(&c);
+	ms_fixture_stop(&f);
+	munmap(area, (size_t)page * PAGES);
 }
 
 static const uint8_t marker[MS_FIXTURE_MARKER_LEN] = { 0x4D, 0x5A, 0x90, 0x00, 0x4D, 0x53, 0x43,
@@ -567,6 +604,7 @@ int main(void)
 		cmocka_unit_test(test_unauthorized_key),
 		cmocka_unit_test(test_list_processes),
 		cmocka_unit_test(test_list_regions),
+		cmocka_unit_test(test_list_regions_many),
 		cmocka_unit_test(test_read),
 		cmocka_unit_test(test_read_paged),
 		cmocka_unit_test(test_scan),

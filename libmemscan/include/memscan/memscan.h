@@ -171,6 +171,12 @@ typedef struct memscan_region_list memscan_region_list;
 /* Reads /proc/PID/maps of an open process and keeps the regions that pass FILTER (NULL = all). */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_regions_read(memscan_process *proc, const memscan_filter *filter,
                                                        memscan_region_list **ret_list);
+/* As memscan_regions_read, but LIMIT (and no list) if the maps text is MAX_TEXT bytes or longer: a
+ * bound on the time one listing takes (the kernel writes a maps line in ~0.3 us), for a caller that
+ * must not be held up by a process with thousands of regions. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_regions_read_max(memscan_process *proc,
+                                                           const memscan_filter *filter, size_t max_text,
+                                                           memscan_region_list **ret_list);
 /* Parses maps text (the content of a /proc/PID/maps file). Used for tests and for maps text
  * received from elsewhere. BAD_FORMAT names no line; see memscan_maps_parse_line for one line. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_regions_parse(const char *text, size_t len,

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests of /proc/PID/maps line parsing, classification and filters. */
 #include <string.h>
+#include <unistd.h>
 
 #include <memscan/memscan.h>
 
@@ -216,6 +217,24 @@ static void test_perms_and_kinds_text(void **state)
 	assert_string_equal(memscan_strerror(-1), "unknown error");
 }
 
+/* A bounded listing of this process: the whole list under a generous bound, LIMIT and no list under
+ * one shorter than its maps text. */
+static void test_regions_read_max(void **state)
+{
+	memscan_process *proc = NULL;
+	memscan_region_list *list = NULL;
+
+	(void)state;
+	assert_int_equal(memscan_process_open(getpid(), &proc), MEMSCAN_OK);
+	assert_int_equal(memscan_regions_read_max(proc, NULL, 64u << 20, &list), MEMSCAN_OK);
+	assert_true(memscan_region_list_count(list) > 0);
+	memscan_region_list_free(list);
+	list = NULL;
+	assert_int_equal(memscan_regions_read_max(proc, NULL, 100, &list), MEMSCAN_ERR_LIMIT);
+	assert_null(list);
+	memscan_process_free(proc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -226,6 +245,7 @@ int main(void)
 		cmocka_unit_test(test_maps_malformed_lines),
 		cmocka_unit_test(test_regions_filters),
 		cmocka_unit_test(test_perms_and_kinds_text),
+		cmocka_unit_test(test_regions_read_max),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
