@@ -244,8 +244,7 @@ static uint64_t anon_mapped_bytes(const memscan_process *proc, uint64_t addr, ui
 		                      .query_addr = addr,
 		                      .vma_name_size = sizeof(name),
 		                      .vma_name_addr = (uintptr_t)name };
-	const memscan_region probe = { .perms = MEMSCAN_PERM_READ };
-	memscan_region vma = probe;
+	memscan_region vma = { 0 };
 
 	if (ioctl(proc->maps_fd, MS_PROCMAP_QUERY, &q) != 0 || q.vma_start > addr || q.vma_end <= addr)
 		return 0;
