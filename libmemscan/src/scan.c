@@ -165,13 +165,26 @@ __attribute__((target("avx2"))) static int scan_pair_avx2(struct ms_matcher *m, 
 	if (len < m->pat->len)
 		return MEMSCAN_OK;
 	starts = len - m->pat->len + 1; /* loads reach data[i + pos + 32] <= data[len - 1] */
-	for (; i + 32 <= starts && !m->full; i += 32) {
-		unsigned hits = pair_mask32(data + i + pos, b0, b1);
-		for (; hits && !m->full; hits &= hits - 1) {
-			size_t s = i + (size_t)__builtin_ctz(hits);
-			if ((err = try_at(m, data + s, addr + s, region)) != MEMSCAN_OK)
-				return err;
+	while (i + 32 <= starts && !m->full) {
+		/* 128 candidates per step, their masks tested together: hits are rare */
+		size_t step = i + 128 <= starts ? 128 : 32;
+		unsigned hits[4] = { pair_mask32(data + i + pos, b0, b1), 0, 0, 0 };
+
+		if (step == 128) {
+			hits[1] = pair_mask32(data + i + pos + 32, b0, b1);
+			hits[2] = pair_mask32(data + i + pos + 64, b0, b1);
+			hits[3] = pair_mask32(data + i + pos + 96, b0, b1);
 		}
+		if (hits[0] | hits[1] | hits[2] | hits[3]) {
+			for (size_t k = 0; k < 4; k++) {
+				for (unsigned h = hits[k]; h && !m->full; h &= h - 1) {
+					size_t s = i + 32 * k + (size_t)__builtin_ctz(h);
+					if ((err = try_at(m, data + s, addr + s, region)) != MEMSCAN_OK)
+						return err;
+				}
+			}
+		}
+		i += step;
 	}
 	for (; i < starts && !m->full; i++) {
 		if (data[i + pos] != m->pat->value[pos] || data[i + pos + 1] != m->pat->value[pos + 1])
