@@ -38,6 +38,8 @@ void ms_buf_free(void *buf, size_t len);
 
 /* Appends [start, end) to RANGES, merging with the last range when adjacent. 0 or -ENOMEM. */
 int ms_ranges_append(memscan_ranges *ranges, uint64_t start, uint64_t end);
+/* Appends [start, end) as a range of its own, even when adjacent to the last. 0 or -ENOMEM. */
+int ms_ranges_push(memscan_ranges *ranges, uint64_t start, uint64_t end);
 /* Copies SRC into DST (DST's storage is reused). 0 or -ENOMEM. */
 int ms_ranges_copy(memscan_ranges *dst, const memscan_ranges *src);
 

@@ -49,6 +49,11 @@ int ms_ranges_append(memscan_ranges *ranges, uint64_t start, uint64_t end)
 		ranges->items[ranges->count - 1].end = end;
 		return 0;
 	}
+	return ms_ranges_push(ranges, start, end);
+}
+
+int ms_ranges_push(memscan_ranges *ranges, uint64_t start, uint64_t end)
+{
 	if (ranges->count == ranges->capacity) {
 		size_t cap = ranges->capacity ? ranges->capacity * 2 : 8;
 		memscan_range *items = realloc(ranges->items, cap * sizeof(*items));
@@ -303,6 +308,15 @@ static int sparse_zero(memscan_process *proc, struct ms_read_req *req, size_t fr
 	return MEMSCAN_OK;
 }
 
+/* Reads [*FROM, ABSENT) of REQ, then zero-fills the absent run [ABSENT, END); *FROM becomes END. */
+static int sparse_run(memscan_process *proc, struct ms_read_req *req, size_t *from, size_t absent, size_t end)
+{
+	int r = sparse_read(proc, req, *from, absent);
+
+	*from = end;
+	return r == MEMSCAN_OK ? sparse_zero(proc, req, absent, end) : r;
+}
+
 /* Reads REQ with pagemap's help: each run of at least MS_ABSENT_MIN_PAGES absent pages is
  * zero-filled (sparse_zero), what lies between is read in one piece. If pagemap cannot be read
  * (the process exited, say), the rest is read as usual, which reports it. */
@@ -332,22 +346,14 @@ static int read_sparse(memscan_process *proc, struct ms_read_req *req, size_t pa
 					absent_from = at;
 				continue;
 			}
-			if (absent_from != none && at - absent_from >= min_run) {
-				r = sparse_read(proc, req, from, absent_from);
-				if (r == MEMSCAN_OK)
-					r = sparse_zero(proc, req, absent_from, at);
-				from = at;
-			}
+			if (absent_from != none && at - absent_from >= min_run)
+				r = sparse_run(proc, req, &from, absent_from, at);
 			absent_from = none;
 		}
 		off += count * page;
 	}
-	if (r == MEMSCAN_OK && absent_from != none && off - absent_from >= min_run) {
-		r = sparse_read(proc, req, from, absent_from);
-		if (r == MEMSCAN_OK)
-			r = sparse_zero(proc, req, absent_from, off);
-		from = off;
-	}
+	if (r == MEMSCAN_OK && absent_from != none && off - absent_from >= min_run)
+		r = sparse_run(proc, req, &from, absent_from, off);
 	return r == MEMSCAN_OK ? sparse_read(proc, req, from, req->len) : r;
 }
 

@@ -376,7 +376,9 @@ int memscan_snapshot_writer_add_hole(memscan_snapshot_writer *w, memscan_range h
 		return MEMSCAN_ERR_INVALID_ARG;
 	if (w->holes.count >= (size_t)(w->region.end - w->region.start))
 		return MEMSCAN_ERR_LIMIT;
-	return ms_ranges_append(&w->holes, hole.start, hole.end) < 0 ? MEMSCAN_ERR_NO_MEMORY : MEMSCAN_OK;
+	/* kept apart even when adjacent to the last one (the format allows it): a hole added late must
+	 * stay a record of its own, whose bytes end_region checks */
+	return ms_ranges_push(&w->holes, hole.start, hole.end) < 0 ? MEMSCAN_ERR_NO_MEMORY : MEMSCAN_OK;
 }
 
 /* The record's head: fixed part, path, padding and the holes known now (*RET_LEN bytes); NULL if out
@@ -467,23 +469,19 @@ int memscan_snapshot_writer_write(memscan_snapshot_writer *w, const void *data, 
 }
 
 /* Moves the region's bytes DELTA bytes further into the file (holes added after they were written
- * need that room), from the end backwards. */
+ * need that room), from the end backwards, through the flushed write buffer. */
 static int writer_shift(memscan_snapshot_writer *w, uint64_t delta)
 {
 	uint64_t left = w->written;
-	uint8_t *buf = malloc(SF_IO_CHUNK);
 	int rc = wr_flush(&w->io);
 
-	if (!buf)
-		return MEMSCAN_ERR_NO_MEMORY;
 	while (rc == MEMSCAN_OK && left > 0) {
-		size_t n = left < SF_IO_CHUNK ? (size_t)left : SF_IO_CHUNK;
+		size_t n = left < SF_BUF_SIZE ? (size_t)left : SF_BUF_SIZE;
 		left -= n;
-		rc = pio_all(w->io.fd, buf, n, w->data_off + left, 0);
+		rc = pio_all(w->io.fd, w->io.buf, n, w->data_off + left, 0);
 		if (rc == MEMSCAN_OK)
-			rc = pio_all(w->io.fd, buf, n, w->data_off + delta + left, 1);
+			rc = pio_all(w->io.fd, w->io.buf, n, w->data_off + delta + left, 1);
 	}
-	free(buf);
 	w->data_off += delta;
 	w->io.off = w->data_off + w->written;
 	if (rc == MEMSCAN_OK && lseek(w->io.fd, (off_t)w->io.off, SEEK_SET) < 0)
@@ -491,25 +489,22 @@ static int writer_shift(memscan_snapshot_writer *w, uint64_t delta)
 	return rc;
 }
 
-/* Holes added after their bytes were written: those bytes must be zeros (a loader checks). */
+/* Holes added after the region's bytes began (HOLES_RESERVED on) may cover bytes written before
+ * them: those must be zeros (a loader checks). Read back through the flushed write buffer. */
 static int writer_check_late_holes(memscan_snapshot_writer *w)
 {
-	uint8_t *buf = NULL;
 	int rc = wr_flush(&w->io);
 
-	for (size_t i = 0; rc == MEMSCAN_OK && i < w->holes.count; i++) {
+	for (size_t i = w->holes_reserved; rc == MEMSCAN_OK && i < w->holes.count; i++) {
 		const memscan_range *h = &w->holes.items[i];
 		for (uint64_t a = h->start; rc == MEMSCAN_OK && a < h->end;) {
 			size_t n = h->end - a < SF_BUF_SIZE ? (size_t)(h->end - a) : SF_BUF_SIZE;
-			if (!buf && !(buf = malloc(SF_BUF_SIZE)))
-				return MEMSCAN_ERR_NO_MEMORY;
-			rc = pio_all(w->io.fd, buf, n, w->data_off + (a - w->region.start), 0);
-			if (rc == MEMSCAN_OK && !is_zero(buf, n))
+			rc = pio_all(w->io.fd, w->io.buf, n, w->data_off + (a - w->region.start), 0);
+			if (rc == MEMSCAN_OK && !is_zero(w->io.buf, n))
 				rc = MEMSCAN_ERR_INVALID_ARG;
 			a += n;
 		}
 	}
-	free(buf);
 	return rc;
 }
 

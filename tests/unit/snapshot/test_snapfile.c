@@ -1026,6 +1026,45 @@ static void test_writer_misuse(void **state)
 	assert_int_equal(dir_entries(f->dir), 0);
 }
 
+/* A hole added late, adjacent to one added early, is still checked and still lands in the file. */
+static void test_writer_late_adjacent_hole(void **state)
+{
+	struct fx *f = *state;
+	memscan_region r = mkregion(0x10000, 0x11000, MEMSCAN_PERM_READ, MEMSCAN_KIND_ANON, "");
+	memscan_range early = { 0x10100, 0x10200 }, late = { 0x10200, 0x10300 };
+	memscan_snapshot_writer *w;
+	memscan_snapshot *back = NULL;
+	memscan_snapshot_region got;
+	uint8_t bytes[0x1000];
+
+	for (int zeroed = 0; zeroed < 2; zeroed++) {
+		memset(bytes, 0x77, sizeof(bytes));
+		if (zeroed)
+			memset(bytes + 0x200, 0, 0x100);
+		assert_int_equal(memscan_snapshot_writer_open(f->path, 5, &w), MEMSCAN_OK);
+		assert_int_equal(memscan_snapshot_writer_begin_region(w, &r), MEMSCAN_OK);
+		assert_int_equal(memscan_snapshot_writer_add_hole(w, early), MEMSCAN_OK);
+		assert_int_equal(memscan_snapshot_writer_write(w, bytes, sizeof(bytes)), MEMSCAN_OK);
+		assert_int_equal(memscan_snapshot_writer_add_hole(w, late), MEMSCAN_OK);
+		if (!zeroed) {
+			/* its bytes were 0x77 when written */
+			assert_int_equal(memscan_snapshot_writer_end_region(w), MEMSCAN_ERR_INVALID_ARG);
+			memscan_snapshot_writer_free(w);
+			continue;
+		}
+		assert_int_equal(memscan_snapshot_writer_end_region(w), MEMSCAN_OK);
+		assert_int_equal(memscan_snapshot_writer_commit(w, 9), MEMSCAN_OK);
+		memscan_snapshot_writer_free(w);
+	}
+	assert_int_equal(memscan_snapshot_load(f->path, &back), MEMSCAN_OK);
+	got = memscan_snapshot_get(back, 0);
+	assert_int_equal(got.holes->count, 1); /* adjacent holes are merged when loaded */
+	assert_true(got.holes->items[0].start == early.start && got.holes->items[0].end == late.end);
+	assert_int_equal(got.data[0x100], 0);
+	assert_int_equal(got.data[0x300], 0x77);
+	memscan_snapshot_free(back);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1055,6 +1094,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_load_io_errors, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_writer_pieces_equal_save, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_writer_misuse, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_writer_late_adjacent_hole, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
