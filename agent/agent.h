@@ -110,7 +110,8 @@ typedef struct agent_session {
 	/* protected by the table lock */
 	struct agent_session *next;
 	unsigned refs;
-	int closed; /* the pipe is gone: free when the last reference drops */
+	int closed;  /* the pipe is gone: free when the last reference drops */
+	int hung_up; /* the agent is closing the pipe: a reply still being built is dropped */
 	int hs_done;
 	uint32_t pipe_id;
 	nng_pipe pipe;
@@ -232,8 +233,11 @@ int agent_parse_size(const char *s, uint64_t *ret);
 void agent_pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg);
 agent_session *agent_session_get(agent *ag, uint32_t pipe_id);
 void agent_session_put(agent *ag, agent_session *s);
-/* True once the session's pipe is gone (read under the table lock). */
+/* True once the session's pipe is gone or being closed by the agent (read under the table lock). */
 int agent_session_closed(agent *ag, agent_session *s);
+/* Marks S as being closed by the agent, before its pipe is: a worker that finishes a request on it
+ * later drops the reply instead of sending it to a closing pipe (nng 1.5 loses such a message). */
+void agent_session_hang_up(agent *ag, agent_session *s);
 void agent_session_set_identity(agent *ag, agent_session *s, const keyfile_auth *auth);
 void agent_sessions_free_all(agent *ag);
 int agent_housekeeper_start(agent *ag);

@@ -205,6 +205,8 @@ static nng_msg *agent_end(agent *ag, struct agent_ctx *c, nng_msg *reply)
 	c->pt_len = 0;
 	c->s = NULL;
 	if (s) {
+		if (!reply)
+			agent_session_hang_up(ag, s);
 		atomic_store(&s->in_flight, 0);
 		/* the pipe went away while we worked (e.g. a pipelined second request closed it): the reply
 		 * has nowhere to go, and nng 1.5 may not free a reply queued for a closing pipe */
@@ -231,6 +233,10 @@ static int agent_begin(agent *ag, struct agent_ctx *c, nng_msg *msg)
 	c->pt_len = 0;
 	c->s = NULL;
 	if (!s || atomic_exchange(&s->in_flight, 1) != 0) {
+		/* a second request while one is in flight: the connection goes, and so does the reply the
+		 * first one is building */
+		if (s)
+			agent_session_hang_up(ag, s);
 		agent_session_put(ag, s);
 		agent_end(ag, c, NULL);
 		return -1;
@@ -446,9 +452,15 @@ static void agent_stop_workers(agent *ag)
 	pthread_mutex_unlock(&ag->work_lock);
 	for (size_t i = 0; i < ag->thread_count; i++)
 		pthread_join(ag->threads[i], NULL);
-	/* a reply a worker sent meanwhile was refused: wait for that completion too */
+	/* a reply a worker sent meanwhile was refused: wait for that completion too. A send on an aio
+	 * already stopped does not start and runs no callback: its reply is still on the aio */
 	for (size_t i = 0; i < ag->ctx_count; i++) {
+		nng_msg *unsent;
+
 		nng_aio_stop(ag->ctxs[i].aio);
+		unsent = nng_aio_get_msg(ag->ctxs[i].aio);
+		if (unsent)
+			nng_msg_free(unsent);
 		nng_ctx_close(ag->ctxs[i].ctx);
 		nng_aio_free(ag->ctxs[i].aio);
 	}

@@ -124,9 +124,16 @@ int agent_session_closed(agent *ag, agent_session *s)
 	int closed;
 
 	pthread_mutex_lock(&ag->table_lock);
-	closed = s->closed;
+	closed = s->closed || s->hung_up;
 	pthread_mutex_unlock(&ag->table_lock);
 	return closed;
+}
+
+void agent_session_hang_up(agent *ag, agent_session *s)
+{
+	pthread_mutex_lock(&ag->table_lock);
+	s->hung_up = 1;
+	pthread_mutex_unlock(&ag->table_lock);
 }
 
 void agent_pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
