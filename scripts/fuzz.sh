@@ -57,8 +57,10 @@ for name in "${targets[@]}"; do
 		cov=$(grep -Eo 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -n 1 || true)
 		echo "   ok: ${runs:-?} runs, ${cov:-no coverage line}, corpus $(find "$corpus" -type f | wc -l)"
 	else
-		echo "   FAILED: fuzz_$name (log tail below)"
-		tail -n 60 "$log" | sed 's/^/   | /'
+		# libFuzzer's progress lines ("#N NEW cov: ...") would push the report out of a short log view
+		echo "   FAILED: fuzz_$name (its report, progress lines left out)"
+		grep -Ev '^#[0-9]+[[:space:]]+(NEW|REDUCE|pulse|INITED|RELOAD)' "$log" | grep -v '^INFO: ' |
+			tail -n 60 | sed 's/^/   | /'
 		mkdir -p "$build/crashes"
 		for f in "$scratch/artifacts/$name-"*; do
 			[ -e "$f" ] || continue

@@ -187,10 +187,18 @@ int memscan_process_check_alive(const memscan_process *proc)
 		return MEMSCAN_ERR_INVALID_ARG;
 	if (proc->pidfd >= 0) {
 		struct pollfd pfd = { .fd = proc->pidfd, .events = POLLIN };
-		/* a pidfd becomes readable when its process exits (a zombie counts as exited) */
-		if (poll(&pfd, 1, 0) != 0)
+		int n;
+
+		/* a pidfd becomes readable when its process exits (a zombie counts as exited); a signal
+		 * caught meanwhile (EINTR) says nothing about the process: poll again */
+		do
+			n = poll(&pfd, 1, 0);
+		while (n < 0 && errno == EINTR);
+		if (n > 0)
 			return MEMSCAN_ERR_PROCESS_GONE;
-		return MEMSCAN_OK;
+		if (n == 0)
+			return MEMSCAN_OK;
+		/* poll itself failed: ask /proc instead */
 	}
 	if (stat_read(proc->pid, &st) < 0 || st.start_time != proc->start_time || st.state == 'Z' ||
 	    st.state == 'X')

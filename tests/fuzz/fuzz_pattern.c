@@ -8,6 +8,7 @@
 #include <memscan/memscan.h>
 
 #include "fuzz_common.h"
+#include "internal.h"
 
 #define BUF_LEN     512
 #define MAX_MATCHES (BUF_LEN + 1)
@@ -196,6 +197,30 @@ static void check_process(const memscan_pattern *pat, const struct ref_pattern *
 	memscan_region_list_free(list);
 }
 
+/* The scanner against the reference on one parsed pattern of length PLEN. */
+static void check_all(const memscan_pattern *pat, const struct ref_pattern *ref, size_t plen)
+{
+	size_t len, last;
+
+	/* whole and cut-short buffers, odd bases, alignments and result caps; the cut length is taken
+	 * from the pattern so that matches ending exactly at the buffer's end are tried */
+	last = plen <= BUF_LEN ? BUF_LEN - plen : 0;
+	check_buffer(pat, ref, BUF_LEN, 0x1000, 0, 0);
+	check_buffer(pat, ref, BUF_LEN, 0x1003, 4, 0);
+	check_buffer(pat, ref, BUF_LEN, 0x7, 3, 0);
+	check_buffer(pat, ref, BUF_LEN, 0x1000, 0, 3);
+	check_buffer(pat, ref, BUF_LEN, UINT64_MAX - BUF_LEN, 2, 0);
+	for (len = 0; len < 4; len++)
+		check_buffer(pat, ref, plen + len <= BUF_LEN ? plen + len : BUF_LEN, 0x2000, 0, 0);
+	check_buffer(pat, ref, plen - 1 < BUF_LEN ? plen - 1 : BUF_LEN, 0x2000, 0, 0);
+	check_buffer(pat, ref, last + 1, 0x2001, 0, 1);
+
+	/* a remote-style scan of the same bytes, cut around where the pattern would straddle */
+	check_process(pat, ref, 250, 256 + plen / 2, 0, 0);
+	check_process(pat, ref, 1, 2, 0, 1);
+	check_process(pat, ref, 300, 301 + (plen & 63), 2, 0);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	size_t i = 0;
@@ -219,7 +244,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct ref_pattern ref;
 	memscan_pattern *pat = NULL;
-	size_t off = 0, ref_off, len, plen, last;
+	size_t off = 0, ref_off, plen;
 	char *text;
 	int rc, ref_rc;
 
@@ -248,23 +273,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t s = 0; s + plen <= BUF_LEN; s++)
 		FUZZ_CHECK(!memscan_pattern_matches(pat, haystack + s) == !ref_match_at(&ref, haystack + s));
 
-	/* whole and cut-short buffers, odd bases, alignments and result caps; the cut length is taken
-	 * from the pattern so that matches ending exactly at the buffer's end are tried */
-	last = plen <= BUF_LEN ? BUF_LEN - plen : 0;
-	check_buffer(pat, &ref, BUF_LEN, 0x1000, 0, 0);
-	check_buffer(pat, &ref, BUF_LEN, 0x1003, 4, 0);
-	check_buffer(pat, &ref, BUF_LEN, 0x7, 3, 0);
-	check_buffer(pat, &ref, BUF_LEN, 0x1000, 0, 3);
-	check_buffer(pat, &ref, BUF_LEN, UINT64_MAX - BUF_LEN, 2, 0);
-	for (len = 0; len < 4; len++)
-		check_buffer(pat, &ref, plen + len <= BUF_LEN ? plen + len : BUF_LEN, 0x2000, 0, 0);
-	check_buffer(pat, &ref, plen - 1 < BUF_LEN ? plen - 1 : BUF_LEN, 0x2000, 0, 0);
-	check_buffer(pat, &ref, last + 1, 0x2001, 0, 1);
-
-	/* a remote-style scan of the same bytes, cut around where the pattern would straddle */
-	check_process(pat, &ref, 250, 256 + plen / 2, 0, 0);
-	check_process(pat, &ref, 1, 2, 0, 1);
-	check_process(pat, &ref, 300, 301 + (plen & 63), 2, 0);
+	/* every check runs on the SIMD path where the CPU has it, then on the scalar one */
+	for (int simd = 1; simd >= 0; simd--) {
+		ms_set_simd(simd);
+		check_all(pat, &ref, plen);
+	}
+	ms_set_simd(1);
 
 	memscan_pattern_free(pat);
 	free(text);

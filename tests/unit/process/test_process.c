@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -56,6 +57,52 @@ static void test_process_zombie_is_gone(void **state)
 	waitpid(pid, NULL, 0);
 }
 
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarms++;
+}
+
+/* A signal caught while a liveness check or a read is in the kernel says nothing about the target:
+ * with a timer firing every 20 us, each of many checks and reads must still succeed. */
+static void test_process_alive_despite_signals(void **state)
+{
+	struct itimerval every = { { 0, 20 }, { 0, 20 } }, off = { { 0, 0 }, { 0, 0 } };
+	struct sigaction sa, old;
+	memscan_process *fixture, *self;
+	uint8_t src[256], dst[256];
+	long checks_failed = 0, reads_failed = 0;
+	ms_fixture f;
+
+	(void)state;
+	memset(src, 0x5A, sizeof(src));
+	assert_int_equal(ms_fixture_start(&f, NULL), 0);
+	assert_int_equal(memscan_process_open(f.pid, &fixture), MEMSCAN_OK);
+	assert_int_equal(memscan_process_open(getpid(), &self), MEMSCAN_OK);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm;
+	assert_int_equal(sigaction(SIGALRM, &sa, &old), 0);
+	alarms = 0;
+	assert_int_equal(setitimer(ITIMER_REAL, &every, NULL), 0);
+	for (int i = 0; i < 100000; i++) {
+		if (memscan_process_check_alive(fixture) != MEMSCAN_OK)
+			checks_failed++;
+		if (memscan_read(self, (uint64_t)(uintptr_t)src, dst, sizeof(dst), NULL) != MEMSCAN_OK)
+			reads_failed++;
+	}
+	assert_int_equal(setitimer(ITIMER_REAL, &off, NULL), 0);
+	assert_int_equal(sigaction(SIGALRM, &old, NULL), 0);
+	assert_true(alarms > 100); /* the signals really came */
+	assert_int_equal(checks_failed, 0);
+	assert_int_equal(reads_failed, 0);
+	assert_memory_equal(dst, src, sizeof(src));
+	memscan_process_free(self);
+	memscan_process_free(fixture);
+	ms_fixture_stop(&f);
+}
+
 static void test_process_list_contains_fixture(void **state)
 {
 	memscan_proc_info *list;
@@ -89,6 +136,7 @@ int main(void)
 		cmocka_unit_test(test_process_open_fixture_and_detect_exit),
 		cmocka_unit_test(test_process_zombie_is_gone),
 		cmocka_unit_test(test_process_list_contains_fixture),
+		cmocka_unit_test(test_process_alive_despite_signals),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
