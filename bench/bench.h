@@ -23,6 +23,7 @@ typedef struct bench_opts {
 	int clients, client_reqs; /* B8 */
 	int latency_reqs;         /* B6 */
 	int no_peers, no_remote;
+	const char *link_rate; /* --link: tc's rate ("1gbit"); only the shaped-link measures run */
 	const char *json_out;
 	const char *agent_path;
 	const char *target_path;
@@ -123,6 +124,12 @@ void bench_remote(const bench_opts *o, target *t);
  * (client CL, connected to the bench's agent). */
 struct memscan_client;
 void bench_remote_zstd(const bench_opts *o, struct memscan_client *cl, target *t);
+/* Snapshots PID and downloads it SLOW_REPS times through CL with compression ON; the download rate
+ * goes into F, with the page payload per memory byte in the note. */
+void bench_fetch_rate(const bench_opts *o, struct memscan_client *cl, pid_t pid, int on, figure *f);
+/* remote.c: --link, downloads through the agent over a loopback shaped by tc (the caller has moved
+ * the bench into its own network namespace and shaped its loopback). */
+void bench_link(const bench_opts *o);
 /* Bytes of the target's default-filter regions (what every whole-process measure reads). */
 extern uint64_t g_target_bytes;
 

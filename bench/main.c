@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,7 +38,44 @@ static void usage(FILE *out)
 	        "  --agent PATH        memscan-agent (default: the one of this build tree)\n"
 	        "  --target PATH       memscan-bench-target (default: the one of this build tree)\n"
 	        "  --no-peers          skip scanmem, gcore and gdbserver\n"
-	        "  --no-remote         skip the agent measures\n");
+	        "  --no-remote         skip the agent measures\n"
+	        "  --link RATE         only remote downloads, plain and --compress, in a private network\n"
+	        "                      namespace whose loopback tc shapes to RATE (e.g. 1gbit, 100mbit);\n"
+	        "                      needs root and iproute2\n");
+}
+
+/* A tc rate: a whole number and kbit, mbit or gbit. */
+static int valid_rate(const char *v)
+{
+	size_t n = strspn(v, "0123456789");
+
+	return n > 0 && n < 10 && (!strcmp(v + n, "kbit") || !strcmp(v + n, "mbit") || !strcmp(v + n, "gbit"));
+}
+
+/* Moves the bench (and every process it starts from now on) into a new network namespace whose
+ * loopback tc shapes to RATE: the agent and its clients then talk over a slow link. */
+static int link_setup(const char *rate)
+{
+	char ip[512], tc[512];
+	double wall;
+
+	if (!find_program("ip", ip, sizeof(ip)) || !find_program("tc", tc, sizeof(tc))) {
+		bench_log("--link needs ip and tc: apt-get install iproute2");
+		return -1;
+	}
+	if (unshare(CLONE_NEWNET) != 0) {
+		bench_log("--link: a network namespace of its own: %s (run as root)", strerror(errno));
+		return -1;
+	}
+	const char *up[] = { ip, "link", "set", "lo", "up", NULL };
+	/* the burst holds a few of lo's 64 KiB segments */
+	const char *shape[] = { tc,   "qdisc", "add",   "dev",     "lo",    "root", "tbf",
+		                "rate", rate,    "burst", "1mb", "latency", "100ms", NULL };
+	if (run_command(up, NULL, 10000, &wall) != 0 || run_command(shape, NULL, 10000, &wall) != 0) {
+		bench_log("--link: ip link set lo up / tc qdisc add dev lo root tbf rate %s failed", rate);
+		return -1;
+	}
+	return 0;
 }
 
 static int parse_opts(int argc, char **argv, bench_opts *o)
@@ -64,6 +102,11 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
 			exit(0);
 		} else if (v && !strcmp(a, "--json-out")) {
 			o->json_out = v;
+			i++;
+		} else if (v && !strcmp(a, "--link")) {
+			if (!valid_rate(v))
+				return -1;
+			o->link_rate = v;
 			i++;
 		} else if (v && !strcmp(a, "--agent")) {
 			o->agent_path = v;
@@ -200,13 +243,27 @@ static int make_parent_dirs(const char *path)
 	return 0;
 }
 
+/* Prints the table, removes the scratch directory and writes the JSON: main's exit status. */
+static int finish(const bench_opts *o, double t_start)
+{
+	double total = now_s() - t_start;
+
+	print_table(o);
+	printf("total %.1f s\n", total);
+	nftw(o->tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	if (make_parent_dirs(o->json_out) != 0 || write_json(o, o->json_out, total) != 0)
+		return 1;
+	printf("json: %s\n", o->json_out);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	bench_opts o;
 	target t;
 	char json_default[1024];
 	const char *tmp = getenv("TMPDIR");
-	double t_start = now_s(), total;
+	double t_start = now_s();
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
@@ -219,8 +276,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (!o.json_out) {
-		snprintf(json_default, sizeof(json_default), "%s/bench/results/latest.json",
-		         BENCH_SOURCE_DIR);
+		snprintf(json_default, sizeof(json_default), "%s/bench/results/%s.json", BENCH_SOURCE_DIR,
+		         o.link_rate ? "link" : "latest");
 		o.json_out = json_default;
 	}
 	snprintf(o.tmpdir, sizeof(o.tmpdir), "%s/memscan-bench.XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
@@ -237,6 +294,15 @@ int main(int argc, char **argv)
 	}
 	bench_log("%s run: target %.0f MiB, %d repetitions, scratch %s", o.quick ? "quick" : "full",
 	          (double)o.target_size / MIB, o.reps, o.tmpdir);
+	if (o.link_rate) {
+		if (link_setup(o.link_rate) != 0) {
+			nftw(o.tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+			return 1;
+		}
+		bench_log("link: loopback shaped to %s in a network namespace of its own", o.link_rate);
+		bench_link(&o);
+		return finish(&o, t_start);
+	}
 
 	bench_log("baselines: AEAD, memcpy, zstd");
 	bench_baselines(&o);
@@ -260,12 +326,5 @@ int main(int argc, char **argv)
 	bench_sparse(&o);
 
 	compute_ratios(&o);
-	total = now_s() - t_start;
-	print_table(&o);
-	printf("total %.1f s\n", total);
-	nftw(o.tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	if (make_parent_dirs(o.json_out) != 0 || write_json(&o, o.json_out, total) != 0)
-		return 1;
-	printf("json: %s\n", o.json_out);
-	return 0;
+	return finish(&o, t_start);
 }

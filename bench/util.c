@@ -232,8 +232,12 @@ void print_table(const bench_opts *o)
 		printf(" %2s%7.3f  %s%s%s\n", r->at_most ? "<=" : ">=", r->target, ratio_mark(r),
 		       r->note[0] ? "  " : "", r->note);
 	}
-	printf("\n(%s run: %d repetitions, target %.0f MiB)\n", o->quick ? "quick" : "full", o->reps,
-	       (double)o->target_size / MIB);
+	if (o->link_rate)
+		printf("\n(link run: loopback shaped to %s, %d repetitions, 64 MiB targets)\n", o->link_rate,
+		       o->slow_reps);
+	else
+		printf("\n(%s run: %d repetitions, target %.0f MiB)\n", o->quick ? "quick" : "full", o->reps,
+		       (double)o->target_size / MIB);
 }
 
 static void json_str(FILE *f, const char *s)
@@ -301,10 +305,13 @@ int write_json(const bench_opts *o, const char *path, double total_s)
 	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	fprintf(f, "{\n  \"tool\": \"memscan-bench\",\n  \"date\": ");
 	json_str(f, date);
-	fprintf(f,
-	        ",\n  \"mode\": \"%s\",\n  \"repetitions\": %d,\n  \"target_bytes\": %" PRIu64
-	        ",\n  \"total_seconds\": ",
-	        o->quick ? "quick" : "full", o->reps, o->target_size);
+	fprintf(f, ",\n  \"mode\": \"%s\",\n  \"repetitions\": %d,\n  \"target_bytes\": %" PRIu64,
+	        o->link_rate ? "link" : o->quick ? "quick" : "full", o->reps, o->target_size);
+	if (o->link_rate) {
+		fprintf(f, ",\n  \"link_rate\": ");
+		json_str(f, o->link_rate);
+	}
+	fprintf(f, ",\n  \"total_seconds\": ");
 	json_num(f, total_s);
 	fprintf(f, ",\n  \"machine\": {\"nproc\": %ld, \"cpu\": ", sysconf(_SC_NPROCESSORS_ONLN));
 	json_str(f, model);

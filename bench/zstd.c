@@ -10,9 +10,7 @@
 /* Heap-like target: big enough to span many 4 MiB pages, small enough to keep --quick quick. */
 #define HEAP_TARGET_SIZE (64ull << 20)
 
-/* Snapshots PID and downloads it SLOW_REPS times through CL with compression ON; the download rate
- * goes into F, with the page payload per memory byte in the note. */
-static void fetch_rate(const bench_opts *o, memscan_client *cl, pid_t pid, int on, figure *f)
+void bench_fetch_rate(const bench_opts *o, memscan_client *cl, pid_t pid, int on, figure *f)
 {
 	uint64_t held = 0, bytes = 0, wire = 0;
 	int rc = memscan_client_set_compression(cl, on);
@@ -56,13 +54,13 @@ void bench_remote_zstd(const bench_opts *o, memscan_client *cl, target *t)
 	                      "memscan_client_snapshot_fetch, --compress, 64 MiB heap-like target");
 	target heap;
 
-	fetch_rate(o, cl, t->c.pid, 1, fz);
+	bench_fetch_rate(o, cl, t->c.pid, 1, fz);
 	if (target_start_ex(o, &heap, HEAP_TARGET_SIZE, 0, "heap", 0) != 0) {
 		fig_skip(fh, "the heap-like target did not start");
 		fig_skip(fhz, "the heap-like target did not start");
 		return;
 	}
-	fetch_rate(o, cl, heap.c.pid, 0, fh);
-	fetch_rate(o, cl, heap.c.pid, 1, fhz);
+	bench_fetch_rate(o, cl, heap.c.pid, 0, fh);
+	bench_fetch_rate(o, cl, heap.c.pid, 1, fhz);
 	target_stop(&heap);
 }

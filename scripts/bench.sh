@@ -6,7 +6,9 @@ set -euo pipefail
 usage() {
 	echo "usage: scripts/bench.sh [--quick] [--json-out FILE] [memscan-bench options...]"
 	echo "  --quick           smaller targets, fewer repetitions (under a minute); what CI runs"
-	echo "  --json-out FILE   default bench/results/latest.json (quick: bench/results/quick.json)"
+	echo "  --link RATE       only remote downloads (plain and --compress) over a loopback shaped to"
+	echo "                    RATE by tc in a network namespace of its own, e.g. 1gbit, 100mbit"
+	echo "  --json-out FILE   default bench/results/latest.json (quick: quick.json, --link: link.json)"
 	echo "Other options are passed to memscan-bench (see: build/normal/bench/memscan-bench --help)."
 }
 
@@ -14,6 +16,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 quick=0
+link=""
 json=""
 extra=()
 while [ $# -gt 0 ]; do
@@ -31,6 +34,15 @@ while [ $# -gt 0 ]; do
 		shift
 		;;
 	--json-out=*) json=${1#--json-out=} ;;
+	--link)
+		[ $# -ge 2 ] || {
+			usage >&2
+			exit 2
+		}
+		link=$2
+		extra+=("$1" "$2")
+		shift
+		;;
 	-h | --help)
 		usage
 		exit 0
@@ -40,7 +52,9 @@ while [ $# -gt 0 ]; do
 	shift
 done
 if [ -z "$json" ]; then
-	if [ "$quick" -eq 1 ]; then
+	if [ -n "$link" ]; then
+		json="$root/bench/results/link.json"
+	elif [ "$quick" -eq 1 ]; then
 		json="$root/bench/results/quick.json"
 	else
 		json="$root/bench/results/latest.json"
@@ -54,7 +68,10 @@ installed() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'
 }
 missing=()
-for p in scanmem gdb gdbserver; do
+peers=(scanmem gdb gdbserver)
+# --link measures only remote downloads: no peers, but ip and tc to shape the loopback
+[ -z "$link" ] || peers=(iproute2)
+for p in "${peers[@]}"; do
 	installed "$p" || missing+=("$p")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -64,7 +81,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 		apt-get update -q
 		apt-get install -y -q --no-install-recommends "${missing[@]}"
 	else
-		echo "bench: ${missing[*]} missing and not root: those peers will be reported as skipped" >&2
+		echo "bench: ${missing[*]} missing and not root: those measures will be skipped" >&2
 	fi
 fi
 

@@ -90,6 +90,12 @@ step "lint" bash scripts/lint.sh || true
 step "fuzz (smoke)" bash scripts/fuzz.sh 5 || true
 # the quick benchmark keeps bench/ working; it never fails on a ratio (machines are noisy)
 step "bench (quick)" bash scripts/bench.sh --quick --json-out build/bench-quick.json || true
+# downloads over a loopback shaped to 1 Gbit/s, in a network namespace of its own (what --compress buys)
+if unshare --net true 2>/dev/null; then
+	step "bench (link)" bash scripts/bench.sh --quick --link 1gbit --json-out build/bench-link.json || true
+else
+	echo "bench (link): not run, no network namespace here (unshare --net failed)"
+fi
 if [ -x build/normal/cli/memscan ]; then
 	step "install" install_check || true
 else
