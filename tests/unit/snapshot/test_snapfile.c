@@ -501,6 +501,49 @@ static void test_matches_document(void **state)
 	memscan_snapshot_free(s);
 }
 
+/* The library sums data in lanes (AVX2 or not) and the word-by-word rest: at every length around
+ * the lane block (32 bytes) and across many blocks, on both paths, its file equals the test's own
+ * encoder's, whose MSSUM64 goes word by word. */
+static void test_checksum_any_length(void **state)
+{
+	static const size_t lens[] = { 1,  3,  4,  5,   31,   32,   33,   35,      36,          63,
+		                       64, 65, 97, 255, 4096, 4099, 4127, 1 << 20, (1 << 20) + 29 };
+	struct fx *f = *state;
+
+	for (int simd = 1; simd >= 0; simd--) {
+		ms_set_simd(simd);
+		for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+			memscan_snapshot *s = NULL;
+			memscan_region r = mkregion(0x10000, 0x10000 + lens[k], MEMSCAN_PERM_READ,
+			                            MEMSCAN_KIND_ANON, "");
+			struct ms_snap_region *sr;
+			struct craft_region cr = { .start = r.start, .end = r.end, .perms = 1,
+				                   .kind = MEMSCAN_KIND_ANON };
+			struct buf b = { 0 };
+			uint8_t *bytes;
+			size_t len;
+
+			assert_int_equal(ms_snapshot_new(&s), MEMSCAN_OK);
+			s->pid = 7;
+			s->time_ns = 99;
+			sr = add_filled(s, &r, (unsigned)k);
+			cr.data = sr->data;
+			craft_header(&b, 1, 7, 1, 99, lens[k]);
+			craft_region(&b, &cr);
+			craft_trailer(&b, 1, lens[k]);
+			assert_int_equal(memscan_snapshot_save(s, f->path), MEMSCAN_OK);
+			bytes = ms_file_read(f->path, &len);
+			if (len != b.len || memcmp(bytes, b.p, len) != 0)
+				fail_msg("length %zu, %s path: the file differs from the reference encoding",
+				         lens[k], simd ? "SIMD" : "scalar");
+			free(bytes);
+			free(b.p);
+			memscan_snapshot_free(s);
+		}
+	}
+	ms_set_simd(1);
+}
+
 /* The example file of docs/snapshot-format.md, byte for byte, loads as described there. */
 static void test_document_example(void **state)
 {
@@ -1075,6 +1118,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hole_bytes_saved_as_zero, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_large_region, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_replace_existing, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_checksum_any_length, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_matches_document, fx_setup, fx_teardown),
 		cmocka_unit_test(test_checksum_vectors),
 		cmocka_unit_test_setup_teardown(test_document_example, fx_setup, fx_teardown),
