@@ -51,6 +51,7 @@ typedef struct agent_config {
 	uint64_t session_budget;
 	uint64_t global_budget;
 	unsigned handshake_timeout_ms;
+	int read_absent; /* read pages pagemap reports never written instead of zero-filling them */
 } agent_config;
 
 /* A snapshot kept on the agent for one session. */

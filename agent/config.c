@@ -21,23 +21,27 @@ enum agent_opt {
 	OPT_SESSION_BUDGET,
 	OPT_GLOBAL_BUDGET,
 	OPT_HS_TIMEOUT,
+	OPT_READ_ABSENT,
 };
 
-/* Every setting: its config-file key and its flag. */
+/* Every setting: its config-file key and its flag. A switch's flag takes no value: it stands for
+ * SWITCH_VALUE, which the config file spells out. */
 static const struct agent_opt_name {
 	const char *key;
 	const char *flag;
 	int opt;
+	const char *switch_value;
 } agent_opts[] = {
-	{ "listen", "--listen", OPT_LISTEN },
-	{ "key", "--key", OPT_KEY },
-	{ "authorized_keys", "--authorized-keys", OPT_AUTH },
-	{ "workers", "--workers", OPT_WORKERS },
-	{ "max_connections", "--max-connections", OPT_MAX_CONN },
-	{ "max_connections_per_peer", "--max-per-peer", OPT_MAX_PEER },
-	{ "session_budget", "--session-budget", OPT_SESSION_BUDGET },
-	{ "global_budget", "--global-budget", OPT_GLOBAL_BUDGET },
-	{ "handshake_timeout_ms", "--handshake-timeout", OPT_HS_TIMEOUT },
+	{ "listen", "--listen", OPT_LISTEN, NULL },
+	{ "key", "--key", OPT_KEY, NULL },
+	{ "authorized_keys", "--authorized-keys", OPT_AUTH, NULL },
+	{ "workers", "--workers", OPT_WORKERS, NULL },
+	{ "max_connections", "--max-connections", OPT_MAX_CONN, NULL },
+	{ "max_connections_per_peer", "--max-per-peer", OPT_MAX_PEER, NULL },
+	{ "session_budget", "--session-budget", OPT_SESSION_BUDGET, NULL },
+	{ "global_budget", "--global-budget", OPT_GLOBAL_BUDGET, NULL },
+	{ "handshake_timeout_ms", "--handshake-timeout", OPT_HS_TIMEOUT, NULL },
+	{ "read_absent", "--read-absent", OPT_READ_ABSENT, "yes" },
 };
 
 static void agent_usage(FILE *out)
@@ -55,6 +59,9 @@ static void agent_usage(FILE *out)
 	        "  --session-budget BYTES    snapshot bytes per session, K/M/G suffixes (default 1G)\n"
 	        "  --global-budget BYTES     snapshot bytes in all (default 4G)\n"
 	        "  --handshake-timeout MS    close connections without a handshake after MS (default 5000)\n"
+	        "  --read-absent             read pages the kernel reports as never written instead of\n"
+	        "                            treating them as zeros (for memory supplied on demand, e.g.\n"
+	        "                            userfaultfd); config: read_absent = yes\n"
 	        "  --help, --version\n"
 	        "SIGHUP reloads the authorized keys; SIGTERM or SIGINT stops the agent.\n");
 }
@@ -99,6 +106,17 @@ static int agent_parse_uint(const char *s, unsigned min, unsigned max, unsigned 
 	if (errno || *end || v < min || v > max)
 		return -1;
 	*ret = (unsigned)v;
+	return 0;
+}
+
+static int agent_parse_bool(const char *s, int *ret)
+{
+	if (!strcmp(s, "yes") || !strcmp(s, "true") || !strcmp(s, "1"))
+		*ret = 1;
+	else if (!strcmp(s, "no") || !strcmp(s, "false") || !strcmp(s, "0"))
+		*ret = 0;
+	else
+		return -1;
 	return 0;
 }
 
@@ -152,6 +170,8 @@ static int agent_apply(agent_config *cfg, int opt, const char *value)
 		return agent_parse_size(value, &cfg->global_budget);
 	case OPT_HS_TIMEOUT:
 		return agent_parse_uint(value, 1, 3600000, &cfg->handshake_timeout_ms);
+	case OPT_READ_ABSENT:
+		return agent_parse_bool(value, &cfg->read_absent);
 	}
 	return -1;
 }
@@ -266,6 +286,7 @@ static int agent_config_flags(agent_config *cfg, int argc, char **argv)
 
 	for (int i = 1; i < argc; i++) {
 		const struct agent_opt_name *o;
+		const char *value;
 
 		if (!strcmp(argv[i], "--config")) {
 			i++;
@@ -276,22 +297,22 @@ static int agent_config_flags(agent_config *cfg, int argc, char **argv)
 			fprintf(stderr, "memscan-agent: unknown option '%s' (see --help)\n", argv[i]);
 			return -1;
 		}
-		if (i + 1 >= argc) {
+		if (!o->switch_value && i + 1 >= argc) {
 			fprintf(stderr, "memscan-agent: %s needs a value (see --help)\n", argv[i]);
 			return -1;
 		}
+		value = o->switch_value ? o->switch_value : argv[++i];
 		if (o->opt == OPT_LISTEN && !listen_seen) {
 			for (size_t j = 0; j < cfg->listen_count; j++)
 				free(cfg->listen[j]);
 			cfg->listen_count = 0;
 			listen_seen = 1;
 		}
-		if (agent_apply(cfg, o->opt, argv[i + 1]) != 0) {
-			fprintf(stderr, "memscan-agent: bad value '%s' for %s (see --help)\n", argv[i + 1],
-			        argv[i]);
+		if (agent_apply(cfg, o->opt, value) != 0) {
+			fprintf(stderr, "memscan-agent: bad value '%s' for %s (see --help)\n", value,
+			        o->flag);
 			return -1;
 		}
-		i++;
 	}
 	return 0;
 }

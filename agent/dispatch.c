@@ -186,6 +186,10 @@ int agent_open_target(agent_req *r, const Memscan__V1__Target *t, memscan_proces
 	err = memscan_process_open(pid, &proc);
 	if (err != MEMSCAN_OK)
 		return agent_fail(r, err, "cannot open process %d: %s", pid, memscan_strerror(err));
+	/* --read-absent: every handle this agent reads with (kept snapshots' too) reads pages never
+	 * written instead of zero-filling them, for targets whose memory is supplied on demand */
+	if (r->ag->cfg.read_absent)
+		memscan_process_set_skip_absent(proc, 0);
 	err = agent_check_target(r, t, proc);
 	if (err != MEMSCAN_OK) {
 		memscan_process_free(proc);

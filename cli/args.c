@@ -35,6 +35,7 @@ static const struct opt_spec opt_specs[] = {
 	{ "count", 'n', 1, OPT_COUNT },
 	{ "identity", 0, 1, OPT_IDENTITY },
 	{ "compress", 0, 0, OPT_COMPRESS },
+	{ "read-absent", 0, 0, OPT_READ_ABSENT },
 };
 
 #define NSPECS          (sizeof(opt_specs) / sizeof(opt_specs[0]))
@@ -257,6 +258,9 @@ static int apply_opt(struct cli_opts *o, const struct opt_spec *spec, const char
 		return CLI_OK;
 	case OPT_COMPRESS:
 		o->compress = 1;
+		return CLI_OK;
+	case OPT_READ_ABSENT:
+		o->read_absent = 1;
 		return CLI_OK;
 	case OPT_RANGE:
 		return parse_range(val, &o->filter);

@@ -34,6 +34,7 @@ enum cli_opt_id {
 	OPT_COUNT,
 	OPT_IDENTITY,
 	OPT_COMPRESS,
+	OPT_READ_ABSENT,
 };
 
 #define OPT_BIT(id) (1u << (id))
@@ -55,7 +56,8 @@ struct cli_opts {
 	const char *cmd; /* the command name, for messages */
 	uint32_t seen;   /* OPT_BIT of every option given */
 	int json, raw, no_memmap, watch, bytes;
-	int compress; /* remote: ask the agent for compressed pages */
+	int compress;    /* remote: ask the agent for compressed pages */
+	int read_absent; /* local: read pages pagemap reports never written (no zero-fill) */
 	const char *pattern;
 	const char *output;
 	const char *identity; /* remote: the client key file */

@@ -106,12 +106,13 @@ static int snapshot_run(const struct cli_opts *o, struct cli_target *t)
 
 int cmd_snapshot(int argc, char **argv)
 {
+	const uint32_t allowed =
+	    OPT_BIT(OPT_OUTPUT) | OPT_BIT(OPT_COMPRESS) | OPT_BIT(OPT_READ_ABSENT) | OPTS_FILTER;
 	struct cli_target t = { 0 };
 	struct cli_opts o;
 	int ret, done;
 
-	ret = cli_parse_cmd(argc, argv, "snapshot", OPT_BIT(OPT_OUTPUT) | OPT_BIT(OPT_COMPRESS) | OPTS_FILTER,
-	                    1, &o, &done);
+	ret = cli_parse_cmd(argc, argv, "snapshot", allowed, 1, &o, &done);
 	if (ret != CLI_OK || done)
 		return ret;
 	if (o.npos < 1) {
@@ -179,9 +180,10 @@ static int diff_files(const struct cli_opts *o)
 	memscan_diff *diff = NULL;
 	int ret, err;
 
-	if (o->seen & (OPT_BIT(OPT_INTERVAL) | OPT_BIT(OPT_WATCH) | OPT_BIT(OPT_COUNT) | OPTS_FILTER)) {
-		cli_err(
-		    "--interval, --watch, --count and filters apply to 'diff PID' only, not to two files");
+	if (o->seen & (OPT_BIT(OPT_INTERVAL) | OPT_BIT(OPT_WATCH) | OPT_BIT(OPT_COUNT) |
+	               OPT_BIT(OPT_READ_ABSENT) | OPTS_FILTER)) {
+		cli_err("--interval, --watch, --count, --read-absent and filters apply to 'diff PID' only, "
+		        "not to two files");
 		return CLI_USAGE;
 	}
 	ret = snapshot_load(o->pos[0], &a);
@@ -298,7 +300,8 @@ out:
 int cmd_diff(int argc, char **argv)
 {
 	const uint32_t allowed = OPT_BIT(OPT_JSON) | OPT_BIT(OPT_BYTES) | OPT_BIT(OPT_INTERVAL) |
-	                         OPT_BIT(OPT_WATCH) | OPT_BIT(OPT_COUNT) | OPTS_FILTER;
+	                         OPT_BIT(OPT_WATCH) | OPT_BIT(OPT_COUNT) | OPT_BIT(OPT_READ_ABSENT) |
+	                         OPTS_FILTER;
 	struct cli_opts o;
 	int ret, done;
 

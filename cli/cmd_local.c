@@ -26,6 +26,14 @@ int cli_parse_cmd(int argc, char **argv, const char *name, uint32_t allowed, int
 	ret = cli_parse(argc, argv, name, allowed, max_pos, o);
 
 	*ret_done = 0;
+	/* --read-absent sets up how this host reads a process; remotely the agent reads. It is parsed
+	 * there too, so that the refusal says where the choice is made instead of "unknown option" */
+	if (ret == CLI_OK && cli_remote_mode && (o->seen & OPT_BIT(OPT_READ_ABSENT))) {
+		cli_err(
+		    "--read-absent applies to local processes only: on a remote host, reading pages never "
+		    "written is the agent's choice (memscan-agent --read-absent)");
+		return CLI_USAGE;
+	}
 	if (ret == CLI_OK && (o->seen & OPT_BIT(OPT_HELP))) {
 		*ret_done = 1;
 		return cli_print_help(stdout, name);
@@ -515,7 +523,8 @@ static int scan_run(const struct cli_opts *o, struct cli_target *t, const memsca
 int cmd_scan(int argc, char **argv)
 {
 	const uint32_t allowed = OPT_BIT(OPT_JSON) | OPT_BIT(OPT_PATTERN) | OPT_BIT(OPT_NO_MEMMAP) |
-	                         OPT_BIT(OPT_ALIGN) | OPT_BIT(OPT_MAX) | OPTS_FILTER;
+	                         OPT_BIT(OPT_ALIGN) | OPT_BIT(OPT_MAX) | OPT_BIT(OPT_READ_ABSENT) |
+	                         OPTS_FILTER;
 	memscan_pattern *pat = NULL;
 	struct cli_target t = { 0 };
 	struct cli_opts o;

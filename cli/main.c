@@ -18,6 +18,11 @@
 	"  --kind KIND         heap, stack, anon, file or special; repeat or comma-separate\n"               \
 	"  --path SUBSTR       regions whose path contains SUBSTR\n"
 
+/* Local scan, snapshot and diff PID; remotely the agent decides (memscan-agent --read-absent). */
+#define READ_ABSENT_HELP                                                                                     \
+	"  --read-absent       read pages the kernel reports as never written instead of treating them\n"    \
+	"                      as zeros (for memory supplied on demand, e.g. userfaultfd)\n"
+
 static int cmd_help(int argc, char **argv);
 
 static const struct cli_cmd commands[] = {
@@ -41,22 +46,25 @@ static const struct cli_cmd commands[] = {
 	  "  --json   {\"address\", \"length\", \"data\" (hex), \"holes\": [{\"start\", \"end\"}]}\n" },
 	{ "scan", cmd_scan, "search the memory of a process for a byte pattern",
 	  "usage: memscan scan PID --pattern \"4D 5A ?? 00\" [--no-memmap] [--align N] [--max N]\n"
-	  "                    [FILTERS] [--json]\n"
+	  "                    [--read-absent] [FILTERS] [--json]\n"
 	  "\n"
 	  "Prints the address of every match, one per line, with the region's path or [kind].\n"
 	  "  -p, --pattern PAT   hex bytes; ?? matches any byte, 4? / ?D one nibble; spaces optional\n"
 	  "  --no-memmap         read in small chunks instead of copying whole regions\n"
 	  "  --align N           only matches at addresses that are multiples of N\n"
 	  "  --max N             stop after N matches\n"
-	  "  --json              one object per match: address, region_start, path\n" FILTER_HELP },
+	  "  --json              one object per match: address, region_start, path\n" READ_ABSENT_HELP
+	      FILTER_HELP },
 	{ "snapshot", cmd_snapshot, "save the memory of a process to a file",
-	  "usage: memscan snapshot PID -o FILE [FILTERS]\n"
+	  "usage: memscan snapshot PID -o FILE [--read-absent] [FILTERS]\n"
 	  "\n"
 	  "Reads the selected regions (readable ones by default) and writes them to FILE.\n"
 	  "Prints 'wrote FILE: N regions, B bytes, H unreadable bytes' to stdout.\n"
-	  "  -o, --output FILE   the snapshot file to write (replaced atomically)\n" FILTER_HELP },
+	  "  -o, --output FILE   the snapshot file to write (replaced atomically)\n" READ_ABSENT_HELP
+	      FILTER_HELP },
 	{ "diff", cmd_diff, "show what changed in memory",
-	  "usage: memscan diff PID [--interval DURATION] [--watch [--count N]] [--bytes] [FILTERS] [--json]\n"
+	  "usage: memscan diff PID [--interval DURATION] [--watch [--count N]] [--bytes] [--read-absent]\n"
+	  "                        [FILTERS] [--json]\n"
 	  "       memscan diff FILE_A FILE_B [--bytes] [--json]\n"
 	  "\n"
 	  "With a PID: reads the regions, waits DURATION, reads them again and prints what changed.\n"
@@ -68,7 +76,7 @@ static const struct cli_cmd commands[] = {
 	  "  --bytes             one line per changed byte instead of runs of bytes\n"
 	  "  --json              one object per run {address, old, new}, byte, or\n"
 	  "                      {appeared|vanished: {start, end}}; with --watch each has a "
-	  "time\n" FILTER_HELP },
+	  "time\n" READ_ABSENT_HELP FILTER_HELP },
 	{ "remote", cmd_remote, "run ps, regions, read, scan, snapshot or diff through a memscan-agent",
 	  "usage: memscan remote ps HOST[:PORT] [--json] [--identity FILE]\n"
 	  "       memscan remote regions|read|scan|snapshot|diff TARGET ... [--identity FILE]\n"
@@ -82,6 +90,8 @@ static const struct cli_cmd commands[] = {
 	  "  --compress        read, snapshot: ask the agent to compress the bytes (zstd) for slow\n"
 	  "                    links. Off by default: compressed sizes tell a watcher of the link\n"
 	  "                    something about the bytes (see docs/security.md)\n"
+	  "  --read-absent     refused: whether pages never written are read is the agent's choice\n"
+	  "                    (memscan-agent --read-absent)\n"
 	  "The agent's key must be pinned first with 'memscan trust HOST:PORT KEY'; the agent must list\n"
 	  "this client's public key in its authorized_keys.\n" },
 	{ "keygen", cmd_keygen, "make a key pair for talking to agents",

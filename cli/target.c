@@ -151,6 +151,10 @@ int cli_target_open(const struct cli_opts *o, const char *text, struct cli_targe
 	if (!cli_remote_mode) {
 		cli_parse_pid(text, &t->pid);
 		err = memscan_process_open(t->pid, &t->proc);
+		/* --read-absent: pages pagemap reports never written are read, not zero-filled, so that a
+		 * target whose memory is supplied on demand (userfaultfd) shows what it supplies */
+		if (err == MEMSCAN_OK && o->read_absent)
+			err = memscan_process_set_skip_absent(t->proc, 0);
 		return err == MEMSCAN_OK ? CLI_OK : cli_lib_err(err, t->pid, "opening the process");
 	}
 	parse_endpoint(text, 1, &ep);

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <memscan/memscan.h>
+
 #define FIXTURE_TIMEOUT_MS 15000
 #define CLI_TIMEOUT_MS     60000
 #define LINE_MAX_LEN       1024
@@ -502,4 +504,61 @@ void ms_assert_files_equal(const char *a, const char *b)
 	assert_memory_equal(fa, fb, la);
 	free(fa);
 	free(fb);
+}
+
+size_t ms_sparse_pages(const ms_fixture *f)
+{
+	return f->sparse_len / memscan_page_size();
+}
+
+size_t ms_sparse_written(const ms_fixture *f)
+{
+	return (ms_sparse_pages(f) + MS_FIXTURE_SPARSE_STEP - 1) / MS_FIXTURE_SPARSE_STEP;
+}
+
+size_t ms_sparse_present(const ms_fixture *f)
+{
+	size_t page = memscan_page_size(), n = ms_sparse_pages(f), present = 0;
+	uint64_t *entries = calloc(n, sizeof(*entries));
+	char path[64];
+	int fd;
+
+	assert_non_null(entries);
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)f->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, entries, n * 8, (off_t)(f->sparse / page * 8)), (ssize_t)(n * 8));
+	for (size_t k = 0; k < n; k++)
+		present += entries[k] >> 63; /* bit 63: present */
+	close(fd);
+	free(entries);
+	return present;
+}
+
+void ms_skip_unless_absent_skipped(pid_t pid)
+{
+	memscan_process *proc = NULL;
+	int skips;
+
+	assert_int_equal(memscan_process_open(pid, &proc), MEMSCAN_OK);
+	skips = memscan_process_skips_absent(proc);
+	memscan_process_free(proc);
+	if (!skips) {
+		print_message(
+		    "pagemap or PROCMAP_QUERY (Linux 6.11+) unavailable: nothing is skipped here\n");
+		skip();
+	}
+}
+
+void ms_assert_sparse_bytes(const ms_fixture *f, const uint8_t *data)
+{
+	size_t page = memscan_page_size();
+
+	for (size_t off = 0; off < f->sparse_len; off++) {
+		size_t k = off / page;
+		uint8_t want =
+		    off % page == 0 && k % MS_FIXTURE_SPARSE_STEP == 0 ? MS_FIXTURE_SPARSE_BYTE : 0;
+		if (data[off] != want)
+			fail_msg("byte at offset %zu: %u, want %u", off, data[off], want);
+	}
 }

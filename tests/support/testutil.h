@@ -47,6 +47,18 @@ int ms_fixture_cmd(ms_fixture *f, const char *fmt, ...) __attribute__((format(pr
 /* Kills and reaps the fixture (if still running) and closes the pipes. Safe to call twice. */
 void ms_fixture_stop(ms_fixture *f);
 
+/* Pages of F's sparse region that /proc/PID/pagemap reports present: a read through the kernel maps
+ * a page that was never written, skipping it leaves it absent. */
+size_t ms_sparse_present(const ms_fixture *f);
+/* Pages of F's sparse region: all of them, and those the fixture wrote (the ones present at first). */
+size_t ms_sparse_pages(const ms_fixture *f);
+size_t ms_sparse_written(const ms_fixture *f);
+/* Skips the current test unless reads of PID zero-fill pages never written instead of reading them
+ * (pagemap and PROCMAP_QUERY, Linux 6.11+): elsewhere every page is read, whatever the options. */
+void ms_skip_unless_absent_skipped(pid_t pid);
+/* Asserts that DATA holds the bytes of F's sparse region (see MS_FIXTURE_SPARSE_STEP). */
+void ms_assert_sparse_bytes(const ms_fixture *f, const uint8_t *data);
+
 /* The whole file at PATH (malloc'd; asserts it can be read), *RET_LEN its size. */
 uint8_t *ms_file_read(const char *path, size_t *ret_len);
 /* Asserts that the files at A and B hold the same bytes. */

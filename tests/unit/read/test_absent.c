@@ -2,10 +2,8 @@
 /* Pages never written (absent in /proc/PID/pagemap) are zero-filled instead of read: the bytes are the
  * same as a read gives, the target's page tables are left alone, and a range that was unmapped since
  * its regions were listed is still a hole, not zeros. Against the fixture's --sparse-pages region. */
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <memscan/memscan.h>
 
@@ -52,68 +50,27 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Pages of [START, START + LEN) of PID that pagemap reports present: what a read would change. */
-static size_t present_pages(pid_t pid, uint64_t start, uint64_t len, size_t page)
-{
-	size_t n = len / page, present = 0;
-	uint64_t *entries = calloc(n, sizeof(*entries));
-	char path[64];
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	assert_true(fd >= 0);
-	assert_int_equal(pread(fd, entries, n * 8, (off_t)(start / page * 8)), (ssize_t)(n * 8));
-	for (size_t k = 0; k < n; k++)
-		present += entries[k] >> 63;
-	close(fd);
-	free(entries);
-	return present;
-}
-
-/* The sparse region's content: the marker byte at the start of every SPARSE_STEP-th page, else 0. */
-static void assert_sparse_bytes(const struct absent_env *e, const uint8_t *data)
-{
-	for (size_t off = 0; off < e->f.sparse_len; off++) {
-		size_t k = off / e->page;
-		uint8_t want =
-		    off % e->page == 0 && k % MS_FIXTURE_SPARSE_STEP == 0 ? MS_FIXTURE_SPARSE_BYTE : 0;
-		if (data[off] != want)
-			fail_msg("byte at offset %zu: %u, want %u", off, data[off], want);
-	}
-}
-
-static void skip_unless_skipping(struct absent_env *e)
-{
-	if (!memscan_process_skips_absent(e->proc)) {
-		print_message(
-		    "pagemap or PROCMAP_QUERY (Linux 6.11+) unavailable: nothing is skipped here\n");
-		skip();
-	}
-}
-
 static void test_snapshot_zero_fills_without_touching_the_target(void **state)
 {
 	struct absent_env *e = *state;
-	size_t written = (e->f.sparse_len / e->page + MS_FIXTURE_SPARSE_STEP - 1) / MS_FIXTURE_SPARSE_STEP;
+	size_t written = ms_sparse_written(&e->f);
 	memscan_snapshot *snap;
 
-	skip_unless_skipping(e);
-	assert_int_equal(present_pages(e->f.pid, e->f.sparse, e->f.sparse_len, e->page), written);
+	ms_skip_unless_absent_skipped(e->f.pid);
+	assert_int_equal(ms_sparse_present(&e->f), written);
 	assert_int_equal(memscan_snapshot_take(e->proc, e->list, &snap), MEMSCAN_OK);
 	assert_int_equal(memscan_snapshot_region_count(snap), 1);
 	assert_int_equal(memscan_snapshot_get(snap, 0).holes->count, 0);
-	assert_sparse_bytes(e, memscan_snapshot_get(snap, 0).data);
+	ms_assert_sparse_bytes(&e->f, memscan_snapshot_get(snap, 0).data);
 	/* skipped: the never-written pages are still not mapped in the target */
-	assert_int_equal(present_pages(e->f.pid, e->f.sparse, e->f.sparse_len, e->page), written);
+	assert_int_equal(ms_sparse_present(&e->f), written);
 
 	/* read through the kernel: the same bytes, and every page now maps the zero page */
 	assert_int_equal(memscan_process_set_skip_absent(e->proc, 0), MEMSCAN_OK);
 	assert_int_equal(memscan_process_skips_absent(e->proc), 0);
 	assert_int_equal(memscan_snapshot_refresh(snap, e->proc), MEMSCAN_OK);
-	assert_sparse_bytes(e, memscan_snapshot_get(snap, 0).data);
-	assert_int_equal(present_pages(e->f.pid, e->f.sparse, e->f.sparse_len, e->page),
-	                 e->f.sparse_len / e->page);
+	ms_assert_sparse_bytes(&e->f, memscan_snapshot_get(snap, 0).data);
+	assert_int_equal(ms_sparse_present(&e->f), ms_sparse_pages(&e->f));
 	assert_int_equal(memscan_process_set_skip_absent(e->proc, 1), MEMSCAN_OK);
 	memscan_snapshot_free(snap);
 }
@@ -147,7 +104,7 @@ static void test_detection_sees_writes_into_absent_pages(void **state)
 	memscan_detector *det;
 	memscan_diff *diff;
 
-	skip_unless_skipping(e);
+	ms_skip_unless_absent_skipped(e->f.pid);
 	assert_int_equal(memscan_detector_new(&det), MEMSCAN_OK);
 	assert_int_equal(memscan_detector_initialize(det, e->proc, e->list), MEMSCAN_OK);
 	write_and_detect(e, det, e->f.sparse + 5 * e->page + 100, 0x7f, 0);
@@ -205,7 +162,7 @@ static void test_unmapped_range_is_a_hole_not_zeros(void **state)
 	memscan_snapshot *snap;
 	memscan_mapped *mapped;
 
-	skip_unless_skipping(e);
+	ms_skip_unless_absent_skipped(e->f.pid);
 	assert_int_equal(memscan_snapshot_take(e->proc, e->list, &snap), MEMSCAN_OK);
 	assert_int_equal(memscan_mapped_new(e->proc, memscan_region_list_get(e->list, 0), &mapped),
 	                 MEMSCAN_OK);
