@@ -49,7 +49,8 @@ static int valid_rate(const char *v)
 {
 	size_t n = strspn(v, "0123456789");
 
-	return n > 0 && n < 10 && (!strcmp(v + n, "kbit") || !strcmp(v + n, "mbit") || !strcmp(v + n, "gbit"));
+	return n > 0 && n < 10 &&
+	       (!strcmp(v + n, "kbit") || !strcmp(v + n, "mbit") || !strcmp(v + n, "gbit"));
 }
 
 /* Moves the bench (and every process it starts from now on) into a new network namespace whose
@@ -69,7 +70,7 @@ static int link_setup(const char *rate)
 	}
 	const char *up[] = { ip, "link", "set", "lo", "up", NULL };
 	/* the burst holds a few of lo's 64 KiB segments */
-	const char *shape[] = { tc,   "qdisc", "add",   "dev",     "lo",    "root", "tbf",
+	const char *shape[] = { tc,     "qdisc", "add",   "dev", "lo",      "root",  "tbf",
 		                "rate", rate,    "burst", "1mb", "latency", "100ms", NULL };
 	if (run_command(up, NULL, 10000, &wall) != 0 || run_command(shape, NULL, 10000, &wall) != 0) {
 		bench_log("--link: ip link set lo up / tc qdisc add dev lo root tbf rate %s failed", rate);

@@ -851,10 +851,12 @@ static double tcp_rate(uint64_t bytes)
 
 void bench_link(const bench_opts *o)
 {
-	figure *ft = fig_new("link.tcp", "GB/s", "one plain TCP connection over the shaped loopback (the link)");
+	figure *ft =
+	    fig_new("link.tcp", "GB/s", "one plain TCP connection over the shaped loopback (the link)");
 	figure *fr = fig_new("link.fetch", "GB/s", "memscan_client_snapshot_fetch, 64 MiB random target");
 	figure *frz = fig_new("link.fetch_zstd", "GB/s", "the same with --compress (random: sent raw)");
-	figure *fh = fig_new("link.fetch_heap", "GB/s", "memscan_client_snapshot_fetch, 64 MiB heap-like target");
+	figure *fh =
+	    fig_new("link.fetch_heap", "GB/s", "memscan_client_snapshot_fetch, 64 MiB heap-like target");
 	figure *fhz = fig_new("link.fetch_heap_zstd", "GB/s", "the same with --compress");
 	memscan_client *cl = NULL;
 	target rnd, heap;
@@ -893,5 +895,6 @@ void bench_link(const bench_opts *o)
 	                 ? -1
 	                 : fig_median("link.fetch_heap_zstd") / fig_median("link.fetch_heap"));
 	r = ratio_new("link", "--compress / plain, random target (nothing shrinks)", 0.9, 0);
-	ratio_set(r, fig_median("link.fetch") <= 0 ? -1 : fig_median("link.fetch_zstd") / fig_median("link.fetch"));
+	ratio_set(
+	    r, fig_median("link.fetch") <= 0 ? -1 : fig_median("link.fetch_zstd") / fig_median("link.fetch"));
 }

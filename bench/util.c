@@ -306,7 +306,10 @@ int write_json(const bench_opts *o, const char *path, double total_s)
 	fprintf(f, "{\n  \"tool\": \"memscan-bench\",\n  \"date\": ");
 	json_str(f, date);
 	fprintf(f, ",\n  \"mode\": \"%s\",\n  \"repetitions\": %d,\n  \"target_bytes\": %" PRIu64,
-	        o->link_rate ? "link" : o->quick ? "quick" : "full", o->reps, o->target_size);
+	        o->link_rate ? "link"
+	        : o->quick   ? "quick"
+	                     : "full",
+	        o->reps, o->target_size);
 	if (o->link_rate) {
 		fprintf(f, ",\n  \"link_rate\": ");
 		json_str(f, o->link_rate);

@@ -506,19 +506,21 @@ static void test_matches_document(void **state)
  * encoder's, whose MSSUM64 goes word by word. */
 static void test_checksum_any_length(void **state)
 {
-	static const size_t lens[] = { 1,  3,  4,  5,   31,   32,   33,   35,      36,          63,
-		                       64, 65, 97, 255, 4096, 4099, 4127, 1 << 20, (1 << 20) + 29 };
+	static const size_t lens[] = {
+		1, 3, 4, 5, 31, 32, 33, 35, 36, 63, 64, 65, 97, 255, 4096, 4099, 4127, 1 << 20, (1 << 20) + 29
+	};
 	struct fx *f = *state;
 
 	for (int simd = 1; simd >= 0; simd--) {
 		ms_set_simd(simd);
 		for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
 			memscan_snapshot *s = NULL;
-			memscan_region r = mkregion(0x10000, 0x10000 + lens[k], MEMSCAN_PERM_READ,
-			                            MEMSCAN_KIND_ANON, "");
+			memscan_region r =
+			    mkregion(0x10000, 0x10000 + lens[k], MEMSCAN_PERM_READ, MEMSCAN_KIND_ANON, "");
 			struct ms_snap_region *sr;
-			struct craft_region cr = { .start = r.start, .end = r.end, .perms = 1,
-				                   .kind = MEMSCAN_KIND_ANON };
+			struct craft_region cr = {
+				.start = r.start, .end = r.end, .perms = 1, .kind = MEMSCAN_KIND_ANON
+			};
 			struct buf b = { 0 };
 			uint8_t *bytes;
 			size_t len;
