@@ -656,21 +656,6 @@ static memscan_snapshot *local_arena_snapshot(env *e)
 	return s;
 }
 
-static void assert_diffs_equal(const memscan_diff *a, const memscan_diff *b)
-{
-	assert_int_equal(memscan_diff_run_count(a), memscan_diff_run_count(b));
-	assert_int_equal(memscan_diff_changed_bytes(a), memscan_diff_changed_bytes(b));
-	for (size_t i = 0; i < memscan_diff_run_count(a); i++) {
-		memscan_change_run x = memscan_diff_run(a, i), y = memscan_diff_run(b, i);
-
-		assert_int_equal(x.address, y.address);
-		assert_int_equal(x.length, y.length);
-		assert_int_equal(x.region_index, y.region_index);
-		assert_memory_equal(x.old_bytes, y.old_bytes, x.length);
-		assert_memory_equal(x.new_bytes, y.new_bytes, x.length);
-	}
-}
-
 /* A change run longer than a reply page arrives in pieces; the client joins them. */
 static void test_diff_long_run(void **state)
 {
@@ -694,7 +679,7 @@ static void test_diff_long_run(void **state)
 	assert_int_equal(memscan_diff_snapshots(a, b, &local), MEMSCAN_OK);
 	assert_int_equal(memscan_diff_run_count(remote), 1);
 	assert_int_equal(memscan_diff_run(remote, 0).length, len);
-	assert_diffs_equal(remote, local);
+	ms_assert_diffs_equal(remote, local);
 	/* an updated snapshot still downloads: its regions are the same */
 	memscan_snapshot *fetched = NULL;
 	assert_call(e->client, memscan_client_snapshot_fetch(e->client, id, &fetched), MEMSCAN_OK);

@@ -506,6 +506,34 @@ void ms_assert_files_equal(const char *a, const char *b)
 	free(fb);
 }
 
+static void assert_ranges_equal(const memscan_ranges *a, const memscan_ranges *b)
+{
+	size_t na = a ? a->count : 0, nb = b ? b->count : 0;
+
+	assert_int_equal(na, nb);
+	for (size_t i = 0; i < na; i++) {
+		assert_int_equal(a->items[i].start, b->items[i].start);
+		assert_int_equal(a->items[i].end, b->items[i].end);
+	}
+}
+
+void ms_assert_diffs_equal(const memscan_diff *a, const memscan_diff *b)
+{
+	assert_int_equal(memscan_diff_run_count(a), memscan_diff_run_count(b));
+	assert_int_equal(memscan_diff_changed_bytes(a), memscan_diff_changed_bytes(b));
+	for (size_t i = 0; i < memscan_diff_run_count(a); i++) {
+		memscan_change_run x = memscan_diff_run(a, i), y = memscan_diff_run(b, i);
+
+		assert_int_equal(x.address, y.address);
+		assert_int_equal(x.length, y.length);
+		assert_int_equal(x.region_index, y.region_index);
+		assert_memory_equal(x.old_bytes, y.old_bytes, x.length);
+		assert_memory_equal(x.new_bytes, y.new_bytes, x.length);
+	}
+	assert_ranges_equal(memscan_diff_appeared(a), memscan_diff_appeared(b));
+	assert_ranges_equal(memscan_diff_vanished(a), memscan_diff_vanished(b));
+}
+
 size_t ms_sparse_pages(const ms_fixture *f)
 {
 	return f->sparse_len / memscan_page_size();

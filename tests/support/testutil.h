@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include <memscan/memscan.h>
+
 /* A running tests/fixtures/target.c; addresses are those it printed on its "ready" line. */
 typedef struct ms_fixture {
 	pid_t pid;
@@ -63,6 +65,9 @@ void ms_assert_sparse_bytes(const ms_fixture *f, const uint8_t *data);
 uint8_t *ms_file_read(const char *path, size_t *ret_len);
 /* Asserts that the files at A and B hold the same bytes. */
 void ms_assert_files_equal(const char *a, const char *b);
+/* Asserts that two diffs hold the same runs (address, length, region, old and new bytes) and the same
+ * appeared and vanished ranges. */
+void ms_assert_diffs_equal(const memscan_diff *a, const memscan_diff *b);
 
 /* The result of running the memscan CLI. */
 typedef struct ms_run {

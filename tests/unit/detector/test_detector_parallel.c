@@ -44,20 +44,6 @@ static void change_area(unsigned seed)
 	memset(area + (20u << 20) - 100000, (int)(0x70 + seed % 8), 200000);
 }
 
-static void assert_same_diff(const memscan_diff *x, const memscan_diff *y)
-{
-	assert_int_equal(memscan_diff_run_count(x), memscan_diff_run_count(y));
-	assert_int_equal(memscan_diff_changed_bytes(x), memscan_diff_changed_bytes(y));
-	for (size_t i = 0; i < memscan_diff_run_count(x); i++) {
-		memscan_change_run a = memscan_diff_run(x, i), b = memscan_diff_run(y, i);
-		assert_int_equal(a.address, b.address);
-		assert_int_equal(a.length, b.length);
-		assert_int_equal(a.region_index, b.region_index);
-		assert_memory_equal(a.old_bytes, b.old_bytes, a.length);
-		assert_memory_equal(a.new_bytes, b.new_bytes, a.length);
-	}
-}
-
 /* Detects with WORKERS workers; returns the diff and checks it against a plain snapshot diff. */
 static memscan_diff *detect_with(memscan_process *p, memscan_detector *det, const memscan_region_list *list,
                                  unsigned workers)
@@ -69,7 +55,7 @@ static memscan_diff *detect_with(memscan_process *p, memscan_detector *det, cons
 	assert_int_equal(memscan_detector_detect_changes(det, p, list, &d), MEMSCAN_OK);
 	assert_int_equal(memscan_snapshot_take(p, list, &now), MEMSCAN_OK);
 	assert_int_equal(memscan_diff_snapshots(memscan_detector_baseline(det), now, &ref), MEMSCAN_OK);
-	assert_same_diff(d, ref);
+	ms_assert_diffs_equal(d, ref);
 	memscan_diff_free(ref);
 	memscan_snapshot_free(now);
 	ms_set_worker_limit(0);
@@ -93,7 +79,7 @@ static void test_parallel_detection_equals_sequential(void **state)
 		seq = detect_with(p, det, list, 1);
 		par = detect_with(p, det, list, 0);
 		ms_set_simd(1);
-		assert_same_diff(seq, par);
+		ms_assert_diffs_equal(seq, par);
 		assert_true(memscan_diff_changed_bytes(par) > 200000);
 		memscan_diff_free(seq);
 		memscan_diff_free(par);

@@ -67,31 +67,6 @@ static void join_into(memscan_diff *all, const memscan_diff *part)
 	}
 }
 
-static void assert_same_ranges(const memscan_ranges *x, const memscan_ranges *y)
-{
-	assert_int_equal(x->count, y->count);
-	for (size_t i = 0; i < x->count; i++) {
-		assert_true(x->items[i].start == y->items[i].start);
-		assert_true(x->items[i].end == y->items[i].end);
-	}
-}
-
-static void assert_same_diff(const memscan_diff *x, const memscan_diff *y)
-{
-	assert_same_ranges(memscan_diff_appeared(x), memscan_diff_appeared(y));
-	assert_same_ranges(memscan_diff_vanished(x), memscan_diff_vanished(y));
-	assert_int_equal(memscan_diff_run_count(x), memscan_diff_run_count(y));
-	assert_int_equal(memscan_diff_changed_bytes(x), memscan_diff_changed_bytes(y));
-	for (size_t i = 0; i < memscan_diff_run_count(x); i++) {
-		memscan_change_run a = memscan_diff_run(x, i), b = memscan_diff_run(y, i);
-		assert_int_equal(a.address, b.address);
-		assert_int_equal(a.length, b.length);
-		assert_int_equal(a.region_index, b.region_index);
-		assert_memory_equal(a.old_bytes, b.old_bytes, a.length);
-		assert_memory_equal(a.new_bytes, b.new_bytes, a.length);
-	}
-}
-
 /* Streams the whole detection with parts of about MAX bytes; returns the joined diff and checks every
  * part's bound. */
 static memscan_diff *stream_all(memscan_detector *det, memscan_process *p, const memscan_region_list *regions,
@@ -160,14 +135,14 @@ static void test_stream_equals_detect(void **state)
 		got = stream_all(det, p, NULL, 0, sizes[k]);
 		ms_set_simd(1);
 		ms_set_worker_limit(0);
-		assert_same_diff(ref, got);
+		ms_assert_diffs_equal(ref, got);
 		memscan_diff_free(got);
 	}
 	/* a stream keeps no second copy: the one detect_changes left was freed */
 	assert_null(det->current);
 	/* the baseline is untouched: detect still finds the same */
 	assert_int_equal(memscan_detector_detect_changes(det, p, NULL, &got), MEMSCAN_OK);
-	assert_same_diff(ref, got);
+	ms_assert_diffs_equal(ref, got);
 	memscan_diff_free(got);
 	memscan_diff_free(ref);
 	finish(p, det, list);
@@ -188,7 +163,7 @@ static void test_stream_update(void **state)
 		change_area(round);
 		assert_int_equal(memscan_detector_detect_changes(det, p, NULL, &ref), MEMSCAN_OK);
 		got = stream_all(det, p, NULL, MEMSCAN_STREAM_UPDATE, 100000);
-		assert_same_diff(ref, got);
+		ms_assert_diffs_equal(ref, got);
 		memscan_diff_free(got);
 		memscan_diff_free(ref);
 		/* accept now has nothing fresh to swap in: the stream's read is the baseline */
@@ -256,7 +231,7 @@ static void test_stream_holes(void **state)
 	assert_int_equal(mprotect((void *)(uintptr_t)hole, 3 * 4096, PROT_NONE), 0);
 	assert_int_equal(memscan_detector_detect_changes(det, p, NULL, &ref), MEMSCAN_OK);
 	got = stream_all(det, p, NULL, MEMSCAN_STREAM_UPDATE, 50000);
-	assert_same_diff(ref, got);
+	ms_assert_diffs_equal(ref, got);
 	memscan_diff_free(got);
 	memscan_diff_free(ref);
 	assert_holes(memscan_snapshot_get(memscan_detector_baseline(det), 0).holes, hole, hole + 3 * 4096);
@@ -286,7 +261,7 @@ static void test_detect_update(void **state)
 	change_area(9);
 	assert_int_equal(memscan_detector_detect_changes(det, p, NULL, &ref), MEMSCAN_OK);
 	assert_int_equal(memscan_detector_detect_update(det, p, list, &got), MEMSCAN_OK);
-	assert_same_diff(ref, got);
+	ms_assert_diffs_equal(ref, got);
 	memscan_diff_free(ref);
 	memscan_diff_free(got);
 	assert_memory_equal(memscan_snapshot_get(memscan_detector_baseline(det), 0).data, area, MID);
@@ -384,11 +359,11 @@ static void test_stream_layout_changes(void **state)
 	ms_set_worker_limit(1);
 	got = stream_all(det, p, r1, 0, 70000);
 	ms_set_worker_limit(0);
-	assert_same_diff(ref, got);
+	ms_assert_diffs_equal(ref, got);
 	memscan_diff_free(got);
 	assert_int_equal(memscan_snapshot_region_count(memscan_detector_baseline(det)), 2);
 	got = stream_all(det, p, r1, MEMSCAN_STREAM_UPDATE, 300000);
-	assert_same_diff(ref, got);
+	ms_assert_diffs_equal(ref, got);
 	memscan_diff_free(got);
 	memscan_diff_free(ref);
 	assert_baseline_is(det, r1, 0);
@@ -407,7 +382,7 @@ static void test_stream_layout_changes(void **state)
 	assert_int_equal(memscan_diff_snapshots(before, now, &ref), MEMSCAN_OK);
 	assert_int_equal(memscan_detector_detect_update(det, p, r2, &got), MEMSCAN_OK);
 	assert_int_equal(mprotect((void *)(uintptr_t)hole, 4096, PROT_READ | PROT_WRITE), 0);
-	assert_same_diff(ref, got);
+	ms_assert_diffs_equal(ref, got);
 	assert_int_equal(memscan_diff_vanished(got)->count, 1);
 	assert_true(memscan_diff_vanished(got)->items[0].start == a2);
 	memscan_diff_free(got);
