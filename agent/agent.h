@@ -94,7 +94,7 @@ typedef struct agent_pending {
 	uint64_t start_time;
 	memscan_process *proc;               /* live read: owned */
 	uint64_t addr, end;                  /* read: next address, end */
-	int zstd;                            /* read: the client asked for compressed pages */
+	int zstd;                            /* read, diff: the client asked for compressed pages */
 	memscan_snapshot_region snap_region; /* snapshot read: the region holding the range */
 	agent_snap *snap;                    /* snapshot reply; streamed diff: its snapshot */
 	memscan_diff *diff;                  /* diff: the current part of STREAM */
@@ -158,8 +158,9 @@ struct agent_ctx {
 	struct agent_ctx *next;    /* in the workers' queue */
 };
 
-/* The compressors of read pages, shared by the workers: as many as cores (compression is CPU-bound;
- * more would only hold memory: each keeps a zstd context and a page-sized buffer, ~4.6 MiB once used). */
+/* The compressors of read and diff pages, shared by the workers: as many as cores (compression is
+ * CPU-bound; more would only hold memory: each keeps a zstd context and a page-sized buffer, ~4.6 MiB
+ * once used). */
 typedef struct agent_zpool {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -271,6 +272,9 @@ void agent_zpool_free(agent *ag);
 /* Replaces PAGE's bytes with their zstd frame if the client asked for compression and the frame is
  * smaller. The frame lives in a compressor R holds until agent_compress_release (after packing). */
 void agent_compress_page(agent_req *r, Memscan__V1__ReadPage *page);
+/* Replaces PAGE's runs with the zstd frame of their packed ChangeRunList, likewise (the frame must
+ * also save the few bytes its fields add, and the list must fit in a page). */
+void agent_compress_runs(agent_req *r, Memscan__V1__DiffPage *page);
 void agent_compress_release(agent_req *r);
 
 /* dispatch.c */

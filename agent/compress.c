@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Compressed read pages: a few zstd compressors, shared by the workers and reused for every page. */
+/* Compressed read and diff pages: a few zstd compressors, shared by the workers and reused for every
+ * page. */
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -72,24 +73,68 @@ static void agent_zpool_give(agent_zpool *z, zpage_enc *e)
 	pthread_mutex_unlock(&z->lock);
 }
 
-/* Runs on the worker that built the page, never on nng's I/O threads. */
-void agent_compress_page(agent_req *r, Memscan__V1__ReadPage *page)
+/* Compresses the LEN bytes at SRC with a compressor R takes from the pool (if the client asked for
+ * compression): 0 with the frame in *RET (valid until agent_compress_release), -1 when the bytes go as
+ * they are. Runs on the worker that built the page, never on nng's I/O threads. */
+static int agent_compress(agent_req *r, const uint8_t *src, size_t len, const uint8_t **ret, size_t *ret_len)
 {
 	agent_zpool *z = &r->ag->zpool;
+
+	if (!r->s->pending.zstd || !len || !z->count || r->enc)
+		return -1;
+	r->enc = agent_zpool_take(z);
+	if (zpage_compress(r->enc, src, len, ret, ret_len) != 0) {
+		agent_compress_release(r);
+		return -1;
+	}
+	return 0;
+}
+
+void agent_compress_page(agent_req *r, Memscan__V1__ReadPage *page)
+{
 	const uint8_t *frame;
 	size_t len;
 
-	if (!r->s->pending.zstd || !page->data.len || !z->count || r->enc)
-		return;
-	r->enc = agent_zpool_take(z);
-	if (zpage_compress(r->enc, page->data.data, page->data.len, &frame, &len) != 0) {
-		agent_compress_release(r); /* the page goes as it is */
-		return;
-	}
+	if (agent_compress(r, page->data.data, page->data.len, &frame, &len) != 0)
+		return; /* the page goes as it is */
 	page->encoding = MEMSCAN__V1__ENCODING__ENCODING_ZSTD;
 	page->raw_length = page->data.len;
 	page->data.data = (uint8_t *)frame;
 	page->data.len = len;
+}
+
+/* The fields a compressed diff page adds (encoding, raw_length, packed_runs' tag and length): a frame
+ * must save more than these, so that the page never outgrows its plain self (nor the reply limits). */
+#define AGENT_ZRUNS_OVERHEAD 24
+
+void agent_compress_runs(agent_req *r, Memscan__V1__DiffPage *page)
+{
+	Memscan__V1__ChangeRunList list = MEMSCAN__V1__CHANGE_RUN_LIST__INIT;
+	const uint8_t *frame;
+	size_t raw_len, len;
+	uint8_t *raw;
+
+	if (!r->s->pending.zstd || !page->n_runs)
+		return;
+	list.runs = page->runs;
+	list.n_runs = page->n_runs;
+	raw_len = memscan__v1__change_run_list__get_packed_size(&list);
+	/* the page's room keeps this within a page; a client refuses more, so never send more */
+	if (raw_len > WIRE_MAX_PAGE_BYTES || !(raw = malloc(raw_len)))
+		return;
+	memscan__v1__change_run_list__pack(&list, raw);
+	if (agent_compress(r, raw, raw_len, &frame, &len) == 0) {
+		if (len + AGENT_ZRUNS_OVERHEAD < raw_len) {
+			page->encoding = MEMSCAN__V1__ENCODING__ENCODING_ZSTD;
+			page->raw_length = raw_len;
+			page->packed_runs.data = (uint8_t *)frame;
+			page->packed_runs.len = len;
+			page->n_runs = 0;
+		} else {
+			agent_compress_release(r);
+		}
+	}
+	free(raw);
 }
 
 void agent_compress_release(agent_req *r)

@@ -455,6 +455,7 @@ static int agent_emit_diff(agent_req *r)
 	if (err != MEMSCAN_OK)
 		goto out;
 	page.runs = ptrs;
+	agent_compress_runs(r, &page);
 	page.changed_bytes = memscan_diff_stream_changed_bytes(p->stream);
 	page.run_count = p->stream_runs;
 	r->bytes = page.changed_bytes - before;
@@ -463,6 +464,7 @@ static int agent_emit_diff(agent_req *r)
 	resp.diff = &page;
 	err = agent_page_finish(r, &resp);
 out:
+	agent_compress_release(r);
 	if (err != MEMSCAN_OK && !r->out) {
 		agent_pending_clear(p);
 		if (!r->err)

@@ -191,6 +191,7 @@ int agent_op_diff(agent_req *r)
 			                  memscan_strerror(err));
 	}
 	r->s->pending.kind = AGENT_PAGE_DIFF;
+	r->s->pending.zstd = d->encoding == MEMSCAN__V1__ENCODING__ENCODING_ZSTD;
 	err = agent_diff_stream(r, snap, regions);
 	memscan_region_list_free(regions);
 	if (err != MEMSCAN_OK) {

@@ -129,6 +129,33 @@ Memscan__V1__Response *wire_unpack_response(const uint8_t *data, size_t len, siz
 	return (Memscan__V1__Response *)unpack(&memscan__v1__response__descriptor, data, len, budget);
 }
 
+int wire_unpack_zruns(zpage_dec *d, const uint8_t *frame, size_t len, uint64_t raw_len, size_t budget,
+                      Memscan__V1__ChangeRunList **ret)
+{
+	uint8_t *raw;
+
+	*ret = NULL;
+	if (!raw_len || raw_len > WIRE_MAX_PAGE_BYTES)
+		return WIRE_ZRUNS_BOUND;
+	raw = malloc((size_t)raw_len);
+	if (!raw)
+		return WIRE_ZRUNS_NO_MEMORY;
+	if (zpage_decompress(d, frame, len, raw, (size_t)raw_len) != 0) {
+		free(raw);
+		return WIRE_ZRUNS_FRAME;
+	}
+	*ret = (Memscan__V1__ChangeRunList *)unpack(&memscan__v1__change_run_list__descriptor, raw,
+	                                            (size_t)raw_len, budget);
+	free(raw);
+	return *ret ? 0 : WIRE_ZRUNS_MALFORMED;
+}
+
+void wire_free_runs(Memscan__V1__ChangeRunList *list)
+{
+	if (list)
+		protobuf_c_message_free_unpacked(&list->base, &arena_release);
+}
+
 void wire_free_request(Memscan__V1__Request *req)
 {
 	if (req)

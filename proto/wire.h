@@ -9,6 +9,7 @@
 #include <memscan/memscan.h>
 
 #include "memscan.pb-c.h"
+#include "zpage.h"
 
 #define WIRE_PROTOCOL_VERSION 1
 /* Largest payload in one reply page; replies carry at most this plus framing and headers. */
@@ -27,6 +28,22 @@ Memscan__V1__Request *wire_unpack_request(const uint8_t *data, size_t len, size_
 Memscan__V1__Response *wire_unpack_response(const uint8_t *data, size_t len, size_t budget);
 void wire_free_request(Memscan__V1__Request *req);
 void wire_free_response(Memscan__V1__Response *resp);
+
+/* Why wire_unpack_zruns refused packed runs. */
+enum wire_zruns_err {
+	WIRE_ZRUNS_BOUND = -1,     /* raw_length 0 or over WIRE_MAX_PAGE_BYTES */
+	WIRE_ZRUNS_FRAME = -2,     /* not one zstd frame decoding to exactly raw_length bytes */
+	WIRE_ZRUNS_MALFORMED = -3, /* the bytes are no ChangeRunList (or one beyond the budget) */
+	WIRE_ZRUNS_NO_MEMORY = -4,
+};
+/* A DiffPage's packed runs: FRAME (LEN bytes) must be one zstd frame that announces and decodes to
+ * exactly RAW_LEN bytes, 0 < RAW_LEN <= WIRE_MAX_PAGE_BYTES (what a page may hold), and those must
+ * unpack as a ChangeRunList with an allocator capped at BUDGET. 0 with the list in *RET (freed with
+ * wire_free_runs; its bytes are its own), or a wire_zruns_err. The decoded bytes take a buffer of
+ * RAW_LEN, bounded as said, only while they are unpacked. */
+int wire_unpack_zruns(zpage_dec *d, const uint8_t *frame, size_t len, uint64_t raw_len, size_t budget,
+                      Memscan__V1__ChangeRunList **ret);
+void wire_free_runs(Memscan__V1__ChangeRunList *list);
 
 /* Packs MSG into a new malloc'd buffer; NULL on allocation failure. */
 uint8_t *wire_pack(const ProtobufCMessage *msg, size_t *ret_len);

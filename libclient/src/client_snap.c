@@ -406,6 +406,8 @@ int memscan_client_snapshot_save(memscan_client *c, uint64_t id, const char *pat
  * address) is joined to it before the run is added, so the result equals a local diff. */
 struct diff_acc {
 	memscan_diff *diff;
+	int zstd;       /* the pages' runs were asked for compressed */
+	uint64_t bytes; /* old and new bytes of the run pieces taken */
 	uint64_t addr;
 	size_t region;
 	uint8_t *old_bytes, *new_bytes;
@@ -473,6 +475,7 @@ static int run_piece(memscan_client *c, struct diff_acc *a, const Memscan__V1__C
 	memcpy(a->old_bytes + a->len, p->old_bytes.data, len);
 	memcpy(a->new_bytes + a->len, p->new_bytes.data, len);
 	a->len += len;
+	a->bytes += 2 * (uint64_t)len;
 	return MEMSCAN_OK;
 }
 
@@ -495,16 +498,66 @@ static int add_ranges(memscan_client *c, memscan_diff *d, Memscan__V1__Range **r
 	return MEMSCAN_OK;
 }
 
+static int add_runs(memscan_client *c, struct diff_acc *a, Memscan__V1__ChangeRun **runs, size_t n)
+{
+	int r = MEMSCAN_OK;
+
+	for (size_t i = 0; r == MEMSCAN_OK && i < n; i++)
+		r = run_piece(c, a, runs[i]);
+	return r;
+}
+
+/* The runs of page P, as they came or (asked for) decompressed and unpacked: checked alike, and
+ * counted in the transfer stats as their bytes and the payload that carried them. */
+static int diff_page_runs(memscan_client *c, struct diff_acc *a, const Memscan__V1__DiffPage *p)
+{
+	Memscan__V1__ChangeRunList *list = NULL;
+	uint64_t before = a->bytes;
+	int r;
+
+	if (p->encoding == MEMSCAN__V1__ENCODING__ENCODING_RAW) {
+		if (p->raw_length || p->packed_runs.len)
+			return client_fail(c, MEMSCAN_ERR_PROTOCOL,
+			                   "agent sent packed change runs in a plain diff page");
+		r = add_runs(c, a, p->runs, p->n_runs);
+		c->wire_bytes += a->bytes - before;
+	} else if (p->encoding == MEMSCAN__V1__ENCODING__ENCODING_ZSTD && a->zstd) {
+		if (p->n_runs)
+			return client_fail(
+			    c, MEMSCAN_ERR_PROTOCOL,
+			    "agent sent a compressed diff page that also has plain change runs");
+		r = wire_unpack_zruns(c->dec, p->packed_runs.data, p->packed_runs.len, p->raw_length,
+		                      WIRE_UNPACK_BUDGET_CLIENT, &list);
+		if (r == WIRE_ZRUNS_NO_MEMORY)
+			return client_fail(c, MEMSCAN_ERR_NO_MEMORY, "out of memory");
+		if (r != 0)
+			return client_fail(
+			    c, MEMSCAN_ERR_PROTOCOL, "agent sent compressed change runs that %s (%llu bytes)",
+			    r == WIRE_ZRUNS_BOUND   ? "are out of bounds"
+			    : r == WIRE_ZRUNS_FRAME ? "do not decode to the bytes they announce"
+			                            : "do not unpack as a list of runs",
+			    (unsigned long long)p->raw_length);
+		r = add_runs(c, a, list->runs, list->n_runs);
+		wire_free_runs(list);
+		c->wire_bytes += p->packed_runs.len;
+	} else {
+		return client_fail(c, MEMSCAN_ERR_PROTOCOL,
+		                   "agent sent a diff page in an encoding (%d) this client did not ask for",
+		                   (int)p->encoding);
+	}
+	c->data_bytes += a->bytes - before;
+	return r;
+}
+
 static int diff_page(memscan_client *c, const Memscan__V1__Response *resp, void *ctx, uint64_t *ret_cursor)
 {
 	const Memscan__V1__DiffPage *p = resp->diff;
 	struct diff_acc *a = ctx;
-	int r = MEMSCAN_OK;
+	int r;
 
 	if (!p)
 		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent an empty diff page");
-	for (size_t i = 0; r == MEMSCAN_OK && i < p->n_runs; i++)
-		r = run_piece(c, a, p->runs[i]);
+	r = diff_page_runs(c, a, p);
 	if (r == MEMSCAN_OK)
 		r = add_ranges(c, a->diff, p->appeared, p->n_appeared, 1);
 	if (r == MEMSCAN_OK)
@@ -525,14 +578,20 @@ static void mark_updated(memscan_client *c, uint64_t id, int refilter)
 		k->refiltered = 1;
 }
 
-static void diff_request(Memscan__V1__Request *req, Memscan__V1__Diff *d, uint64_t id, int update,
-                         int refilter)
+/* Fills a Diff request; returns whether its pages' runs are asked for compressed. */
+static int diff_request(const memscan_client *c, Memscan__V1__Request *req, Memscan__V1__Diff *d, uint64_t id,
+                        int update, int refilter)
 {
+	int zstd = c->dec && c->agent_zstd;
+
 	d->snapshot_id = id;
 	d->update = update != 0;
 	d->refilter = refilter != 0;
+	if (zstd)
+		d->encoding = MEMSCAN__V1__ENCODING__ENCODING_ZSTD;
 	req->op_case = MEMSCAN__V1__REQUEST__OP_DIFF;
 	req->diff = d;
+	return zstd;
 }
 
 static int diff(memscan_client *c, uint64_t id, int update, int refilter, memscan_diff **ret)
@@ -542,7 +601,7 @@ static int diff(memscan_client *c, uint64_t id, int update, int refilter, memsca
 	struct diff_acc a = { 0 };
 	int r;
 
-	diff_request(&req, &d, id, update, refilter);
+	a.zstd = diff_request(c, &req, &d, id, update, refilter);
 	r = memscan_diff_new(&a.diff);
 	if (r != MEMSCAN_OK)
 		return client_fail(c, r, "out of memory");
@@ -580,6 +639,7 @@ int memscan_client_diff(memscan_client *c, uint64_t id, int update, int refilter
 struct diff_parts {
 	memscan_diff_part_fn on_part;
 	void *ctx;
+	int zstd;
 };
 
 /* One page as a diff of its own: its pieces joined where they continue each other. */
@@ -587,7 +647,7 @@ static int diff_part_page(memscan_client *c, const Memscan__V1__Response *resp, 
                           uint64_t *ret_cursor)
 {
 	struct diff_parts *dp = ctx;
-	struct diff_acc a = { 0 };
+	struct diff_acc a = { .zstd = dp->zstd };
 	int r = memscan_diff_new(&a.diff);
 
 	if (r != MEMSCAN_OK)
@@ -608,13 +668,13 @@ int memscan_client_diff_parts(memscan_client *c, uint64_t id, int update, int re
 {
 	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
 	Memscan__V1__Diff d = MEMSCAN__V1__DIFF__INIT;
-	struct diff_parts dp = { on_part, ctx };
+	struct diff_parts dp = { on_part, ctx, 0 };
 	int r;
 
 	if (!c || !id || !on_part)
 		return MEMSCAN_ERR_INVALID_ARG;
-	diff_request(&req, &d, id, update, refilter);
 	client_lock(c);
+	dp.zstd = diff_request(c, &req, &d, id, update, refilter);
 	r = client_paged(c, &req, MEMSCAN__V1__RESPONSE__RESULT_DIFF, MEMSCAN__V1__RESPONSE__RESULT_DIFF,
 	                 diff_part_page, &dp);
 	/* stopped or not, the agent made (or, at our next request, completes) the new baseline */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* libmemscan-client against a hostile agent that sends bad compressed read pages: a fake agent (the
- * channel's agent side on a REP socket, in a thread, over 127.0.0.1 with real keys) answers Reads
- * with crafted pages. Every bad page must fail the call with a clear PROTOCOL error, write nothing
- * past the caller's buffer, and leave the client's session in step for the next call. */
+/* libmemscan-client against a hostile agent that sends bad compressed read and diff pages: a fake
+ * agent (the channel's agent side on a REP socket, in a thread, over 127.0.0.1 with real keys)
+ * answers Reads and Diffs with crafted pages. Every bad page must fail the call with a clear PROTOCOL error,
+ * write nothing past the caller's buffer, and leave the client's session in step for the next call. */
 #include "agentutil.h"
 
 #include <arpa/inet.h>
@@ -37,14 +37,40 @@ enum fake_mode {
 	MODE_TWO_FRAMES /* a frame of the first half, then one of the second */
 };
 
+/* What the fake agent does to the one diff page it spoils (the DBAD_AT-th since the test armed it). */
+enum fake_dmode {
+	DMODE_HONEST,
+	DMODE_TRUNCATE,   /* the frame's last byte missing */
+	DMODE_TWO_FRAMES, /* a frame of the packed runs' first half, then one of the second */
+	DMODE_SHORTER,    /* raw_length one less than the frame decodes to */
+	DMODE_LONGER,     /* raw_length one more */
+	DMODE_OVER,       /* a frame of 4 MiB + 1 zeros, raw_length saying so: over the page bound */
+	DMODE_CUT,        /* a frame of the packed runs cut short by a byte: no ChangeRunList */
+	DMODE_MANY,       /* a frame of 4 MiB of empty runs: unpacking them would take ~200 MiB */
+	DMODE_BAD_RUN,    /* packed runs, one of whose new bytes are a byte short */
+	DMODE_BOTH,       /* packed runs, and the plain runs too */
+	DMODE_PACKED_RAW, /* plain runs, and packed_runs set on a RAW page */
+	DMODE_UNKNOWN,    /* an encoding nobody knows */
+	DMODE_UNASKED     /* compressed although the client did not ask */
+};
+
+/* The fake agent's diffs: DIFF_PAGES pages of DIFF_RUNS runs of DIFF_RUN_LEN bytes, apart. */
+#define DIFF_PAGES   3
+#define DIFF_RUNS    64
+#define DIFF_RUN_LEN 256
+#define DIFF_STRIDE  512
+
 static struct fake {
 	nng_socket sock;
 	pthread_t thread;
 	atomic_int stop, mode, bad_at, reads, handshakes, flip_at;
+	atomic_int dmode, dbad_at, dpages;
+	int dzstd, dnext; /* the diff being paged: asked compressed; its next page */
 	uint8_t priv[32], pub[32];
 	chan_session *sess;
 	zpage_enc *enc;
 	uint8_t *raw, *bad; /* a page's bytes; a spoiled frame */
+	uint8_t *run_bytes; /* the old and new bytes of a diff page's runs */
 	char url[64];
 } fk;
 
@@ -160,6 +186,129 @@ static void fake_read(const Memscan__V1__Read *rd)
 	fake_send(&resp);
 }
 
+/* Run J of diff page K: its address; old bytes are the memory's, new ones flip a bit. */
+static uint64_t run_addr(int k, int j)
+{
+	return BASE + ((uint64_t)k * DIFF_RUNS + (uint64_t)j) * DIFF_STRIDE;
+}
+
+/* Fills the runs of page K. */
+static void diff_runs(int k, Memscan__V1__ChangeRun *runs, Memscan__V1__ChangeRun **ptrs)
+{
+	uint8_t *bytes = fk.run_bytes;
+
+	for (int j = 0; j < DIFF_RUNS; j++) {
+		uint8_t *old = bytes + 2 * (size_t)j * DIFF_RUN_LEN, *new = old + DIFF_RUN_LEN;
+
+		memscan__v1__change_run__init(&runs[j]);
+		runs[j].address = run_addr(k, j);
+		for (size_t i = 0; i < DIFF_RUN_LEN; i++) {
+			old[i] = mem_byte(runs[j].address + i);
+			new[i] = old[i] ^ 1;
+		}
+		runs[j].old_bytes = (ProtobufCBinaryData){ DIFF_RUN_LEN, old };
+		runs[j].new_bytes = (ProtobufCBinaryData){ DIFF_RUN_LEN, new };
+		ptrs[j] = &runs[j];
+	}
+}
+
+/* Packs LIST into fk.raw and compresses it (frame in fk.bad) into PAGE. */
+static void pack_runs(Memscan__V1__DiffPage *page, const Memscan__V1__ChangeRunList *list, size_t cut)
+{
+	size_t len = memscan__v1__change_run_list__pack(list, fk.raw) - cut;
+
+	page->encoding = MEMSCAN__V1__ENCODING__ENCODING_ZSTD;
+	page->raw_length = len;
+	page->packed_runs.data = fk.bad;
+	page->packed_runs.len = ZSTD_compress(fk.bad, BOMB_LEN, fk.raw, len, 1);
+}
+
+/* Spoils diff page PAGE (its runs packed into fk.raw and compressed into fk.bad if so) as MODE says. */
+static void dspoil(Memscan__V1__DiffPage *page, Memscan__V1__ChangeRunList *list, int mode)
+{
+	size_t half = page->raw_length / 2, n;
+
+	switch (mode) {
+	case DMODE_TRUNCATE:
+		page->packed_runs.len--;
+		break;
+	case DMODE_TWO_FRAMES:
+		n = ZSTD_compress(fk.bad, BOMB_LEN, fk.raw, half, 1);
+		page->packed_runs.len =
+		    n + ZSTD_compress(fk.bad + n, BOMB_LEN - n, fk.raw + half, page->raw_length - half, 1);
+		break;
+	case DMODE_SHORTER:
+		page->raw_length--;
+		break;
+	case DMODE_LONGER:
+		page->raw_length++;
+		break;
+	case DMODE_OVER:
+		page->raw_length = WIRE_MAX_PAGE_BYTES + 1;
+		page->packed_runs.len =
+		    ZSTD_compress(fk.bad, BOMB_LEN, fk.bad + BOMB_LEN, page->raw_length, 1);
+		break;
+	case DMODE_CUT:
+		pack_runs(page, list, 1);
+		break;
+	case DMODE_MANY:
+		for (size_t i = 0; i < WIRE_MAX_PAGE_BYTES; i += 2) {
+			fk.raw[i] = 0x0a; /* field 1, length-delimited: an empty ChangeRun */
+			fk.raw[i + 1] = 0;
+		}
+		page->raw_length = WIRE_MAX_PAGE_BYTES;
+		page->packed_runs.len = ZSTD_compress(fk.bad, BOMB_LEN, fk.raw, WIRE_MAX_PAGE_BYTES, 1);
+		break;
+	case DMODE_BAD_RUN:
+		list->runs[DIFF_RUNS / 2]->new_bytes.len--;
+		pack_runs(page, list, 0);
+		break;
+	case DMODE_BOTH:
+		page->runs = list->runs;
+		page->n_runs = list->n_runs;
+		break;
+	case DMODE_PACKED_RAW:
+		page->encoding = MEMSCAN__V1__ENCODING__ENCODING_RAW;
+		page->raw_length = 0;
+		page->runs = list->runs;
+		page->n_runs = list->n_runs;
+		break;
+	case DMODE_UNKNOWN:
+		page->encoding = (Memscan__V1__Encoding)7;
+		break;
+	}
+}
+
+/* Sends the next page of the diff being paged (compressed if asked, or if spoiled as unasked). */
+static void fake_diff_page(void)
+{
+	Memscan__V1__Response resp = MEMSCAN__V1__RESPONSE__INIT;
+	Memscan__V1__DiffPage page = MEMSCAN__V1__DIFF_PAGE__INIT;
+	Memscan__V1__ChangeRunList list = MEMSCAN__V1__CHANGE_RUN_LIST__INIT;
+	Memscan__V1__ChangeRun runs[DIFF_RUNS], *ptrs[DIFF_RUNS];
+	int k = fk.dnext++, n = atomic_fetch_add(&fk.dpages, 1),
+	    mode = n == atomic_load(&fk.dbad_at) ? atomic_load(&fk.dmode) : 0;
+
+	diff_runs(k, runs, ptrs);
+	list.runs = ptrs;
+	list.n_runs = DIFF_RUNS;
+	if (fk.dzstd || mode == DMODE_UNASKED || (mode != DMODE_HONEST && mode != DMODE_PACKED_RAW))
+		pack_runs(&page, &list, 0);
+	else {
+		page.runs = ptrs;
+		page.n_runs = DIFF_RUNS;
+	}
+	dspoil(&page, &list, mode);
+	if (mode == DMODE_PACKED_RAW)
+		page.packed_runs = (ProtobufCBinaryData){ 1, fk.bad };
+	page.changed_bytes = (uint64_t)(k + 1) * DIFF_RUNS * DIFF_RUN_LEN;
+	page.run_count = (uint64_t)(k + 1) * DIFF_RUNS;
+	page.next_cursor = fk.dnext < DIFF_PAGES ? 1000u + (unsigned)fk.dnext : 0;
+	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_DIFF;
+	resp.diff = &page;
+	fake_send(&resp);
+}
+
 static void fake_data(nng_msg *m)
 {
 	uint8_t *frame = nng_msg_body(m);
@@ -174,6 +323,12 @@ static void fake_data(nng_msg *m)
 		fake_hello();
 	else if (req && req->op_case == MEMSCAN__V1__REQUEST__OP_READ)
 		fake_read(req->read);
+	else if (req && req->op_case == MEMSCAN__V1__REQUEST__OP_DIFF) {
+		fk.dzstd = req->diff->encoding == MEMSCAN__V1__ENCODING__ENCODING_ZSTD;
+		fk.dnext = 0;
+		fake_diff_page();
+	} else if (req && req->op_case == MEMSCAN__V1__REQUEST__OP_NEXT)
+		fake_diff_page();
 	wire_free_request(req);
 }
 
@@ -222,7 +377,8 @@ static int fake_start(void)
 	fk.enc = zpage_enc_new(FAKE_PAGE);
 	fk.raw = malloc(BOMB_LEN);
 	fk.bad = malloc(2 * (size_t)BOMB_LEN); /* a frame, then (bomb) the zeros it is made from */
-	if (!fk.enc || !fk.raw || !fk.bad || nng_rep0_open(&fk.sock) != 0 ||
+	fk.run_bytes = malloc(2 * DIFF_RUNS * DIFF_RUN_LEN);
+	if (!fk.enc || !fk.raw || !fk.bad || !fk.run_bytes || nng_rep0_open(&fk.sock) != 0 ||
 	    nng_socket_set_ms(fk.sock, NNG_OPT_RECVTIMEO, 100) != 0 ||
 	    nng_listener_create(&l, fk.sock, "tcp://127.0.0.1:0") != 0 || nng_listener_start(l, 0) != 0 ||
 	    nng_listener_get_addr(l, NNG_OPT_LOCADDR, &sa) != 0)
@@ -241,6 +397,7 @@ static void fake_stop(void)
 	zpage_enc_free(fk.enc);
 	free(fk.raw);
 	free(fk.bad);
+	free(fk.run_bytes);
 }
 
 /* ---- the client side ---- */
@@ -368,6 +525,105 @@ static void test_compressed_page_unasked_refused(void **state)
 	memscan_client_free(c);
 }
 
+/* ---- diffs ---- */
+
+/* Diffs through C; checks the runs when the diff succeeds (all DIFF_PAGES pages, joined nowhere).
+ * Returns its code. */
+static int diff_check(memscan_client *c)
+{
+	memscan_diff *d = NULL;
+	int r = memscan_client_diff(c, 1, 0, 0, &d);
+
+	if (r != MEMSCAN_OK)
+		return r;
+	assert_int_equal(memscan_diff_run_count(d), DIFF_PAGES * DIFF_RUNS);
+	for (int k = 0; k < DIFF_PAGES; k++)
+		for (int j = 0; j < DIFF_RUNS; j++) {
+			memscan_change_run run = memscan_diff_run(d, (size_t)(k * DIFF_RUNS + j));
+
+			assert_int_equal(run.address, run_addr(k, j));
+			assert_int_equal(run.length, DIFF_RUN_LEN);
+			for (size_t i = 0; i < DIFF_RUN_LEN; i++)
+				if (run.old_bytes[i] != mem_byte(run.address + i) ||
+				    run.new_bytes[i] != (run.old_bytes[i] ^ 1))
+					fail_msg("byte %zu of run %d.%d differs", i, k, j);
+		}
+	memscan_diff_free(d);
+	return r;
+}
+
+/* Spoils the BAD_AT-th diff page from now as MODE: the diff fails with PROTOCOL and a message
+ * holding WHAT; then an honest diff works in the same session (no new handshake). */
+static void expect_diff_refused(memscan_client *c, int mode, int bad_at, const char *what)
+{
+	int hs = atomic_load(&fk.handshakes);
+
+	atomic_store(&fk.dpages, 0);
+	atomic_store(&fk.dbad_at, bad_at);
+	atomic_store(&fk.dmode, mode);
+	assert_int_equal(diff_check(c), MEMSCAN_ERR_PROTOCOL);
+	if (!strstr(memscan_client_last_error(c), what))
+		fail_msg("mode %d: '%s' does not say '%s'", mode, memscan_client_last_error(c), what);
+	atomic_store(&fk.dmode, DMODE_HONEST);
+	assert_int_equal(diff_check(c), MEMSCAN_OK);
+	assert_int_equal(read_check(c, BASE + 4096, FAKE_PAGE + 5), MEMSCAN_OK);
+	assert_int_equal(atomic_load(&fk.handshakes), hs);
+}
+
+/* The fake agent keeps one session: one client at a time. */
+static void test_honest_diff_pages(void **state)
+{
+	memscan_client *plain = client_open(0), *packed;
+	uint64_t bytes = 0, wire = 0;
+
+	(void)state;
+	assert_int_equal(diff_check(plain), MEMSCAN_OK);
+	memscan_client_transfer_stats(plain, &bytes, &wire);
+	assert_int_equal(bytes, 2 * DIFF_PAGES * DIFF_RUNS * DIFF_RUN_LEN);
+	assert_int_equal(wire, bytes);
+	memscan_client_free(plain);
+	packed = client_open(1);
+	assert_int_equal(diff_check(packed), MEMSCAN_OK);
+	memscan_client_transfer_stats(packed, &bytes, &wire);
+	assert_int_equal(bytes, 2 * DIFF_PAGES * DIFF_RUNS * DIFF_RUN_LEN);
+	assert_true(wire < bytes / 4);
+	memscan_client_free(packed);
+}
+
+static void test_bad_diff_pages_refused(void **state)
+{
+	memscan_client *c = client_open(1);
+	const char *decode = "do not decode", *unpack = "do not unpack";
+
+	(void)state;
+	/* the first page, and one after a good page (its runs already taken) */
+	for (int at = 0; at < 2; at++) {
+		expect_diff_refused(c, DMODE_TRUNCATE, at, decode);
+		expect_diff_refused(c, DMODE_TWO_FRAMES, at, decode);
+		expect_diff_refused(c, DMODE_SHORTER, at, decode);
+		expect_diff_refused(c, DMODE_LONGER, at, decode);
+		expect_diff_refused(c, DMODE_OVER, at, "out of bounds");
+		expect_diff_refused(c, DMODE_CUT, at, unpack);
+		expect_diff_refused(c, DMODE_MANY, at, unpack);
+		expect_diff_refused(c, DMODE_BAD_RUN, at, "invalid change run");
+		expect_diff_refused(c, DMODE_BOTH, at, "also has plain change runs");
+		expect_diff_refused(c, DMODE_PACKED_RAW, at, "packed change runs in a plain");
+		expect_diff_refused(c, DMODE_UNKNOWN, at, "encoding (7)");
+	}
+	memscan_client_free(c);
+}
+
+static void test_compressed_diff_unasked_refused(void **state)
+{
+	memscan_client *c = client_open(0);
+
+	(void)state;
+	expect_diff_refused(c, DMODE_UNASKED, 0, "did not ask for");
+	expect_diff_refused(c, DMODE_UNASKED, 2, "did not ask for");
+	expect_diff_refused(c, DMODE_PACKED_RAW, 1, "packed change runs in a plain");
+	memscan_client_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -375,6 +631,9 @@ int main(void)
 		cmocka_unit_test(test_bad_frames_refused),
 		cmocka_unit_test(test_flipped_frames_contained),
 		cmocka_unit_test(test_compressed_page_unasked_refused),
+		cmocka_unit_test(test_honest_diff_pages),
+		cmocka_unit_test(test_bad_diff_pages_refused),
+		cmocka_unit_test(test_compressed_diff_unasked_refused),
 	};
 	int fails;
 

@@ -313,6 +313,143 @@ static void test_agent_compresses_when_asked(void **state)
 	free(got);
 }
 
+/* ---- diffs ---- */
+
+/* Diffs kept snapshot ID through C with compression ON: the diff, and what carried it. */
+static memscan_diff *diff_with(memscan_client *c, uint64_t id, int update, int on, struct traffic *d)
+{
+	struct traffic t = { 0 };
+	memscan_diff *diff = NULL;
+
+	assert_call(c, memscan_client_set_compression(c, on), MEMSCAN_OK);
+	traffic_since(c, &t);
+	assert_call(c, memscan_client_diff(c, id, update, 0, &diff), MEMSCAN_OK);
+	*d = traffic_since(c, &t);
+	assert_int_equal(d->bytes, 2 * memscan_diff_changed_bytes(diff));
+	return diff;
+}
+
+/* The parts memscan_client_diff_parts hands on (as --watch gets them), copied. */
+struct parts {
+	memscan_diff *all[64];
+	size_t n;
+};
+
+static int keep_part(void *ctx, const memscan_diff *part)
+{
+	struct parts *ps = ctx;
+	memscan_diff *copy = NULL;
+
+	if (ps->n == sizeof(ps->all) / sizeof(ps->all[0]) || memscan_diff_new(&copy) != MEMSCAN_OK)
+		return 1;
+	ps->all[ps->n++] = copy;
+	for (size_t i = 0; i < memscan_diff_run_count(part); i++) {
+		memscan_change_run run = memscan_diff_run(part, i);
+
+		if (memscan_diff_add_run(copy, &run) != MEMSCAN_OK)
+			return 1;
+	}
+	return 0;
+}
+
+static void parts_free(struct parts *ps)
+{
+	while (ps->n)
+		memscan_diff_free(ps->all[--ps->n]);
+}
+
+/* Two snapshots of the arena's compressible part, changed, diffed with and without compression (one
+ * shot, then with update, then part by part as --watch does): the same runs and bytes, and the
+ * compressed diffs carried far fewer. */
+static void test_diff_compressed_identical(void **state)
+{
+	uint64_t start = fx.arena + 0x10000, len = 4 * MIB;
+	memscan_filter f = { .range_start = fx.arena, .range_end = random_start() };
+	memscan_client *c = client_open(0);
+	memscan_diff *plain, *packed;
+	struct parts pp = { 0 }, zp = { 0 };
+	struct traffic dp, dz;
+	uint64_t a = 0, b = 0, changed = 0;
+
+	(void)state;
+	assert_call(c, memscan_client_snapshot(c, fx.pid, &f, &a, NULL, NULL), MEMSCAN_OK);
+	assert_call(c, memscan_client_snapshot(c, fx.pid, &f, &b, NULL, NULL), MEMSCAN_OK);
+	assert_int_equal(ms_fixture_cmd(&fx, "fill %s %llx 0", ms_hex(start), (unsigned long long)len), 0);
+
+	plain = diff_with(c, a, 0, 0, &dp);
+	packed = diff_with(c, a, 0, 1, &dz);
+	assert_true(memscan_diff_run_count(plain) > 1000); /* a run of 255 bytes in every 256 */
+	assert_true(dp.bytes > WIRE_MAX_PAGE_BYTES);       /* several pages */
+	ms_assert_diffs_equal(plain, packed);
+	assert_int_equal(dp.wire, dp.bytes);
+	assert_int_equal(dz.bytes, dp.bytes);
+	assert_true(dz.wire < dz.bytes / 20);
+	print_message("compressed diff: %llu bytes of runs carried by %llu\n", (unsigned long long)dz.bytes,
+	              (unsigned long long)dz.wire);
+	memscan_diff_free(plain);
+	memscan_diff_free(packed);
+
+	/* with update: A's new baseline from a plain diff, B's from a compressed one */
+	plain = diff_with(c, a, 1, 0, &dp);
+	packed = diff_with(c, b, 1, 1, &dz);
+	ms_assert_diffs_equal(plain, packed);
+	assert_true(dz.wire < dz.bytes / 20);
+	memscan_diff_free(plain);
+	memscan_diff_free(packed);
+
+	/* the next comparison, part by part, against the two new baselines */
+	assert_int_equal(
+	    ms_fixture_cmd(&fx, "fill %s %llx 11", ms_hex(start + 4096), (unsigned long long)(len / 2)), 0);
+	assert_call(c, memscan_client_set_compression(c, 0), MEMSCAN_OK);
+	assert_call(c, memscan_client_diff_parts(c, a, 1, 0, keep_part, &pp), MEMSCAN_OK);
+	assert_call(c, memscan_client_set_compression(c, 1), MEMSCAN_OK);
+	assert_call(c, memscan_client_diff_parts(c, b, 1, 0, keep_part, &zp), MEMSCAN_OK);
+	assert_true(pp.n >= 2); /* pages */
+	assert_int_equal(pp.n, zp.n);
+	for (size_t i = 0; i < pp.n; i++) {
+		ms_assert_diffs_equal(pp.all[i], zp.all[i]);
+		changed += memscan_diff_changed_bytes(pp.all[i]);
+	}
+	assert_int_equal(changed, len / 2);
+	parts_free(&pp);
+	parts_free(&zp);
+
+	/* both baselines now hold the same bytes: nothing changed since */
+	packed = diff_with(c, b, 0, 1, &dz);
+	assert_int_equal(memscan_diff_run_count(packed), 0);
+	memscan_diff_free(packed);
+	assert_call(c, memscan_client_release(c, a), MEMSCAN_OK);
+	assert_call(c, memscan_client_release(c, b), MEMSCAN_OK);
+	memscan_client_free(c);
+}
+
+/* Random bytes changed to other random bytes: the runs do not shrink, the agent sends them plain,
+ * and the diff is the same as without compression. */
+static void test_diff_incompressible_sent_plain(void **state)
+{
+	memscan_filter f = { .range_start = random_start(), .range_end = random_start() + RANDOM_LEN };
+	memscan_client *c = client_open(1);
+	memscan_diff *plain, *packed;
+	struct traffic dp, dz;
+	uint64_t id = 0;
+
+	(void)state;
+	assert_call(c, memscan_client_snapshot(c, fx.pid, &f, &id, NULL, NULL), MEMSCAN_OK);
+	assert_int_equal(
+	    ms_fixture_cmd(&fx, "scramble %llx %x 0dd", (unsigned long long)random_start(), RANDOM_LEN), 0);
+	packed = diff_with(c, id, 0, 1, &dz);
+	plain = diff_with(c, id, 0, 0, &dp);
+	assert_true(dz.bytes > RANDOM_LEN); /* nearly every byte changed */
+	ms_assert_diffs_equal(plain, packed);
+	assert_int_equal(dz.wire, dz.bytes);
+	memscan_diff_free(plain);
+	memscan_diff_free(packed);
+	assert_int_equal(
+	    ms_fixture_cmd(&fx, "scramble %llx %x 5eed", (unsigned long long)random_start(), RANDOM_LEN), 0);
+	assert_call(c, memscan_client_release(c, id), MEMSCAN_OK);
+	memscan_client_free(c);
+}
+
 int main(void)
 {
 	static const char *const fixture_args[] = { "--pages", ARENA_PAGES, NULL };
@@ -323,6 +460,9 @@ int main(void)
 		cmocka_unit_test(test_incompressible_sent_raw),
 		cmocka_unit_test(test_concurrent_compressed_reads),
 		cmocka_unit_test(test_agent_compresses_when_asked),
+		/* last: they change the arena */
+		cmocka_unit_test(test_diff_compressed_identical),
+		cmocka_unit_test(test_diff_incompressible_sent_plain),
 	};
 	int rc, fails;
 

@@ -58,17 +58,19 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_known_agents_file(memscan_c
 /* Per-request timeout (default 30000 ms). */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_timeout_ms(memscan_client *client, int timeout_ms);
 
-/* Compression of the memory bytes that reads and snapshot downloads receive: off by default. With ON,
- * each page is asked for compressed (zstd level 1); the agent compresses it only when that makes it
- * smaller, and an agent that cannot sends it as it is. Worth it on links slower than the two ends
- * can compress (about 1 GB/s a core): 1 GbE, WAN. Off, it costs nothing. NO_MEMORY.
+/* Compression of the memory bytes that reads, snapshot downloads and diffs (each page's change runs)
+ * receive: off by default. With ON, each page is asked for compressed (zstd level 1); the agent
+ * compresses it only when that makes it smaller, and an agent that cannot sends it as it is. Worth it
+ * on links slower than the two ends can compress (about 1 GB/s a core): 1 GbE, WAN. Off, it costs
+ * nothing. NO_MEMORY.
  * Caveat: the size of a compressed page depends on its bytes. Someone who can both put chosen bytes
  * into the target's memory and watch the (encrypted) traffic may learn about the bytes next to
  * theirs from the sizes, as the CRIME and BREACH attacks did against TLS. Leave it off for targets
  * that hold secrets next to data others control, on links others can watch. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_compression(memscan_client *client, int on);
-/* Memory bytes this client received (reads, snapshot downloads) since it was made, into *RET_BYTES,
- * and the bytes of page payload that carried them (compressed or not; framing not counted) into
+/* Memory bytes this client received (reads, snapshot downloads, and the old and new bytes of diffs'
+ * change runs) since it was made, into *RET_BYTES, and the bytes of page payload that carried them
+ * (compressed or not; framing not counted, except within a compressed diff page's runs) into
  * *RET_WIRE_BYTES. Either may be NULL. */
 MEMSCAN_API void memscan_client_transfer_stats(const memscan_client *client, uint64_t *ret_bytes,
                                                uint64_t *ret_wire_bytes);

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* Compressed read pages: round trips, pages that do not shrink, and every kind of frame a hostile
- * agent could send instead of an honest one (each must be refused without writing past the page). */
+/* Compressed read pages and diff page runs: round trips, pages that do not shrink, and every kind of
+ * frame a hostile agent could send instead of an honest one (each must be refused without writing
+ * past the page). */
 #include <stdlib.h>
 #include <string.h>
 
 #include <zstd.h>
 
 #include "testutil.h"
+#include "wire.h"
 #include "zpage.h"
 
 #define PAGE (256u << 10)
@@ -161,12 +163,78 @@ static void test_zpage_hostile_frames_refused(void **state)
 	zpage_dec_free(d);
 }
 
+/* Packed runs (wire_unpack_zruns): an honest list comes back as it went; a bound, a frame or bytes
+ * that are wrong each get their own refusal, with nothing left to free. */
+static void test_zruns(void **state)
+{
+	Memscan__V1__ChangeRun runs[3], *ptrs[3];
+	Memscan__V1__ChangeRunList list = MEMSCAN__V1__CHANGE_RUN_LIST__INIT, *got = NULL;
+	uint8_t bytes[64], *packed, *frame = malloc(ZSTD_compressBound(WIRE_MAX_PAGE_BYTES + 1)),
+	                            *zeros = calloc(1, WIRE_MAX_PAGE_BYTES + 1);
+	zpage_dec *d = zpage_dec_new();
+	size_t packed_len, n;
+
+	(void)state;
+	assert_non_null(frame);
+	assert_non_null(zeros);
+	assert_non_null(d);
+	fill_compressible(bytes, sizeof(bytes));
+	for (size_t i = 0; i < 3; i++) {
+		memscan__v1__change_run__init(&runs[i]);
+		runs[i].address = 0x1000 * (i + 1);
+		runs[i].old_bytes = (ProtobufCBinaryData){ 16, bytes + 16 * i };
+		runs[i].new_bytes = (ProtobufCBinaryData){ 16, bytes + 16 * i + 8 };
+		runs[i].region_index = (uint32_t)i;
+		ptrs[i] = &runs[i];
+	}
+	list.runs = ptrs;
+	list.n_runs = 3;
+	packed = wire_pack(&list.base, &packed_len);
+	assert_non_null(packed);
+	n = ZSTD_compress(frame, ZSTD_compressBound(packed_len), packed, packed_len, 1);
+	assert_int_equal(wire_unpack_zruns(d, frame, n, packed_len, WIRE_UNPACK_BUDGET_CLIENT, &got), 0);
+	assert_int_equal(got->n_runs, 3);
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(got->runs[i]->address, runs[i].address);
+		assert_int_equal(got->runs[i]->region_index, i);
+		assert_int_equal(got->runs[i]->old_bytes.len, 16);
+		assert_memory_equal(got->runs[i]->old_bytes.data, runs[i].old_bytes.data, 16);
+		assert_memory_equal(got->runs[i]->new_bytes.data, runs[i].new_bytes.data, 16);
+	}
+	wire_free_runs(got);
+
+	assert_int_equal(wire_unpack_zruns(d, frame, n, 0, WIRE_UNPACK_BUDGET_CLIENT, &got),
+	                 WIRE_ZRUNS_BOUND);
+	assert_int_equal(wire_unpack_zruns(d, frame, n, packed_len + 1, WIRE_UNPACK_BUDGET_CLIENT, &got),
+	                 WIRE_ZRUNS_FRAME);
+	assert_int_equal(wire_unpack_zruns(d, frame, n - 1, packed_len, WIRE_UNPACK_BUDGET_CLIENT, &got),
+	                 WIRE_ZRUNS_FRAME);
+	/* an allocator capped below what the list takes */
+	assert_int_equal(wire_unpack_zruns(d, frame, n, packed_len, 64, &got), WIRE_ZRUNS_MALFORMED);
+	/* a frame of bytes cut short of the list */
+	n = ZSTD_compress(frame, ZSTD_compressBound(packed_len), packed, packed_len - 1, 1);
+	assert_int_equal(wire_unpack_zruns(d, frame, n, packed_len - 1, WIRE_UNPACK_BUDGET_CLIENT, &got),
+	                 WIRE_ZRUNS_MALFORMED);
+	/* a page of zeros and one byte more: refused for its size, before anything is decoded */
+	n = ZSTD_compress(frame, ZSTD_compressBound(WIRE_MAX_PAGE_BYTES + 1), zeros, WIRE_MAX_PAGE_BYTES + 1,
+	                  1);
+	assert_int_equal(
+	    wire_unpack_zruns(d, frame, n, WIRE_MAX_PAGE_BYTES + 1, WIRE_UNPACK_BUDGET_CLIENT, &got),
+	    WIRE_ZRUNS_BOUND);
+	assert_null(got);
+	free(packed);
+	free(frame);
+	free(zeros);
+	zpage_dec_free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_zpage_round_trip),
 		cmocka_unit_test(test_zpage_incompressible_or_oversized_stays_raw),
 		cmocka_unit_test(test_zpage_hostile_frames_refused),
+		cmocka_unit_test(test_zruns),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
