@@ -301,7 +301,7 @@ int cmd_diff(int argc, char **argv)
 {
 	const uint32_t allowed = OPT_BIT(OPT_JSON) | OPT_BIT(OPT_BYTES) | OPT_BIT(OPT_INTERVAL) |
 	                         OPT_BIT(OPT_WATCH) | OPT_BIT(OPT_COUNT) | OPT_BIT(OPT_READ_ABSENT) |
-	                         OPTS_FILTER;
+	                         OPT_BIT(OPT_COMPRESS) | OPTS_FILTER;
 	struct cli_opts o;
 	int ret, done;
 

@@ -214,6 +214,10 @@ static void test_remote_compress(void **state)
 	assert_int_equal(r.status, 2);
 	assert_non_null(strstr(r.err, "--compress"));
 	ms_run_free(&r);
+	RUN(&r, "diff", pid, "--interval", "10ms", "--compress");
+	assert_int_equal(r.status, 2);
+	assert_non_null(strstr(r.err, "--compress"));
+	ms_run_free(&r);
 	RUN(&r, "remote", "scan", target(hostport, fx.pid), "--pattern", "4D", "--compress", "--identity",
 	    env.full.path);
 	assert_int_equal(r.status, 2);
@@ -255,6 +259,13 @@ static void test_remote_diff_and_watch(void **state)
 		assert_int_equal(r.status, 0);
 		assert_int_equal(ms_count_lines(r.out), 6);
 		assert_non_null(strstr(r.out, "# 20"));
+		ms_run_free(&r);
+		/* ... and compressed: the same batches */
+		RUN(&r, "remote", "diff", target(hostport, tick.pid), "--watch", "--interval", "200ms",
+		    "--count", "2", "--compress", "--range", range, "--identity", env.full.path);
+		assert_int_equal(r.status, 0);
+		assert_int_equal(ms_count_lines(r.out), 4);
+		assert_non_null(strstr(r.out, ms_hex(tick.counter)));
 		ms_run_free(&r);
 	}
 	ms_fixture_stop(&tick);
