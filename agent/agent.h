@@ -159,8 +159,8 @@ struct agent_ctx {
 };
 
 /* The compressors of read and diff pages, shared by the workers: as many as cores (compression is
- * CPU-bound; more would only hold memory: each keeps a zstd context and a page-sized buffer, ~4.6 MiB
- * once used). */
+ * CPU-bound; more would only hold memory: each keeps a zstd context and a page-sized output buffer,
+ * ~4.6 MiB once used, and a page-sized input buffer once it has packed diff runs). */
 typedef struct agent_zpool {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;

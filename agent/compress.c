@@ -73,17 +73,23 @@ static void agent_zpool_give(agent_zpool *z, zpage_enc *e)
 	pthread_mutex_unlock(&z->lock);
 }
 
-/* Compresses the LEN bytes at SRC with a compressor R takes from the pool (if the client asked for
- * compression): 0 with the frame in *RET (valid until agent_compress_release), -1 when the bytes go as
- * they are. Runs on the worker that built the page, never on nng's I/O threads. */
-static int agent_compress(agent_req *r, const uint8_t *src, size_t len, const uint8_t **ret, size_t *ret_len)
+/* Takes a compressor from the pool for R if the client asked for compression: it, or NULL when the
+ * bytes go as they are. Runs on the worker that built the page, never on nng's I/O threads. */
+static zpage_enc *agent_compressor(agent_req *r)
 {
 	agent_zpool *z = &r->ag->zpool;
 
-	if (!r->s->pending.zstd || !len || !z->count || r->enc)
-		return -1;
+	if (!r->s->pending.zstd || !z->count || r->enc)
+		return NULL;
 	r->enc = agent_zpool_take(z);
-	if (zpage_compress(r->enc, src, len, ret, ret_len) != 0) {
+	return r->enc;
+}
+
+/* Compresses the LEN bytes at SRC with R's compressor: 0 with the frame in *RET (valid until
+ * agent_compress_release), -1 (compressor released) when the bytes go as they are. */
+static int agent_compress(agent_req *r, const uint8_t *src, size_t len, const uint8_t **ret, size_t *ret_len)
+{
+	if (!len || zpage_compress(r->enc, src, len, ret, ret_len) != 0) {
 		agent_compress_release(r);
 		return -1;
 	}
@@ -95,7 +101,8 @@ void agent_compress_page(agent_req *r, Memscan__V1__ReadPage *page)
 	const uint8_t *frame;
 	size_t len;
 
-	if (agent_compress(r, page->data.data, page->data.len, &frame, &len) != 0)
+	if (!page->data.len || !agent_compressor(r) ||
+	    agent_compress(r, page->data.data, page->data.len, &frame, &len) != 0)
 		return; /* the page goes as it is */
 	page->encoding = MEMSCAN__V1__ENCODING__ENCODING_ZSTD;
 	page->raw_length = page->data.len;
@@ -114,27 +121,32 @@ void agent_compress_runs(agent_req *r, Memscan__V1__DiffPage *page)
 	size_t raw_len, len;
 	uint8_t *raw;
 
-	if (!r->s->pending.zstd || !page->n_runs)
+	if (!page->n_runs)
 		return;
 	list.runs = page->runs;
 	list.n_runs = page->n_runs;
 	raw_len = memscan__v1__change_run_list__get_packed_size(&list);
-	/* the page's room keeps this within a page; a client refuses more, so never send more */
-	if (raw_len > WIRE_MAX_PAGE_BYTES || !(raw = malloc(raw_len)))
+	/* the page's room keeps this within a page; a client refuses more, so never send more. The list
+	 * is packed into the compressor's own input buffer: no page allocates. */
+	if (raw_len > WIRE_MAX_PAGE_BYTES || !agent_compressor(r))
 		return;
-	memscan__v1__change_run_list__pack(&list, raw);
-	if (agent_compress(r, raw, raw_len, &frame, &len) == 0) {
-		if (len + AGENT_ZRUNS_OVERHEAD < raw_len) {
-			page->encoding = MEMSCAN__V1__ENCODING__ENCODING_ZSTD;
-			page->raw_length = raw_len;
-			page->packed_runs.data = (uint8_t *)frame;
-			page->packed_runs.len = len;
-			page->n_runs = 0;
-		} else {
-			agent_compress_release(r);
-		}
+	raw = zpage_enc_input(r->enc);
+	if (!raw) {
+		agent_compress_release(r);
+		return;
 	}
-	free(raw);
+	memscan__v1__change_run_list__pack(&list, raw);
+	if (agent_compress(r, raw, raw_len, &frame, &len) != 0)
+		return;
+	if (len + AGENT_ZRUNS_OVERHEAD >= raw_len) {
+		agent_compress_release(r);
+		return;
+	}
+	page->encoding = MEMSCAN__V1__ENCODING__ENCODING_ZSTD;
+	page->raw_length = raw_len;
+	page->packed_runs.data = (uint8_t *)frame;
+	page->packed_runs.len = len;
+	page->n_runs = 0;
 }
 
 void agent_compress_release(agent_req *r)

@@ -870,7 +870,9 @@ void bench_link(const bench_opts *o)
 	}
 	fig_note(ft, "tc tbf rate %s on lo", o->link_rate);
 	if (remote_start(&rm, o) != 0 || client_open(&rm, "main", rm.url, &cl) != MEMSCAN_OK) {
-		fig_skip(fr, "the agent did not start or answer");
+		figure *fs[] = { fr, frz, fh, fhz };
+		for (size_t i = 0; i < sizeof(fs) / sizeof(fs[0]); i++)
+			fig_skip(fs[i], "the agent did not start or answer");
 		remote_stop(&rm);
 		return;
 	}
@@ -878,11 +880,17 @@ void bench_link(const bench_opts *o)
 		bench_fetch_rate(o, cl, rnd.c.pid, 0, fr);
 		bench_fetch_rate(o, cl, rnd.c.pid, 1, frz);
 		target_stop(&rnd);
+	} else {
+		fig_skip(fr, "the random target did not start");
+		fig_skip(frz, "the random target did not start");
 	}
 	if (target_start_ex(o, &heap, LINK_TARGET_SIZE, 0, "heap", 0) == 0) {
 		bench_fetch_rate(o, cl, heap.c.pid, 0, fh);
 		bench_fetch_rate(o, cl, heap.c.pid, 1, fhz);
 		target_stop(&heap);
+	} else {
+		fig_skip(fh, "the heap-like target did not start");
+		fig_skip(fhz, "the heap-like target did not start");
 	}
 	memscan_client_free(cl);
 	remote_stop(&rm);

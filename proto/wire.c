@@ -137,16 +137,13 @@ int wire_unpack_zruns(zpage_dec *d, const uint8_t *frame, size_t len, uint64_t r
 	*ret = NULL;
 	if (!raw_len || raw_len > WIRE_MAX_PAGE_BYTES)
 		return WIRE_ZRUNS_BOUND;
-	raw = malloc((size_t)raw_len);
+	raw = zpage_dec_buffer(d, (size_t)raw_len); /* D's own, kept: no page allocates */
 	if (!raw)
 		return WIRE_ZRUNS_NO_MEMORY;
-	if (zpage_decompress(d, frame, len, raw, (size_t)raw_len) != 0) {
-		free(raw);
+	if (zpage_decompress(d, frame, len, raw, (size_t)raw_len) != 0)
 		return WIRE_ZRUNS_FRAME;
-	}
 	*ret = (Memscan__V1__ChangeRunList *)unpack(&memscan__v1__change_run_list__descriptor, raw,
 	                                            (size_t)raw_len, budget);
-	free(raw);
 	return *ret ? 0 : WIRE_ZRUNS_MALFORMED;
 }
 

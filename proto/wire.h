@@ -39,8 +39,8 @@ enum wire_zruns_err {
 /* A DiffPage's packed runs: FRAME (LEN bytes) must be one zstd frame that announces and decodes to
  * exactly RAW_LEN bytes, 0 < RAW_LEN <= WIRE_MAX_PAGE_BYTES (what a page may hold), and those must
  * unpack as a ChangeRunList with an allocator capped at BUDGET. 0 with the list in *RET (freed with
- * wire_free_runs; its bytes are its own), or a wire_zruns_err. The decoded bytes take a buffer of
- * RAW_LEN, bounded as said, only while they are unpacked. */
+ * wire_free_runs; its bytes are its own), or a wire_zruns_err. The decoded bytes go to D's own buffer
+ * (zpage_dec_buffer: RAW_LEN bytes at most, bounded as said, kept for the next page). */
 int wire_unpack_zruns(zpage_dec *d, const uint8_t *frame, size_t len, uint64_t raw_len, size_t budget,
                       Memscan__V1__ChangeRunList **ret);
 void wire_free_runs(Memscan__V1__ChangeRunList *list);

@@ -9,11 +9,14 @@
 struct zpage_enc {
 	ZSTD_CCtx *cctx;
 	uint8_t *buf; /* MAX_LEN bytes: a frame that does not fit is no smaller than its page */
+	uint8_t *in;  /* MAX_LEN bytes for callers that build their input (zpage_enc_input) */
 	size_t max_len;
 };
 
 struct zpage_dec {
 	ZSTD_DCtx *dctx;
+	uint8_t *buf; /* zpage_dec_buffer */
+	size_t buf_len;
 };
 
 zpage_enc *zpage_enc_new(size_t max_len)
@@ -31,6 +34,7 @@ void zpage_enc_free(zpage_enc *e)
 		return;
 	ZSTD_freeCCtx(e->cctx);
 	free(e->buf);
+	free(e->in);
 	free(e);
 }
 
@@ -69,6 +73,13 @@ int zpage_compress(zpage_enc *e, const uint8_t *src, size_t len, const uint8_t *
 	return 0;
 }
 
+uint8_t *zpage_enc_input(zpage_enc *e)
+{
+	if (e && !e->in)
+		e->in = malloc(e->max_len);
+	return e ? e->in : NULL;
+}
+
 zpage_dec *zpage_dec_new(void)
 {
 	zpage_dec *d = calloc(1, sizeof(*d));
@@ -87,6 +98,7 @@ void zpage_dec_free(zpage_dec *d)
 	if (!d)
 		return;
 	ZSTD_freeDCtx(d->dctx);
+	free(d->buf);
 	free(d);
 }
 
@@ -103,4 +115,20 @@ int zpage_decompress(zpage_dec *d, const uint8_t *src, size_t src_len, uint8_t *
 		return -1;
 	n = ZSTD_decompressDCtx(d->dctx, dst, dst_len, src, src_len);
 	return !ZSTD_isError(n) && n == dst_len ? 0 : -1;
+}
+
+uint8_t *zpage_dec_buffer(zpage_dec *d, size_t len)
+{
+	uint8_t *p;
+
+	if (!d)
+		return NULL;
+	if (len > d->buf_len) {
+		p = realloc(d->buf, len); /* the old bytes are not needed: only the room */
+		if (!p)
+			return NULL;
+		d->buf = p;
+		d->buf_len = len;
+	}
+	return d->buf;
 }

@@ -21,6 +21,9 @@ void zpage_enc_free(zpage_enc *e);
  * *RET (E's buffer, valid until the next call) and its length *RET_LEN < LEN; -1 if the frame would
  * not be smaller or on failure (then send the page raw). */
 int zpage_compress(zpage_enc *e, const uint8_t *src, size_t len, const uint8_t **ret, size_t *ret_len);
+/* E's input buffer, MAX_LEN bytes made at its first use and kept: for a caller that builds the bytes
+ * it then compresses (a packed list of change runs), so that no page allocates. NULL if no memory. */
+uint8_t *zpage_enc_input(zpage_enc *e);
 
 /* A decompressor; NULL if no memory. Not thread-safe. */
 zpage_dec *zpage_dec_new(void);
@@ -29,5 +32,8 @@ void zpage_dec_free(zpage_dec *d);
  * zstd frame that declares and decodes to exactly DST_LEN (> 0) bytes; -1 otherwise (DST's content
  * is then unspecified). Nothing is allocated from sizes SRC announces: DST is the only output. */
 int zpage_decompress(zpage_dec *d, const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len);
+/* D's output buffer of at least LEN bytes, kept and grown (never shrunk) across calls: for bytes
+ * decoded only to be unpacked, so that no page allocates. The caller bounds LEN. NULL if no memory. */
+uint8_t *zpage_dec_buffer(zpage_dec *d, size_t len);
 
 #endif /* MEMSCAN_ZPAGE_H */
