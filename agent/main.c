@@ -71,6 +71,19 @@ static void agent_cleanup(agent *ag)
 	agent_config_free(&ag->cfg);
 }
 
+/* One line at start when the agent cannot read other users' processes, and what to do. */
+static void agent_check_privilege(void)
+{
+	if (memscan_holds_cap_ptrace())
+		return;
+	fprintf(stderr,
+	        "memscan-agent: warning: running as uid %u without CAP_SYS_PTRACE: it can read only "
+	        "processes of uid %u; grant the capability (AmbientCapabilities=CAP_SYS_PTRACE in "
+	        "deploy/memscan-agent.service, or setpriv --inh-caps +sys_ptrace --ambient-caps "
+	        "+sys_ptrace)\n",
+	        (unsigned)geteuid(), (unsigned)geteuid());
+}
+
 /* Waits for signals: SIGHUP reloads the authorized keys, SIGTERM/SIGINT return. */
 static void agent_signal_loop(const sigset_t *set, agent *ag)
 {
@@ -125,6 +138,7 @@ int main(int argc, char **argv)
 	if (agent_load_keys(&ag) != 0)
 		goto out;
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	agent_check_privilege();
 	if (agent_server_start(&ag) != 0) {
 		agent_server_stop(&ag);
 		goto out;

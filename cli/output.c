@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "args.h"
 
@@ -23,6 +24,40 @@ void cli_err(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+/* Yama's setting, or -1 where the kernel has no Yama. */
+static int yama_ptrace_scope(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/yama/ptrace_scope", "re");
+	int v = -1;
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%d", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
+void cli_permission_err(int pid)
+{
+	int scope = yama_ptrace_scope();
+	char yama[160] = "";
+
+	if (scope >= 0)
+		snprintf(yama, sizeof(yama), "; Yama's /proc/sys/kernel/yama/ptrace_scope is %d%s", scope,
+		         scope >= 3 ? " (3: nobody may read another process, not even root)" : "");
+	if (memscan_holds_cap_ptrace())
+		cli_err("permission denied reading PID %d, although memscan holds CAP_SYS_PTRACE: a "
+		        "security policy refuses it (seccomp, an LSM such as SELinux or AppArmor, or "
+		        "lockdown)%s",
+		        pid, yama);
+	else
+		cli_err("permission denied reading PID %d: reading another user's process needs "
+		        "CAP_SYS_PTRACE (run memscan as root, as PID %d's user, or grant the capability, "
+		        "e.g. setpriv --ambient-caps +sys_ptrace)%s",
+		        pid, pid, yama);
+}
+
 int cli_lib_err(int err, int pid, const char *what)
 {
 	switch (err) {
@@ -30,9 +65,7 @@ int cli_lib_err(int err, int pid, const char *what)
 		cli_err("no process with PID %d (list processes with 'memscan ps')", pid);
 		return CLI_FAIL;
 	case MEMSCAN_ERR_PERMISSION:
-		cli_err("permission denied reading PID %d: run as root or grant CAP_SYS_PTRACE "
-		        "(see also /proc/sys/kernel/yama/ptrace_scope)",
-		        pid);
+		cli_permission_err(pid);
 		return CLI_FAIL;
 	case MEMSCAN_ERR_PROCESS_GONE:
 		cli_err("PID %d exited while %s", pid, what);

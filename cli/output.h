@@ -14,6 +14,9 @@ void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Reports library error ERR met while doing WHAT to PID (0 = no process involved) and returns the
  * exit code for it (CLI_USAGE for bad patterns and arguments, else CLI_FAIL). */
 int cli_lib_err(int err, int pid, const char *what);
+/* Says why reading PID was refused and what to do, from this process's capabilities (and Yama's
+ * setting, where the kernel has Yama). */
+void cli_permission_err(int pid);
 
 /* A JSON string (with quotes); invalid UTF-8 and control bytes become \u00XX. */
 void out_json_str(FILE *out, const char *s);

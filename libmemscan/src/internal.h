@@ -11,10 +11,20 @@
 /* Longest path kept for a region (longer maps paths are rejected as LIMIT). */
 #define MS_PATH_MAX 4096
 
+/* Descriptors a handle opens only when needed, shared with the copies of the handle that workers
+ * make (they may open one while reading). */
+struct ms_proc_lazy {
+	/* /proc/PID/mem: MS_FD_UNTRIED until a read needs it (process_vm_readv refused, or the
+	 * PROC_MEM method), then the descriptor or -errno. Opened late because it is the target's
+	 * 0600 file: a reader holding only CAP_SYS_PTRACE cannot open it, yet reads with
+	 * process_vm_readv. */
+	_Atomic int mem_fd;
+};
+
 struct memscan_process {
 	int pid;
-	int mem_fd; /* /proc/PID/mem, opened at open time (checks permission, pins the mm) */
-	int pidfd;  /* pidfd_open(pid), -1 where the kernel has none */
+	int pidfd; /* pidfd_open(pid): the process, not a PID that may be reused; -1 without the syscall */
+	struct ms_proc_lazy *lazy;
 	/* /proc/PID/pagemap and /proc/PID/maps for skipping absent pages (ms_process_prepare_absent):
 	 * MS_FD_UNTRIED until then, -1 if they cannot be opened (then every page is read) */
 	int pagemap_fd, maps_fd;
@@ -57,7 +67,9 @@ struct ms_read_req {
 	int dst_zeroed; /* BUF is fresh (all zeros): pages not read need not be zero-filled either */
 };
 
-#define MS_FD_UNTRIED (-2)
+#define MS_FD_UNTRIED (-100000) /* below every -errno */
+/* The /proc/PID/mem descriptor of PROC, opened on first use (thread-safe); -errno if it cannot be. */
+int ms_process_mem_fd(memscan_process *proc);
 /* Opens what skipping absent pages needs, once per process handle; call before reads with
  * absent_zero set (and before workers copy the handle). Failure only means every page is read. */
 void ms_process_prepare_absent(memscan_process *proc);

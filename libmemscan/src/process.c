@@ -3,7 +3,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/capability.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,22 +103,84 @@ static int stat_read(int pid, struct ms_stat *st)
 	return stat_parse(buf, st);
 }
 
+/* The thread group (process) of thread ID TID, from /proc/TID/status; -errno if it has none. */
+static int thread_group_read(int tid)
+{
+	char path[64], buf[1024];
+	const char *line;
+	char *end;
+	long tgid;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", tid);
+	n = read_small_file(path, buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
+	line = strstr(buf, "\nTgid:");
+	if (!line)
+		return -EINVAL;
+	errno = 0;
+	tgid = strtol(line + 6, &end, 10);
+	if (errno || end == line + 6 || tgid <= 0 || tgid > INT_MAX)
+		return -EINVAL;
+	return (int)tgid;
+}
+
+int memscan_thread_group(int id)
+{
+	int tgid = id > 0 ? thread_group_read(id) : -EINVAL;
+
+	return tgid > 0 ? tgid : -1;
+}
+
+/* A pidfd for PID, which must lead its thread group: the kernel refuses any other thread's ID
+ * (EINVAL, or ENOENT on newer kernels); -ENOSYS where the kernel has no pidfd_open. */
 static int open_pidfd(int pid)
 {
 #ifdef SYS_pidfd_open
 	long fd = syscall(SYS_pidfd_open, pid, 0);
-	return fd < 0 ? -1 : (int)fd;
+	return fd < 0 ? -errno : (int)fd;
 #else
 	(void)pid;
-	return -1;
+	return -ENOSYS;
 #endif
+}
+
+/* Whether this process may read PID's memory, without keeping a descriptor: the kernel checks
+ * ptrace access when /proc/PID/maps is opened (PTRACE_MODE_READ, which CAP_SYS_PTRACE passes). */
+static int check_access(int pid)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ESRCH ? MEMSCAN_ERR_NO_PROCESS : ms_err_from_errno(errno);
+	close(fd);
+	return MEMSCAN_OK;
+}
+
+/* Opens PROC's pidfd for PID and checks access: NO_PROCESS for an ID that is not a thread-group
+ * leader (a thread of some process: a handle names a whole process), as /proc confirms too. */
+static int proc_attach(memscan_process *proc, int pid)
+{
+	int fd = open_pidfd(pid);
+
+	if (fd == -EMFILE || fd == -ENFILE || fd == -ENOMEM)
+		return ms_err_from_errno(-fd);
+	if (fd < 0 && fd != -ENOSYS)
+		return MEMSCAN_ERR_NO_PROCESS;
+	proc->pidfd = fd >= 0 ? fd : -1;
+	if (thread_group_read(pid) != pid)
+		return MEMSCAN_ERR_NO_PROCESS;
+	return check_access(pid);
 }
 
 int memscan_process_open(int pid, memscan_process **ret_proc)
 {
 	struct ms_stat st, st2;
 	memscan_process *proc;
-	char path[64];
 	int r;
 
 	if (ret_proc)
@@ -132,17 +197,20 @@ int memscan_process_open(int pid, memscan_process **ret_proc)
 	proc = calloc(1, sizeof(*proc));
 	if (!proc)
 		return MEMSCAN_ERR_NO_MEMORY;
+	proc->lazy = calloc(1, sizeof(*proc->lazy));
+	if (!proc->lazy) {
+		free(proc);
+		return MEMSCAN_ERR_NO_MEMORY;
+	}
 	proc->pid = pid;
 	proc->start_time = st.start_time;
-	proc->pidfd = open_pidfd(pid);
+	proc->pidfd = -1;
+	atomic_init(&proc->lazy->mem_fd, MS_FD_UNTRIED);
 	proc->pagemap_fd = proc->maps_fd = MS_FD_UNTRIED;
-	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
-	proc->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (proc->mem_fd < 0) {
-		r = errno == ENOENT ? MEMSCAN_ERR_NO_PROCESS : ms_err_from_errno(errno);
+	r = proc_attach(proc, pid);
+	if (r != MEMSCAN_OK)
 		goto fail;
-	}
-	/* The pidfd and mem fd were opened after the first stat: make sure they name the same process. */
+	/* the pidfd was opened after the first stat: make sure it names the same process */
 	if (stat_read(pid, &st2) < 0 || st2.start_time != st.start_time) {
 		r = MEMSCAN_ERR_PROCESS_GONE;
 		goto fail;
@@ -154,18 +222,55 @@ fail:
 	return r;
 }
 
-void memscan_process_free(memscan_process *proc)
+int ms_process_mem_fd(memscan_process *proc)
 {
-	if (!proc)
-		return;
-	if (proc->mem_fd >= 0)
-		close(proc->mem_fd);
-	if (proc->pidfd >= 0)
-		close(proc->pidfd);
+	char path[64];
+	int fd = atomic_load(&proc->lazy->mem_fd), expected = MS_FD_UNTRIED;
+
+	if (fd != MS_FD_UNTRIED)
+		return fd;
+	snprintf(path, sizeof(path), "/proc/%d/mem", proc->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		fd = -errno;
+	/* two workers may race here: the first descriptor stays, the other is closed */
+	if (!atomic_compare_exchange_strong(&proc->lazy->mem_fd, &expected, fd)) {
+		if (fd >= 0)
+			close(fd);
+		fd = expected;
+	}
+	return fd;
+}
+
+/* Closes the descriptors opened on demand; they are opened again when next needed. */
+static void close_lazy(memscan_process *proc)
+{
+	int fd = atomic_exchange(&proc->lazy->mem_fd, MS_FD_UNTRIED);
+
+	if (fd >= 0)
+		close(fd);
 	if (proc->pagemap_fd >= 0)
 		close(proc->pagemap_fd);
 	if (proc->maps_fd >= 0)
 		close(proc->maps_fd);
+	proc->pagemap_fd = proc->maps_fd = MS_FD_UNTRIED;
+}
+
+void memscan_process_trim(memscan_process *proc)
+{
+	if (proc && proc->lazy)
+		close_lazy(proc);
+}
+
+void memscan_process_free(memscan_process *proc)
+{
+	if (!proc)
+		return;
+	if (proc->lazy)
+		close_lazy(proc);
+	if (proc->pidfd >= 0)
+		close(proc->pidfd);
+	free(proc->lazy);
 	free(proc);
 }
 
@@ -290,6 +395,17 @@ static int cmp_pid(const void *a, const void *b)
 {
 	const memscan_proc_info *x = a, *y = b;
 	return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+int memscan_holds_cap_ptrace(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+
+	memset(data, 0, sizeof(data));
+	if (syscall(SYS_capget, &hdr, data) != 0)
+		return geteuid() == 0;
+	return (data[CAP_TO_INDEX(CAP_SYS_PTRACE)].effective & CAP_TO_MASK(CAP_SYS_PTRACE)) != 0;
 }
 
 int memscan_process_list(memscan_proc_info **ret_list, size_t *ret_count)

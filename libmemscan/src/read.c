@@ -108,14 +108,17 @@ static ssize_t pread_one(memscan_process *proc, struct ms_read_req *req, size_t 
 {
 	size_t len = req->len - off;
 	uint64_t addr = req->addr + off;
+	int fd = ms_process_mem_fd(proc);
 	ssize_t got;
 
+	if (fd < 0)
+		return fd == -ENOENT ? -ESRCH : fd;
 	if (addr > (uint64_t)LLONG_MAX)
 		return -EIO; /* kernel half of the address space: not a file offset */
 	if (len > MS_READ_MAX_CHUNK)
 		len = MS_READ_MAX_CHUNK;
 	do
-		got = pread(proc->mem_fd, (uint8_t *)req->buf + off, len, (off_t)addr);
+		got = pread(fd, (uint8_t *)req->buf + off, len, (off_t)addr);
 	while (got < 0 && errno == EINTR);
 	return got < 0 ? -errno : got;
 }
@@ -152,10 +155,14 @@ static ssize_t read_piece(memscan_process *proc, struct ms_read_req *reqs, size_
 		return pread_one(proc, &reqs[i], off);
 	got = readv_batch(proc, reqs, n, i, off);
 	if ((got == -ENOSYS || got == -EPERM) && proc->method == MEMSCAN_READ_AUTO) {
-		/* seccomp or a kernel without the syscall: /proc/PID/mem was opened with our rights */
-		got = pread_one(proc, &reqs[i], off);
-		if (got >= 0)
+		/* seccomp or a kernel without the syscall: try /proc/PID/mem, opened now; if that is
+		 * refused too (the target's 0600 file), the syscall's refusal is the answer */
+		ssize_t alt = pread_one(proc, &reqs[i], off);
+
+		if (alt >= 0)
 			proc->readv_refused = 1;
+		if (alt != -EACCES && alt != -EPERM)
+			got = alt;
 	}
 	return got;
 }

@@ -130,7 +130,7 @@ int ms_agent_start(ms_agent *a, const char *const *extra)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(p[1], 1);
 		dup2(fd, 2);
-		execv(MEMSCAN_AGENT_PATH, (char *const *)argv);
+		ms_launch_exec(&ms_launch_agent, MEMSCAN_AGENT_PATH, argv);
 		_exit(127);
 	}
 	close(p[1]);

@@ -143,6 +143,23 @@ static int parse_ready(ms_fixture *f, char *line)
 	return pid_seen && (seen & all) == all ? 0 : -1;
 }
 
+ms_launch ms_launch_fixture, ms_launch_cli, ms_launch_agent;
+
+void ms_launch_exec(const ms_launch *l, const char *built, const char *const *argv)
+{
+	const char *args[96];
+	const char *path = l->path ? l->path : built;
+	size_t n = 0;
+
+	for (const char *const *p = l->run_as; p && *p && n < 40; p++)
+		args[n++] = *p;
+	args[n++] = path;
+	for (size_t i = 1; argv[i] && n < 95; i++)
+		args[n++] = argv[i];
+	args[n] = NULL;
+	execv(args[0], (char *const *)args);
+}
+
 static void fixture_child(int in_fd, int out_fd, const char *const *extra_args)
 {
 	const char *argv[32];
@@ -155,7 +172,7 @@ static void fixture_child(int in_fd, int out_fd, const char *const *extra_args)
 	while (extra_args && *extra_args && n < 31)
 		argv[n++] = *extra_args++;
 	argv[n] = NULL;
-	execv(MEMSCAN_FIXTURE_PATH, (char *const *)argv);
+	ms_launch_exec(&ms_launch_fixture, MEMSCAN_FIXTURE_PATH, argv);
 	_exit(127);
 }
 
@@ -284,7 +301,7 @@ static void cli_child(int out_fd, int err_fd, const char *const *argv)
 	while (argv && *argv && n < 63)
 		args[n++] = *argv++;
 	args[n] = NULL;
-	execv(MEMSCAN_CLI_PATH, (char *const *)args);
+	ms_launch_exec(&ms_launch_cli, MEMSCAN_CLI_PATH, args);
 	_exit(127);
 }
 

@@ -41,6 +41,17 @@ typedef struct ms_fixture {
 /* arena byte at offset i (outside the markers and the counter) */
 #define MS_FIXTURE_ARENA_BYTE(i) ((uint8_t)((i)*31u + 7u))
 
+/* How the helpers start a program (the fixture, the CLI, the agent): PATH replaces the built program
+ * (NULL: the one built), RUN_AS is a command prefix that execs it with other credentials (e.g.
+ * setpriv ..., NULL-terminated; NULL: as this process). */
+typedef struct ms_launch {
+	const char *path;
+	const char *const *run_as;
+} ms_launch;
+extern ms_launch ms_launch_fixture, ms_launch_cli, ms_launch_agent;
+/* Execs ARGV (ARGV[0] is replaced by L's path, else by BUILT) as L says; returns only on failure. */
+void ms_launch_exec(const ms_launch *l, const char *built, const char *const *argv);
+
 /* Starts the fixture with EXTRA_ARGS (NULL-terminated, may be NULL) and parses its ready line.
  * Returns 0 or -1. */
 int ms_fixture_start(ms_fixture *f, const char *const *extra_args);

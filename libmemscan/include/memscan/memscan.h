@@ -82,11 +82,26 @@ typedef enum memscan_read_method {
 	MEMSCAN_READ_PROC_MEM = 2,
 } memscan_read_method;
 
-/* Opens process PID for reading. Distinct errors: INVALID_ARG (pid <= 0), NO_PROCESS, PERMISSION.
+/* Opens process PID for reading. Distinct errors: INVALID_ARG (pid <= 0), NO_PROCESS (no such process,
+ * or PID is the ID of a thread that does not lead its thread group: a handle names a whole process),
+ * PERMISSION (this process may not read PID's memory: it needs the target's uid or CAP_SYS_PTRACE).
  * The handle remembers the process start time and holds a pidfd, so a process that exits (and any
- * process that later reuses its PID) is reported as PROCESS_GONE rather than read by mistake. */
+ * process that later reuses its PID) is reported as PROCESS_GONE rather than read by mistake. It
+ * holds that one descriptor; /proc/PID/mem is opened only if process_vm_readv is refused (it is the
+ * target's 0600 file, which a reader holding only CAP_SYS_PTRACE cannot open), and /proc/PID/maps and
+ * pagemap only while absent pages are skipped (pagemap is optional: without it every page is read). */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_process_open(int pid, memscan_process **ret_proc);
 MEMSCAN_API void memscan_process_free(memscan_process *proc);
+/* Closes the descriptors PROC opened on demand (see memscan_process_open), leaving the pidfd; they
+ * are opened again when next needed. For a handle kept idle, e.g. by a server keeping many. Not
+ * thread-safe: no other call may use PROC meanwhile. */
+MEMSCAN_API void memscan_process_trim(memscan_process *proc);
+/* The process (thread group) that thread ID ID belongs to: ID itself for a process's main thread,
+ * another PID for any other thread; -1 if there is no such thread or ID <= 0. */
+MEMSCAN_API int memscan_thread_group(int id);
+/* 1 when this process holds CAP_SYS_PTRACE in its effective set, which reading another user's
+ * processes needs (root normally holds it; a least-privileged reader holds only it). */
+MEMSCAN_API int memscan_holds_cap_ptrace(void);
 MEMSCAN_API int memscan_process_pid(const memscan_process *proc);
 /* Start time in clock ticks since boot (field 22 of /proc/PID/stat). */
 MEMSCAN_API uint64_t memscan_process_start_time(const memscan_process *proc);
