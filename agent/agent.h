@@ -122,6 +122,7 @@ typedef struct agent_session {
 	uint8_t client_pub[KEYFILE_KEY_LEN];
 	char fp[KEYFILE_FINGERPRINT_LEN];
 	uint32_t perms, uid_min, uid_max;
+	char exe[KEYFILE_EXE_MAX]; /* the key's exe= patterns ("" = any executable) */
 
 	/* a request of this session is being handled: a second one arriving meanwhile (a client that
 	 * pipelines, which the protocol forbids) closes the pipe instead of occupying another worker */
@@ -256,6 +257,9 @@ void agent_snaps_free_all(agent *ag, agent_session *s);
 int agent_op_snapshot(agent_req *r);
 int agent_op_diff(agent_req *r);
 int agent_op_release(agent_req *r);
+/* agent_target_recheck on SNAP's process; on failure SNAP is released as well (it may hold bytes read
+ * after the change, which no later check could tell apart). */
+int agent_snap_check(agent_req *r, agent_snap *snap);
 /* A streamed diff of SNAP ended (or was dropped): its baseline's size is what the budgets now hold. */
 void agent_diff_settle(struct agent *ag, struct agent_session *s, agent_snap *snap);
 
@@ -293,16 +297,24 @@ int agent_handle_request(agent *ag, agent_session *s, const Memscan__V1__Request
                          nng_msg **ret_out, size_t *ret_len);
 /* A message for a DATA frame whose plaintext is PT_LEN bytes at CHAN_DATA_AD_LEN; NULL if no memory. */
 nng_msg *agent_frame_alloc(size_t pt_len);
-int agent_open_target(agent_req *r, const Memscan__V1__Target *t, memscan_process **ret_proc);
-/* As agent_open_target, but the handle is the session's to keep (the caller never frees it): an open
- * handle of the same PID whose process has not exited is reused, with the uid and start-time checks
- * made again. */
-int agent_open_target_cached(agent_req *r, const Memscan__V1__Target *t, memscan_process **ret_proc);
 int agent_fail(agent_req *r, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int agent_pack(agent_req *r, Memscan__V1__Response *resp);
 /* A new reply frame for LEN bytes of packed Response (replacing any reply built before); returns
  * where to write them, or NULL after failing R with NO_MEMORY. */
 uint8_t *agent_reply_frame(agent_req *r, size_t len);
+
+/* target.c */
+/* Validates TARGET and opens it: a PID > 0 that names a whole process (no thread ID), never the agent
+ * or one of its threads, within the key's limits (uids=, exe=), and the same process as TARGET's start
+ * time names. */
+int agent_open_target(agent_req *r, const Memscan__V1__Target *t, memscan_process **ret_proc);
+/* As agent_open_target, but the handle is the session's to keep (the caller never frees it): an open
+ * handle of the same PID whose process has not exited is reused, with every check made again. */
+int agent_open_target_cached(agent_req *r, const Memscan__V1__Target *t, memscan_process **ret_proc);
+/* Checks the key's limits again on PROC, opened earlier and touched again (a kept snapshot, a paged
+ * result): alive, uids=, exe=. A process that ran a setuid program keeps its PID and start time, so
+ * only this check stops a limited key from reading it. Fails R (DENIED or PROCESS_GONE). */
+int agent_target_recheck(agent_req *r, memscan_process *proc);
 
 /* ops.c */
 int agent_op_hello(agent_req *r);

@@ -63,6 +63,16 @@ static void agent_usage(FILE *out)
 	        "                            treating them as zeros (for memory supplied on demand, e.g.\n"
 	        "                            userfaultfd); config: read_absent = yes\n"
 	        "  --help, --version\n"
+	        "authorized_keys: one client a line, 'OPTIONS memscan-x25519 BASE64 [comment]' with\n"
+	        "  perms=list,read,scan  list: processes and regions; read: read, snapshot, diff;\n"
+	        "                        scan: pattern scans. scan discloses memory contents just as\n"
+	        "                        read does (a scan per byte value rebuilds the bytes): grant it\n"
+	        "                        only to keys you would let read\n"
+	        "  uids=MIN-MAX          only processes whose every uid lies in the range\n"
+	        "  exe=PATTERN[,...]     only processes whose executable matches (fnmatch, e.g.\n"
+	        "                        exe=/usr/games/*); uids= and exe= are checked again at every\n"
+	        "                        operation. The agent itself and thread IDs are never served.\n"
+	        "Run it as an unprivileged user holding only CAP_SYS_PTRACE (docs/security.md).\n"
 	        "SIGHUP reloads the authorized keys; SIGTERM or SIGINT stops the agent.\n");
 }
 

@@ -101,7 +101,8 @@ static int agent_read_snapshot(agent_req *r, const Memscan__V1__Read *rd)
 	if (!snap)
 		return agent_fail(r, MEMSCAN_ERR_NOT_FOUND, "no snapshot %llu in this session",
 		                  (unsigned long long)rd->snapshot_id);
-	r->pid = memscan_process_pid(snap->proc);
+	if (agent_snap_check(r, snap) != MEMSCAN_OK)
+		return r->err;
 	base = memscan_detector_baseline(snap->det);
 	for (size_t i = 0; i < memscan_snapshot_region_count(base); i++) {
 		memscan_snapshot_region sr = memscan_snapshot_get(base, i);
@@ -110,6 +111,7 @@ static int agent_read_snapshot(agent_req *r, const Memscan__V1__Read *rd)
 		    rd->length > sr.region.end - rd->address)
 			continue;
 		p->kind = AGENT_PAGE_READ_SNAP;
+		p->snap = snap;
 		p->zstd = rd->encoding == MEMSCAN__V1__ENCODING__ENCODING_ZSTD;
 		p->snap_region = sr;
 		p->addr = rd->address;
@@ -234,7 +236,9 @@ int agent_op_scan(agent_req *r)
 		r->s->pending.kind = AGENT_PAGE_SCAN;
 		r->s->pending.matches = c.items;
 		r->s->pending.match_count = c.count;
+		r->s->pending.proc = proc; /* checked again at every page */
 		c.items = NULL;
+		proc = NULL;
 		r->bytes = memscan_region_list_bytes(regions);
 		err = agent_page_emit(r);
 	}
@@ -254,7 +258,5 @@ int agent_op_next(agent_req *r)
 		return agent_fail(r, MEMSCAN_ERR_NOT_FOUND, "cursor %llu is not this session's next page",
 		                  (unsigned long long)r->req->next->cursor);
 	}
-	if (p->proc)
-		r->pid = memscan_process_pid(p->proc);
 	return agent_page_emit(r);
 }

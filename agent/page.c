@@ -36,6 +36,24 @@ void agent_pending_clear(agent_pending *p)
 	memset(p, 0, sizeof(*p));
 }
 
+/* Checks the key's limits again on the process the pending result reads or came from (before every
+ * page, and after a page's bytes were read from it): a failure drops the result, and a kept snapshot
+ * it belongs to. */
+static int agent_page_check(agent_req *r)
+{
+	agent_pending *p = &r->s->pending;
+	memscan_process *proc = p->proc;
+
+	if (p->snap)
+		return agent_snap_check(r, p->snap);
+	if (!proc && p->kind == AGENT_PAGE_REGIONS)
+		proc = r->s->proc_cache;
+	if (!proc || agent_target_recheck(r, proc) == MEMSCAN_OK)
+		return MEMSCAN_OK;
+	agent_pending_abandon(p);
+	return r->err;
+}
+
 /* Sets the page's cursor: a fresh random one if more follows, else 0. */
 static uint64_t agent_page_cursor(agent_pending *p, int more)
 {
@@ -272,6 +290,8 @@ static int agent_page_live(agent_req *r, size_t len, Memscan__V1__ReadPage *page
 	if (!*ret_buf)
 		return agent_fail(r, MEMSCAN_ERR_NO_MEMORY, "out of memory for a %zu-byte page", len);
 	err = agent_read_live(r, *ret_buf, len, holes, &whole_hole);
+	if (err == MEMSCAN_OK)
+		err = agent_page_check(r); /* the bytes are of a process the key may still read */
 	*hsrc = whole_hole ? whole_view : holes;
 	page->data.data = *ret_buf;
 	return err;
@@ -452,6 +472,8 @@ static int agent_emit_diff(agent_req *r)
 	if (!items || !ptrs)
 		goto out;
 	err = agent_diff_runs(r, room, items, ptrs, max, kept, &kept_n, &page.n_runs);
+	if (err == MEMSCAN_OK)
+		err = agent_page_check(r); /* the runs are of a process the key may still read */
 	if (err != MEMSCAN_OK)
 		goto out;
 	page.runs = ptrs;
@@ -484,6 +506,8 @@ out:
 /* Sends the next page of the session's pending result. */
 int agent_page_emit(agent_req *r)
 {
+	if (agent_page_check(r) != MEMSCAN_OK)
+		return r->err;
 	switch (r->s->pending.kind) {
 	case AGENT_PAGE_PROCS:
 		return agent_emit_procs(r);

@@ -190,6 +190,7 @@ void agent_session_set_identity(agent *ag, agent_session *s, const keyfile_auth 
 	s->perms = auth->perms;
 	s->uid_min = auth->uid_min;
 	s->uid_max = auth->uid_max;
+	memcpy(s->exe, auth->exe, sizeof(s->exe));
 	s->hs_done = 1;
 	pthread_mutex_unlock(&ag->table_lock);
 }
@@ -364,7 +365,7 @@ static int agent_session_revoked(agent *ag, agent_session *s, uint64_t now)
 		const keyfile_auth *a = &ag->auth[i];
 
 		if (sodium_memcmp(a->pub, s->client_pub, KEYFILE_KEY_LEN) == 0 && a->perms == s->perms &&
-		    a->uid_min == s->uid_min && a->uid_max == s->uid_max)
+		    a->uid_min == s->uid_min && a->uid_max == s->uid_max && !strcmp(a->exe, s->exe))
 			keep = 1;
 	}
 	pthread_mutex_unlock(&ag->auth_lock);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Snapshots kept on the agent: Snapshot, Diff (against the kept baseline), Release; budgets. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +39,22 @@ void agent_snaps_free_all(agent *ag, agent_session *s)
 {
 	while (s->snaps)
 		agent_snap_free(ag, s, s->snaps);
+}
+
+int agent_snap_check(agent_req *r, agent_snap *snap)
+{
+	uint64_t id = snap->id;
+	size_t len;
+	int err = agent_target_recheck(r, snap->proc);
+
+	if (err == MEMSCAN_OK)
+		return MEMSCAN_OK;
+	if (r->s->pending.snap == snap)
+		agent_pending_abandon(&r->s->pending);
+	agent_snap_free(r->ag, r->s, snap);
+	len = strlen(r->msg);
+	snprintf(r->msg + len, sizeof(r->msg) - len, " (snapshot %llu released)", (unsigned long long)id);
+	return err;
 }
 
 /* A new kept snapshot of PROC (taken over) with a copy of the filter F. */
@@ -180,10 +197,9 @@ int agent_op_diff(agent_req *r)
 	if (!snap)
 		return agent_fail(r, MEMSCAN_ERR_NOT_FOUND, "no snapshot %llu in this session",
 		                  (unsigned long long)d->snapshot_id);
-	r->pid = memscan_process_pid(snap->proc);
-	if (memscan_process_check_alive(snap->proc) != MEMSCAN_OK)
-		return agent_fail(r, MEMSCAN_ERR_PROCESS_GONE, "process %d of snapshot %llu exited", r->pid,
-		                  (unsigned long long)d->snapshot_id);
+	err = agent_snap_check(r, snap);
+	if (err != MEMSCAN_OK)
+		return err;
 	if (d->refilter) {
 		err = memscan_regions_read(snap->proc, &snap->filter, &regions);
 		if (err != MEMSCAN_OK)

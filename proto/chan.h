@@ -31,7 +31,7 @@
 enum {
 	CHAN_PERM_LIST = 1u << 0, /* processes, regions */
 	CHAN_PERM_READ = 1u << 1, /* read, snapshot, diff: reveal bytes */
-	CHAN_PERM_SCAN = 1u << 2, /* scan: addresses only */
+	CHAN_PERM_SCAN = 1u << 2, /* scan: match addresses, which disclose contents as read does */
 };
 
 /* An established session. Keys live in sodium_malloc memory, wiped by chan_session_free. */

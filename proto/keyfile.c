@@ -2,6 +2,7 @@
 /* Key files: X25519 key pairs, public key lines, fingerprints, authorized_keys and known_agents. */
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -773,7 +774,56 @@ static int parse_uids(const char *val, uint32_t *min, uint32_t *max, char *why, 
 	return 0;
 }
 
-/* One NAME=VALUE token. SEEN tracks repeats: bit 0 perms, bit 1 uids. */
+/* exe=PATTERN[,PATTERN...]: each pattern an absolute path, wildcards allowed, none empty. */
+static int parse_exe(const char *val, char *exe, char *why, size_t why_len)
+{
+	size_t len = strlen(val);
+
+	if (len == 0 || len >= KEYFILE_EXE_MAX) {
+		snprintf(why, why_len, "bad exe= (want absolute path patterns, at most %d characters)",
+		         KEYFILE_EXE_MAX - 1);
+		return -EINVAL;
+	}
+	for (const char *p = val;;) {
+		size_t n = strcspn(p, ",");
+
+		if (n == 0 || p[0] != '/') {
+			snprintf(why, why_len,
+			         "bad exe=%.60s (each pattern must be an absolute path, e.g. "
+			         "exe=/usr/games/*)",
+			         val);
+			return -EINVAL;
+		}
+		if (!p[n])
+			break;
+		p += n + 1;
+	}
+	memcpy(exe, val, len + 1);
+	return 0;
+}
+
+int keyfile_exe_allowed(const char *exe, const char *path)
+{
+	char pat[KEYFILE_EXE_MAX];
+
+	if (!exe[0])
+		return 1;
+	for (const char *p = exe;;) {
+		size_t n = strcspn(p, ",");
+
+		if (n < sizeof(pat)) {
+			memcpy(pat, p, n);
+			pat[n] = '\0';
+			if (fnmatch(pat, path, FNM_PATHNAME) == 0)
+				return 1;
+		}
+		if (!p[n])
+			return 0;
+		p += n + 1;
+	}
+}
+
+/* One NAME=VALUE token. SEEN tracks repeats: bit 0 perms, bit 1 uids, bit 2 exe. */
 static int parse_option(char *tok, unsigned *seen, keyfile_auth *a, char *why, size_t why_len)
 {
 	char *eq = strchr(tok, '=');
@@ -784,9 +834,9 @@ static int parse_option(char *tok, unsigned *seen, keyfile_auth *a, char *why, s
 		return -EINVAL;
 	}
 	*eq = '\0';
-	bit = !strcmp(tok, "perms") ? 1u : !strcmp(tok, "uids") ? 2u : 0u;
+	bit = !strcmp(tok, "perms") ? 1u : !strcmp(tok, "uids") ? 2u : !strcmp(tok, "exe") ? 4u : 0u;
 	if (!bit) {
-		snprintf(why, why_len, "unknown option '%.40s=' (want perms= or uids=)", tok);
+		snprintf(why, why_len, "unknown option '%.40s=' (want perms=, uids= or exe=)", tok);
 		return -EINVAL;
 	}
 	if (*seen & bit) {
@@ -796,6 +846,8 @@ static int parse_option(char *tok, unsigned *seen, keyfile_auth *a, char *why, s
 	*seen |= bit;
 	if (bit == 1u)
 		return parse_perms(eq + 1, &a->perms, why, why_len);
+	if (bit == 4u)
+		return parse_exe(eq + 1, a->exe, why, why_len);
 	return parse_uids(eq + 1, &a->uid_min, &a->uid_max, why, why_len);
 }
 

@@ -39,22 +39,31 @@ int keyfile_format_public(const uint8_t pub[KEYFILE_KEY_LEN], char *out, size_t 
 /* "SHA256:...." fingerprint of PUB into OUT (KEYFILE_FINGERPRINT_LEN bytes). */
 void keyfile_fingerprint(const uint8_t pub[KEYFILE_KEY_LEN], char out[KEYFILE_FINGERPRINT_LEN]);
 
-/* One authorized client: its key, the permissions granted (CHAN_PERM_* bits of chan.h), and an
- * optional range of target uids (uid_min > uid_max means any uid). */
+/* Longest exe= value (patterns and commas). */
+#define KEYFILE_EXE_MAX 512
+
+/* One authorized client: its key, the permissions granted (CHAN_PERM_* bits of chan.h), an optional
+ * range of target uids (uid_min > uid_max means any uid) and optional patterns for the target's
+ * executable (exe: comma-separated absolute fnmatch patterns; "" means any executable). */
 typedef struct keyfile_auth {
 	uint8_t pub[KEYFILE_KEY_LEN];
 	uint32_t perms;
 	uint32_t uid_min, uid_max;
+	char exe[KEYFILE_EXE_MAX];
 	char comment[128];
 } keyfile_auth;
 
+/* Whether executable path PATH matches one of the comma-separated patterns of EXE (fnmatch with
+ * FNM_PATHNAME: '*' stays within one directory); an empty EXE matches everything. */
+int keyfile_exe_allowed(const char *exe, const char *path);
+
 /* Parses an authorized_keys file: one client per line, "[OPTION ...] memscan-x25519 BASE64 [comment]"
- * where each OPTION is a space-separated token: perms=LIST (comma-separated from list, read, scan)
- * or uids=MIN-MAX (decimal). '#' comment lines and blank lines are ignored. Without perms= a key gets
- * no permission at all. Any malformed line, unknown option or repeated option rejects the whole file
- * (the agent then refuses to start, or keeps its previous list on SIGHUP). An empty file gives zero
- * entries: nobody gets in. Loading also refuses a file that group or others can write. The array
- * is released with free(). */
+ * where each OPTION is a space-separated token: perms=LIST (comma-separated from list, read, scan),
+ * uids=MIN-MAX (decimal) or exe=PATTERN[,PATTERN...] (absolute paths, fnmatch wildcards). '#' comment lines
+ * and blank lines are ignored. Without perms= a key gets no permission at all. Any malformed line, unknown
+ * option or repeated option rejects the whole file (the agent then refuses to start, or keeps its previous
+ * list on SIGHUP). An empty file gives zero entries: nobody gets in. Loading also refuses a file that group
+ * or others can write. The array is released with free(). */
 int keyfile_load_authorized(const char *path, keyfile_auth **ret_list, size_t *ret_count, char *err,
                             size_t err_len);
 int keyfile_parse_authorized(const char *text, size_t len, keyfile_auth **ret_list, size_t *ret_count,

@@ -11,28 +11,10 @@
 #include <unistd.h>
 
 /* Reads [ADDR, ADDR+LEN) of PID (live, or snapshot SNAP_ID), joining pages; holes counted in *HOLES. */
-static Memscan__V1__Response *tc_read(ms_peer *c, int pid, uint64_t start_time, uint64_t addr, uint64_t len,
-                                      uint64_t snap_id)
-{
-	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
-	Memscan__V1__Read rd = MEMSCAN__V1__READ__INIT;
-	Memscan__V1__Target t = MEMSCAN__V1__TARGET__INIT;
-
-	t.pid = pid;
-	t.start_time = start_time;
-	rd.target = &t;
-	rd.address = addr;
-	rd.length = len;
-	rd.snapshot_id = snap_id;
-	req.op_case = MEMSCAN__V1__REQUEST__OP_READ;
-	req.read = &rd;
-	return ms_peer_call(c, &req);
-}
-
 static uint8_t *tc_read_all(ms_peer *c, int pid, uint64_t addr, uint64_t len, uint64_t snap_id, size_t *holes,
                             int *pages)
 {
-	Memscan__V1__Response *resp = tc_read(c, pid, 0, addr, len, snap_id);
+	Memscan__V1__Response *resp = ms_peer_read(c, pid, 0, addr, len, snap_id);
 	uint8_t *buf = calloc(1, len);
 	uint64_t at = addr;
 
@@ -259,11 +241,11 @@ static void test_read(void **state)
 	assert_int_equal(buf[0], 0x5C);
 	assert_int_equal(holes, 1);
 	free(buf);
-	ms_peer_expect_error(tc_read(&c, f.pid, 0, f.arena, 0, 0), MEMSCAN_ERR_INVALID_ARG);
-	ms_peer_expect_error(tc_read(&c, f.pid, 0, UINT64_MAX - 4, 16, 0), MEMSCAN_ERR_INVALID_ARG);
-	ms_peer_expect_error(tc_read(&c, f.pid, 0, 4096, 16, 0), MEMSCAN_ERR_UNREADABLE);
+	ms_peer_expect_error(ms_peer_read(&c, f.pid, 0, f.arena, 0, 0), MEMSCAN_ERR_INVALID_ARG);
+	ms_peer_expect_error(ms_peer_read(&c, f.pid, 0, UINT64_MAX - 4, 16, 0), MEMSCAN_ERR_INVALID_ARG);
+	ms_peer_expect_error(ms_peer_read(&c, f.pid, 0, 4096, 16, 0), MEMSCAN_ERR_UNREADABLE);
 	/* the agent itself is never served */
-	ms_peer_expect_error(tc_read(&c, env.pid, 0, f.arena, 16, 0), MEMSCAN_ERR_DENIED);
+	ms_peer_expect_error(ms_peer_read(&c, env.pid, 0, f.arena, 16, 0), MEMSCAN_ERR_DENIED);
 	ms_peer_close(&c);
 	ms_fixture_stop(&f);
 }
@@ -308,23 +290,6 @@ static void test_read_paged(void **state)
 	ms_fixture_stop(&f);
 }
 
-static Memscan__V1__Response *tc_scan(ms_peer *c, int pid, const char *pattern)
-{
-	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
-	Memscan__V1__Scan sc = MEMSCAN__V1__SCAN__INIT;
-	Memscan__V1__Target t = MEMSCAN__V1__TARGET__INIT;
-	Memscan__V1__Filter f = MEMSCAN__V1__FILTER__INIT;
-
-	t.pid = pid;
-	f.use_default = 1;
-	sc.target = &t;
-	sc.filter = &f;
-	sc.pattern = (char *)pattern;
-	req.op_case = MEMSCAN__V1__REQUEST__OP_SCAN;
-	req.scan = &sc;
-	return ms_peer_call(c, &req);
-}
-
 static void test_scan(void **state)
 {
 	Memscan__V1__Response *resp;
@@ -334,7 +299,7 @@ static void test_scan(void **state)
 	(void)state;
 	assert_int_equal(ms_fixture_start(&f, NULL), 0);
 	assert_int_equal(ms_peer_connect(&c, &env, &env.full, 10000), 0);
-	resp = tc_scan(&c, f.pid, MS_FIXTURE_MARKER);
+	resp = ms_peer_scan(&c, f.pid, MS_FIXTURE_MARKER);
 	assert_non_null(resp);
 	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_SCAN);
 	assert_int_equal(resp->scan->n_matches, 3);
@@ -344,7 +309,7 @@ static void test_scan(void **state)
 		assert_int_equal(resp->scan->matches[i]->region_start, f.arena);
 	}
 	wire_free_response(resp);
-	resp = tc_scan(&c, f.pid, "4D 5Z");
+	resp = ms_peer_scan(&c, f.pid, "4D 5Z");
 	assert_non_null(resp);
 	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_ERROR);
 	assert_int_equal(resp->error->code, MEMSCAN_ERR_BAD_PATTERN);
@@ -354,23 +319,10 @@ static void test_scan(void **state)
 	ms_fixture_stop(&f);
 }
 
-static Memscan__V1__Response *tc_diff(ms_peer *c, uint64_t id, int update, int refilter)
-{
-	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
-	Memscan__V1__Diff d = MEMSCAN__V1__DIFF__INIT;
-
-	d.snapshot_id = id;
-	d.update = update;
-	d.refilter = refilter;
-	req.op_case = MEMSCAN__V1__REQUEST__OP_DIFF;
-	req.diff = &d;
-	return ms_peer_call(c, &req);
-}
-
 /* Diffs and checks there is exactly one one-byte run at ADDR from OLD to NEW (or none if ADDR is 0). */
 static void check_diff(ms_peer *c, uint64_t id, int update, uint64_t addr, uint8_t old, uint8_t new)
 {
-	Memscan__V1__Response *resp = tc_diff(c, id, update, 0);
+	Memscan__V1__Response *resp = ms_peer_diff(c, id, update, 0);
 
 	assert_non_null(resp);
 	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_DIFF);
@@ -427,13 +379,13 @@ static void test_snapshot_diff(void **state)
 	assert_int_equal(buf[0], 0xAB);
 	assert_int_equal(buf[1], 0x5A);
 	free(buf);
-	ms_peer_expect_error(tc_read(&c, 0, 0, f.arena + f.arena_len - 2, 4, id), MEMSCAN_ERR_NOT_FOUND);
+	ms_peer_expect_error(ms_peer_read(&c, 0, 0, f.arena + f.arena_len - 2, 4, id), MEMSCAN_ERR_NOT_FOUND);
 
 	resp = ms_peer_release(&c, id);
 	assert_non_null(resp);
 	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_RELEASE);
 	wire_free_response(resp);
-	ms_peer_expect_error(tc_diff(&c, id, 0, 0), MEMSCAN_ERR_NOT_FOUND);
+	ms_peer_expect_error(ms_peer_diff(&c, id, 0, 0), MEMSCAN_ERR_NOT_FOUND);
 	ms_peer_expect_error(ms_peer_release(&c, id), MEMSCAN_ERR_NOT_FOUND);
 	ms_peer_close(&c);
 	ms_fixture_stop(&f);
@@ -472,7 +424,7 @@ static void test_diff_paged(void **state)
 
 	(void)state;
 	id = start_whole_change(&f, &c);
-	resp = tc_diff(&c, id, 0, 1);
+	resp = ms_peer_diff(&c, id, 0, 1);
 	for (at = f.arena; resp; pages++) {
 		assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_DIFF);
 		assert_int_equal(resp->diff->run_count, 1);
@@ -513,13 +465,13 @@ static void test_diff_abandoned_update(void **state)
 
 	(void)state;
 	id = start_whole_change(&f, &c);
-	resp = tc_diff(&c, id, 1, 0);
+	resp = ms_peer_diff(&c, id, 1, 0);
 	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_DIFF);
 	assert_true(resp->diff->next_cursor != 0);
 	assert_true(resp->diff->changed_bytes < f.arena_len);
 	wire_free_response(resp);
 	/* a new diff drops the old one's pages: nothing changed since the (finished) update */
-	resp = tc_diff(&c, id, 0, 0);
+	resp = ms_peer_diff(&c, id, 0, 0);
 	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_DIFF);
 	assert_int_equal(resp->diff->n_runs, 0);
 	assert_int_equal(resp->diff->next_cursor, 0);
@@ -544,8 +496,8 @@ static void test_denied(void **state)
 	assert_int_equal(ms_fixture_start(&f, NULL), 0);
 	assert_int_equal(ms_peer_connect(&c, &env, &env.listonly, 5000), 0);
 	assert_int_equal(chan_session_perms(c.s), CHAN_PERM_LIST);
-	ms_peer_expect_error(tc_read(&c, f.pid, 0, f.arena, 16, 0), MEMSCAN_ERR_DENIED);
-	ms_peer_expect_error(tc_scan(&c, f.pid, "4D 5A"), MEMSCAN_ERR_DENIED);
+	ms_peer_expect_error(ms_peer_read(&c, f.pid, 0, f.arena, 16, 0), MEMSCAN_ERR_DENIED);
+	ms_peer_expect_error(ms_peer_scan(&c, f.pid, "4D 5A"), MEMSCAN_ERR_DENIED);
 	ms_peer_expect_error(ms_peer_snapshot(&c, f.pid, f.arena, f.arena + f.arena_len), MEMSCAN_ERR_DENIED);
 	ms_peer_expect_error(ms_peer_next(&c, 12345), MEMSCAN_ERR_NOT_FOUND);
 	/* what it is granted still works */

@@ -433,6 +433,54 @@ Memscan__V1__Response *ms_peer_snapshot(ms_peer *p, int pid, uint64_t start, uin
 	return ms_peer_call(p, &req);
 }
 
+Memscan__V1__Response *ms_peer_read(ms_peer *p, int pid, uint64_t start_time, uint64_t addr, uint64_t len,
+                                    uint64_t snapshot_id)
+{
+	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
+	Memscan__V1__Read rd = MEMSCAN__V1__READ__INIT;
+	Memscan__V1__Target t = MEMSCAN__V1__TARGET__INIT;
+
+	t.pid = pid;
+	t.start_time = start_time;
+	rd.target = &t;
+	rd.address = addr;
+	rd.length = len;
+	rd.snapshot_id = snapshot_id;
+	req.op_case = MEMSCAN__V1__REQUEST__OP_READ;
+	req.read = &rd;
+	return ms_peer_call(p, &req);
+}
+
+Memscan__V1__Response *ms_peer_scan(ms_peer *p, int pid, const char *pattern)
+{
+	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
+	Memscan__V1__Scan sc = MEMSCAN__V1__SCAN__INIT;
+	Memscan__V1__Target t = MEMSCAN__V1__TARGET__INIT;
+	Memscan__V1__Filter f = MEMSCAN__V1__FILTER__INIT;
+
+	t.pid = pid;
+	f.use_default = 1;
+	sc.target = &t;
+	sc.filter = &f;
+	sc.pattern = (char *)pattern;
+	req.op_case = MEMSCAN__V1__REQUEST__OP_SCAN;
+	req.scan = &sc;
+	return ms_peer_call(p, &req);
+}
+
+Memscan__V1__Response *ms_peer_diff(ms_peer *p, uint64_t snapshot_id, int update, int refilter)
+{
+	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
+	Memscan__V1__Diff d = MEMSCAN__V1__DIFF__INIT;
+
+	d.snapshot_id = snapshot_id;
+	d.update = update;
+	d.refilter = refilter;
+	req.op_case = MEMSCAN__V1__REQUEST__OP_DIFF;
+	req.diff = &d;
+	return ms_peer_call(p, &req);
+}
+
 Memscan__V1__Response *ms_peer_release(ms_peer *p, uint64_t snapshot_id)
 {
 	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;

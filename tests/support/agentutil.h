@@ -91,6 +91,14 @@ Memscan__V1__Response *ms_peer_list_regions(ms_peer *p, int pid, uint64_t start_
 /* Snapshot of the default-filtered regions of PID within [START, END). */
 Memscan__V1__Response *ms_peer_snapshot(ms_peer *p, int pid, uint64_t start, uint64_t end);
 Memscan__V1__Response *ms_peer_release(ms_peer *p, uint64_t snapshot_id);
+/* Read of LEN bytes at ADDR of PID (START_TIME 0: whatever process has the PID), or of kept snapshot
+ * SNAPSHOT_ID if not 0. */
+Memscan__V1__Response *ms_peer_read(ms_peer *p, int pid, uint64_t start_time, uint64_t addr, uint64_t len,
+                                    uint64_t snapshot_id);
+/* Scan of PID's default-filtered regions for PATTERN. */
+Memscan__V1__Response *ms_peer_scan(ms_peer *p, int pid, const char *pattern);
+/* Diff against kept snapshot SNAPSHOT_ID. */
+Memscan__V1__Response *ms_peer_diff(ms_peer *p, uint64_t snapshot_id, int update, int refilter);
 /* 0 if a fresh session of the full key gets a Hello and a ListRegions of PID answered; -1 otherwise. */
 int ms_agent_serving(const ms_agent *a, int pid);
 /* Asserts RESP is an Error with CODE and a message, and frees it. */

@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: MIT */
+/* Which processes a request may touch: never the agent, only whole processes, within the key's
+ * limits (uids=, exe=), checked when a process is opened and again at every operation on it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+/* Reads the real, effective, saved and filesystem uids of PID from /proc/PID/status. One open and read
+ * into a stack buffer, no stdio: this runs per request for keys limited to uids, and the Uid: line is
+ * within the file's first lines (the one field above it that varies, Name, is escaped and short). */
+static int agent_pid_uids(int pid, uint32_t uids[4])
+{
+	char path[64], buf[2048];
+	unsigned long long v[4];
+	const char *line;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	do
+		n = read(fd, buf, sizeof(buf) - 1);
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	line = strstr(buf, "\nUid:");
+	if (!line || sscanf(line + 5, "%llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3]) != 4)
+		return -1;
+	for (int i = 0; i < 4; i++)
+		uids[i] = (uint32_t)v[i];
+	return 0;
+}
+
+/* DENIED unless every uid of the (open) process lies in the key's uid range. */
+static int agent_check_uid(agent_req *r, memscan_process *proc)
+{
+	agent_session *s = r->s;
+	uint32_t uids[4];
+	int pid = memscan_process_pid(proc);
+
+	if (s->uid_min > s->uid_max)
+		return MEMSCAN_OK; /* any uid */
+	if (agent_pid_uids(pid, uids) != 0 || memscan_process_check_alive(proc) != MEMSCAN_OK)
+		return agent_fail(r, MEMSCAN_ERR_PROCESS_GONE, "process %d exited", pid);
+	for (int i = 0; i < 4; i++)
+		if (uids[i] < s->uid_min || uids[i] > s->uid_max)
+			return agent_fail(r, MEMSCAN_ERR_DENIED,
+			                  "process %d runs as uid %u, outside this key's uids=%u-%u", pid,
+			                  uids[i], s->uid_min, s->uid_max);
+	return MEMSCAN_OK;
+}
+
+/* DENIED unless the (open) process's executable matches the key's exe= patterns. The link is read
+ * after the process was opened and checked alive after: a process that execs meanwhile is caught
+ * by the next operation's check, and reads made before it are of the process this check saw. */
+static int agent_check_exe(agent_req *r, memscan_process *proc)
+{
+	agent_session *s = r->s;
+	char path[64], exe[PATH_MAX];
+	int pid = memscan_process_pid(proc);
+	ssize_t n;
+
+	if (!s->exe[0])
+		return MEMSCAN_OK; /* any executable */
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	n = readlink(path, exe, sizeof(exe) - 1);
+	if (memscan_process_check_alive(proc) != MEMSCAN_OK)
+		return agent_fail(r, MEMSCAN_ERR_PROCESS_GONE, "process %d exited", pid);
+	if (n <= 0 || (size_t)n >= sizeof(exe) - 1)
+		return agent_fail(r, MEMSCAN_ERR_DENIED,
+		                  "process %d has no executable this agent can name (a kernel thread, or "
+		                  "/proc/%d/exe unreadable): this key is limited to exe=%s",
+		                  pid, pid, s->exe);
+	exe[n] = '\0';
+	if (!keyfile_exe_allowed(s->exe, exe))
+		return agent_fail(r, MEMSCAN_ERR_DENIED, "process %d runs %s, outside this key's exe=%s", pid,
+		                  exe, s->exe);
+	return MEMSCAN_OK;
+}
+
+int agent_target_recheck(agent_req *r, memscan_process *proc)
+{
+	int pid = memscan_process_pid(proc);
+	int err = memscan_process_check_alive(proc);
+
+	r->pid = pid;
+	if (err != MEMSCAN_OK)
+		return agent_fail(r, MEMSCAN_ERR_PROCESS_GONE, "process %d exited", pid);
+	err = agent_check_uid(r, proc);
+	if (err == MEMSCAN_OK)
+		err = agent_check_exe(r, proc);
+	return err;
+}
+
+/* The checks on an open process PROC for TARGET T: the key's limits, and the same process as T's
+ * start time names. */
+static int agent_check_target(agent_req *r, const Memscan__V1__Target *t, memscan_process *proc)
+{
+	int err = agent_target_recheck(r, proc);
+
+	if (err == MEMSCAN_OK && t->start_time && t->start_time != memscan_process_start_time(proc))
+		err =
+		    agent_fail(r, MEMSCAN_ERR_PROCESS_GONE,
+		               "process %d is not the one started at %llu: it exited and the PID was reused",
+		               memscan_process_pid(proc), (unsigned long long)t->start_time);
+	return err;
+}
+
+/* Refuses PID unless it names a whole process other than the agent: none of the agent's thread IDs
+ * (its memory holds its private key, session keys and other clients' plaintext), and no thread ID of
+ * another process either (a handle names a process; the library refuses those too). */
+static int agent_check_pid(agent_req *r, int pid)
+{
+	int group;
+
+	if (pid <= 0)
+		return agent_fail(r, MEMSCAN_ERR_INVALID_ARG, "pid %d: a target needs a PID > 0", pid);
+	if (pid == r->ag->self_pid)
+		return agent_fail(r, MEMSCAN_ERR_DENIED, "pid %d is the agent itself: never served", pid);
+	group = memscan_thread_group(pid);
+	if (group == r->ag->self_pid)
+		return agent_fail(r, MEMSCAN_ERR_DENIED, "pid %d is a thread of the agent: never served",
+		                  pid);
+	if (group > 0 && group != pid)
+		return agent_fail(r, MEMSCAN_ERR_NO_PROCESS,
+		                  "pid %d is a thread of process %d, not a process: name process %d", pid,
+		                  group, group);
+	return MEMSCAN_OK;
+}
+
+int agent_open_target(agent_req *r, const Memscan__V1__Target *t, memscan_process **ret_proc)
+{
+	memscan_process *proc = NULL;
+	int pid = t ? t->pid : 0;
+	int err;
+
+	*ret_proc = NULL;
+	r->pid = pid;
+	err = agent_check_pid(r, pid);
+	if (err != MEMSCAN_OK)
+		return err;
+	err = memscan_process_open(pid, &proc);
+	if (err != MEMSCAN_OK)
+		return agent_fail(r, err, "cannot open process %d: %s", pid, memscan_strerror(err));
+	/* --read-absent: every handle this agent reads with (kept snapshots' too) reads pages never
+	 * written instead of zero-filling them, for targets whose memory is supplied on demand */
+	if (r->ag->cfg.read_absent)
+		memscan_process_set_skip_absent(proc, 0);
+	err = agent_check_target(r, t, proc);
+	if (err != MEMSCAN_OK) {
+		memscan_process_free(proc);
+		return err;
+	}
+	*ret_proc = proc;
+	return MEMSCAN_OK;
+}
+
+int agent_open_target_cached(agent_req *r, const Memscan__V1__Target *t, memscan_process **ret_proc)
+{
+	agent_session *s = r->s;
+	int pid = t ? t->pid : 0;
+	int err;
+
+	*ret_proc = NULL;
+	if (s->proc_cache && (pid <= 0 || memscan_process_pid(s->proc_cache) != pid ||
+	                      memscan_process_check_alive(s->proc_cache) != MEMSCAN_OK)) {
+		memscan_process_free(s->proc_cache);
+		s->proc_cache = NULL;
+	}
+	if (!s->proc_cache) {
+		err = agent_open_target(r, t, &s->proc_cache);
+		*ret_proc = s->proc_cache;
+		return err;
+	}
+	/* the PID was checked (a process, not the agent) when the handle was opened; its limits may not
+	 * hold any more */
+	r->pid = pid;
+	err = agent_check_target(r, t, s->proc_cache);
+	if (err == MEMSCAN_OK)
+		*ret_proc = s->proc_cache;
+	return err;
+}

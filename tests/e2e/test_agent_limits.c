@@ -1,0 +1,361 @@
+/* SPDX-License-Identifier: MIT */
+/* The agent's limits on targets: never itself or any of its threads, no thread IDs, and a key's uids=
+ * and exe= checked again at every operation (a setuid exec keeps the PID and the start time). */
+#include "agentutil.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static ms_agent env;
+
+/* Writes authorized_keys TEXT (NULL: the usual full and listonly keys), sends SIGHUP and waits until
+ * the agent logged the reload. */
+static void reload_auth(const char *text)
+{
+	size_t before = ms_agent_err_count(&env, "reload: ");
+
+	assert_int_equal(text ? ms_agent_write_auth_text(&env, text) : ms_agent_write_auth(&env, 1, 1), 0);
+	kill(env.pid, SIGHUP);
+	for (int i = 0; i < 500 && ms_agent_err_count(&env, "reload: ") == before; i++)
+		usleep(10000);
+	assert_true(ms_agent_err_has(&env, "authorized keys from"));
+	assert_int_equal(ms_agent_err_count(&env, "reload: "), before + 1);
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	return ms_agent_init(&env) == 0 && ms_agent_start(&env, NULL) == 0 ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	ms_agent_cleanup(&env);
+	return 0;
+}
+
+/* The thread IDs of process PID (its /proc/PID/task), at most MAX. */
+static size_t thread_ids(pid_t pid, int *ids, size_t max)
+{
+	char path[64];
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	assert_non_null(d);
+	while ((de = readdir(d)) && n < max)
+		if (de->d_name[0] != '.')
+			ids[n++] = (int)strtol(de->d_name, NULL, 10);
+	closedir(d);
+	return n;
+}
+
+/* Every operation that names a process, on ID: each must fail with CODE. */
+static void every_op_fails(ms_peer *c, int id, int code)
+{
+	ms_peer_expect_error(ms_peer_list_regions(c, id, 0), code);
+	ms_peer_expect_error(ms_peer_read(c, id, 0, 0x400000, 16, 0), code);
+	ms_peer_expect_error(ms_peer_scan(c, id, "6D 65 6D 73 63 61 6E"), code);
+	ms_peer_expect_error(ms_peer_snapshot(c, id, 0, UINT64_MAX), code);
+}
+
+/* The agent's memory holds its private key, session keys and other clients' plaintext: none of its
+ * thread IDs may be read, whichever operation asks. */
+static void test_agent_never_serves_its_threads(void **state)
+{
+	int ids[256];
+	size_t n = thread_ids(env.pid, ids, 256);
+	ms_peer c;
+
+	(void)state;
+	assert_true(n > 4); /* the main thread, workers, nng's threads */
+	assert_int_equal(ms_peer_connect(&c, &env, &env.full, 5000), 0);
+	for (size_t i = 0; i < n; i++)
+		every_op_fails(&c, ids[i], MEMSCAN_ERR_DENIED);
+	ms_peer_close(&c);
+	assert_true(ms_agent_err_count(&env, "result=DENIED") >= 4 * n);
+}
+
+/* Another process's thread IDs are not processes: refused, the process itself served. */
+static void test_thread_ids_are_not_processes(void **state)
+{
+	const char *args[] = { "--tick-ms", "1000", NULL };
+	int ids[16], other = 0;
+	ms_fixture f;
+	ms_peer c;
+
+	(void)state;
+	assert_int_equal(ms_fixture_start(&f, args), 0);
+	for (size_t i = 0, n = thread_ids(f.pid, ids, 16); i < n; i++)
+		if (ids[i] != f.pid)
+			other = ids[i];
+	assert_int_not_equal(other, 0);
+	assert_int_equal(ms_peer_connect(&c, &env, &env.full, 5000), 0);
+	every_op_fails(&c, other, MEMSCAN_ERR_NO_PROCESS);
+	wire_free_response(ms_peer_list_regions(&c, f.pid, 0));
+	ms_peer_expect_error(ms_peer_next(&c, 1), MEMSCAN_ERR_NOT_FOUND);
+	ms_peer_close(&c);
+	ms_fixture_stop(&f);
+}
+
+/* A process that starts as uid 1000 running /bin/sh and, told to, execs a setuid-root copy of the
+ * fixture: the same PID and start time, other credentials and another executable. */
+typedef struct suid_target {
+	char dir[4096], exe[4200];
+	pid_t pid;
+	int to, from;
+} suid_target;
+
+static int suid_install(suid_target *t)
+{
+	size_t len = 0;
+	uint8_t *data = ms_file_read(MEMSCAN_FIXTURE_PATH, &len);
+	const char *dir = ms_tmpdir();
+	int fd, rc = -1;
+
+	if (!data || !dir)
+		goto out;
+	snprintf(t->dir, sizeof(t->dir), "%s", dir);
+	snprintf(t->exe, sizeof(t->exe), "%s/fixture-suid", t->dir);
+	fd = open(t->exe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
+	if (fd < 0)
+		goto out;
+	rc = write(fd, data, len) == (ssize_t)len ? 0 : -1;
+	/* set-user-ID root: whoever runs it gets euid 0 */
+	if (close(fd) != 0 || chown(t->exe, 0, 0) != 0 || chmod(t->exe, 04755) != 0 ||
+	    chmod(t->dir, 0755) != 0)
+		rc = -1;
+out:
+	free(data);
+	return rc;
+}
+
+static int suid_start(suid_target *t)
+{
+	int in[2], out[2];
+	char line[16];
+
+	if (suid_install(t) != 0 || pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC))
+		return -1;
+	t->pid = fork();
+	if (t->pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		execl("/usr/bin/setpriv", "setpriv", "--reuid=1000", "--regid=1000", "--clear-groups",
+		      "/bin/sh", "-c", "echo started; read go; exec \"$0\" --stay", t->exe, (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	t->to = in[1];
+	t->from = out[0];
+	/* "started\n": sh runs as uid 1000 */
+	return t->pid > 0 && read(t->from, line, 8) == 8 && !memcmp(line, "started\n", 8) ? 0 : -1;
+}
+
+/* Tells sh to exec the setuid program and waits for its ready line. */
+static int suid_exec(suid_target *t)
+{
+	struct pollfd pfd = { t->from, POLLIN, 0 };
+	char buf[1024];
+
+	if (write(t->to, "go\n", 3) != 3 || poll(&pfd, 1, 10000) != 1 || read(t->from, buf, sizeof(buf)) <= 0)
+		return -1;
+	return strncmp(buf, "ready ", 6) == 0 ? 0 : -1;
+}
+
+static void suid_stop(suid_target *t)
+{
+	if (t->pid > 0) {
+		kill(t->pid, SIGKILL);
+		waitpid(t->pid, NULL, 0);
+	}
+	close(t->to);
+	close(t->from);
+	ms_tmpdir_remove(t->dir);
+}
+
+/* The effective uid of PID, from /proc/PID/status. */
+static long euid_of(pid_t pid)
+{
+	char path[64], *text, *line;
+	size_t len;
+	long euid = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	text = (char *)ms_file_read(path, &len);
+	if (text && (line = strstr(text, "\nUid:")) != NULL)
+		sscanf(line + 5, "%*d %ld", &euid);
+	free(text);
+	return euid;
+}
+
+/* The id of a snapshot reply (its first page), freeing it. */
+static uint64_t snapshot_id(Memscan__V1__Response *resp)
+{
+	uint64_t id;
+
+	assert_non_null(resp);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_SNAPSHOT);
+	id = resp->snapshot->snapshot_id;
+	wire_free_response(resp);
+	return id;
+}
+
+/* The first mapped address of PID whose region is at least 8 KiB below an unmapped gap: a read of
+ * 8 MiB from there takes two pages (the second one unreadable, so a whole hole). */
+static uint64_t first_region(pid_t pid)
+{
+	char path[64], *text;
+	unsigned long long start = 0;
+	size_t len;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	text = (char *)ms_file_read(path, &len);
+	assert_non_null(text);
+	assert_int_equal(sscanf(text, "%llx-", &start), 1);
+	free(text);
+	return start;
+}
+
+/* Asserts RESP is an Error with CODE whose message holds NEEDLE, and frees it. */
+static void expect_error_msg(Memscan__V1__Response *resp, int code, const char *needle)
+{
+	assert_non_null(resp);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_ERROR);
+	if (!strstr(resp->error->message, needle))
+		fail_msg("error '%s' does not say '%s'", resp->error->message, needle);
+	ms_peer_expect_error(resp, code);
+}
+
+/* A key limited to LIMIT ("uids=1000-1999" or an exe= list) reads the uid-1000 shell, then loses every
+ * kept and paged result once the process runs the setuid program. */
+static void limits_follow_exec(const char *limit, const char *why)
+{
+	char full[128], auth[512];
+	suid_target t = { .to = -1, .from = -1 };
+	uint64_t snap_a, snap_b, cursor;
+	Memscan__V1__Response *resp;
+	ms_peer c;
+
+	keyfile_format_public(env.full.pub, full, sizeof(full));
+	snprintf(auth, sizeof(auth), "perms=list,read,scan %s %s limited\n", limit, full);
+	reload_auth(auth);
+	assert_int_equal(suid_start(&t), 0);
+	assert_int_equal(ms_peer_connect(&c, &env, &env.full, 5000), 0);
+	/* allowed while the shell runs as uid 1000 */
+	snap_a = snapshot_id(ms_peer_snapshot(&c, t.pid, 0, UINT64_MAX));
+	snap_b = snapshot_id(ms_peer_snapshot(&c, t.pid, 0, UINT64_MAX));
+	resp = ms_peer_read(&c, t.pid, 0, first_region(t.pid), 8u << 20, 0);
+	assert_non_null(resp);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_READ);
+	cursor = resp->read->next_cursor;
+	assert_int_not_equal(cursor, 0);
+	wire_free_response(resp);
+
+	assert_int_equal(suid_exec(&t), 0);
+	if (euid_of(t.pid) != 0) {
+		print_message("setuid exec did not raise the euid (nosuid mount or no_new_privs): not run\n");
+		ms_peer_close(&c);
+		suid_stop(&t);
+		skip();
+	}
+	/* the paged read stops at its next page */
+	ms_peer_expect_error(ms_peer_next(&c, cursor), MEMSCAN_ERR_DENIED);
+	/* a diff and a read of a kept snapshot are refused, and the snapshot is gone with its bytes */
+	expect_error_msg(ms_peer_diff(&c, snap_a, 1, 0), MEMSCAN_ERR_DENIED, why);
+	ms_peer_expect_error(ms_peer_release(&c, snap_a), MEMSCAN_ERR_NOT_FOUND);
+	ms_peer_expect_error(ms_peer_read(&c, t.pid, 0, first_region(t.pid), 16, snap_b), MEMSCAN_ERR_DENIED);
+	ms_peer_expect_error(ms_peer_release(&c, snap_b), MEMSCAN_ERR_NOT_FOUND);
+	/* and a fresh request, of course */
+	every_op_fails(&c, t.pid, MEMSCAN_ERR_DENIED);
+	ms_peer_close(&c);
+	suid_stop(&t);
+	reload_auth(NULL);
+}
+
+static void test_uids_checked_at_every_operation(void **state)
+{
+	(void)state;
+	limits_follow_exec("uids=1000-1999", "outside this key's uids=1000-1999");
+}
+
+/* exe=: the shell's executable is allowed, the fixture's is not. */
+static void test_exe_checked_at_every_operation(void **state)
+{
+	(void)state;
+	limits_follow_exec("exe=/usr/bin/*,/bin/*", "outside this key's exe=/usr/bin/*,/bin/*");
+}
+
+/* exe= against a process that never changes: only the patterns decide. */
+static void test_exe_limit(void **state)
+{
+	char full[128], auth[1400], dir[4096];
+	Memscan__V1__Response *resp;
+	ms_fixture f;
+	ms_peer c;
+	const char *slash;
+
+	(void)state;
+	assert_int_equal(ms_fixture_start(&f, NULL), 0);
+	slash = strrchr(MEMSCAN_FIXTURE_PATH, '/');
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - MEMSCAN_FIXTURE_PATH), MEMSCAN_FIXTURE_PATH);
+	keyfile_format_public(env.full.pub, full, sizeof(full));
+	/* '*' does not cross a '/': the fixture's directory's parent does not match */
+	snprintf(auth, sizeof(auth), "perms=list exe=/nonexistent/*,%.400s/* %s limited\n", dir, full);
+	reload_auth(auth);
+	assert_int_equal(ms_peer_connect(&c, &env, &env.full, 5000), 0);
+	resp = ms_peer_list_regions(&c, f.pid, 0);
+	assert_non_null(resp);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_REGIONS);
+	wire_free_response(resp);
+	ms_peer_close(&c);
+	snprintf(auth, sizeof(auth), "perms=list exe=/nonexistent/*,%.400s %s limited\n", dir, full);
+	reload_auth(auth);
+	assert_int_equal(ms_peer_connect(&c, &env, &env.full, 5000), 0);
+	ms_peer_expect_error(ms_peer_list_regions(&c, f.pid, 0), MEMSCAN_ERR_DENIED);
+	ms_peer_close(&c);
+	reload_auth(NULL);
+	ms_fixture_stop(&f);
+}
+
+/* The help says what scan really grants, and promises no "addresses only". */
+static void test_help_says_scan_discloses(void **state)
+{
+	char out[8192];
+	size_t n;
+	FILE *p = popen("'" MEMSCAN_AGENT_PATH "' --help", "r");
+
+	(void)state;
+	assert_non_null(p);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	assert_int_equal(pclose(p), 0);
+	assert_non_null(strstr(out, "scan discloses memory contents just as"));
+	assert_null(strstr(out, "addresses only"));
+	assert_non_null(strstr(out, "exe=PATTERN"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_agent_never_serves_its_threads),
+		cmocka_unit_test(test_thread_ids_are_not_processes),
+		cmocka_unit_test(test_uids_checked_at_every_operation),
+		cmocka_unit_test(test_exe_checked_at_every_operation),
+		cmocka_unit_test(test_exe_limit),
+		cmocka_unit_test(test_help_says_scan_discloses),
+	};
+
+	return cmocka_run_group_tests_name("agent_limits", tests, group_setup, group_teardown);
+}
