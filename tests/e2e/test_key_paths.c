@@ -3,6 +3,7 @@
  * files someone else owns or that lie in directories others can write to. */
 #include "agentutil.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -104,6 +105,23 @@ static void test_agent_refuses_key_in_foreign_dir(void **state)
 	snprintf(fix, sizeof(fix), "chown root %s", e->dir);
 	expect_agent_refuses(e, "is owned by uid 1000", fix);
 	assert_int_equal(chown(e->dir, 0, (gid_t)-1), 0);
+}
+
+/* SIGHUP with authorized_keys now in a directory anyone may write to: the agent keeps the keys it had
+ * and says why. */
+static void test_agent_reload_keeps_keys(void **state)
+{
+	ms_agent *e = *state;
+	int ok;
+
+	assert_int_equal(ms_agent_start(e, NULL), 0);
+	assert_int_equal(chmod(e->dir, 0777), 0);
+	assert_int_equal(kill(e->pid, SIGHUP), 0);
+	ok = ms_agent_wait_err(e, "keeping the previous authorized keys", 5000);
+	assert_int_equal(chmod(e->dir, 0700), 0);
+	assert_true(ok);
+	assert_true(ms_agent_err_has(e, "chmod go-w"));
+	assert_int_equal(ms_agent_serving(e, getpid()), 0);
 }
 
 /* ---- the client ---- */
@@ -212,6 +230,7 @@ int main(void)
 		T(test_agent_refuses_foreign_authorized_keys),
 		T(test_agent_refuses_authorized_keys_in_open_dir),
 		T(test_agent_refuses_key_in_foreign_dir),
+		T(test_agent_reload_keeps_keys),
 		T(test_client_refuses_foreign_files),
 		T(test_client_refuses_open_dirs),
 	};
