@@ -78,9 +78,9 @@ static int dir_check(const char *path, int fd, const struct stat *st, char *err,
 	if (!owner_ok(st->st_uid))
 		return keyfile_fail(
 		    err, err_len, -EPERM,
-		    "%s: directory %s is owned by uid %u, not by %s, and its owner could replace "
-		    "the file: chown %s %s, or keep the file in a directory that only %s controls",
-		    path, name, (unsigned)st->st_uid, allowed_owner(0, who, sizeof(who)),
+		    "%s: directory %s (mode %04o) is owned by uid %u, not by %s, and its owner could "
+		    "replace the file: chown %s %s, or keep the file in a directory that only %s controls",
+		    path, name, mode, (unsigned)st->st_uid, allowed_owner(0, who, sizeof(who)),
 		    allowed_owner(1, to, sizeof(to)), name, allowed_owner(0, who, sizeof(who)));
 	return keyfile_fail(
 	    err, err_len, -EPERM,
@@ -151,7 +151,8 @@ int keyfile_safe_owner(const char *path, const struct stat *st, char *err, size_
 	if (owner_ok(st->st_uid))
 		return 0;
 	return keyfile_fail(err, err_len, -EPERM,
-	                    "%s: owned by uid %u, not by %s, so its owner decides what it holds: chown %s %s",
-	                    path, (unsigned)st->st_uid, allowed_owner(0, who, sizeof(who)),
-	                    allowed_owner(1, to, sizeof(to)), path);
+	                    "%s: owned by uid %u (mode %04o), not by %s, so its owner decides what it holds: "
+	                    "chown %s %s",
+	                    path, (unsigned)st->st_uid, (unsigned)st->st_mode & 07777,
+	                    allowed_owner(0, who, sizeof(who)), allowed_owner(1, to, sizeof(to)), path);
 }
