@@ -5,7 +5,6 @@
 #include <fnmatch.h>
 #include <limits.h>
 #include <pwd.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 
 #include "chan.h"
 #include "keyfile.h"
+#include "keyfile_safe.h"
 
 /*
  * Strictness, in one place:
@@ -34,8 +34,9 @@
  *   whole file must parse, whichever line is looked up. HOST:PORT is compared byte for byte.
  * - Private keys and authorized_keys/known_agents are opened with O_NOFOLLOW and O_NONBLOCK, must be
  *   regular files, and are refused if group or others may read/write a private key, or write
- *   authorized_keys or known_agents (either would let them choose whom we trust). .pub files may be
- *   symbolic links (they hold nothing secret).
+ *   authorized_keys or known_agents (either would let them choose whom we trust). They must also be
+ *   owned by root or this process's user and lie in directories nobody else can write to
+ *   (keyfile_safe.h). .pub files may be symbolic links (they hold nothing secret).
  */
 
 #define PUB_PREFIX_LEN  (sizeof(KEYFILE_PUB_PREFIX) - 1)
@@ -61,18 +62,6 @@ _Static_assert(KEYFILE_FINGERPRINT_LEN ==
 
 /* ---- errors ---- */
 
-__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t err_len, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && err_len) {
-		va_start(ap, fmt);
-		vsnprintf(err, err_len, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
-
 static void err_reset(char *err, size_t err_len)
 {
 	if (err && err_len)
@@ -88,15 +77,15 @@ static int fail_errno(char *err, size_t err_len, int rc, const char *path, const
 {
 	char buf[128];
 
-	return fail(err, err_len, rc, "%s: %s: %s", path, what, errstr(rc, buf, sizeof(buf)));
+	return keyfile_fail(err, err_len, rc, "%s: %s: %s", path, what, errstr(rc, buf, sizeof(buf)));
 }
 
 /* "NAME: line N: WHY", or "line N: WHY" without a file name. */
 static int fail_line(char *err, size_t err_len, const char *name, size_t no, const char *why)
 {
 	if (name)
-		return fail(err, err_len, -EINVAL, "%s: line %zu: %s", name, no, why);
-	return fail(err, err_len, -EINVAL, "line %zu: %s", no, why);
+		return keyfile_fail(err, err_len, -EINVAL, "%s: line %zu: %s", name, no, why);
+	return keyfile_fail(err, err_len, -EINVAL, "line %zu: %s", no, why);
 }
 
 /* ---- keys ---- */
@@ -220,21 +209,70 @@ static int check_stat(const char *path, const struct stat *st, enum file_kind ki
 	unsigned mode = (unsigned)st->st_mode & 07777;
 
 	if (!S_ISREG(st->st_mode))
-		return fail(err, err_len, -EINVAL, "%s: not a regular file", path);
+		return keyfile_fail(err, err_len, -EINVAL, "%s: not a regular file", path);
+	if (kind != FILE_PUBLIC && keyfile_safe_owner(path, st, err, err_len) != 0)
+		return -EPERM;
 	if (kind == FILE_SECRET && (mode & 077))
-		return fail(err, err_len, -EPERM,
-		            "%s: mode %04o lets group or others access a private key: chmod 600 %s", path,
-		            mode, path);
+		return keyfile_fail(err, err_len, -EPERM,
+		                    "%s: mode %04o lets group or others access a private key: chmod 600 %s",
+		                    path, mode, path);
 	if (kind == FILE_TRUST && (mode & 022))
-		return fail(err, err_len, -EPERM,
-		            "%s: mode %04o lets group or others write it: chmod go-w %s", path, mode, path);
+		return keyfile_fail(err, err_len, -EPERM,
+		                    "%s: mode %04o lets group or others write it: chmod go-w %s", path, mode,
+		                    path);
 	if ((unsigned long long)st->st_size > max)
-		return fail(err, err_len, -EINVAL, "%s: larger than %zu bytes", path, max);
+		return keyfile_fail(err, err_len, -EINVAL, "%s: larger than %zu bytes", path, max);
 	return 0;
 }
 
+/* The directory part of PATH ("." if none) into OUT (PATH_MAX bytes). */
+static int dir_of(const char *path, char *out)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n;
+
+	if (!slash)
+		return snprintf(out, PATH_MAX, ".") < PATH_MAX ? 0 : -ENAMETOOLONG;
+	n = slash == path ? 1 : (size_t)(slash - path);
+	if (n >= PATH_MAX)
+		return -ENAMETOOLONG;
+	memcpy(out, path, n);
+	out[n] = '\0';
+	return 0;
+}
+
+/* Opens PATH's directory, checks it and every directory above it (keyfile_safe.h), then opens PATH in
+ * that directory with FLAGS and O_NOFOLLOW, so the file opened is the one in the directories checked.
+ * The descriptor, or a negative errno with ERR set. */
+static int open_in_safe_dir(const char *path, int flags, char *err, size_t err_len)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[PATH_MAX];
+	int dirfd, fd, rc;
+
+	if (dir_of(path, dir) != 0)
+		return keyfile_fail(err, err_len, -ENAMETOOLONG, "%s: path too long", path);
+	dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return fail_errno(err, err_len, -errno, path, "open");
+	rc = keyfile_safe_dirs(path, dirfd, err, err_len);
+	if (rc) {
+		close(dirfd);
+		return rc;
+	}
+	fd = openat(dirfd, slash ? slash + 1 : path, flags | O_NOFOLLOW);
+	rc = fd < 0 ? -errno : fd;
+	close(dirfd);
+	if (rc == -ELOOP)
+		return keyfile_fail(err, err_len, rc, "%s: is a symbolic link; refusing to follow it", path);
+	if (rc < 0)
+		return fail_errno(err, err_len, rc, path, "open");
+	return rc;
+}
+
 /* Opens PATH for reading without blocking (FIFOs) or following a final symlink (unless KIND is
- * FILE_PUBLIC), and checks it is a regular file of at most MAX bytes with acceptable permissions. */
+ * FILE_PUBLIC), and checks it is a regular file of at most MAX bytes with acceptable permissions and,
+ * unless KIND is FILE_PUBLIC, owner and directories (keyfile_safe.h). */
 static int open_checked(const char *path, enum file_kind kind, size_t max, int *ret_fd, size_t *ret_size,
                         char *err, size_t err_len)
 {
@@ -243,14 +281,11 @@ static int open_checked(const char *path, enum file_kind kind, size_t max, int *
 	int fd, rc;
 
 	if (kind != FILE_PUBLIC)
-		flags |= O_NOFOLLOW;
-	fd = open(path, flags);
-	if (fd < 0) {
-		rc = -errno;
-		if (rc == -ELOOP && kind != FILE_PUBLIC)
-			return fail(err, err_len, rc, "%s: is a symbolic link; refusing to follow it", path);
-		return fail_errno(err, err_len, rc, path, "open");
-	}
+		fd = open_in_safe_dir(path, flags, err, err_len);
+	else if ((fd = open(path, flags)) < 0)
+		fd = fail_errno(err, err_len, -errno, path, "open");
+	if (fd < 0)
+		return fd;
 	if (fstat(fd, &st) != 0) {
 		rc = fail_errno(err, err_len, -errno, path, "fstat");
 		goto out;
@@ -312,7 +347,7 @@ static int read_text_file(const char *path, char **ret_buf, size_t *ret_len, cha
 		return rc;
 	buf = malloc(size + 1);
 	if (!buf) {
-		rc = fail(err, err_len, -ENOMEM, "%s: out of memory", path);
+		rc = keyfile_fail(err, err_len, -ENOMEM, "%s: out of memory", path);
 		goto out;
 	}
 	rc = read_all(fd, buf, size + 1, &len);
@@ -321,7 +356,7 @@ static int read_text_file(const char *path, char **ret_buf, size_t *ret_len, cha
 		goto out;
 	}
 	if (len > size)
-		rc = fail(err, err_len, -EAGAIN, "%s: changed while being read", path);
+		rc = keyfile_fail(err, err_len, -EAGAIN, "%s: changed while being read", path);
 out:
 	close(fd);
 	if (rc) {
@@ -330,22 +365,6 @@ out:
 	}
 	*ret_buf = buf;
 	*ret_len = len;
-	return 0;
-}
-
-/* The directory part of PATH ("." if none) into OUT (PATH_MAX bytes). */
-static int dir_of(const char *path, char *out)
-{
-	const char *slash = strrchr(path, '/');
-	size_t n;
-
-	if (!slash)
-		return snprintf(out, PATH_MAX, ".") < PATH_MAX ? 0 : -ENAMETOOLONG;
-	n = slash == path ? 1 : (size_t)(slash - path);
-	if (n >= PATH_MAX)
-		return -ENAMETOOLONG;
-	memcpy(out, path, n);
-	out[n] = '\0';
 	return 0;
 }
 
@@ -384,7 +403,7 @@ static int write_new_file(const char *path, mode_t mode, const char *data, size_
 	int rc;
 
 	if (fd < 0 && errno == EEXIST)
-		return fail(err, err_len, -EEXIST, "%s: already exists; not overwriting it", path);
+		return keyfile_fail(err, err_len, -EEXIST, "%s: already exists; not overwriting it", path);
 	if (fd < 0)
 		return fail_errno(err, err_len, -errno, path, "create");
 	rc = finish_file(fd, mode, data, len);
@@ -403,7 +422,7 @@ static int write_replace(const char *path, const char *dir, const char *data, si
 	int fd, rc;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
-		return fail(err, err_len, -ENAMETOOLONG, "%s: path too long", path);
+		return keyfile_fail(err, err_len, -ENAMETOOLONG, "%s: path too long", path);
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return fail_errno(err, err_len, -errno, tmp, "create");
@@ -517,11 +536,11 @@ int keyfile_generate(const char *path, const char *comment, uint8_t ret_pub[KEYF
 
 	err_reset(err, err_len);
 	if (!path || !path[0] || !ret_pub)
-		return fail(err, err_len, -EINVAL, "keygen: no file name");
+		return keyfile_fail(err, err_len, -EINVAL, "keygen: no file name");
 	if (sodium_init() < 0)
-		return fail(err, err_len, -EIO, "%s: libsodium failed to initialise", path);
+		return keyfile_fail(err, err_len, -EIO, "%s: libsodium failed to initialise", path);
 	if (snprintf(pub_path, sizeof(pub_path), "%s.pub", path) >= (int)sizeof(pub_path))
-		return fail(err, err_len, -ENAMETOOLONG, "%s: path too long", path);
+		return keyfile_fail(err, err_len, -ENAMETOOLONG, "%s: path too long", path);
 	if (!comment) {
 		default_comment(dflt, sizeof(dflt));
 		comment = dflt;
@@ -529,12 +548,13 @@ int keyfile_generate(const char *path, const char *comment, uint8_t ret_pub[KEYF
 	priv = sodium_malloc(KEYFILE_KEY_LEN);
 	priv_line = sodium_malloc(PRIV_LINE_LEN + 1);
 	if (!priv || !priv_line) {
-		rc = fail(err, err_len, -ENOMEM, "%s: out of memory", path);
+		rc = keyfile_fail(err, err_len, -ENOMEM, "%s: out of memory", path);
 		goto out;
 	}
 	crypto_box_keypair(ret_pub, priv);
 	if (format_pub_line(ret_pub, comment, pub_line, &pub_len) != 0) {
-		rc = fail(err, err_len, -EINVAL, "%s: comment too long or has control characters", path);
+		rc = keyfile_fail(err, err_len, -EINVAL, "%s: comment too long or has control characters",
+		                  path);
 		goto out;
 	}
 	format_priv_line(priv, priv_line);
@@ -577,15 +597,15 @@ int keyfile_load_private(const char *path, uint8_t *ret_priv, uint8_t ret_pub[KE
 
 	err_reset(err, err_len);
 	if (!path || !ret_priv || !ret_pub)
-		return fail(err, err_len, -EINVAL, "load key: bad arguments");
+		return keyfile_fail(err, err_len, -EINVAL, "load key: bad arguments");
 	if (sodium_init() < 0)
-		return fail(err, err_len, -EIO, "%s: libsodium failed to initialise", path);
+		return keyfile_fail(err, err_len, -EIO, "%s: libsodium failed to initialise", path);
 	rc = open_checked(path, FILE_SECRET, KEYFILE_LINE_MAX, &fd, NULL, err, err_len);
 	if (rc)
 		return rc;
 	buf = sodium_malloc(KEYFILE_LINE_MAX + 1);
 	if (!buf) {
-		rc = fail(err, err_len, -ENOMEM, "%s: out of memory", path);
+		rc = keyfile_fail(err, err_len, -ENOMEM, "%s: out of memory", path);
 		goto out;
 	}
 	rc = read_all(fd, buf, KEYFILE_LINE_MAX + 1, &len);
@@ -597,7 +617,7 @@ int keyfile_load_private(const char *path, uint8_t *ret_priv, uint8_t ret_pub[KE
 	if (!why && crypto_scalarmult_base(ret_pub, ret_priv) != 0)
 		why = "not a usable X25519 private key";
 	if (why)
-		rc = fail(err, err_len, -EINVAL, "%s: %s", path, why);
+		rc = keyfile_fail(err, err_len, -EINVAL, "%s: %s", path, why);
 out:
 	close(fd);
 	sodium_free(buf);
@@ -614,7 +634,7 @@ int keyfile_load_public(const char *path, uint8_t ret_pub[KEYFILE_KEY_LEN], char
 
 	err_reset(err, err_len);
 	if (!path || !ret_pub)
-		return fail(err, err_len, -EINVAL, "load public key: bad arguments");
+		return keyfile_fail(err, err_len, -EINVAL, "load public key: bad arguments");
 	rc = open_checked(path, FILE_PUBLIC, KEYFILE_LINE_MAX, &fd, NULL, err, err_len);
 	if (rc)
 		return rc;
@@ -623,12 +643,12 @@ int keyfile_load_public(const char *path, uint8_t ret_pub[KEYFILE_KEY_LEN], char
 	if (rc)
 		return fail_errno(err, err_len, rc, path, "read");
 	if (len > KEYFILE_LINE_MAX)
-		return fail(err, err_len, -EINVAL, "%s: file too large", path);
+		return keyfile_fail(err, err_len, -EINVAL, "%s: file too large", path);
 	if (len && buf[len - 1] == '\n')
 		len--;
 	if (memchr(buf, '\n', len) || memchr(buf, '\0', len) || parse_public_n(buf, len, ret_pub, NULL) != 0)
-		return fail(err, err_len, -EINVAL,
-		            "%s: not one '" KEYFILE_PUB_PREFIX " BASE64 [comment]' line", path);
+		return keyfile_fail(err, err_len, -EINVAL,
+		                    "%s: not one '" KEYFILE_PUB_PREFIX " BASE64 [comment]' line", path);
 	return 0;
 }
 
@@ -960,7 +980,7 @@ static int check_duplicates(const struct auth_acc *acc, const char *name, char *
 		return 0;
 	keys = calloc(acc->count, sizeof(*keys));
 	if (!keys)
-		return fail(err, err_len, -ENOMEM, "out of memory");
+		return keyfile_fail(err, err_len, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < acc->count; i++) {
 		memcpy(keys[i].pub, acc->list[i].pub, KEYFILE_KEY_LEN);
 		keys[i].no = acc->nos[i];
@@ -987,7 +1007,7 @@ static int parse_authorized_named(const char *name, const char *text, size_t len
 		if (ignorable(line))
 			continue;
 		if (acc_grow(acc) != 0)
-			return fail(err, err_len, -ENOMEM, "out of memory");
+			return keyfile_fail(err, err_len, -ENOMEM, "out of memory");
 		rc = parse_auth_line(line, &acc->list[acc->count], why, sizeof(why));
 		if (rc)
 			break;
@@ -1005,7 +1025,7 @@ static int parse_authorized(const char *name, const char *text, size_t len, keyf
 	int rc;
 
 	if (!ret_list || !ret_count || (!text && len))
-		return fail(err, err_len, -EINVAL, "authorized keys: bad arguments");
+		return keyfile_fail(err, err_len, -EINVAL, "authorized keys: bad arguments");
 	*ret_list = NULL;
 	*ret_count = 0;
 	rc = parse_authorized_named(name, text, len, &acc, err, err_len);
@@ -1035,7 +1055,7 @@ int keyfile_load_authorized(const char *path, keyfile_auth **ret_list, size_t *r
 
 	err_reset(err, err_len);
 	if (!path || !ret_list || !ret_count)
-		return fail(err, err_len, -EINVAL, "authorized keys: bad arguments");
+		return keyfile_fail(err, err_len, -EINVAL, "authorized keys: bad arguments");
 	*ret_list = NULL;
 	*ret_count = 0;
 	rc = read_text_file(path, &text, &len, err, err_len);
@@ -1132,10 +1152,11 @@ static int find_known(const char *name, const char *text, size_t len, const char
 
 static int fail_unknown_agent(char *err, size_t err_len, const char *path, const char *hostport)
 {
-	return fail(err, err_len, -ENOENT,
-	            "%s: no key for %s: get the agent's key or fingerprint from a trusted source and run "
-	            "`memscan trust %s KEY`",
-	            path, hostport, hostport);
+	return keyfile_fail(
+	    err, err_len, -ENOENT,
+	    "%s: no key for %s: get the agent's key or fingerprint from a trusted source and run "
+	    "`memscan trust %s KEY`",
+	    path, hostport, hostport);
 }
 
 int keyfile_known_agent(const char *path, const char *hostport, uint8_t ret_pub[KEYFILE_KEY_LEN], char *err,
@@ -1147,9 +1168,9 @@ int keyfile_known_agent(const char *path, const char *hostport, uint8_t ret_pub[
 
 	err_reset(err, err_len);
 	if (!path || !ret_pub)
-		return fail(err, err_len, -EINVAL, "known agents: bad arguments");
+		return keyfile_fail(err, err_len, -EINVAL, "known agents: bad arguments");
 	if (!hostport_ok(hostport))
-		return fail(err, err_len, -EINVAL, "bad HOST:PORT '%.60s'", hostport ? hostport : "");
+		return keyfile_fail(err, err_len, -EINVAL, "bad HOST:PORT '%.60s'", hostport ? hostport : "");
 	rc = read_text_file(path, &text, &len, err, err_len);
 	if (rc == -ENOENT)
 		return fail_unknown_agent(err, err_len, path, hostport);
@@ -1175,7 +1196,7 @@ static int rebuild_known(const char *name, const char *old, size_t old_len, cons
 
 	out = malloc(old_len + 1 + new_len);
 	if (!out)
-		return fail(err, err_len, -ENOMEM, "out of memory");
+		return keyfile_fail(err, err_len, -ENOMEM, "out of memory");
 	while ((rc = next_line(&it, line, why, sizeof(why))) > 0) {
 		if (!ignorable(line)) {
 			rc = parse_known_line(line, &host, pub, why, sizeof(why));
@@ -1190,7 +1211,8 @@ static int rebuild_known(const char *name, const char *old, size_t old_len, cons
 		kept++;
 	}
 	if (rc == 0 && kept >= KEYFILE_LINES_MAX)
-		rc = fail(err, err_len, -EINVAL, "%s: too many lines (at most %d)", name, KEYFILE_LINES_MAX);
+		rc = keyfile_fail(err, err_len, -EINVAL, "%s: too many lines (at most %d)", name,
+		                  KEYFILE_LINES_MAX);
 	else if (rc < 0)
 		rc = fail_line(err, err_len, name, it.no, why);
 	if (rc) {
@@ -1217,12 +1239,13 @@ static int known_line(const char *hostport, const uint8_t pub[KEYFILE_KEY_LEN], 
 static int trust_checks(const char *path, const char *hostport, const uint8_t *pub, char *err, size_t err_len)
 {
 	if (!path || !path[0] || !pub)
-		return fail(err, err_len, -EINVAL, "trust: bad arguments");
+		return keyfile_fail(err, err_len, -EINVAL, "trust: bad arguments");
 	if (!hostport_ok(hostport))
-		return fail(err, err_len, -EINVAL, "bad HOST:PORT '%.60s' (want HOST:PORT or [IPV6]:PORT)",
-		            hostport ? hostport : "");
+		return keyfile_fail(err, err_len, -EINVAL,
+		                    "bad HOST:PORT '%.60s' (want HOST:PORT or [IPV6]:PORT)",
+		                    hostport ? hostport : "");
 	if (!pub_usable(pub))
-		return fail(err, err_len, -EINVAL, "not a usable X25519 public key");
+		return keyfile_fail(err, err_len, -EINVAL, "not a usable X25519 public key");
 	return 0;
 }
 
@@ -1239,7 +1262,7 @@ int keyfile_trust_agent(const char *path, const char *hostport, const uint8_t pu
 	if (rc)
 		return rc;
 	if (known_line(hostport, pub, new_line, sizeof(new_line)) != 0 || dir_of(path, dir) != 0)
-		return fail(err, err_len, -ENAMETOOLONG, "%s: path too long", path);
+		return keyfile_fail(err, err_len, -ENAMETOOLONG, "%s: path too long", path);
 	rc = mkdir_p(dir, err, err_len);
 	if (rc)
 		return rc;

@@ -25,6 +25,9 @@
  * key in RET_PUB. */
 int keyfile_generate(const char *path, const char *comment, uint8_t ret_pub[KEYFILE_KEY_LEN], char *err,
                      size_t err_len);
+/* Loading a private key, authorized_keys or known_agents also refuses a file owned by someone other
+ * than root or the effective uid, or below a directory that someone else owns or that group or others
+ * may write to without the sticky bit (-EPERM; keyfile_safe.h has the rule). */
 /* Loads a private key file (refused if group/other permission bits are set, or not a regular file).
  * RET_PRIV must point to KEYFILE_KEY_LEN bytes, ideally sodium_malloc'd; RET_PUB receives its public key. */
 int keyfile_load_private(const char *path, uint8_t *ret_priv, uint8_t ret_pub[KEYFILE_KEY_LEN], char *err,

@@ -745,30 +745,3 @@ int client_paged(memscan_client *c, const Memscan__V1__Request *req, Memscan__V1
 	}
 	return r;
 }
-
-/* ---- kept snapshots ---- */
-
-struct client_kept *client_kept_find(memscan_client *c, uint64_t id)
-{
-	for (size_t i = 0; i < c->kept_count; i++)
-		if (c->kept[i].id == id)
-			return &c->kept[i];
-	return NULL;
-}
-
-void client_kept_remove(memscan_client *c, uint64_t id)
-{
-	struct client_kept *k = client_kept_find(c, id);
-
-	if (!k)
-		return;
-	memscan_region_list_free(k->regions);
-	*k = c->kept[--c->kept_count];
-}
-
-void client_kept_clear(memscan_client *c)
-{
-	for (size_t i = 0; i < c->kept_count; i++)
-		memscan_region_list_free(c->kept[i].regions);
-	c->kept_count = 0;
-}

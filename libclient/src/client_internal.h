@@ -26,8 +26,19 @@
 #define CLIENT_PATH_MAX     4096
 /* Handshakes tried when the agent closes the connection during one (see reconnect in client.c). */
 #define CLIENT_HANDSHAKE_TRIES 4
-/* Most items (processes, matches) the client gathers into one array. */
-#define CLIENT_ITEMS_MAX (1u << 24)
+
+/*
+ * What one call gathers from an agent is capped, so that a hostile or broken agent cannot make the
+ * client grow without bound by sending page after page (docs/api.md, Client limits):
+ */
+/* Processes in one list: hosts run thousands, rarely a hundred thousand; at this cap the list takes
+ * 344 MiB. */
+#define CLIENT_PROCS_MAX (1u << 20)
+/* Regions in one region table: 32 times Linux's default vm.max_map_count (65530), twice the
+ * vm.max_map_count some distributions set for games (1048576). */
+#define CLIENT_REGIONS_MAX (1u << 21)
+/* Bytes of paths in one region table: most regions have no path, and a process maps few files. */
+#define CLIENT_REGION_PATHS_MAX ((uint64_t)64 << 20)
 
 /* A snapshot the agent keeps for this session, with the region table its reply listed. */
 struct client_kept {
@@ -35,6 +46,9 @@ struct client_kept {
 	int pid;
 	uint64_t time_ns;
 	memscan_region_list *regions;
+	/* the most changed bytes a diff of it can report: the bytes announced when it was taken (its
+	 * regions' sizes add up to them), plus those of the ranges updates reported as appeared */
+	uint64_t diff_bound;
 	int updated;    /* a Diff made a new baseline: some regions may have left it */
 	int refiltered; /* ... with regions listed again: the table above is no longer the snapshot's */
 };
@@ -113,13 +127,27 @@ typedef int (*client_page_fn)(memscan_client *c, const Memscan__V1__Response *re
 int client_paged(memscan_client *c, const Memscan__V1__Request *req, Memscan__V1__Response__ResultCase first,
                  Memscan__V1__Response__ResultCase next, client_page_fn fn, void *ctx);
 
-/* Appends the regions of PAGE to LIST (validated). */
-int client_add_regions(memscan_client *c, memscan_region_list *list, const Memscan__V1__RegionPage *page);
+/* Appends the regions of PAGE to LIST (validated, within CLIENT_REGIONS_MAX and, counted in
+ * *PATH_BYTES, CLIENT_REGION_PATHS_MAX). */
+int client_add_regions(memscan_client *c, memscan_region_list *list, uint64_t *path_bytes,
+                       const Memscan__V1__RegionPage *page);
+/* A region table being listed. */
+struct client_regions {
+	memscan_region_list *list;
+	uint64_t start_time; /* of the process listed */
+	uint64_t path_bytes;
+};
+/* PID's regions passing FILTER (NULL: all, or the default filter with USE_DEFAULT) into A. */
+int client_list_regions(memscan_client *c, int pid, const memscan_filter *filter, int use_default,
+                        struct client_regions *a);
 /* Filter for a request: FILTER, or with USE_DEFAULT and no FILTER the default one. */
 void client_filter(const memscan_filter *filter, int use_default, Memscan__V1__Filter *out);
 
 /* Kept snapshots. */
 struct client_kept *client_kept_find(memscan_client *c, uint64_t id);
+/* Kept snapshot ID of the live session, or NULL with NOT_FOUND recorded (snapshots end with their
+ * session). */
+struct client_kept *client_kept_live(memscan_client *c, uint64_t id);
 void client_kept_remove(memscan_client *c, uint64_t id);
 void client_kept_clear(memscan_client *c);
 

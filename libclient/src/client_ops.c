@@ -1,12 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* Remote processes, regions, reads and scans, paged and turned into libmemscan's result types. */
+/* Remote processes, regions and reads, paged and turned into libmemscan's result types. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "client_internal.h"
 
-/* Longest pattern text sent (the agent accepts requests of at most 64 KiB). */
-#define CLIENT_PATTERN_TEXT_MAX (32u << 10)
 /* Largest Read request (agents refuse more than 1 GiB at once); longer reads take several. */
 #define CLIENT_READ_CHUNK (256ull << 20)
 
@@ -15,16 +13,25 @@ void client_filter(const memscan_filter *filter, int use_default, Memscan__V1__F
 	wire_filter_to_proto(filter, filter ? 0 : use_default, out);
 }
 
-int client_add_regions(memscan_client *c, memscan_region_list *list, const Memscan__V1__RegionPage *page)
+int client_add_regions(memscan_client *c, memscan_region_list *list, uint64_t *path_bytes,
+                       const Memscan__V1__RegionPage *page)
 {
 	size_t n = memscan_region_list_count(list);
 	uint64_t last_end = n ? memscan_region_list_get(list, n - 1)->end : 0;
 	memscan_region r;
 	int rv;
 
+	if (page->n_regions > CLIENT_REGIONS_MAX - n)
+		return client_fail(c, MEMSCAN_ERR_LIMIT, "agent sent more than %u regions",
+		                   CLIENT_REGIONS_MAX);
 	for (size_t i = 0; i < page->n_regions; i++) {
 		if (wire_region_from_proto(page->regions[i], &r) != MEMSCAN_OK || r.start < last_end)
 			return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent an invalid region table");
+		*path_bytes += strlen(r.path);
+		if (*path_bytes > CLIENT_REGION_PATHS_MAX)
+			return client_fail(c, MEMSCAN_ERR_LIMIT,
+			                   "agent sent more than %llu bytes of region paths",
+			                   (unsigned long long)CLIENT_REGION_PATHS_MAX);
 		rv = memscan_region_list_add(list, &r);
 		if (rv != MEMSCAN_OK)
 			return client_fail(c, rv, "region table: %s", memscan_strerror(rv));
@@ -45,8 +52,10 @@ static int proc_grow(memscan_client *c, struct proc_acc *a, size_t add)
 	memscan_proc_info *p;
 	size_t cap = a->cap ? a->cap : 256;
 
-	if (add > CLIENT_ITEMS_MAX - a->count)
-		return client_fail(c, MEMSCAN_ERR_LIMIT, "too many processes");
+	if (add > CLIENT_PROCS_MAX - a->count)
+		return client_fail(c, MEMSCAN_ERR_LIMIT,
+		                   "agent sent more than %u processes (more than a host has PIDs)",
+		                   CLIENT_PROCS_MAX);
 	while (cap < a->count + add)
 		cap *= 2;
 	if (cap == a->cap)
@@ -109,25 +118,19 @@ int memscan_client_list_processes(memscan_client *c, memscan_proc_info **ret_lis
 
 /* ---- regions ---- */
 
-struct region_acc {
-	memscan_region_list *list;
-	uint64_t start_time;
-};
-
 static int region_page(memscan_client *c, const Memscan__V1__Response *resp, void *ctx, uint64_t *ret_cursor)
 {
-	struct region_acc *a = ctx;
+	struct client_regions *a = ctx;
 
 	if (!resp->regions)
 		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent an empty region page");
 	a->start_time = resp->regions->start_time;
 	*ret_cursor = resp->regions->next_cursor;
-	return client_add_regions(c, a->list, resp->regions);
+	return client_add_regions(c, a->list, &a->path_bytes, resp->regions);
 }
 
-/* PID's regions passing FILTER (NULL: all, or the default filter with USE_DEFAULT). */
-static int list_regions(memscan_client *c, int pid, const memscan_filter *filter, int use_default,
-                        struct region_acc *a)
+int client_list_regions(memscan_client *c, int pid, const memscan_filter *filter, int use_default,
+                        struct client_regions *a)
 {
 	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
 	Memscan__V1__ListRegions lr = MEMSCAN__V1__LIST_REGIONS__INIT;
@@ -142,6 +145,7 @@ static int list_regions(memscan_client *c, int pid, const memscan_filter *filter
 	req.op_case = MEMSCAN__V1__REQUEST__OP_LIST_REGIONS;
 	req.list_regions = &lr;
 	a->start_time = 0;
+	a->path_bytes = 0;
 	r = memscan_region_list_new(&a->list);
 	if (r != MEMSCAN_OK)
 		return client_fail(c, r, "out of memory");
@@ -157,7 +161,7 @@ static int list_regions(memscan_client *c, int pid, const memscan_filter *filter
 int memscan_client_list_regions(memscan_client *c, int pid, const memscan_filter *filter,
                                 memscan_region_list **ret_list)
 {
-	struct region_acc a = { 0 };
+	struct client_regions a = { 0 };
 	int r;
 
 	if (ret_list)
@@ -165,7 +169,7 @@ int memscan_client_list_regions(memscan_client *c, int pid, const memscan_filter
 	if (!c || pid <= 0 || !ret_list)
 		return MEMSCAN_ERR_INVALID_ARG;
 	client_lock(c);
-	r = list_regions(c, pid, filter, 0, &a);
+	r = client_list_regions(c, pid, filter, 0, &a);
 	client_unlock(c);
 	if (r == MEMSCAN_OK)
 		*ret_list = a.list;
@@ -554,139 +558,5 @@ int memscan_client_read(memscan_client *c, int pid, uint64_t addr, void *buf, si
 	client_lock(c);
 	r = client_read_into(c, pid, 0, &s);
 	client_unlock(c);
-	return r;
-}
-
-/* ---- scans ---- */
-
-struct scan_state {
-	const memscan_region_list *regions;
-	memscan_match_fn on_match;
-	void *ctx;
-	uint64_t count;
-	uint64_t last;
-};
-
-/* The listed region starting at START, or NULL. */
-static const memscan_region *region_at(const memscan_region_list *list, uint64_t start)
-{
-	size_t lo = 0, hi = memscan_region_list_count(list);
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const memscan_region *r = memscan_region_list_get(list, mid);
-
-		if (r->start == start)
-			return r;
-		if (r->start < start)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
-static int report_match(memscan_client *c, struct scan_state *st, const Memscan__V1__Match *m)
-{
-	const memscan_region *r;
-	memscan_region gone = { 0 };
-
-	if (!m || (st->count && m->address <= st->last) || m->address < m->region_start)
-		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent matches out of order");
-	r = region_at(st->regions, m->region_start);
-	if (!r || m->address >= r->end) {
-		/* mapped after the region list was taken: only its start is known */
-		gone.start = m->region_start;
-		gone.end = m->address + 1;
-		gone.kind = MEMSCAN_KIND_ANON;
-		gone.path = "";
-		r = &gone;
-	}
-	st->count++;
-	st->last = m->address;
-	if (st->on_match && st->on_match(st->ctx, m->address, r))
-		return client_fail(c, MEMSCAN_ERR_STOPPED, "scan stopped by the callback");
-	return MEMSCAN_OK;
-}
-
-static int scan_page(memscan_client *c, const Memscan__V1__Response *resp, void *ctx, uint64_t *ret_cursor)
-{
-	const Memscan__V1__ScanPage *p = resp->scan;
-	int r = MEMSCAN_OK;
-
-	if (!p)
-		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent an empty scan page");
-	for (size_t i = 0; r == MEMSCAN_OK && i < p->n_matches; i++)
-		r = report_match(c, ctx, p->matches[i]);
-	*ret_cursor = p->next_cursor;
-	return r;
-}
-
-static int check_pattern(memscan_client *c, const char *pattern)
-{
-	memscan_pattern *pat = NULL;
-	size_t off = 0;
-	int r;
-
-	if (strlen(pattern) > CLIENT_PATTERN_TEXT_MAX)
-		return client_fail(c, MEMSCAN_ERR_LIMIT, "pattern text longer than %u bytes",
-		                   CLIENT_PATTERN_TEXT_MAX);
-	r = memscan_pattern_parse(pattern, &pat, &off);
-	memscan_pattern_free(pat);
-	if (r != MEMSCAN_OK)
-		return client_fail(c, r, "bad pattern at offset %zu", off);
-	return MEMSCAN_OK;
-}
-
-static int scan(memscan_client *c, int pid, const memscan_filter *filter, const char *pattern,
-                const memscan_scan_options *o, struct scan_state *st)
-{
-	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
-	Memscan__V1__Scan sc = MEMSCAN__V1__SCAN__INIT;
-	Memscan__V1__Target t = MEMSCAN__V1__TARGET__INIT;
-	Memscan__V1__Filter f;
-	struct region_acc a = { 0 };
-	int r = list_regions(c, pid, filter, 1, &a);
-
-	if (r != MEMSCAN_OK)
-		return r;
-	t.pid = pid;
-	t.start_time = a.start_time; /* the process whose regions were listed */
-	client_filter(filter, 1, &f);
-	sc.target = &t;
-	sc.filter = &f;
-	sc.pattern = (char *)pattern;
-	if (o) {
-		sc.align = o->align;
-		sc.max_results = o->max_results;
-		sc.no_memmap = o->no_memmap != 0;
-	}
-	req.op_case = MEMSCAN__V1__REQUEST__OP_SCAN;
-	req.scan = &sc;
-	st->regions = a.list;
-	r = client_paged(c, &req, MEMSCAN__V1__RESPONSE__RESULT_SCAN, MEMSCAN__V1__RESPONSE__RESULT_SCAN,
-	                 scan_page, st);
-	memscan_region_list_free(a.list);
-	return r;
-}
-
-int memscan_client_scan(memscan_client *c, int pid, const memscan_filter *filter, const char *pattern,
-                        const memscan_scan_options *options, memscan_match_fn on_match, void *ctx,
-                        uint64_t *ret_matches)
-{
-	struct scan_state st = { .on_match = on_match, .ctx = ctx };
-	int r;
-
-	if (ret_matches)
-		*ret_matches = 0;
-	if (!c || pid <= 0 || !pattern)
-		return MEMSCAN_ERR_INVALID_ARG;
-	client_lock(c);
-	r = check_pattern(c, pattern);
-	if (r == MEMSCAN_OK)
-		r = scan(c, pid, filter, pattern, options, &st);
-	client_unlock(c);
-	if (r == MEMSCAN_OK && ret_matches)
-		*ret_matches = st.count;
 	return r;
 }

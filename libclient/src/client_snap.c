@@ -1,17 +1,79 @@
 /* SPDX-License-Identifier: MIT */
-/* Snapshots kept on the agent: taking, downloading, diffing against live memory, releasing. */
+/* Snapshots kept on the agent: taking, downloading, releasing (diffing them: client_diff.c). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "client_internal.h"
 
+/* ---- kept snapshots ---- */
+
+struct client_kept *client_kept_find(memscan_client *c, uint64_t id)
+{
+	for (size_t i = 0; i < c->kept_count; i++)
+		if (c->kept[i].id == id)
+			return &c->kept[i];
+	return NULL;
+}
+
+struct client_kept *client_kept_live(memscan_client *c, uint64_t id)
+{
+	struct client_kept *k = client_session_live(c) ? client_kept_find(c, id) : NULL;
+
+	if (!k)
+		client_fail(c, MEMSCAN_ERR_NOT_FOUND,
+		            "no snapshot %llu kept in this session (snapshots end with their session)",
+		            (unsigned long long)id);
+	return k;
+}
+
+void client_kept_remove(memscan_client *c, uint64_t id)
+{
+	struct client_kept *k = client_kept_find(c, id);
+
+	if (!k)
+		return;
+	memscan_region_list_free(k->regions);
+	*k = c->kept[--c->kept_count];
+}
+
+void client_kept_clear(memscan_client *c)
+{
+	for (size_t i = 0; i < c->kept_count; i++)
+		memscan_region_list_free(c->kept[i].regions);
+	c->kept_count = 0;
+}
+
 /* ---- taking ---- */
 
 struct snap_acc {
 	struct client_kept k;
-	uint64_t total;
+	uint64_t total;      /* the bytes the agent announced */
+	uint64_t sum;        /* the sizes of the regions taken so far */
+	uint64_t path_bytes; /* the bytes of their paths */
 	int got_reply;
 };
+
+/* Refuses a page whose regions would hold more bytes than the snapshot was announced to, before
+ * they are listed (a download allocates their sizes). */
+static int snap_sizes(memscan_client *c, struct snap_acc *a, const Memscan__V1__RegionPage *page)
+{
+	uint64_t sum = a->sum;
+
+	for (size_t i = 0; i < page->n_regions; i++) {
+		const Memscan__V1__Region *r = page->regions[i];
+
+		if (!r || r->end <= r->start)
+			continue; /* client_add_regions refuses it */
+		if (r->end - r->start > a->total - sum)
+			return client_fail(
+			    c, MEMSCAN_ERR_PROTOCOL,
+			    "agent sent snapshot regions of more bytes than the %llu it announced",
+			    (unsigned long long)a->total);
+		sum += r->end - r->start;
+	}
+	a->sum = sum;
+	return MEMSCAN_OK;
+}
 
 static int snap_page(memscan_client *c, const Memscan__V1__Response *resp, void *ctx, uint64_t *ret_cursor)
 {
@@ -40,7 +102,9 @@ static int snap_page(memscan_client *c, const Memscan__V1__Response *resp, void 
 	if (!page || !a->got_reply)
 		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent an empty region page");
 	*ret_cursor = page->next_cursor;
-	return client_add_regions(c, a->k.regions, page);
+	if (snap_sizes(c, a, page) != MEMSCAN_OK)
+		return MEMSCAN_ERR_PROTOCOL;
+	return client_add_regions(c, a->k.regions, &a->path_bytes, page);
 }
 
 static int kept_add(memscan_client *c, const struct client_kept *k)
@@ -98,6 +162,11 @@ static int take(memscan_client *c, int pid, const memscan_filter *filter, struct
 		return client_fail(c, r, "out of memory");
 	r = client_paged(c, &req, MEMSCAN__V1__RESPONSE__RESULT_SNAPSHOT,
 	                 MEMSCAN__V1__RESPONSE__RESULT__NOT_SET, snap_page, a);
+	if (r == MEMSCAN_OK && a->sum != a->total)
+		r = client_fail(c, MEMSCAN_ERR_PROTOCOL,
+		                "agent announced a snapshot of %llu bytes whose regions hold %llu",
+		                (unsigned long long)a->total, (unsigned long long)a->sum);
+	a->k.diff_bound = a->total;
 	if (r == MEMSCAN_OK)
 		r = kept_add(c, &a->k);
 	if (r == MEMSCAN_OK)
@@ -237,13 +306,11 @@ static int fetch_region(memscan_client *c, const struct fetch_job *j, const mems
 static int download_prepare(memscan_client *c, uint64_t id, struct fetch_job *j, uint64_t *ret_time,
                             memscan_region_list **ret_regions)
 {
-	struct client_kept *k = client_session_live(c) ? client_kept_find(c, id) : NULL;
+	struct client_kept *k = client_kept_live(c, id);
 	int r;
 
 	if (!k)
-		return client_fail(c, MEMSCAN_ERR_NOT_FOUND,
-		                   "no snapshot %llu kept in this session (snapshots end with their session)",
-		                   (unsigned long long)id);
+		return MEMSCAN_ERR_NOT_FOUND;
 	if (k->refiltered)
 		return client_fail(c, MEMSCAN_ERR_NOT_FOUND,
 		                   "snapshot %llu took new regions in a refiltered update; its region table "
@@ -397,290 +464,6 @@ int memscan_client_snapshot_save(memscan_client *c, uint64_t id, const char *pat
 	client_unlock(c);
 	if (r == MEMSCAN_OK && ret_info)
 		*ret_info = info;
-	return r;
-}
-
-/* ---- diffing ---- */
-
-/* Runs arrive split at page boundaries: a piece that continues the previous run (same region, next
- * address) is joined to it before the run is added, so the result equals a local diff. */
-struct diff_acc {
-	memscan_diff *diff;
-	int zstd;       /* the pages' runs were asked for compressed */
-	uint64_t bytes; /* old and new bytes of the run pieces taken */
-	uint64_t addr;
-	size_t region;
-	uint8_t *old_bytes, *new_bytes;
-	size_t len, cap;
-};
-
-static int run_flush(memscan_client *c, struct diff_acc *a)
-{
-	memscan_change_run run = { .address = a->addr,
-		                   .length = a->len,
-		                   .region_index = a->region,
-		                   .old_bytes = a->old_bytes,
-		                   .new_bytes = a->new_bytes };
-	int r;
-
-	if (!a->len)
-		return MEMSCAN_OK;
-	a->len = 0;
-	r = memscan_diff_add_run(a->diff, &run);
-	if (r == MEMSCAN_ERR_INVALID_ARG)
-		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent change runs out of order");
-	return r != MEMSCAN_OK ? client_fail(c, r, "diff: %s", memscan_strerror(r)) : MEMSCAN_OK;
-}
-
-static int run_reserve(memscan_client *c, struct diff_acc *a, size_t add)
-{
-	size_t cap = a->cap ? a->cap : 4096;
-	uint8_t *o, *n;
-
-	if (add > SIZE_MAX / 4 - a->len)
-		return client_fail(c, MEMSCAN_ERR_LIMIT, "change run too long");
-	while (cap < a->len + add)
-		cap *= 2;
-	if (cap == a->cap)
-		return MEMSCAN_OK;
-	o = realloc(a->old_bytes, cap);
-	if (o)
-		a->old_bytes = o;
-	n = o ? realloc(a->new_bytes, cap) : NULL;
-	if (!n)
-		return client_fail(c, MEMSCAN_ERR_NO_MEMORY, "out of memory");
-	a->new_bytes = n;
-	a->cap = cap;
-	return MEMSCAN_OK;
-}
-
-static int run_piece(memscan_client *c, struct diff_acc *a, const Memscan__V1__ChangeRun *p)
-{
-	size_t len;
-	int r = MEMSCAN_OK;
-
-	if (!p || !p->old_bytes.len || p->old_bytes.len != p->new_bytes.len ||
-	    p->old_bytes.len > UINT64_MAX - p->address)
-		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent an invalid change run");
-	len = p->old_bytes.len;
-	if (!a->len || p->address != a->addr + a->len || p->region_index != a->region) {
-		r = run_flush(c, a);
-		a->addr = p->address;
-		a->region = p->region_index;
-	}
-	if (r == MEMSCAN_OK)
-		r = run_reserve(c, a, len);
-	if (r != MEMSCAN_OK)
-		return r;
-	memcpy(a->old_bytes + a->len, p->old_bytes.data, len);
-	memcpy(a->new_bytes + a->len, p->new_bytes.data, len);
-	a->len += len;
-	a->bytes += 2 * (uint64_t)len;
-	return MEMSCAN_OK;
-}
-
-static int add_ranges(memscan_client *c, memscan_diff *d, Memscan__V1__Range **rs, size_t n, int appeared)
-{
-	for (size_t i = 0; i < n; i++) {
-		memscan_range range;
-		int r;
-
-		if (!rs[i])
-			return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent an empty range");
-		range.start = rs[i]->start;
-		range.end = rs[i]->end;
-		r = appeared ? memscan_diff_add_appeared(d, range) : memscan_diff_add_vanished(d, range);
-		if (r == MEMSCAN_ERR_INVALID_ARG)
-			return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent an invalid range");
-		if (r != MEMSCAN_OK)
-			return client_fail(c, r, "diff: %s", memscan_strerror(r));
-	}
-	return MEMSCAN_OK;
-}
-
-static int add_runs(memscan_client *c, struct diff_acc *a, Memscan__V1__ChangeRun **runs, size_t n)
-{
-	int r = MEMSCAN_OK;
-
-	for (size_t i = 0; r == MEMSCAN_OK && i < n; i++)
-		r = run_piece(c, a, runs[i]);
-	return r;
-}
-
-/* The runs of page P, as they came or (asked for) decompressed and unpacked: checked alike, and
- * counted in the transfer stats as their bytes and the payload that carried them. */
-static int diff_page_runs(memscan_client *c, struct diff_acc *a, const Memscan__V1__DiffPage *p)
-{
-	Memscan__V1__ChangeRunList *list = NULL;
-	uint64_t before = a->bytes;
-	int r;
-
-	if (p->encoding == MEMSCAN__V1__ENCODING__ENCODING_RAW) {
-		if (p->raw_length || p->packed_runs.len)
-			return client_fail(c, MEMSCAN_ERR_PROTOCOL,
-			                   "agent sent packed change runs in a plain diff page");
-		r = add_runs(c, a, p->runs, p->n_runs);
-		c->wire_bytes += a->bytes - before;
-	} else if (p->encoding == MEMSCAN__V1__ENCODING__ENCODING_ZSTD && a->zstd) {
-		if (p->n_runs)
-			return client_fail(
-			    c, MEMSCAN_ERR_PROTOCOL,
-			    "agent sent a compressed diff page that also has plain change runs");
-		r = wire_unpack_zruns(c->dec, p->packed_runs.data, p->packed_runs.len, p->raw_length,
-		                      WIRE_UNPACK_BUDGET_CLIENT, &list);
-		if (r == WIRE_ZRUNS_NO_MEMORY)
-			return client_fail(c, MEMSCAN_ERR_NO_MEMORY, "out of memory");
-		if (r != 0)
-			return client_fail(
-			    c, MEMSCAN_ERR_PROTOCOL, "agent sent compressed change runs that %s (%llu bytes)",
-			    r == WIRE_ZRUNS_BOUND   ? "are out of bounds"
-			    : r == WIRE_ZRUNS_FRAME ? "do not decode to the bytes they announce"
-			                            : "do not unpack as a list of runs",
-			    (unsigned long long)p->raw_length);
-		r = add_runs(c, a, list->runs, list->n_runs);
-		wire_free_runs(list);
-		c->wire_bytes += p->packed_runs.len;
-	} else {
-		return client_fail(c, MEMSCAN_ERR_PROTOCOL,
-		                   "agent sent a diff page in an encoding (%d) this client did not ask for",
-		                   (int)p->encoding);
-	}
-	c->data_bytes += a->bytes - before;
-	return r;
-}
-
-static int diff_page(memscan_client *c, const Memscan__V1__Response *resp, void *ctx, uint64_t *ret_cursor)
-{
-	const Memscan__V1__DiffPage *p = resp->diff;
-	struct diff_acc *a = ctx;
-	int r;
-
-	if (!p)
-		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent an empty diff page");
-	r = diff_page_runs(c, a, p);
-	if (r == MEMSCAN_OK)
-		r = add_ranges(c, a->diff, p->appeared, p->n_appeared, 1);
-	if (r == MEMSCAN_OK)
-		r = add_ranges(c, a->diff, p->vanished, p->n_vanished, 0);
-	*ret_cursor = p->next_cursor;
-	return r;
-}
-
-/* A Diff with update made a new baseline for kept snapshot ID. */
-static void mark_updated(memscan_client *c, uint64_t id, int refilter)
-{
-	struct client_kept *k = client_kept_find(c, id);
-
-	if (!k)
-		return;
-	k->updated = 1;
-	if (refilter)
-		k->refiltered = 1;
-}
-
-/* Fills a Diff request; returns whether its pages' runs are asked for compressed. */
-static int diff_request(const memscan_client *c, Memscan__V1__Request *req, Memscan__V1__Diff *d, uint64_t id,
-                        int update, int refilter)
-{
-	int zstd = c->dec && c->agent_zstd;
-
-	d->snapshot_id = id;
-	d->update = update != 0;
-	d->refilter = refilter != 0;
-	if (zstd)
-		d->encoding = MEMSCAN__V1__ENCODING__ENCODING_ZSTD;
-	req->op_case = MEMSCAN__V1__REQUEST__OP_DIFF;
-	req->diff = d;
-	return zstd;
-}
-
-static int diff(memscan_client *c, uint64_t id, int update, int refilter, memscan_diff **ret)
-{
-	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
-	Memscan__V1__Diff d = MEMSCAN__V1__DIFF__INIT;
-	struct diff_acc a = { 0 };
-	int r;
-
-	a.zstd = diff_request(c, &req, &d, id, update, refilter);
-	r = memscan_diff_new(&a.diff);
-	if (r != MEMSCAN_OK)
-		return client_fail(c, r, "out of memory");
-	r = client_paged(c, &req, MEMSCAN__V1__RESPONSE__RESULT_DIFF, MEMSCAN__V1__RESPONSE__RESULT_DIFF,
-	                 diff_page, &a);
-	if (r == MEMSCAN_OK)
-		r = run_flush(c, &a);
-	if (r == MEMSCAN_OK && update)
-		mark_updated(c, id, refilter);
-	free(a.old_bytes);
-	free(a.new_bytes);
-	if (r != MEMSCAN_OK) {
-		memscan_diff_free(a.diff);
-		return r;
-	}
-	*ret = a.diff;
-	return MEMSCAN_OK;
-}
-
-int memscan_client_diff(memscan_client *c, uint64_t id, int update, int refilter, memscan_diff **ret_diff)
-{
-	int r;
-
-	if (ret_diff)
-		*ret_diff = NULL;
-	if (!c || !id || !ret_diff)
-		return MEMSCAN_ERR_INVALID_ARG;
-	client_lock(c);
-	r = diff(c, id, update, refilter, ret_diff);
-	client_unlock(c);
-	return r;
-}
-
-/* A diff handed to the caller page by page. */
-struct diff_parts {
-	memscan_diff_part_fn on_part;
-	void *ctx;
-	int zstd;
-};
-
-/* One page as a diff of its own: its pieces joined where they continue each other. */
-static int diff_part_page(memscan_client *c, const Memscan__V1__Response *resp, void *ctx,
-                          uint64_t *ret_cursor)
-{
-	struct diff_parts *dp = ctx;
-	struct diff_acc a = { .zstd = dp->zstd };
-	int r = memscan_diff_new(&a.diff);
-
-	if (r != MEMSCAN_OK)
-		return client_fail(c, r, "out of memory");
-	r = diff_page(c, resp, &a, ret_cursor);
-	if (r == MEMSCAN_OK)
-		r = run_flush(c, &a);
-	if (r == MEMSCAN_OK && dp->on_part(dp->ctx, a.diff))
-		r = client_fail(c, MEMSCAN_ERR_STOPPED, "diff stopped by the callback");
-	free(a.old_bytes);
-	free(a.new_bytes);
-	memscan_diff_free(a.diff);
-	return r;
-}
-
-int memscan_client_diff_parts(memscan_client *c, uint64_t id, int update, int refilter,
-                              memscan_diff_part_fn on_part, void *ctx)
-{
-	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
-	Memscan__V1__Diff d = MEMSCAN__V1__DIFF__INIT;
-	struct diff_parts dp = { on_part, ctx, 0 };
-	int r;
-
-	if (!c || !id || !on_part)
-		return MEMSCAN_ERR_INVALID_ARG;
-	client_lock(c);
-	dp.zstd = diff_request(c, &req, &d, id, update, refilter);
-	r = client_paged(c, &req, MEMSCAN__V1__RESPONSE__RESULT_DIFF, MEMSCAN__V1__RESPONSE__RESULT_DIFF,
-	                 diff_part_page, &dp);
-	/* stopped or not, the agent made (or, at our next request, completes) the new baseline */
-	if ((r == MEMSCAN_OK || r == MEMSCAN_ERR_STOPPED) && update)
-		mark_updated(c, id, refilter);
-	client_unlock(c);
 	return r;
 }
 

@@ -50,7 +50,8 @@ int memscan_key_fingerprint(const char *path, char ret_fingerprint[MEMSCAN_FINGE
                             size_t err_len)
 {
 	uint8_t pub[KEYFILE_KEY_LEN], *priv;
-	int r;
+	char priv_err[512];
+	int r, rp;
 
 	if (!path || !ret_fingerprint || sodium_init() < 0)
 		return MEMSCAN_ERR_INVALID_ARG;
@@ -60,9 +61,13 @@ int memscan_key_fingerprint(const char *path, char ret_fingerprint[MEMSCAN_FINGE
 		priv = sodium_malloc(KEYFILE_KEY_LEN);
 		if (!priv)
 			return MEMSCAN_ERR_NO_MEMORY;
-		if (keyfile_load_private(path, priv, pub, NULL, 0) == 0)
-			r = 0;
+		rp = keyfile_load_private(path, priv, pub, priv_err, sizeof(priv_err));
 		sodium_free(priv);
+		/* a private key refused for its permissions says so, rather than "not a .pub line" */
+		if (rp == 0 || rp == -EPERM)
+			r = rp;
+		if (rp == -EPERM && err && err_len)
+			snprintf(err, err_len, "%s", priv_err);
 	}
 	if (r == 0)
 		keyfile_fingerprint(pub, ret_fingerprint);

@@ -1,20 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* libmemscan-client against a hostile agent that sends bad compressed read and diff pages: a fake
- * agent (the channel's agent side on a REP socket, in a thread, over 127.0.0.1 with real keys)
+ * agent (tests/support/fakeagent.h: the channel's agent side over 127.0.0.1 with real keys)
  * answers Reads and Diffs with crafted pages. Every bad page must fail the call with a clear PROTOCOL error,
  * write nothing past the caller's buffer, and leave the client's session in step for the next call. */
-#include "agentutil.h"
+#include "fakeagent.h"
+#include "testutil.h"
 
-#include <arpa/inet.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <memscan/client.h>
-#include <nng/protocol/reqrep0/rep.h>
-#include <sodium.h>
 #include <zstd.h>
 
 #include "zpage.h"
@@ -60,58 +55,25 @@ enum fake_dmode {
 #define DIFF_RUN_LEN 256
 #define DIFF_STRIDE  512
 
+/* The snapshot the fake agent keeps: one region holding every diff run. */
+#define SNAP_ID  1
+#define SNAP_LEN ((uint64_t)DIFF_PAGES * DIFF_RUNS * DIFF_STRIDE)
+
+static ms_fake fa;
+
 static struct fake {
-	nng_socket sock;
-	pthread_t thread;
-	atomic_int stop, mode, bad_at, reads, handshakes, flip_at;
+	atomic_int mode, bad_at, reads, flip_at;
 	atomic_int dmode, dbad_at, dpages;
 	int dzstd, dnext; /* the diff being paged: asked compressed; its next page */
-	uint8_t priv[32], pub[32];
-	chan_session *sess;
 	zpage_enc *enc;
 	uint8_t *raw, *bad; /* a page's bytes; a spoiled frame */
 	uint8_t *run_bytes; /* the old and new bytes of a diff page's runs */
-	char url[64];
 } fk;
-
-static uint8_t client_priv[32], client_pub[32];
 
 /* The fake target's memory: compressible, and different at every address. */
 static uint8_t mem_byte(uint64_t addr)
 {
 	return (uint8_t)((addr / 64) ^ (addr >> 16));
-}
-
-static void fake_send(const Memscan__V1__Response *resp)
-{
-	size_t len = protobuf_c_message_get_packed_size(&resp->base), sealed = 0;
-	nng_msg *m = NULL;
-	uint8_t *body;
-
-	if (nng_msg_alloc(&m, len + CHAN_DATA_OVERHEAD) != 0)
-		abort();
-	body = nng_msg_body(m);
-	protobuf_c_message_pack(&resp->base, body + CHAN_DATA_AD_LEN);
-	if (chan_seal(fk.sess, body + CHAN_DATA_AD_LEN, len, body, nng_msg_len(m), &sealed) != 0 ||
-	    nng_sendmsg(fk.sock, m, 0) != 0)
-		nng_msg_free(m);
-}
-
-static void fake_hello(void)
-{
-	Memscan__V1__Response resp = MEMSCAN__V1__RESPONSE__INIT;
-	Memscan__V1__HelloReply h = MEMSCAN__V1__HELLO_REPLY__INIT;
-	Memscan__V1__Encoding enc[] = { MEMSCAN__V1__ENCODING__ENCODING_ZSTD };
-
-	h.protocol_version = WIRE_PROTOCOL_VERSION;
-	h.agent_version = (char *)"fake";
-	h.granted_perms = CHAN_PERM_LIST | CHAN_PERM_READ;
-	h.max_page_bytes = FAKE_PAGE;
-	h.encodings = enc;
-	h.n_encodings = 1;
-	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_HELLO;
-	resp.hello = &h;
-	fake_send(&resp);
 }
 
 /* Frames of the two halves of the page, one after the other, into fk.bad; their length. */
@@ -183,7 +145,7 @@ static void fake_read(const Memscan__V1__Read *rd)
 	spoil(&page, mode, len);
 	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_READ;
 	resp.read = &page;
-	fake_send(&resp);
+	ms_fake_send(&fa, &resp);
 }
 
 /* Run J of diff page K: its address; old bytes are the memory's, new ones flip a bit. */
@@ -306,94 +268,45 @@ static void fake_diff_page(void)
 	page.next_cursor = fk.dnext < DIFF_PAGES ? 1000u + (unsigned)fk.dnext : 0;
 	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_DIFF;
 	resp.diff = &page;
-	fake_send(&resp);
+	ms_fake_send(&fa, &resp);
 }
 
-static void fake_data(nng_msg *m)
+/* The snapshot (one region, SNAP_LEN bytes) the diffs are taken against. */
+static void fake_snapshot(void)
 {
-	uint8_t *frame = nng_msg_body(m);
-	size_t len = nng_msg_len(m), pt_len = 0;
-	Memscan__V1__Request *req;
+	ms_fake_send_snapshot(&fa, SNAP_ID, SNAP_LEN, BASE, SNAP_LEN);
+}
 
-	if (!fk.sess || len < CHAN_DATA_OVERHEAD ||
-	    chan_open(fk.sess, frame, len, frame + CHAN_DATA_AD_LEN, len - CHAN_DATA_OVERHEAD, &pt_len) != 0)
-		return;
-	req = wire_unpack_request(frame + CHAN_DATA_AD_LEN, pt_len, WIRE_UNPACK_BUDGET_AGENT);
-	if (req && req->op_case == MEMSCAN__V1__REQUEST__OP_HELLO)
-		fake_hello();
-	else if (req && req->op_case == MEMSCAN__V1__REQUEST__OP_READ)
+static void fake_request(ms_fake *f, const Memscan__V1__Request *req)
+{
+	(void)f;
+	if (req->op_case == MEMSCAN__V1__REQUEST__OP_READ)
 		fake_read(req->read);
-	else if (req && req->op_case == MEMSCAN__V1__REQUEST__OP_DIFF) {
+	else if (req->op_case == MEMSCAN__V1__REQUEST__OP_SNAPSHOT)
+		fake_snapshot();
+	else if (req->op_case == MEMSCAN__V1__REQUEST__OP_DIFF) {
 		fk.dzstd = req->diff->encoding == MEMSCAN__V1__ENCODING__ENCODING_ZSTD;
 		fk.dnext = 0;
 		fake_diff_page();
-	} else if (req && req->op_case == MEMSCAN__V1__REQUEST__OP_NEXT)
+	} else if (req->op_case == MEMSCAN__V1__REQUEST__OP_NEXT)
 		fake_diff_page();
-	wire_free_request(req);
-}
-
-static void fake_handshake(nng_msg *m)
-{
-	uint8_t pub[32], tai[CHAN_TAI64N_LEN], hs2[CHAN_HS2_LEN];
-	chan_agent_hs *hs = NULL;
-	nng_msg *r = NULL;
-
-	chan_session_free(fk.sess);
-	fk.sess = NULL;
-	if (chan_agent_read_hs1(fk.priv, nng_msg_body(m), nng_msg_len(m), pub, tai, &hs) == 0 &&
-	    chan_agent_write_hs2(hs, 42, CHAN_PERM_LIST | CHAN_PERM_READ, hs2, &fk.sess) == 0 &&
-	    nng_msg_alloc(&r, 0) == 0 && nng_msg_append(r, hs2, sizeof(hs2)) == 0 &&
-	    nng_sendmsg(fk.sock, r, 0) == 0)
-		r = NULL;
-	atomic_fetch_add(&fk.handshakes, 1);
-	nng_msg_free(r);
-	chan_agent_hs_free(hs);
-}
-
-static void *fake_main(void *arg)
-{
-	(void)arg;
-	while (!atomic_load(&fk.stop)) {
-		nng_msg *m = NULL;
-
-		if (nng_recvmsg(fk.sock, &m, 0) != 0)
-			continue;
-		if (chan_frame_type(nng_msg_body(m), nng_msg_len(m)) == CHAN_TYPE_HS1)
-			fake_handshake(m);
-		else
-			fake_data(m);
-		nng_msg_free(m);
-	}
-	return NULL;
 }
 
 static int fake_start(void)
 {
-	nng_listener l;
-	nng_sockaddr sa;
-
-	crypto_box_keypair(fk.pub, fk.priv);
-	crypto_box_keypair(client_pub, client_priv);
 	fk.enc = zpage_enc_new(FAKE_PAGE);
 	fk.raw = malloc(BOMB_LEN);
 	fk.bad = malloc(2 * (size_t)BOMB_LEN); /* a frame, then (bomb) the zeros it is made from */
 	fk.run_bytes = malloc(2 * DIFF_RUNS * DIFF_RUN_LEN);
-	if (!fk.enc || !fk.raw || !fk.bad || !fk.run_bytes || nng_rep0_open(&fk.sock) != 0 ||
-	    nng_socket_set_ms(fk.sock, NNG_OPT_RECVTIMEO, 100) != 0 ||
-	    nng_listener_create(&l, fk.sock, "tcp://127.0.0.1:0") != 0 || nng_listener_start(l, 0) != 0 ||
-	    nng_listener_get_addr(l, NNG_OPT_LOCADDR, &sa) != 0)
+	if (!fk.enc || !fk.raw || !fk.bad || !fk.run_bytes)
 		return -1;
 	memset(fk.bad + BOMB_LEN, 0, BOMB_LEN);
-	snprintf(fk.url, sizeof(fk.url), "tcp://127.0.0.1:%u", ntohs(sa.s_in.sa_port));
-	return pthread_create(&fk.thread, NULL, fake_main, NULL) == 0 ? 0 : -1;
+	return ms_fake_start(&fa, FAKE_PAGE, fake_request);
 }
 
 static void fake_stop(void)
 {
-	atomic_store(&fk.stop, 1);
-	pthread_join(fk.thread, NULL);
-	nng_close(fk.sock);
-	chan_session_free(fk.sess);
+	ms_fake_stop(&fa);
 	zpage_enc_free(fk.enc);
 	free(fk.raw);
 	free(fk.bad);
@@ -404,15 +317,19 @@ static void fake_stop(void)
 
 static memscan_client *client_open(int compress)
 {
-	memscan_client *c = NULL;
+	return ms_fake_client(&fa, compress);
+}
 
-	assert_int_equal(memscan_client_new(&c), MEMSCAN_OK);
-	assert_int_equal(memscan_client_set_identity(c, client_priv), MEMSCAN_OK);
-	assert_int_equal(memscan_client_set_agent_key(c, fk.pub), MEMSCAN_OK);
-	assert_int_equal(memscan_client_set_timeout_ms(c, 5000), MEMSCAN_OK);
-	assert_int_equal(memscan_client_set_compression(c, compress), MEMSCAN_OK);
-	if (memscan_client_connect(c, fk.url) != MEMSCAN_OK)
-		fail_msg("connect: %s", memscan_client_last_error(c));
+/* A client that took the fake agent's snapshot, to diff it. */
+static memscan_client *client_open_snap(int compress)
+{
+	memscan_client *c = client_open(compress);
+	uint64_t id = 0, bytes = 0;
+
+	if (memscan_client_snapshot(c, 1, NULL, &id, NULL, &bytes) != MEMSCAN_OK)
+		fail_msg("snapshot: %s", memscan_client_last_error(c));
+	assert_int_equal(id, SNAP_ID);
+	assert_int_equal(bytes, SNAP_LEN);
 	return c;
 }
 
@@ -436,7 +353,7 @@ static int read_check(memscan_client *c, uint64_t addr, size_t len)
  * holding WHAT; then an honest read works in the same session (no new handshake). */
 static void expect_refused(memscan_client *c, int mode, int bad_at, size_t len, const char *what)
 {
-	int hs = atomic_load(&fk.handshakes);
+	int hs = atomic_load(&fa.handshakes);
 
 	atomic_store(&fk.reads, 0);
 	atomic_store(&fk.bad_at, bad_at);
@@ -446,7 +363,7 @@ static void expect_refused(memscan_client *c, int mode, int bad_at, size_t len, 
 		fail_msg("mode %d: '%s' does not say '%s'", mode, memscan_client_last_error(c), what);
 	atomic_store(&fk.mode, MODE_HONEST);
 	assert_int_equal(read_check(c, BASE + 4096, 3 * FAKE_PAGE + 5), MEMSCAN_OK);
-	assert_int_equal(atomic_load(&fk.handshakes), hs);
+	assert_int_equal(atomic_load(&fa.handshakes), hs);
 }
 
 static void test_honest_compressed_pages(void **state)
@@ -491,7 +408,7 @@ static void test_flipped_frames_contained(void **state)
 {
 	memscan_client *c = client_open(1);
 	uint8_t *buf = malloc(2 * FAKE_PAGE);
-	int hs = atomic_load(&fk.handshakes), refused = 0;
+	int hs = atomic_load(&fa.handshakes), refused = 0;
 
 	(void)state;
 	assert_non_null(buf);
@@ -510,7 +427,7 @@ static void test_flipped_frames_contained(void **state)
 	}
 	print_message("%d of 64 flipped frames refused\n", refused);
 	assert_true(refused > 0);
-	assert_int_equal(atomic_load(&fk.handshakes), hs);
+	assert_int_equal(atomic_load(&fa.handshakes), hs);
 	free(buf);
 	memscan_client_free(c);
 }
@@ -532,7 +449,7 @@ static void test_compressed_page_unasked_refused(void **state)
 static int diff_check(memscan_client *c)
 {
 	memscan_diff *d = NULL;
-	int r = memscan_client_diff(c, 1, 0, 0, &d);
+	int r = memscan_client_diff(c, SNAP_ID, 0, 0, &d);
 
 	if (r != MEMSCAN_OK)
 		return r;
@@ -556,7 +473,7 @@ static int diff_check(memscan_client *c)
  * holding WHAT; then an honest diff works in the same session (no new handshake). */
 static void expect_diff_refused(memscan_client *c, int mode, int bad_at, const char *what)
 {
-	int hs = atomic_load(&fk.handshakes);
+	int hs = atomic_load(&fa.handshakes);
 
 	atomic_store(&fk.dpages, 0);
 	atomic_store(&fk.dbad_at, bad_at);
@@ -567,13 +484,13 @@ static void expect_diff_refused(memscan_client *c, int mode, int bad_at, const c
 	atomic_store(&fk.dmode, DMODE_HONEST);
 	assert_int_equal(diff_check(c), MEMSCAN_OK);
 	assert_int_equal(read_check(c, BASE + 4096, FAKE_PAGE + 5), MEMSCAN_OK);
-	assert_int_equal(atomic_load(&fk.handshakes), hs);
+	assert_int_equal(atomic_load(&fa.handshakes), hs);
 }
 
 /* The fake agent keeps one session: one client at a time. */
 static void test_honest_diff_pages(void **state)
 {
-	memscan_client *plain = client_open(0), *packed;
+	memscan_client *plain = client_open_snap(0), *packed;
 	uint64_t bytes = 0, wire = 0;
 
 	(void)state;
@@ -582,7 +499,7 @@ static void test_honest_diff_pages(void **state)
 	assert_int_equal(bytes, 2 * DIFF_PAGES * DIFF_RUNS * DIFF_RUN_LEN);
 	assert_int_equal(wire, bytes);
 	memscan_client_free(plain);
-	packed = client_open(1);
+	packed = client_open_snap(1);
 	assert_int_equal(diff_check(packed), MEMSCAN_OK);
 	memscan_client_transfer_stats(packed, &bytes, &wire);
 	assert_int_equal(bytes, 2 * DIFF_PAGES * DIFF_RUNS * DIFF_RUN_LEN);
@@ -592,7 +509,7 @@ static void test_honest_diff_pages(void **state)
 
 static void test_bad_diff_pages_refused(void **state)
 {
-	memscan_client *c = client_open(1);
+	memscan_client *c = client_open_snap(1);
 	const char *decode = "do not decode", *unpack = "do not unpack";
 
 	(void)state;
@@ -615,7 +532,7 @@ static void test_bad_diff_pages_refused(void **state)
 
 static void test_compressed_diff_unasked_refused(void **state)
 {
-	memscan_client *c = client_open(0);
+	memscan_client *c = client_open_snap(0);
 
 	(void)state;
 	expect_diff_refused(c, DMODE_UNASKED, 0, "did not ask for");
@@ -638,7 +555,7 @@ int main(void)
 	int fails;
 
 	alarm(110);
-	if (sodium_init() < 0 || fake_start() != 0) {
+	if (fake_start() != 0) {
 		print_error("cannot start the fake agent\n");
 		return 1;
 	}

@@ -26,6 +26,11 @@ extern "C" {
  * connection dropped mid-request fails with MEMSCAN_ERR_CONNECT or MEMSCAN_ERR_TIMEOUT and is never
  * re-sent by the library (the caller decides whether to repeat it). Snapshots kept on the agent
  * belong to the session that made them and end with it.
+ *
+ * Limits: what one call gathers from the agent is capped (processes, regions and their paths in one
+ * list; a diff's changed bytes by what its snapshot holds; snapshot regions by the bytes announced);
+ * going over fails the call with MEMSCAN_ERR_LIMIT or MEMSCAN_ERR_PROTOCOL and leaves the session
+ * usable. The caps: docs/api.md, Client limits.
  */
 
 /* The agent's default TCP port. */

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/* A fake agent for hostile-agent tests: the channel's agent side on a REP socket, in a thread, on
+ * 127.0.0.1 with real keys, answering Hello itself and every other request with the test's handler. */
+#ifndef MEMSCAN_FAKEAGENT_H
+#define MEMSCAN_FAKEAGENT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include <memscan/client.h>
+#include <nng/nng.h>
+
+#include "chan.h"
+#include "wire.h"
+
+typedef struct ms_fake ms_fake;
+/* Answers REQ (any operation but Hello) with ms_fake_send, or not at all; runs on the fake's thread. */
+typedef void (*ms_fake_fn)(ms_fake *f, const Memscan__V1__Request *req);
+
+struct ms_fake {
+	nng_socket sock;
+	pthread_t thread;
+	atomic_int stop, handshakes;
+	uint8_t priv[32], pub[32];               /* the fake agent's key */
+	uint8_t client_priv[32], client_pub[32]; /* the one client key it admits */
+	chan_session *sess;                      /* one session at a time */
+	uint64_t page_bytes;                     /* announced in Hello */
+	ms_fake_fn on_request;
+	char url[64];
+};
+
+/* Starts F on tcp://127.0.0.1:0 with fresh keys, announcing PAGE_BYTES pages and ZSTD; 0 or -1. */
+int ms_fake_start(ms_fake *f, uint64_t page_bytes, ms_fake_fn on_request);
+void ms_fake_stop(ms_fake *f);
+/* Seals RESP as the reply to the request being answered and sends it. */
+void ms_fake_send(ms_fake *f, const Memscan__V1__Response *resp);
+/* Sends a SnapshotReply: snapshot ID announcing TOTAL bytes, with one anonymous region [START, +LEN). */
+void ms_fake_send_snapshot(ms_fake *f, uint64_t id, uint64_t total, uint64_t start, uint64_t len);
+/* A client with F's keys (compression on if COMPRESS, 5 s timeout), connected; fails the test if not. */
+memscan_client *ms_fake_client(ms_fake *f, int compress);
+
+#endif /* MEMSCAN_FAKEAGENT_H */
