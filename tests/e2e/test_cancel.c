@@ -2,6 +2,8 @@
 /* Work that stops: an agent request whose client left or whose agent stops, a local CLI on Ctrl-C. */
 #include "agentutil.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,11 +120,114 @@ static void test_cancel_sigterm_mid_request(void **state)
 	ms_peer_close(&c);
 }
 
+/* Starts the CLI with ARGV (after the program name), its output to /dev/null and SIGINT at its
+ * default (the test's own disposition is not inherited). */
+static pid_t cli_spawn(const char *const *argv)
+{
+	const char *args[16] = { MEMSCAN_CLI_PATH };
+	pid_t pid;
+	size_t n = 1;
+
+	while (*argv && n < 15)
+		args[n++] = *argv++;
+	args[n] = NULL;
+	pid = fork();
+	if (pid == 0) {
+		int fd = open("/dev/null", O_RDWR);
+
+		if (fd < 0 || dup2(fd, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			_exit(127);
+		signal(SIGINT, SIG_DFL);
+		execv(MEMSCAN_CLI_PATH, (char *const *)args);
+		_exit(127);
+	}
+	assert_true(pid > 0);
+	return pid;
+}
+
+/* The exit code of PID, 1000 + the signal if a signal ended it (a shell would show 128 + the signal
+ * for both: the test tells them apart), waiting up to MS; -1 (and the process killed) if it runs on. */
+static int cli_wait(pid_t pid, int ms)
+{
+	double end = now_ms() + ms;
+	int status;
+
+	while (now_ms() < end) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 1000 + WTERMSIG(status);
+		usleep(2000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
+}
+
+/* Ctrl-C during a long local scan: the scan stops and the CLI exits 130, as shells expect. */
+static void test_cancel_cli_sigint_scan(void **state)
+{
+	struct env *e = *state;
+	char range[80];
+	const char *argv[] = { "scan", ms_fixture_pid_str(&e->fx), "--pattern", e->pattern, "--range", range,
+		               NULL };
+	pid_t pid;
+	double t0;
+
+	snprintf(range, sizeof(range), "%s-%s", ms_hex(e->fx.arena), ms_hex(e->fx.arena + e->fx.arena_len));
+	pid = cli_spawn(argv);
+	usleep(500 * 1000); /* started, and scanning (the whole scan takes seconds) */
+	t0 = now_ms();
+	assert_int_equal(kill(pid, SIGINT), 0);
+	assert_int_equal(cli_wait(pid, 2000), 130);
+	print_message("memscan scan exited %.0f ms after SIGINT\n", now_ms() - t0);
+}
+
+/* The first entry of DIR whose name starts with PREFIX, into NAME; 1 if there is one. */
+static int dir_has(const char *dir, const char *prefix, char *name, size_t len)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int found = 0;
+
+	assert_non_null(d);
+	while (!found && (de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0) {
+			snprintf(name, len, "%s", de->d_name);
+			found = 1;
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+/* Ctrl-C while a local snapshot is being written (its temporary file exists): exit 130, and neither
+ * the file nor its temporary is left behind. */
+static void test_cancel_cli_sigint_snapshot(void **state)
+{
+	struct env *e = *state;
+	char out[4200], name[256];
+	const char *argv[] = { "snapshot", ms_fixture_pid_str(&e->fx), "-o", out, NULL };
+	double end = now_ms() + 10000;
+	pid_t pid;
+
+	snprintf(out, sizeof(out), "%s/s.snap", e->dir);
+	pid = cli_spawn(argv);
+	while (!dir_has(e->dir, "s.snap.tmp.", name, sizeof(name)) && now_ms() < end)
+		usleep(500);
+	assert_int_equal(kill(pid, SIGSTOP), 0); /* then the signal waits for it, early in the write */
+	assert_true(dir_has(e->dir, "s.snap.tmp.", name, sizeof(name)));
+	assert_int_equal(kill(pid, SIGINT), 0);
+	assert_int_equal(kill(pid, SIGCONT), 0);
+	assert_int_equal(cli_wait(pid, 5000), 130);
+	assert_false(dir_has(e->dir, "s.snap", name, sizeof(name)));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cancel_client_leaves),
 		cmocka_unit_test(test_cancel_sigterm_mid_request),
+		cmocka_unit_test(test_cancel_cli_sigint_scan),
+		cmocka_unit_test(test_cancel_cli_sigint_snapshot),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
