@@ -127,6 +127,9 @@ typedef struct agent_session {
 	/* a request of this session is being handled: a second one arriving meanwhile (a client that
 	 * pipelines, which the protocol forbids) closes the pipe instead of occupying another worker */
 	atomic_int in_flight;
+	/* set when the pipe goes (or the agent hangs up, or stops): the session's process handles ask it
+	 * (memscan_process_set_cancel), so a request whose client left stops within ~10 ms */
+	atomic_int cancel;
 
 	/* protected by LOCK (one request at a time) */
 	pthread_mutex_t lock;
@@ -243,6 +246,10 @@ int agent_session_closed(agent *ag, agent_session *s);
 void agent_session_hang_up(agent *ag, agent_session *s);
 void agent_session_set_identity(agent *ag, agent_session *s, const keyfile_auth *auth);
 void agent_sessions_free_all(agent *ag);
+/* Makes PROC's long operations stop once S's pipe goes or the agent stops (S outlives PROC's use). */
+void agent_session_watch(agent_session *s, memscan_process *proc);
+/* Cancels the work of every session: the agent is stopping. */
+void agent_sessions_cancel_all(agent *ag);
 int agent_housekeeper_start(agent *ag);
 void agent_housekeeper_stop(agent *ag);
 void agent_revoke_sessions(agent *ag);

@@ -142,6 +142,7 @@ int agent_op_read(agent_req *r)
 	err = agent_open_target(r, rd->target, &proc);
 	if (err != MEMSCAN_OK)
 		return err;
+	agent_session_watch(r->s, proc);
 	p->kind = AGENT_PAGE_READ_LIVE;
 	p->zstd = rd->encoding == MEMSCAN__V1__ENCODING__ENCODING_ZSTD;
 	p->proc = proc;
@@ -228,8 +229,10 @@ int agent_op_scan(agent_req *r)
 	err = agent_scan_pattern(r, sc->pattern, &pat);
 	if (err == MEMSCAN_OK)
 		err = agent_open_target(r, sc->target, &proc);
-	if (err == MEMSCAN_OK)
+	if (err == MEMSCAN_OK) {
+		agent_session_watch(r->s, proc);
 		err = agent_regions(r, proc, sc->filter, &regions);
+	}
 	if (err == MEMSCAN_OK)
 		err = agent_run_scan(r, proc, regions, pat, &c);
 	if (err == MEMSCAN_OK) {

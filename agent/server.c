@@ -492,7 +492,8 @@ void agent_server_stop(agent *ag)
 {
 	for (size_t i = 0; i < ag->listener_count; i++)
 		nng_listener_close(ag->listeners[i]);
-	agent_housekeeper_stop(ag); /* also sets stopping */
+	agent_housekeeper_stop(ag);    /* also sets stopping */
+	agent_sessions_cancel_all(ag); /* requests in progress stop: the workers can be joined now */
 	agent_stop_workers(ag);
 	agent_zpool_free(ag);
 	nng_close(ag->sock);

@@ -114,6 +114,7 @@ static agent_session *agent_unlink(agent *ag, uint32_t pipe_id)
 		*pp = s->next;
 		ag->session_count--;
 		s->closed = 1;
+		atomic_store(&s->cancel, 1);
 		return --s->refs == 0 ? s : NULL;
 	}
 	return NULL;
@@ -133,6 +134,27 @@ void agent_session_hang_up(agent *ag, agent_session *s)
 {
 	pthread_mutex_lock(&ag->table_lock);
 	s->hung_up = 1;
+	atomic_store(&s->cancel, 1);
+	pthread_mutex_unlock(&ag->table_lock);
+}
+
+static int agent_session_cancelled(void *ctx)
+{
+	agent_session *s = ctx;
+
+	return atomic_load(&s->cancel);
+}
+
+void agent_session_watch(agent_session *s, memscan_process *proc)
+{
+	(void)memscan_process_set_cancel(proc, agent_session_cancelled, s);
+}
+
+void agent_sessions_cancel_all(agent *ag)
+{
+	pthread_mutex_lock(&ag->table_lock);
+	for (agent_session *s = ag->sessions; s; s = s->next)
+		atomic_store(&s->cancel, 1);
 	pthread_mutex_unlock(&ag->table_lock);
 }
 

@@ -116,6 +116,7 @@ double self_cpu_s(void);
 /* ---- local.c / peers.c / remote.c ---- */
 void bench_baselines(const bench_opts *o);
 void bench_local(const bench_opts *o, target *t);
+void bench_match(const bench_opts *o);
 void bench_watch(const bench_opts *o);
 void bench_sparse(const bench_opts *o);
 void bench_peers(const bench_opts *o, target *t);

@@ -298,6 +298,60 @@ static void bench_scan(const bench_opts *o, target *t, memscan_process *proc)
 	memscan_pattern_free(pat);
 }
 
+/* Median seconds of memscan_scan_buffer over BUF for TEXT, into figure NAME (GB/s); -1 on failure. */
+static double match_figure(const bench_opts *o, const char *name, const char *desc, const char *text,
+                           const uint8_t *buf, size_t len)
+{
+	figure *f = fig_new(name, "GB/s", desc);
+	memscan_pattern *pat = NULL;
+	uint64_t count = 0;
+
+	if (memscan_pattern_parse(text, &pat, NULL) != MEMSCAN_OK) {
+		fig_skip(f, "cannot parse the pattern");
+		return -1;
+	}
+	for (int r = 0; r < o->reps; r++) {
+		double t0 = now_s();
+
+		if (memscan_scan_buffer(buf, len, 0x10000, pat, NULL, NULL, NULL, &count) != MEMSCAN_OK) {
+			fig_skip(f, "memscan_scan_buffer failed");
+			break;
+		}
+		fig_add(f, (double)len / (now_s() - t0) / GB);
+	}
+	if (!f->skipped)
+		fig_note(f, "%" PRIu64 " matches in %.0f MiB of zeros", count, (double)len / MIB);
+	memscan_pattern_free(pat);
+	return f->skipped ? -1 : f->median;
+}
+
+/* The matcher's worst cases against a plain pattern, all over the same zeroed memory: 4095 zeros
+ * then 1? (every start passes a zero-byte filter), and 4096 zeros (every start matches). */
+void bench_match(const bench_opts *o)
+{
+	size_t len = o->quick ? (size_t)16 << 20 : (size_t)64 << 20, n = 0;
+	char *text = malloc(3 * MEMSCAN_PATTERN_MAX + 1);
+	uint8_t *buf = big_alloc(len);
+
+	if (buf && text) {
+		memset(buf, 0, len);
+		match_figure(o, "match.plain4_zeros", "memscan_scan_buffer, 4D 5A 90 00 over zeros",
+		             "4D 5A 90 00", buf, len);
+		for (n = 0; n + 1 < MEMSCAN_PATTERN_MAX; n++)
+			memcpy(text + 3 * n, "00 ", 3);
+		memcpy(text + 3 * n, "1?", 3);
+		match_figure(o, "match.zeros_nibble_zeros",
+		             "memscan_scan_buffer, 4095 x 00 then 1? over zeros", text, buf, len);
+		memcpy(text + 3 * n, "00", 3);
+		match_figure(o, "match.zeros4096_zeros",
+		             "memscan_scan_buffer, 4096 x 00 over zeros (every start matches)", text, buf,
+		             len);
+	}
+	if (buf)
+		munmap(buf, len);
+	free(text);
+}
+
 static void bench_snapshot(const bench_opts *o, memscan_process *proc)
 {
 	figure *fm = fig_new("memscan.snapshot_mem", "GB/s", "memscan_snapshot_take of the whole target");

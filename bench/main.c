@@ -211,6 +211,11 @@ static void compute_ratios(const bench_opts *o)
 	r = ratio_new("B8", "cores busy (agent + clients) / cores", 0.75, 0);
 	ratio_set(r, cores < 0 ? -1 : cores / (double)ncpu);
 	ratio_note(r, "agent alone %.2f cores", fig_median("clients.agent_cores"));
+	r = ratio_new("M1", "4095 x 00 + 1? / 4D 5A 90 00, time over zeros", 4, 1);
+	ratio_set(r,
+	          div_or_missing(fig_median("match.plain4_zeros"), fig_median("match.zeros_nibble_zeros")));
+	r = ratio_new("M1", "4096 x 00 (all match) / 4D 5A 90 00, time over zeros", 400, 1);
+	ratio_set(r, div_or_missing(fig_median("match.plain4_zeros"), fig_median("match.zeros4096_zeros")));
 	r = ratio_new("B9", "watch p90 interval (scaled to 1 GiB) / 100 ms", 1.0, 1);
 	ratio_set(r, p90 < 0 ? -1 : p90 * (double)(1ull << 30) / (double)o->watch_size / 100.0);
 	if (o->watch_size != (1ull << 30))
@@ -307,6 +312,8 @@ int main(int argc, char **argv)
 
 	bench_log("baselines: AEAD, memcpy, zstd");
 	bench_baselines(&o);
+	bench_log("matcher: worst-case patterns over zeroed memory");
+	bench_match(&o);
 	if (target_start(&o, &t, o.target_size, o.needles) != 0) {
 		bench_log("cannot start the target");
 		nftw(o.tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);

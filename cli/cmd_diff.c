@@ -1,54 +1,74 @@
 /* SPDX-License-Identifier: MIT */
 /* memscan CLI commands over time: snapshot (save to a file) and diff (PID over time, or two files). */
 #include <errno.h>
-#include <signal.h>
 #include <string.h>
 #include <time.h>
 
 #include <memscan/memscan.h>
 
 #include "args.h"
+#include "cancel.h"
 #include "cmd.h"
 #include "output.h"
 #include "target.h"
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop_signal(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
-
-/* SIGINT/SIGTERM end a --watch loop after the current batch; no SA_RESTART so sleeps wake up. */
-static void install_stop_handlers(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-}
-
-/* Sleeps MS milliseconds, returning early when a stop was requested. */
+/* Sleeps MS milliseconds, returning early when SIGINT or SIGTERM arrives. */
 static void sleep_ms(uint64_t ms)
 {
 	struct timespec ts = { .tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L };
 
-	while (!stop_requested && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+	while (!cli_cancelled() && nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
 }
 
 /* ---- snapshot ---------------------------------------------------------------------------- */
+
+/* Bytes written between two looks at the stop flag: a few tens of milliseconds of disk. */
+#define SNAPSHOT_WRITE_STEP ((size_t)32 << 20)
+
+/* Writes REGION of a snapshot (holes first, then its bytes in steps). */
+static int snapshot_write_region(memscan_snapshot_writer *w, const memscan_snapshot_region *r)
+{
+	size_t len = (size_t)(r->region.end - r->region.start), step;
+	int err = memscan_snapshot_writer_begin_region(w, &r->region);
+
+	for (size_t k = 0; err == MEMSCAN_OK && r->holes && k < r->holes->count; k++)
+		err = memscan_snapshot_writer_add_hole(w, r->holes->items[k]);
+	for (size_t off = 0; err == MEMSCAN_OK && off < len; off += step) {
+		step = len - off < SNAPSHOT_WRITE_STEP ? len - off : SNAPSHOT_WRITE_STEP;
+		err = cli_cancelled() ? MEMSCAN_ERR_CANCELLED
+		                      : memscan_snapshot_writer_write(w, r->data + off, step);
+	}
+	return err == MEMSCAN_OK ? memscan_snapshot_writer_end_region(w) : err;
+}
+
+/* memscan_snapshot_save in steps, so that Ctrl-C stops it too: the writer's temporary file is then
+ * removed and PATH is left as it was. */
+static int snapshot_write(const memscan_snapshot *snap, const char *path)
+{
+	memscan_snapshot_writer *w = NULL;
+	int err = memscan_snapshot_writer_open(path, memscan_snapshot_pid(snap), &w);
+
+	for (size_t i = 0; err == MEMSCAN_OK && i < memscan_snapshot_region_count(snap); i++) {
+		memscan_snapshot_region r = memscan_snapshot_get(snap, i);
+		err = snapshot_write_region(w, &r);
+	}
+	if (err == MEMSCAN_OK && cli_cancelled())
+		err = MEMSCAN_ERR_CANCELLED;
+	if (err == MEMSCAN_OK)
+		err = memscan_snapshot_writer_commit(w, memscan_snapshot_time_ns(snap));
+	memscan_snapshot_writer_free(w);
+	return err;
+}
 
 static int snapshot_save(const memscan_snapshot *snap, const char *path)
 {
 	int err;
 
 	errno = 0;
-	err = memscan_snapshot_save(snap, path);
+	err = snapshot_write(snap, path);
+	if (err == MEMSCAN_ERR_CANCELLED)
+		return cli_lib_err(err, 0, "writing the snapshot");
 	if (err == MEMSCAN_ERR_IO && errno) {
 		cli_err("cannot write snapshot '%s': %s", path, strerror(errno));
 		return CLI_FAIL;
@@ -232,6 +252,8 @@ static int watch_batch(struct watch *w)
 	int err;
 
 	err = cli_watch_detect(&w->cw, w->o->watch, &diff);
+	if (err == MEMSCAN_ERR_CANCELLED && w->o->watch)
+		return CLI_OK; /* stopped while reading: --watch ends cleanly, as between batches */
 	if (err != MEMSCAN_OK)
 		return cli_target_err(&w->t, err, "comparing memory");
 	w->batch++;
@@ -252,10 +274,11 @@ static int watch_loop(struct watch *w)
 
 	for (;;) {
 		sleep_ms(o->interval_ms);
-		if (stop_requested)
-			break;
+		if (cli_cancelled())
+			return o->watch ? CLI_OK
+			                : cli_lib_err(MEMSCAN_ERR_CANCELLED, 0, "waiting for the interval");
 		ret = watch_batch(w);
-		if (ret != CLI_OK || !o->watch || stop_requested)
+		if (ret != CLI_OK || !o->watch || cli_cancelled())
 			break;
 		if (o->count && w->batch >= o->count)
 			break;
@@ -288,7 +311,7 @@ static int diff_pid(const struct cli_opts *o)
 		goto out;
 	}
 	if (o->watch)
-		install_stop_handlers();
+		cli_cancel_install(); /* a remote --watch too: the loop stops after the batch in progress */
 	ret = watch_loop(&w);
 out:
 	cli_watch_end(&w.cw);

@@ -8,6 +8,7 @@
 #include <memscan/memscan.h>
 
 #include "args.h"
+#include "cancel.h"
 #include "cmd.h"
 #include "output.h"
 
@@ -214,5 +215,5 @@ int main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
-	return finish_stdout(dispatch(argc, argv));
+	return cli_cancel_exit_code(finish_stdout(dispatch(argc, argv)));
 }

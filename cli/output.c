@@ -70,6 +70,9 @@ int cli_lib_err(int err, int pid, const char *what)
 	case MEMSCAN_ERR_PROCESS_GONE:
 		cli_err("PID %d exited while %s", pid, what);
 		return CLI_FAIL;
+	case MEMSCAN_ERR_CANCELLED:
+		cli_err("interrupted while %s", what);
+		return CLI_FAIL;
 	case MEMSCAN_ERR_INVALID_ARG:
 	case MEMSCAN_ERR_BAD_PATTERN:
 		cli_err("%s: %s", what, memscan_strerror(err));

@@ -40,6 +40,7 @@ static const char *const ms_errors[MEMSCAN_ERR_COUNT] = {
 	[MEMSCAN_ERR_CONNECT] = "cannot connect to agent",
 	[MEMSCAN_ERR_AUTH] = "authentication failed",
 	[MEMSCAN_ERR_BUSY] = "agent busy (limit reached)",
+	[MEMSCAN_ERR_CANCELLED] = "cancelled",
 };
 
 const char *memscan_strerror(int err)

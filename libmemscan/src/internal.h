@@ -30,9 +30,17 @@ struct memscan_process {
 	int pagemap_fd, maps_fd;
 	uint64_t start_time;
 	memscan_read_method method;
-	int readv_refused; /* AUTO saw process_vm_readv refused: use /proc/PID/mem from now on */
-	int keep_absent;   /* memscan_process_set_skip_absent(proc, 0): read absent pages too */
+	int readv_refused;           /* AUTO saw process_vm_readv refused: use /proc/PID/mem from now on */
+	int keep_absent;             /* memscan_process_set_skip_absent(proc, 0): read absent pages too */
+	memscan_cancel_fn cancel_fn; /* memscan_process_set_cancel: asked between pieces of work */
+	void *cancel_ctx;
 };
+
+/* 1 when PROC's operation is to stop (memscan_process_set_cancel). */
+static inline int ms_cancelled(const memscan_process *proc)
+{
+	return proc && proc->cancel_fn && proc->cancel_fn(proc->cancel_ctx);
+}
 
 /* A region list: regions plus a pool of their paths. */
 struct memscan_region_list {

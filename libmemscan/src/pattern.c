@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Byte patterns: parsing "4D 5A ?? 0?" text into value/mask bytes and matching them. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,77 +79,97 @@ static int parse_text(const char *text, struct ms_pattern_text *pt, size_t *ret_
 	}
 }
 
-/* How likely a fixed byte is to be rare in memory: 0x00 is the most common, then 0xFF. */
-static int byte_rarity(uint8_t b)
+static unsigned nibble_score(unsigned mask, unsigned value)
 {
-	if (b == 0x00)
+	if (!mask)
 		return 0;
-	if (b == 0xFF)
-		return 1;
-	return 2;
+	return value == 0 ? 1 : value == 0xF ? 2 : 4;
 }
 
-/* The fully fixed position with the rarest-looking byte (first on ties), or NO_ANCHOR. */
-static size_t pick_anchor(const struct ms_pattern_text *pt)
+unsigned ms_pattern_score(uint8_t mask, uint8_t value)
 {
-	size_t best = MS_PATTERN_NO_ANCHOR;
-	int best_rarity = -1;
-	size_t i;
+	return nibble_score(mask >> 4, value >> 4) + nibble_score(mask & 0xF, value & 0xF);
+}
 
-	for (i = 0; i < pt->len; i++) {
-		if (pt->mask[i] != 0xFF)
-			continue;
-		if (byte_rarity(pt->value[i]) > best_rarity) {
+/* The position with the best score (first on ties) other than SKIP, or SKIP if there is none. */
+static size_t pick_position(const struct ms_pattern_text *pt, size_t skip)
+{
+	size_t best = skip;
+	unsigned best_score = 0, score;
+
+	for (size_t i = 0; i < pt->len; i++) {
+		score = ms_pattern_score(pt->mask[i], pt->value[i]);
+		if (i != skip && score > best_score) {
 			best = i;
-			best_rarity = byte_rarity(pt->value[i]);
+			best_score = score;
 		}
 	}
 	return best;
 }
 
-/* Two adjacent fully fixed bytes with the rarest-looking values (first on ties), or NO_ANCHOR: a
- * pair filter passes one random position in 65536 where one byte passes one in 256. */
-static size_t pick_pair(const struct ms_pattern_text *pt)
-{
-	size_t best = MS_PATTERN_NO_ANCHOR;
-	int best_rarity = -1;
+/* Runs longer than this are checked after every shorter piece: a long memcmp costs more than it
+ * adds in selectivity over its first bytes. */
+#define MS_PIECE_SHORT 16
 
-	for (size_t i = 0; i + 1 < pt->len; i++) {
-		int rarity = byte_rarity(pt->value[i]) + byte_rarity(pt->value[i + 1]);
-		if (pt->mask[i] != 0xFF || pt->mask[i + 1] != 0xFF || rarity <= best_rarity)
-			continue;
-		best = i;
-		best_rarity = rarity;
-	}
-	return best;
+/* Verification order: short pieces before long ones, then the most selective first, then by
+ * position. */
+static int piece_cmp(const void *pa, const void *pb)
+{
+	const struct ms_piece *a = pa, *b = pb;
+	int along = a->len > MS_PIECE_SHORT, blong = b->len > MS_PIECE_SHORT;
+
+	if (along != blong)
+		return along - blong;
+	if (a->score != b->score)
+		return a->score > b->score ? -1 : 1;
+	return a->off < b->off ? -1 : a->off > b->off;
 }
 
-/* The first position with a fixed nibble, or NO_ANCHOR if the pattern is wildcards only. */
-static size_t pick_probe(const struct ms_pattern_text *pt)
+/* Cuts the pattern into pieces (runs of fully fixed bytes, single nibble bytes) into OUT; their
+ * count. */
+static size_t pattern_pieces(const struct ms_pattern_text *pt, struct ms_piece *out)
 {
-	size_t i;
+	size_t n = 0, i = 0, run;
+	unsigned score;
 
-	for (i = 0; i < pt->len; i++)
-		if (pt->mask[i])
-			return i;
-	return MS_PATTERN_NO_ANCHOR;
+	while (i < pt->len) {
+		if (pt->mask[i] == 0) {
+			i++;
+			continue;
+		}
+		run = 1;
+		score = ms_pattern_score(pt->mask[i], pt->value[i]);
+		while (pt->mask[i] == 0xFF && i + run < pt->len && pt->mask[i + run] == 0xFF)
+			score += ms_pattern_score(0xFF, pt->value[i + run++]);
+		out[n++] = (struct ms_piece){ .off = (uint16_t)i,
+			                      .len = (uint16_t)run,
+			                      .score = (uint16_t)(score < UINT16_MAX ? score : UINT16_MAX),
+			                      .mask = pt->mask[i],
+			                      .value = pt->value[i] };
+		i += run;
+	}
+	qsort(out, n, sizeof(*out), piece_cmp);
+	return n;
 }
 
 static int pattern_build(const struct ms_pattern_text *pt, memscan_pattern **ret_pattern)
 {
 	memscan_pattern *pat;
+	size_t pieces = 0;
 
-	pat = malloc(sizeof(*pat) + 2 * pt->len);
+	for (size_t i = 0; i < pt->len; i++)
+		pieces += pt->mask[i] && (i == 0 || pt->mask[i] != 0xFF || pt->mask[i - 1] != 0xFF);
+	pat = malloc(sizeof(*pat) + pieces * sizeof(pat->pieces[0]) + 2 * pt->len);
 	if (!pat)
 		return MEMSCAN_ERR_NO_MEMORY;
 	pat->len = pt->len;
-	pat->value = pat->bytes;
-	pat->mask = pat->bytes + pt->len;
+	pat->value = (uint8_t *)(pat->pieces + pieces);
+	pat->mask = pat->value + pt->len;
 	memcpy(pat->value, pt->value, pt->len);
 	memcpy(pat->mask, pt->mask, pt->len);
-	pat->anchor = pick_anchor(pt);
-	pat->probe = pick_probe(pt);
-	pat->pair = pick_pair(pt);
+	pat->first = pick_position(pt, SIZE_MAX);
+	pat->second = pick_position(pt, pat->first);
+	pat->piece_count = pattern_pieces(pt, pat->pieces);
 	*ret_pattern = pat;
 	return MEMSCAN_OK;
 }
@@ -170,7 +191,7 @@ int memscan_pattern_parse(const char *text, memscan_pattern **ret_pattern, size_
 	if (!pt)
 		return MEMSCAN_ERR_NO_MEMORY;
 	err = parse_text(text, pt, &offset);
-	if (!err && (pt->len == 0 || pick_probe(pt) == MS_PATTERN_NO_ANCHOR))
+	if (!err && (pt->len == 0 || pick_position(pt, SIZE_MAX) == SIZE_MAX))
 		err = MEMSCAN_ERR_BAD_PATTERN;
 	if (!err)
 		err = pattern_build(pt, ret_pattern);

@@ -329,6 +329,15 @@ int memscan_process_set_skip_absent(memscan_process *proc, int skip)
 	return MEMSCAN_OK;
 }
 
+int memscan_process_set_cancel(memscan_process *proc, memscan_cancel_fn fn, void *ctx)
+{
+	if (!proc)
+		return MEMSCAN_ERR_INVALID_ARG;
+	proc->cancel_fn = fn;
+	proc->cancel_ctx = fn ? ctx : NULL;
+	return MEMSCAN_OK;
+}
+
 void ms_process_prepare_absent(memscan_process *proc)
 {
 	char path[64];

@@ -15,8 +15,9 @@
 
 /* iovecs per process_vm_readv call (the kernel's UIO_MAXIOV). */
 #define MS_IOV_BATCH 1024
-/* Largest single iovec / pread: keeps byte counts far from SSIZE_MAX. */
-#define MS_READ_MAX_CHUNK (1ul << 30)
+/* Most bytes one process_vm_readv or pread moves: byte counts stay far from SSIZE_MAX, and a
+ * cancelled operation (memscan_process_set_cancel) is seen within one call, ~10 ms at memory speed. */
+#define MS_READ_MAX_CHUNK ((size_t)64 << 20)
 /* Holes per read: a range of this many unreadable pages is still reported exactly; the array
  * grows with the holes found, at most one entry per page read. */
 
@@ -82,15 +83,16 @@ int ms_ranges_copy(memscan_ranges *dst, const memscan_ranges *src)
 static ssize_t readv_batch(memscan_process *proc, struct ms_read_req *reqs, size_t n, size_t i, size_t off)
 {
 	struct iovec local[MS_IOV_BATCH], remote[MS_IOV_BATCH];
-	size_t k = 0;
+	size_t k = 0, total = 0;
 	ssize_t got;
 
-	for (; i < n && k < MS_IOV_BATCH; i++, off = 0) {
+	for (; i < n && k < MS_IOV_BATCH && total < MS_READ_MAX_CHUNK; i++, off = 0) {
 		size_t len = reqs[i].len - off;
 		if (len == 0)
 			continue;
-		if (len > MS_READ_MAX_CHUNK)
-			len = MS_READ_MAX_CHUNK;
+		if (len > MS_READ_MAX_CHUNK - total)
+			len = MS_READ_MAX_CHUNK - total;
+		total += len;
 		local[k].iov_base = (uint8_t *)reqs[i].buf + off;
 		local[k].iov_len = len;
 		remote[k].iov_base = (void *)(uintptr_t)(reqs[i].addr + off);
@@ -180,6 +182,8 @@ static int read_dense(memscan_process *proc, struct ms_read_req *reqs, size_t n)
 			i++, off = 0;
 			continue;
 		}
+		if (ms_cancelled(proc))
+			return MEMSCAN_ERR_CANCELLED;
 		got = read_piece(proc, reqs, n, i, off);
 		if (got == -ESRCH)
 			return MEMSCAN_ERR_PROCESS_GONE;
@@ -340,6 +344,8 @@ static int read_sparse(memscan_process *proc, struct ms_read_req *req, size_t pa
 
 		if (count > MS_PAGEMAP_BATCH)
 			count = MS_PAGEMAP_BATCH;
+		if (ms_cancelled(proc))
+			return MEMSCAN_ERR_CANCELLED;
 		bytes = count * sizeof(entries[0]);
 		do
 			got = pread(proc->pagemap_fd, entries, bytes, (off_t)((req->addr + off) / page * 8));

@@ -40,6 +40,7 @@ struct ms_matcher {
 	size_t carry_len;                   /* <= pat->len - 1 */
 	uint8_t carry[MS_CARRY_MAX];        /* the stream's last carry_len bytes, ending at carry_end */
 	uint8_t junction[2 * MS_CARRY_MAX]; /* carry + the head of the new segment */
+	uint64_t *table;                    /* ms_match_block's cache: kept across matcher_init */
 };
 
 static void matcher_init(struct ms_matcher *m, const memscan_pattern *pat, const memscan_scan_options *opt,
@@ -53,6 +54,14 @@ static void matcher_init(struct ms_matcher *m, const memscan_pattern *pat, const
 	m->ctx = ctx;
 }
 
+/* Frees a matcher allocated with calloc (NULL is fine). */
+static void matcher_free(struct ms_matcher *m)
+{
+	if (m)
+		ms_match_free(m->table);
+	free(m);
+}
+
 /* Reports a match at ADDR: MEMSCAN_OK to go on (m->full tells whether to stop), or STOPPED. */
 static int report(struct ms_matcher *m, uint64_t addr, const memscan_region *region)
 {
@@ -64,12 +73,33 @@ static int report(struct ms_matcher *m, uint64_t addr, const memscan_region *reg
 	return MEMSCAN_OK;
 }
 
-/* Checks a candidate start at DATA (address ADDR) and reports it if it matches. */
-static int try_at(struct ms_matcher *m, const uint8_t *data, uint64_t addr, const memscan_region *region)
+/* Where ms_match_block's hits go: the matcher, at ADDR + start, in REGION (NULL: looked up). */
+struct ms_feed {
+	struct ms_matcher *m;
+	uint64_t addr;
+	const memscan_region *region;
+};
+
+static const memscan_region *region_of(const struct ms_matcher *m, uint64_t addr);
+
+static int feed_hit(void *ctx, size_t start)
 {
-	if (addr % m->align || !memscan_pattern_matches(m->pat, data))
-		return MEMSCAN_OK;
-	return report(m, addr, region);
+	struct ms_feed *f = ctx;
+	uint64_t addr = f->addr + start;
+	int err = report(f->m, addr, f->region ? f->region : region_of(f->m, addr));
+
+	return err ? err : f->m->full ? MS_MATCH_FULL : 0;
+}
+
+/* Matches starting in DATA's first STARTS bytes (DATA holds STARTS + len - 1): OK or STOPPED. */
+static int match_block(struct ms_matcher *m, const uint8_t *data, size_t starts, uint64_t addr,
+                       const memscan_region *region)
+{
+	struct ms_feed f = { m, addr, region };
+	struct ms_block b = { data, starts, addr, m->align, feed_hit, &f, &m->table };
+	int err = ms_match_block(m->pat, &b);
+
+	return err == MS_MATCH_FULL ? MEMSCAN_OK : err;
 }
 
 /* Region holding ADDR, a byte fed before the current segment: the previous segment's region when
@@ -98,9 +128,8 @@ static const memscan_region *region_of(const struct ms_matcher *m, uint64_t addr
 /* Matches starting in the carry and ending in the segment DATA (LEN bytes at ADDR). */
 static int scan_junction(struct ms_matcher *m, const uint8_t *data, size_t len)
 {
-	size_t plen = m->pat->len, head, total, p;
+	size_t plen = m->pat->len, head, total, starts;
 	uint64_t base = m->carry_end - m->carry_len;
-	int err;
 
 	head = len < plen - 1 ? len : plen - 1;
 	total = m->carry_len + head;
@@ -108,116 +137,8 @@ static int scan_junction(struct ms_matcher *m, const uint8_t *data, size_t len)
 		return MEMSCAN_OK;
 	memcpy(m->junction, m->carry, m->carry_len);
 	memcpy(m->junction + m->carry_len, data, head);
-	for (p = 0; p < m->carry_len && p + plen <= total && !m->full; p++) {
-		err = try_at(m, m->junction + p, base + p, region_of(m, base + p));
-		if (err)
-			return err;
-	}
-	return MEMSCAN_OK;
-}
-
-/* Matches wholly inside DATA, found with memchr on the anchor byte. */
-static int scan_anchor(struct ms_matcher *m, const uint8_t *data, size_t len, uint64_t addr,
-                       const memscan_region *region)
-{
-	size_t plen = m->pat->len, anchor = m->pat->anchor, at = anchor, start;
-	uint8_t byte = m->pat->value[anchor];
-	const uint8_t *hit;
-	int err;
-
-	while (at + (plen - anchor) <= len && !m->full) {
-		hit = memchr(data + at, byte, len - (plen - anchor) + 1 - at);
-		if (!hit)
-			break;
-		at = (size_t)(hit - data);
-		start = at - anchor;
-		err = try_at(m, data + start, addr + start, region);
-		if (err)
-			return err;
-		at++;
-	}
-	return MEMSCAN_OK;
-}
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-
-/* Candidate starts in [i, i + 32) whose pair bytes (at offset POS) are B0, B1: a bit mask. */
-__attribute__((target("avx2"))) static unsigned pair_mask32(const uint8_t *p, __m256i b0, __m256i b1)
-{
-	__m256i v0 = _mm256_loadu_si256((const __m256i *)(const void *)p);
-	__m256i v1 = _mm256_loadu_si256((const __m256i *)(const void *)(p + 1));
-	__m256i hit = _mm256_and_si256(_mm256_cmpeq_epi8(v0, b0), _mm256_cmpeq_epi8(v1, b1));
-	return (unsigned)_mm256_movemask_epi8(hit);
-}
-
-/* Matches wholly inside DATA, candidates filtered 32 at a time on the pattern's fixed pair. Every
- * candidate is verified in full, so the matches are exactly scan_anchor's. */
-__attribute__((target("avx2"))) static int scan_pair_avx2(struct ms_matcher *m, const uint8_t *data,
-                                                          size_t len, uint64_t addr,
-                                                          const memscan_region *region)
-{
-	size_t pos = m->pat->pair, starts, i = 0;
-	__m256i b0 = _mm256_set1_epi8((char)m->pat->value[pos]);
-	__m256i b1 = _mm256_set1_epi8((char)m->pat->value[pos + 1]);
-	int err;
-
-	if (len < m->pat->len)
-		return MEMSCAN_OK;
-	starts = len - m->pat->len + 1; /* loads reach data[i + pos + 32] <= data[len - 1] */
-	while (i + 32 <= starts && !m->full) {
-		/* 128 candidates per step, their masks tested together: hits are rare */
-		size_t step = i + 128 <= starts ? 128 : 32;
-		unsigned hits[4] = { pair_mask32(data + i + pos, b0, b1), 0, 0, 0 };
-
-		if (step == 128) {
-			hits[1] = pair_mask32(data + i + pos + 32, b0, b1);
-			hits[2] = pair_mask32(data + i + pos + 64, b0, b1);
-			hits[3] = pair_mask32(data + i + pos + 96, b0, b1);
-		}
-		if (hits[0] | hits[1] | hits[2] | hits[3]) {
-			for (size_t k = 0; k < 4; k++) {
-				for (unsigned h = hits[k]; h && !m->full; h &= h - 1) {
-					size_t s = i + 32 * k + (size_t)__builtin_ctz(h);
-					if ((err = try_at(m, data + s, addr + s, region)) != MEMSCAN_OK)
-						return err;
-				}
-			}
-		}
-		i += step;
-	}
-	for (; i < starts && !m->full; i++) {
-		if (data[i + pos] != m->pat->value[pos] || data[i + pos + 1] != m->pat->value[pos + 1])
-			continue;
-		if ((err = try_at(m, data + i, addr + i, region)) != MEMSCAN_OK)
-			return err;
-	}
-	return MEMSCAN_OK;
-}
-#endif
-
-/* Matches wholly inside DATA when no byte is fully fixed: a masked probe, then the full check. */
-static int scan_probe(struct ms_matcher *m, const uint8_t *data, size_t len, uint64_t addr,
-                      const memscan_region *region)
-{
-	const memscan_pattern *pat = m->pat;
-	uint8_t mask = pat->mask[pat->probe], value = pat->value[pat->probe];
-	size_t s, step = 1;
-	int err;
-
-	s = 0;
-	if (m->align > 1) {
-		s = (size_t)((m->align - addr % m->align) % m->align);
-		step = m->align > len ? len + 1 : (size_t)m->align;
-	}
-	for (; s < len && len - s >= pat->len && !m->full; s += step) {
-		if ((data[s + pat->probe] & mask) != value)
-			continue;
-		err = try_at(m, data + s, addr + s, region);
-		if (err)
-			return err;
-	}
-	return MEMSCAN_OK;
+	starts = total - plen + 1 < m->carry_len ? total - plen + 1 : m->carry_len;
+	return match_block(m, m->junction, starts, base, NULL);
 }
 
 /* Appends DATA to the stream's tail, keeping its last len - 1 bytes. */
@@ -248,15 +169,8 @@ static int matcher_feed(struct ms_matcher *m, const uint8_t *data, size_t len, u
 	if (!m->fed || m->carry_end != addr)
 		m->carry_len = 0;
 	err = scan_junction(m, data, len);
-#if defined(__x86_64__) || defined(__i386__)
-	if (!err && m->pat->pair != MS_PATTERN_NO_ANCHOR && ms_have_avx2())
-		err = scan_pair_avx2(m, data, len, addr, region);
-	else
-#endif
-	    if (!err && m->pat->anchor != MS_PATTERN_NO_ANCHOR)
-		err = scan_anchor(m, data, len, addr, region);
-	else if (!err)
-		err = scan_probe(m, data, len, addr, region);
+	if (!err && !m->full && len >= m->pat->len)
+		err = match_block(m, data, len - m->pat->len + 1, addr, region);
 	carry_update(m, data, len, addr);
 	m->fed = 1;
 	m->seg_start = addr;
@@ -275,14 +189,14 @@ int memscan_scan_buffer(const uint8_t *data, size_t len, uint64_t base, const me
 		*ret_matches = 0;
 	if (!pattern || (!data && len) || (uint64_t)len > UINT64_MAX - base)
 		return MEMSCAN_ERR_INVALID_ARG;
-	m = malloc(sizeof(*m));
+	m = calloc(1, sizeof(*m));
 	if (!m)
 		return MEMSCAN_ERR_NO_MEMORY;
 	matcher_init(m, pattern, options, on_match, ctx);
 	err = matcher_feed(m, data, len, base, NULL);
 	if (!err && ret_matches)
 		*ret_matches = m->count;
-	free(m);
+	matcher_free(m);
 	return err;
 }
 
@@ -546,7 +460,7 @@ static int worker_scan_init(struct ms_scan *s, const struct ms_pscan *ps, memsca
 	memset(s, 0, sizeof(*s));
 	s->proc = proc;
 	s->chunk_max = ps->chunk;
-	s->m = malloc(sizeof(*s->m));
+	s->m = calloc(1, sizeof(*s->m));
 	s->buf = ms_buf_alloc(ps->chunk);
 	s->buf_len = ps->chunk;
 	return s->m && s->buf ? MEMSCAN_OK : MEMSCAN_ERR_NO_MEMORY;
@@ -556,7 +470,7 @@ static void worker_scan_free(struct ms_scan *s)
 {
 	ms_buf_free(s->buf, s->buf_len);
 	memscan_ranges_release(&s->holes);
-	free(s->m);
+	matcher_free(s->m);
 }
 
 static void collect_unit(struct ms_scan *s, struct ms_pscan *ps, struct ms_sunit *u, int ready)
@@ -733,7 +647,7 @@ int memscan_scan(memscan_process *proc, const memscan_region_list *regions, cons
 			return err;
 		regions = own;
 	}
-	s.m = malloc(sizeof(*s.m));
+	s.m = calloc(1, sizeof(*s.m));
 	if (!s.m)
 		err = MEMSCAN_ERR_NO_MEMORY;
 	if (!err) {
@@ -760,7 +674,7 @@ int memscan_scan(memscan_process *proc, const memscan_region_list *regions, cons
 	if (s.buf)
 		ms_buf_free(s.buf, s.buf_len);
 	memscan_ranges_release(&s.holes);
-	free(s.m);
+	matcher_free(s.m);
 	memscan_region_list_free(own);
 	return err;
 }

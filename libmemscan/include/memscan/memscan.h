@@ -54,10 +54,11 @@ typedef enum memscan_err {
 	MEMSCAN_ERR_CONNECT = 20,    /* could not connect to the agent */
 	MEMSCAN_ERR_AUTH = 21,       /* handshake failed: wrong agent key, or this key is not authorized */
 	MEMSCAN_ERR_BUSY = 22,       /* a budget or connection limit of the agent is reached */
+	MEMSCAN_ERR_CANCELLED = 23,  /* the caller cancelled the operation (memscan_process_set_cancel) */
 } memscan_err;
 
 /* Number of defined codes (one past the highest); a test compares it with the wire enum. */
-#define MEMSCAN_ERR_COUNT 23
+#define MEMSCAN_ERR_COUNT 24
 
 /* A static, human-readable description of an error code; never NULL (unknown codes included). */
 MEMSCAN_API const char *memscan_strerror(int err);
@@ -120,6 +121,21 @@ MEMSCAN_API int memscan_process_set_skip_absent(memscan_process *proc, int skip)
  * answers PROCMAP_QUERY (Linux 6.11+; each skipped range is checked to be still mapped private
  * anonymous memory, so an unmapped range is reported as a hole, not as zeros). */
 MEMSCAN_API int memscan_process_skips_absent(memscan_process *proc);
+
+/* Asked by long operations whether to stop: nonzero means stop. It is called from the thread that
+ * called the operation and from the library's worker threads, possibly at the same time, so it must
+ * be thread-safe and quick (typically: load an atomic flag that a signal handler or another thread
+ * sets). */
+typedef int (*memscan_cancel_fn)(void *ctx);
+
+/* Makes every long operation on PROC cancellable: reads (memscan_read, mapped memory), scans,
+ * snapshots (take, refresh), change detection and diff streams check FN(CTX) between pieces of work
+ * at most about 10 ms apart (each read call moves at most 64 MiB; a scan matches at most 1 MiB between
+ * reads) and, once it returns nonzero, stop and return MEMSCAN_ERR_CANCELLED. What the operation had
+ * built is then released as on any failure; a detector's baseline or an UPDATE stream is left as
+ * their failures leave them. Copies of the handle the library makes for its workers share FN and CTX,
+ * which must stay valid while PROC is used. FN NULL detaches. INVALID_ARG if PROC is NULL. */
+MEMSCAN_API int memscan_process_set_cancel(memscan_process *proc, memscan_cancel_fn fn, void *ctx);
 
 /* One process of the host, as `memscan ps` lists it. */
 typedef struct memscan_proc_info {

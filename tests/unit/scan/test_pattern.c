@@ -111,7 +111,8 @@ static void test_pattern_value_and_mask(void **state)
 
 	assert_memory_equal(pat->value, ((const uint8_t[]){ 0x40, 0x0D, 0x00, 0xA5 }), 4);
 	assert_memory_equal(pat->mask, ((const uint8_t[]){ 0xF0, 0x0F, 0x00, 0xFF }), 4);
-	assert_int_equal(pat->probe, 0);
+	assert_int_equal(pat->first, 3);  /* A5 scores 8 */
+	assert_int_equal(pat->second, 0); /* 4? scores 4, ?D 4: the first of them */
 	memscan_pattern_free(pat);
 }
 
@@ -130,8 +131,8 @@ static void test_pattern_parse_wildcards_around_one_nibble(void **state)
 {
 	memscan_pattern *pat = parse_ok("?? ?? ?7 ??", 4);
 
-	assert_int_equal(pat->anchor, MS_PATTERN_NO_ANCHOR);
-	assert_int_equal(pat->probe, 2);
+	assert_int_equal(pat->first, 2);
+	assert_int_equal(pat->second, 2); /* the only position with a fixed nibble: filtered alone */
 	memscan_pattern_free(pat);
 }
 
@@ -218,24 +219,49 @@ static void test_pattern_parse_invalid_args(void **state)
 	memscan_pattern_free(pat);
 }
 
-/* The anchor is the first fully fixed byte, preferring anything over 0xFF over 0x00. */
-static void test_pattern_anchor_choice(void **state)
+/* The filter positions are the two best scores (first on ties): 0x00 scores least, then 0xFF, then
+ * any other byte; a nibble 0 least, then F, then any other. */
+static void test_pattern_filter_choice(void **state)
 {
 	static const struct {
 		const char *text;
-		size_t anchor;
+		size_t first, second;
 	} cases[] = {
-		{ "41 42 43", 0 }, { "00 FF 41", 2 }, { "00 FF", 1 },       { "00 00", 0 },
-		{ "4? 00 ?1", 1 }, { "FF 00", 0 },    { "?? 00 7F 7E", 2 }, { "4? ?1", MS_PATTERN_NO_ANCHOR },
+		{ "41 42 43", 0, 1 },    { "00 FF 41", 2, 1 }, { "00 FF", 1, 0 },       { "00 00", 0, 1 },
+		{ "4? 00 ?1", 0, 2 },    { "FF 00", 0, 1 },    { "?? 00 7F 7E", 3, 2 }, { "4? ?1", 0, 1 },
+		{ "00 00 00 1?", 3, 0 }, { "0? ?0 ?F", 2, 0 },
 	};
 	memscan_pattern *pat;
 	size_t i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		assert_int_equal(memscan_pattern_parse(cases[i].text, &pat, NULL), MEMSCAN_OK);
-		assert_int_equal(pat->anchor, cases[i].anchor);
+		assert_int_equal(pat->first, cases[i].first);
+		assert_int_equal(pat->second, cases[i].second);
 		memscan_pattern_free(pat);
 	}
+}
+
+/* Pieces: runs of fixed bytes and nibble bytes, short and selective ones first; every fixed nibble
+ * is covered exactly once. */
+static void test_pattern_pieces(void **state)
+{
+	memscan_pattern *pat;
+	char text[3 * 40 + 16] = "00 00 ?? 4? 41 42 ?? ";
+	size_t i, off = strlen(text);
+
+	for (i = 0; i < 20; i++, off += 3)
+		memcpy(text + off, "00 ", 4);
+	assert_int_equal(memscan_pattern_parse(text, &pat, NULL), MEMSCAN_OK);
+	assert_int_equal(pat->piece_count, 4);
+	assert_int_equal(pat->pieces[0].off, 4); /* 41 42: score 16 */
+	assert_int_equal(pat->pieces[0].len, 2);
+	assert_int_equal(pat->pieces[1].off, 0); /* 00 00: score 4 */
+	assert_int_equal(pat->pieces[2].off, 3); /* 4?: score 4, later */
+	assert_int_equal(pat->pieces[2].mask, 0xF0);
+	assert_int_equal(pat->pieces[3].off, 7); /* 20 bytes: long, last */
+	assert_int_equal(pat->pieces[3].len, 20);
+	memscan_pattern_free(pat);
 }
 
 static void test_pattern_null_handling(void **state)
@@ -266,7 +292,8 @@ int main(void)
 		cmocka_unit_test(test_pattern_parse_accepts_max_length),
 		cmocka_unit_test(test_pattern_parse_rejects_too_long),
 		cmocka_unit_test(test_pattern_parse_invalid_args),
-		cmocka_unit_test(test_pattern_anchor_choice),
+		cmocka_unit_test(test_pattern_filter_choice),
+		cmocka_unit_test(test_pattern_pieces),
 		cmocka_unit_test(test_pattern_null_handling),
 	};
 

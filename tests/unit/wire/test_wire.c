@@ -40,6 +40,7 @@ static const struct {
 	E(CONNECT),
 	E(AUTH),
 	E(BUSY),
+	E(CANCELLED),
 };
 
 static void test_wire_error_enum_equals_c_api(void **state)
