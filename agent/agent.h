@@ -179,8 +179,12 @@ typedef struct agent {
 	pthread_mutex_t auth_lock;
 	keyfile_auth *auth;
 	size_t auth_count;
+	uint64_t auth_gen; /* bumped by every reload of AUTH */
 	agent_replay *replay;
 	size_t replay_count;
+	/* an HS1 labelled before this (the agent's start) is refused: the labels above are not kept
+	 * across a restart */
+	uint8_t start_tai[CHAN_TAI64N_LEN];
 
 	pthread_mutex_t table_lock;
 	agent_session *sessions;
@@ -240,7 +244,9 @@ int agent_session_closed(agent *ag, agent_session *s);
 /* Marks S as being closed by the agent, before its pipe is: a worker that finishes a request on it
  * later drops the reply instead of sending it to a closing pipe (nng 1.5 loses such a message). */
 void agent_session_hang_up(agent *ag, agent_session *s);
-void agent_session_set_identity(agent *ag, agent_session *s, const keyfile_auth *auth);
+/* Completes S's handshake with the grant AUTH, found in the authorized keys of generation GEN; -1
+ * (S stays without an identity) if the keys were reloaded since and no longer grant exactly that. */
+int agent_session_set_identity(agent *ag, agent_session *s, const keyfile_auth *auth, uint64_t gen);
 void agent_sessions_free_all(agent *ag);
 int agent_housekeeper_start(agent *ag);
 void agent_housekeeper_stop(agent *ag);

@@ -50,6 +50,7 @@ static int agent_init(agent *ag)
 
 	memset(ag, 0, sizeof(*ag));
 	ag->self_pid = getpid();
+	chan_tai64n_now(ag->start_tai);
 	atomic_init(&ag->stopping, 0);
 	if (pthread_mutex_init(&ag->auth_lock, NULL) || pthread_mutex_init(&ag->table_lock, NULL) ||
 	    pthread_mutex_init(&ag->budget_lock, NULL) || pthread_mutex_init(&ag->stop_lock, NULL) ||

@@ -54,12 +54,14 @@ static int agent_listen_all(agent *ag)
 	return 0;
 }
 
-/* Replies to an HS1 if it comes from an authorized key with a fresh timestamp; NULL otherwise. */
-static int agent_check_authorized(agent *ag, const uint8_t pub[KEYFILE_KEY_LEN], keyfile_auth *ret)
+/* True if PUB is authorized: its grant into *RET, the generation of the keys that say so in *RET_GEN. */
+static int agent_check_authorized(agent *ag, const uint8_t pub[KEYFILE_KEY_LEN], keyfile_auth *ret,
+                                  uint64_t *ret_gen)
 {
 	int found = 0;
 
 	pthread_mutex_lock(&ag->auth_lock);
+	*ret_gen = ag->auth_gen;
 	for (size_t i = 0; i < ag->auth_count; i++) {
 		if (sodium_memcmp(ag->auth[i].pub, pub, KEYFILE_KEY_LEN) == 0) {
 			*ret = ag->auth[i];
@@ -70,13 +72,16 @@ static int agent_check_authorized(agent *ag, const uint8_t pub[KEYFILE_KEY_LEN],
 	return found;
 }
 
-/* Records TAI as the newest HS1 of PUB; -1 if it is not strictly newer than the last one. */
+/* Records TAI as the newest HS1 of PUB; -1 if it is not strictly newer than the last one, -2 if it
+ * is not newer than the agent's start (a label recorded before a restart, or a lagging clock). */
 static int agent_check_fresh(agent *ag, const uint8_t pub[KEYFILE_KEY_LEN],
                              const uint8_t tai[CHAN_TAI64N_LEN])
 {
 	agent_replay *grown;
 	int r = 0;
 
+	if (memcmp(tai, ag->start_tai, CHAN_TAI64N_LEN) <= 0)
+		return -2;
 	pthread_mutex_lock(&ag->auth_lock);
 	for (size_t i = 0; i < ag->replay_count; i++) {
 		if (memcmp(ag->replay[i].pub, pub, KEYFILE_KEY_LEN) != 0)
@@ -120,18 +125,21 @@ static nng_msg *agent_handshake(agent *ag, agent_session *s, const uint8_t *fram
 	keyfile_auth auth;
 	nng_msg *reply = NULL;
 	const char *reason = NULL;
+	uint64_t gen = 0;
+	int fresh;
 
 	if (chan_agent_read_hs1(ag->priv, frame, len, pub, tai, &hs) != 0) {
 		reason = chan_frame_type(frame, len) == CHAN_TYPE_HS1 ? "bad-hs1" : "no-handshake";
 		goto out;
 	}
 	keyfile_fingerprint(pub, fp);
-	if (!agent_check_authorized(ag, pub, &auth)) {
+	if (!agent_check_authorized(ag, pub, &auth, &gen)) {
 		reason = "unauthorized-key";
 		goto out;
 	}
-	if (agent_check_fresh(ag, pub, tai) != 0) {
-		reason = "replayed-hs1";
+	fresh = agent_check_fresh(ag, pub, tai);
+	if (fresh != 0) {
+		reason = fresh == -2 ? "hs1-before-agent-start" : "replayed-hs1";
 		goto out;
 	}
 	if (chan_agent_write_hs2(hs, agent_random_id(), auth.perms, out, &s->chan) != 0) {
@@ -139,13 +147,15 @@ static nng_msg *agent_handshake(agent *ag, agent_session *s, const uint8_t *fram
 		goto out;
 	}
 	reply = agent_msg_from(out, sizeof(out));
-	if (!reply) {
+	if (!reply || agent_session_set_identity(ag, s, &auth, gen) != 0) {
+		/* a reload that removed the key or changed its grant came during the handshake */
+		reason = reply ? "revoked-during-handshake" : "no-memory";
+		nng_msg_free(reply);
+		reply = NULL;
 		chan_session_free(s->chan);
 		s->chan = NULL;
-		reason = "no-memory";
 		goto out;
 	}
-	agent_session_set_identity(ag, s, &auth);
 	agent_log("session peer=%s key=%s perms=0x%x", s->peer, s->fp, auth.perms);
 out:
 	if (reason)
@@ -518,6 +528,7 @@ int agent_reload_authorized(agent *ag)
 	old = ag->auth;
 	ag->auth = list;
 	ag->auth_count = count;
+	ag->auth_gen++;
 	pthread_mutex_unlock(&ag->auth_lock);
 	free(old);
 	agent_log("reload: %zu authorized keys from %s", count, ag->cfg.auth_path);

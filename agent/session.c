@@ -182,9 +182,38 @@ void agent_session_put(agent *ag, agent_session *s)
 		agent_session_free(ag, s);
 }
 
-void agent_session_set_identity(agent *ag, agent_session *s, const keyfile_auth *auth)
+/* True if the authorized keys still grant PUB exactly PERMS and the uid range. Called with the auth
+ * lock held. */
+static int agent_grant_current(agent *ag, const uint8_t pub[KEYFILE_KEY_LEN], uint32_t perms,
+                               uint32_t uid_min, uint32_t uid_max)
 {
+	int found = 0;
+
+	for (size_t i = 0; i < ag->auth_count; i++) {
+		const keyfile_auth *a = &ag->auth[i];
+
+		if (sodium_memcmp(a->pub, pub, KEYFILE_KEY_LEN) == 0 && a->perms == perms &&
+		    a->uid_min == uid_min && a->uid_max == uid_max)
+			found = 1;
+	}
+	return found;
+}
+
+int agent_session_set_identity(agent *ag, agent_session *s, const keyfile_auth *auth, uint64_t gen)
+{
+	int current;
+
+	/* under the table lock, as revocation looks at sessions: a reload either happened before (and
+	 * is seen here) or revokes this session once it is marked done */
 	pthread_mutex_lock(&ag->table_lock);
+	pthread_mutex_lock(&ag->auth_lock);
+	current = ag->auth_gen == gen ||
+	          agent_grant_current(ag, auth->pub, auth->perms, auth->uid_min, auth->uid_max);
+	pthread_mutex_unlock(&ag->auth_lock);
+	if (!current) {
+		pthread_mutex_unlock(&ag->table_lock);
+		return -1;
+	}
 	memcpy(s->client_pub, auth->pub, sizeof(s->client_pub));
 	keyfile_fingerprint(auth->pub, s->fp);
 	s->perms = auth->perms;
@@ -192,6 +221,7 @@ void agent_session_set_identity(agent *ag, agent_session *s, const keyfile_auth 
 	s->uid_max = auth->uid_max;
 	s->hs_done = 1;
 	pthread_mutex_unlock(&ag->table_lock);
+	return 0;
 }
 
 /* At shutdown, after the socket is closed and the workers joined. */
@@ -354,19 +384,13 @@ void agent_housekeeper_stop(agent *ag)
  * the table lock held; takes the auth lock. */
 static int agent_session_revoked(agent *ag, agent_session *s, uint64_t now)
 {
-	int keep = 0;
+	int keep;
 
 	(void)now;
 	if (!s->hs_done)
 		return 0;
 	pthread_mutex_lock(&ag->auth_lock);
-	for (size_t i = 0; i < ag->auth_count; i++) {
-		const keyfile_auth *a = &ag->auth[i];
-
-		if (sodium_memcmp(a->pub, s->client_pub, KEYFILE_KEY_LEN) == 0 && a->perms == s->perms &&
-		    a->uid_min == s->uid_min && a->uid_max == s->uid_max)
-			keep = 1;
-	}
+	keep = agent_grant_current(ag, s->client_pub, s->perms, s->uid_min, s->uid_max);
 	pthread_mutex_unlock(&ag->auth_lock);
 	if (!keep)
 		agent_log("revoked peer=%s key=%s: key removed or its grant changed", s->peer, s->fp);
