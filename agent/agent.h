@@ -35,8 +35,10 @@
 #define AGENT_HEAP_BLOCK_MAX (8u << 20)
 /* Free heap kept resident at the top of an arena (above it, it goes back to the system). */
 #define AGENT_HEAP_KEEP (12u << 20)
-/* Most snapshots one session may keep. */
-#define AGENT_MAX_SNAPSHOTS 256u
+/* Most snapshots one session may keep: the highest max_snapshots accepted, and its default. Each
+ * kept snapshot holds descriptors of its process (a pidfd, and /proc files while in use). */
+#define AGENT_MAX_SNAPSHOTS     256u
+#define AGENT_DEFAULT_SNAPSHOTS 64u
 /* Longest scan pattern text accepted. */
 #define AGENT_PATTERN_TEXT_MAX (4 * MEMSCAN_PATTERN_MAX)
 
@@ -51,7 +53,8 @@ typedef struct agent_config {
 	uint64_t session_budget;
 	uint64_t global_budget;
 	unsigned handshake_timeout_ms;
-	int read_absent; /* read pages pagemap reports never written instead of zero-filling them */
+	unsigned max_snapshots; /* per session */
+	int read_absent;        /* read pages pagemap reports never written instead of zero-filling them */
 } agent_config;
 
 /* A snapshot kept on the agent for one session. */
@@ -105,6 +108,7 @@ typedef struct agent_pending {
 	int diff_ranges_sent;
 	struct agent_match *matches;
 	size_t match_count;
+	uint64_t charged; /* bytes of the lists above charged to OWNER's and AG's budgets */
 } agent_pending;
 
 typedef struct agent_session {
@@ -270,6 +274,9 @@ void agent_diff_settle(struct agent *ag, struct agent_session *s, agent_snap *sn
 void agent_pending_clear(agent_pending *p);
 /* Drops the paged result without finishing anything (the session is going away). */
 void agent_pending_abandon(agent_pending *p);
+/* Charges BYTES that R's pending result keeps to the session's and the agent's budgets (given back
+ * when it is cleared); fails R with BUSY, naming WHAT, if either budget would be exceeded. */
+int agent_pending_charge(agent_req *r, uint64_t bytes, const char *what);
 int agent_page_emit(agent_req *r);
 
 /* compress.c */

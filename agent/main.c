@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -99,6 +100,20 @@ static void agent_tune_malloc(void)
 	(void)mallopt(M_ARENA_MAX, 2);
 }
 
+/* Every session may hold descriptors (its connection, a pidfd per kept snapshot): the soft limit on
+ * descriptors, often 1024, goes up to the hard one (the unit's LimitNOFILE). */
+static void agent_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		fprintf(stderr, "memscan-agent: warning: cannot raise the descriptor limit to %llu: %s\n",
+		        (unsigned long long)rl.rlim_max, strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
 	static agent ag; /* static: nng's threads may still see it while the socket closes */
@@ -113,6 +128,7 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	agent_tune_malloc();
+	agent_raise_nofile();
 
 	if (agent_init(&ag) != 0 || sodium_init() < 0) {
 		fprintf(stderr, "memscan-agent: cannot initialize\n");

@@ -33,7 +33,22 @@ void agent_pending_clear(agent_pending *p)
 	memscan_process_free(p->proc);
 	memscan_diff_free(p->diff);
 	free(p->matches);
+	if (p->charged)
+		agent_budget_release(p->ag, p->owner, p->charged);
 	memset(p, 0, sizeof(*p));
+}
+
+int agent_pending_charge(agent_req *r, uint64_t bytes, const char *what)
+{
+	agent_pending *p = &r->s->pending;
+	char why[160];
+
+	if (agent_budget_reserve(r->ag, r->s, bytes, why, sizeof(why)) != 0)
+		return agent_fail(r, MEMSCAN_ERR_BUSY, "%s: %s", what, why);
+	p->ag = r->ag;
+	p->owner = r->s;
+	p->charged += bytes;
+	return MEMSCAN_OK;
 }
 
 /* Sets the page's cursor: a fresh random one if more follows, else 0. */

@@ -247,12 +247,16 @@ int agent_budget_reserve(agent *ag, agent_session *s, uint64_t bytes, char *msg,
 
 	pthread_mutex_lock(&ag->budget_lock);
 	if (bytes > ag->cfg.session_budget - s->budget_used || s->budget_used > ag->cfg.session_budget) {
-		snprintf(msg, msg_len, "%llu bytes exceed this session's snapshot budget (%llu of %llu used)",
+		snprintf(msg, msg_len,
+		         "%llu bytes exceed this session's memory budget (%llu of %llu in use; release "
+		         "snapshots or raise session_budget)",
 		         (unsigned long long)bytes, (unsigned long long)s->budget_used,
 		         (unsigned long long)ag->cfg.session_budget);
 		r = -1;
 	} else if (bytes > ag->cfg.global_budget - ag->global_used) {
-		snprintf(msg, msg_len, "%llu bytes exceed the agent's snapshot budget (%llu of %llu used)",
+		snprintf(msg, msg_len,
+		         "%llu bytes exceed the agent's memory budget (%llu of %llu in use; retry later or "
+		         "raise global_budget)",
 		         (unsigned long long)bytes, (unsigned long long)ag->global_used,
 		         (unsigned long long)ag->cfg.global_budget);
 		r = -1;

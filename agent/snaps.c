@@ -91,10 +91,11 @@ int agent_op_snapshot(agent_req *r)
 	memscan_filter f;
 	int err;
 
-	if (r->s->snap_count >= AGENT_MAX_SNAPSHOTS)
+	if (r->s->snap_count >= r->ag->cfg.max_snapshots)
 		return agent_fail(r, MEMSCAN_ERR_LIMIT,
-		                  "this session already keeps %u snapshots: release some",
-		                  AGENT_MAX_SNAPSHOTS);
+		                  "this session already keeps %zu snapshots, its most (max_snapshots): "
+		                  "release some",
+		                  r->s->snap_count);
 	err = agent_open_target(r, sn->target, &proc);
 	if (err != MEMSCAN_OK)
 		return err;
