@@ -3,6 +3,7 @@
 #ifndef MEMSCAN_AGENT_H
 #define MEMSCAN_AGENT_H
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -111,6 +112,13 @@ typedef struct agent_pending {
 	uint64_t charged; /* bytes of the lists above charged to OWNER's and AG's budgets */
 } agent_pending;
 
+/* A TCP peer's address, comparable as bytes (family 0: not TCP). */
+typedef struct agent_addr {
+	uint8_t family; /* 4 or 6 */
+	uint16_t port;
+	uint8_t ip[16]; /* IPv4 in the first 4 bytes */
+} agent_addr;
+
 typedef struct agent_session {
 	/* protected by the table lock */
 	struct agent_session *next;
@@ -123,6 +131,7 @@ typedef struct agent_session {
 	uint64_t created_ns;
 	char peer[80];    /* "127.0.0.1:4242", "[::1]:4242", "ipc" */
 	char peer_ip[64]; /* what the per-peer cap counts */
+	agent_addr peer_addr;
 	uint8_t client_pub[KEYFILE_KEY_LEN];
 	char fp[KEYFILE_FINGERPRINT_LEN];
 	uint32_t perms, uid_min, uid_max;
@@ -173,6 +182,17 @@ typedef struct agent_zpool {
 	int ready;
 } agent_zpool;
 
+/* Watches TCP connections that have not sent their SP header yet (gate.c). */
+typedef struct agent_gate {
+	atomic_int ready;
+	void *dir;       /* DIR of /proc/self/fd */
+	int home, spare; /* its descriptor; a slot of ours that dup2 points at the socket looked at */
+	uint16_t *ports; /* the TCP listeners' ports */
+	size_t nports;
+	struct agent_gate_conn *seen; /* last sweep's connections without a session, by inode */
+	size_t seen_n;
+} agent_gate;
+
 typedef struct agent {
 	agent_config cfg;
 	uint8_t *priv; /* sodium_malloc */
@@ -199,6 +219,7 @@ typedef struct agent {
 	uint64_t global_used;
 
 	agent_zpool zpool;
+	agent_gate gate;
 
 	nng_socket sock;
 	nng_listener *listeners;
@@ -278,6 +299,15 @@ void agent_pending_abandon(agent_pending *p);
  * when it is cleared); fails R with BUSY, naming WHAT, if either budget would be exceeded. */
 int agent_pending_charge(agent_req *r, uint64_t bytes, const char *what);
 int agent_page_emit(agent_req *r);
+
+/* gate.c */
+/* Starts watching the listeners' connections (after they listen); -1 if it cannot. */
+int agent_gate_init(agent *ag);
+/* Shuts down connections that sent no SP header within the handshake timeout, or beyond the caps
+ * (oldest first). Called by the housekeeper. */
+void agent_gate_sweep(agent *ag);
+void agent_gate_free(agent *ag);
+void agent_addr_from_nng(const nng_sockaddr *sa, agent_addr *ret);
 
 /* compress.c */
 int agent_zpool_init(agent *ag);

@@ -489,7 +489,7 @@ int agent_server_start(agent *ag)
 		return -1;
 	if (agent_start_workers(ag) != 0 || agent_housekeeper_start(ag) != 0)
 		return -1;
-	if (agent_listen_all(ag) != 0)
+	if (agent_listen_all(ag) != 0 || agent_gate_init(ag) != 0)
 		return -1;
 	printf("memscan-agent %s key %s\n", MEMSCAN_AGENT_VERSION, ag->fp);
 	for (size_t i = 0; i < ag->listener_count; i++)
@@ -503,6 +503,7 @@ void agent_server_stop(agent *ag)
 	for (size_t i = 0; i < ag->listener_count; i++)
 		nng_listener_close(ag->listeners[i]);
 	agent_housekeeper_stop(ag); /* also sets stopping */
+	agent_gate_free(ag);
 	agent_stop_workers(ag);
 	agent_zpool_free(ag);
 	nng_close(ag->sock);

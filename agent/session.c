@@ -20,16 +20,20 @@ uint64_t agent_random_id(void)
 	return id;
 }
 
-/* Fills PEER ("ADDR:PORT") and IP (what the per-peer cap counts) from the pipe's remote address. */
-static void agent_peer_names(nng_pipe pipe, char *peer, size_t peer_len, char *ip, size_t ip_len)
+/* Fills PEER ("ADDR:PORT") and IP (what the per-peer cap counts) from the pipe's remote address,
+ * and ADDR with it if it is TCP. */
+static void agent_peer_names(nng_pipe pipe, char *peer, size_t peer_len, char *ip, size_t ip_len,
+                             agent_addr *addr)
 {
 	char buf[INET6_ADDRSTRLEN];
 	nng_sockaddr sa;
 
 	snprintf(peer, peer_len, "unknown");
 	snprintf(ip, ip_len, "unknown");
+	memset(addr, 0, sizeof(*addr));
 	if (nng_pipe_get_addr(pipe, NNG_OPT_REMADDR, &sa) != 0)
 		return;
+	agent_addr_from_nng(&sa, addr);
 	if (sa.s_family == NNG_AF_INET && inet_ntop(AF_INET, &sa.s_in.sa_addr, buf, sizeof(buf))) {
 		snprintf(ip, ip_len, "%s", buf);
 		snprintf(peer, peer_len, "%s:%u", buf, ntohs(sa.s_in.sa_port));
@@ -78,11 +82,12 @@ static int agent_admit(agent *ag, nng_pipe pipe)
 {
 	char peer[80], ip[64];
 	agent_session *s;
+	agent_addr addr;
 	size_t same = 0;
 
 	if (ag->shutting_down)
 		return -1;
-	agent_peer_names(pipe, peer, sizeof(peer), ip, sizeof(ip));
+	agent_peer_names(pipe, peer, sizeof(peer), ip, sizeof(ip), &addr);
 	if (ag->session_count >= ag->cfg.max_connections) {
 		agent_refused(peer, "max-connections", NULL);
 		return -1;
@@ -96,6 +101,7 @@ static int agent_admit(agent *ag, nng_pipe pipe)
 	s = agent_session_new(pipe, peer, ip);
 	if (!s)
 		return -1;
+	s->peer_addr = addr;
 	s->next = ag->sessions;
 	ag->sessions = s;
 	ag->session_count++;
@@ -359,6 +365,7 @@ static void *agent_housekeeper_main(void *arg)
 			break;
 		pthread_mutex_unlock(&ag->stop_lock);
 		agent_sweep(ag);
+		agent_gate_sweep(ag);
 		pthread_mutex_lock(&ag->stop_lock);
 	}
 	pthread_mutex_unlock(&ag->stop_lock);

@@ -5,7 +5,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 /* One agent for the whole file: a global budget of 40 MiB, at most 40 snapshots per session. */
@@ -25,14 +24,6 @@ static ms_fixture fx;
 
 /* Matches a scan keeps: an array of 16 MiB (16 bytes a match) once complete. */
 #define SCAN_MATCHES (1u << 20)
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Scan of BIG's sparse region (zeros but for one byte in 64 pages) for zero bytes: SCAN_MATCHES
  * matches, the first page of them answered. */
@@ -128,7 +119,7 @@ static void test_pending_scans_budgeted(void **state)
 	for (int i = 0; i < 6; i++)
 		ms_peer_close(&p[i]);
 	assert_int_equal(ms_peer_connect(&late, &env, &env.full, 10000), 0);
-	for (int64_t end = now_ms() + 10000; now_ms() < end; usleep(50000)) {
+	for (int64_t end = ms_now_ms() + 10000; ms_now_ms() < end; usleep(50000)) {
 		wire_free_response(resp);
 		resp = scan_all(&late, &big);
 		assert_non_null(resp);

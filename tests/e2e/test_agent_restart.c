@@ -68,13 +68,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	ms_agent *a = *state;
-	int rc = ms_agent_terminate(a, 10000);
-
-	ms_agent_stop(a);
-	if (rc == 0)
-		ms_agent_cleanup(a);
-	return rc == 0 ? 0 : -1;
+	return ms_agent_finish(*state);
 }
 
 int main(void)
