@@ -131,7 +131,10 @@ static int agent_gate_look(agent_gate *g, int fd, struct agent_gate_conn *c)
 	struct stat st;
 	int listening = 1;
 
-	if (fd == g->home || fd == g->spare || dup2(fd, g->spare) < 0)
+	/* most descriptors are not sockets (pidfds, /proc files): one fstat tells, nothing else is done
+	 * with them, so a descriptor closed and reused meanwhile does not matter here */
+	if (fd == g->home || fd == g->spare || fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode) ||
+	    dup2(fd, g->spare) < 0)
 		return -1;
 	if (fstat(g->spare, &st) != 0 || !S_ISSOCK(st.st_mode) ||
 	    getsockopt(g->spare, SOL_SOCKET, SO_ACCEPTCONN, &listening, &alen) != 0 || listening ||
@@ -286,7 +289,7 @@ void agent_gate_sweep(agent *ag)
 	uint64_t now = chan_monotonic_ns();
 	size_t nsess, all, n, shed, kept = 0;
 
-	if (!atomic_load(&g->ready))
+	if (!atomic_load(&g->ready) || g->nports == 0)
 		return;
 	nsess = agent_session_addrs(ag, &sessions, &all);
 	if (!sessions)
