@@ -186,7 +186,7 @@ typedef struct agent_zpool {
 typedef struct agent_gate {
 	atomic_int ready;
 	void *dir;       /* DIR of /proc/self/fd */
-	int home, spare; /* its descriptor; a slot of ours that dup2 points at the socket looked at */
+	int home, spare; /* its descriptor; a slot of ours pointed (dup3) at the socket looked at */
 	uint16_t *ports; /* the TCP listeners' ports */
 	size_t nports;
 	struct agent_gate_conn *seen; /* last sweep's connections without a session, by inode */

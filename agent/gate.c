@@ -18,7 +18,7 @@
  * housekeeper lists the agent's own descriptors, finds TCP connections to its listeners that belong
  * to no session, and shuts down those waiting longer than the handshake timeout, and the oldest of
  * those beyond the caps. shutdown(2) only: nng then sees the connection end and closes its descriptor
- * itself. Every look at a descriptor goes through a duplicate in a slot of the gate's own (dup2), so
+ * itself. Every look at a descriptor goes through a duplicate in a slot of the gate's own (dup3), so
  * what is checked and what is shut down are one socket, whatever nng closes or opens meanwhile. */
 
 /* One connection without a session. */
@@ -121,6 +121,12 @@ void agent_gate_free(agent *ag)
 	memset(g, 0, sizeof(*g));
 }
 
+/* Points the gate's slot at what FD refers to (the slot keeps it open until pointed elsewhere). */
+static int agent_gate_hold(agent_gate *g, int fd)
+{
+	return dup3(fd, g->spare, O_CLOEXEC) < 0 ? -1 : 0;
+}
+
 /* Points the gate's slot at FD's socket and fills C if it is a connection to one of the listeners;
  * 0 then, -1 otherwise. */
 static int agent_gate_look(agent_gate *g, int fd, struct agent_gate_conn *c)
@@ -134,7 +140,7 @@ static int agent_gate_look(agent_gate *g, int fd, struct agent_gate_conn *c)
 	/* most descriptors are not sockets (pidfds, /proc files): one fstat tells, nothing else is done
 	 * with them, so a descriptor closed and reused meanwhile does not matter here */
 	if (fd == g->home || fd == g->spare || fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode) ||
-	    dup2(fd, g->spare) < 0)
+	    agent_gate_hold(g, fd) != 0)
 		return -1;
 	if (fstat(g->spare, &st) != 0 || !S_ISSOCK(st.st_mode) ||
 	    getsockopt(g->spare, SOL_SOCKET, SO_ACCEPTCONN, &listening, &alen) != 0 || listening ||
@@ -254,7 +260,7 @@ static size_t agent_gate_shed(agent_gate *g, const struct agent_gate_conn *v, si
 	for (size_t i = 0; i < n; i++) {
 		struct stat st;
 
-		if (!v[i].shed || dup2(v[i].fd, g->spare) < 0)
+		if (!v[i].shed || agent_gate_hold(g, v[i].fd) != 0)
 			continue;
 		/* the same socket as judged, not one that took its descriptor number since */
 		if (fstat(g->spare, &st) == 0 && (uint64_t)st.st_ino == v[i].ino &&
@@ -297,7 +303,7 @@ void agent_gate_sweep(agent *ag)
 	n = agent_gate_list(g, sessions, nsess, now, &v);
 	agent_gate_judge(ag, v, n, sessions, nsess, all, now);
 	shed = agent_gate_shed(g, v, n);
-	(void)dup2(g->home, g->spare); /* the slot holds no socket between sweeps */
+	(void)agent_gate_hold(g, g->home); /* the slot holds no socket between sweeps */
 	if (shed)
 		agent_log("gate: closed %zu of %zu connections that sent no SP header (timeout or caps)",
 		          shed, n);
