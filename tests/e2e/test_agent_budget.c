@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* What sessions keep on a real memscan-agent is bounded: pending scan results under the budgets, kept
- * snapshots under max_snapshots. */
+ * snapshots under max_snapshots and their descriptors. */
 #include "agentutil.h"
 
 #include <stdlib.h>
@@ -166,12 +166,38 @@ static void test_snapshot_cap(void **state)
 	ms_peer_close(&p);
 }
 
+/* Each kept snapshot holds one descriptor (the process's pidfd), not one per /proc file: a session
+ * keeping max_snapshots of them adds at most that many plus a few to the agent's descriptors. */
+static void test_snapshot_descriptors_bounded(void **state)
+{
+	size_t before, after;
+	ms_peer p;
+
+	(void)state;
+	assert_int_equal(ms_peer_connect(&p, &env, &env.full, 10000), 0);
+	wire_free_response(ms_peer_hello(&p));
+	before = ms_agent_fd_count(&env);
+	for (int i = 0; i < MAX_SNAPSHOTS; i++) {
+		Memscan__V1__Response *resp = snap_page(&p);
+
+		assert_non_null(resp);
+		assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_SNAPSHOT);
+		wire_free_response(resp);
+	}
+	after = ms_agent_fd_count(&env);
+	print_message("agent descriptors: %zu before, %zu with %d snapshots kept\n", before, after,
+	              MAX_SNAPSHOTS);
+	assert_true(after <= before + MAX_SNAPSHOTS + 4);
+	ms_peer_close(&p);
+}
+
 int main(void)
 {
 	const char *args[] = { "--global-budget", "40M", "--max-snapshots", "40", NULL };
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pending_scans_budgeted),
 		cmocka_unit_test(test_snapshot_cap),
+		cmocka_unit_test(test_snapshot_descriptors_bounded),
 	};
 	return ms_agent_run_suite("test_agent_budget", &env, &fx, args, tests,
 	                          sizeof(tests) / sizeof(tests[0]));
