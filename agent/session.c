@@ -331,9 +331,14 @@ static size_t agent_collect(agent *ag, int (*due)(agent *, agent_session *, uint
 	pthread_mutex_lock(&ag->table_lock);
 	now = chan_monotonic_ns();
 	*ret = calloc(ag->session_count ? ag->session_count : 1, sizeof(**ret));
-	for (s = ag->sessions; *ret && s; s = s->next)
-		if (due(ag, s, now))
+	for (s = ag->sessions; *ret && s; s = s->next) {
+		if (due(ag, s, now)) {
+			/* a reply still being built for it is dropped, not sent to the closing pipe (nng 1.5
+			 * loses such a message: see agent_session_hang_up) */
+			s->hung_up = 1;
 			(*ret)[n++] = s->pipe;
+		}
+	}
 	pthread_mutex_unlock(&ag->table_lock);
 	return n;
 }
