@@ -211,6 +211,9 @@ typedef struct agent {
 	uint8_t start_tai[CHAN_TAI64N_LEN];
 
 	pthread_mutex_t table_lock;
+	/* taken by every close of a session's pipe by the agent and by the hand-over of a reply after the
+	 * check that its session is not closing (see agent_ctx_reply); taken before the table lock */
+	pthread_mutex_t close_lock;
 	agent_session *sessions;
 	size_t session_count;
 	int shutting_down;
@@ -272,6 +275,9 @@ void agent_session_hang_up(agent *ag, agent_session *s);
 /* Completes S's handshake with the grant AUTH, found in the authorized keys of generation GEN; -1
  * (S stays without an identity) if the keys were reloaded since and no longer grant exactly that. */
 int agent_session_set_identity(agent *ag, agent_session *s, const keyfile_auth *auth, uint64_t gen);
+/* Closes PIPE under the close lock (see agent_ctx_reply in server.c): mark its session hung up or
+ * closed first. Returns nng_pipe_close's result. */
+int agent_close_pipe(agent *ag, nng_pipe pipe);
 void agent_sessions_free_all(agent *ag);
 int agent_housekeeper_start(agent *ag);
 void agent_housekeeper_stop(agent *ag);

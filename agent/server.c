@@ -199,8 +199,9 @@ static int agent_open_data(struct agent_ctx *c)
 	return 0;
 }
 
-/* Ends C's request: wipes and frees the request, releases the session (closing the pipe if there is
- * no REPLY to send) and returns REPLY, or NULL. */
+/* Ends C's request: wipes and frees the request. With a REPLY to send, C keeps the session for
+ * agent_ctx_reply and REPLY is returned; otherwise the session is released, the pipe closed, and NULL
+ * returned. */
 static nng_msg *agent_end(agent *ag, struct agent_ctx *c, nng_msg *reply)
 {
 	nng_pipe pipe = nng_msg_get_pipe(c->msg);
@@ -213,22 +214,17 @@ static nng_msg *agent_end(agent *ag, struct agent_ctx *c, nng_msg *reply)
 	c->req = NULL;
 	c->msg = NULL;
 	c->pt_len = 0;
-	c->s = NULL;
 	if (s) {
 		if (!reply)
 			agent_session_hang_up(ag, s);
 		atomic_store(&s->in_flight, 0);
-		/* the pipe went away while we worked (e.g. a pipelined second request closed it): the reply
-		 * has nowhere to go, and nng 1.5 may not free a reply queued for a closing pipe */
-		if (reply && agent_session_closed(ag, s)) {
-			nng_msg_free(reply);
-			reply = NULL;
-		}
+		if (reply)
+			return reply;
+		c->s = NULL;
 		agent_session_put(ag, s);
 	}
-	if (!reply)
-		nng_pipe_close(pipe);
-	return reply;
+	agent_close_pipe(ag, pipe);
+	return NULL;
 }
 
 /* Takes MSG on: finds its session and claims it (one request at a time), opens a DATA frame. -1 after
@@ -299,17 +295,36 @@ static void agent_ctx_recv(struct agent_ctx *c)
 	nng_ctx_recv(c->ctx, c->aio);
 }
 
-/* Sends REPLY on C, or receives again if there is none. */
+/* Sends REPLY on C and releases C's session, or receives again if there is none. A session the agent
+ * is closing (or whose pipe went, e.g. after a pipelined second request) gets no reply: nng 1.5 may
+ * lose a message handed to a closing pipe. The check and the hand-over happen under the close lock,
+ * which the agent's own closes of pipes take too, so none comes between them. */
 static void agent_ctx_reply(struct agent_ctx *c, nng_msg *reply)
 {
+	agent *ag = c->ag;
+	agent_session *s = c->s;
+	int closed;
+
 	if (!reply) {
 		agent_ctx_recv(c);
 		return;
 	}
-	c->sending = 1;
-	nng_aio_set_msg(c->aio, reply);
-	nng_aio_set_timeout(c->aio, 30000);
-	nng_ctx_send(c->ctx, c->aio);
+	c->s = NULL;
+	pthread_mutex_lock(&ag->close_lock);
+	closed = agent_session_closed(ag, s);
+	if (closed) {
+		nng_msg_free(reply);
+		nng_pipe_close(s->pipe);
+	} else {
+		c->sending = 1;
+		nng_aio_set_msg(c->aio, reply);
+		nng_aio_set_timeout(c->aio, 30000);
+		nng_ctx_send(c->ctx, c->aio);
+	}
+	pthread_mutex_unlock(&ag->close_lock);
+	agent_session_put(ag, s);
+	if (closed)
+		agent_ctx_recv(c); /* C is ours again only when nothing was sent */
 }
 
 static void agent_queue_work(agent *ag, struct agent_ctx *c)

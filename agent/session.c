@@ -305,11 +305,21 @@ static int agent_session_due(agent *ag, agent_session *s, uint64_t now)
 	return due;
 }
 
+int agent_close_pipe(agent *ag, nng_pipe pipe)
+{
+	int rv;
+
+	pthread_mutex_lock(&ag->close_lock);
+	rv = nng_pipe_close(pipe);
+	pthread_mutex_unlock(&ag->close_lock);
+	return rv;
+}
+
 /* Closes the pipes in IDS; an entry whose pipe is already gone is dropped here. */
 static void agent_close_pipes(agent *ag, const nng_pipe *pipes, size_t count)
 {
 	for (size_t i = 0; i < count; i++) {
-		if (nng_pipe_close(pipes[i]) == NNG_ENOENT) {
+		if (agent_close_pipe(ag, pipes[i]) == NNG_ENOENT) {
 			agent_session *dead;
 
 			pthread_mutex_lock(&ag->table_lock);
