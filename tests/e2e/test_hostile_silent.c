@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Connections that never send a byte, against a real memscan-agent held to 1024 descriptors. */
+/* Descriptors of a real memscan-agent: its limit, and connections that never send a byte while it is
+ * held to 1024. */
 #include "agentutil.h"
 
 #include <errno.h>
@@ -73,6 +74,35 @@ static int remote_ps(const ms_agent *a, int64_t *ret_ms)
 	return status;
 }
 
+/* The soft and hard RLIMIT_NOFILE of process PID, from /proc/PID/limits. */
+static void nofile_limits(pid_t pid, unsigned long long *soft, unsigned long long *hard)
+{
+	char path[64], line[256];
+	int found = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
+	f = fopen(path, "re");
+	assert_non_null(f);
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "Max open files %llu %llu", soft, hard) == 2;
+	fclose(f);
+	assert_true(found);
+}
+
+/* Started with a soft descriptor limit of 256 under a higher hard one, the agent runs with the hard
+ * one (the unit's LimitNOFILE is the hard limit). */
+static void test_agent_raises_nofile(void **state)
+{
+	unsigned long long soft = 0, hard = 0;
+	ms_agent *a = *state;
+
+	nofile_limits(a->pid, &soft, &hard);
+	print_message("agent descriptor limits: soft %llu, hard %llu\n", soft, hard);
+	assert_true(hard > 256);
+	assert_int_equal(soft, hard);
+}
+
 /* 600 TCP connections that never send their SP header, to an agent limited to 1024 descriptors: the
  * agent ends them (those past the 1 s handshake timeout, and at once those beyond the per-peer cap)
  * instead of holding each for nng's 10 s, its descriptors stay near the cap, and `memscan remote ps`
@@ -123,6 +153,22 @@ static void test_silent_connections_shed(void **state)
 	assert_int_equal(ms_agent_serving(a, (int)getpid()), 0);
 }
 
+/* Starts A with a soft descriptor limit of 256 (this process's goes back to its hard limit after). */
+static int agent_start_low_nofile(ms_agent *a, const char *const *args)
+{
+	struct rlimit own, low;
+	int rc;
+
+	if (getrlimit(RLIMIT_NOFILE, &own) != 0 || own.rlim_max <= 256)
+		return -1;
+	low = (struct rlimit){ 256, own.rlim_max };
+	if (setrlimit(RLIMIT_NOFILE, &low) != 0)
+		return -1;
+	rc = ms_agent_start(a, args);
+	own.rlim_cur = own.rlim_max;
+	return setrlimit(RLIMIT_NOFILE, &own) == 0 ? rc : -1;
+}
+
 static int setup(void **state)
 {
 	static ms_agent a;
@@ -132,7 +178,7 @@ static int setup(void **state)
 	/* the CLI's known_agents goes to a fresh directory */
 	if (!dir || setenv("XDG_CONFIG_HOME", dir, 1) != 0)
 		return -1;
-	if (ms_agent_init(&a) != 0 || ms_agent_start(&a, args) != 0)
+	if (ms_agent_init(&a) != 0 || agent_start_low_nofile(&a, args) != 0)
 		return -1;
 	*state = &a;
 	return 0;
@@ -149,6 +195,7 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_agent_raises_nofile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_silent_connections_shed, setup, teardown),
 	};
 	struct rlimit own;
