@@ -101,8 +101,8 @@ static void test_key_removed_during_handshake(void **state)
 		atomic_store(&stop, 1);
 		for (int i = 0; i < HAMMERS; i++)
 			pthread_join(h[i].thread, NULL);
-		usleep(
-		    50000); /* revocations land (the reload ends the sessions it finds before it returns) */
+		/* revocations land (the reload ends the sessions it finds before it returns) */
+		usleep(50000);
 		for (int i = 0; i < HAMMERS; i++) {
 			for (size_t j = 0; j < h[i].n; j++) {
 				survivors += still_served(&h[i].kept[j]);
