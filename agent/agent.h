@@ -3,6 +3,7 @@
 #ifndef MEMSCAN_AGENT_H
 #define MEMSCAN_AGENT_H
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -35,8 +36,10 @@
 #define AGENT_HEAP_BLOCK_MAX (8u << 20)
 /* Free heap kept resident at the top of an arena (above it, it goes back to the system). */
 #define AGENT_HEAP_KEEP (12u << 20)
-/* Most snapshots one session may keep. */
-#define AGENT_MAX_SNAPSHOTS 256u
+/* Most snapshots one session may keep: the highest max_snapshots accepted, and its default. Each
+ * kept snapshot holds descriptors of its process (a pidfd, and /proc files while in use). */
+#define AGENT_MAX_SNAPSHOTS     256u
+#define AGENT_DEFAULT_SNAPSHOTS 64u
 /* Longest scan pattern text accepted. */
 #define AGENT_PATTERN_TEXT_MAX (4 * MEMSCAN_PATTERN_MAX)
 
@@ -51,7 +54,8 @@ typedef struct agent_config {
 	uint64_t session_budget;
 	uint64_t global_budget;
 	unsigned handshake_timeout_ms;
-	int read_absent; /* read pages pagemap reports never written instead of zero-filling them */
+	unsigned max_snapshots; /* per session */
+	int read_absent;        /* read pages pagemap reports never written instead of zero-filling them */
 } agent_config;
 
 /* A snapshot kept on the agent for one session. */
@@ -105,7 +109,15 @@ typedef struct agent_pending {
 	int diff_ranges_sent;
 	struct agent_match *matches;
 	size_t match_count;
+	uint64_t charged; /* bytes of the lists above charged to OWNER's and AG's budgets */
 } agent_pending;
+
+/* A TCP peer's address, comparable as bytes (family 0: not TCP). */
+typedef struct agent_addr {
+	uint8_t family; /* 4 or 6 */
+	uint16_t port;
+	uint8_t ip[16]; /* IPv4 in the first 4 bytes */
+} agent_addr;
 
 typedef struct agent_session {
 	/* protected by the table lock */
@@ -119,6 +131,7 @@ typedef struct agent_session {
 	uint64_t created_ns;
 	char peer[80];    /* "127.0.0.1:4242", "[::1]:4242", "ipc" */
 	char peer_ip[64]; /* what the per-peer cap counts */
+	agent_addr peer_addr;
 	uint8_t client_pub[KEYFILE_KEY_LEN];
 	char fp[KEYFILE_FINGERPRINT_LEN];
 	uint32_t perms, uid_min, uid_max;
@@ -173,6 +186,17 @@ typedef struct agent_zpool {
 	int ready;
 } agent_zpool;
 
+/* Watches TCP connections that have not sent their SP header yet (gate.c). */
+typedef struct agent_gate {
+	atomic_int ready;
+	void *dir;       /* DIR of /proc/self/fd */
+	int home, spare; /* its descriptor; a slot of ours pointed (dup3) at the socket looked at */
+	uint16_t *ports; /* the TCP listeners' ports */
+	size_t nports;
+	struct agent_gate_conn *seen; /* last sweep's connections without a session, by inode */
+	size_t seen_n;
+} agent_gate;
+
 typedef struct agent {
 	agent_config cfg;
 	uint8_t *priv; /* sodium_malloc */
@@ -183,10 +207,17 @@ typedef struct agent {
 	pthread_mutex_t auth_lock;
 	keyfile_auth *auth;
 	size_t auth_count;
+	uint64_t auth_gen; /* bumped by every reload of AUTH */
 	agent_replay *replay;
 	size_t replay_count;
+	/* an HS1 labelled before this (the agent's start) is refused: the labels above are not kept
+	 * across a restart */
+	uint8_t start_tai[CHAN_TAI64N_LEN];
 
 	pthread_mutex_t table_lock;
+	/* taken by every close of a session's pipe by the agent and by the hand-over of a reply after the
+	 * check that its session is not closing (see agent_ctx_reply); taken before the table lock */
+	pthread_mutex_t close_lock;
 	agent_session *sessions;
 	size_t session_count;
 	int shutting_down;
@@ -195,6 +226,7 @@ typedef struct agent {
 	uint64_t global_used;
 
 	agent_zpool zpool;
+	agent_gate gate;
 
 	nng_socket sock;
 	nng_listener *listeners;
@@ -244,7 +276,12 @@ int agent_session_closed(agent *ag, agent_session *s);
 /* Marks S as being closed by the agent, before its pipe is: a worker that finishes a request on it
  * later drops the reply instead of sending it to a closing pipe (nng 1.5 loses such a message). */
 void agent_session_hang_up(agent *ag, agent_session *s);
-void agent_session_set_identity(agent *ag, agent_session *s, const keyfile_auth *auth);
+/* Completes S's handshake with the grant AUTH, found in the authorized keys of generation GEN; -1
+ * (S stays without an identity) if the keys were reloaded since and no longer grant exactly that. */
+int agent_session_set_identity(agent *ag, agent_session *s, const keyfile_auth *auth, uint64_t gen);
+/* Closes PIPE under the close lock (see agent_ctx_reply in server.c): mark its session hung up or
+ * closed first. Returns nng_pipe_close's result. */
+int agent_close_pipe(agent *ag, nng_pipe pipe);
 void agent_sessions_free_all(agent *ag);
 /* Makes PROC's long operations stop once S's pipe goes or the agent stops (S outlives PROC's use). */
 void agent_session_watch(agent_session *s, memscan_process *proc);
@@ -275,7 +312,19 @@ void agent_diff_settle(struct agent *ag, struct agent_session *s, agent_snap *sn
 void agent_pending_clear(agent_pending *p);
 /* Drops the paged result without finishing anything (the session is going away). */
 void agent_pending_abandon(agent_pending *p);
+/* Charges BYTES that R's pending result keeps to the session's and the agent's budgets (given back
+ * when it is cleared); fails R with BUSY, naming WHAT, if either budget would be exceeded. */
+int agent_pending_charge(agent_req *r, uint64_t bytes, const char *what);
 int agent_page_emit(agent_req *r);
+
+/* gate.c */
+/* Starts watching the listeners' connections (after they listen); -1 if it cannot. */
+int agent_gate_init(agent *ag);
+/* Shuts down connections that sent no SP header within the handshake timeout, or beyond the caps
+ * (oldest first). Called by the housekeeper. */
+void agent_gate_sweep(agent *ag);
+void agent_gate_free(agent *ag);
+void agent_addr_from_nng(const nng_sockaddr *sa, agent_addr *ret);
 
 /* compress.c */
 int agent_zpool_init(agent *ag);

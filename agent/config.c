@@ -21,6 +21,7 @@ enum agent_opt {
 	OPT_SESSION_BUDGET,
 	OPT_GLOBAL_BUDGET,
 	OPT_HS_TIMEOUT,
+	OPT_MAX_SNAPSHOTS,
 	OPT_READ_ABSENT,
 };
 
@@ -41,6 +42,7 @@ static const struct agent_opt_name {
 	{ "session_budget", "--session-budget", OPT_SESSION_BUDGET, NULL },
 	{ "global_budget", "--global-budget", OPT_GLOBAL_BUDGET, NULL },
 	{ "handshake_timeout_ms", "--handshake-timeout", OPT_HS_TIMEOUT, NULL },
+	{ "max_snapshots", "--max-snapshots", OPT_MAX_SNAPSHOTS, NULL },
 	{ "read_absent", "--read-absent", OPT_READ_ABSENT, "yes" },
 };
 
@@ -56,9 +58,11 @@ static void agent_usage(FILE *out)
 	        "  --workers N               request worker threads (default 8)\n"
 	        "  --max-connections N       connections in all (default 256)\n"
 	        "  --max-per-peer N          connections per peer address (default 32)\n"
-	        "  --session-budget BYTES    snapshot bytes per session, K/M/G suffixes (default 1G)\n"
-	        "  --global-budget BYTES     snapshot bytes in all (default 4G)\n"
+	        "  --session-budget BYTES    bytes a session keeps (snapshots, results waiting for their\n"
+	        "                            next page), K/M/G suffixes (default 1G)\n"
+	        "  --global-budget BYTES     bytes all sessions keep (default 4G)\n"
 	        "  --handshake-timeout MS    close connections without a handshake after MS (default 5000)\n"
+	        "  --max-snapshots N         snapshots one session may keep, 1 to 256 (default 64)\n"
 	        "  --read-absent             read pages the kernel reports as never written instead of\n"
 	        "                            treating them as zeros (for memory supplied on demand, e.g.\n"
 	        "                            userfaultfd); config: read_absent = yes\n"
@@ -180,6 +184,8 @@ static int agent_apply(agent_config *cfg, int opt, const char *value)
 		return agent_parse_size(value, &cfg->global_budget);
 	case OPT_HS_TIMEOUT:
 		return agent_parse_uint(value, 1, 3600000, &cfg->handshake_timeout_ms);
+	case OPT_MAX_SNAPSHOTS:
+		return agent_parse_uint(value, 1, AGENT_MAX_SNAPSHOTS, &cfg->max_snapshots);
 	case OPT_READ_ABSENT:
 		return agent_parse_bool(value, &cfg->read_absent);
 	}
@@ -269,6 +275,7 @@ static int agent_config_defaults(agent_config *cfg)
 	cfg->session_budget = 1ull << 30;
 	cfg->global_budget = 4ull << 30;
 	cfg->handshake_timeout_ms = 5000;
+	cfg->max_snapshots = AGENT_DEFAULT_SNAPSHOTS;
 	if (agent_set_string(&cfg->key_path, AGENT_DEFAULT_KEY) ||
 	    agent_set_string(&cfg->auth_path, AGENT_DEFAULT_AUTH))
 		return -1;

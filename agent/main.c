@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -50,11 +51,12 @@ static int agent_init(agent *ag)
 
 	memset(ag, 0, sizeof(*ag));
 	ag->self_pid = getpid();
+	chan_tai64n_now(ag->start_tai);
 	atomic_init(&ag->stopping, 0);
 	if (pthread_mutex_init(&ag->auth_lock, NULL) || pthread_mutex_init(&ag->table_lock, NULL) ||
-	    pthread_mutex_init(&ag->budget_lock, NULL) || pthread_mutex_init(&ag->stop_lock, NULL) ||
-	    pthread_mutex_init(&ag->work_lock, NULL) || pthread_cond_init(&ag->work_cond, NULL) ||
-	    pthread_condattr_init(&attr))
+	    pthread_mutex_init(&ag->close_lock, NULL) || pthread_mutex_init(&ag->budget_lock, NULL) ||
+	    pthread_mutex_init(&ag->stop_lock, NULL) || pthread_mutex_init(&ag->work_lock, NULL) ||
+	    pthread_cond_init(&ag->work_cond, NULL) || pthread_condattr_init(&attr))
 		return -1;
 	/* the housekeeper's deadlines are CLOCK_MONOTONIC: the condition variable must agree, or every
 	 * timed wait returns at once and the thread spins */
@@ -111,6 +113,20 @@ static void agent_tune_malloc(void)
 	(void)mallopt(M_ARENA_MAX, 2);
 }
 
+/* Every session may hold descriptors (its connection, a pidfd per kept snapshot): the soft limit on
+ * descriptors, often 1024, goes up to the hard one (the unit's LimitNOFILE). */
+static void agent_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		fprintf(stderr, "memscan-agent: warning: cannot raise the descriptor limit to %llu: %s\n",
+		        (unsigned long long)rl.rlim_max, strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
 	static agent ag; /* static: nng's threads may still see it while the socket closes */
@@ -125,6 +141,7 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	agent_tune_malloc();
+	agent_raise_nofile();
 
 	if (agent_init(&ag) != 0 || sodium_init() < 0) {
 		fprintf(stderr, "memscan-agent: cannot initialize\n");

@@ -47,7 +47,23 @@ int agent_op_list_processes(agent_req *r)
 	p->kind = AGENT_PAGE_PROCS;
 	p->procs = list;
 	p->proc_count = agent_filter_procs(r->s, list, count);
+	err = agent_pending_charge(r, (uint64_t)count * sizeof(*list), "the process list kept for paging");
+	if (err != MEMSCAN_OK) {
+		agent_pending_clear(p);
+		return err;
+	}
 	return agent_page_emit(r);
+}
+
+/* What LIST holds in memory (regions and their paths), as charged to the budgets. */
+static uint64_t agent_region_list_size(const memscan_region_list *list)
+{
+	size_t n = memscan_region_list_count(list);
+	uint64_t bytes = (uint64_t)n * sizeof(memscan_region);
+
+	for (size_t i = 0; i < n; i++)
+		bytes += strlen(memscan_region_list_get(list, i)->path) + 1;
+	return bytes;
 }
 
 /* Lists the regions of PROC selected by FILTER into *RET. */
@@ -87,6 +103,10 @@ int agent_op_list_regions(agent_req *r)
 	if (err == MEMSCAN_OK) {
 		p->kind = AGENT_PAGE_REGIONS;
 		p->start_time = memscan_process_start_time(proc);
+		err = agent_pending_charge(r, agent_region_list_size(p->regions),
+		                           "the region list kept for paging");
+		if (err != MEMSCAN_OK)
+			agent_pending_clear(p);
 	}
 	return err == MEMSCAN_OK ? agent_page_emit(r) : err;
 }
@@ -151,27 +171,44 @@ int agent_op_read(agent_req *r)
 	return agent_page_emit(r);
 }
 
+/* The matches of a scan as they come: the array is charged to the budgets as it grows (16 bytes a
+ * match, up to 256 MiB), since a client may keep it pending by never asking for the next page. */
 struct agent_scan_ctx {
+	agent_req *r;
 	struct agent_match *items;
 	size_t count, cap;
+	uint64_t charged;
 	int nomem;
+	char over[160]; /* the budget's refusal, if the array could not grow */
 };
+
+/* Doubles the match array, charging its growth first; -1 (NOMEM or OVER set) if it cannot. */
+static int agent_scan_grow(struct agent_scan_ctx *c)
+{
+	size_t cap = c->cap ? 2 * c->cap : 1024;
+	uint64_t more = (uint64_t)(cap - c->cap) * sizeof(*c->items);
+	struct agent_match *grown;
+
+	if (agent_budget_reserve(c->r->ag, c->r->s, more, c->over, sizeof(c->over)) != 0)
+		return -1;
+	grown = realloc(c->items, cap * sizeof(*grown));
+	if (!grown) {
+		agent_budget_release(c->r->ag, c->r->s, more);
+		c->nomem = 1;
+		return -1;
+	}
+	c->items = grown;
+	c->cap = cap;
+	c->charged += more;
+	return 0;
+}
 
 static int agent_on_match(void *arg, uint64_t address, const memscan_region *region)
 {
 	struct agent_scan_ctx *c = arg;
 
-	if (c->count == c->cap) {
-		size_t cap = c->cap ? 2 * c->cap : 1024;
-		struct agent_match *grown = realloc(c->items, cap * sizeof(*grown));
-
-		if (!grown) {
-			c->nomem = 1;
-			return 1;
-		}
-		c->items = grown;
-		c->cap = cap;
-	}
+	if (c->count == c->cap && agent_scan_grow(c) != 0)
+		return 1;
 	c->items[c->count].address = address;
 	c->items[c->count].region_start = region->start;
 	c->count++;
@@ -210,16 +247,48 @@ static int agent_run_scan(agent_req *r, memscan_process *proc, const memscan_reg
 	err = memscan_scan(proc, regions, pat, &opt, agent_on_match, c, NULL);
 	if (c->nomem)
 		return agent_fail(r, MEMSCAN_ERR_NO_MEMORY, "out of memory after %zu matches", c->count);
+	if (c->over[0])
+		return agent_fail(r, MEMSCAN_ERR_BUSY,
+		                  "scan stopped after %zu matches (narrow it, or lower max_results): %s",
+		                  c->count, c->over);
 	if (err != MEMSCAN_OK && err != MEMSCAN_ERR_STOPPED)
 		return agent_fail(r, err, "scanning process %d: %s", memscan_process_pid(proc),
 		                  memscan_strerror(err));
 	return MEMSCAN_OK;
 }
 
+/* Hands C's matches to the session's pending result, trimmed to their count (and the charge with
+ * them). */
+static void agent_scan_keep(agent_req *r, struct agent_scan_ctx *c)
+{
+	agent_pending *p = &r->s->pending;
+	uint64_t used = (uint64_t)c->count * sizeof(*c->items);
+	struct agent_match *trimmed;
+
+	if (!c->count) {
+		free(c->items);
+		c->items = NULL;
+	} else if ((trimmed = realloc(c->items, c->count * sizeof(*c->items))) != NULL) {
+		c->items = trimmed;
+	} else {
+		used = c->charged; /* kept as it is */
+	}
+	agent_budget_release(r->ag, r->s, c->charged - used);
+	c->charged = used;
+	p->kind = AGENT_PAGE_SCAN;
+	p->matches = c->items;
+	p->match_count = c->count;
+	p->ag = r->ag;
+	p->owner = r->s;
+	p->charged += c->charged;
+	c->items = NULL;
+	c->charged = 0;
+}
+
 int agent_op_scan(agent_req *r)
 {
 	const Memscan__V1__Scan *sc = r->req->scan;
-	struct agent_scan_ctx c = { 0 };
+	struct agent_scan_ctx c = { .r = r };
 	memscan_region_list *regions = NULL;
 	memscan_pattern *pat = NULL;
 	memscan_process *proc = NULL;
@@ -236,15 +305,13 @@ int agent_op_scan(agent_req *r)
 	if (err == MEMSCAN_OK)
 		err = agent_run_scan(r, proc, regions, pat, &c);
 	if (err == MEMSCAN_OK) {
-		r->s->pending.kind = AGENT_PAGE_SCAN;
-		r->s->pending.matches = c.items;
-		r->s->pending.match_count = c.count;
+		agent_scan_keep(r, &c);
 		r->s->pending.proc = proc; /* checked again at every page */
-		c.items = NULL;
 		proc = NULL;
 		r->bytes = memscan_region_list_bytes(regions);
 		err = agent_page_emit(r);
 	}
+	agent_budget_release(r->ag, r->s, c.charged);
 	free(c.items);
 	memscan_region_list_free(regions);
 	memscan_pattern_free(pat);

@@ -33,6 +33,8 @@ void agent_pending_clear(agent_pending *p)
 	memscan_process_free(p->proc);
 	memscan_diff_free(p->diff);
 	free(p->matches);
+	if (p->charged)
+		agent_budget_release(p->ag, p->owner, p->charged);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -52,6 +54,19 @@ static int agent_page_check(agent_req *r)
 		return MEMSCAN_OK;
 	agent_pending_abandon(p);
 	return r->err;
+}
+
+int agent_pending_charge(agent_req *r, uint64_t bytes, const char *what)
+{
+	agent_pending *p = &r->s->pending;
+	char why[160];
+
+	if (agent_budget_reserve(r->ag, r->s, bytes, why, sizeof(why)) != 0)
+		return agent_fail(r, MEMSCAN_ERR_BUSY, "%s: %s", what, why);
+	p->ag = r->ag;
+	p->owner = r->s;
+	p->charged += bytes;
+	return MEMSCAN_OK;
 }
 
 /* Sets the page's cursor: a fresh random one if more follows, else 0. */

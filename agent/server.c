@@ -54,12 +54,14 @@ static int agent_listen_all(agent *ag)
 	return 0;
 }
 
-/* Replies to an HS1 if it comes from an authorized key with a fresh timestamp; NULL otherwise. */
-static int agent_check_authorized(agent *ag, const uint8_t pub[KEYFILE_KEY_LEN], keyfile_auth *ret)
+/* True if PUB is authorized: its grant into *RET, the generation of the keys that say so in *RET_GEN. */
+static int agent_check_authorized(agent *ag, const uint8_t pub[KEYFILE_KEY_LEN], keyfile_auth *ret,
+                                  uint64_t *ret_gen)
 {
 	int found = 0;
 
 	pthread_mutex_lock(&ag->auth_lock);
+	*ret_gen = ag->auth_gen;
 	for (size_t i = 0; i < ag->auth_count; i++) {
 		if (sodium_memcmp(ag->auth[i].pub, pub, KEYFILE_KEY_LEN) == 0) {
 			*ret = ag->auth[i];
@@ -70,13 +72,16 @@ static int agent_check_authorized(agent *ag, const uint8_t pub[KEYFILE_KEY_LEN],
 	return found;
 }
 
-/* Records TAI as the newest HS1 of PUB; -1 if it is not strictly newer than the last one. */
+/* Records TAI as the newest HS1 of PUB; -1 if it is not strictly newer than the last one, -2 if it
+ * is not newer than the agent's start (a label recorded before a restart, or a lagging clock). */
 static int agent_check_fresh(agent *ag, const uint8_t pub[KEYFILE_KEY_LEN],
                              const uint8_t tai[CHAN_TAI64N_LEN])
 {
 	agent_replay *grown;
 	int r = 0;
 
+	if (memcmp(tai, ag->start_tai, CHAN_TAI64N_LEN) <= 0)
+		return -2;
 	pthread_mutex_lock(&ag->auth_lock);
 	for (size_t i = 0; i < ag->replay_count; i++) {
 		if (memcmp(ag->replay[i].pub, pub, KEYFILE_KEY_LEN) != 0)
@@ -120,18 +125,21 @@ static nng_msg *agent_handshake(agent *ag, agent_session *s, const uint8_t *fram
 	keyfile_auth auth;
 	nng_msg *reply = NULL;
 	const char *reason = NULL;
+	uint64_t gen = 0;
+	int fresh;
 
 	if (chan_agent_read_hs1(ag->priv, frame, len, pub, tai, &hs) != 0) {
 		reason = chan_frame_type(frame, len) == CHAN_TYPE_HS1 ? "bad-hs1" : "no-handshake";
 		goto out;
 	}
 	keyfile_fingerprint(pub, fp);
-	if (!agent_check_authorized(ag, pub, &auth)) {
+	if (!agent_check_authorized(ag, pub, &auth, &gen)) {
 		reason = "unauthorized-key";
 		goto out;
 	}
-	if (agent_check_fresh(ag, pub, tai) != 0) {
-		reason = "replayed-hs1";
+	fresh = agent_check_fresh(ag, pub, tai);
+	if (fresh != 0) {
+		reason = fresh == -2 ? "hs1-before-agent-start" : "replayed-hs1";
 		goto out;
 	}
 	if (chan_agent_write_hs2(hs, agent_random_id(), auth.perms, out, &s->chan) != 0) {
@@ -139,13 +147,15 @@ static nng_msg *agent_handshake(agent *ag, agent_session *s, const uint8_t *fram
 		goto out;
 	}
 	reply = agent_msg_from(out, sizeof(out));
-	if (!reply) {
+	if (!reply || agent_session_set_identity(ag, s, &auth, gen) != 0) {
+		/* a reload that removed the key or changed its grant came during the handshake */
+		reason = reply ? "revoked-during-handshake" : "no-memory";
+		nng_msg_free(reply);
+		reply = NULL;
 		chan_session_free(s->chan);
 		s->chan = NULL;
-		reason = "no-memory";
 		goto out;
 	}
-	agent_session_set_identity(ag, s, &auth);
 	agent_log("session peer=%s key=%s perms=0x%x", s->peer, s->fp, auth.perms);
 out:
 	if (reason)
@@ -189,8 +199,9 @@ static int agent_open_data(struct agent_ctx *c)
 	return 0;
 }
 
-/* Ends C's request: wipes and frees the request, releases the session (closing the pipe if there is
- * no REPLY to send) and returns REPLY, or NULL. */
+/* Ends C's request: wipes and frees the request. With a REPLY to send, C keeps the session for
+ * agent_ctx_reply and REPLY is returned; otherwise the session is released, the pipe closed, and NULL
+ * returned. */
 static nng_msg *agent_end(agent *ag, struct agent_ctx *c, nng_msg *reply)
 {
 	nng_pipe pipe = nng_msg_get_pipe(c->msg);
@@ -203,22 +214,17 @@ static nng_msg *agent_end(agent *ag, struct agent_ctx *c, nng_msg *reply)
 	c->req = NULL;
 	c->msg = NULL;
 	c->pt_len = 0;
-	c->s = NULL;
 	if (s) {
 		if (!reply)
 			agent_session_hang_up(ag, s);
 		atomic_store(&s->in_flight, 0);
-		/* the pipe went away while we worked (e.g. a pipelined second request closed it): the reply
-		 * has nowhere to go, and nng 1.5 may not free a reply queued for a closing pipe */
-		if (reply && agent_session_closed(ag, s)) {
-			nng_msg_free(reply);
-			reply = NULL;
-		}
+		if (reply)
+			return reply;
+		c->s = NULL;
 		agent_session_put(ag, s);
 	}
-	if (!reply)
-		nng_pipe_close(pipe);
-	return reply;
+	agent_close_pipe(ag, pipe);
+	return NULL;
 }
 
 /* Takes MSG on: finds its session and claims it (one request at a time), opens a DATA frame. -1 after
@@ -289,17 +295,36 @@ static void agent_ctx_recv(struct agent_ctx *c)
 	nng_ctx_recv(c->ctx, c->aio);
 }
 
-/* Sends REPLY on C, or receives again if there is none. */
+/* Sends REPLY on C and releases C's session, or receives again if there is none. A session the agent
+ * is closing (or whose pipe went, e.g. after a pipelined second request) gets no reply: nng 1.5 may
+ * lose a message handed to a closing pipe. The check and the hand-over happen under the close lock,
+ * which the agent's own closes of pipes take too, so none comes between them. */
 static void agent_ctx_reply(struct agent_ctx *c, nng_msg *reply)
 {
+	agent *ag = c->ag;
+	agent_session *s = c->s;
+	int closed;
+
 	if (!reply) {
 		agent_ctx_recv(c);
 		return;
 	}
-	c->sending = 1;
-	nng_aio_set_msg(c->aio, reply);
-	nng_aio_set_timeout(c->aio, 30000);
-	nng_ctx_send(c->ctx, c->aio);
+	c->s = NULL;
+	pthread_mutex_lock(&ag->close_lock);
+	closed = agent_session_closed(ag, s);
+	if (closed) {
+		nng_msg_free(reply);
+		nng_pipe_close(s->pipe);
+	} else {
+		c->sending = 1;
+		nng_aio_set_msg(c->aio, reply);
+		nng_aio_set_timeout(c->aio, 30000);
+		nng_ctx_send(c->ctx, c->aio);
+	}
+	pthread_mutex_unlock(&ag->close_lock);
+	agent_session_put(ag, s);
+	if (closed)
+		agent_ctx_recv(c); /* C is ours again only when nothing was sent */
 }
 
 static void agent_queue_work(agent *ag, struct agent_ctx *c)
@@ -479,7 +504,7 @@ int agent_server_start(agent *ag)
 		return -1;
 	if (agent_start_workers(ag) != 0 || agent_housekeeper_start(ag) != 0)
 		return -1;
-	if (agent_listen_all(ag) != 0)
+	if (agent_listen_all(ag) != 0 || agent_gate_init(ag) != 0)
 		return -1;
 	printf("memscan-agent %s key %s\n", MEMSCAN_AGENT_VERSION, ag->fp);
 	for (size_t i = 0; i < ag->listener_count; i++)
@@ -494,6 +519,7 @@ void agent_server_stop(agent *ag)
 		nng_listener_close(ag->listeners[i]);
 	agent_housekeeper_stop(ag);    /* also sets stopping */
 	agent_sessions_cancel_all(ag); /* requests in progress stop: the workers can be joined now */
+	agent_gate_free(ag);
 	agent_stop_workers(ag);
 	agent_zpool_free(ag);
 	nng_close(ag->sock);
@@ -519,6 +545,7 @@ int agent_reload_authorized(agent *ag)
 	old = ag->auth;
 	ag->auth = list;
 	ag->auth_count = count;
+	ag->auth_gen++;
 	pthread_mutex_unlock(&ag->auth_lock);
 	free(old);
 	agent_log("reload: %zu authorized keys from %s", count, ag->cfg.auth_path);

@@ -20,16 +20,20 @@ uint64_t agent_random_id(void)
 	return id;
 }
 
-/* Fills PEER ("ADDR:PORT") and IP (what the per-peer cap counts) from the pipe's remote address. */
-static void agent_peer_names(nng_pipe pipe, char *peer, size_t peer_len, char *ip, size_t ip_len)
+/* Fills PEER ("ADDR:PORT") and IP (what the per-peer cap counts) from the pipe's remote address,
+ * and ADDR with it if it is TCP. */
+static void agent_peer_names(nng_pipe pipe, char *peer, size_t peer_len, char *ip, size_t ip_len,
+                             agent_addr *addr)
 {
 	char buf[INET6_ADDRSTRLEN];
 	nng_sockaddr sa;
 
 	snprintf(peer, peer_len, "unknown");
 	snprintf(ip, ip_len, "unknown");
+	memset(addr, 0, sizeof(*addr));
 	if (nng_pipe_get_addr(pipe, NNG_OPT_REMADDR, &sa) != 0)
 		return;
+	agent_addr_from_nng(&sa, addr);
 	if (sa.s_family == NNG_AF_INET && inet_ntop(AF_INET, &sa.s_in.sa_addr, buf, sizeof(buf))) {
 		snprintf(ip, ip_len, "%s", buf);
 		snprintf(peer, peer_len, "%s:%u", buf, ntohs(sa.s_in.sa_port));
@@ -78,11 +82,12 @@ static int agent_admit(agent *ag, nng_pipe pipe)
 {
 	char peer[80], ip[64];
 	agent_session *s;
+	agent_addr addr;
 	size_t same = 0;
 
 	if (ag->shutting_down)
 		return -1;
-	agent_peer_names(pipe, peer, sizeof(peer), ip, sizeof(ip));
+	agent_peer_names(pipe, peer, sizeof(peer), ip, sizeof(ip), &addr);
 	if (ag->session_count >= ag->cfg.max_connections) {
 		agent_refused(peer, "max-connections", NULL);
 		return -1;
@@ -96,6 +101,7 @@ static int agent_admit(agent *ag, nng_pipe pipe)
 	s = agent_session_new(pipe, peer, ip);
 	if (!s)
 		return -1;
+	s->peer_addr = addr;
 	s->next = ag->sessions;
 	ag->sessions = s;
 	ag->session_count++;
@@ -204,9 +210,38 @@ void agent_session_put(agent *ag, agent_session *s)
 		agent_session_free(ag, s);
 }
 
-void agent_session_set_identity(agent *ag, agent_session *s, const keyfile_auth *auth)
+/* True if the authorized keys still grant PUB exactly PERMS, the uid range and the exe= patterns. Called with
+ * the auth lock held. */
+static int agent_grant_current(agent *ag, const uint8_t pub[KEYFILE_KEY_LEN], uint32_t perms,
+                               uint32_t uid_min, uint32_t uid_max, const char *exe)
 {
+	int found = 0;
+
+	for (size_t i = 0; i < ag->auth_count; i++) {
+		const keyfile_auth *a = &ag->auth[i];
+
+		if (sodium_memcmp(a->pub, pub, KEYFILE_KEY_LEN) == 0 && a->perms == perms &&
+		    a->uid_min == uid_min && a->uid_max == uid_max && !strcmp(a->exe, exe))
+			found = 1;
+	}
+	return found;
+}
+
+int agent_session_set_identity(agent *ag, agent_session *s, const keyfile_auth *auth, uint64_t gen)
+{
+	int current;
+
+	/* under the table lock, as revocation looks at sessions: a reload either happened before (and
+	 * is seen here) or revokes this session once it is marked done */
 	pthread_mutex_lock(&ag->table_lock);
+	pthread_mutex_lock(&ag->auth_lock);
+	current = ag->auth_gen == gen ||
+	          agent_grant_current(ag, auth->pub, auth->perms, auth->uid_min, auth->uid_max, auth->exe);
+	pthread_mutex_unlock(&ag->auth_lock);
+	if (!current) {
+		pthread_mutex_unlock(&ag->table_lock);
+		return -1;
+	}
 	memcpy(s->client_pub, auth->pub, sizeof(s->client_pub));
 	keyfile_fingerprint(auth->pub, s->fp);
 	s->perms = auth->perms;
@@ -215,6 +250,7 @@ void agent_session_set_identity(agent *ag, agent_session *s, const keyfile_auth 
 	memcpy(s->exe, auth->exe, sizeof(s->exe));
 	s->hs_done = 1;
 	pthread_mutex_unlock(&ag->table_lock);
+	return 0;
 }
 
 /* At shutdown, after the socket is closed and the workers joined. */
@@ -240,12 +276,16 @@ int agent_budget_reserve(agent *ag, agent_session *s, uint64_t bytes, char *msg,
 
 	pthread_mutex_lock(&ag->budget_lock);
 	if (bytes > ag->cfg.session_budget - s->budget_used || s->budget_used > ag->cfg.session_budget) {
-		snprintf(msg, msg_len, "%llu bytes exceed this session's snapshot budget (%llu of %llu used)",
+		snprintf(msg, msg_len,
+		         "%llu bytes exceed this session's memory budget (%llu of %llu in use; release "
+		         "snapshots or raise session_budget)",
 		         (unsigned long long)bytes, (unsigned long long)s->budget_used,
 		         (unsigned long long)ag->cfg.session_budget);
 		r = -1;
 	} else if (bytes > ag->cfg.global_budget - ag->global_used) {
-		snprintf(msg, msg_len, "%llu bytes exceed the agent's snapshot budget (%llu of %llu used)",
+		snprintf(msg, msg_len,
+		         "%llu bytes exceed the agent's memory budget (%llu of %llu in use; retry later or "
+		         "raise global_budget)",
 		         (unsigned long long)bytes, (unsigned long long)ag->global_used,
 		         (unsigned long long)ag->cfg.global_budget);
 		r = -1;
@@ -288,11 +328,21 @@ static int agent_session_due(agent *ag, agent_session *s, uint64_t now)
 	return due;
 }
 
+int agent_close_pipe(agent *ag, nng_pipe pipe)
+{
+	int rv;
+
+	pthread_mutex_lock(&ag->close_lock);
+	rv = nng_pipe_close(pipe);
+	pthread_mutex_unlock(&ag->close_lock);
+	return rv;
+}
+
 /* Closes the pipes in IDS; an entry whose pipe is already gone is dropped here. */
 static void agent_close_pipes(agent *ag, const nng_pipe *pipes, size_t count)
 {
 	for (size_t i = 0; i < count; i++) {
-		if (nng_pipe_close(pipes[i]) == NNG_ENOENT) {
+		if (agent_close_pipe(ag, pipes[i]) == NNG_ENOENT) {
 			agent_session *dead;
 
 			pthread_mutex_lock(&ag->table_lock);
@@ -314,9 +364,14 @@ static size_t agent_collect(agent *ag, int (*due)(agent *, agent_session *, uint
 	pthread_mutex_lock(&ag->table_lock);
 	now = chan_monotonic_ns();
 	*ret = calloc(ag->session_count ? ag->session_count : 1, sizeof(**ret));
-	for (s = ag->sessions; *ret && s; s = s->next)
-		if (due(ag, s, now))
+	for (s = ag->sessions; *ret && s; s = s->next) {
+		if (due(ag, s, now)) {
+			/* a reply still being built for it is dropped, not sent to the closing pipe (nng 1.5
+			 * loses such a message: see agent_session_hang_up) */
+			s->hung_up = 1;
 			(*ret)[n++] = s->pipe;
+		}
+	}
 	pthread_mutex_unlock(&ag->table_lock);
 	return n;
 }
@@ -348,6 +403,7 @@ static void *agent_housekeeper_main(void *arg)
 			break;
 		pthread_mutex_unlock(&ag->stop_lock);
 		agent_sweep(ag);
+		agent_gate_sweep(ag);
 		pthread_mutex_lock(&ag->stop_lock);
 	}
 	pthread_mutex_unlock(&ag->stop_lock);
@@ -377,19 +433,13 @@ void agent_housekeeper_stop(agent *ag)
  * the table lock held; takes the auth lock. */
 static int agent_session_revoked(agent *ag, agent_session *s, uint64_t now)
 {
-	int keep = 0;
+	int keep;
 
 	(void)now;
 	if (!s->hs_done)
 		return 0;
 	pthread_mutex_lock(&ag->auth_lock);
-	for (size_t i = 0; i < ag->auth_count; i++) {
-		const keyfile_auth *a = &ag->auth[i];
-
-		if (sodium_memcmp(a->pub, s->client_pub, KEYFILE_KEY_LEN) == 0 && a->perms == s->perms &&
-		    a->uid_min == s->uid_min && a->uid_max == s->uid_max && !strcmp(a->exe, s->exe))
-			keep = 1;
-	}
+	keep = agent_grant_current(ag, s->client_pub, s->perms, s->uid_min, s->uid_max, s->exe);
 	pthread_mutex_unlock(&ag->auth_lock);
 	if (!keep)
 		agent_log("revoked peer=%s key=%s: key removed or its grant changed", s->peer, s->fp);

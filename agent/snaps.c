@@ -96,6 +96,9 @@ static int agent_snap_take(agent_req *r, agent_snap *snap, const memscan_region_
 	if (err != MEMSCAN_OK)
 		return agent_fail(r, err, "snapshot of process %d failed: %s",
 		                  memscan_process_pid(snap->proc), memscan_strerror(err));
+	/* kept, the handle holds its pidfd only: what the read opened (maps, pagemap) goes until the
+	 * next diff needs it again, so kept snapshots cost one descriptor each */
+	memscan_process_trim(snap->proc);
 	return MEMSCAN_OK;
 }
 
@@ -108,10 +111,11 @@ int agent_op_snapshot(agent_req *r)
 	memscan_filter f;
 	int err;
 
-	if (r->s->snap_count >= AGENT_MAX_SNAPSHOTS)
+	if (r->s->snap_count >= r->ag->cfg.max_snapshots)
 		return agent_fail(r, MEMSCAN_ERR_LIMIT,
-		                  "this session already keeps %u snapshots: release some",
-		                  AGENT_MAX_SNAPSHOTS);
+		                  "this session already keeps %zu snapshots, its most (max_snapshots): "
+		                  "release some",
+		                  r->s->snap_count);
 	err = agent_open_target(r, sn->target, &proc);
 	if (err != MEMSCAN_OK)
 		return err;
@@ -186,6 +190,7 @@ void agent_diff_settle(agent *ag, agent_session *s, agent_snap *snap)
 		agent_budget_release(ag, s, charged - held);
 	snap->base_bytes = held;
 	snap->cur_bytes = 0;
+	memscan_process_trim(snap->proc);
 }
 
 int agent_op_diff(agent_req *r)

@@ -3,6 +3,7 @@
 #include "agentutil.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -222,6 +223,33 @@ int ms_agent_wait_err(const ms_agent *a, const char *needle, int ms)
 		usleep(10000);
 	}
 	return 0;
+}
+
+int ms_agent_finish(ms_agent *a)
+{
+	int rc = ms_agent_terminate(a, 30000);
+
+	if (rc != 0)
+		print_error("agent exit code %d after SIGTERM (see %s)\n", rc, a->err_path);
+	ms_agent_stop(a);
+	if (rc == 0)
+		ms_agent_cleanup(a);
+	return rc == 0 ? 0 : -1;
+}
+
+size_t ms_agent_fd_count(const ms_agent *a)
+{
+	char path[64];
+	size_t n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)a->pid);
+	d = opendir(path);
+	assert_non_null(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n - 2; /* . and .. */
 }
 
 long ms_agent_rss_kib(const ms_agent *a)

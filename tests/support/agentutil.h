@@ -55,6 +55,11 @@ void ms_agent_cleanup(ms_agent *a);
 int ms_agent_err_has(const ms_agent *a, const char *needle);
 size_t ms_agent_err_count(const ms_agent *a, const char *needle);
 int ms_agent_wait_err(const ms_agent *a, const char *needle, int ms);
+/* SIGTERM, requiring exit code 0 (as ms_agent_run_suite does), then ms_agent_stop, and the temporary
+ * directory removed if the agent exited cleanly. 0 or -1. */
+int ms_agent_finish(ms_agent *a);
+/* Descriptors the agent holds now (entries of /proc/PID/fd; asserts it can be read). */
+size_t ms_agent_fd_count(const ms_agent *a);
 /* The agent's resident set (VmRSS) in KiB, or -1. */
 long ms_agent_rss_kib(const ms_agent *a);
 /* The TCP port the agent listens on, or -1. */

@@ -20,7 +20,7 @@
 #define CLI_TIMEOUT_MS     60000
 #define LINE_MAX_LEN       1024
 
-static int64_t now_ms(void)
+int64_t ms_now_ms(void)
 {
 	struct timespec ts;
 
@@ -31,12 +31,12 @@ static int64_t now_ms(void)
 /* Reads one line (without the newline) from FD byte by byte, so nothing is buffered past it. */
 static int read_line_timeout(int fd, char *buf, size_t size, int timeout_ms)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = ms_now_ms() + timeout_ms;
 	size_t n = 0;
 
 	for (;;) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - ms_now_ms();
 		ssize_t got;
 		char c;
 
@@ -308,11 +308,11 @@ static void cli_child(int out_fd, int err_fd, const char *const *argv)
 /* Drains both pipes until EOF on both or the deadline; returns -1 on timeout or error. */
 static int collect_output(int out_fd, int err_fd, struct buf *out, struct buf *err)
 {
-	int64_t deadline = now_ms() + CLI_TIMEOUT_MS;
+	int64_t deadline = ms_now_ms() + CLI_TIMEOUT_MS;
 	struct pollfd pfd[2] = { { .fd = out_fd, .events = POLLIN }, { .fd = err_fd, .events = POLLIN } };
 
 	while (pfd[0].fd >= 0 || pfd[1].fd >= 0) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - ms_now_ms();
 		int i;
 
 		if (left <= 0)

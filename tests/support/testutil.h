@@ -115,5 +115,7 @@ size_t ms_count_lines(const char *s);
  * ms_tmpdir_remove. */
 const char *ms_tmpdir(void);
 void ms_tmpdir_remove(const char *dir);
+/* CLOCK_MONOTONIC in milliseconds. */
+int64_t ms_now_ms(void);
 
 #endif /* MEMSCAN_TESTUTIL_H */

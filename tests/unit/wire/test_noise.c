@@ -21,7 +21,7 @@ static size_t unhex(const char *hex, uint8_t *out, size_t cap)
 static void test_noise_matches_published_vector(void **state)
 {
 	uint8_t prologue[64], is[32], ie[32], irs[32], rs_priv[32], re[32], rs_pub[32], is_pub[32];
-	uint8_t payload[256], expect[256], out[256], got[256], k1i[32], k2i[32], k1r[32], k2r[32];
+	uint8_t payload[256], expect[256], out[256], got[256], k1i[32], k2i[32], k1r[32], k2r[32], hh[32];
 	size_t plen, elen, olen, glen, prologue_len;
 	noise_hs *ini, *resp;
 
@@ -62,6 +62,8 @@ static void test_noise_matches_published_vector(void **state)
 	assert_int_equal(noise_read_msg2(ini, out, olen, got, sizeof(got), &glen), 0);
 	assert_memory_equal(got, payload, plen);
 	assert_memory_equal(ini->h, resp->h, 32);
+	assert_int_equal(unhex(NV_HANDSHAKE_HASH, hh, sizeof(hh)), 32);
+	assert_memory_equal(ini->h, hh, 32);
 
 	/* transport: initiator -> responder under k1, replies under k2, counters from 0 */
 	assert_int_equal(noise_split(ini, k1i, k2i), 0);
