@@ -16,9 +16,9 @@ esac
 root=$(cd "$(dirname "$0")/.." && pwd)
 build="$root/build/fuzz"
 jobs=2 # the machines have 2 cores
-targets=(maps pattern snapshot keyfile frames zpage)
+targets=(maps pattern snapshot keyfile frames zpage hs2 response known privkey)
 # targets whose seeds are binary, made at run time by the target itself (tests/fuzz/fuzz_common.h)
-generated=" snapshot frames zpage "
+generated=" snapshot frames zpage hs2 response known privkey "
 
 if ! command -v clang >/dev/null 2>&1; then
 	echo "fuzz: clang not found (libFuzzer needs it): run scripts/deps.sh" >&2

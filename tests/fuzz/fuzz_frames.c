@@ -9,6 +9,7 @@
 #include "chan.h"
 #include "fuzz_chan.h"
 #include "fuzz_common.h"
+#include "fuzz_proto.h"
 #include "wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -279,68 +280,28 @@ static void check_request(const Memscan__V1__Request *req)
 		FUZZ_CHECK(f.path_substr == pf->path_substr);
 }
 
-/* True if M or a message inside it kept unknown fields. protobuf-c reads a field number 0 written
- * as a non-minimal varint ("82 00") as an unknown field, and packs it back as "02", which it then
- * refuses: only messages without unknown fields are sure to read back. */
-static int has_unknown(const ProtobufCMessage *m)
+static ProtobufCMessage *unpack_request(const uint8_t *data, size_t len)
 {
-	const ProtobufCMessageDescriptor *d = m->descriptor;
-	const ProtobufCFieldDescriptor *f;
-	const char *base = (const char *)m;
-	ProtobufCMessage *const *subs;
-	size_t n;
+	Memscan__V1__Request *req = wire_unpack_request(data, len, WIRE_UNPACK_BUDGET_AGENT);
 
-	if (m->n_unknown_fields)
-		return 1;
-	for (unsigned i = 0; i < d->n_fields; i++) {
-		f = &d->fields[i];
-		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
-			continue;
-		if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-		    *(const uint32_t *)(const void *)(base + f->quantifier_offset) != f->id)
-			continue;
-		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-			n = *(const size_t *)(const void *)(base + f->quantifier_offset);
-			subs = *(ProtobufCMessage *const *const *)(const void *)(base + f->offset);
-		} else {
-			n = 1;
-			subs = (ProtobufCMessage *const *)(const void *)(base + f->offset);
-		}
-		for (size_t k = 0; k < n; k++)
-			if (subs[k] && has_unknown(subs[k]))
-				return 1;
-	}
-	return 0;
+	return req ? &req->base : NULL;
+}
+
+static void free_request(ProtobufCMessage *m)
+{
+	wire_free_request((Memscan__V1__Request *)m);
 }
 
 /* The input as a request's plaintext: bounded unpacking; what unpacks packs to a canonical form. */
 static void fuzz_request(const uint8_t *data, size_t size)
 {
-	Memscan__V1__Request *req, *again;
-	uint8_t *packed, *repacked;
-	size_t len = 0, len2 = 0;
+	ProtobufCMessage *req = unpack_request(data, size);
 
-	req = wire_unpack_request(data, size, WIRE_UNPACK_BUDGET_AGENT);
 	if (!req)
 		return;
-	check_request(req);
-	packed = wire_pack(&req->base, &len);
-	FUZZ_CHECK(packed != NULL);
-	again = wire_unpack_request(packed, len, WIRE_UNPACK_BUDGET_AGENT);
-	if (!again) {
-		FUZZ_CHECK(has_unknown(&req->base));
-		free(packed);
-		wire_free_request(req);
-		return;
-	}
-	FUZZ_CHECK(again->op_case == req->op_case);
-	repacked = wire_pack(&again->base, &len2);
-	FUZZ_CHECK(repacked != NULL);
-	FUZZ_CHECK(len2 == len && memcmp(packed, repacked, len) == 0);
-	free(repacked);
-	free(packed);
-	wire_free_request(again);
-	wire_free_request(req);
+	check_request((Memscan__V1__Request *)req);
+	fuzz_check_repack(req, unpack_request, free_request);
+	free_request(req);
 }
 
 static void print_stats(void)
@@ -368,13 +329,8 @@ static void self_check(void)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char *seeds = getenv(FUZZ_SEED_ENV);
-
 	fuzz_chan_init();
-	if (seeds && *seeds) {
-		write_seeds(seeds);
-		exit(0);
-	}
+	fuzz_seed_mode(write_seeds);
 	renew(&agent_sess, &client_sess);
 	renew(&open_agent, &open_client);
 	self_check();

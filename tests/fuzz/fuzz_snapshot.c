@@ -317,12 +317,9 @@ static void print_stats(void)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char *seeds = getenv(FUZZ_SEED_ENV), *tmp = getenv("TMPDIR");
+	const char *tmp = getenv("TMPDIR");
 
-	if (seeds && *seeds) {
-		write_seeds(seeds);
-		exit(0);
-	}
+	fuzz_seed_mode(write_seeds);
 	input_fd = memfd_create("fuzz_snapshot", MFD_CLOEXEC);
 	FUZZ_CHECK(input_fd >= 0);
 	FUZZ_CHECK((size_t)snprintf(input_path, sizeof(input_path), "/proc/self/fd/%d", input_fd) <
