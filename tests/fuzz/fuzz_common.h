@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <memscan/memscan.h>
+
 /* The environment variable that makes a target write its generated seeds into a directory and exit
  * (scripts/fuzz.sh), for seeds that are binary or depend on the library's own output. */
 #define FUZZ_SEED_ENV "MEMSCAN_FUZZ_WRITE_SEEDS"
@@ -91,6 +93,39 @@ static inline void fuzz_check_err(const char *err, size_t len, int rc)
 	FUZZ_CHECK(nul != NULL);
 	FUZZ_CHECK(memchr(err, '\n', (size_t)(nul - err)) == NULL);
 	FUZZ_CHECK(!rc || nul > err);
+}
+
+/* Adds the anonymous read-write region [START, END) to LIST (a region of this process to scan). */
+static inline void fuzz_add_region(memscan_region_list *list, uint64_t start, uint64_t end)
+{
+	memscan_region r;
+
+	memset(&r, 0, sizeof(r));
+	r.start = start;
+	r.end = end;
+	r.perms = MEMSCAN_PERM_READ | MEMSCAN_PERM_WRITE;
+	r.kind = MEMSCAN_KIND_ANON;
+	r.path = "";
+	FUZZ_CHECK(memscan_region_list_add(list, &r) == MEMSCAN_OK);
+}
+
+/* The scan targets' haystack of FUZZ_HAYSTACK_LEN bytes: every byte value, then runs and repeats
+ * that fuzzed patterns are likely to hit. */
+#define FUZZ_HAYSTACK_LEN 512
+static inline void fuzz_fill_haystack(uint8_t h[FUZZ_HAYSTACK_LEN])
+{
+	size_t i = 0;
+
+	for (; i < 256; i++)
+		h[i] = (uint8_t)i;
+	for (; i < 320; i++)
+		h[i] = 0; /* a zero run */
+	for (; i < 384; i++)
+		h[i] = (i & 1) ? 0x5A : 0x4D; /* "MZMZ..." */
+	for (; i < 448; i++)
+		h[i] = 0xFF;
+	for (; i < FUZZ_HAYSTACK_LEN; i++)
+		h[i] = (uint8_t)(i * 37 + 11); /* a fixed jumble */
 }
 
 #endif /* MEMSCAN_FUZZ_COMMON_H */
