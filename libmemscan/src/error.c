@@ -86,6 +86,29 @@ int ms_err_from_errno(int e)
 	}
 }
 
+/* AddressSanitizer builds (MEMSCAN_SANITIZE: gcc defines __SANITIZE_ADDRESS__, clang has the feature)
+ * take the buffers from the sanitizer's heap instead: an mmap'd buffer has no redzones, so a read or
+ * write past its end (up to the page end, or into a neighbouring mapping) would go unreported. */
+#if defined(__SANITIZE_ADDRESS__)
+#define MS_BUF_FROM_HEAP 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MS_BUF_FROM_HEAP 1
+#endif
+#endif
+
+#ifdef MS_BUF_FROM_HEAP
+void *ms_buf_alloc(size_t len)
+{
+	return calloc(1, len ? len : 1); /* zeroed, as a fresh mapping is */
+}
+
+void ms_buf_free(void *buf, size_t len)
+{
+	(void)len;
+	free(buf);
+}
+#else
 /* A mapping of LEN bytes starting on a huge-page boundary, so that THP can back all of it: the
  * extra head and tail of a larger mapping are unmapped again. */
 static void *map_aligned(size_t len)
@@ -126,6 +149,7 @@ void ms_buf_free(void *buf, size_t len)
 	if (buf)
 		munmap(buf, len ? len : 1);
 }
+#endif
 
 char *ms_strdup(const char *s)
 {

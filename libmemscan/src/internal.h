@@ -50,7 +50,8 @@ struct memscan_region_list {
 	char **paths; /* one heap string per region (items[i].path points to paths[i]) */
 };
 
-/* Local buffers for copies of remote memory: anonymous mmap, huge-page advised when large. */
+/* Local buffers for copies of remote memory: anonymous mmap, huge-page advised when large; zeroed.
+ * AddressSanitizer builds take them from its heap instead, so that overruns are reported. */
 void *ms_buf_alloc(size_t len);
 void ms_buf_free(void *buf, size_t len);
 

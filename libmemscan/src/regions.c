@@ -73,9 +73,11 @@ static int parse_dec(const char **p, const char *end, uint64_t *ret)
 	if (s >= end || *s < '0' || *s > '9')
 		return -1;
 	while (s < end && *s >= '0' && *s <= '9') {
-		if (v > (UINT64_MAX - 9) / 10)
+		uint64_t d = (uint64_t)(*s - '0');
+
+		if (v > (UINT64_MAX - d) / 10) /* exactly when v * 10 + d would not fit */
 			return -1;
-		v = v * 10 + (uint64_t)(*s - '0');
+		v = v * 10 + d;
 		s++;
 	}
 	*p = s;

@@ -1,55 +1,39 @@
 /* SPDX-License-Identifier: MIT */
-/* Fuzzes the agent's frame path without a network: HS1, DATA frames of a live session, requests. */
+/* Fuzzes the agent's frame path without a network: HS1, DATA frames of a fresh session, requests. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include <memscan/memscan.h>
 
 #include "chan.h"
+#include "fuzz_chan.h"
 #include "fuzz_common.h"
+#include "fuzz_proto.h"
 #include "wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
-#define SESSION_ID    0x1122334455667788ull
-#define SESSION_PERMS (CHAN_PERM_LIST | CHAN_PERM_READ | CHAN_PERM_SCAN)
 /* Requests sealed and opened per session before a new handshake, far below CHAN_MAX_MESSAGES. */
 #define SESSION_ROUNDS (1u << 20)
 
-/* Fixed static keys: the agent's, and the one authorized client's. */
-static uint8_t agent_priv[NOISE_KEY_LEN], agent_pub[NOISE_KEY_LEN];
-static uint8_t client_priv[NOISE_KEY_LEN], client_pub[NOISE_KEY_LEN];
-
-/* The established session, both ends, renewed every SESSION_ROUNDS round trips. */
+/* The session for round trips (both ends), renewed every SESSION_ROUNDS of them. */
 static chan_session *agent_sess, *client_sess;
 static unsigned rounds;
+/* A fresh replayed session (fuzz_chan.h) that fuzzed DATA frames go to: a frame sealed at counter 0
+ * in any such session opens in it. Renewed whenever a frame opened. */
+static chan_session *open_agent, *open_client;
+/* Inputs that passed the agent's checks before decryption (type, length, session id, counter), and
+ * those that opened. */
+static unsigned long frames_decrypted, frames_opened;
 
-/* A full handshake in memory: HS1 into HS1_OUT (if not NULL), then both sessions. */
-static void handshake(uint8_t *hs1_out)
+static void renew(chan_session **agent, chan_session **client)
 {
-	uint8_t hs1[CHAN_HS1_LEN], hs2[CHAN_HS2_LEN], pub[NOISE_KEY_LEN], tai[CHAN_TAI64N_LEN];
-	chan_client_hs *chs = NULL;
-	chan_agent_hs *ahs = NULL;
-
-	chan_session_free(agent_sess);
-	chan_session_free(client_sess);
-	agent_sess = client_sess = NULL;
-	FUZZ_CHECK(chan_client_start(client_priv, agent_pub, hs1, &chs) == 0);
-	FUZZ_CHECK(chan_agent_read_hs1(agent_priv, hs1, sizeof(hs1), pub, tai, &ahs) == 0);
-	FUZZ_CHECK(memcmp(pub, client_pub, sizeof(pub)) == 0);
-	FUZZ_CHECK(chan_agent_write_hs2(ahs, SESSION_ID, SESSION_PERMS, hs2, &agent_sess) == 0);
-	FUZZ_CHECK(chan_client_finish(chs, hs2, sizeof(hs2), &client_sess) == 0);
-	FUZZ_CHECK(chan_session_id(client_sess) == SESSION_ID);
-	FUZZ_CHECK(chan_session_perms(client_sess) == SESSION_PERMS);
-	chan_client_hs_free(chs);
-	chan_agent_hs_free(ahs);
-	if (hs1_out)
-		memcpy(hs1_out, hs1, sizeof(hs1));
-	rounds = 0;
+	chan_session_free(*agent);
+	chan_session_free(*client);
+	*agent = *client = NULL;
+	fuzz_chan_handshake(NULL, agent, client);
 }
 
 /* Packs REQ into a seed file NAME (the plaintext of a request). */
@@ -69,8 +53,22 @@ static void seed_request(const char *dir, const char *name, Memscan__V1__Request
 	}
 }
 
-/* Seeds: a valid HS1 for the fixed keys, requests as plaintext, and one sealed DATA frame (its
- * session keys are gone by the time it is fuzzed, but its layout is right). */
+/* PT sealed as the first request of a fresh replayed session: a DATA frame that opens in any. */
+static uint8_t *seal_first(const uint8_t *pt, size_t pt_len, size_t *ret_len)
+{
+	chan_session *agent = NULL, *client = NULL;
+	uint8_t *frame = malloc(pt_len + CHAN_DATA_OVERHEAD);
+
+	FUZZ_CHECK(frame != NULL);
+	renew(&agent, &client);
+	FUZZ_CHECK(chan_seal(client, pt, pt_len, frame, pt_len + CHAN_DATA_OVERHEAD, ret_len) == 0);
+	chan_session_free(agent);
+	chan_session_free(client);
+	return frame;
+}
+
+/* Seeds: a valid HS1 for the fixed keys, requests as plaintext, and one sealed DATA frame (it opens
+ * in the target's replayed session). */
 static void write_seeds(const char *dir)
 {
 	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
@@ -84,7 +82,7 @@ static void write_seeds(const char *dir)
 	uint8_t hs1[CHAN_HS1_LEN], *pt = NULL, *frame;
 	size_t pt_len = 0, frame_len = 0;
 
-	handshake(hs1);
+	fuzz_chan_handshake(hs1, &agent_sess, &client_sess);
 	fuzz_write_seed(dir, "hs1.bin", hs1, sizeof(hs1));
 
 	hello.protocol_version = WIRE_PROTOCOL_VERSION;
@@ -127,31 +125,10 @@ static void write_seeds(const char *dir)
 	req.diff = &diff;
 	seed_request(dir, "req_diff.bin", &req, NULL, NULL);
 
-	frame = malloc(pt_len + CHAN_DATA_OVERHEAD);
-	FUZZ_CHECK(frame != NULL);
-	FUZZ_CHECK(chan_seal(client_sess, pt, pt_len, frame, pt_len + CHAN_DATA_OVERHEAD, &frame_len) == 0);
+	frame = seal_first(pt, pt_len, &frame_len);
 	fuzz_write_seed(dir, "data_hello.bin", frame, frame_len);
 	free(frame);
 	free(pt);
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	const char *seeds = getenv(FUZZ_SEED_ENV);
-
-	FUZZ_CHECK(sodium_init() >= 0);
-	for (int i = 0; i < NOISE_KEY_LEN; i++) {
-		agent_priv[i] = (uint8_t)(0xA0 + i);
-		client_priv[i] = (uint8_t)(0x10 + 3 * i);
-	}
-	FUZZ_CHECK(crypto_scalarmult_base(agent_pub, agent_priv) == 0);
-	FUZZ_CHECK(crypto_scalarmult_base(client_pub, client_priv) == 0);
-	if (seeds && *seeds) {
-		write_seeds(seeds);
-		exit(0);
-	}
-	handshake(NULL);
-	return 0;
 }
 
 /* HS1 as the agent reads it; an accepted one (a seed, not a forgery) is answered with HS2. */
@@ -161,20 +138,56 @@ static void fuzz_hs1(const uint8_t *data, size_t size)
 	chan_agent_hs *hs = NULL;
 	chan_session *s = NULL;
 
-	if (chan_agent_read_hs1(agent_priv, data, size, pub, tai, &hs) != 0) {
+	if (chan_agent_read_hs1(fuzz_agent_priv, data, size, pub, tai, &hs) != 0) {
 		FUZZ_CHECK(hs == NULL);
 		return;
 	}
 	FUZZ_CHECK(hs != NULL);
 	FUZZ_CHECK(size == CHAN_HS1_LEN);
-	FUZZ_CHECK(chan_agent_write_hs2(hs, SESSION_ID, CHAN_PERM_LIST, hs2, &s) == 0);
+	FUZZ_CHECK(chan_agent_write_hs2(hs, FUZZ_SESSION_ID, CHAN_PERM_LIST, hs2, &s) == 0);
 	FUZZ_CHECK(chan_frame_type(hs2, sizeof(hs2)) == CHAN_TYPE_HS2);
 	chan_session_free(s);
 	chan_agent_hs_free(hs);
 }
 
-/* The input as a DATA frame for the live agent session: nobody without the session keys can make
- * one it accepts, opened into a separate buffer or in place. */
+static uint64_t le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* A frame that opened is the one the client seals for its plaintext: nothing else opens. It opens
+ * in place too, and a plaintext buffer that overlaps it otherwise is refused without moving the
+ * session on. */
+static void check_opened(const uint8_t *data, size_t size, const uint8_t *pt, size_t pt_len)
+{
+	uint8_t *again = malloc(size), *copy = malloc(size);
+	size_t len = 0;
+
+	FUZZ_CHECK(again && copy);
+	FUZZ_CHECK(pt_len + CHAN_DATA_OVERHEAD == size);
+	FUZZ_CHECK(chan_seal(open_client, pt, pt_len, again, size, &len) == 0);
+	FUZZ_CHECK(len == size && memcmp(again, data, size) == 0);
+	renew(&open_agent, &open_client);
+	memcpy(copy, data, size);
+	FUZZ_CHECK(
+	    chan_open(open_agent, copy, size, copy + CHAN_DATA_AD_LEN, size - CHAN_DATA_AD_LEN, &len) == 0);
+	FUZZ_CHECK(len == pt_len && memcmp(copy + CHAN_DATA_AD_LEN, pt, pt_len) == 0);
+	renew(&open_agent, &open_client);
+	memcpy(copy, data, size);
+	FUZZ_CHECK(chan_open(open_agent, copy, size, copy + 1, size - 1, &len) != 0);
+	FUZZ_CHECK(chan_open(open_agent, data, size, again, size, &len) == 0);
+	renew(&open_agent, &open_client);
+	free(again);
+	free(copy);
+}
+
+/* The input as a DATA frame for a fresh replayed agent session: the seed and what the fuzzer makes
+ * of it get past the checks to decryption; only an exact genuine frame opens, into a separate
+ * buffer or in place. */
 static void fuzz_open(const uint8_t *data, size_t size)
 {
 	uint8_t *copy = malloc(size ? size : 1), *pt = malloc(size ? size : 1);
@@ -183,19 +196,24 @@ static void fuzz_open(const uint8_t *data, size_t size)
 
 	FUZZ_CHECK(copy && pt);
 	FUZZ_CHECK(type == -1 || (type >= CHAN_TYPE_HS1 && type <= CHAN_TYPE_DATA));
-	if (chan_open(agent_sess, data, size, pt, size, &pt_len) == 0) {
-		fprintf(stderr, "fuzz_frames: a DATA frame forged without the session keys was accepted\n");
-		abort();
+	if (type == CHAN_TYPE_DATA && size >= CHAN_DATA_OVERHEAD &&
+	    le64(data + CHAN_HEADER_LEN) == FUZZ_SESSION_ID && le64(data + CHAN_HEADER_LEN + 8) == 0)
+		frames_decrypted++;
+	if (chan_open(open_agent, data, size, pt, size, &pt_len) == 0) {
+		frames_opened++;
+		check_opened(data, size, pt, pt_len);
+		goto out;
 	}
 	memcpy(copy, data, size);
-	if (size >= CHAN_DATA_AD_LEN && chan_open(agent_sess, copy, size, copy + CHAN_DATA_AD_LEN,
+	if (size >= CHAN_DATA_AD_LEN && chan_open(open_agent, copy, size, copy + CHAN_DATA_AD_LEN,
 	                                          size - CHAN_DATA_AD_LEN, &pt_len) == 0) {
-		fprintf(stderr, "fuzz_frames: a forged DATA frame was accepted in place\n");
+		fprintf(stderr, "fuzz_frames: a DATA frame opened in place but not into a separate buffer\n");
 		abort();
 	}
 	/* a plaintext buffer overlapping the frame other than exactly in place is refused */
 	if (size > CHAN_DATA_OVERHEAD)
-		FUZZ_CHECK(chan_open(agent_sess, copy, size, copy + 1, size - 1, &pt_len) != 0);
+		FUZZ_CHECK(chan_open(open_agent, copy, size, copy + 1, size - 1, &pt_len) != 0);
+out:
 	free(copy);
 	free(pt);
 }
@@ -209,8 +227,10 @@ static void round_trip(const uint8_t *data, size_t size)
 
 	if (size > WIRE_AGENT_RECV_MAX)
 		return;
-	if (rounds++ >= SESSION_ROUNDS)
-		handshake(NULL);
+	if (rounds++ >= SESSION_ROUNDS) {
+		renew(&agent_sess, &client_sess);
+		rounds = 0;
+	}
 	frame = malloc(cap);
 	pt = malloc(size ? size : 1);
 	FUZZ_CHECK(frame && pt);
@@ -260,68 +280,62 @@ static void check_request(const Memscan__V1__Request *req)
 		FUZZ_CHECK(f.path_substr == pf->path_substr);
 }
 
-/* True if M or a message inside it kept unknown fields. protobuf-c reads a field number 0 written
- * as a non-minimal varint ("82 00") as an unknown field, and packs it back as "02", which it then
- * refuses: only messages without unknown fields are sure to read back. */
-static int has_unknown(const ProtobufCMessage *m)
+static ProtobufCMessage *unpack_request(const uint8_t *data, size_t len)
 {
-	const ProtobufCMessageDescriptor *d = m->descriptor;
-	const ProtobufCFieldDescriptor *f;
-	const char *base = (const char *)m;
-	ProtobufCMessage *const *subs;
-	size_t n;
+	Memscan__V1__Request *req = wire_unpack_request(data, len, WIRE_UNPACK_BUDGET_AGENT);
 
-	if (m->n_unknown_fields)
-		return 1;
-	for (unsigned i = 0; i < d->n_fields; i++) {
-		f = &d->fields[i];
-		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
-			continue;
-		if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-		    *(const uint32_t *)(const void *)(base + f->quantifier_offset) != f->id)
-			continue;
-		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-			n = *(const size_t *)(const void *)(base + f->quantifier_offset);
-			subs = *(ProtobufCMessage *const *const *)(const void *)(base + f->offset);
-		} else {
-			n = 1;
-			subs = (ProtobufCMessage *const *)(const void *)(base + f->offset);
-		}
-		for (size_t k = 0; k < n; k++)
-			if (subs[k] && has_unknown(subs[k]))
-				return 1;
-	}
-	return 0;
+	return req ? &req->base : NULL;
+}
+
+static void free_request(ProtobufCMessage *m)
+{
+	wire_free_request((Memscan__V1__Request *)m);
 }
 
 /* The input as a request's plaintext: bounded unpacking; what unpacks packs to a canonical form. */
 static void fuzz_request(const uint8_t *data, size_t size)
 {
-	Memscan__V1__Request *req, *again;
-	uint8_t *packed, *repacked;
-	size_t len = 0, len2 = 0;
+	ProtobufCMessage *req = unpack_request(data, size);
 
-	req = wire_unpack_request(data, size, WIRE_UNPACK_BUDGET_AGENT);
 	if (!req)
 		return;
-	check_request(req);
-	packed = wire_pack(&req->base, &len);
-	FUZZ_CHECK(packed != NULL);
-	again = wire_unpack_request(packed, len, WIRE_UNPACK_BUDGET_AGENT);
-	if (!again) {
-		FUZZ_CHECK(has_unknown(&req->base));
-		free(packed);
-		wire_free_request(req);
-		return;
-	}
-	FUZZ_CHECK(again->op_case == req->op_case);
-	repacked = wire_pack(&again->base, &len2);
-	FUZZ_CHECK(repacked != NULL);
-	FUZZ_CHECK(len2 == len && memcmp(packed, repacked, len) == 0);
-	free(repacked);
-	free(packed);
-	wire_free_request(again);
-	wire_free_request(req);
+	check_request((Memscan__V1__Request *)req);
+	fuzz_check_repack(req, unpack_request, free_request);
+	free_request(req);
+}
+
+static void print_stats(void)
+{
+	fprintf(stderr, "fuzz_frames: %lu DATA frames reached decryption, %lu opened\n", frames_decrypted,
+	        frames_opened);
+}
+
+/* The seed DATA frame, made again, opens: fuzzed frames start from one the agent decrypts. */
+static void self_check(void)
+{
+	static const char text[] = "any plaintext";
+	unsigned long opened = frames_opened;
+	size_t len = 0;
+	uint8_t *frame = seal_first((const uint8_t *)text, sizeof(text), &len);
+
+	fuzz_open(frame, len);
+	FUZZ_CHECK(frames_opened == opened + 1);
+	frame[len - 1] ^= 1;
+	fuzz_open(frame, len);
+	FUZZ_CHECK(frames_opened == opened + 1);
+	free(frame);
+	frames_decrypted = frames_opened = 0;
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	fuzz_chan_init();
+	fuzz_seed_mode(write_seeds);
+	renew(&agent_sess, &client_sess);
+	renew(&open_agent, &open_client);
+	self_check();
+	atexit(print_stats);
+	return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

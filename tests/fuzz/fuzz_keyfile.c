@@ -10,17 +10,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* The error text is one NUL-terminated line that fits its buffer. */
-static void check_err(const char *err, size_t len, int rc)
-{
-	const char *nul = memchr(err, '\0', len);
-
-	FUZZ_CHECK(nul != NULL);
-	FUZZ_CHECK(memchr(err, '\n', (size_t)(nul - err)) == NULL);
-	if (rc)
-		FUZZ_CHECK(nul > err);
-}
-
 /* One public key line; a key it accepts formats back to a line that parses to the same key. */
 static void check_public(const char *line)
 {
@@ -54,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(err, 'x', sizeof(err));
 	rc = keyfile_parse_authorized((const char *)data, size, &list, &count, err, sizeof(err));
 	FUZZ_CHECK(rc <= 0);
-	check_err(err, sizeof(err), rc);
+	fuzz_check_err(err, sizeof(err), rc);
 	for (i = 0; i < size; i++)
 		nlines += data[i] == '\n';
 	if (rc == 0) {
@@ -78,7 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rc_tiny =
 	    keyfile_parse_authorized((const char *)data, size, &list, &count, tiny_err, sizeof(tiny_err));
 	FUZZ_CHECK(rc_tiny == rc);
-	check_err(tiny_err, sizeof(tiny_err), 0);
+	fuzz_check_err(tiny_err, sizeof(tiny_err), 0);
 	free(list);
 
 	/* public key lines: the input up to its first NUL, then each of its lines */

@@ -10,7 +10,7 @@
 #include "fuzz_common.h"
 #include "internal.h"
 
-#define BUF_LEN     512
+#define BUF_LEN     FUZZ_HAYSTACK_LEN
 #define MAX_MATCHES (BUF_LEN + 1)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -23,7 +23,7 @@ struct ref_pattern {
 	uint8_t mask[MEMSCAN_PATTERN_MAX];
 };
 
-/* The haystack: every byte value, then runs and repeats that fuzzed patterns are likely to hit. */
+/* The haystack (fuzz_fill_haystack). */
 static uint8_t haystack[BUF_LEN];
 
 /* This process, for memscan_scan over the haystack split into adjacent regions (junction matches). */
@@ -170,22 +170,14 @@ static void check_process(const memscan_pattern *pat, const struct ref_pattern *
 	size_t cuts[4] = { 0, cut1 < BUF_LEN ? cut1 : BUF_LEN, cut2 < BUF_LEN ? cut2 : BUF_LEN, BUF_LEN },
 	       nwant;
 	memscan_region_list *list = NULL;
-	memscan_region r;
 	int rc;
 
 	if (!self)
 		return;
 	FUZZ_CHECK(memscan_region_list_new(&list) == MEMSCAN_OK);
 	for (int i = 0; i < 3; i++) {
-		if (cuts[i + 1] <= cuts[i])
-			continue;
-		memset(&r, 0, sizeof(r));
-		r.start = base + cuts[i];
-		r.end = base + cuts[i + 1];
-		r.perms = MEMSCAN_PERM_READ | MEMSCAN_PERM_WRITE;
-		r.kind = MEMSCAN_KIND_ANON;
-		r.path = "";
-		FUZZ_CHECK(memscan_region_list_add(list, &r) == MEMSCAN_OK);
+		if (cuts[i + 1] > cuts[i])
+			fuzz_add_region(list, base + cuts[i], base + cuts[i + 1]);
 	}
 	nwant = ref_scan(ref, BUF_LEN, base, align, 0, want);
 	c.n = 0;
@@ -223,18 +215,7 @@ static void check_all(const memscan_pattern *pat, const struct ref_pattern *ref,
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	size_t i = 0;
-
-	for (; i < 256; i++)
-		haystack[i] = (uint8_t)i;
-	for (; i < 320; i++)
-		haystack[i] = 0; /* a zero run */
-	for (; i < 384; i++)
-		haystack[i] = (i & 1) ? 0x5A : 0x4D; /* "MZMZ..." */
-	for (; i < 448; i++)
-		haystack[i] = 0xFF;
-	for (; i < BUF_LEN; i++)
-		haystack[i] = (uint8_t)(i * 37 + 11); /* a fixed jumble */
+	fuzz_fill_haystack(haystack);
 	if (memscan_process_open(getpid(), &self) != MEMSCAN_OK)
 		self = NULL; /* then only memscan_scan_buffer is checked */
 	return 0;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Fuzzes memscan_snapshot_load; whatever loads must save, load back and save again identically. */
+/* Fuzzes memscan_snapshot_load, also with the checksums recomputed; what loads saves and reloads identically.
+ */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,6 +20,83 @@ static int input_fd = -1;   /* memfd holding the current input */
 static char input_path[64]; /* /proc/self/fd/N of it */
 static char scratch[4096];  /* private directory for the saved copies */
 static char save_a[4096], save_b[4096];
+/* Inputs that loaded as they were, and only once the harness recomputed their checksums. */
+static unsigned long loaded_raw, loaded_fixed;
+
+/* Format offsets and sizes (docs/snapshot-format.md), as the harness needs them to fix checksums. */
+#define SNAP_HEADER   64u
+#define SNAP_RECORD   64u
+#define SNAP_HOLE     16u
+#define SNAP_SUM      8u
+#define SNAP_TRAILER  32u
+#define SNAP_MAX_PATH 4096u
+
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t le64(const uint8_t *p)
+{
+	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* MSSUM64 written out word by word from the format's description, independently of the library's
+ * vectorized one: a = 1 + sum of the little-endian 32-bit words (the last one zero-padded), b = sum
+ * of a after each word, result b ^ (a rotated by 32) ^ byte count. */
+static uint64_t mssum64(const uint8_t *p, size_t len)
+{
+	uint64_t a = 1, b = 0;
+	uint8_t last[4] = { 0 };
+	size_t i;
+
+	for (i = 0; i + 4 <= len; i += 4) {
+		a += le32(p + i);
+		b += a;
+	}
+	if (i < len) {
+		memcpy(last, p + i, len - i);
+		a += le32(last);
+		b += a;
+	}
+	return b ^ (a << 32 | a >> 32) ^ (uint64_t)len;
+}
+
+/* Rewrites every checksum of the snapshot file in BUF (LEN bytes) that the layout lets the harness
+ * find: the header's, each region record's as far as the records fit in LEN, and the trailer's
+ * after them. Everything else stays as the fuzzer made it. */
+static void fix_sums(uint8_t *buf, size_t len)
+{
+	size_t pos = SNAP_HEADER, count, rec;
+	uint64_t start, end, path_len, holes;
+
+	if (len < SNAP_HEADER)
+		return;
+	put_le64(buf + 56, mssum64(buf, 56));
+	count = le32(buf + 20);
+	for (size_t i = 0; i < count && len - pos >= SNAP_RECORD; i++) {
+		start = le64(buf + pos);
+		end = le64(buf + pos + 8);
+		path_len = le32(buf + pos + 52);
+		holes = le32(buf + pos + 56);
+		if (end <= start || path_len > SNAP_MAX_PATH || holes > len || end - start > len)
+			return; /* the loader refuses the record before its checksum */
+		rec = SNAP_RECORD + (size_t)(path_len + 7) / 8 * 8 + (size_t)holes * SNAP_HOLE +
+		      (size_t)(end - start);
+		if (rec > len - pos || len - pos - rec < SNAP_SUM)
+			return;
+		put_le64(buf + pos + rec, mssum64(buf + pos, rec));
+		pos += rec + SNAP_SUM;
+	}
+	if (len - pos >= SNAP_TRAILER)
+		put_le64(buf + pos + 24, mssum64(buf + pos, 24));
+}
 
 /* Reads all of PATH into a new buffer. */
 static uint8_t *slurp(const char *path, size_t *ret_len)
@@ -147,14 +225,101 @@ static void write_seeds(const char *dir)
 	memscan_snapshot_free(snap);
 }
 
+/* Makes DATA the whole content of the memfd and loads it; the rest as memscan_snapshot_load says. */
+static int load_input(const uint8_t *data, size_t size, memscan_snapshot **ret_snap)
+{
+	size_t off = 0;
+	ssize_t n;
+	int rc;
+
+	FUZZ_CHECK(ftruncate(input_fd, 0) == 0);
+	while (off < size) {
+		n = pwrite(input_fd, data + off, size - off, (off_t)off);
+		FUZZ_CHECK(n > 0);
+		off += (size_t)n;
+	}
+	rc = memscan_snapshot_load(input_path, ret_snap);
+	if (rc != MEMSCAN_OK) {
+		FUZZ_CHECK(*ret_snap == NULL);
+		FUZZ_CHECK(rc == MEMSCAN_ERR_BAD_FORMAT || rc == MEMSCAN_ERR_TRUNCATED ||
+		           rc == MEMSCAN_ERR_UNSUPPORTED_VERSION || rc == MEMSCAN_ERR_LIMIT ||
+		           rc == MEMSCAN_ERR_NO_MEMORY);
+	} else {
+		FUZZ_CHECK(*ret_snap != NULL);
+	}
+	return rc;
+}
+
+/* What loads is valid: it saves, loads back identical, and saves to the very same bytes. */
+static void check_loaded(const memscan_snapshot *first)
+{
+	memscan_snapshot *second = NULL;
+	uint8_t *bytes_a, *bytes_b;
+	size_t len_a, len_b;
+
+	FUZZ_CHECK(memscan_snapshot_save(first, save_a) == MEMSCAN_OK);
+	FUZZ_CHECK(memscan_snapshot_load(save_a, &second) == MEMSCAN_OK);
+	same_snapshot(first, second);
+	FUZZ_CHECK(memscan_snapshot_save(second, save_b) == MEMSCAN_OK);
+	bytes_a = slurp(save_a, &len_a);
+	bytes_b = slurp(save_b, &len_b);
+	FUZZ_CHECK(len_a == len_b && memcmp(bytes_a, bytes_b, len_a) == 0);
+	free(bytes_a);
+	free(bytes_b);
+	memscan_snapshot_free(second);
+}
+
+/* The harness's own checks, at every start: its checksum is the library's (a saved file is left as
+ * it is), and a saved file with one data byte changed fails its checksum until fix_sums, then loads
+ * with that byte. Without this, mutated inputs would never get past the checksums. */
+static void self_check(void)
+{
+	static const char name[] = "holes.snap";
+	memscan_snapshot *snap = NULL;
+	memscan_snapshot_region r;
+	uint8_t *file, *copy;
+	char path[4096];
+	size_t len, data_off;
+
+	write_seeds(scratch);
+	FUZZ_CHECK((size_t)snprintf(path, sizeof(path), "%s/%s", scratch, name) < sizeof(path));
+	file = slurp(path, &len);
+	copy = malloc(len);
+	FUZZ_CHECK(copy != NULL);
+	memcpy(copy, file, len);
+	fix_sums(copy, len);
+	FUZZ_CHECK(memcmp(copy, file, len) == 0);
+	/* the first region's first data byte: header, record, path "/usr/bin/target" padded to 16 */
+	data_off = SNAP_HEADER + SNAP_RECORD + 16;
+	FUZZ_CHECK(copy[data_off] == 0x7f);
+	copy[data_off] = 0x42;
+	FUZZ_CHECK(load_input(copy, len, &snap) == MEMSCAN_ERR_BAD_FORMAT);
+	fix_sums(copy, len);
+	FUZZ_CHECK(load_input(copy, len, &snap) == MEMSCAN_OK);
+	r = memscan_snapshot_get(snap, 0);
+	FUZZ_CHECK(r.data && r.data[0] == 0x42);
+	memscan_snapshot_free(snap);
+	free(copy);
+	free(file);
+	FUZZ_CHECK(unlink(path) == 0);
+	for (const char *other = "empty.snap\0one.snap\0"; *other; other += strlen(other) + 1) {
+		FUZZ_CHECK((size_t)snprintf(path, sizeof(path), "%s/%s", scratch, other) < sizeof(path));
+		FUZZ_CHECK(unlink(path) == 0);
+	}
+}
+
+static void print_stats(void)
+{
+	fprintf(stderr,
+	        "fuzz_snapshot: %lu inputs loaded as they were, %lu more with their checksums recomputed\n",
+	        loaded_raw, loaded_fixed);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char *seeds = getenv(FUZZ_SEED_ENV), *tmp = getenv("TMPDIR");
+	const char *tmp = getenv("TMPDIR");
 
-	if (seeds && *seeds) {
-		write_seeds(seeds);
-		exit(0);
-	}
+	fuzz_seed_mode(write_seeds);
 	input_fd = memfd_create("fuzz_snapshot", MFD_CLOEXEC);
 	FUZZ_CHECK(input_fd >= 0);
 	FUZZ_CHECK((size_t)snprintf(input_path, sizeof(input_path), "/proc/self/fd/%d", input_fd) <
@@ -167,46 +332,32 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	FUZZ_CHECK((size_t)snprintf(save_a, sizeof(save_a), "%s/a.snap", scratch) < sizeof(save_a));
 	FUZZ_CHECK((size_t)snprintf(save_b, sizeof(save_b), "%s/b.snap", scratch) < sizeof(save_b));
 	atexit(cleanup);
+	self_check();
+	atexit(print_stats);
 	return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	memscan_snapshot *first = NULL, *second = NULL;
-	uint8_t *bytes_a, *bytes_b;
-	size_t len_a, len_b, off = 0;
-	ssize_t n;
-	int rc;
+	memscan_snapshot *snap = NULL;
+	uint8_t *fixed;
 
-	/* the input becomes the whole content of the memfd */
-	FUZZ_CHECK(ftruncate(input_fd, 0) == 0);
-	while (off < size) {
-		n = pwrite(input_fd, data + off, size - off, (off_t)off);
-		FUZZ_CHECK(n > 0);
-		off += (size_t)n;
-	}
-
-	rc = memscan_snapshot_load(input_path, &first);
-	if (rc != MEMSCAN_OK) {
-		FUZZ_CHECK(first == NULL);
-		FUZZ_CHECK(rc == MEMSCAN_ERR_BAD_FORMAT || rc == MEMSCAN_ERR_TRUNCATED ||
-		           rc == MEMSCAN_ERR_UNSUPPORTED_VERSION || rc == MEMSCAN_ERR_LIMIT ||
-		           rc == MEMSCAN_ERR_NO_MEMORY);
+	if (load_input(data, size, &snap) == MEMSCAN_OK) {
+		loaded_raw++;
+		check_loaded(snap);
+		memscan_snapshot_free(snap);
 		return 0;
 	}
-	FUZZ_CHECK(first != NULL);
-
-	/* what loads is valid: it saves, loads back identical, and saves to the very same bytes */
-	FUZZ_CHECK(memscan_snapshot_save(first, save_a) == MEMSCAN_OK);
-	FUZZ_CHECK(memscan_snapshot_load(save_a, &second) == MEMSCAN_OK);
-	same_snapshot(first, second);
-	FUZZ_CHECK(memscan_snapshot_save(second, save_b) == MEMSCAN_OK);
-	bytes_a = slurp(save_a, &len_a);
-	bytes_b = slurp(save_b, &len_b);
-	FUZZ_CHECK(len_a == len_b && memcmp(bytes_a, bytes_b, len_a) == 0);
-	free(bytes_a);
-	free(bytes_b);
-	memscan_snapshot_free(second);
-	memscan_snapshot_free(first);
+	/* the same bytes with checksums that hold: the loader's checks past them */
+	fixed = malloc(size ? size : 1);
+	FUZZ_CHECK(fixed != NULL);
+	memcpy(fixed, data, size);
+	fix_sums(fixed, size);
+	if (memcmp(fixed, data, size) != 0 && load_input(fixed, size, &snap) == MEMSCAN_OK) {
+		loaded_fixed++;
+		check_loaded(snap);
+		memscan_snapshot_free(snap);
+	}
+	free(fixed);
 	return 0;
 }

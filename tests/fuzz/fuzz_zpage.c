@@ -89,17 +89,12 @@ static void write_seeds(const char *dir)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char *seeds = getenv(FUZZ_SEED_ENV);
-
 	(void)argc;
 	(void)argv;
 	dec = zpage_dec_new();
 	enc = zpage_enc_new(PAGE_MAX);
 	FUZZ_CHECK(dec && enc);
-	if (seeds && *seeds) {
-		write_seeds(seeds);
-		exit(0);
-	}
+	fuzz_seed_mode(write_seeds);
 	return 0;
 }
 

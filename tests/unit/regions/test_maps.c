@@ -64,6 +64,31 @@ static void test_maps_offset_above_4gib(void **state)
 	assert_true(r.inode == 99);
 }
 
+/* Every inode number the kernel can print (an unsigned long) parses; one past 2^64 - 1 is refused.
+ * The fuzz target's reference parser found 18446744073709551610..15 refused, and with them the
+ * whole maps text. */
+static void test_maps_largest_inode(void **state)
+{
+	char path[256];
+	memscan_region r;
+
+	(void)state;
+	assert_int_equal(
+	    parse("1000-2000 r--p 00000000 00:2f 18446744073709551615 /nfs/f", &r, path, sizeof(path)),
+	    MEMSCAN_OK);
+	assert_true(r.inode == UINT64_MAX);
+	assert_int_equal(
+	    parse("1000-2000 r--p 00000000 00:2f 18446744073709551610 /nfs/f", &r, path, sizeof(path)),
+	    MEMSCAN_OK);
+	assert_true(r.inode == UINT64_MAX - 5);
+	assert_int_equal(
+	    parse("1000-2000 r--p 00000000 00:2f 18446744073709551616 /nfs/f", &r, path, sizeof(path)),
+	    MEMSCAN_ERR_BAD_FORMAT);
+	assert_int_equal(
+	    parse("1000-2000 r--p 00000000 00:2f 184467440737095516150 /f", &r, path, sizeof(path)),
+	    MEMSCAN_ERR_BAD_FORMAT);
+}
+
 static void test_maps_special_regions(void **state)
 {
 	char path[256];
@@ -241,6 +266,7 @@ int main(void)
 		cmocka_unit_test(test_maps_anonymous_line),
 		cmocka_unit_test(test_maps_file_with_spaces_and_deleted),
 		cmocka_unit_test(test_maps_offset_above_4gib),
+		cmocka_unit_test(test_maps_largest_inode),
 		cmocka_unit_test(test_maps_special_regions),
 		cmocka_unit_test(test_maps_malformed_lines),
 		cmocka_unit_test(test_regions_filters),
