@@ -171,8 +171,10 @@ static uint64_t *table_build(const memscan_pattern *pat)
 static void sa_step_scalar(uint64_t *restrict next, const uint64_t *restrict cur, const uint64_t *restrict t,
                            size_t words)
 {
+	const uint64_t *prev = cur - 1; /* CUR[-1] on: indexing CUR with k - 1 would wrap at k = 0 */
+
 	for (size_t k = 0; k < words; k++)
-		next[k] = (cur[k] << 1 | cur[k - 1] >> 63) & t[k];
+		next[k] = (cur[k] << 1 | prev[k] >> 63) & t[k];
 }
 
 #if defined(__x86_64__) || defined(__i386__)
