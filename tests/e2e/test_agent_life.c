@@ -19,28 +19,6 @@ static int ta_run_expect_exit(ms_agent *e, const char *const *extra)
 	return ms_agent_wait(e, 10000);
 }
 
-static int setup(void **state)
-{
-	ms_agent *e = calloc(1, sizeof(*e));
-
-	if (!e || ms_agent_init(e) != 0) {
-		free(e);
-		return -1;
-	}
-	*state = e;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	ms_agent *e = *state;
-
-	ms_agent_stop(e);
-	ms_agent_cleanup(e);
-	free(e);
-	return 0;
-}
-
 static void test_refuses_readable_key(void **state)
 {
 	ms_agent *e = *state;
@@ -331,16 +309,18 @@ static void test_budget_streamed_diff(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_refuses_readable_key, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_refuses_malformed_authorized_keys, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_usage_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_config_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sighup_revokes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sigterm_exits_zero, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_handshake_timeout_and_replay, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_connection_caps, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_budget_busy, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_budget_streamed_diff, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refuses_readable_key, ms_agent_setup, ms_agent_teardown),
+		cmocka_unit_test_setup_teardown(test_refuses_malformed_authorized_keys, ms_agent_setup,
+		                                ms_agent_teardown),
+		cmocka_unit_test_setup_teardown(test_usage_errors, ms_agent_setup, ms_agent_teardown),
+		cmocka_unit_test_setup_teardown(test_config_file, ms_agent_setup, ms_agent_teardown),
+		cmocka_unit_test_setup_teardown(test_sighup_revokes, ms_agent_setup, ms_agent_teardown),
+		cmocka_unit_test_setup_teardown(test_sigterm_exits_zero, ms_agent_setup, ms_agent_teardown),
+		cmocka_unit_test_setup_teardown(test_handshake_timeout_and_replay, ms_agent_setup,
+		                                ms_agent_teardown),
+		cmocka_unit_test_setup_teardown(test_connection_caps, ms_agent_setup, ms_agent_teardown),
+		cmocka_unit_test_setup_teardown(test_budget_busy, ms_agent_setup, ms_agent_teardown),
+		cmocka_unit_test_setup_teardown(test_budget_streamed_diff, ms_agent_setup, ms_agent_teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

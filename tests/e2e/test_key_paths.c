@@ -12,28 +12,6 @@
 /* Someone else: the uid the tests give files and directories they should not trust. */
 #define OTHER_UID 1000
 
-static int setup(void **state)
-{
-	ms_agent *e = calloc(1, sizeof(*e));
-
-	if (!e || ms_agent_init(e) != 0) {
-		free(e);
-		return -1;
-	}
-	*state = e;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	ms_agent *e = *state;
-
-	ms_agent_stop(e);
-	ms_agent_cleanup(e);
-	free(e);
-	return 0;
-}
-
 static void need_root(void)
 {
 	if (geteuid() != 0)
@@ -222,7 +200,7 @@ static void test_client_refuses_open_dirs(void **state)
 	unsetenv("XDG_CONFIG_HOME");
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, ms_agent_setup, ms_agent_teardown)
 
 int main(void)
 {

@@ -64,6 +64,28 @@ int ms_agent_write_auth(ms_agent *a, int with_full, int with_list)
 	return fclose(f);
 }
 
+int ms_agent_setup(void **state)
+{
+	ms_agent *e = calloc(1, sizeof(*e));
+
+	if (!e || ms_agent_init(e) != 0) {
+		free(e);
+		return -1;
+	}
+	*state = e;
+	return 0;
+}
+
+int ms_agent_teardown(void **state)
+{
+	ms_agent *e = *state;
+
+	ms_agent_stop(e);
+	ms_agent_cleanup(e);
+	free(e);
+	return 0;
+}
+
 int ms_agent_init(ms_agent *a)
 {
 	const char *dir = ms_tmpdir();

@@ -34,6 +34,10 @@ typedef struct ms_agent {
 /* A temporary directory with four fresh keys (agent, full, listonly, stranger) and an authorized_keys
  * granting full list,read,scan and listonly list. 0 or -1. */
 int ms_agent_init(ms_agent *a);
+/* cmocka setup and teardown of one test: *STATE is a fresh ms_agent (ms_agent_init, not started),
+ * stopped and removed afterwards. */
+int ms_agent_setup(void **state);
+int ms_agent_teardown(void **state);
 /* Generates key NAME in the agent's directory into K. */
 int ms_agent_make_key(ms_agent *a, ms_agent_key *k, const char *name);
 /* Rewrites authorized_keys with the full and/or listonly lines. */
