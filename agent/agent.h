@@ -290,8 +290,15 @@ void agent_sessions_cancel_all(agent *ag);
 int agent_housekeeper_start(agent *ag);
 void agent_housekeeper_stop(agent *ag);
 void agent_revoke_sessions(agent *ag);
+
+/* budget.c */
+/* Charges BYTES to S's and the agent's budgets; -1 with the reason in MSG if either would be exceeded. */
 int agent_budget_reserve(agent *ag, agent_session *s, uint64_t bytes, char *msg, size_t msg_len);
 void agent_budget_release(agent *ag, agent_session *s, uint64_t bytes);
+/* Charges BYTES that R's pending result keeps to the session's and the agent's budgets (given back
+ * when it is cleared); fails R with BUSY, naming WHAT, if either budget would be exceeded. */
+int agent_pending_charge(agent_req *r, uint64_t bytes, const char *what);
+/* A random nonzero id (snapshots, cursors). */
 uint64_t agent_random_id(void);
 
 /* snaps.c */
@@ -312,9 +319,6 @@ void agent_diff_settle(struct agent *ag, struct agent_session *s, agent_snap *sn
 void agent_pending_clear(agent_pending *p);
 /* Drops the paged result without finishing anything (the session is going away). */
 void agent_pending_abandon(agent_pending *p);
-/* Charges BYTES that R's pending result keeps to the session's and the agent's budgets (given back
- * when it is cleared); fails R with BUSY, naming WHAT, if either budget would be exceeded. */
-int agent_pending_charge(agent_req *r, uint64_t bytes, const char *what);
 int agent_page_emit(agent_req *r);
 
 /* gate.c */
@@ -351,18 +355,26 @@ void agent_compress_release(agent_req *r);
  * to call again from a worker thread. */
 int agent_handle_request(agent *ag, agent_session *s, const Memscan__V1__Request *req, int light,
                          nng_msg **ret_out, size_t *ret_len);
+
+/* reply.c */
 /* A message for a DATA frame whose plaintext is PT_LEN bytes at CHAN_DATA_AD_LEN; NULL if no memory. */
 nng_msg *agent_frame_alloc(size_t pt_len);
+/* Fails R with ERR and a message (what the client reads in the Error reply); returns ERR. */
 int agent_fail(agent_req *r, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Packs RESP into a new reply frame of R (replacing any built before); NO_MEMORY fails R. */
 int agent_pack(agent_req *r, Memscan__V1__Response *resp);
 /* A new reply frame for LEN bytes of packed Response (replacing any reply built before); returns
  * where to write them, or NULL after failing R with NO_MEMORY. */
 uint8_t *agent_reply_frame(agent_req *r, size_t len);
+/* Frees the reply frame R built, if any. */
+void agent_drop_out(agent_req *r);
+/* Replaces R's reply with an Error reply of R's code and message; -1 if it cannot be built. */
+int agent_pack_error(agent_req *r);
 
 /* target.c */
 /* Validates TARGET and opens it: a PID > 0 that names a whole process (no thread ID), never the agent
  * or one of its threads, within the key's limits (uids=, exe=), and the same process as TARGET's start
- * time names. */
+ * time names. The handle's work stops when the session's client leaves (agent_session_watch). */
 int agent_open_target(agent_req *r, const Memscan__V1__Target *t, memscan_process **ret_proc);
 /* As agent_open_target, but the handle is the session's to keep (the caller never frees it): an open
  * handle of the same PID whose process has not exited is reused, with every check made again. */

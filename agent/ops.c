@@ -162,7 +162,6 @@ int agent_op_read(agent_req *r)
 	err = agent_open_target(r, rd->target, &proc);
 	if (err != MEMSCAN_OK)
 		return err;
-	agent_session_watch(r->s, proc);
 	p->kind = AGENT_PAGE_READ_LIVE;
 	p->zstd = rd->encoding == MEMSCAN__V1__ENCODING__ENCODING_ZSTD;
 	p->proc = proc;
@@ -298,10 +297,8 @@ int agent_op_scan(agent_req *r)
 	err = agent_scan_pattern(r, sc->pattern, &pat);
 	if (err == MEMSCAN_OK)
 		err = agent_open_target(r, sc->target, &proc);
-	if (err == MEMSCAN_OK) {
-		agent_session_watch(r->s, proc);
+	if (err == MEMSCAN_OK)
 		err = agent_regions(r, proc, sc->filter, &regions);
-	}
 	if (err == MEMSCAN_OK)
 		err = agent_run_scan(r, proc, regions, pat, &c);
 	if (err == MEMSCAN_OK) {

@@ -56,19 +56,6 @@ static int agent_page_check(agent_req *r)
 	return r->err;
 }
 
-int agent_pending_charge(agent_req *r, uint64_t bytes, const char *what)
-{
-	agent_pending *p = &r->s->pending;
-	char why[160];
-
-	if (agent_budget_reserve(r->ag, r->s, bytes, why, sizeof(why)) != 0)
-		return agent_fail(r, MEMSCAN_ERR_BUSY, "%s: %s", what, why);
-	p->ag = r->ag;
-	p->owner = r->s;
-	p->charged += bytes;
-	return MEMSCAN_OK;
-}
-
 /* Sets the page's cursor: a fresh random one if more follows, else 0. */
 static uint64_t agent_page_cursor(agent_pending *p, int more)
 {

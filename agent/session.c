@@ -11,15 +11,6 @@
 
 #include "agent.h"
 
-uint64_t agent_random_id(void)
-{
-	uint64_t id = 0;
-
-	while (id == 0)
-		randombytes_buf(&id, sizeof(id));
-	return id;
-}
-
 /* Fills PEER ("ADDR:PORT") and IP (what the per-peer cap counts) from the pipe's remote address,
  * and ADDR with it if it is TCP. */
 static void agent_peer_names(nng_pipe pipe, char *peer, size_t peer_len, char *ip, size_t ip_len,
@@ -268,41 +259,6 @@ void agent_sessions_free_all(agent *ag)
 		next = s->next;
 		agent_session_free(ag, s);
 	}
-}
-
-int agent_budget_reserve(agent *ag, agent_session *s, uint64_t bytes, char *msg, size_t msg_len)
-{
-	int r = 0;
-
-	pthread_mutex_lock(&ag->budget_lock);
-	if (bytes > ag->cfg.session_budget - s->budget_used || s->budget_used > ag->cfg.session_budget) {
-		snprintf(msg, msg_len,
-		         "%llu bytes exceed this session's memory budget (%llu of %llu in use; release "
-		         "snapshots or raise session_budget)",
-		         (unsigned long long)bytes, (unsigned long long)s->budget_used,
-		         (unsigned long long)ag->cfg.session_budget);
-		r = -1;
-	} else if (bytes > ag->cfg.global_budget - ag->global_used) {
-		snprintf(msg, msg_len,
-		         "%llu bytes exceed the agent's memory budget (%llu of %llu in use; retry later or "
-		         "raise global_budget)",
-		         (unsigned long long)bytes, (unsigned long long)ag->global_used,
-		         (unsigned long long)ag->cfg.global_budget);
-		r = -1;
-	} else {
-		s->budget_used += bytes;
-		ag->global_used += bytes;
-	}
-	pthread_mutex_unlock(&ag->budget_lock);
-	return r;
-}
-
-void agent_budget_release(agent *ag, agent_session *s, uint64_t bytes)
-{
-	pthread_mutex_lock(&ag->budget_lock);
-	s->budget_used -= bytes < s->budget_used ? bytes : s->budget_used;
-	ag->global_used -= bytes < ag->global_used ? bytes : ag->global_used;
-	pthread_mutex_unlock(&ag->budget_lock);
 }
 
 /* True if the entry is due to be closed: no handshake in time, or its channel is over. */

@@ -119,7 +119,6 @@ int agent_op_snapshot(agent_req *r)
 	err = agent_open_target(r, sn->target, &proc);
 	if (err != MEMSCAN_OK)
 		return err;
-	agent_session_watch(r->s, proc); /* the kept snapshot's diffs too */
 	wire_filter_from_proto(sn->filter, &f);
 	err = memscan_regions_read(proc, &f, &regions);
 	if (err != MEMSCAN_OK) {

@@ -155,6 +155,9 @@ int agent_open_target(agent_req *r, const Memscan__V1__Target *t, memscan_proces
 	 * written instead of zero-filling them, for targets whose memory is supplied on demand */
 	if (r->ag->cfg.read_absent)
 		memscan_process_set_skip_absent(proc, 0);
+	/* its long operations (a kept snapshot's diffs too) stop once the session's client leaves or
+	 * the agent stops */
+	agent_session_watch(r->s, proc);
 	err = agent_check_target(r, t, proc);
 	if (err != MEMSCAN_OK) {
 		memscan_process_free(proc);

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/* Budgets (what sessions keep, per session and in all) and the random ids of snapshots, cursors and
+ * sessions. */
+#include <stdio.h>
+
+#include <sodium.h>
+
+#include "agent.h"
+
+uint64_t agent_random_id(void)
+{
+	uint64_t id = 0;
+
+	while (id == 0)
+		randombytes_buf(&id, sizeof(id));
+	return id;
+}
+
+int agent_budget_reserve(agent *ag, agent_session *s, uint64_t bytes, char *msg, size_t msg_len)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&ag->budget_lock);
+	if (bytes > ag->cfg.session_budget - s->budget_used || s->budget_used > ag->cfg.session_budget) {
+		snprintf(msg, msg_len,
+		         "%llu bytes exceed this session's memory budget (%llu of %llu in use; release "
+		         "snapshots or raise session_budget)",
+		         (unsigned long long)bytes, (unsigned long long)s->budget_used,
+		         (unsigned long long)ag->cfg.session_budget);
+		r = -1;
+	} else if (bytes > ag->cfg.global_budget - ag->global_used) {
+		snprintf(msg, msg_len,
+		         "%llu bytes exceed the agent's memory budget (%llu of %llu in use; retry later or "
+		         "raise global_budget)",
+		         (unsigned long long)bytes, (unsigned long long)ag->global_used,
+		         (unsigned long long)ag->cfg.global_budget);
+		r = -1;
+	} else {
+		s->budget_used += bytes;
+		ag->global_used += bytes;
+	}
+	pthread_mutex_unlock(&ag->budget_lock);
+	return r;
+}
+
+void agent_budget_release(agent *ag, agent_session *s, uint64_t bytes)
+{
+	pthread_mutex_lock(&ag->budget_lock);
+	s->budget_used -= bytes < s->budget_used ? bytes : s->budget_used;
+	ag->global_used -= bytes < ag->global_used ? bytes : ag->global_used;
+	pthread_mutex_unlock(&ag->budget_lock);
+}
+
+int agent_pending_charge(agent_req *r, uint64_t bytes, const char *what)
+{
+	agent_pending *p = &r->s->pending;
+	char why[160];
+
+	if (agent_budget_reserve(r->ag, r->s, bytes, why, sizeof(why)) != 0)
+		return agent_fail(r, MEMSCAN_ERR_BUSY, "%s: %s", what, why);
+	p->ag = r->ag;
+	p->owner = r->s;
+	p->charged += bytes;
+	return MEMSCAN_OK;
+}
