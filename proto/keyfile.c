@@ -176,13 +176,19 @@ static void format_priv_line(const uint8_t *priv, char *out)
 	out[PRIV_LINE_LEN] = '\0';
 }
 
-/* Writes PATH (0600) then PUB_PATH (0644); removes PATH again if PUB_PATH cannot be created. */
+/* Creates PATH's directory if missing (0700), writes PATH (0600) then PUB_PATH (0644); removes PATH
+ * again if PUB_PATH cannot be created. */
 static int write_pair(const char *path, const char *pub_path, const char *priv_line, const char *pub_line,
                       size_t pub_len, char *err, size_t err_len)
 {
 	char dir[PATH_MAX];
 	int rc;
 
+	if (keyfile_dir_of(path, dir) != 0)
+		return keyfile_fail(err, err_len, -ENAMETOOLONG, "%s: path too long", path);
+	rc = keyfile_mkdir_p(dir, err, err_len);
+	if (rc)
+		return rc;
 	rc = keyfile_write_new(path, 0600, priv_line, PRIV_LINE_LEN, err, err_len);
 	if (rc)
 		return rc;
@@ -191,8 +197,7 @@ static int write_pair(const char *path, const char *pub_path, const char *priv_l
 		unlink(path);
 		return rc;
 	}
-	if (keyfile_dir_of(path, dir) == 0)
-		keyfile_fsync_dir(dir);
+	keyfile_fsync_dir(dir);
 	return 0;
 }
 
