@@ -1,9 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* memscan CLI: `remote` (the local commands against an agent) and keys (keygen, fingerprint, trust). */
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <memscan/client.h>
 
@@ -39,26 +37,6 @@ int cmd_remote(int argc, char **argv)
 	return CLI_USAGE;
 }
 
-/* mkdir -p for the directory part of PATH, mode 0700 (for the default ~/.config/memscan). */
-static int make_parent_dirs(const char *path)
-{
-	char dir[4096];
-	size_t len = strlen(path);
-
-	if (len >= sizeof(dir))
-		return -1;
-	memcpy(dir, path, len + 1);
-	for (char *p = dir + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return 0;
-}
-
 int cmd_keygen(int argc, char **argv)
 {
 	char path[4096], fp[MEMSCAN_FINGERPRINT_LEN], err[512] = "";
@@ -81,10 +59,6 @@ int cmd_keygen(int argc, char **argv)
 		if (memscan_key_default_identity(path, sizeof(path)) != MEMSCAN_OK) {
 			cli_err("no default key path: set HOME, or name a file with -f FILE");
 			return CLI_USAGE;
-		}
-		if (make_parent_dirs(path) != 0) {
-			cli_err("cannot create the directory of '%s': %s", path, strerror(errno));
-			return CLI_FAIL;
 		}
 		file = path;
 	}

@@ -21,8 +21,8 @@
  * -EEXIST: keygen target exists; other negatives: errno of the failed call. */
 
 /* Creates PATH (0600, O_EXCL|O_NOFOLLOW) holding a new private key and PATH.pub holding
- * "memscan-x25519 BASE64 COMMENT\n". Fails with -EEXIST rather than overwrite. Returns the public
- * key in RET_PUB. */
+ * "memscan-x25519 BASE64 COMMENT\n", and PATH's directory first (0700, with its parents) if missing.
+ * Fails with -EEXIST rather than overwrite. Returns the public key in RET_PUB. */
 int keyfile_generate(const char *path, const char *comment, uint8_t ret_pub[KEYFILE_KEY_LEN], char *err,
                      size_t err_len);
 /* Loading a private key, authorized_keys or known_agents also refuses a file owned by someone other

@@ -1,11 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* The client object: keys, settings, connecting, the Noise IK handshake and the request exchange. */
-#include <errno.h>
+/* The client object: creation, keys, settings, and letting go of its connection and kept snapshots. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -81,7 +79,7 @@ void client_unlock(const memscan_client *c)
 }
 
 /* Loads the private key file PATH as the identity; a failure leaves the previous one in place. */
-static int load_identity(memscan_client *c, const char *path)
+int client_load_identity(memscan_client *c, const char *path)
 {
 	uint8_t pub[KEYFILE_KEY_LEN], *priv = sodium_malloc(KEYFILE_KEY_LEN);
 	int rv;
@@ -104,7 +102,7 @@ int memscan_client_set_identity_file(memscan_client *c, const char *path)
 	if (!c || !path)
 		return MEMSCAN_ERR_INVALID_ARG;
 	client_lock(c);
-	r = load_identity(c, path);
+	r = client_load_identity(c, path);
 	client_unlock(c);
 	return r;
 }
@@ -163,8 +161,8 @@ int memscan_client_set_known_agents_file(memscan_client *c, const char *path)
 	return MEMSCAN_OK;
 }
 
-/* How long a send may wait for a connection (see send_frame). */
-static int send_timeout(int timeout_ms)
+/* How long a send may wait for a connection (see client_send_frame). */
+int client_send_timeout(int timeout_ms)
 {
 	return timeout_ms < CLIENT_SEND_TIMEOUT ? timeout_ms : CLIENT_SEND_TIMEOUT;
 }
@@ -177,7 +175,7 @@ int memscan_client_set_timeout_ms(memscan_client *c, int timeout_ms)
 	c->timeout_ms = timeout_ms;
 	if (c->sock_open) {
 		(void)nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, timeout_ms);
-		(void)nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, send_timeout(timeout_ms));
+		(void)nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, client_send_timeout(timeout_ms));
 	}
 	client_unlock(c);
 	return MEMSCAN_OK;
@@ -202,120 +200,6 @@ const char *memscan_client_last_error(const memscan_client *c)
 	return c->err[0] ? c->err : "no error";
 }
 
-/* ---- connection ---- */
-
-static int tcp_scheme(const char *url)
-{
-	return !strncmp(url, "tcp://", 6) || !strncmp(url, "tcp4://", 7) || !strncmp(url, "tcp6://", 7);
-}
-
-/* The known_agents key of URL: HOST:PORT for TCP ("[::1]:7777"), the URL itself otherwise. */
-static int url_hostport(const char *url, char *out, size_t out_len)
-{
-	const char *p = url;
-	size_t n;
-
-	if (tcp_scheme(url))
-		p = strstr(url, "://") + 3;
-	n = strlen(p);
-	while (n && p[n - 1] == '/')
-		n--;
-	if (!n || n >= out_len)
-		return -1;
-	memcpy(out, p, n);
-	out[n] = '\0';
-	return 0;
-}
-
-static int set_url(memscan_client *c, const char *url)
-{
-	char hostport[CLIENT_PATH_MAX];
-	char *copy;
-
-	if ((!tcp_scheme(url) && strncmp(url, "ipc://", 6)) || url_hostport(url, hostport, sizeof(hostport)))
-		return client_fail(
-		    c, MEMSCAN_ERR_INVALID_ARG,
-		    "%s: not an agent address (tcp://HOST:PORT, tcp://[V6]:PORT or ipc:///PATH)", url);
-	copy = strdup(url);
-	if (!copy)
-		return client_fail(c, MEMSCAN_ERR_NO_MEMORY, "out of memory");
-	free(c->url);
-	c->url = copy;
-	return MEMSCAN_OK;
-}
-
-static int resolve_identity(memscan_client *c)
-{
-	char path[CLIENT_PATH_MAX];
-	int rv;
-
-	if (c->have_identity)
-		return MEMSCAN_OK;
-	rv = keyfile_default_identity(path, sizeof(path));
-	if (rv < 0)
-		return client_fail(
-		    c, client_key_err(rv),
-		    "no client key set and no default key path (HOME unset?): see `memscan keygen`");
-	return load_identity(c, path);
-}
-
-static int resolve_agent_key(memscan_client *c)
-{
-	char path[CLIENT_PATH_MAX], hostport[CLIENT_PATH_MAX];
-	int rv;
-
-	if (c->have_pinned) {
-		memcpy(c->agent_pub, c->pinned_pub, KEYFILE_KEY_LEN);
-		return MEMSCAN_OK;
-	}
-	if (c->known_agents)
-		snprintf(path, sizeof(path), "%s", c->known_agents);
-	else if (keyfile_default_known_agents(path, sizeof(path)) < 0)
-		return client_fail(c, MEMSCAN_ERR_AUTH,
-		                   "no agent key pinned and no known_agents file (HOME unset?)");
-	if (url_hostport(c->url, hostport, sizeof(hostport)))
-		return client_fail(c, MEMSCAN_ERR_INVALID_ARG, "%s: not an agent address", c->url);
-	rv = keyfile_known_agent(path, hostport, c->agent_pub, c->err, sizeof(c->err));
-	if (rv == -ENOENT)
-		return client_fail(c, MEMSCAN_ERR_AUTH,
-		                   "no key for %s in %s: pin the agent's key with `memscan trust %s KEY` "
-		                   "(the agent prints its fingerprint when it starts)",
-		                   hostport, path, hostport);
-	return rv < 0 ? client_key_err(rv) : MEMSCAN_OK;
-}
-
-/* Pipe notifications run on nng's threads: they only flag the connection as lost. */
-static void pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
-{
-	memscan_client *c = arg;
-
-	(void)ev;
-	if ((unsigned)nng_socket_id(nng_pipe_socket(p)) == atomic_load(&c->sock_id))
-		atomic_store(&c->lost, 1);
-}
-
-static int open_socket(memscan_client *c)
-{
-	int rv = nng_req0_open(&c->sock);
-
-	if (rv)
-		return client_fail(c, MEMSCAN_ERR_NO_MEMORY, "cannot open a socket: %s", nng_strerror(rv));
-	c->sock_open = 1;
-	atomic_store(&c->lost, 0);
-	atomic_store(&c->sock_id, (unsigned)nng_socket_id(c->sock));
-	/* never re-send a request on another connection; bound what the agent can make us allocate; no
-	 * silent re-dial (a lost connection is a lost session: the next call opens a new socket) */
-	if ((rv = nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) ||
-	    (rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, WIRE_CLIENT_RECV_MAX)) ||
-	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, c->timeout_ms)) ||
-	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, send_timeout(c->timeout_ms))) ||
-	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, CLIENT_NO_REDIAL_MS)) ||
-	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, CLIENT_NO_REDIAL_MS)) ||
-	    (rv = nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_removed, c)))
-		return client_fail(c, MEMSCAN_ERR_CONNECT, "cannot set up the socket: %s", nng_strerror(rv));
-	return MEMSCAN_OK;
-}
-
 void client_drop(memscan_client *c)
 {
 	chan_session_free(c->session);
@@ -329,419 +213,9 @@ void client_drop(memscan_client *c)
 	client_kept_clear(c);
 }
 
-/* A failed send or receive: the connection and its session are gone (a request is never sent
- * again under its counter). */
-static int transport_fail(memscan_client *c, int rv, const char *what)
+void client_kept_clear(memscan_client *c)
 {
-	int code = rv == NNG_ETIMEDOUT ? MEMSCAN_ERR_TIMEOUT : MEMSCAN_ERR_CONNECT;
-
-	client_fail(c, code, "agent at %s: %s: %s", c->url, what,
-	            rv == NNG_ETIMEDOUT ? "no answer in time" : nng_strerror(rv));
-	client_drop(c);
-	return code;
-}
-
-/* nng_sendmsg with the client's own aio: with the socket's send timeout; MSG stays the caller's on
- * failure. */
-static int sock_send(memscan_client *c, nng_msg *msg)
-{
-	int rv;
-
-	nng_aio_set_msg(c->aio, msg);
-	nng_aio_set_timeout(c->aio, NNG_DURATION_DEFAULT);
-	nng_send_aio(c->sock, c->aio);
-	nng_aio_wait(c->aio);
-	rv = nng_aio_result(c->aio);
-	nng_aio_set_msg(c->aio, NULL);
-	return rv;
-}
-
-/* nng_recvmsg with the client's own aio, with the socket's receive timeout. */
-static int sock_recv(memscan_client *c, nng_msg **ret_msg)
-{
-	int rv;
-
-	nng_aio_set_timeout(c->aio, NNG_DURATION_DEFAULT);
-	nng_recv_aio(c->sock, c->aio);
-	nng_aio_wait(c->aio);
-	rv = nng_aio_result(c->aio);
-	*ret_msg = rv ? NULL : nng_aio_get_msg(c->aio);
-	nng_aio_set_msg(c->aio, NULL);
-	return rv;
-}
-
-/* Sending only hands the frame to the connection: it waits only when there is none (the agent went
- * away and nng has not reported it yet), so a send that times out means CONNECT. */
-static int send_frame(memscan_client *c, nng_msg *msg, const char *what)
-{
-	int rv = sock_send(c, msg);
-
-	if (rv) {
-		nng_msg_free(msg);
-		return transport_fail(c, rv == NNG_ETIMEDOUT ? NNG_ECONNRESET : rv, what);
-	}
-	return MEMSCAN_OK;
-}
-
-static int send_hs1(memscan_client *c, const uint8_t hs1[CHAN_HS1_LEN])
-{
-	nng_msg *msg;
-
-	if (nng_msg_alloc(&msg, 0) || nng_msg_append(msg, hs1, CHAN_HS1_LEN)) {
-		nng_msg_free(msg);
-		return client_fail(c, MEMSCAN_ERR_NO_MEMORY, "out of memory");
-	}
-	return send_frame(c, msg, "sending the handshake");
-}
-
-static int recv_hs2(memscan_client *c, chan_client_hs *hs)
-{
-	nng_msg *msg = NULL;
-	int rv = sock_recv(c, &msg);
-
-	if (rv == NNG_ETIMEDOUT)
-		return client_fail(c, MEMSCAN_ERR_TIMEOUT,
-		                   "agent at %s did not answer the handshake within %d ms", c->url,
-		                   c->timeout_ms);
-	if (rv) {
-		c->hs_closed = 1;
-		return client_fail(
-		    c, MEMSCAN_ERR_AUTH,
-		    "agent at %s closed the connection during the handshake: this client's key is "
-		    "not authorized there, or the pinned agent key is wrong (check `memscan "
-		    "fingerprint` and the agent's authorized_keys)",
-		    c->url);
-	}
-	rv = chan_client_finish(hs, nng_msg_body(msg), nng_msg_len(msg), &c->session);
-	c->pipe_id = nng_pipe_id(nng_msg_get_pipe(msg));
-	nng_msg_free(msg);
-	if (rv)
-		return client_fail(
-		    c, MEMSCAN_ERR_AUTH,
-		    "agent at %s answered the handshake with a reply that does not authenticate: "
-		    "the pinned agent key is wrong",
-		    c->url);
-	c->perms = chan_session_perms(c->session);
-	return MEMSCAN_OK;
-}
-
-static int handshake(memscan_client *c)
-{
-	uint8_t hs1[CHAN_HS1_LEN];
-	chan_client_hs *hs = NULL;
-	int r;
-
-	if (chan_client_start(c->priv, c->agent_pub, hs1, &hs))
-		return client_fail(c, MEMSCAN_ERR_AUTH, "cannot start a handshake with this agent key");
-	r = send_hs1(c, hs1);
-	if (r == MEMSCAN_OK)
-		r = recv_hs2(c, hs);
-	chan_client_hs_free(hs);
-	return r;
-}
-
-static int exchange(memscan_client *c, const Memscan__V1__Request *req,
-                    Memscan__V1__Response__ResultCase expect, Memscan__V1__Response **ret);
-
-static int hello(memscan_client *c)
-{
-	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
-	Memscan__V1__Hello h = MEMSCAN__V1__HELLO__INIT;
-	Memscan__V1__Response *resp;
-	int r;
-
-	h.protocol_version = WIRE_PROTOCOL_VERSION;
-	req.op_case = MEMSCAN__V1__REQUEST__OP_HELLO;
-	req.hello = &h;
-	r = exchange(c, &req, MEMSCAN__V1__RESPONSE__RESULT_HELLO, &resp);
-	if (r)
-		return r;
-	if (resp->hello->protocol_version != WIRE_PROTOCOL_VERSION)
-		r = client_fail(c, MEMSCAN_ERR_UNSUPPORTED_VERSION,
-		                "agent at %s speaks protocol version %u, this client version %u", c->url,
-		                resp->hello->protocol_version, WIRE_PROTOCOL_VERSION);
-	else {
-		c->perms = resp->hello->granted_perms;
-		c->page_bytes = resp->hello->max_page_bytes;
-		c->agent_zstd = 0;
-		for (size_t i = 0; i < resp->hello->n_encodings; i++)
-			if (resp->hello->encodings[i] == MEMSCAN__V1__ENCODING__ENCODING_ZSTD)
-				c->agent_zstd = 1;
-	}
-	wire_free_response(resp);
-	return r;
-}
-
-static int dial(memscan_client *c)
-{
-	int rv = nng_dial(c->sock, c->url, NULL, 0);
-
-	if (rv)
-		return client_fail(c, MEMSCAN_ERR_CONNECT, "cannot connect to the agent at %s: %s", c->url,
-		                   nng_strerror(rv));
-	return MEMSCAN_OK;
-}
-
-/* Drops any connection, then connects to URL, handshakes and says Hello. */
-/* Opens a connection and handshakes; *RET_CLOSED tells whether the agent closed it during the
- * handshake. */
-static int connect_once(memscan_client *c, int *ret_closed)
-{
-	int r = open_socket(c);
-
-	c->hs_closed = 0;
-	if (r == MEMSCAN_OK)
-		r = dial(c);
-	if (r == MEMSCAN_OK)
-		r = handshake(c);
-	*ret_closed = r == MEMSCAN_ERR_AUTH && c->hs_closed;
-	return r;
-}
-
-/* A pause of 10 to 30 ms times TRY before handshaking again. */
-static void handshake_backoff(int try)
-{
-	uint32_t ms = (uint32_t)(10 * try) + randombytes_uniform((uint32_t)(20 * try));
-	struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)ms * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static int reconnect(memscan_client *c)
-{
-	int r, closed = 0;
-
-	client_drop(c);
-	r = resolve_identity(c);
-	if (r == MEMSCAN_OK)
-		r = resolve_agent_key(c);
-	/* The agent refuses an HS1 whose timestamp is not newer than the last one of this key: when
-	 * several clients with one key connect at once, some lose that race. A new HS1 (new time, new
-	 * ephemeral key) settles it; a key that is really refused is refused every time. */
-	for (int try = 1; r == MEMSCAN_OK; try++) {
-		r = connect_once(c, &closed);
-		if (r == MEMSCAN_OK || !closed || try == CLIENT_HANDSHAKE_TRIES)
-			break;
-		client_drop(c);
-		handshake_backoff(try);
-		r = MEMSCAN_OK;
-	}
-	if (r == MEMSCAN_OK)
-		r = hello(c);
-	if (r != MEMSCAN_OK)
-		client_drop(c);
-	return r;
-}
-
-int memscan_client_connect(memscan_client *c, const char *url)
-{
-	int r;
-
-	if (!c || !url)
-		return MEMSCAN_ERR_INVALID_ARG;
-	client_lock(c);
-	r = set_url(c, url);
-	if (r == MEMSCAN_OK)
-		r = reconnect(c);
-	client_unlock(c);
-	return r;
-}
-
-int client_session_live(memscan_client *c)
-{
-	return c->sock_open && c->session && !atomic_load(&c->lost) &&
-	       !chan_session_expired(c->session, chan_monotonic_ns());
-}
-
-int client_ensure_session(memscan_client *c)
-{
-	if (!c->url)
-		return client_fail(c, MEMSCAN_ERR_INVALID_ARG,
-		                   "not connected: call memscan_client_connect first");
-	if (client_session_live(c))
-		return MEMSCAN_OK;
-	if (c->no_reconnect) {
-		client_drop(c);
-		return client_fail(c, MEMSCAN_ERR_CONNECT,
-		                   "agent at %s: the session holding the snapshot ended", c->url);
-	}
-	return reconnect(c);
-}
-
-/* ---- the request exchange ---- */
-
-int client_send(memscan_client *c, const Memscan__V1__Request *req)
-{
-	size_t len = protobuf_c_message_get_packed_size(&req->base), out_len;
-	uint8_t *body;
-	nng_msg *msg;
-
-	if (nng_msg_alloc(&msg, len + CHAN_DATA_OVERHEAD))
-		return client_fail(c, MEMSCAN_ERR_NO_MEMORY, "out of memory");
-	body = nng_msg_body(msg);
-	len = protobuf_c_message_pack(&req->base, body + CHAN_DATA_AD_LEN);
-	if (chan_seal(c->session, body + CHAN_DATA_AD_LEN, len, body, nng_msg_len(msg), &out_len)) {
-		nng_msg_free(msg);
-		client_drop(c);
-		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "the session cannot send another request");
-	}
-	return send_frame(c, msg, "sending a request");
-}
-
-static int protocol_drop(memscan_client *c, const char *what)
-{
-	client_drop(c);
-	return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent at %s: %s; connection dropped", c->url, what);
-}
-
-int client_recv_frame(memscan_client *c, struct client_frame *f)
-{
-	nng_msg *msg = NULL;
-	size_t len;
-	int rv = sock_recv(c, &msg);
-
-	f->msg = NULL;
-	if (rv)
-		return transport_fail(c, rv, "waiting for the reply");
-	len = nng_msg_len(msg);
-	if (nng_pipe_id(nng_msg_get_pipe(msg)) != c->pipe_id ||
-	    chan_claim(c->session, nng_msg_body(msg), len, &f->counter)) {
-		nng_msg_free(msg);
-		return protocol_drop(c, "unexpected reply frame");
-	}
-	f->msg = msg;
-	return MEMSCAN_OK;
-}
-
-/* Opens a claimed reply in place: *RET_LEN bytes of plaintext at CHAN_DATA_AD_LEN in f->msg (release
- * it with release_reply); on failure the frame is freed and the connection dropped. */
-static int open_frame(memscan_client *c, struct client_frame *f, size_t *ret_len)
-{
-	uint8_t *frame = nng_msg_body(f->msg);
-	size_t len = nng_msg_len(f->msg);
-
-	if (chan_open_claimed(c->session, f->counter, frame, len, frame + CHAN_DATA_AD_LEN,
-	                      len - CHAN_DATA_OVERHEAD, ret_len)) {
-		nng_msg_free(f->msg);
-		f->msg = NULL;
-		return protocol_drop(c, "a reply that does not authenticate");
-	}
-	return MEMSCAN_OK;
-}
-
-/* Wipes the plaintext of an opened reply and frees it. */
-static void release_reply(nng_msg *msg, size_t pt_len)
-{
-	if (!msg)
-		return;
-	sodium_memzero((uint8_t *)nng_msg_body(msg) + CHAN_DATA_AD_LEN, pt_len);
-	nng_msg_free(msg);
-}
-
-/* Copies an agent's message, replacing control characters (it may reach a terminal). */
-static int agent_error(memscan_client *c, const Memscan__V1__Error *e)
-{
-	int code = wire_err_from_proto(e->code);
-	const char *m = e->message && e->message[0] ? e->message : memscan_strerror(code);
-	size_t i;
-
-	snprintf(c->err, sizeof(c->err), "%s", m);
-	for (i = 0; c->err[i]; i++)
-		if ((unsigned char)c->err[i] < 0x20 || c->err[i] == 0x7f)
-			c->err[i] = '?';
-	return code;
-}
-
-static int check_reply(memscan_client *c, Memscan__V1__Response *resp,
-                       Memscan__V1__Response__ResultCase expect)
-{
-	if (resp->result_case == MEMSCAN__V1__RESPONSE__RESULT_ERROR && resp->error)
-		return agent_error(c, resp->error);
-	if (resp->result_case == MEMSCAN__V1__RESPONSE__RESULT__NOT_SET ||
-	    (expect != MEMSCAN__V1__RESPONSE__RESULT__NOT_SET && resp->result_case != expect))
-		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent at %s answered with an unexpected reply",
-		                   c->url);
-	return MEMSCAN_OK;
-}
-
-int client_open_frame(memscan_client *c, struct client_frame *f, Memscan__V1__Response__ResultCase expect,
-                      Memscan__V1__Response **ret)
-{
-	Memscan__V1__Response *resp;
-	size_t len = 0;
-	int r = open_frame(c, f, &len);
-
-	*ret = NULL;
-	if (r != MEMSCAN_OK)
-		return r;
-	resp = wire_unpack_response((uint8_t *)nng_msg_body(f->msg) + CHAN_DATA_AD_LEN, len,
-	                            WIRE_UNPACK_BUDGET_CLIENT);
-	release_reply(f->msg, len);
-	f->msg = NULL;
-	if (!resp)
-		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent at %s sent a malformed reply", c->url);
-	r = check_reply(c, resp, expect);
-	if (r != MEMSCAN_OK) {
-		wire_free_response(resp);
-		return r;
-	}
-	*ret = resp;
-	return MEMSCAN_OK;
-}
-
-static int exchange(memscan_client *c, const Memscan__V1__Request *req,
-                    Memscan__V1__Response__ResultCase expect, Memscan__V1__Response **ret)
-{
-	struct client_frame f;
-	int r = client_send(c, req);
-
-	*ret = NULL;
-	if (r == MEMSCAN_OK)
-		r = client_recv_frame(c, &f);
-	return r == MEMSCAN_OK ? client_open_frame(c, &f, expect, ret) : r;
-}
-
-int client_call(memscan_client *c, const Memscan__V1__Request *req, Memscan__V1__Response__ResultCase expect,
-                Memscan__V1__Response **ret)
-{
-	int r = client_ensure_session(c);
-
-	*ret = NULL;
-	return r != MEMSCAN_OK ? r : exchange(c, req, expect, ret);
-}
-
-/* The next page of a paged result: only in the session that holds it. */
-static int call_next(memscan_client *c, uint64_t cursor, Memscan__V1__Response__ResultCase expect,
-                     Memscan__V1__Response **ret)
-{
-	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
-	Memscan__V1__Next next = MEMSCAN__V1__NEXT__INIT;
-
-	*ret = NULL;
-	if (!client_session_live(c)) {
-		client_drop(c);
-		return client_fail(c, MEMSCAN_ERR_CONNECT,
-		                   "agent at %s: connection lost during a paged result", c->url);
-	}
-	next.cursor = cursor;
-	req.op_case = MEMSCAN__V1__REQUEST__OP_NEXT;
-	req.next = &next;
-	return exchange(c, &req, expect, ret);
-}
-
-int client_paged(memscan_client *c, const Memscan__V1__Request *req, Memscan__V1__Response__ResultCase first,
-                 Memscan__V1__Response__ResultCase next, client_page_fn fn, void *ctx)
-{
-	Memscan__V1__Response *resp;
-	uint64_t cursor = 0;
-	int r = client_call(c, req, first, &resp);
-
-	while (r == MEMSCAN_OK) {
-		r = fn(c, resp, ctx, &cursor);
-		wire_free_response(resp);
-		if (r != MEMSCAN_OK || cursor == 0)
-			break;
-		r = call_next(c, cursor, next, &resp);
-	}
-	return r;
+	for (size_t i = 0; i < c->kept_count; i++)
+		memscan_region_list_free(c->kept[i].regions);
+	c->kept_count = 0;
 }

@@ -24,7 +24,7 @@
 /* Re-dial delay of a socket whose connection dropped: never, in practice. */
 #define CLIENT_NO_REDIAL_MS (24 * 3600 * 1000)
 #define CLIENT_PATH_MAX     4096
-/* Handshakes tried when the agent closes the connection during one (see reconnect in client.c). */
+/* Handshakes tried when the agent closes the connection during one (see reconnect in client_conn.c). */
 #define CLIENT_HANDSHAKE_TRIES 4
 
 /*
@@ -96,6 +96,15 @@ int client_session_live(memscan_client *c);
 int client_ensure_session(memscan_client *c);
 /* Forgets the connection and session (and the snapshots the session kept). */
 void client_drop(memscan_client *c);
+/* Loads the private key file PATH as the identity; a failure leaves the previous one in place. */
+int client_load_identity(memscan_client *c, const char *path);
+/* How long a send may wait for a connection: the timeout, at most CLIENT_SEND_TIMEOUT. */
+int client_send_timeout(int timeout_ms);
+
+/* Sends MSG (the connection's on success, freed on failure); a failure drops the connection (CONNECT). */
+int client_send_frame(memscan_client *c, nng_msg *msg, const char *what);
+/* Receives the next frame with the socket's receive timeout: 0 or an nng error (*RET_MSG NULL). */
+int client_sock_recv(memscan_client *c, nng_msg **ret_msg);
 
 /* Sends REQ in the session and returns the reply in *RET (released with wire_free_response). An
  * Error reply is turned into its code (and message); a reply of another kind than EXPECT into PROTOCOL
@@ -115,6 +124,10 @@ int client_recv_frame(memscan_client *c, struct client_frame *f);
 /* Authenticates and unpacks a claimed frame (freed) into *RET, checked as client_call checks it. */
 int client_open_frame(memscan_client *c, struct client_frame *f, Memscan__V1__Response__ResultCase expect,
                       Memscan__V1__Response **ret);
+/* The three steps for one request in the live session (client_exchange.c); client_call makes sure
+ * of the session first (client_conn.c). */
+int client_exchange(memscan_client *c, const Memscan__V1__Request *req,
+                    Memscan__V1__Response__ResultCase expect, Memscan__V1__Response **ret);
 
 int client_call(memscan_client *c, const Memscan__V1__Request *req, Memscan__V1__Response__ResultCase expect,
                 Memscan__V1__Response **ret);

@@ -36,13 +36,6 @@ void client_kept_remove(memscan_client *c, uint64_t id)
 	*k = c->kept[--c->kept_count];
 }
 
-void client_kept_clear(memscan_client *c)
-{
-	for (size_t i = 0; i < c->kept_count; i++)
-		memscan_region_list_free(c->kept[i].regions);
-	c->kept_count = 0;
-}
-
 /* ---- taking ---- */
 
 struct snap_acc {

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* Snapshot diffs: change runs (address, old bytes, new bytes), per-byte changes, region coverage. */
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -284,36 +283,6 @@ __attribute__((target("avx2"))) size_t ms_find_same_avx2(const uint8_t *a, const
 			return i + (size_t)__builtin_ctz(eq);
 	}
 	return ms_find_same_scalar(a, b, i, len);
-}
-
-static atomic_int g_simd_off;
-
-void ms_set_simd(int on)
-{
-	atomic_store(&g_simd_off, !on);
-}
-
-int ms_have_avx2(void)
-{
-	static atomic_int have = -1; /* racing first callers store the same value */
-
-	if (atomic_load(&g_simd_off))
-		return 0;
-	if (have < 0) {
-		__builtin_cpu_init();
-		have = __builtin_cpu_supports("avx2") ? 1 : 0;
-	}
-	return have;
-}
-#else
-void ms_set_simd(int on)
-{
-	(void)on;
-}
-
-int ms_have_avx2(void)
-{
-	return 0;
 }
 #endif
 

@@ -93,6 +93,15 @@ int ms_vma_query_works(const memscan_process *proc);
  * shared): a page of it that was never written reads as zeros, so it need not be read. */
 int ms_region_absent_zero(const memscan_region *region);
 
+/* Reads REQS as they are (read_dense.c), batching many requests into each call; unreadable pages
+ * become holes (hole_bytes accumulate). MEMSCAN_OK even with holes, else the error that stopped it. */
+int ms_read_dense(memscan_process *proc, struct ms_read_req *reqs, size_t n);
+/* Whether REQ is worth reading with pagemap's help (pagemap.c): absent_zero, page aligned, long
+ * enough, and the handle prepared (ms_process_prepare_absent) and not keeping absent pages. */
+int ms_sparse_eligible(const memscan_process *proc, const struct ms_read_req *req, size_t page);
+/* Reads REQ, zero-filling runs of never-written pages instead of reading them (pagemap.c). */
+int ms_read_sparse(memscan_process *proc, struct ms_read_req *req, size_t page);
+
 /* Reads every request, batching many into each process_vm_readv call. MEMSCAN_OK even with holes
  * (see each request's hole_bytes); PROCESS_GONE, PERMISSION or NO_MEMORY stop the batch. */
 int ms_read_batch(memscan_process *proc, struct ms_read_req *reqs, size_t n);
@@ -119,6 +128,12 @@ unsigned ms_worker_count(void);
 /* Caps ms_worker_count (tests: 1 forces the sequential paths); 0 removes the cap. */
 void ms_set_worker_limit(unsigned n);
 
+/* CPU features (cpu.c): 1 when the AVX2 paths may run (the CPU has AVX2 and ms_set_simd did not
+ * turn them off). */
+int ms_have_avx2(void);
+/* Tests: 0 makes every dispatched function take its scalar path, 1 restores the dispatch. */
+void ms_set_simd(int on);
+
 /* Run finding (diff.c): index of the first byte at or after I (< LEN) where A and B differ /
  * are equal, or LEN. Dispatched to AVX2 when the CPU has it; the scalar versions give the same
  * answers. */
@@ -126,9 +141,6 @@ size_t ms_find_diff(const uint8_t *a, const uint8_t *b, size_t i, size_t len);
 size_t ms_find_same(const uint8_t *a, const uint8_t *b, size_t i, size_t len);
 size_t ms_find_diff_scalar(const uint8_t *a, const uint8_t *b, size_t i, size_t len);
 size_t ms_find_same_scalar(const uint8_t *a, const uint8_t *b, size_t i, size_t len);
-int ms_have_avx2(void);
-/* Tests: 0 makes every dispatched function take its scalar path, 1 restores the dispatch. */
-void ms_set_simd(int on);
 #if defined(__x86_64__) || defined(__i386__)
 size_t ms_find_diff_avx2(const uint8_t *a, const uint8_t *b, size_t i, size_t len);
 size_t ms_find_same_avx2(const uint8_t *a, const uint8_t *b, size_t i, size_t len);
@@ -203,7 +215,7 @@ struct ms_unit {
 	size_t region, off, len;
 };
 
-/* A ChangeDetector (detector.c; stream.c updates its baseline in place). */
+/* A ChangeDetector (detector.c; detector_stream.c updates its baseline in place). */
 struct memscan_detector {
 	memscan_snapshot *baseline;
 	memscan_snapshot *current; /* what detect_changes read last; its buffers are reused */

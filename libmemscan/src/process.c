@@ -338,31 +338,6 @@ int memscan_process_set_cancel(memscan_process *proc, memscan_cancel_fn fn, void
 	return MEMSCAN_OK;
 }
 
-void ms_process_prepare_absent(memscan_process *proc)
-{
-	char path[64];
-
-	if (!proc || proc->keep_absent || proc->pagemap_fd != MS_FD_UNTRIED)
-		return;
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", proc->pid);
-	proc->pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
-	snprintf(path, sizeof(path), "/proc/%d/maps", proc->pid);
-	proc->maps_fd = proc->pagemap_fd >= 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-	if (proc->maps_fd < 0 || !ms_vma_query_works(proc)) {
-		if (proc->pagemap_fd >= 0)
-			close(proc->pagemap_fd);
-		if (proc->maps_fd >= 0)
-			close(proc->maps_fd);
-		proc->pagemap_fd = proc->maps_fd = -1;
-	}
-}
-
-int memscan_process_skips_absent(memscan_process *proc)
-{
-	ms_process_prepare_absent(proc);
-	return proc && !proc->keep_absent && proc->pagemap_fd >= 0;
-}
-
 /* Fills INFO for PID; -errno if the process vanished meanwhile. */
 static int proc_info_read(int pid, memscan_proc_info *info)
 {

@@ -361,6 +361,16 @@ static void test_keys_commands(void **state)
 	assert_int_equal(r.status, 1);
 	assert_int_equal(r.out_len, 0);
 	ms_run_free(&r);
+	/* a missing directory is created, 0700 (libclient does it, not the CLI) */
+	snprintf(pub, sizeof(pub), "%s/keys/sub/id", cfg_dir);
+	RUN(&r, "keygen", "-f", pub);
+	assert_int_equal(r.status, 0);
+	ms_run_free(&r);
+	assert_int_equal(stat(pub, &st), 0);
+	snprintf(pub, sizeof(pub), "%s/keys/sub", cfg_dir);
+	assert_int_equal(stat(pub, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	snprintf(pub, sizeof(pub), "%s.pub", key);
 	/* the fingerprint of the .pub and of the private file agree with keygen's */
 	RUN(&r, "fingerprint", pub);
 	assert_int_equal(r.status, 0);

@@ -156,10 +156,11 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_release(memscan_client *client,
 
 /* Each fills ERR (ERR_LEN bytes, optional) with a one-line reason on failure: INVALID_ARG for a
  * malformed key or file, PERMISSION for a private key file others can read, IO otherwise (the
- * target already exists, a directory is missing...). */
+ * target already exists, a directory cannot be created...). */
 
 /* Writes a new key pair: PATH (private, mode 0600, never overwrites) and PATH.pub
- * ("memscan-x25519 BASE64 COMMENT"; COMMENT NULL = user@host). */
+ * ("memscan-x25519 BASE64 COMMENT"; COMMENT NULL = user@host), creating PATH's directory (mode 0700,
+ * with its parents) if missing. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_key_generate(const char *path, const char *comment,
                                                        char ret_fingerprint[MEMSCAN_FINGERPRINT_LEN],
                                                        char *err, size_t err_len);

@@ -191,6 +191,28 @@ static void test_generate_modes_ignore_umask(void **state)
 	assert_int_equal(mode_of(in_dir("b.pub")), 0644);
 }
 
+/* The key's directory and its missing parents are created, 0700 whatever the umask. */
+static void test_generate_creates_directory(void **state)
+{
+	uint8_t pub[KEYFILE_KEY_LEN], loaded[KEYFILE_KEY_LEN];
+	mode_t old = umask(0);
+
+	(void)state;
+	assert_int_equal(keyfile_generate(in_dir("new/sub/id"), "x", pub, err, sizeof(err)), 0);
+	umask(old);
+	assert_int_equal(mode_of(in_dir("new")), 0700);
+	assert_int_equal(mode_of(in_dir("new/sub")), 0700);
+	assert_int_equal(mode_of(in_dir("new/sub/id")), 0600);
+	assert_int_equal(keyfile_load_public(in_dir("new/sub/id.pub"), loaded, err, sizeof(err)), 0);
+	assert_memory_equal(loaded, pub, sizeof(pub));
+	/* an existing directory is used as it is */
+	assert_int_equal(keyfile_generate(in_dir("new/sub/id2"), "x", pub, err, sizeof(err)), 0);
+	/* a file where a directory should be: the reason names it */
+	write_str(in_dir("file"), "x\n", 0600);
+	assert_true(keyfile_generate(in_dir("file/id"), "x", pub, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "file"));
+}
+
 static void test_generate_default_comment(void **state)
 {
 	uint8_t pub[KEYFILE_KEY_LEN], parsed[KEYFILE_KEY_LEN];
@@ -854,6 +876,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_generate_then_load),
 		T(test_generate_modes_ignore_umask),
+		T(test_generate_creates_directory),
 		T(test_generate_default_comment),
 		T(test_generate_never_overwrites),
 		T(test_generate_existing_pub_leaves_nothing),

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/* Address ranges (memscan_ranges): the public type holes, appeared and vanished regions come in. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+void memscan_ranges_clear(memscan_ranges *ranges)
+{
+	if (ranges)
+		ranges->count = 0;
+}
+
+void memscan_ranges_release(memscan_ranges *ranges)
+{
+	if (!ranges)
+		return;
+	free(ranges->items);
+	memset(ranges, 0, sizeof(*ranges));
+}
+
+uint64_t memscan_ranges_bytes(const memscan_ranges *ranges)
+{
+	uint64_t total = 0;
+
+	for (size_t i = 0; ranges && i < ranges->count; i++)
+		total += ranges->items[i].end - ranges->items[i].start;
+	return total;
+}
+
+int ms_ranges_append(memscan_ranges *ranges, uint64_t start, uint64_t end)
+{
+	if (ranges->count && ranges->items[ranges->count - 1].end == start) {
+		ranges->items[ranges->count - 1].end = end;
+		return 0;
+	}
+	return ms_ranges_push(ranges, start, end);
+}
+
+/* Holes per read: a range of this many unreadable pages is still reported exactly; the array
+ * grows with the holes found, at most one entry per page read. */
+int ms_ranges_push(memscan_ranges *ranges, uint64_t start, uint64_t end)
+{
+	if (ranges->count == ranges->capacity) {
+		size_t cap = ranges->capacity ? ranges->capacity * 2 : 8;
+		memscan_range *items = realloc(ranges->items, cap * sizeof(*items));
+		if (!items)
+			return -ENOMEM;
+		ranges->items = items;
+		ranges->capacity = cap;
+	}
+	ranges->items[ranges->count].start = start;
+	ranges->items[ranges->count].end = end;
+	ranges->count++;
+	return 0;
+}
+
+int ms_ranges_copy(memscan_ranges *dst, const memscan_ranges *src)
+{
+	dst->count = 0;
+	for (size_t i = 0; i < src->count; i++)
+		if (ms_ranges_append(dst, src->items[i].start, src->items[i].end) < 0)
+			return -ENOMEM;
+	return 0;
+}
