@@ -69,47 +69,62 @@ typedef struct agent_snap {
 	struct agent_snap *next;
 } agent_snap;
 
-enum agent_page_kind {
-	AGENT_PAGE_NONE = 0,
-	AGENT_PAGE_PROCS,
-	AGENT_PAGE_REGIONS,
-	AGENT_PAGE_READ_LIVE,
-	AGENT_PAGE_READ_SNAP,
-	AGENT_PAGE_SNAPSHOT,
-	AGENT_PAGE_DIFF,
-	AGENT_PAGE_SCAN,
-};
-
 /* One scan match, as kept for paging. */
 struct agent_match {
 	uint64_t address;
 	uint64_t region_start;
 };
 
+struct agent_pending;
+struct agent_req;
+
+/* What one kind of paged result does (nng's rep0_ctx_ops is the model): each operation file defines
+ * its kind's table and keeps its state in its member of agent_pending's union. */
+typedef struct agent_page_ops {
+	/* Builds the next page into the request's reply (the pending result is dropped after its last). */
+	int (*emit)(struct agent_req *r);
+	/* Releases the kind's state; FINISH: the session goes on, so complete what must not be left half
+	 * done (a diff with update reads the rest into its baseline). May be NULL. */
+	void (*clear)(struct agent_pending *p, int finish);
+} agent_page_ops;
+
 /* The one paged result a session keeps. */
 typedef struct agent_pending {
-	uint64_t cursor; /* what the next Next must carry; 0 = nothing pending */
-	int kind;
-	size_t index;    /* next item */
-	uint64_t offset; /* bytes of the current item already sent (diff runs) */
-	memscan_proc_info *procs;
-	size_t proc_count;
-	memscan_region_list *regions;
-	uint64_t start_time;
-	memscan_process *proc;               /* live read: owned */
-	uint64_t addr, end;                  /* read: next address, end */
-	int zstd;                            /* read, diff: the client asked for compressed pages */
-	memscan_snapshot_region snap_region; /* snapshot read: the region holding the range */
-	agent_snap *snap;                    /* snapshot reply; streamed diff: its snapshot */
-	memscan_diff *diff;                  /* diff: the current part of STREAM */
-	memscan_diff_stream *stream;         /* diff: read and compared page by page */
-	struct agent *ag;                    /* ... whose budgets agent_diff_settle adjusts at its end */
+	const agent_page_ops *ops; /* its kind; NULL = nothing pending */
+	uint64_t cursor;           /* what the next Next must carry; 0 = the last page was sent */
+	size_t index;              /* next item */
+	int zstd;                  /* read, diff: the client asked for compressed pages */
+	struct agent *ag;          /* whose budgets CHARGED (and a diff's snapshot) are charged to */
 	struct agent_session *owner;
-	uint64_t stream_runs; /* runs handed out by STREAM so far (joined across parts) */
-	int diff_ranges_sent;
-	struct agent_match *matches;
-	size_t match_count;
-	uint64_t charged; /* bytes of the lists above charged to OWNER's and AG's budgets */
+	uint64_t charged;        /* bytes kept for paging, charged to OWNER's and AG's budgets */
+	memscan_process *target; /* the process the result reads or came from: checked at every page */
+	memscan_process *proc;   /* owned: a live read's or a scan's target */
+	agent_snap *snap;        /* a snapshot reply, a snapshot read or a diff: its kept snapshot */
+	union {
+		struct {
+			memscan_proc_info *items;
+			size_t count;
+		} procs;
+		struct {
+			memscan_region_list *list;
+			uint64_t start_time;
+		} regions;
+		struct {
+			uint64_t addr, end;                  /* next address, end */
+			memscan_snapshot_region snap_region; /* snapshot read: the region holding the range */
+		} read;
+		struct {
+			memscan_diff *part;          /* the current part of STREAM */
+			memscan_diff_stream *stream; /* read and compared page by page */
+			uint64_t offset;             /* bytes of the current run already sent */
+			uint64_t runs; /* runs handed out by STREAM so far (joined across parts) */
+			int ranges_sent, update;
+		} diff;
+		struct {
+			struct agent_match *items;
+			size_t count;
+		} scan;
+	} u;
 } agent_pending;
 
 /* A TCP peer's address, comparable as bytes (family 0: not TCP). */
@@ -305,21 +320,53 @@ uint64_t agent_random_id(void);
 agent_snap *agent_snap_find(agent_session *s, uint64_t id);
 void agent_snap_free(agent *ag, agent_session *s, agent_snap *snap);
 void agent_snaps_free_all(agent *ag, agent_session *s);
-int agent_op_snapshot(agent_req *r);
-int agent_op_diff(agent_req *r);
-int agent_op_release(agent_req *r);
-/* agent_target_recheck on SNAP's process; on failure SNAP is released as well (it may hold bytes read
- * after the change, which no later check could tell apart). */
+/* agent_target_recheck on SNAP's process; on failure SNAP is released as well (agent_snap_drop). */
 int agent_snap_check(agent_req *r, agent_snap *snap);
-/* A streamed diff of SNAP ended (or was dropped): its baseline's size is what the budgets now hold. */
-void agent_diff_settle(struct agent *ag, struct agent_session *s, agent_snap *snap);
+/* Releases SNAP, which failed a check of R's key limits (it may hold bytes read after the process
+ * changed, which no later check could tell apart), and says so in R's message. */
+void agent_snap_drop(agent_req *r, agent_snap *snap);
 
 /* page.c */
+/* R's session's pending result becomes one of kind OPS (its union member filled by the caller). */
+void agent_pending_start(agent_req *r, const agent_page_ops *ops);
 /* Drops the paged result; a streamed diff with update first reads the rest into its baseline. */
 void agent_pending_clear(agent_pending *p);
 /* Drops the paged result without finishing anything (the session is going away). */
 void agent_pending_abandon(agent_pending *p);
+/* Checks the key's limits again on the pending result's target (before every page, and after a
+ * page's bytes were read): a failure drops the result, and a kept snapshot it belongs to. */
+int agent_page_check(agent_req *r);
+/* Sets the page's cursor: a fresh random one if more follows, else 0. */
+uint64_t agent_page_cursor(agent_pending *p, int more);
+/* Packs RESP; the pending result is dropped if this was its last page. */
+int agent_page_finish(agent_req *r, Memscan__V1__Response *resp);
+/* Fills item INDEX into ITEM and returns its packed size. */
+typedef size_t (*agent_fill_fn)(agent_pending *p, size_t index, void *item);
+/* One page of items (of TOTAL, ITEM_SIZE bytes each, filled by FILL) into *N_FIELD / *ITEMS_FIELD
+ * and *CURSOR_FIELD of RESP, packed; returns MEMSCAN_OK or NO_MEMORY. */
+int agent_items_page(agent_req *r, size_t total, size_t item_size, agent_fill_fn fill,
+                     Memscan__V1__Response *resp, size_t *n_field, void ***items_field,
+                     uint64_t *cursor_field);
+/* The parts of RANGES inside [START, END), as protobuf Ranges (clipped); -1 if no memory. */
+int agent_ranges_to_proto(const memscan_ranges *ranges, uint64_t start, uint64_t end,
+                          Memscan__V1__Range **ret_items, Memscan__V1__Range ***ret_ptrs, size_t *ret_n);
+/* Sends the next page of the session's pending result. */
 int agent_page_emit(agent_req *r);
+int agent_op_next(agent_req *r);
+
+/* op_list.c, op_read.c, op_scan.c, op_snapshot.c, op_diff.c: one file an operation */
+int agent_op_hello(agent_req *r);
+int agent_op_list_processes(agent_req *r);
+int agent_op_list_regions(agent_req *r);
+/* Lists the regions of PROC selected by FILTER into *RET (on an nng thread, only a small listing:
+ * a larger one defers R to a worker). */
+int agent_target_regions(agent_req *r, memscan_process *proc, const Memscan__V1__Filter *filter,
+                         memscan_region_list **ret);
+int agent_op_read(agent_req *r);
+int agent_op_scan(agent_req *r);
+int agent_op_snapshot(agent_req *r);
+int agent_op_release(agent_req *r);
+int agent_op_diff(agent_req *r);
 
 /* gate.c */
 /* Starts watching the listeners' connections (after they listen); -1 if it cannot. */
@@ -383,14 +430,8 @@ int agent_open_target_cached(agent_req *r, const Memscan__V1__Target *t, memscan
  * result): alive, uids=, exe=. A process that ran a setuid program keeps its PID and start time, so
  * only this check stops a limited key from reading it. Fails R (DENIED or PROCESS_GONE). */
 int agent_target_recheck(agent_req *r, memscan_process *proc);
-
-/* ops.c */
-int agent_op_hello(agent_req *r);
-int agent_op_list_processes(agent_req *r);
-int agent_op_list_regions(agent_req *r);
-int agent_op_read(agent_req *r);
-int agent_op_scan(agent_req *r);
-int agent_op_next(agent_req *r);
+/* Whether S's key may touch process PID (uids=, exe=), for listings: 1 or 0. */
+int agent_target_visible(const agent_session *s, int pid);
 
 /* server.c */
 int agent_server_start(agent *ag);

@@ -84,7 +84,7 @@ int agent_handle_request(agent *ag, agent_session *s, const Memscan__V1__Request
 {
 	agent_req r;
 
-	if (light && s->pending.kind != AGENT_PAGE_NONE)
+	if (light && s->pending.ops)
 		return AGENT_DEFER;
 	memset(&r, 0, sizeof(r));
 	r.ag = ag;

@@ -40,48 +40,86 @@ static int agent_pid_uids(int pid, uint32_t uids[4])
 	return 0;
 }
 
+/* Whether the uids of PID (all four) lie in S's uid range: 1 yes, 0 no (*RET_UID: the first outside),
+ * -1 if they cannot be read (the process is gone). */
+static int agent_uids_allowed(const agent_session *s, int pid, uint32_t *ret_uid)
+{
+	uint32_t uids[4];
+
+	if (s->uid_min > s->uid_max)
+		return 1; /* any uid */
+	if (agent_pid_uids(pid, uids) != 0)
+		return -1;
+	for (int i = 0; i < 4; i++)
+		if (uids[i] < s->uid_min || uids[i] > s->uid_max) {
+			*ret_uid = uids[i];
+			return 0;
+		}
+	return 1;
+}
+
+/* Whether the executable of PID matches S's exe= patterns: 1 yes, 0 no, -1 if the agent cannot name
+ * it (a kernel thread, or the process is gone); its path into EXE (LEN bytes). */
+static int agent_exe_allowed(const agent_session *s, int pid, char *exe, size_t len)
+{
+	char path[64];
+	ssize_t n;
+
+	if (!s->exe[0])
+		return 1; /* any executable */
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	n = readlink(path, exe, len - 1);
+	if (n <= 0 || (size_t)n >= len - 1)
+		return -1;
+	exe[n] = '\0';
+	return keyfile_exe_allowed(s->exe, exe);
+}
+
+int agent_target_visible(const agent_session *s, int pid)
+{
+	char exe[PATH_MAX];
+	uint32_t uid;
+
+	return agent_uids_allowed(s, pid, &uid) == 1 && agent_exe_allowed(s, pid, exe, sizeof(exe)) == 1;
+}
+
 /* DENIED unless every uid of the (open) process lies in the key's uid range. */
 static int agent_check_uid(agent_req *r, memscan_process *proc)
 {
 	agent_session *s = r->s;
-	uint32_t uids[4];
 	int pid = memscan_process_pid(proc);
+	uint32_t uid = 0;
+	int ok = agent_uids_allowed(s, pid, &uid);
 
-	if (s->uid_min > s->uid_max)
-		return MEMSCAN_OK; /* any uid */
-	if (agent_pid_uids(pid, uids) != 0 || memscan_process_check_alive(proc) != MEMSCAN_OK)
+	if (ok < 0 || memscan_process_check_alive(proc) != MEMSCAN_OK)
 		return agent_fail(r, MEMSCAN_ERR_PROCESS_GONE, "process %d exited", pid);
-	for (int i = 0; i < 4; i++)
-		if (uids[i] < s->uid_min || uids[i] > s->uid_max)
-			return agent_fail(r, MEMSCAN_ERR_DENIED,
-			                  "process %d runs as uid %u, outside this key's uids=%u-%u", pid,
-			                  uids[i], s->uid_min, s->uid_max);
+	if (!ok)
+		return agent_fail(r, MEMSCAN_ERR_DENIED,
+		                  "process %d runs as uid %u, outside this key's uids=%u-%u", pid, uid,
+		                  s->uid_min, s->uid_max);
 	return MEMSCAN_OK;
 }
 
 /* DENIED unless the (open) process's executable matches the key's exe= patterns. The link is read
  * after the process was opened and checked alive after: a process that execs meanwhile is caught
- * by the next operation's check, and reads made before it are of the process this check saw. */
+ * by the next operation's check, and reads made before it are of the process this check saw. The
+ * path is the one the process sees (its mount namespace): docs/security.md says what that means for
+ * containers. */
 static int agent_check_exe(agent_req *r, memscan_process *proc)
 {
 	agent_session *s = r->s;
-	char path[64], exe[PATH_MAX];
+	char exe[PATH_MAX];
 	int pid = memscan_process_pid(proc);
-	ssize_t n;
+	int ok = agent_exe_allowed(s, pid, exe, sizeof(exe));
 
-	if (!s->exe[0])
-		return MEMSCAN_OK; /* any executable */
-	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
-	n = readlink(path, exe, sizeof(exe) - 1);
 	if (memscan_process_check_alive(proc) != MEMSCAN_OK)
 		return agent_fail(r, MEMSCAN_ERR_PROCESS_GONE, "process %d exited", pid);
-	if (n <= 0 || (size_t)n >= sizeof(exe) - 1)
+	if (ok < 0)
 		return agent_fail(r, MEMSCAN_ERR_DENIED,
 		                  "process %d has no executable this agent can name (a kernel thread, or "
 		                  "/proc/%d/exe unreadable): this key is limited to exe=%s",
 		                  pid, pid, s->exe);
-	exe[n] = '\0';
-	if (!keyfile_exe_allowed(s->exe, exe))
+	if (!ok)
 		return agent_fail(r, MEMSCAN_ERR_DENIED, "process %d runs %s, outside this key's exe=%s", pid,
 		                  exe, s->exe);
 	return MEMSCAN_OK;

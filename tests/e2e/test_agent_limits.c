@@ -111,7 +111,7 @@ static void test_thread_ids_are_not_processes(void **state)
 /* A process that starts as uid 1000 running /bin/sh and, told to, execs a setuid-root copy of the
  * fixture: the same PID and start time, other credentials and another executable. */
 typedef struct suid_target {
-	char dir[4096], exe[4200];
+	char dir[4096], exe[4200], plain[4200]; /* the set-user-ID copy and a plain one */
 	pid_t pid;
 	int to, from;
 } suid_target;
@@ -127,6 +127,10 @@ static int suid_install(suid_target *t)
 		goto out;
 	snprintf(t->dir, sizeof(t->dir), "%s", dir);
 	snprintf(t->exe, sizeof(t->exe), "%s/fixture-suid", t->dir);
+	snprintf(t->plain, sizeof(t->plain), "%s/fixture", t->dir);
+	fd = open(t->plain, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+	if (fd < 0 || write(fd, data, len) != (ssize_t)len || close(fd) != 0)
+		goto out;
 	fd = open(t->exe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
 	if (fd < 0)
 		goto out;
@@ -152,7 +156,7 @@ static int suid_start(suid_target *t)
 		dup2(in[0], 0);
 		dup2(out[1], 1);
 		execl("/usr/bin/setpriv", "setpriv", "--reuid=1000", "--regid=1000", "--clear-groups",
-		      "/bin/sh", "-c", "echo started; read go; exec \"$0\" --stay", t->exe, (char *)NULL);
+		      "/bin/sh", "-c", "echo started; read go; exec \"$0\"", t->exe, (char *)NULL);
 		_exit(127);
 	}
 	close(in[0]);
@@ -284,6 +288,65 @@ static void limits_follow_exec(const char *limit, const char *why)
 	reload_auth(NULL);
 }
 
+/* A diff with update that the client abandons after its first page is finished by the agent (the
+ * baseline must be one whole read), which reads the process once more: if it changed credentials
+ * meanwhile, the snapshot is released, not kept with bytes read from the setuid program. */
+static void test_abandoned_update_diff_rechecked(void **state)
+{
+	static const char *const as_target[] = { "/usr/bin/setpriv", "--reuid=1000", "--regid=1000",
+		                                 "--clear-groups", NULL };
+	const char *args[] = { "--pages", "4096", NULL }; /* 16 MiB: its diff takes several pages */
+	char full[128], auth[512], line[1024], range[64];
+	suid_target t = { .to = -1, .from = -1 };
+	ms_launch saved = ms_launch_fixture;
+	Memscan__V1__Response *resp;
+	uint64_t snap;
+	ms_fixture f;
+	ms_peer c;
+
+	(void)state;
+	assert_int_equal(suid_install(&t), 0);
+	keyfile_format_public(env.full.pub, full, sizeof(full));
+	snprintf(auth, sizeof(auth), "perms=list,read,scan uids=1000-1999 %s limited\n", full);
+	reload_auth(auth);
+	ms_launch_fixture = (ms_launch){ t.plain, as_target };
+	assert_int_equal(ms_fixture_start(&f, args), 0);
+	ms_launch_fixture = saved;
+	assert_int_equal(euid_of(f.pid), 1000);
+	assert_int_equal(ms_peer_connect(&c, &env, &env.full, 5000), 0);
+	snap = snapshot_id(ms_peer_snapshot(&c, f.pid, f.arena, f.arena + f.arena_len));
+	snprintf(range, sizeof(range), "%llx", (unsigned long long)f.arena_len);
+	assert_int_equal(ms_fixture_cmd(&f, "scramble %s %s 5", ms_hex(f.arena), range), 0);
+	resp = ms_peer_diff(&c, snap, 1, 0);
+	assert_non_null(resp);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_DIFF);
+	assert_int_not_equal(resp->diff->next_cursor, 0); /* more pages follow: the diff is pending */
+	wire_free_response(resp);
+	/* the process runs the set-user-ID program: euid 0 */
+	fprintf(f.to, "exec %s\n", t.exe);
+	fflush(f.to);
+	assert_non_null(fgets(line, sizeof(line), f.from));
+	assert_int_equal(strncmp(line, "ready ", 6), 0);
+	if (euid_of(f.pid) != 0) {
+		print_message("setuid exec did not raise the euid (nosuid mount or no_new_privs): not run\n");
+		ms_peer_close(&c);
+		ms_fixture_stop(&f);
+		suid_stop(&t);
+		skip();
+	}
+	/* any other request drops the pending diff, which the agent finishes: then checks, and releases */
+	resp = ms_peer_hello(&c);
+	assert_non_null(resp);
+	wire_free_response(resp);
+	ms_peer_expect_error(ms_peer_read(&c, f.pid, 0, f.arena, 16, snap), MEMSCAN_ERR_NOT_FOUND);
+	ms_peer_expect_error(ms_peer_release(&c, snap), MEMSCAN_ERR_NOT_FOUND);
+	assert_true(ms_agent_err_has(&env, "released after finishing its diff"));
+	ms_peer_close(&c);
+	ms_fixture_stop(&f);
+	suid_stop(&t);
+	reload_auth(NULL);
+}
+
 static void test_uids_checked_at_every_operation(void **state)
 {
 	(void)state;
@@ -297,7 +360,31 @@ static void test_exe_checked_at_every_operation(void **state)
 	limits_follow_exec("exe=/usr/bin/*,/bin/*", "outside this key's exe=/usr/bin/*,/bin/*");
 }
 
-/* exe= against a process that never changes: only the patterns decide. */
+/* Whether PID is among the processes C's key is shown (all pages of ListProcesses). */
+static int listed(ms_peer *c, int pid)
+{
+	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
+	Memscan__V1__ListProcesses lp = MEMSCAN__V1__LIST_PROCESSES__INIT;
+	Memscan__V1__Response *resp;
+	int found = 0;
+
+	req.op_case = MEMSCAN__V1__REQUEST__OP_LIST_PROCESSES;
+	req.list_processes = &lp;
+	resp = ms_peer_call(c, &req);
+	while (resp) {
+		uint64_t next;
+
+		assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_PROCESSES);
+		for (size_t i = 0; i < resp->processes->n_processes; i++)
+			found |= resp->processes->processes[i]->pid == pid;
+		next = resp->processes->next_cursor;
+		wire_free_response(resp);
+		resp = next ? ms_peer_next(c, next) : NULL;
+	}
+	return found;
+}
+
+/* exe= against a process that never changes: only the patterns decide, listings included. */
 static void test_exe_limit(void **state)
 {
 	char full[128], auth[1400], dir[4096];
@@ -319,6 +406,9 @@ static void test_exe_limit(void **state)
 	assert_non_null(resp);
 	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_REGIONS);
 	wire_free_response(resp);
+	/* the process list shows what the key may touch: the fixture, not the agent */
+	assert_true(listed(&c, f.pid));
+	assert_false(listed(&c, env.pid));
 	ms_peer_close(&c);
 	snprintf(auth, sizeof(auth), "perms=list exe=/nonexistent/*,%.400s %s limited\n", dir, full);
 	reload_auth(auth);
@@ -353,6 +443,7 @@ int main(void)
 		cmocka_unit_test(test_thread_ids_are_not_processes),
 		cmocka_unit_test(test_uids_checked_at_every_operation),
 		cmocka_unit_test(test_exe_checked_at_every_operation),
+		cmocka_unit_test(test_abandoned_update_diff_rechecked),
 		cmocka_unit_test(test_exe_limit),
 		cmocka_unit_test(test_help_says_scan_discloses),
 	};

@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/* Scan: a pattern scan of a process; its matches are kept (budgeted) and paged. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+
+static size_t agent_fill_match(agent_pending *p, size_t index, void *item)
+{
+	Memscan__V1__Match *m = item;
+
+	memscan__v1__match__init(m);
+	m->address = p->u.scan.items[index].address;
+	m->region_start = p->u.scan.items[index].region_start;
+	return memscan__v1__match__get_packed_size(m);
+}
+
+static int agent_emit_scan(agent_req *r)
+{
+	Memscan__V1__Response resp = MEMSCAN__V1__RESPONSE__INIT;
+	Memscan__V1__ScanPage page = MEMSCAN__V1__SCAN_PAGE__INIT;
+	agent_pending *p = &r->s->pending;
+
+	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_SCAN;
+	resp.scan = &page;
+	return agent_items_page(r, p->u.scan.count, sizeof(Memscan__V1__Match), agent_fill_match, &resp,
+	                        &page.n_matches, (void ***)&page.matches, &page.next_cursor);
+}
+
+static void agent_scan_clear(agent_pending *p, int finish)
+{
+	(void)finish;
+	free(p->u.scan.items);
+}
+
+static const agent_page_ops agent_scan_ops = { agent_emit_scan, agent_scan_clear };
+
+/* The matches of a scan as they come: the array is charged to the budgets as it grows (16 bytes a
+ * match, up to 256 MiB), since a client may keep it pending by never asking for the next page. */
+struct agent_scan_ctx {
+	agent_req *r;
+	struct agent_match *items;
+	size_t count, cap;
+	uint64_t charged;
+	int nomem;
+	char over[160]; /* the budget's refusal, if the array could not grow */
+};
+
+/* Doubles the match array, charging its growth first; -1 (NOMEM or OVER set) if it cannot. */
+static int agent_scan_grow(struct agent_scan_ctx *c)
+{
+	size_t cap = c->cap ? 2 * c->cap : 1024;
+	uint64_t more = (uint64_t)(cap - c->cap) * sizeof(*c->items);
+	struct agent_match *grown;
+
+	if (agent_budget_reserve(c->r->ag, c->r->s, more, c->over, sizeof(c->over)) != 0)
+		return -1;
+	grown = realloc(c->items, cap * sizeof(*grown));
+	if (!grown) {
+		agent_budget_release(c->r->ag, c->r->s, more);
+		c->nomem = 1;
+		return -1;
+	}
+	c->items = grown;
+	c->cap = cap;
+	c->charged += more;
+	return 0;
+}
+
+static int agent_on_match(void *arg, uint64_t address, const memscan_region *region)
+{
+	struct agent_scan_ctx *c = arg;
+
+	if (c->count == c->cap && agent_scan_grow(c) != 0)
+		return 1;
+	c->items[c->count].address = address;
+	c->items[c->count].region_start = region->start;
+	c->count++;
+	return 0;
+}
+
+/* Parses the scan pattern; BAD_PATTERN names the offset. */
+static int agent_scan_pattern(agent_req *r, const char *text, memscan_pattern **ret)
+{
+	size_t off = 0;
+	int err;
+
+	if (!text || !text[0])
+		return agent_fail(r, MEMSCAN_ERR_BAD_PATTERN, "empty pattern");
+	if (strlen(text) > AGENT_PATTERN_TEXT_MAX)
+		return agent_fail(r, MEMSCAN_ERR_BAD_PATTERN, "pattern text longer than %d characters",
+		                  AGENT_PATTERN_TEXT_MAX);
+	err = memscan_pattern_parse(text, ret, &off);
+	if (err != MEMSCAN_OK)
+		return agent_fail(r, err, "bad pattern at offset %zu: %s", off, memscan_strerror(err));
+	return MEMSCAN_OK;
+}
+
+static int agent_run_scan(agent_req *r, memscan_process *proc, const memscan_region_list *regions,
+                          const memscan_pattern *pat, struct agent_scan_ctx *c)
+{
+	const Memscan__V1__Scan *sc = r->req->scan;
+	memscan_scan_options opt = { 0 };
+	int err;
+
+	opt.align = sc->align;
+	opt.max_results = sc->max_results && sc->max_results < AGENT_SCAN_MAX_MATCHES
+	                      ? sc->max_results
+	                      : AGENT_SCAN_MAX_MATCHES;
+	opt.no_memmap = sc->no_memmap;
+	err = memscan_scan(proc, regions, pat, &opt, agent_on_match, c, NULL);
+	if (c->nomem)
+		return agent_fail(r, MEMSCAN_ERR_NO_MEMORY, "out of memory after %zu matches", c->count);
+	if (c->over[0])
+		return agent_fail(r, MEMSCAN_ERR_BUSY,
+		                  "scan stopped after %zu matches (narrow it, or lower max_results): %s",
+		                  c->count, c->over);
+	if (err != MEMSCAN_OK && err != MEMSCAN_ERR_STOPPED)
+		return agent_fail(r, err, "scanning process %d: %s", memscan_process_pid(proc),
+		                  memscan_strerror(err));
+	return MEMSCAN_OK;
+}
+
+/* Hands C's matches to the session's pending result, trimmed to their count (and the charge with
+ * them). */
+static void agent_scan_keep(agent_req *r, struct agent_scan_ctx *c)
+{
+	agent_pending *p = &r->s->pending;
+	uint64_t used = (uint64_t)c->count * sizeof(*c->items);
+	struct agent_match *trimmed;
+
+	if (!c->count) {
+		free(c->items);
+		c->items = NULL;
+	} else if ((trimmed = realloc(c->items, c->count * sizeof(*c->items))) != NULL) {
+		c->items = trimmed;
+	} else {
+		used = c->charged; /* kept as it is */
+	}
+	agent_budget_release(r->ag, r->s, c->charged - used);
+	c->charged = used;
+	agent_pending_start(r, &agent_scan_ops);
+	p->u.scan.items = c->items;
+	p->u.scan.count = c->count;
+	p->charged += c->charged;
+	c->items = NULL;
+	c->charged = 0;
+}
+
+int agent_op_scan(agent_req *r)
+{
+	const Memscan__V1__Scan *sc = r->req->scan;
+	struct agent_scan_ctx c = { .r = r };
+	memscan_region_list *regions = NULL;
+	memscan_pattern *pat = NULL;
+	memscan_process *proc = NULL;
+	int err;
+
+	r->pid = sc->target ? sc->target->pid : 0;
+	err = agent_scan_pattern(r, sc->pattern, &pat);
+	if (err == MEMSCAN_OK)
+		err = agent_open_target(r, sc->target, &proc);
+	if (err == MEMSCAN_OK)
+		err = agent_target_regions(r, proc, sc->filter, &regions);
+	if (err == MEMSCAN_OK)
+		err = agent_run_scan(r, proc, regions, pat, &c);
+	if (err == MEMSCAN_OK) {
+		agent_scan_keep(r, &c);
+		r->s->pending.proc = r->s->pending.target = proc; /* checked again at every page */
+		proc = NULL;
+		r->bytes = memscan_region_list_bytes(regions);
+		err = agent_page_emit(r);
+	}
+	agent_budget_release(r->ag, r->s, c.charged);
+	free(c.items);
+	memscan_region_list_free(regions);
+	memscan_pattern_free(pat);
+	memscan_process_free(proc);
+	return err;
+}
