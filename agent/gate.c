@@ -252,15 +252,20 @@ static void agent_gate_judge(agent *ag, struct agent_gate_conn *v, size_t n, con
 	}
 }
 
-/* Shuts the marked connections down; returns how many. */
-static size_t agent_gate_shed(agent_gate *g, const struct agent_gate_conn *v, size_t n)
+/* Shuts the marked connections down, but for those that became sessions since they were judged
+ * (SESSIONS: the addresses of the sessions now, sorted); returns how many. */
+static size_t agent_gate_shed(agent_gate *g, const struct agent_gate_conn *v, size_t n,
+                              const agent_addr *sessions, size_t nsess)
 {
 	size_t shed = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		struct stat st;
 
-		if (!v[i].shed || agent_gate_hold(g, v[i].fd) != 0)
+		if (!v[i].shed ||
+		    (nsess && bsearch(&v[i].addr, sessions, nsess, sizeof(*sessions), agent_addr_cmp)))
+			continue;
+		if (agent_gate_hold(g, v[i].fd) != 0)
 			continue;
 		/* the same socket as judged, not one that took its descriptor number since */
 		if (fstat(g->spare, &st) == 0 && (uint64_t)st.st_ino == v[i].ino &&
@@ -302,7 +307,10 @@ void agent_gate_sweep(agent *ag)
 		return;
 	n = agent_gate_list(g, sessions, nsess, now, &v);
 	agent_gate_judge(ag, v, n, sessions, nsess, all, now);
-	shed = agent_gate_shed(g, v, n);
+	free(sessions);
+	/* a connection whose header arrived meanwhile is a session now: look again, just before */
+	nsess = agent_session_addrs(ag, &sessions, &all);
+	shed = sessions ? agent_gate_shed(g, v, n, sessions, nsess) : 0;
 	(void)agent_gate_hold(g, g->home); /* the slot holds no socket between sweeps */
 	if (shed)
 		agent_log("gate: closed %zu of %zu connections that sent no SP header (timeout or caps)",

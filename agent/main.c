@@ -127,6 +127,30 @@ static void agent_raise_nofile(void)
 		        (unsigned long long)rl.rlim_max, strerror(errno));
 }
 
+/* Descriptors per session besides its kept snapshots' pidfds: the connection, a pending result's
+ * handle, a diff's maps and pagemap, a cached listing handle. */
+#define AGENT_FDS_PER_SESSION 5
+/* Descriptors the agent itself holds: listeners, nng's pollers and pipes, stdio, the gate. */
+#define AGENT_FDS_OWN 64
+
+/* One line when clients could exhaust the descriptor limit (every kept snapshot holds a pidfd): the
+ * agent would then fail to accept or open anything for everyone. */
+static void agent_check_nofile(const agent_config *cfg)
+{
+	uint64_t need =
+	    (uint64_t)cfg->max_connections * (cfg->max_snapshots + AGENT_FDS_PER_SESSION) + AGENT_FDS_OWN;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || need <= rl.rlim_cur)
+		return;
+	fprintf(stderr,
+	        "memscan-agent: warning: max_connections=%u sessions keeping max_snapshots=%u snapshots "
+	        "each could hold %llu descriptors, over the limit of %llu: raise LimitNOFILE (ulimit -n) "
+	        "or lower max_connections or max_snapshots\n",
+	        cfg->max_connections, cfg->max_snapshots, (unsigned long long)need,
+	        (unsigned long long)rl.rlim_cur);
+}
+
 int main(int argc, char **argv)
 {
 	static agent ag; /* static: nng's threads may still see it while the socket closes */
@@ -154,6 +178,7 @@ int main(int argc, char **argv)
 	}
 	if (agent_load_keys(&ag) != 0)
 		goto out;
+	agent_check_nofile(&ag.cfg);
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	agent_check_privilege();
 	if (agent_server_start(&ag) != 0) {

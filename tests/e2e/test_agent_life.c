@@ -62,6 +62,22 @@ static void test_usage_errors(void **state)
 	assert_true(ms_agent_err_has(e, needle));
 }
 
+/* Caps whose descriptors could not fit the limit get one line at start (every kept snapshot holds a
+ * pidfd: clients could make the agent unable to accept or open anything). */
+static void test_warns_descriptor_limit(void **state)
+{
+	ms_agent *e = *state;
+	const char *fits[] = { "--max-connections", "8", "--max-snapshots", "4", NULL };
+	const char *over[] = { "--max-connections", "1000000", "--max-snapshots", "256", NULL };
+
+	assert_int_equal(ms_agent_start(e, fits), 0);
+	assert_int_equal(ms_agent_terminate(e, 10000), 0);
+	assert_false(ms_agent_err_has(e, "descriptors, over the limit"));
+	assert_int_equal(ms_agent_start(e, over), 0);
+	assert_int_equal(ms_agent_terminate(e, 10000), 0);
+	assert_true(ms_agent_err_has(e, "could hold 261000064 descriptors, over the limit of"));
+}
+
 static void test_config_file(void **state)
 {
 	char conf[4300];
@@ -314,6 +330,8 @@ int main(void)
 		                                ms_agent_teardown),
 		cmocka_unit_test_setup_teardown(test_usage_errors, ms_agent_setup, ms_agent_teardown),
 		cmocka_unit_test_setup_teardown(test_config_file, ms_agent_setup, ms_agent_teardown),
+		cmocka_unit_test_setup_teardown(test_warns_descriptor_limit, ms_agent_setup,
+		                                ms_agent_teardown),
 		cmocka_unit_test_setup_teardown(test_sighup_revokes, ms_agent_setup, ms_agent_teardown),
 		cmocka_unit_test_setup_teardown(test_sigterm_exits_zero, ms_agent_setup, ms_agent_teardown),
 		cmocka_unit_test_setup_teardown(test_handshake_timeout_and_replay, ms_agent_setup,
