@@ -339,7 +339,7 @@ static void bench_remote_diff(const remote *rm, memscan_client *cl, target *t)
 			rc = memscan_detector_accept(det);
 		t1 = now_s();
 		if (rc == MEMSCAN_OK)
-			rc = memscan_client_diff(cl, id, 1, 0, &rd);
+			rc = memscan_client_diff(cl, id, MEMSCAN_DIFF_UPDATE, &rd);
 		t2 = now_s();
 		if (rc != MEMSCAN_OK) {
 			fig_skip(fr, "diff failed: %s (%s)", memscan_strerror(rc),
@@ -386,7 +386,7 @@ wire : {
 				if (target_change(t, fracs[k], &expected, NULL) != 0)
 					break;
 				before = atomic_load(&px.bytes);
-				rc = memscan_client_diff(pc, id, 1, 0, &rd);
+				rc = memscan_client_diff(pc, id, MEMSCAN_DIFF_UPDATE, &rd);
 				wire = atomic_load(&px.bytes) - before;
 				if (rc != MEMSCAN_OK) {
 					fig_skip(fws[k], "diff through the relay: %s", memscan_strerror(rc));
@@ -502,7 +502,7 @@ static void bench_remote_snapshot(const remote *rm, memscan_client *cl, target *
 		}
 		if (target_change(t, 0.5, &expected, NULL) == 0) {
 			t0 = now_s();
-			rc = memscan_client_diff(cl, id, 0, 0, &d);
+			rc = memscan_client_diff(cl, id, 0, &d);
 			if (rc == MEMSCAN_OK) {
 				fig_add(ft, now_s() - t0);
 				fig_note(ft, "%" PRIu64 " bytes in %zu runs", memscan_diff_changed_bytes(d),

@@ -305,7 +305,8 @@ int cli_watch_detect(struct cli_watch *w, int accept, memscan_diff **ret)
 	int err;
 
 	if (w->t->client)
-		return memscan_client_diff(w->t->client, w->remote_id, accept, 1, ret);
+		return memscan_client_diff(w->t->client, w->remote_id,
+		                           (accept ? MEMSCAN_DIFF_UPDATE : 0) | MEMSCAN_DIFF_REFILTER, ret);
 	/* list the regions again, so regions that appeared or vanished are reported */
 	err = memscan_regions_read(w->t->proc, &w->filter, &list);
 	/* what was just compared becomes the baseline: with ACCEPT a change made after this read shows

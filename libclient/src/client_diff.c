@@ -196,7 +196,7 @@ static int diff_page(memscan_client *c, const Memscan__V1__Response *resp, void 
 
 /* A Diff with update made a new baseline for kept snapshot ID, which may have taken the APPEARED
  * bytes. */
-static void mark_updated(memscan_client *c, uint64_t id, int refilter, uint64_t appeared)
+static void mark_updated(memscan_client *c, uint64_t id, unsigned flags, uint64_t appeared)
 {
 	struct client_kept *k = client_kept_find(c, id);
 
@@ -204,19 +204,19 @@ static void mark_updated(memscan_client *c, uint64_t id, int refilter, uint64_t 
 		return;
 	k->updated = 1;
 	k->diff_bound += appeared < UINT64_MAX - k->diff_bound ? appeared : UINT64_MAX - k->diff_bound;
-	if (refilter)
+	if (flags & MEMSCAN_DIFF_REFILTER)
 		k->refiltered = 1;
 }
 
 /* Fills a Diff request; returns whether its pages' runs are asked for compressed. */
 static int diff_request(const memscan_client *c, Memscan__V1__Request *req, Memscan__V1__Diff *d, uint64_t id,
-                        int update, int refilter)
+                        unsigned flags)
 {
 	int zstd = c->dec && c->agent_zstd;
 
 	d->snapshot_id = id;
-	d->update = update != 0;
-	d->refilter = refilter != 0;
+	d->update = (flags & MEMSCAN_DIFF_UPDATE) != 0;
+	d->refilter = (flags & MEMSCAN_DIFF_REFILTER) != 0;
 	if (zstd)
 		d->encoding = MEMSCAN__V1__ENCODING__ENCODING_ZSTD;
 	req->op_case = MEMSCAN__V1__REQUEST__OP_DIFF;
@@ -224,7 +224,7 @@ static int diff_request(const memscan_client *c, Memscan__V1__Request *req, Mems
 	return zstd;
 }
 
-static int diff(memscan_client *c, uint64_t id, int update, int refilter, memscan_diff **ret)
+static int diff(memscan_client *c, uint64_t id, unsigned flags, memscan_diff **ret)
 {
 	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
 	Memscan__V1__Diff d = MEMSCAN__V1__DIFF__INIT;
@@ -236,7 +236,7 @@ static int diff(memscan_client *c, uint64_t id, int update, int refilter, memsca
 	if (!k)
 		return MEMSCAN_ERR_NOT_FOUND;
 	lim.bound = k->diff_bound;
-	a.zstd = diff_request(c, &req, &d, id, update, refilter);
+	a.zstd = diff_request(c, &req, &d, id, flags);
 	r = memscan_diff_new(&a.diff);
 	if (r != MEMSCAN_OK)
 		return client_fail(c, r, "out of memory");
@@ -244,8 +244,8 @@ static int diff(memscan_client *c, uint64_t id, int update, int refilter, memsca
 	                 diff_page, &a);
 	if (r == MEMSCAN_OK)
 		r = run_flush(c, &a);
-	if (r == MEMSCAN_OK && update)
-		mark_updated(c, id, refilter, lim.appeared);
+	if (r == MEMSCAN_OK && (flags & MEMSCAN_DIFF_UPDATE))
+		mark_updated(c, id, flags, lim.appeared);
 	free(a.old_bytes);
 	free(a.new_bytes);
 	if (r != MEMSCAN_OK) {
@@ -256,16 +256,16 @@ static int diff(memscan_client *c, uint64_t id, int update, int refilter, memsca
 	return MEMSCAN_OK;
 }
 
-int memscan_client_diff(memscan_client *c, uint64_t id, int update, int refilter, memscan_diff **ret_diff)
+int memscan_client_diff(memscan_client *c, uint64_t id, unsigned flags, memscan_diff **ret_diff)
 {
 	int r;
 
 	if (ret_diff)
 		*ret_diff = NULL;
-	if (!c || !id || !ret_diff)
+	if (!c || !id || !ret_diff || (flags & ~MEMSCAN_DIFF_FLAGS))
 		return MEMSCAN_ERR_INVALID_ARG;
 	client_lock(c);
-	r = diff(c, id, update, refilter, ret_diff);
+	r = diff(c, id, flags, ret_diff);
 	client_unlock(c);
 	return r;
 }
@@ -299,8 +299,8 @@ static int diff_part_page(memscan_client *c, const Memscan__V1__Response *resp, 
 	return r;
 }
 
-int memscan_client_diff_parts(memscan_client *c, uint64_t id, int update, int refilter,
-                              memscan_diff_part_fn on_part, void *ctx)
+int memscan_client_diff_parts(memscan_client *c, uint64_t id, unsigned flags, memscan_diff_part_fn on_part,
+                              void *ctx)
 {
 	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
 	Memscan__V1__Diff d = MEMSCAN__V1__DIFF__INIT;
@@ -308,7 +308,7 @@ int memscan_client_diff_parts(memscan_client *c, uint64_t id, int update, int re
 	struct client_kept *k;
 	int r;
 
-	if (!c || !id || !on_part)
+	if (!c || !id || !on_part || (flags & ~MEMSCAN_DIFF_FLAGS))
 		return MEMSCAN_ERR_INVALID_ARG;
 	client_lock(c);
 	k = client_kept_live(c, id);
@@ -317,13 +317,13 @@ int memscan_client_diff_parts(memscan_client *c, uint64_t id, int update, int re
 		return MEMSCAN_ERR_NOT_FOUND;
 	}
 	dp.lim.bound = k->diff_bound;
-	dp.zstd = diff_request(c, &req, &d, id, update, refilter);
+	dp.zstd = diff_request(c, &req, &d, id, flags);
 	r = client_paged(c, &req, MEMSCAN__V1__RESPONSE__RESULT_DIFF, MEMSCAN__V1__RESPONSE__RESULT_DIFF,
 	                 diff_part_page, &dp);
 	/* stopped or not, the agent made (or, at our next request, completes) the new baseline; what
 	 * appeared came in the first page, which the callback saw */
-	if ((r == MEMSCAN_OK || r == MEMSCAN_ERR_STOPPED) && update)
-		mark_updated(c, id, refilter, dp.lim.appeared);
+	if ((r == MEMSCAN_OK || r == MEMSCAN_ERR_STOPPED) && (flags & MEMSCAN_DIFF_UPDATE))
+		mark_updated(c, id, flags, dp.lim.appeared);
 	client_unlock(c);
 	return r;
 }

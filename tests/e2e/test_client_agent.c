@@ -620,7 +620,9 @@ static void test_diff_set_update_release(void **state)
 	            MEMSCAN_OK);
 	assert_int_equal(ms_fixture_cmd(&e->fx, "set %s %x", ms_hex(addr), new), 0);
 	for (int update = 0; update < 2; update++) {
-		assert_call(e->client, memscan_client_diff(e->client, id, update, 0, &d), MEMSCAN_OK);
+		assert_call(e->client,
+		            memscan_client_diff(e->client, id, update ? MEMSCAN_DIFF_UPDATE : 0, &d),
+		            MEMSCAN_OK);
 		assert_int_equal(memscan_diff_run_count(d), 1);
 		assert_int_equal(memscan_diff_changed_bytes(d), 1);
 		run = memscan_diff_run(d, 0);
@@ -633,12 +635,12 @@ static void test_diff_set_update_release(void **state)
 		assert_int_equal(memscan_diff_vanished(d)->count, 0);
 		memscan_diff_free(d);
 	}
-	assert_call(e->client, memscan_client_diff(e->client, id, 0, 0, &d), MEMSCAN_OK);
+	assert_call(e->client, memscan_client_diff(e->client, id, 0, &d), MEMSCAN_OK);
 	assert_int_equal(memscan_diff_run_count(d), 0);
 	memscan_diff_free(d);
 
 	assert_call(e->client, memscan_client_release(e->client, id), MEMSCAN_OK);
-	assert_int_equal(memscan_client_diff(e->client, id, 0, 0, &d), MEMSCAN_ERR_NOT_FOUND);
+	assert_int_equal(memscan_client_diff(e->client, id, 0, &d), MEMSCAN_ERR_NOT_FOUND);
 	assert_null(d);
 	assert_int_equal(memscan_client_release(e->client, id), MEMSCAN_ERR_NOT_FOUND);
 	assert_int_equal(ms_fixture_cmd(&e->fx, "set %s %x", ms_hex(addr), old), 0);
@@ -669,12 +671,12 @@ static void test_diff_long_run(void **state)
 	assert_call(e->client, memscan_client_snapshot(e->client, e->fx.pid, &f, &id, NULL, NULL),
 	            MEMSCAN_OK);
 	assert_int_equal(ms_fixture_cmd(&e->fx, "fill %s %llx 0", ms_hex(start), (unsigned long long)len), 0);
-	assert_call(e->client, memscan_client_diff(e->client, id, 1, 0, &remote), MEMSCAN_OK);
+	assert_call(e->client, memscan_client_diff(e->client, id, MEMSCAN_DIFF_UPDATE, &remote), MEMSCAN_OK);
 	memscan_diff_free(remote);
 	a = local_arena_snapshot(e);
 	assert_int_equal(ms_fixture_cmd(&e->fx, "fill %s %llx ff", ms_hex(start), (unsigned long long)len),
 	                 0);
-	assert_call(e->client, memscan_client_diff(e->client, id, 0, 0, &remote), MEMSCAN_OK);
+	assert_call(e->client, memscan_client_diff(e->client, id, 0, &remote), MEMSCAN_OK);
 	b = local_arena_snapshot(e);
 	assert_int_equal(memscan_diff_snapshots(a, b, &local), MEMSCAN_OK);
 	assert_int_equal(memscan_diff_run_count(remote), 1);
@@ -746,22 +748,29 @@ static void test_diff_parts(void **state)
 	assert_int_equal(ms_fixture_cmd(&e->fx, "fill %s %llx 5a", ms_hex(e->fx.arena + 0x10000),
 	                                (unsigned long long)(e->fx.arena_len - 0x11000)),
 	                 0);
-	assert_call(e->client, memscan_client_diff(e->client, id, 0, 0, &whole), MEMSCAN_OK);
+	assert_call(e->client, memscan_client_diff(e->client, id, 0, &whole), MEMSCAN_OK);
 	assert_true(memscan_diff_changed_bytes(whole) > (4u << 20));
 	ps.whole = whole;
-	assert_call(e->client, memscan_client_diff_parts(e->client, id, 0, 1, on_part, &ps), MEMSCAN_OK);
+	assert_call(e->client, memscan_client_diff_parts(e->client, id, MEMSCAN_DIFF_REFILTER, on_part, &ps),
+	            MEMSCAN_OK);
 	assert_true(ps.parts >= 2);
 	assert_int_equal(ps.bytes, memscan_diff_changed_bytes(whole));
 	memscan_diff_free(whole);
 
 	memset(&ps, 0, sizeof(ps));
 	ps.stop_after = 1;
-	assert_int_equal(memscan_client_diff_parts(e->client, id, 1, 0, on_part, &ps), MEMSCAN_ERR_STOPPED);
+	assert_int_equal(memscan_client_diff_parts(e->client, id, MEMSCAN_DIFF_UPDATE, on_part, &ps),
+	                 MEMSCAN_ERR_STOPPED);
 	assert_int_equal(ps.parts, 1);
-	assert_call(e->client, memscan_client_diff(e->client, id, 0, 0, &whole), MEMSCAN_OK);
+	assert_call(e->client, memscan_client_diff(e->client, id, 0, &whole), MEMSCAN_OK);
 	assert_int_equal(memscan_diff_run_count(whole), 0);
 	memscan_diff_free(whole);
-	assert_int_equal(memscan_client_diff_parts(e->client, id, 0, 0, NULL, &ps), MEMSCAN_ERR_INVALID_ARG);
+	assert_int_equal(memscan_client_diff_parts(e->client, id, 0, NULL, &ps), MEMSCAN_ERR_INVALID_ARG);
+	/* a flag this library does not know is refused, not ignored */
+	assert_int_equal(memscan_client_diff_parts(e->client, id, 1u << 5, on_part, &ps),
+	                 MEMSCAN_ERR_INVALID_ARG);
+	assert_int_equal(memscan_client_diff(e->client, id, ~0u, &whole), MEMSCAN_ERR_INVALID_ARG);
+	assert_null(whole);
 	assert_call(e->client, memscan_client_release(e->client, id), MEMSCAN_OK);
 }
 
@@ -979,13 +988,15 @@ static void test_diff_refilter(void **state)
 	f = (memscan_filter){ .range_start = fx.arena, .range_end = fx.arena + fx.arena_len };
 	assert_call(e->client, memscan_client_snapshot(e->client, fx.pid, &f, &id, NULL, NULL), MEMSCAN_OK);
 	assert_int_equal(ms_fixture_cmd(&fx, "unmap-arena"), 0);
-	assert_call(e->client, memscan_client_diff(e->client, id, 0, 1, &d), MEMSCAN_OK);
+	assert_call(e->client, memscan_client_diff(e->client, id, MEMSCAN_DIFF_REFILTER, &d), MEMSCAN_OK);
 	assert_int_equal(memscan_diff_run_count(d), 0);
 	assert_int_equal(memscan_diff_vanished(d)->count, 1);
 	assert_int_equal(memscan_diff_vanished(d)->items[0].start, fx.arena);
 	assert_int_equal(memscan_diff_vanished(d)->items[0].end, fx.arena + fx.arena_len);
 	memscan_diff_free(d);
-	assert_call(e->client, memscan_client_diff(e->client, id, 1, 1, &d), MEMSCAN_OK);
+	assert_call(e->client,
+	            memscan_client_diff(e->client, id, MEMSCAN_DIFF_UPDATE | MEMSCAN_DIFF_REFILTER, &d),
+	            MEMSCAN_OK);
 	memscan_diff_free(d);
 	assert_int_equal(memscan_client_snapshot_fetch(e->client, id, &snap), MEMSCAN_ERR_NOT_FOUND);
 	assert_call(e->client, memscan_client_release(e->client, id), MEMSCAN_OK);

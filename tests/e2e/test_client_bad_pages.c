@@ -449,7 +449,7 @@ static void test_compressed_page_unasked_refused(void **state)
 static int diff_check(memscan_client *c)
 {
 	memscan_diff *d = NULL;
-	int r = memscan_client_diff(c, SNAP_ID, 0, 0, &d);
+	int r = memscan_client_diff(c, SNAP_ID, 0, &d);
 
 	if (r != MEMSCAN_OK)
 		return r;

@@ -365,17 +365,17 @@ static void test_endless_diff_capped(void **state)
 	take_snapshot(c);
 	/* exactly as many changed bytes as the snapshot holds: fine, whole or in parts */
 	fs.finite = PAGES_IN_SNAP;
-	assert_int_equal(memscan_client_diff(c, SNAP_ID, 0, 0, &d), MEMSCAN_OK);
+	assert_int_equal(memscan_client_diff(c, SNAP_ID, 0, &d), MEMSCAN_OK);
 	assert_int_equal(memscan_diff_changed_bytes(d), SNAP_LEN);
 	memscan_diff_free(d);
-	assert_int_equal(memscan_client_diff_parts(c, SNAP_ID, 0, 0, count_part, &parts), MEMSCAN_OK);
+	assert_int_equal(memscan_client_diff_parts(c, SNAP_ID, 0, count_part, &parts), MEMSCAN_OK);
 	assert_int_equal(parts, SNAP_LEN);
 	/* endless: refused at the first page over */
 	fs.finite = 0;
-	expect_error(c, memscan_client_diff(c, SNAP_ID, 0, 0, &d), MEMSCAN_ERR_PROTOCOL, what);
+	expect_error(c, memscan_client_diff(c, SNAP_ID, 0, &d), MEMSCAN_ERR_PROTOCOL, what);
 	assert_null(d);
 	assert_int_equal(fs.page, PAGES_IN_SNAP + 1);
-	expect_error(c, memscan_client_diff_parts(c, SNAP_ID, 0, 0, count_part, &parts), MEMSCAN_ERR_PROTOCOL,
+	expect_error(c, memscan_client_diff_parts(c, SNAP_ID, 0, count_part, &parts), MEMSCAN_ERR_PROTOCOL,
 	             what);
 	assert_int_equal(fs.page, PAGES_IN_SNAP + 1);
 	expect_usable(c);
@@ -394,11 +394,11 @@ static void test_diff_ranges_only_in_first_page(void **state)
 	fs.finite = 3;
 	fs.appeared_at = 1;
 	fs.appeared_len = 4096;
-	expect_error(c, memscan_client_diff(c, SNAP_ID, 0, 0, &d), MEMSCAN_ERR_PROTOCOL, what);
-	expect_error(c, memscan_client_diff_parts(c, SNAP_ID, 0, 0, count_part, &parts), MEMSCAN_ERR_PROTOCOL,
+	expect_error(c, memscan_client_diff(c, SNAP_ID, 0, &d), MEMSCAN_ERR_PROTOCOL, what);
+	expect_error(c, memscan_client_diff_parts(c, SNAP_ID, 0, count_part, &parts), MEMSCAN_ERR_PROTOCOL,
 	             what);
 	fs.appeared_at = 0;
-	assert_int_equal(memscan_client_diff(c, SNAP_ID, 0, 0, &d), MEMSCAN_OK);
+	assert_int_equal(memscan_client_diff(c, SNAP_ID, 0, &d), MEMSCAN_OK);
 	assert_int_equal(memscan_diff_appeared(d)->count, 1);
 	memscan_diff_free(d);
 	memscan_client_free(c);
@@ -414,19 +414,20 @@ static void test_diff_bound_follows_updates(void **state)
 	(void)state;
 	take_snapshot(c);
 	fs.finite = 2 * PAGES_IN_SNAP;
-	expect_error(c, memscan_client_diff(c, SNAP_ID, 0, 0, &d), MEMSCAN_ERR_PROTOCOL, "(65536)");
+	expect_error(c, memscan_client_diff(c, SNAP_ID, 0, &d), MEMSCAN_ERR_PROTOCOL, "(65536)");
 	fs.finite = 1;
 	fs.appeared_at = 0;
 	fs.appeared_len = SNAP_LEN;
-	assert_int_equal(memscan_client_diff(c, SNAP_ID, 1, 1, &d), MEMSCAN_OK);
+	assert_int_equal(memscan_client_diff(c, SNAP_ID, MEMSCAN_DIFF_UPDATE | MEMSCAN_DIFF_REFILTER, &d),
+	                 MEMSCAN_OK);
 	memscan_diff_free(d);
 	fs.appeared_at = -1;
 	fs.finite = 2 * PAGES_IN_SNAP;
-	assert_int_equal(memscan_client_diff(c, SNAP_ID, 0, 0, &d), MEMSCAN_OK);
+	assert_int_equal(memscan_client_diff(c, SNAP_ID, 0, &d), MEMSCAN_OK);
 	assert_int_equal(memscan_diff_changed_bytes(d), 2 * SNAP_LEN);
 	memscan_diff_free(d);
 	fs.finite = 0;
-	expect_error(c, memscan_client_diff(c, SNAP_ID, 0, 0, &d), MEMSCAN_ERR_PROTOCOL, "(131072)");
+	expect_error(c, memscan_client_diff(c, SNAP_ID, 0, &d), MEMSCAN_ERR_PROTOCOL, "(131072)");
 	memscan_client_free(c);
 }
 

@@ -323,7 +323,7 @@ static memscan_diff *diff_with(memscan_client *c, uint64_t id, int update, int o
 
 	assert_call(c, memscan_client_set_compression(c, on), MEMSCAN_OK);
 	traffic_since(c, &t);
-	assert_call(c, memscan_client_diff(c, id, update, 0, &diff), MEMSCAN_OK);
+	assert_call(c, memscan_client_diff(c, id, update ? MEMSCAN_DIFF_UPDATE : 0, &diff), MEMSCAN_OK);
 	*d = traffic_since(c, &t);
 	assert_int_equal(d->bytes, 2 * memscan_diff_changed_bytes(diff));
 	return diff;
@@ -401,9 +401,9 @@ static void test_diff_compressed_identical(void **state)
 	assert_int_equal(
 	    ms_fixture_cmd(&fx, "fill %s %llx 11", ms_hex(start + 4096), (unsigned long long)(len / 2)), 0);
 	assert_call(c, memscan_client_set_compression(c, 0), MEMSCAN_OK);
-	assert_call(c, memscan_client_diff_parts(c, a, 1, 0, keep_part, &pp), MEMSCAN_OK);
+	assert_call(c, memscan_client_diff_parts(c, a, MEMSCAN_DIFF_UPDATE, keep_part, &pp), MEMSCAN_OK);
 	assert_call(c, memscan_client_set_compression(c, 1), MEMSCAN_OK);
-	assert_call(c, memscan_client_diff_parts(c, b, 1, 0, keep_part, &zp), MEMSCAN_OK);
+	assert_call(c, memscan_client_diff_parts(c, b, MEMSCAN_DIFF_UPDATE, keep_part, &zp), MEMSCAN_OK);
 	assert_true(pp.n >= 2); /* pages */
 	assert_int_equal(pp.n, zp.n);
 	for (size_t i = 0; i < pp.n; i++) {

@@ -132,19 +132,27 @@ typedef struct memscan_snapshot_file_info {
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_snapshot_save(memscan_client *client, uint64_t id,
                                                                const char *path,
                                                                memscan_snapshot_file_info *ret_info);
+/* Flags of memscan_client_diff and memscan_client_diff_parts. */
+enum {
+	MEMSCAN_DIFF_UPDATE = 1u << 0,   /* what was read becomes the new baseline (for watching) */
+	MEMSCAN_DIFF_REFILTER = 1u << 1, /* list regions again with the snapshot's filter, so regions that
+	                                  * appeared or vanished are reported */
+};
+#define MEMSCAN_DIFF_FLAGS (MEMSCAN_DIFF_UPDATE | MEMSCAN_DIFF_REFILTER)
+
 /* Diffs the live memory against the kept snapshot ID on the agent; only change runs cross the
- * network. UPDATE: what was read becomes the new baseline (for watching). REFILTER: list regions
- * again with the snapshot's filter, so regions that appeared or vanished are reported. */
-MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_diff(memscan_client *client, uint64_t id, int update,
-                                                      int refilter, memscan_diff **ret_diff);
+ * network. FLAGS: MEMSCAN_DIFF_* (0 for a plain diff; any other bit is INVALID_ARG). On success
+ * *RET_DIFF is a new diff the caller frees with memscan_diff_free; on failure it is NULL. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_diff(memscan_client *client, uint64_t id, unsigned flags,
+                                                      memscan_diff **ret_diff);
 /* The same diff with bounded memory whatever its size: ON_PART(CTX, PART) is called for each page as
  * it arrives, PART holding that page's runs (and, in the first, the appeared / vanished ranges); it
  * lives for the call only. The last run of a part may be continued by the first run of the next (same
  * region, next address). A non-zero return stops the diff: MEMSCAN_ERR_STOPPED (with UPDATE, the agent
- * still completes the new baseline before its next request). */
+ * still completes the new baseline before its next request). FLAGS as for memscan_client_diff. */
 typedef int (*memscan_diff_part_fn)(void *ctx, const memscan_diff *part);
-MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_diff_parts(memscan_client *client, uint64_t id, int update,
-                                                            int refilter, memscan_diff_part_fn on_part,
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_diff_parts(memscan_client *client, uint64_t id,
+                                                            unsigned flags, memscan_diff_part_fn on_part,
                                                             void *ctx);
 /* Frees the kept snapshot ID on the agent. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_release(memscan_client *client, uint64_t id);
