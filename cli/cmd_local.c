@@ -415,20 +415,10 @@ struct scan_ctx {
 /* Index of the region of LIST starting at START (the list is sorted), or SIZE_MAX. */
 static size_t region_index(const memscan_region_list *list, uint64_t start)
 {
-	size_t lo = 0, hi = memscan_region_list_count(list);
+	size_t i = memscan_region_list_find(list, start);
+	const memscan_region *r = memscan_region_list_get(list, i);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const memscan_region *r = memscan_region_list_get(list, mid);
-
-		if (r->start == start)
-			return mid;
-		if (r->start < start)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return SIZE_MAX;
+	return r && r->start == start ? i : SIZE_MAX;
 }
 
 static void match_print(const struct scan_ctx *ctx, const struct scan_match *m)

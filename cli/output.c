@@ -187,24 +187,6 @@ void out_text_str(FILE *out, const char *s)
 	}
 }
 
-int out_in_holes(const memscan_ranges *holes, uint64_t addr)
-{
-	size_t lo = 0, hi = holes ? holes->count : 0;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const memscan_range *r = &holes->items[mid];
-
-		if (addr < r->start)
-			hi = mid;
-		else if (addr >= r->end)
-			lo = mid + 1;
-		else
-			return 1;
-	}
-	return 0;
-}
-
 static void hexdump_line(FILE *out, uint64_t addr, const uint8_t *data, size_t n, const memscan_ranges *holes)
 {
 	char ascii[HEXDUMP_WIDTH + 1];
@@ -212,7 +194,7 @@ static void hexdump_line(FILE *out, uint64_t addr, const uint8_t *data, size_t n
 
 	fprintf(out, "0x%016llx:", (unsigned long long)addr);
 	for (i = 0; i < HEXDUMP_WIDTH; i++) {
-		int hole = i < n && out_in_holes(holes, addr + i);
+		int hole = i < n && memscan_ranges_contains(holes, addr + i);
 
 		if (i % 2 == 0)
 			fputc(' ', out);

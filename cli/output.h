@@ -28,8 +28,6 @@ void out_text_str(FILE *out, const char *s);
 
 /* An xxd-style hexdump of LEN bytes read at ADDR; bytes inside HOLES print as "??". */
 void out_hexdump(FILE *out, uint64_t addr, const uint8_t *data, size_t len, const memscan_ranges *holes);
-/* True if ADDR lies in one of HOLES (sorted). */
-int out_in_holes(const memscan_ranges *holes, uint64_t addr);
 
 void out_region_text(FILE *out, const memscan_region *r);
 void out_region_json(FILE *out, const memscan_region *r);

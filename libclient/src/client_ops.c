@@ -523,26 +523,8 @@ int client_read_into(memscan_client *c, int pid, uint64_t snapshot_id, struct cl
 
 int client_ranges_hole(void *ctx, memscan_range hole)
 {
-	memscan_ranges *rs = ctx;
-	memscan_range *items;
-	size_t cap;
-
-	if (!rs)
-		return MEMSCAN_OK;
-	if (rs->count && rs->items[rs->count - 1].end == hole.start) {
-		rs->items[rs->count - 1].end = hole.end;
-		return MEMSCAN_OK;
-	}
-	if (rs->count == rs->capacity) {
-		cap = rs->capacity ? rs->capacity * 2 : 8;
-		items = realloc(rs->items, cap * sizeof(*items));
-		if (!items)
-			return MEMSCAN_ERR_NO_MEMORY;
-		rs->items = items;
-		rs->capacity = cap;
-	}
-	rs->items[rs->count++] = hole;
-	return MEMSCAN_OK;
+	/* the sink hands holes over in address order, merged: out of order means a bad page */
+	return ctx ? memscan_ranges_add(ctx, hole.start, hole.end) : MEMSCAN_OK;
 }
 
 int memscan_client_read(memscan_client *c, int pid, uint64_t addr, void *buf, size_t len,

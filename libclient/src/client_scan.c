@@ -19,20 +19,9 @@ struct scan_state {
 /* The listed region starting at START, or NULL. */
 static const memscan_region *region_at(const memscan_region_list *list, uint64_t start)
 {
-	size_t lo = 0, hi = memscan_region_list_count(list);
+	const memscan_region *r = memscan_region_list_get(list, memscan_region_list_find(list, start));
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const memscan_region *r = memscan_region_list_get(list, mid);
-
-		if (r->start == start)
-			return r;
-		if (r->start < start)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
+	return r && r->start == start ? r : NULL;
 }
 
 static int report_match(memscan_client *c, struct scan_state *st, const Memscan__V1__Match *m)

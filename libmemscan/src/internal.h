@@ -3,6 +3,7 @@
 #ifndef MEMSCAN_INTERNAL_H
 #define MEMSCAN_INTERNAL_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -59,6 +60,12 @@ void ms_buf_free(void *buf, size_t len);
 int ms_ranges_append(memscan_ranges *ranges, uint64_t start, uint64_t end);
 /* Appends [start, end) as a range of its own, even when adjacent to the last. 0 or -ENOMEM. */
 int ms_ranges_push(memscan_ranges *ranges, uint64_t start, uint64_t end);
+/* The index of the item of ITEMS (COUNT items of STRIDE bytes, each starting with uint64_t start and
+ * end as memscan_range and memscan_region do, sorted and disjoint) that holds ADDR, or SIZE_MAX. */
+size_t ms_span_find(const void *items, size_t count, size_t stride, uint64_t addr);
+_Static_assert(offsetof(memscan_region, start) == offsetof(memscan_range, start) &&
+                   offsetof(memscan_region, end) == offsetof(memscan_range, end),
+               "ms_span_find reads regions as ranges");
 /* Copies SRC into DST (DST's storage is reused). 0 or -ENOMEM. */
 int ms_ranges_copy(memscan_ranges *dst, const memscan_ranges *src);
 

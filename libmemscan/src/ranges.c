@@ -64,3 +64,37 @@ int ms_ranges_copy(memscan_ranges *dst, const memscan_ranges *src)
 			return -ENOMEM;
 	return 0;
 }
+
+int memscan_ranges_add(memscan_ranges *ranges, uint64_t start, uint64_t end)
+{
+	if (!ranges || end < start || (ranges->count && start < ranges->items[ranges->count - 1].end))
+		return MEMSCAN_ERR_INVALID_ARG;
+	if (end == start)
+		return MEMSCAN_OK;
+	return ms_ranges_append(ranges, start, end) == 0 ? MEMSCAN_OK : MEMSCAN_ERR_NO_MEMORY;
+}
+
+size_t ms_span_find(const void *items, size_t count, size_t stride, uint64_t addr)
+{
+	const uint8_t *base = items;
+	size_t lo = 0, hi = count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		memscan_range r; /* copied, not aliased: the items may be regions */
+
+		memcpy(&r, base + mid * stride, sizeof(r));
+		if (addr < r.start)
+			hi = mid;
+		else if (addr >= r.end)
+			lo = mid + 1;
+		else
+			return mid;
+	}
+	return SIZE_MAX;
+}
+
+bool memscan_ranges_contains(const memscan_ranges *ranges, uint64_t addr)
+{
+	return ranges && ms_span_find(ranges->items, ranges->count, sizeof(memscan_range), addr) != SIZE_MAX;
+}

@@ -238,6 +238,11 @@ const memscan_region *memscan_region_list_get(const memscan_region_list *list, s
 	return &list->items[index];
 }
 
+size_t memscan_region_list_find(const memscan_region_list *list, uint64_t addr)
+{
+	return list ? ms_span_find(list->items, list->count, sizeof(memscan_region), addr) : SIZE_MAX;
+}
+
 uint64_t memscan_region_list_bytes(const memscan_region_list *list)
 {
 	uint64_t total = 0;

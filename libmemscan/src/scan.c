@@ -106,23 +106,12 @@ static int match_block(struct ms_matcher *m, const uint8_t *data, size_t starts,
  * ADDR lies in it, else looked up in the region list (sorted by address). */
 static const memscan_region *region_of(const struct ms_matcher *m, uint64_t addr)
 {
-	const memscan_region *r;
-	size_t lo = 0, hi, mid;
+	size_t i;
 
 	if (addr >= m->seg_start || !m->regions)
 		return m->seg_region;
-	hi = memscan_region_list_count(m->regions);
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		r = memscan_region_list_get(m->regions, mid);
-		if (addr < r->start)
-			hi = mid;
-		else if (addr >= r->end)
-			lo = mid + 1;
-		else
-			return r;
-	}
-	return m->seg_region;
+	i = memscan_region_list_find(m->regions, addr);
+	return i == SIZE_MAX ? m->seg_region : memscan_region_list_get(m->regions, i);
 }
 
 /* Matches starting in the carry and ending in the segment DATA (LEN bytes at ADDR). */

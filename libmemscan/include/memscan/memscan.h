@@ -3,6 +3,7 @@
 #ifndef MEMSCAN_MEMSCAN_H
 #define MEMSCAN_MEMSCAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -226,6 +227,8 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_region_list_add(memscan_region_list *l
 MEMSCAN_API size_t memscan_region_list_count(const memscan_region_list *list);
 /* The region at INDEX, or NULL if out of range; valid until the list is changed or freed. */
 MEMSCAN_API const memscan_region *memscan_region_list_get(const memscan_region_list *list, size_t index);
+/* The index of the region of LIST (sorted by address, as listed) that holds ADDR, or SIZE_MAX. */
+MEMSCAN_API size_t memscan_region_list_find(const memscan_region_list *list, uint64_t addr);
 /* Sum of (end - start) over the list. */
 MEMSCAN_API uint64_t memscan_region_list_bytes(const memscan_region_list *list);
 MEMSCAN_API void memscan_region_list_free(memscan_region_list *list);
@@ -259,6 +262,12 @@ typedef struct memscan_ranges {
 MEMSCAN_API void memscan_ranges_clear(memscan_ranges *ranges);   /* count = 0, keeps the storage */
 MEMSCAN_API void memscan_ranges_release(memscan_ranges *ranges); /* frees the storage, zeroes the struct */
 MEMSCAN_API uint64_t memscan_ranges_bytes(const memscan_ranges *ranges);
+/* Appends [START, END) to RANGES, merged into the last range when it continues it. Ranges must come in
+ * address order: START below the last range's end, or END below START, is INVALID_ARG (RANGES
+ * unchanged); an empty range changes nothing. NO_MEMORY if the array cannot grow. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_ranges_add(memscan_ranges *ranges, uint64_t start, uint64_t end);
+/* Whether ADDR lies in one of RANGES (sorted; NULL holds nothing). */
+MEMSCAN_API bool memscan_ranges_contains(const memscan_ranges *ranges, uint64_t addr);
 
 /* Reads LEN bytes at ADDR into BUF. OK if every byte was read. If some pages cannot be read, the
  * readable bytes are stored, the unreadable ones are set to 0 in BUF, their ranges are appended
@@ -280,10 +289,15 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_mapped_new(memscan_process *proc, cons
                                                      memscan_mapped **ret_mapped);
 /* Re-reads the region into the same buffer. On failure the previous contents are kept. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_mapped_refresh(memscan_mapped *mapped, memscan_process *proc);
+/* The local copy: memscan_mapped_size bytes from memscan_mapped_address, owned by MAPPED. Valid until
+ * MAPPED is freed (memscan_mapped_free, or its mapper cleared or freed); memscan_mapped_refresh
+ * rewrites the bytes in place (the pointer stays valid). */
 MEMSCAN_API const uint8_t *memscan_mapped_data(const memscan_mapped *mapped);
 MEMSCAN_API uint64_t memscan_mapped_address(const memscan_mapped *mapped);
 MEMSCAN_API size_t memscan_mapped_size(const memscan_mapped *mapped);
 MEMSCAN_API const memscan_region *memscan_mapped_region(const memscan_mapped *mapped);
+/* The unreadable ranges of the last read (their bytes are 0), owned by MAPPED: valid until the next
+ * memscan_mapped_refresh (which replaces them) or until MAPPED is freed. */
 MEMSCAN_API const memscan_ranges *memscan_mapped_holes(const memscan_mapped *mapped);
 MEMSCAN_API void memscan_mapped_free(memscan_mapped *mapped);
 
@@ -324,7 +338,8 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_take(memscan_process *proc,
 /* Re-reads the same regions into the same buffers (no allocation when nothing changed size). */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_refresh(memscan_snapshot *snapshot, memscan_process *proc);
 MEMSCAN_API size_t memscan_snapshot_region_count(const memscan_snapshot *snapshot);
-/* The region at INDEX (sorted by address), or a zeroed struct if out of range. */
+/* The region at INDEX (sorted by address), or a zeroed struct if out of range. Its pointers (path,
+ * data, holes) are owned by SNAPSHOT: valid until it is refreshed or freed. */
 MEMSCAN_API memscan_snapshot_region memscan_snapshot_get(const memscan_snapshot *snapshot, size_t index);
 MEMSCAN_API uint64_t memscan_snapshot_bytes(const memscan_snapshot *snapshot);
 MEMSCAN_API int memscan_snapshot_pid(const memscan_snapshot *snapshot);
@@ -406,7 +421,8 @@ MEMSCAN_API uint64_t memscan_diff_changed_bytes(const memscan_diff *diff);
  * address order) into OUT and returns how many were written. */
 MEMSCAN_API size_t memscan_diff_changes(const memscan_diff *diff, uint64_t first, memscan_change *out,
                                         size_t max);
-/* Address ranges present only in the new snapshot / only in the old one. */
+/* Address ranges present only in the new snapshot / only in the old one. Owned by DIFF: valid, and
+ * unchanged, until DIFF is freed; never NULL for a valid DIFF (empty when nothing appeared). */
 MEMSCAN_API const memscan_ranges *memscan_diff_appeared(const memscan_diff *diff);
 MEMSCAN_API const memscan_ranges *memscan_diff_vanished(const memscan_diff *diff);
 /* Builds a diff from runs received from elsewhere (e.g. an agent); bytes are copied. */
@@ -450,6 +466,10 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_detector_detect_update(memscan_detecto
                                                                  memscan_diff **ret_diff);
 /* Number of regions held in the baseline. */
 MEMSCAN_API size_t memscan_detector_snapshot_count(const memscan_detector *det);
+/* The detector's baseline, owned by DET (never free it). Valid until the next call that changes the
+ * baseline: memscan_detector_initialize, _update_snapshots, _accept, _detect_update, a stream with
+ * MEMSCAN_STREAM_UPDATE, or memscan_detector_free; the data of its regions may change in place under
+ * an update stream. NULL before the detector was initialized. */
 MEMSCAN_API const memscan_snapshot *memscan_detector_baseline(const memscan_detector *det);
 MEMSCAN_API void memscan_detector_free(memscan_detector *det);
 
