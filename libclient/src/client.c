@@ -107,7 +107,9 @@ int memscan_client_set_identity_file(memscan_client *c, const char *path)
 	return r;
 }
 
-int memscan_client_set_identity(memscan_client *c, const uint8_t private_key[32])
+_Static_assert(MEMSCAN_KEY_LEN == KEYFILE_KEY_LEN, "the public key size is the channel's");
+
+int memscan_client_set_identity(memscan_client *c, const uint8_t private_key[MEMSCAN_KEY_LEN])
 {
 	if (!c || !private_key)
 		return MEMSCAN_ERR_INVALID_ARG;
@@ -134,7 +136,7 @@ int memscan_client_set_agent_key_line(memscan_client *c, const char *line)
 	return memscan_client_set_agent_key(c, pub);
 }
 
-int memscan_client_set_agent_key(memscan_client *c, const uint8_t public_key[32])
+int memscan_client_set_agent_key(memscan_client *c, const uint8_t public_key[MEMSCAN_KEY_LEN])
 {
 	if (!c || !public_key)
 		return MEMSCAN_ERR_INVALID_ARG;

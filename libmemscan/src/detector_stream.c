@@ -519,7 +519,7 @@ int memscan_diff_stream_finish(memscan_diff_stream *st)
 	return r == MEMSCAN_OK ? st->err : r;
 }
 
-int memscan_diff_stream_done(const memscan_diff_stream *st)
+bool memscan_diff_stream_done(const memscan_diff_stream *st)
 {
 	return st && stream_ended(st);
 }

@@ -184,7 +184,7 @@ size_t memscan_mapper_len(const memscan_mapper *mapper)
 	return mapper ? mapper->count : 0;
 }
 
-int memscan_mapper_is_empty(const memscan_mapper *mapper)
+bool memscan_mapper_is_empty(const memscan_mapper *mapper)
 {
 	return memscan_mapper_len(mapper) == 0;
 }

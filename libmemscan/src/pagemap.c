@@ -185,7 +185,7 @@ void ms_process_prepare_absent(memscan_process *proc)
 	}
 }
 
-int memscan_process_skips_absent(memscan_process *proc)
+bool memscan_process_skips_absent(memscan_process *proc)
 {
 	ms_process_prepare_absent(proc);
 	return proc && !proc->keep_absent && proc->pagemap_fd >= 0;

@@ -206,7 +206,7 @@ size_t memscan_pattern_length(const memscan_pattern *pattern)
 	return pattern ? pattern->len : 0;
 }
 
-int memscan_pattern_matches(const memscan_pattern *pattern, const uint8_t *data)
+bool memscan_pattern_matches(const memscan_pattern *pattern, const uint8_t *data)
 {
 	size_t i;
 

@@ -321,7 +321,7 @@ int memscan_process_set_read_method(memscan_process *proc, memscan_read_method m
 	return MEMSCAN_OK;
 }
 
-int memscan_process_set_skip_absent(memscan_process *proc, int skip)
+int memscan_process_set_skip_absent(memscan_process *proc, bool skip)
 {
 	if (!proc)
 		return MEMSCAN_ERR_INVALID_ARG;
@@ -381,7 +381,7 @@ static int cmp_pid(const void *a, const void *b)
 	return (x->pid > y->pid) - (x->pid < y->pid);
 }
 
-int memscan_holds_cap_ptrace(void)
+bool memscan_holds_cap_ptrace(void)
 {
 	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
 	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];

@@ -153,7 +153,7 @@ int memscan_maps_parse_line(const char *line, size_t len, memscan_region *region
 	return MEMSCAN_OK;
 }
 
-int memscan_filter_match(const memscan_filter *f, const memscan_region *r)
+bool memscan_filter_match(const memscan_filter *f, const memscan_region *r)
 {
 	if (!f)
 		return 1;

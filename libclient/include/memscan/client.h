@@ -45,19 +45,22 @@ enum {
 
 typedef struct memscan_client memscan_client;
 
+/* Bytes of an X25519 key, private or public. */
+#define MEMSCAN_KEY_LEN 32
+
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_new(memscan_client **ret_client);
 MEMSCAN_API void memscan_client_free(memscan_client *client);
 
 /* The client's own key: a private key file written by `memscan keygen` (refused if group or others
- * may read it), or the 32 raw private key bytes. */
+ * may read it), or the MEMSCAN_KEY_LEN raw private key bytes (copied into locked memory). */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_identity_file(memscan_client *client, const char *path);
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_identity(memscan_client *client,
-                                                              const uint8_t private_key[32]);
-/* The agent's public key, pinned: a `memscan-x25519 BASE64 [comment]` line, or 32 raw bytes. Without
- * one, memscan_client_connect looks the address up in the known_agents file (set below). */
+                                                              const uint8_t private_key[MEMSCAN_KEY_LEN]);
+/* The agent's public key, pinned: a `memscan-x25519 BASE64 [comment]` line, or MEMSCAN_KEY_LEN raw bytes.
+ * Without one, memscan_client_connect looks the address up in the known_agents file (set below). */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_agent_key_line(memscan_client *client, const char *line);
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_agent_key(memscan_client *client,
-                                                               const uint8_t public_key[32]);
+                                                               const uint8_t public_key[MEMSCAN_KEY_LEN]);
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_known_agents_file(memscan_client *client,
                                                                        const char *path);
 /* Per-request timeout (default 30000 ms). */

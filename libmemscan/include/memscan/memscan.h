@@ -103,13 +103,14 @@ MEMSCAN_API void memscan_process_trim(memscan_process *proc);
 MEMSCAN_API int memscan_thread_group(int id);
 /* 1 when this process holds CAP_SYS_PTRACE in its effective set, which reading another user's
  * processes needs (root normally holds it; a least-privileged reader holds only it). */
-MEMSCAN_API int memscan_holds_cap_ptrace(void);
+MEMSCAN_API bool memscan_holds_cap_ptrace(void);
 MEMSCAN_API int memscan_process_pid(const memscan_process *proc);
 /* Start time in clock ticks since boot (field 22 of /proc/PID/stat). */
 MEMSCAN_API uint64_t memscan_process_start_time(const memscan_process *proc);
 /* MEMSCAN_OK while the opened process is alive, else PROCESS_GONE. */
-MEMSCAN_API int memscan_process_check_alive(const memscan_process *proc);
-MEMSCAN_API int memscan_process_set_read_method(memscan_process *proc, memscan_read_method method);
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_process_check_alive(const memscan_process *proc);
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_process_set_read_method(memscan_process *proc,
+                                                                  memscan_read_method method);
 /* Pages of private anonymous memory (anon, heap, stack regions) that /proc/PID/pagemap reports
  * neither present nor swapped were never written: they read as zeros. By default (SKIP = 1) reads
  * of whole regions (snapshots, detection, mapping, scans) fill such pages with zeros instead of
@@ -117,11 +118,11 @@ MEMSCAN_API int memscan_process_set_read_method(memscan_process *proc, memscan_r
  * (a read through the kernel would map the zero page there). The bytes are the same either way.
  * SKIP = 0 reads every page. memscan_read() of an arbitrary range always reads. Only runs of at
  * least 16 absent pages are skipped; shorter ones are read with their neighbours. */
-MEMSCAN_API int memscan_process_set_skip_absent(memscan_process *proc, int skip);
+MEMSCAN_API int memscan_process_set_skip_absent(memscan_process *proc, bool skip);
 /* 1 when reads of PROC skip absent pages: enabled, /proc/PID/pagemap readable and the kernel
  * answers PROCMAP_QUERY (Linux 6.11+; each skipped range is checked to be still mapped private
  * anonymous memory, so an unmapped range is reported as a hole, not as zeros). */
-MEMSCAN_API int memscan_process_skips_absent(memscan_process *proc);
+MEMSCAN_API bool memscan_process_skips_absent(memscan_process *proc);
 
 /* Asked by long operations whether to stop: nonzero means stop. It is called from the thread that
  * called the operation and from the library's worker threads, possibly at the same time, so it must
@@ -233,7 +234,7 @@ MEMSCAN_API size_t memscan_region_list_find(const memscan_region_list *list, uin
 MEMSCAN_API uint64_t memscan_region_list_bytes(const memscan_region_list *list);
 MEMSCAN_API void memscan_region_list_free(memscan_region_list *list);
 /* True if REGION passes FILTER (ignores the range clipping). */
-MEMSCAN_API int memscan_filter_match(const memscan_filter *filter, const memscan_region *region);
+MEMSCAN_API bool memscan_filter_match(const memscan_filter *filter, const memscan_region *region);
 /* "rw-p"-style text of PERMS into a 5-byte buffer. */
 MEMSCAN_API void memscan_perms_format(uint32_t perms, char out[5]);
 /* Parses "rw", "r-x", "rwxp" style text: letters set bits, '-' is ignored. INVALID_ARG otherwise. */
@@ -310,7 +311,7 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_mapper_map_region(memscan_mapper *mapp
 /* The mapping at INDEX, or NULL. */
 MEMSCAN_API const memscan_mapped *memscan_mapper_get(const memscan_mapper *mapper, size_t index);
 MEMSCAN_API size_t memscan_mapper_len(const memscan_mapper *mapper);
-MEMSCAN_API int memscan_mapper_is_empty(const memscan_mapper *mapper);
+MEMSCAN_API bool memscan_mapper_is_empty(const memscan_mapper *mapper);
 /* Releases every mapping; the mapper stays usable. */
 MEMSCAN_API void memscan_mapper_clear(memscan_mapper *mapper);
 MEMSCAN_API void memscan_mapper_free(memscan_mapper *mapper);
@@ -505,7 +506,7 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_diff_stream_next(memscan_diff_stream *
  * baseline is one whole read rather than part new, part old. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_diff_stream_finish(memscan_diff_stream *stream);
 /* True once everything was read. */
-MEMSCAN_API int memscan_diff_stream_done(const memscan_diff_stream *stream);
+MEMSCAN_API bool memscan_diff_stream_done(const memscan_diff_stream *stream);
 /* Changed bytes handed out so far. */
 MEMSCAN_API uint64_t memscan_diff_stream_changed_bytes(const memscan_diff_stream *stream);
 /* Bytes of the buffers an UPDATE stream allocated for regions the baseline did not hold exactly (they
@@ -532,7 +533,7 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_pattern_parse(const char *text, memsca
                                                         size_t *ret_error_offset);
 MEMSCAN_API size_t memscan_pattern_length(const memscan_pattern *pattern);
 /* True if the bytes at DATA match the pattern; DATA must hold at least memscan_pattern_length bytes. */
-MEMSCAN_API int memscan_pattern_matches(const memscan_pattern *pattern, const uint8_t *data);
+MEMSCAN_API bool memscan_pattern_matches(const memscan_pattern *pattern, const uint8_t *data);
 MEMSCAN_API void memscan_pattern_free(memscan_pattern *pattern);
 
 typedef struct memscan_scan_options {
