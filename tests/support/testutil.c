@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -300,6 +301,79 @@ void ms_tmpdir_remove(const char *dir)
 {
 	if (dir && *dir)
 		nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static char scratch[4096];
+
+int ms_scratch_setup(void **state)
+{
+	const char *d = ms_tmpdir();
+
+	(void)state;
+	if (!d || snprintf(scratch, sizeof(scratch), "%s", d) >= (int)sizeof(scratch))
+		return -1;
+	return 0;
+}
+
+int ms_scratch_teardown(void **state)
+{
+	(void)state;
+	ms_tmpdir_remove(scratch);
+	return 0;
+}
+
+const char *ms_scratch_path(const char *name)
+{
+	static char bufs[4][4200];
+	static int next;
+	char *b = bufs[next++ % 4];
+
+	snprintf(b, sizeof(bufs[0]), "%s/%s", scratch, name);
+	return b;
+}
+
+void ms_write_file(const char *path, const void *data, size_t len, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	assert_int_equal(fchmod(fd, mode), 0);
+	assert_int_equal(close(fd), 0);
+}
+
+void ms_write_str(const char *path, const char *text, mode_t mode)
+{
+	ms_write_file(path, text, strlen(text), mode);
+}
+
+const char *ms_slurp(const char *path)
+{
+	static char buf[1 << 16];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	assert_true(fd >= 0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	assert_true(n >= 0);
+	buf[n] = '\0';
+	close(fd);
+	return buf;
+}
+
+mode_t ms_mode_of(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(lstat(path, &st), 0);
+	return st.st_mode & 07777;
+}
+
+bool ms_exists(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0;
 }
 
 int ms_fixture_setup(void **state)

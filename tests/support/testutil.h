@@ -6,6 +6,7 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -97,6 +98,19 @@ size_t ms_count_lines(const char *s);
  * ms_tmpdir_remove. */
 const char *ms_tmpdir(void);
 void ms_tmpdir_remove(const char *dir);
+/* cmocka setup and teardown of one test: a fresh scratch directory (ms_tmpdir), removed afterwards. */
+int ms_scratch_setup(void **state);
+int ms_scratch_teardown(void **state);
+/* SCRATCH/NAME in the current scratch directory, in one of four rotating static buffers. */
+const char *ms_scratch_path(const char *name);
+/* Writes LEN bytes of DATA into PATH (created or truncated), then sets its MODE; asserts each step. */
+void ms_write_file(const char *path, const void *data, size_t len, mode_t mode);
+void ms_write_str(const char *path, const char *text, mode_t mode);
+/* The file at PATH, NUL-terminated, in a static 64 KiB buffer (valid until the next call). */
+const char *ms_slurp(const char *path);
+/* The permission bits of PATH (lstat; asserts it exists); whether PATH exists (lstat). */
+mode_t ms_mode_of(const char *path);
+bool ms_exists(const char *path);
 /* CLOCK_MONOTONIC in milliseconds. */
 int64_t ms_now_ms(void);
 
