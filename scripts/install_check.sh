@@ -3,7 +3,9 @@
 # Installs a build into a scratch prefix and checks what a user gets: headers, libraries, programs,
 # pkg-config files and the CMake package. The two example programs of docs/api.md are built against
 # the installed files (one with pkg-config, one with find_package) and run: the libmemscan one on a
-# fixture target, the libmemscan-client one against the installed memscan-agent with fresh keys.
+# fixture target, the libmemscan-client one against the installed memscan-agent with fresh keys. The
+# libmemscan one is built again with find_package(memscan COMPONENTS core) where the network libraries
+# cannot be found.
 # Usage: install_check.sh BUILD_DIR PREFIX
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,8 +50,49 @@ CMAKE
 cmake -S "$work" -B "$work/build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_RPATH="$(dirname "$pcdir")" >/dev/null
 make -C "$work/build" --no-print-directory >/dev/null
 
+# A core-only consumer on a machine without the network libraries (nng's CMake package, PkgConfig and
+# pkg-config's search path hidden): find_package(memscan COMPONENTS core) finds memscan::core alone
+# without looking for any of them, and the program needs none of them; asking for the client component
+# there fails and says why.
+hidden() { # runs cmake ARGS... where the network libraries cannot be found
+	PKG_CONFIG_LIBDIR=/nonexistent PKG_CONFIG_PATH='' cmake --no-warn-unused-cli \
+		-DCMAKE_DISABLE_FIND_PACKAGE_nng=ON -DCMAKE_DISABLE_FIND_PACKAGE_PkgConfig=ON "$@"
+}
+consumer() { # DIR COMPONENT: a project in DIR that asks for COMPONENT and builds example.c on memscan::core
+	mkdir -p "$1"
+	cp "$work/example.c" "$1/"
+	cat >"$1/CMakeLists.txt" <<CMAKE
+cmake_minimum_required(VERSION 3.16)
+project(memscan_$2_consumer C)
+find_package(memscan REQUIRED COMPONENTS $2)
+get_property(looked_up GLOBAL PROPERTY PACKAGES_FOUND)
+get_property(not_found GLOBAL PROPERTY PACKAGES_NOT_FOUND)
+if("$2" STREQUAL "core" AND (TARGET memscan::client OR "\${looked_up};\${not_found}" MATCHES "nng|PkgConfig"))
+  message(FATAL_ERROR "COMPONENTS core looked for the client or its libraries: \${looked_up};\${not_found}")
+endif()
+add_executable(example example.c)
+target_link_libraries(example PRIVATE memscan::core)
+CMAKE
+}
+consumer "$work/core" core
+hidden -S "$work/core" -B "$work/core/build" -DCMAKE_PREFIX_PATH="$prefix" \
+	-DCMAKE_BUILD_RPATH="$(dirname "$pcdir")" >/dev/null
+make -C "$work/core/build" --no-print-directory >/dev/null
+if ldd "$work/core/build/example" | grep -E 'libnng|libsodium|libprotobuf-c|libzstd|libmemscan-client'; then
+	echo "install: a memscan::core program needs the network libraries above" >&2
+	exit 1
+fi
+consumer "$work/client_only" client
+if out=$(hidden -S "$work/client_only" -B "$work/client_only/build" -DCMAKE_PREFIX_PATH="$prefix" 2>&1); then
+	echo "install: COMPONENTS client was found without its network libraries" >&2
+	exit 1
+fi
+grep -q "client component needs nng, libsodium, libprotobuf-c, libzstd" <<<"$out" || { echo "install: no reason given: $out" >&2; exit 1; }
+echo "core-only consumer: built without nng, libsodium, protobuf-c and libzstd; client refused there"
+
 # Run them: the fixture comes from the build tree, everything else from the prefix.
 sh "$root/tests/docs_example/run_example.sh" "$build/tests/memscan-fixture" "$work/build/example"
+sh "$root/tests/docs_example/run_example.sh" "$build/tests/memscan-fixture" "$work/core/build/example"
 sh "$root/tests/docs_example/run_client_example.sh" "$build/tests/memscan-fixture" "$work/client_example" \
 	"$prefix/bin/memscan" "$prefix/bin/memscan-agent"
 echo "install check: headers, libraries, programs, pkg-config and CMake package all usable"

@@ -3,7 +3,7 @@
  * fixture's sparse region that were never written and leave them unmapped in the target; with the
  * option every page is read through the kernel (which maps the zero page into each), the bytes being
  * the same. `memscan remote` refuses the option: there the agent reads. */
-#include "testutil.h"
+#include "cliutil.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* End-to-end tests of `memscan ps`, `regions`, `read`, help and version against the fixture target. */
-#include "testutil.h"
+#include "cliutil.h"
 
 #include <stdlib.h>
 #include <string.h>

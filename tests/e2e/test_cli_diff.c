@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* End-to-end tests of `memscan snapshot` and `memscan diff` (two files, a PID over time, --watch). */
-#include "testutil.h"
+#include "cliutil.h"
 
 #include <pthread.h>
 #include <stdlib.h>

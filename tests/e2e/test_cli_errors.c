@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* End-to-end tests of bad input to the memscan CLI: exit code 2 or 1, empty stdout, a clear stderr. */
-#include "testutil.h"
+#include "cliutil.h"
 
 #include <memscan/memscan.h>
 

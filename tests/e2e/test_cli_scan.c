@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* End-to-end tests of `memscan scan`: markers, the straddling match, read modes, options, JSON. */
-#include "testutil.h"
+#include "cliutil.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -23,6 +23,8 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <sodium.h>
 
+ms_launch ms_launch_agent;
+
 /* ---- a running agent ---- */
 
 int ms_agent_make_key(ms_agent *a, ms_agent_key *k, const char *name)

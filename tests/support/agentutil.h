@@ -3,6 +3,7 @@
 #ifndef MEMSCAN_AGENTUTIL_H
 #define MEMSCAN_AGENTUTIL_H
 
+#include "cliutil.h"
 #include "testutil.h"
 
 #include <nng/nng.h>
@@ -13,6 +14,9 @@
 #include "wire.h"
 
 /* ---- a running agent ---- */
+
+/* How the agent is started (see ms_launch). */
+extern ms_launch ms_launch_agent;
 
 typedef struct ms_agent_key {
 	char path[4200];

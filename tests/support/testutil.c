@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Test helpers: start the fixture target and talk to it, run the memscan CLI and capture its output. */
+/* Test helpers of every suite (libmemscan only): start the fixture target and talk to it, files, temporary
+ * directories, diffs compared. The CLI runner is cliutil.c, the agent helpers agentutil.c. */
 #include "testutil.h"
 
 #include <errno.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,7 +19,6 @@
 #include <memscan/memscan.h>
 
 #define FIXTURE_TIMEOUT_MS 15000
-#define CLI_TIMEOUT_MS     60000
 #define LINE_MAX_LEN       1024
 
 int64_t ms_now_ms(void)
@@ -143,7 +144,7 @@ static int parse_ready(ms_fixture *f, char *line)
 	return pid_seen && (seen & all) == all ? 0 : -1;
 }
 
-ms_launch ms_launch_fixture, ms_launch_cli, ms_launch_agent;
+ms_launch ms_launch_fixture;
 
 void ms_launch_exec(const ms_launch *l, const char *built, const char *const *argv)
 {
@@ -251,155 +252,6 @@ void ms_fixture_stop(ms_fixture *f)
 	f->from = NULL;
 }
 
-/* A growable NUL-terminated byte buffer. */
-struct buf {
-	char *data;
-	size_t len, cap;
-};
-
-static int buf_ensure(struct buf *b)
-{
-	if (b->data)
-		return 0;
-	b->data = calloc(1, 1);
-	b->cap = b->data ? 1 : 0;
-	return b->data ? 0 : -1;
-}
-
-static int buf_read_fd(struct buf *b, int fd)
-{
-	ssize_t got;
-
-	if (b->cap - b->len < 4097) {
-		size_t cap = b->cap ? b->cap * 2 : 8192;
-		char *p = realloc(b->data, cap);
-
-		if (!p)
-			return -1;
-		b->data = p;
-		b->cap = cap;
-	}
-	got = read(fd, b->data + b->len, b->cap - b->len - 1);
-	if (got < 0)
-		return errno == EINTR || errno == EAGAIN ? 1 : -1;
-	b->len += (size_t)got;
-	b->data[b->len] = '\0';
-	return got == 0 ? 0 : 1;
-}
-
-static void cli_child(int out_fd, int err_fd, const char *const *argv)
-{
-	const char *args[64];
-	size_t n = 0;
-	int null_fd = open("/dev/null", O_RDONLY);
-
-	if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
-	    dup2(err_fd, STDERR_FILENO) < 0)
-		_exit(127);
-	signal(SIGPIPE, SIG_DFL);
-	args[n++] = MEMSCAN_CLI_PATH;
-	while (argv && *argv && n < 63)
-		args[n++] = *argv++;
-	args[n] = NULL;
-	ms_launch_exec(&ms_launch_cli, MEMSCAN_CLI_PATH, args);
-	_exit(127);
-}
-
-/* Drains both pipes until EOF on both or the deadline; returns -1 on timeout or error. */
-static int collect_output(int out_fd, int err_fd, struct buf *out, struct buf *err)
-{
-	int64_t deadline = ms_now_ms() + CLI_TIMEOUT_MS;
-	struct pollfd pfd[2] = { { .fd = out_fd, .events = POLLIN }, { .fd = err_fd, .events = POLLIN } };
-
-	while (pfd[0].fd >= 0 || pfd[1].fd >= 0) {
-		int64_t left = deadline - ms_now_ms();
-		int i;
-
-		if (left <= 0)
-			return -1;
-		if (poll(pfd, 2, (int)left) < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		for (i = 0; i < 2; i++) {
-			int r;
-
-			if (pfd[i].fd < 0 || !pfd[i].revents)
-				continue;
-			r = buf_read_fd(i == 0 ? out : err, pfd[i].fd);
-			if (r < 0)
-				return -1;
-			if (r == 0)
-				pfd[i].fd = -1;
-		}
-	}
-	return 0;
-}
-
-static int wait_status(pid_t pid)
-{
-	int st;
-
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return -1;
-	if (WIFEXITED(st))
-		return WEXITSTATUS(st);
-	return 128 + WTERMSIG(st);
-}
-
-int ms_run_cli(ms_run *r, const char *const *argv)
-{
-	int out_p[2] = { -1, -1 }, err_p[2] = { -1, -1 };
-	struct buf out = { 0 }, err = { 0 };
-	pid_t pid = -1;
-	int ret = -1;
-
-	memset(r, 0, sizeof(*r));
-	signal(SIGPIPE, SIG_IGN);
-	if (pipe2(out_p, O_CLOEXEC) || pipe2(err_p, O_CLOEXEC))
-		goto out;
-	pid = fork();
-	if (pid < 0)
-		goto out;
-	if (pid == 0)
-		cli_child(out_p[1], err_p[1], argv);
-	close(out_p[1]);
-	close(err_p[1]);
-	out_p[1] = err_p[1] = -1;
-	if (collect_output(out_p[0], err_p[0], &out, &err) < 0)
-		kill(pid, SIGKILL);
-	r->status = wait_status(pid);
-	if (r->status < 0)
-		goto out;
-	/* both strings exist even when nothing was written */
-	if (buf_ensure(&out) || buf_ensure(&err))
-		goto out;
-	r->out = out.data;
-	r->out_len = out.len;
-	r->err = err.data;
-	out.data = err.data = NULL;
-	ret = 0;
-out:
-	for (int i = 0; i < 2; i++) {
-		if (out_p[i] >= 0)
-			close(out_p[i]);
-		if (err_p[i] >= 0)
-			close(err_p[i]);
-	}
-	free(out.data);
-	free(err.data);
-	return ret;
-}
-
-void ms_run_free(ms_run *r)
-{
-	free(r->out);
-	free(r->err);
-	memset(r, 0, sizeof(*r));
-}
-
 const char *ms_hex(uint64_t v)
 {
 	static char bufs[8][24];
@@ -449,6 +301,79 @@ void ms_tmpdir_remove(const char *dir)
 {
 	if (dir && *dir)
 		nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static char scratch[4096];
+
+int ms_scratch_setup(void **state)
+{
+	const char *d = ms_tmpdir();
+
+	(void)state;
+	if (!d || snprintf(scratch, sizeof(scratch), "%s", d) >= (int)sizeof(scratch))
+		return -1;
+	return 0;
+}
+
+int ms_scratch_teardown(void **state)
+{
+	(void)state;
+	ms_tmpdir_remove(scratch);
+	return 0;
+}
+
+const char *ms_scratch_path(const char *name)
+{
+	static char bufs[4][4200];
+	static int next;
+	char *b = bufs[next++ % 4];
+
+	snprintf(b, sizeof(bufs[0]), "%s/%s", scratch, name);
+	return b;
+}
+
+void ms_write_file(const char *path, const void *data, size_t len, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	assert_int_equal(fchmod(fd, mode), 0);
+	assert_int_equal(close(fd), 0);
+}
+
+void ms_write_str(const char *path, const char *text, mode_t mode)
+{
+	ms_write_file(path, text, strlen(text), mode);
+}
+
+const char *ms_slurp(const char *path)
+{
+	static char buf[1 << 16];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	assert_true(fd >= 0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	assert_true(n >= 0);
+	buf[n] = '\0';
+	close(fd);
+	return buf;
+}
+
+mode_t ms_mode_of(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(lstat(path, &st), 0);
+	return st.st_mode & 07777;
+}
+
+bool ms_exists(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0;
 }
 
 int ms_fixture_setup(void **state)

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* Test helpers: start the fixture target and talk to it, run the memscan CLI and capture its output. */
+/* Test helpers of every suite (libmemscan only): start the fixture target and talk to it, files, temporary
+ * directories, diffs compared. cliutil.h runs the CLI, agentutil.h starts agents. */
 #ifndef MEMSCAN_TESTUTIL_H
 #define MEMSCAN_TESTUTIL_H
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -48,7 +50,7 @@ typedef struct ms_launch {
 	const char *path;
 	const char *const *run_as;
 } ms_launch;
-extern ms_launch ms_launch_fixture, ms_launch_cli, ms_launch_agent;
+extern ms_launch ms_launch_fixture; /* ms_launch_cli: cliutil.h, ms_launch_agent: agentutil.h */
 /* Execs ARGV (ARGV[0] is replaced by L's path, else by BUILT) as L says; returns only on failure. */
 void ms_launch_exec(const ms_launch *l, const char *built, const char *const *argv);
 
@@ -80,25 +82,6 @@ void ms_assert_files_equal(const char *a, const char *b);
  * appeared and vanished ranges. */
 void ms_assert_diffs_equal(const memscan_diff *a, const memscan_diff *b);
 
-/* The result of running the memscan CLI. */
-typedef struct ms_run {
-	int status; /* exit code, or 128+signal */
-	char *out;  /* stdout, NUL-terminated */
-	size_t out_len;
-	char *err; /* stderr, NUL-terminated */
-} ms_run;
-
-/* Runs the memscan CLI with ARGV (argv[0] excluded, NULL-terminated), no stdin, 60 s limit.
- * Returns 0 if it ran (whatever its exit code), -1 otherwise. */
-int ms_run_cli(ms_run *r, const char *const *argv);
-void ms_run_free(ms_run *r);
-/* Runs the CLI with the given arguments, asserting that it ran: RUN(&r, "scan", pid, "--pattern", "00"). */
-#define RUN(r, ...)                                                                                          \
-	do {                                                                                                 \
-		const char *argv_[] = { __VA_ARGS__, NULL };                                                 \
-		assert_int_equal(ms_run_cli((r), argv_), 0);                                                 \
-	} while (0)
-
 /* cmocka group fixtures: *state becomes a running ms_fixture (default options), stopped after. */
 int ms_fixture_setup(void **state);
 int ms_fixture_teardown(void **state);
@@ -115,6 +98,19 @@ size_t ms_count_lines(const char *s);
  * ms_tmpdir_remove. */
 const char *ms_tmpdir(void);
 void ms_tmpdir_remove(const char *dir);
+/* cmocka setup and teardown of one test: a fresh scratch directory (ms_tmpdir), removed afterwards. */
+int ms_scratch_setup(void **state);
+int ms_scratch_teardown(void **state);
+/* SCRATCH/NAME in the current scratch directory, in one of four rotating static buffers. */
+const char *ms_scratch_path(const char *name);
+/* Writes LEN bytes of DATA into PATH (created or truncated), then sets its MODE; asserts each step. */
+void ms_write_file(const char *path, const void *data, size_t len, mode_t mode);
+void ms_write_str(const char *path, const char *text, mode_t mode);
+/* The file at PATH, NUL-terminated, in a static 64 KiB buffer (valid until the next call). */
+const char *ms_slurp(const char *path);
+/* The permission bits of PATH (lstat; asserts it exists); whether PATH exists (lstat). */
+mode_t ms_mode_of(const char *path);
+bool ms_exists(const char *path);
 /* CLOCK_MONOTONIC in milliseconds. */
 int64_t ms_now_ms(void);
 

@@ -11,63 +11,24 @@
 #include <sodium.h>
 
 #include "keyfile.h"
-#include "testutil.h"
+#include "keyutil.h"
 
 /* Someone else: the uid the tests give files and directories they should not trust. */
 #define OTHER_UID 1000
 
-static char dir[4096];
 static char err[1024];
-static uint8_t pub[KEYFILE_KEY_LEN];
-static char pub_b64[64];
-
-static int group_setup(void **state)
-{
-	uint8_t priv[KEYFILE_KEY_LEN];
-
-	(void)state;
-	if (sodium_init() < 0)
-		return -1;
-	crypto_box_keypair(pub, priv);
-	sodium_bin2base64(pub_b64, sizeof(pub_b64), pub, sizeof(pub), sodium_base64_VARIANT_ORIGINAL);
-	sodium_memzero(priv, sizeof(priv));
-	return 0;
-}
 
 static int setup(void **state)
 {
-	const char *d = ms_tmpdir();
-
-	(void)state;
-	if (!d || snprintf(dir, sizeof(dir), "%s", d) >= (int)sizeof(dir))
-		return -1;
 	err[0] = '\0';
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	ms_tmpdir_remove(dir);
-	return 0;
-}
-
-/* DIR/NAME in one of four rotating buffers. */
-static const char *in_dir(const char *name)
-{
-	static char bufs[4][4200];
-	static int next;
-	char *b = bufs[next++ % 4];
-
-	snprintf(b, sizeof(bufs[0]), "%s/%s", dir, name);
-	return b;
+	return ms_scratch_setup(state);
 }
 
 /* Makes DIR/NAME a directory with exactly MODE. */
 static void make_dir(const char *name, mode_t mode)
 {
-	assert_int_equal(mkdir(in_dir(name), 0700), 0);
-	assert_int_equal(chmod(in_dir(name), mode), 0);
+	assert_int_equal(mkdir(ms_scratch_path(name), 0700), 0);
+	assert_int_equal(chmod(ms_scratch_path(name), mode), 0);
 }
 
 /* The three kinds of trusted file in DIR/SUB: a private key "id", "authorized_keys" and "known_agents"
@@ -78,16 +39,16 @@ static void make_files(const char *sub)
 	uint8_t got[KEYFILE_KEY_LEN];
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/id", in_dir(sub));
+	snprintf(path, sizeof(path), "%s/id", ms_scratch_path(sub));
 	assert_int_equal(keyfile_generate(path, "t", got, err, sizeof(err)), 0);
-	snprintf(path, sizeof(path), "%s/authorized_keys", in_dir(sub));
-	snprintf(text, sizeof(text), "perms=list memscan-x25519 %s\n", pub_b64);
+	snprintf(path, sizeof(path), "%s/authorized_keys", ms_scratch_path(sub));
+	snprintf(text, sizeof(text), "perms=list memscan-x25519 %s\n", ms_b64s[0]);
 	f = fopen(path, "w");
 	assert_non_null(f);
 	fputs(text, f);
 	assert_int_equal(fclose(f), 0);
-	snprintf(path, sizeof(path), "%s/known_agents", in_dir(sub));
-	assert_int_equal(keyfile_trust_agent(path, "127.0.0.1:7777", pub, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/known_agents", ms_scratch_path(sub));
+	assert_int_equal(keyfile_trust_agent(path, "127.0.0.1:7777", ms_pubs[0], err, sizeof(err)), 0);
 }
 
 /* Loads DIR/SUB/NAME as what it is; the result, with ERR set on failure. */
@@ -99,7 +60,7 @@ static int load(const char *sub, const char *name)
 	size_t count = 0;
 	int rc;
 
-	snprintf(path, sizeof(path), "%s/%s", in_dir(sub), name);
+	snprintf(path, sizeof(path), "%s/%s", ms_scratch_path(sub), name);
 	err[0] = '\0';
 	if (strcmp(name, "id") == 0)
 		return keyfile_load_private(path, priv, got, err, sizeof(err));
@@ -144,7 +105,7 @@ static void test_safe_private_dir_accepted(void **state)
 	make_files("ok");
 	expect_all_load("ok");
 	/* a directory others may read and enter, but not write, is fine too */
-	assert_int_equal(chmod(in_dir("ok"), 0755), 0);
+	assert_int_equal(chmod(ms_scratch_path("ok"), 0755), 0);
 	expect_all_load("ok");
 }
 
@@ -157,10 +118,10 @@ static void test_safe_file_owner_refused(void **state)
 	make_dir("d", 0700);
 	make_files("d");
 	for (size_t i = 0; i < 3; i++) {
-		snprintf(path, sizeof(path), "%s/%s", in_dir("d"), names[i]);
+		snprintf(path, sizeof(path), "%s/%s", ms_scratch_path("d"), names[i]);
 		assert_int_equal(chown(path, OTHER_UID, (gid_t)-1), 0);
 	}
-	snprintf(fix, sizeof(fix), "chown root %s/", in_dir("d"));
+	snprintf(fix, sizeof(fix), "chown root %s/", ms_scratch_path("d"));
 	expect_all_refused("d", "owned by uid 1000", fix);
 }
 
@@ -172,9 +133,9 @@ static void test_safe_writable_dir_refused(void **state)
 	(void)state;
 	make_dir("d", 0700);
 	make_files("d");
-	snprintf(fix, sizeof(fix), "chmod go-w %s", in_dir("d"));
+	snprintf(fix, sizeof(fix), "chmod go-w %s", ms_scratch_path("d"));
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		assert_int_equal(chmod(in_dir("d"), bad[i]), 0);
+		assert_int_equal(chmod(ms_scratch_path("d"), bad[i]), 0);
 		snprintf(needle, sizeof(needle), "mode %04o", (unsigned)bad[i]);
 		expect_all_refused("d", needle, fix);
 	}
@@ -190,10 +151,10 @@ static void test_safe_ancestor_checked(void **state)
 	make_dir("up/mid/d", 0700);
 	make_files("up/mid/d");
 	/* the file's own directory is private, but one above it is open to all */
-	assert_int_equal(chmod(in_dir("up"), 0777), 0);
-	snprintf(fix, sizeof(fix), "chmod go-w %s", in_dir("up"));
+	assert_int_equal(chmod(ms_scratch_path("up"), 0777), 0);
+	snprintf(fix, sizeof(fix), "chmod go-w %s", ms_scratch_path("up"));
 	expect_all_refused("up/mid/d", "mode 0777", fix);
-	assert_int_equal(chmod(in_dir("up"), 0711), 0);
+	assert_int_equal(chmod(ms_scratch_path("up"), 0711), 0);
 	expect_all_load("up/mid/d");
 }
 
@@ -217,11 +178,11 @@ static void test_safe_dir_owner_refused(void **state)
 	need_root();
 	make_dir("d", 0755);
 	make_files("d");
-	assert_int_equal(chown(in_dir("d"), OTHER_UID, (gid_t)-1), 0);
-	snprintf(fix, sizeof(fix), "chown root %s", in_dir("d"));
+	assert_int_equal(chown(ms_scratch_path("d"), OTHER_UID, (gid_t)-1), 0);
+	snprintf(fix, sizeof(fix), "chown root %s", ms_scratch_path("d"));
 	expect_all_refused("d", "owned by uid 1000", fix);
 	/* sticky does not help when someone else owns the directory: its owner may still swap entries */
-	assert_int_equal(chmod(in_dir("d"), 01777), 0);
+	assert_int_equal(chmod(ms_scratch_path("d"), 01777), 0);
 	expect_all_refused("d", "owned by uid 1000", fix);
 }
 
@@ -232,11 +193,11 @@ static void test_safe_symlinked_dir_resolved(void **state)
 	(void)state;
 	make_dir("real", 0700);
 	make_files("real");
-	assert_int_equal(symlink(in_dir("real"), in_dir("link")), 0);
+	assert_int_equal(symlink(ms_scratch_path("real"), ms_scratch_path("link")), 0);
 	expect_all_load("link");
 	/* the directories checked are the ones the file really lies in, not the link's */
-	assert_int_equal(chmod(in_dir("real"), 0777), 0);
-	snprintf(fix, sizeof(fix), "chmod go-w %s", in_dir("real"));
+	assert_int_equal(chmod(ms_scratch_path("real"), 0777), 0);
+	snprintf(fix, sizeof(fix), "chmod go-w %s", ms_scratch_path("real"));
 	expect_all_refused("link", "mode 0777", fix);
 }
 
@@ -250,7 +211,7 @@ static void test_safe_relative_path(void **state)
 	assert_true(cwd >= 0);
 	make_dir("d", 0700);
 	make_files("d");
-	assert_int_equal(chdir(in_dir("d")), 0);
+	assert_int_equal(chdir(ms_scratch_path("d")), 0);
 	rc_ok = keyfile_load_private("id", priv, got, err, sizeof(err));
 	assert_int_equal(chmod(".", 0777), 0);
 	rc_bad = keyfile_load_private("id", priv, got, err, sizeof(err));
@@ -258,7 +219,7 @@ static void test_safe_relative_path(void **state)
 	close(cwd);
 	assert_int_equal(rc_ok, 0);
 	assert_int_equal(rc_bad, -EPERM);
-	assert_non_null(strstr(err, in_dir("d")));
+	assert_non_null(strstr(err, ms_scratch_path("d")));
 }
 
 static void test_safe_trust_refuses_writable_dir(void **state)
@@ -267,13 +228,13 @@ static void test_safe_trust_refuses_writable_dir(void **state)
 
 	(void)state;
 	make_dir("open", 0777);
-	snprintf(path, sizeof(path), "%s/known_agents", in_dir("open"));
-	assert_int_equal(keyfile_trust_agent(path, "127.0.0.1:7777", pub, err, sizeof(err)), -EPERM);
+	snprintf(path, sizeof(path), "%s/known_agents", ms_scratch_path("open"));
+	assert_int_equal(keyfile_trust_agent(path, "127.0.0.1:7777", ms_pubs[0], err, sizeof(err)), -EPERM);
 	assert_non_null(strstr(err, "chmod go-w"));
 	assert_int_equal(access(path, F_OK), -1);
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, ms_scratch_teardown)
 
 int main(void)
 {
@@ -285,5 +246,5 @@ int main(void)
 		T(test_safe_trust_refuses_writable_dir),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, NULL);
+	return cmocka_run_group_tests(tests, ms_keys_group_setup, NULL);
 }
