@@ -65,10 +65,15 @@ void ms_buf_free(void *buf, size_t len);
 int ms_grow(void *itemsp, size_t *cap, size_t need, size_t elem, size_t max);
 /* The capacity ms_grow would choose (CAP itself when NEED fits); 0 when NEED cannot be had. */
 size_t ms_grow_next(size_t cap, size_t need, size_t elem, size_t max);
+/* Bytes of the largest address space a process can have (57 bits: x86-64 and arm64 with 5-level
+ * page tables), or SIZE_MAX where that is smaller: the bound of arrays that grow with what is found
+ * in a process's memory (holes, changed bytes and runs) and have no tighter one. */
+#define MS_ADDRESS_SPACE_MAX (SIZE_MAX < ((uint64_t)1 << 57) ? SIZE_MAX : (size_t)((uint64_t)1 << 57))
 
-/* Appends [start, end) to RANGES, merging with the last range when adjacent. 0 or -ENOMEM. */
+/* Appends [start, end) to RANGES, merging with the last range when adjacent. 0, -ENOMEM, or
+ * -E2BIG past the most ranges a list holds (one per page of the largest address space). */
 int ms_ranges_append(memscan_ranges *ranges, uint64_t start, uint64_t end);
-/* Appends [start, end) as a range of its own, even when adjacent to the last. 0 or -ENOMEM. */
+/* Appends [start, end) as a range of its own, even when adjacent to the last. As ms_ranges_append. */
 int ms_ranges_push(memscan_ranges *ranges, uint64_t start, uint64_t end);
 /* Copies SRC into DST (DST's storage is reused). 0 or -ENOMEM. */
 int ms_ranges_copy(memscan_ranges *dst, const memscan_ranges *src);
