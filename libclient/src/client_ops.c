@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Remote processes, regions and reads, paged and turned into libmemscan's result types. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,22 +50,12 @@ struct proc_acc {
 
 static int proc_grow(memscan_client *c, struct proc_acc *a, size_t add)
 {
-	memscan_proc_info *p;
-	size_t cap = a->cap ? a->cap : 256;
-
 	if (add > CLIENT_PROCS_MAX - a->count)
 		return client_fail(c, MEMSCAN_ERR_LIMIT,
 		                   "agent sent more than %u processes (more than a host has PIDs)",
 		                   CLIENT_PROCS_MAX);
-	while (cap < a->count + add)
-		cap *= 2;
-	if (cap == a->cap)
-		return MEMSCAN_OK;
-	p = realloc(a->items, cap * sizeof(*p));
-	if (!p)
+	if (wire_grow(&a->items, &a->cap, a->count + add, sizeof(*a->items), CLIENT_PROCS_MAX) != 0)
 		return client_fail(c, MEMSCAN_ERR_NO_MEMORY, "out of memory");
-	a->items = p;
-	a->cap = cap;
 	return MEMSCAN_OK;
 }
 
@@ -214,20 +205,15 @@ void memscan_client_transfer_stats(const memscan_client *c, uint64_t *ret_bytes,
 }
 
 /* Where the bytes of a page for s->pos go: the sink's buffer, or without one (bytes handed on) its
- * scratch buffer, grown to LEN. NULL if out of memory. */
+ * scratch buffer, grown to LEN (at most WIRE_MAX_PAGE_BYTES: what a page holds). NULL if out of
+ * memory or LEN is more than a page. */
 static uint8_t *page_dst(struct client_read_sink *s, uint64_t len)
 {
-	uint8_t *grown;
-
 	if (s->buf)
 		return s->buf + (s->pos - s->addr);
-	if (len > s->scratch_cap) {
-		grown = realloc(s->scratch, (size_t)len);
-		if (!grown)
-			return NULL;
-		s->scratch = grown;
-		s->scratch_cap = (size_t)len;
-	}
+	if (len > WIRE_MAX_PAGE_BYTES ||
+	    wire_grow(&s->scratch, &s->scratch_cap, (size_t)len, 1, WIRE_MAX_PAGE_BYTES) != 0)
+		return NULL;
 	return s->scratch;
 }
 
@@ -524,8 +510,6 @@ int client_read_into(memscan_client *c, int pid, uint64_t snapshot_id, struct cl
 int client_ranges_hole(void *ctx, memscan_range hole)
 {
 	memscan_ranges *rs = ctx;
-	memscan_range *items;
-	size_t cap;
 
 	if (!rs)
 		return MEMSCAN_OK;
@@ -533,13 +517,13 @@ int client_ranges_hole(void *ctx, memscan_range hole)
 		rs->items[rs->count - 1].end = hole.end;
 		return MEMSCAN_OK;
 	}
-	if (rs->count == rs->capacity) {
-		cap = rs->capacity ? rs->capacity * 2 : 8;
-		items = realloc(rs->items, cap * sizeof(*items));
-		if (!items)
-			return MEMSCAN_ERR_NO_MEMORY;
-		rs->items = items;
-		rs->capacity = cap;
+	switch (wire_grow(&rs->items, &rs->capacity, rs->count + 1, sizeof(*rs->items), CLIENT_HOLES_MAX)) {
+	case 0:
+		break;
+	case -E2BIG:
+		return MEMSCAN_ERR_LIMIT;
+	default:
+		return MEMSCAN_ERR_NO_MEMORY;
 	}
 	rs->items[rs->count++] = hole;
 	return MEMSCAN_OK;
