@@ -205,14 +205,13 @@ void memscan_client_transfer_stats(const memscan_client *c, uint64_t *ret_bytes,
 }
 
 /* Where the bytes of a page for s->pos go: the sink's buffer, or without one (bytes handed on) its
- * scratch buffer, grown to LEN (at most WIRE_MAX_PAGE_BYTES: what a page holds). NULL if out of
- * memory or LEN is more than a page. */
+ * scratch buffer, grown to LEN (at most WIRE_MAX_PAGE_BYTES: what a page holds, the caller checks).
+ * NULL if out of memory. */
 static uint8_t *page_dst(struct client_read_sink *s, uint64_t len)
 {
 	if (s->buf)
 		return s->buf + (s->pos - s->addr);
-	if (len > WIRE_MAX_PAGE_BYTES ||
-	    wire_grow(&s->scratch, &s->scratch_cap, (size_t)len, 1, WIRE_MAX_PAGE_BYTES) != 0)
+	if (wire_grow(&s->scratch, &s->scratch_cap, (size_t)len, 1, WIRE_MAX_PAGE_BYTES) != 0)
 		return NULL;
 	return s->scratch;
 }
@@ -239,6 +238,11 @@ static int page_bytes(memscan_client *c, struct client_read_sink *s, const Memsc
 			return client_fail(c, MEMSCAN_ERR_PROTOCOL,
 			                   "agent sent a compressed read page out of place (%llu bytes)",
 			                   (unsigned long long)p->raw_length);
+		if (!s->buf && p->raw_length > WIRE_MAX_PAGE_BYTES)
+			return client_fail(
+			    c, MEMSCAN_ERR_PROTOCOL,
+			    "agent sent a compressed read page of %llu bytes, more than a page (%u)",
+			    (unsigned long long)p->raw_length, WIRE_MAX_PAGE_BYTES);
 		dst = page_dst(s, p->raw_length);
 		if (!dst)
 			return client_fail(c, MEMSCAN_ERR_NO_MEMORY, "out of memory");
