@@ -52,7 +52,8 @@ static void agent_usage(FILE *out)
 	fprintf(out,
 	        "usage: memscan-agent --listen URL [--listen URL ...] [options]\n"
 	        "Serves memscan clients over an authenticated, encrypted channel (docs/protocol.md).\n"
-	        "  --listen URL              tcp://HOST:PORT (port 0 = any) or ipc://PATH; repeatable\n"
+	        "  --listen URL              tcp://HOST:PORT (port 0 = any) or ipc://PATH; repeatable, up to "
+	        "256\n"
 	        "  --key FILE                agent private key (default " AGENT_DEFAULT_KEY ")\n"
 	        "  --authorized-keys FILE    authorized client keys (default " AGENT_DEFAULT_AUTH ")\n"
 	        "  --config FILE             'Key = Value' settings; flags override them\n"
