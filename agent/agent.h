@@ -40,12 +40,19 @@
  * kept snapshot holds descriptors of its process (a pidfd, and /proc files while in use). */
 #define AGENT_MAX_SNAPSHOTS     256u
 #define AGENT_DEFAULT_SNAPSHOTS 64u
+/* Most --listen addresses: one listener each; a list this long is a mistake, not a host's needs. */
+#define AGENT_LISTEN_MAX 256u
+/* Most keys whose newest handshake label is remembered (replay protection): authorized_keys holds at
+ * most KEYFILE_LINES_MAX keys, and the labels of keys a reload removed stay (a key put back must
+ * still be fresh), so room for sixteen reloads that bring wholly new files. A full table refuses new
+ * keys' handshakes (reason=replay-table-full) until the agent restarts. */
+#define AGENT_REPLAY_MAX (16u * KEYFILE_LINES_MAX)
 /* Longest scan pattern text accepted. */
 #define AGENT_PATTERN_TEXT_MAX (4 * MEMSCAN_PATTERN_MAX)
 
 typedef struct agent_config {
 	char **listen;
-	size_t listen_count;
+	size_t listen_count, listen_cap;
 	char *key_path;
 	char *auth_path;
 	unsigned workers;
@@ -224,7 +231,7 @@ typedef struct agent {
 	size_t auth_count;
 	uint64_t auth_gen; /* bumped by every reload of AUTH */
 	agent_replay *replay;
-	size_t replay_count;
+	size_t replay_count, replay_cap;
 	/* an HS1 labelled before this (the agent's start) is refused: the labels above are not kept
 	 * across a restart */
 	uint8_t start_tai[CHAN_TAI64N_LEN];

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "grow.h"
 
 #define AGENT_DEFAULT_KEY  "/etc/memscan/agent.key"
 #define AGENT_DEFAULT_AUTH "/etc/memscan/authorized_keys"
@@ -51,7 +52,8 @@ static void agent_usage(FILE *out)
 	fprintf(out,
 	        "usage: memscan-agent --listen URL [--listen URL ...] [options]\n"
 	        "Serves memscan clients over an authenticated, encrypted channel (docs/protocol.md).\n"
-	        "  --listen URL              tcp://HOST:PORT (port 0 = any) or ipc://PATH; repeatable\n"
+	        "  --listen URL              tcp://HOST:PORT (port 0 = any) or ipc://PATH; repeatable, up to "
+	        "256\n"
 	        "  --key FILE                agent private key (default " AGENT_DEFAULT_KEY ")\n"
 	        "  --authorized-keys FILE    authorized client keys (default " AGENT_DEFAULT_AUTH ")\n"
 	        "  --config FILE             'Key = Value' settings; flags override them\n"
@@ -147,14 +149,11 @@ static int agent_set_string(char **dst, const char *value)
 
 static int agent_add_listen(agent_config *cfg, const char *url)
 {
-	char **grown;
-
 	if (strncmp(url, "tcp://", 6) != 0 && strncmp(url, "ipc://", 6) != 0)
 		return -1;
-	grown = realloc(cfg->listen, (cfg->listen_count + 1) * sizeof(*grown));
-	if (!grown)
+	if (wire_grow(&cfg->listen, &cfg->listen_cap, cfg->listen_count + 1, sizeof(*cfg->listen),
+	              AGENT_LISTEN_MAX) != 0)
 		return -1;
-	cfg->listen = grown;
 	cfg->listen[cfg->listen_count] = strdup(url);
 	if (!cfg->listen[cfg->listen_count])
 		return -1;

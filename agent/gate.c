@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "grow.h"
 
 /* nng 1.5's TCP transport accepts every connection and waits up to 10 s (a fixed time) for the peer's
  * 8-byte SP header before the agent hears of it (NNG_PIPE_EV_ADD_PRE): until then no cap and no
@@ -20,6 +21,10 @@
  * those beyond the caps. shutdown(2) only: nng then sees the connection end and closes its descriptor
  * itself. Every look at a descriptor goes through a duplicate in a slot of the gate's own (dup3), so
  * what is checked and what is shut down are one socket, whatever nng closes or opens meanwhile. */
+
+/* Most connections one sweep lists: one per descriptor, and a process has at most fs.nr_open's
+ * default (2^20) unless the administrator raised that too; any beyond wait for the next sweep. */
+#define AGENT_GATE_LIST_MAX ((size_t)1 << 20)
 
 /* One connection without a session. */
 struct agent_gate_conn {
@@ -176,7 +181,7 @@ static size_t agent_gate_list(agent_gate *g, const agent_addr *sessions, size_t 
 	*ret = NULL;
 	rewinddir(g->dir);
 	while ((de = readdir(g->dir)) != NULL) {
-		struct agent_gate_conn c, *prev, *grown;
+		struct agent_gate_conn c, *prev;
 		char *end;
 		long fd = strtol(de->d_name, &end, 10);
 
@@ -184,13 +189,8 @@ static size_t agent_gate_list(agent_gate *g, const agent_addr *sessions, size_t 
 			continue;
 		if (nsess && bsearch(&c.addr, sessions, nsess, sizeof(*sessions), agent_addr_cmp))
 			continue;
-		if (n == cap) {
-			cap = cap ? 2 * cap : 64;
-			grown = realloc(*ret, cap * sizeof(**ret));
-			if (!grown)
-				break;
-			*ret = grown;
-		}
+		if (n == cap && wire_grow(ret, &cap, n + 1, sizeof(**ret), AGENT_GATE_LIST_MAX) != 0)
+			break; /* judged: the connections listed so far */
 		prev = g->seen_n ? bsearch(&c, g->seen, g->seen_n, sizeof(c), agent_conn_by_ino) : NULL;
 		c.since = prev ? prev->since : now;
 		(*ret)[n++] = c;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "grow.h"
 
 static size_t agent_fill_match(agent_pending *p, size_t index, void *item)
 {
@@ -46,23 +47,24 @@ struct agent_scan_ctx {
 	char over[160]; /* the budget's refusal, if the array could not grow */
 };
 
-/* Doubles the match array, charging its growth first; -1 (NOMEM or OVER set) if it cannot. */
+/* Doubles the match array (at most AGENT_SCAN_MAX_MATCHES: the scan stops there), charging its
+ * growth first; -1 (NOMEM or OVER set) if it cannot. */
 static int agent_scan_grow(struct agent_scan_ctx *c)
 {
-	size_t cap = c->cap ? 2 * c->cap : 1024;
+	size_t cap = wire_grow_next(c->cap, c->count + 1, sizeof(*c->items), AGENT_SCAN_MAX_MATCHES);
 	uint64_t more = (uint64_t)(cap - c->cap) * sizeof(*c->items);
-	struct agent_match *grown;
 
+	if (cap == 0) {
+		c->nomem = 1;
+		return -1;
+	}
 	if (agent_budget_reserve(c->r->ag, c->r->s, more, c->over, sizeof(c->over)) != 0)
 		return -1;
-	grown = realloc(c->items, cap * sizeof(*grown));
-	if (!grown) {
+	if (wire_grow(&c->items, &c->cap, cap, sizeof(*c->items), AGENT_SCAN_MAX_MATCHES) != 0) {
 		agent_budget_release(c->r->ag, c->r->s, more);
 		c->nomem = 1;
 		return -1;
 	}
-	c->items = grown;
-	c->cap = cap;
 	c->charged += more;
 	return 0;
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The REP socket: listeners, worker contexts, and per-frame handling (handshake, then DATA). */
+#include <errno.h>
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <sodium.h>
 
 #include "agent.h"
+#include "grow.h"
 
 /* Prints "listening URL" with the port the listener actually bound. */
 static void agent_print_listener(nng_listener l, const char *url)
@@ -72,12 +74,12 @@ static int agent_check_authorized(agent *ag, const uint8_t pub[KEYFILE_KEY_LEN],
 	return found;
 }
 
-/* Records TAI as the newest HS1 of PUB; -1 if it is not strictly newer than the last one, -2 if it
- * is not newer than the agent's start (a label recorded before a restart, or a lagging clock). */
+/* Records TAI as the newest HS1 of PUB; -1 if it is not strictly newer than the last one (or no
+ * memory), -2 if it is not newer than the agent's start (a label recorded before a restart, or a
+ * lagging clock), -3 if PUB is new and the table holds AGENT_REPLAY_MAX keys already. */
 static int agent_check_fresh(agent *ag, const uint8_t pub[KEYFILE_KEY_LEN],
                              const uint8_t tai[CHAN_TAI64N_LEN])
 {
-	agent_replay *grown;
 	int r = 0;
 
 	if (memcmp(tai, ag->start_tai, CHAN_TAI64N_LEN) <= 0)
@@ -92,12 +94,12 @@ static int agent_check_fresh(agent *ag, const uint8_t pub[KEYFILE_KEY_LEN],
 			memcpy(ag->replay[i].tai, tai, CHAN_TAI64N_LEN);
 		goto out;
 	}
-	grown = realloc(ag->replay, (ag->replay_count + 1) * sizeof(*grown));
-	if (!grown) {
-		r = -1;
+	r = wire_grow(&ag->replay, &ag->replay_cap, ag->replay_count + 1, sizeof(*ag->replay),
+	              AGENT_REPLAY_MAX);
+	if (r != 0) {
+		r = r == -E2BIG ? -3 : -1;
 		goto out;
 	}
-	ag->replay = grown;
 	memcpy(ag->replay[ag->replay_count].pub, pub, KEYFILE_KEY_LEN);
 	memcpy(ag->replay[ag->replay_count].tai, tai, CHAN_TAI64N_LEN);
 	ag->replay_count++;
@@ -139,7 +141,9 @@ static nng_msg *agent_handshake(agent *ag, agent_session *s, const uint8_t *fram
 	}
 	fresh = agent_check_fresh(ag, pub, tai);
 	if (fresh != 0) {
-		reason = fresh == -2 ? "hs1-before-agent-start" : "replayed-hs1";
+		reason = fresh == -2   ? "hs1-before-agent-start"
+		         : fresh == -3 ? "replay-table-full"
+		                       : "replayed-hs1";
 		goto out;
 	}
 	if (chan_agent_write_hs2(hs, agent_random_id(), auth.perms, out, &s->chan) != 0) {

@@ -451,6 +451,8 @@ static void scan_flush(struct scan_ctx *ctx)
 	ctx->count = 0;
 }
 
+/* Holds M back; the array stays within SCAN_BUFFER_MAX (on_match streams from there on). The CLI
+ * sees only the public headers, so it grows its one array itself rather than with ms_grow. */
 static int scan_push(struct scan_ctx *ctx, const struct scan_match *m)
 {
 	if (ctx->count == ctx->cap) {

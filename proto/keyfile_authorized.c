@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "chan.h"
+#include "grow.h"
 #include "keyfile_internal.h"
 
 static uint32_t perm_bit(const char *word, size_t len)
@@ -218,24 +219,18 @@ struct auth_acc {
 	size_t count, cap;
 };
 
+/* Room for one more entry; 0 or -ENOMEM (-E2BIG cannot happen: a file has at most
+ * KEYFILE_LINES_MAX lines, keyfile_next_line stops it there, and an entry is a line). */
 static int acc_grow(struct auth_acc *acc)
 {
-	size_t cap = acc->cap ? acc->cap * 2 : 16;
-	keyfile_auth *list;
-	size_t *nos;
+	size_t cap = acc->cap, nos_cap = acc->cap; /* the line numbers follow the entries' capacity */
+	int r = wire_grow(&acc->list, &cap, acc->count + 1, sizeof(*acc->list), KEYFILE_LINES_MAX);
 
-	if (acc->count < acc->cap)
-		return 0;
-	list = realloc(acc->list, cap * sizeof(*list));
-	if (!list)
-		return -ENOMEM;
-	acc->list = list;
-	nos = realloc(acc->nos, cap * sizeof(*nos));
-	if (!nos)
-		return -ENOMEM;
-	acc->nos = nos;
-	acc->cap = cap;
-	return 0;
+	if (r == 0)
+		r = wire_grow(&acc->nos, &nos_cap, cap, sizeof(*acc->nos), KEYFILE_LINES_MAX);
+	if (r == 0)
+		acc->cap = cap;
+	return r;
 }
 
 struct key_at {

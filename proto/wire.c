@@ -137,7 +137,8 @@ int wire_unpack_zruns(zpage_dec *d, const uint8_t *frame, size_t len, uint64_t r
 	*ret = NULL;
 	if (!raw_len || raw_len > WIRE_MAX_PAGE_BYTES)
 		return WIRE_ZRUNS_BOUND;
-	raw = zpage_dec_buffer(d, (size_t)raw_len); /* D's own, kept: no page allocates */
+	raw =
+	    zpage_dec_buffer(d, (size_t)raw_len, WIRE_MAX_PAGE_BYTES); /* D's own, kept: no page allocates */
 	if (!raw)
 		return WIRE_ZRUNS_NO_MEMORY;
 	if (zpage_decompress(d, frame, len, raw, (size_t)raw_len) != 0)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Compressed read pages: one reused zstd context per compressing thread, strict checks on decoding. */
 #include "zpage.h"
+#include "grow.h"
 
 #include <stdlib.h>
 
@@ -117,18 +118,11 @@ int zpage_decompress(zpage_dec *d, const uint8_t *src, size_t src_len, uint8_t *
 	return !ZSTD_isError(n) && n == dst_len ? 0 : -1;
 }
 
-uint8_t *zpage_dec_buffer(zpage_dec *d, size_t len)
+uint8_t *zpage_dec_buffer(zpage_dec *d, size_t len, size_t max)
 {
-	uint8_t *p;
-
 	if (!d)
 		return NULL;
-	if (len > d->buf_len) {
-		p = realloc(d->buf, len); /* the old bytes are not needed: only the room */
-		if (!p)
-			return NULL;
-		d->buf = p;
-		d->buf_len = len;
-	}
+	if (wire_grow(&d->buf, &d->buf_len, len, 1, max) != 0)
+		return NULL;
 	return d->buf;
 }

@@ -32,8 +32,9 @@ void zpage_dec_free(zpage_dec *d);
  * zstd frame that declares and decodes to exactly DST_LEN (> 0) bytes; -1 otherwise (DST's content
  * is then unspecified). Nothing is allocated from sizes SRC announces: DST is the only output. */
 int zpage_decompress(zpage_dec *d, const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len);
-/* D's output buffer of at least LEN bytes, kept and grown (never shrunk) across calls: for bytes
- * decoded only to be unpacked, so that no page allocates. The caller bounds LEN. NULL if no memory. */
-uint8_t *zpage_dec_buffer(zpage_dec *d, size_t len);
+/* D's output buffer of at least LEN bytes, kept and grown (never shrunk, never beyond MAX: the
+ * caller's bound on a page) across calls: for bytes decoded only to be unpacked, so that no page
+ * allocates. NULL if no memory or LEN > MAX. */
+uint8_t *zpage_dec_buffer(zpage_dec *d, size_t len, size_t max);
 
 #endif /* MEMSCAN_ZPAGE_H */

@@ -48,22 +48,16 @@ static int run_flush(memscan_client *c, struct diff_acc *a)
 
 static int run_reserve(memscan_client *c, struct diff_acc *a, size_t add)
 {
-	size_t cap = a->cap ? a->cap : 4096;
-	uint8_t *o, *n;
+	size_t cap = a->cap, new_cap = a->cap; /* the new bytes follow the old bytes' capacity */
+	int r;
 
-	if (add > SIZE_MAX / 4 - a->len)
+	if (add > CLIENT_DIFF_BYTES_MAX - a->len)
 		return client_fail(c, MEMSCAN_ERR_LIMIT, "change run too long");
-	while (cap < a->len + add)
-		cap *= 2;
-	if (cap == a->cap)
-		return MEMSCAN_OK;
-	o = realloc(a->old_bytes, cap);
-	if (o)
-		a->old_bytes = o;
-	n = o ? realloc(a->new_bytes, cap) : NULL;
-	if (!n)
+	r = wire_grow(&a->old_bytes, &cap, a->len + add, 1, CLIENT_DIFF_BYTES_MAX);
+	if (r == 0)
+		r = wire_grow(&a->new_bytes, &new_cap, cap, 1, CLIENT_DIFF_BYTES_MAX);
+	if (r != 0)
 		return client_fail(c, MEMSCAN_ERR_NO_MEMORY, "out of memory");
-	a->new_bytes = n;
 	a->cap = cap;
 	return MEMSCAN_OK;
 }

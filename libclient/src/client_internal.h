@@ -14,6 +14,7 @@
 #include <memscan/client.h>
 
 #include "chan.h"
+#include "grow.h"
 #include "wire.h"
 #include "zpage.h"
 
@@ -39,6 +40,12 @@
 #define CLIENT_REGIONS_MAX (1u << 21)
 /* Bytes of paths in one region table: most regions have no path, and a process maps few files. */
 #define CLIENT_REGION_PATHS_MAX ((uint64_t)64 << 20)
+/* Snapshots the client records as kept for its session: an agent keeps at most 256 a session (its
+ * highest max_snapshots); four times that leaves room for a raise of the agent's ceiling. */
+#define CLIENT_KEPT_MAX 1024u
+/* Changed bytes of one diff, kept twice (old and new): more than any machine holds, and a quarter of
+ * size_t so that neither copy nor a doubling overflows. */
+#define CLIENT_DIFF_BYTES_MAX (SIZE_MAX / 4)
 
 /* A snapshot the agent keeps for this session, with the region table its reply listed. */
 struct client_kept {

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Remote processes, regions and reads, paged and turned into libmemscan's result types. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,22 +50,12 @@ struct proc_acc {
 
 static int proc_grow(memscan_client *c, struct proc_acc *a, size_t add)
 {
-	memscan_proc_info *p;
-	size_t cap = a->cap ? a->cap : 256;
-
 	if (add > CLIENT_PROCS_MAX - a->count)
 		return client_fail(c, MEMSCAN_ERR_LIMIT,
 		                   "agent sent more than %u processes (more than a host has PIDs)",
 		                   CLIENT_PROCS_MAX);
-	while (cap < a->count + add)
-		cap *= 2;
-	if (cap == a->cap)
-		return MEMSCAN_OK;
-	p = realloc(a->items, cap * sizeof(*p));
-	if (!p)
+	if (wire_grow(&a->items, &a->cap, a->count + add, sizeof(*a->items), CLIENT_PROCS_MAX) != 0)
 		return client_fail(c, MEMSCAN_ERR_NO_MEMORY, "out of memory");
-	a->items = p;
-	a->cap = cap;
 	return MEMSCAN_OK;
 }
 
@@ -214,20 +205,14 @@ void memscan_client_transfer_stats(const memscan_client *c, uint64_t *ret_bytes,
 }
 
 /* Where the bytes of a page for s->pos go: the sink's buffer, or without one (bytes handed on) its
- * scratch buffer, grown to LEN. NULL if out of memory. */
+ * scratch buffer, grown to LEN (at most WIRE_MAX_PAGE_BYTES: what a page holds, the caller checks).
+ * NULL if out of memory. */
 static uint8_t *page_dst(struct client_read_sink *s, uint64_t len)
 {
-	uint8_t *grown;
-
 	if (s->buf)
 		return s->buf + (s->pos - s->addr);
-	if (len > s->scratch_cap) {
-		grown = realloc(s->scratch, (size_t)len);
-		if (!grown)
-			return NULL;
-		s->scratch = grown;
-		s->scratch_cap = (size_t)len;
-	}
+	if (wire_grow(&s->scratch, &s->scratch_cap, (size_t)len, 1, WIRE_MAX_PAGE_BYTES) != 0)
+		return NULL;
 	return s->scratch;
 }
 
@@ -253,6 +238,11 @@ static int page_bytes(memscan_client *c, struct client_read_sink *s, const Memsc
 			return client_fail(c, MEMSCAN_ERR_PROTOCOL,
 			                   "agent sent a compressed read page out of place (%llu bytes)",
 			                   (unsigned long long)p->raw_length);
+		if (!s->buf && p->raw_length > WIRE_MAX_PAGE_BYTES)
+			return client_fail(
+			    c, MEMSCAN_ERR_PROTOCOL,
+			    "agent sent a compressed read page of %llu bytes, more than a page (%u)",
+			    (unsigned long long)p->raw_length, WIRE_MAX_PAGE_BYTES);
 		dst = page_dst(s, p->raw_length);
 		if (!dst)
 			return client_fail(c, MEMSCAN_ERR_NO_MEMORY, "out of memory");

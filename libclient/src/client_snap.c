@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Snapshots kept on the agent: taking, downloading, releasing (diffing them: client_diff.c). */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -102,18 +103,16 @@ static int snap_page(memscan_client *c, const Memscan__V1__Response *resp, void 
 
 static int kept_add(memscan_client *c, const struct client_kept *k)
 {
-	struct client_kept *grown;
+	int r;
 
 	client_kept_remove(c, k->id);
-	if (c->kept_count == c->kept_cap) {
-		size_t cap = c->kept_cap ? c->kept_cap * 2 : 8;
-
-		grown = realloc(c->kept, cap * sizeof(*grown));
-		if (!grown)
-			return client_fail(c, MEMSCAN_ERR_NO_MEMORY, "out of memory");
-		c->kept = grown;
-		c->kept_cap = cap;
-	}
+	r = wire_grow(&c->kept, &c->kept_cap, c->kept_count + 1, sizeof(*c->kept), CLIENT_KEPT_MAX);
+	if (r == -E2BIG)
+		return client_fail(c, MEMSCAN_ERR_LIMIT,
+		                   "the agent keeps more than %u snapshots for this session: release some",
+		                   CLIENT_KEPT_MAX);
+	if (r != 0)
+		return client_fail(c, MEMSCAN_ERR_NO_MEMORY, "out of memory");
 	c->kept[c->kept_count++] = *k;
 	return MEMSCAN_OK;
 }

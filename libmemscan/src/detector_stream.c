@@ -5,6 +5,7 @@
  * read: a region of the new layout that the baseline holds exactly gets its changed bytes written in
  * place right after they are compared; any other (appeared, grown, shrunk, split) gets a buffer of its
  * own, filled as it is read, and the layouts are swapped once the stream reached its end. */
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,9 @@
 /* One unit of work: read and compared by one worker, in chunks of MS_STREAM_CHUNK. Small enough that
  * the part a call hands out overshoots its bound by little, large enough that claiming is cheap. */
 #define MS_STREAM_UNIT ((size_t)1 << 20)
+/* Units in one stream: one per MS_STREAM_UNIT of the regions, which lie in one address space. (A
+ * unit keeps at most MS_STREAM_UNIT changed bytes: it covers no more.) */
+#define MS_STREAM_UNITS_MAX (MS_ADDRESS_SPACE_MAX / MS_STREAM_UNIT)
 /* Read into a per-worker buffer and compared while it is hot in the cache. */
 #define MS_STREAM_CHUNK ((size_t)256 << 10)
 
@@ -64,18 +68,16 @@ struct memscan_diff_stream {
 static int unit_keep(struct ms_stream_unit *u, const uint8_t *old_b, const uint8_t *new_b, size_t len)
 {
 	if (u->cap - u->bytes < len) {
-		size_t cap = u->cap ? u->cap : 4096;
-		uint8_t *o, *n;
+		/* both buffers have the capacity of the old bytes' (new_b at least as much) */
+		size_t cap = u->cap, new_cap = u->cap;
+		int r = len > MS_STREAM_UNIT - u->bytes ? -E2BIG : 0;
 
-		while (cap - u->bytes < len)
-			cap *= 2;
-		o = realloc(u->old_b, cap);
-		if (o)
-			u->old_b = o;
-		n = o ? realloc(u->new_b, cap) : NULL;
-		if (!n)
-			return MEMSCAN_ERR_NO_MEMORY;
-		u->new_b = n;
+		if (r == 0)
+			r = ms_grow(&u->old_b, &cap, u->bytes + len, 1, MS_STREAM_UNIT);
+		if (r == 0)
+			r = ms_grow(&u->new_b, &new_cap, cap, 1, MS_STREAM_UNIT);
+		if (r != 0)
+			return ms_err_from_errno(-r);
 		u->cap = cap;
 	}
 	memcpy(u->old_b + u->bytes, old_b, len);
@@ -338,12 +340,11 @@ static int plan_piece(struct memscan_diff_stream *st, size_t i, uint64_t lo, uin
 		struct ms_stream_unit *u;
 
 		if (st->n == st->cap) {
-			size_t cap = st->cap ? 2 * st->cap : 64;
-			struct ms_stream_unit *grown = realloc(st->units, cap * sizeof(*grown));
-			if (!grown)
-				return MEMSCAN_ERR_NO_MEMORY;
-			st->units = grown;
-			st->cap = cap;
+			int r =
+			    ms_grow(&st->units, &st->cap, st->n + 1, sizeof(*st->units), MS_STREAM_UNITS_MAX);
+
+			if (r != 0)
+				return ms_err_from_errno(-r);
 		}
 		u = &st->units[st->n++];
 		memset(u, 0, sizeof(*u));

@@ -80,33 +80,33 @@ static int pool_move(uint8_t **pool, size_t *cap, size_t len, size_t cap_new)
 	return MEMSCAN_OK;
 }
 
-/* Grows both byte pools to hold at least NEED more bytes each. */
+/* Changed bytes in one diff (each pool): never more than the address space the two snapshots cover. */
+#define MS_DIFF_BYTES_MAX MS_ADDRESS_SPACE_MAX
+/* Runs in one diff: two runs are at least one unchanged byte apart, so at most one per two bytes. */
+#define MS_DIFF_RUNS_MAX (MS_ADDRESS_SPACE_MAX / 2)
+
+/* Grows both byte pools to hold at least NEED more bytes each (doubling as ms_grow does; the pools
+ * have their own allocator: huge-page advised mappings once large). */
 static int pool_grow(memscan_diff *d, size_t need)
 {
-	size_t have = d->old_cap < d->new_cap ? d->old_cap : d->new_cap, cap = have ? have : 4096;
+	size_t have = d->old_cap < d->new_cap ? d->old_cap : d->new_cap, cap;
 	int r;
 
-	while (cap - d->pool_len < need)
-		cap *= 2;
+	if (need > MS_DIFF_BYTES_MAX - d->pool_len)
+		return MEMSCAN_ERR_LIMIT;
+	cap = ms_grow_next(have, d->pool_len + need, 1, MS_DIFF_BYTES_MAX);
 	r = pool_move(&d->old_pool, &d->old_cap, d->pool_len, cap);
 	return r == MEMSCAN_OK ? pool_move(&d->new_pool, &d->new_cap, d->pool_len, cap) : r;
 }
 
 static int runs_grow(memscan_diff *d, size_t need)
 {
-	size_t cap = d->capacity ? d->capacity : 64;
-	struct ms_run *runs;
+	int r;
 
-	while (cap - d->count < need)
-		cap *= 2;
-	if (cap == d->capacity)
-		return MEMSCAN_OK;
-	runs = realloc(d->runs, cap * sizeof(*runs));
-	if (!runs)
-		return MEMSCAN_ERR_NO_MEMORY;
-	d->runs = runs;
-	d->capacity = cap;
-	return MEMSCAN_OK;
+	if (need > MS_DIFF_RUNS_MAX - d->count)
+		return MEMSCAN_ERR_LIMIT;
+	r = ms_grow(&d->runs, &d->capacity, d->count + need, sizeof(*d->runs), MS_DIFF_RUNS_MAX);
+	return r == 0 ? MEMSCAN_OK : ms_err_from_errno(-r);
 }
 
 int ms_diff_reserve(memscan_diff *d, size_t runs, size_t bytes)
@@ -330,12 +330,10 @@ int ms_spans_add(struct ms_spans *sp, size_t off, size_t len)
 		return MEMSCAN_OK;
 	}
 	if (sp->count == sp->cap) {
-		size_t cap = sp->cap ? sp->cap * 2 : 64;
-		struct ms_span *items = realloc(sp->items, cap * sizeof(*items));
-		if (!items)
-			return MEMSCAN_ERR_NO_MEMORY;
-		sp->items = items;
-		sp->cap = cap;
+		int r = ms_grow(&sp->items, &sp->cap, sp->count + 1, sizeof(*sp->items), MS_DIFF_RUNS_MAX);
+
+		if (r != 0)
+			return ms_err_from_errno(-r);
 	}
 	sp->items[sp->count++] = (struct ms_span){ off, len };
 	return MEMSCAN_OK;

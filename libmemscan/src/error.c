@@ -66,6 +66,7 @@ int ms_err_from_errno(int e)
 		return MEMSCAN_ERR_NO_PROCESS;
 	case EINVAL:
 		return MEMSCAN_ERR_INVALID_ARG;
+	case E2BIG:  /* a growing array reached its maximum (ms_grow) */
 	case EMFILE: /* out of descriptors: a limit, not an I/O failure */
 	case ENFILE:
 		return MEMSCAN_ERR_LIMIT;

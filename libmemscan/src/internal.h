@@ -56,9 +56,25 @@ struct memscan_region_list {
 void *ms_buf_alloc(size_t len);
 void ms_buf_free(void *buf, size_t len);
 
-/* Appends [start, end) to RANGES, merging with the last range when adjacent. 0 or -ENOMEM. */
+/* Growing arrays (grow.c). Every array that grows names its maximum, with the reason next to it.
+ * ms_grow makes room for NEED elements of ELEM bytes in the array *ITEMSP (a T **, capacity *CAP
+ * elements): the capacity doubles, the first allocation holds at least MS_GROW_FIRST_BYTES, and it
+ * never exceeds MAX. 0 (also when the room is already there), -E2BIG when NEED > MAX (the caller's
+ * LIMIT), -ENOMEM when the bytes overflow size_t or realloc fails; on failure *ITEMSP and *CAP are
+ * unchanged and the array is still the caller's. */
+#define MS_GROW_FIRST_BYTES 256
+int ms_grow(void *itemsp, size_t *cap, size_t need, size_t elem, size_t max);
+/* The capacity ms_grow would choose (CAP itself when NEED fits); 0 when NEED cannot be had. */
+size_t ms_grow_next(size_t cap, size_t need, size_t elem, size_t max);
+/* Bytes of the largest address space a process can have (57 bits: x86-64 and arm64 with 5-level
+ * page tables), or SIZE_MAX where that is smaller: the bound of arrays that grow with what is found
+ * in a process's memory (holes, changed bytes and runs) and have no tighter one. */
+#define MS_ADDRESS_SPACE_MAX (SIZE_MAX < ((uint64_t)1 << 57) ? SIZE_MAX : (size_t)((uint64_t)1 << 57))
+
+/* Appends [start, end) to RANGES, merging with the last range when adjacent. 0, -ENOMEM, or
+ * -E2BIG past the most ranges a list holds (one per page of the largest address space). */
 int ms_ranges_append(memscan_ranges *ranges, uint64_t start, uint64_t end);
-/* Appends [start, end) as a range of its own, even when adjacent to the last. 0 or -ENOMEM. */
+/* Appends [start, end) as a range of its own, even when adjacent to the last. As ms_ranges_append. */
 int ms_ranges_push(memscan_ranges *ranges, uint64_t start, uint64_t end);
 /* The index of the item of ITEMS (COUNT items of STRIDE bytes, each starting with uint64_t start and
  * end as memscan_range and memscan_region do, sorted and disjoint) that holds ADDR, or SIZE_MAX. */

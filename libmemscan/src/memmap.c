@@ -152,18 +152,10 @@ int memscan_mapper_map_region(memscan_mapper *mapper, memscan_process *proc, con
 
 	if (!mapper || !ret_index)
 		return MEMSCAN_ERR_INVALID_ARG;
-	if (mapper->count == mapper->capacity) {
-		size_t cap = mapper->capacity ? mapper->capacity * 2 : 16;
-		memscan_mapped **items;
-
-		if (cap > MS_MAPPER_MAX)
-			return MEMSCAN_ERR_LIMIT;
-		items = realloc(mapper->items, cap * sizeof(*items));
-		if (!items)
-			return MEMSCAN_ERR_NO_MEMORY;
-		mapper->items = items;
-		mapper->capacity = cap;
-	}
+	r = ms_grow(&mapper->items, &mapper->capacity, mapper->count + 1, sizeof(*mapper->items),
+	            MS_MAPPER_MAX);
+	if (r != 0)
+		return ms_err_from_errno(-r);
 	r = memscan_mapped_new(proc, region, &m);
 	if (r != MEMSCAN_OK)
 		return r;

@@ -394,7 +394,7 @@ bool memscan_holds_cap_ptrace(void)
 
 int memscan_process_list(memscan_proc_info **ret_list, size_t *ret_count)
 {
-	memscan_proc_info *list = NULL, *grown;
+	memscan_proc_info *list = NULL;
 	size_t count = 0, cap = 0;
 	struct dirent *de;
 	DIR *dir;
@@ -415,16 +415,15 @@ int memscan_process_list(memscan_proc_info **ret_list, size_t *ret_count)
 		if (*end != '\0' || pid <= 0 || pid > 0x7fffffff)
 			continue;
 		if (count == cap) {
-			if (cap >= MS_PROC_LIST_MAX)
-				break;
-			cap = cap ? cap * 2 : 256;
-			grown = realloc(list, cap * sizeof(*list));
-			if (!grown) {
+			int r = ms_grow(&list, &cap, count + 1, sizeof(*list), MS_PROC_LIST_MAX);
+
+			if (r == -E2BIG)
+				break; /* the list stops at its maximum */
+			if (r != 0) {
 				free(list);
 				closedir(dir);
 				return MEMSCAN_ERR_NO_MEMORY;
 			}
-			list = grown;
 		}
 		if (proc_info_read((int)pid, &list[count]) == 0)
 			count++;

@@ -38,18 +38,19 @@ int ms_ranges_append(memscan_ranges *ranges, uint64_t start, uint64_t end)
 	return ms_ranges_push(ranges, start, end);
 }
 
+/* Ranges in one list: the ranges describe parts of one address space at least a page apart (holes,
+ * appeared and vanished memory), so there are never more than one per page of the largest. */
+#define MS_RANGES_MAX (MS_ADDRESS_SPACE_MAX / 4096)
+
 /* Holes per read: a range of this many unreadable pages is still reported exactly; the array
  * grows with the holes found, at most one entry per page read. */
 int ms_ranges_push(memscan_ranges *ranges, uint64_t start, uint64_t end)
 {
-	if (ranges->count == ranges->capacity) {
-		size_t cap = ranges->capacity ? ranges->capacity * 2 : 8;
-		memscan_range *items = realloc(ranges->items, cap * sizeof(*items));
-		if (!items)
-			return -ENOMEM;
-		ranges->items = items;
-		ranges->capacity = cap;
-	}
+	int r = ms_grow(&ranges->items, &ranges->capacity, ranges->count + 1, sizeof(*ranges->items),
+	                MS_RANGES_MAX);
+
+	if (r != 0)
+		return r;
 	ranges->items[ranges->count].start = start;
 	ranges->items[ranges->count].end = end;
 	ranges->count++;
@@ -71,7 +72,9 @@ int memscan_ranges_add(memscan_ranges *ranges, uint64_t start, uint64_t end)
 		return MEMSCAN_ERR_INVALID_ARG;
 	if (end == start)
 		return MEMSCAN_OK;
-	return ms_ranges_append(ranges, start, end) == 0 ? MEMSCAN_OK : MEMSCAN_ERR_NO_MEMORY;
+	int r = ms_ranges_append(ranges, start, end);
+
+	return r == 0 ? MEMSCAN_OK : ms_err_from_errno(-r); /* -E2BIG: LIMIT, -ENOMEM: NO_MEMORY */
 }
 
 size_t ms_span_find(const void *items, size_t count, size_t stride, uint64_t addr)

@@ -197,20 +197,14 @@ int memscan_region_list_add(memscan_region_list *list, const memscan_region *reg
 	if (!list || !region || region->end <= region->start)
 		return MEMSCAN_ERR_INVALID_ARG;
 	if (list->count == list->capacity) {
-		size_t cap = list->capacity ? list->capacity * 2 : 64;
-		memscan_region *items;
-		char **paths;
+		/* the paths follow the regions' capacity (at least as many) */
+		size_t cap = list->capacity, paths_cap = list->capacity;
+		int r = ms_grow(&list->items, &cap, list->count + 1, sizeof(*list->items), MS_REGIONS_MAX);
 
-		if (cap > MS_REGIONS_MAX)
-			return MEMSCAN_ERR_LIMIT;
-		items = realloc(list->items, cap * sizeof(*items));
-		if (!items)
-			return MEMSCAN_ERR_NO_MEMORY;
-		list->items = items;
-		paths = realloc(list->paths, cap * sizeof(*paths));
-		if (!paths)
-			return MEMSCAN_ERR_NO_MEMORY;
-		list->paths = paths;
+		if (r == 0)
+			r = ms_grow(&list->paths, &paths_cap, cap, sizeof(*list->paths), MS_REGIONS_MAX);
+		if (r != 0)
+			return ms_err_from_errno(-r);
 		list->capacity = cap;
 		/* items moved: re-point the paths */
 		for (size_t i = 0; i < list->count; i++)
@@ -307,7 +301,7 @@ static int read_all(int fd, size_t max, char *stack_buf, size_t stack_len, char 
                     char **ret_heap)
 {
 	size_t len = 0, cap = stack_len;
-	char *buf = stack_buf, *heap = NULL, *grown;
+	char *buf = stack_buf, *heap = NULL;
 	ssize_t n;
 
 	for (;;) {
@@ -316,19 +310,17 @@ static int read_all(int fd, size_t max, char *stack_buf, size_t stack_len, char 
 			return MEMSCAN_ERR_LIMIT;
 		}
 		if (len == cap) {
-			if (cap >= MS_MAPS_MAX) {
+			size_t heap_cap = heap ? cap : 0;
+			int r = ms_grow(&heap, &heap_cap, cap + 1, 1, MS_MAPS_MAX);
+
+			if (r != 0) {
 				free(heap);
-				return MEMSCAN_ERR_LIMIT;
+				return ms_err_from_errno(-r);
 			}
-			grown = realloc(heap, cap * 2);
-			if (!grown) {
-				free(heap);
-				return MEMSCAN_ERR_NO_MEMORY;
-			}
-			if (!heap)
-				memcpy(grown, stack_buf, len);
-			buf = heap = grown;
-			cap *= 2;
+			if (buf == stack_buf)
+				memcpy(heap, stack_buf, len);
+			buf = heap;
+			cap = heap_cap;
 		}
 		n = read(fd, buf + len, cap - len);
 		if (n < 0 && errno == EINTR)

@@ -351,15 +351,10 @@ static int sink_hit(void *ctx, uint64_t addr, const memscan_region *region)
 			k->stopped = 1;
 		return k->stopped || k->ps->main->full;
 	}
-	if (u->count == u->cap) {
-		size_t cap = u->cap ? u->cap * 2 : 16;
-		struct ms_hit *hits = cap <= MS_UNIT_HITS_MAX ? realloc(u->hits, cap * sizeof(*hits)) : NULL;
-		if (!hits) {
-			u->overflow = 1;
-			return 1;
-		}
-		u->hits = hits;
-		u->cap = cap;
+	if (u->count == u->cap &&
+	    ms_grow(&u->hits, &u->cap, u->count + 1, sizeof(*u->hits), MS_UNIT_HITS_MAX) != 0) {
+		u->overflow = 1; /* at the maximum or out of memory: the caller rescans the unit itself */
+		return 1;
 	}
 	u->hits[u->count++] = (struct ms_hit){ addr, region };
 	return 0;

@@ -35,16 +35,11 @@ int ms_snapshot_add_region(memscan_snapshot *snap, const memscan_region *region,
 	if (snap->count && snap->regions[snap->count - 1].region.end > region->start)
 		return MEMSCAN_ERR_INVALID_ARG; /* regions must come sorted and disjoint */
 	if (snap->count == snap->capacity) {
-		size_t cap = snap->capacity ? snap->capacity * 2 : 16;
-		struct ms_snap_region *grown;
+		int r = ms_grow(&snap->regions, &snap->capacity, snap->count + 1, sizeof(*snap->regions),
+		                MS_SNAPSHOT_REGIONS_MAX);
 
-		if (cap > MS_SNAPSHOT_REGIONS_MAX)
-			return MEMSCAN_ERR_LIMIT;
-		grown = realloc(snap->regions, cap * sizeof(*grown));
-		if (!grown)
-			return MEMSCAN_ERR_NO_MEMORY;
-		snap->regions = grown;
-		snap->capacity = cap;
+		if (r != 0)
+			return ms_err_from_errno(-r);
 		for (size_t i = 0; i < snap->count; i++)
 			snap->regions[i].region.path = snap->regions[i].path;
 	}

@@ -419,6 +419,27 @@ static void test_exe_limit(void **state)
 	ms_fixture_stop(&f);
 }
 
+/* More listen addresses than AGENT_LISTEN_MAX (256) are a mistake, not a host's needs: the agent
+ * refuses the config at the first one past it instead of growing the list without end. */
+static void test_listen_addresses_bounded(void **state)
+{
+	ms_agent *a = *state;
+	char conf[4300];
+	const char *extra[] = { "--config", conf, NULL };
+	FILE *f;
+
+	snprintf(conf, sizeof(conf), "%s/agent.conf", a->dir);
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	for (int i = 0; i <= 256; i++)
+		fprintf(f, "listen = ipc://%s/l%d\n", a->dir, i);
+	fclose(f);
+	assert_int_not_equal(ms_agent_start(a, extra), 0);
+	assert_int_equal(ms_agent_wait(a, 10000), 2);
+	if (!ms_agent_err_has(a, "agent.conf:257: bad value 'ipc://"))
+		fail_msg("the 257th listen address was not refused");
+}
+
 /* The help says what scan really grants, and promises no "addresses only". */
 static void test_help_says_scan_discloses(void **state)
 {
@@ -446,6 +467,8 @@ int main(void)
 		cmocka_unit_test(test_abandoned_update_diff_rechecked),
 		cmocka_unit_test(test_exe_limit),
 		cmocka_unit_test(test_help_says_scan_discloses),
+		cmocka_unit_test_setup_teardown(test_listen_addresses_bounded, ms_agent_setup,
+		                                ms_agent_teardown),
 	};
 
 	return cmocka_run_group_tests_name("agent_limits", tests, group_setup, group_teardown);
