@@ -243,7 +243,7 @@ static int fuse_collect(const struct ms_fuse *f)
 		if (f->units[k].err != MEMSCAN_OK)
 			return f->units[k].err; /* the first failure in address order */
 		for (size_t j = 0; j < h->count; j++)
-			if (ms_ranges_append(dst, h->items[j].start, h->items[j].end) < 0)
+			if (ms_ranges_append(dst, h->items[j].start, h->items[j].end) != MEMSCAN_OK)
 				return MEMSCAN_ERR_NO_MEMORY;
 	}
 	return MEMSCAN_OK;

@@ -70,14 +70,14 @@ static int unit_keep(struct ms_stream_unit *u, const uint8_t *old_b, const uint8
 	if (u->cap - u->bytes < len) {
 		/* both buffers have the capacity of the old bytes' (new_b at least as much) */
 		size_t cap = u->cap, new_cap = u->cap;
-		int r = len > MS_STREAM_UNIT - u->bytes ? -E2BIG : 0;
+		int r = len > MS_STREAM_UNIT - u->bytes ? MEMSCAN_ERR_LIMIT : MEMSCAN_OK;
 
-		if (r == 0)
+		if (r == MEMSCAN_OK)
 			r = ms_grow(&u->old_b, &cap, u->bytes + len, 1, MS_STREAM_UNIT);
-		if (r == 0)
+		if (r == MEMSCAN_OK)
 			r = ms_grow(&u->new_b, &new_cap, cap, 1, MS_STREAM_UNIT);
-		if (r != 0)
-			return ms_err_from_errno(-r);
+		if (r != MEMSCAN_OK)
+			return r;
 		u->cap = cap;
 	}
 	memcpy(u->old_b + u->bytes, old_b, len);
@@ -222,7 +222,8 @@ static int stream_assemble(struct memscan_diff_stream *st, size_t end, memscan_d
 
 		r = u->err;
 		for (size_t j = 0; r == MEMSCAN_OK && j < u->holes.count; j++)
-			if (ms_ranges_append(nh, u->holes.items[j].start, u->holes.items[j].end) < 0)
+			if (ms_ranges_append(nh, u->holes.items[j].start, u->holes.items[j].end) !=
+			    MEMSCAN_OK)
 				r = MEMSCAN_ERR_NO_MEMORY;
 		if (r == MEMSCAN_OK && part && u->base != NO_BASE)
 			r = unit_hand_out(st, u, part);
@@ -344,7 +345,7 @@ static int plan_piece(struct memscan_diff_stream *st, size_t i, uint64_t lo, uin
 			    ms_grow(&st->units, &st->cap, st->n + 1, sizeof(*st->units), MS_STREAM_UNITS_MAX);
 
 			if (r != 0)
-				return ms_err_from_errno(-r);
+				return r;
 		}
 		u = &st->units[st->n++];
 		memset(u, 0, sizeof(*u));
@@ -380,14 +381,18 @@ static int plan_units(struct memscan_diff_stream *st)
 			if (g->start == nr->start && g->end == nr->end)
 				nr->exact = k;
 			if (lo > cur && (r = plan_piece(st, i, cur, lo, NO_BASE)) == MEMSCAN_OK)
-				r = ms_ranges_append(&st->appeared, cur, lo) < 0 ? MEMSCAN_ERR_NO_MEMORY : r;
+				r = ms_ranges_append(&st->appeared, cur, lo) != MEMSCAN_OK
+				        ? MEMSCAN_ERR_NO_MEMORY
+				        : r;
 			if (r == MEMSCAN_OK)
 				r = plan_piece(st, i, lo, hi, k);
 			cur = hi;
 		}
 		if (r == MEMSCAN_OK && cur < nr->end &&
 		    (r = plan_piece(st, i, cur, nr->end, NO_BASE)) == MEMSCAN_OK)
-			r = ms_ranges_append(&st->appeared, cur, nr->end) < 0 ? MEMSCAN_ERR_NO_MEMORY : r;
+			r = ms_ranges_append(&st->appeared, cur, nr->end) != MEMSCAN_OK
+			        ? MEMSCAN_ERR_NO_MEMORY
+			        : r;
 	}
 	j = 0;
 	for (size_t k = 0; k < b->count && r == MEMSCAN_OK; k++) {
@@ -398,11 +403,11 @@ static int plan_units(struct memscan_diff_stream *st)
 			j++;
 		for (size_t i = j; i < st->layout_n && st->layout[i].start < g->end; i++) {
 			if (st->layout[i].start > cur &&
-			    ms_ranges_append(&st->vanished, cur, st->layout[i].start) < 0)
+			    ms_ranges_append(&st->vanished, cur, st->layout[i].start) != MEMSCAN_OK)
 				return MEMSCAN_ERR_NO_MEMORY;
 			cur = st->layout[i].end < g->end ? st->layout[i].end : g->end;
 		}
-		if (cur < g->end && ms_ranges_append(&st->vanished, cur, g->end) < 0)
+		if (cur < g->end && ms_ranges_append(&st->vanished, cur, g->end) != MEMSCAN_OK)
 			return MEMSCAN_ERR_NO_MEMORY;
 	}
 	return r;

@@ -106,7 +106,7 @@ static int runs_grow(memscan_diff *d, size_t need)
 	if (need > MS_DIFF_RUNS_MAX - d->count)
 		return MEMSCAN_ERR_LIMIT;
 	r = ms_grow(&d->runs, &d->capacity, d->count + need, sizeof(*d->runs), MS_DIFF_RUNS_MAX);
-	return r == 0 ? MEMSCAN_OK : ms_err_from_errno(-r);
+	return r;
 }
 
 int ms_diff_reserve(memscan_diff *d, size_t runs, size_t bytes)
@@ -182,14 +182,14 @@ int memscan_diff_add_appeared(memscan_diff *d, memscan_range range)
 {
 	if (!d || range.end <= range.start)
 		return MEMSCAN_ERR_INVALID_ARG;
-	return ms_ranges_append(&d->appeared, range.start, range.end) ? MEMSCAN_ERR_NO_MEMORY : MEMSCAN_OK;
+	return ms_ranges_append(&d->appeared, range.start, range.end);
 }
 
 int memscan_diff_add_vanished(memscan_diff *d, memscan_range range)
 {
 	if (!d || range.end <= range.start)
 		return MEMSCAN_ERR_INVALID_ARG;
-	return ms_ranges_append(&d->vanished, range.start, range.end) ? MEMSCAN_ERR_NO_MEMORY : MEMSCAN_OK;
+	return ms_ranges_append(&d->vanished, range.start, range.end);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -333,7 +333,7 @@ int ms_spans_add(struct ms_spans *sp, size_t off, size_t len)
 		int r = ms_grow(&sp->items, &sp->cap, sp->count + 1, sizeof(*sp->items), MS_DIFF_RUNS_MAX);
 
 		if (r != 0)
-			return ms_err_from_errno(-r);
+			return r;
 	}
 	sp->items[sp->count++] = (struct ms_span){ off, len };
 	return MEMSCAN_OK;
@@ -465,13 +465,13 @@ static int walk_coverage(memscan_diff *d, const memscan_snapshot *a, const memsc
 			uint64_t lo = rb->region.start > cur ? rb->region.start : cur;
 			uint64_t hi = rb->region.end < ra->region.end ? rb->region.end : ra->region.end;
 
-			if (lo > cur && ms_ranges_append(out, cur, lo) < 0)
+			if (lo > cur && ms_ranges_append(out, cur, lo) != MEMSCAN_OK)
 				return MEMSCAN_ERR_NO_MEMORY;
 			if (compare && (r = compare_overlap(d, rb, ra, i, lo, hi)) != MEMSCAN_OK)
 				return r;
 			cur = hi;
 		}
-		if (cur < ra->region.end && ms_ranges_append(out, cur, ra->region.end) < 0)
+		if (cur < ra->region.end && ms_ranges_append(out, cur, ra->region.end) != MEMSCAN_OK)
 			return MEMSCAN_ERR_NO_MEMORY;
 	}
 	return MEMSCAN_OK;

@@ -31,15 +31,15 @@ int ms_grow(void *itemsp, size_t *cap, size_t need, size_t elem, size_t max)
 	void *items, *grown;
 
 	if (need <= *cap)
-		return 0;
+		return MEMSCAN_OK;
 	next = ms_grow_next(*cap, need, elem, max);
 	if (next == 0)
-		return need > max ? -E2BIG : -ENOMEM;
+		return need > max ? MEMSCAN_ERR_LIMIT : MEMSCAN_ERR_NO_MEMORY;
 	memcpy(&items, itemsp, sizeof(items)); /* *ITEMSP is a T *: copied, not read through void ** */
 	grown = realloc(items, next * elem);
 	if (!grown)
-		return -ENOMEM;
+		return MEMSCAN_ERR_NO_MEMORY;
 	memcpy(itemsp, &grown, sizeof(grown));
 	*cap = next;
-	return 0;
+	return MEMSCAN_OK;
 }

@@ -56,11 +56,16 @@ struct memscan_region_list {
 void *ms_buf_alloc(size_t len);
 void ms_buf_free(void *buf, size_t len);
 
+/* Errors inside libmemscan, one convention: a function that another module (or the public API) calls
+ * returns a memscan_err (MEMSCAN_OK = 0). Only a file's own wrappers of system calls return -errno
+ * (read_small_file, the read pieces, the /proc/PID/mem descriptor), and the same file translates
+ * them once, with ms_err_from_errno, where it hands the result on. */
+
 /* Growing arrays (grow.c). Every array that grows names its maximum, with the reason next to it.
  * ms_grow makes room for NEED elements of ELEM bytes in the array *ITEMSP (a T **, capacity *CAP
  * elements): the capacity doubles, the first allocation holds at least MS_GROW_FIRST_BYTES, and it
- * never exceeds MAX. 0 (also when the room is already there), -E2BIG when NEED > MAX (the caller's
- * LIMIT), -ENOMEM when the bytes overflow size_t or realloc fails; on failure *ITEMSP and *CAP are
+ * never exceeds MAX. MEMSCAN_OK (also when the room is already there), LIMIT when NEED > MAX,
+ * NO_MEMORY when the bytes overflow size_t or realloc fails; on failure *ITEMSP and *CAP are
  * unchanged and the array is still the caller's. */
 #define MS_GROW_FIRST_BYTES 256
 int ms_grow(void *itemsp, size_t *cap, size_t need, size_t elem, size_t max);
@@ -71,8 +76,8 @@ size_t ms_grow_next(size_t cap, size_t need, size_t elem, size_t max);
  * in a process's memory (holes, changed bytes and runs) and have no tighter one. */
 #define MS_ADDRESS_SPACE_MAX (SIZE_MAX < ((uint64_t)1 << 57) ? SIZE_MAX : (size_t)((uint64_t)1 << 57))
 
-/* Appends [start, end) to RANGES, merging with the last range when adjacent. 0, -ENOMEM, or
- * -E2BIG past the most ranges a list holds (one per page of the largest address space). */
+/* Appends [start, end) to RANGES, merging with the last range when adjacent. MEMSCAN_OK, NO_MEMORY,
+ * or LIMIT past the most ranges a list holds (one per page of the largest address space). */
 int ms_ranges_append(memscan_ranges *ranges, uint64_t start, uint64_t end);
 /* Appends [start, end) as a range of its own, even when adjacent to the last. As ms_ranges_append. */
 int ms_ranges_push(memscan_ranges *ranges, uint64_t start, uint64_t end);
@@ -82,7 +87,7 @@ size_t ms_span_find(const void *items, size_t count, size_t stride, uint64_t add
 _Static_assert(offsetof(memscan_region, start) == offsetof(memscan_range, start) &&
                    offsetof(memscan_region, end) == offsetof(memscan_range, end),
                "ms_span_find reads regions as ranges");
-/* Copies SRC into DST (DST's storage is reused). 0 or -ENOMEM. */
+/* Copies SRC into DST (DST's storage is reused). MEMSCAN_OK or as ms_ranges_append. */
 int ms_ranges_copy(memscan_ranges *dst, const memscan_ranges *src);
 
 /* One piece of a batched read: LEN bytes at remote ADDR into BUF. Unreadable pages are zeroed,

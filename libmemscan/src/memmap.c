@@ -155,7 +155,7 @@ int memscan_mapper_map_region(memscan_mapper *mapper, memscan_process *proc, con
 	r = ms_grow(&mapper->items, &mapper->capacity, mapper->count + 1, sizeof(*mapper->items),
 	            MS_MAPPER_MAX);
 	if (r != 0)
-		return ms_err_from_errno(-r);
+		return r;
 	r = memscan_mapped_new(proc, region, &m);
 	if (r != MEMSCAN_OK)
 		return r;

@@ -417,9 +417,9 @@ int memscan_process_list(memscan_proc_info **ret_list, size_t *ret_count)
 		if (count == cap) {
 			int r = ms_grow(&list, &cap, count + 1, sizeof(*list), MS_PROC_LIST_MAX);
 
-			if (r == -E2BIG)
+			if (r == MEMSCAN_ERR_LIMIT)
 				break; /* the list stops at its maximum */
-			if (r != 0) {
+			if (r != MEMSCAN_OK) {
 				free(list);
 				closedir(dir);
 				return MEMSCAN_ERR_NO_MEMORY;

@@ -33,7 +33,7 @@ int ms_ranges_append(memscan_ranges *ranges, uint64_t start, uint64_t end)
 {
 	if (ranges->count && ranges->items[ranges->count - 1].end == start) {
 		ranges->items[ranges->count - 1].end = end;
-		return 0;
+		return MEMSCAN_OK;
 	}
 	return ms_ranges_push(ranges, start, end);
 }
@@ -49,21 +49,22 @@ int ms_ranges_push(memscan_ranges *ranges, uint64_t start, uint64_t end)
 	int r = ms_grow(&ranges->items, &ranges->capacity, ranges->count + 1, sizeof(*ranges->items),
 	                MS_RANGES_MAX);
 
-	if (r != 0)
+	if (r != MEMSCAN_OK)
 		return r;
 	ranges->items[ranges->count].start = start;
 	ranges->items[ranges->count].end = end;
 	ranges->count++;
-	return 0;
+	return MEMSCAN_OK;
 }
 
 int ms_ranges_copy(memscan_ranges *dst, const memscan_ranges *src)
 {
+	int r = MEMSCAN_OK;
+
 	dst->count = 0;
-	for (size_t i = 0; i < src->count; i++)
-		if (ms_ranges_append(dst, src->items[i].start, src->items[i].end) < 0)
-			return -ENOMEM;
-	return 0;
+	for (size_t i = 0; r == MEMSCAN_OK && i < src->count; i++)
+		r = ms_ranges_append(dst, src->items[i].start, src->items[i].end);
+	return r;
 }
 
 int memscan_ranges_add(memscan_ranges *ranges, uint64_t start, uint64_t end)
@@ -72,9 +73,7 @@ int memscan_ranges_add(memscan_ranges *ranges, uint64_t start, uint64_t end)
 		return MEMSCAN_ERR_INVALID_ARG;
 	if (end == start)
 		return MEMSCAN_OK;
-	int r = ms_ranges_append(ranges, start, end);
-
-	return r == 0 ? MEMSCAN_OK : ms_err_from_errno(-r); /* -E2BIG: LIMIT, -ENOMEM: NO_MEMORY */
+	return ms_ranges_append(ranges, start, end);
 }
 
 size_t ms_span_find(const void *items, size_t count, size_t stride, uint64_t addr)

@@ -102,7 +102,7 @@ static int par_merge(struct ms_par_read *pr, struct ms_read_req *reqs, size_t np
 
 		req->hole_bytes += pr->pieces[k].hole_bytes;
 		for (size_t j = 0; h && j < h->count; j++)
-			if (ms_ranges_append(req->holes, h->items[j].start, h->items[j].end) < 0)
+			if (ms_ranges_append(req->holes, h->items[j].start, h->items[j].end) != MEMSCAN_OK)
 				return MEMSCAN_ERR_NO_MEMORY;
 	}
 	return MEMSCAN_OK;

@@ -78,7 +78,7 @@ static int skip_hole_page(struct ms_read_req *req, size_t *off, size_t page)
 		len = req->len - *off;
 	memset((uint8_t *)req->buf + *off, 0, len);
 	req->hole_bytes += len;
-	if (req->holes && ms_ranges_append(req->holes, addr, addr + len) < 0)
+	if (req->holes && ms_ranges_append(req->holes, addr, addr + len) != MEMSCAN_OK)
 		return MEMSCAN_ERR_NO_MEMORY;
 	*off += len;
 	return MEMSCAN_OK;

@@ -204,7 +204,7 @@ int memscan_region_list_add(memscan_region_list *list, const memscan_region *reg
 		if (r == 0)
 			r = ms_grow(&list->paths, &paths_cap, cap, sizeof(*list->paths), MS_REGIONS_MAX);
 		if (r != 0)
-			return ms_err_from_errno(-r);
+			return r;
 		list->capacity = cap;
 		/* items moved: re-point the paths */
 		for (size_t i = 0; i < list->count; i++)
@@ -315,7 +315,7 @@ static int read_all(int fd, size_t max, char *stack_buf, size_t stack_len, char 
 
 			if (r != 0) {
 				free(heap);
-				return ms_err_from_errno(-r);
+				return r;
 			}
 			if (buf == stack_buf)
 				memcpy(heap, stack_buf, len);

@@ -228,7 +228,7 @@ static int load_holes(struct sf_reader *r, const struct sf_record *rec, memscan_
 		end = get_u64(b + 8);
 		if (!sf_hole_valid(start, end, rec->region.start, rec->region.end, prev))
 			return MEMSCAN_ERR_BAD_FORMAT;
-		if (ms_ranges_append(holes, start, end) < 0)
+		if (ms_ranges_append(holes, start, end) != MEMSCAN_OK)
 			return MEMSCAN_ERR_NO_MEMORY;
 		prev = end;
 	}
@@ -280,9 +280,10 @@ static int load_region(struct sf_reader *r, memscan_snapshot *snap, uint32_t aft
 	rec.region.path = s->path;
 	rc = ms_snapshot_add_region(snap, &rec.region, &sr);
 	if (rc)
-		return rc < 0 ? MEMSCAN_ERR_NO_MEMORY : rc;
-	if (ms_ranges_copy(&sr->holes, &s->holes) < 0)
-		return MEMSCAN_ERR_NO_MEMORY;
+		return rc;
+	rc = ms_ranges_copy(&sr->holes, &s->holes);
+	if (rc)
+		return rc;
 	return load_data(r, sr);
 }
 
@@ -347,10 +348,8 @@ static int load_fd(int fd, memscan_snapshot **ret_snapshot)
 	if (rc)
 		goto out;
 	rc = ms_snapshot_new(&snap);
-	if (rc) {
-		rc = rc < 0 ? MEMSCAN_ERR_NO_MEMORY : rc;
+	if (rc)
 		goto out;
-	}
 	snap->pid = h.pid;
 	snap->time_ns = h.time_ns;
 	rc = load_regions(r, &h, snap);

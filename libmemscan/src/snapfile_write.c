@@ -238,7 +238,7 @@ int memscan_snapshot_writer_add_hole(memscan_snapshot_writer *w, memscan_range h
 		return MEMSCAN_ERR_LIMIT;
 	/* kept apart even when adjacent to the last one (the format allows it): a hole added late must
 	 * stay a record of its own, whose bytes end_region checks */
-	return ms_ranges_push(&w->holes, hole.start, hole.end) < 0 ? MEMSCAN_ERR_NO_MEMORY : MEMSCAN_OK;
+	return ms_ranges_push(&w->holes, hole.start, hole.end);
 }
 
 /* The record's head: fixed part, path, padding and the holes known now (*RET_LEN bytes); NULL if out

@@ -39,7 +39,7 @@ int ms_snapshot_add_region(memscan_snapshot *snap, const memscan_region *region,
 		                MS_SNAPSHOT_REGIONS_MAX);
 
 		if (r != 0)
-			return ms_err_from_errno(-r);
+			return r;
 		for (size_t i = 0; i < snap->count; i++)
 			snap->regions[i].region.path = snap->regions[i].path;
 	}
@@ -255,5 +255,5 @@ int memscan_snapshot_add_hole(memscan_snapshot *snap, memscan_range hole)
 	    (sr->holes.count && sr->holes.items[sr->holes.count - 1].end > hole.start))
 		return MEMSCAN_ERR_INVALID_ARG;
 	memset(sr->data + (hole.start - sr->region.start), 0, (size_t)(hole.end - hole.start));
-	return ms_ranges_append(&sr->holes, hole.start, hole.end) ? MEMSCAN_ERR_NO_MEMORY : MEMSCAN_OK;
+	return ms_ranges_append(&sr->holes, hole.start, hole.end);
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The cases of the growth helpers' unit tests, shared by libmemscan's ms_grow and proto's wire_grow
- * (the same contract on both sides of the layering): the includer defines GROW, GROW_NEXT and
- * GROW_FIRST_BYTES. */
+ * (the same contract on both sides of the layering): the includer defines GROW, GROW_NEXT,
+ * GROW_FIRST_BYTES and the errors GROW_ERR_LIMIT and GROW_ERR_NOMEM (libmemscan returns memscan_err,
+ * proto -errno: each layer's convention). */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -75,14 +76,14 @@ static void test_grow_over_max_refused_unchanged(void **state)
 	(void)state;
 	assert_int_equal(GROW(&items, &cap, 64, sizeof(*items), 64), 0);
 	struct grow_item *before = items;
-	assert_int_equal(GROW(&items, &cap, 65, sizeof(*items), 64), -E2BIG);
+	assert_int_equal(GROW(&items, &cap, 65, sizeof(*items), 64), GROW_ERR_LIMIT);
 	assert_ptr_equal(items, before);
 	assert_int_equal(cap, 64);
 	assert_int_equal(GROW(&items, &cap, 1, sizeof(*items), 0), 0); /* fits already */
 	free(items);
 	items = NULL;
 	cap = 0;
-	assert_int_equal(GROW(&items, &cap, 1, sizeof(*items), 0), -E2BIG);
+	assert_int_equal(GROW(&items, &cap, 1, sizeof(*items), 0), GROW_ERR_LIMIT);
 	assert_null(items);
 }
 
@@ -93,7 +94,7 @@ static void test_grow_size_overflow_refused(void **state)
 
 	(void)state;
 	/* NEED elements would take more than SIZE_MAX bytes: refused before realloc sees a wrapped size */
-	assert_int_equal(GROW(&items, &cap, SIZE_MAX / 8, sizeof(*items), SIZE_MAX), -ENOMEM);
+	assert_int_equal(GROW(&items, &cap, SIZE_MAX / 8, sizeof(*items), SIZE_MAX), GROW_ERR_NOMEM);
 	assert_null(items);
 	assert_int_equal(cap, 0);
 	assert_int_equal(GROW_NEXT(0, SIZE_MAX / 8, sizeof(*items), SIZE_MAX), 0);

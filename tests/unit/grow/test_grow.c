@@ -6,6 +6,8 @@
 #define GROW             ms_grow
 #define GROW_NEXT        ms_grow_next
 #define GROW_FIRST_BYTES MS_GROW_FIRST_BYTES
+#define GROW_ERR_LIMIT   MEMSCAN_ERR_LIMIT
+#define GROW_ERR_NOMEM   MEMSCAN_ERR_NO_MEMORY
 #include "../grow/grow_cases.h"
 
 int main(void)

@@ -6,6 +6,8 @@
 #define GROW             wire_grow
 #define GROW_NEXT        wire_grow_next
 #define GROW_FIRST_BYTES WIRE_GROW_FIRST_BYTES
+#define GROW_ERR_LIMIT   (-E2BIG)
+#define GROW_ERR_NOMEM   (-ENOMEM)
 #include "../grow/grow_cases.h"
 
 int main(void)
