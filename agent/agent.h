@@ -306,7 +306,7 @@ int agent_session_set_identity(agent *ag, agent_session *s, const keyfile_auth *
 int agent_close_pipe(agent *ag, nng_pipe pipe);
 void agent_sessions_free_all(agent *ag);
 /* Makes PROC's long operations stop once S's pipe goes or the agent stops (S outlives PROC's use). */
-void agent_session_watch(agent_session *s, memscan_process *proc);
+int agent_session_watch(agent_session *s, memscan_process *proc);
 /* Cancels the work of every session: the agent is stopping. */
 void agent_sessions_cancel_all(agent *ag);
 int agent_housekeeper_start(agent *ag);

@@ -142,9 +142,9 @@ static int agent_session_cancelled(void *ctx)
 	return atomic_load(&s->cancel);
 }
 
-void agent_session_watch(agent_session *s, memscan_process *proc)
+int agent_session_watch(agent_session *s, memscan_process *proc)
 {
-	(void)memscan_process_set_cancel(proc, agent_session_cancelled, s);
+	return memscan_process_set_cancel(proc, agent_session_cancelled, s);
 }
 
 void agent_sessions_cancel_all(agent *ag)

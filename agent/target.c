@@ -191,12 +191,15 @@ int agent_open_target(agent_req *r, const Memscan__V1__Target *t, memscan_proces
 		return agent_fail(r, err, "cannot open process %d: %s", pid, memscan_strerror(err));
 	/* --read-absent: every handle this agent reads with (kept snapshots' too) reads pages never
 	 * written instead of zero-filling them, for targets whose memory is supplied on demand */
-	if (r->ag->cfg.read_absent)
-		memscan_process_set_skip_absent(proc, 0);
+	err = r->ag->cfg.read_absent ? memscan_process_set_skip_absent(proc, false) : MEMSCAN_OK;
 	/* its long operations (a kept snapshot's diffs too) stop once the session's client leaves or
 	 * the agent stops */
-	agent_session_watch(r->s, proc);
-	err = agent_check_target(r, t, proc);
+	if (err == MEMSCAN_OK)
+		err = agent_session_watch(r->s, proc);
+	if (err != MEMSCAN_OK)
+		agent_fail(r, err, "cannot set up process %d: %s", pid, memscan_strerror(err));
+	else
+		err = agent_check_target(r, t, proc);
 	if (err != MEMSCAN_OK) {
 		memscan_process_free(proc);
 		return err;

@@ -41,10 +41,10 @@ static int cli_cancel_ask(void *ctx)
 	return atomic_load(&cli_stop_signal) != 0;
 }
 
-void cli_cancel_attach(memscan_process *proc)
+int cli_cancel_attach(memscan_process *proc)
 {
 	cli_cancel_install();
-	(void)memscan_process_set_cancel(proc, cli_cancel_ask, NULL);
+	return memscan_process_set_cancel(proc, cli_cancel_ask, NULL);
 }
 
 int cli_cancelled(void)

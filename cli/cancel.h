@@ -8,8 +8,9 @@
 /* Installs the SIGINT/SIGTERM handler (once; no SA_RESTART, so sleeps wake up): the first signal sets
  * the flag, a second one ends the process at once as the signal would. */
 void cli_cancel_install(void);
-/* Installs the handler and makes PROC's long operations ask the flag (they return CANCELLED). */
-void cli_cancel_attach(memscan_process *proc);
+/* Installs the handler and makes PROC's long operations ask the flag (they return CANCELLED);
+ * MEMSCAN_OK, or memscan_process_set_cancel's error. */
+int cli_cancel_attach(memscan_process *proc);
 /* True once SIGINT or SIGTERM arrived. */
 int cli_cancelled(void);
 /* The exit code of a command that returned RET: 128 + the signal if a signal stopped it (130 for

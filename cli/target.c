@@ -157,7 +157,7 @@ int cli_target_open(const struct cli_opts *o, const char *text, struct cli_targe
 		if (err == MEMSCAN_OK && o->read_absent)
 			err = memscan_process_set_skip_absent(t->proc, 0);
 		if (err == MEMSCAN_OK)
-			cli_cancel_attach(t->proc); /* Ctrl-C stops a long scan, snapshot or diff */
+			err = cli_cancel_attach(t->proc); /* Ctrl-C stops a long scan, snapshot or diff */
 		return err == MEMSCAN_OK ? CLI_OK : cli_lib_err(err, t->pid, "opening the process");
 	}
 	parse_endpoint(text, 1, &ep);

@@ -118,7 +118,7 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_process_set_read_method(memscan_proces
  * (a read through the kernel would map the zero page there). The bytes are the same either way.
  * SKIP = 0 reads every page. memscan_read() of an arbitrary range always reads. Only runs of at
  * least 16 absent pages are skipped; shorter ones are read with their neighbours. */
-MEMSCAN_API int memscan_process_set_skip_absent(memscan_process *proc, bool skip);
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_process_set_skip_absent(memscan_process *proc, bool skip);
 /* 1 when reads of PROC skip absent pages: enabled, /proc/PID/pagemap readable and the kernel
  * answers PROCMAP_QUERY (Linux 6.11+; each skipped range is checked to be still mapped private
  * anonymous memory, so an unmapped range is reported as a hole, not as zeros). */
@@ -137,7 +137,8 @@ typedef int (*memscan_cancel_fn)(void *ctx);
  * built is then released as on any failure; a detector's baseline or an UPDATE stream is left as
  * their failures leave them. Copies of the handle the library makes for its workers share FN and CTX,
  * which must stay valid while PROC is used. FN NULL detaches. INVALID_ARG if PROC is NULL. */
-MEMSCAN_API int memscan_process_set_cancel(memscan_process *proc, memscan_cancel_fn fn, void *ctx);
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_process_set_cancel(memscan_process *proc, memscan_cancel_fn fn,
+                                                             void *ctx);
 
 /* One process of the host, as `memscan ps` lists it. */
 typedef struct memscan_proc_info {
