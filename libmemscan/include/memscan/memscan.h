@@ -64,7 +64,7 @@ typedef enum memscan_err {
 /* A static, human-readable description of an error code; never NULL (unknown codes included). */
 MEMSCAN_API const char *memscan_strerror(int err);
 
-/* The library version, "MAJOR.MINOR.PATCH". */
+/* The library version, "MAJOR.MINOR.PATCH": a static string. */
 MEMSCAN_API const char *memscan_version(void);
 
 /* System page size in bytes. */
@@ -240,7 +240,7 @@ MEMSCAN_API bool memscan_filter_match(const memscan_filter *filter, const memsca
 MEMSCAN_API void memscan_perms_format(uint32_t perms, char out[5]);
 /* Parses "rw", "r-x", "rwxp" style text: letters set bits, '-' is ignored. INVALID_ARG otherwise. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_perms_parse(const char *text, uint32_t *ret_perms);
-/* "heap", "stack", "anon", "file", "special". */
+/* "heap", "stack", "anon", "file", "special": a static string (never freed). */
 MEMSCAN_API const char *memscan_kind_name(uint32_t kind);
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_kind_parse(const char *text, uint32_t *ret_kind);
 
@@ -297,6 +297,7 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_mapped_refresh(memscan_mapped *mapped,
 MEMSCAN_API const uint8_t *memscan_mapped_data(const memscan_mapped *mapped);
 MEMSCAN_API uint64_t memscan_mapped_address(const memscan_mapped *mapped);
 MEMSCAN_API size_t memscan_mapped_size(const memscan_mapped *mapped);
+/* The region MAPPED copies (its path included), owned by MAPPED: valid until MAPPED is freed. */
 MEMSCAN_API const memscan_region *memscan_mapped_region(const memscan_mapped *mapped);
 /* The unreadable ranges of the last read (their bytes are 0), owned by MAPPED: valid until the next
  * memscan_mapped_refresh (which replaces them) or until MAPPED is freed. */
@@ -309,7 +310,7 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_mapper_new(memscan_mapper **ret_mapper
 /* Maps REGION and stores it at the next index, returned in RET_INDEX. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_mapper_map_region(memscan_mapper *mapper, memscan_process *proc,
                                                             const memscan_region *region, size_t *ret_index);
-/* The mapping at INDEX, or NULL. */
+/* The mapping at INDEX, or NULL; owned by MAPPER: valid until the mapper is cleared or freed. */
 MEMSCAN_API const memscan_mapped *memscan_mapper_get(const memscan_mapper *mapper, size_t index);
 MEMSCAN_API size_t memscan_mapper_len(const memscan_mapper *mapper);
 MEMSCAN_API bool memscan_mapper_is_empty(const memscan_mapper *mapper);
