@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# The main job, end to end on this machine: throwaway keys, a real memscan-agent on 127.0.0.1, a demo
-# target process, and memscan driving it remotely (scan, diff, watch), then the same scan locally.
+# The main job, end to end on this machine: throwaway keys, a real memscan-agent on 127.0.0.1 run as
+# deployed (an unprivileged uid holding only CAP_SYS_PTRACE, when run as root), a demo target process
+# of another uid, and memscan driving it remotely (scan, diff, watch), then the same scan locally.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -55,9 +56,28 @@ echo "== memscan keygen (client identity) and the agent's key =="
 "$memscan" keygen -f "$work/agent.key" -C demo-agent >/dev/null
 echo "perms=list,read,scan $(cat "$XDG_CONFIG_HOME/memscan/id_x25519.pub")" >"$work/authorized_keys"
 
+# As deployed (deploy/memscan-agent.service): as root, the agent runs as uid 65534 with CAP_SYS_PTRACE
+# alone and the target as uid 1000. Both run from copies in the work directory (the checkout may sit
+# where only root can enter), their library found through LD_LIBRARY_PATH; the agent's key files
+# belong to its uid, as memscan-agent requires.
+as_agent=()
+as_target=()
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null 2>&1; then
+	mkdir -m 0755 "$work/bin"
+	cp "$agent" "$fixture" "$build/libmemscan/libmemscan.so.0" "$work/bin/"
+	chmod 0755 "$work/bin"/*
+	chmod 0711 "$work"
+	chown 65534:65534 "$work/agent.key" "$work/agent.key.pub" "$work/authorized_keys"
+	agent=$work/bin/memscan-agent
+	fixture=$work/bin/memscan-fixture
+	as_agent=(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all,+sys_ptrace
+		--ambient-caps=+sys_ptrace --bounding-set=-all,+sys_ptrace env "LD_LIBRARY_PATH=$work/bin")
+	as_target=(setpriv --reuid=1000 --regid=1000 --clear-groups env "LD_LIBRARY_PATH=$work/bin")
+fi
+
 # The agent, on a free loopback port; it prints its key fingerprint and the address it listens on.
-"$agent" --listen tcp://127.0.0.1:0 --key "$work/agent.key" --authorized-keys "$work/authorized_keys" \
-	>"$work/agent.out" 2>"$work/agent.log" &
+"${as_agent[@]}" "$agent" --listen tcp://127.0.0.1:0 --key "$work/agent.key" \
+	--authorized-keys "$work/authorized_keys" >"$work/agent.out" 2>"$work/agent.log" &
 agent_pid=$!
 listening=$(wait_line "$work/agent.out" '^listening tcp://' "$agent_pid")
 if [ -z "$listening" ]; then
@@ -69,12 +89,14 @@ hostport=${listening#listening tcp://}
 echo
 echo "== memscan-agent =="
 cat "$work/agent.out"
+printf 'runs as uid %s, capabilities %s\n' "$(awk '/^Uid:/ {print $2}' "/proc/$agent_pid/status")" \
+	"$(awk '/^CapEff:/ {print $2}' "/proc/$agent_pid/status")"
 echo
 echo "== memscan trust $hostport (pin the agent's key) =="
 "$memscan" trust "$hostport" "$work/agent.key.pub"
 
 # The demo target: it stays alive with stdin at EOF and bumps a counter every 100 ms.
-"$fixture" --tick-ms 100 --stay </dev/null >"$work/out" 2>"$work/err" &
+"${as_target[@]}" "$fixture" --tick-ms 100 --stay </dev/null >"$work/out" 2>"$work/err" &
 fixture_pid=$!
 
 # Its line "ready pid=P arena=0x... arena_len=N ... counter=0x...".
@@ -94,7 +116,7 @@ arena=$(field arena)
 arena_len=$(field arena_len)
 counter=$(field counter)
 range=$(printf '%x-%x' "$arena" "$((arena + arena_len))")
-echo "fixture: pid $pid, arena $arena ($arena_len bytes), counter at $counter"
+echo "fixture: pid $pid (uid $(awk '/^Uid:/ {print $2}' "/proc/$pid/status")), arena $arena ($arena_len bytes), counter at $counter"
 
 target=$hostport:$pid
 
