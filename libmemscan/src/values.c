@@ -15,22 +15,6 @@
 #define VS_BATCH_BYTES ((size_t)4 << 20)
 #define VS_BATCH_REQS  1024
 
-struct memscan_value_set {
-	int pid;
-	uint64_t start_time;
-	memscan_value_type type;
-	size_t width;
-	uint64_t align;
-	size_t max;                   /* most candidates an exact set may hold */
-	memscan_region_list *regions; /* the regions scanned (ordered by address) */
-	memscan_snapshot *snap;       /* unknown-value set: the bytes of the regions; else NULL */
-	uint64_t count;
-	uint64_t *addr; /* exact set: sorted addresses, ... */
-	uint8_t *cur;   /* ... their values (COUNT * WIDTH bytes) ... */
-	uint8_t *old;   /* ... and the values before those (NULL after a scan) */
-	size_t cap_addr, cap_cur, cap_old;
-};
-
 void memscan_filter_values(memscan_filter *filter)
 {
 	if (!filter)
@@ -223,7 +207,7 @@ static uint64_t slots_in(uint64_t s, uint64_t e, uint64_t align, size_t w)
 	return first < e && e - first >= w ? (e - w - first) / align + 1 : 0;
 }
 
-static uint64_t count_unknown(const memscan_value_set *set)
+uint64_t ms_value_set_count_unknown(const memscan_value_set *set)
 {
 	uint64_t n = 0;
 
@@ -261,7 +245,7 @@ int memscan_value_scan_unknown(memscan_process *proc, const memscan_region_list 
 		memscan_value_set_free(s);
 		return r;
 	}
-	s->count = count_unknown(s);
+	s->count = ms_value_set_count_unknown(s);
 	*ret_set = s;
 	return MEMSCAN_OK;
 }

@@ -30,4 +30,24 @@ int ms_pred_keep(const memscan_value_pred *pred, memscan_value_type type, size_t
 /* MEMSCAN_OK when PRED is valid for sets of TYPE, else INVALID_ARG. */
 int ms_pred_check(const memscan_value_pred *pred, memscan_value_type type, size_t width);
 
+/* A candidate set (values.c; values_file.c saves and loads it). */
+struct memscan_value_set {
+	int pid;
+	uint64_t start_time;
+	memscan_value_type type;
+	size_t width;
+	uint64_t align;
+	size_t max;                   /* most candidates an exact set may hold */
+	memscan_region_list *regions; /* the regions scanned (ordered by address) */
+	memscan_snapshot *snap;       /* unknown-value set: the bytes of the regions; else NULL */
+	uint64_t count;
+	uint64_t *addr; /* exact set: sorted addresses, ... */
+	uint8_t *cur;   /* ... their values (COUNT * WIDTH bytes) ... */
+	uint8_t *old;   /* ... and the values before those (NULL after a scan) */
+	size_t cap_addr, cap_cur, cap_old;
+};
+
+/* The candidates of an unknown-value set: its aligned slots that meet no hole of its snapshot. */
+uint64_t ms_value_set_count_unknown(const memscan_value_set *set);
+
 #endif /* MEMSCAN_VALUES_H */

@@ -713,6 +713,14 @@ typedef struct memscan_value_pred {
 MEMSCAN_API MEMSCAN_NODISCARD int
 memscan_value_set_narrow(memscan_process *proc, const memscan_value_set *set, const memscan_value_pred *pred,
                          uint64_t max_candidates, memscan_value_set **ret_set);
+/* Writes SET to a set file at PATH (docs/value-set-format.md: versioned, checksummed): through a
+ * temporary sibling (mode 0600), fsynced and renamed over PATH, so PATH is whole or as it was. An
+ * unknown-value set's file holds a copy of its regions' bytes. IO if the file cannot be written. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_value_set_save(const memscan_value_set *set, const char *path);
+/* Loads a set file. BAD_FORMAT (a field, the order of addresses or the checksum is wrong), TRUNCATED
+ * or UNSUPPORTED_VERSION name what is wrong, IO if it cannot be read; nothing is returned for a file
+ * that fails any check. Narrowing the set checks that the process it names still runs. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_value_set_load(const char *path, memscan_value_set **ret_set);
 MEMSCAN_API void memscan_value_set_free(memscan_value_set *set);
 
 #ifdef __cplusplus

@@ -21,14 +21,8 @@ struct fx_state {
 static int setup(void **state)
 {
 	struct fx_state *s = calloc(1, sizeof(*s));
-	memscan_filter filter = { 0 };
 
-	if (!s || ms_fixture_start(&s->f, NULL) != 0 ||
-	    memscan_process_open(s->f.pid, &s->proc) != MEMSCAN_OK)
-		return -1;
-	filter.range_start = s->f.arena;
-	filter.range_end = s->f.arena + s->f.arena_len;
-	if (memscan_regions_read(s->proc, &filter, &s->arena) != MEMSCAN_OK)
+	if (!s || ms_fixture_start_arena(&s->f, &s->proc, &s->arena) != 0)
 		return -1;
 	s->bytes = malloc(s->f.arena_len);
 	*state = s;
