@@ -125,10 +125,36 @@ static int in_hole(const memscan_ranges *holes, size_t *k, uint64_t a, size_t w)
 /* Called for each readable slot of a walk: its address and its bytes now. */
 typedef int (*slot_fn)(void *ctx, uint64_t addr, const uint8_t *bytes);
 
-/* Reads REGION window by window and calls FN for each aligned slot of S's width whose bytes could
- * all be read. */
+/* What a walk does with the slots: FN(CTX, ...) for each readable one, or only for those whose first
+ * byte is *FIRST when FIRST is not NULL (memchr skips the others). */
+struct walk {
+	slot_fn fn;
+	void *ctx;
+	const uint8_t *first;
+};
+
+/* The first slot at or after A that fits before END and starts with the byte FIRST (BUF holds the
+ * bytes from BASE on), or the first slot that does not fit. */
+static uint64_t next_start(const memscan_value_set *s, const uint8_t *buf, uint64_t base, uint64_t a,
+                           uint64_t end, uint8_t first)
+{
+	while (a < end && end - a >= s->width) {
+		const uint8_t *p = memchr(buf + (a - base), first, (size_t)(end - a - s->width + 1));
+		uint64_t at;
+		if (!p)
+			return align_up(end - s->width + 1, s->align);
+		at = base + (uint64_t)(p - buf);
+		a = align_up(at, s->align);
+		if (a == at)
+			break;
+	}
+	return a;
+}
+
+/* Reads REGION window by window and hands W each aligned slot of S's width whose bytes could all be
+ * read. */
 static int walk_region(memscan_process *proc, const memscan_value_set *s, const memscan_region *rg,
-                       uint8_t *buf, memscan_ranges *holes, slot_fn fn, void *ctx)
+                       uint8_t *buf, memscan_ranges *holes, const struct walk *w)
 {
 	uint64_t a = align_up(rg->start, s->align);
 	int r = MEMSCAN_OK;
@@ -142,22 +168,27 @@ static int walk_region(memscan_process *proc, const memscan_value_set *s, const 
 		r = ms_read_range(proc, base, buf, (size_t)(end - base), holes, ms_region_absent_zero(rg));
 		if (r == MEMSCAN_ERR_PARTIAL || r == MEMSCAN_ERR_UNREADABLE)
 			r = MEMSCAN_OK; /* holes never match */
-		for (; r == MEMSCAN_OK && end - a >= s->width && a < end; a += s->align)
+		for (; r == MEMSCAN_OK; a += s->align) {
+			if (w->first)
+				a = next_start(s, buf, base, a, end, *w->first);
+			if (a >= end || end - a < s->width)
+				break;
 			if (!in_hole(holes, &k, a, s->width))
-				r = fn(ctx, a, buf + (a - base));
+				r = w->fn(w->ctx, a, buf + (a - base));
+		}
 	}
 	return r;
 }
 
 /* Walks every region of S (see walk_region). */
-static int walk_regions(memscan_process *proc, const memscan_value_set *s, slot_fn fn, void *ctx)
+static int walk_regions(memscan_process *proc, const memscan_value_set *s, const struct walk *w)
 {
 	memscan_ranges holes = { 0 };
 	uint8_t *buf = malloc(VS_WINDOW);
 	int r = buf ? MEMSCAN_OK : MEMSCAN_ERR_NO_MEMORY;
 
 	for (size_t i = 0; r == MEMSCAN_OK && i < memscan_region_list_count(s->regions); i++)
-		r = walk_region(proc, s, memscan_region_list_get(s->regions, i), buf, &holes, fn, ctx);
+		r = walk_region(proc, s, memscan_region_list_get(s->regions, i), buf, &holes, w);
 	memscan_ranges_release(&holes);
 	free(buf);
 	return r;
@@ -175,10 +206,24 @@ static int scan_slot(void *p, uint64_t addr, const uint8_t *bytes)
 	return memscan_value_matches(c->value, bytes) ? set_push(c->set, addr, bytes, NULL) : MEMSCAN_OK;
 }
 
+/* The byte every match of VALUE starts with (into *BUF), or NULL when matches may start with several:
+ * a float (a tolerance) or an integer range. */
+static const uint8_t *exact_first(const memscan_value *v, uint8_t *buf)
+{
+	if (v->type == MEMSCAN_VALUE_STR)
+		*buf = v->bytes[0];
+	else if (v->type == MEMSCAN_VALUE_F32 || v->type == MEMSCAN_VALUE_F64 || v->lo.u != v->hi.u)
+		return NULL;
+	else
+		*buf = (uint8_t)v->lo.u; /* the low byte, first in little-endian */
+	return buf;
+}
+
 int memscan_value_scan(memscan_process *proc, const memscan_region_list *regions, const memscan_value *value,
                        const memscan_value_scan_options *options, memscan_value_set **ret_set)
 {
 	struct scan_ctx c = { .value = value };
+	uint8_t first[1];
 	int r;
 
 	if (ret_set)
@@ -186,8 +231,10 @@ int memscan_value_scan(memscan_process *proc, const memscan_region_list *regions
 	if (!ret_set || !value)
 		return MEMSCAN_ERR_INVALID_ARG;
 	r = set_new(proc, regions, value->type, memscan_value_width(value), options, &c.set);
-	if (r == MEMSCAN_OK)
-		r = walk_regions(proc, c.set, scan_slot, &c);
+	if (r == MEMSCAN_OK) {
+		struct walk w = { .fn = scan_slot, .ctx = &c, .first = exact_first(value, first) };
+		r = walk_regions(proc, c.set, &w);
+	}
 	if (r == MEMSCAN_OK)
 		r = memscan_process_check_alive(proc);
 	if (r != MEMSCAN_OK) {
@@ -446,8 +493,10 @@ int memscan_value_set_narrow(memscan_process *proc, const memscan_value_set *set
 		return MEMSCAN_ERR_PROCESS_GONE; /* another process, or the PID reused */
 	opt.align = set->align;
 	r = set_new(proc, set->regions, set->type, set->width, &opt, &c.out);
-	if (r == MEMSCAN_OK)
-		r = set->snap ? walk_regions(proc, set, narrow_slot, &c) : narrow_exact(proc, &c);
+	if (r == MEMSCAN_OK) {
+		struct walk w = { .fn = narrow_slot, .ctx = &c };
+		r = set->snap ? walk_regions(proc, set, &w) : narrow_exact(proc, &c);
+	}
 	if (r == MEMSCAN_OK)
 		r = memscan_process_check_alive(proc);
 	if (r != MEMSCAN_OK) {

@@ -218,11 +218,12 @@ fail:
 	return -1;
 }
 
-int ms_fixture_start_arena(ms_fixture *f, memscan_process **proc, memscan_region_list **arena)
+int ms_fixture_start_arena(ms_fixture *f, const char *const *extra_args, memscan_process **proc,
+                           memscan_region_list **arena)
 {
 	memscan_filter filter = { 0 };
 
-	if (ms_fixture_start(f, NULL) != 0 || memscan_process_open(f->pid, proc) != MEMSCAN_OK)
+	if (ms_fixture_start(f, extra_args) != 0 || memscan_process_open(f->pid, proc) != MEMSCAN_OK)
 		return -1;
 	filter.range_start = f->arena;
 	filter.range_end = f->arena + f->arena_len;

@@ -22,7 +22,10 @@ static int setup(void **state)
 {
 	struct fx_state *s = calloc(1, sizeof(*s));
 
-	if (!s || ms_fixture_start_arena(&s->f, &s->proc, &s->arena) != 0)
+	/* 300 pages: more than one 1 MiB window of a scan */
+	static const char *const args[] = { "--pages", "300", NULL };
+
+	if (!s || ms_fixture_start_arena(&s->f, args, &s->proc, &s->arena) != 0)
 		return -1;
 	s->bytes = malloc(s->f.arena_len);
 	*state = s;
@@ -63,10 +66,13 @@ static void put(ms_fixture *f, uint64_t addr, const void *bytes, size_t n)
 		                 0);
 }
 
+/* Candidates kept by collect (more are counted only): above the 4800 u8 matches of the arena. */
+#define COLLECT_MAX 8192
+
 struct collected {
-	uint64_t addr[4096];
-	uint8_t value[4096][8], old[4096][8];
-	int has_old[4096];
+	uint64_t addr[COLLECT_MAX];
+	uint8_t value[COLLECT_MAX][8], old[COLLECT_MAX][8];
+	int has_old[COLLECT_MAX];
 	size_t n;
 	int bad_region;
 };
@@ -77,7 +83,7 @@ static int collect(void *ctx, const memscan_candidate *c)
 
 	if (!c->region || c->address < c->region->start || c->address + c->width > c->region->end)
 		col->bad_region = 1;
-	if (col->n < 4096) {
+	if (col->n < COLLECT_MAX) {
 		col->addr[col->n] = c->address;
 		memcpy(col->value[col->n], c->value, c->width < 8 ? c->width : 8);
 		col->has_old[col->n] = c->old != NULL;
@@ -134,7 +140,7 @@ static int ref_match(memscan_value_type t, const uint8_t *p, long double want, d
 		x = u;
 		break;
 	}
-	return x == want;
+	return fabsl(x - want) <= half; /* HALF: an integer range's half width */
 }
 
 /* Writes BYTES at arena offset OFF, scans the arena for TEXT as T with ALIGN, and checks the set
@@ -158,7 +164,7 @@ static uint64_t check_scan(struct fx_state *s, memscan_value_type t, const char 
 	for (uint64_t o = 0; o + w <= s->f.arena_len; o += align ? align : w) {
 		if (!ref_match(t, s->bytes + o, want, half))
 			continue;
-		assert_true(ref < col->n);
+		assert_true(ref < col->n && ref < COLLECT_MAX);
 		assert_int_equal(col->addr[ref], s->f.arena + o);
 		assert_memory_equal(col->value[ref], s->bytes + o, w);
 		assert_false(col->has_old[ref]);
@@ -192,6 +198,21 @@ static void test_every_type(void **state)
 	check_scan(s, MEMSCAN_VALUE_I64, "-8644934341102468607", -8644934341102468607.0L, 0, b8, 512, 0);
 	assert_int_equal(check_scan(s, MEMSCAN_VALUE_F32, "3.75", 3.75, 0.005, &f, 1024, 0), 1);
 	assert_int_equal(check_scan(s, MEMSCAN_VALUE_F64, "-0.0025", -0.0025, 0.00005, &d, 2048, 0), 1);
+	/* integer ranges take the slot-by-slot path, exact integers the first-byte search */
+	check_scan(s, MEMSCAN_VALUE_I16, "-13575..-13565", -13570, 5, b2, 128, 0);
+}
+
+static void test_window_edges(void **state)
+{
+	struct fx_state *s = *state;
+	uint8_t a[4] = { 0x13, 0x57, 0x9B, 0x2F }, b[4] = { 0x24, 0x68, 0xAC, 0x3E };
+	uint64_t mib = (uint64_t)1 << 20;
+
+	/* values across the 1 MiB boundary between two windows of a scan, aligned and not */
+	assert_int_equal(check_scan(s, MEMSCAN_VALUE_U32, "0x2F9B5713", 0x2F9B5713, 0, a, mib - 4, 0), 1);
+	assert_int_equal(check_scan(s, MEMSCAN_VALUE_U32, "0x3EAC6824", 0x3EAC6824, 0, b, mib - 2, 1), 1);
+	assert_int_equal(
+	    check_scan(s, MEMSCAN_VALUE_U32, "0x3EAC6000..0x3EAC6fff", 0x3EAC6800, 0x800, b, mib - 2, 1), 1);
 }
 
 static void test_unaligned(void **state)
@@ -248,7 +269,7 @@ static void test_holes_never_match(void **state)
 	assert_int_equal(memscan_value_scan(s->proc, holey, v, NULL, &set), MEMSCAN_OK);
 	collect_all(set, col);
 	assert_true(col->n <= page);
-	for (size_t k = 0; k < col->n && k < 4096; k++)
+	for (size_t k = 0; k < col->n && k < COLLECT_MAX; k++)
 		assert_true(col->addr[k] < s->f.holey + page);
 	assert_int_equal(memscan_value_scan_unknown(s->proc, holey, MEMSCAN_VALUE_U32, NULL, &unk),
 	                 MEMSCAN_OK);
@@ -435,6 +456,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_type),
 		cmocka_unit_test(test_unaligned),
+		cmocka_unit_test(test_window_edges),
 		cmocka_unit_test(test_string_and_default_regions),
 		cmocka_unit_test(test_holes_never_match),
 		cmocka_unit_test(test_limit_and_bad_args),

@@ -19,7 +19,7 @@ static int setup(void **state)
 {
 	struct fx_state *s = calloc(1, sizeof(*s));
 
-	if (!s || ms_fixture_start_arena(&s->f, &s->proc, &s->arena) != 0)
+	if (!s || ms_fixture_start_arena(&s->f, NULL, &s->proc, &s->arena) != 0)
 		return -1;
 	snprintf(s->dir, sizeof(s->dir), "%s", ms_tmpdir());
 	*state = s;
