@@ -131,6 +131,9 @@ struct walk {
 	slot_fn fn;
 	void *ctx;
 	const uint8_t *first;
+	/* or, if not NULL, the first slot at or after A (before END) worth handing to FN; BUF holds the
+	 * window's bytes from BASE on */
+	uint64_t (*skip)(void *ctx, uint64_t a, uint64_t end, const uint8_t *buf, uint64_t base);
 };
 
 /* The first slot at or after A that fits before END and starts with the byte FIRST (BUF holds the
@@ -171,6 +174,8 @@ static int walk_region(memscan_process *proc, const memscan_value_set *s, const 
 		for (; r == MEMSCAN_OK; a += s->align) {
 			if (w->first)
 				a = next_start(s, buf, base, a, end, *w->first);
+			else if (w->skip)
+				a = w->skip(w->ctx, a, end, buf, base);
 			if (a >= end || end - a < s->width)
 				break;
 			if (!in_hole(holes, &k, a, s->width))
@@ -392,21 +397,47 @@ static int keep(struct narrow_ctx *c, uint64_t addr, const uint8_t *old, const u
 	return set_push(c->out, addr, now, old);
 }
 
+/* The snapshot region of C's set that holds ADDR into *SR (addresses grow from call to call), or 0
+ * when the snapshot has no bytes there (a region it found wholly unreadable). */
+static int snap_at(struct narrow_ctx *c, uint64_t addr, memscan_snapshot_region *sr)
+{
+	size_t n = memscan_snapshot_region_count(c->set->snap);
+
+	*sr = memscan_snapshot_get(c->set->snap, c->region);
+	while (c->region < n && sr->region.end <= addr) {
+		*sr = memscan_snapshot_get(c->set->snap, ++c->region);
+		c->hole = 0;
+	}
+	return c->region < n && addr >= sr->region.start;
+}
+
 /* An unknown-value set's slot read now: compared with the snapshot's bytes, unless they were a hole
- * or the snapshot has no bytes there (a region it found wholly unreadable). Addresses grow. */
+ * or the snapshot has none. */
 static int narrow_slot(void *p, uint64_t addr, const uint8_t *now)
 {
 	struct narrow_ctx *c = p;
-	size_t n = memscan_snapshot_region_count(c->set->snap);
-	memscan_snapshot_region sr = memscan_snapshot_get(c->set->snap, c->region);
+	memscan_snapshot_region sr;
 
-	while (c->region < n && sr.region.end <= addr) {
-		sr = memscan_snapshot_get(c->set->snap, ++c->region);
-		c->hole = 0;
-	}
-	if (c->region == n || addr < sr.region.start || in_hole(sr.holes, &c->hole, addr, c->set->width))
+	if (!snap_at(c, addr, &sr) || in_hole(sr.holes, &c->hole, addr, c->set->width))
 		return MEMSCAN_OK;
 	return keep(c, addr, sr.data + (addr - sr.region.start), now);
+}
+
+/* For CHANGED: the first slot at or after A that holds a byte that differs from the snapshot's. */
+static uint64_t skip_same(void *p, uint64_t a, uint64_t end, const uint8_t *buf, uint64_t base)
+{
+	struct narrow_ctx *c = p;
+	const memscan_value_set *s = c->set;
+	memscan_snapshot_region sr;
+	uint64_t d, first;
+
+	if (a >= end || !snap_at(c, a, &sr))
+		return a;
+	d = a + ms_find_diff(sr.data + (a - sr.region.start), buf + (a - base), 0, (size_t)(end - a));
+	if (d == end)
+		return align_up(end - s->width + 1, s->align); /* no slot left that fits */
+	first = d >= s->width - 1 ? align_up(d - (s->width - 1), s->align) : a;
+	return first > a ? first : a;
 }
 
 /* Plans one batch from candidate I on: requests for the pages the candidates hold (adjacent pages
@@ -495,6 +526,8 @@ int memscan_value_set_narrow(memscan_process *proc, const memscan_value_set *set
 	r = set_new(proc, set->regions, set->type, set->width, &opt, &c.out);
 	if (r == MEMSCAN_OK) {
 		struct walk w = { .fn = narrow_slot, .ctx = &c };
+		if (pred->kind == MEMSCAN_PRED_CHANGED)
+			w.skip = skip_same;
 		r = set->snap ? walk_regions(proc, set, &w) : narrow_exact(proc, &c);
 	}
 	if (r == MEMSCAN_OK)

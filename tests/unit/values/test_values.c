@@ -444,6 +444,25 @@ static void test_unknown_then_changed(void **state)
 	assert_int_equal(memscan_value_set_count(out), s->f.arena_len / 4 - 1);
 	assert_false(memscan_value_set_is_unknown(out));
 	memscan_value_set_free(out);
+	memscan_value_set_free(unk);
+	/* align 1: every slot that holds a changed byte, around two changes far apart */
+	assert_int_equal(memscan_value_scan_unknown(s->proc, s->arena, MEMSCAN_VALUE_U32,
+	                                            &(memscan_value_scan_options){ .align = 1 }, &unk),
+	                 MEMSCAN_OK);
+	assert_int_equal(memscan_value_set_count(unk), s->f.arena_len - 3);
+	put(&s->f, at + 2, &before[2], 1);
+	pread_mem(&s->f, at + 0x10000, after, 1);
+	after[0] ^= 0x40;
+	put(&s->f, at + 0x10000, after, 1);
+	pred.kind = MEMSCAN_PRED_CHANGED;
+	assert_int_equal(memscan_value_set_narrow(s->proc, unk, &pred, 0, &out), MEMSCAN_OK);
+	collect_all(out, col);
+	assert_int_equal(col->n, 8);
+	for (int k = 0; k < 4; k++) {
+		assert_int_equal(col->addr[k], at - 1 + (uint64_t)k);
+		assert_int_equal(col->addr[4 + k], at + 0x10000 - 3 + (uint64_t)k);
+	}
+	memscan_value_set_free(out);
 	pred.kind = MEMSCAN_PRED_ANY; /* more survivors than the limit */
 	assert_int_equal(memscan_value_set_narrow(s->proc, unk, &pred, 10, &out), MEMSCAN_ERR_LIMIT);
 	assert_null(out);
