@@ -76,6 +76,9 @@ uint64_t sf_sum_buf(const uint8_t *p, size_t len);
  * a Fletcher-style pair, so the words of Y add (X's a - 1) to b once each. */
 void sf_sum_concat(struct sf_sum *x, const struct sf_sum *y);
 
+/* Makes a rename into PATH's directory durable; best effort (snapfile_write.c). */
+void sf_sync_parent_dir(const char *path);
+
 /* ---- validation shared by save and load -------------------------------------------------------- */
 
 static inline int sf_kind_valid(uint32_t kind)

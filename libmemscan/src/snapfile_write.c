@@ -406,7 +406,7 @@ int memscan_snapshot_writer_end_region(memscan_snapshot_writer *w)
 }
 
 /* Makes the rename durable; best effort (some file systems refuse fsync on directories). */
-static void sync_parent_dir(const char *path)
+void sf_sync_parent_dir(const char *path)
 {
 	const char *slash = strrchr(path, '/');
 	char *dir;
@@ -459,7 +459,7 @@ int memscan_snapshot_writer_commit(memscan_snapshot_writer *w, uint64_t time_ns)
 	if (rc == MEMSCAN_OK && rename(w->tmp, w->path) < 0)
 		rc = MEMSCAN_ERR_IO;
 	if (rc == MEMSCAN_OK) {
-		sync_parent_dir(w->path);
+		sf_sync_parent_dir(w->path);
 		free(w->tmp);
 		w->tmp = NULL; /* it is the destination now */
 	}

@@ -218,6 +218,18 @@ fail:
 	return -1;
 }
 
+int ms_fixture_start_arena(ms_fixture *f, const char *const *extra_args, memscan_process **proc,
+                           memscan_region_list **arena)
+{
+	memscan_filter filter = { 0 };
+
+	if (ms_fixture_start(f, extra_args) != 0 || memscan_process_open(f->pid, proc) != MEMSCAN_OK)
+		return -1;
+	filter.range_start = f->arena;
+	filter.range_end = f->arena + f->arena_len;
+	return memscan_regions_read(*proc, &filter, arena) == MEMSCAN_OK ? 0 : -1;
+}
+
 int ms_fixture_cmd(ms_fixture *f, const char *fmt, ...)
 {
 	char line[LINE_MAX_LEN];

@@ -57,6 +57,10 @@ void ms_launch_exec(const ms_launch *l, const char *built, const char *const *ar
 /* Starts the fixture with EXTRA_ARGS (NULL-terminated, may be NULL) and parses its ready line.
  * Returns 0 or -1. */
 int ms_fixture_start(ms_fixture *f, const char *const *extra_args);
+/* Starts the fixture (with EXTRA_ARGS, as ms_fixture_start), opens it into *PROC and lists its arena's region
+ * alone into *ARENA. Returns 0 or -1 (then stop the fixture and free what was set). */
+int ms_fixture_start_arena(ms_fixture *f, const char *const *extra_args, memscan_process **proc,
+                           memscan_region_list **arena);
 /* Sends one command line (printf-style) and waits for "ok". Returns 0, or -1 on "err"/EOF. */
 int ms_fixture_cmd(ms_fixture *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Kills and reaps the fixture (if still running) and closes the pipes. Safe to call twice. */

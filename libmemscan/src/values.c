@@ -1,0 +1,541 @@
+/* SPDX-License-Identifier: MIT */
+/* Value scans: exact and unknown-value scans of a process's regions into candidate sets, iteration,
+ * and narrowing that re-reads only the pages holding candidates. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "values.h"
+
+/* Bytes read at a time when a scan walks a region: small enough to stay in cache, and a cancelled
+ * scan stops within one window. */
+#define VS_WINDOW ((size_t)1 << 20)
+/* Bytes of pages (and requests) one narrowing batch reads: the memory a narrowing holds besides the
+ * sets. */
+#define VS_BATCH_BYTES ((size_t)4 << 20)
+#define VS_BATCH_REQS  1024
+
+void memscan_filter_values(memscan_filter *filter)
+{
+	if (!filter)
+		return;
+	memscan_filter_default(filter);
+	filter->perms |= MEMSCAN_PERM_WRITE;
+}
+
+void memscan_value_set_free(memscan_value_set *set)
+{
+	if (!set)
+		return;
+	memscan_region_list_free(set->regions);
+	memscan_snapshot_free(set->snap);
+	free(set->addr);
+	free(set->cur);
+	free(set->old);
+	free(set);
+}
+
+static int copy_regions(const memscan_region_list *src, memscan_region_list **ret)
+{
+	int r = memscan_region_list_new(ret);
+
+	for (size_t i = 0; r == MEMSCAN_OK && i < memscan_region_list_count(src); i++)
+		r = memscan_region_list_add(*ret, memscan_region_list_get(src, i));
+	if (r != MEMSCAN_OK) {
+		memscan_region_list_free(*ret);
+		*ret = NULL;
+	}
+	return r;
+}
+
+static int max_of(uint64_t asked, size_t *ret)
+{
+	if (asked > MEMSCAN_VALUE_SET_MAX)
+		return MEMSCAN_ERR_INVALID_ARG;
+	*ret = (size_t)(asked ? asked : MEMSCAN_VALUE_SET_MAX_DEFAULT);
+	return MEMSCAN_OK;
+}
+
+/* A new empty set of TYPE for PROC, with a copy of REGIONS (NULL: the value filter's, listed now). */
+static int set_new(memscan_process *proc, const memscan_region_list *regions, memscan_value_type type,
+                   size_t width, const memscan_value_scan_options *opt, memscan_value_set **ret)
+{
+	memscan_value_set *s;
+	memscan_filter filter;
+	int r;
+
+	if (!proc || width == 0)
+		return MEMSCAN_ERR_INVALID_ARG;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return MEMSCAN_ERR_NO_MEMORY;
+	s->pid = memscan_process_pid(proc);
+	s->start_time = memscan_process_start_time(proc);
+	s->type = type;
+	s->width = width;
+	s->align = opt && opt->align ? opt->align : type == MEMSCAN_VALUE_STR ? 1 : width;
+	r = max_of(opt ? opt->max_candidates : 0, &s->max);
+	memscan_filter_values(&filter);
+	if (r == MEMSCAN_OK)
+		r = regions ? copy_regions(regions, &s->regions)
+		            : memscan_regions_read(proc, &filter, &s->regions);
+	if (r != MEMSCAN_OK) {
+		memscan_value_set_free(s);
+		return r;
+	}
+	*ret = s;
+	return MEMSCAN_OK;
+}
+
+/* Appends a candidate at ADDR holding NOW (and OLD, if not NULL) to S. */
+static int set_push(memscan_value_set *s, uint64_t addr, const uint8_t *now, const uint8_t *old)
+{
+	size_t n = (size_t)s->count + 1;
+	int r = ms_grow(&s->addr, &s->cap_addr, n, sizeof(*s->addr), s->max);
+
+	if (r == MEMSCAN_OK)
+		r = ms_grow(&s->cur, &s->cap_cur, n * s->width, 1, s->max * s->width);
+	if (r == MEMSCAN_OK && old)
+		r = ms_grow(&s->old, &s->cap_old, n * s->width, 1, s->max * s->width);
+	if (r != MEMSCAN_OK)
+		return r;
+	s->addr[n - 1] = addr;
+	memcpy(s->cur + (n - 1) * s->width, now, s->width);
+	if (old)
+		memcpy(s->old + (n - 1) * s->width, old, s->width);
+	s->count = n;
+	return MEMSCAN_OK;
+}
+
+static uint64_t align_up(uint64_t a, uint64_t align)
+{
+	uint64_t rem = a % align;
+
+	return rem ? a + (align - rem) : a;
+}
+
+/* Whether [A, A + W) meets a range of HOLES, whose cursor *K only moves forward (A grows). */
+static int in_hole(const memscan_ranges *holes, size_t *k, uint64_t a, size_t w)
+{
+	while (*k < holes->count && holes->items[*k].end <= a)
+		(*k)++;
+	return *k < holes->count && holes->items[*k].start < a + w;
+}
+
+/* Called for each readable slot of a walk: its address and its bytes now. */
+typedef int (*slot_fn)(void *ctx, uint64_t addr, const uint8_t *bytes);
+
+/* What a walk does with the slots: FN(CTX, ...) for each readable one, or only for those whose first
+ * byte is *FIRST when FIRST is not NULL (memchr skips the others). */
+struct walk {
+	slot_fn fn;
+	void *ctx;
+	const uint8_t *first;
+	/* or, if not NULL, the first slot at or after A (before END) worth handing to FN; BUF holds the
+	 * window's bytes from BASE on */
+	uint64_t (*skip)(void *ctx, uint64_t a, uint64_t end, const uint8_t *buf, uint64_t base);
+};
+
+/* The first slot at or after A that fits before END and starts with the byte FIRST (BUF holds the
+ * bytes from BASE on), or the first slot that does not fit. */
+static uint64_t next_start(const memscan_value_set *s, const uint8_t *buf, uint64_t base, uint64_t a,
+                           uint64_t end, uint8_t first)
+{
+	while (a < end && end - a >= s->width) {
+		const uint8_t *p = memchr(buf + (a - base), first, (size_t)(end - a - s->width + 1));
+		uint64_t at;
+		if (!p)
+			return align_up(end - s->width + 1, s->align);
+		at = base + (uint64_t)(p - buf);
+		a = align_up(at, s->align);
+		if (a == at)
+			break;
+	}
+	return a;
+}
+
+/* Reads REGION window by window and hands W each aligned slot of S's width whose bytes could all be
+ * read. */
+static int walk_region(memscan_process *proc, const memscan_value_set *s, const memscan_region *rg,
+                       uint8_t *buf, memscan_ranges *holes, const struct walk *w)
+{
+	uint64_t a = align_up(rg->start, s->align);
+	int r = MEMSCAN_OK;
+
+	while (r == MEMSCAN_OK && a < rg->end && rg->end - a >= s->width) {
+		uint64_t base = a, end = rg->end - base > VS_WINDOW ? base + VS_WINDOW : rg->end;
+		size_t k = 0;
+		if (ms_cancelled(proc))
+			return MEMSCAN_ERR_CANCELLED;
+		memscan_ranges_clear(holes);
+		r = ms_read_range(proc, base, buf, (size_t)(end - base), holes, ms_region_absent_zero(rg));
+		if (r == MEMSCAN_ERR_PARTIAL || r == MEMSCAN_ERR_UNREADABLE)
+			r = MEMSCAN_OK; /* holes never match */
+		for (; r == MEMSCAN_OK; a += s->align) {
+			if (w->first)
+				a = next_start(s, buf, base, a, end, *w->first);
+			else if (w->skip)
+				a = w->skip(w->ctx, a, end, buf, base);
+			if (a >= end || end - a < s->width)
+				break;
+			if (!in_hole(holes, &k, a, s->width))
+				r = w->fn(w->ctx, a, buf + (a - base));
+		}
+	}
+	return r;
+}
+
+/* Walks every region of S (see walk_region). */
+static int walk_regions(memscan_process *proc, const memscan_value_set *s, const struct walk *w)
+{
+	memscan_ranges holes = { 0 };
+	uint8_t *buf = malloc(VS_WINDOW);
+	int r = buf ? MEMSCAN_OK : MEMSCAN_ERR_NO_MEMORY;
+
+	for (size_t i = 0; r == MEMSCAN_OK && i < memscan_region_list_count(s->regions); i++)
+		r = walk_region(proc, s, memscan_region_list_get(s->regions, i), buf, &holes, w);
+	memscan_ranges_release(&holes);
+	free(buf);
+	return r;
+}
+
+struct scan_ctx {
+	memscan_value_set *set;
+	const memscan_value *value;
+};
+
+static int scan_slot(void *p, uint64_t addr, const uint8_t *bytes)
+{
+	struct scan_ctx *c = p;
+
+	return memscan_value_matches(c->value, bytes) ? set_push(c->set, addr, bytes, NULL) : MEMSCAN_OK;
+}
+
+/* The byte every match of VALUE starts with (into *BUF), or NULL when matches may start with several:
+ * a float (a tolerance) or an integer range. */
+static const uint8_t *exact_first(const memscan_value *v, uint8_t *buf)
+{
+	if (v->type == MEMSCAN_VALUE_STR)
+		*buf = v->bytes[0];
+	else if (v->type == MEMSCAN_VALUE_F32 || v->type == MEMSCAN_VALUE_F64 || v->lo.u != v->hi.u)
+		return NULL;
+	else
+		*buf = (uint8_t)v->lo.u; /* the low byte, first in little-endian */
+	return buf;
+}
+
+int memscan_value_scan(memscan_process *proc, const memscan_region_list *regions, const memscan_value *value,
+                       const memscan_value_scan_options *options, memscan_value_set **ret_set)
+{
+	struct scan_ctx c = { .value = value };
+	uint8_t first[1];
+	int r;
+
+	if (ret_set)
+		*ret_set = NULL;
+	if (!ret_set || !value)
+		return MEMSCAN_ERR_INVALID_ARG;
+	r = set_new(proc, regions, value->type, memscan_value_width(value), options, &c.set);
+	if (r == MEMSCAN_OK) {
+		struct walk w = { .fn = scan_slot, .ctx = &c, .first = exact_first(value, first) };
+		r = walk_regions(proc, c.set, &w);
+	}
+	if (r == MEMSCAN_OK)
+		r = memscan_process_check_alive(proc);
+	if (r != MEMSCAN_OK) {
+		memscan_value_set_free(c.set);
+		return r;
+	}
+	*ret_set = c.set;
+	return MEMSCAN_OK;
+}
+
+/* Aligned slots of width W in [S, E) that meet no hole of HOLES (holes are page-sized, so no slot
+ * meets two). */
+static uint64_t slots_in(uint64_t s, uint64_t e, uint64_t align, size_t w)
+{
+	uint64_t first = align_up(s, align);
+
+	return first < e && e - first >= w ? (e - w - first) / align + 1 : 0;
+}
+
+uint64_t ms_value_set_count_unknown(const memscan_value_set *set)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < memscan_snapshot_region_count(set->snap); i++) {
+		memscan_snapshot_region sr = memscan_snapshot_get(set->snap, i);
+		n += slots_in(sr.region.start, sr.region.end, set->align, set->width);
+		for (size_t h = 0; h < sr.holes->count; h++) {
+			uint64_t hs = sr.holes->items[h].start, he = sr.holes->items[h].end;
+			uint64_t lo =
+			    hs - sr.region.start >= set->width - 1 ? hs - (set->width - 1) : sr.region.start;
+			/* slots that start in [lo, he) and fit in the region meet the hole */
+			n -= slots_in(
+			    lo, he + set->width - 1 < sr.region.end ? he + set->width - 1 : sr.region.end,
+			    set->align, set->width);
+		}
+	}
+	return n;
+}
+
+int memscan_value_scan_unknown(memscan_process *proc, const memscan_region_list *regions,
+                               memscan_value_type type, const memscan_value_scan_options *options,
+                               memscan_value_set **ret_set)
+{
+	memscan_value_set *s = NULL;
+	int r;
+
+	if (ret_set)
+		*ret_set = NULL;
+	if (!ret_set || type == MEMSCAN_VALUE_STR)
+		return MEMSCAN_ERR_INVALID_ARG;
+	r = set_new(proc, regions, type, memscan_value_type_size(type), options, &s);
+	if (r == MEMSCAN_OK)
+		r = memscan_snapshot_take(proc, s->regions, &s->snap);
+	if (r != MEMSCAN_OK) {
+		memscan_value_set_free(s);
+		return r;
+	}
+	s->count = ms_value_set_count_unknown(s);
+	*ret_set = s;
+	return MEMSCAN_OK;
+}
+
+uint64_t memscan_value_set_count(const memscan_value_set *set)
+{
+	return set ? set->count : 0;
+}
+
+memscan_value_type memscan_value_set_type(const memscan_value_set *set)
+{
+	return set ? set->type : 0;
+}
+
+size_t memscan_value_set_width(const memscan_value_set *set)
+{
+	return set ? set->width : 0;
+}
+
+bool memscan_value_set_is_unknown(const memscan_value_set *set)
+{
+	return set && set->snap;
+}
+
+int memscan_value_set_pid(const memscan_value_set *set)
+{
+	return set ? set->pid : 0;
+}
+
+uint64_t memscan_value_set_start_time(const memscan_value_set *set)
+{
+	return set ? set->start_time : 0;
+}
+
+static int call_fn(const memscan_value_set *set, memscan_candidate_fn fn, void *ctx, uint64_t addr,
+                   const uint8_t *now, const uint8_t *old)
+{
+	size_t i = memscan_region_list_find(set->regions, addr);
+	memscan_candidate c = { .address = addr,
+		                .width = set->width,
+		                .value = now,
+		                .old = old,
+		                .region = memscan_region_list_get(set->regions, i) };
+
+	return fn(ctx, &c) ? MEMSCAN_ERR_STOPPED : MEMSCAN_OK;
+}
+
+/* The slots of an unknown-value set, from number FIRST on. */
+static int foreach_unknown(const memscan_value_set *set, uint64_t first, memscan_candidate_fn fn, void *ctx)
+{
+	uint64_t n = 0;
+	int r = MEMSCAN_OK;
+
+	for (size_t i = 0; r == MEMSCAN_OK && i < memscan_snapshot_region_count(set->snap); i++) {
+		memscan_snapshot_region sr = memscan_snapshot_get(set->snap, i);
+		size_t k = 0;
+		for (uint64_t a = align_up(sr.region.start, set->align);
+		     r == MEMSCAN_OK && a < sr.region.end && sr.region.end - a >= set->width;
+		     a += set->align) {
+			if (in_hole(sr.holes, &k, a, set->width) || n++ < first)
+				continue;
+			r = call_fn(set, fn, ctx, a, sr.data + (a - sr.region.start), NULL);
+		}
+	}
+	return r;
+}
+
+int memscan_value_set_foreach(const memscan_value_set *set, uint64_t first, memscan_candidate_fn fn,
+                              void *ctx)
+{
+	int r = MEMSCAN_OK;
+
+	if (!set || !fn)
+		return MEMSCAN_ERR_INVALID_ARG;
+	if (set->snap)
+		return foreach_unknown(set, first, fn, ctx);
+	for (uint64_t i = first; r == MEMSCAN_OK && i < set->count; i++)
+		r = call_fn(set, fn, ctx, set->addr[i], set->cur + i * set->width,
+		            set->old ? set->old + i * set->width : NULL);
+	return r;
+}
+
+/* ---- narrowing ---- */
+
+struct narrow_ctx {
+	const memscan_value_set *set;
+	memscan_value_set *out;
+	const memscan_value_pred *pred;
+	size_t region; /* unknown sets: the snapshot region being walked */
+	size_t hole;   /* and the cursor into its holes */
+};
+
+static int keep(struct narrow_ctx *c, uint64_t addr, const uint8_t *old, const uint8_t *now)
+{
+	if (!ms_pred_keep(c->pred, c->set->type, c->set->width, old, now))
+		return MEMSCAN_OK;
+	return set_push(c->out, addr, now, old);
+}
+
+/* The snapshot region of C's set that holds ADDR into *SR (addresses grow from call to call), or 0
+ * when the snapshot has no bytes there (a region it found wholly unreadable). */
+static int snap_at(struct narrow_ctx *c, uint64_t addr, memscan_snapshot_region *sr)
+{
+	size_t n = memscan_snapshot_region_count(c->set->snap);
+
+	*sr = memscan_snapshot_get(c->set->snap, c->region);
+	while (c->region < n && sr->region.end <= addr) {
+		*sr = memscan_snapshot_get(c->set->snap, ++c->region);
+		c->hole = 0;
+	}
+	return c->region < n && addr >= sr->region.start;
+}
+
+/* An unknown-value set's slot read now: compared with the snapshot's bytes, unless they were a hole
+ * or the snapshot has none. */
+static int narrow_slot(void *p, uint64_t addr, const uint8_t *now)
+{
+	struct narrow_ctx *c = p;
+	memscan_snapshot_region sr;
+
+	if (!snap_at(c, addr, &sr) || in_hole(sr.holes, &c->hole, addr, c->set->width))
+		return MEMSCAN_OK;
+	return keep(c, addr, sr.data + (addr - sr.region.start), now);
+}
+
+/* For CHANGED: the first slot at or after A that holds a byte that differs from the snapshot's. */
+static uint64_t skip_same(void *p, uint64_t a, uint64_t end, const uint8_t *buf, uint64_t base)
+{
+	struct narrow_ctx *c = p;
+	const memscan_value_set *s = c->set;
+	memscan_snapshot_region sr;
+	uint64_t d, first;
+
+	if (a >= end || !snap_at(c, a, &sr))
+		return a;
+	d = a + ms_find_diff(sr.data + (a - sr.region.start), buf + (a - base), 0, (size_t)(end - a));
+	if (d == end)
+		return align_up(end - s->width + 1, s->align); /* no slot left that fits */
+	first = d >= s->width - 1 ? align_up(d - (s->width - 1), s->align) : a;
+	return first > a ? first : a;
+}
+
+/* Plans one batch from candidate I on: requests for the pages the candidates hold (adjacent pages
+ * merged), at most VS_BATCH_BYTES in all. Returns the index past the batch's last candidate. */
+static size_t plan_batch(const memscan_value_set *s, size_t i, uint8_t *buf, struct ms_read_req *reqs,
+                         size_t *ret_n, memscan_ranges *holes)
+{
+	uint64_t page = memscan_page_size();
+	size_t n = 0, used = 0;
+
+	for (; i < s->count; i++) {
+		uint64_t ps = s->addr[i] / page * page, pe = align_up(s->addr[i] + s->width, page);
+		struct ms_read_req *last = n ? &reqs[n - 1] : NULL;
+		if (last && ps <= last->addr + last->len) {
+			uint64_t len = pe - last->addr;
+			if (len > last->len) {
+				if (used + (len - last->len) > VS_BATCH_BYTES)
+					break;
+				used += (size_t)(len - last->len);
+				last->len = (size_t)len;
+			}
+			continue;
+		}
+		if (n == VS_BATCH_REQS || used + (pe - ps) > VS_BATCH_BYTES)
+			break;
+		reqs[n++] = (struct ms_read_req){
+			.addr = ps, .buf = buf + used, .len = (size_t)(pe - ps), .holes = holes
+		};
+		used += (size_t)(pe - ps);
+	}
+	*ret_n = n;
+	return i;
+}
+
+static int narrow_exact(memscan_process *proc, struct narrow_ctx *c)
+{
+	const memscan_value_set *s = c->set;
+	struct ms_read_req *reqs = calloc(VS_BATCH_REQS, sizeof(*reqs));
+	uint8_t *buf = malloc(VS_BATCH_BYTES);
+	memscan_ranges holes = { 0 };
+	int r = reqs && buf ? MEMSCAN_OK : MEMSCAN_ERR_NO_MEMORY;
+
+	for (size_t i = 0; r == MEMSCAN_OK && i < s->count;) {
+		size_t n = 0, end, q = 0, k = 0;
+		if (ms_cancelled(proc)) {
+			r = MEMSCAN_ERR_CANCELLED;
+			break;
+		}
+		memscan_ranges_clear(&holes);
+		end = plan_batch(s, i, buf, reqs, &n, &holes);
+		r = ms_read_batch(proc, reqs, n);
+		for (; r == MEMSCAN_OK && i < end; i++) {
+			uint64_t a = s->addr[i];
+			while (a >= reqs[q].addr + reqs[q].len)
+				q++;
+			if (in_hole(&holes, &k, a, s->width))
+				continue;
+			r = keep(c, a, s->cur + i * s->width,
+			         (const uint8_t *)reqs[q].buf + (a - reqs[q].addr));
+		}
+	}
+	memscan_ranges_release(&holes);
+	free(buf);
+	free(reqs);
+	return r;
+}
+
+int memscan_value_set_narrow(memscan_process *proc, const memscan_value_set *set,
+                             const memscan_value_pred *pred, uint64_t max_candidates,
+                             memscan_value_set **ret_set)
+{
+	struct narrow_ctx c = { .set = set, .pred = pred };
+	memscan_value_scan_options opt = { .max_candidates = max_candidates };
+	int r;
+
+	if (ret_set)
+		*ret_set = NULL;
+	if (!proc || !set || !ret_set)
+		return MEMSCAN_ERR_INVALID_ARG;
+	r = ms_pred_check(pred, set->type, set->width);
+	if (r != MEMSCAN_OK)
+		return r;
+	if (memscan_process_pid(proc) != set->pid || memscan_process_start_time(proc) != set->start_time)
+		return MEMSCAN_ERR_PROCESS_GONE; /* another process, or the PID reused */
+	opt.align = set->align;
+	r = set_new(proc, set->regions, set->type, set->width, &opt, &c.out);
+	if (r == MEMSCAN_OK) {
+		struct walk w = { .fn = narrow_slot, .ctx = &c };
+		if (pred->kind == MEMSCAN_PRED_CHANGED)
+			w.skip = skip_same;
+		r = set->snap ? walk_regions(proc, set, &w) : narrow_exact(proc, &c);
+	}
+	if (r == MEMSCAN_OK)
+		r = memscan_process_check_alive(proc);
+	if (r != MEMSCAN_OK) {
+		memscan_value_set_free(c.out);
+		return r;
+	}
+	*ret_set = c.out;
+	return MEMSCAN_OK;
+}

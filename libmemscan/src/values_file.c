@@ -1,0 +1,388 @@
+/* SPDX-License-Identifier: MIT */
+/* Candidate set files (docs/value-set-format.md): save and load, versioned and checksummed with the
+ * snapshot files' MSSUM64. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "snapfile.h"
+#include "values.h"
+
+#define VF_MAGIC         "\x89MSVSET\n"
+#define VF_TRAILER_MAGIC "MSVSEND\n"
+#define VF_VERSION       1u
+#define VF_HEADER_SIZE   64u
+#define VF_REGION_SIZE   56u
+#define VF_FLAG_UNKNOWN  1u
+#define VF_FLAG_OLD      2u
+
+/* An output file and the checksum of what was written to it; the first failure sticks. */
+struct vf_out {
+	FILE *f;
+	struct sf_sum sum;
+	int err;
+};
+
+static void out_put(struct vf_out *o, const void *p, size_t n)
+{
+	if (o->err || n == 0)
+		return;
+	sf_sum_update(&o->sum, p, n);
+	if (fwrite(p, 1, n, o->f) != n)
+		o->err = MEMSCAN_ERR_IO;
+}
+
+static void out_u64(struct vf_out *o, uint64_t v)
+{
+	uint8_t b[8];
+
+	put_u64(b, v);
+	out_put(o, b, 8);
+}
+
+static void write_header(struct vf_out *o, const memscan_value_set *s)
+{
+	uint8_t h[VF_HEADER_SIZE] = { 0 };
+
+	memcpy(h, VF_MAGIC, 8);
+	put_u32(h + 8, VF_VERSION);
+	put_u32(h + 12, (uint32_t)s->type);
+	put_u32(h + 16, (uint32_t)s->width);
+	put_u32(h + 20, (s->snap ? VF_FLAG_UNKNOWN : 0) | (s->old ? VF_FLAG_OLD : 0));
+	put_u64(h + 24, s->align);
+	put_u32(h + 32, (uint32_t)s->pid);
+	put_u64(h + 40, s->start_time);
+	put_u64(h + 48, s->count);
+	put_u64(h + 56, memscan_region_list_count(s->regions));
+	out_put(o, h, sizeof(h));
+}
+
+static void write_regions(struct vf_out *o, const memscan_value_set *s)
+{
+	for (size_t i = 0; i < memscan_region_list_count(s->regions); i++) {
+		const memscan_region *rg = memscan_region_list_get(s->regions, i);
+		uint8_t b[VF_REGION_SIZE];
+		size_t plen = strlen(rg->path);
+		put_u64(b, rg->start);
+		put_u64(b + 8, rg->end);
+		put_u64(b + 16, rg->offset);
+		put_u64(b + 24, rg->inode);
+		put_u32(b + 32, rg->dev_major);
+		put_u32(b + 36, rg->dev_minor);
+		put_u32(b + 40, rg->perms);
+		put_u32(b + 44, rg->kind);
+		put_u32(b + 48, rg->deleted ? 1 : 0);
+		put_u32(b + 52, (uint32_t)plen);
+		out_put(o, b, sizeof(b));
+		out_put(o, rg->path, plen);
+	}
+}
+
+static void write_candidates(struct vf_out *o, const memscan_value_set *s)
+{
+	if (!s->snap) {
+		for (uint64_t i = 0; i < s->count; i++)
+			out_u64(o, s->addr[i]);
+		out_put(o, s->cur, (size_t)s->count * s->width);
+		if (s->old)
+			out_put(o, s->old, (size_t)s->count * s->width);
+		return;
+	}
+	out_u64(o, memscan_snapshot_region_count(s->snap));
+	for (size_t i = 0; i < memscan_snapshot_region_count(s->snap); i++) {
+		memscan_snapshot_region sr = memscan_snapshot_get(s->snap, i);
+		out_u64(o, sr.region.start);
+		out_u64(o, sr.region.end);
+		out_u64(o, sr.holes->count);
+		for (size_t h = 0; h < sr.holes->count; h++) {
+			out_u64(o, sr.holes->items[h].start);
+			out_u64(o, sr.holes->items[h].end);
+		}
+		out_put(o, sr.data, (size_t)(sr.region.end - sr.region.start));
+	}
+}
+
+int memscan_value_set_save(const memscan_value_set *set, const char *path)
+{
+	struct vf_out o = { 0 };
+	char *tmp = NULL;
+	size_t len;
+	uint8_t b[8];
+	int fd, r;
+
+	if (!set || !path)
+		return MEMSCAN_ERR_INVALID_ARG;
+	len = strlen(path) + sizeof(".tmp-XXXXXX");
+	tmp = malloc(len);
+	if (!tmp)
+		return MEMSCAN_ERR_NO_MEMORY;
+	snprintf(tmp, len, "%s.tmp-XXXXXX", path);
+	fd = mkstemp(tmp); /* mode 0600: a set holds the target's memory */
+	o.f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+	if (!o.f) {
+		if (fd >= 0)
+			close(fd);
+		r = MEMSCAN_ERR_IO;
+		goto cleanup;
+	}
+	sf_sum_init(&o.sum);
+	write_header(&o, set);
+	write_regions(&o, set);
+	write_candidates(&o, set);
+	out_put(&o, VF_TRAILER_MAGIC, 8);
+	put_u64(b, sf_sum_final(&o.sum));
+	out_put(&o, b, 8);
+	r = o.err;
+	if (fflush(o.f) != 0 || fsync(fileno(o.f)) != 0)
+		r = MEMSCAN_ERR_IO;
+	if (fclose(o.f) != 0 && r == MEMSCAN_OK)
+		r = MEMSCAN_ERR_IO;
+	if (r == MEMSCAN_OK && rename(tmp, path) != 0)
+		r = MEMSCAN_ERR_IO;
+	if (r == MEMSCAN_OK)
+		sf_sync_parent_dir(path);
+	else
+		unlink(tmp);
+cleanup:
+	free(tmp);
+	return r;
+}
+
+/* An input file: the bytes left in it and the checksum of what was read. */
+struct vf_in {
+	FILE *f;
+	uint64_t left;
+	struct sf_sum sum;
+};
+
+static int in_get(struct vf_in *in, void *p, size_t n)
+{
+	if (n > in->left)
+		return MEMSCAN_ERR_TRUNCATED;
+	if (n && fread(p, 1, n, in->f) != n)
+		return ferror(in->f) ? MEMSCAN_ERR_IO : MEMSCAN_ERR_TRUNCATED;
+	in->left -= n;
+	sf_sum_update(&in->sum, p, n);
+	return MEMSCAN_OK;
+}
+
+static int in_u64(struct vf_in *in, uint64_t *v)
+{
+	uint8_t b[8];
+	int r = in_get(in, b, 8);
+
+	*v = get_u64(b);
+	return r;
+}
+
+static int read_header(struct vf_in *in, memscan_value_set *s, uint32_t *flags, uint64_t *nregions)
+{
+	uint8_t h[VF_HEADER_SIZE];
+	size_t size;
+	int r = in_get(in, h, sizeof(h));
+
+	if (r != MEMSCAN_OK)
+		return r;
+	if (memcmp(h, VF_MAGIC, 8) != 0)
+		return MEMSCAN_ERR_BAD_FORMAT;
+	if (get_u32(h + 8) != VF_VERSION)
+		return MEMSCAN_ERR_UNSUPPORTED_VERSION;
+	s->type = (memscan_value_type)get_u32(h + 12);
+	s->width = get_u32(h + 16);
+	*flags = get_u32(h + 20);
+	s->align = get_u64(h + 24);
+	s->pid = (int)get_u32(h + 32);
+	s->start_time = get_u64(h + 40);
+	s->count = get_u64(h + 48);
+	*nregions = get_u64(h + 56);
+	size = memscan_value_type_size(s->type);
+	if (s->type < MEMSCAN_VALUE_I8 || s->type > MEMSCAN_VALUE_STR ||
+	    (size ? s->width != size : s->width == 0 || s->width > MEMSCAN_VALUE_STR_MAX) ||
+	    (*flags & ~(VF_FLAG_UNKNOWN | VF_FLAG_OLD)) || s->align == 0 || s->pid <= 0 ||
+	    get_u32(h + 36) != 0 || ((*flags & VF_FLAG_UNKNOWN) && (size == 0 || (*flags & VF_FLAG_OLD))) ||
+	    *nregions > SF_MAX_REGIONS || (!(*flags & VF_FLAG_UNKNOWN) && s->count > MEMSCAN_VALUE_SET_MAX))
+		return MEMSCAN_ERR_BAD_FORMAT;
+	return MEMSCAN_OK;
+}
+
+static int read_regions(struct vf_in *in, memscan_value_set *s, uint64_t n)
+{
+	char *path = malloc(SF_MAX_PATH + 1);
+	int r = path ? memscan_region_list_new(&s->regions) : MEMSCAN_ERR_NO_MEMORY;
+	uint64_t prev_end = 0;
+
+	for (uint64_t i = 0; r == MEMSCAN_OK && i < n; i++) {
+		uint8_t b[VF_REGION_SIZE];
+		memscan_region rg = { 0 };
+		uint32_t plen;
+		r = in_get(in, b, sizeof(b));
+		if (r != MEMSCAN_OK)
+			break;
+		rg = (memscan_region){ .start = get_u64(b),
+			               .end = get_u64(b + 8),
+			               .offset = get_u64(b + 16),
+			               .inode = get_u64(b + 24),
+			               .dev_major = get_u32(b + 32),
+			               .dev_minor = get_u32(b + 36),
+			               .perms = get_u32(b + 40),
+			               .kind = get_u32(b + 44),
+			               .deleted = get_u32(b + 48) != 0,
+			               .path = path };
+		plen = get_u32(b + 52);
+		if (rg.start >= rg.end || rg.start < prev_end || plen > SF_MAX_PATH ||
+		    !sf_kind_valid(rg.kind) || (rg.perms & ~SF_PERMS_MASK)) {
+			r = MEMSCAN_ERR_BAD_FORMAT;
+			break;
+		}
+		r = in_get(in, path, plen);
+		path[plen] = '\0';
+		if (r == MEMSCAN_OK && strlen(path) != plen)
+			r = MEMSCAN_ERR_BAD_FORMAT; /* a NUL inside the path */
+		if (r == MEMSCAN_OK)
+			r = memscan_region_list_add(s->regions, &rg);
+		prev_end = rg.end;
+	}
+	free(path);
+	return r;
+}
+
+static int read_exact(struct vf_in *in, memscan_value_set *s, int has_old)
+{
+	uint64_t n = s->count, prev = 0;
+	int r;
+
+	if (n * (8 + (has_old ? 2 : 1) * (uint64_t)s->width) > in->left)
+		return MEMSCAN_ERR_TRUNCATED;
+	s->max = (size_t)(n > MEMSCAN_VALUE_SET_MAX_DEFAULT ? n : MEMSCAN_VALUE_SET_MAX_DEFAULT);
+	s->addr = malloc((size_t)n * 8 + 1);
+	s->cur = malloc((size_t)n * s->width + 1);
+	s->old = has_old ? malloc((size_t)n * s->width + 1) : NULL;
+	if (!s->addr || !s->cur || (has_old && !s->old))
+		return MEMSCAN_ERR_NO_MEMORY;
+	s->cap_addr = (size_t)n;
+	s->cap_cur = s->cap_old = (size_t)n * s->width;
+	for (uint64_t i = 0; i < n; i++) {
+		r = in_u64(in, &s->addr[i]);
+		if (r != MEMSCAN_OK)
+			return r;
+		if ((i && s->addr[i] <= prev) || memscan_region_list_find(s->regions, s->addr[i]) == SIZE_MAX)
+			return MEMSCAN_ERR_BAD_FORMAT; /* out of order, or outside the set's regions */
+		prev = s->addr[i];
+	}
+	r = in_get(in, s->cur, (size_t)n * s->width);
+	if (r == MEMSCAN_OK && has_old)
+		r = in_get(in, s->old, (size_t)n * s->width);
+	return r;
+}
+
+static int read_snapshot_region(struct vf_in *in, memscan_value_set *s, uint64_t *prev_end)
+{
+	uint64_t start, end, nholes, hprev = 0;
+	memscan_region rg = { .kind = MEMSCAN_KIND_ANON, .path = "" };
+	uint8_t *data = NULL;
+	int r = in_u64(in, &start);
+
+	if (r == MEMSCAN_OK)
+		r = in_u64(in, &end);
+	if (r == MEMSCAN_OK)
+		r = in_u64(in, &nholes);
+	if (r != MEMSCAN_OK)
+		return r;
+	if (start >= end || start < *prev_end || end - start > SF_MAX_REGION || nholes > (end - start) ||
+	    memscan_region_list_find(s->regions, start) == SIZE_MAX ||
+	    memscan_region_list_find(s->regions, end - 1) != memscan_region_list_find(s->regions, start))
+		return MEMSCAN_ERR_BAD_FORMAT; /* not inside one region of the set */
+	if (nholes * 16 + (end - start) > in->left)
+		return MEMSCAN_ERR_TRUNCATED;
+	rg.start = start;
+	rg.end = end;
+	*prev_end = end;
+	r = memscan_snapshot_add_region(s->snap, &rg, &data);
+	for (uint64_t h = 0; r == MEMSCAN_OK && h < nholes; h++) {
+		memscan_range hole;
+		r = in_u64(in, &hole.start);
+		if (r == MEMSCAN_OK)
+			r = in_u64(in, &hole.end);
+		if (r == MEMSCAN_OK && !sf_hole_valid(hole.start, hole.end, start, end, hprev))
+			r = MEMSCAN_ERR_BAD_FORMAT;
+		if (r == MEMSCAN_OK)
+			r = memscan_snapshot_add_hole(s->snap, hole);
+		hprev = hole.end;
+	}
+	return r == MEMSCAN_OK ? in_get(in, data, (size_t)(end - start)) : r;
+}
+
+static int read_unknown(struct vf_in *in, memscan_value_set *s)
+{
+	uint64_t n, prev_end = 0;
+	int r = in_u64(in, &n);
+
+	if (r == MEMSCAN_OK && n > SF_MAX_REGIONS)
+		r = MEMSCAN_ERR_BAD_FORMAT;
+	if (r == MEMSCAN_OK)
+		r = memscan_snapshot_new(s->pid, 0, &s->snap);
+	for (uint64_t i = 0; r == MEMSCAN_OK && i < n; i++)
+		r = read_snapshot_region(in, s, &prev_end);
+	if (r == MEMSCAN_OK && ms_value_set_count_unknown(s) != s->count)
+		r = MEMSCAN_ERR_BAD_FORMAT;
+	return r;
+}
+
+static int read_trailer(struct vf_in *in)
+{
+	uint64_t want = 0;
+	uint8_t t[8], b[8];
+	int r = in_get(in, t, 8);
+
+	if (r == MEMSCAN_OK)
+		want = sf_sum_final(&in->sum);
+	if (r == MEMSCAN_OK)
+		r = in_get(in, b, 8);
+	if (r != MEMSCAN_OK)
+		return r;
+	if (memcmp(t, VF_TRAILER_MAGIC, 8) != 0 || get_u64(b) != want || in->left != 0)
+		return MEMSCAN_ERR_BAD_FORMAT;
+	return MEMSCAN_OK;
+}
+
+int memscan_value_set_load(const char *path, memscan_value_set **ret_set)
+{
+	struct vf_in in = { 0 };
+	memscan_value_set *s = NULL;
+	struct stat st;
+	uint64_t nregions = 0;
+	uint32_t flags = 0;
+	int r;
+
+	if (ret_set)
+		*ret_set = NULL;
+	if (!path || !ret_set)
+		return MEMSCAN_ERR_INVALID_ARG;
+	in.f = fopen(path, "rb");
+	if (!in.f)
+		return MEMSCAN_ERR_IO;
+	s = calloc(1, sizeof(*s));
+	r = s ? MEMSCAN_OK : MEMSCAN_ERR_NO_MEMORY;
+	if (r == MEMSCAN_OK && fstat(fileno(in.f), &st) != 0)
+		r = MEMSCAN_ERR_IO;
+	in.left = r == MEMSCAN_OK ? (uint64_t)st.st_size : 0;
+	sf_sum_init(&in.sum);
+	if (r == MEMSCAN_OK)
+		r = read_header(&in, s, &flags, &nregions);
+	if (r == MEMSCAN_OK)
+		r = read_regions(&in, s, nregions);
+	if (r == MEMSCAN_OK)
+		r = flags & VF_FLAG_UNKNOWN ? read_unknown(&in, s)
+		                            : read_exact(&in, s, !!(flags & VF_FLAG_OLD));
+	if (r == MEMSCAN_OK)
+		r = read_trailer(&in);
+	fclose(in.f);
+	if (r != MEMSCAN_OK) {
+		memscan_value_set_free(s);
+		return r;
+	}
+	*ret_set = s;
+	return MEMSCAN_OK;
+}
