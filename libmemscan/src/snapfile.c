@@ -125,3 +125,37 @@ void sf_sum_concat(struct sf_sum *x, const struct sf_sum *y)
 	memcpy(x->tail, y->tail, sizeof(x->tail));
 	x->ntail = y->ntail;
 }
+
+void sf_put_region(uint8_t *b, const memscan_region *g, uint32_t path_len)
+{
+	put_u64(b, g->start);
+	put_u64(b + 8, g->end);
+	put_u64(b + 16, g->offset);
+	put_u64(b + 24, g->inode);
+	put_u32(b + 32, g->dev_major);
+	put_u32(b + 36, g->dev_minor);
+	put_u32(b + 40, g->perms);
+	put_u32(b + 44, g->kind);
+	put_u32(b + 48, g->deleted ? SF_FLAG_DELETED : 0);
+	put_u32(b + 52, path_len);
+}
+
+int sf_get_region(const uint8_t *b, memscan_region *g, uint32_t *ret_path_len)
+{
+	uint32_t flags = get_u32(b + 48);
+
+	g->start = get_u64(b);
+	g->end = get_u64(b + 8);
+	g->offset = get_u64(b + 16);
+	g->inode = get_u64(b + 24);
+	g->dev_major = get_u32(b + 32);
+	g->dev_minor = get_u32(b + 36);
+	g->perms = get_u32(b + 40);
+	g->kind = get_u32(b + 44);
+	g->deleted = (flags & SF_FLAG_DELETED) != 0;
+	*ret_path_len = get_u32(b + 52);
+	if (g->start >= g->end || (flags & ~SF_FLAG_DELETED) || (g->perms & ~SF_PERMS_MASK) ||
+	    !sf_kind_valid(g->kind) || *ret_path_len > SF_MAX_PATH)
+		return MEMSCAN_ERR_BAD_FORMAT;
+	return MEMSCAN_OK;
+}

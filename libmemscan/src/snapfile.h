@@ -79,6 +79,15 @@ void sf_sum_concat(struct sf_sum *x, const struct sf_sum *y);
 /* Makes a rename into PATH's directory durable; best effort (snapfile_write.c). */
 void sf_sync_parent_dir(const char *path);
 
+/* The region fields that open a region record, in snapshot files and value-set files alike
+ * (docs/snapshot-format.md): start, end, offset, inode, dev, perms, kind, flags, path length. */
+#define SF_REGION_FIELDS 56u
+/* Encodes G (its path PATH_LEN bytes long) into B's first SF_REGION_FIELDS bytes. */
+void sf_put_region(uint8_t *b, const memscan_region *g, uint32_t path_len);
+/* Decodes B's region fields into G (path left alone) and the path length: BAD_FORMAT unless start <
+ * end, the perms, kind and flags are known and the path is at most SF_MAX_PATH bytes. */
+int sf_get_region(const uint8_t *b, memscan_region *g, uint32_t *ret_path_len);
+
 /* ---- validation shared by save and load -------------------------------------------------------- */
 
 static inline int sf_kind_valid(uint32_t kind)

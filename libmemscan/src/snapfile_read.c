@@ -153,32 +153,20 @@ static int load_record_head(struct sf_reader *r, struct sf_record *rec, uint64_t
 {
 	uint8_t b[SF_RECORD_SIZE];
 	memscan_region *g = &rec->region;
-	uint32_t flags;
 	int rc = rd_get(r, b, sizeof(b), 1);
 
 	if (rc)
 		return rc;
-	g->start = get_u64(b);
-	g->end = get_u64(b + 8);
-	g->offset = get_u64(b + 16);
-	g->inode = get_u64(b + 24);
-	g->dev_major = get_u32(b + 32);
-	g->dev_minor = get_u32(b + 36);
-	g->perms = get_u32(b + 40);
-	g->kind = get_u32(b + 44);
-	flags = get_u32(b + 48);
-	g->deleted = (flags & SF_FLAG_DELETED) != 0;
-	rec->path_len = get_u32(b + 52);
-	rec->hole_count = get_u32(b + 56);
-	if (g->start >= g->end || g->start < prev_end || g->end - g->start > SF_MAX_REGION)
+	if (sf_get_region(b, g, &rec->path_len) != MEMSCAN_OK)
+		return MEMSCAN_ERR_BAD_FORMAT;
+	rec->hole_count = get_u32(b + SF_REGION_FIELDS);
+	if (g->start < prev_end || g->end - g->start > SF_MAX_REGION)
 		return MEMSCAN_ERR_BAD_FORMAT;
 #if SIZE_MAX < UINT64_MAX
 	if (g->end - g->start > SIZE_MAX)
 		return MEMSCAN_ERR_LIMIT;
 #endif
-	if (flags & ~SF_FLAG_DELETED || get_u32(b + 60) != 0)
-		return MEMSCAN_ERR_BAD_FORMAT;
-	if (g->perms & ~SF_PERMS_MASK || !sf_kind_valid(g->kind) || rec->path_len > SF_MAX_PATH)
+	if (get_u32(b + 60) != 0)
 		return MEMSCAN_ERR_BAD_FORMAT;
 	if (rec->hole_count > g->end - g->start)
 		return MEMSCAN_ERR_BAD_FORMAT;

@@ -252,17 +252,8 @@ static uint8_t *record_head(const memscan_snapshot_writer *w, size_t *ret_len, s
 
 	if (!h)
 		return NULL;
-	put_u64(h, g->start);
-	put_u64(h + 8, g->end);
-	put_u64(h + 16, g->offset);
-	put_u64(h + 24, g->inode);
-	put_u32(h + 32, g->dev_major);
-	put_u32(h + 36, g->dev_minor);
-	put_u32(h + 40, g->perms);
-	put_u32(h + 44, g->kind);
-	put_u32(h + 48, g->deleted ? SF_FLAG_DELETED : 0);
-	put_u32(h + 52, (uint32_t)plen);
-	put_u32(h + 56, (uint32_t)w->holes.count);
+	sf_put_region(h, g, (uint32_t)plen);
+	put_u32(h + SF_REGION_FIELDS, (uint32_t)w->holes.count);
 	memcpy(h + SF_RECORD_SIZE, w->rpath, plen); /* the padding stays zero */
 	p = h + SF_RECORD_SIZE + plen + npad;
 	for (size_t i = 0; i < w->holes.count; i++, p += SF_HOLE_SIZE) {

@@ -14,7 +14,7 @@
 #define VF_TRAILER_MAGIC "MSVSEND\n"
 #define VF_VERSION       1u
 #define VF_HEADER_SIZE   64u
-#define VF_REGION_SIZE   56u
+#define VF_REGION_SIZE   SF_REGION_FIELDS
 #define VF_FLAG_UNKNOWN  1u
 #define VF_FLAG_OLD      2u
 
@@ -65,16 +65,7 @@ static void write_regions(struct vf_out *o, const memscan_value_set *s)
 		const memscan_region *rg = memscan_region_list_get(s->regions, i);
 		uint8_t b[VF_REGION_SIZE];
 		size_t plen = strlen(rg->path);
-		put_u64(b, rg->start);
-		put_u64(b + 8, rg->end);
-		put_u64(b + 16, rg->offset);
-		put_u64(b + 24, rg->inode);
-		put_u32(b + 32, rg->dev_major);
-		put_u32(b + 36, rg->dev_minor);
-		put_u32(b + 40, rg->perms);
-		put_u32(b + 44, rg->kind);
-		put_u32(b + 48, rg->deleted ? 1 : 0);
-		put_u32(b + 52, (uint32_t)plen);
+		sf_put_region(b, rg, (uint32_t)plen);
 		out_put(o, b, sizeof(b));
 		out_put(o, rg->path, plen);
 	}
@@ -220,19 +211,8 @@ static int read_regions(struct vf_in *in, memscan_value_set *s, uint64_t n)
 		r = in_get(in, b, sizeof(b));
 		if (r != MEMSCAN_OK)
 			break;
-		rg = (memscan_region){ .start = get_u64(b),
-			               .end = get_u64(b + 8),
-			               .offset = get_u64(b + 16),
-			               .inode = get_u64(b + 24),
-			               .dev_major = get_u32(b + 32),
-			               .dev_minor = get_u32(b + 36),
-			               .perms = get_u32(b + 40),
-			               .kind = get_u32(b + 44),
-			               .deleted = get_u32(b + 48) != 0,
-			               .path = path };
-		plen = get_u32(b + 52);
-		if (rg.start >= rg.end || rg.start < prev_end || plen > SF_MAX_PATH ||
-		    !sf_kind_valid(rg.kind) || (rg.perms & ~SF_PERMS_MASK)) {
+		rg.path = path;
+		if (sf_get_region(b, &rg, &plen) != MEMSCAN_OK || rg.start < prev_end) {
 			r = MEMSCAN_ERR_BAD_FORMAT;
 			break;
 		}
