@@ -17,6 +17,8 @@ packages=(
 	clang-format      # scripts/lint.sh
 	clang             # libFuzzer targets
 	libclang-rt-14-dev # libFuzzer and sanitizer runtimes (only recommended by clang: say it)
+	scdoc             # man pages (docs/man/*.scd)
+	groff-base        # renders them in the man page test (scripts/check_man.sh)
 	libzstd-dev       # opt-in compression of read pages (agent, client); bench/'s zstd -1 baseline
 )
 

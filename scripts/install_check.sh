@@ -12,7 +12,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=$1 prefix=$2
 
 cmake --install "$build" --prefix "$prefix" >/dev/null
-for f in include/memscan/memscan.h include/memscan/client.h bin/memscan bin/memscan-agent; do
+for f in include/memscan/memscan.h include/memscan/client.h bin/memscan bin/memscan-agent \
+	share/man/man1/memscan.1 share/man/man8/memscan-agent.8 share/man/man5/memscan-authorized_keys.5 \
+	share/man/man3/libmemscan.3; do
 	[ -e "$prefix/$f" ] || { echo "install: missing $f" >&2; exit 1; }
 done
 pcdir=$(dirname "$(find "$prefix" -name memscan.pc -print -quit)")
