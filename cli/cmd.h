@@ -19,6 +19,11 @@ struct cli_cmd {
 	const char *usage; /* full help text */
 };
 
+/* The command table (main.c), and the names of the commands `memscan remote` runs, space-separated
+ * (cmd_remote.c): what `memscan completion` offers. */
+const struct cli_cmd *cli_commands(size_t *ret_count);
+const char *cli_remote_command_names(void);
+
 /* Prints the help of command NAME to OUT; returns CLI_OK, or CLI_USAGE if there is no such command. */
 int cli_print_help(FILE *out, const char *name);
 
@@ -35,5 +40,6 @@ int cmd_remote(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_fingerprint(int argc, char **argv);
 int cmd_trust(int argc, char **argv);
+int cmd_completion(int argc, char **argv);
 
 #endif /* MEMSCAN_CLI_CMD_H */

@@ -18,6 +18,19 @@ static const struct {
 	{ "scan", cmd_scan }, { "snapshot", cmd_snapshot }, { "diff", cmd_diff },
 };
 
+#define NREMOTE (sizeof(remote_cmds) / sizeof(remote_cmds[0]))
+
+const char *cli_remote_command_names(void)
+{
+	static char names[128];
+
+	if (!names[0])
+		for (size_t i = 0; i < NREMOTE; i++)
+			snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s", i ? " " : "",
+			         remote_cmds[i].name);
+	return names;
+}
+
 int cmd_remote(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -27,7 +40,7 @@ int cmd_remote(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
 		return cli_print_help(stdout, "remote");
-	for (size_t i = 0; i < sizeof(remote_cmds) / sizeof(remote_cmds[0]); i++) {
+	for (size_t i = 0; i < NREMOTE; i++) {
 		if (!strcmp(argv[1], remote_cmds[i].name)) {
 			cli_remote_mode = 1;
 			return remote_cmds[i].fn(argc - 1, argv + 1);

@@ -113,6 +113,14 @@ static const struct cli_cmd commands[] = {
 	  "~/.config/memscan/known_agents), replacing an older one, and prints its fingerprint. The key\n"
 	  "may also be given as the path of the agent's .pub file. HOST:PORT must be written as you\n"
 	  "will connect ([IPv6]:PORT for IPv6).\n" },
+	{ "completion", cmd_completion, "print shell completion for bash, zsh or fish",
+	  "usage: memscan completion bash|zsh|fish\n"
+	  "\n"
+	  "Prints a completion script for the shell, made from this program's own commands and their\n"
+	  "options, so it offers exactly what 'memscan COMMAND --help' documents. Install it with e.g.\n"
+	  "  memscan completion bash > /usr/share/bash-completion/completions/memscan\n"
+	  "  memscan completion zsh > \"${fpath[1]}/_memscan\"\n"
+	  "  memscan completion fish > ~/.config/fish/completions/memscan.fish\n" },
 	{ "help", cmd_help, "show help for a command",
 	  "usage: memscan help [COMMAND]\n"
 	  "\n"
@@ -129,6 +137,12 @@ static const struct cli_cmd *find_command(const char *name)
 		if (!strcmp(commands[i].name, name))
 			return &commands[i];
 	return NULL;
+}
+
+const struct cli_cmd *cli_commands(size_t *ret_count)
+{
+	*ret_count = NCOMMANDS;
+	return commands;
 }
 
 static void print_overview(FILE *out)

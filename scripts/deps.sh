@@ -19,6 +19,8 @@ packages=(
 	libclang-rt-14-dev # libFuzzer and sanitizer runtimes (only recommended by clang: say it)
 	scdoc             # man pages (docs/man/*.scd)
 	groff-base        # renders them in the man page test (scripts/check_man.sh)
+	zsh               # e2e/test_cli_completion loads 'memscan completion zsh' in it
+	fish              # ... and 'memscan completion fish'
 	libzstd-dev       # opt-in compression of read pages (agent, client); bench/'s zstd -1 baseline
 )
 
