@@ -449,6 +449,18 @@ int agent_reload_authorized(agent *ag);
 void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void agent_audit(const agent_session *s, const char *op, int pid, uint64_t bytes, int err);
 void agent_refused(const char *peer, const char *reason, const char *fp);
+
+/* journal.c: systemd. agent_journal_detect (at start) finds whether stderr is the journal; then audit
+ * lines go there as entries with MEMSCAN_* fields (0, or -1: write the line to stderr instead). The
+ * notices tell systemd the agent is ready, reloading or stopping (Type=notify). */
+void agent_journal_detect(void);
+bool agent_journal_on(void);
+int agent_journal_audit(const char *message, const char *peer, const char *key, const char *op, int pid,
+                        uint64_t bytes, const char *result, bool ok);
+int agent_journal_refused(const char *message, const char *peer, const char *key, const char *reason);
+void agent_notify_ready(const char *fp);
+void agent_notify_reloading(void);
+void agent_notify_stopping(void);
 const char *agent_err_name(int err);
 
 #endif /* MEMSCAN_AGENT_H */

@@ -78,18 +78,31 @@ void agent_log(const char *fmt, ...)
 
 void agent_audit(const agent_session *s, const char *op, int pid, uint64_t bytes, int err)
 {
-	char ts[48];
+	const char *key = s->fp[0] ? s->fp : "-", *result = agent_err_name(err);
+	char ts[48], msg[512];
 
+	op = op ? op : "unknown";
+	if (agent_journal_on()) { /* the journal stamps the time itself */
+		snprintf(msg, sizeof(msg), "audit peer=%s key=%s op=%s pid=%d bytes=%llu result=%s", s->peer,
+		         key, op, pid, (unsigned long long)bytes, result);
+		if (agent_journal_audit(msg, s->peer, key, op, pid, bytes, result, err == 0) == 0)
+			return;
+	}
 	agent_timestamp(ts, sizeof(ts));
-	agent_log("audit time=%s peer=%s key=%s op=%s pid=%d bytes=%llu result=%s", ts, s->peer,
-	          s->fp[0] ? s->fp : "-", op ? op : "unknown", pid, (unsigned long long)bytes,
-	          agent_err_name(err));
+	agent_log("audit time=%s peer=%s key=%s op=%s pid=%d bytes=%llu result=%s", ts, s->peer, key, op, pid,
+	          (unsigned long long)bytes, result);
 }
 
 void agent_refused(const char *peer, const char *reason, const char *fp)
 {
-	char ts[48];
+	const char *key = fp && fp[0] ? fp : "-";
+	char ts[48], msg[512];
 
+	if (agent_journal_on()) {
+		snprintf(msg, sizeof(msg), "refused peer=%s key=%s reason=%s", peer, key, reason);
+		if (agent_journal_refused(msg, peer, key, reason) == 0)
+			return;
+	}
 	agent_timestamp(ts, sizeof(ts));
-	agent_log("refused time=%s peer=%s key=%s reason=%s", ts, peer, fp && fp[0] ? fp : "-", reason);
+	agent_log("refused time=%s peer=%s key=%s reason=%s", ts, peer, key, reason);
 }

@@ -95,9 +95,12 @@ static void agent_signal_loop(const sigset_t *set, agent *ag)
 		if (sigwait(set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
+			agent_notify_reloading();
 			agent_reload_authorized(ag);
+			agent_notify_ready(ag->fp);
 			continue;
 		}
+		agent_notify_stopping();
 		agent_log("signal %d: stopping", sig);
 		return;
 	}
@@ -166,6 +169,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	agent_tune_malloc();
 	agent_raise_nofile();
+	agent_journal_detect();
 
 	if (agent_init(&ag) != 0 || sodium_init() < 0) {
 		fprintf(stderr, "memscan-agent: cannot initialize\n");
@@ -185,6 +189,7 @@ int main(int argc, char **argv)
 		agent_server_stop(&ag);
 		goto out;
 	}
+	agent_notify_ready(ag.fp);
 	agent_signal_loop(&set, &ag);
 	agent_server_stop(&ag);
 	rc = 0;

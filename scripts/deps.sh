@@ -21,6 +21,8 @@ packages=(
 	groff-base        # renders them in the man page test (scripts/check_man.sh)
 	zsh               # e2e/test_cli_completion loads 'memscan completion zsh' in it
 	fish              # ... and 'memscan completion fish'
+	libsystemd-dev    # agent: readiness (sd_notify) and journal fields
+	systemd           # systemd-analyze, -sysusers, -tmpfiles check deploy/ (scripts/check_unit.sh)
 	libzstd-dev       # opt-in compression of read pages (agent, client); bench/'s zstd -1 baseline
 )
 

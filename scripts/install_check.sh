@@ -14,7 +14,8 @@ build=$1 prefix=$2
 cmake --install "$build" --prefix "$prefix" >/dev/null
 for f in include/memscan/memscan.h include/memscan/client.h bin/memscan bin/memscan-agent \
 	share/man/man1/memscan.1 share/man/man8/memscan-agent.8 share/man/man5/memscan-authorized_keys.5 \
-	share/man/man3/libmemscan.3; do
+	share/man/man3/libmemscan.3 lib/systemd/system/memscan-agent.service lib/sysusers.d/memscan-agent.conf \
+	lib/tmpfiles.d/memscan-agent.conf etc/memscan/agent.conf; do
 	[ -e "$prefix/$f" ] || { echo "install: missing $f" >&2; exit 1; }
 done
 pcdir=$(dirname "$(find "$prefix" -name memscan.pc -print -quit)")
@@ -22,6 +23,8 @@ pcdir=$(dirname "$(find "$prefix" -name memscan.pc -print -quit)")
 cmakedir=$(dirname "$(find "$prefix" -name memscanConfig.cmake -print -quit)")
 [ -f "$cmakedir/memscanConfig.cmake" ] || { echo "install: missing the CMake package" >&2; exit 1; }
 "$prefix/bin/memscan" --version
+grep -q "^ExecStart=$prefix/bin/memscan-agent --config $prefix/etc/memscan/agent.conf$" \
+	"$prefix/lib/systemd/system/memscan-agent.service" || { echo "install: the unit does not name $prefix" >&2; exit 1; }
 
 # extract NAME: the C block of docs/api.md between <!-- NAME:begin --> and <!-- NAME:end -->.
 extract() {
