@@ -24,6 +24,7 @@ packages=(
 	libsystemd-dev    # agent: readiness (sd_notify) and journal fields
 	python3-yaml      # scripts/check_container.py reads deploy/kubernetes/*.yaml
 	iproute2          # ... and brings up loopback in the pod's network namespace
+	debhelper         # scripts/deb.sh builds the Debian packages (dpkg-buildpackage)
 	systemd           # systemd-analyze, -sysusers, -tmpfiles check deploy/ (scripts/check_unit.sh)
 	libzstd-dev       # opt-in compression of read pages (agent, client); bench/'s zstd -1 baseline
 )

@@ -101,5 +101,11 @@ if [ -x build/normal/cli/memscan ]; then
 else
 	skip "install" "normal build failed"
 fi
+# the Debian packages, built from the tree, installed, checked and removed again (needs root)
+if [ "$(id -u)" = 0 ]; then
+	step "debian packages" bash scripts/deb.sh || true
+else
+	skip "debian packages" "not root (apt-get install)"
+fi
 summary
 exit "$failed"
