@@ -172,6 +172,13 @@ typedef struct agent_session {
 	agent_snap *snaps;
 	size_t snap_count;
 	agent_pending pending;
+	/* the audit line of the operation whose paged result is being sent: written once, with the
+	 * bytes of all its pages, when the result ends (see agent_audit_request) */
+	struct {
+		const char *op; /* NULL: none open */
+		int pid;
+		uint64_t bytes;
+	} audit;
 	uint64_t budget_used;
 	memscan_process *proc_cache; /* the last target of a listing: see agent_open_target_cached */
 } agent_session;
@@ -448,6 +455,11 @@ int agent_reload_authorized(agent *ag);
 /* audit.c */
 void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void agent_audit(const agent_session *s, const char *op, int pid, uint64_t bytes, int err);
+/* The audit of request R, one line per operation: a paged result's line waits for its last page (or
+ * for the result to be dropped: CANCELLED) and counts the bytes of every page. */
+void agent_audit_request(agent_session *s, const agent_req *r);
+/* Writes the line of S's operation still open, if any, with result ERR. */
+void agent_audit_close(agent_session *s, int err);
 void agent_refused(const char *peer, const char *reason, const char *fp);
 
 /* journal.c: systemd. agent_journal_detect (at start) finds whether stderr is the journal; then audit

@@ -93,6 +93,35 @@ void agent_audit(const agent_session *s, const char *op, int pid, uint64_t bytes
 	          (unsigned long long)bytes, result);
 }
 
+void agent_audit_close(agent_session *s, int err)
+{
+	if (!s->audit.op)
+		return;
+	agent_audit(s, s->audit.op, s->audit.pid, s->audit.bytes, err);
+	s->audit.op = NULL;
+}
+
+void agent_audit_request(agent_session *s, const agent_req *r)
+{
+	int paging = s->pending.ops && s->pending.cursor != 0;
+
+	if (r->req && r->req->op_case == MEMSCAN__V1__REQUEST__OP_NEXT && s->audit.op) {
+		s->audit.bytes += r->bytes;
+		if (r->err != MEMSCAN_OK || !paging)
+			agent_audit_close(s, r->err);
+		return;
+	}
+	/* any other request drops the result still being paged (dispatch cleared it) */
+	agent_audit_close(s, MEMSCAN_ERR_CANCELLED);
+	if (r->err == MEMSCAN_OK && paging) {
+		s->audit.op = r->op;
+		s->audit.pid = r->pid;
+		s->audit.bytes = r->bytes;
+		return;
+	}
+	agent_audit(s, r->op, r->pid, r->bytes, r->err);
+}
+
 void agent_refused(const char *peer, const char *reason, const char *fp)
 {
 	const char *key = fp && fp[0] ? fp : "-";

@@ -53,6 +53,29 @@ static const struct agent_op *agent_find_op(Memscan__V1__Request__OpCase op)
 	return NULL;
 }
 
+/* The PID request REQ names, found by reflection: every operation on a process has a field "target"
+ * (a Target); 0 for the others. So the audit line of a request refused before its handler ran names
+ * the process it asked for. */
+static int agent_request_pid(const Memscan__V1__Request *req)
+{
+	const ProtobufCFieldDescriptor *f =
+	    protobuf_c_message_descriptor_get_field(req->base.descriptor, (unsigned)req->op_case);
+	const ProtobufCFieldDescriptor *tf;
+	const ProtobufCMessage *op;
+	const Memscan__V1__Target *t;
+
+	if (!f || f->type != PROTOBUF_C_TYPE_MESSAGE)
+		return 0;
+	op = *(const ProtobufCMessage *const *)((const char *)req + f->offset);
+	if (!op)
+		return 0;
+	tf = protobuf_c_message_descriptor_get_field_by_name(op->descriptor, "target");
+	if (!tf || tf->type != PROTOBUF_C_TYPE_MESSAGE || tf->descriptor != &memscan__v1__target__descriptor)
+		return 0;
+	t = *(const Memscan__V1__Target *const *)((const char *)op + tf->offset);
+	return t ? t->pid : 0;
+}
+
 static void agent_dispatch(agent_req *r)
 {
 	const struct agent_op *op = agent_find_op(r->req->op_case);
@@ -72,6 +95,7 @@ static void agent_dispatch(agent_req *r)
 	if (op->op != MEMSCAN__V1__REQUEST__OP_NEXT)
 		agent_pending_clear(&r->s->pending);
 	if (op->perm && !(perms & op->perm)) {
+		r->pid = agent_request_pid(r->req);
 		agent_fail(r, MEMSCAN_ERR_DENIED, "this key is not granted '%s' (needed by %s)",
 		           agent_perm_name(op->perm), op->name);
 		return;
@@ -104,7 +128,7 @@ int agent_handle_request(agent *ag, agent_session *s, const Memscan__V1__Request
 	}
 	if (r.err != MEMSCAN_OK && agent_pack_error(&r) != 0)
 		r.err = MEMSCAN_ERR_NO_MEMORY;
-	agent_audit(s, r.op, r.pid, r.bytes, r.err);
+	agent_audit_request(s, &r);
 	if (!r.out)
 		return -1;
 	*ret_out = r.out;

@@ -191,14 +191,17 @@ void cli_target_close(struct cli_target *t)
 	memset(t, 0, sizeof(*t));
 }
 
-static const char *remote_hint(int err)
+/* What to do about ERR, whose agent message is MSG. */
+static const char *remote_hint(int err, const char *msg)
 {
 	switch (err) {
 	case MEMSCAN_ERR_CONNECT:
 		return " (is memscan-agent running there, and is the address reachable?)";
 	case MEMSCAN_ERR_TIMEOUT:
 		return " (the agent did not answer in time)";
-	case MEMSCAN_ERR_DENIED:
+	case MEMSCAN_ERR_DENIED: /* the agent and its threads are refused to every key alike */
+		if (msg && strstr(msg, "never served"))
+			return "";
 		return " (the agent's authorized_keys does not grant this key that; ask its administrator)";
 	default:
 		return "";
@@ -225,7 +228,7 @@ int cli_target_err(const struct cli_target *t, int err, const char *what)
 		return CLI_USAGE;
 	default:
 		cli_err("%s%s failed: %s%s", what, t->where, msg && *msg ? msg : memscan_strerror(err),
-		        remote_hint(err));
+		        remote_hint(err, msg));
 		return CLI_FAIL;
 	}
 }

@@ -268,7 +268,9 @@ static uint8_t *peek_mem(int pid, uint64_t addr, size_t len)
 static void test_read_paged(void **state)
 {
 	const char *args[] = { "--pages", "2048", NULL };
+	Memscan__V1__Response *resp;
 	uint8_t *buf, *want;
+	char line[160];
 	ms_fixture f;
 	size_t holes;
 	int pages;
@@ -286,6 +288,23 @@ static void test_read_paged(void **state)
 	assert_memory_equal(buf, want, f.arena_len);
 	free(want);
 	free(buf);
+	/* one audit line for the whole read, with the bytes of all its pages, none per page */
+	snprintf(line, sizeof(line), "op=read pid=%d bytes=%llu result=OK", (int)f.pid,
+	         (unsigned long long)f.arena_len);
+	assert_true(ms_agent_wait_err(&env, line, 2000));
+	assert_int_equal(ms_agent_err_count(&env, line), 1);
+
+	/* a paged read left after its first page: its line when the next request drops it */
+	resp = ms_peer_read(&c, f.pid, 0, f.arena, f.arena_len, 0);
+	assert_non_null(resp);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_READ);
+	assert_true(resp->read->next_cursor != 0);
+	snprintf(line, sizeof(line), "op=read pid=%d bytes=%zu result=CANCELLED", (int)f.pid,
+	         resp->read->data.len);
+	wire_free_response(resp);
+	assert_int_equal(ms_agent_err_count(&env, line), 0);
+	wire_free_response(ms_peer_list_regions(&c, f.pid, 0));
+	assert_true(ms_agent_wait_err(&env, line, 2000));
 	ms_peer_close(&c);
 	ms_fixture_stop(&f);
 }
@@ -489,6 +508,7 @@ static void test_diff_abandoned_update(void **state)
 
 static void test_denied(void **state)
 {
+	char line[128];
 	ms_fixture f;
 	ms_peer c;
 
@@ -503,7 +523,11 @@ static void test_denied(void **state)
 	/* what it is granted still works */
 	wire_free_response(ms_peer_list_regions(&c, f.pid, 0));
 	ms_peer_close(&c);
-	assert_true(ms_agent_err_has(&env, "op=read pid=0 bytes=0 result=DENIED"));
+	/* a denial names the process it was asked for */
+	snprintf(line, sizeof(line), "op=read pid=%d bytes=0 result=DENIED", (int)f.pid);
+	assert_true(ms_agent_err_has(&env, line));
+	snprintf(line, sizeof(line), "op=scan pid=%d bytes=0 result=DENIED", (int)f.pid);
+	assert_true(ms_agent_err_has(&env, line));
 	ms_fixture_stop(&f);
 }
 

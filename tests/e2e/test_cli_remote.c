@@ -337,6 +337,17 @@ static void test_remote_errors(void **state)
 			            "--identity", "/nonexistent/key", NULL };
 		remote_fails(1, "/nonexistent/key", a);
 	}
+	{
+		/* the agent itself: refused to every key, so no word about this key's grant */
+		const char *a[] = { "remote",     "regions",     target(hostport, env.pid),
+			            "--identity", env.full.path, NULL };
+		ms_run r;
+
+		remote_fails(1, "is the agent itself", a);
+		assert_int_equal(ms_run_cli(&r, a), 0);
+		assert_null(strstr(r.err, "authorized_keys"));
+		ms_run_free(&r);
+	}
 	assert_int_equal(ms_agent_serving(&env, fx.pid), 0);
 }
 
