@@ -114,6 +114,7 @@ static int journal_socket(void)
 
 static void test_journal_fields(void **state)
 {
+	Memscan__V1__Response *hello;
 	ms_agent *a = *state;
 	char stream[64], msg[DGRAM_MAX];
 	int fd = journal_socket(), err_fd;
@@ -133,7 +134,9 @@ static void test_journal_fields(void **state)
 	unsetenv("JOURNAL_STREAM");
 
 	assert_int_equal(ms_peer_connect(&peer, a, &a->full, 5000), 0);
-	assert_non_null(ms_peer_hello(&peer));
+	hello = ms_peer_hello(&peer);
+	assert_non_null(hello);
+	wire_free_response(hello);
 	ms_peer_close(&peer);
 	assert_true(dgram_wait(fd, "MEMSCAN_EVENT=audit", msg, 10000));
 	assert_true(has_field(msg, "MEMSCAN_OP=hello"));
