@@ -10,6 +10,7 @@
 #include "args.h"
 #include "cancel.h"
 #include "cmd.h"
+#include "cmd_values.h"
 #include "output.h"
 
 #define FILTER_HELP                                                                                          \
@@ -97,6 +98,13 @@ static const struct cli_cmd commands[] = {
 	  "  --max N   print at most N (default 20, then '... and K more')\n"
 	  "  --json    one object per candidate: address, type, value, old, module, offset; the\n"
 	  "            summary line goes to stderr\n" },
+	{ "hunt", cmd_hunt, "find a value interactively: scan, then narrow step by step",
+	  "usage: memscan hunt PID [--type TYPE] [--align N] [FILTERS]\n"
+	  "\n"
+	  "A prompt holding one candidate set in memory (type i32 unless --type). Reads commands from\n"
+	  "stdin: with line editing and history on a terminal, plain lines otherwise (no prompt). Prints\n"
+	  "the number of candidates after each step. Ctrl-C cancels the running step, not the session.\n"
+	  "Commands:\n" HUNT_COMMANDS_HELP FILTER_HELP },
 	{ "snapshot", cmd_snapshot, "save the memory of a process to a file",
 	  "usage: memscan snapshot PID -o FILE [--read-absent] [FILTERS]\n"
 	  "\n"
