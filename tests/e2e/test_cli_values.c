@@ -160,6 +160,41 @@ static void expect_fail(const char *const *argv, int status, const char *message
 		expect_fail(argv_, (status), (message));                                                     \
 	} while (0)
 
+/* --utf16 looks for the UTF-16LE form of a string; --epsilon widens what a float matches. */
+static void test_utf16_epsilon(void **state)
+{
+	static const uint8_t wide[] = { 'h', 0, 'u', 0, 'n', 0, 't', 0 };
+	ms_fixture *f = *state;
+	uint64_t at = f->arena + TYPES_AT + 0x1000;
+	float v = 3.9f;
+	char expect[160];
+	ms_run r;
+
+	ms_fixture_poke(f, at, wide, sizeof(wide));
+	ms_fixture_poke(f, at + 0x40, &v, sizeof(v));
+	RUN(&r, "scan", ms_fixture_pid_str(f), "--type", "str", "--value", "hunt", "--utf16", "--range",
+	    arena_range(f));
+	assert_int_equal(r.status, 0);
+	snprintf(expect, sizeof(expect), "0x%llx  str  \"h\\u0000u\\u0000n\\u0000t\\u0000\"\n",
+	         (unsigned long long)at);
+	assert_string_equal(r.out, expect);
+	ms_run_free(&r);
+	/* 3.9 is not 3.75 at its written precision, but within 0.2 of it */
+	RUN(&r, "scan", ms_fixture_pid_str(f), "--type", "f32", "--value", "3.75", "--range", arena_range(f),
+	    "--json");
+	assert_int_equal(r.status, 0);
+	snprintf(expect, sizeof(expect), "\"0x%llx\"", (unsigned long long)(at + 0x40));
+	assert_null(strstr(r.out, expect));
+	ms_run_free(&r);
+	RUN(&r, "scan", ms_fixture_pid_str(f), "--type", "f32", "--value", "3.75", "--epsilon", "0.2",
+	    "--range", arena_range(f), "--json");
+	assert_int_equal(r.status, 0);
+	snprintf(expect, sizeof(expect), "{\"address\":\"0x%llx\",\"type\":\"f32\",\"value\":3.9000001}\n",
+	         (unsigned long long)(at + 0x40));
+	assert_non_null(strstr(r.out, expect));
+	ms_run_free(&r);
+}
+
 /* ---- predicates ---------------------------------------------------------------------------- */
 
 #define NSLOTS 5
@@ -607,6 +642,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_type),
+		cmocka_unit_test(test_utf16_epsilon),
 		cmocka_unit_test_setup_teardown(test_predicates, ms_scratch_setup, ms_scratch_teardown),
 		cmocka_unit_test_setup_teardown(test_float_str_narrow, ms_scratch_setup, ms_scratch_teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_then_changed, ms_scratch_setup,
