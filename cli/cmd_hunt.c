@@ -354,10 +354,15 @@ static int hunt_run(struct hunt *h)
 	while (!h->done && input_line(h, line, sizeof(line))) {
 		handle_line(h, line);
 		fflush(stdout);
-		/* Ctrl-C cancelled at most that step; SIGTERM ends the session */
-		if (cli_cancel_reset() == SIGTERM)
+		/* Ctrl-C cancelled at most that step; SIGTERM ends the session as shells report it */
+		if (cli_cancel_reset() == SIGTERM) {
+			h->ret = 128 + SIGTERM;
 			break;
+		}
 	}
+	/* a SIGTERM that came with the end of input still ends the session as SIGTERM */
+	if (!h->ret && cli_cancel_reset() == SIGTERM)
+		h->ret = 128 + SIGTERM;
 	input_close(h);
 	drop_all(h);
 	return h->ret;
