@@ -135,6 +135,7 @@ static void test_hunt_bad_input(void **state)
 	ms_session_send(&s, "undo");
 	step(&s, "7", sevens); /* the first line of output: the lines before printed only errors */
 	ms_session_send(&s, "-x");
+	ms_session_send(&s, "256");
 	step(&s, "7", sevens);
 	assert_int_equal(ms_session_end(&s, &err), 0);
 	assert_non_null(strstr(err, "nothing to compare yet"));
@@ -144,6 +145,7 @@ static void test_hunt_bad_input(void **state)
 	assert_non_null(strstr(err, "unknown command 'frobnicate'"));
 	assert_non_null(strstr(err, "nothing to undo"));
 	assert_non_null(strstr(err, "'x' is not a value of type u8"));
+	assert_non_null(strstr(err, "value '256' does not fit u8"));
 	free(err);
 }
 
