@@ -27,6 +27,7 @@ packages=(
 	debhelper         # scripts/deb.sh builds the Debian packages (dpkg-buildpackage)
 	systemd           # systemd-analyze, -sysusers, -tmpfiles check deploy/ (scripts/check_unit.sh)
 	libzstd-dev       # opt-in compression of read pages (agent, client); bench/'s zstd -1 baseline
+	libedit-dev       # line editing and history of the interactive `memscan hunt` prompt
 )
 
 # True if the package is installed (not merely known or half-configured).
