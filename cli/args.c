@@ -383,6 +383,36 @@ static int unknown_option(const char *cmd, const char *arg)
 	return CLI_USAGE;
 }
 
+/* Short flags bundled in ARG ("-wn5", "-w -n 5" alike): each letter a flag, until one that takes a
+ * value, which is the rest of ARG or the next argument. Returns that letter's option (its value in
+ * *RET_VAL, NULL if it comes next), NULL with *RET_ERR set when a letter is not allowed, or NULL
+ * with CLI_OK when ARG held flags only. */
+static const struct opt_spec *parse_short_bundle(const char *arg, uint32_t allowed, struct cli_opts *o,
+                                                 const char **ret_val, int *ret_err)
+{
+	*ret_val = NULL;
+	*ret_err = CLI_OK;
+	for (size_t j = 1; arg[j]; j++) {
+		const struct opt_spec *spec = find_short(arg[j]);
+
+		if (!spec || !(allowed & OPT_BIT(spec->id))) {
+			char one[3] = { '-', arg[j], '\0' };
+
+			*ret_err =
+			    j == 1 && !arg[2] ? unknown_option(o->cmd, arg) : unknown_option(o->cmd, one);
+			return NULL;
+		}
+		if (spec->has_arg) {
+			*ret_val = arg[j + 1] ? arg + j + 1 : NULL;
+			return spec;
+		}
+		*ret_err = apply_opt(o, spec, NULL, NULL);
+		if (*ret_err != CLI_OK)
+			return NULL;
+	}
+	return NULL;
+}
+
 /* Parses the option at ARGV[*I]; advances *I past its value. */
 static int parse_option(int argc, char **argv, int *i, uint32_t allowed, struct cli_opts *o)
 {
@@ -396,9 +426,11 @@ static int parse_option(int argc, char **argv, int *i, uint32_t allowed, struct 
 		if (eq)
 			val = eq + 1;
 	} else {
-		spec = find_short(arg[1]);
-		if (arg[2])
-			val = arg + 2;
+		int err;
+
+		spec = parse_short_bundle(arg, allowed, o, &val, &err);
+		if (!spec)
+			return err;
 	}
 	if (!spec || !(allowed & OPT_BIT(spec->id)) || (val && !spec->has_arg))
 		return unknown_option(o->cmd, arg);

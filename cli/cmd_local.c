@@ -63,28 +63,44 @@ static size_t text_width(const char *s)
 	return w;
 }
 
-static void ps_print_text(const memscan_proc_info *p)
+/* Widest name column a listing uses: longer names push their command line right. */
+#define PS_NAME_MAX_WIDTH 40
+
+static void ps_print_text(const memscan_proc_info *p, size_t name_width)
 {
 	size_t w = text_width(p->name);
 
 	printf("%7d %7d %6u %10llu ", p->pid, p->ppid, p->uid, (unsigned long long)(p->rss_bytes / 1024));
 	out_text_str(stdout, p->name);
-	printf("%*s ", w < 16 ? (int)(16 - w) : 0, "");
+	printf("%*s ", w < name_width ? (int)(name_width - w) : 0, "");
 	out_text_str(stdout, p->cmdline);
 	fputc('\n', stdout);
 }
 
-static void ps_print(const memscan_proc_info *list, size_t n, int json)
+/* True if P is listed: no NAME asked, or its name contains NAME. */
+static int ps_selected(const memscan_proc_info *p, const char *name)
 {
-	size_t i;
+	return !name || strstr(p->name, name) != NULL;
+}
 
+static void ps_print(const memscan_proc_info *list, size_t n, int json, const char *name)
+{
+	size_t i, width = 4; /* "NAME" */
+
+	for (i = 0; i < n; i++)
+		if (ps_selected(&list[i], name) && text_width(list[i].name) > width)
+			width = text_width(list[i].name);
+	width = width > PS_NAME_MAX_WIDTH ? PS_NAME_MAX_WIDTH : width;
 	if (!json)
-		printf("%7s %7s %6s %10s %-16s %s\n", "PID", "PPID", "UID", "RSS(KiB)", "NAME", "CMDLINE");
+		printf("%7s %7s %6s %10s %-*s %s\n", "PID", "PPID", "UID", "RSS(KiB)", (int)width, "NAME",
+		       "CMDLINE");
 	for (i = 0; i < n; i++) {
 		const memscan_proc_info *p = &list[i];
 
+		if (!ps_selected(p, name))
+			continue;
 		if (!json) {
-			ps_print_text(p);
+			ps_print_text(p, width);
 			continue;
 		}
 		printf("{\"pid\":%d,\"ppid\":%d,\"uid\":%u,\"rss\":%llu,\"name\":", p->pid, p->ppid, p->uid,
@@ -104,7 +120,7 @@ int cmd_ps(int argc, char **argv)
 	size_t n = 0;
 	int ret, done, err;
 
-	ret = cli_parse_cmd(argc, argv, "ps", OPT_BIT(OPT_JSON), cli_remote_mode ? 1 : 0, &o, &done);
+	ret = cli_parse_cmd(argc, argv, "ps", OPT_BIT(OPT_JSON), cli_remote_mode ? 2 : 1, &o, &done);
 	if (ret != CLI_OK || done)
 		return ret;
 	if (!cli_remote_mode) {
@@ -122,7 +138,7 @@ int cmd_ps(int argc, char **argv)
 		if (ret != CLI_OK)
 			return ret;
 	}
-	ps_print(list, n, o.json);
+	ps_print(list, n, o.json, o.npos > (cli_remote_mode ? 1 : 0) ? o.pos[o.npos - 1] : NULL);
 	free(list);
 	return CLI_OK;
 }
@@ -154,6 +170,8 @@ int cmd_regions(int argc, char **argv)
 		goto out;
 	}
 	n = memscan_region_list_count(list);
+	if (!o.json)
+		out_region_header(stdout);
 	for (i = 0; i < n; i++) {
 		if (o.json)
 			out_region_json(stdout, memscan_region_list_get(list, i));
@@ -411,6 +429,7 @@ struct scan_ctx {
 	int nomem;
 	struct scan_match *items;
 	size_t count, cap;
+	uint64_t total; /* matches seen */
 };
 
 /* Index of the region of LIST starting at START (the list is sorted), or SIZE_MAX. */
@@ -474,6 +493,7 @@ static int on_match(void *arg, uint64_t address, const memscan_region *region)
 	struct scan_ctx *ctx = arg;
 	struct scan_match m = { address, region->start, region_index(ctx->regions, region->start) };
 
+	ctx->total++;
 	if (ctx->streaming) {
 		match_print(ctx, &m);
 		return 0;
@@ -487,6 +507,23 @@ static int on_match(void *arg, uint64_t address, const memscan_region *region)
 		ctx->streaming = 1;
 	}
 	return 0;
+}
+
+/* No match: said on stderr (stdout stays empty, exit 0), with what was searched. */
+static void scan_say_none(const struct cli_opts *o, const struct cli_target *t,
+                          const memscan_region_list *list)
+{
+	uint64_t bytes = 0;
+	size_t n = memscan_region_list_count(list);
+	char size[OUT_SIZE_LEN];
+
+	for (size_t i = 0; i < n; i++) {
+		const memscan_region *r = memscan_region_list_get(list, i);
+
+		bytes += r->end - r->start;
+	}
+	cli_err("no match for '%s' in %zu regions (%s) of PID %d%s", o->pattern, n, out_size(bytes, size),
+	        t->pid, t->where);
 }
 
 static int scan_run(const struct cli_opts *o, struct cli_target *t, const memscan_pattern *pat)
@@ -508,6 +545,8 @@ static int scan_run(const struct cli_opts *o, struct cli_target *t, const memsca
 		scan_flush(&ctx);
 	else
 		ret = cli_target_err(t, err, "scanning");
+	if (ret == CLI_OK && ctx.total == 0)
+		scan_say_none(o, t, list);
 	free(ctx.items);
 	memscan_region_list_free(list);
 	return ret;

@@ -29,14 +29,16 @@ static int cmd_help(int argc, char **argv);
 
 static const struct cli_cmd commands[] = {
 	{ "ps", cmd_ps, "list processes",
-	  "usage: memscan ps [--json]\n"
+	  "usage: memscan ps [NAME] [--json]\n"
 	  "\n"
-	  "Lists the processes of the host: PID, PPID, UID, RSS, name and command line.\n"
+	  "Lists the processes of the host: PID, PPID, UID, RSS, name and command line; with NAME, only\n"
+	  "those whose name contains it.\n"
 	  "  --json   one JSON object per process: pid, ppid, uid, rss (bytes), name, cmdline\n" },
 	{ "regions", cmd_regions, "list the memory regions of a process",
 	  "usage: memscan regions PID [FILTERS] [--json]\n"
 	  "\n"
-	  "Lists the regions of /proc/PID/maps with their kind. Without filters every region is listed.\n"
+	  "Lists the regions of /proc/PID/maps with their size and kind, under a header. Without filters\n"
+	  "every region is listed.\n"
 	  "  --json   one JSON object per region: start, end, perms, offset, path, kind, size, inode,\n"
 	  "           dev, deleted\n" FILTER_HELP },
 	{ "read", cmd_read, "read memory of a process",
@@ -128,7 +130,7 @@ static const struct cli_cmd commands[] = {
 	  "                      {appeared|vanished: {start, end}}; with --watch each has a "
 	  "time\n" READ_ABSENT_HELP FILTER_HELP },
 	{ "remote", cmd_remote, "run ps, regions, read, scan, snapshot or diff through a memscan-agent",
-	  "usage: memscan remote ps HOST[:PORT] [--json] [--identity FILE]\n"
+	  "usage: memscan remote ps HOST[:PORT] [NAME] [--json] [--identity FILE]\n"
 	  "       memscan remote regions|read|scan|snapshot|diff TARGET ... [--identity FILE]\n"
 	  "\n"
 	  "Runs a command on the host of a memscan-agent, with exactly the options and the output of the\n"

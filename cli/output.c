@@ -222,14 +222,45 @@ void out_hexdump(FILE *out, uint64_t addr, const uint8_t *data, size_t len, cons
 	}
 }
 
+const char *out_size(uint64_t bytes, char *buf)
+{
+	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	double v = (double)bytes;
+	size_t u = 0;
+
+	if (bytes < 1024) {
+		snprintf(buf, OUT_SIZE_LEN, "%llu B", (unsigned long long)bytes);
+		return buf;
+	}
+	v /= 1024;
+	while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, OUT_SIZE_LEN, v < 10 ? "%.1f %s" : "%.0f %s", v, units[u]);
+	return buf;
+}
+
+/* Columns: the range as /proc/PID/maps writes it (12 hex digits for most user addresses), then
+ * fixed widths. */
+#define REGION_RANGE_WIDTH 25
+
+void out_region_header(FILE *out)
+{
+	fprintf(out, "%-*s %-4s %-8s %-5s %-10s %8s %-7s %s\n", REGION_RANGE_WIDTH, "START-END", "PERM",
+	        "OFFSET", "DEV", "INODE", "SIZE", "KIND", "PATH");
+}
+
 void out_region_text(FILE *out, const memscan_region *r)
 {
-	char perms[5];
+	char perms[5], range[48], size[OUT_SIZE_LEN];
 
 	memscan_perms_format(r->perms, perms);
-	fprintf(out, "%08llx-%08llx %s %08llx %02x:%02x %-10llu %-7s ", (unsigned long long)r->start,
-	        (unsigned long long)r->end, perms, (unsigned long long)r->offset, r->dev_major, r->dev_minor,
-	        (unsigned long long)r->inode, memscan_kind_name(r->kind));
+	snprintf(range, sizeof(range), "%08llx-%08llx", (unsigned long long)r->start,
+	         (unsigned long long)r->end);
+	fprintf(out, "%-*s %s %08llx %02x:%02x %-10llu %8s %-7s ", REGION_RANGE_WIDTH, range, perms,
+	        (unsigned long long)r->offset, r->dev_major, r->dev_minor, (unsigned long long)r->inode,
+	        out_size(r->end - r->start, size), memscan_kind_name(r->kind));
 	out_text_str(out, r->path);
 	fputs(r->deleted ? " (deleted)\n" : "\n", out);
 }

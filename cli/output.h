@@ -29,6 +29,11 @@ void out_text_str(FILE *out, const char *s);
 /* An xxd-style hexdump of LEN bytes read at ADDR; bytes inside HOLES print as "??". */
 void out_hexdump(FILE *out, uint64_t addr, const uint8_t *data, size_t len, const memscan_ranges *holes);
 
+/* BYTES for people, "512 B", "4.0 KiB", "132 KiB", "1.5 GiB", into BUF (OUT_SIZE_LEN bytes); returns BUF. */
+#define OUT_SIZE_LEN 16
+const char *out_size(uint64_t bytes, char *buf);
+/* The header line of out_region_text's columns. */
+void out_region_header(FILE *out);
 void out_region_text(FILE *out, const memscan_region *r);
 void out_region_json(FILE *out, const memscan_region *r);
 

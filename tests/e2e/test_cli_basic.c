@@ -50,6 +50,49 @@ static void test_ps(void **state)
 	ms_run_free(&r);
 }
 
+/* The column where "CMDLINE" starts in the header of OUT; every line's command line starts there. */
+static void ps_expect_aligned(const char *out)
+{
+	const char *nl = strchr(out, '\n'), *col = strstr(out, "CMDLINE");
+	size_t at;
+
+	assert_non_null(nl);
+	assert_true(col && col < nl);
+	at = (size_t)(col - out);
+	for (const char *line = nl + 1; *line; line = strchr(line, '\n') + 1) {
+		assert_true((size_t)(strchr(line, '\n') - line) >= at); /* a kernel thread: no command line */
+		assert_true(line[at - 1] == ' ' && line[at] != ' ');
+	}
+}
+
+static void test_ps_filter(void **state)
+{
+	ms_fixture *f = *state;
+	char needle[32];
+	ms_run r;
+
+	RUN(&r, "ps", "memscan-fix");
+	assert_int_equal(r.status, 0);
+	assert_true(ps_lists(r.out, f->pid));
+	/* only processes whose name holds it: each line (after the header) names memscan-fixture */
+	for (const char *line = strchr(r.out, '\n') + 1; *line; line = strchr(line, '\n') + 1)
+		assert_non_null(strstr(line, "memscan-fixture"));
+	ps_expect_aligned(r.out);
+	ms_run_free(&r);
+
+	/* the name column is as wide as the longest name listed */
+	RUN(&r, "ps");
+	assert_int_equal(r.status, 0);
+	ps_expect_aligned(r.out);
+	ms_run_free(&r);
+
+	snprintf(needle, sizeof(needle), "no-such-name-%d", (int)getpid());
+	RUN(&r, "ps", needle);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(ms_count_lines(r.out), 1); /* the header */
+	ms_run_free(&r);
+}
+
 static void test_regions_all(void **state)
 {
 	ms_fixture *f = *state;
@@ -67,16 +110,21 @@ static void test_regions_all(void **state)
 static void test_regions_range(void **state)
 {
 	ms_fixture *f = *state;
+	const char *body;
 	char expect[128];
 	ms_run r;
 
 	RUN(&r, "regions", ms_fixture_pid_str(f), "--range", range_str(f->arena, f->arena + f->arena_len));
 	assert_int_equal(r.status, 0);
-	assert_int_equal(ms_count_lines(r.out), 1);
+	assert_int_equal(ms_count_lines(r.out), 2); /* the header, the arena */
+	assert_memory_equal(r.out, "START-END ", 10);
+	body = strchr(r.out, '\n') + 1;
 	snprintf(expect, sizeof(expect), "%08llx-%08llx rw-p 00000000 00:00 0 ", (unsigned long long)f->arena,
 	         (unsigned long long)(f->arena + f->arena_len));
-	assert_memory_equal(r.out, expect, strlen(expect));
-	assert_non_null(strstr(r.out, "anon"));
+	assert_memory_equal(body, expect, strlen(expect));
+	assert_non_null(strstr(body, "anon"));
+	/* its size, for people: the arena is whole pages, at least 36 KiB */
+	assert_non_null(strstr(body, f->arena_len < (1 << 20) ? " KiB anon" : " MiB anon"));
 	ms_run_free(&r);
 
 	RUN(&r, "regions", ms_fixture_pid_str(f), "--json", "--range",
@@ -102,14 +150,14 @@ static void test_regions_straddle_and_filters(void **state)
 	/* the two pages around the boundary are two regions: rw-p then r--p */
 	RUN(&r, "regions", ms_fixture_pid_str(f), "--range", range_str(f->straddle, f->boundary + 2));
 	assert_int_equal(r.status, 0);
-	assert_int_equal(ms_count_lines(r.out), 2);
+	assert_int_equal(ms_count_lines(r.out), 3); /* the header and two regions */
 	assert_non_null(strstr(r.out, " rw-p "));
 	assert_non_null(strstr(r.out, " r--p "));
 	ms_run_free(&r);
 
 	RUN(&r, "regions", ms_fixture_pid_str(f), "--kind", "stack");
 	assert_int_equal(r.status, 0);
-	assert_true(ms_count_lines(r.out) >= 1);
+	assert_true(ms_count_lines(r.out) >= 2);
 	assert_non_null(strstr(r.out, "[stack]"));
 	assert_null(strstr(r.out, "memscan-fixture"));
 	ms_run_free(&r);
@@ -240,6 +288,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ps),
+		cmocka_unit_test(test_ps_filter),
 		cmocka_unit_test(test_regions_all),
 		cmocka_unit_test(test_regions_range),
 		cmocka_unit_test(test_regions_straddle_and_filters),

@@ -189,8 +189,8 @@ static void test_diff_watch(void **state)
 	assert_non_null(strstr(r.out, needle));
 	ms_run_free(&r);
 
-	RUN(&r, "diff", ms_fixture_pid_str(&f), "-i", "100ms", "-w", "-n", "2", "--json", "--range",
-	    arena_range(&f));
+	/* bundled short options: -wn2 is -w -n 2 */
+	RUN(&r, "diff", ms_fixture_pid_str(&f), "-i", "100ms", "-wn2", "--json", "--range", arena_range(&f));
 	assert_int_equal(r.status, 0);
 	assert_int_equal(ms_count_lines(r.out), 4);
 	assert_memory_equal(r.out, "{\"time\":\"20", 11);

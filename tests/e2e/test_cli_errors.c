@@ -114,6 +114,9 @@ static void test_usage_errors(void **state)
 	EXPECT_FAIL(2, "unknown command", "frobnicate");
 	EXPECT_FAIL(2, "usage: memscan", NULL);
 	EXPECT_FAIL(2, "unknown option '--bogus'", "regions", p, "--bogus");
+	/* short options bundle; a letter the command does not take is named alone */
+	EXPECT_FAIL(2, "unknown option '-x' for 'diff'", "diff", p, "-wx");
+	EXPECT_FAIL(2, "option --count needs a value", "diff", p, "-wn");
 	EXPECT_FAIL(2, "unknown option '-x'", "ps", "-x");
 	EXPECT_FAIL(2, "unknown option '--raw'", "scan", p, "--pattern", "00", "--raw");
 	EXPECT_FAIL(2, "unexpected argument", "regions", p, "extra");

@@ -131,6 +131,28 @@ static void test_json(void **state)
 	ms_run_free(&r);
 }
 
+/* No match: nothing on stdout, exit 0, and stderr says what was searched. */
+static void test_no_match(void **state)
+{
+	ms_fixture *f = *state;
+	ms_run r;
+
+	RUN(&r, "scan", ms_fixture_pid_str(f), "--pattern", "4D 5A 4D 5A 4D 5A 4D 5A 4D 5A 4D 5A 99",
+	    "--range", "0-1000000");
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "");
+	assert_non_null(
+	    strstr(r.err, "no match for '4D 5A 4D 5A 4D 5A 4D 5A 4D 5A 4D 5A 99' in 0 regions (0 B)"));
+	ms_run_free(&r);
+	RUN(&r, "scan", ms_fixture_pid_str(f), "--pattern", "4D 5A 4D 5A 4D 5A 4D 5A 4D 5A 4D 5A 99",
+	    "--json");
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "");
+	assert_non_null(strstr(r.err, "no match for"));
+	assert_non_null(strstr(r.err, " regions ("));
+	ms_run_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -140,6 +162,7 @@ int main(void)
 		cmocka_unit_test(test_align_max),
 		cmocka_unit_test(test_filters),
 		cmocka_unit_test(test_json),
+		cmocka_unit_test(test_no_match),
 	};
 
 	return cmocka_run_group_tests(tests, ms_fixture_setup, ms_fixture_teardown);
