@@ -22,6 +22,8 @@ packages=(
 	zsh               # e2e/test_cli_completion loads 'memscan completion zsh' in it
 	fish              # ... and 'memscan completion fish'
 	libzstd-dev       # opt-in compression of read pages (agent, client); bench/'s zstd -1 baseline
+	python3           # the Python binding (python/memscan) and its tests
+	python3-pytest    # ... whose suite, python/tests/, is the ctest python/pytest
 )
 
 # True if the package is installed (not merely known or half-configured).

@@ -1,0 +1,75 @@
+# SPDX-License-Identifier: MIT
+"""memscan: read-only inspection of Linux processes' memory, local and through memscan agents.
+
+A ctypes binding of libmemscan.so.0 and libmemscan-client.so.0 (no compiler needed). Set
+MEMSCAN_LIB_DIR (directories separated by ':') to load the libraries from a build tree.
+"""
+from __future__ import annotations
+
+from .errors import (
+    AuthError,
+    BadFile,
+    BadPattern,
+    ConnectError,
+    Denied,
+    Err,
+    InvalidArgument,
+    LimitExceeded,
+    MemscanError,
+    NotFound,
+    PermissionDenied,
+    ProcessGone,
+    ProcessNotFound,
+    RemoteError,
+    Timeout,
+    Unreadable,
+    strerror,
+)
+from .process import (
+    Memory,
+    ProcInfo,
+    Process,
+    ReadMethod,
+    holds_cap_ptrace,
+    list_processes,
+    page_size,
+    version,
+)
+from .regions import Filter, Kind, Perm, Range, Region, RegionList
+from .scan import Match, Pattern
+
+__all__ = [
+    "AuthError",
+    "BadFile",
+    "BadPattern",
+    "ConnectError",
+    "Denied",
+    "Err",
+    "Filter",
+    "InvalidArgument",
+    "Kind",
+    "LimitExceeded",
+    "Match",
+    "MemscanError",
+    "Memory",
+    "NotFound",
+    "Pattern",
+    "Perm",
+    "PermissionDenied",
+    "ProcInfo",
+    "Process",
+    "ProcessGone",
+    "ProcessNotFound",
+    "Range",
+    "ReadMethod",
+    "Region",
+    "RegionList",
+    "RemoteError",
+    "Timeout",
+    "Unreadable",
+    "holds_cap_ptrace",
+    "list_processes",
+    "page_size",
+    "strerror",
+    "version",
+]
