@@ -6,6 +6,8 @@ MEMSCAN_LIB_DIR (directories separated by ':') to load the libraries from a buil
 """
 from __future__ import annotations
 
+from .detector import Detector
+from .diff import Change, ChangeRun, Diff, diff_snapshots
 from .errors import (
     AuthError,
     BadFile,
@@ -37,21 +39,26 @@ from .process import (
 )
 from .regions import Filter, Kind, Perm, Range, Region, RegionList
 from .scan import Match, Pattern
+from .snapshot import Snapshot, SnapshotRegion
 
 __all__ = [
     "AuthError",
     "BadFile",
     "BadPattern",
+    "Change",
+    "ChangeRun",
     "ConnectError",
     "Denied",
+    "Detector",
+    "Diff",
     "Err",
     "Filter",
     "InvalidArgument",
     "Kind",
     "LimitExceeded",
     "Match",
-    "MemscanError",
     "Memory",
+    "MemscanError",
     "NotFound",
     "Pattern",
     "Perm",
@@ -65,8 +72,11 @@ __all__ = [
     "Region",
     "RegionList",
     "RemoteError",
+    "Snapshot",
+    "SnapshotRegion",
     "Timeout",
     "Unreadable",
+    "diff_snapshots",
     "holds_cap_ptrace",
     "list_processes",
     "page_size",

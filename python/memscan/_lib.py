@@ -250,3 +250,12 @@ class SharedHandle(Handle):
     def close(self) -> None:
         self._handle = None
         self._owner = None
+
+
+def index(i: int, n: int, what: str) -> int:
+    """I as an index into N items (negative counts from the end); IndexError naming WHAT if out of range."""
+    if i < 0:
+        i += n
+    if not 0 <= i < n:
+        raise IndexError(f"{what} index out of range")
+    return i

@@ -208,13 +208,9 @@ class RegionList(Sequence[Region]):
     def __getitem__(self, index: slice) -> list[Region]: ...
 
     def __getitem__(self, index: Union[int, slice]) -> Union[Region, list[Region]]:
-        n = len(self)
         if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(n))]
-        if index < 0:
-            index += n
-        if not 0 <= index < n:
-            raise IndexError("region index out of range")
+            return [self[i] for i in range(*index.indices(len(self)))]
+        index = _lib.index(index, len(self), "region")
         return Region.from_c(_region_list_get(self.handle, index).contents)
 
     def __iter__(self) -> Iterator[Region]:
