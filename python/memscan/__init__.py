@@ -6,8 +6,9 @@ MEMSCAN_LIB_DIR (directories separated by ':') to load the libraries from a buil
 """
 from __future__ import annotations
 
+from .client import Client, Grant, RemoteSnapshot, SnapshotFileInfo
 from .detector import Detector
-from .diff import Change, ChangeRun, Diff, diff_snapshots
+from .diff import Change, ChangeRun, Diff, DiffPart, diff_snapshots
 from .errors import (
     AuthError,
     BadFile,
@@ -27,6 +28,7 @@ from .errors import (
     Unreadable,
     strerror,
 )
+from .keys import default_identity, fingerprint, generate_key, trust
 from .process import (
     Memory,
     ProcInfo,
@@ -47,12 +49,15 @@ __all__ = [
     "BadPattern",
     "Change",
     "ChangeRun",
+    "Client",
     "ConnectError",
     "Denied",
     "Detector",
     "Diff",
+    "DiffPart",
     "Err",
     "Filter",
+    "Grant",
     "InvalidArgument",
     "Kind",
     "LimitExceeded",
@@ -72,14 +77,20 @@ __all__ = [
     "Region",
     "RegionList",
     "RemoteError",
+    "RemoteSnapshot",
     "Snapshot",
+    "SnapshotFileInfo",
     "SnapshotRegion",
     "Timeout",
     "Unreadable",
+    "default_identity",
     "diff_snapshots",
+    "fingerprint",
+    "generate_key",
     "holds_cap_ptrace",
     "list_processes",
     "page_size",
     "strerror",
+    "trust",
     "version",
 ]

@@ -67,9 +67,12 @@ class Diff(_lib.SharedHandle):
     def __getitem__(self, index: int) -> ChangeRun:
         index = _lib.index(index, len(self), "change run")
         c = _run(self.handle, index)
-        old = _lib.view(ctypes.cast(c.old_bytes, _vp).value or 0, c.length, self._owner)
-        new = _lib.view(ctypes.cast(c.new_bytes, _vp).value or 0, c.length, self._owner)
+        old = self._bytes(ctypes.cast(c.old_bytes, _vp).value or 0, c.length)
+        new = self._bytes(ctypes.cast(c.new_bytes, _vp).value or 0, c.length)
         return ChangeRun(c.address, c.length, c.region_index, old, new)
+
+    def _bytes(self, address: int, length: int) -> memoryview:
+        return _lib.view(address, length, self._owner)
 
     def __iter__(self) -> Iterator[ChangeRun]:
         for i in range(len(self)):
@@ -123,6 +126,22 @@ class Diff(_lib.SharedHandle):
             if len(batch) < CHANGES_BATCH:
                 return
             first += len(batch)
+
+
+class DiffPart(Diff):
+    """A page of a remote diff (Client.diff_parts), lent for the callback only: its runs' bytes
+    are copies, and the part is closed (ValueError on use) once the callback returns."""
+
+    _what = "diff part (valid during its callback only)"
+
+    def __init__(self, handle: int) -> None:  # pylint: disable=super-init-not-called
+        self._handle = handle  # borrowed: the library frees it after the callback
+
+    def close(self) -> None:
+        self._handle = None
+
+    def _bytes(self, address: int, length: int) -> memoryview:
+        return memoryview(ctypes.string_at(address, length))
 
 
 def diff_snapshots(old: Snapshot, new: Snapshot) -> Diff:

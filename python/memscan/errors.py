@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from typing import Optional
+from typing import Callable, Optional
 
 from . import _lib
 
@@ -138,6 +138,11 @@ _CLASSES: dict[int, type[MemscanError]] = {
 def error(code: int, message: Optional[str] = None) -> MemscanError:
     """The exception for CODE: the subclass that names it, else MemscanError."""
     return _CLASSES.get(int(code), MemscanError)(code, message)
+
+
+def failure(context: str) -> Callable[[int], MemscanError]:
+    """A maker of the exception for a code, its message led by CONTEXT (what was being done)."""
+    return lambda code: error(code, f"{context}: {strerror(code)}")
 
 
 def check(code: int, context: Optional[str] = None) -> None:

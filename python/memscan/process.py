@@ -6,10 +6,10 @@ import ctypes
 import enum
 import sys
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from . import _lib
-from .errors import Err, check, error, strerror
+from .errors import Err, check, failure
 from .regions import Filter, Range, RegionList, RegionsArg, ranges_from_c
 from .scan import Match, Pattern, scan_process
 
@@ -112,8 +112,9 @@ if sys.implementation.name == "cpython":
     _as_string.argtypes = [ctypes.py_object]
 
 
-def read_into_new(length: int, fill: Any, address: int, context: str) -> Memory:
-    """A new Memory of LENGTH bytes that FILL(pointer, holes) writes (returns a memscan_err)."""
+def read_into_new(length: int, fill: Any, address: int, fail: Callable[[int], BaseException]) -> Memory:
+    """A new Memory of LENGTH bytes that FILL(pointer, holes) writes; FILL returns a memscan_err,
+    and FAIL(code) is raised for any but OK and PARTIAL."""
     holes = _lib.CRanges()
     if _as_string is not None:
         out = Memory(length)
@@ -124,17 +125,12 @@ def read_into_new(length: int, fill: Any, address: int, context: str) -> Memory:
         out = Memory(buf.raw)
     try:
         if r not in (Err.OK, Err.PARTIAL):
-            raise error(r, fill_message(context, r))
+            raise fail(r)
         out.address = address
         out.holes = ranges_from_c(ctypes.pointer(holes))
     finally:
         ranges_release(ctypes.byref(holes))
     return out
-
-
-def fill_message(context: str, code: int) -> str:
-    """CONTEXT: the library's description of CODE."""
-    return f"{context}: {strerror(code)}"
 
 
 class ReadMethod(enum.IntEnum):
@@ -211,7 +207,7 @@ class Process(_lib.Handle):
             length,
             lambda ptr, holes: _read(self.handle, address, ptr, length, holes),
             address,
-            f"reading {length} bytes at {address:#x} of pid {self._handle and self.pid}",
+            failure(f"reading {length} bytes at {address:#x} of pid {self.pid}"),
         )
 
     def read_into(self, address: int, buffer: Any) -> tuple[Range, ...]:
@@ -226,7 +222,7 @@ class Process(_lib.Handle):
         try:
             r = _read(self.handle, address, ptr, n, ctypes.byref(holes))
             if r not in (Err.OK, Err.PARTIAL):
-                raise error(r, fill_message(f"reading {n} bytes at {address:#x} of pid {self.pid}", r))
+                raise failure(f"reading {n} bytes at {address:#x} of pid {self.pid}")(r)
             return ranges_from_c(ctypes.pointer(holes))
         finally:
             ranges_release(ctypes.byref(holes))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from . import _lib
-from .errors import BadPattern, Err, check, error, strerror
+from .errors import BadPattern, Err, error, failure, strerror
 from .regions import Region, RegionsArg, as_region_list, list_handle
 
 if TYPE_CHECKING:
@@ -71,9 +71,9 @@ class Pattern(_lib.Handle):
         """Matches in DATA (bytes-like), as if it were memory starting at address BASE."""
         keep, ptr, n = _buffer_address(data)
         opts = _lib.CScanOptions(align, max_results, 0)
-        return _collect(
+        return collect(
             lambda cb, count: _scan_buffer(ptr, n, base, self.handle, ctypes.byref(opts), cb, None, count),
-            "scanning a buffer",
+            failure("scanning a buffer"),
         )
 
 
@@ -90,8 +90,9 @@ def _buffer_address(data: Any) -> tuple[Any, Optional[int], int]:
     return keep, ctypes.addressof(keep), mv.nbytes
 
 
-def _collect(run: Callable[[Any, Any], int], context: str) -> list[Match]:
-    """Runs RUN(callback, count pointer) and gathers the matches it reports, regions copied once."""
+def collect(run: Callable[[Any, Any], int], fail: Callable[[int], BaseException]) -> list[Match]:
+    """Runs RUN(callback, count pointer) and gathers the matches it reports, regions copied once;
+    raises FAIL(code) if RUN fails (or what the callback raised)."""
     found: list[Match] = []
     regions: dict[int, Region] = {}
     failure: list[BaseException] = []
@@ -112,7 +113,8 @@ def _collect(run: Callable[[Any, Any], int], context: str) -> list[Match]:
     r = run(cb, ctypes.byref(count))
     if failure:
         raise failure[0]
-    check(r, context)
+    if r != Err.OK:
+        raise fail(r)
     return found
 
 
@@ -129,7 +131,7 @@ def scan_process(
     pat = pattern if isinstance(pattern, Pattern) else Pattern(pattern)
     rl = as_region_list(regions)
     opts = _lib.CScanOptions(align, max_results, int(no_memmap))
-    return _collect(
+    return collect(
         lambda cb, count: _scan(proc.handle, list_handle(rl), pat.handle, ctypes.byref(opts), cb, None, count),
-        f"scanning pid {proc.pid} for {pat.text!r}",
+        failure(f"scanning pid {proc.pid} for {pat.text!r}"),
     )

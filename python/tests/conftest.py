@@ -37,11 +37,18 @@ def child_env() -> dict[str, str]:
 
 
 def read_line(stream, timeout: float = 10.0) -> str:
-    """One line of STREAM within TIMEOUT seconds."""
-    ready, _, _ = select.select([stream], [], [], timeout)
-    if not ready:
-        raise TimeoutError("no line within %.0f s" % timeout)
-    return stream.readline()
+    """One line of the pipe STREAM within TIMEOUT seconds, read a byte at a time from its
+    descriptor so that nothing past the line is buffered where select() cannot see it."""
+    fd, line = stream.fileno(), b""
+    while not line.endswith(b"\n"):
+        ready, _, _ = select.select([fd], [], [], timeout)
+        if not ready:
+            raise TimeoutError("no line within %.0f s (got %r)" % (timeout, line))
+        ch = os.read(fd, 1)
+        if not ch:
+            break
+        line += ch
+    return line.decode()
 
 
 class Target:
