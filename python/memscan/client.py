@@ -14,7 +14,7 @@ from .errors import Err, MemscanError, error
 from .keys import default_identity
 from .process import Memory, ProcInfo, proc_infos, ranges_release, read_into_new
 from .regions import Filter, Range, RegionList, ranges_from_c
-from .scan import Match, collect
+from .scan import Match, Pattern, collect
 from .snapshot import Snapshot
 
 _vp = ctypes.c_void_p
@@ -244,9 +244,16 @@ class Client(_lib.Handle):
             ranges_release(ctypes.byref(holes))
 
     def scan(
-        self, pid: int, pattern: str, filter: Optional[Filter] = None, *, align: int = 0, max_results: int = 0
+        self,
+        pid: int,
+        pattern: Union[str, Pattern],
+        filter: Optional[Filter] = None,
+        *,
+        align: int = 0,
+        max_results: int = 0,
     ) -> list[Match]:
         """PATTERN in PID's regions passing FILTER (None = the default filter), as Process.scan."""
+        pattern = pattern.text if isinstance(pattern, Pattern) else pattern
         fp, _keep = _filter_arg(filter)
         opts = _lib.CScanOptions(align, max_results, 0)
         return collect(

@@ -93,6 +93,10 @@ class NotFound(MemscanError, LookupError):
     """NOT_FOUND: no such index, region or object (e.g. a snapshot id the session does not keep)."""
 
 
+class Cancelled(MemscanError):
+    """CANCELLED: the process's cancel function (Process.set_cancel) asked to stop."""
+
+
 class RemoteError(MemscanError):
     """A failure only remote calls have: the base of Denied, AuthError, ConnectError, Timeout..."""
 
@@ -132,6 +136,7 @@ _CLASSES: dict[int, type[MemscanError]] = {
     Err.CONNECT: ConnectError,
     Err.AUTH: AuthError,
     Err.BUSY: RemoteError,
+    Err.CANCELLED: Cancelled,
 }
 
 

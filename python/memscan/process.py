@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import enum
 import sys
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Union
 
@@ -21,6 +22,8 @@ _process_start_time = _lib.bind(_lib.core, "memscan_process_start_time", ctypes.
 _process_check_alive = _lib.bind(_lib.core, "memscan_process_check_alive", ctypes.c_int, [_vp])
 _process_set_read_method = _lib.bind(_lib.core, "memscan_process_set_read_method", ctypes.c_int, [_vp, ctypes.c_int])
 _process_set_skip_absent = _lib.bind(_lib.core, "memscan_process_set_skip_absent", ctypes.c_int, [_vp, ctypes.c_bool])
+CANCEL_FN = ctypes.CFUNCTYPE(ctypes.c_int, _vp)
+_process_set_cancel = _lib.bind(_lib.core, "memscan_process_set_cancel", ctypes.c_int, [_vp, CANCEL_FN, _vp])
 _process_list = _lib.bind(
     _lib.core,
     "memscan_process_list",
@@ -150,6 +153,7 @@ class Process(_lib.Handle):
     """
 
     _what = "process handle"
+    _cancel: Any = None
     _free = staticmethod(_process_free)
 
     def __init__(self, pid: int) -> None:
@@ -191,6 +195,30 @@ class Process(_lib.Handle):
     def set_skip_absent(self, skip: bool) -> None:
         """Whether whole-region reads zero-fill never-written pages instead of reading them (default on)."""
         check(_process_set_skip_absent(self.handle, bool(skip)), "setting skip-absent")
+
+    def set_cancel(self, cancel: Optional[Union[Callable[[], Any], "threading.Event"]]) -> None:
+        """Makes long operations on this process (reads, scans, snapshots, detection) stop with
+        Cancelled once CANCEL() is true (or the threading.Event CANCEL is set); None detaches.
+
+        CANCEL is asked about every 10 ms of work, from the calling thread and from the library's
+        worker threads at once: it must be quick and thread-safe (Event.is_set is both). A Python
+        program that wants Ctrl-C to stop a long call runs it in a thread and sets the event from
+        its KeyboardInterrupt handler (a signal is handled only between library calls)."""
+        if cancel is None:
+            check(_process_set_cancel(self.handle, CANCEL_FN(), None), "detaching the cancel function")
+            self._cancel = None
+            return
+        ask = getattr(cancel, "is_set", cancel)
+
+        def on_ask(_ctx: Any) -> int:
+            try:
+                return 1 if ask() else 0
+            except BaseException:  # a failing question stops the work rather than being lost
+                return 1
+
+        fn = CANCEL_FN(on_ask)
+        check(_process_set_cancel(self.handle, fn, None), "setting the cancel function")
+        self._cancel = fn  # the library calls it while this handle lives
 
     def regions(self, filter: Optional[Filter] = None) -> RegionList:
         """The regions of /proc/PID/maps that pass FILTER (None = all)."""

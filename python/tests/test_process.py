@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -133,3 +134,27 @@ def test_regions_and_filters(target):
             p.regions(memscan.Filter(perms="rq"))
         again = memscan.RegionList.of(mine)
         assert list(again) == mine and again[-1] == mine[0]
+
+
+def test_cancel_stops_long_work(target):
+    asked = []
+
+    def stop() -> bool:
+        asked.append(1)
+        return True
+
+    with memscan.Process(target.pid) as p:
+        p.set_cancel(stop)
+        with pytest.raises(memscan.Cancelled) as e:
+            p.scan(MARKER.hex())
+        assert e.value.code == memscan.Err.CANCELLED and asked
+        with pytest.raises(memscan.Cancelled):
+            memscan.Snapshot.take(p)
+        p.set_cancel(None)
+        assert len(p.scan(MARKER.hex())) == 3
+        event = threading.Event()
+        p.set_cancel(event)
+        assert len(p.scan(MARKER.hex())) == 3
+        event.set()
+        with pytest.raises(memscan.Cancelled):
+            p.scan(MARKER.hex())
