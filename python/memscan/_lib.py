@@ -2,10 +2,11 @@
 """Finds and loads libmemscan.so.0 and libmemscan-client.so.0; declares C prototypes on demand."""
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 CORE_SONAME = "libmemscan.so.0"
 CLIENT_SONAME = "libmemscan-client.so.0"
@@ -259,3 +260,43 @@ def index(i: int, n: int, what: str) -> int:
     if not 0 <= i < n:
         raise IndexError(f"{what} index out of range")
     return i
+
+
+class _PyBuffer(ctypes.Structure):
+    """Py_buffer (Python's C API; its layout is part of the stable ABI since 3.11 and unchanged before)."""
+
+    _fields_ = [
+        ("buf", ctypes.c_void_p),
+        ("obj", ctypes.c_void_p),
+        ("len", ctypes.c_ssize_t),
+        ("itemsize", ctypes.c_ssize_t),
+        ("readonly", ctypes.c_int),
+        ("ndim", ctypes.c_int),
+        ("format", ctypes.c_char_p),
+        ("shape", ctypes.c_void_p),
+        ("strides", ctypes.c_void_p),
+        ("suboffsets", ctypes.c_void_p),
+        ("internal", ctypes.c_void_p),
+    ]
+
+
+_get_buffer = ctypes.pythonapi.PyObject_GetBuffer
+_get_buffer.restype = ctypes.c_int
+_get_buffer.argtypes = [ctypes.py_object, ctypes.POINTER(_PyBuffer), ctypes.c_int]
+_release_buffer = ctypes.pythonapi.PyBuffer_Release
+_release_buffer.restype = None
+_release_buffer.argtypes = [ctypes.POINTER(_PyBuffer)]
+PYBUF_SIMPLE, PYBUF_WRITABLE = 0, 1
+
+
+@contextlib.contextmanager
+def buffer(obj: Any, writable: bool = False) -> Iterator[tuple[Optional[int], int]]:
+    """(address, length) of the bytes of OBJ, any contiguous buffer (bytes, bytearray, memoryview,
+    mmap, numpy array...), held for the block: no copy, read-only buffers included. TypeError
+    (BufferError) for objects that are not such buffers (or not writable when WRITABLE)."""
+    view = _PyBuffer()
+    _get_buffer(obj, ctypes.byref(view), PYBUF_WRITABLE if writable else PYBUF_SIMPLE)
+    try:
+        yield view.buf, view.len
+    finally:
+        _release_buffer(ctypes.byref(view))

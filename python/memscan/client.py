@@ -12,8 +12,8 @@ from . import _lib
 from .diff import Diff, DiffPart
 from .errors import Err, MemscanError, error
 from .keys import default_identity
-from .process import Memory, ProcInfo, proc_infos, ranges_release, read_into_new
-from .regions import Filter, Range, RegionList, ranges_from_c
+from .process import Memory, ProcInfo, proc_infos, read_holes, read_new
+from .regions import Filter, Range, RegionList
 from .scan import Match, Pattern, collect
 from .snapshot import Snapshot
 
@@ -223,25 +223,21 @@ class Client(_lib.Handle):
 
     def read(self, pid: int, address: int, length: int) -> Memory:
         """LENGTH bytes at ADDRESS of PID, as Process.read: holes listed, zero-filled."""
-        return read_into_new(
+        return read_new(
             length,
-            lambda ptr, holes: _read(self.handle, pid, address, ptr, length, holes),
             address,
+            lambda ptr, holes: _read(self.handle, pid, address, ptr, length, holes),
             self._fail(f"reading {length} bytes at {address:#x} of pid {pid}"),
         )
 
     def read_into(self, pid: int, address: int, buffer: Any) -> tuple[Range, ...]:
         """Reads len(BUFFER) bytes at ADDRESS of PID into the writable BUFFER; returns the holes."""
-        mv = memoryview(buffer).cast("B")
-        holes = _lib.CRanges()
-        keep = (ctypes.c_char * mv.nbytes).from_buffer(mv)
-        try:
-            r = _read(self.handle, pid, address, ctypes.addressof(keep), mv.nbytes, ctypes.byref(holes))
-            if r not in (Err.OK, Err.PARTIAL):
-                raise self._fail(f"reading {mv.nbytes} bytes at {address:#x} of pid {pid}")(r)
-            return ranges_from_c(ctypes.pointer(holes))
-        finally:
-            ranges_release(ctypes.byref(holes))
+        with _lib.buffer(buffer, writable=True) as (ptr, n):
+            return read_holes(
+                lambda p, holes: _read(self.handle, pid, address, p, n, holes),
+                ptr,
+                self._fail(f"reading {n} bytes at {address:#x} of pid {pid}"),
+            )
 
     def scan(
         self,

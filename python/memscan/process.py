@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ctypes
 import enum
-import sys
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Union
@@ -106,33 +105,33 @@ class Memory(bytes):
         return not self.holes
 
 
-# A bytes object may be filled in place only while no other code holds it, as C extensions fill
-# PyBytes_FromStringAndSize(NULL, n): that is how Memory gets the bytes with no second copy.
-_as_string = None
-if sys.implementation.name == "cpython":
-    _as_string = ctypes.pythonapi.PyBytes_AsString
-    _as_string.restype = _vp
-    _as_string.argtypes = [ctypes.py_object]
+# A bytes object may be filled in place while no other code holds it, as C extensions fill
+# PyBytes_FromStringAndSize(NULL, n): that is how Memory gets its bytes with no second copy.
+_as_string = ctypes.pythonapi.PyBytes_AsString
+_as_string.restype = _vp
+_as_string.argtypes = [ctypes.py_object]
 
 
-def read_into_new(length: int, fill: Any, address: int, fail: Callable[[int], BaseException]) -> Memory:
-    """A new Memory of LENGTH bytes that FILL(pointer, holes) writes; FILL returns a memscan_err,
-    and FAIL(code) is raised for any but OK and PARTIAL."""
+def read_holes(fill: Callable[[Optional[int], Any], int], ptr: Optional[int],
+               fail: Callable[[int], BaseException]) -> tuple[Range, ...]:
+    """Runs FILL(PTR, holes), a read into PTR that returns a memscan_err; returns the holes it
+    listed, or raises FAIL(code) for any code but OK and PARTIAL."""
     holes = _lib.CRanges()
-    if _as_string is not None:
-        out = Memory(length)
-        r = fill(_as_string(out), ctypes.byref(holes))
-    else:  # pragma: no cover - other Python implementations
-        buf = ctypes.create_string_buffer(length)
-        r = fill(ctypes.addressof(buf), ctypes.byref(holes))
-        out = Memory(buf.raw)
     try:
+        r = fill(ptr, ctypes.byref(holes))
         if r not in (Err.OK, Err.PARTIAL):
             raise fail(r)
-        out.address = address
-        out.holes = ranges_from_c(ctypes.pointer(holes))
+        return ranges_from_c(ctypes.pointer(holes))
     finally:
         ranges_release(ctypes.byref(holes))
+
+
+def read_new(length: int, address: int, fill: Callable[[Optional[int], Any], int],
+             fail: Callable[[int], BaseException]) -> Memory:
+    """A new Memory of LENGTH bytes from ADDRESS, written in place by FILL (see read_holes)."""
+    out = Memory(length)
+    out.holes = read_holes(fill, _as_string(out), fail)
+    out.address = address
     return out
 
 
@@ -231,29 +230,22 @@ class Process(_lib.Handle):
     def read(self, address: int, length: int) -> Memory:
         """Reads LENGTH bytes at ADDRESS. Unreadable pages come back as zeros listed in .holes;
         Unreadable if no byte could be read, ProcessGone if the process exited."""
-        return read_into_new(
+        return read_new(
             length,
-            lambda ptr, holes: _read(self.handle, address, ptr, length, holes),
             address,
+            lambda ptr, holes: _read(self.handle, address, ptr, length, holes),
             failure(f"reading {length} bytes at {address:#x} of pid {self.pid}"),
         )
 
     def read_into(self, address: int, buffer: Any) -> tuple[Range, ...]:
         """Reads len(BUFFER) bytes at ADDRESS straight into BUFFER (a writable buffer: bytearray,
         memoryview, array, mmap...); returns the holes (their bytes set to 0)."""
-        mv = memoryview(buffer).cast("B")
-        if mv.readonly:
-            raise TypeError("memscan: read_into needs a writable buffer")
-        n = mv.nbytes
-        holes = _lib.CRanges()
-        ptr = ctypes.addressof((ctypes.c_char * n).from_buffer(mv)) if n else None
-        try:
-            r = _read(self.handle, address, ptr, n, ctypes.byref(holes))
-            if r not in (Err.OK, Err.PARTIAL):
-                raise failure(f"reading {n} bytes at {address:#x} of pid {self.pid}")(r)
-            return ranges_from_c(ctypes.pointer(holes))
-        finally:
-            ranges_release(ctypes.byref(holes))
+        with _lib.buffer(buffer, writable=True) as (ptr, n):
+            return read_holes(
+                lambda p, holes: _read(self.handle, address, p, n, holes),
+                ptr,
+                failure(f"reading {n} bytes at {address:#x} of pid {self.pid}"),
+            )
 
     def scan(
         self,

@@ -68,26 +68,14 @@ class Pattern(_lib.Handle):
         return len(head) == len(self) and bool(_pattern_matches(self.handle, head))
 
     def scan_buffer(self, data: Any, base: int = 0, *, align: int = 0, max_results: int = 0) -> list[Match]:
-        """Matches in DATA (bytes-like), as if it were memory starting at address BASE."""
-        keep, ptr, n = _buffer_address(data)
+        """Matches in DATA (any contiguous buffer: bytes, a snapshot region's view, mmap...; read
+        where it lies, not copied), as if it were memory starting at address BASE."""
         opts = _lib.CScanOptions(align, max_results, 0)
-        return collect(
-            lambda cb, count: _scan_buffer(ptr, n, base, self.handle, ctypes.byref(opts), cb, None, count),
-            failure("scanning a buffer"),
-        )
-
-
-def _buffer_address(data: Any) -> tuple[Any, Optional[int], int]:
-    """(object to keep alive, address, length) of a bytes-like DATA: bytes and writable buffers
-    are used in place, any other buffer is copied once."""
-    if isinstance(data, bytes):
-        keep: Any = ctypes.c_char_p(data)
-        return keep, ctypes.cast(keep, _vp).value, len(data)
-    mv = memoryview(data).cast("B")
-    if mv.readonly:
-        return _buffer_address(mv.tobytes())
-    keep = (ctypes.c_char * mv.nbytes).from_buffer(mv)
-    return keep, ctypes.addressof(keep), mv.nbytes
+        with _lib.buffer(data) as (ptr, n):
+            return collect(
+                lambda cb, count: _scan_buffer(ptr, n, base, self.handle, ctypes.byref(opts), cb, None, count),
+                failure("scanning a buffer"),
+            )
 
 
 def collect(run: Callable[[Any, Any], int], fail: Callable[[int], BaseException]) -> list[Match]:

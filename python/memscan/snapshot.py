@@ -10,6 +10,7 @@ from typing import Iterator, Union
 from . import _lib
 from .errors import check
 from .process import Process
+from .scan import Match, Pattern
 from .regions import Range, Region, RegionsArg, as_region_list, list_handle, ranges_from_c
 
 _vp = ctypes.c_void_p
@@ -119,3 +120,16 @@ class Snapshot(_lib.SharedHandle):
                 off = address - r.region.start
                 return r.data[off : off + length]
         raise IndexError(f"memscan: [{address:#x}, {address + length:#x}) is not inside one region of the snapshot")
+
+    def scan(self, pattern: Union[str, Pattern], *, align: int = 0, max_results: int = 0) -> list[Match]:
+        """PATTERN in the snapshot's bytes (e.g. a snapshot file loaded elsewhere), region by region
+        in place, with the region of each match. Unlike a live scan, a match never straddles two
+        regions here, and bytes in holes (zeros) are scanned as they are stored."""
+        pat = pattern if isinstance(pattern, Pattern) else Pattern(pattern)
+        found: list[Match] = []
+        for r in self:
+            left = max_results - len(found) if max_results else 0
+            found += [Match(m.address, r.region) for m in pat.scan_buffer(r.data, r.address, align=align, max_results=left)]
+            if max_results and len(found) >= max_results:
+                break
+        return found

@@ -158,3 +158,12 @@ def test_cancel_stops_long_work(target):
         event.set()
         with pytest.raises(memscan.Cancelled):
             p.scan(MARKER.hex())
+
+
+def test_read_into_any_writable_buffer(target):
+    with memscan.Process(target.pid) as p:
+        buf = bytearray(b"." * 32)
+        assert p.read_into(target["marker0"], memoryview(buf)[8 : 8 + len(MARKER)]) == ()
+        assert buf[:8] == b"." * 8 and buf[8 : 8 + len(MARKER)] == MARKER and buf[8 + len(MARKER) :] == b"." * 11
+        with pytest.raises(BufferError):
+            p.read_into(target["marker0"], b"read-only")

@@ -82,3 +82,17 @@ def test_save_and_load(target, tmp):
     with pytest.raises(memscan.MemscanError) as e:
         memscan.Snapshot.load(os.path.join(tmp, "missing.snap"))
     assert e.value.code == memscan.Err.IO and "missing.snap" in str(e.value)
+
+
+def test_scan_a_loaded_snapshot(target, tmp):
+    path = os.path.join(tmp, "whole.snap")
+    with memscan.Process(target.pid) as p:
+        memscan.Snapshot.take(p).save(path)
+    with memscan.Snapshot.load(path) as s:
+        found = s.scan(MARKER.hex(" "))
+        assert [m.address for m in found] == [target["marker0"], target["marker1"], target["marker2"]]
+        assert all(m.region.start == target.arena for m in found)
+        assert len(s.scan("4D 5A ?? 00 4D 53", max_results=2)) == 2
+        arena = next(r for r in s if r.address == target.arena)
+        pat = memscan.Pattern(MARKER.hex())
+        assert [m.address for m in pat.scan_buffer(arena.data[0x2000:], 0x2000)] == [0x2100, 0x4101]
