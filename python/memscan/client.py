@@ -10,7 +10,7 @@ from typing import Any, Callable, Optional, Union
 
 from . import _lib
 from .diff import Diff, DiffPart
-from .errors import Err, MemscanError, error
+from .errors import Err, MemscanError, error, strerror
 from .keys import default_identity
 from .process import Memory, ProcInfo, proc_infos, read_holes, read_new
 from .regions import Filter, Range, RegionList
@@ -101,6 +101,13 @@ class SnapshotFileInfo:
     hole_bytes: int
 
 
+def _raw_key(key: Union[bytes, bytearray], what: str) -> bytes:
+    """KEY as the KEY_LEN raw bytes of an X25519 key; InvalidArgument otherwise."""
+    if len(key) != KEY_LEN:
+        raise error(Err.INVALID_ARG, f"{what}: a raw key is {KEY_LEN} bytes, not {len(key)} (give a path as str)")
+    return bytes(key)
+
+
 def _diff_flags(update: bool, refilter: bool) -> int:
     return (DIFF_UPDATE if update else 0) | (DIFF_REFILTER if refilter else 0)
 
@@ -116,10 +123,10 @@ def _filter_arg(filter: Optional[Filter]) -> tuple[Any, Any]:
 class Client(_lib.Handle):
     """A client of memscan agents (memscan_client); see docs/python.md.
 
-    IDENTITY: this client's private key file (or its 32 raw bytes); None = the default file
-    (~/.config/memscan/id_x25519). AGENT_KEY: the agent's public key, pinned: a
-    "memscan-x25519 BASE64" line, a .pub file's path, or 32 raw bytes; None = look the address up
-    in KNOWN_AGENTS (None = the default known_agents file). With URL ("tcp://host:port",
+    IDENTITY: the path of this client's private key file, or the key's 32 raw bytes (bytes); None
+    = the default file (~/.config/memscan/id_x25519). AGENT_KEY: the agent's public key, pinned: a
+    "memscan-x25519 BASE64" line, the path of a .pub file, or 32 raw bytes; None = look the address
+    up in KNOWN_AGENTS (None = the default known_agents file). With URL ("tcp://host:port",
     "ipc:///path") it connects at once. Every failure raises a MemscanError whose message is the
     client's last error (the agent's message when it sent one).
     """
@@ -131,8 +138,8 @@ class Client(_lib.Handle):
         self,
         url: Optional[str] = None,
         *,
-        identity: Union[str, bytes, "os.PathLike[str]", None] = None,
-        agent_key: Union[str, bytes, "os.PathLike[str]", None] = None,
+        identity: Union[str, "os.PathLike[str]", bytes, None] = None,
+        agent_key: Union[str, "os.PathLike[str]", bytes, None] = None,
         known_agents: Union[str, "os.PathLike[str]", None] = None,
         timeout_ms: Optional[int] = None,
         compression: bool = False,
@@ -151,18 +158,16 @@ class Client(_lib.Handle):
             raise
 
     def _configure(self, identity: Any, agent_key: Any, known_agents: Any, timeout_ms: Any, compression: bool) -> None:
-        if isinstance(identity, bytes) and len(identity) == KEY_LEN:
-            self._check(_set_identity(self.handle, identity), "setting the identity")
+        if isinstance(identity, (bytes, bytearray)):
+            self._check(_set_identity(self.handle, _raw_key(identity, "identity")), "setting the identity")
         else:
             path = os.fspath(identity) if identity is not None else default_identity()
-            self._check(_set_identity_file(self.handle, os.fsencode(path)), f"identity {os.fsdecode(path)}")
-        if isinstance(agent_key, bytes) and len(agent_key) == KEY_LEN:
-            self._check(_set_agent_key(self.handle, agent_key), "pinning the agent key")
+            self._check(_set_identity_file(self.handle, os.fsencode(path)), f"identity {path}")
+        if isinstance(agent_key, (bytes, bytearray)):
+            self._check(_set_agent_key(self.handle, _raw_key(agent_key, "agent_key")), "pinning the agent key")
         elif agent_key is not None:
             line = os.fspath(agent_key)
-            if isinstance(line, bytes):
-                line = os.fsdecode(line)
-            if not line.startswith("memscan-x25519 "):
+            if not line.startswith("memscan-x25519 "):  # the path of a .pub file
                 with open(line) as f:
                     line = f.readline().strip()
             self._check(_set_agent_key_line(self.handle, line.encode()), "pinning the agent key")
@@ -181,7 +186,7 @@ class Client(_lib.Handle):
         return (_last_error(self.handle) or b"").decode("utf-8", "replace")
 
     def _fail(self, context: str) -> Callable[[int], MemscanError]:
-        return lambda code: error(code, f"{context}: {self.last_error or Err(code).name}")
+        return lambda code: error(code, f"{context}: {self.last_error or strerror(code)}")
 
     def _check(self, code: int, context: str) -> None:
         if code != Err.OK:

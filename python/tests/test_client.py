@@ -117,3 +117,16 @@ def test_keys(tmp):
         memscan.generate_key(path)  # never overwrites
     assert "new_id" in str(e.value)
     assert memscan.default_identity().endswith("memscan/id_x25519")
+
+
+def test_raw_keys(agent):
+    import base64
+
+    raw = base64.b64decode(agent.public("agent.key").split()[1])
+    with open(agent.path("id")) as f:
+        identity = base64.b64decode(f.read().split()[1])
+    with memscan.Client(agent.url, identity=identity, agent_key=raw, timeout_ms=5000) as c:
+        assert c.granted & memscan.Grant.SCAN
+    with pytest.raises(memscan.InvalidArgument) as e:
+        connect(agent, agent_key=raw[:31])
+    assert "32 bytes, not 31" in str(e.value)
