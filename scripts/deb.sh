@@ -9,7 +9,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 keep=0
 [ "${1:-}" = --keep ] && keep=1
 version=$(sed -n '1s/^memscan (\([^)]*\)).*/\1/p' "$root/debian/changelog")
-packages=(memscan memscan-agent libmemscan0 libmemscan-dev)
+packages=(memscan memscan-agent libmemscan0 libmemscan-dev python3-memscan)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/memscan-deb.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -26,7 +26,7 @@ echo "deb: building ${packages[*]} $version"
 }
 debs=()
 for p in "${packages[@]}"; do
-	debs+=("$(ls "$work/${p}_${version}_"*.deb)")
+	debs+=("$(ls "$work/${p}_${version}_"*.deb)") # _amd64.deb, or _all.deb for python3-memscan
 done
 if [ "$keep" = 1 ]; then
 	mkdir -p "$root/build/deb"
@@ -52,6 +52,8 @@ check test -f /usr/share/man/man8/memscan-agent.8.gz
 check test -f /usr/share/bash-completion/completions/memscan
 check pkg-config --exists memscan memscan-client
 check test -f /usr/include/memscan/memscan.h
+# the Python module, from Debian's python3, on the installed libraries: it lists this host's processes
+check /usr/bin/python3 -c 'import memscan, os; assert any(p.pid == os.getpid() for p in memscan.list_processes())'
 echo "deb: installed and checked: $(dpkg-query -W -f='${Package} ' "${packages[@]}")"
 if [ "$keep" = 0 ]; then
 	apt-get purge -y -q "${packages[@]}" >"$work/purge.log" 2>&1 || { cat "$work/purge.log" >&2; fail=1; }
