@@ -111,6 +111,32 @@ static long double ref_int(memscan_value_type t, const uint8_t *p)
 	return (long double)u;
 }
 
+/* The addresses of a scan for TEXT (T, ALIGN) with one worker and with all: the same; their count. */
+static size_t scan_both(struct fx_state *s, memscan_value_type t, const char *text, uint64_t align,
+                        struct addrs *l)
+{
+	memscan_value_scan_options opt = { .align = align };
+	memscan_value *v = NULL;
+	memscan_value_set *one = NULL, *all = NULL;
+	struct addrs l1;
+
+	assert_int_equal(memscan_value_parse(t, text, NULL, &v, NULL), MEMSCAN_OK);
+	ms_set_worker_limit(1);
+	assert_int_equal(memscan_value_scan(s->proc, s->arena, v, &opt, &one), MEMSCAN_OK);
+	ms_set_worker_limit(0);
+	assert_int_equal(memscan_value_scan(s->proc, s->arena, v, &opt, &all), MEMSCAN_OK);
+	addrs_of(one, &l1);
+	addrs_of(all, l);
+	assert_int_equal(l1.n, l->n);
+	if (l1.n)
+		assert_memory_equal(l1.a, l->a, l1.n * sizeof(*l1.a));
+	free(l1.a);
+	memscan_value_set_free(one);
+	memscan_value_set_free(all);
+	memscan_value_free(v);
+	return l->n;
+}
+
 /* The most significant byte of the W-byte two's complement form of X. */
 static uint8_t top_byte(long double x, size_t w)
 {
@@ -124,20 +150,11 @@ static uint8_t top_byte(long double x, size_t w)
 static size_t check_scan(struct fx_state *s, memscan_value_type t, const char *text, long double lo,
                          long double hi, uint64_t align)
 {
-	memscan_value_scan_options opt = { .align = align };
 	size_t w = memscan_value_type_size(t), step = align ? align : w, ref = 0;
-	memscan_value *v = NULL;
-	memscan_value_set *one = NULL, *all = NULL;
-	struct addrs l1, l2;
 	uint8_t top_lo = top_byte(lo, w), top_hi = top_byte(hi, w);
+	struct addrs l;
 
-	assert_int_equal(memscan_value_parse(t, text, NULL, &v, NULL), MEMSCAN_OK);
-	ms_set_worker_limit(1);
-	assert_int_equal(memscan_value_scan(s->proc, s->arena, v, &opt, &one), MEMSCAN_OK);
-	ms_set_worker_limit(0);
-	assert_int_equal(memscan_value_scan(s->proc, s->arena, v, &opt, &all), MEMSCAN_OK);
-	addrs_of(one, &l1);
-	addrs_of(all, &l2);
+	scan_both(s, t, text, align, &l);
 	read_arena(s);
 	for (uint64_t o = 0; o + w <= s->f.arena_len; o += step) {
 		long double x;
@@ -146,18 +163,12 @@ static size_t check_scan(struct fx_state *s, memscan_value_type t, const char *t
 		x = ref_int(t, s->bytes + o);
 		if (x < lo || x > hi)
 			continue;
-		assert_true(ref < l1.n && ref < l2.n);
-		assert_int_equal(l1.a[ref], s->f.arena + o);
-		assert_int_equal(l2.a[ref], s->f.arena + o);
+		assert_true(ref < l.n);
+		assert_int_equal(l.a[ref], s->f.arena + o);
 		ref++;
 	}
-	assert_int_equal(ref, l1.n);
-	assert_int_equal(ref, l2.n);
-	free(l1.a);
-	free(l2.a);
-	memscan_value_set_free(one);
-	memscan_value_set_free(all);
-	memscan_value_free(v);
+	assert_int_equal(ref, l.n);
+	free(l.a);
 	return ref;
 }
 
@@ -209,6 +220,41 @@ static void test_every_integer_type(void **state)
 		assert_true(check_scan(s, c->type, c->text, c->num, c->num, 1) >= 2);
 		assert_true(check_scan(s, c->type, c->range, c->lo, c->hi, 1) >= 2);
 	}
+}
+
+static void test_floats(void **state)
+{
+	struct fx_state *s = *state;
+	float f = 1234.5f;
+	double d = -98765.4321;
+	uint8_t b[8];
+	struct addrs l;
+	size_t n = 0;
+	int found = 0;
+
+	/* across the 4 MiB unit boundary (unaligned) and at the end of the arena */
+	memcpy(b, &f, 4);
+	put(s, 4 * MIB - 2, b, 4);
+	memcpy(b, &d, 8);
+	put(s, s->f.arena_len - 8, b, 8);
+	read_arena(s);
+	scan_both(s, MEMSCAN_VALUE_F32, "1234.5", 1, &l);
+	/* the reference: every offset holding a float that rounds to 1234.5 at one decimal */
+	for (uint64_t o = 0; o + 4 <= s->f.arena_len; o++) {
+		float x;
+		memcpy(&x, s->bytes + o, 4);
+		if (!((double)x >= 1234.45 && (double)x <= 1234.55))
+			continue;
+		assert_true(n < l.n);
+		assert_int_equal(l.a[n++], s->f.arena + o);
+		found |= o == 4 * MIB - 2;
+	}
+	assert_int_equal(n, l.n);
+	assert_true(found);
+	free(l.a);
+	assert_int_equal(scan_both(s, MEMSCAN_VALUE_F64, "-98765.4321", 1, &l), 1);
+	assert_int_equal(l.a[0], s->f.arena + s->f.arena_len - 8);
+	free(l.a);
 }
 
 /* Narrows SET by PRED with one worker and with all: the same candidates; returns the second set. */
@@ -265,6 +311,14 @@ static void test_narrow_both_cores(void **state)
 	free(l.a);
 	same = narrow_both(s, set, MEMSCAN_PRED_UNCHANGED);
 	assert_int_equal(memscan_value_set_count(same), memscan_value_set_count(set) - 3);
+	/* more survivors than the maximum, spread over the units of both workers */
+	{
+		memscan_value_pred any = { .kind = MEMSCAN_PRED_ANY };
+		memscan_value_set *none = (memscan_value_set *)1;
+		assert_int_equal(memscan_value_set_narrow(s->proc, set, &any, 40000, &none),
+		                 MEMSCAN_ERR_LIMIT);
+		assert_null(none);
+	}
 	memscan_value_set_free(changed);
 	/* the unknown u16 set: each changed byte is in one aligned slot */
 	changed = narrow_both(s, unk, MEMSCAN_PRED_CHANGED);
@@ -284,6 +338,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_integer_type),
+		cmocka_unit_test(test_floats),
 		cmocka_unit_test(test_narrow_both_cores),
 	};
 
