@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Private declarations of the value scans (value_parse.c, values.c): parsed values and predicates. */
+/* Private declarations of the value scans (value_parse.c, values.c, values_par.c, values_file.c): parsed
+ * values and predicates, candidate sets, and the parallel jobs. */
 #ifndef MEMSCAN_VALUES_H
 #define MEMSCAN_VALUES_H
 
