@@ -332,6 +332,9 @@ int main(int argc, char **argv)
 	bench_watch(&o);
 	bench_log("sparse: %.0f MiB region, one page in 64 written", (double)o.watch_size / MIB);
 	bench_sparse(&o);
+	bench_log("values: exact, narrowing and unknown-value scans, %.0f MiB target",
+	          (double)o.target_size / MIB);
+	bench_values(&o);
 
 	compute_ratios(&o);
 	return finish(&o, t_start);
