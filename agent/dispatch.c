@@ -70,7 +70,8 @@ static int agent_request_pid(const Memscan__V1__Request *req)
 	if (!op)
 		return 0;
 	tf = protobuf_c_message_descriptor_get_field_by_name(op->descriptor, "target");
-	if (!tf || tf->type != PROTOBUF_C_TYPE_MESSAGE || tf->descriptor != &memscan__v1__target__descriptor)
+	if (!tf || tf->type != PROTOBUF_C_TYPE_MESSAGE || tf->label == PROTOBUF_C_LABEL_REPEATED ||
+	    tf->descriptor != &memscan__v1__target__descriptor)
 		return 0;
 	t = *(const Memscan__V1__Target *const *)((const char *)op + tf->offset);
 	return t ? t->pid : 0;

@@ -147,6 +147,11 @@ void out_json_strn(FILE *out, const char *s, size_t len)
 			continue;
 		}
 		n = p[i] >= 0x80 ? utf8_len(p + i, len - i) : 0;
+		if (n == 2 && p[i] == 0xC2 && p[i + 1] < 0xA0) { /* a C1 control (CSI is C2 9B): escaped */
+			fprintf(out, "\\u%04x", p[i + 1]);
+			i += n;
+			continue;
+		}
 		if (n) {
 			fwrite(p + i, 1, n, out);
 			i += n;
@@ -173,18 +178,54 @@ void out_hex(FILE *out, const uint8_t *data, size_t len)
 	}
 }
 
+/* Bytes of S at P that print as themselves on a terminal: a printable ASCII character, or a whole
+ * UTF-8 sequence that is not a C1 control; 0 for a byte that must be escaped. */
+static size_t text_printable(const unsigned char *p, size_t left)
+{
+	size_t n;
+
+	if (*p >= 0x20 && *p < 0x7F)
+		return 1;
+	if (*p < 0x80)
+		return 0;
+	n = utf8_len(p, left);
+	return n == 2 && p[0] == 0xC2 && p[1] < 0xA0 ? 0 : n;
+}
+
 void out_text_str(FILE *out, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
+	size_t left = strlen(s);
 
-	for (; *p; p++) {
+	while (left) {
+		size_t n = *p == '\\' ? 0 : text_printable(p, left);
+
 		if (*p == '\\')
 			fputs("\\\\", out);
-		else if (*p < 0x20 || *p == 0x7F)
+		else if (!n)
 			fprintf(out, "\\x%02x", *p);
 		else
-			fputc(*p, out);
+			fwrite(p, 1, n, out);
+		n = n ? n : 1;
+		p += n;
+		left -= n;
 	}
+}
+
+size_t out_text_width(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t left = strlen(s), w = 0;
+
+	while (left) {
+		size_t n = *p == '\\' ? 0 : text_printable(p, left);
+
+		w += *p == '\\' ? 2 : n ? 1 : 4;
+		n = n ? n : 1;
+		p += n;
+		left -= n;
+	}
+	return w;
 }
 
 static void hexdump_line(FILE *out, uint64_t addr, const uint8_t *data, size_t n, const memscan_ranges *holes)
@@ -225,20 +266,27 @@ void out_hexdump(FILE *out, uint64_t addr, const uint8_t *data, size_t len, cons
 const char *out_size(uint64_t bytes, char *buf)
 {
 	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
-	double v = (double)bytes;
+	double v = (double)bytes / 1024;
 	size_t u = 0;
 
 	if (bytes < 1024) {
 		snprintf(buf, OUT_SIZE_LEN, "%llu B", (unsigned long long)bytes);
 		return buf;
 	}
-	v /= 1024;
-	while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
-		v /= 1024;
-		u++;
+	/* the unit is chosen after rounding: 1048575 B is "1.0 MiB", not "1024 KiB" */
+	for (;;) {
+		double tenths = (double)(uint64_t)(v * 10 + 0.5) / 10, whole = (double)(uint64_t)(v + 0.5);
+		int decimal = tenths < 10;
+
+		if ((decimal ? tenths : whole) >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+			v /= 1024;
+			u++;
+			continue;
+		}
+		snprintf(buf, OUT_SIZE_LEN, decimal ? "%.1f %s" : "%.0f %s", decimal ? tenths : whole,
+		         units[u]);
+		return buf;
 	}
-	snprintf(buf, OUT_SIZE_LEN, v < 10 ? "%.1f %s" : "%.0f %s", v, units[u]);
-	return buf;
 }
 
 /* Columns: the range as /proc/PID/maps writes it (12 hex digits for most user addresses), then

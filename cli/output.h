@@ -23,8 +23,11 @@ void out_json_str(FILE *out, const char *s);
 void out_json_strn(FILE *out, const char *s, size_t len);
 /* Bytes as a lowercase hex string without spaces (no quotes). */
 void out_hex(FILE *out, const uint8_t *data, size_t len);
-/* Text with control bytes and backslashes escaped as \xNN / \\, for one-line text output. */
+/* Text with control bytes (C0, DEL, C1), bytes that are not UTF-8 and backslashes escaped as \xNN /
+ * \\, for one-line text output that cannot steer a terminal. */
 void out_text_str(FILE *out, const char *s);
+/* Terminal columns out_text_str takes to print S (a UTF-8 character: one). */
+size_t out_text_width(const char *s);
 
 /* An xxd-style hexdump of LEN bytes read at ADDR; bytes inside HOLES print as "??". */
 void out_hexdump(FILE *out, uint64_t addr, const uint8_t *data, size_t len, const memscan_ranges *holes);
