@@ -23,82 +23,20 @@ static void sleep_ms(uint64_t ms)
 
 /* ---- snapshot ---------------------------------------------------------------------------- */
 
-/* Bytes written between two looks at the stop flag: a few tens of milliseconds of disk. */
-#define SNAPSHOT_WRITE_STEP ((size_t)32 << 20)
-
-/* Writes REGION of a snapshot (holes first, then its bytes in steps). */
-static int snapshot_write_region(memscan_snapshot_writer *w, const memscan_snapshot_region *r)
-{
-	size_t len = (size_t)(r->region.end - r->region.start), step;
-	int err = memscan_snapshot_writer_begin_region(w, &r->region);
-
-	for (size_t k = 0; err == MEMSCAN_OK && r->holes && k < r->holes->count; k++)
-		err = memscan_snapshot_writer_add_hole(w, r->holes->items[k]);
-	for (size_t off = 0; err == MEMSCAN_OK && off < len; off += step) {
-		step = len - off < SNAPSHOT_WRITE_STEP ? len - off : SNAPSHOT_WRITE_STEP;
-		err = cli_cancelled() ? MEMSCAN_ERR_CANCELLED
-		                      : memscan_snapshot_writer_write(w, r->data + off, step);
-	}
-	return err == MEMSCAN_OK ? memscan_snapshot_writer_end_region(w) : err;
-}
-
-/* memscan_snapshot_save in steps, so that Ctrl-C stops it too: the writer's temporary file is then
- * removed and PATH is left as it was. */
-static int snapshot_write(const memscan_snapshot *snap, const char *path)
-{
-	memscan_snapshot_writer *w = NULL;
-	int err = memscan_snapshot_writer_open(path, memscan_snapshot_pid(snap), &w);
-
-	for (size_t i = 0; err == MEMSCAN_OK && i < memscan_snapshot_region_count(snap); i++) {
-		memscan_snapshot_region r = memscan_snapshot_get(snap, i);
-		err = snapshot_write_region(w, &r);
-	}
-	if (err == MEMSCAN_OK && cli_cancelled())
-		err = MEMSCAN_ERR_CANCELLED;
-	if (err == MEMSCAN_OK)
-		err = memscan_snapshot_writer_commit(w, memscan_snapshot_time_ns(snap));
-	memscan_snapshot_writer_free(w);
-	return err;
-}
-
-static int snapshot_save(const memscan_snapshot *snap, const char *path)
+/* Takes a snapshot of LIST's regions locally, streamed into the file; INFO: what was written. */
+static int snapshot_local(const struct cli_opts *o, struct cli_target *t, const memscan_region_list *list,
+                          memscan_snapshot_file_info *info)
 {
 	int err;
 
 	errno = 0;
-	err = snapshot_write(snap, path);
-	if (err == MEMSCAN_ERR_CANCELLED)
-		return cli_lib_err(err, 0, "writing the snapshot");
-	if (err == MEMSCAN_ERR_IO && errno) {
-		cli_err("cannot write snapshot '%s': %s", path, strerror(errno));
+	err = memscan_snapshot_write_process(t->proc, list, o->output, info);
+	if (err == MEMSCAN_ERR_IO) {
+		cli_err("cannot write snapshot '%s': %s", o->output,
+		        errno ? strerror(errno) : memscan_strerror(err));
 		return CLI_FAIL;
 	}
-	if (err != MEMSCAN_OK) {
-		cli_err("cannot write snapshot '%s': %s", path, memscan_strerror(err));
-		return CLI_FAIL;
-	}
-	return CLI_OK;
-}
-
-/* Takes a snapshot of LIST's regions locally and saves it; INFO: what was written. */
-static int snapshot_local(const struct cli_opts *o, struct cli_target *t, const memscan_region_list *list,
-                          memscan_snapshot_file_info *info)
-{
-	memscan_snapshot *snap = NULL;
-	int err = memscan_snapshot_take(t->proc, list, &snap), ret;
-
-	if (err != MEMSCAN_OK)
-		return cli_target_err(t, err, "taking the snapshot");
-	ret = snapshot_save(snap, o->output);
-	for (size_t i = 0; i < memscan_snapshot_region_count(snap); i++) {
-		memscan_snapshot_region r = memscan_snapshot_get(snap, i);
-
-		info->regions++;
-		info->bytes += r.region.end - r.region.start;
-		info->hole_bytes += memscan_ranges_bytes(r.holes);
-	}
-	memscan_snapshot_free(snap);
-	return ret;
+	return err == MEMSCAN_OK ? CLI_OK : cli_target_err(t, err, "taking the snapshot");
 }
 
 static int snapshot_run(const struct cli_opts *o, struct cli_target *t)

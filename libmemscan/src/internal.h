@@ -236,6 +236,12 @@ void ms_snap_region_release(struct ms_snap_region *sr);
 /* A new empty snapshot. */
 int ms_snapshot_new(memscan_snapshot **ret_snap);
 
+/* The regions of LIST by ascending start address: an array of pointers into LIST (free it), or NULL
+ * when out of memory. */
+const memscan_region **ms_regions_sorted(const memscan_region_list *list);
+/* PROC's regions that the default filter selects (memscan_filter_default). */
+int ms_regions_default(memscan_process *proc, memscan_region_list **ret_list);
+
 uint64_t ms_now_ns(void);
 
 /* A piece [off, off + len) of region REGION handed to one worker. */

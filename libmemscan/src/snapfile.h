@@ -79,6 +79,10 @@ void sf_sum_concat(struct sf_sum *x, const struct sf_sum *y);
 /* Makes a rename into PATH's directory durable; best effort (snapfile_write.c). */
 void sf_sync_parent_dir(const char *path);
 
+/* Takes back the region W began (begin_region, maybe some bytes): the file ends where its record
+ * would have started, as if it had never been begun (a region found wholly unreadable). */
+int sf_writer_drop_region(memscan_snapshot_writer *w);
+
 /* The region fields that open a region record, in snapshot files and value-set files alike
  * (docs/snapshot-format.md): start, end, offset, inode, dev, perms, kind, flags, path length. */
 #define SF_REGION_FIELDS 56u

@@ -396,6 +396,27 @@ int memscan_snapshot_writer_end_region(memscan_snapshot_writer *w)
 	return writer_fail(w, rc);
 }
 
+int sf_writer_drop_region(memscan_snapshot_writer *w)
+{
+	int rc;
+
+	if (!w || w->failed || !w->in_region)
+		return MEMSCAN_ERR_INVALID_ARG;
+	rc = wr_flush(&w->io);
+	if (rc == MEMSCAN_OK &&
+	    (ftruncate(w->io.fd, (off_t)w->rec_off) < 0 || lseek(w->io.fd, (off_t)w->rec_off, SEEK_SET) < 0))
+		rc = MEMSCAN_ERR_IO;
+	if (rc == MEMSCAN_OK) {
+		w->io.off = w->rec_off;
+		if (w->io.kicked > w->rec_off)
+			w->io.kicked = w->rec_off;
+		w->in_region = 0;
+		free(w->rpath);
+		w->rpath = NULL;
+	}
+	return writer_fail(w, rc);
+}
+
 /* Makes the rename durable; best effort (some file systems refuse fsync on directories). */
 void sf_sync_parent_dir(const char *path)
 {

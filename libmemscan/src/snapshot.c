@@ -114,18 +114,36 @@ static int region_cmp(const void *a, const void *b)
 	return (x->start > y->start) - (x->start < y->start);
 }
 
+int ms_regions_default(memscan_process *proc, memscan_region_list **ret_list)
+{
+	memscan_filter filter;
+
+	memscan_filter_default(&filter);
+	return memscan_regions_read(proc, &filter, ret_list);
+}
+
+const memscan_region **ms_regions_sorted(const memscan_region_list *list)
+{
+	size_t n = memscan_region_list_count(list);
+	const memscan_region **order = calloc(n ? n : 1, sizeof(*order));
+
+	if (!order)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		order[i] = memscan_region_list_get(list, i);
+	qsort(order, n, sizeof(*order), region_cmp);
+	return order;
+}
+
 /* Adds LIST's regions to SNAP in address order. */
 static int snapshot_add_list(memscan_snapshot *snap, const memscan_region_list *list)
 {
 	size_t n = memscan_region_list_count(list);
-	const memscan_region **order = calloc(n ? n : 1, sizeof(*order));
+	const memscan_region **order = ms_regions_sorted(list);
 	int r = MEMSCAN_OK;
 
 	if (!order)
 		return MEMSCAN_ERR_NO_MEMORY;
-	for (size_t i = 0; i < n; i++)
-		order[i] = memscan_region_list_get(list, i);
-	qsort(order, n, sizeof(*order), region_cmp);
 	for (size_t i = 0; i < n && r == MEMSCAN_OK; i++)
 		r = ms_snapshot_add_region(snap, order[i], NULL);
 	free(order);
@@ -144,9 +162,7 @@ int memscan_snapshot_take(memscan_process *proc, const memscan_region_list *regi
 	if (!proc || !ret_snapshot)
 		return MEMSCAN_ERR_INVALID_ARG;
 	if (!regions) {
-		memscan_filter filter;
-		memscan_filter_default(&filter);
-		r = memscan_regions_read(proc, &filter, &own);
+		r = ms_regions_default(proc, &own);
 		if (r != MEMSCAN_OK)
 			return r;
 		regions = own;

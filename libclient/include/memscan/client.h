@@ -122,12 +122,7 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_snapshot(memscan_client *client
 /* Downloads the kept snapshot ID into a local snapshot (e.g. to memscan_snapshot_save it). */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_snapshot_fetch(memscan_client *client, uint64_t id,
                                                                 memscan_snapshot **ret_snapshot);
-/* What memscan_client_snapshot_save wrote. */
-typedef struct memscan_snapshot_file_info {
-	size_t regions;      /* region records */
-	uint64_t bytes;      /* their total size */
-	uint64_t hole_bytes; /* of which unreadable (stored as zeros) */
-} memscan_snapshot_file_info;
+/* memscan_snapshot_file_info (what was written) is declared in memscan.h. */
 /* Downloads the kept snapshot ID straight into a snapshot file at PATH (docs/snapshot-format.md,
  * through memscan_snapshot_writer): the client holds one page at a time, not the snapshot, and the
  * file is written while the agent reads the next page. The file appears at PATH, whole and fsynced,

@@ -373,6 +373,26 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_writer_end_region(memscan_sna
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_writer_commit(memscan_snapshot_writer *writer,
                                                                  uint64_t time_ns);
 MEMSCAN_API void memscan_snapshot_writer_free(memscan_snapshot_writer *writer);
+/* What a streamed snapshot file holds (memscan_snapshot_write_process, memscan_client_snapshot_save). */
+typedef struct memscan_snapshot_file_info {
+	size_t regions;      /* region records */
+	uint64_t bytes;      /* their total size */
+	uint64_t hole_bytes; /* of which unreadable (stored as zeros) */
+} memscan_snapshot_file_info;
+/* Takes a snapshot of REGIONS of PROC (as memscan_snapshot_take: NULL = the default filter's regions;
+ * vanished or wholly unreadable regions left out) straight into a snapshot file at PATH, without
+ * holding it in memory: the regions are read in chunks into a few reused buffers (at most
+ * MEMSCAN_SNAPSHOT_STREAM_BYTES in all, whatever the target's size) by a second thread while the
+ * calling thread writes the previous chunks. The file appears at PATH, whole and fsynced, only on
+ * success; on any failure, or when PROC's cancel callback stops the reads (CANCELLED), the temporary
+ * file is removed and PATH is left as it was. The file's time is when the last chunk was read (the
+ * chunks are read one after another, not at one instant, as memscan_snapshot_take's are). RET_INFO
+ * (optional) receives what was written. IO: the file could not be written (errno tells why). */
+#define MEMSCAN_SNAPSHOT_STREAM_BYTES ((size_t)32 << 20)
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_write_process(memscan_process *proc,
+                                                                 const memscan_region_list *regions,
+                                                                 const char *path,
+                                                                 memscan_snapshot_file_info *ret_info);
 /* Loads a snapshot file. BAD_FORMAT, TRUNCATED or UNSUPPORTED_VERSION name what is wrong; nothing
  * is returned for a file that fails any check. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_load(const char *path, memscan_snapshot **ret_snapshot);
