@@ -153,6 +153,74 @@ static void bench_cli_rss(const bench_opts *o, const target *t)
 	fig_note(f, "target regions %.0f MiB", (double)g_target_bytes / MIB);
 }
 
+/* Reads the files A and B through one reused buffer; seconds, or -1. */
+static double read_pass(const char *a, const char *b, uint8_t *buf)
+{
+	double t0 = now_s();
+	const char *paths[] = { a, b };
+
+	for (int i = 0; i < 2; i++) {
+		int fd = open(paths[i], O_RDONLY | O_CLOEXEC);
+		ssize_t n;
+
+		if (fd < 0)
+			return -1;
+		while ((n = read(fd, buf, FLOOR_CHUNK)) > 0)
+			;
+		close(fd);
+		if (n < 0)
+			return -1;
+	}
+	return now_s() - t0;
+}
+
+static int count_part(void *ctx, const memscan_diff *part)
+{
+	*(uint64_t *)ctx += memscan_diff_changed_bytes(part);
+	return 0;
+}
+
+/* B13: `diff FILE FILE`'s library call against reading both files (warm in the page cache). */
+static void bench_diff_files(const bench_opts *o, memscan_process *proc)
+{
+	figure *fr = fig_new("floor.read_two_files", "GB/s",
+	                     "read(2) of two snapshot files of the target, 8 MiB buffer");
+	figure *fd =
+	    fig_new("memscan.diff_files", "GB/s", "memscan_diff_files of the same two files (bytes of both)");
+	char a[320], b[320];
+	uint8_t *buf = mmap(NULL, FLOOR_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	memscan_snapshot_file_info info;
+	double bytes = 2.0 * (double)g_target_bytes;
+
+	snprintf(a, sizeof(a), "%s/diff_a.snap", o->tmpdir);
+	snprintf(b, sizeof(b), "%s/diff_b.snap", o->tmpdir);
+	if (buf == MAP_FAILED || memscan_snapshot_write_process(proc, NULL, a, &info) != MEMSCAN_OK ||
+	    memscan_snapshot_write_process(proc, NULL, b, &info) != MEMSCAN_OK) {
+		fig_skip(fr, "snapshot files could not be written");
+		fig_skip(fd, "snapshot files could not be written");
+		goto out;
+	}
+	(void)read_pass(a, b, buf); /* warm: both measures read from the page cache */
+	for (int r = 0; r < o->reps; r++) {
+		uint64_t changed = 0;
+		double dt = read_pass(a, b, buf), t0;
+
+		if (dt > 0)
+			fig_add(fr, bytes / dt / GB);
+		t0 = now_s();
+		if (memscan_diff_files(a, b, 0, count_part, &changed, NULL) != MEMSCAN_OK) {
+			fig_skip(fd, "memscan_diff_files failed");
+			break;
+		}
+		fig_add(fd, bytes / (now_s() - t0) / GB);
+	}
+out:
+	unlink(a);
+	unlink(b);
+	if (buf != MAP_FAILED)
+		munmap(buf, FLOOR_CHUNK);
+}
+
 void bench_stream(const bench_opts *o, target *t)
 {
 	memscan_process *proc = NULL;
@@ -165,6 +233,7 @@ void bench_stream(const bench_opts *o, target *t)
 	bench_floor(o);
 	bench_stream_snapshot(o, proc);
 	bench_cli_rss(o, t);
+	bench_diff_files(o, proc);
 	memscan_process_free(proc);
 }
 
@@ -183,4 +252,8 @@ void stream_ratios(void)
 	ratio_set(r, s < 0 || g <= 0 ? -1 : s / g);
 	r = ratio_new("B2", "CLI snapshot peak RSS / 64 MiB", 1.0, 1);
 	ratio_set(r, rss < 0 ? -1 : rss / 64.0);
+	s = fig_median("memscan.diff_files");
+	fl = fig_median("floor.read_two_files");
+	r = ratio_new("B13", "diff of two snapshot files / reading both", 0.7, 0);
+	ratio_set(r, s < 0 || fl <= 0 ? -1 : s / fl);
 }

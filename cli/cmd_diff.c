@@ -94,15 +94,18 @@ int cmd_snapshot(int argc, char **argv)
 
 /* ---- diff FILE_A FILE_B ------------------------------------------------------------------ */
 
-static int snapshot_load(const char *path, memscan_snapshot **ret)
-{
-	int err;
+/* Changed bytes `diff FILE FILE` keeps to print after the summary line that precedes them: a diff
+ * larger than this is printed part by part from a second comparison of the files. */
+#define DIFF_FILES_KEEP ((uint64_t)8 << 20)
 
-	errno = 0;
-	err = memscan_snapshot_load(path, ret);
+/* A snapshot-file error ERR, naming the file at fault. */
+static int files_err(int err)
+{
+	const char *path = memscan_snapshot_file_error();
+
+	if (!path)
+		return cli_lib_err(err, 0, "comparing the snapshots");
 	switch (err) {
-	case MEMSCAN_OK:
-		return CLI_OK;
 	case MEMSCAN_ERR_IO:
 		cli_err("cannot read snapshot '%s': %s", path,
 		        errno ? strerror(errno) : memscan_strerror(err));
@@ -132,37 +135,93 @@ static void diff_print(const struct cli_opts *o, const memscan_diff *diff, const
 	out_diff(stdout, diff, o->json, o->bytes, time);
 }
 
+/* The parts of a file diff gathered into one diff while it stays under DIFF_FILES_KEEP. */
+struct files_keep {
+	memscan_diff *all; /* NULL once too large */
+	int err;
+};
+
+static int keep_ranges(memscan_diff *all, const memscan_diff *part)
+{
+	const memscan_ranges *app = memscan_diff_appeared(part), *van = memscan_diff_vanished(part);
+	int err = MEMSCAN_OK;
+
+	for (size_t i = 0; err == MEMSCAN_OK && i < app->count; i++)
+		err = memscan_diff_add_appeared(all, app->items[i]);
+	for (size_t i = 0; err == MEMSCAN_OK && i < van->count; i++)
+		err = memscan_diff_add_vanished(all, van->items[i]);
+	return err;
+}
+
+static int keep_part(void *ctx, const memscan_diff *part)
+{
+	struct files_keep *k = ctx;
+	int err = MEMSCAN_OK;
+
+	if (k->all &&
+	    memscan_diff_changed_bytes(k->all) + memscan_diff_changed_bytes(part) > DIFF_FILES_KEEP) {
+		memscan_diff_free(k->all);
+		k->all = NULL;
+	}
+	for (size_t i = 0; k->all && err == MEMSCAN_OK && i < memscan_diff_run_count(part); i++) {
+		memscan_change_run run = memscan_diff_run(part, i);
+		err = memscan_diff_add_run(k->all, &run);
+	}
+	if (k->all && err == MEMSCAN_OK)
+		err = keep_ranges(k->all, part);
+	k->err = err;
+	return err != MEMSCAN_OK;
+}
+
+static int print_part(void *ctx, const memscan_diff *part)
+{
+	const struct cli_opts *o = ctx;
+
+	out_diff(stdout, part, o->json, o->bytes, NULL);
+	return 0;
+}
+
+/* Compares the files, printing what a loaded diff prints: the summary line first, so a diff too large
+ * to keep is counted in a first pass and printed part by part in a second. */
+static int diff_files_run(const struct cli_opts *o)
+{
+	struct files_keep k = { 0 };
+	memscan_diff_files_info info;
+	int err = memscan_diff_new(&k.all);
+
+	errno = 0;
+	if (err == MEMSCAN_OK)
+		err = memscan_diff_files(o->pos[0], o->pos[1], 0, keep_part, &k, &info);
+	if (err == MEMSCAN_ERR_STOPPED)
+		err = k.err;
+	if (err != MEMSCAN_OK) {
+		memscan_diff_free(k.all);
+		return files_err(err);
+	}
+	if (info.old_pid != info.new_pid)
+		fprintf(stderr, "memscan: note: the snapshots are of different processes (PID %d and %d)\n",
+		        info.old_pid, info.new_pid);
+	if (k.all) {
+		diff_print(o, k.all, NULL);
+		memscan_diff_free(k.all);
+		return CLI_OK;
+	}
+	if (!o->json)
+		out_diff_summary_counts(stdout, info.runs, info.changed_bytes, info.appeared, info.vanished,
+		                        NULL);
+	err = memscan_diff_files(o->pos[0], o->pos[1], 0, print_part, (void *)o, NULL);
+	return err == MEMSCAN_OK ? CLI_OK : files_err(err);
+}
+
 static int diff_files(const struct cli_opts *o)
 {
-	memscan_snapshot *a = NULL, *b = NULL;
-	memscan_diff *diff = NULL;
-	int ret, err;
-
 	if (o->seen & (OPT_BIT(OPT_INTERVAL) | OPT_BIT(OPT_WATCH) | OPT_BIT(OPT_COUNT) |
 	               OPT_BIT(OPT_READ_ABSENT) | OPTS_FILTER)) {
 		cli_err("--interval, --watch, --count, --read-absent and filters apply to 'diff PID' only, "
 		        "not to two files");
 		return CLI_USAGE;
 	}
-	ret = snapshot_load(o->pos[0], &a);
-	if (ret == CLI_OK)
-		ret = snapshot_load(o->pos[1], &b);
-	if (ret != CLI_OK)
-		goto out;
-	if (memscan_snapshot_pid(a) != memscan_snapshot_pid(b))
-		fprintf(stderr, "memscan: note: the snapshots are of different processes (PID %d and %d)\n",
-		        memscan_snapshot_pid(a), memscan_snapshot_pid(b));
-	err = memscan_diff_snapshots(a, b, &diff);
-	if (err != MEMSCAN_OK) {
-		ret = cli_lib_err(err, 0, "comparing the snapshots");
-		goto out;
-	}
-	diff_print(o, diff, NULL);
-out:
-	memscan_diff_free(diff);
-	memscan_snapshot_free(b);
-	memscan_snapshot_free(a);
-	return ret;
+	return diff_files_run(o);
 }
 
 /* ---- diff PID ---------------------------------------------------------------------------- */

@@ -363,20 +363,26 @@ void out_diff(FILE *out, const memscan_diff *diff, int json, int bytes, const ch
 	ranges_print(out, memscan_diff_vanished(diff), "vanished", json, time);
 }
 
+void out_diff_summary_counts(FILE *out, size_t runs, uint64_t changed, size_t appeared, size_t vanished,
+                             const char *time)
+{
+	fputs("#", out);
+	if (time)
+		fprintf(out, " %s ", time);
+	fprintf(out, " %zu runs, %llu bytes changed", runs, (unsigned long long)changed);
+	if (appeared)
+		fprintf(out, ", %zu appeared", appeared);
+	if (vanished)
+		fprintf(out, ", %zu vanished", vanished);
+	fputc('\n', out);
+}
+
 void out_diff_summary(FILE *out, const memscan_diff *diff, const char *time)
 {
 	const memscan_ranges *app = memscan_diff_appeared(diff), *van = memscan_diff_vanished(diff);
 
-	fputs("#", out);
-	if (time)
-		fprintf(out, " %s ", time);
-	fprintf(out, " %zu runs, %llu bytes changed", memscan_diff_run_count(diff),
-	        (unsigned long long)memscan_diff_changed_bytes(diff));
-	if (app && app->count)
-		fprintf(out, ", %zu appeared", app->count);
-	if (van && van->count)
-		fprintf(out, ", %zu vanished", van->count);
-	fputc('\n', out);
+	out_diff_summary_counts(out, memscan_diff_run_count(diff), memscan_diff_changed_bytes(diff),
+	                        app ? app->count : 0, van ? van->count : 0, time);
 }
 
 void out_timestamp(char *buf, size_t size)

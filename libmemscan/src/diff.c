@@ -46,6 +46,15 @@ void memscan_diff_free(memscan_diff *d)
 	free(d);
 }
 
+void ms_diff_clear(memscan_diff *d)
+{
+	d->count = 0;
+	d->pool_len = 0;
+	d->changed = 0;
+	memscan_ranges_clear(&d->appeared);
+	memscan_ranges_clear(&d->vanished);
+}
+
 /* Byte pools at least this large are mapped huge-page advised: a fresh 4 KiB fault costs ~10 us. */
 #define MS_POOL_MAPPED_MIN ((size_t)1 << 20)
 
@@ -402,8 +411,7 @@ static int compare_span(memscan_diff *d, uint64_t addr, const uint8_t *a, const 
 	return ms_for_each_run(a, b, 0, len, span_push_run, &sp);
 }
 
-/* First address >= CUR inside no hole of H (holes sorted), and where the next hole starts. */
-static uint64_t skip_holes(const memscan_ranges *h, size_t *k, uint64_t cur, uint64_t *next_hole)
+uint64_t ms_holes_skip(const memscan_ranges *h, size_t *k, uint64_t cur, uint64_t *next_hole)
 {
 	while (*k < h->count && h->items[*k].end <= cur)
 		(*k)++;
@@ -427,8 +435,8 @@ static int compare_overlap(memscan_diff *d, const struct ms_snap_region *o, cons
 		uint64_t next_o, next_n, prev, stop;
 		do {
 			prev = cur;
-			cur = skip_holes(&o->holes, &ko, cur, &next_o);
-			cur = skip_holes(&n->holes, &kn, cur, &next_n);
+			cur = ms_holes_skip(&o->holes, &ko, cur, &next_o);
+			cur = ms_holes_skip(&n->holes, &kn, cur, &next_n);
 		} while (cur != prev);
 		if (cur >= hi)
 			break;

@@ -179,6 +179,8 @@ size_t ms_find_same_avx2(const uint8_t *a, const uint8_t *b, size_t i, size_t le
 int ms_diff_push(memscan_diff *d, uint64_t addr, size_t len, size_t region, const uint8_t *old_b,
                  const uint8_t *new_b);
 int ms_diff_reserve(memscan_diff *d, size_t runs, size_t bytes);
+/* Empties D (runs, bytes and ranges), keeping its buffers for the next runs. */
+void ms_diff_clear(memscan_diff *d);
 /* As ms_diff_push, but bytes that continue the last run (same region, next address) extend it. */
 int ms_diff_append(memscan_diff *d, uint64_t addr, size_t len, size_t region, const uint8_t *old_b,
                    const uint8_t *new_b);
@@ -204,6 +206,10 @@ int ms_diff_push_clipped(memscan_diff *d, const memscan_ranges *ho, const memsca
                          size_t *kn, size_t region, uint64_t s, uint64_t e, const uint8_t *old_b,
                          const uint8_t *new_b);
 void ms_spans_release(struct ms_spans *sp);
+/* The first address >= CUR inside no hole of H (holes sorted; the cursor *K only moves forward: start
+ * it at 0 for each list and keep it while CUR grows), and where the next hole starts (*NEXT_HOLE,
+ * UINT64_MAX when none). */
+uint64_t ms_holes_skip(const memscan_ranges *h, size_t *k, uint64_t cur, uint64_t *next_hole);
 
 /* Duplicates a region's path into a new heap string (never NULL on success). */
 char *ms_strdup(const char *s);

@@ -83,6 +83,27 @@ void sf_sync_parent_dir(const char *path);
  * would have started, as if it had never been begun (a region found wholly unreadable). */
 int sf_writer_drop_region(memscan_snapshot_writer *w);
 
+/* A snapshot file read record by record, with every check memscan_snapshot_load makes, in the
+ * same order (snapfile_read.c): open (the header), then for each region sf_in_next (its record's
+ * head, path and holes) and its bytes in order by sf_in_data / sf_in_skip (a region's bytes not read
+ * when the next sf_in_next comes are read and checked then, as is its checksum); the sf_in_next after
+ * the last region checks the trailer and the end of the file and sets *RET_DONE. */
+struct sf_in;
+/* Forgets the file the thread's last call failed on (memscan_snapshot_file_error); the sf_in_*
+ * calls note the first file that fails. */
+void sf_error_clear(void);
+int sf_in_open(const char *path, struct sf_in **ret);
+void sf_in_close(struct sf_in *f);
+int32_t sf_in_pid(const struct sf_in *f);
+uint64_t sf_in_time_ns(const struct sf_in *f);
+uint64_t sf_in_total(const struct sf_in *f);
+/* *RET_REGION (its path) and *RET_HOLES stay valid until the next call. */
+int sf_in_next(struct sf_in *f, const memscan_region **ret_region, const memscan_ranges **ret_holes,
+               int *ret_done);
+/* The next LEN bytes of the current region into BUF / read and dropped (INVALID_ARG past its end). */
+int sf_in_data(struct sf_in *f, uint8_t *buf, size_t len);
+int sf_in_skip(struct sf_in *f, uint64_t len);
+
 /* The region fields that open a region record, in snapshot files and value-set files alike
  * (docs/snapshot-format.md): start, end, offset, inode, dev, perms, kind, flags, path length. */
 #define SF_REGION_FIELDS 56u

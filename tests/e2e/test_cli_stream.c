@@ -2,8 +2,12 @@
 /* End-to-end tests of the streamed snapshot and diff paths: bounded memory whatever the target's size. */
 #include "cliutil.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* The fixture's arena: 256 MiB, several times the bound, so that holding it would show. */
 #define BIG_PAGES "65536"
@@ -104,10 +108,155 @@ static void test_stream_snapshot_rss(void **state)
 	memscan_process_free(proc);
 }
 
+/* `memscan snapshot` of LEN bytes of the arena from its offset OFF into PATH. */
+static void snap_range(const struct env *e, const char *path, uint64_t off, uint64_t len)
+{
+	char range[80];
+	ms_run r;
+
+	snprintf(range, sizeof(range), "%llx-%llx", (unsigned long long)(e->fx.arena + off),
+	         (unsigned long long)(e->fx.arena + off + len));
+	RUN(&r, "snapshot", ms_fixture_pid_str(&e->fx), "-o", path, "--range", range);
+	assert_int_equal(r.status, 0);
+	ms_run_free(&r);
+}
+
+/* Runs the CLI with ARGV (NULL-terminated) and its stdout into OUT; its exit status, and its peak
+ * RSS into *RET_RSS_KIB. (ms_run_cli keeps stdout in memory: too much for a large diff.) */
+static int run_to_file(const char *const *argv, const char *out, long *ret_rss_kib)
+{
+	const char *args[16] = { MEMSCAN_CLI_PATH };
+	struct rusage ru;
+	size_t n = 1;
+	int st;
+	pid_t pid;
+
+	while (*argv && n < 15)
+		args[n++] = *argv++;
+	args[n] = NULL;
+	pid = fork();
+	if (pid == 0) {
+		int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+		if (fd < 0 || dup2(fd, 1) < 0)
+			_exit(127);
+		execv(MEMSCAN_CLI_PATH, (char *const *)args);
+		_exit(127);
+	}
+	assert_true(pid > 0);
+	assert_int_equal(wait4(pid, &st, 0, &ru), pid);
+	*ret_rss_kib = ru.ru_maxrss;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Peak RSS of `memscan diff A B` (text output into OUT). */
+static long diff_rss(const char *a, const char *b, const char *out)
+{
+	const char *argv[] = { "diff", a, b, NULL };
+	long rss = 0;
+
+	assert_int_equal(run_to_file(argv, out, &rss), 0);
+	return rss;
+}
+
+/* Diffing two snapshots of the 256 MiB arena (one byte changed) stays within 64 MiB of diffing two
+ * one-page snapshots, with the output a loaded diff gives. */
+static void test_stream_diff_rss(void **state)
+{
+	struct env *e = *state;
+	const char *a = in_dir(e, "a.snap"), *b = in_dir(e, "b.snap"), *out = in_dir(e, "out.txt");
+	const char *sa = in_dir(e, "sa.snap"), *sb = in_dir(e, "sb.snap");
+	uint64_t at = e->fx.arena + 0x5000;
+	uint8_t old = MS_FIXTURE_ARENA_BYTE(0x5000u);
+	char expect[256];
+	long base, rss;
+
+	snap_range(e, sa, 0, 4096);
+	snap_range(e, sb, 0, 4096);
+	snap_range(e, a, 0, e->fx.arena_len);
+	assert_int_equal(ms_fixture_cmd(&e->fx, "set %s %x", ms_hex(at), old ^ 0x5A), 0);
+	snap_range(e, b, 0, e->fx.arena_len);
+	assert_int_equal(ms_fixture_cmd(&e->fx, "set %s %x", ms_hex(at), old), 0);
+	base = diff_rss(sa, sb, out);
+	rss = diff_rss(a, b, out);
+	print_message("diff of two %llu MiB snapshots: peak RSS %ld KiB, of two pages: %ld KiB\n",
+	              (unsigned long long)(e->fx.arena_len >> 20), rss, base);
+	assert_true(rss <= base + RSS_BOUND_KIB);
+	snprintf(expect, sizeof(expect), "# 1 runs, 1 bytes changed\n0x%llx  1 byte  old: %02x  new: %02x\n",
+	         (unsigned long long)at, old, old ^ 0x5A);
+	assert_string_equal(ms_slurp(out), expect);
+}
+
+/* Lines in the file at PATH, and its first line into FIRST. */
+static size_t file_lines(const char *path, char *first, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = 0;
+	int c, prev = '\n';
+
+	assert_non_null(f);
+	first[0] = '\0';
+	assert_non_null(fgets(first, (int)len, f));
+	rewind(f);
+	while ((c = getc(f)) != EOF) {
+		n += c == '\n';
+		prev = c;
+	}
+	assert_int_equal(prev, '\n');
+	fclose(f);
+	return n;
+}
+
+/* A diff too large to keep (10 MiB of the arena rewritten) is counted first and printed part by part:
+ * the summary and the runs are those of the loaded snapshots' diff, in bounded memory. */
+static void test_stream_diff_large(void **state)
+{
+	struct env *e = *state;
+	const char *a = in_dir(e, "la.snap"), *b = in_dir(e, "lb.snap"), *out = in_dir(e, "large.txt");
+	const char *sa = in_dir(e, "lsa.snap");
+	const uint64_t off = 0x100000, len = (uint64_t)10 << 20;
+	const char *json[] = { "diff", a, b, "--json", NULL };
+	memscan_snapshot *la = NULL, *lb = NULL;
+	memscan_diff *d = NULL;
+	char first[256], expect[256];
+	uint64_t changed;
+	size_t runs;
+	long rss = 0, base;
+
+	snap_range(e, a, 0, e->fx.arena_len);
+	assert_int_equal(
+	    ms_fixture_cmd(&e->fx, "fill %s %llx c3", ms_hex(e->fx.arena + off), (unsigned long long)len), 0);
+	snap_range(e, b, 0, e->fx.arena_len);
+	assert_int_equal(memscan_snapshot_load(a, &la), MEMSCAN_OK);
+	assert_int_equal(memscan_snapshot_load(b, &lb), MEMSCAN_OK);
+	assert_int_equal(memscan_diff_snapshots(la, lb, &d), MEMSCAN_OK);
+	runs = memscan_diff_run_count(d);
+	changed = memscan_diff_changed_bytes(d);
+	/* freed before the CLI runs: a forked child's peak RSS starts from its parent's */
+	memscan_diff_free(d);
+	memscan_snapshot_free(lb);
+	memscan_snapshot_free(la);
+	assert_true(changed > ((uint64_t)8 << 20));
+	assert_int_equal(run_to_file(json, out, &rss), 0);
+	assert_int_equal(file_lines(out, first, sizeof(first)), runs);
+	snap_range(e, sa, 0, 4096);
+	base = diff_rss(sa, sa, out);
+	rss = diff_rss(a, b, out);
+	print_message("diff with %llu changed bytes: peak RSS %ld KiB, of two pages: %ld KiB\n",
+	              (unsigned long long)changed, rss, base);
+	(void)file_lines(out, first, sizeof(first));
+	snprintf(expect, sizeof(expect), "# %zu runs, %llu bytes changed\n", runs,
+	         (unsigned long long)changed);
+	assert_string_equal(first, expect);
+	assert_true(rss <= base + RSS_BOUND_KIB);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stream_snapshot_rss),
+		cmocka_unit_test(test_stream_diff_rss),
+		cmocka_unit_test(test_stream_diff_large),
 	};
 
 	if (getenv("MEMSCAN_TEST_FILTER"))

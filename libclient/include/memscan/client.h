@@ -148,7 +148,7 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_diff(memscan_client *client, ui
  * lives for the call only. The last run of a part may be continued by the first run of the next (same
  * region, next address). A non-zero return stops the diff: MEMSCAN_ERR_STOPPED (with UPDATE, the agent
  * still completes the new baseline before its next request). FLAGS as for memscan_client_diff. */
-typedef int (*memscan_diff_part_fn)(void *ctx, const memscan_diff *part);
+/* (memscan_diff_part_fn is declared in memscan.h.) */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_diff_parts(memscan_client *client, uint64_t id,
                                                             unsigned flags, memscan_diff_part_fn on_part,
                                                             void *ctx);

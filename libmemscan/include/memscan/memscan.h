@@ -396,6 +396,10 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_write_process(memscan_process
 /* Loads a snapshot file. BAD_FORMAT, TRUNCATED or UNSUPPORTED_VERSION name what is wrong; nothing
  * is returned for a file that fails any check. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_load(const char *path, memscan_snapshot **ret_snapshot);
+/* After memscan_snapshot_load or memscan_diff_files failed in this thread because of a file (it could
+ * not be opened or read, or its contents are wrong): that file's path; NULL after a success or a
+ * failure of another kind. Thread-local, valid until the thread's next such call. */
+MEMSCAN_API const char *memscan_snapshot_file_error(void);
 MEMSCAN_API void memscan_snapshot_free(memscan_snapshot *snapshot);
 /* Building a snapshot from bytes received from elsewhere (e.g. an agent): an empty snapshot of PID
  * taken at TIME_NS, then regions appended in ascending, disjoint address order. RET_DATA receives the
@@ -454,6 +458,28 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_diff_add_run(memscan_diff *diff, const
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_diff_add_appeared(memscan_diff *diff, memscan_range range);
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_diff_add_vanished(memscan_diff *diff, memscan_range range);
 MEMSCAN_API void memscan_diff_free(memscan_diff *diff);
+
+/* Receives one part of a diff handed over in pieces (PART lives for the call only); a non-zero
+ * return stops the diff, which then returns MEMSCAN_ERR_STOPPED. */
+typedef int (*memscan_diff_part_fn)(void *ctx, const memscan_diff *part);
+/* What memscan_diff_files compared. */
+typedef struct memscan_diff_files_info {
+	int old_pid, new_pid;      /* the PIDs the two files record */
+	size_t runs;               /* change runs in all the parts */
+	uint64_t changed_bytes;    /* their bytes */
+	size_t appeared, vanished; /* ranges of the last part */
+} memscan_diff_files_info;
+/* Compares two snapshot files as memscan_diff_snapshots compares them once loaded (the same runs,
+ * appeared and vanished ranges, region indexes into NEW_PATH's regions), without loading them: both
+ * files are read once, in order, a megabyte at a time, with every check memscan_snapshot_load makes
+ * (a damaged file fails as it would). The runs go to ON_PART(CTX, PART) in address order, in parts of
+ * about MAX_BYTES changed bytes (0: 1 MiB); a run is never split between parts, so a part holds at
+ * least one whole run. The last part (possibly without runs) carries the appeared and vanished
+ * ranges. Memory: the part, the ranges and 2 MiB of buffers, whatever the files' sizes. Errors: those
+ * of memscan_snapshot_load for either file (memscan_snapshot_file_error names it), or STOPPED. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_diff_files(const char *old_path, const char *new_path,
+                                                     size_t max_bytes, memscan_diff_part_fn on_part,
+                                                     void *ctx, memscan_diff_files_info *ret_info);
 
 /* ---------------------------------------------------------------------------------------------
  * ChangeDetector: track regions over time
