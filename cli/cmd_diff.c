@@ -98,31 +98,29 @@ int cmd_snapshot(int argc, char **argv)
  * larger than this is printed part by part from a second comparison of the files. */
 #define DIFF_FILES_KEEP ((uint64_t)8 << 20)
 
-/* A snapshot-file error ERR, naming the file at fault. */
+/* A snapshot-file error ERR, naming the file at fault and what is wrong with it. */
 static int files_err(int err)
 {
-	const char *path = memscan_snapshot_file_error();
+	const char *detail = NULL, *path = memscan_snapshot_file_error(&detail);
 
 	if (!path)
 		return cli_lib_err(err, 0, "comparing the snapshots");
 	switch (err) {
 	case MEMSCAN_ERR_IO:
-		cli_err("cannot read snapshot '%s': %s", path,
-		        errno ? strerror(errno) : memscan_strerror(err));
+		cli_err("cannot read snapshot '%s': %s", path, detail);
 		break;
 	case MEMSCAN_ERR_TRUNCATED:
-		cli_err("snapshot '%s' is truncated (%s); take it again with 'memscan snapshot'", path,
-		        memscan_strerror(err));
+		cli_err("snapshot '%s' is truncated: %s; take it again with 'memscan snapshot'", path,
+		        detail);
 		break;
 	case MEMSCAN_ERR_BAD_FORMAT:
-		cli_err("'%s' is not a valid memscan snapshot (%s)", path, memscan_strerror(err));
+		cli_err("cannot use snapshot '%s': %s", path, detail);
 		break;
 	case MEMSCAN_ERR_UNSUPPORTED_VERSION:
-		cli_err("snapshot '%s' has a format version this memscan cannot read (%s)", path,
-		        memscan_strerror(err));
+		cli_err("snapshot '%s' cannot be read by this memscan: %s", path, detail);
 		break;
 	default:
-		cli_err("cannot load snapshot '%s': %s", path, memscan_strerror(err));
+		cli_err("cannot load snapshot '%s': %s (%s)", path, detail, memscan_strerror(err));
 		break;
 	}
 	return CLI_FAIL;
@@ -189,7 +187,6 @@ static int diff_files_run(const struct cli_opts *o)
 	memscan_diff_files_info info;
 	int err = memscan_diff_new(&k.all);
 
-	errno = 0;
 	if (err == MEMSCAN_OK)
 		err = memscan_diff_files(o->pos[0], o->pos[1], 0, keep_part, &k, &info);
 	if (err == MEMSCAN_ERR_STOPPED)

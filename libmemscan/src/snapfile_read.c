@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Snapshot files, reading: memscan_snapshot_load, which checks every field and checksum it reads. */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,54 @@
 
 #include "internal.h"
 #include "snapfile.h"
+
+/* ---- what is wrong with the file the thread's last call failed on (memscan_snapshot_file_error) ---- */
+
+static _Thread_local char g_bad_path[SF_MAX_PATH + 1];
+static _Thread_local char g_bad_detail[256];
+static _Thread_local int g_bad, g_has_detail;
+
+void sf_error_clear(void)
+{
+	g_bad = g_has_detail = 0;
+}
+
+const char *memscan_snapshot_file_error(const char **ret_detail)
+{
+	if (ret_detail)
+		*ret_detail = g_bad ? g_bad_detail : NULL;
+	return g_bad ? g_bad_path : NULL;
+}
+
+/* Returns RC, with what is wrong in words (the first reason given before the failure is noted). */
+static int why(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int why(int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!g_bad && !g_has_detail) {
+		va_start(ap, fmt);
+		vsnprintf(g_bad_detail, sizeof(g_bad_detail), fmt, ap);
+		va_end(ap);
+		g_has_detail = 1;
+	}
+	return rc;
+}
+
+/* Returns RC, noting PATH as the file at fault when RC is about a file. */
+static int in_fail(const char *path, int rc)
+{
+	if ((rc == MEMSCAN_ERR_IO || rc == MEMSCAN_ERR_BAD_FORMAT || rc == MEMSCAN_ERR_TRUNCATED ||
+	     rc == MEMSCAN_ERR_UNSUPPORTED_VERSION || rc == MEMSCAN_ERR_LIMIT) &&
+	    !g_bad) {
+		if (!g_has_detail)
+			why(rc, "%s",
+			    rc == MEMSCAN_ERR_TRUNCATED ? "the file ends early" : memscan_strerror(rc));
+		snprintf(g_bad_path, sizeof(g_bad_path), "%s", path);
+		g_bad = 1;
+	}
+	return rc;
+}
 
 /* ---- buffered reader ------------------------------------------------------------------------- */
 
@@ -119,17 +169,21 @@ static int load_header(struct sf_reader *r, struct sf_header *h)
 	if (rc)
 		return rc;
 	if (memcmp(b, SF_MAGIC, avail < SF_MAGIC_LEN ? avail : SF_MAGIC_LEN) != 0)
-		return MEMSCAN_ERR_BAD_FORMAT;
+		return why(MEMSCAN_ERR_BAD_FORMAT, "not a memscan snapshot (it does not start as one)");
 	if (avail < 12)
-		return MEMSCAN_ERR_TRUNCATED;
+		return why(MEMSCAN_ERR_TRUNCATED, "only %zu bytes, less than a snapshot header", avail);
 	if (get_u32(b + 8) != SF_VERSION)
-		return MEMSCAN_ERR_UNSUPPORTED_VERSION;
+		return why(MEMSCAN_ERR_UNSUPPORTED_VERSION,
+		           "format version %" PRIu32
+		           ", newer than the version %u this memscan reads: read it "
+		           "with a newer memscan",
+		           get_u32(b + 8), SF_VERSION);
 	if (avail < SF_HEADER_SIZE)
-		return MEMSCAN_ERR_TRUNCATED;
-	if (get_u32(b + 12) != SF_HEADER_SIZE || get_u64(b + 56) != sf_sum_buf(b, 56))
-		return MEMSCAN_ERR_BAD_FORMAT;
-	if (get_u64(b + 40) != 0 || get_u64(b + 48) != 0)
-		return MEMSCAN_ERR_BAD_FORMAT;
+		return why(MEMSCAN_ERR_TRUNCATED, "only %zu bytes, less than a snapshot header", avail);
+	if (get_u64(b + 56) != sf_sum_buf(b, 56))
+		return why(MEMSCAN_ERR_BAD_FORMAT, "header checksum mismatch: the header was damaged");
+	if (get_u32(b + 12) != SF_HEADER_SIZE || get_u64(b + 40) != 0 || get_u64(b + 48) != 0)
+		return why(MEMSCAN_ERR_BAD_FORMAT, "malformed header (size or reserved fields)");
 	h->pid = (int32_t)get_u32(b + 16);
 	h->count = get_u32(b + 20);
 	h->time_ns = get_u64(b + 24);
@@ -138,7 +192,10 @@ static int load_header(struct sf_reader *r, struct sf_header *h)
 		return MEMSCAN_ERR_BAD_FORMAT;
 	/* No overflow: count <= 2^20 and total <= 2^60. */
 	if (rd_left(r) < (uint64_t)h->count * SF_MIN_RECORD + SF_TRAILER_SIZE + h->total)
-		return MEMSCAN_ERR_TRUNCATED;
+		return why(MEMSCAN_ERR_TRUNCATED,
+		           "%" PRIu64 " bytes, too short for the %" PRIu32 " regions of %" PRIu64
+		           " bytes its header announces: the file was cut short",
+		           r->size, h->count, h->total);
 	return MEMSCAN_OK;
 }
 
@@ -239,32 +296,6 @@ static int load_trailer(struct sf_reader *r, const struct sf_header *h)
 
 /* ---- a snapshot file read record by record (sf_in_*) ------------------------------------------ */
 
-/* The file the thread's last snapshot-file call failed on (memscan_snapshot_file_error). */
-static _Thread_local char g_bad_path[SF_MAX_PATH + 1];
-static _Thread_local int g_bad;
-
-void sf_error_clear(void)
-{
-	g_bad = 0;
-}
-
-const char *memscan_snapshot_file_error(void)
-{
-	return g_bad ? g_bad_path : NULL;
-}
-
-/* Returns RC, noting PATH as the file at fault when RC is about a file. */
-static int in_fail(const char *path, int rc)
-{
-	if ((rc == MEMSCAN_ERR_IO || rc == MEMSCAN_ERR_BAD_FORMAT || rc == MEMSCAN_ERR_TRUNCATED ||
-	     rc == MEMSCAN_ERR_UNSUPPORTED_VERSION || rc == MEMSCAN_ERR_LIMIT) &&
-	    !g_bad) {
-		snprintf(g_bad_path, sizeof(g_bad_path), "%s", path);
-		g_bad = 1;
-	}
-	return rc;
-}
-
 struct sf_in {
 	char *name; /* the path, for memscan_snapshot_file_error */
 	struct sf_reader r;
@@ -290,10 +321,14 @@ int sf_in_open(const char *path, struct sf_in **ret)
 	*ret = NULL;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return in_fail(path, MEMSCAN_ERR_IO);
+		return in_fail(path, why(MEMSCAN_ERR_IO, "%s", strerror(errno)));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		int e = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+
 		close(fd);
-		return in_fail(path, MEMSCAN_ERR_IO);
+		rc = why(MEMSCAN_ERR_IO, "%s", e == EISDIR ? "is a directory" : "is not a regular file");
+		errno = e;
+		return in_fail(path, rc);
 	}
 	f = calloc(1, sizeof(*f));
 	if (!f || !(f->name = strdup(path))) {
@@ -349,7 +384,10 @@ static int in_check_holes(struct sf_in *f, const uint8_t *p, uint64_t pos, size_
 		uint64_t s = h->start > lo ? h->start : lo, e = h->end < hi ? h->end : hi;
 
 		if (s < e && !sf_is_zero(p + (s - lo), (size_t)(e - s)))
-			return MEMSCAN_ERR_BAD_FORMAT;
+			return why(MEMSCAN_ERR_BAD_FORMAT,
+			           "region record %" PRIu32 " of %" PRIu32 " (0x%" PRIx64 "-0x%" PRIx64
+			           "): bytes inside a hole are not zero",
+			           f->next, f->h.count, f->rec.region.start, f->rec.region.end);
 	}
 	while (f->hole_k < f->holes.count && f->holes.items[f->hole_k].end <= hi)
 		f->hole_k++;
@@ -389,7 +427,12 @@ static int in_end_region(struct sf_in *f)
 	int rc = sf_in_skip(f, f->rec.region.end - f->rec.region.start - f->data_pos);
 
 	f->in_region = 0;
-	return rc == MEMSCAN_OK ? rd_check_sum(&f->r) : rc;
+	if (rc == MEMSCAN_OK && (rc = rd_check_sum(&f->r)) == MEMSCAN_ERR_BAD_FORMAT)
+		why(rc,
+		    "checksum mismatch in region record %" PRIu32 " of %" PRIu32 " (0x%" PRIx64 "-0x%" PRIx64
+		    "): its bytes changed after it was written",
+		    f->next, f->h.count, f->rec.region.start, f->rec.region.end);
+	return rc;
 }
 
 /* After the last record: the sizes add up to the header's total, then the trailer. */
@@ -414,7 +457,10 @@ static int in_begin_region(struct sf_in *f)
 	if (rec->region.end - rec->region.start > f->h.total - f->total)
 		return MEMSCAN_ERR_BAD_FORMAT;
 	if (rd_left(&f->r) < record_need(rec, after))
-		return MEMSCAN_ERR_TRUNCATED;
+		return why(MEMSCAN_ERR_TRUNCATED,
+		           "cut short in region record %" PRIu32 " of %" PRIu32 " (0x%" PRIx64 "-0x%" PRIx64
+		           ")",
+		           f->next + 1, f->h.count, rec->region.start, rec->region.end);
 	rc = load_path(&f->r, rec->path_len, f->path);
 	if (!rc)
 		rc = load_holes(&f->r, rec, &f->holes);

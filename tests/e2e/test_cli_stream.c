@@ -251,12 +251,58 @@ static void test_stream_diff_large(void **state)
 	assert_true(rss <= base + RSS_BOUND_KIB);
 }
 
+/* Runs `memscan diff A B`, expecting exit 1 and a message on stderr that holds each of WANT
+ * (NULL-terminated) and not "malformed data". */
+static void expect_file_error(const char *a, const char *b, const char *const *want)
+{
+	ms_run r;
+
+	RUN(&r, "diff", a, b);
+	print_message("%s", r.err);
+	assert_int_equal(r.status, 1);
+	assert_string_equal(r.out, "");
+	for (; *want; want++)
+		assert_non_null(strstr(r.err, *want));
+	assert_null(strstr(r.err, "malformed data"));
+	ms_run_free(&r);
+}
+
+/* Each kind of bad snapshot file gets a message that names it and says what is wrong: a directory, a
+ * missing file, a checksum mismatch, a truncated file, a newer format version. */
+static void test_stream_file_errors(void **state)
+{
+	struct env *e = *state;
+	const char *good = in_dir(e, "good.snap"), *bad = in_dir(e, "bad.snap");
+	const char *missing = in_dir(e, "missing.snap");
+	uint8_t *bytes;
+	size_t len;
+
+	snap_range(e, good, 0, 16384);
+	bytes = ms_file_read(good, &len);
+	assert_true(len > 16384);
+	expect_file_error(e->dir, good, (const char *const[]){ e->dir, "is a directory", NULL });
+	expect_file_error(good, missing, (const char *const[]){ missing, "No such file or directory", NULL });
+	bytes[len - 4096] ^= 0x20; /* a byte of the region's data */
+	ms_write_file(bad, bytes, len, 0600);
+	expect_file_error(good, bad,
+	                  (const char *const[]){ bad, "checksum mismatch in region record 1 of 1",
+	                                         ms_hex(e->fx.arena), NULL });
+	bytes[len - 4096] ^= 0x20;
+	ms_write_file(bad, bytes, len - 100, 0600);
+	expect_file_error(bad, good, (const char *const[]){ bad, "truncated", "cut short", NULL });
+	bytes[8] = 2; /* the format version */
+	ms_write_file(bad, bytes, len, 0600);
+	expect_file_error(good, bad, (const char *const[]){ bad, "format version 2", "newer memscan", NULL });
+	free(bytes);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stream_snapshot_rss),
 		cmocka_unit_test(test_stream_diff_rss),
 		cmocka_unit_test(test_stream_diff_large),
+		cmocka_unit_test(test_stream_file_errors),
 	};
 
 	if (getenv("MEMSCAN_TEST_FILTER"))

@@ -397,9 +397,13 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_write_process(memscan_process
  * is returned for a file that fails any check. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_load(const char *path, memscan_snapshot **ret_snapshot);
 /* After memscan_snapshot_load or memscan_diff_files failed in this thread because of a file (it could
- * not be opened or read, or its contents are wrong): that file's path; NULL after a success or a
- * failure of another kind. Thread-local, valid until the thread's next such call. */
-MEMSCAN_API const char *memscan_snapshot_file_error(void);
+ * not be opened or read, or its contents are wrong): that file's path, and in *RET_DETAIL (if not
+ * NULL) what is wrong with it in words, e.g. "is a directory", "No such file or directory",
+ * "checksum mismatch in region record 3 of 21 (0x...-0x...): its bytes changed after it was
+ * written", "format version 2, newer than the version 1 this memscan reads: ...", "... the file was
+ * cut short". NULL (both) after a success or a failure of another kind. Thread-local strings, valid
+ * until the thread's next such call. */
+MEMSCAN_API const char *memscan_snapshot_file_error(const char **ret_detail);
 MEMSCAN_API void memscan_snapshot_free(memscan_snapshot *snapshot);
 /* Building a snapshot from bytes received from elsewhere (e.g. an agent): an empty snapshot of PID
  * taken at TIME_NS, then regions appended in ascending, disjoint address order. RET_DATA receives the

@@ -174,19 +174,19 @@ static void test_diff_files_errors(void **state)
 	(void)state;
 	assert_int_equal(memscan_snapshot_save(s, p), MEMSCAN_OK);
 	assert_int_equal(memscan_diff_files(p, p, 0, stop_at_once, NULL, NULL), MEMSCAN_ERR_STOPPED);
-	assert_null(memscan_snapshot_file_error());
+	assert_null(memscan_snapshot_file_error(NULL));
 	bytes = ms_file_read(p, &len);
 	bytes[len / 2] ^= 1; /* a data byte: the record's checksum no longer matches */
 	ms_write_file(bad, bytes, len, 0600);
 	assert_int_equal(memscan_snapshot_load(bad, &loaded), MEMSCAN_ERR_BAD_FORMAT);
 	assert_int_equal(memscan_diff_files(p, bad, 0, stop_at_once, NULL, NULL), MEMSCAN_ERR_BAD_FORMAT);
-	assert_string_equal(memscan_snapshot_file_error(), bad);
+	assert_string_equal(memscan_snapshot_file_error(NULL), bad);
 	ms_write_file(bad, bytes, len / 2, 0600);
 	assert_int_equal(memscan_diff_files(bad, p, 0, stop_at_once, NULL, NULL), MEMSCAN_ERR_TRUNCATED);
-	assert_string_equal(memscan_snapshot_file_error(), bad);
+	assert_string_equal(memscan_snapshot_file_error(NULL), bad);
 	assert_int_equal(memscan_diff_files(p, ms_scratch_path("missing"), 0, stop_at_once, NULL, NULL),
 	                 MEMSCAN_ERR_IO);
-	assert_string_equal(memscan_snapshot_file_error(), ms_scratch_path("missing"));
+	assert_string_equal(memscan_snapshot_file_error(NULL), ms_scratch_path("missing"));
 	free(bytes);
 	memscan_snapshot_free(s);
 }
