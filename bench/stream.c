@@ -83,7 +83,7 @@ static void bench_stream_snapshot(const bench_opts *o, memscan_process *proc)
 	for (int r = 0; r < o->reps; r++) {
 		memscan_snapshot_file_info info;
 		double t0 = now_s();
-		int rc = memscan_snapshot_write_process(proc, NULL, path, &info);
+		int rc = memscan_snapshot_write_process(proc, NULL, NULL, path, &info);
 
 		if (rc != MEMSCAN_OK) {
 			fig_skip(f, "memscan_snapshot_write_process: %s", memscan_strerror(rc));
@@ -194,8 +194,8 @@ static void bench_diff_files(const bench_opts *o, memscan_process *proc)
 
 	snprintf(a, sizeof(a), "%s/diff_a.snap", o->tmpdir);
 	snprintf(b, sizeof(b), "%s/diff_b.snap", o->tmpdir);
-	if (buf == MAP_FAILED || memscan_snapshot_write_process(proc, NULL, a, &info) != MEMSCAN_OK ||
-	    memscan_snapshot_write_process(proc, NULL, b, &info) != MEMSCAN_OK) {
+	if (buf == MAP_FAILED || memscan_snapshot_write_process(proc, NULL, NULL, a, &info) != MEMSCAN_OK ||
+	    memscan_snapshot_write_process(proc, NULL, NULL, b, &info) != MEMSCAN_OK) {
 		fig_skip(fr, "snapshot files could not be written");
 		fig_skip(fd, "snapshot files could not be written");
 		goto out;

@@ -23,14 +23,15 @@ static void sleep_ms(uint64_t ms)
 
 /* ---- snapshot ---------------------------------------------------------------------------- */
 
-/* Takes a snapshot of LIST's regions locally, streamed into the file; INFO: what was written. */
+/* Takes a snapshot of LIST's regions (selected with FILTER, which the file records) locally, streamed
+ * into the file; INFO: what was written. */
 static int snapshot_local(const struct cli_opts *o, struct cli_target *t, const memscan_region_list *list,
-                          memscan_snapshot_file_info *info)
+                          const memscan_filter *filter, memscan_snapshot_file_info *info)
 {
 	int err;
 
 	errno = 0;
-	err = memscan_snapshot_write_process(t->proc, list, o->output, info);
+	err = memscan_snapshot_write_process(t->proc, list, filter, o->output, info);
 	if (err == MEMSCAN_ERR_IO) {
 		cli_err("cannot write snapshot '%s': %s", o->output,
 		        errno ? strerror(errno) : memscan_strerror(err));
@@ -53,7 +54,7 @@ static int snapshot_run(const struct cli_opts *o, struct cli_target *t)
 		err = cli_target_download(t, &filter, o->output, &info);
 		ret = err == MEMSCAN_OK ? CLI_OK : cli_target_err(t, err, "downloading the snapshot");
 	} else {
-		ret = snapshot_local(o, t, list, &info);
+		ret = snapshot_local(o, t, list, &filter, &info);
 	}
 	if (ret == CLI_OK)
 		printf("wrote %s: %zu regions, %llu bytes, %llu unreadable bytes\n", o->output, info.regions,
@@ -148,6 +149,12 @@ static int keep_ranges(memscan_diff *all, const memscan_diff *part)
 		err = memscan_diff_add_appeared(all, app->items[i]);
 	for (size_t i = 0; err == MEMSCAN_OK && i < van->count; i++)
 		err = memscan_diff_add_vanished(all, van->items[i]);
+	for (int in_new = 0; in_new < 2; in_new++) {
+		const memscan_ranges *out = memscan_diff_outside(part, in_new);
+
+		for (size_t i = 0; err == MEMSCAN_OK && i < out->count; i++)
+			err = memscan_diff_add_outside(all, out->items[i], in_new);
+	}
 	return err;
 }
 
@@ -205,7 +212,7 @@ static int diff_files_run(const struct cli_opts *o)
 	}
 	if (!o->json)
 		out_diff_summary_counts(stdout, info.runs, info.changed_bytes, info.appeared, info.vanished,
-		                        NULL);
+		                        info.outside_old + info.outside_new, NULL);
 	err = memscan_diff_files(o->pos[0], o->pos[1], 0, print_part, (void *)o, NULL);
 	return err == MEMSCAN_OK ? CLI_OK : files_err(err);
 }

@@ -18,11 +18,12 @@ struct df_side {
 	struct sf_in *in;
 	const memscan_region *g;
 	const memscan_ranges *holes;
-	size_t index;  /* of the current region in the file */
-	uint64_t pos;  /* the current region's bytes below this address were read */
-	size_t hk;     /* hole cursor (ms_holes_skip) */
-	uint8_t *buf;  /* DF_CHUNK bytes */
-	uint64_t addr; /* address of buf[0] */
+	size_t index;             /* of the current region in the file */
+	uint64_t pos;             /* the current region's bytes below this address were read */
+	size_t hk;                /* hole cursor (ms_holes_skip) */
+	struct ms_filter_rec sel; /* the filter the file records, if any */
+	uint8_t *buf;             /* DF_CHUNK bytes */
+	uint64_t addr;            /* address of buf[0] */
 };
 
 struct df {
@@ -31,7 +32,7 @@ struct df {
 	size_t max_bytes;
 	memscan_diff_part_fn on_part;
 	void *ctx;
-	memscan_ranges appeared, vanished;
+	memscan_ranges appeared, vanished, outside_old, outside_new;
 	uint64_t last_end; /* end of the last run of the piece being compared, or DF_NO_RUN */
 	memscan_diff_files_info info;
 };
@@ -153,10 +154,10 @@ static int df_step(struct df *d, uint64_t *x)
 		rc = df_compare(d, ns, e);
 	} else if (ns < os) {
 		e = n->end < os ? n->end : os;
-		rc = ms_ranges_append(&d->appeared, ns, e);
+		rc = ms_coverage_add(&d->o.sel, n, ns, e, &d->appeared, &d->outside_old);
 	} else {
 		e = o->end < ns ? o->end : ns;
-		rc = ms_ranges_append(&d->vanished, os, e);
+		rc = ms_coverage_add(&d->n.sel, o, os, e, &d->vanished, &d->outside_new);
 	}
 	*x = e;
 	if (rc == MEMSCAN_OK && n && n->end <= e)
@@ -175,8 +176,14 @@ static int df_finish(struct df *d)
 		rc = memscan_diff_add_appeared(d->part, d->appeared.items[i]);
 	for (size_t i = 0; rc == MEMSCAN_OK && i < d->vanished.count; i++)
 		rc = memscan_diff_add_vanished(d->part, d->vanished.items[i]);
+	for (size_t i = 0; rc == MEMSCAN_OK && i < d->outside_old.count; i++)
+		rc = memscan_diff_add_outside(d->part, d->outside_old.items[i], 1);
+	for (size_t i = 0; rc == MEMSCAN_OK && i < d->outside_new.count; i++)
+		rc = memscan_diff_add_outside(d->part, d->outside_new.items[i], 0);
 	d->info.appeared = d->appeared.count;
 	d->info.vanished = d->vanished.count;
+	d->info.outside_old = d->outside_old.count;
+	d->info.outside_new = d->outside_new.count;
 	return rc == MEMSCAN_OK ? df_emit(d) : rc;
 }
 
@@ -190,6 +197,11 @@ static int df_open(struct df *d, const char *old_path, const char *new_path)
 		return rc;
 	d->info.old_pid = sf_in_pid(d->o.in);
 	d->info.new_pid = sf_in_pid(d->n.in);
+	rc = ms_filter_rec_set(&d->o.sel, sf_in_filter(d->o.in));
+	if (rc == MEMSCAN_OK)
+		rc = ms_filter_rec_set(&d->n.sel, sf_in_filter(d->n.in));
+	if (rc != MEMSCAN_OK)
+		return rc;
 	d->o.buf = ms_buf_alloc(DF_CHUNK);
 	d->n.buf = ms_buf_alloc(DF_CHUNK);
 	if (!d->o.buf || !d->n.buf)
@@ -209,6 +221,10 @@ static void df_release(struct df *d)
 	memscan_diff_free(d->part);
 	memscan_ranges_release(&d->appeared);
 	memscan_ranges_release(&d->vanished);
+	memscan_ranges_release(&d->outside_old);
+	memscan_ranges_release(&d->outside_new);
+	ms_filter_rec_release(&d->o.sel);
+	ms_filter_rec_release(&d->n.sel);
 }
 
 int memscan_diff_files(const char *old_path, const char *new_path, size_t max_bytes,

@@ -179,6 +179,11 @@ size_t ms_find_same_avx2(const uint8_t *a, const uint8_t *b, size_t i, size_t le
 int ms_diff_push(memscan_diff *d, uint64_t addr, size_t len, size_t region, const uint8_t *old_b,
                  const uint8_t *new_b);
 int ms_diff_reserve(memscan_diff *d, size_t runs, size_t bytes);
+/* Appends [S, E) of region G, which only one snapshot holds, to OUT (appeared or vanished), or the
+ * parts of it that OTHER (the other snapshot's filter, if known) would not have selected to OUTSIDE. */
+struct ms_filter_rec;
+int ms_coverage_add(const struct ms_filter_rec *other, const memscan_region *g, uint64_t s, uint64_t e,
+                    memscan_ranges *out, memscan_ranges *outside);
 /* Empties D (runs, bytes and ranges), keeping its buffers for the next runs. */
 void ms_diff_clear(memscan_diff *d);
 /* As ms_diff_push, but bytes that continue the last run (same region, next address) extend it. */
@@ -217,6 +222,16 @@ char *ms_strdup(const char *s);
 /* Maps an errno value from a failed read or open to a memscan_err. */
 int ms_err_from_errno(int e);
 
+/* A filter kept by a snapshot or a writer: a copy with its own path (memscan_snapshot_set_filter). */
+struct ms_filter_rec {
+	int known;
+	memscan_filter f;
+	char *path; /* f.path_substr points here */
+};
+/* Sets REC to a copy of F (NULL: unknown); NO_MEMORY leaves REC as it was. */
+int ms_filter_rec_set(struct ms_filter_rec *rec, const memscan_filter *f);
+void ms_filter_rec_release(struct ms_filter_rec *rec);
+
 /* One region of a snapshot: the region (path owned here), its buffer and its holes. */
 struct ms_snap_region {
 	memscan_region region;
@@ -233,6 +248,7 @@ struct memscan_snapshot {
 	struct ms_snap_region *regions; /* sorted by start address, non-overlapping */
 	size_t count;
 	size_t capacity;
+	struct ms_filter_rec sel; /* the filter the regions were selected with, if known */
 };
 
 /* Appends an empty region of SIZE bytes to SNAP (buffer allocated, holes empty). 0 or an error. */

@@ -157,6 +157,7 @@ struct sf_header {
 	uint32_t count;
 	uint64_t time_ns;
 	uint64_t total;
+	uint64_t filter_len; /* version 2: the filter block's bytes (0 in version 1) */
 };
 
 /* Magic and version first (so a newer file says UNSUPPORTED_VERSION), then the rest. */
@@ -172,7 +173,7 @@ static int load_header(struct sf_reader *r, struct sf_header *h)
 		return why(MEMSCAN_ERR_BAD_FORMAT, "not a memscan snapshot (it does not start as one)");
 	if (avail < 12)
 		return why(MEMSCAN_ERR_TRUNCATED, "only %zu bytes, less than a snapshot header", avail);
-	if (get_u32(b + 8) != SF_VERSION)
+	if (get_u32(b + 8) != SF_VERSION && get_u32(b + 8) != SF_VERSION_PLAIN)
 		return why(MEMSCAN_ERR_UNSUPPORTED_VERSION,
 		           "format version %" PRIu32
 		           ", newer than the version %u this memscan reads: read it "
@@ -182,8 +183,12 @@ static int load_header(struct sf_reader *r, struct sf_header *h)
 		return why(MEMSCAN_ERR_TRUNCATED, "only %zu bytes, less than a snapshot header", avail);
 	if (get_u64(b + 56) != sf_sum_buf(b, 56))
 		return why(MEMSCAN_ERR_BAD_FORMAT, "header checksum mismatch: the header was damaged");
-	if (get_u32(b + 12) != SF_HEADER_SIZE || get_u64(b + 40) != 0 || get_u64(b + 48) != 0)
-		return why(MEMSCAN_ERR_BAD_FORMAT, "malformed header (size or reserved fields)");
+	h->filter_len = get_u64(b + 40);
+	if (get_u32(b + 12) != SF_HEADER_SIZE || get_u64(b + 48) != 0 ||
+	    (get_u32(b + 8) == SF_VERSION_PLAIN
+	         ? h->filter_len != 0
+	         : h->filter_len < SF_FILTER_FIXED + SF_SUM_SIZE || h->filter_len > SF_FILTER_MAX))
+		return why(MEMSCAN_ERR_BAD_FORMAT, "malformed header (size, filter or reserved fields)");
 	h->pid = (int32_t)get_u32(b + 16);
 	h->count = get_u32(b + 20);
 	h->time_ns = get_u64(b + 24);
@@ -191,7 +196,7 @@ static int load_header(struct sf_reader *r, struct sf_header *h)
 	if (h->pid < 0 || h->count > SF_MAX_REGIONS || h->total > (uint64_t)h->count * SF_MAX_REGION)
 		return MEMSCAN_ERR_BAD_FORMAT;
 	/* No overflow: count <= 2^20 and total <= 2^60. */
-	if (rd_left(r) < (uint64_t)h->count * SF_MIN_RECORD + SF_TRAILER_SIZE + h->total)
+	if (rd_left(r) < h->filter_len + (uint64_t)h->count * SF_MIN_RECORD + SF_TRAILER_SIZE + h->total)
 		return why(MEMSCAN_ERR_TRUNCATED,
 		           "%" PRIu64 " bytes, too short for the %" PRIu32 " regions of %" PRIu64
 		           " bytes its header announces: the file was cut short",
@@ -310,7 +315,30 @@ struct sf_in {
 	uint64_t data_pos; /* bytes of the current region's data read so far */
 	size_t hole_k;     /* first hole not wholly behind data_pos */
 	uint8_t skip[SF_BUF_SIZE];
+	int has_filter;
+	memscan_filter filter;
+	char filter_path[SF_MAX_PATH + 1];
 };
+
+/* Version 2: the filter block after the header. */
+static int in_filter(struct sf_in *f)
+{
+	uint8_t b[SF_FILTER_MAX];
+	int rc;
+
+	if (!f->h.filter_len)
+		return MEMSCAN_OK;
+	rc = rd_get(&f->r, b, (size_t)f->h.filter_len, 0);
+	if (rc == MEMSCAN_OK && sf_filter_get(b, (size_t)f->h.filter_len, &f->filter, f->filter_path))
+		rc = why(MEMSCAN_ERR_BAD_FORMAT, "the recorded filter is damaged (checksum or fields)");
+	f->has_filter = rc == MEMSCAN_OK;
+	return rc;
+}
+
+const memscan_filter *sf_in_filter(const struct sf_in *f)
+{
+	return f->has_filter ? &f->filter : NULL;
+}
 
 int sf_in_open(const char *path, struct sf_in **ret)
 {
@@ -340,6 +368,8 @@ int sf_in_open(const char *path, struct sf_in **ret)
 	f->r.size = (uint64_t)st.st_size;
 	sf_sum_init(&f->r.sum);
 	rc = load_header(&f->r, &f->h);
+	if (rc == MEMSCAN_OK)
+		rc = in_filter(f);
 	if (rc != MEMSCAN_OK) {
 		in_fail(path, rc);
 		sf_in_close(f);
@@ -534,6 +564,7 @@ int memscan_snapshot_load(const char *path, memscan_snapshot **ret_snapshot)
 	if (rc == MEMSCAN_OK) {
 		snap->pid = sf_in_pid(f);
 		snap->time_ns = sf_in_time_ns(f);
+		rc = ms_filter_rec_set(&snap->sel, sf_in_filter(f));
 	}
 	while (rc == MEMSCAN_OK && !done)
 		rc = load_region(f, snap, &done);

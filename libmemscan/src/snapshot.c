@@ -168,6 +168,12 @@ int memscan_snapshot_take(memscan_process *proc, const memscan_region_list *regi
 		regions = own;
 	}
 	r = ms_snapshot_new(&snap);
+	if (r == MEMSCAN_OK && own) {
+		memscan_filter filter;
+
+		memscan_filter_default(&filter);
+		r = ms_filter_rec_set(&snap->sel, &filter);
+	}
 	if (r == MEMSCAN_OK) {
 		snap->pid = proc->pid;
 		r = snapshot_add_list(snap, regions);
@@ -222,10 +228,49 @@ uint64_t memscan_snapshot_time_ns(const memscan_snapshot *snap)
 	return snap ? snap->time_ns : 0;
 }
 
+int ms_filter_rec_set(struct ms_filter_rec *rec, const memscan_filter *f)
+{
+	char *path = NULL;
+
+	if (f && !(path = strdup(f->path_substr ? f->path_substr : "")))
+		return MEMSCAN_ERR_NO_MEMORY;
+	free(rec->path);
+	memset(rec, 0, sizeof(*rec));
+	if (f) {
+		rec->known = 1;
+		rec->f = *f;
+		rec->path = path;
+		rec->f.path_substr = path;
+	}
+	return MEMSCAN_OK;
+}
+
+void ms_filter_rec_release(struct ms_filter_rec *rec)
+{
+	(void)ms_filter_rec_set(rec, NULL);
+}
+
+int memscan_snapshot_set_filter(memscan_snapshot *snap, const memscan_filter *filter)
+{
+	return snap ? ms_filter_rec_set(&snap->sel, filter) : MEMSCAN_ERR_INVALID_ARG;
+}
+
+bool memscan_snapshot_get_filter(const memscan_snapshot *snap, memscan_filter *ret_filter)
+{
+	if (ret_filter)
+		memset(ret_filter, 0, sizeof(*ret_filter));
+	if (!snap || !snap->sel.known)
+		return false;
+	if (ret_filter)
+		*ret_filter = snap->sel.f;
+	return true;
+}
+
 void memscan_snapshot_free(memscan_snapshot *snap)
 {
 	if (!snap)
 		return;
+	ms_filter_rec_release(&snap->sel);
 	for (size_t i = 0; i < snap->count; i++)
 		ms_snap_region_release(&snap->regions[i]);
 	free(snap->regions);

@@ -202,19 +202,25 @@ static int sw_run(struct sw_pipe *p, memscan_snapshot_writer *w, memscan_snapsho
 }
 
 int memscan_snapshot_write_process(memscan_process *proc, const memscan_region_list *regions,
-                                   const char *path, memscan_snapshot_file_info *ret_info)
+                                   const memscan_filter *filter, const char *path,
+                                   memscan_snapshot_file_info *ret_info)
 {
 	memscan_snapshot_file_info info = { 0 };
 	memscan_region_list *own = NULL;
 	memscan_snapshot_writer *w = NULL;
 	struct sw_pipe p = { .proc = proc };
+	memscan_filter dflt;
 	int rc = MEMSCAN_OK;
 
 	if (ret_info)
 		memset(ret_info, 0, sizeof(*ret_info));
 	if (!proc || !path || !*path)
 		return MEMSCAN_ERR_INVALID_ARG;
-	if (!regions && (rc = ms_regions_default(proc, &own)) != MEMSCAN_OK)
+	if (!regions && !filter) {
+		memscan_filter_default(&dflt);
+		filter = &dflt;
+	}
+	if (!regions && (rc = memscan_regions_read(proc, filter, &own)) != MEMSCAN_OK)
 		return rc;
 	p.n = memscan_region_list_count(regions ? regions : own);
 	p.order = ms_regions_sorted(regions ? regions : own);
@@ -225,6 +231,8 @@ int memscan_snapshot_write_process(memscan_process *proc, const memscan_region_l
 		rc = MEMSCAN_ERR_NO_MEMORY;
 	if (rc == MEMSCAN_OK)
 		rc = memscan_snapshot_writer_open(path, proc->pid, &w);
+	if (rc == MEMSCAN_OK && filter)
+		rc = memscan_snapshot_writer_set_filter(w, filter);
 	if (rc == MEMSCAN_OK)
 		rc = sw_run(&p, w, &info);
 	/* a process that exited may have had its PID reused: what was read could be someone else's */

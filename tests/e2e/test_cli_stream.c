@@ -290,19 +290,52 @@ static void test_stream_file_errors(void **state)
 	bytes[len - 4096] ^= 0x20;
 	ms_write_file(bad, bytes, len - 100, 0600);
 	expect_file_error(bad, good, (const char *const[]){ bad, "truncated", "cut short", NULL });
-	bytes[8] = 2; /* the format version */
+	bytes[8] = 3; /* the format version */
 	ms_write_file(bad, bytes, len, 0600);
-	expect_file_error(good, bad, (const char *const[]){ bad, "format version 2", "newer memscan", NULL });
+	expect_file_error(good, bad, (const char *const[]){ bad, "format version 3", "newer memscan", NULL });
 	free(bytes);
+}
+
+/* Snapshots taken with different filters: the region the second one's --perms rw left out is
+ * reported as outside its selection, never as vanished (or, the other way round, appeared). */
+static void test_stream_filtered_diff(void **state)
+{
+	struct env *e = *state;
+	const char *a = in_dir(e, "fa.snap"), *b = in_dir(e, "fb.snap");
+	uint64_t lo = e->fx.boundary - 4096, hi = e->fx.boundary + 4096;
+	char range[80], expect[512];
+	ms_run r;
+
+	snprintf(range, sizeof(range), "%llx-%llx", (unsigned long long)lo, (unsigned long long)hi);
+	RUN(&r, "snapshot", ms_fixture_pid_str(&e->fx), "-o", a, "--range", range);
+	assert_int_equal(r.status, 0);
+	ms_run_free(&r);
+	RUN(&r, "snapshot", ms_fixture_pid_str(&e->fx), "-o", b, "--range", range, "--perms", "rw");
+	assert_int_equal(r.status, 0);
+	ms_run_free(&r);
+	RUN(&r, "diff", a, b);
+	assert_int_equal(r.status, 0);
+	snprintf(expect, sizeof(expect),
+	         "# 0 runs, 0 bytes changed, 1 outside the other's selection\n"
+	         "= 0x%llx-0x%llx only in the old snapshot: outside the new one's selection\n",
+	         (unsigned long long)e->fx.boundary, (unsigned long long)hi);
+	assert_string_equal(r.out, expect);
+	ms_run_free(&r);
+	RUN(&r, "diff", b, a, "--json");
+	assert_int_equal(r.status, 0);
+	snprintf(expect, sizeof(expect),
+	         "{\"outside_selection\":{\"start\":\"0x%llx\",\"end\":\"0x%llx\",\"only_in\":\"new\"}}\n",
+	         (unsigned long long)e->fx.boundary, (unsigned long long)hi);
+	assert_string_equal(r.out, expect);
+	ms_run_free(&r);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_stream_snapshot_rss),
-		cmocka_unit_test(test_stream_diff_rss),
-		cmocka_unit_test(test_stream_diff_large),
-		cmocka_unit_test(test_stream_file_errors),
+		cmocka_unit_test(test_stream_snapshot_rss),  cmocka_unit_test(test_stream_diff_rss),
+		cmocka_unit_test(test_stream_diff_large),    cmocka_unit_test(test_stream_file_errors),
+		cmocka_unit_test(test_stream_filtered_diff),
 	};
 
 	if (getenv("MEMSCAN_TEST_FILTER"))

@@ -14,6 +14,8 @@ struct spec {
 	uint64_t start, end;
 	uint8_t seed;
 	uint64_t hole_start, hole_end; /* none when equal */
+	uint32_t perms;                /* 0: read and write */
+	const char *path;              /* NULL: anonymous; else a file mapping */
 };
 
 static uint8_t fill_byte(uint64_t addr, uint8_t seed)
@@ -30,9 +32,10 @@ static memscan_snapshot *build(const struct spec *specs, size_t n, const uint64_
 	for (size_t i = 0; i < n; i++) {
 		memscan_region g = { .start = specs[i].start,
 			             .end = specs[i].end,
-			             .perms = MEMSCAN_PERM_READ | MEMSCAN_PERM_WRITE,
-			             .kind = MEMSCAN_KIND_ANON,
-			             .path = "" };
+			             .perms = specs[i].perms ? specs[i].perms
+			                                     : MEMSCAN_PERM_READ | MEMSCAN_PERM_WRITE,
+			             .kind = specs[i].path ? MEMSCAN_KIND_FILE : MEMSCAN_KIND_ANON,
+			             .path = specs[i].path ? specs[i].path : "" };
 		uint8_t *data = NULL;
 
 		assert_int_equal(memscan_snapshot_add_region(s, &g, &data), MEMSCAN_OK);
@@ -67,6 +70,12 @@ static int gather_part(void *ctx, const memscan_diff *part)
 		assert_int_equal(memscan_diff_add_appeared(g->all, app->items[i]), MEMSCAN_OK);
 	for (size_t i = 0; i < van->count; i++)
 		assert_int_equal(memscan_diff_add_vanished(g->all, van->items[i]), MEMSCAN_OK);
+	for (int in_new = 0; in_new < 2; in_new++) {
+		const memscan_ranges *out = memscan_diff_outside(part, in_new);
+
+		for (size_t i = 0; i < out->count; i++)
+			assert_int_equal(memscan_diff_add_outside(g->all, out->items[i], in_new), MEMSCAN_OK);
+	}
 	g->parts++;
 	return 0;
 }
@@ -89,6 +98,18 @@ static size_t check_files(memscan_snapshot *old_s, memscan_snapshot *new_s, size
 	assert_int_equal(memscan_diff_new(&g.all), MEMSCAN_OK);
 	assert_int_equal(memscan_diff_files(a, b, max_bytes, gather_part, &g, &info), MEMSCAN_OK);
 	ms_assert_diffs_equal(want, g.all);
+	for (int in_new = 0; in_new < 2; in_new++) {
+		const memscan_ranges *x = memscan_diff_outside(want, in_new),
+		                     *y = memscan_diff_outside(g.all, in_new);
+
+		assert_int_equal(x->count, y->count);
+		for (size_t i = 0; i < x->count; i++) {
+			assert_int_equal(x->items[i].start, y->items[i].start);
+			assert_int_equal(x->items[i].end, y->items[i].end);
+		}
+	}
+	assert_int_equal(info.outside_old, memscan_diff_outside(want, 1)->count);
+	assert_int_equal(info.outside_new, memscan_diff_outside(want, 0)->count);
 	assert_int_equal(info.runs, memscan_diff_run_count(want));
 	assert_int_equal(info.changed_bytes, memscan_diff_changed_bytes(want));
 	assert_int_equal(info.appeared, memscan_diff_appeared(want)->count);
@@ -106,17 +127,17 @@ static size_t check_files(memscan_snapshot *old_s, memscan_snapshot *new_s, size
 static void test_diff_files_layouts(void **state)
 {
 	const struct spec old_specs[] = {
-		{ BASE, BASE + 3 * MIB, 1, BASE + MIB + 100, BASE + MIB + 4196 },
-		{ BASE + 4 * MIB, BASE + 5 * MIB, 2, 0, 0 },
-		{ BASE + 5 * MIB, BASE + 6 * MIB, 3, 0, 0 }, /* adjacent to the one before */
-		{ BASE + 8 * MIB, BASE + 9 * MIB, 4, 0, 0 }, /* vanishes */
-		{ BASE + 10 * MIB, BASE + 12 * MIB, 5, 0, 0 },
+		{ BASE, BASE + 3 * MIB, 1, BASE + MIB + 100, BASE + MIB + 4196, 0, NULL },
+		{ BASE + 4 * MIB, BASE + 5 * MIB, 2, 0, 0, 0, NULL },
+		{ BASE + 5 * MIB, BASE + 6 * MIB, 3, 0, 0, 0, NULL }, /* adjacent to the one before */
+		{ BASE + 8 * MIB, BASE + 9 * MIB, 4, 0, 0, 0, NULL }, /* vanishes */
+		{ BASE + 10 * MIB, BASE + 12 * MIB, 5, 0, 0, 0, NULL },
 	};
 	const struct spec new_specs[] = {
-		{ BASE, BASE + 3 * MIB, 1, BASE + 2 * MIB, BASE + 2 * MIB + 8192 },
-		{ BASE + 4 * MIB, BASE + 6 * MIB, 2, 0, 0 },   /* spans the two adjacent old regions */
-		{ BASE + 11 * MIB, BASE + 13 * MIB, 5, 0, 0 }, /* overlaps, then appears */
-		{ BASE + 20 * MIB, BASE + 20 * MIB + 4096, 9, 0, 0 },
+		{ BASE, BASE + 3 * MIB, 1, BASE + 2 * MIB, BASE + 2 * MIB + 8192, 0, NULL },
+		{ BASE + 4 * MIB, BASE + 6 * MIB, 2, 0, 0, 0, NULL }, /* spans the two adjacent old regions */
+		{ BASE + 11 * MIB, BASE + 13 * MIB, 5, 0, 0, 0, NULL }, /* overlaps, then appears */
+		{ BASE + 20 * MIB, BASE + 20 * MIB + 4096, 9, 0, 0, 0, NULL },
 	};
 	const uint64_t flips[] = { BASE + 7,       BASE + MIB - 2,   BASE + MIB - 1,      BASE + MIB,
 		                   BASE + MIB + 1, BASE + MIB + 200, BASE + 2 * MIB + 10, BASE + 5 * MIB - 1,
@@ -136,8 +157,8 @@ static void test_diff_files_layouts(void **state)
  * thousands of runs in many small parts. */
 static void test_diff_files_many_runs(void **state)
 {
-	const struct spec a[] = { { BASE, BASE + 3 * MIB + 4096, 7, 0, 0 } };
-	const struct spec b[] = { { BASE, BASE + 3 * MIB + 4096, 8, 0, 0 } };
+	const struct spec a[] = { { BASE, BASE + 3 * MIB + 4096, 7, 0, 0, 0, NULL } };
+	const struct spec b[] = { { BASE, BASE + 3 * MIB + 4096, 8, 0, 0, 0, NULL } };
 	size_t nflips = (3 * MIB + 4096) / 1009;
 	uint64_t *flips = calloc(nflips, sizeof(*flips));
 	memscan_snapshot *o = build(a, 1, NULL, 0), *n = build(b, 1, NULL, 0), *m;
@@ -154,6 +175,116 @@ static void test_diff_files_many_runs(void **state)
 	memscan_snapshot_free(n);
 }
 
+/* The loaded diff of OLD and NEW saved to files (after check_files compared the streamed one). */
+static memscan_diff *files_diff(memscan_snapshot *old_s, memscan_snapshot *new_s)
+{
+	const char *a = ms_scratch_path("a.snap"), *b = ms_scratch_path("b.snap");
+	memscan_snapshot *la = NULL, *lb = NULL;
+	memscan_diff *d = NULL;
+
+	(void)check_files(old_s, new_s, 0);
+	assert_int_equal(memscan_snapshot_load(a, &la), MEMSCAN_OK);
+	assert_int_equal(memscan_snapshot_load(b, &lb), MEMSCAN_OK);
+	assert_int_equal(memscan_diff_snapshots(la, lb, &d), MEMSCAN_OK);
+	memscan_snapshot_free(la);
+	memscan_snapshot_free(lb);
+	return d;
+}
+
+static void assert_ranges(const memscan_ranges *r, const memscan_range *want, size_t n)
+{
+	assert_int_equal(r->count, n);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(r->items[i].start, want[i].start);
+		assert_int_equal(r->items[i].end, want[i].end);
+	}
+}
+
+/* b.snap records WANT (format version 2), and a damaged filter block makes it unreadable. */
+static void check_filter_file(const memscan_filter *want)
+{
+	const char *b = ms_scratch_path("b.snap"), *bad = ms_scratch_path("badf.snap");
+	memscan_snapshot *s = NULL;
+	memscan_filter got;
+	uint8_t *bytes;
+	size_t len;
+
+	assert_int_equal(memscan_snapshot_load(b, &s), MEMSCAN_OK);
+	assert_true(memscan_snapshot_get_filter(s, &got));
+	assert_int_equal(got.perms, want->perms);
+	assert_int_equal(got.kinds, want->kinds);
+	assert_int_equal(got.range_start, want->range_start);
+	assert_int_equal(got.range_end, want->range_end);
+	assert_string_equal(got.path_substr, "");
+	memscan_snapshot_free(s);
+	bytes = ms_file_read(b, &len);
+	assert_int_equal(bytes[8], 2);
+	bytes[64 + 8] ^= 1; /* the filter's range_start */
+	ms_write_file(bad, bytes, len, 0600);
+	assert_int_equal(memscan_snapshot_load(bad, &s), MEMSCAN_ERR_BAD_FORMAT);
+	free(bytes);
+}
+
+/* Snapshots taken with different filters: what the other's filter did not select (a read-only file
+ * mapping left out by a read-write filter, the part of a region outside the other's range) is outside
+ * its selection, never vanished or appeared; a region both filters select that is gone still
+ * vanished; and files that record no filter (version 1) diff as before. */
+static void test_diff_files_filters(void **state)
+{
+	const struct spec old_specs[] = {
+		{ BASE, BASE + MIB, 1, 0, 0, MEMSCAN_PERM_READ | MEMSCAN_PERM_EXEC, "/usr/lib/libx.so" },
+		{ BASE + 2 * MIB, BASE + 4 * MIB, 2, 0, 0, 0, NULL },
+		{ BASE + 6 * MIB, BASE + 7 * MIB, 3, 0, 0, 0, NULL }, /* gone from the new one */
+	};
+	const struct spec new_specs[] = { { BASE + 2 * MIB, BASE + 3 * MIB, 2, 0, 0, 0, NULL } };
+	const uint64_t flips[] = { BASE + 2 * MIB + 5 };
+	memscan_snapshot *o = build(old_specs, 3, NULL, 0), *n = build(new_specs, 1, flips, 1);
+	memscan_filter fo, fn;
+	memscan_diff *d;
+
+	(void)state;
+	memscan_filter_default(&fo);
+	memset(&fn, 0, sizeof(fn));
+	fn.perms = MEMSCAN_PERM_READ | MEMSCAN_PERM_WRITE;
+	fn.range_start = BASE + 2 * MIB;
+	fn.range_end = BASE + 3 * MIB;
+	/* no filter recorded: everything the new one lacks vanished */
+	d = files_diff(o, n);
+	assert_ranges(memscan_diff_vanished(d),
+	              (const memscan_range[]){ { BASE, BASE + MIB },
+	                                       { BASE + 3 * MIB, BASE + 4 * MIB },
+	                                       { BASE + 6 * MIB, BASE + 7 * MIB } },
+	              3);
+	memscan_diff_free(d);
+	assert_int_equal(memscan_snapshot_set_filter(o, &fo), MEMSCAN_OK);
+	assert_int_equal(memscan_snapshot_set_filter(n, &fn), MEMSCAN_OK);
+	d = files_diff(o, n);
+	assert_int_equal(memscan_diff_run_count(d), 1);
+	assert_int_equal(memscan_diff_run(d, 0).address, BASE + 2 * MIB + 5);
+	assert_int_equal(memscan_diff_vanished(d)->count, 0);
+	assert_int_equal(memscan_diff_appeared(d)->count, 0);
+	assert_ranges(memscan_diff_outside(d, 0),
+	              (const memscan_range[]){ { BASE, BASE + MIB },
+	                                       { BASE + 3 * MIB, BASE + 4 * MIB },
+	                                       { BASE + 6 * MIB, BASE + 7 * MIB } },
+	              3);
+	assert_int_equal(memscan_diff_outside(d, 1)->count, 0);
+	memscan_diff_free(d);
+	/* the new filter selects the gone region's place: it vanished */
+	fn.range_end = BASE + 8 * MIB;
+	assert_int_equal(memscan_snapshot_set_filter(n, &fn), MEMSCAN_OK);
+	d = files_diff(o, n);
+	assert_ranges(
+	    memscan_diff_vanished(d),
+	    (const memscan_range[]){ { BASE + 3 * MIB, BASE + 4 * MIB }, { BASE + 6 * MIB, BASE + 7 * MIB } },
+	    2);
+	assert_ranges(memscan_diff_outside(d, 0), (const memscan_range[]){ { BASE, BASE + MIB } }, 1);
+	memscan_diff_free(d);
+	check_filter_file(&fn);
+	memscan_snapshot_free(o);
+	memscan_snapshot_free(n);
+}
+
 static int stop_at_once(void *ctx, const memscan_diff *part)
 {
 	(void)ctx;
@@ -165,7 +296,7 @@ static int stop_at_once(void *ctx, const memscan_diff *part)
  * memscan_snapshot_file_error names it. */
 static void test_diff_files_errors(void **state)
 {
-	const struct spec a[] = { { BASE, BASE + 2 * MIB, 7, 0, 0 } };
+	const struct spec a[] = { { BASE, BASE + 2 * MIB, 7, 0, 0, 0, NULL } };
 	const char *p = ms_scratch_path("e.snap"), *bad = ms_scratch_path("bad.snap");
 	memscan_snapshot *s = build(a, 1, NULL, 0), *loaded = NULL;
 	uint8_t *bytes;
@@ -199,6 +330,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_diff_files_many_runs, ms_scratch_setup,
 		                                ms_scratch_teardown),
 		cmocka_unit_test_setup_teardown(test_diff_files_errors, ms_scratch_setup,
+		                                ms_scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_diff_files_filters, ms_scratch_setup,
 		                                ms_scratch_teardown),
 	};
 

@@ -667,12 +667,12 @@ static void test_newer_version(void **state)
 
 	roundtrip(small_sample(), f->path);
 	bytes = ms_file_read(f->path, &len);
-	put32(bytes + 8, 2);
+	put32(bytes + 8, 3);
 	assert_int_equal(load_bytes_rc(f->path, bytes, len), MEMSCAN_ERR_UNSUPPORTED_VERSION);
 	put32(bytes + 8, 0);
 	assert_int_equal(load_bytes_rc(f->path, bytes, len), MEMSCAN_ERR_UNSUPPORTED_VERSION);
-	/* a version-2 file may be anything after its first 12 bytes */
-	put32(bytes + 8, 2);
+	/* a version-3 file may be anything after its first 12 bytes */
+	put32(bytes + 8, 3);
 	assert_int_equal(load_bytes_rc(f->path, bytes, 12), MEMSCAN_ERR_UNSUPPORTED_VERSION);
 	free(bytes);
 }

@@ -66,7 +66,7 @@ static void test_stream_equals_take(void **state)
 	memscan_diff *d = NULL;
 	uint64_t holes = 0;
 
-	assert_int_equal(memscan_snapshot_write_process(e->proc, NULL, path, &info), MEMSCAN_OK);
+	assert_int_equal(memscan_snapshot_write_process(e->proc, NULL, NULL, path, &info), MEMSCAN_OK);
 	assert_int_equal(memscan_snapshot_take(e->proc, NULL, &mem), MEMSCAN_OK);
 	assert_int_equal(memscan_snapshot_load(path, &file), MEMSCAN_OK);
 	assert_int_equal(memscan_snapshot_region_count(file), memscan_snapshot_region_count(mem));
@@ -100,7 +100,7 @@ static void test_stream_drops_vanished(void **state)
 	memscan_snapshot *file = NULL;
 
 	assert_int_equal(ms_fixture_cmd(&e->fx, "unmap-arena"), 0);
-	assert_int_equal(memscan_snapshot_write_process(e->proc, e->arena, path, &info), MEMSCAN_OK);
+	assert_int_equal(memscan_snapshot_write_process(e->proc, e->arena, NULL, path, &info), MEMSCAN_OK);
 	assert_int_equal(info.regions, 0);
 	assert_int_equal(memscan_snapshot_load(path, &file), MEMSCAN_OK);
 	assert_int_equal(memscan_snapshot_region_count(file), 0);
@@ -120,8 +120,9 @@ static void test_stream_cancel_leaves_nothing(void **state)
 	memscan_snapshot_file_info info;
 
 	assert_int_equal(memscan_process_set_cancel(e->proc, cancel_now, NULL), MEMSCAN_OK);
-	assert_int_equal(memscan_snapshot_write_process(e->proc, NULL, ms_scratch_path("c.snap"), &info),
-	                 MEMSCAN_ERR_CANCELLED);
+	assert_int_equal(
+	    memscan_snapshot_write_process(e->proc, NULL, NULL, ms_scratch_path("c.snap"), &info),
+	    MEMSCAN_ERR_CANCELLED);
 	assert_int_equal(memscan_process_set_cancel(e->proc, NULL, NULL), MEMSCAN_OK);
 	assert_int_equal(info.regions, 0);
 	assert_int_equal(scratch_files(), 0);
@@ -132,9 +133,11 @@ static void test_stream_bad_path(void **state)
 {
 	struct env *e = *state;
 
-	assert_int_equal(memscan_snapshot_write_process(e->proc, NULL, ms_scratch_path("no/such/dir"), NULL),
-	                 MEMSCAN_ERR_IO);
-	assert_int_equal(memscan_snapshot_write_process(NULL, NULL, "x", NULL), MEMSCAN_ERR_INVALID_ARG);
+	assert_int_equal(
+	    memscan_snapshot_write_process(e->proc, NULL, NULL, ms_scratch_path("no/such/dir"), NULL),
+	    MEMSCAN_ERR_IO);
+	assert_int_equal(memscan_snapshot_write_process(NULL, NULL, NULL, "x", NULL),
+	                 MEMSCAN_ERR_INVALID_ARG);
 	assert_int_equal(scratch_files(), 0);
 }
 
