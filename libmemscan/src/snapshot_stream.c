@@ -193,7 +193,10 @@ static int sw_run(struct sw_pipe *p, memscan_snapshot_writer *w, memscan_snapsho
 	p->threaded = pthread_create(&tid, NULL, sw_reader, p) == 0;
 	rc = sw_write_all(p, w, info);
 	if (p->threaded) {
-		sw_release(p, p->consumed ? p->consumed - 1 : 0, 1);
+		pthread_mutex_lock(&p->mu);
+		p->stop = 1; /* the reader may wait for a slot that will never be freed */
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->mu);
 		pthread_join(tid, NULL);
 	}
 	pthread_cond_destroy(&p->cv);
