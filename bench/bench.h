@@ -123,6 +123,9 @@ void bench_peers(const bench_opts *o, target *t);
 void bench_remote(const bench_opts *o, target *t);
 /* values.c: B10-B12 on a target of its own (1 M needles in 512 MiB), scanmem in full runs only. */
 void bench_values(const bench_opts *o);
+/* stream.c: the streamed snapshot into a file, the write floor, the CLI's peak RSS; their ratios. */
+void bench_stream(const bench_opts *o, target *t);
+void stream_ratios(void);
 /* zstd.c: remote downloads with compression, of the main (random) target and of a heap-like one
  * (client CL, connected to the bench's agent). */
 struct memscan_client;

@@ -182,6 +182,7 @@ static void compute_ratios(const bench_opts *o)
 	ratio_set(r, div_or_missing(fig_median("memscan.snapshot_mem"), ceil));
 	r = ratio_new("B2", "snapshot to a file / gcore", 5, 0);
 	ratio_set(r, div_or_missing(fig_median("memscan.snapshot_file"), fig_median("peer.gcore")));
+	stream_ratios();
 	r = ratio_new("B3", "detection at 0.01% / ceiling", 0.7, 0);
 	ratio_set(r, div_or_missing(fig_median("memscan.detect_0.01pct"), ceil));
 	r = ratio_new("B3", "detection at 1% / ceiling", 0.4, 0);
@@ -323,6 +324,8 @@ int main(int argc, char **argv)
 	          (double)t.size / MIB, t.addr, t.needles);
 	bench_log("local: ceiling, scan, snapshot, detection");
 	bench_local(&o, &t);
+	bench_log("stream: snapshot into a file, write floor, CLI peak RSS");
+	bench_stream(&o, &t);
 	bench_log("peers: scanmem, gcore, gdbserver");
 	bench_peers(&o, &t);
 	bench_log("remote: agent over loopback");

@@ -425,6 +425,28 @@ static void ranges_print(FILE *out, const memscan_ranges *ranges, const char *wh
 	}
 }
 
+/* Ranges only one snapshot holds because the other's filter did not select them (IN_NEW: the new
+ * snapshot's, outside the old one's selection). */
+static void outside_print(FILE *out, const memscan_ranges *ranges, int in_new, int json, const char *time)
+{
+	for (size_t i = 0; ranges && i < ranges->count; i++) {
+		unsigned long long s = ranges->items[i].start, e = ranges->items[i].end;
+
+		if (json) {
+			fputc('{', out);
+			json_time_field(out, time);
+			fprintf(out,
+			        "\"outside_selection\":{\"start\":\"0x%llx\",\"end\":\"0x%llx\",\"only_in\":"
+			        "\"%s\"}}\n",
+			        s, e, in_new ? "new" : "old");
+		} else {
+			fprintf(out,
+			        "= 0x%llx-0x%llx only in the %s snapshot: outside the %s one's selection\n",
+			        s, e, in_new ? "new" : "old", in_new ? "old" : "new");
+		}
+	}
+}
+
 void out_diff(FILE *out, const memscan_diff *diff, int json, int bytes, const char *time)
 {
 	size_t i, n = memscan_diff_run_count(diff);
@@ -440,22 +462,35 @@ void out_diff(FILE *out, const memscan_diff *diff, int json, int bytes, const ch
 	}
 	ranges_print(out, memscan_diff_appeared(diff), "appeared", json, time);
 	ranges_print(out, memscan_diff_vanished(diff), "vanished", json, time);
+	outside_print(out, memscan_diff_outside(diff, 1), 1, json, time);
+	outside_print(out, memscan_diff_outside(diff, 0), 0, json, time);
+}
+
+void out_diff_summary_counts(FILE *out, size_t runs, uint64_t changed, size_t appeared, size_t vanished,
+                             size_t outside, const char *time)
+{
+	fputs("#", out);
+	if (time)
+		fprintf(out, " %s ", time);
+	fprintf(out, " %zu runs, %llu bytes changed", runs, (unsigned long long)changed);
+	if (appeared)
+		fprintf(out, ", %zu appeared", appeared);
+	if (vanished)
+		fprintf(out, ", %zu vanished", vanished);
+	if (outside)
+		fprintf(out, ", %zu outside the other's selection", outside);
+	fputc('\n', out);
 }
 
 void out_diff_summary(FILE *out, const memscan_diff *diff, const char *time)
 {
 	const memscan_ranges *app = memscan_diff_appeared(diff), *van = memscan_diff_vanished(diff);
 
-	fputs("#", out);
-	if (time)
-		fprintf(out, " %s ", time);
-	fprintf(out, " %zu runs, %llu bytes changed", memscan_diff_run_count(diff),
-	        (unsigned long long)memscan_diff_changed_bytes(diff));
-	if (app && app->count)
-		fprintf(out, ", %zu appeared", app->count);
-	if (van && van->count)
-		fprintf(out, ", %zu vanished", van->count);
-	fputc('\n', out);
+	const memscan_ranges *o1 = memscan_diff_outside(diff, 1), *o0 = memscan_diff_outside(diff, 0);
+
+	out_diff_summary_counts(out, memscan_diff_run_count(diff), memscan_diff_changed_bytes(diff),
+	                        app ? app->count : 0, van ? van->count : 0,
+	                        (o1 ? o1->count : 0) + (o0 ? o0->count : 0), time);
 }
 
 void out_timestamp(char *buf, size_t size)

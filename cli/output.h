@@ -45,6 +45,9 @@ void out_region_json(FILE *out, const memscan_region *r);
 void out_diff(FILE *out, const memscan_diff *diff, int json, int bytes, const char *time);
 /* "# N runs, M bytes changed" style summary line (text mode), with an optional timestamp. */
 void out_diff_summary(FILE *out, const memscan_diff *diff, const char *time);
+/* The same line from the counts (a diff printed part by part). */
+void out_diff_summary_counts(FILE *out, size_t runs, uint64_t changed, size_t appeared, size_t vanished,
+                             size_t outside, const char *time);
 
 /* The current UTC time as "2026-11-26T12:00:00.123Z" into BUF (at least 32 bytes). */
 void out_timestamp(char *buf, size_t size);

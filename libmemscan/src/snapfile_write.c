@@ -131,8 +131,9 @@ static int wr_zeros(struct sf_writer *w, uint64_t len, struct sf_sum *sum)
 
 struct memscan_snapshot_writer {
 	struct sf_writer io;
-	char *path, *tmp; /* the destination and the temporary file written until commit */
-	int pid, failed;  /* after a failure only _free is useful */
+	char *path, *tmp;    /* the destination and the temporary file written until commit */
+	int pid, failed;     /* after a failure only _free is useful */
+	uint64_t filter_len; /* bytes of the filter block after the header (0: none, version 1) */
 	uint32_t count;
 	uint64_t total, prev_end;
 	/* the region being written (open while in_region) */
@@ -195,6 +196,22 @@ int memscan_snapshot_writer_open(const char *path, int pid, memscan_snapshot_wri
 	}
 	*ret_writer = w;
 	return MEMSCAN_OK;
+}
+
+int memscan_snapshot_writer_set_filter(memscan_snapshot_writer *w, const memscan_filter *filter)
+{
+	uint8_t b[SF_FILTER_MAX];
+	size_t len;
+	int rc;
+
+	if (!w || !filter || w->failed || w->in_region || w->count || w->filter_len ||
+	    (filter->path_substr && strlen(filter->path_substr) > SF_MAX_PATH))
+		return MEMSCAN_ERR_INVALID_ARG;
+	len = sf_filter_put(b, filter);
+	rc = wr_put(&w->io, b, len, NULL);
+	if (rc == MEMSCAN_OK)
+		w->filter_len = len;
+	return writer_fail(w, rc);
 }
 
 int memscan_snapshot_writer_begin_region(memscan_snapshot_writer *w, const memscan_region *region)
@@ -396,6 +413,27 @@ int memscan_snapshot_writer_end_region(memscan_snapshot_writer *w)
 	return writer_fail(w, rc);
 }
 
+int sf_writer_drop_region(memscan_snapshot_writer *w)
+{
+	int rc;
+
+	if (!w || w->failed || !w->in_region)
+		return MEMSCAN_ERR_INVALID_ARG;
+	rc = wr_flush(&w->io);
+	if (rc == MEMSCAN_OK &&
+	    (ftruncate(w->io.fd, (off_t)w->rec_off) < 0 || lseek(w->io.fd, (off_t)w->rec_off, SEEK_SET) < 0))
+		rc = MEMSCAN_ERR_IO;
+	if (rc == MEMSCAN_OK) {
+		w->io.off = w->rec_off;
+		if (w->io.kicked > w->rec_off)
+			w->io.kicked = w->rec_off;
+		w->in_region = 0;
+		free(w->rpath);
+		w->rpath = NULL;
+	}
+	return writer_fail(w, rc);
+}
+
 /* Makes the rename durable; best effort (some file systems refuse fsync on directories). */
 void sf_sync_parent_dir(const char *path)
 {
@@ -433,7 +471,8 @@ int memscan_snapshot_writer_commit(memscan_snapshot_writer *w, uint64_t time_ns)
 	if (rc == MEMSCAN_OK)
 		rc = wr_flush(&w->io);
 	memcpy(h, SF_MAGIC, SF_MAGIC_LEN);
-	put_u32(h + 8, SF_VERSION);
+	put_u32(h + 8, w->filter_len ? SF_VERSION : SF_VERSION_PLAIN);
+	put_u64(h + 40, w->filter_len);
 	put_u32(h + 12, SF_HEADER_SIZE);
 	put_u32(h + 16, (uint32_t)w->pid);
 	put_u32(h + 20, w->count);
@@ -500,6 +539,8 @@ int memscan_snapshot_save(const memscan_snapshot *snapshot, const char *path)
 	if (snapshot->count > SF_MAX_REGIONS)
 		return MEMSCAN_ERR_LIMIT;
 	rc = memscan_snapshot_writer_open(path, snapshot->pid, &w);
+	if (rc == MEMSCAN_OK && snapshot->sel.known)
+		rc = memscan_snapshot_writer_set_filter(w, &snapshot->sel.f);
 	for (size_t i = 0; rc == MEMSCAN_OK && i < snapshot->count; i++)
 		rc = save_region(w, &snapshot->regions[i]);
 	if (rc == MEMSCAN_OK)

@@ -13,7 +13,8 @@ typedef struct ms_run {
 	int status; /* exit code, or 128+signal */
 	char *out;  /* stdout, NUL-terminated */
 	size_t out_len;
-	char *err; /* stderr, NUL-terminated */
+	char *err;        /* stderr, NUL-terminated */
+	long max_rss_kib; /* its peak resident memory (getrusage's ru_maxrss) */
 } ms_run;
 
 /* Runs the memscan CLI with ARGV (argv[0] excluded, NULL-terminated), no stdin, 60 s limit.

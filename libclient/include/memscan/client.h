@@ -122,12 +122,7 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_snapshot(memscan_client *client
 /* Downloads the kept snapshot ID into a local snapshot (e.g. to memscan_snapshot_save it). */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_snapshot_fetch(memscan_client *client, uint64_t id,
                                                                 memscan_snapshot **ret_snapshot);
-/* What memscan_client_snapshot_save wrote. */
-typedef struct memscan_snapshot_file_info {
-	size_t regions;      /* region records */
-	uint64_t bytes;      /* their total size */
-	uint64_t hole_bytes; /* of which unreadable (stored as zeros) */
-} memscan_snapshot_file_info;
+/* memscan_snapshot_file_info (what was written) is declared in memscan.h. */
 /* Downloads the kept snapshot ID straight into a snapshot file at PATH (docs/snapshot-format.md,
  * through memscan_snapshot_writer): the client holds one page at a time, not the snapshot, and the
  * file is written while the agent reads the next page. The file appears at PATH, whole and fsynced,
@@ -153,7 +148,7 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_diff(memscan_client *client, ui
  * lives for the call only. The last run of a part may be continued by the first run of the next (same
  * region, next address). A non-zero return stops the diff: MEMSCAN_ERR_STOPPED (with UPDATE, the agent
  * still completes the new baseline before its next request). FLAGS as for memscan_client_diff. */
-typedef int (*memscan_diff_part_fn)(void *ctx, const memscan_diff *part);
+/* (memscan_diff_part_fn is declared in memscan.h.) */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_diff_parts(memscan_client *client, uint64_t id,
                                                             unsigned flags, memscan_diff_part_fn on_part,
                                                             void *ctx);

@@ -348,6 +348,14 @@ MEMSCAN_API uint64_t memscan_snapshot_bytes(const memscan_snapshot *snapshot);
 MEMSCAN_API int memscan_snapshot_pid(const memscan_snapshot *snapshot);
 /* Wall-clock time the snapshot was completed, nanoseconds since the Unix epoch. */
 MEMSCAN_API uint64_t memscan_snapshot_time_ns(const memscan_snapshot *snapshot);
+/* The filter SNAPSHOT's regions were selected with: recorded by memscan_snapshot_take when it lists
+ * the regions itself (the default filter), by memscan_snapshot_set_filter (a copy; NULL forgets it)
+ * otherwise, saved in and loaded from its file (format version 2). Diffs use it: what one side's
+ * filter did not select is reported as outside that side's selection, not as appeared or vanished.
+ * get_filter: false when none is known; else *RET_FILTER (its path owned by SNAPSHOT). */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_set_filter(memscan_snapshot *snapshot,
+                                                              const memscan_filter *filter);
+MEMSCAN_API bool memscan_snapshot_get_filter(const memscan_snapshot *snapshot, memscan_filter *ret_filter);
 /* Writes the snapshot to PATH (created 0600, replaced atomically through a temporary file). */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_save(const memscan_snapshot *snapshot, const char *path);
 /* Writes a snapshot file region by region, from bytes that arrive in pieces (e.g. downloaded from
@@ -369,13 +377,48 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_writer_write(memscan_snapshot
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_writer_add_hole(memscan_snapshot_writer *writer,
                                                                    memscan_range hole);
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_writer_end_region(memscan_snapshot_writer *writer);
+/* Records FILTER (copied) in the file as the one its regions were selected with (see
+ * memscan_snapshot_set_filter): before the first region only, else INVALID_ARG. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_writer_set_filter(memscan_snapshot_writer *writer,
+                                                                     const memscan_filter *filter);
 /* Completes the file: TIME_NS (ns since the Unix epoch) is the snapshot's time. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_writer_commit(memscan_snapshot_writer *writer,
                                                                  uint64_t time_ns);
 MEMSCAN_API void memscan_snapshot_writer_free(memscan_snapshot_writer *writer);
+/* What a streamed snapshot file holds (memscan_snapshot_write_process, memscan_client_snapshot_save). */
+typedef struct memscan_snapshot_file_info {
+	size_t regions;      /* region records */
+	uint64_t bytes;      /* their total size */
+	uint64_t hole_bytes; /* of which unreadable (stored as zeros) */
+} memscan_snapshot_file_info;
+/* Takes a snapshot of REGIONS of PROC (as memscan_snapshot_take: vanished or wholly unreadable regions
+ * left out; NULL = the regions FILTER selects, or the default filter's) straight into a snapshot file
+ * at PATH, FILTER (or the default one REGIONS NULL stands for) recorded as the filter REGIONS were
+ * selected with (see memscan_snapshot_set_filter; NULL with a list: none recorded), without
+ * holding it in memory: the regions are read in chunks into a few reused buffers (at most
+ * MEMSCAN_SNAPSHOT_STREAM_BYTES in all, whatever the target's size) by a second thread while the
+ * calling thread writes the previous chunks. The file appears at PATH, whole and fsynced, only on
+ * success; on any failure, or when PROC's cancel callback stops the reads (CANCELLED), the temporary
+ * file is removed and PATH is left as it was. The file's time is when the last chunk was read (the
+ * chunks are read one after another, not at one instant, as memscan_snapshot_take's are). RET_INFO
+ * (optional) receives what was written. IO: the file could not be written (errno tells why). */
+#define MEMSCAN_SNAPSHOT_STREAM_BYTES ((size_t)32 << 20)
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_write_process(memscan_process *proc,
+                                                                 const memscan_region_list *regions,
+                                                                 const memscan_filter *filter,
+                                                                 const char *path,
+                                                                 memscan_snapshot_file_info *ret_info);
 /* Loads a snapshot file. BAD_FORMAT, TRUNCATED or UNSUPPORTED_VERSION name what is wrong; nothing
  * is returned for a file that fails any check. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_load(const char *path, memscan_snapshot **ret_snapshot);
+/* After memscan_snapshot_load or memscan_diff_files failed in this thread because of a file (it could
+ * not be opened or read, or its contents are wrong): that file's path, and in *RET_DETAIL (if not
+ * NULL) what is wrong with it in words, e.g. "is a directory", "No such file or directory",
+ * "checksum mismatch in region record 3 of 21 (0x...-0x...): its bytes changed after it was
+ * written", "format version 2, newer than the version 1 this memscan reads: ...", "... the file was
+ * cut short". NULL (both) after a success or a failure of another kind. Thread-local strings, valid
+ * until the thread's next such call. */
+MEMSCAN_API const char *memscan_snapshot_file_error(const char **ret_detail);
 MEMSCAN_API void memscan_snapshot_free(memscan_snapshot *snapshot);
 /* Building a snapshot from bytes received from elsewhere (e.g. an agent): an empty snapshot of PID
  * taken at TIME_NS, then regions appended in ascending, disjoint address order. RET_DATA receives the
@@ -428,12 +471,42 @@ MEMSCAN_API size_t memscan_diff_changes(const memscan_diff *diff, uint64_t first
  * unchanged, until DIFF is freed; never NULL for a valid DIFF (empty when nothing appeared). */
 MEMSCAN_API const memscan_ranges *memscan_diff_appeared(const memscan_diff *diff);
 MEMSCAN_API const memscan_ranges *memscan_diff_vanished(const memscan_diff *diff);
+/* Ranges that only one snapshot holds because the other's recorded filter did not select them
+ * (memscan_snapshot_set_filter): IN_NEW nonzero, those of the new snapshot outside the old one's
+ * selection; 0, those of the old snapshot outside the new one's. They are neither appeared nor
+ * vanished. Owned by DIFF; empty when either filter is unknown or they select alike. */
+MEMSCAN_API const memscan_ranges *memscan_diff_outside(const memscan_diff *diff, int in_new);
 /* Builds a diff from runs received from elsewhere (e.g. an agent); bytes are copied. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_diff_new(memscan_diff **ret_diff);
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_diff_add_run(memscan_diff *diff, const memscan_change_run *run);
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_diff_add_appeared(memscan_diff *diff, memscan_range range);
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_diff_add_vanished(memscan_diff *diff, memscan_range range);
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_diff_add_outside(memscan_diff *diff, memscan_range range,
+                                                           int in_new);
 MEMSCAN_API void memscan_diff_free(memscan_diff *diff);
+
+/* Receives one part of a diff handed over in pieces (PART lives for the call only); a non-zero
+ * return stops the diff, which then returns MEMSCAN_ERR_STOPPED. */
+typedef int (*memscan_diff_part_fn)(void *ctx, const memscan_diff *part);
+/* What memscan_diff_files compared. */
+typedef struct memscan_diff_files_info {
+	int old_pid, new_pid;            /* the PIDs the two files record */
+	size_t runs;                     /* change runs in all the parts */
+	uint64_t changed_bytes;          /* their bytes */
+	size_t appeared, vanished;       /* ranges of the last part */
+	size_t outside_old, outside_new; /* memscan_diff_outside(part, 1) / (part, 0) of the last part */
+} memscan_diff_files_info;
+/* Compares two snapshot files as memscan_diff_snapshots compares them once loaded (the same runs,
+ * appeared and vanished ranges, region indexes into NEW_PATH's regions), without loading them: both
+ * files are read once, in order, a megabyte at a time, with every check memscan_snapshot_load makes
+ * (a damaged file fails as it would). The runs go to ON_PART(CTX, PART) in address order, in parts of
+ * about MAX_BYTES changed bytes (0: 1 MiB); a run is never split between parts, so a part holds at
+ * least one whole run. The last part (possibly without runs) carries the appeared and vanished
+ * ranges. Memory: the part, the ranges and 2 MiB of buffers, whatever the files' sizes. Errors: those
+ * of memscan_snapshot_load for either file (memscan_snapshot_file_error names it), or STOPPED. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_diff_files(const char *old_path, const char *new_path,
+                                                     size_t max_bytes, memscan_diff_part_fn on_part,
+                                                     void *ctx, memscan_diff_files_info *ret_info);
 
 /* ---------------------------------------------------------------------------------------------
  * ChangeDetector: track regions over time
