@@ -78,6 +78,19 @@ static const struct cli_cmd commands[] = {
 	  "  --json              one object per run {address, old, new}, byte, or\n"
 	  "                      {appeared|vanished: {start, end}}; with --watch each has a "
 	  "time\n" READ_ABSENT_HELP FILTER_HELP },
+	{ "heatmap", cmd_heatmap, "show where the memory of a process changes, as a picture",
+	  "usage: memscan heatmap PID [--duration DUR] [--interval DUR] [--cell SIZE] [--read-absent]\n"
+	  "                       [FILTERS] [-o FILE.svg] [--json]\n"
+	  "\n"
+	  "Reads the selected regions every interval for the duration and counts, per cell of memory, in\n"
+	  "how many samples it changed. Ctrl-C ends the sampling early and reports what was counted.\n"
+	  "Prints the hottest cells and regions, or with -o draws cells (rows, grouped by region) by time.\n"
+	  "  -d, --duration DUR  how long to sample (default 10s)\n"
+	  "  -i, --interval DUR  time between samples (default 100ms)\n"
+	  "  --cell SIZE         bytes per cell, a power of two: 64, 4K (default), 1M\n"
+	  "  -o, --output FILE   write the heatmap as an SVG picture to FILE\n"
+	  "  --json              one object per cell that changed: {address, size, "
+	  "changes}\n" READ_ABSENT_HELP FILTER_HELP },
 	{ "remote", cmd_remote, "run ps, regions, read, scan, snapshot or diff through a memscan-agent",
 	  "usage: memscan remote ps HOST[:PORT] [--json] [--identity FILE]\n"
 	  "       memscan remote regions|read|scan|snapshot|diff TARGET ... [--identity FILE]\n"

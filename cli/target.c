@@ -317,7 +317,8 @@ int cli_watch_detect(struct cli_watch *w, int accept, memscan_diff **ret)
 	 * streamed detection holds one copy of the target where detect_changes would hold two */
 	if (err == MEMSCAN_OK)
 		err = memscan_detector_detect_update(w->det, w->t->proc, list, ret);
-	memscan_region_list_free(list);
+	memscan_region_list_free(w->list);
+	w->list = list;
 	return err;
 }
 
@@ -328,5 +329,6 @@ void cli_watch_end(struct cli_watch *w)
 		(void)err; /* nothing to do about it: the session ending frees it too */
 	}
 	memscan_detector_free(w->det);
+	memscan_region_list_free(w->list);
 	memset(w, 0, sizeof(*w));
 }

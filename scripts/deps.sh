@@ -27,6 +27,8 @@ packages=(
 	debhelper         # scripts/deb.sh builds the Debian packages (dpkg-buildpackage)
 	systemd           # systemd-analyze, -sysusers, -tmpfiles check deploy/ (scripts/check_unit.sh)
 	libzstd-dev       # opt-in compression of read pages (agent, client); bench/'s zstd -1 baseline
+	chromium          # e2e/heatmap_svg opens 'memscan heatmap' SVGs in a real browser (headless screenshot)
+	python3-pil       # ... and reads the screenshot's pixels
 )
 
 # True if the package is installed (not merely known or half-configured).
