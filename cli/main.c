@@ -64,8 +64,8 @@ static const struct cli_cmd commands[] = {
 	  "  -o, --output FILE   the snapshot file to write (replaced atomically)\n" READ_ABSENT_HELP
 	      FILTER_HELP },
 	{ "diff", cmd_diff, "show what changed in memory",
-	  "usage: memscan diff PID [--interval DURATION] [--watch [--count N]] [--bytes] [--read-absent]\n"
-	  "                        [FILTERS] [--json]\n"
+	  "usage: memscan diff PID [--interval DURATION] [--watch [--count N] [--stats [--cell SIZE]]]\n"
+	  "                        [--bytes] [--read-absent] [FILTERS] [--json]\n"
 	  "       memscan diff FILE_A FILE_B [--bytes] [--json]\n"
 	  "\n"
 	  "With a PID: reads the regions, waits DURATION, reads them again and prints what changed.\n"
@@ -74,6 +74,10 @@ static const struct cli_cmd commands[] = {
 	  "                      (default 1s)\n"
 	  "  -w, --watch         repeat until interrupted (SIGINT/SIGTERM), one batch per interval\n"
 	  "  -n, --count N       with --watch: stop after N batches\n"
+	  "  --stats             with --watch (local): at the end (--count reached, SIGINT or SIGTERM)\n"
+	  "                      print a summary: changes per region, the hottest cells, bytes changed\n"
+	  "                      per second (--json: one {\"stats\": ...} object)\n"
+	  "  --cell SIZE         with --stats: bytes per cell, a power of two (default 4K)\n"
 	  "  --bytes             one line per changed byte instead of runs of bytes\n"
 	  "  --json              one object per run {address, old, new}, byte, or\n"
 	  "                      {appeared|vanished: {start, end}}; with --watch each has a "

@@ -163,3 +163,13 @@ void ms_run_free(ms_run *r)
 	free(r->err);
 	memset(r, 0, sizeof(*r));
 }
+
+void ms_assert_usage_error(const char *const *argv)
+{
+	ms_run r;
+
+	assert_int_equal(ms_run_cli(&r, argv), 0);
+	assert_int_equal(r.status, 2);
+	assert_memory_equal(r.err, "memscan: ", 9);
+	ms_run_free(&r);
+}
