@@ -140,6 +140,20 @@ typedef int (*memscan_cancel_fn)(void *ctx);
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_process_set_cancel(memscan_process *proc, memscan_cancel_fn fn,
                                                              void *ctx);
 
+/* Progress of long operations: DONE is the number of bytes of PROC's memory that reads covered since
+ * memscan_process_set_progress (pages skipped as never written and unreadable pages count as read).
+ * The caller, who knows what its operation reads (e.g. the sizes of the regions it passed), shows it
+ * against that. Called from the library's threads, like memscan_cancel_fn: it must be thread-safe
+ * and quick, and must not call the library on PROC. */
+typedef void (*memscan_progress_fn)(void *ctx, uint64_t done);
+
+/* Makes the reads of PROC (and of the copies its workers make) report progress to FN(CTX, DONE): at
+ * the first read, then at most every 100 ms while reads go on (one call at a time is not promised).
+ * Every call resets DONE to 0, so a caller sets it before each operation it shows; FN NULL detaches.
+ * INVALID_ARG if PROC is NULL, NO_MEMORY. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_process_set_progress(memscan_process *proc, memscan_progress_fn fn,
+                                                               void *ctx);
+
 /* One process of the host, as `memscan ps` lists it. */
 typedef struct memscan_proc_info {
 	int pid;
