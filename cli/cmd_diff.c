@@ -10,6 +10,7 @@
 #include "cancel.h"
 #include "cmd.h"
 #include "output.h"
+#include "progress.h"
 #include "stats.h"
 #include "target.h"
 
@@ -86,8 +87,12 @@ static int snapshot_local(const struct cli_opts *o, struct cli_target *t, const 
                           memscan_snapshot_file_info *info)
 {
 	memscan_snapshot *snap = NULL;
-	int err = memscan_snapshot_take(t->proc, list, &snap), ret;
+	struct cli_progress p;
+	int err, ret;
 
+	cli_progress_start(&p, t->proc, "snapshot", memscan_region_list_bytes(list), o->quiet);
+	err = memscan_snapshot_take(t->proc, list, &snap);
+	cli_progress_end(&p, t->proc);
 	if (err != MEMSCAN_OK)
 		return cli_target_err(t, err, "taking the snapshot");
 	ret = snapshot_save(snap, o->output);
@@ -118,17 +123,20 @@ static int snapshot_run(const struct cli_opts *o, struct cli_target *t)
 	} else {
 		ret = snapshot_local(o, t, list, &info);
 	}
-	if (ret == CLI_OK)
-		printf("wrote %s: %zu regions, %llu bytes, %llu unreadable bytes\n", o->output, info.regions,
-		       (unsigned long long)info.bytes, (unsigned long long)info.hole_bytes);
+	if (ret == CLI_OK) {
+		char size[32], holes[32];
+		printf("wrote %s: %zu regions, %s (%llu bytes), %s unreadable\n", o->output, info.regions,
+		       cli_human_size(info.bytes, size, sizeof(size)), (unsigned long long)info.bytes,
+		       cli_human_size(info.hole_bytes, holes, sizeof(holes)));
+	}
 	memscan_region_list_free(list);
 	return ret;
 }
 
 int cmd_snapshot(int argc, char **argv)
 {
-	const uint32_t allowed =
-	    OPT_BIT(OPT_OUTPUT) | OPT_BIT(OPT_COMPRESS) | OPT_BIT(OPT_READ_ABSENT) | OPTS_FILTER;
+	const uint32_t allowed = OPT_BIT(OPT_OUTPUT) | OPT_BIT(OPT_COMPRESS) | OPT_BIT(OPT_READ_ABSENT) |
+	                         OPT_BIT(OPT_QUIET) | OPTS_FILTER;
 	struct cli_target t = { 0 };
 	struct cli_opts o;
 	int ret, done;
@@ -392,7 +400,8 @@ int cmd_diff(int argc, char **argv)
 {
 	const uint32_t allowed = OPT_BIT(OPT_JSON) | OPT_BIT(OPT_BYTES) | OPT_BIT(OPT_INTERVAL) |
 	                         OPT_BIT(OPT_WATCH) | OPT_BIT(OPT_COUNT) | OPT_BIT(OPT_READ_ABSENT) |
-	                         OPT_BIT(OPT_COMPRESS) | OPT_BIT(OPT_STATS) | OPT_BIT(OPT_CELL) | OPTS_FILTER;
+	                         OPT_BIT(OPT_COMPRESS) | OPT_BIT(OPT_STATS) | OPT_BIT(OPT_CELL) |
+	                         OPT_BIT(OPT_QUIET) | OPTS_FILTER;
 	struct cli_opts o;
 	int ret, done;
 

@@ -10,6 +10,7 @@
 #include "cancel.h"
 #include "cmd.h"
 #include "output.h"
+#include "progress.h"
 #include "stats.h"
 #include "svg.h"
 #include "target.h"
@@ -57,8 +58,10 @@ static void sleep_until(uint64_t deadline)
 static int heatmap_sample(struct heatmap *h)
 {
 	uint64_t start = now_ms();
+	struct cli_progress p;
 	int err = MEMSCAN_OK;
 
+	cli_progress_start_steps(&p, "heatmap sample", h->samples, h->o->quiet);
 	for (uint64_t s = 0; s < h->samples && !cli_cancelled(); s++) {
 		memscan_diff *diff = NULL;
 
@@ -71,7 +74,9 @@ static int heatmap_sample(struct heatmap *h)
 		memscan_diff_free(diff);
 		if (err != MEMSCAN_OK)
 			break;
+		cli_progress_step(&p, s + 1);
 	}
+	cli_progress_end(&p, NULL);
 	h->elapsed_ms = now_ms() - start;
 	if (err == MEMSCAN_ERR_CANCELLED)
 		return MEMSCAN_OK; /* stopped while reading: show what was counted */
@@ -180,7 +185,7 @@ int cmd_heatmap(int argc, char **argv)
 {
 	const uint32_t allowed = OPT_BIT(OPT_JSON) | OPT_BIT(OPT_OUTPUT) | OPT_BIT(OPT_INTERVAL) |
 	                         OPT_BIT(OPT_DURATION) | OPT_BIT(OPT_CELL) | OPT_BIT(OPT_READ_ABSENT) |
-	                         OPTS_FILTER;
+	                         OPT_BIT(OPT_QUIET) | OPTS_FILTER;
 	struct heatmap h = { 0 };
 	struct cli_opts o;
 	int ret, done;
@@ -197,6 +202,7 @@ int cmd_heatmap(int argc, char **argv)
 		return ret;
 	h.o = &o;
 	ret = cli_target_open(&o, o.pos[0], &h.t);
+	h.t.quiet = 1; /* one line counts the samples, not one per read */
 	if (ret == CLI_OK)
 		ret = heatmap_run(&h);
 	cli_watch_end(&h.cw);

@@ -19,6 +19,11 @@
 	"  --kind KIND         heap, stack, anon, file or special; repeat or comma-separate\n"               \
 	"  --path SUBSTR       regions whose path contains SUBSTR\n"
 
+/* Long local operations: scan, snapshot, diff PID, heatmap. */
+#define QUIET_HELP                                                                                           \
+	"  -q, --quiet         no progress line (shown on stderr when it is a terminal: done of total,\n"    \
+	"                      rate, time left)\n"
+
 /* Local scan, snapshot and diff PID; remotely the agent decides (memscan-agent --read-absent). */
 #define READ_ABSENT_HELP                                                                                     \
 	"  --read-absent       read pages the kernel reports as never written instead of treating them\n"    \
@@ -47,25 +52,25 @@ static const struct cli_cmd commands[] = {
 	  "  --json   {\"address\", \"length\", \"data\" (hex), \"holes\": [{\"start\", \"end\"}]}\n" },
 	{ "scan", cmd_scan, "search the memory of a process for a byte pattern",
 	  "usage: memscan scan PID --pattern \"4D 5A ?? 00\" [--no-memmap] [--align N] [--max N]\n"
-	  "                    [--read-absent] [FILTERS] [--json]\n"
+	  "                    [--read-absent] [--quiet] [FILTERS] [--json]\n"
 	  "\n"
 	  "Prints the address of every match, one per line, with the region's path or [kind].\n"
 	  "  -p, --pattern PAT   hex bytes; ?? matches any byte, 4? / ?D one nibble; spaces optional\n"
 	  "  --no-memmap         read in small chunks instead of copying whole regions\n"
 	  "  --align N           only matches at addresses that are multiples of N\n"
 	  "  --max N             stop after N matches\n"
-	  "  --json              one object per match: address, region_start, path\n" READ_ABSENT_HELP
-	      FILTER_HELP },
+	  "  --json              one object per match: address, region_start, path\n" QUIET_HELP
+	      READ_ABSENT_HELP FILTER_HELP },
 	{ "snapshot", cmd_snapshot, "save the memory of a process to a file",
-	  "usage: memscan snapshot PID -o FILE [--read-absent] [FILTERS]\n"
+	  "usage: memscan snapshot PID -o FILE [--read-absent] [--quiet] [FILTERS]\n"
 	  "\n"
 	  "Reads the selected regions (readable ones by default) and writes them to FILE.\n"
-	  "Prints 'wrote FILE: N regions, B bytes, H unreadable bytes' to stdout.\n"
-	  "  -o, --output FILE   the snapshot file to write (replaced atomically)\n" READ_ABSENT_HELP
-	      FILTER_HELP },
+	  "Prints 'wrote FILE: N regions, SIZE (B bytes), SIZE unreadable' to stdout.\n"
+	  "  -o, --output FILE   the snapshot file to write (replaced atomically)\n" QUIET_HELP
+	      READ_ABSENT_HELP FILTER_HELP },
 	{ "diff", cmd_diff, "show what changed in memory",
 	  "usage: memscan diff PID [--interval DURATION] [--watch [--count N] [--stats [--cell SIZE]]]\n"
-	  "                        [--bytes] [--read-absent] [FILTERS] [--json]\n"
+	  "                        [--bytes] [--read-absent] [--quiet] [FILTERS] [--json]\n"
 	  "       memscan diff FILE_A FILE_B [--bytes] [--json]\n"
 	  "\n"
 	  "With a PID: reads the regions, waits DURATION, reads them again and prints what changed.\n"
@@ -81,10 +86,10 @@ static const struct cli_cmd commands[] = {
 	  "  --bytes             one line per changed byte instead of runs of bytes\n"
 	  "  --json              one object per run {address, old, new}, byte, or\n"
 	  "                      {appeared|vanished: {start, end}}; with --watch each has a "
-	  "time\n" READ_ABSENT_HELP FILTER_HELP },
+	  "time\n" QUIET_HELP READ_ABSENT_HELP FILTER_HELP },
 	{ "heatmap", cmd_heatmap, "show where the memory of a process changes, as a picture",
 	  "usage: memscan heatmap PID [--duration DUR] [--interval DUR] [--cell SIZE] [--read-absent]\n"
-	  "                       [FILTERS] [-o FILE.svg] [--json]\n"
+	  "                       [--quiet] [FILTERS] [-o FILE.svg] [--json]\n"
 	  "\n"
 	  "Reads the selected regions every interval for the duration and counts, per cell of memory, in\n"
 	  "how many samples it changed. Ctrl-C ends the sampling early and reports what was counted.\n"
@@ -94,7 +99,7 @@ static const struct cli_cmd commands[] = {
 	  "  --cell SIZE         bytes per cell, a power of two: 64, 4K (default), 1M\n"
 	  "  -o, --output FILE   write the heatmap as an SVG picture to FILE\n"
 	  "  --json              one object per cell that changed: {address, size, "
-	  "changes}\n" READ_ABSENT_HELP FILTER_HELP },
+	  "changes}\n" QUIET_HELP READ_ABSENT_HELP FILTER_HELP },
 	{ "remote", cmd_remote, "run ps, regions, read, scan, snapshot or diff through a memscan-agent",
 	  "usage: memscan remote ps HOST[:PORT] [--json] [--identity FILE]\n"
 	  "       memscan remote regions|read|scan|snapshot|diff TARGET ... [--identity FILE]\n"

@@ -14,6 +14,7 @@ struct cli_target {
 	memscan_process *proc;  /* local */
 	memscan_client *client; /* remote */
 	char where[300];        /* "" locally, " on HOST:PORT" remotely: appended to "PID 42" in messages */
+	int quiet;              /* no progress line on stderr (--quiet) */
 };
 
 /* Set by `memscan remote`: commands then take TARGET (HOST[:PORT]:PID) instead of PID. */
