@@ -95,6 +95,21 @@ void cli_progress_start(struct cli_progress *p, memscan_process *proc, const cha
 		p->on = 0; /* no progress then: the work goes on */
 }
 
+void cli_progress_start_client(struct cli_progress *p, memscan_client *client, const char *what,
+                               uint64_t total, int quiet)
+{
+	progress_init(p, what, total, 1, quiet);
+	if (p->on && memscan_client_set_progress(client, on_progress, p) != MEMSCAN_OK)
+		p->on = 0;
+}
+
+void cli_progress_end_client(struct cli_progress *p, memscan_client *client)
+{
+	if (p->on && memscan_client_set_progress(client, NULL, NULL) != MEMSCAN_OK)
+		p->on = 0; /* cannot fail when detaching */
+	cli_progress_end(p, NULL);
+}
+
 void cli_progress_start_steps(struct cli_progress *p, const char *what, uint64_t total, int quiet)
 {
 	progress_init(p, what, total, 0, quiet);

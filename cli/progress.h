@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <memscan/client.h>
 #include <memscan/memscan.h>
 
 /* BYTES as "512 B", "4 KiB", "1.5 GiB" (one decimal below 10 of a unit) into BUF; returns BUF. */
@@ -28,6 +29,10 @@ struct cli_progress {
 /* Starts P for an operation on PROC that reads TOTAL bytes: PROC's reads report to it. */
 void cli_progress_start(struct cli_progress *p, memscan_process *proc, const char *what, uint64_t total,
                         int quiet);
+/* The same for a download of TOTAL bytes through CLIENT; cli_progress_end_client ends it. */
+void cli_progress_start_client(struct cli_progress *p, memscan_client *client, const char *what,
+                               uint64_t total, int quiet);
+void cli_progress_end_client(struct cli_progress *p, memscan_client *client);
 /* Starts P for work counted in TOTAL steps (cli_progress_step reports them). */
 void cli_progress_start_steps(struct cli_progress *p, const char *what, uint64_t total, int quiet);
 void cli_progress_step(struct cli_progress *p, uint64_t done);

@@ -279,14 +279,17 @@ int cli_target_scan(struct cli_target *t, const memscan_filter *filter, const me
 int cli_target_download(struct cli_target *t, const memscan_filter *filter, const char *path,
                         memscan_snapshot_file_info *info)
 {
-	uint64_t id;
+	struct cli_progress p;
+	uint64_t id, total = 0;
 	int err, rel;
 
 	memset(info, 0, sizeof(*info));
-	err = memscan_client_snapshot(t->client, t->pid, filter, &id, NULL, NULL);
+	err = memscan_client_snapshot(t->client, t->pid, filter, &id, NULL, &total);
 	if (err != MEMSCAN_OK)
 		return err;
+	cli_progress_start_client(&p, t->client, "download", total, t->quiet);
 	err = memscan_client_snapshot_save(t->client, id, path, info);
+	cli_progress_end_client(&p, t->client);
 	rel = memscan_client_release(t->client, id);
 	return err == MEMSCAN_OK ? rel : err;
 }

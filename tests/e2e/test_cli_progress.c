@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* End-to-end tests of progress lines: on a terminal (a pseudo-terminal here) snapshot, scan, diff and
- * heatmap draw one line rewritten in place and clear it at the end; nothing on a pipe or with --quiet. */
-#include "cliutil.h"
+ * heatmap draw one line rewritten in place and clear it at the end, as does a remote snapshot's download;
+ * nothing on a pipe or with --quiet. */
+#include "agentutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -141,9 +142,42 @@ static void test_progress_quiet_and_pipe(void **state)
 	ms_run_free(&r);
 }
 
+/* A real agent on 127.0.0.1 (its key pinned in a throwaway known_agents): the download of a remote
+ * snapshot shows its progress too. */
+static void test_progress_remote_download(void **state)
+{
+	struct env *e = *state;
+	ms_agent a;
+	char pub[4300], hostport[64], target[96];
+	const char *out;
+	int status;
+	ms_run r;
+
+	assert_int_equal(ms_agent_init(&a), 0);
+	assert_int_equal(ms_agent_start(&a, NULL), 0);
+	setenv("XDG_CONFIG_HOME", e->dir, 1);
+	snprintf(hostport, sizeof(hostport), "127.0.0.1:%d", ms_agent_port(&a));
+	snprintf(target, sizeof(target), "%s:%d", hostport, (int)e->f.pid);
+	snprintf(pub, sizeof(pub), "%s.pub", a.agent.path);
+	RUN(&r, "trust", hostport, pub);
+	assert_int_equal(r.status, 0);
+	ms_run_free(&r);
+	{
+		const char *argv[] = { "memscan", "remote", "snapshot",   target,      "-o", e->snap,
+			               "--range", e->range, "--identity", a.full.path, NULL };
+		out = run_on_tty(argv, &status);
+	}
+	assert_int_equal(status, 0);
+	assert_progress(out, "download");
+	assert_non_null(strstr(out, " of 64 MiB ("));
+	ms_agent_stop(&a);
+	ms_agent_cleanup(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_progress_remote_download),
 		cmocka_unit_test(test_progress_on_tty),
 		cmocka_unit_test(test_progress_quiet_and_pipe),
 	};
