@@ -11,7 +11,7 @@
 #include <memscan/client.h>
 #include <memscan/memscan.h>
 
-/* BYTES as "512 B", "4 KiB", "1.5 GiB" (one decimal below 10 of a unit) into BUF; returns BUF. */
+/* BYTES as "512 B", "4 KiB", "1.5 GiB" into BUF (memscan_size_format); returns BUF. */
 const char *cli_human_size(uint64_t bytes, char *buf, size_t size);
 
 /* One operation's progress line: "memscan: WHAT DONE of TOTAL (P%), RATE/s, ETA T", rewritten in place

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Progress of long operations: the bytes a process handle's reads covered, reported to the caller's
- * callback a few times a second (memscan_process_set_progress). The library never prints it. */
+ * callback a few times a second (memscan_process_set_progress), and sizes written for people. The
+ * library never prints either. */
+#include <inttypes.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -62,4 +65,25 @@ void ms_progress_free(memscan_process *proc)
 {
 	free(proc->progress);
 	proc->progress = NULL;
+}
+
+const char *memscan_size_format(uint64_t bytes, char *buf, size_t size)
+{
+	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	double v = (double)bytes;
+	size_t u = 0;
+
+	if (!buf || !size)
+		return buf;
+	if (bytes < 1024) {
+		snprintf(buf, size, "%" PRIu64 " B", bytes);
+		return buf;
+	}
+	for (v /= 1024; v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0]); u++)
+		v /= 1024;
+	if (v < 100 && (uint64_t)(v * 10 + 0.5) % 10 != 0)
+		snprintf(buf, size, "%.1f %s", v, units[u]);
+	else
+		snprintf(buf, size, "%.0f %s", v, units[u]);
+	return buf;
 }

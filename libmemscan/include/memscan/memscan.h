@@ -67,6 +67,10 @@ MEMSCAN_API const char *memscan_strerror(int err);
 /* The library version, "MAJOR.MINOR.PATCH": a static string. */
 MEMSCAN_API const char *memscan_version(void);
 
+/* BYTES for people into BUF (SIZE bytes, 16 are enough): "512 B", "4 KiB", "10.7 MiB", "1.5 GiB"
+ * (powers of 1024; one decimal below 100 of a unit, none when it is 0). Returns BUF. */
+MEMSCAN_API const char *memscan_size_format(uint64_t bytes, char *buf, size_t size);
+
 /* System page size in bytes. */
 MEMSCAN_API size_t memscan_page_size(void);
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Progress reports: the bytes reads covered, reported at the first read and then now and then, reset by
- * each memscan_process_set_progress, from snapshots, scans, detections and plain reads of the fixture. */
+/* Sizes for people; progress reports: the bytes reads covered, reported at the first read and then now and
+ * then, reset by each memscan_process_set_progress, from snapshots, scans, detections and plain reads of the
+ * fixture. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,9 +137,40 @@ static void test_progress_scan_and_detect(void **state)
 	memscan_pattern_free(pat);
 }
 
+static void test_size_format(void **state)
+{
+	static const struct {
+		uint64_t bytes;
+		const char *text;
+	} cases[] = {
+		{ 0, "0 B" },
+		{ 1023, "1023 B" },
+		{ 1024, "1 KiB" },
+		{ 1536, "1.5 KiB" },
+		{ 4096, "4 KiB" },
+		{ 10188, "9.9 KiB" },
+		{ 10235, "10 KiB" },
+		{ 102348, "99.9 KiB" },
+		{ 102350, "100 KiB" },
+		{ 262144, "256 KiB" },
+		{ 11177984, "10.7 MiB" },
+		{ 3ull << 29, "1.5 GiB" },
+		{ 1ull << 40, "1 TiB" },
+		{ UINT64_MAX, "16 EiB" },
+	};
+	char buf[16];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_string_equal(memscan_size_format(cases[i].bytes, buf, sizeof(buf)), cases[i].text);
+	assert_string_equal(memscan_size_format(1536, buf, 4), "1.5");
+	assert_null(memscan_size_format(1, NULL, 0));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_size_format),
 		cmocka_unit_test(test_progress_snapshot),
 		cmocka_unit_test(test_progress_read_and_detach),
 		cmocka_unit_test(test_progress_scan_and_detect),
