@@ -146,6 +146,13 @@ static int heatmap_run(struct heatmap *h)
 		        (unsigned long long)MEMSCAN_HEAT_CELLS_DEFAULT);
 		return CLI_FAIL;
 	}
+	if (err == MEMSCAN_ERR_PROCESS_GONE && memscan_heat_samples(h->heat) > 0) {
+		/* what was counted until then is still worth showing; the exit status says it ended early */
+		heatmap_report(h);
+		cli_err("PID %d exited after %llu of %llu samples; the counts above are of those", h->t.pid,
+		        (unsigned long long)memscan_heat_samples(h->heat), (unsigned long long)h->samples);
+		return CLI_FAIL;
+	}
 	if (err != MEMSCAN_OK)
 		return cli_target_err(&h->t, err, "comparing memory");
 	return heatmap_report(h);

@@ -161,6 +161,40 @@ static void test_heatmap_svg(void **state)
 	ms_tmpdir_remove(dir);
 }
 
+static void *exit_later(void *arg)
+{
+	ms_fixture *f = arg;
+
+	usleep(400 * 1000);
+	ms_fixture_cmd(f, "exit"); /* "ok", then it exits */
+	return NULL;
+}
+
+/* The target exits before the duration ends: what was counted is reported, and the exit status is 1. */
+static void test_heatmap_target_exits(void **state)
+{
+	const char *args[] = { "--tick-ms", "5", NULL };
+	char expect[128];
+	pthread_t thr;
+	ms_fixture f;
+	ms_run r;
+
+	(void)state;
+	assert_int_equal(ms_fixture_start(&f, args), 0);
+	assert_int_equal(pthread_create(&thr, NULL, exit_later, &f), 0);
+	RUN(&r, "heatmap", ms_fixture_pid_str(&f), "-d", "5s", "-i", "50ms", "--range", arena_range(&f),
+	    "--json");
+	pthread_join(thr, NULL);
+	assert_int_equal(r.status, 1);
+	snprintf(expect, sizeof(expect), "{\"address\":\"0x%llx\",\"size\":4096,\"changes\":",
+	         (unsigned long long)(f.counter & ~(uint64_t)(PAGE - 1)));
+	assert_memory_equal(r.out, expect, strlen(expect));
+	assert_non_null(strstr(r.err, " exited after "));
+	assert_non_null(strstr(r.err, " of 100 samples; the counts above are of those"));
+	ms_run_free(&r);
+	ms_fixture_stop(&f);
+}
+
 static void test_heatmap_bad_options(void **state)
 {
 	static const char *const bad[][8] = {
@@ -179,9 +213,8 @@ static void test_heatmap_bad_options(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_heatmap_json_counts),
-		cmocka_unit_test(test_heatmap_text),
-		cmocka_unit_test(test_heatmap_svg),
+		cmocka_unit_test(test_heatmap_json_counts), cmocka_unit_test(test_heatmap_text),
+		cmocka_unit_test(test_heatmap_svg),         cmocka_unit_test(test_heatmap_target_exits),
 		cmocka_unit_test(test_heatmap_bad_options),
 	};
 
