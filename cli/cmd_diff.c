@@ -10,6 +10,8 @@
 #include "cancel.h"
 #include "cmd.h"
 #include "output.h"
+#include "progress.h"
+#include "stats.h"
 #include "target.h"
 
 /* Sleeps MS milliseconds, returning early when SIGINT or SIGTERM arrives. */
@@ -28,10 +30,13 @@ static void sleep_ms(uint64_t ms)
 static int snapshot_local(const struct cli_opts *o, struct cli_target *t, const memscan_region_list *list,
                           const memscan_filter *filter, memscan_snapshot_file_info *info)
 {
+	struct cli_progress p;
 	int err;
 
 	errno = 0;
+	cli_progress_start(&p, t->proc, "snapshot", memscan_region_list_bytes(list), o->quiet);
 	err = memscan_snapshot_write_process(t->proc, list, filter, o->output, info);
+	cli_progress_end(&p, t->proc);
 	if (err == MEMSCAN_ERR_IO) {
 		cli_err("cannot write snapshot '%s': %s", o->output,
 		        errno ? strerror(errno) : memscan_strerror(err));
@@ -56,17 +61,20 @@ static int snapshot_run(const struct cli_opts *o, struct cli_target *t)
 	} else {
 		ret = snapshot_local(o, t, list, &filter, &info);
 	}
-	if (ret == CLI_OK)
-		printf("wrote %s: %zu regions, %llu bytes, %llu unreadable bytes\n", o->output, info.regions,
-		       (unsigned long long)info.bytes, (unsigned long long)info.hole_bytes);
+	if (ret == CLI_OK) {
+		char size[32], holes[32];
+		printf("wrote %s: %zu regions, %s (%llu bytes), %s unreadable\n", o->output, info.regions,
+		       cli_human_size(info.bytes, size, sizeof(size)), (unsigned long long)info.bytes,
+		       cli_human_size(info.hole_bytes, holes, sizeof(holes)));
+	}
 	memscan_region_list_free(list);
 	return ret;
 }
 
 int cmd_snapshot(int argc, char **argv)
 {
-	const uint32_t allowed =
-	    OPT_BIT(OPT_OUTPUT) | OPT_BIT(OPT_COMPRESS) | OPT_BIT(OPT_READ_ABSENT) | OPTS_FILTER;
+	const uint32_t allowed = OPT_BIT(OPT_OUTPUT) | OPT_BIT(OPT_COMPRESS) | OPT_BIT(OPT_READ_ABSENT) |
+	                         OPT_BIT(OPT_QUIET) | OPTS_FILTER;
 	struct cli_target t = { 0 };
 	struct cli_opts o;
 	int ret, done;
@@ -220,9 +228,10 @@ static int diff_files_run(const struct cli_opts *o)
 static int diff_files(const struct cli_opts *o)
 {
 	if (o->seen & (OPT_BIT(OPT_INTERVAL) | OPT_BIT(OPT_WATCH) | OPT_BIT(OPT_COUNT) |
-	               OPT_BIT(OPT_READ_ABSENT) | OPTS_FILTER)) {
-		cli_err("--interval, --watch, --count, --read-absent and filters apply to 'diff PID' only, "
-		        "not to two files");
+	               OPT_BIT(OPT_READ_ABSENT) | OPT_BIT(OPT_STATS) | OPT_BIT(OPT_CELL) | OPTS_FILTER)) {
+		cli_err(
+		    "--interval, --watch, --count, --stats, --cell, --read-absent and filters apply to 'diff "
+		    "PID' only, not to two files");
 		return CLI_USAGE;
 	}
 	return diff_files_run(o);
@@ -235,7 +244,12 @@ struct watch {
 	struct cli_target t;
 	struct cli_watch cw;
 	uint64_t batch;
+	memscan_heat *heat; /* --stats: where memory changed, batch by batch */
+	struct timespec start;
 };
+
+/* Cells and regions the --stats summary lists. */
+#define STATS_TOP 10
 
 static void watch_header_json(const struct watch *w, const memscan_diff *diff, const char *time)
 {
@@ -257,6 +271,12 @@ static int watch_batch(struct watch *w)
 		return CLI_OK; /* stopped while reading: --watch ends cleanly, as between batches */
 	if (err != MEMSCAN_OK)
 		return cli_target_err(&w->t, err, "comparing memory");
+	if (w->heat)
+		err = memscan_heat_add(w->heat, diff, w->cw.list, 0);
+	if (err != MEMSCAN_OK) {
+		memscan_diff_free(diff);
+		return cli_lib_err(err, 0, "counting the changes (use a larger --cell)");
+	}
 	w->batch++;
 	out_timestamp(time, sizeof(time));
 	if (w->o->watch && w->o->json)
@@ -287,6 +307,47 @@ static int watch_loop(struct watch *w)
 	return ret;
 }
 
+/* The --stats summary: what the batches counted, over the time since the baseline. */
+static int watch_stats(const struct watch *w)
+{
+	struct timespec now;
+	struct cli_stats s;
+	uint64_t ms;
+	int err;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (uint64_t)(now.tv_sec - w->start.tv_sec) * 1000 + (uint64_t)(now.tv_nsec / 1000000) -
+	     (uint64_t)(w->start.tv_nsec / 1000000);
+	err = cli_stats_collect(&s, w->heat, ms);
+	if (err != MEMSCAN_OK)
+		return cli_lib_err(err, 0, "collecting the statistics");
+	if (w->o->json)
+		cli_stats_print_json(stdout, &s, STATS_TOP);
+	else
+		cli_stats_print_text(stdout, &s, STATS_TOP);
+	cli_stats_release(&s);
+	return CLI_OK;
+}
+
+/* --stats and --cell: with --watch, on a local process. */
+static int stats_check(const struct cli_opts *o)
+{
+	if (o->stats && (!o->watch || cli_remote_mode)) {
+		cli_err("--stats applies to a local 'diff PID --watch' only");
+		return CLI_USAGE;
+	}
+	if ((o->seen & OPT_BIT(OPT_CELL)) && !o->stats) {
+		cli_err("--cell applies to --stats only");
+		return CLI_USAGE;
+	}
+	if (o->cell & (o->cell - 1)) {
+		cli_err("invalid --cell %llu: a cell size is a power of two (e.g. 64, 4K, 1M)",
+		        (unsigned long long)o->cell);
+		return CLI_USAGE;
+	}
+	return CLI_OK;
+}
+
 static int diff_pid(const struct cli_opts *o)
 {
 	struct watch w = { .o = o };
@@ -298,7 +359,9 @@ static int diff_pid(const struct cli_opts *o)
 		cli_err("--count applies to --watch only");
 		return CLI_USAGE;
 	}
-	ret = cli_target_check(o->pos[0]);
+	ret = stats_check(o);
+	if (ret == CLI_OK)
+		ret = cli_target_check(o->pos[0]);
 	if (ret == CLI_OK)
 		ret = cli_target_open(o, o->pos[0], &w.t);
 	/* listing first reports a bad filter or an unreadable map before any baseline is taken */
@@ -306,7 +369,16 @@ static int diff_pid(const struct cli_opts *o)
 		ret = cli_target_select(&w.t, &o->filter, &filter, &list);
 	if (ret != CLI_OK)
 		goto out;
+	if (o->stats) {
+		memscan_heat_options ho = { .cell_size = o->cell };
+		err = memscan_heat_new(&ho, &w.heat);
+		if (err != MEMSCAN_OK) {
+			ret = cli_lib_err(err, 0, "starting the statistics");
+			goto out;
+		}
+	}
 	err = cli_watch_begin(&w.cw, &w.t, &filter);
+	clock_gettime(CLOCK_MONOTONIC, &w.start);
 	if (err != MEMSCAN_OK) {
 		ret = cli_target_err(&w.t, err, "taking the baseline snapshot");
 		goto out;
@@ -314,7 +386,10 @@ static int diff_pid(const struct cli_opts *o)
 	if (o->watch)
 		cli_cancel_install(); /* a remote --watch too: the loop stops after the batch in progress */
 	ret = watch_loop(&w);
+	if (w.heat)
+		ret = watch_stats(&w) == CLI_OK ? ret : CLI_FAIL;
 out:
+	memscan_heat_free(w.heat);
 	cli_watch_end(&w.cw);
 	memscan_region_list_free(list);
 	cli_target_close(&w.t);
@@ -325,7 +400,8 @@ int cmd_diff(int argc, char **argv)
 {
 	const uint32_t allowed = OPT_BIT(OPT_JSON) | OPT_BIT(OPT_BYTES) | OPT_BIT(OPT_INTERVAL) |
 	                         OPT_BIT(OPT_WATCH) | OPT_BIT(OPT_COUNT) | OPT_BIT(OPT_READ_ABSENT) |
-	                         OPT_BIT(OPT_COMPRESS) | OPTS_FILTER;
+	                         OPT_BIT(OPT_COMPRESS) | OPT_BIT(OPT_STATS) | OPT_BIT(OPT_CELL) |
+	                         OPT_BIT(OPT_QUIET) | OPTS_FILTER;
 	struct cli_opts o;
 	int ret, done;
 

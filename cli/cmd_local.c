@@ -543,9 +543,9 @@ static int scan_run(const struct cli_opts *o, struct cli_target *t, const memsca
 
 int cmd_scan(int argc, char **argv)
 {
-	const uint32_t allowed = OPT_BIT(OPT_JSON) | OPT_BIT(OPT_PATTERN) | OPT_BIT(OPT_NO_MEMMAP) |
-	                         OPT_BIT(OPT_ALIGN) | OPT_BIT(OPT_MAX) | OPT_BIT(OPT_READ_ABSENT) |
-	                         OPTS_FILTER | OPTS_VALUE_SCAN;
+	const uint32_t allowed = OPT_BIT(OPT_QUIET) | OPT_BIT(OPT_JSON) | OPT_BIT(OPT_PATTERN) |
+	                         OPT_BIT(OPT_NO_MEMMAP) | OPT_BIT(OPT_ALIGN) | OPT_BIT(OPT_MAX) |
+	                         OPT_BIT(OPT_READ_ABSENT) | OPTS_FILTER | OPTS_VALUE_SCAN;
 	memscan_pattern *pat = NULL;
 	struct cli_target t = { 0 };
 	struct cli_opts o;

@@ -20,6 +20,11 @@
 	"  --kind KIND         heap, stack, anon, file or special; repeat or comma-separate\n"               \
 	"  --path SUBSTR       regions whose path contains SUBSTR\n"
 
+/* Long local operations: scan, snapshot, diff PID, heatmap. */
+#define QUIET_HELP                                                                                           \
+	"  -q, --quiet         no progress line (shown on stderr when it is a terminal: done of total,\n"    \
+	"                      rate, time left)\n"
+
 /* Local scan, snapshot and diff PID; remotely the agent decides (memscan-agent --read-absent). */
 #define READ_ABSENT_HELP                                                                                     \
 	"  --read-absent       read pages the kernel reports as never written instead of treating them\n"    \
@@ -50,7 +55,7 @@ static const struct cli_cmd commands[] = {
 	  "  --json   {\"address\", \"length\", \"data\" (hex), \"holes\": [{\"start\", \"end\"}]}\n" },
 	{ "scan", cmd_scan, "search the memory of a process for a byte pattern or a value",
 	  "usage: memscan scan PID --pattern \"4D 5A ?? 00\" [--no-memmap] [--align N] [--max N]\n"
-	  "                    [--read-absent] [FILTERS] [--json]\n"
+	  "                    [--read-absent] [--quiet] [FILTERS] [--json]\n"
 	  "       memscan scan PID --type TYPE --value V [--align N] [--max N] [--epsilon E] [--utf16]\n"
 	  "                    [FILTERS] [--json] [-o SET]\n"
 	  "       memscan scan PID --type TYPE --unknown -o SET [--align N] [FILTERS]\n"
@@ -61,7 +66,7 @@ static const struct cli_cmd commands[] = {
 	  "  --no-memmap         read in small chunks instead of copying whole regions\n"
 	  "  --align N           only matches at addresses that are multiples of N\n"
 	  "  --max N             stop after N matches\n"
-	  "  --json              one object per match: address, region_start, path\n"
+	  "  --json              one object per match: address, region_start, path\n" QUIET_HELP
 	  "With --type: finds the values V of TYPE in writable regions ('--perms r': every readable one)\n"
 	  "and prints 'ADDRESS  TYPE  VALUE  [MODULE+OFFSET]' per candidate, or saves them to SET for\n"
 	  "'memscan narrow' and 'memscan matches'.\n"
@@ -108,15 +113,15 @@ static const struct cli_cmd commands[] = {
 	  "the number of candidates after each step. Ctrl-C cancels the running step, not the session.\n"
 	  "Commands:\n" HUNT_COMMANDS_HELP FILTER_HELP },
 	{ "snapshot", cmd_snapshot, "save the memory of a process to a file",
-	  "usage: memscan snapshot PID -o FILE [--read-absent] [FILTERS]\n"
+	  "usage: memscan snapshot PID -o FILE [--read-absent] [--quiet] [FILTERS]\n"
 	  "\n"
 	  "Reads the selected regions (readable ones by default) and writes them to FILE.\n"
-	  "Prints 'wrote FILE: N regions, B bytes, H unreadable bytes' to stdout.\n"
-	  "  -o, --output FILE   the snapshot file to write (replaced atomically)\n" READ_ABSENT_HELP
-	      FILTER_HELP },
+	  "Prints 'wrote FILE: N regions, SIZE (B bytes), SIZE unreadable' to stdout.\n"
+	  "  -o, --output FILE   the snapshot file to write (replaced atomically)\n" QUIET_HELP
+	      READ_ABSENT_HELP FILTER_HELP },
 	{ "diff", cmd_diff, "show what changed in memory",
-	  "usage: memscan diff PID [--interval DURATION] [--watch [--count N]] [--bytes] [--read-absent]\n"
-	  "                        [FILTERS] [--json]\n"
+	  "usage: memscan diff PID [--interval DURATION] [--watch [--count N] [--stats [--cell SIZE]]]\n"
+	  "                        [--bytes] [--read-absent] [--quiet] [FILTERS] [--json]\n"
 	  "       memscan diff FILE_A FILE_B [--bytes] [--json]\n"
 	  "\n"
 	  "With a PID: reads the regions, waits DURATION, reads them again and prints what changed.\n"
@@ -125,10 +130,27 @@ static const struct cli_cmd commands[] = {
 	  "                      (default 1s)\n"
 	  "  -w, --watch         repeat until interrupted (SIGINT/SIGTERM), one batch per interval\n"
 	  "  -n, --count N       with --watch: stop after N batches\n"
+	  "  --stats             with --watch (local): at the end (--count reached, SIGINT or SIGTERM)\n"
+	  "                      print a summary: changes per region, the hottest cells, bytes changed\n"
+	  "                      per second (--json: one {\"stats\": ...} object)\n"
+	  "  --cell SIZE         with --stats: bytes per cell, a power of two (default 4K)\n"
 	  "  --bytes             one line per changed byte instead of runs of bytes\n"
 	  "  --json              one object per run {address, old, new}, byte, or\n"
 	  "                      {appeared|vanished: {start, end}}; with --watch each has a "
-	  "time\n" READ_ABSENT_HELP FILTER_HELP },
+	  "time\n" QUIET_HELP READ_ABSENT_HELP FILTER_HELP },
+	{ "heatmap", cmd_heatmap, "show where the memory of a process changes, as a picture",
+	  "usage: memscan heatmap PID [--duration DUR] [--interval DUR] [--cell SIZE] [--read-absent]\n"
+	  "                       [--quiet] [FILTERS] [-o FILE.svg] [--json]\n"
+	  "\n"
+	  "Reads the selected regions every interval for the duration and counts, per cell of memory, in\n"
+	  "how many samples it changed. Ctrl-C ends the sampling early and reports what was counted.\n"
+	  "Prints the hottest cells and regions, or with -o draws cells (rows, grouped by region) by time.\n"
+	  "  -d, --duration DUR  how long to sample (default 10s)\n"
+	  "  -i, --interval DUR  time between samples (default 100ms)\n"
+	  "  --cell SIZE         bytes per cell, a power of two: 64, 4K (default), 1M\n"
+	  "  -o, --output FILE   write the heatmap as an SVG picture to FILE\n"
+	  "  --json              one object per cell that changed: {address, size, "
+	  "changes}\n" QUIET_HELP READ_ABSENT_HELP FILTER_HELP },
 	{ "remote", cmd_remote, "run ps, regions, read, scan, snapshot or diff through a memscan-agent",
 	  "usage: memscan remote ps HOST[:PORT] [NAME] [--json] [--identity FILE]\n"
 	  "       memscan remote regions|read|scan|snapshot|diff TARGET ... [--identity FILE]\n"

@@ -30,6 +30,8 @@ packages=(
 	libedit-dev       # line editing and history of the interactive `memscan hunt` prompt
 	python3           # the Python binding (python/memscan) and its tests
 	python3-pytest    # ... whose suite, python/tests/, is the ctest python/pytest
+	chromium          # e2e/heatmap_svg opens 'memscan heatmap' SVGs in a real browser (headless screenshot)
+	python3-pil       # ... and reads the screenshot's pixels
 )
 
 # True if the package is installed (not merely known or half-configured).

@@ -35,7 +35,13 @@ struct memscan_process {
 	int keep_absent;             /* memscan_process_set_skip_absent(proc, 0): read absent pages too */
 	memscan_cancel_fn cancel_fn; /* memscan_process_set_cancel: asked between pieces of work */
 	void *cancel_ctx;
+	struct ms_progress *progress; /* memscan_process_set_progress (progress.c); shared with copies */
 };
+
+/* Counts BYTES that a read of PROC covered and reports progress when due (progress.c). */
+void ms_progress_add(memscan_process *proc, uint64_t bytes);
+/* Frees PROC's progress state (memscan_process_free). */
+void ms_progress_free(memscan_process *proc);
 
 /* 1 when PROC's operation is to stop (memscan_process_set_cancel). */
 static inline int ms_cancelled(const memscan_process *proc)

@@ -267,3 +267,13 @@ int ms_session_end(ms_session *s, char **ret_err)
 	assert_true(got != 0);
 	return status;
 }
+
+void ms_assert_usage_error(const char *const *argv)
+{
+	ms_run r;
+
+	assert_int_equal(ms_run_cli(&r, argv), 0);
+	assert_int_equal(r.status, 2);
+	assert_memory_equal(r.err, "memscan: ", 9);
+	ms_run_free(&r);
+}

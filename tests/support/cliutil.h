@@ -21,6 +21,9 @@ typedef struct ms_run {
  * Returns 0 if it ran (whatever its exit code), -1 otherwise. */
 int ms_run_cli(ms_run *r, const char *const *argv);
 void ms_run_free(ms_run *r);
+/* Runs the CLI with ARGV and asserts that it refused it as a usage error: exit 2, "memscan: ..." on
+ * stderr. */
+void ms_assert_usage_error(const char *const *argv);
 /* Runs the CLI with the given arguments, asserting that it ran: RUN(&r, "scan", pid, "--pattern", "00"). */
 #define RUN(r, ...)                                                                                          \
 	do {                                                                                                 \

@@ -76,6 +76,13 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_timeout_ms(memscan_client *
  * theirs from the sizes, as the CRIME and BREACH attacks did against TLS. Leave it off for targets
  * that hold secrets next to data others control, on links others can watch. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_compression(memscan_client *client, int on);
+/* Makes the client report the memory bytes it receives (reads, snapshot downloads, diffs' change
+ * runs) since this call as FN(CTX, DONE): at the first page, then at most every 100 ms, from the
+ * thread making the call, with the client's lock held (FN must not call the client). The caller
+ * shows DONE against what it asked for (e.g. the bytes memscan_client_snapshot returned). FN NULL
+ * detaches. INVALID_ARG if CLIENT is NULL. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_progress(memscan_client *client, memscan_progress_fn fn,
+                                                              void *ctx);
 /* Memory bytes this client received (reads, snapshot downloads, and the old and new bytes of diffs'
  * change runs) since it was made, into *RET_BYTES, and the bytes of page payload that carried them
  * (compressed or not; framing not counted, except within a compressed diff page's runs) into
