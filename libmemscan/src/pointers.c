@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Pointer index: every pointer word of a snapshot by the address it points to, built on every CPU. */
+/* Pointer index: every pointer word of a snapshot by the address it points to, built on every CPU in
+ * two passes (count per bucket, then store), so that each bucket holds its entries in holder order. */
 #include <endian.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,8 +10,6 @@
 
 /* Holders are numbered by 8-byte word of the snapshot's concatenated regions in 32 bits. */
 #define PTR_SOURCE_MAX ((uint64_t)32 << 30)
-/* Buckets sorted by a worker at a time. */
-#define PTR_SORT_BLOCK 256
 
 /* The region holding ADDR, or SIZE_MAX. */
 size_t ptr_index_region(const memscan_pointer_index *idx, uint64_t addr)
@@ -58,9 +56,8 @@ static int index_regions(memscan_pointer_index *idx, const memscan_snapshot *sna
 struct build {
 	memscan_pointer_index *idx;
 	unsigned nworkers;
-	int fill;           /* second pass: store entries (counts hold each worker's cursors) */
-	uint32_t *counts;   /* nworkers x nbuckets */
-	atomic_size_t next; /* sort pass: the next block of buckets */
+	int fill;         /* second pass: store entries (counts hold each worker's cursors) */
+	uint32_t *counts; /* nworkers x nbuckets */
 };
 
 /* Counts or stores the pointer words of [W0, W1) (word numbers) for worker K. */
@@ -108,44 +105,6 @@ static void scan_worker(void *ctx, unsigned k)
 	uint64_t words = b->idx->total / 8;
 
 	scan_words(b, k, words * k / b->nworkers, words * (k + 1) / b->nworkers);
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static void sort_u64(uint64_t *v, size_t n)
-{
-	if (n > 24) {
-		qsort(v, n, sizeof(*v), cmp_u64);
-		return;
-	}
-	for (size_t i = 1; i < n; i++) {
-		uint64_t x = v[i];
-		size_t j = i;
-
-		for (; j > 0 && v[j - 1] > x; j--)
-			v[j] = v[j - 1];
-		v[j] = x;
-	}
-}
-
-static void sort_worker(void *ctx, unsigned k)
-{
-	struct build *b = ctx;
-	const memscan_pointer_index *idx = b->idx;
-	size_t first;
-
-	(void)k;
-	while ((first = atomic_fetch_add(&b->next, PTR_SORT_BLOCK)) < idx->nbuckets) {
-		size_t last = first + PTR_SORT_BLOCK < idx->nbuckets ? first + PTR_SORT_BLOCK : idx->nbuckets;
-
-		for (size_t i = first; i < last; i++)
-			sort_u64(idx->entries + idx->bucket[i], idx->bucket[i + 1] - idx->bucket[i]);
-	}
 }
 
 /* Turns the workers' counts into bucket starts and each worker's cursors; the total in IDX->count. */
@@ -199,7 +158,6 @@ static int build_entries(memscan_pointer_index *idx, uint64_t max_bytes)
 	b.fill = 1;
 	if (idx->nregs)
 		ms_run_workers(b.nworkers, scan_worker, &b);
-	ms_run_workers(b.nworkers, sort_worker, &b);
 cleanup:
 	free(b.counts);
 	return r;

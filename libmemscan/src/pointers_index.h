@@ -9,9 +9,10 @@
 #include "internal.h"
 
 /* Targets are numbered by position in the snapshot's concatenated regions ("pos") and grouped in
- * buckets of 4 KiB of positions: an entry holds the target's position inside its bucket (high 32 bits)
- * and the holder's word number (position / 8, low 32 bits), so one sorted u64 orders both. */
-#define PTR_BUCKET_SHIFT 12
+ * buckets of 256 positions: an entry holds the target's position inside its bucket (high 32 bits) and
+ * the holder's word number (position / 8, low 32 bits). A bucket's entries are in holder order (not
+ * sorted by target: a query reads its few buckets whole). */
+#define PTR_BUCKET_SHIFT 8
 #define PTR_BUCKET_MASK  ((UINT64_C(1) << PTR_BUCKET_SHIFT) - 1)
 
 /* A region of the indexed snapshot; starts with start and end, so ms_span_find finds one. */
@@ -28,7 +29,7 @@ struct memscan_pointer_index {
 	uint64_t total; /* bytes of the snapshot's regions */
 	size_t nbuckets;
 	uint64_t *bucket;  /* nbuckets + 1 starts into entries */
-	uint64_t *entries; /* sorted within each bucket */
+	uint64_t *entries; /* by bucket, each in holder order */
 	uint64_t count;
 	uint64_t bytes; /* memory of the index */
 };

@@ -15,13 +15,21 @@ struct ptr_node {
 	uint32_t level;
 };
 
+/* An entry of the index whose holder lies in a base: what the last level of a search looks at. */
+struct ptr_static {
+	uint64_t pos, word;
+};
+
 struct search {
 	const memscan_pointer_index *idx;
 	const memscan_pointer_search_options *o;
 	struct ptr_modules m;
 	struct ptr_node *nodes;
 	size_t nnodes, cap, max_nodes;
-	uint8_t *seen; /* one bit per word of the snapshot: followed already */
+	uint8_t *seen;           /* one bit per word of the snapshot: followed already */
+	uint8_t *basemap;        /* one bit per page of the snapshot: a base */
+	struct ptr_static *stat; /* the entries whose holder is in a base, in index order */
+	size_t nstat;
 	memscan_pointer_chains *out;
 };
 
@@ -97,17 +105,29 @@ static int emit(struct search *s, const struct ptr_base *base, uint64_t h, int64
 	return r;
 }
 
-/* One holder H of a pointer to V found for node N (address T). */
-static int holder(struct search *s, size_t n, uint64_t t, uint64_t v, uint64_t word)
+/* Whether the holder word WORD lies in a base (one bit per page of positions: bases are regions). */
+static int in_base(const struct search *s, uint64_t word)
 {
-	uint64_t h = ptr_index_addr(s->idx, word * 8);
-	int64_t off = (int64_t)(t - v);
-	size_t b = ms_span_find(s->m.bases, s->m.nbases, sizeof(*s->m.bases), h);
-	uint32_t level = s->nodes[n].level + 1;
-	int r;
+	uint64_t page = word >> 9;
 
-	if (b != SIZE_MAX) {
-		r = emit(s, &s->m.bases[b], h, off, n);
+	return (s->basemap[page >> 3] >> (page & 7)) & 1;
+}
+
+/* One holder (word number WORD) of a pointer to position POS found for node N (address T). */
+static int holder(struct search *s, size_t n, uint64_t t, uint64_t pos, uint64_t word)
+{
+	uint32_t level = s->nodes[n].level + 1;
+	int base = in_base(s, word), r;
+	uint64_t h, v;
+
+	if (!base && level >= s->o->depth)
+		return MEMSCAN_OK; /* the last level: only chains end here */
+	h = ptr_index_addr(s->idx, word * 8);
+	v = ptr_index_addr(s->idx, pos);
+	if (base) {
+		size_t b = ms_span_find(s->m.bases, s->m.nbases, sizeof(*s->m.bases), h);
+
+		r = b == SIZE_MAX ? MEMSCAN_OK : emit(s, &s->m.bases[b], h, (int64_t)(t - v), n);
 		if (r != MEMSCAN_OK)
 			return r;
 	}
@@ -118,11 +138,36 @@ static int holder(struct search *s, size_t n, uint64_t t, uint64_t v, uint64_t w
 	r = ms_grow(&s->nodes, &s->cap, s->nnodes + 1, sizeof(*s->nodes), s->max_nodes);
 	if (r != MEMSCAN_OK)
 		return r;
-	s->nodes[s->nnodes++] = (struct ptr_node){ h, off, (uint32_t)n, level };
+	s->nodes[s->nnodes++] = (struct ptr_node){ h, (int64_t)(t - v), (uint32_t)n, level };
 	return MEMSCAN_OK;
 }
 
-/* Every holder of a pointer into node N's window. */
+/* The holders in bases of pointers into [PLO, PHI), for node N at the last level: the same ones, in
+ * the same order, as the whole index gives, from the short list of base entries. */
+static int visit_static(struct search *s, size_t n, uint64_t plo, uint64_t phi)
+{
+	size_t a = 0, z = s->nstat;
+	int r;
+
+	while (a < z) { /* the first entry of PLO's bucket or a later one */
+		size_t mid = a + (z - a) / 2;
+
+		if (s->stat[mid].pos >> PTR_BUCKET_SHIFT < plo >> PTR_BUCKET_SHIFT)
+			a = mid + 1;
+		else
+			z = mid;
+	}
+	for (; a < s->nstat && s->stat[a].pos >> PTR_BUCKET_SHIFT <= (phi - 1) >> PTR_BUCKET_SHIFT; a++) {
+		if (s->stat[a].pos < plo || s->stat[a].pos >= phi)
+			continue;
+		r = holder(s, n, s->nodes[n].addr, s->stat[a].pos, s->stat[a].word);
+		if (r != MEMSCAN_OK)
+			return r;
+	}
+	return MEMSCAN_OK;
+}
+
+/* Every holder of a pointer into node N's window, bucket by bucket, each in holder order. */
 static int visit(struct search *s, size_t n)
 {
 	const memscan_pointer_index *idx = s->idx;
@@ -134,29 +179,15 @@ static int visit(struct search *s, size_t n)
 		hi = t + mo < t ? UINT64_MAX : t + mo;
 	if (!window(idx, lo, hi, &plo, &phi))
 		return MEMSCAN_OK;
+	if (s->nodes[n].level + 1 >= s->o->depth)
+		return visit_static(s, n, plo, phi);
 	for (uint64_t bk = plo >> PTR_BUCKET_SHIFT; bk <= (phi - 1) >> PTR_BUCKET_SHIFT; bk++) {
-		uint64_t e = idx->bucket[bk], end = idx->bucket[bk + 1],
-		         first = (plo & PTR_BUCKET_MASK) << 32;
-
-		if (bk == plo >> PTR_BUCKET_SHIFT) {
-			uint64_t a = e, z = end; /* the first entry at or after PLO */
-
-			while (a < z) {
-				uint64_t mid = a + (z - a) / 2;
-
-				if (idx->entries[mid] < first)
-					a = mid + 1;
-				else
-					z = mid;
-			}
-			e = a;
-		}
-		for (; e < end; e++) {
+		for (uint64_t e = idx->bucket[bk]; e < idx->bucket[bk + 1]; e++) {
 			uint64_t pos = bk << PTR_BUCKET_SHIFT | idx->entries[e] >> 32;
 
-			if (pos >= phi)
-				break;
-			r = holder(s, n, t, ptr_index_addr(idx, pos), idx->entries[e] & UINT32_MAX);
+			if (pos < plo || pos >= phi)
+				continue;
+			r = holder(s, n, t, pos, idx->entries[e] & UINT32_MAX);
 			if (r != MEMSCAN_OK)
 				return r;
 		}
@@ -164,11 +195,52 @@ static int visit(struct search *s, size_t n)
 	return MEMSCAN_OK;
 }
 
+/* Marks the pages of positions that the bases cover. */
+static int basemap_build(struct search *s, uint64_t bytes)
+{
+	s->basemap = calloc(1, (size_t)bytes);
+	if (!s->basemap)
+		return MEMSCAN_ERR_NO_MEMORY;
+	for (size_t i = 0; i < s->m.nbases; i++) {
+		size_t ri = ptr_index_region(s->idx, s->m.bases[i].start);
+		const struct ptr_ireg *g = &s->idx->regs[ri];
+		uint64_t p0 = g->pos + (s->m.bases[i].start - g->start),
+		         p1 = p0 + (s->m.bases[i].end - s->m.bases[i].start);
+
+		for (uint64_t page = p0 >> 12; page < (p1 + 4095) >> 12; page++)
+			s->basemap[page >> 3] |= (uint8_t)(1u << (page & 7));
+	}
+	return MEMSCAN_OK;
+}
+
+/* Lists the entries whose holder is in a base, if they fit in BUDGET bytes (RET_BYTES: their size). */
+static int static_build(struct search *s, uint64_t budget, uint64_t *ret_bytes)
+{
+	const memscan_pointer_index *idx = s->idx;
+	size_t n = 0;
+
+	for (uint64_t e = 0; e < idx->count; e++)
+		n += (size_t)in_base(s, idx->entries[e] & UINT32_MAX);
+	*ret_bytes = (uint64_t)n * sizeof(*s->stat);
+	if (*ret_bytes > budget)
+		return MEMSCAN_ERR_LIMIT;
+	s->stat = malloc(n ? n * sizeof(*s->stat) : 1);
+	if (!s->stat)
+		return MEMSCAN_ERR_NO_MEMORY;
+	for (size_t bk = 0; bk < idx->nbuckets; bk++)
+		for (uint64_t e = idx->bucket[bk]; e < idx->bucket[bk + 1]; e++)
+			if (in_base(s, idx->entries[e] & UINT32_MAX))
+				s->stat[s->nstat++] = (struct ptr_static){ (uint64_t)bk << PTR_BUCKET_SHIFT |
+					                                       idx->entries[e] >> 32,
+					                                   idx->entries[e] & UINT32_MAX };
+	return MEMSCAN_OK;
+}
+
 static int search_setup(struct search *s, uint64_t addr)
 {
 	const memscan_snapshot *snap = s->idx->snap;
 	const memscan_region **regs = calloc(snap->count ? snap->count : 1, sizeof(*regs));
-	uint64_t seen_bytes = s->idx->total / 64 + 1;
+	uint64_t seen_bytes = s->idx->total / 64 + 1, map_bytes = s->idx->total / 32768 + 1, stat_bytes;
 	size_t ri;
 	int r;
 
@@ -180,9 +252,15 @@ static int search_setup(struct search *s, uint64_t addr)
 	free(regs);
 	if (r != MEMSCAN_OK)
 		return r;
-	if (seen_bytes + sizeof(*s->nodes) > s->o->max_bytes)
+	if (seen_bytes + map_bytes + sizeof(*s->nodes) > s->o->max_bytes)
 		return MEMSCAN_ERR_LIMIT;
-	s->max_nodes = (size_t)((s->o->max_bytes - seen_bytes) / sizeof(*s->nodes));
+	r = basemap_build(s, map_bytes);
+	if (r == MEMSCAN_OK)
+		r = static_build(s, s->o->max_bytes - seen_bytes - map_bytes - sizeof(*s->nodes),
+		                 &stat_bytes);
+	if (r != MEMSCAN_OK)
+		return r;
+	s->max_nodes = (size_t)((s->o->max_bytes - seen_bytes - map_bytes - stat_bytes) / sizeof(*s->nodes));
 	if (s->max_nodes > UINT32_MAX)
 		s->max_nodes = UINT32_MAX;
 	s->seen = calloc(1, (size_t)seen_bytes);
@@ -240,6 +318,8 @@ int memscan_pointer_search(const memscan_pointer_index *index, uint64_t addr,
 	ptr_modules_release(&s.m);
 	free(s.nodes);
 	free(s.seen);
+	free(s.basemap);
+	free(s.stat);
 	if (r != MEMSCAN_OK) {
 		memscan_pointer_chains_free(s.out);
 		return r;

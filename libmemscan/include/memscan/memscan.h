@@ -786,7 +786,7 @@ MEMSCAN_API void memscan_pointer_chains_free(memscan_pointer_chains *chains);
 
 /* The reverse index of a snapshot: for every 8-byte aligned word whose little-endian value lies in a
  * region of the snapshot, that value (target) and the word's address (holder), sorted by target.
- * About 8 bytes per such word plus 8 bytes per 4 KiB of the snapshot. Built on every CPU. */
+ * About 8 bytes per such word plus 8 bytes per 256 bytes of the snapshot. Built on every CPU. */
 typedef struct memscan_pointer_index memscan_pointer_index;
 /* Indexes SNAPSHOT, which must outlive the index and stay unchanged. MAX_BYTES bounds the index's
  * memory (0 = MEMSCAN_POINTER_INDEX_BUDGET_DEFAULT): LIMIT when it would need more, or when the
