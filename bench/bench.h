@@ -119,6 +119,8 @@ void bench_local(const bench_opts *o, target *t);
 void bench_match(const bench_opts *o);
 void bench_watch(const bench_opts *o);
 void bench_sparse(const bench_opts *o);
+/* pointers.c: index plus depth-4 search over a heap-like snapshot file of target_size bytes. */
+void bench_pointers(const bench_opts *o);
 void bench_peers(const bench_opts *o, target *t);
 void bench_remote(const bench_opts *o, target *t);
 /* zstd.c: remote downloads with compression, of the main (random) target and of a heap-like one
