@@ -257,9 +257,14 @@ static int search_options(const struct ptr_opts *o, memscan_pointer_search_optio
 	return CLI_OK;
 }
 
-static int search_err(int err, const struct ptr_source *s)
+static int search_err(int err, const struct ptr_source *s, int indexing)
 {
-	if (err == MEMSCAN_ERR_LIMIT)
+	if (err == MEMSCAN_ERR_LIMIT && indexing)
+		cli_err(
+		    "the pointer index of %s would exceed its budget (4 GiB, or a source of 32 GiB or more): "
+		    "search a snapshot of fewer regions, e.g. 'memscan snapshot PID --perms rw -o FILE'",
+		    s->text);
+	else if (err == MEMSCAN_ERR_LIMIT)
 		cli_err("the pointer search of %s needs more memory than its budget: lower --depth or "
 		        "--max-offset, or search a smaller snapshot",
 		        s->text);
@@ -282,10 +287,10 @@ static int run_search(struct ptr_source *s, const struct ptr_opts *o, uint64_t a
 	if (ret != CLI_OK)
 		return ret;
 	err = memscan_pointer_index_build(s->snap, 0, &idx);
-	if (err == MEMSCAN_OK)
-		err = memscan_pointer_search(idx, addr, &so, &c);
 	if (err != MEMSCAN_OK)
-		ret = search_err(err, s);
+		ret = search_err(err, s, 1);
+	else if ((err = memscan_pointer_search(idx, addr, &so, &c)) != MEMSCAN_OK)
+		ret = search_err(err, s, 0);
 	if (ret == CLI_OK) {
 		print_chains(c, o->json);
 		if (memscan_pointer_chains_count(c) >= so.max_chains)
