@@ -294,7 +294,10 @@ static int run_search(struct ptr_source *s, const struct ptr_opts *o, uint64_t a
 	if (ret == CLI_OK) {
 		print_chains(c, o->json);
 		if (memscan_pointer_chains_count(c) >= so.max_chains)
-			fprintf(stderr, "memscan: stopped at --max %" PRIu64 " chains\n", so.max_chains);
+			fprintf(stderr,
+			        "memscan: reached --max %" PRIu64
+			        " chains; there may be more (raise --max)\n",
+			        so.max_chains);
 		if (o->output)
 			ret = save_chains(c, o->output);
 	}

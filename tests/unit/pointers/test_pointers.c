@@ -213,6 +213,61 @@ static void test_index_parallel_equals_sequential(void **state)
 	memscan_snapshot_free(snap);
 }
 
+/* Random memory full of pointers: every chain found leads to the address (followed independently by
+ * memscan_pointer_resolve), and the one-pointer chains are exactly the base words whose value lies in
+ * the window (counted by brute force). */
+static void test_search_sound_and_complete(void **state)
+{
+	memscan_snapshot *snap = game_snapshot(PLAYER);
+	memscan_region g = {
+		.start = 0x2000000, .end = 0x2000000 + (1u << 20), .perms = 3, .kind = 1, .path = ""
+	};
+	memscan_pointer_resolution res;
+	memscan_pointer_chains *c;
+	uint64_t x = 99, target = g.start + 0x80010, want = 0;
+	uint8_t *data;
+
+	(void)state;
+	assert_int_equal(memscan_snapshot_add_region(snap, &g, &data), MEMSCAN_OK);
+	for (size_t i = 0; i < (1u << 20); i += 8) {
+		uint64_t v;
+
+		x = x * 6364136223846793005u + 1442695040888963407u;
+		v = (x >> 60) < 6 ? g.start + ((x >> 12) % (1u << 20)) : x >> 50;
+		memcpy(data + i, &v, 8);
+	}
+	for (uint64_t a = 0; a < 0x1000; a += 8) { /* the bss page: pointers into the random region */
+		x = x * 6364136223846793005u + 1442695040888963407u;
+		put(snap, BSS + a, g.start + 0x7f000 + ((x >> 12) % 0x3000));
+	}
+	for (size_t i = 0; i < memscan_snapshot_region_count(snap); i++) {
+		memscan_snapshot_region r = memscan_snapshot_get(snap, i);
+
+		if (r.region.start != DATA && r.region.start != BSS)
+			continue; /* the default bases: libgame.so's data and its bss */
+		for (uint64_t a = 0; a + 8 <= r.region.end - r.region.start; a += 8) {
+			uint64_t v;
+
+			memcpy(&v, r.data + a, 8);
+			want += v <= target &&
+			        target - v <= 0x1000; /* the window lies inside the random region */
+		}
+	}
+	c = search(snap, target, 3, MEMSCAN_POINTER_NEGATIVE, MEMSCAN_POINTER_CHAINS_MAX);
+	assert_true(memscan_pointer_chains_count(c) > want);
+	for (size_t i = 0; i < memscan_pointer_chains_count(c); i++) {
+		const memscan_pointer_chain *ch = memscan_pointer_chains_get(c, i);
+
+		assert_int_equal(memscan_pointer_resolve(NULL, snap, ch, &res), MEMSCAN_OK);
+		assert_int_equal(res.address, target);
+	}
+	memscan_pointer_chains_free(c);
+	c = search(snap, target, 1, 0, MEMSCAN_POINTER_CHAINS_MAX);
+	assert_int_equal(memscan_pointer_chains_count(c), want);
+	memscan_pointer_chains_free(c);
+	memscan_snapshot_free(snap);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -222,6 +277,7 @@ int main(void)
 		cmocka_unit_test(test_search_refuses_bad_input),
 		cmocka_unit_test(test_index_counts_pointer_words),
 		cmocka_unit_test(test_index_parallel_equals_sequential),
+		cmocka_unit_test(test_search_sound_and_complete),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
