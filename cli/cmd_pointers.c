@@ -13,6 +13,7 @@
 #include "cancel.h"
 #include "cmd.h"
 #include "output.h"
+#include "target.h"
 
 #define PTR_MAX_OFFSET_MAX ((uint64_t)1 << 32) /* a larger window finds nothing a chain could use */
 #define CHAIN_TEXT_MAX     (MEMSCAN_POINTER_MODULE_MAX + 32 * (MEMSCAN_POINTER_DEPTH_MAX + 1))
@@ -20,7 +21,7 @@
 /* The options of pointers and resolve (parsed here: they belong to these commands alone). */
 struct ptr_opts {
 	const char *cmd;
-	const char *to, *depth, *max_offset, *bases, *max, *output, *rescan, *type;
+	const char *to, *depth, *max_offset, *bases, *max, *output, *rescan, *type, *identity;
 	int negative, json, help;
 	const char *pos[3];
 	int npos;
@@ -45,6 +46,7 @@ static const struct ptr_optdef pointers_opts[] = {
 	{ "json", 0, PO(json), 0 },
 	{ "rescan", 0, PO(rescan), 1 },
 	{ "help", 'h', PO(help), 0 },
+	{ "identity", 0, PO(identity), 1 }, /* remote only */
 	{ NULL, 0, 0, 0 },
 };
 static const struct ptr_optdef resolve_opts[] = {
@@ -233,6 +235,16 @@ static int save_chains(const memscan_pointer_chains *c, const char *path)
 	return CLI_OK;
 }
 
+/* Prints a search's chains, notes when MAX were found, saves them with -o. */
+static int report_search(const memscan_pointer_chains *c, const struct ptr_opts *o, uint64_t max)
+{
+	print_chains(c, o->json);
+	if (memscan_pointer_chains_count(c) >= max)
+		fprintf(stderr,
+		        "memscan: reached --max %" PRIu64 " chains; there may be more (raise --max)\n", max);
+	return o->output ? save_chains(c, o->output) : CLI_OK;
+}
+
 /* ---- pointers ---------------------------------------------------------------------------------- */
 
 static int search_options(const struct ptr_opts *o, memscan_pointer_search_options *so)
@@ -291,18 +303,47 @@ static int run_search(struct ptr_source *s, const struct ptr_opts *o, uint64_t a
 		ret = search_err(err, s, 1);
 	else if ((err = memscan_pointer_search(idx, addr, &so, &c)) != MEMSCAN_OK)
 		ret = search_err(err, s, 0);
-	if (ret == CLI_OK) {
-		print_chains(c, o->json);
-		if (memscan_pointer_chains_count(c) >= so.max_chains)
-			fprintf(stderr,
-			        "memscan: reached --max %" PRIu64
-			        " chains; there may be more (raise --max)\n",
-			        so.max_chains);
-		if (o->output)
-			ret = save_chains(c, o->output);
-	}
+	if (ret == CLI_OK)
+		ret = report_search(c, o, so.max_chains);
 	memscan_pointer_chains_free(c);
 	memscan_pointer_index_free(idx);
+	return ret;
+}
+
+/* `memscan remote pointers TARGET --to ADDR ...`: the agent searches, the chains come back. */
+static int run_remote_search(const struct ptr_opts *o, uint64_t addr)
+{
+	struct cli_opts co = { .cmd = "pointers", .identity = o->identity };
+	memscan_pointer_search_options so;
+	memscan_pointer_chains *c = NULL;
+	struct cli_target t;
+	int ret, err;
+
+	if (o->rescan) {
+		cli_err(
+		    "remote pointers: --rescan follows chains locally: save the process with 'memscan remote "
+		    "snapshot TARGET -o FILE', then run 'memscan pointers FILE --rescan ...'");
+		return CLI_USAGE;
+	}
+	ret = search_options(o, &so);
+	if (ret == CLI_OK)
+		ret = cli_target_open(&co, o->pos[0], &t);
+	if (ret != CLI_OK)
+		return ret;
+	err = memscan_client_pointer_search(t.client, t.pid, addr, &so, &c);
+	if (err == MEMSCAN_ERR_NOT_FOUND) {
+		cli_err("address 0x%" PRIx64
+		        " is not mapped in PID %d%s (find the value's address with 'memscan "
+		        "remote scan')",
+		        addr, t.pid, t.where);
+		ret = CLI_USAGE;
+	} else if (err != MEMSCAN_OK) {
+		ret = cli_target_err(&t, err, "searching pointers");
+	} else {
+		ret = report_search(c, o, so.max_chains);
+	}
+	memscan_pointer_chains_free(c);
+	cli_target_close(&t);
 	return ret;
 }
 
@@ -351,6 +392,12 @@ int cmd_pointers(int argc, char **argv)
 	}
 	if (cli_parse_addr(o.to, "--to address", &addr) != CLI_OK)
 		return CLI_USAGE;
+	if (o.identity && !cli_remote_mode) {
+		cli_err("--identity applies to 'memscan remote pointers' only");
+		return CLI_USAGE;
+	}
+	if (cli_remote_mode)
+		return run_remote_search(&o, addr);
 	if (!o.rescan) { /* options are checked before the source is read */
 		memscan_pointer_search_options so;
 

@@ -14,8 +14,13 @@ static const struct {
 	const char *name;
 	cli_cmd_fn fn;
 } remote_cmds[] = {
-	{ "ps", cmd_ps },     { "regions", cmd_regions },   { "read", cmd_read },
-	{ "scan", cmd_scan }, { "snapshot", cmd_snapshot }, { "diff", cmd_diff },
+	{ "ps", cmd_ps },
+	{ "regions", cmd_regions },
+	{ "read", cmd_read },
+	{ "scan", cmd_scan },
+	{ "snapshot", cmd_snapshot },
+	{ "diff", cmd_diff },
+	{ "pointers", cmd_pointers },
 };
 
 #define NREMOTE (sizeof(remote_cmds) / sizeof(remote_cmds[0]))
@@ -34,7 +39,7 @@ const char *cli_remote_command_names(void)
 int cmd_remote(int argc, char **argv)
 {
 	if (argc < 2) {
-		cli_err("remote needs a command: ps, regions, read, scan, snapshot or diff");
+		cli_err("remote needs a command: ps, regions, read, scan, snapshot, diff or pointers");
 		cli_print_help(stderr, "remote");
 		return CLI_USAGE;
 	}
@@ -46,7 +51,8 @@ int cmd_remote(int argc, char **argv)
 			return remote_cmds[i].fn(argc - 1, argv + 1);
 		}
 	}
-	cli_err("unknown remote command '%s': expected ps, regions, read, scan, snapshot or diff", argv[1]);
+	cli_err("unknown remote command '%s': expected ps, regions, read, scan, snapshot, diff or pointers",
+	        argv[1]);
 	return CLI_USAGE;
 }
 

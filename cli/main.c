@@ -78,9 +78,10 @@ static const struct cli_cmd commands[] = {
 	  "  --json              one object per run {address, old, new}, byte, or\n"
 	  "                      {appeared|vanished: {start, end}}; with --watch each has a "
 	  "time\n" READ_ABSENT_HELP FILTER_HELP },
-	{ "remote", cmd_remote, "run ps, regions, read, scan, snapshot or diff through a memscan-agent",
+	{ "remote", cmd_remote,
+	  "run ps, regions, read, scan, snapshot, diff or pointers through a memscan-agent",
 	  "usage: memscan remote ps HOST[:PORT] [--json] [--identity FILE]\n"
-	  "       memscan remote regions|read|scan|snapshot|diff TARGET ... [--identity FILE]\n"
+	  "       memscan remote regions|read|scan|snapshot|diff|pointers TARGET ... [--identity FILE]\n"
 	  "\n"
 	  "Runs a command on the host of a memscan-agent, with exactly the options and the output of the\n"
 	  "local command (see 'memscan help COMMAND'). Remote diff keeps its baseline on the agent and\n"
@@ -140,7 +141,9 @@ static const struct cli_cmd commands[] = {
 	  "  -o, --output PATHS  also save the chains to the file PATHS (docs/pointer-format.md)\n"
 	  "  --rescan PATHS      keep the chains of PATHS that reach ADDR in SOURCE now; PATHS is\n"
 	  "                      rewritten with them unless -o names another file\n"
-	  "  --json              one object per chain: base, offset, offsets, address\n" },
+	  "  --json              one object per chain: base, offset, offsets, address\n"
+	  "Through an agent ('memscan remote pointers TARGET --to ADDR ...') the search runs on the\n"
+	  "agent, which sends only the chains back; --rescan needs a snapshot file there.\n" },
 	{ "resolve", cmd_resolve, "follow a chain of pointers to the address it reaches",
 	  "usage: memscan resolve SOURCE CHAIN [--type TYPE]\n"
 	  "\n"

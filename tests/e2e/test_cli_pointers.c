@@ -2,6 +2,7 @@
 /* End-to-end tests of `memscan pointers` and `memscan resolve` against tests/fixtures/chains.c: the
  * known static chains found live and in a snapshot file, a chain that survives a restart (ASLR),
  * rescans that cut chains, broken chains, and every usage error. */
+#include "agentutil.h"
 #include "cliutil.h"
 
 #include <fcntl.h>
@@ -327,6 +328,53 @@ static void test_errors(void **state)
 	fx_stop(&c);
 }
 
+/* Through a real agent: the search runs there and the same chains come back; the agent's refusals. */
+static void test_remote_pointers(void **state)
+{
+	char hostport[64], target[80], pub[4300], cfg[256], bad_to[32];
+	struct chains_fx c;
+	ms_agent env;
+	ms_run l, r;
+
+	(void)state;
+	assert_int_equal(ms_agent_init(&env), 0);
+	assert_int_equal(ms_agent_start(&env, NULL), 0);
+	snprintf(cfg, sizeof(cfg), "%s", ms_tmpdir());
+	setenv("XDG_CONFIG_HOME", cfg, 1); /* the CLI's known_agents: a fresh one */
+	snprintf(hostport, sizeof(hostport), "127.0.0.1:%d", ms_agent_port(&env));
+	snprintf(pub, sizeof(pub), "%s.pub", env.agent.path);
+	RUN(&r, "trust", hostport, pub);
+	assert_int_equal(r.status, 0);
+	ms_run_free(&r);
+	fx_start(&c, 1);
+	snprintf(target, sizeof(target), "%s:%d", hostport, (int)c.pid);
+	RUN(&l, "pointers", c.pid_str, "--to", hex(c.health), "--json", "--negative");
+	RUN(&r, "remote", "pointers", target, "--to", hex(c.health), "--json", "--negative", "--identity",
+	    env.full.path);
+	assert_int_equal(l.status, 0);
+	assert_int_equal(r.status, 0);
+	assert_true(ms_count_lines(r.out) >= 3);
+	assert_same_lines(l.out, r.out);
+	ms_run_free(&l);
+	ms_run_free(&r);
+	RUN(&r, "remote", "pointers", target, "--to", hex(c.health), "--depth", "2", "--max", "2",
+	    "--identity", env.full.path);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(ms_count_lines(r.out), 2);
+	ms_run_free(&r);
+	snprintf(bad_to, sizeof(bad_to), "0x10");
+	EXPECT(2, "not mapped", "remote", "pointers", target, "--to", bad_to, "--identity", env.full.path);
+	EXPECT(1, "scan", "remote", "pointers", target, "--to", hex(c.health), "--identity",
+	       env.listonly.path);
+	EXPECT(2, "--rescan", "remote", "pointers", target, "--rescan", "x", "--to", hex(c.health),
+	       "--identity", env.full.path);
+	EXPECT(2, "--identity", "pointers", c.pid_str, "--to", hex(c.health), "--identity", env.full.path);
+	fx_stop(&c);
+	ms_agent_cleanup(&env);
+	ms_tmpdir_remove(cfg);
+	unsetenv("XDG_CONFIG_HOME");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -336,6 +384,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_snapshot_gives_same_chains, ms_scratch_setup,
 		                                ms_scratch_teardown),
 		cmocka_unit_test_setup_teardown(test_errors, ms_scratch_setup, ms_scratch_teardown),
+		cmocka_unit_test(test_remote_pointers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -188,6 +188,16 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_key_trust(const char *known_agents, co
 /* The default identity file: $XDG_CONFIG_HOME/memscan/id_x25519 or ~/.config/memscan/id_x25519. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_key_default_identity(char *out, size_t out_len);
 
+/* Pointer scan of PID on the agent (memscan_pointer_search over a snapshot of its readable regions that
+ * the agent takes, indexes and drops, charged to its budgets): only the chains come back, into a new
+ * list (memscan_pointer_chains_free). OPTIONS NULL = the defaults; their max_bytes is the agent's
+ * choice. NOT_FOUND if ADDR is not mapped in PID, BUSY past the agent's budgets, DENIED without the
+ * scan permission, UNKNOWN_OP from an agent that predates pointer scans. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_pointer_search(memscan_client *client, int pid,
+                                                                uint64_t addr,
+                                                                const memscan_pointer_search_options *options,
+                                                                memscan_pointer_chains **ret_chains);
+
 #ifdef __cplusplus
 }
 #endif
