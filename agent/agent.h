@@ -133,6 +133,8 @@ typedef struct agent_pending {
 		} scan;
 		struct {
 			memscan_pointer_chains *chains;
+			memscan_pointer_resolution *res; /* following: where each chain led */
+			int *status;                     /* following: each one's memscan_err */
 		} pointers;
 	} u;
 } agent_pending;

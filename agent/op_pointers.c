@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* PointerScan: chains from static bases to an address, searched here; only the chains are paged back. */
+/* PointerScan: chains from static bases to an address, searched here (only the chains are paged back),
+ * or given chains followed in the live process. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,6 +8,8 @@
 
 /* The search's own memory (addresses in flight), charged with the snapshot and the index. */
 #define AGENT_POINTER_SEARCH_BYTES ((uint64_t)64 << 20)
+/* Chains one request may ask to follow (a request is at most 64 KiB; a chain at most ~350 bytes). */
+#define AGENT_POINTER_FOLLOW_MAX 128
 
 static size_t agent_fill_chain(agent_pending *p, size_t index, void *item)
 {
@@ -18,6 +21,15 @@ static size_t agent_fill_chain(agent_pending *p, size_t index, void *item)
 	m->offset = c->offset;
 	m->n_offsets = c->depth;
 	m->offsets = (int64_t *)c->offsets;
+	if (p->u.pointers.res) { /* following: where it led */
+		const memscan_pointer_resolution *res = &p->u.pointers.res[index];
+
+		m->status = wire_err_to_proto(p->u.pointers.status[index]);
+		m->address = res->address;
+		m->step = res->step;
+		m->at = res->at;
+		m->null = res->null;
+	}
 	return memscan__v1__pointer_chain__get_packed_size(m);
 }
 
@@ -39,7 +51,9 @@ static void agent_pointers_clear(agent_pending *p, int finish)
 {
 	(void)finish;
 	memscan_pointer_chains_free(p->u.pointers.chains);
-	p->u.pointers.chains = NULL;
+	free(p->u.pointers.res);
+	free(p->u.pointers.status);
+	memset(&p->u.pointers, 0, sizeof(p->u.pointers));
 }
 
 static const agent_page_ops agent_pointers_ops = { agent_emit_pointers, agent_pointers_clear };
@@ -103,6 +117,67 @@ static int agent_pointer_search(agent_req *r, memscan_process *proc, const memsc
 	return err;
 }
 
+/* The chains of PointerScan.follow, checked, into a new list. */
+static int agent_follow_chains(agent_req *r, memscan_pointer_chains **ret)
+{
+	const Memscan__V1__PointerScan *ps = r->req->pointer_scan;
+	memscan_pointer_chain c;
+	int err = memscan_pointer_chains_new(0, ret);
+
+	for (size_t i = 0; err == MEMSCAN_OK && i < ps->n_follow; i++) {
+		const Memscan__V1__PointerChain *m = ps->follow[i];
+		size_t len = m->module ? strlen(m->module) : 0;
+
+		if (len == 0 || len >= MEMSCAN_POINTER_MODULE_MAX || m->n_offsets < 1 ||
+		    m->n_offsets > MEMSCAN_POINTER_DEPTH_MAX)
+			return agent_fail(r, MEMSCAN_ERR_INVALID_ARG, "chain %zu to follow is malformed", i);
+		memset(&c, 0, sizeof(c));
+		memcpy(c.module, m->module, len);
+		c.offset = m->offset;
+		c.depth = (unsigned)m->n_offsets;
+		memcpy(c.offsets, m->offsets, m->n_offsets * sizeof(*c.offsets));
+		err = memscan_pointer_chains_add(*ret, &c);
+	}
+	return err == MEMSCAN_OK ? err : agent_fail(r, err, "cannot keep the chains to follow");
+}
+
+/* PointerScan.follow: each chain followed in PROC, kept with where it led for paging. */
+static int agent_follow(agent_req *r, memscan_process *proc)
+{
+	const Memscan__V1__PointerScan *ps = r->req->pointer_scan;
+	agent_pending *p = &r->s->pending;
+	memscan_pointer_chains *chains = NULL;
+	memscan_pointer_resolution *res = calloc(ps->n_follow, sizeof(*res));
+	int *status = calloc(ps->n_follow, sizeof(*status)), err;
+
+	if (ps->n_follow > AGENT_POINTER_FOLLOW_MAX)
+		err = agent_fail(r, MEMSCAN_ERR_LIMIT, "at most %d chains to follow a request",
+		                 AGENT_POINTER_FOLLOW_MAX);
+	else if (!res || !status)
+		err = agent_fail(r, MEMSCAN_ERR_NO_MEMORY, "out of memory");
+	else
+		err = agent_follow_chains(r, &chains);
+	for (size_t i = 0; err == MEMSCAN_OK && i < ps->n_follow; i++) {
+		status[i] =
+		    memscan_pointer_resolve(proc, NULL, memscan_pointer_chains_get(chains, i), &res[i]);
+		if (status[i] != MEMSCAN_OK && status[i] != MEMSCAN_ERR_NOT_FOUND &&
+		    status[i] != MEMSCAN_ERR_UNREADABLE)
+			err = agent_fail(r, status[i], "following chain %zu in process %d: %s", i,
+			                 memscan_process_pid(proc), memscan_strerror(status[i]));
+	}
+	if (err != MEMSCAN_OK) {
+		memscan_pointer_chains_free(chains);
+		free(res);
+		free(status);
+		return err;
+	}
+	agent_pending_start(r, &agent_pointers_ops);
+	p->u.pointers.chains = chains;
+	p->u.pointers.res = res;
+	p->u.pointers.status = status;
+	return MEMSCAN_OK;
+}
+
 int agent_op_pointers(agent_req *r)
 {
 	const Memscan__V1__PointerScan *ps = r->req->pointer_scan;
@@ -113,6 +188,26 @@ int agent_op_pointers(agent_req *r)
 	int err;
 
 	r->pid = ps->target ? ps->target->pid : 0;
+	if (ps->n_follow) {
+		err = agent_open_target(r, ps->target, &proc);
+		if (err == MEMSCAN_OK)
+			err = agent_follow(r, proc);
+		if (err == MEMSCAN_OK) {
+			r->s->pending.proc = r->s->pending.target = proc;
+			err = agent_pending_charge(r,
+			                           ps->n_follow *
+			                               (sizeof(memscan_pointer_chain) +
+			                                sizeof(memscan_pointer_resolution) + sizeof(int)),
+			                           "the chains followed");
+			if (err != MEMSCAN_OK)
+				agent_pending_clear(&r->s->pending);
+			else
+				err = agent_page_emit(r);
+		} else {
+			memscan_process_free(proc);
+		}
+		return err;
+	}
 	err = agent_pointer_options(r, &o);
 	if (err == MEMSCAN_OK)
 		err = agent_open_target(r, ps->target, &proc);

@@ -52,6 +52,7 @@ static const struct ptr_optdef pointers_opts[] = {
 static const struct ptr_optdef resolve_opts[] = {
 	{ "type", 0, PO(type), 1 },
 	{ "help", 'h', PO(help), 0 },
+	{ "identity", 0, PO(identity), 1 }, /* remote only */
 	{ NULL, 0, 0, 0 },
 };
 
@@ -101,6 +102,8 @@ struct ptr_source {
 	int pid;
 	memscan_process *proc;
 	memscan_snapshot *snap;
+	int remote; /* `memscan remote ...`: T is the agent's process */
+	struct cli_target t;
 };
 
 static int is_number(const char *s)
@@ -111,13 +114,20 @@ static int is_number(const char *s)
 	return *s != 0;
 }
 
-static int source_open(struct ptr_source *s, const char *text)
+static int source_open(struct ptr_source *s, const char *text, const char *identity)
 {
+	struct cli_opts co = { .identity = identity };
 	struct stat st;
 	int err;
 
 	memset(s, 0, sizeof(*s));
 	s->text = text;
+	if (cli_remote_mode) {
+		s->remote = 1;
+		err = cli_target_open(&co, text, &s->t);
+		s->pid = s->t.pid;
+		return err;
+	}
 	if (!is_number(text)) {
 		if (stat(text, &st) != 0 || !S_ISREG(st.st_mode)) {
 			cli_err("'%s' is neither a PID nor a snapshot file (take one with 'memscan snapshot "
@@ -152,6 +162,8 @@ static int source_snapshot(struct ptr_source *s)
 
 static void source_close(struct ptr_source *s)
 {
+	if (s->remote)
+		cli_target_close(&s->t);
 	memscan_snapshot_free(s->snap);
 	memscan_process_free(s->proc);
 }
@@ -172,7 +184,8 @@ static int source_maps(struct ptr_source *s, uint64_t addr)
 		return found;
 	}
 	memscan_filter_default(&f);
-	if (memscan_regions_read(s->proc, &f, &list) != MEMSCAN_OK)
+	if ((s->remote ? cli_target_regions(&s->t, &f, &list) : memscan_regions_read(s->proc, &f, &list)) !=
+	    MEMSCAN_OK)
 		return 1; /* let the operation itself report what is wrong */
 	found = memscan_region_list_find(list, addr) != SIZE_MAX;
 	memscan_region_list_free(list);
@@ -184,7 +197,11 @@ static int check_mapped(struct ptr_source *s, uint64_t addr)
 	if (source_maps(s, addr))
 		return CLI_OK;
 	cli_err("address 0x%" PRIx64 " is not mapped in %s %s (find the value's address with 'memscan scan')",
-	        addr, s->snap ? "snapshot" : "PID", s->text);
+	        addr,
+	        s->snap     ? "snapshot"
+	        : s->remote ? "TARGET"
+	                    : "PID",
+	        s->text);
 	return CLI_USAGE;
 }
 
@@ -311,40 +328,47 @@ static int run_search(struct ptr_source *s, const struct ptr_opts *o, uint64_t a
 }
 
 /* `memscan remote pointers TARGET --to ADDR ...`: the agent searches, the chains come back. */
-static int run_remote_search(const struct ptr_opts *o, uint64_t addr)
+static int run_remote_search(struct ptr_source *s, const struct ptr_opts *o, uint64_t addr)
 {
-	struct cli_opts co = { .cmd = "pointers", .identity = o->identity };
 	memscan_pointer_search_options so;
 	memscan_pointer_chains *c = NULL;
-	struct cli_target t;
-	int ret, err;
+	int ret = search_options(o, &so), err;
 
-	if (o->rescan) {
-		cli_err(
-		    "remote pointers: --rescan follows chains locally: save the process with 'memscan remote "
-		    "snapshot TARGET -o FILE', then run 'memscan pointers FILE --rescan ...'");
-		return CLI_USAGE;
-	}
-	ret = search_options(o, &so);
-	if (ret == CLI_OK)
-		ret = cli_target_open(&co, o->pos[0], &t);
 	if (ret != CLI_OK)
 		return ret;
-	err = memscan_client_pointer_search(t.client, t.pid, addr, &so, &c);
+	err = memscan_client_pointer_search(s->t.client, s->pid, addr, &so, &c);
 	if (err == MEMSCAN_ERR_NOT_FOUND) {
 		cli_err("address 0x%" PRIx64
 		        " is not mapped in PID %d%s (find the value's address with 'memscan "
 		        "remote scan')",
-		        addr, t.pid, t.where);
+		        addr, s->pid, s->t.where);
 		ret = CLI_USAGE;
 	} else if (err != MEMSCAN_OK) {
-		ret = cli_target_err(&t, err, "searching pointers");
+		ret = cli_target_err(&s->t, err, "searching pointers");
 	} else {
 		ret = report_search(c, o, so.max_chains);
 	}
 	memscan_pointer_chains_free(c);
-	cli_target_close(&t);
 	return ret;
+}
+
+/* The chains of IN that lead to ADDR in the agent's process (followed there). */
+static int remote_rescan(struct ptr_source *s, const memscan_pointer_chains *in, uint64_t addr,
+                         memscan_pointer_chains **ret)
+{
+	size_t n = memscan_pointer_chains_count(in);
+	memscan_pointer_resolution *res = calloc(n ? n : 1, sizeof(*res));
+	int *status = calloc(n ? n : 1, sizeof(*status));
+	int err = res && status ? memscan_pointer_chains_new(addr, ret) : MEMSCAN_ERR_NO_MEMORY;
+
+	if (err == MEMSCAN_OK)
+		err = memscan_client_pointer_follow(s->t.client, s->pid, in, res, status);
+	for (size_t i = 0; err == MEMSCAN_OK && i < n; i++)
+		if (status[i] == MEMSCAN_OK && res[i].address == addr)
+			err = memscan_pointer_chains_add(*ret, memscan_pointer_chains_get(in, i));
+	free(res);
+	free(status);
+	return err;
 }
 
 static int run_rescan(struct ptr_source *s, const struct ptr_opts *o, uint64_t addr)
@@ -359,9 +383,11 @@ static int run_rescan(struct ptr_source *s, const struct ptr_opts *o, uint64_t a
 		cli_err("cannot load chains %s: %s", o->rescan, memscan_strerror(err));
 		return CLI_FAIL;
 	}
-	err = memscan_pointer_rescan(s->proc, s->snap, in, addr, &kept);
+	err = s->remote ? remote_rescan(s, in, addr, &kept)
+	                : memscan_pointer_rescan(s->proc, s->snap, in, addr, &kept);
 	if (err != MEMSCAN_OK)
-		ret = cli_lib_err(err, s->pid, "following the chains");
+		ret = s->remote ? cli_target_err(&s->t, err, "following the chains")
+		                : cli_lib_err(err, s->pid, "following the chains");
 	if (ret == CLI_OK) {
 		print_chains(kept, o->json);
 		ret = save_chains(kept, o->output ? o->output : o->rescan);
@@ -396,17 +422,17 @@ int cmd_pointers(int argc, char **argv)
 		cli_err("--identity applies to 'memscan remote pointers' only");
 		return CLI_USAGE;
 	}
-	if (cli_remote_mode)
-		return run_remote_search(&o, addr);
 	if (!o.rescan) { /* options are checked before the source is read */
 		memscan_pointer_search_options so;
 
 		if (search_options(&o, &so) != CLI_OK)
 			return CLI_USAGE;
 	}
-	ret = source_open(&s, o.pos[0]);
-	if (ret == CLI_OK)
-		ret = o.rescan ? run_rescan(&s, &o, addr) : run_search(&s, &o, addr);
+	ret = source_open(&s, o.pos[0], o.identity);
+	if (ret == CLI_OK && o.rescan)
+		ret = run_rescan(&s, &o, addr);
+	else if (ret == CLI_OK)
+		ret = s.remote ? run_remote_search(&s, &o, addr) : run_search(&s, &o, addr);
 	source_close(&s);
 	return ret;
 }
@@ -416,6 +442,8 @@ int cmd_pointers(int argc, char **argv)
 /* LEN bytes at ADDR of the source into BUF: OK, or an error. */
 static int source_read(struct ptr_source *s, uint64_t addr, uint8_t *buf, size_t len)
 {
+	if (s->remote)
+		return cli_target_read(&s->t, addr, buf, len, NULL);
 	if (s->proc)
 		return memscan_read(s->proc, addr, buf, len, NULL);
 	for (size_t i = 0; i < memscan_snapshot_region_count(s->snap); i++) {
@@ -485,6 +513,24 @@ static int resolve_value(struct ptr_source *s, uint64_t addr, const char *type_n
 	return CLI_OK;
 }
 
+/* memscan_pointer_resolve's contract, in the source (remote: followed on the agent). */
+static int source_resolve(struct ptr_source *s, const memscan_pointer_chain *c,
+                          memscan_pointer_resolution *res)
+{
+	memscan_pointer_chains *one = NULL;
+	int err, status = MEMSCAN_OK;
+
+	if (!s->remote)
+		return memscan_pointer_resolve(s->proc, s->snap, c, res);
+	err = memscan_pointer_chains_new(0, &one);
+	if (err == MEMSCAN_OK)
+		err = memscan_pointer_chains_add(one, c);
+	if (err == MEMSCAN_OK)
+		err = memscan_client_pointer_follow(s->t.client, s->pid, one, res, &status);
+	memscan_pointer_chains_free(one);
+	return err == MEMSCAN_OK ? status : err;
+}
+
 static int resolve_err(int err, const struct ptr_source *s, const memscan_pointer_chain *c,
                        const memscan_pointer_resolution *res)
 {
@@ -494,6 +540,8 @@ static int resolve_err(int err, const struct ptr_source *s, const memscan_pointe
 	else if (err == MEMSCAN_ERR_UNREADABLE)
 		cli_err("the chain breaks at step %u: the pointer at 0x%" PRIx64 " is %s", res->step, res->at,
 		        res->null ? "null" : "unreadable");
+	else if (s->remote)
+		return cli_target_err(&s->t, err, "following the chain");
 	else
 		return cli_lib_err(err, s->pid, "following the chain");
 	return CLI_FAIL;
@@ -525,9 +573,13 @@ int cmd_resolve(int argc, char **argv)
 		cli_err("unknown --type '%s': expected i8 u8 i16 u16 i32 u32 i64 u64 f32 f64 or str", o.type);
 		return CLI_USAGE;
 	}
-	ret = source_open(&s, o.pos[0]);
+	if (o.identity && !cli_remote_mode) {
+		cli_err("--identity applies to 'memscan remote resolve' only");
+		return CLI_USAGE;
+	}
+	ret = source_open(&s, o.pos[0], o.identity);
 	if (ret == CLI_OK) {
-		err = memscan_pointer_resolve(s.proc, s.snap, &chain, &res);
+		err = source_resolve(&s, &chain, &res);
 		if (err != MEMSCAN_OK)
 			ret = resolve_err(err, &s, &chain, &res);
 		else if (o.type)

@@ -79,9 +79,10 @@ static const struct cli_cmd commands[] = {
 	  "                      {appeared|vanished: {start, end}}; with --watch each has a "
 	  "time\n" READ_ABSENT_HELP FILTER_HELP },
 	{ "remote", cmd_remote,
-	  "run ps, regions, read, scan, snapshot, diff or pointers through a memscan-agent",
+	  "run ps, regions, read, scan, snapshot, diff, pointers or resolve through a memscan-agent",
 	  "usage: memscan remote ps HOST[:PORT] [--json] [--identity FILE]\n"
-	  "       memscan remote regions|read|scan|snapshot|diff|pointers TARGET ... [--identity FILE]\n"
+	  "       memscan remote regions|read|scan|snapshot|diff|pointers|resolve TARGET ... [--identity "
+	  "FILE]\n"
 	  "\n"
 	  "Runs a command on the host of a memscan-agent, with exactly the options and the output of the\n"
 	  "local command (see 'memscan help COMMAND'). Remote diff keeps its baseline on the agent and\n"
@@ -142,8 +143,8 @@ static const struct cli_cmd commands[] = {
 	  "  --rescan PATHS      keep the chains of PATHS that reach ADDR in SOURCE now; PATHS is\n"
 	  "                      rewritten with them unless -o names another file\n"
 	  "  --json              one object per chain: base, offset, offsets, address\n"
-	  "Through an agent ('memscan remote pointers TARGET --to ADDR ...') the search runs on the\n"
-	  "agent, which sends only the chains back; --rescan needs a snapshot file there.\n" },
+	  "Through an agent ('memscan remote pointers TARGET --to ADDR ...') the search and the rescan\n"
+	  "run on the agent, which sends only chains back.\n" },
 	{ "resolve", cmd_resolve, "follow a chain of pointers to the address it reaches",
 	  "usage: memscan resolve SOURCE CHAIN [--type TYPE]\n"
 	  "\n"

@@ -328,13 +328,46 @@ static void test_errors(void **state)
 	fx_stop(&c);
 }
 
-/* Through a real agent: the search runs there and the same chains come back; the agent's refusals. */
+/* Runs ARGV locally and, with "remote" before it, TARGET for its source and --identity KEY after it,
+ * through the agent; both must exit STATUS and print the same. */
+static void same_remote(int status, const char *target, const char *key, const char *const *argv, size_t argc)
+{
+	const char *remote[24];
+	ms_run l, r;
+
+	assert_true(argc < 20);
+	remote[0] = "remote";
+	for (size_t i = 0; i < argc; i++)
+		remote[i + 1] = i == 1 ? target : argv[i];
+	remote[argc + 1] = "--identity";
+	remote[argc + 2] = key;
+	remote[argc + 3] = NULL;
+	assert_int_equal(ms_run_cli(&l, (const char *const *)argv), 0);
+	assert_int_equal(ms_run_cli(&r, remote), 0);
+	if (l.status != status || r.status != status)
+		fail_msg("%s: local exit %d, remote exit %d (want %d): %s / %s", argv[0], l.status, r.status,
+		         status, l.err, r.err);
+	assert_same_lines(l.out, r.out);
+	ms_run_free(&l);
+	ms_run_free(&r);
+}
+
+#define SAME_REMOTE(status, target, key, ...)                                                                \
+	do {                                                                                                 \
+		const char *argv_[] = { __VA_ARGS__, NULL };                                                 \
+		same_remote((status), (target), (key), argv_, sizeof(argv_) / sizeof(argv_[0]) - 1);         \
+	} while (0)
+
+/* Through a real agent: searches, rescans and resolves run there and print what they print locally;
+ * the agent's refusals. */
 static void test_remote_pointers(void **state)
 {
-	char hostport[64], target[80], pub[4300], cfg[256], bad_to[32];
-	struct chains_fx c;
+	const char *paths = ms_scratch_path("remote.ptrs"), *kept_l = ms_scratch_path("kl.ptrs"),
+	           *kept_r = ms_scratch_path("kr.ptrs");
+	char hostport[64], target[80], pub[4300], cfg[256], data_chain[128], decoy_chain[128];
+	struct chains_fx c, c2;
 	ms_agent env;
-	ms_run l, r;
+	ms_run r;
 
 	(void)state;
 	assert_int_equal(ms_agent_init(&env), 0);
@@ -348,28 +381,43 @@ static void test_remote_pointers(void **state)
 	ms_run_free(&r);
 	fx_start(&c, 1);
 	snprintf(target, sizeof(target), "%s:%d", hostport, (int)c.pid);
-	RUN(&l, "pointers", c.pid_str, "--to", hex(c.health), "--json", "--negative");
-	RUN(&r, "remote", "pointers", target, "--to", hex(c.health), "--json", "--negative", "--identity",
-	    env.full.path);
-	assert_int_equal(l.status, 0);
-	assert_int_equal(r.status, 0);
-	assert_true(ms_count_lines(r.out) >= 3);
-	assert_same_lines(l.out, r.out);
-	ms_run_free(&l);
-	ms_run_free(&r);
+	snprintf(data_chain, sizeof(data_chain), "%s", chain_text(&c, c.data, " -> 0x18 -> 0x10"));
+	snprintf(decoy_chain, sizeof(decoy_chain), "%s", chain_text(&c, c.decoy, " -> 0x10"));
+	SAME_REMOTE(0, target, env.full.path, "pointers", c.pid_str, "--to", hex(c.health), "--json",
+	            "--negative");
 	RUN(&r, "remote", "pointers", target, "--to", hex(c.health), "--depth", "2", "--max", "2",
 	    "--identity", env.full.path);
 	assert_int_equal(r.status, 0);
 	assert_int_equal(ms_count_lines(r.out), 2);
 	ms_run_free(&r);
-	snprintf(bad_to, sizeof(bad_to), "0x10");
-	EXPECT(2, "not mapped", "remote", "pointers", target, "--to", bad_to, "--identity", env.full.path);
+	RUN(&r, "remote", "pointers", target, "--to", hex(c.health), "-o", paths, "--identity",
+	    env.full.path);
+	assert_int_equal(r.status, 0);
+	assert_true(has_line(r.out, decoy_chain));
+	ms_run_free(&r);
+	EXPECT(2, "not mapped", "remote", "pointers", target, "--to", "0x10", "--identity", env.full.path);
 	EXPECT(1, "scan", "remote", "pointers", target, "--to", hex(c.health), "--identity",
 	       env.listonly.path);
-	EXPECT(2, "--rescan", "remote", "pointers", target, "--rescan", "x", "--to", hex(c.health),
-	       "--identity", env.full.path);
 	EXPECT(2, "--identity", "pointers", c.pid_str, "--to", hex(c.health), "--identity", env.full.path);
 	fx_stop(&c);
+
+	fx_start(&c2, 0); /* a restart: the rescan and resolve on the agent match the local ones */
+	snprintf(target, sizeof(target), "%s:%d", hostport, (int)c2.pid);
+	SAME_REMOTE(0, target, env.full.path, "pointers", c2.pid_str, "--rescan", paths, "--to",
+	            hex(c2.health), "-o", kept_l);
+	RUN(&r, "remote", "pointers", target, "--rescan", paths, "--to", hex(c2.health), "-o", kept_r,
+	    "--identity", env.full.path);
+	assert_int_equal(r.status, 0);
+	assert_true(has_line(r.out, data_chain));
+	assert_false(has_line(r.out, decoy_chain));
+	ms_run_free(&r);
+	ms_assert_files_equal(kept_l, kept_r);
+	SAME_REMOTE(0, target, env.full.path, "resolve", c2.pid_str, data_chain, "--type", "i32");
+	SAME_REMOTE(1, target, env.full.path, "resolve", c2.pid_str, decoy_chain);
+	EXPECT(1, "breaks at step 1", "remote", "resolve", target, decoy_chain, "--identity", env.full.path);
+	EXPECT(1, "not mapped", "remote", "resolve", target, "nosuch.so+0x10 -> 0x8", "--identity",
+	       env.full.path);
+	fx_stop(&c2);
 	ms_agent_cleanup(&env);
 	ms_tmpdir_remove(cfg);
 	unsetenv("XDG_CONFIG_HOME");
@@ -384,7 +432,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_snapshot_gives_same_chains, ms_scratch_setup,
 		                                ms_scratch_teardown),
 		cmocka_unit_test_setup_teardown(test_errors, ms_scratch_setup, ms_scratch_teardown),
-		cmocka_unit_test(test_remote_pointers),
+		cmocka_unit_test_setup_teardown(test_remote_pointers, ms_scratch_setup, ms_scratch_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

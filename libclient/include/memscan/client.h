@@ -197,6 +197,15 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_pointer_search(memscan_client *
                                                                 uint64_t addr,
                                                                 const memscan_pointer_search_options *options,
                                                                 memscan_pointer_chains **ret_chains);
+/* Follows every chain of CHAINS in PID now, on the agent (memscan_pointer_resolve there, in batches of
+ * 128 chains a request): RESULTS[i] and STATUSES[i] (both CHAINS' count long) receive where chain i led
+ * and its memscan_err: OK, NOT_FOUND (the module is not mapped) or UNREADABLE (RESULTS[i].step and .at
+ * say which pointer broke). The call itself fails (PROCESS_GONE, DENIED, ...) as a whole. Permission:
+ * scan. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_pointer_follow(memscan_client *client, int pid,
+                                                                const memscan_pointer_chains *chains,
+                                                                memscan_pointer_resolution *results,
+                                                                int *statuses);
 
 #ifdef __cplusplus
 }
