@@ -131,6 +131,11 @@ typedef struct agent_pending {
 			struct agent_match *items;
 			size_t count;
 		} scan;
+		struct {
+			memscan_pointer_chains *chains;
+			memscan_pointer_resolution *res; /* following: where each chain led */
+			int *status;                     /* following: each one's memscan_err */
+		} pointers;
 	} u;
 } agent_pending;
 
@@ -381,6 +386,7 @@ int agent_op_scan(agent_req *r);
 int agent_op_snapshot(agent_req *r);
 int agent_op_release(agent_req *r);
 int agent_op_diff(agent_req *r);
+int agent_op_pointers(agent_req *r); /* op_pointers.c */
 
 /* gate.c */
 /* Starts watching the listeners' connections (after they listen); -1 if it cannot. */

@@ -30,6 +30,8 @@ static const struct agent_op {
 	{ MEMSCAN__V1__REQUEST__OP_RELEASE, "release", CHAN_PERM_READ, agent_op_release, 0 },
 	/* Next continues a result whose operation was already granted */
 	{ MEMSCAN__V1__REQUEST__OP_NEXT, "next", 0, agent_op_next, 0 },
+	/* pointer scans reveal where pointers lead, as scan reveals contents */
+	{ MEMSCAN__V1__REQUEST__OP_POINTER_SCAN, "pointers", CHAN_PERM_SCAN, agent_op_pointers, 0 },
 };
 
 static const char *agent_perm_name(uint32_t perm)

@@ -217,6 +217,12 @@ static void compute_ratios(const bench_opts *o)
 	          div_or_missing(fig_median("match.plain4_zeros"), fig_median("match.zeros_nibble_zeros")));
 	r = ratio_new("M1", "4096 x 00 (all match) / 4D 5A 90 00, time over zeros", 400, 1);
 	ratio_set(r, div_or_missing(fig_median("match.plain4_zeros"), fig_median("match.zeros4096_zeros")));
+	r = ratio_new("P1", "pointer index + depth-4 search / snapshot file load", 4, 1);
+	ratio_set(r, div_or_missing(fig_median("pointers.index_search"), fig_median("pointers.load")));
+	ratio_note(r, "%.2fx the file's plain read",
+	           div_or_missing(fig_median("pointers.index_search"), fig_median("pointers.read_file")));
+	r = ratio_new("P2", "pointer index bytes / snapshot bytes", 0.5, 1);
+	ratio_set(r, fig_median("pointers.index_mem"));
 	r = ratio_new("B9", "watch p90 interval (scaled to 1 GiB) / 100 ms", 1.0, 1);
 	ratio_set(r, p90 < 0 ? -1 : p90 * (double)(1ull << 30) / (double)o->watch_size / 100.0);
 	if (o->watch_size != (1ull << 30))
@@ -338,6 +344,9 @@ int main(int argc, char **argv)
 	bench_log("values: exact, narrowing and unknown-value scans, %.0f MiB target",
 	          (double)o.target_size / MIB);
 	bench_values(&o);
+	bench_log("pointers: index and depth-4 search over a %.0f MiB snapshot file",
+	          (double)o.target_size / MIB);
+	bench_pointers(&o);
 
 	compute_ratios(&o);
 	return finish(&o, t_start);

@@ -45,5 +45,7 @@ int cmd_fingerprint(int argc, char **argv);
 int cmd_trust(int argc, char **argv);
 int cmd_completion(int argc, char **argv);
 int cmd_heatmap(int argc, char **argv);
+int cmd_pointers(int argc, char **argv);
+int cmd_resolve(int argc, char **argv);
 
 #endif /* MEMSCAN_CLI_CMD_H */

@@ -151,9 +151,11 @@ static const struct cli_cmd commands[] = {
 	  "  -o, --output FILE   write the heatmap as an SVG picture to FILE\n"
 	  "  --json              one object per cell that changed: {address, size, "
 	  "changes}\n" QUIET_HELP READ_ABSENT_HELP FILTER_HELP },
-	{ "remote", cmd_remote, "run ps, regions, read, scan, snapshot or diff through a memscan-agent",
+	{ "remote", cmd_remote,
+	  "run ps, regions, read, scan, snapshot, diff, pointers or resolve through a memscan-agent",
 	  "usage: memscan remote ps HOST[:PORT] [NAME] [--json] [--identity FILE]\n"
-	  "       memscan remote regions|read|scan|snapshot|diff TARGET ... [--identity FILE]\n"
+	  "       memscan remote regions|read|scan|snapshot|diff|pointers|resolve TARGET ... [--identity "
+	  "FILE]\n"
 	  "\n"
 	  "Runs a command on the host of a memscan-agent, with exactly the options and the output of the\n"
 	  "local command (see 'memscan help COMMAND'). Remote diff keeps its baseline on the agent and\n"
@@ -194,6 +196,35 @@ static const struct cli_cmd commands[] = {
 	  "  memscan completion bash > /usr/share/bash-completion/completions/memscan\n"
 	  "  memscan completion zsh > \"${fpath[1]}/_memscan\"\n"
 	  "  memscan completion fish > ~/.config/fish/completions/memscan.fish\n" },
+	{ "pointers", cmd_pointers, "find chains of pointers from static data to an address",
+	  "usage: memscan pointers SOURCE --to ADDR [--depth N] [--max-offset OFF] [--negative] [--bases "
+	  "all]\n"
+	  "                        [--max N] [-o PATHS] [--json]\n"
+	  "       memscan pointers SOURCE --rescan PATHS --to ADDR [-o PATHS2] [--json]\n"
+	  "\n"
+	  "Finds the chains of pointers that lead from a module's static data to ADDR, e.g.\n"
+	  "'libgame.so+0x1f40 -> 0x18 -> 0x8': the pointer at libgame.so's load address + 0x1f40, plus\n"
+	  "0x18, dereferenced, plus 0x8 is ADDR. Such a chain finds the value again after a restart.\n"
+	  "SOURCE is a PID or a snapshot file (memscan snapshot). Chains are printed shortest first.\n"
+	  "  --to ADDR           the address to reach (hex), e.g. found by 'memscan scan'\n"
+	  "  --depth N           most pointers in a chain, 1 to 8 (default 4)\n"
+	  "  --max-offset OFF    largest offset added to a pointer (default 0x1000)\n"
+	  "  --negative          offsets may also be negative\n"
+	  "  --bases all         chains may start in any named region, not only modules' data and bss\n"
+	  "  --max N             stop after N chains (default 10000)\n"
+	  "  -o, --output PATHS  also save the chains to the file PATHS (docs/pointer-format.md)\n"
+	  "  --rescan PATHS      keep the chains of PATHS that reach ADDR in SOURCE now; PATHS is\n"
+	  "                      rewritten with them unless -o names another file\n"
+	  "  --json              one object per chain: base, offset, offsets, address\n"
+	  "Through an agent ('memscan remote pointers TARGET --to ADDR ...') the search and the rescan\n"
+	  "run on the agent, which sends only chains back.\n" },
+	{ "resolve", cmd_resolve, "follow a chain of pointers to the address it reaches",
+	  "usage: memscan resolve SOURCE CHAIN [--type TYPE]\n"
+	  "\n"
+	  "Follows CHAIN ('libgame.so+0x1f40 -> 0x18 -> 0x8') in SOURCE (a PID or a snapshot file) and\n"
+	  "prints the address it reaches. A chain that breaks says at which step and why (a pointer\n"
+	  "that is null or cannot be read); exit status 1.\n"
+	  "  --type TYPE   also print the value there: i8 u8 i16 u16 i32 u32 i64 u64 f32 f64 str\n" },
 	{ "help", cmd_help, "show help for a command",
 	  "usage: memscan help [COMMAND]\n"
 	  "\n"

@@ -20,9 +20,9 @@ shift || true
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build="$root/build/fuzz"
-all_targets=(maps pattern pscan snapshot keyfile frames zpage hs2 response known privkey)
+all_targets=(maps pattern pscan snapshot keyfile frames zpage hs2 response known privkey pointers)
 # targets whose seeds are binary, made at run time by the target itself (tests/fuzz/fuzz_common.h)
-generated=" snapshot frames zpage hs2 response known privkey "
+generated=" snapshot frames zpage hs2 response known privkey pointers "
 
 # Longest input per target: past what its parser accepts, where that is more than libFuzzer's 4 KiB
 # (maps lines with 4096-byte paths, patterns of 4096 bytes as spaced hex text, snapshot records with

@@ -84,7 +84,7 @@ static void test_bash_commands_and_values(void **state)
 	out = bash_complete(script, "memscan regions 1 --kind ");
 	assert_string_equal(out, "heap\nstack\nanon\nfile\nspecial\n");
 	out = bash_complete(script, "memscan remote ");
-	assert_string_equal(out, "ps\nregions\nread\nscan\nsnapshot\ndiff\n");
+	assert_string_equal(out, "ps\nregions\nread\nscan\nsnapshot\ndiff\npointers\nresolve\n");
 	out = bash_complete(script, "memscan remote diff host:1 --id");
 	assert_string_equal(out, "--identity\n");
 	out = bash_complete(script, "memscan diff 1 -");

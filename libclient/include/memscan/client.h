@@ -190,6 +190,25 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_key_trust(const char *known_agents, co
 /* The default identity file: $XDG_CONFIG_HOME/memscan/id_x25519 or ~/.config/memscan/id_x25519. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_key_default_identity(char *out, size_t out_len);
 
+/* Pointer scan of PID on the agent (memscan_pointer_search over a snapshot of its readable regions that
+ * the agent takes, indexes and drops, charged to its budgets): only the chains come back, into a new
+ * list (memscan_pointer_chains_free). OPTIONS NULL = the defaults; their max_bytes is the agent's
+ * choice. NOT_FOUND if ADDR is not mapped in PID, BUSY past the agent's budgets, DENIED without the
+ * scan permission, UNKNOWN_OP from an agent that predates pointer scans. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_pointer_search(memscan_client *client, int pid,
+                                                                uint64_t addr,
+                                                                const memscan_pointer_search_options *options,
+                                                                memscan_pointer_chains **ret_chains);
+/* Follows every chain of CHAINS in PID now, on the agent (memscan_pointer_resolve there, in batches of
+ * 128 chains a request): RESULTS[i] and STATUSES[i] (both CHAINS' count long) receive where chain i led
+ * and its memscan_err: OK, NOT_FOUND (the module is not mapped) or UNREADABLE (RESULTS[i].step and .at
+ * say which pointer broke). The call itself fails (PROCESS_GONE, DENIED, ...) as a whole. Permission:
+ * scan. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_pointer_follow(memscan_client *client, int pid,
+                                                                const memscan_pointer_chains *chains,
+                                                                memscan_pointer_resolution *results,
+                                                                int *statuses);
+
 #ifdef __cplusplus
 }
 #endif
