@@ -83,8 +83,8 @@ struct cli_opts {
 	int utf16, unknown;
 	int pred, npred;         /* the last predicate's memscan_value_pred_kind; how many were given */
 	const char *pred_arg[2]; /* its operands (--between takes two) */
-	uint64_t duration_ms; /* heatmap: how long to sample */
-	uint64_t cell;        /* heatmap, diff --stats: bytes per cell (a power of two) */
+	uint64_t duration_ms;    /* heatmap: how long to sample */
+	uint64_t cell;           /* heatmap, diff --stats: bytes per cell (a power of two) */
 	struct cli_filter filter;
 	const char *pos[CLI_MAX_POS];
 	int npos;
