@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "afile.h"
 #include "internal.h"
 #include "snapfile.h"
 
@@ -244,29 +245,12 @@ static int encode(const memscan_pointer_chains *c, uint8_t **ret, size_t *ret_le
 	return MEMSCAN_OK;
 }
 
-static int write_file(const char *tmp, const uint8_t *b, size_t len)
-{
-	FILE *f;
-	int fd = mkstemp((char *)tmp), r = MEMSCAN_OK; /* mode 0600: chains name a process's layout */
-
-	f = fd >= 0 ? fdopen(fd, "wb") : NULL;
-	if (!f) {
-		if (fd >= 0)
-			close(fd);
-		return MEMSCAN_ERR_IO;
-	}
-	if (fwrite(b, 1, len, f) != len || fflush(f) != 0 || fsync(fileno(f)) != 0)
-		r = MEMSCAN_ERR_IO;
-	if (fclose(f) != 0)
-		r = MEMSCAN_ERR_IO;
-	return r;
-}
-
 int memscan_pointer_chains_save(const memscan_pointer_chains *chains, const char *path)
 {
 	uint8_t *b = NULL;
-	char *tmp = NULL;
-	size_t len, tlen;
+	size_t len;
+	ms_afile af;
+	FILE *f;
 	int r;
 
 	if (!chains || !path)
@@ -275,22 +259,14 @@ int memscan_pointer_chains_save(const memscan_pointer_chains *chains, const char
 	if (r != MEMSCAN_OK)
 		return r;
 	put_u64(b + len, sf_sum_buf(b, len));
-	tlen = strlen(path) + sizeof(".tmp-XXXXXX");
-	tmp = malloc(tlen);
-	if (!tmp) {
-		r = MEMSCAN_ERR_NO_MEMORY;
-		goto cleanup;
-	}
-	snprintf(tmp, tlen, "%s.tmp-XXXXXX", path);
-	r = write_file(tmp, b, len + 8);
-	if (r == MEMSCAN_OK && rename(tmp, path) != 0)
+	r = ms_afile_open(&af, path); /* mode 0600: chains name a process's layout */
+	f = r == MEMSCAN_OK ? ms_afile_stream(&af) : NULL;
+	if (r == MEMSCAN_OK && (!f || fwrite(b, 1, len + 8, f) != len + 8)) {
+		ms_afile_abort(&af);
 		r = MEMSCAN_ERR_IO;
-	if (r == MEMSCAN_OK)
-		sf_sync_parent_dir(path);
-	else
-		unlink(tmp);
-cleanup:
-	free(tmp);
+	} else if (r == MEMSCAN_OK) {
+		r = ms_afile_commit(&af);
+	}
 	free(b);
 	return r;
 }

@@ -81,9 +81,6 @@ uint64_t sf_sum_buf(const uint8_t *p, size_t len);
  * a Fletcher-style pair, so the words of Y add (X's a - 1) to b once each. */
 void sf_sum_concat(struct sf_sum *x, const struct sf_sum *y);
 
-/* Makes a rename into PATH's directory durable; best effort (snapfile_write.c). */
-void sf_sync_parent_dir(const char *path);
-
 /* Encodes F into B (SF_FILTER_MAX bytes at least), checksum included; returns its length. */
 size_t sf_filter_put(uint8_t *b, const memscan_filter *f);
 /* Decodes the LEN-byte filter block B into F, its path into PATH (SF_MAX_PATH + 1 bytes):

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "afile.h"
 #include "internal.h"
 #include "snapfile.h"
 #include "values.h"
@@ -147,25 +148,19 @@ static void write_candidates(struct vf_out *o, const memscan_value_set *s)
 int memscan_value_set_save(const memscan_value_set *set, const char *path)
 {
 	struct vf_out o = { 0 };
-	char *tmp = NULL;
-	size_t len;
+	ms_afile af;
 	uint8_t b[8];
-	int fd, r;
+	int r;
 
 	if (!set || !path)
 		return MEMSCAN_ERR_INVALID_ARG;
-	len = strlen(path) + sizeof(".tmp-XXXXXX");
-	tmp = malloc(len);
-	if (!tmp)
-		return MEMSCAN_ERR_NO_MEMORY;
-	snprintf(tmp, len, "%s.tmp-XXXXXX", path);
-	fd = mkstemp(tmp); /* mode 0600: a set holds the target's memory */
-	o.f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+	r = ms_afile_open(&af, path); /* mode 0600: a set holds the target's memory */
+	if (r != MEMSCAN_OK)
+		return r;
+	o.f = ms_afile_stream(&af);
 	if (!o.f) {
-		if (fd >= 0)
-			close(fd);
-		r = MEMSCAN_ERR_IO;
-		goto cleanup;
+		ms_afile_abort(&af);
+		return MEMSCAN_ERR_IO;
 	}
 	sf_sum_init(&o.sum);
 	write_header(&o, set);
@@ -174,20 +169,11 @@ int memscan_value_set_save(const memscan_value_set *set, const char *path)
 	out_put(&o, VF_TRAILER_MAGIC, 8);
 	put_u64(b, sf_sum_final(&o.sum));
 	out_put(&o, b, 8);
-	r = o.err;
-	if (fflush(o.f) != 0 || fsync(fileno(o.f)) != 0)
-		r = MEMSCAN_ERR_IO;
-	if (fclose(o.f) != 0 && r == MEMSCAN_OK)
-		r = MEMSCAN_ERR_IO;
-	if (r == MEMSCAN_OK && rename(tmp, path) != 0)
-		r = MEMSCAN_ERR_IO;
-	if (r == MEMSCAN_OK)
-		sf_sync_parent_dir(path);
-	else
-		unlink(tmp);
-cleanup:
-	free(tmp);
-	return r;
+	if (o.err != MEMSCAN_OK) {
+		ms_afile_abort(&af);
+		return o.err;
+	}
+	return ms_afile_commit(&af);
 }
 
 /* An input file: the bytes left in it and the checksum of what was read. */
