@@ -382,6 +382,8 @@ void agent_vset_drop(agent *ag, agent_vset *v);
 int agent_vset_release(agent_req *r, uint64_t id);
 /* Drops the sets idle for longer than set_idle (the housekeeper calls it). */
 void agent_vsets_expire(agent *ag);
+/* Drops the sets of keys the authorized keys no longer grant scan (after a reload). */
+void agent_vsets_revoke(agent *ag);
 void agent_vsets_free_all(agent *ag);
 
 /* page.c */

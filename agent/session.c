@@ -410,4 +410,5 @@ void agent_revoke_sessions(agent *ag)
 
 	agent_close_pipes(ag, pipes, n);
 	free(pipes);
+	agent_vsets_revoke(ag);
 }

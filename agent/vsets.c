@@ -232,9 +232,10 @@ int agent_vset_release(agent_req *r, uint64_t id)
 	return MEMSCAN_OK;
 }
 
-void agent_vsets_expire(agent *ag)
+/* Drops the sets (not in use) for which DROP is true, logging each with WHY. */
+static void vset_sweep(agent *ag, int (*drop)(agent *ag, const agent_vset *v, uint64_t now), const char *why)
 {
-	uint64_t now = chan_monotonic_ns(), idle_ns = ag->cfg.set_idle_ms * 1000000ull;
+	uint64_t now = chan_monotonic_ns();
 	agent_vset *gone = NULL, **pp;
 	char fp[KEYFILE_FINGERPRINT_LEN];
 
@@ -242,7 +243,7 @@ void agent_vsets_expire(agent *ag)
 	for (pp = &ag->vsets; *pp;) {
 		agent_vset *v = *pp;
 
-		if (v->busy || now < v->used_ns || now - v->used_ns <= idle_ns) {
+		if (v->busy || !drop(ag, v, now)) {
 			pp = &v->next;
 			continue;
 		}
@@ -256,11 +257,39 @@ void agent_vsets_expire(agent *ag)
 
 		gone = v->next;
 		keyfile_fingerprint(v->owner, fp);
-		agent_log("expired value set key=%s pid=%d bytes=%llu: idle for over %llu ms", fp,
-		          memscan_value_set_pid(v->set), (unsigned long long)v->bytes,
-		          (unsigned long long)ag->cfg.set_idle_ms);
+		agent_log("%s value set key=%s pid=%d bytes=%llu", why, fp, memscan_value_set_pid(v->set),
+		          (unsigned long long)v->bytes);
 		vset_free(ag, v);
 	}
+}
+
+static int vset_idle(agent *ag, const agent_vset *v, uint64_t now)
+{
+	return now >= v->used_ns && now - v->used_ns > ag->cfg.set_idle_ms * 1000000ull;
+}
+
+void agent_vsets_expire(agent *ag)
+{
+	vset_sweep(ag, vset_idle, "expired (idle for longer than set_idle):");
+}
+
+/* True unless the authorized keys still grant V's owner the scan permission. */
+static int vset_unauthorized(agent *ag, const agent_vset *v, uint64_t now)
+{
+	int found = 0;
+
+	(void)now;
+	pthread_mutex_lock(&ag->auth_lock);
+	for (size_t i = 0; i < ag->auth_count && !found; i++)
+		found = sodium_memcmp(ag->auth[i].pub, v->owner, KEYFILE_KEY_LEN) == 0 &&
+		        (ag->auth[i].perms & CHAN_PERM_SCAN);
+	pthread_mutex_unlock(&ag->auth_lock);
+	return !found;
+}
+
+void agent_vsets_revoke(agent *ag)
+{
+	vset_sweep(ag, vset_unauthorized, "released (its key is no longer granted scan):");
 }
 
 void agent_vsets_free_all(agent *ag)

@@ -6,6 +6,7 @@
 #include "agentutil.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -384,6 +385,36 @@ static void test_reference_file(void **state)
 	memscan_client_free(c);
 }
 
+static int write_auth(int with_other);
+
+/* A reload that removes a key drops its sets (the other key's stay). */
+static void test_revoked_key_sets_dropped(void **state)
+{
+	memscan_filter f = arena_filter(fx.arena_len);
+	memscan_client *c = client_of(&env, &env.full), *o = client_of(&env, &env.stranger);
+	memscan_client_vset mine, theirs, nar;
+
+	(void)state;
+	assert_call(c,
+	            memscan_client_value_scan(c, fx.pid, &f, MEMSCAN_VALUE_U32, "7", NULL, NULL, NULL, &mine),
+	            MEMSCAN_OK);
+	assert_call(
+	    o, memscan_client_value_scan(o, fx.pid, &f, MEMSCAN_VALUE_U32, "7", NULL, NULL, NULL, &theirs),
+	    MEMSCAN_OK);
+	memscan_client_free(o);
+	assert_int_equal(write_auth(0), 0);
+	assert_int_equal(kill(env.pid, SIGHUP), 0);
+	assert_true(ms_agent_wait_err(&env, "released (its key is no longer granted scan)", 5000));
+	assert_int_equal(ms_agent_err_count(&env, "released (its key"), 1);
+	assert_call(
+	    c, memscan_client_value_narrow(c, mine.id, MEMSCAN_PRED_ANY, NULL, NULL, 0, false, NULL, &nar),
+	    MEMSCAN_OK);
+	assert_call(c, memscan_client_value_release(c, mine.id), MEMSCAN_OK);
+	memscan_client_free(c);
+	assert_int_equal(write_auth(1), 0);
+	assert_int_equal(kill(env.pid, SIGHUP), 0);
+}
+
 /* An agent with --set-idle 1s drops a set nobody used for that long. */
 static void test_idle_expiry(void **state)
 {
@@ -400,7 +431,7 @@ static void test_idle_expiry(void **state)
 	assert_call(c,
 	            memscan_client_value_scan(c, fx.pid, &f, MEMSCAN_VALUE_U32, "7", NULL, NULL, NULL, &set),
 	            MEMSCAN_OK);
-	assert_true(ms_agent_wait_err(&idle, "expired value set", 5000));
+	assert_true(ms_agent_wait_err(&idle, "expired (idle", 5000));
 	assert_call(
 	    c, memscan_client_value_narrow(c, set.id, MEMSCAN_PRED_ANY, NULL, NULL, 0, false, NULL, &nar),
 	    MEMSCAN_ERR_NOT_FOUND);
@@ -408,17 +439,17 @@ static void test_idle_expiry(void **state)
 	assert_int_equal(ms_agent_finish(&idle), 0);
 }
 
-/* authorized_keys of the suite: full, listonly, and the stranger with scan too (a second key). */
-static int write_auth(void)
+/* authorized_keys of the suite: full, listonly, and (WITH_OTHER) the stranger with scan too. */
+static int write_auth(int with_other)
 {
 	char full[128], list[128], other[128], text[512];
 
 	keyfile_format_public(env.full.pub, full, sizeof(full));
 	keyfile_format_public(env.listonly.pub, list, sizeof(list));
 	keyfile_format_public(env.stranger.pub, other, sizeof(other));
-	snprintf(text, sizeof(text),
-	         "perms=list,read,scan %s full\nperms=list %s listonly\nperms=scan %s other\n", full, list,
-	         other);
+	snprintf(text, sizeof(text), "perms=list,read,scan %s full\nperms=list %s listonly\n%s%s%s", full,
+	         list, with_other ? "perms=scan " : "", with_other ? other : "",
+	         with_other ? " other\n" : "");
 	return ms_agent_write_auth_text(&env, text);
 }
 
@@ -435,13 +466,14 @@ int main(void)
 		cmocka_unit_test(test_process_exited),
 		cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_reference_file),
+		cmocka_unit_test(test_revoked_key_sets_dropped),
 		cmocka_unit_test(test_idle_expiry),
 	};
 	int fails, rc;
 
 	alarm(110); /* a hang fails the run instead of stalling it (ctest allows 120 s) */
 	if (sodium_init() < 0 || ms_fixture_start(&fx, fixture_args) != 0 || ms_agent_init(&env) != 0 ||
-	    write_auth() != 0 || ms_agent_start(&env, agent_args) != 0) {
+	    write_auth(1) != 0 || ms_agent_start(&env, agent_args) != 0) {
 		print_error("cannot start the fixture or the agent\n");
 		return 1;
 	}
