@@ -289,7 +289,8 @@ static void test_set_count_limit(void **state)
 }
 
 /* An unknown-value scan of the whole arena (1 MiB) is over the key's 512 KiB set budget: refused,
- * naming the agent's option; a smaller one fits. */
+ * naming the agent's option, and so is an exact scan with more candidates than it holds; a smaller
+ * unknown-value scan fits. */
 static void test_set_budget_refusal(void **state)
 {
 	memscan_filter whole = arena_filter(fx.arena_len), part = arena_filter(WINDOW);
@@ -299,6 +300,12 @@ static void test_set_budget_refusal(void **state)
 	(void)state;
 	assert_call(c, memscan_client_value_scan_unknown(c, fx.pid, &whole, MEMSCAN_VALUE_U8, NULL, &set),
 	            MEMSCAN_ERR_BUSY);
+	assert_non_null(strstr(memscan_client_last_error(c), "--set-budget"));
+	/* every byte of the arena matches: 1 Mi candidates of 10 bytes each, stopped at the budget */
+	assert_call(
+	    c,
+	    memscan_client_value_scan(c, fx.pid, &whole, MEMSCAN_VALUE_U8, "0..255", NULL, NULL, NULL, &set),
+	    MEMSCAN_ERR_BUSY);
 	assert_non_null(strstr(memscan_client_last_error(c), "--set-budget"));
 	assert_call(c, memscan_client_value_scan_unknown(c, fx.pid, &part, MEMSCAN_VALUE_U8, NULL, &set),
 	            MEMSCAN_OK);
