@@ -12,8 +12,26 @@
 struct opt_spec {
 	const char *name;
 	char short_name; /* 0 = none */
-	int has_arg;
+	int has_arg;     /* operands it takes: 0, 1, or 2 (--between A B) */
 	enum cli_opt_id id;
+};
+
+/* The memscan_value_pred_kind of each OPT_PRED option. */
+static const struct {
+	const char *name;
+	memscan_value_pred_kind kind;
+} pred_kinds[] = {
+	{ "changed", MEMSCAN_PRED_CHANGED },
+	{ "unchanged", MEMSCAN_PRED_UNCHANGED },
+	{ "increased", MEMSCAN_PRED_INCREASED },
+	{ "decreased", MEMSCAN_PRED_DECREASED },
+	{ "increased-by", MEMSCAN_PRED_INCREASED_BY },
+	{ "decreased-by", MEMSCAN_PRED_DECREASED_BY },
+	{ "eq", MEMSCAN_PRED_EQ },
+	{ "ne", MEMSCAN_PRED_NE },
+	{ "gt", MEMSCAN_PRED_GT },
+	{ "lt", MEMSCAN_PRED_LT },
+	{ "between", MEMSCAN_PRED_BETWEEN },
 };
 
 static const struct opt_spec opt_specs[] = {
@@ -36,6 +54,22 @@ static const struct opt_spec opt_specs[] = {
 	{ "identity", 0, 1, OPT_IDENTITY },
 	{ "compress", 0, 0, OPT_COMPRESS },
 	{ "read-absent", 0, 0, OPT_READ_ABSENT },
+	{ "type", 't', 1, OPT_TYPE },
+	{ "value", 'v', 1, OPT_VALUE },
+	{ "epsilon", 0, 1, OPT_EPSILON },
+	{ "utf16", 0, 0, OPT_UTF16 },
+	{ "unknown", 0, 0, OPT_UNKNOWN },
+	{ "changed", 0, 0, OPT_PRED },
+	{ "unchanged", 0, 0, OPT_PRED },
+	{ "increased", 0, 0, OPT_PRED },
+	{ "decreased", 0, 0, OPT_PRED },
+	{ "increased-by", 0, 1, OPT_PRED },
+	{ "decreased-by", 0, 1, OPT_PRED },
+	{ "eq", 0, 1, OPT_PRED },
+	{ "ne", 0, 1, OPT_PRED },
+	{ "gt", 0, 1, OPT_PRED },
+	{ "lt", 0, 1, OPT_PRED },
+	{ "between", 0, 2, OPT_PRED },
 };
 
 #define NSPECS          (sizeof(opt_specs) / sizeof(opt_specs[0]))
@@ -234,8 +268,16 @@ static int set_string(const char *val, const char *name, const char **ret)
 	return CLI_OK;
 }
 
-/* Stores the value of option SPEC in OPTS. */
-static int apply_opt(struct cli_opts *o, const struct opt_spec *spec, const char *val)
+static int pred_kind(const char *name)
+{
+	for (size_t i = 0; i < sizeof(pred_kinds) / sizeof(pred_kinds[0]); i++)
+		if (!strcmp(pred_kinds[i].name, name))
+			return pred_kinds[i].kind;
+	return 0;
+}
+
+/* Stores the value of option SPEC in OPTS; VAL2 is the second operand of a two-operand option. */
+static int apply_opt(struct cli_opts *o, const struct opt_spec *spec, const char *val, const char *val2)
 {
 	o->seen |= OPT_BIT(spec->id);
 	switch (spec->id) {
@@ -261,6 +303,25 @@ static int apply_opt(struct cli_opts *o, const struct opt_spec *spec, const char
 		return CLI_OK;
 	case OPT_READ_ABSENT:
 		o->read_absent = 1;
+		return CLI_OK;
+	case OPT_UTF16:
+		o->utf16 = 1;
+		return CLI_OK;
+	case OPT_UNKNOWN:
+		o->unknown = 1;
+		return CLI_OK;
+	case OPT_TYPE: /* the value options are checked by the command, which knows the type */
+		return set_string(val, spec->name, &o->type);
+	case OPT_VALUE:
+		o->value = val; /* may be empty: a str value then says what is wrong */
+		return CLI_OK;
+	case OPT_EPSILON:
+		return set_string(val, spec->name, &o->epsilon);
+	case OPT_PRED:
+		o->pred = pred_kind(spec->name);
+		o->npred++;
+		o->pred_arg[0] = val;
+		o->pred_arg[1] = val2;
 		return CLI_OK;
 	case OPT_RANGE:
 		return parse_range(val, &o->filter);
@@ -325,7 +386,7 @@ static int unknown_option(const char *cmd, const char *arg)
 /* Parses the option at ARGV[*I]; advances *I past its value. */
 static int parse_option(int argc, char **argv, int *i, uint32_t allowed, struct cli_opts *o)
 {
-	const char *arg = argv[*i], *val = NULL;
+	const char *arg = argv[*i], *val = NULL, *val2 = NULL;
 	const struct opt_spec *spec;
 
 	if (arg[1] == '-') {
@@ -348,7 +409,14 @@ static int parse_option(int argc, char **argv, int *i, uint32_t allowed, struct 
 		}
 		val = argv[++*i];
 	}
-	return apply_opt(o, spec, val);
+	if (spec->has_arg == 2) {
+		if (*i + 1 >= argc) {
+			cli_err("option --%s needs two values (see 'memscan %s --help')", spec->name, o->cmd);
+			return CLI_USAGE;
+		}
+		val2 = argv[++*i];
+	}
+	return apply_opt(o, spec, val, val2);
 }
 
 static int wants_help(int argc, char **argv)

@@ -35,10 +35,20 @@ enum cli_opt_id {
 	OPT_IDENTITY,
 	OPT_COMPRESS,
 	OPT_READ_ABSENT,
+	OPT_TYPE,    /* value scans: the value's type */
+	OPT_VALUE,   /* value scans: the value */
+	OPT_EPSILON, /* value scans: float tolerance */
+	OPT_UTF16,   /* value scans: str in UTF-16LE */
+	OPT_UNKNOWN, /* value scans: unknown initial value */
+	OPT_PRED,    /* narrowing predicates (--changed, --eq V, ...): one id for all of them */
 };
 
 #define OPT_BIT(id) (1u << (id))
 #define OPTS_FILTER (OPT_BIT(OPT_RANGE) | OPT_BIT(OPT_PERMS) | OPT_BIT(OPT_KIND) | OPT_BIT(OPT_PATH))
+/* Options of value scans (scan --type). */
+#define OPTS_VALUE_SCAN                                                                                      \
+	(OPT_BIT(OPT_TYPE) | OPT_BIT(OPT_VALUE) | OPT_BIT(OPT_EPSILON) | OPT_BIT(OPT_UTF16) |                \
+	 OPT_BIT(OPT_UNKNOWN) | OPT_BIT(OPT_OUTPUT))
 /* Options that only mean something for `memscan remote` (refused locally). */
 #define OPTS_REMOTE_ONLY OPT_BIT(OPT_COMPRESS)
 #define CLI_MAX_POS      4
@@ -63,6 +73,10 @@ struct cli_opts {
 	const char *identity; /* remote: the client key file */
 	uint64_t align, max, count;
 	uint64_t interval_ms;
+	const char *type, *value, *epsilon; /* value scans, checked by the command */
+	int utf16, unknown;
+	int pred, npred;         /* the last predicate's memscan_value_pred_kind; how many were given */
+	const char *pred_arg[2]; /* its operands (--between takes two) */
 	struct cli_filter filter;
 	const char *pos[CLI_MAX_POS];
 	int npos;

@@ -30,6 +30,8 @@ int cmd_regions(int argc, char **argv);
 int cmd_read(int argc, char **argv);
 int cmd_scan(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
+int cmd_narrow(int argc, char **argv);
+int cmd_matches(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_remote(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);

@@ -7,6 +7,7 @@
 
 #include "args.h"
 #include "cmd.h"
+#include "cmd_values.h"
 #include "output.h"
 #include "target.h"
 
@@ -516,7 +517,7 @@ int cmd_scan(int argc, char **argv)
 {
 	const uint32_t allowed = OPT_BIT(OPT_JSON) | OPT_BIT(OPT_PATTERN) | OPT_BIT(OPT_NO_MEMMAP) |
 	                         OPT_BIT(OPT_ALIGN) | OPT_BIT(OPT_MAX) | OPT_BIT(OPT_READ_ABSENT) |
-	                         OPTS_FILTER;
+	                         OPTS_FILTER | OPTS_VALUE_SCAN;
 	memscan_pattern *pat = NULL;
 	struct cli_target t = { 0 };
 	struct cli_opts o;
@@ -528,6 +529,8 @@ int cmd_scan(int argc, char **argv)
 	ret = need_args(&o, 1, cli_target_name());
 	if (ret == CLI_OK)
 		ret = cli_target_check(o.pos[0]);
+	if (ret == CLI_OK && (o.type || (o.seen & OPTS_VALUE_SCAN)))
+		return cli_remote_mode ? cli_remote_values_refused() : cmd_scan_values(&o);
 	if (ret == CLI_OK)
 		ret = pattern_compile(o.pattern, &pat);
 	if (ret == CLI_OK)

@@ -45,17 +45,58 @@ static const struct cli_cmd commands[] = {
 	  "  --raw    write the bytes themselves to stdout; fails (exit 1, no output) if any byte is\n"
 	  "           unreadable\n"
 	  "  --json   {\"address\", \"length\", \"data\" (hex), \"holes\": [{\"start\", \"end\"}]}\n" },
-	{ "scan", cmd_scan, "search the memory of a process for a byte pattern",
+	{ "scan", cmd_scan, "search the memory of a process for a byte pattern or a value",
 	  "usage: memscan scan PID --pattern \"4D 5A ?? 00\" [--no-memmap] [--align N] [--max N]\n"
 	  "                    [--read-absent] [FILTERS] [--json]\n"
+	  "       memscan scan PID --type TYPE --value V [--align N] [--max N] [--epsilon E] [--utf16]\n"
+	  "                    [FILTERS] [--json] [-o SET]\n"
+	  "       memscan scan PID --type TYPE --unknown -o SET [--align N] [FILTERS]\n"
 	  "\n"
-	  "Prints the address of every match, one per line, with the region's path or [kind].\n"
+	  "With --pattern: prints the address of every match, one per line, with the region's path or\n"
+	  "[kind].\n"
 	  "  -p, --pattern PAT   hex bytes; ?? matches any byte, 4? / ?D one nibble; spaces optional\n"
 	  "  --no-memmap         read in small chunks instead of copying whole regions\n"
 	  "  --align N           only matches at addresses that are multiples of N\n"
 	  "  --max N             stop after N matches\n"
-	  "  --json              one object per match: address, region_start, path\n" READ_ABSENT_HELP
-	      FILTER_HELP },
+	  "  --json              one object per match: address, region_start, path\n"
+	  "With --type: finds the values V of TYPE in writable regions ('--perms r': every readable one)\n"
+	  "and prints 'ADDRESS  TYPE  VALUE  [MODULE+OFFSET]' per candidate, or saves them to SET for\n"
+	  "'memscan narrow' and 'memscan matches'.\n"
+	  "  -t, --type TYPE     i8 u8 i16 u16 i32 u32 i64 u64 f32 f64 (little-endian) or str\n"
+	  "  -v, --value V       decimal or 0x hex integer, decimal float, range A..B, or the text (str)\n"
+	  "  --unknown           remember every value (unknown initial value): needs -o SET\n"
+	  "  --align N           candidates at multiples of N (default: the type's size; str: 1)\n"
+	  "  --epsilon E         floats: match within E of V (default: V's written precision)\n"
+	  "  --utf16             str: look for the UTF-16LE form of V\n"
+	  "  --max N             print at most N; with -o: fail if more than N match (default limit\n"
+	  "                      16777216)\n"
+	  "  -o, --output SET    save the candidates to the set file SET (replaced atomically) and print\n"
+	  "                      'N candidates of TYPE in PID P saved to SET'\n"
+	  "  --json              one object per candidate: address, type, value, module, "
+	  "offset\n" READ_ABSENT_HELP FILTER_HELP },
+	{ "narrow", cmd_narrow, "keep the candidates of a set whose value now fits a predicate",
+	  "usage: memscan narrow SET PREDICATE [-o SET2] [--json] [--max N]\n"
+	  "\n"
+	  "Reads the candidates of SET in its process now, keeps those PREDICATE accepts, rewrites SET\n"
+	  "(atomically; or writes SET2), prints the first N survivors with their previous value\n"
+	  "('ADDRESS  TYPE  VALUE  (was OLD)  [MODULE+OFFSET]') and 'K of M candidates left ...'.\n"
+	  "PREDICATE, exactly one, compares each value now with the one SET recorded, or with a number:\n"
+	  "  --changed --unchanged --increased --decreased\n"
+	  "  --increased-by D --decreased-by D   by exactly D (a number or range A..B, >= 0)\n"
+	  "  --eq V --ne V --gt V --lt V --between A B\n"
+	  "str sets take --changed, --unchanged, --eq and --ne.\n"
+	  "  -o, --output SET2   write the survivors to SET2 and leave SET as it was\n"
+	  "  --max N             print at most N survivors (default 20, then '... and K more')\n"
+	  "  --json              one object per survivor: address, type, value, old, module, offset;\n"
+	  "                      the summary line goes to stderr\n" },
+	{ "matches", cmd_matches, "show the candidates of a set and their values now",
+	  "usage: memscan matches SET [--json] [--max N]\n"
+	  "\n"
+	  "Reads the candidates of SET in its process now and prints them with the value SET recorded\n"
+	  "('ADDRESS  TYPE  VALUE  (was OLD)  [MODULE+OFFSET]'); SET is not changed.\n"
+	  "  --max N   print at most N (default 20, then '... and K more')\n"
+	  "  --json    one object per candidate: address, type, value, old, module, offset; the\n"
+	  "            summary line goes to stderr\n" },
 	{ "snapshot", cmd_snapshot, "save the memory of a process to a file",
 	  "usage: memscan snapshot PID -o FILE [--read-absent] [FILTERS]\n"
 	  "\n"

@@ -29,6 +29,26 @@ int64_t ms_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void ms_fixture_peek(const ms_fixture *f, uint64_t addr, void *buf, size_t len)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)f->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, buf, len, (off_t)addr), (ssize_t)len);
+	close(fd);
+}
+
+void ms_fixture_poke(ms_fixture *f, uint64_t addr, const void *bytes, size_t len)
+{
+	const uint8_t *b = bytes;
+
+	for (size_t i = 0; i < len; i++)
+		assert_int_equal(ms_fixture_cmd(f, "set %llx %x", (unsigned long long)(addr + i), b[i]), 0);
+}
+
 /* Reads one line (without the newline) from FD byte by byte, so nothing is buffered past it. */
 static int read_line_timeout(int fd, char *buf, size_t size, int timeout_ms)
 {

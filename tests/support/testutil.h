@@ -117,5 +117,10 @@ mode_t ms_mode_of(const char *path);
 bool ms_exists(const char *path);
 /* CLOCK_MONOTONIC in milliseconds. */
 int64_t ms_now_ms(void);
+/* Reads LEN bytes at ADDR of F's memory with pread of /proc/PID/mem (independently of libmemscan);
+ * asserts that every byte was read. */
+void ms_fixture_peek(const ms_fixture *f, uint64_t addr, void *buf, size_t len);
+/* Writes LEN bytes at ADDR (in the arena) through the fixture's `set` command, one per byte. */
+void ms_fixture_poke(ms_fixture *f, uint64_t addr, const void *bytes, size_t len);
 
 #endif /* MEMSCAN_TESTUTIL_H */

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/* What the CLI's value commands (scan --type, narrow, matches, hunt) share: types, values, predicates. */
+#ifndef MEMSCAN_CLI_CMD_VALUES_H
+#define MEMSCAN_CLI_CMD_VALUES_H
+
+#include <stddef.h>
+
+#include <memscan/memscan.h>
+
+#include "args.h"
+#include "target.h"
+#include "vset.h"
+
+/* The type named TEXT; else prints the types there are and returns CLI_USAGE. */
+int cli_value_type(const char *text, memscan_value_type *ret);
+/* memscan_value_parse of TEXT (called WHAT in messages); errors name the offset: CLI_USAGE. */
+int cli_value_parse(memscan_value_type type, const char *what, const char *text,
+                    const memscan_value_options *vopts, memscan_value **ret);
+/* The regions value scans of T cover: writable ones, or as the user's filters say. Exit code. */
+int cli_value_regions(struct cli_target *t, const struct cli_filter *user, struct cli_vregions *r);
+/* The option name of predicate KIND ("--increased-by"). */
+const char *cli_pred_name(int kind);
+/* Predicate KIND with operands A (and B for BETWEEN) for a set of TYPE whose values are WIDTH bytes
+ * into P; *RET_VALUE holds the parsed operand (free it with memscan_value_free). Exit code. */
+int cli_pred_parse(memscan_value_type type, size_t width, int kind, const char *a, const char *b,
+                   struct cli_vpred *p, memscan_value **ret_value);
+
+/* Refuses a value command on a remote target; returns the exit code. */
+int cli_remote_values_refused(void);
+/* `memscan scan PID --type ...`, after cmd_scan parsed the options. */
+int cmd_scan_values(const struct cli_opts *o);
+
+#endif /* MEMSCAN_CLI_CMD_VALUES_H */
