@@ -14,14 +14,15 @@ static const struct {
 	const char *name;
 	cli_cmd_fn fn;
 } remote_cmds[] = {
-	{ "ps", cmd_ps },     { "regions", cmd_regions },   { "read", cmd_read },
-	{ "scan", cmd_scan }, { "snapshot", cmd_snapshot }, { "diff", cmd_diff },
+	{ "ps", cmd_ps },         { "regions", cmd_regions },   { "read", cmd_read },
+	{ "scan", cmd_scan },     { "snapshot", cmd_snapshot }, { "diff", cmd_diff },
+	{ "narrow", cmd_narrow }, { "matches", cmd_matches },
 };
 
 int cmd_remote(int argc, char **argv)
 {
 	if (argc < 2) {
-		cli_err("remote needs a command: ps, regions, read, scan, snapshot or diff");
+		cli_err("remote needs a command: ps, regions, read, scan, snapshot, diff, narrow or matches");
 		cli_print_help(stderr, "remote");
 		return CLI_USAGE;
 	}
@@ -33,7 +34,9 @@ int cmd_remote(int argc, char **argv)
 			return remote_cmds[i].fn(argc - 1, argv + 1);
 		}
 	}
-	cli_err("unknown remote command '%s': expected ps, regions, read, scan, snapshot or diff", argv[1]);
+	cli_err("unknown remote command '%s': expected ps, regions, read, scan, snapshot, diff, narrow or "
+	        "matches",
+	        argv[1]);
 	return CLI_USAGE;
 }
 

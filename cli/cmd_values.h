@@ -25,8 +25,6 @@ const char *cli_pred_name(int kind);
 int cli_pred_parse(memscan_value_type type, size_t width, int kind, const char *a, const char *b,
                    struct cli_vpred *p, memscan_value **ret_value);
 
-/* Refuses a value command on a remote target; returns the exit code. */
-int cli_remote_values_refused(void);
 /* `memscan scan PID --type ...`, after cmd_scan parsed the options. */
 int cmd_scan_values(const struct cli_opts *o);
 

@@ -97,6 +97,13 @@ static const struct cli_cmd commands[] = {
 	  "  --max N   print at most N (default 20, then '... and K more')\n"
 	  "  --json    one object per candidate: address, type, value, old, module, offset; the\n"
 	  "            summary line goes to stderr\n" },
+	{ "release", cmd_release, "drop a set an agent keeps, and its file",
+	  "usage: memscan release SET [--identity FILE]\n"
+	  "\n"
+	  "SET is the file 'memscan remote scan ... -o SET' wrote: the agent it names drops the set (as\n"
+	  "it does by itself after its idle time, 30 minutes by default), then SET is deleted. A local\n"
+	  "set file is only deleted. Prints 'released SET'.\n"
+	  "  --identity FILE   the key that made the set (default ~/.config/memscan/id_x25519)\n" },
 	{ "snapshot", cmd_snapshot, "save the memory of a process to a file",
 	  "usage: memscan snapshot PID -o FILE [--read-absent] [FILTERS]\n"
 	  "\n"
@@ -119,13 +126,17 @@ static const struct cli_cmd commands[] = {
 	  "  --json              one object per run {address, old, new}, byte, or\n"
 	  "                      {appeared|vanished: {start, end}}; with --watch each has a "
 	  "time\n" READ_ABSENT_HELP FILTER_HELP },
-	{ "remote", cmd_remote, "run ps, regions, read, scan, snapshot or diff through a memscan-agent",
+	{ "remote", cmd_remote,
+	  "run ps, regions, read, scan, snapshot, diff, narrow or matches through a memscan-agent",
 	  "usage: memscan remote ps HOST[:PORT] [--json] [--identity FILE]\n"
 	  "       memscan remote regions|read|scan|snapshot|diff TARGET ... [--identity FILE]\n"
+	  "       memscan remote narrow|matches SET ... [--identity FILE]\n"
 	  "\n"
 	  "Runs a command on the host of a memscan-agent, with exactly the options and the output of the\n"
 	  "local command (see 'memscan help COMMAND'). Remote diff keeps its baseline on the agent and\n"
-	  "receives only what changed; --watch works remotely too.\n"
+	  "receives only what changed; --watch works remotely too. A value scan (scan --type) keeps its\n"
+	  "candidates on the agent: -o SET writes a reference to them, which narrow, matches and release\n"
+	  "follow to the agent (with or without 'remote'); the agent drops a set 30 minutes unused.\n"
 	  "  TARGET            HOST:PID, HOST:PORT:PID or [IPv6]:PORT:PID (default port 7777)\n"
 	  "  --identity FILE   this client's private key (default ~/.config/memscan/id_x25519, or\n"
 	  "                    $XDG_CONFIG_HOME/memscan/id_x25519)\n"
