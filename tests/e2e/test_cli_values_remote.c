@@ -205,6 +205,31 @@ static void test_reference_to_other_agent_refused(void **state)
 	unlink(set_path("o2"));
 }
 
+/* A UTF-16LE string set: narrowing with --eq sends the operand in the set's encoding. */
+static void test_utf16_string(void **state)
+{
+	static const uint8_t hey[] = { 'h', 0, 'e', 0, 'y', 0 };
+	uint64_t at = fx.arena + 0x5001;
+	ms_run r;
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(hey); k++)
+		assert_int_equal(ms_fixture_cmd(&fx, "set %llx %x", (unsigned long long)(at + k), hey[k]), 0);
+	RUN_EXPECT(&r, 0, "remote", "scan", target(fx.pid), "--type", "str", "--utf16", "--value", "hey",
+	           "--range", arena_range(&fx), "-o", set_path("s"));
+	assert_non_null(strstr(r.out, "1 candidates of str"));
+	ms_run_free(&r);
+	RUN_EXPECT(&r, 0, "narrow", set_path("s"), "--eq", "hey");
+	assert_non_null(strstr(r.out, "1 of 1 candidates left"));
+	assert_non_null(strstr(r.out, ms_hex(at)));
+	ms_run_free(&r);
+	RUN_EXPECT(&r, 0, "narrow", set_path("s"), "--ne", "hey");
+	assert_non_null(strstr(r.out, "0 of 1 candidates left"));
+	ms_run_free(&r);
+	RUN_EXPECT(&r, 0, "release", set_path("s"));
+	ms_run_free(&r);
+}
+
 /* The set's process exited: narrow says so (exit 1); a bad value is a usage error (exit 2). */
 static void test_errors(void **state)
 {
@@ -277,6 +302,7 @@ int main(void)
 		cmocka_unit_test(test_remote_output_equals_local),
 		cmocka_unit_test(test_nothing_left_behind),
 		cmocka_unit_test(test_reference_to_other_agent_refused),
+		cmocka_unit_test(test_utf16_string),
 		cmocka_unit_test(test_errors),
 	};
 
