@@ -52,6 +52,11 @@ int cli_cancelled(void)
 	return cli_cancel_ask(NULL);
 }
 
+int cli_cancel_reset(void)
+{
+	return atomic_exchange(&cli_stop_signal, 0);
+}
+
 int cli_cancel_exit_code(int ret)
 {
 	int sig = atomic_load(&cli_stop_signal);

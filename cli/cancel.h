@@ -13,6 +13,9 @@ void cli_cancel_install(void);
 int cli_cancel_attach(memscan_process *proc);
 /* True once SIGINT or SIGTERM arrived. */
 int cli_cancelled(void);
+/* Forgets a SIGINT or SIGTERM that arrived (so the next operation runs) and returns its number, or
+ * 0: for an interactive command that cancels one operation but goes on. */
+int cli_cancel_reset(void);
 /* The exit code of a command that returned RET: 128 + the signal if a signal stopped it (130 for
  * SIGINT, 143 for SIGTERM, as shells report), else RET. */
 int cli_cancel_exit_code(int ret);

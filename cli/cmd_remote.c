@@ -16,13 +16,14 @@ static const struct {
 } remote_cmds[] = {
 	{ "ps", cmd_ps },         { "regions", cmd_regions },   { "read", cmd_read },
 	{ "scan", cmd_scan },     { "snapshot", cmd_snapshot }, { "diff", cmd_diff },
-	{ "narrow", cmd_narrow }, { "matches", cmd_matches },
+	{ "narrow", cmd_narrow }, { "matches", cmd_matches },   { "hunt", cmd_hunt },
 };
 
 int cmd_remote(int argc, char **argv)
 {
 	if (argc < 2) {
-		cli_err("remote needs a command: ps, regions, read, scan, snapshot, diff, narrow or matches");
+		cli_err("remote needs a command: ps, regions, read, scan, snapshot, diff, narrow, matches or "
+		        "hunt");
 		cli_print_help(stderr, "remote");
 		return CLI_USAGE;
 	}
@@ -34,8 +35,8 @@ int cmd_remote(int argc, char **argv)
 			return remote_cmds[i].fn(argc - 1, argv + 1);
 		}
 	}
-	cli_err("unknown remote command '%s': expected ps, regions, read, scan, snapshot, diff, narrow or "
-	        "matches",
+	cli_err("unknown remote command '%s': expected ps, regions, read, scan, snapshot, diff, narrow, "
+	        "matches or hunt",
 	        argv[1]);
 	return CLI_USAGE;
 }

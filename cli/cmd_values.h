@@ -25,6 +25,20 @@ const char *cli_pred_name(int kind);
 int cli_pred_parse(memscan_value_type type, size_t width, int kind, const char *a, const char *b,
                    struct cli_vpred *p, memscan_value **ret_value);
 
+/* The commands of the hunt prompt: its 'help' and part of 'memscan hunt --help'. */
+#define HUNT_COMMANDS_HELP                                                                                   \
+	"  V          scan for the value V (first step), then keep the candidates that equal V\n"            \
+	"  value V    the same, for a V that looks like a command (e.g. a negative number: value -5)\n"      \
+	"  snapshot   remember every value (unknown initial value), to narrow with > < = !=\n"               \
+	"  > < = !=   keep the candidates that increased, decreased, did not change, changed\n"              \
+	"  +N -N      keep the candidates that increased / decreased by N\n"                                 \
+	"  list       the first 20 candidates and their values now\n"                                        \
+	"  type T     switch to type T (i8 u8 i16 u16 i32 u32 i64 u64 f32 f64 str); starts over\n"           \
+	"  undo       back one step (the last 8 are kept)\n"                                                 \
+	"  reset      drop the candidates and start over\n"                                                  \
+	"  help       this text\n"                                                                           \
+	"  quit       leave (also: exit, q, end of input)\n"
+
 /* `memscan scan PID --type ...`, after cmd_scan parsed the options. */
 int cmd_scan_values(const struct cli_opts *o);
 

@@ -10,6 +10,7 @@
 #include "args.h"
 #include "cancel.h"
 #include "cmd.h"
+#include "cmd_values.h"
 #include "output.h"
 
 #define FILTER_HELP                                                                                          \
@@ -104,6 +105,13 @@ static const struct cli_cmd commands[] = {
 	  "it does by itself after its idle time, 30 minutes by default), then SET is deleted. A local\n"
 	  "set file is only deleted. Prints 'released SET'.\n"
 	  "  --identity FILE   the key that made the set (default ~/.config/memscan/id_x25519)\n" },
+	{ "hunt", cmd_hunt, "find a value interactively: scan, then narrow step by step",
+	  "usage: memscan hunt PID [--type TYPE] [--align N] [FILTERS]\n"
+	  "\n"
+	  "A prompt holding one candidate set in memory (type i32 unless --type). Reads commands from\n"
+	  "stdin: with line editing and history on a terminal, plain lines otherwise (no prompt). Prints\n"
+	  "the number of candidates after each step. Ctrl-C cancels the running step, not the session.\n"
+	  "Commands:\n" HUNT_COMMANDS_HELP FILTER_HELP },
 	{ "snapshot", cmd_snapshot, "save the memory of a process to a file",
 	  "usage: memscan snapshot PID -o FILE [--read-absent] [FILTERS]\n"
 	  "\n"
@@ -127,10 +135,11 @@ static const struct cli_cmd commands[] = {
 	  "                      {appeared|vanished: {start, end}}; with --watch each has a "
 	  "time\n" READ_ABSENT_HELP FILTER_HELP },
 	{ "remote", cmd_remote,
-	  "run ps, regions, read, scan, snapshot, diff, narrow or matches through a memscan-agent",
+	  "run ps, regions, read, scan, snapshot, diff, narrow, matches or hunt through a memscan-agent",
 	  "usage: memscan remote ps HOST[:PORT] [--json] [--identity FILE]\n"
 	  "       memscan remote regions|read|scan|snapshot|diff TARGET ... [--identity FILE]\n"
 	  "       memscan remote narrow|matches SET ... [--identity FILE]\n"
+	  "       memscan remote hunt TARGET ... [--identity FILE]\n"
 	  "\n"
 	  "Runs a command on the host of a memscan-agent, with exactly the options and the output of the\n"
 	  "local command (see 'memscan help COMMAND'). Remote diff keeps its baseline on the agent and\n"

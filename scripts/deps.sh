@@ -18,6 +18,7 @@ packages=(
 	clang             # libFuzzer targets
 	libclang-rt-14-dev # libFuzzer and sanitizer runtimes (only recommended by clang: say it)
 	libzstd-dev       # opt-in compression of read pages (agent, client); bench/'s zstd -1 baseline
+	libedit-dev       # line editing and history of the interactive `memscan hunt` prompt
 )
 
 # True if the package is installed (not merely known or half-configured).

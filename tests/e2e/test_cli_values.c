@@ -141,6 +141,60 @@ static void test_every_type(void **state)
 	free(arena);
 }
 
+/* Runs ARGV, expecting exit STATUS, MESSAGE in stderr, nothing on stdout. */
+static void expect_fail(const char *const *argv, int status, const char *message)
+{
+	ms_run r;
+
+	assert_int_equal(ms_run_cli(&r, argv), 0);
+	if (r.status != status || !strstr(r.err, message))
+		fail_msg("%s: exit %d, stderr '%s' (expected %d, '%s')", argv[0], r.status, r.err, status,
+		         message);
+	assert_string_equal(r.out, "");
+	ms_run_free(&r);
+}
+
+#define FAILS(status, message, ...)                                                                          \
+	do {                                                                                                 \
+		const char *argv_[] = { __VA_ARGS__, NULL };                                                 \
+		expect_fail(argv_, (status), (message));                                                     \
+	} while (0)
+
+/* --utf16 looks for the UTF-16LE form of a string; --epsilon widens what a float matches. */
+static void test_utf16_epsilon(void **state)
+{
+	static const uint8_t wide[] = { 'h', 0, 'u', 0, 'n', 0, 't', 0 };
+	ms_fixture *f = *state;
+	uint64_t at = f->arena + TYPES_AT + 0x1000;
+	float v = 3.9f;
+	char expect[160];
+	ms_run r;
+
+	ms_fixture_poke(f, at, wide, sizeof(wide));
+	ms_fixture_poke(f, at + 0x40, &v, sizeof(v));
+	RUN(&r, "scan", ms_fixture_pid_str(f), "--type", "str", "--value", "hunt", "--utf16", "--range",
+	    arena_range(f));
+	assert_int_equal(r.status, 0);
+	snprintf(expect, sizeof(expect), "0x%llx  str  \"h\\u0000u\\u0000n\\u0000t\\u0000\"\n",
+	         (unsigned long long)at);
+	assert_string_equal(r.out, expect);
+	ms_run_free(&r);
+	/* 3.9 is not 3.75 at its written precision, but within 0.2 of it */
+	RUN(&r, "scan", ms_fixture_pid_str(f), "--type", "f32", "--value", "3.75", "--range", arena_range(f),
+	    "--json");
+	assert_int_equal(r.status, 0);
+	snprintf(expect, sizeof(expect), "\"0x%llx\"", (unsigned long long)(at + 0x40));
+	assert_null(strstr(r.out, expect));
+	ms_run_free(&r);
+	RUN(&r, "scan", ms_fixture_pid_str(f), "--type", "f32", "--value", "3.75", "--epsilon", "0.2",
+	    "--range", arena_range(f), "--json");
+	assert_int_equal(r.status, 0);
+	snprintf(expect, sizeof(expect), "{\"address\":\"0x%llx\",\"type\":\"f32\",\"value\":3.9000001}\n",
+	         (unsigned long long)(at + 0x40));
+	assert_non_null(strstr(r.out, expect));
+	ms_run_free(&r);
+}
+
 /* ---- predicates ---------------------------------------------------------------------------- */
 
 #define NSLOTS 5
@@ -327,6 +381,37 @@ static void test_float_str_narrow(void **state)
 	ms_run_free(&r);
 }
 
+/* --unknown remembers every slot; narrowing by --changed then finds the one the test changed. */
+static void test_unknown_then_changed(void **state)
+{
+	ms_fixture *f = *state;
+	const char *set = ms_scratch_path("u");
+	uint64_t at = f->arena + PREDS_AT + 0x200;
+	uint32_t before, after;
+	char expect[160];
+	ms_run r;
+
+	RUN(&r, "scan", ms_fixture_pid_str(f), "--type", "u32", "--unknown", "--range", arena_range(f), "-o",
+	    set);
+	assert_int_equal(r.status, 0);
+	snprintf(expect, sizeof(expect), "%llu slots (unknown value) of u32 in PID %d saved to %s\n",
+	         (unsigned long long)(f->arena_len / 4), (int)f->pid, set);
+	assert_string_equal(r.out, expect);
+	ms_run_free(&r);
+	FAILS(1, "narrow it first", "matches", set);
+	ms_fixture_peek(f, at, &before, sizeof(before));
+	poke_u32(f, at, before ^ 0x01000000u);
+	ms_fixture_peek(f, at, &after, sizeof(after));
+	RUN(&r, "narrow", set, "--changed", "--json");
+	assert_int_equal(r.status, 0);
+	snprintf(expect, sizeof(expect),
+	         "{\"address\":\"0x%llx\",\"type\":\"u32\",\"value\":%u,\"old\":%u}\n",
+	         (unsigned long long)at, after, before);
+	assert_string_equal(r.out, expect);
+	assert_non_null(strstr(r.err, "1 of "));
+	ms_run_free(&r);
+}
+
 /* ---- module names ---------------------------------------------------------------------------- */
 
 /* The lowest start, in F's /proc/PID/maps, of the regions whose path ends with SUFFIX; *RET_IN (if
@@ -439,25 +524,6 @@ static void test_perms_widen(void **state)
 }
 
 /* ---- bad input ------------------------------------------------------------------------------ */
-
-/* Runs ARGV, expecting exit STATUS, MESSAGE in stderr, nothing on stdout. */
-static void expect_fail(const char *const *argv, int status, const char *message)
-{
-	ms_run r;
-
-	assert_int_equal(ms_run_cli(&r, argv), 0);
-	if (r.status != status || !strstr(r.err, message))
-		fail_msg("%s: exit %d, stderr '%s' (expected %d, '%s')", argv[0], r.status, r.err, status,
-		         message);
-	assert_string_equal(r.out, "");
-	ms_run_free(&r);
-}
-
-#define FAILS(status, message, ...)                                                                          \
-	do {                                                                                                 \
-		const char *argv_[] = { __VA_ARGS__, NULL };                                                 \
-		expect_fail(argv_, (status), (message));                                                     \
-	} while (0)
 
 static void test_bad_scans(void **state)
 {
@@ -576,8 +642,11 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_type),
+		cmocka_unit_test(test_utf16_epsilon),
 		cmocka_unit_test_setup_teardown(test_predicates, ms_scratch_setup, ms_scratch_teardown),
 		cmocka_unit_test_setup_teardown(test_float_str_narrow, ms_scratch_setup, ms_scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_then_changed, ms_scratch_setup,
+		                                ms_scratch_teardown),
 		cmocka_unit_test(test_module_names),
 		cmocka_unit_test(test_perms_widen),
 		cmocka_unit_test_setup_teardown(test_bad_scans, ms_scratch_setup, ms_scratch_teardown),

@@ -167,34 +167,40 @@ static void test_nothing_left_behind(void **state)
 	ms_run_free(&r);
 }
 
+/* Starts a second agent (EXTRA args) that authorizes the default identity, pinned at its address,
+ * which goes into HP (64 bytes). */
+static void start_other_agent(ms_agent *other, const char *const *extra, char *hp)
+{
+	char pub[4300], line[128], auth[256];
+	ms_run r;
+
+	assert_int_equal(ms_agent_init(other), 0);
+	keyfile_format_public(env.full.pub, line, sizeof(line));
+	snprintf(auth, sizeof(auth), "perms=list,read,scan %s me\n", line);
+	assert_int_equal(ms_agent_write_auth_text(other, auth), 0);
+	assert_int_equal(ms_agent_start(other, extra), 0);
+	snprintf(pub, sizeof(pub), "%s.pub", other->agent.path);
+	snprintf(hp, 64, "127.0.0.1:%d", ms_agent_port(other));
+	RUN_EXPECT(&r, 0, "trust", hp, pub);
+	ms_run_free(&r);
+}
+
 /* A reference names its agent's key: an agent with another key at that address is refused. */
 static void test_reference_to_other_agent_refused(void **state)
 {
 	memscan_client_vset_ref ref;
-	char pub[4300], line[128], auth[256];
 	ms_agent other;
+	char hp[64];
 	ms_run r;
 
 	(void)state;
 	RUN_EXPECT(&r, 0, "remote", "scan", target(fx.pid), "--type", "u32", "--value", "7", "-o",
 	           set_path("o"));
 	ms_run_free(&r);
-	assert_int_equal(ms_agent_init(&other), 0);
-	keyfile_format_public(env.full.pub, line, sizeof(line));
-	snprintf(auth, sizeof(auth), "perms=list,read,scan %s me\n", line);
-	assert_int_equal(ms_agent_write_auth_text(&other, auth), 0);
-	assert_int_equal(ms_agent_start(&other, NULL), 0);
-	snprintf(pub, sizeof(pub), "%s.pub", other.agent.path);
-	{
-		char hp[64];
-
-		snprintf(hp, sizeof(hp), "127.0.0.1:%d", ms_agent_port(&other));
-		RUN_EXPECT(&r, 0, "trust", hp, pub);
-		ms_run_free(&r);
-		assert_int_equal(memscan_client_vset_ref_load(set_path("o"), &ref), MEMSCAN_OK);
-		snprintf(ref.agent, sizeof(ref.agent), "%s", hp);
-		assert_int_equal(memscan_client_vset_ref_save(&ref, set_path("o2")), MEMSCAN_OK);
-	}
+	start_other_agent(&other, NULL, hp);
+	assert_int_equal(memscan_client_vset_ref_load(set_path("o"), &ref), MEMSCAN_OK);
+	snprintf(ref.agent, sizeof(ref.agent), "%s", hp);
+	assert_int_equal(memscan_client_vset_ref_save(&ref, set_path("o2")), MEMSCAN_OK);
 	/* the other agent authorizes the same key, so only the fingerprint check stands in the way */
 	RUN_EXPECT(&r, 1, "narrow", set_path("o2"), "--changed");
 	assert_non_null(strstr(r.err, "not the agent that keeps the set"));
@@ -228,6 +234,64 @@ static void test_utf16_string(void **state)
 	ms_run_free(&r);
 	RUN_EXPECT(&r, 0, "release", set_path("s"));
 	ms_run_free(&r);
+}
+
+/* `memscan remote hunt` through a pipe, its sets on an agent that keeps at most 3 a key: a scan, a
+ * narrowing, list and undo; when it ends, the agent holds none of them (a scan keeping 3 sets
+ * succeeds right after). */
+static void test_remote_hunt(void **state)
+{
+	static const char *const extra[] = { "--max-sets", "3", NULL };
+	uint64_t a = fx.arena + 0x6100, b = fx.arena + 0x6200;
+	uint32_t v = 4242;
+	char hp[64], tgt[96], got[512], want[128];
+	ms_agent other;
+	ms_session s;
+	ms_run r;
+
+	(void)state;
+	start_other_agent(&other, extra, hp);
+	snprintf(tgt, sizeof(tgt), "%s:%d", hp, (int)fx.pid);
+	ms_fixture_poke(&fx, a, &v, sizeof(v));
+	ms_fixture_poke(&fx, b, &v, sizeof(v));
+	{
+		const char *argv[] = { "remote",  "hunt",           tgt, "--type", "u32",
+			               "--range", arena_range(&fx), NULL };
+		assert_int_equal(ms_session_start(&s, argv), 0);
+	}
+	ms_session_send(&s, "4242");
+	ms_session_line(&s, got, sizeof(got));
+	assert_string_equal(got, "2 candidates");
+	v = 4250;
+	ms_fixture_poke(&fx, a, &v, sizeof(v));
+	ms_session_send(&s, ">");
+	ms_session_line(&s, got, sizeof(got));
+	assert_string_equal(got, "1 candidate");
+	ms_session_send(&s, "list");
+	ms_session_line(&s, got, sizeof(got));
+	snprintf(want, sizeof(want), "0x%llx  u32  4250  (was 4250)", (unsigned long long)a);
+	assert_string_equal(got, want);
+	ms_session_line(&s, got, sizeof(got));
+	assert_string_equal(got, "1 candidate");
+	ms_session_send(&s, "undo");
+	ms_session_line(&s, got, sizeof(got));
+	assert_string_equal(got, "2 candidates");
+	assert_int_equal(ms_session_end(&s, NULL), 0);
+	for (int i = 0; i < 6; i++) { /* three sets kept at once, then released */
+		char name[8];
+
+		snprintf(name, sizeof(name), "h%d", i % 3);
+		if (i < 3)
+			RUN_EXPECT(&r, 0, "remote", "scan", tgt, "--type", "u32", "--value", "7", "-o",
+			           set_path(name));
+		else
+			RUN_EXPECT(&r, 0, "release", set_path(name));
+		ms_run_free(&r);
+	}
+	assert_int_equal(ms_agent_finish(&other), 0);
+	v = 0;
+	ms_fixture_poke(&fx, a, &v, sizeof(v));
+	ms_fixture_poke(&fx, b, &v, sizeof(v));
 }
 
 /* The set's process exited: narrow says so (exit 1); a bad value is a usage error (exit 2). */
@@ -303,6 +367,7 @@ int main(void)
 		cmocka_unit_test(test_nothing_left_behind),
 		cmocka_unit_test(test_reference_to_other_agent_refused),
 		cmocka_unit_test(test_utf16_string),
+		cmocka_unit_test(test_remote_hunt),
 		cmocka_unit_test(test_errors),
 	};
 

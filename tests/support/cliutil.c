@@ -3,6 +3,7 @@
 #include "cliutil.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -51,15 +52,12 @@ static int buf_read_fd(struct buf *b, int fd)
 	return got == 0 ? 0 : 1;
 }
 
-static void cli_child(int out_fd, int err_fd, const char *const *argv)
+/* In a child: execs the CLI with ARGV (argv[0] excluded); never returns. */
+static void exec_cli(const char *const *argv)
 {
 	const char *args[64];
 	size_t n = 0;
-	int null_fd = open("/dev/null", O_RDONLY);
 
-	if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
-	    dup2(err_fd, STDERR_FILENO) < 0)
-		_exit(127);
 	signal(SIGPIPE, SIG_DFL);
 	args[n++] = MEMSCAN_CLI_PATH;
 	while (argv && *argv && n < 63)
@@ -67,6 +65,16 @@ static void cli_child(int out_fd, int err_fd, const char *const *argv)
 	args[n] = NULL;
 	ms_launch_exec(&ms_launch_cli, MEMSCAN_CLI_PATH, args);
 	_exit(127);
+}
+
+static void cli_child(int out_fd, int err_fd, const char *const *argv)
+{
+	int null_fd = open("/dev/null", O_RDONLY);
+
+	if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
+	    dup2(err_fd, STDERR_FILENO) < 0)
+		_exit(127);
+	exec_cli(argv);
 }
 
 /* Drains both pipes until EOF on both or the deadline; returns -1 on timeout or error. */
@@ -162,4 +170,96 @@ void ms_run_free(ms_run *r)
 	free(r->out);
 	free(r->err);
 	memset(r, 0, sizeof(*r));
+}
+
+int ms_session_start(ms_session *s, const char *const *argv)
+{
+	int in_p[2] = { -1, -1 }, out_p[2] = { -1, -1 }, err_fd;
+
+	memset(s, 0, sizeof(*s));
+	snprintf(s->err_path, sizeof(s->err_path), "/tmp/memscan-session-err.XXXXXX");
+	err_fd = mkstemp(s->err_path);
+	if (err_fd < 0 || pipe2(in_p, O_CLOEXEC) || pipe2(out_p, O_CLOEXEC))
+		return -1;
+	signal(SIGPIPE, SIG_IGN);
+	s->pid = fork();
+	if (s->pid < 0)
+		return -1;
+	if (s->pid == 0) {
+		if (dup2(in_p[0], STDIN_FILENO) < 0 || dup2(out_p[1], STDOUT_FILENO) < 0 ||
+		    dup2(err_fd, STDERR_FILENO) < 0)
+			_exit(127);
+		exec_cli(argv);
+	}
+	close(in_p[0]);
+	close(out_p[1]);
+	close(err_fd);
+	s->to = fdopen(in_p[1], "w");
+	s->from = out_p[0];
+	return s->to ? 0 : -1;
+}
+
+void ms_session_send(ms_session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfprintf(s->to, fmt, ap);
+	va_end(ap);
+	fputc('\n', s->to);
+	assert_int_equal(fflush(s->to), 0);
+}
+
+void ms_session_line(ms_session *s, char *buf, size_t size)
+{
+	int64_t deadline = ms_now_ms() + 20000;
+	char *nl;
+
+	while (!(nl = memchr(s->pending, '\n', s->npending))) {
+		struct pollfd pfd = { .fd = s->from, .events = POLLIN };
+		ssize_t got;
+
+		assert_true(s->npending < sizeof(s->pending) && ms_now_ms() < deadline);
+		if (poll(&pfd, 1, 1000) <= 0)
+			continue;
+		got = read(s->from, s->pending + s->npending, sizeof(s->pending) - s->npending);
+		if (got <= 0)
+			fail_msg("the CLI's output ended before a line came; it holds '%.*s'",
+			         (int)s->npending, s->pending);
+		s->npending += (size_t)got;
+	}
+	*nl = '\0';
+	snprintf(buf, size, "%s", s->pending);
+	s->npending -= (size_t)(nl + 1 - s->pending);
+	memmove(s->pending, nl + 1, s->npending);
+}
+
+int ms_session_end(ms_session *s, char **ret_err)
+{
+	int64_t deadline = ms_now_ms() + 20000;
+	int st = 0, status;
+	pid_t got;
+
+	if (s->to)
+		fclose(s->to);
+	s->to = NULL;
+	while ((got = waitpid(s->pid, &st, WNOHANG)) == 0 && ms_now_ms() < deadline)
+		usleep(10000);
+	if (got == 0) {
+		kill(s->pid, SIGKILL);
+		waitpid(s->pid, &st, 0);
+	}
+	close(s->from);
+	status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	if (ret_err) {
+		size_t len;
+
+		*ret_err = (char *)ms_file_read(s->err_path, &len);
+		*ret_err = realloc(*ret_err, len + 1);
+		assert_non_null(*ret_err);
+		(*ret_err)[len] = '\0';
+	}
+	unlink(s->err_path);
+	assert_true(got != 0);
+	return status;
 }

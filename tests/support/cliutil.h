@@ -27,4 +27,25 @@ void ms_run_free(ms_run *r);
 		assert_int_equal(ms_run_cli((r), argv_), 0);                                                 \
 	} while (0)
 
+/* An interactive CLI run (e.g. `memscan hunt`): lines written to its stdin, its stdout read line by
+ * line, its stderr collected in a file. */
+typedef struct ms_session {
+	pid_t pid;
+	FILE *to; /* the CLI's stdin */
+	int from; /* the CLI's stdout */
+	char err_path[64];
+	char pending[8192]; /* stdout read but not returned yet */
+	size_t npending;
+} ms_session;
+
+/* Starts the CLI with ARGV (argv[0] excluded, NULL-terminated). Returns 0 or -1. */
+int ms_session_start(ms_session *s, const char *const *argv);
+/* Writes one line (printf-style; the newline is added) to the CLI's stdin. */
+void ms_session_send(ms_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The next line of the CLI's stdout without its newline, in BUF; asserts one comes within 20 s. */
+void ms_session_line(ms_session *s, char *buf, size_t size);
+/* Closes the CLI's stdin, waits for it to exit (at most 20 s) and returns its exit status; *RET_ERR
+ * (if not NULL) receives its stderr (malloc'd). */
+int ms_session_end(ms_session *s, char **ret_err);
+
 #endif /* MEMSCAN_CLIUTIL_H */

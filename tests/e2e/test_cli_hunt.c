@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT */
+/* End-to-end tests of `memscan hunt` through a pipe: a hunt for values the test changes in the
+ * fixture, every prompt command, bad input that leaves the session going, and a target that exits. */
+#include "cliutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define SLOT_A 0x31000 /* arena offsets of the hunted u32 values */
+#define SLOT_B 0x31100
+
+static const char *arena_range(const ms_fixture *f)
+{
+	static char buf[64];
+
+	snprintf(buf, sizeof(buf), "%llx-%llx", (unsigned long long)f->arena,
+	         (unsigned long long)(f->arena + f->arena_len));
+	return buf;
+}
+
+static void poke_u32(ms_fixture *f, uint64_t addr, uint32_t v)
+{
+	ms_fixture_poke(f, addr, &v, sizeof(v));
+}
+
+/* Sends LINE and expects EXPECT as the next line of output. */
+static void step(ms_session *s, const char *line, const char *expect)
+{
+	char got[512];
+
+	ms_session_send(s, "%s", line);
+	ms_session_line(s, got, sizeof(got));
+	if (strcmp(got, expect))
+		fail_msg("after '%s': got '%s', expected '%s'", line, got, expect);
+}
+
+/* Sends "list" and expects one candidate, ADDR, with its value now (read with pread) and OLD. */
+static void list_one(ms_session *s, const ms_fixture *f, uint64_t addr, uint32_t old)
+{
+	char got[512], expect[128];
+	uint32_t now;
+
+	ms_session_send(s, "list");
+	ms_session_line(s, got, sizeof(got));
+	ms_fixture_peek(f, addr, &now, sizeof(now));
+	snprintf(expect, sizeof(expect), "0x%llx  u32  %u  (was %u)", (unsigned long long)addr, now, old);
+	assert_string_equal(got, expect);
+	ms_session_line(s, got, sizeof(got));
+	assert_string_equal(got, "1 candidate");
+}
+
+static void test_hunt(void **state)
+{
+	ms_fixture *f = *state;
+	const char *argv[] = {
+		"hunt", ms_fixture_pid_str(f), "--type", "u32", "--range", arena_range(f), NULL
+	};
+	uint64_t a = f->arena + SLOT_A, b = f->arena + SLOT_B;
+	ms_session s;
+	char *err;
+
+	poke_u32(f, a, 4242);
+	poke_u32(f, b, 4242);
+	assert_int_equal(ms_session_start(&s, argv), 0);
+	step(&s, "4242", "2 candidates");
+	poke_u32(f, a, 4250);
+	step(&s, ">", "1 candidate");
+	list_one(&s, f, a, 4250);
+	poke_u32(f, a, 4245);
+	step(&s, "-5", "1 candidate");
+	step(&s, "+1", "0 candidates");
+	step(&s, "undo", "1 candidate");
+	step(&s, "undo", "1 candidate");
+	step(&s, "undo", "2 candidates");
+	/* from the scan (both 4242): A changed, B did not */
+	step(&s, "=", "1 candidate");
+	list_one(&s, f, b, 4242);
+	step(&s, "undo", "2 candidates");
+	step(&s, "!=", "1 candidate");
+	poke_u32(f, a, 4000);
+	step(&s, "<", "1 candidate");
+	step(&s, "4000", "1 candidate");
+	step(&s, "4001", "0 candidates");
+	step(&s, "reset", "no candidates: type a value to scan for, or 'snapshot'");
+	step(&s, "type i16", "type i16; no candidates: type a value to scan for, or 'snapshot'");
+	step(&s, "type u32", "type u32; no candidates: type a value to scan for, or 'snapshot'");
+	/* unknown initial value: remember every slot, then keep the one that changed */
+	ms_session_send(&s, "snapshot");
+	{
+		char got[128], expect[128];
+
+		ms_session_line(&s, got, sizeof(got));
+		snprintf(expect, sizeof(expect), "%llu slots of u32 remembered (unknown value)",
+		         (unsigned long long)(f->arena_len / 4));
+		assert_string_equal(got, expect);
+	}
+	poke_u32(f, a, 77);
+	step(&s, "!=", "1 candidate");
+	list_one(&s, f, a, 77);
+	ms_session_send(&s, "quit");
+	assert_int_equal(ms_session_end(&s, &err), 0);
+	assert_string_equal(err, "");
+	free(err);
+}
+
+/* Bad lines say what is wrong on stderr and the session goes on; end of input ends it. */
+static void test_hunt_bad_input(void **state)
+{
+	ms_fixture *f = *state;
+	const char *argv[] = {
+		"hunt", ms_fixture_pid_str(f), "--type", "u8", "--range", arena_range(f), NULL
+	};
+	uint8_t *arena = malloc(f->arena_len);
+	char sevens[32];
+	size_t n = 0;
+	ms_session s;
+	char *err;
+
+	assert_non_null(arena);
+	ms_fixture_peek(f, f->arena, arena, f->arena_len);
+	for (size_t i = 0; i < f->arena_len; i++)
+		n += arena[i] == 7;
+	free(arena);
+	snprintf(sevens, sizeof(sevens), "%zu candidates", n);
+	assert_int_equal(ms_session_start(&s, argv), 0);
+	ms_session_send(&s, ">");
+	ms_session_send(&s, "300");
+	ms_session_send(&s, "12x");
+	ms_session_send(&s, "type zz");
+	ms_session_send(&s, "frobnicate now");
+	ms_session_send(&s, "%s", "   ");
+	ms_session_send(&s, "undo");
+	step(&s, "7", sevens); /* the first line of output: the lines before printed only errors */
+	ms_session_send(&s, "-x");
+	step(&s, "7", sevens);
+	assert_int_equal(ms_session_end(&s, &err), 0);
+	assert_non_null(strstr(err, "nothing to compare yet"));
+	assert_non_null(strstr(err, "'300' does not fit u8"));
+	assert_non_null(strstr(err, "'12x' is not a value of type u8 (at offset 2)"));
+	assert_non_null(strstr(err, "unknown type 'zz'"));
+	assert_non_null(strstr(err, "unknown command 'frobnicate'"));
+	assert_non_null(strstr(err, "nothing to undo"));
+	assert_non_null(strstr(err, "'x' is not a value of type u8"));
+	free(err);
+}
+
+/* The hunted process exits: the next step says so and the session ends with status 1. */
+static void test_hunt_target_exits(void **state)
+{
+	ms_fixture g = { 0 };
+	const char *argv[] = { "hunt", NULL, "--type", "u8", "--range", NULL, NULL };
+	ms_session s;
+	char *err, pid[16], expect[64];
+
+	(void)state;
+	assert_int_equal(ms_fixture_start(&g, NULL), 0);
+	snprintf(pid, sizeof(pid), "%d", (int)g.pid);
+	argv[1] = pid;
+	argv[5] = arena_range(&g);
+	assert_int_equal(ms_session_start(&s, argv), 0);
+	/* 1024 bytes of 7 in a fresh arena, less the two markers and the counter written over three */
+	step(&s, "7", "1021 candidates");
+	snprintf(expect, sizeof(expect), "PID %d exited", (int)g.pid);
+	ms_fixture_stop(&g);
+	ms_session_send(&s, ">");
+	assert_int_equal(ms_session_end(&s, &err), 1);
+	if (!strstr(err, expect))
+		fail_msg("stderr '%s' does not say '%s'", err, expect);
+	free(err);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hunt),
+		cmocka_unit_test(test_hunt_bad_input),
+		cmocka_unit_test(test_hunt_target_exits),
+	};
+
+	return cmocka_run_group_tests(tests, ms_fixture_setup, ms_fixture_teardown);
+}
