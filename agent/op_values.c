@@ -37,17 +37,29 @@ struct vset_page {
 	Memscan__V1__Region **region_ptrs;
 	const memscan_region **seen; /* the set's regions the page uses, in order */
 	size_t n, max, n_regions, width;
+	size_t room; /* packed bytes the page may still take (AGENT_VSET_PAGE_BYTES at first) */
 };
+
+/* Packed bytes of a candidate of WIDTH bytes with its old value, framing included (at most). */
+#define AGENT_CANDIDATE_PACKED(width) (32 + 2 * (size_t)(width))
 
 static int vset_page_add(void *ctx, const memscan_candidate *c)
 {
 	struct vset_page *pg = ctx;
 	Memscan__V1__Candidate *it = &pg->items[pg->n];
 	uint8_t *b = pg->bytes + pg->n * 2 * pg->width;
+	size_t cost = AGENT_CANDIDATE_PACKED(pg->width);
+	int new_region = !pg->n_regions || pg->seen[pg->n_regions - 1] != c->region;
 
-	if (!pg->n_regions || pg->seen[pg->n_regions - 1] != c->region) {
-		pg->seen[pg->n_regions] = c->region;
+	if (new_region) {
 		wire_region_to_proto(c->region, &pg->regions[pg->n_regions]);
+		cost += memscan__v1__region__get_packed_size(&pg->regions[pg->n_regions]) + 8;
+	}
+	if (pg->n && cost > pg->room)
+		return 1; /* the page is full (long region paths take room too) */
+	pg->room -= cost < pg->room ? cost : pg->room;
+	if (new_region) {
+		pg->seen[pg->n_regions] = c->region;
 		pg->region_ptrs[pg->n_regions] = &pg->regions[pg->n_regions];
 		pg->n_regions++;
 	}
@@ -89,11 +101,12 @@ static int vset_page_fill(agent_req *r, const memscan_value_set *set, uint64_t f
 	out->first = first;
 	if (first >= count || want == 0)
 		return MEMSCAN_OK;
-	cap = AGENT_VSET_PAGE_BYTES / (24 + 2 * width);
+	cap = AGENT_VSET_PAGE_BYTES / AGENT_CANDIDATE_PACKED(width);
 	cap = cap < AGENT_VSET_PAGE_MAX ? cap : AGENT_VSET_PAGE_MAX;
 	pg->max = (size_t)(want < count - first ? want : count - first);
 	pg->max = pg->max < cap ? pg->max : cap;
 	pg->width = width;
+	pg->room = AGENT_VSET_PAGE_BYTES;
 	pg->items = calloc(pg->max, sizeof(*pg->items));
 	pg->ptrs = calloc(pg->max, sizeof(*pg->ptrs));
 	pg->bytes = calloc(pg->max, 2 * width);
