@@ -7,6 +7,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -394,6 +395,54 @@ static void test_reference_file(void **state)
 
 static int write_auth(int with_other);
 
+/* The exit status and the first line of output of the agent run with ARGS (its options are checked
+ * before it loads a key). */
+static int agent_options(const char *args, char *line, size_t len)
+{
+	char cmd[512];
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "'%s' --listen tcp://127.0.0.1:0 %s 2>&1", MEMSCAN_AGENT_PATH, args);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	if (!fgets(line, (int)len, p))
+		line[0] = '\0';
+	return WEXITSTATUS(pclose(p));
+}
+
+/* The value-set settings: bad flags refused (exit 2), the config file's keys applied, --help. */
+static void test_set_options(void **state)
+{
+	static const char *const bad[] = { "--set-idle 0", "--set-idle 5x",   "--set-idle 31d",
+		                           "--max-sets 0", "--max-sets 1025", "--set-budget 1Q" };
+	memscan_filter f = arena_filter(fx.arena_len);
+	const char *extra[] = { "--config", NULL, NULL };
+	char line[512], conf[4300];
+	memscan_client_vset a, b;
+	memscan_client *c;
+	ms_agent other;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(agent_options(bad[i], line, sizeof(line)), 2);
+		assert_non_null(strstr(line, "bad value"));
+	}
+	assert_int_equal(agent_options("--help", line, sizeof(line)), 0);
+	assert_int_equal(ms_agent_init(&other), 0);
+	snprintf(conf, sizeof(conf), "%s/agent.conf", other.dir);
+	ms_write_str(conf, "set_idle = 10m\nmax_sets = 1\nset_budget = 64M\n", 0600);
+	extra[1] = conf;
+	assert_int_equal(ms_agent_start(&other, extra), 0);
+	c = client_of(&other, &other.full);
+	assert_call(c, memscan_client_value_scan(c, fx.pid, &f, MEMSCAN_VALUE_U32, "7", NULL, NULL, NULL, &a),
+	            MEMSCAN_OK);
+	assert_call(c, memscan_client_value_scan(c, fx.pid, &f, MEMSCAN_VALUE_U32, "7", NULL, NULL, NULL, &b),
+	            MEMSCAN_ERR_LIMIT);
+	assert_non_null(strstr(memscan_client_last_error(c), "keeps 1 value sets"));
+	memscan_client_free(c);
+	assert_int_equal(ms_agent_finish(&other), 0);
+}
+
 /* A reload that removes a key drops its sets (the other key's stay). */
 static void test_revoked_key_sets_dropped(void **state)
 {
@@ -474,6 +523,7 @@ int main(void)
 		cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_reference_file),
 		cmocka_unit_test(test_revoked_key_sets_dropped),
+		cmocka_unit_test(test_set_options),
 		cmocka_unit_test(test_idle_expiry),
 	};
 	int fails, rc;
