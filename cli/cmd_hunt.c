@@ -238,10 +238,16 @@ static int run_command(struct hunt *h, const char *cmd, const char *arg)
 /* A value to scan for or narrow to. */
 static void value_step(struct hunt *h, const char *text)
 {
-	if (current(h))
-		narrow_step(h, MEMSCAN_PRED_EQ, text);
-	else
+	memscan_value *check = NULL;
+
+	if (!current(h)) {
 		first_scan(h, text);
+		return;
+	}
+	/* a number is checked here, so that a mistake is called a value, not an --eq operand */
+	if (h->type == MEMSCAN_VALUE_STR || cli_value_parse(h->type, "value", text, NULL, &check) == CLI_OK)
+		narrow_step(h, MEMSCAN_PRED_EQ, text);
+	memscan_value_free(check);
 }
 
 static void handle_line(struct hunt *h, char *line)
@@ -354,10 +360,15 @@ static int hunt_run(struct hunt *h)
 	while (!h->done && input_line(h, line, sizeof(line))) {
 		handle_line(h, line);
 		fflush(stdout);
-		/* Ctrl-C cancelled at most that step; SIGTERM ends the session */
-		if (cli_cancel_reset() == SIGTERM)
+		/* Ctrl-C cancelled at most that step; SIGTERM ends the session as shells report it */
+		if (cli_cancel_reset() == SIGTERM) {
+			h->ret = 128 + SIGTERM;
 			break;
+		}
 	}
+	/* a SIGTERM that came with the end of input still ends the session as SIGTERM */
+	if (!h->ret && cli_cancel_reset() == SIGTERM)
+		h->ret = 128 + SIGTERM;
 	input_close(h);
 	drop_all(h);
 	return h->ret;

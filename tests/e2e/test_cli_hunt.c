@@ -4,7 +4,10 @@
 #include "cliutil.h"
 
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define SLOT_A 0x31000 /* arena offsets of the hunted u32 values */
 #define SLOT_B 0x31100
@@ -132,6 +135,7 @@ static void test_hunt_bad_input(void **state)
 	ms_session_send(&s, "undo");
 	step(&s, "7", sevens); /* the first line of output: the lines before printed only errors */
 	ms_session_send(&s, "-x");
+	ms_session_send(&s, "256");
 	step(&s, "7", sevens);
 	assert_int_equal(ms_session_end(&s, &err), 0);
 	assert_non_null(strstr(err, "nothing to compare yet"));
@@ -141,6 +145,7 @@ static void test_hunt_bad_input(void **state)
 	assert_non_null(strstr(err, "unknown command 'frobnicate'"));
 	assert_non_null(strstr(err, "nothing to undo"));
 	assert_non_null(strstr(err, "'x' is not a value of type u8"));
+	assert_non_null(strstr(err, "value '256' does not fit u8"));
 	free(err);
 }
 
@@ -169,12 +174,59 @@ static void test_hunt_target_exits(void **state)
 	free(err);
 }
 
+/* Waits until the CLI of S blocks reading its stdin (/proc/PID/syscall names read), at most 10 s. */
+static void wait_for_prompt(const ms_session *s)
+{
+	char path[64], line[256];
+	int64_t deadline = ms_now_ms() + 10000;
+
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)s->pid);
+	for (;;) {
+		FILE *fp = fopen(path, "r");
+		long nr = -2;
+
+		assert_non_null(fp);
+		if (fgets(line, sizeof(line), fp) && line[0] >= '0' && line[0] <= '9') /* not "running" */
+			nr = strtol(line, NULL, 10);
+		fclose(fp);
+		if (nr == SYS_read)
+			return;
+		assert_true(ms_now_ms() < deadline);
+		usleep(2000);
+	}
+}
+
+/* Ctrl-C at the prompt does not end the session; SIGTERM does (status 143, as shells report). */
+static void test_hunt_signals(void **state)
+{
+	ms_fixture *f = *state;
+	const char *argv[] = {
+		"hunt", ms_fixture_pid_str(f), "--type", "u16", "--range", arena_range(f), NULL
+	};
+	ms_session s;
+	char *err;
+
+	assert_int_equal(ms_session_start(&s, argv), 0);
+	step(&s, "type", "type u16"); /* started: its handler is in place (ld.so reads files too) */
+	wait_for_prompt(&s);
+	kill(s.pid, SIGINT);
+	step(&s, "reset", "no candidates: type a value to scan for, or 'snapshot'");
+	wait_for_prompt(&s);
+	kill(s.pid, SIGINT);
+	step(&s, "type", "type u16");
+	wait_for_prompt(&s);
+	kill(s.pid, SIGTERM);
+	assert_int_equal(ms_session_end(&s, &err), 128 + SIGTERM);
+	free(err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hunt),
 		cmocka_unit_test(test_hunt_bad_input),
 		cmocka_unit_test(test_hunt_target_exits),
+		cmocka_unit_test(test_hunt_signals),
 	};
 
 	return cmocka_run_group_tests(tests, ms_fixture_setup, ms_fixture_teardown);
