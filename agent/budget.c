@@ -33,6 +33,16 @@ static void budget_msg(char *msg, size_t msg_len, uint64_t bytes, uint64_t used,
 	         key, flag);
 }
 
+/* True (the reason in MSG) if BYTES more would exceed the agent's budget; budget_lock held. */
+static int agent_global_over(const agent *ag, uint64_t bytes, char *msg, size_t msg_len)
+{
+	if (bytes <= ag->cfg.global_budget - ag->global_used)
+		return 0;
+	budget_msg(msg, msg_len, bytes, ag->global_used, ag->cfg.global_budget, "the agent's memory budget",
+	           "retry later", "global_budget");
+	return 1;
+}
+
 int agent_budget_reserve(agent *ag, agent_session *s, uint64_t bytes, char *msg, size_t msg_len)
 {
 	int r = 0;
@@ -42,9 +52,7 @@ int agent_budget_reserve(agent *ag, agent_session *s, uint64_t bytes, char *msg,
 		budget_msg(msg, msg_len, bytes, s->budget_used, ag->cfg.session_budget,
 		           "this session's memory budget", "release snapshots", "session_budget");
 		r = -1;
-	} else if (bytes > ag->cfg.global_budget - ag->global_used) {
-		budget_msg(msg, msg_len, bytes, ag->global_used, ag->cfg.global_budget,
-		           "the agent's memory budget", "retry later", "global_budget");
+	} else if (agent_global_over(ag, bytes, msg, msg_len)) {
 		r = -1;
 	} else {
 		s->budget_used += bytes;
@@ -73,4 +81,24 @@ int agent_pending_charge(agent_req *r, uint64_t bytes, const char *what)
 	p->owner = r->s;
 	p->charged += bytes;
 	return MEMSCAN_OK;
+}
+
+int agent_global_reserve(agent *ag, uint64_t bytes, char *msg, size_t msg_len)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&ag->budget_lock);
+	if (agent_global_over(ag, bytes, msg, msg_len))
+		r = -1;
+	else
+		ag->global_used += bytes;
+	pthread_mutex_unlock(&ag->budget_lock);
+	return r;
+}
+
+void agent_global_release(agent *ag, uint64_t bytes)
+{
+	pthread_mutex_lock(&ag->budget_lock);
+	ag->global_used -= bytes < ag->global_used ? bytes : ag->global_used;
+	pthread_mutex_unlock(&ag->budget_lock);
 }

@@ -28,6 +28,12 @@ static const struct agent_op {
 	{ MEMSCAN__V1__REQUEST__OP_DIFF, "diff", CHAN_PERM_READ, agent_op_diff, 0 },
 	{ MEMSCAN__V1__REQUEST__OP_SCAN, "scan", CHAN_PERM_SCAN, agent_op_scan, 0 },
 	{ MEMSCAN__V1__REQUEST__OP_RELEASE, "release", CHAN_PERM_READ, agent_op_release, 0 },
+	{ MEMSCAN__V1__REQUEST__OP_VALUE_SCAN, "value_scan", CHAN_PERM_SCAN, agent_op_value_scan, 0 },
+	{ MEMSCAN__V1__REQUEST__OP_VALUE_NARROW, "value_narrow", CHAN_PERM_SCAN, agent_op_value_narrow, 0 },
+	{ MEMSCAN__V1__REQUEST__OP_VALUE_CANDIDATES, "value_candidates", CHAN_PERM_SCAN,
+	  agent_op_value_candidates, 0 },
+	{ MEMSCAN__V1__REQUEST__OP_VALUE_RELEASE, "value_release", CHAN_PERM_SCAN, agent_op_value_release,
+	  0 },
 	/* Next continues a result whose operation was already granted */
 	{ MEMSCAN__V1__REQUEST__OP_NEXT, "next", 0, agent_op_next, 0 },
 	/* pointer scans reveal where pointers lead, as scan reveals contents */

@@ -37,6 +37,7 @@ int cmd_scan(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
 int cmd_narrow(int argc, char **argv);
 int cmd_matches(int argc, char **argv);
+int cmd_release(int argc, char **argv);
 int cmd_hunt(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_remote(int argc, char **argv);

@@ -558,7 +558,7 @@ int cmd_scan(int argc, char **argv)
 	if (ret == CLI_OK)
 		ret = cli_target_check(o.pos[0]);
 	if (ret == CLI_OK && (o.type || (o.seen & OPTS_VALUE_SCAN)))
-		return cli_remote_mode ? cli_remote_values_refused() : cmd_scan_values(&o);
+		return cmd_scan_values(&o);
 	if (ret == CLI_OK)
 		ret = pattern_compile(o.pattern, &pat);
 	if (ret == CLI_OK)

@@ -20,6 +20,9 @@ static const struct {
 	{ "scan", cmd_scan },
 	{ "snapshot", cmd_snapshot },
 	{ "diff", cmd_diff },
+	{ "narrow", cmd_narrow },
+	{ "matches", cmd_matches },
+	{ "hunt", cmd_hunt },
 	{ "pointers", cmd_pointers },
 	{ "resolve", cmd_resolve },
 };
@@ -40,8 +43,7 @@ const char *cli_remote_command_names(void)
 int cmd_remote(int argc, char **argv)
 {
 	if (argc < 2) {
-		cli_err(
-		    "remote needs a command: ps, regions, read, scan, snapshot, diff, pointers or resolve");
+		cli_err("remote needs a command: %s", cli_remote_command_names());
 		cli_print_help(stderr, "remote");
 		return CLI_USAGE;
 	}
@@ -53,9 +55,7 @@ int cmd_remote(int argc, char **argv)
 			return remote_cmds[i].fn(argc - 1, argv + 1);
 		}
 	}
-	cli_err("unknown remote command '%s': expected ps, regions, read, scan, snapshot, diff, pointers or "
-	        "resolve",
-	        argv[1]);
+	cli_err("unknown remote command '%s': expected one of %s", argv[1], cli_remote_command_names());
 	return CLI_USAGE;
 }
 

@@ -105,6 +105,13 @@ static const struct cli_cmd commands[] = {
 	  "  --max N   print at most N (default 20, then '... and K more')\n"
 	  "  --json    one object per candidate: address, type, value, old, module, offset; the\n"
 	  "            summary line goes to stderr\n" },
+	{ "release", cmd_release, "drop a set an agent keeps, and its file",
+	  "usage: memscan release SET [--identity FILE]\n"
+	  "\n"
+	  "SET is the file 'memscan remote scan ... -o SET' wrote: the agent it names drops the set (as\n"
+	  "it does by itself after its idle time, 30 minutes by default), then SET is deleted. A local\n"
+	  "set file is only deleted. Prints 'released SET'.\n"
+	  "  --identity FILE   the key that made the set (default ~/.config/memscan/id_x25519)\n" },
 	{ "hunt", cmd_hunt, "find a value interactively: scan, then narrow step by step",
 	  "usage: memscan hunt PID [--type TYPE] [--align N] [FILTERS]\n"
 	  "\n"
@@ -151,15 +158,18 @@ static const struct cli_cmd commands[] = {
 	  "  -o, --output FILE   write the heatmap as an SVG picture to FILE\n"
 	  "  --json              one object per cell that changed: {address, size, "
 	  "changes}\n" QUIET_HELP READ_ABSENT_HELP FILTER_HELP },
-	{ "remote", cmd_remote,
-	  "run ps, regions, read, scan, snapshot, diff, pointers or resolve through a memscan-agent",
+	{ "remote", cmd_remote, "run a command through a memscan-agent (ps, scan, diff, narrow, hunt, ...)",
 	  "usage: memscan remote ps HOST[:PORT] [NAME] [--json] [--identity FILE]\n"
 	  "       memscan remote regions|read|scan|snapshot|diff|pointers|resolve TARGET ... [--identity "
 	  "FILE]\n"
+	  "       memscan remote narrow|matches SET ... [--identity FILE]\n"
+	  "       memscan remote hunt TARGET ... [--identity FILE]\n"
 	  "\n"
 	  "Runs a command on the host of a memscan-agent, with exactly the options and the output of the\n"
 	  "local command (see 'memscan help COMMAND'). Remote diff keeps its baseline on the agent and\n"
-	  "receives only what changed; --watch works remotely too.\n"
+	  "receives only what changed; --watch works remotely too. A value scan (scan --type) keeps its\n"
+	  "candidates on the agent: -o SET writes a reference to them, which narrow, matches and release\n"
+	  "follow to the agent (with or without 'remote'); the agent drops a set 30 minutes unused.\n"
 	  "  TARGET            HOST:PID, HOST:PORT:PID or [IPv6]:PORT:PID (default port 7777)\n"
 	  "  --identity FILE   this client's private key (default ~/.config/memscan/id_x25519, or\n"
 	  "                    $XDG_CONFIG_HOME/memscan/id_x25519)\n"

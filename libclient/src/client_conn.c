@@ -73,8 +73,10 @@ static int resolve_agent_key(memscan_client *c)
 	char path[CLIENT_PATH_MAX], hostport[CLIENT_PATH_MAX];
 	int rv;
 
+	c->have_agent_pub = 0;
 	if (c->have_pinned) {
 		memcpy(c->agent_pub, c->pinned_pub, KEYFILE_KEY_LEN);
+		c->have_agent_pub = 1;
 		return MEMSCAN_OK;
 	}
 	if (c->known_agents)
@@ -90,7 +92,10 @@ static int resolve_agent_key(memscan_client *c)
 		                   "no key for %s in %s: pin the agent's key with `memscan trust %s KEY` "
 		                   "(the agent prints its fingerprint when it starts)",
 		                   hostport, path, hostport);
-	return rv < 0 ? client_key_err(rv) : MEMSCAN_OK;
+	if (rv < 0)
+		return client_key_err(rv);
+	c->have_agent_pub = 1;
+	return MEMSCAN_OK;
 }
 
 /* Pipe notifications run on nng's threads: they only flag the connection as lost. */
@@ -206,6 +211,10 @@ static int hello(memscan_client *c)
 		for (size_t i = 0; i < resp->hello->n_encodings; i++)
 			if (resp->hello->encodings[i] == MEMSCAN__V1__ENCODING__ENCODING_ZSTD)
 				c->agent_zstd = 1;
+		c->agent_value_sets = 0;
+		for (size_t i = 0; i < resp->hello->n_features; i++)
+			if (resp->hello->features[i] == MEMSCAN__V1__FEATURE__FEATURE_VALUE_SETS)
+				c->agent_value_sets = 1;
 	}
 	wire_free_response(resp);
 	return r;

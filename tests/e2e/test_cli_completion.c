@@ -84,7 +84,8 @@ static void test_bash_commands_and_values(void **state)
 	out = bash_complete(script, "memscan regions 1 --kind ");
 	assert_string_equal(out, "heap\nstack\nanon\nfile\nspecial\n");
 	out = bash_complete(script, "memscan remote ");
-	assert_string_equal(out, "ps\nregions\nread\nscan\nsnapshot\ndiff\npointers\nresolve\n");
+	assert_string_equal(
+	    out, "ps\nregions\nread\nscan\nsnapshot\ndiff\nnarrow\nmatches\nhunt\npointers\nresolve\n");
 	out = bash_complete(script, "memscan remote diff host:1 --id");
 	assert_string_equal(out, "--identity\n");
 	out = bash_complete(script, "memscan diff 1 -");
@@ -111,10 +112,20 @@ static void test_bash_offers_every_documented_option(void **state)
 			continue;
 		RUN(&usage, cmd, "--help");
 		assert_int_equal(usage.status, 0);
-		/* remote's first word is a command: its options are the remote diff's */
+		/* remote's first word is a command: its options are those of the remote diff and scan */
 		snprintf(typed, sizeof(typed), "memscan %s -",
 		         strcmp(cmd, "remote") ? cmd : "remote diff h:1");
 		opts = strdup(bash_complete(script, typed));
+		if (!strcmp(cmd, "remote")) {
+			const char *more = bash_complete(script, "memscan remote scan h:1 -");
+			char *both = malloc(strlen(opts) + strlen(more) + 1);
+
+			assert_non_null(both);
+			memcpy(both, opts, strlen(opts));
+			memcpy(both + strlen(opts), more, strlen(more) + 1);
+			free(opts);
+			opts = both;
+		}
 		for (p = strtok_r(usage.out, " \t\n[]|,=\":.()'", &save2); p;
 		     p = strtok_r(NULL, " \t\n[]|,=\":.()'", &save2)) {
 			if (strncmp(p, "--", 2) || p[2] < 'a' || p[2] > 'z')
