@@ -137,9 +137,23 @@ echo "== memscan remote diff $target --watch --interval 300ms --count 3 =="
 "$memscan" remote diff "$target" --watch --interval 300ms --count 3 --range "$range"
 
 echo
+echo "== a value hunt through the agent: which byte of the arena counts up? =="
+set_file=$work/counter.set
+echo "\$ memscan remote scan $target --type u8 --unknown --range $range -o counter.set"
+"$memscan" remote scan "$target" --type u8 --unknown --range "$range" -o "$set_file"
+sleep 0.3
+echo "\$ memscan narrow counter.set --increased     # the set stays on the agent; only counts travel"
+"$memscan" narrow "$set_file" --increased
+sleep 0.3
+echo "\$ memscan narrow counter.set --increased"
+"$memscan" narrow "$set_file" --increased
+echo "\$ memscan release counter.set"
+"$memscan" release "$set_file"
+
+echo
 echo "== the same scan locally: memscan scan $pid --pattern \"4D 5A 90 00\" =="
 "$memscan" scan "$pid" --pattern "4D 5A 90 00"
 
 echo
 echo "== the agent's audit log (one line per request, never memory contents) =="
-tail -n 4 "$work/agent.log"
+tail -n 6 "$work/agent.log"
