@@ -191,6 +191,19 @@ static int agent_apply(agent_config *cfg, int opt, const char *value)
 	return -1;
 }
 
+/* Says that VALUE is refused for NAME (WHERE: "FILE:LINE: " or ""), with what to write for a listen
+ * address without its transport. */
+static void agent_bad_value(const char *where, const char *value, const char *name, int opt)
+{
+	if (opt == OPT_LISTEN && !strstr(value, "://"))
+		fprintf(stderr,
+		        "memscan-agent: %sbad value '%s' for %s: a listen address names its transport: "
+		        "tcp://%s (or ipc:///PATH for a local socket)\n",
+		        where, value, name, value);
+	else
+		fprintf(stderr, "memscan-agent: %sbad value '%s' for %s (see --help)\n", where, value, name);
+}
+
 static const struct agent_opt_name *agent_find_opt(const char *name, int by_flag)
 {
 	for (size_t i = 0; i < sizeof(agent_opts) / sizeof(agent_opts[0]); i++)
@@ -234,7 +247,10 @@ static int agent_config_line(agent_config *cfg, const char *path, unsigned linen
 		return -1;
 	}
 	if (agent_apply(cfg, o->opt, value) != 0) {
-		fprintf(stderr, "memscan-agent: %s:%u: bad value '%s' for %s\n", path, lineno, value, key);
+		char where[4200];
+
+		snprintf(where, sizeof(where), "%s:%u: ", path, lineno);
+		agent_bad_value(where, value, key, o->opt);
 		return -1;
 	}
 	return 0;
@@ -325,8 +341,7 @@ static int agent_config_flags(agent_config *cfg, int argc, char **argv)
 			listen_seen = 1;
 		}
 		if (agent_apply(cfg, o->opt, value) != 0) {
-			fprintf(stderr, "memscan-agent: bad value '%s' for %s (see --help)\n", value,
-			        o->flag);
+			agent_bad_value("", value, o->flag, o->opt);
 			return -1;
 		}
 	}

@@ -180,11 +180,18 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_key_fingerprint(const char *path,
                                                           char ret_fingerprint[MEMSCAN_FINGERPRINT_LEN],
                                                           char *err, size_t err_len);
 /* Pins PUBLIC_LINE ("memscan-x25519 BASE64 [comment]") as the key of the agent at HOSTPORT
- * ("host:port", "[v6]:port") in KNOWN_AGENTS (NULL = the default file), replacing an older pin. */
+ * ("host:port", "[v6]:port" or "ipc:///path") in KNOWN_AGENTS (NULL = the default file). Pinning
+ * the key already pinned there succeeds; a different key already pinned there is never replaced:
+ * AUTH, with ERR naming both fingerprints (use memscan_key_trust_replace once the change is checked). */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_key_trust(const char *known_agents, const char *hostport,
                                                     const char *public_line,
                                                     char ret_fingerprint[MEMSCAN_FINGERPRINT_LEN], char *err,
                                                     size_t err_len);
+/* memscan_key_trust that replaces whatever key is pinned for HOSTPORT (`memscan trust --replace`). */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_key_trust_replace(const char *known_agents, const char *hostport,
+                                                            const char *public_line,
+                                                            char ret_fingerprint[MEMSCAN_FINGERPRINT_LEN],
+                                                            char *err, size_t err_len);
 /* The default identity file: $XDG_CONFIG_HOME/memscan/id_x25519 or ~/.config/memscan/id_x25519. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_key_default_identity(char *out, size_t out_len);
 
