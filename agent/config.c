@@ -24,6 +24,7 @@ enum agent_opt {
 	OPT_HS_TIMEOUT,
 	OPT_MAX_SNAPSHOTS,
 	OPT_READ_ABSENT,
+	OPT_KEYSCAN,
 };
 
 /* Every setting: its config-file key and its flag. A switch's flag takes no value: it stands for
@@ -45,6 +46,7 @@ static const struct agent_opt_name {
 	{ "handshake_timeout_ms", "--handshake-timeout", OPT_HS_TIMEOUT, NULL },
 	{ "max_snapshots", "--max-snapshots", OPT_MAX_SNAPSHOTS, NULL },
 	{ "read_absent", "--read-absent", OPT_READ_ABSENT, "yes" },
+	{ "keyscan", "--no-keyscan", OPT_KEYSCAN, "no" },
 };
 
 static void agent_usage(FILE *out)
@@ -68,6 +70,8 @@ static void agent_usage(FILE *out)
 	        "  --read-absent             read pages the kernel reports as never written instead of\n"
 	        "                            treating them as zeros (for memory supplied on demand, e.g.\n"
 	        "                            userfaultfd); config: read_absent = yes\n"
+	        "  --no-keyscan              do not tell clients this agent's public key before a\n"
+	        "                            handshake ('memscan keyscan'); config: keyscan = no\n"
 	        "  --help, --version\n"
 	        "authorized_keys: one client a line, 'OPTIONS memscan-x25519 BASE64 [comment]' with\n"
 	        "  perms=list,read,scan  list: processes and regions; read: read, snapshot, diff;\n"
@@ -187,6 +191,8 @@ static int agent_apply(agent_config *cfg, int opt, const char *value)
 		return agent_parse_uint(value, 1, AGENT_MAX_SNAPSHOTS, &cfg->max_snapshots);
 	case OPT_READ_ABSENT:
 		return agent_parse_bool(value, &cfg->read_absent);
+	case OPT_KEYSCAN:
+		return agent_parse_bool(value, &cfg->keyscan);
 	}
 	return -1;
 }
@@ -291,6 +297,7 @@ static int agent_config_defaults(agent_config *cfg)
 	cfg->global_budget = 4ull << 30;
 	cfg->handshake_timeout_ms = 5000;
 	cfg->max_snapshots = AGENT_DEFAULT_SNAPSHOTS;
+	cfg->keyscan = 1;
 	if (agent_set_string(&cfg->key_path, AGENT_DEFAULT_KEY) ||
 	    agent_set_string(&cfg->auth_path, AGENT_DEFAULT_AUTH))
 		return -1;

@@ -43,6 +43,7 @@ int cmd_remote(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_fingerprint(int argc, char **argv);
 int cmd_trust(int argc, char **argv);
+int cmd_keyscan(int argc, char **argv);
 int cmd_completion(int argc, char **argv);
 
 #endif /* MEMSCAN_CLI_CMD_H */

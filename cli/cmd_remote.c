@@ -155,3 +155,36 @@ int cmd_trust(int argc, char **argv)
 	printf("pinned %s %s\n", pos[0], fp);
 	return CLI_OK;
 }
+
+int cmd_keyscan(int argc, char **argv)
+{
+	char url[300], name[280], line[MEMSCAN_KEY_LINE_LEN], fp[MEMSCAN_FINGERPRINT_LEN];
+	memscan_client *c = NULL;
+	int err, ret;
+
+	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
+		return cli_print_help(stdout, "keyscan");
+	if (argc != 2) {
+		cli_err("usage: memscan keyscan HOST[:PORT] | ipc:///PATH");
+		return CLI_USAGE;
+	}
+	ret = cli_agent_address(argv[1], url, sizeof(url), name, sizeof(name));
+	if (ret != CLI_OK)
+		return ret;
+	err = memscan_client_new(&c);
+	if (err == MEMSCAN_OK)
+		err = memscan_client_keyscan(c, url, line, sizeof(line), fp);
+	if (err != MEMSCAN_OK) {
+		cli_err("keyscan %s: %s", name, c ? memscan_client_last_error(c) : memscan_strerror(err));
+		memscan_client_free(c);
+		return CLI_FAIL;
+	}
+	memscan_client_free(c);
+	printf("%s %s\n", line, name);
+	/* the answer came over an unauthenticated exchange: a person must compare it */
+	fprintf(stderr,
+	        "%s %s (not authenticated: compare it with the fingerprint memscan-agent printed at start "
+	        "on that host before 'memscan trust %s -')\n",
+	        name, fp, name);
+	return CLI_OK;
+}

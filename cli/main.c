@@ -174,6 +174,15 @@ static const struct cli_cmd commands[] = {
 	  "  --known-agents FILE   the file to write instead of the default\n"
 	  "A pin for an address (127.0.0.1:7777) is also found when you connect by a name that resolves\n"
 	  "to it (localhost:7777); a pin for a name is found only when you connect by that name.\n" },
+	{ "keyscan", cmd_keyscan, "ask an agent for its public key (unauthenticated)",
+	  "usage: memscan keyscan HOST[:PORT] | ipc:///PATH\n"
+	  "\n"
+	  "Asks the agent for its public key before any handshake and prints its line\n"
+	  "'memscan-x25519 BASE64 HOST:PORT' on stdout and its fingerprint on stderr. Nothing\n"
+	  "authenticates this answer: compare the fingerprint with the one memscan-agent printed at start\n"
+	  "on its host (or 'memscan fingerprint /etc/memscan/agent.key.pub' there), then pin it:\n"
+	  "  memscan keyscan HOST:PORT | memscan trust HOST:PORT -\n"
+	  "Agents started with --no-keyscan close the connection instead.\n" },
 	{ "completion", cmd_completion, "print shell completion for bash, zsh or fish",
 	  "usage: memscan completion bash|zsh|fish\n"
 	  "\n"

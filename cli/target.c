@@ -131,6 +131,33 @@ int cli_target_check(const char *text)
 	return CLI_USAGE;
 }
 
+/* The nng URL of EP into URL, and its name for messages ("HOST:PORT", "[V6]:PORT", "ipc:///PATH")
+ * into NAME. */
+static void endpoint_names(const struct endpoint *ep, char *url, size_t url_len, char *name, size_t name_len)
+{
+	if (ep->ipc) {
+		snprintf(name, name_len, "%s", ep->host);
+		snprintf(url, url_len, "%s", ep->host);
+		return;
+	}
+	snprintf(name, name_len, ep->v6 ? "[%s]:%u" : "%s:%u", ep->host, ep->port);
+	snprintf(url, url_len, "tcp://%s", name);
+}
+
+int cli_agent_address(const char *text, char *ret_url, size_t url_len, char *ret_name, size_t name_len)
+{
+	struct endpoint ep;
+
+	if (parse_endpoint(text, 0, &ep)) {
+		cli_err("invalid agent address '%s': expected HOST, HOST:PORT, [IPv6]:PORT or ipc:///PATH "
+		        "(default port %d)",
+		        text, MEMSCAN_DEFAULT_PORT);
+		return CLI_USAGE;
+	}
+	endpoint_names(&ep, ret_url, url_len, ret_name, name_len);
+	return CLI_OK;
+}
+
 /* HOST:N tries the default port: if nothing answered there, N may have been meant as the port. */
 static void port_hint(const struct cli_target *t, const struct endpoint *ep, int err)
 {
@@ -146,17 +173,11 @@ static void port_hint(const struct cli_target *t, const struct endpoint *ep, int
 /* Connects to EP with O's identity; prints errors, returns the exit code. */
 static int remote_connect(const struct cli_opts *o, const struct endpoint *ep, struct cli_target *t)
 {
-	char url[300], identity[4096];
+	char url[300], name[280], identity[4096];
 	int err;
 
-	if (ep->ipc) {
-		snprintf(t->where, sizeof(t->where), " on %s", ep->host);
-		snprintf(url, sizeof(url), "%s", ep->host);
-	} else {
-		snprintf(t->where, sizeof(t->where), ep->v6 ? " on [%s]:%u" : " on %s:%u", ep->host,
-		         ep->port);
-		snprintf(url, sizeof(url), ep->v6 ? "tcp://[%s]:%u" : "tcp://%s:%u", ep->host, ep->port);
-	}
+	endpoint_names(ep, url, sizeof(url), name, sizeof(name));
+	snprintf(t->where, sizeof(t->where), " on %s", name);
 	if (o->identity)
 		snprintf(identity, sizeof(identity), "%s", o->identity);
 	else if (memscan_key_default_identity(identity, sizeof(identity)) != MEMSCAN_OK) {

@@ -401,6 +401,79 @@ int client_ensure_session(memscan_client *c)
 	return reconnect(c);
 }
 
+/* ---- keyscan: the agent's key before any handshake ---- */
+
+/* Sends a keyscan request on the dialed socket and reads the agent's answer into PUB. */
+static int keyscan_exchange(memscan_client *c, uint8_t pub[KEYFILE_KEY_LEN])
+{
+	uint8_t frame[CHAN_KEYSCAN_LEN];
+	nng_msg *msg = NULL;
+	int rv;
+
+	chan_keyscan_request(frame);
+	if (nng_msg_alloc(&msg, 0) || nng_msg_append(msg, frame, sizeof(frame))) {
+		nng_msg_free(msg);
+		return client_fail(c, MEMSCAN_ERR_NO_MEMORY, "out of memory");
+	}
+	rv = client_send_frame(c, msg, "sending the keyscan request");
+	if (rv != MEMSCAN_OK)
+		return rv;
+	rv = client_sock_recv(c, &msg);
+	if (rv == NNG_ETIMEDOUT)
+		return client_fail(c, MEMSCAN_ERR_TIMEOUT,
+		                   "agent at %s did not answer the keyscan within %d ms", c->url,
+		                   c->timeout_ms);
+	if (rv)
+		return client_fail(
+		    c, MEMSCAN_ERR_PROTOCOL,
+		    "agent at %s closed the connection instead of telling its key: keyscan is "
+		    "off there (memscan-agent --no-keyscan), over its rate, or the agent predates "
+		    "it; copy its .pub file (/etc/memscan/agent.key.pub) from its host instead",
+		    c->url);
+	rv = chan_agent_key_read(nng_msg_body(msg), nng_msg_len(msg), pub);
+	nng_msg_free(msg);
+	if (rv)
+		return client_fail(c, MEMSCAN_ERR_PROTOCOL,
+		                   "agent at %s answered the keyscan with a malformed key", c->url);
+	return MEMSCAN_OK;
+}
+
+int memscan_client_keyscan(memscan_client *c, const char *url, char *ret_line, size_t line_len,
+                           char ret_fingerprint[MEMSCAN_FINGERPRINT_LEN])
+{
+	char hostport[CLIENT_PATH_MAX];
+	uint8_t pub[KEYFILE_KEY_LEN];
+	struct addrinfo *ai = NULL;
+	int r;
+
+	if (ret_line && line_len)
+		ret_line[0] = '\0';
+	if (ret_fingerprint)
+		ret_fingerprint[0] = '\0';
+	if (!c || !url || !ret_line || line_len < MEMSCAN_KEY_LINE_LEN || !ret_fingerprint)
+		return MEMSCAN_ERR_INVALID_ARG;
+	client_lock(c);
+	client_drop(c);
+	r = set_url(c, url);
+	if (r == MEMSCAN_OK && url_hostport(c->url, hostport, sizeof(hostport)) == 0)
+		r = resolve_host(c, hostport, &ai);
+	if (ai)
+		freeaddrinfo(ai);
+	if (r == MEMSCAN_OK)
+		r = open_socket(c);
+	if (r == MEMSCAN_OK)
+		r = dial(c);
+	if (r == MEMSCAN_OK)
+		r = keyscan_exchange(c, pub);
+	client_drop(c);
+	if (r == MEMSCAN_OK) {
+		keyfile_format_public(pub, ret_line, line_len);
+		keyfile_fingerprint(pub, ret_fingerprint);
+	}
+	client_unlock(c);
+	return r;
+}
+
 /* ---- calls in a live session ---- */
 
 int client_call(memscan_client *c, const Memscan__V1__Request *req, Memscan__V1__Response__ResultCase expect,

@@ -275,6 +275,113 @@ static void test_transport_errors(void **state)
 	}
 }
 
+/* The agent's .pub line without its comment ("memscan-x25519 BASE64"). */
+static const char *agent_key_line(void)
+{
+	static char line[128];
+	const char *text = ms_slurp(agent_pub);
+
+	assert_int_equal(sscanf(text, "memscan-x25519 %100s", line + 15), 1);
+	memcpy(line, "memscan-x25519 ", 15);
+	return line;
+}
+
+/* `memscan keyscan` prints the agent's key line and fingerprint; its output pins the agent through
+ * `memscan trust HOST:PORT -`; the agent audits it. */
+static void test_keyscan(void **state)
+{
+	char expect[256], empty_cfg[4200], *err = NULL;
+	const char *where[] = { hostport, ipc_url };
+	ms_session sess;
+	ms_run r;
+
+	(void)state;
+	names();
+	for (size_t i = 0; i < 2; i++) {
+		RUN(&r, "keyscan", where[i]);
+		assert_int_equal(r.status, 0);
+		snprintf(expect, sizeof(expect), "%s %s\n", agent_key_line(), where[i]);
+		assert_string_equal(r.out, expect);
+		assert_non_null(strstr(r.err, env.fp));
+		assert_non_null(strstr(r.err, "not authenticated"));
+		ms_run_free(&r);
+	}
+	assert_int_equal(ms_agent_wait_err(&env, "keyscan peer=", 5000), 1);
+	/* piped into trust: a fresh known_agents gets the agent's key, and remote ps works */
+	snprintf(empty_cfg, sizeof(empty_cfg), "%s/from-keyscan", cfg_dir);
+	setenv("XDG_CONFIG_HOME", empty_cfg, 1);
+	{
+		const char *a[] = { "trust", hostport, "-", NULL };
+		assert_int_equal(ms_session_start(&sess, a), 0);
+		ms_session_send(&sess, "%s %s", agent_key_line(), hostport);
+		assert_int_equal(ms_session_end(&sess, &err), 0);
+		free(err);
+	}
+	{
+		const char *a[] = { "remote", "ps", hostport, "--identity", env.full.path, NULL };
+		expect_run(a, 0, NULL, NULL);
+	}
+	setenv("XDG_CONFIG_HOME", cfg_dir, 1);
+}
+
+/* On the wire: the answer is the header and the key; the pipe then serves nothing else, not even a
+ * second keyscan or a handshake of an authorized key; beyond the rate, pipes are closed. */
+static void test_keyscan_wire(void **state)
+{
+	uint8_t req[CHAN_KEYSCAN_LEN], hs1[CHAN_HS1_LEN], *frame = NULL, pub[NOISE_KEY_LEN];
+	size_t len = 0, answered = 0;
+	noise_hs *hs = NULL;
+	ms_tcp_peer t;
+
+	(void)state;
+	chan_keyscan_request(req);
+	assert_int_equal(ms_peer_tcp_open(&t, &env, 3000), 0);
+	assert_int_equal(ms_peer_tcp_send(&t, req, sizeof(req)), 0);
+	assert_int_equal(ms_peer_tcp_recv(&t, &frame, &len), 1);
+	assert_int_equal(chan_agent_key_read(frame, len, pub), 0);
+	assert_memory_equal(pub, env.agent.pub, NOISE_KEY_LEN);
+	free(frame);
+	assert_int_equal(ms_peer_make_hs1(env.full.priv, env.agent.pub, NULL, hs1, &hs), 0);
+	noise_hs_free(hs);
+	assert_int_equal(ms_peer_tcp_send(&t, hs1, sizeof(hs1)), 0);
+	assert_true(ms_peer_tcp_closed(&t));
+	ms_peer_tcp_close(&t);
+	assert_int_equal(ms_agent_wait_err(&env, "reason=after-keyscan", 5000), 1);
+	/* a burst of keyscans: at most AGENT_KEYSCAN_PER_SEC (16) a second are answered, so some of 48
+	 * made within three seconds are refused */
+	for (int i = 0; i < 48; i++) {
+		assert_int_equal(ms_peer_tcp_open(&t, &env, 3000), 0);
+		assert_int_equal(ms_peer_tcp_send(&t, req, sizeof(req)), 0);
+		if (ms_peer_tcp_recv(&t, &frame, &len) == 1)
+			answered++;
+		free(frame);
+		frame = NULL;
+		ms_peer_tcp_close(&t);
+	}
+	assert_true(answered >= 1 && answered < 48);
+	assert_int_equal(ms_agent_wait_err(&env, "reason=keyscan-rate", 5000), 1);
+	assert_int_equal(ms_agent_serving(&env, fx.pid), 0);
+}
+
+/* An agent started with --no-keyscan closes the connection, and the CLI says what to do instead. */
+static void test_keyscan_off(void **state)
+{
+	const char *args[] = { "--no-keyscan", NULL };
+	char where[64];
+	ms_agent quiet;
+
+	(void)state;
+	assert_int_equal(ms_agent_init(&quiet), 0);
+	assert_int_equal(ms_agent_start(&quiet, args), 0);
+	snprintf(where, sizeof(where), "127.0.0.1:%d", ms_agent_port(&quiet));
+	{
+		const char *a[] = { "keyscan", where, NULL };
+		expect_run(a, 1, "copy its .pub file", NULL);
+	}
+	assert_int_equal(ms_agent_wait_err(&quiet, "reason=keyscan-disabled", 5000), 1);
+	assert_int_equal(ms_agent_finish(&quiet), 0);
+}
+
 /* `memscan remote CMD --help` shows the remote synopsis and options, not the local ones. */
 static void test_remote_help(void **state)
 {
@@ -308,9 +415,15 @@ int main(void)
 {
 	const char *args[] = { "--listen", ipc_url, NULL };
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_trust_refuses_replacement), cmocka_unit_test(test_pin_found_by_address),
-		cmocka_unit_test(test_no_pin_says_what_to_run),   cmocka_unit_test(test_ipc_targets),
-		cmocka_unit_test(test_transport_errors),          cmocka_unit_test(test_remote_help),
+		cmocka_unit_test(test_trust_refuses_replacement),
+		cmocka_unit_test(test_pin_found_by_address),
+		cmocka_unit_test(test_no_pin_says_what_to_run),
+		cmocka_unit_test(test_ipc_targets),
+		cmocka_unit_test(test_transport_errors),
+		cmocka_unit_test(test_remote_help),
+		cmocka_unit_test(test_keyscan),
+		cmocka_unit_test(test_keyscan_wire),
+		cmocka_unit_test(test_keyscan_off),
 	};
 	int rc;
 

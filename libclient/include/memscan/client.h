@@ -195,6 +195,21 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_key_trust_replace(const char *known_ag
 /* The default identity file: $XDG_CONFIG_HOME/memscan/id_x25519 or ~/.config/memscan/id_x25519. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_key_default_identity(char *out, size_t out_len);
 
+/* "memscan-x25519 " + 44 base64 characters + NUL: the room memscan_client_keyscan needs. */
+#define MEMSCAN_KEY_LINE_LEN 60
+
+/* Keyscan: asks the agent at URL for its public key, before and without any handshake (no identity
+ * or pin needed), and writes its line "memscan-x25519 BASE64" into RET_LINE (LINE_LEN bytes, at least
+ * MEMSCAN_KEY_LINE_LEN) and its fingerprint into RET_FINGERPRINT. NOTHING AUTHENTICATES THE ANSWER:
+ * whoever sits between this client and the agent can answer with a key of their own. Show the
+ * fingerprint to a person who compares it with the one the agent printed at start before pinning the
+ * key (memscan_key_trust). Drops any connection CLIENT had; URL becomes its address (as with
+ * memscan_client_connect). Errors: CONNECT (unresolvable, refused), TIMEOUT, PROTOCOL (the agent
+ * closed the connection: keyscan off, over its rate, or an agent without keyscan). */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_keyscan(memscan_client *client, const char *url,
+                                                         char *ret_line, size_t line_len,
+                                                         char ret_fingerprint[MEMSCAN_FINGERPRINT_LEN]);
+
 #ifdef __cplusplus
 }
 #endif
