@@ -404,6 +404,15 @@ static void test_remote_help(void **state)
 	RUN(&r, "remote", "ps", "--help");
 	assert_non_null(strstr(r.out, "usage: memscan remote ps HOST[:PORT] [NAME]"));
 	ms_run_free(&r);
+	/* usage errors point to the remote help */
+	{
+		const char *a[] = { "remote", "regions", "h:1", "--frob", NULL };
+		expect_run(a, 2, "see 'memscan remote regions --help'", NULL);
+	}
+	{
+		const char *a[] = { "remote", "read", NULL };
+		expect_run(a, 2, "see 'memscan remote read --help'", NULL);
+	}
 	/* the local help is unchanged */
 	RUN(&r, "regions", "--help");
 	assert_non_null(strstr(r.out, "usage: memscan regions PID"));
