@@ -5,6 +5,7 @@
 #include "agentutil.h"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,20 @@ static int free_port(void)
 	if (fd >= 0)
 		close(fd);
 	return port;
+}
+
+/* Whether "localhost" resolves to 127.0.0.1 first (nng dials the first address). */
+static int localhost_is_v4(void)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *ai = NULL;
+	int v4;
+
+	if (getaddrinfo("localhost", "7777", &hints, &ai) != 0)
+		return 0;
+	v4 = ai->ai_family == AF_INET &&
+	     ((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr == htonl(INADDR_LOOPBACK);
+	freeaddrinfo(ai);
+	return v4;
 }
 
 /* Whether nothing listens on 127.0.0.1:PORT (a bind succeeds). */
@@ -144,11 +159,13 @@ static void test_pin_found_by_address(void **state)
 	names();
 	trust_agent(hostport);
 	snprintf(port, sizeof(port), "%d", ms_agent_port(&env));
-	{
+	if (localhost_is_v4()) { /* else the agent, on 127.0.0.1 only, is not where localhost leads */
 		const char *a[] = {
 			"remote", "ps", join("localhost", port), "--identity", env.full.path, NULL
 		};
 		expect_run(a, 0, NULL, NULL);
+	} else {
+		print_message("localhost does not resolve to 127.0.0.1 first: its connection is not tried\n");
 	}
 	snprintf(other_cfg, sizeof(other_cfg), "%s/by-name", cfg_dir);
 	setenv("XDG_CONFIG_HOME", other_cfg, 1);
