@@ -68,7 +68,28 @@ typedef struct agent_config {
 	unsigned max_snapshots; /* per session */
 	int keyscan;            /* answer keyscan requests with the agent's public key (default yes) */
 	int read_absent;        /* read pages pagemap reports never written instead of zero-filling them */
+	uint64_t set_idle_ms;   /* a value set unused this long is dropped */
+	unsigned max_sets;      /* value sets one client key may keep */
+	uint64_t set_budget;    /* bytes the value sets of one client key may hold */
 } agent_config;
+
+/* Value sets (vsets.c): the most one key may keep (the highest max_sets accepted) and the default;
+ * the default idle time and per-key budget. Sets hold no descriptor (only a PID and start time). */
+#define AGENT_MAX_SETS            1024u
+#define AGENT_DEFAULT_SETS        16u
+#define AGENT_DEFAULT_SET_IDLE_MS (30ull * 60 * 1000)
+#define AGENT_DEFAULT_SET_BUDGET  (1ull << 30)
+
+/* A value set kept on the agent for a client key: it outlives the connection that made it. */
+typedef struct agent_vset {
+	uint64_t id;
+	uint8_t owner[KEYFILE_KEY_LEN]; /* the client key that made it: only it finds the set */
+	memscan_value_set *set;
+	uint64_t bytes;   /* charged to the owner's set budget and to the agent's budget */
+	uint64_t used_ns; /* last use (monotonic): idle sets expire */
+	int busy;         /* a request works on it (not expired, released or used by another) */
+	struct agent_vset *next;
+} agent_vset;
 
 /* A snapshot kept on the agent for one session. */
 typedef struct agent_snap {
@@ -136,6 +157,11 @@ typedef struct agent_pending {
 			struct agent_match *items;
 			size_t count;
 		} scan;
+		struct {
+			memscan_pointer_chains *chains;
+			memscan_pointer_resolution *res; /* following: where each chain led */
+			int *status;                     /* following: each one's memscan_err */
+		} pointers;
 	} u;
 } agent_pending;
 
@@ -263,6 +289,9 @@ typedef struct agent {
 	pthread_mutex_t budget_lock;
 	uint64_t global_used;
 
+	pthread_mutex_t vset_lock; /* taken before budget_lock */
+	agent_vset *vsets;
+
 	agent_zpool zpool;
 	agent_gate gate;
 
@@ -336,6 +365,10 @@ void agent_budget_release(agent *ag, agent_session *s, uint64_t bytes);
 /* Charges BYTES that R's pending result keeps to the session's and the agent's budgets (given back
  * when it is cleared); fails R with BUSY, naming WHAT, if either budget would be exceeded. */
 int agent_pending_charge(agent_req *r, uint64_t bytes, const char *what);
+/* Charges BYTES to the agent's budget alone (value sets, which outlive sessions); -1 with the
+ * reason in MSG if it would be exceeded. */
+int agent_global_reserve(agent *ag, uint64_t bytes, char *msg, size_t msg_len);
+void agent_global_release(agent *ag, uint64_t bytes);
 /* A random nonzero id (snapshots, cursors). */
 uint64_t agent_random_id(void);
 
@@ -348,6 +381,31 @@ int agent_snap_check(agent_req *r, agent_snap *snap);
 /* Releases SNAP, which failed a check of R's key limits (it may hold bytes read after the process
  * changed, which no later check could tell apart), and says so in R's message. */
 void agent_snap_drop(agent_req *r, agent_snap *snap);
+
+/* vsets.c: value sets by key, budgets, idle expiry */
+/* Finds set ID of R's key and claims it for R (agent_vset_unclaim when done): NOT_FOUND if this key
+ * has no such set, BUSY if another request works on it. */
+int agent_vset_claim(agent_req *r, uint64_t id, agent_vset **ret);
+void agent_vset_unclaim(agent *ag, agent_vset *v);
+/* Fails R with BUSY unless BYTES more fit in R's key's set budget and the agent's budget. */
+int agent_vset_room(agent_req *r, uint64_t bytes);
+/* Candidates that fit in R's key's set budget at WIDTH bytes each, GIVE_BACK bytes of the key's
+ * sets being released for them (at least 1). */
+uint64_t agent_vset_max_candidates(agent_req *r, size_t width, uint64_t give_back);
+/* Keeps SET (owned by the store on success) as a new set of R's key charged BYTES: LIMIT at the
+ * key's max_sets, BUSY over a budget. The new set is claimed by R. */
+int agent_vset_add(agent_req *r, memscan_value_set *set, uint64_t bytes, agent_vset **ret);
+/* Replaces V's set (claimed by R) with SET, charged BYTES instead (SET is the store's on success). */
+int agent_vset_replace(agent_req *r, agent_vset *v, memscan_value_set *set, uint64_t bytes);
+/* Frees V, claimed by R (it is gone from the store). */
+void agent_vset_drop(agent *ag, agent_vset *v);
+/* Releases set ID of R's key: NOT_FOUND, BUSY as agent_vset_claim. */
+int agent_vset_release(agent_req *r, uint64_t id);
+/* Drops the sets idle for longer than set_idle (the housekeeper calls it). */
+void agent_vsets_expire(agent *ag);
+/* Drops the sets of keys the authorized keys no longer grant scan (after a reload). */
+void agent_vsets_revoke(agent *ag);
+void agent_vsets_free_all(agent *ag);
 
 /* page.c */
 /* R's session's pending result becomes one of kind OPS (its union member filled by the caller). */
@@ -390,6 +448,12 @@ int agent_op_scan(agent_req *r);
 int agent_op_snapshot(agent_req *r);
 int agent_op_release(agent_req *r);
 int agent_op_diff(agent_req *r);
+int agent_op_pointers(agent_req *r); /* op_pointers.c */
+/* op_values.c */
+int agent_op_value_scan(agent_req *r);
+int agent_op_value_narrow(agent_req *r);
+int agent_op_value_candidates(agent_req *r);
+int agent_op_value_release(agent_req *r);
 
 /* gate.c */
 /* Starts watching the listeners' connections (after they listen); -1 if it cannot. */

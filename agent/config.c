@@ -24,6 +24,9 @@ enum agent_opt {
 	OPT_HS_TIMEOUT,
 	OPT_MAX_SNAPSHOTS,
 	OPT_READ_ABSENT,
+	OPT_SET_IDLE,
+	OPT_MAX_SETS,
+	OPT_SET_BUDGET,
 	OPT_KEYSCAN,
 };
 
@@ -46,6 +49,9 @@ static const struct agent_opt_name {
 	{ "handshake_timeout_ms", "--handshake-timeout", OPT_HS_TIMEOUT, NULL },
 	{ "max_snapshots", "--max-snapshots", OPT_MAX_SNAPSHOTS, NULL },
 	{ "read_absent", "--read-absent", OPT_READ_ABSENT, "yes" },
+	{ "set_idle", "--set-idle", OPT_SET_IDLE, NULL },
+	{ "max_sets", "--max-sets", OPT_MAX_SETS, NULL },
+	{ "set_budget", "--set-budget", OPT_SET_BUDGET, NULL },
 	{ "keyscan", "--no-keyscan", OPT_KEYSCAN, "no" },
 };
 
@@ -70,12 +76,19 @@ static void agent_usage(FILE *out)
 	        "  --read-absent             read pages the kernel reports as never written instead of\n"
 	        "                            treating them as zeros (for memory supplied on demand, e.g.\n"
 	        "                            userfaultfd); config: read_absent = yes\n"
+	        "  --set-idle DURATION       drop a value set unused this long: N[ms|s|m|h], seconds\n"
+	        "                            without a unit (default 30m)\n"
+	        "  --max-sets N              value sets one client key may keep, 1 to 1024 (default 16)\n"
+	        "  --set-budget BYTES        bytes the value sets of one client key may hold (an\n"
+	        "                            unknown-value set holds the scanned bytes; default 1G)\n"
 	        "  --no-keyscan              do not tell clients this agent's public key before a\n"
 	        "                            handshake ('memscan keyscan'); config: keyscan = no\n"
 	        "  --help, --version\n"
 	        "authorized_keys: one client a line, 'OPTIONS memscan-x25519 BASE64 [comment]' with\n"
 	        "  perms=list,read,scan  list: processes and regions; read: read, snapshot, diff;\n"
-	        "                        scan: pattern scans. scan discloses memory contents just as\n"
+	        "                        scan: pattern and value scans (value sets outlive the\n"
+	        "                        connection and belong to the key). scan discloses memory contents "
+	        "just as\n"
 	        "                        read does (a scan per byte value rebuilds the bytes): grant it\n"
 	        "                        only to keys you would let read\n"
 	        "  uids=MIN-MAX          only processes whose every uid lies in the range\n"
@@ -114,16 +127,46 @@ int agent_parse_size(const char *s, uint64_t *ret)
 	return 0;
 }
 
+/* The decimal number S starts with into *RET, *RET_END after it; -1 unless it starts with a digit
+ * and fits. */
+static int agent_parse_leading(const char *s, unsigned long long *ret, char **ret_end)
+{
+	if (!s || !isdigit((unsigned char)s[0]))
+		return -1;
+	errno = 0;
+	*ret = strtoull(s, ret_end, 10);
+	return errno ? -1 : 0;
+}
+
+/* A duration: N with a unit ms, s, m or h (seconds without one), into milliseconds (1 ms to 30 days). */
+static int agent_parse_duration(const char *s, uint64_t *ret_ms)
+{
+	static const struct {
+		const char *unit;
+		uint64_t ms;
+	} units[] = { { "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 } };
+	unsigned long long v;
+	char *end;
+
+	if (agent_parse_leading(s, &v, &end) != 0 || v > 30ull * 24 * 3600 * 1000)
+		return -1;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].unit) != 0)
+			continue;
+		if (v == 0 || v * units[i].ms > 30ull * 24 * 3600 * 1000)
+			return -1;
+		*ret_ms = v * units[i].ms;
+		return 0;
+	}
+	return -1;
+}
+
 static int agent_parse_uint(const char *s, unsigned min, unsigned max, unsigned *ret)
 {
 	unsigned long long v;
 	char *end;
 
-	if (!s || !isdigit((unsigned char)s[0]))
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v < min || v > max)
+	if (agent_parse_leading(s, &v, &end) != 0 || *end || v < min || v > max)
 		return -1;
 	*ret = (unsigned)v;
 	return 0;
@@ -191,6 +234,12 @@ static int agent_apply(agent_config *cfg, int opt, const char *value)
 		return agent_parse_uint(value, 1, AGENT_MAX_SNAPSHOTS, &cfg->max_snapshots);
 	case OPT_READ_ABSENT:
 		return agent_parse_bool(value, &cfg->read_absent);
+	case OPT_SET_IDLE:
+		return agent_parse_duration(value, &cfg->set_idle_ms);
+	case OPT_MAX_SETS:
+		return agent_parse_uint(value, 1, AGENT_MAX_SETS, &cfg->max_sets);
+	case OPT_SET_BUDGET:
+		return agent_parse_size(value, &cfg->set_budget);
 	case OPT_KEYSCAN:
 		return agent_parse_bool(value, &cfg->keyscan);
 	}
@@ -297,6 +346,9 @@ static int agent_config_defaults(agent_config *cfg)
 	cfg->global_budget = 4ull << 30;
 	cfg->handshake_timeout_ms = 5000;
 	cfg->max_snapshots = AGENT_DEFAULT_SNAPSHOTS;
+	cfg->set_idle_ms = AGENT_DEFAULT_SET_IDLE_MS;
+	cfg->max_sets = AGENT_DEFAULT_SETS;
+	cfg->set_budget = AGENT_DEFAULT_SET_BUDGET;
 	cfg->keyscan = 1;
 	if (agent_set_string(&cfg->key_path, AGENT_DEFAULT_KEY) ||
 	    agent_set_string(&cfg->auth_path, AGENT_DEFAULT_AUTH))

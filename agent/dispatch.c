@@ -28,8 +28,16 @@ static const struct agent_op {
 	{ MEMSCAN__V1__REQUEST__OP_DIFF, "diff", CHAN_PERM_READ, agent_op_diff, 0 },
 	{ MEMSCAN__V1__REQUEST__OP_SCAN, "scan", CHAN_PERM_SCAN, agent_op_scan, 0 },
 	{ MEMSCAN__V1__REQUEST__OP_RELEASE, "release", CHAN_PERM_READ, agent_op_release, 0 },
+	{ MEMSCAN__V1__REQUEST__OP_VALUE_SCAN, "value_scan", CHAN_PERM_SCAN, agent_op_value_scan, 0 },
+	{ MEMSCAN__V1__REQUEST__OP_VALUE_NARROW, "value_narrow", CHAN_PERM_SCAN, agent_op_value_narrow, 0 },
+	{ MEMSCAN__V1__REQUEST__OP_VALUE_CANDIDATES, "value_candidates", CHAN_PERM_SCAN,
+	  agent_op_value_candidates, 0 },
+	{ MEMSCAN__V1__REQUEST__OP_VALUE_RELEASE, "value_release", CHAN_PERM_SCAN, agent_op_value_release,
+	  0 },
 	/* Next continues a result whose operation was already granted */
 	{ MEMSCAN__V1__REQUEST__OP_NEXT, "next", 0, agent_op_next, 0 },
+	/* pointer scans reveal where pointers lead, as scan reveals contents */
+	{ MEMSCAN__V1__REQUEST__OP_POINTER_SCAN, "pointers", CHAN_PERM_SCAN, agent_op_pointers, 0 },
 };
 
 static const char *agent_perm_name(uint32_t perm)
@@ -70,7 +78,8 @@ static int agent_request_pid(const Memscan__V1__Request *req)
 	if (!op)
 		return 0;
 	tf = protobuf_c_message_descriptor_get_field_by_name(op->descriptor, "target");
-	if (!tf || tf->type != PROTOBUF_C_TYPE_MESSAGE || tf->descriptor != &memscan__v1__target__descriptor)
+	if (!tf || tf->type != PROTOBUF_C_TYPE_MESSAGE || tf->label == PROTOBUF_C_LABEL_REPEATED ||
+	    tf->descriptor != &memscan__v1__target__descriptor)
 		return 0;
 	t = *(const Memscan__V1__Target *const *)((const char *)op + tf->offset);
 	return t ? t->pid : 0;

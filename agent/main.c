@@ -55,8 +55,9 @@ static int agent_init(agent *ag)
 	atomic_init(&ag->stopping, 0);
 	if (pthread_mutex_init(&ag->auth_lock, NULL) || pthread_mutex_init(&ag->table_lock, NULL) ||
 	    pthread_mutex_init(&ag->close_lock, NULL) || pthread_mutex_init(&ag->budget_lock, NULL) ||
-	    pthread_mutex_init(&ag->stop_lock, NULL) || pthread_mutex_init(&ag->work_lock, NULL) ||
-	    pthread_cond_init(&ag->work_cond, NULL) || pthread_condattr_init(&attr))
+	    pthread_mutex_init(&ag->vset_lock, NULL) || pthread_mutex_init(&ag->stop_lock, NULL) ||
+	    pthread_mutex_init(&ag->work_lock, NULL) || pthread_cond_init(&ag->work_cond, NULL) ||
+	    pthread_condattr_init(&attr))
 		return -1;
 	/* the housekeeper's deadlines are CLOCK_MONOTONIC: the condition variable must agree, or every
 	 * timed wait returns at once and the thread spins */
@@ -67,6 +68,7 @@ static int agent_init(agent *ag)
 
 static void agent_cleanup(agent *ag)
 {
+	agent_vsets_free_all(ag);
 	free(ag->auth);
 	free(ag->replay);
 	sodium_free(ag->priv);

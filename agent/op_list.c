@@ -10,6 +10,7 @@ int agent_op_hello(agent_req *r)
 	Memscan__V1__Response resp = MEMSCAN__V1__RESPONSE__INIT;
 	Memscan__V1__HelloReply hello = MEMSCAN__V1__HELLO_REPLY__INIT;
 	Memscan__V1__Encoding encodings[] = { MEMSCAN__V1__ENCODING__ENCODING_ZSTD };
+	Memscan__V1__Feature features[] = { MEMSCAN__V1__FEATURE__FEATURE_VALUE_SETS };
 
 	hello.protocol_version = WIRE_PROTOCOL_VERSION;
 	hello.agent_version = (char *)MEMSCAN_AGENT_VERSION;
@@ -17,6 +18,8 @@ int agent_op_hello(agent_req *r)
 	hello.max_page_bytes = WIRE_MAX_PAGE_BYTES;
 	hello.encodings = encodings;
 	hello.n_encodings = sizeof(encodings) / sizeof(encodings[0]);
+	hello.features = features;
+	hello.n_features = sizeof(features) / sizeof(features[0]);
 	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_HELLO;
 	resp.hello = &hello;
 	return agent_pack(r, &resp);

@@ -361,6 +361,7 @@ static void *agent_housekeeper_main(void *arg)
 		pthread_mutex_unlock(&ag->stop_lock);
 		agent_sweep(ag);
 		agent_gate_sweep(ag);
+		agent_vsets_expire(ag);
 		pthread_mutex_lock(&ag->stop_lock);
 	}
 	pthread_mutex_unlock(&ag->stop_lock);
@@ -410,4 +411,5 @@ void agent_revoke_sessions(agent *ag)
 
 	agent_close_pipes(ag, pipes, n);
 	free(pipes);
+	agent_vsets_revoke(ag);
 }

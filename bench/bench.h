@@ -119,8 +119,15 @@ void bench_local(const bench_opts *o, target *t);
 void bench_match(const bench_opts *o);
 void bench_watch(const bench_opts *o);
 void bench_sparse(const bench_opts *o);
+/* pointers.c: index plus depth-4 search over a heap-like snapshot file of target_size bytes. */
+void bench_pointers(const bench_opts *o);
 void bench_peers(const bench_opts *o, target *t);
 void bench_remote(const bench_opts *o, target *t);
+/* values.c: B10-B12 on a target of its own (1 M needles in 512 MiB), scanmem in full runs only. */
+void bench_values(const bench_opts *o);
+/* stream.c: the streamed snapshot into a file, the write floor, the CLI's peak RSS; their ratios. */
+void bench_stream(const bench_opts *o, target *t);
+void stream_ratios(void);
 /* zstd.c: remote downloads with compression, of the main (random) target and of a heap-like one
  * (client CL, connected to the bench's agent). */
 struct memscan_client;

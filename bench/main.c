@@ -182,6 +182,7 @@ static void compute_ratios(const bench_opts *o)
 	ratio_set(r, div_or_missing(fig_median("memscan.snapshot_mem"), ceil));
 	r = ratio_new("B2", "snapshot to a file / gcore", 5, 0);
 	ratio_set(r, div_or_missing(fig_median("memscan.snapshot_file"), fig_median("peer.gcore")));
+	stream_ratios();
 	r = ratio_new("B3", "detection at 0.01% / ceiling", 0.7, 0);
 	ratio_set(r, div_or_missing(fig_median("memscan.detect_0.01pct"), ceil));
 	r = ratio_new("B3", "detection at 1% / ceiling", 0.4, 0);
@@ -216,6 +217,12 @@ static void compute_ratios(const bench_opts *o)
 	          div_or_missing(fig_median("match.plain4_zeros"), fig_median("match.zeros_nibble_zeros")));
 	r = ratio_new("M1", "4096 x 00 (all match) / 4D 5A 90 00, time over zeros", 400, 1);
 	ratio_set(r, div_or_missing(fig_median("match.plain4_zeros"), fig_median("match.zeros4096_zeros")));
+	r = ratio_new("P1", "pointer index + depth-4 search / snapshot file load", 4, 1);
+	ratio_set(r, div_or_missing(fig_median("pointers.index_search"), fig_median("pointers.load")));
+	ratio_note(r, "%.2fx the file's plain read",
+	           div_or_missing(fig_median("pointers.index_search"), fig_median("pointers.read_file")));
+	r = ratio_new("P2", "pointer index bytes / snapshot bytes", 0.5, 1);
+	ratio_set(r, fig_median("pointers.index_mem"));
 	r = ratio_new("B9", "watch p90 interval (scaled to 1 GiB) / 100 ms", 1.0, 1);
 	ratio_set(r, p90 < 0 ? -1 : p90 * (double)(1ull << 30) / (double)o->watch_size / 100.0);
 	if (o->watch_size != (1ull << 30))
@@ -323,6 +330,8 @@ int main(int argc, char **argv)
 	          (double)t.size / MIB, t.addr, t.needles);
 	bench_log("local: ceiling, scan, snapshot, detection");
 	bench_local(&o, &t);
+	bench_log("stream: snapshot into a file, write floor, CLI peak RSS");
+	bench_stream(&o, &t);
 	bench_log("peers: scanmem, gcore, gdbserver");
 	bench_peers(&o, &t);
 	bench_log("remote: agent over loopback");
@@ -332,6 +341,12 @@ int main(int argc, char **argv)
 	bench_watch(&o);
 	bench_log("sparse: %.0f MiB region, one page in 64 written", (double)o.watch_size / MIB);
 	bench_sparse(&o);
+	bench_log("values: exact, narrowing and unknown-value scans, %.0f MiB target",
+	          (double)o.target_size / MIB);
+	bench_values(&o);
+	bench_log("pointers: index and depth-4 search over a %.0f MiB snapshot file",
+	          (double)o.target_size / MIB);
+	bench_pointers(&o);
 
 	compute_ratios(&o);
 	return finish(&o, t_start);

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #define MAX_FIGURES 96
-#define MAX_RATIOS  24
+#define MAX_RATIOS  48
 
 static figure figures[MAX_FIGURES];
 static int figure_count;

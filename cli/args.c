@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "output.h"
 #include "target.h"
@@ -74,6 +75,10 @@ static const struct opt_spec opt_specs[] = {
 	{ "gt", 0, 1, OPT_PRED },
 	{ "lt", 0, 1, OPT_PRED },
 	{ "between", 0, 2, OPT_PRED },
+	{ "duration", 'd', 1, OPT_DURATION },
+	{ "cell", 0, 1, OPT_CELL },
+	{ "stats", 0, 0, OPT_STATS },
+	{ "quiet", 'q', 0, OPT_QUIET },
 };
 
 #define NSPECS          (sizeof(opt_specs) / sizeof(opt_specs[0]))
@@ -178,18 +183,30 @@ static uint64_t duration_unit(const char *suffix)
 	return 0;
 }
 
-int cli_parse_duration(const char *text, uint64_t *ret_ms)
+/* A decimal number followed by a unit: the number into *RET, the unit's text into *RET_UNIT; -1 if
+ * TEXT does not start with digits or the number overflows. */
+static int number_with_unit(const char *text, uint64_t *ret, const char **ret_unit)
 {
 	char digits[24];
 	size_t n = strspn(text, "0123456789");
-	uint64_t v, unit;
 
 	if (n == 0 || n >= sizeof(digits))
-		goto bad;
+		return -1;
 	memcpy(digits, text, n);
 	digits[n] = '\0';
-	unit = duration_unit(text + n);
-	if (!unit || parse_number(digits, &v) || v > MAX_DURATION_MS / unit)
+	*ret_unit = text + n;
+	return parse_number(digits, ret);
+}
+
+int cli_parse_duration(const char *text, uint64_t *ret_ms)
+{
+	const char *suffix;
+	uint64_t v, unit;
+
+	if (number_with_unit(text, &v, &suffix))
+		goto bad;
+	unit = duration_unit(suffix);
+	if (!unit || v > MAX_DURATION_MS / unit)
 		goto bad;
 	*ret_ms = v * unit;
 	return CLI_OK;
@@ -197,6 +214,38 @@ bad:
 	cli_err("invalid duration '%s': expected a whole number with an optional unit ms, s, m or h "
 	        "(e.g. 500ms, 2s, 1m; at most 7 days)",
 	        text);
+	return CLI_USAGE;
+}
+
+/* Bytes per unit SUFFIX ("" = bytes), or 0 if unknown. */
+static uint64_t size_unit(const char *suffix)
+{
+	static const char *const units[][2] = { { "K", "KiB" }, { "M", "MiB" }, { "G", "GiB" } };
+
+	if (!*suffix || !strcmp(suffix, "B"))
+		return 1;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (!strcasecmp(suffix, units[i][0]) || !strcasecmp(suffix, units[i][1]))
+			return 1ull << (10 * (i + 1));
+	return 0;
+}
+
+int cli_parse_size(const char *text, const char *what, uint64_t min, uint64_t max, uint64_t *ret)
+{
+	const char *suffix;
+	uint64_t v, unit;
+
+	if (number_with_unit(text, &v, &suffix))
+		goto bad;
+	unit = size_unit(suffix);
+	if (!unit || v > UINT64_MAX / unit || v * unit < min || v * unit > max)
+		goto bad;
+	*ret = v * unit;
+	return CLI_OK;
+bad:
+	cli_err("invalid %s '%s': expected a size from %llu to %llu bytes, a number with an optional unit "
+	        "K, M or G (e.g. 4K, 64KiB, 1M)",
+	        what, text, (unsigned long long)min, (unsigned long long)max);
 	return CLI_USAGE;
 }
 
@@ -327,6 +376,16 @@ static int apply_opt(struct cli_opts *o, const struct opt_spec *spec, const char
 		o->pred_arg[0] = val;
 		o->pred_arg[1] = val2;
 		return CLI_OK;
+	case OPT_STATS:
+		o->stats = 1;
+		return CLI_OK;
+	case OPT_QUIET:
+		o->quiet = 1;
+		return CLI_OK;
+	case OPT_DURATION:
+		return cli_parse_duration(val, &o->duration_ms);
+	case OPT_CELL:
+		return cli_parse_size(val, "--cell", 1, 1ull << 30, &o->cell);
 	case OPT_RANGE:
 		return parse_range(val, &o->filter);
 	case OPT_PERMS:

@@ -41,6 +41,10 @@ enum cli_opt_id {
 	OPT_UTF16,   /* value scans: str in UTF-16LE */
 	OPT_UNKNOWN, /* value scans: unknown initial value */
 	OPT_PRED,    /* narrowing predicates (--changed, --eq V, ...): one id for all of them */
+	OPT_DURATION,
+	OPT_CELL,
+	OPT_STATS,
+	OPT_QUIET,
 };
 
 #define OPT_BIT(id) (1u << (id))
@@ -68,6 +72,8 @@ struct cli_opts {
 	int json, raw, no_memmap, watch, bytes;
 	int compress;    /* remote: ask the agent for compressed pages */
 	int read_absent; /* local: read pages pagemap reports never written (no zero-fill) */
+	int stats;       /* diff --watch: a summary of where memory changed at the end */
+	int quiet;       /* no progress on stderr */
 	const char *pattern;
 	const char *output;
 	const char *identity; /* remote: the client key file */
@@ -77,6 +83,8 @@ struct cli_opts {
 	int utf16, unknown;
 	int pred, npred;         /* the last predicate's memscan_value_pred_kind; how many were given */
 	const char *pred_arg[2]; /* its operands (--between takes two) */
+	uint64_t duration_ms;    /* heatmap: how long to sample */
+	uint64_t cell;           /* heatmap, diff --stats: bytes per cell (a power of two) */
 	struct cli_filter filter;
 	const char *pos[CLI_MAX_POS];
 	int npos;
@@ -92,6 +100,9 @@ int cli_parse_pid(const char *text, int *ret_pid);
 int cli_parse_addr(const char *text, const char *what, uint64_t *ret_addr);
 int cli_parse_count(const char *text, const char *what, uint64_t min, uint64_t max, uint64_t *ret);
 int cli_parse_duration(const char *text, uint64_t *ret_ms);
+/* A size in bytes: a number with an optional unit K, M, G (or KiB, MiB, GiB: powers of 1024), from MIN
+ * to MAX. */
+int cli_parse_size(const char *text, const char *what, uint64_t min, uint64_t max, uint64_t *ret);
 
 /* BASE plus the user's filters: perms OR-ed in, kinds, path and range replaced when given. */
 void cli_filter_apply(const struct cli_filter *user, memscan_filter *base);

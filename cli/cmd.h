@@ -37,6 +37,7 @@ int cmd_scan(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
 int cmd_narrow(int argc, char **argv);
 int cmd_matches(int argc, char **argv);
+int cmd_release(int argc, char **argv);
 int cmd_hunt(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_remote(int argc, char **argv);
@@ -45,5 +46,8 @@ int cmd_fingerprint(int argc, char **argv);
 int cmd_trust(int argc, char **argv);
 int cmd_keyscan(int argc, char **argv);
 int cmd_completion(int argc, char **argv);
+int cmd_heatmap(int argc, char **argv);
+int cmd_pointers(int argc, char **argv);
+int cmd_resolve(int argc, char **argv);
 
 #endif /* MEMSCAN_CLI_CMD_H */

@@ -10,6 +10,8 @@
 #include "cancel.h"
 #include "cmd.h"
 #include "output.h"
+#include "progress.h"
+#include "stats.h"
 #include "target.h"
 
 /* Sleeps MS milliseconds, returning early when SIGINT or SIGTERM arrives. */
@@ -23,82 +25,24 @@ static void sleep_ms(uint64_t ms)
 
 /* ---- snapshot ---------------------------------------------------------------------------- */
 
-/* Bytes written between two looks at the stop flag: a few tens of milliseconds of disk. */
-#define SNAPSHOT_WRITE_STEP ((size_t)32 << 20)
-
-/* Writes REGION of a snapshot (holes first, then its bytes in steps). */
-static int snapshot_write_region(memscan_snapshot_writer *w, const memscan_snapshot_region *r)
+/* Takes a snapshot of LIST's regions (selected with FILTER, which the file records) locally, streamed
+ * into the file; INFO: what was written. */
+static int snapshot_local(const struct cli_opts *o, struct cli_target *t, const memscan_region_list *list,
+                          const memscan_filter *filter, memscan_snapshot_file_info *info)
 {
-	size_t len = (size_t)(r->region.end - r->region.start), step;
-	int err = memscan_snapshot_writer_begin_region(w, &r->region);
-
-	for (size_t k = 0; err == MEMSCAN_OK && r->holes && k < r->holes->count; k++)
-		err = memscan_snapshot_writer_add_hole(w, r->holes->items[k]);
-	for (size_t off = 0; err == MEMSCAN_OK && off < len; off += step) {
-		step = len - off < SNAPSHOT_WRITE_STEP ? len - off : SNAPSHOT_WRITE_STEP;
-		err = cli_cancelled() ? MEMSCAN_ERR_CANCELLED
-		                      : memscan_snapshot_writer_write(w, r->data + off, step);
-	}
-	return err == MEMSCAN_OK ? memscan_snapshot_writer_end_region(w) : err;
-}
-
-/* memscan_snapshot_save in steps, so that Ctrl-C stops it too: the writer's temporary file is then
- * removed and PATH is left as it was. */
-static int snapshot_write(const memscan_snapshot *snap, const char *path)
-{
-	memscan_snapshot_writer *w = NULL;
-	int err = memscan_snapshot_writer_open(path, memscan_snapshot_pid(snap), &w);
-
-	for (size_t i = 0; err == MEMSCAN_OK && i < memscan_snapshot_region_count(snap); i++) {
-		memscan_snapshot_region r = memscan_snapshot_get(snap, i);
-		err = snapshot_write_region(w, &r);
-	}
-	if (err == MEMSCAN_OK && cli_cancelled())
-		err = MEMSCAN_ERR_CANCELLED;
-	if (err == MEMSCAN_OK)
-		err = memscan_snapshot_writer_commit(w, memscan_snapshot_time_ns(snap));
-	memscan_snapshot_writer_free(w);
-	return err;
-}
-
-static int snapshot_save(const memscan_snapshot *snap, const char *path)
-{
+	struct cli_progress p;
 	int err;
 
 	errno = 0;
-	err = snapshot_write(snap, path);
-	if (err == MEMSCAN_ERR_CANCELLED)
-		return cli_lib_err(err, 0, "writing the snapshot");
-	if (err == MEMSCAN_ERR_IO && errno) {
-		cli_err("cannot write snapshot '%s': %s", path, strerror(errno));
+	cli_progress_start(&p, t->proc, "snapshot", memscan_region_list_bytes(list), o->quiet);
+	err = memscan_snapshot_write_process(t->proc, list, filter, o->output, info);
+	cli_progress_end(&p, t->proc);
+	if (err == MEMSCAN_ERR_IO) {
+		cli_err("cannot write snapshot '%s': %s", o->output,
+		        errno ? strerror(errno) : memscan_strerror(err));
 		return CLI_FAIL;
 	}
-	if (err != MEMSCAN_OK) {
-		cli_err("cannot write snapshot '%s': %s", path, memscan_strerror(err));
-		return CLI_FAIL;
-	}
-	return CLI_OK;
-}
-
-/* Takes a snapshot of LIST's regions locally and saves it; INFO: what was written. */
-static int snapshot_local(const struct cli_opts *o, struct cli_target *t, const memscan_region_list *list,
-                          memscan_snapshot_file_info *info)
-{
-	memscan_snapshot *snap = NULL;
-	int err = memscan_snapshot_take(t->proc, list, &snap), ret;
-
-	if (err != MEMSCAN_OK)
-		return cli_target_err(t, err, "taking the snapshot");
-	ret = snapshot_save(snap, o->output);
-	for (size_t i = 0; i < memscan_snapshot_region_count(snap); i++) {
-		memscan_snapshot_region r = memscan_snapshot_get(snap, i);
-
-		info->regions++;
-		info->bytes += r.region.end - r.region.start;
-		info->hole_bytes += memscan_ranges_bytes(r.holes);
-	}
-	memscan_snapshot_free(snap);
-	return ret;
+	return err == MEMSCAN_OK ? CLI_OK : cli_target_err(t, err, "taking the snapshot");
 }
 
 static int snapshot_run(const struct cli_opts *o, struct cli_target *t)
@@ -115,19 +59,22 @@ static int snapshot_run(const struct cli_opts *o, struct cli_target *t)
 		err = cli_target_download(t, &filter, o->output, &info);
 		ret = err == MEMSCAN_OK ? CLI_OK : cli_target_err(t, err, "downloading the snapshot");
 	} else {
-		ret = snapshot_local(o, t, list, &info);
+		ret = snapshot_local(o, t, list, &filter, &info);
 	}
-	if (ret == CLI_OK)
-		printf("wrote %s: %zu regions, %llu bytes, %llu unreadable bytes\n", o->output, info.regions,
-		       (unsigned long long)info.bytes, (unsigned long long)info.hole_bytes);
+	if (ret == CLI_OK) {
+		char size[32], holes[32];
+		printf("wrote %s: %zu regions, %s (%llu bytes), %s unreadable\n", o->output, info.regions,
+		       cli_human_size(info.bytes, size, sizeof(size)), (unsigned long long)info.bytes,
+		       cli_human_size(info.hole_bytes, holes, sizeof(holes)));
+	}
 	memscan_region_list_free(list);
 	return ret;
 }
 
 int cmd_snapshot(int argc, char **argv)
 {
-	const uint32_t allowed =
-	    OPT_BIT(OPT_OUTPUT) | OPT_BIT(OPT_COMPRESS) | OPT_BIT(OPT_READ_ABSENT) | OPTS_FILTER;
+	const uint32_t allowed = OPT_BIT(OPT_OUTPUT) | OPT_BIT(OPT_COMPRESS) | OPT_BIT(OPT_READ_ABSENT) |
+	                         OPT_BIT(OPT_QUIET) | OPTS_FILTER;
 	struct cli_target t = { 0 };
 	struct cli_opts o;
 	int ret, done;
@@ -156,32 +103,33 @@ int cmd_snapshot(int argc, char **argv)
 
 /* ---- diff FILE_A FILE_B ------------------------------------------------------------------ */
 
-static int snapshot_load(const char *path, memscan_snapshot **ret)
-{
-	int err;
+/* Changed bytes `diff FILE FILE` keeps to print after the summary line that precedes them: a diff
+ * larger than this is printed part by part from a second comparison of the files. */
+#define DIFF_FILES_KEEP ((uint64_t)8 << 20)
 
-	errno = 0;
-	err = memscan_snapshot_load(path, ret);
+/* A snapshot-file error ERR, naming the file at fault and what is wrong with it. */
+static int files_err(int err)
+{
+	const char *detail = NULL, *path = memscan_snapshot_file_error(&detail);
+
+	if (!path)
+		return cli_lib_err(err, 0, "comparing the snapshots");
 	switch (err) {
-	case MEMSCAN_OK:
-		return CLI_OK;
 	case MEMSCAN_ERR_IO:
-		cli_err("cannot read snapshot '%s': %s", path,
-		        errno ? strerror(errno) : memscan_strerror(err));
+		cli_err("cannot read snapshot '%s': %s", path, detail);
 		break;
 	case MEMSCAN_ERR_TRUNCATED:
-		cli_err("snapshot '%s' is truncated (%s); take it again with 'memscan snapshot'", path,
-		        memscan_strerror(err));
+		cli_err("snapshot '%s' is truncated: %s; take it again with 'memscan snapshot'", path,
+		        detail);
 		break;
 	case MEMSCAN_ERR_BAD_FORMAT:
-		cli_err("'%s' is not a valid memscan snapshot (%s)", path, memscan_strerror(err));
+		cli_err("cannot use snapshot '%s': %s", path, detail);
 		break;
 	case MEMSCAN_ERR_UNSUPPORTED_VERSION:
-		cli_err("snapshot '%s' has a format version this memscan cannot read (%s)", path,
-		        memscan_strerror(err));
+		cli_err("snapshot '%s' cannot be read by this memscan: %s", path, detail);
 		break;
 	default:
-		cli_err("cannot load snapshot '%s': %s", path, memscan_strerror(err));
+		cli_err("cannot load snapshot '%s': %s (%s)", path, detail, memscan_strerror(err));
 		break;
 	}
 	return CLI_FAIL;
@@ -194,37 +142,99 @@ static void diff_print(const struct cli_opts *o, const memscan_diff *diff, const
 	out_diff(stdout, diff, o->json, o->bytes, time);
 }
 
+/* The parts of a file diff gathered into one diff while it stays under DIFF_FILES_KEEP. */
+struct files_keep {
+	memscan_diff *all; /* NULL once too large */
+	int err;
+};
+
+static int keep_ranges(memscan_diff *all, const memscan_diff *part)
+{
+	const memscan_ranges *app = memscan_diff_appeared(part), *van = memscan_diff_vanished(part);
+	int err = MEMSCAN_OK;
+
+	for (size_t i = 0; err == MEMSCAN_OK && i < app->count; i++)
+		err = memscan_diff_add_appeared(all, app->items[i]);
+	for (size_t i = 0; err == MEMSCAN_OK && i < van->count; i++)
+		err = memscan_diff_add_vanished(all, van->items[i]);
+	for (int in_new = 0; in_new < 2; in_new++) {
+		const memscan_ranges *out = memscan_diff_outside(part, in_new);
+
+		for (size_t i = 0; err == MEMSCAN_OK && i < out->count; i++)
+			err = memscan_diff_add_outside(all, out->items[i], in_new);
+	}
+	return err;
+}
+
+static int keep_part(void *ctx, const memscan_diff *part)
+{
+	struct files_keep *k = ctx;
+	int err = MEMSCAN_OK;
+
+	if (k->all &&
+	    memscan_diff_changed_bytes(k->all) + memscan_diff_changed_bytes(part) > DIFF_FILES_KEEP) {
+		memscan_diff_free(k->all);
+		k->all = NULL;
+	}
+	for (size_t i = 0; k->all && err == MEMSCAN_OK && i < memscan_diff_run_count(part); i++) {
+		memscan_change_run run = memscan_diff_run(part, i);
+		err = memscan_diff_add_run(k->all, &run);
+	}
+	if (k->all && err == MEMSCAN_OK)
+		err = keep_ranges(k->all, part);
+	k->err = err;
+	return err != MEMSCAN_OK;
+}
+
+static int print_part(void *ctx, const memscan_diff *part)
+{
+	const struct cli_opts *o = ctx;
+
+	out_diff(stdout, part, o->json, o->bytes, NULL);
+	return 0;
+}
+
+/* Compares the files, printing what a loaded diff prints: the summary line first, so a diff too large
+ * to keep is counted in a first pass and printed part by part in a second. */
+static int diff_files_run(const struct cli_opts *o)
+{
+	struct files_keep k = { 0 };
+	memscan_diff_files_info info;
+	int err = memscan_diff_new(&k.all);
+
+	if (err == MEMSCAN_OK)
+		err = memscan_diff_files(o->pos[0], o->pos[1], 0, keep_part, &k, &info);
+	if (err == MEMSCAN_ERR_STOPPED)
+		err = k.err;
+	if (err != MEMSCAN_OK) {
+		memscan_diff_free(k.all);
+		return files_err(err);
+	}
+	if (info.old_pid != info.new_pid)
+		fprintf(stderr, "memscan: note: the snapshots are of different processes (PID %d and %d)\n",
+		        info.old_pid, info.new_pid);
+	if (k.all) {
+		diff_print(o, k.all, NULL);
+		memscan_diff_free(k.all);
+		return CLI_OK;
+	}
+	if (!o->json)
+		out_diff_summary_counts(stdout, info.runs, info.changed_bytes, info.appeared, info.vanished,
+		                        info.outside_old + info.outside_new, NULL);
+	err = memscan_diff_files(o->pos[0], o->pos[1], 0, print_part, (void *)o, NULL);
+	return err == MEMSCAN_OK ? CLI_OK : files_err(err);
+}
+
 static int diff_files(const struct cli_opts *o)
 {
-	memscan_snapshot *a = NULL, *b = NULL;
-	memscan_diff *diff = NULL;
-	int ret, err;
-
 	if (o->seen & (OPT_BIT(OPT_INTERVAL) | OPT_BIT(OPT_WATCH) | OPT_BIT(OPT_COUNT) |
-	               OPT_BIT(OPT_READ_ABSENT) | OPTS_FILTER)) {
-		cli_err("--interval, --watch, --count, --read-absent and filters apply to 'diff PID' only, "
-		        "not to two files");
+	               OPT_BIT(OPT_READ_ABSENT) | OPT_BIT(OPT_STATS) | OPT_BIT(OPT_CELL) | OPTS_FILTER)) {
+		cli_err(
+		    "--interval, --watch, --count, --stats, --cell, --read-absent and filters apply to 'diff "
+		    "PID' only, not to two files");
 		return CLI_USAGE;
 	}
-	ret = snapshot_load(o->pos[0], &a);
-	if (ret == CLI_OK)
-		ret = snapshot_load(o->pos[1], &b);
-	if (ret != CLI_OK)
-		goto out;
-	if (memscan_snapshot_pid(a) != memscan_snapshot_pid(b))
-		fprintf(stderr, "memscan: note: the snapshots are of different processes (PID %d and %d)\n",
-		        memscan_snapshot_pid(a), memscan_snapshot_pid(b));
-	err = memscan_diff_snapshots(a, b, &diff);
-	if (err != MEMSCAN_OK) {
-		ret = cli_lib_err(err, 0, "comparing the snapshots");
-		goto out;
-	}
-	diff_print(o, diff, NULL);
-out:
-	memscan_diff_free(diff);
-	memscan_snapshot_free(b);
-	memscan_snapshot_free(a);
-	return ret;
+	return diff_files_run(o);
 }
 
 /* ---- diff PID ---------------------------------------------------------------------------- */
@@ -234,7 +244,12 @@ struct watch {
 	struct cli_target t;
 	struct cli_watch cw;
 	uint64_t batch;
+	memscan_heat *heat; /* --stats: where memory changed, batch by batch */
+	struct timespec start;
 };
+
+/* Cells and regions the --stats summary lists. */
+#define STATS_TOP 10
 
 static void watch_header_json(const struct watch *w, const memscan_diff *diff, const char *time)
 {
@@ -256,6 +271,12 @@ static int watch_batch(struct watch *w)
 		return CLI_OK; /* stopped while reading: --watch ends cleanly, as between batches */
 	if (err != MEMSCAN_OK)
 		return cli_target_err(&w->t, err, "comparing memory");
+	if (w->heat)
+		err = memscan_heat_add(w->heat, diff, w->cw.list, 0);
+	if (err != MEMSCAN_OK) {
+		memscan_diff_free(diff);
+		return cli_lib_err(err, 0, "counting the changes (use a larger --cell)");
+	}
 	w->batch++;
 	out_timestamp(time, sizeof(time));
 	if (w->o->watch && w->o->json)
@@ -286,6 +307,47 @@ static int watch_loop(struct watch *w)
 	return ret;
 }
 
+/* The --stats summary: what the batches counted, over the time since the baseline. */
+static int watch_stats(const struct watch *w)
+{
+	struct timespec now;
+	struct cli_stats s;
+	uint64_t ms;
+	int err;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (uint64_t)(now.tv_sec - w->start.tv_sec) * 1000 + (uint64_t)(now.tv_nsec / 1000000) -
+	     (uint64_t)(w->start.tv_nsec / 1000000);
+	err = cli_stats_collect(&s, w->heat, ms);
+	if (err != MEMSCAN_OK)
+		return cli_lib_err(err, 0, "collecting the statistics");
+	if (w->o->json)
+		cli_stats_print_json(stdout, &s, STATS_TOP);
+	else
+		cli_stats_print_text(stdout, &s, STATS_TOP);
+	cli_stats_release(&s);
+	return CLI_OK;
+}
+
+/* --stats and --cell: with --watch, on a local process. */
+static int stats_check(const struct cli_opts *o)
+{
+	if (o->stats && (!o->watch || cli_remote_mode)) {
+		cli_err("--stats applies to a local 'diff PID --watch' only");
+		return CLI_USAGE;
+	}
+	if ((o->seen & OPT_BIT(OPT_CELL)) && !o->stats) {
+		cli_err("--cell applies to --stats only");
+		return CLI_USAGE;
+	}
+	if (o->cell & (o->cell - 1)) {
+		cli_err("invalid --cell %llu: a cell size is a power of two (e.g. 64, 4K, 1M)",
+		        (unsigned long long)o->cell);
+		return CLI_USAGE;
+	}
+	return CLI_OK;
+}
+
 static int diff_pid(const struct cli_opts *o)
 {
 	struct watch w = { .o = o };
@@ -297,7 +359,9 @@ static int diff_pid(const struct cli_opts *o)
 		cli_err("--count applies to --watch only");
 		return CLI_USAGE;
 	}
-	ret = cli_target_check(o->pos[0]);
+	ret = stats_check(o);
+	if (ret == CLI_OK)
+		ret = cli_target_check(o->pos[0]);
 	if (ret == CLI_OK)
 		ret = cli_target_open(o, o->pos[0], &w.t);
 	/* listing first reports a bad filter or an unreadable map before any baseline is taken */
@@ -305,7 +369,16 @@ static int diff_pid(const struct cli_opts *o)
 		ret = cli_target_select(&w.t, &o->filter, &filter, &list);
 	if (ret != CLI_OK)
 		goto out;
+	if (o->stats) {
+		memscan_heat_options ho = { .cell_size = o->cell };
+		err = memscan_heat_new(&ho, &w.heat);
+		if (err != MEMSCAN_OK) {
+			ret = cli_lib_err(err, 0, "starting the statistics");
+			goto out;
+		}
+	}
 	err = cli_watch_begin(&w.cw, &w.t, &filter);
+	clock_gettime(CLOCK_MONOTONIC, &w.start);
 	if (err != MEMSCAN_OK) {
 		ret = cli_target_err(&w.t, err, "taking the baseline snapshot");
 		goto out;
@@ -313,7 +386,10 @@ static int diff_pid(const struct cli_opts *o)
 	if (o->watch)
 		cli_cancel_install(); /* a remote --watch too: the loop stops after the batch in progress */
 	ret = watch_loop(&w);
+	if (w.heat)
+		ret = watch_stats(&w) == CLI_OK ? ret : CLI_FAIL;
 out:
+	memscan_heat_free(w.heat);
 	cli_watch_end(&w.cw);
 	memscan_region_list_free(list);
 	cli_target_close(&w.t);
@@ -324,7 +400,8 @@ int cmd_diff(int argc, char **argv)
 {
 	const uint32_t allowed = OPT_BIT(OPT_JSON) | OPT_BIT(OPT_BYTES) | OPT_BIT(OPT_INTERVAL) |
 	                         OPT_BIT(OPT_WATCH) | OPT_BIT(OPT_COUNT) | OPT_BIT(OPT_READ_ABSENT) |
-	                         OPT_BIT(OPT_COMPRESS) | OPTS_FILTER;
+	                         OPT_BIT(OPT_COMPRESS) | OPT_BIT(OPT_STATS) | OPT_BIT(OPT_CELL) |
+	                         OPT_BIT(OPT_QUIET) | OPTS_FILTER;
 	struct cli_opts o;
 	int ret, done;
 

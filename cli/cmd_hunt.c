@@ -388,8 +388,6 @@ int cmd_hunt(int argc, char **argv)
 		cli_err("missing PID (usage: see 'memscan hunt --help')");
 		return CLI_USAGE;
 	}
-	if (cli_remote_mode)
-		return cli_remote_values_refused();
 	h.o = &o;
 	h.type = MEMSCAN_VALUE_I32;
 	if (o.type && cli_value_type(o.type, &h.type) != CLI_OK)

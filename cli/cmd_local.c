@@ -53,23 +53,12 @@ static int need_args(const struct cli_opts *o, int count, const char *what)
 
 /* ---- ps ---------------------------------------------------------------------------------- */
 
-/* Columns that out_text_str takes to print S. */
-static size_t text_width(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t w = 0;
-
-	for (; *p; p++)
-		w += *p == '\\' ? 2 : (*p < 0x20 || *p == 0x7F) ? 4 : 1;
-	return w;
-}
-
 /* Widest name column a listing uses: longer names push their command line right. */
 #define PS_NAME_MAX_WIDTH 40
 
 static void ps_print_text(const memscan_proc_info *p, size_t name_width)
 {
-	size_t w = text_width(p->name);
+	size_t w = out_text_width(p->name);
 
 	printf("%7d %7d %6u %10llu ", p->pid, p->ppid, p->uid, (unsigned long long)(p->rss_bytes / 1024));
 	out_text_str(stdout, p->name);
@@ -89,8 +78,8 @@ static void ps_print(const memscan_proc_info *list, size_t n, int json, const ch
 	size_t i, width = 4; /* "NAME" */
 
 	for (i = 0; i < n; i++)
-		if (ps_selected(&list[i], name) && text_width(list[i].name) > width)
-			width = text_width(list[i].name);
+		if (ps_selected(&list[i], name) && out_text_width(list[i].name) > width)
+			width = out_text_width(list[i].name);
 	width = width > PS_NAME_MAX_WIDTH ? PS_NAME_MAX_WIDTH : width;
 	if (!json)
 		printf("%7s %7s %6s %10s %-*s %s\n", "PID", "PPID", "UID", "RSS(KiB)", (int)width, "NAME",
@@ -555,9 +544,9 @@ static int scan_run(const struct cli_opts *o, struct cli_target *t, const memsca
 
 int cmd_scan(int argc, char **argv)
 {
-	const uint32_t allowed = OPT_BIT(OPT_JSON) | OPT_BIT(OPT_PATTERN) | OPT_BIT(OPT_NO_MEMMAP) |
-	                         OPT_BIT(OPT_ALIGN) | OPT_BIT(OPT_MAX) | OPT_BIT(OPT_READ_ABSENT) |
-	                         OPTS_FILTER | OPTS_VALUE_SCAN;
+	const uint32_t allowed = OPT_BIT(OPT_QUIET) | OPT_BIT(OPT_JSON) | OPT_BIT(OPT_PATTERN) |
+	                         OPT_BIT(OPT_NO_MEMMAP) | OPT_BIT(OPT_ALIGN) | OPT_BIT(OPT_MAX) |
+	                         OPT_BIT(OPT_READ_ABSENT) | OPTS_FILTER | OPTS_VALUE_SCAN;
 	memscan_pattern *pat = NULL;
 	struct cli_target t = { 0 };
 	struct cli_opts o;
@@ -570,7 +559,7 @@ int cmd_scan(int argc, char **argv)
 	if (ret == CLI_OK)
 		ret = cli_target_check(o.pos[0]);
 	if (ret == CLI_OK && (o.type || (o.seen & OPTS_VALUE_SCAN)))
-		return cli_remote_mode ? cli_remote_values_refused() : cmd_scan_values(&o);
+		return cmd_scan_values(&o);
 	if (ret == CLI_OK)
 		ret = pattern_compile(o.pattern, &pat);
 	if (ret == CLI_OK)

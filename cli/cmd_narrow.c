@@ -119,7 +119,7 @@ static int narrow_err(const struct cli_vset *set, const struct cli_vpred *p, int
 		        memscan_value_type_name(cli_vset_type(set)));
 		return CLI_USAGE;
 	}
-	if (err == MEMSCAN_ERR_LIMIT) {
+	if (err == MEMSCAN_ERR_LIMIT && !set->t->client) { /* an agent says which limit */
 		cli_err("more than %llu candidates survive in PID %d: nothing was written; narrow with a "
 		        "stricter predicate first",
 		        (unsigned long long)MEMSCAN_VALUE_SET_MAX_DEFAULT, set->t->pid);
@@ -155,6 +155,7 @@ static int narrow_run(const struct cli_opts *o, struct cli_vset *set)
 
 	ret = cli_pred_parse(cli_vset_type(set), cli_vset_width(set), o->pred, o->pred_arg[0], o->pred_arg[1],
 	                     &p, &operand);
+	set->replace = !strcmp(path, o->pos[0]); /* SET is rewritten: an agent narrows it in place */
 	if (ret == CLI_OK) {
 		err = cli_vset_narrow(set, &p, 0, &left);
 		ret = err == MEMSCAN_OK ? CLI_OK : narrow_err(set, &p, err);
@@ -229,14 +230,38 @@ static int set_cmd(int argc, char **argv, const char *name, uint32_t allowed, se
 	return ret;
 }
 
+/* A set file may be a reference to a set an agent keeps: --identity names the key that made it. */
 int cmd_narrow(int argc, char **argv)
 {
 	return set_cmd(argc, argv, "narrow",
-	               OPT_BIT(OPT_PRED) | OPT_BIT(OPT_OUTPUT) | OPT_BIT(OPT_JSON) | OPT_BIT(OPT_MAX),
+	               OPT_BIT(OPT_PRED) | OPT_BIT(OPT_OUTPUT) | OPT_BIT(OPT_JSON) | OPT_BIT(OPT_MAX) |
+	                   OPT_BIT(OPT_IDENTITY),
 	               narrow_run);
 }
 
 int cmd_matches(int argc, char **argv)
 {
-	return set_cmd(argc, argv, "matches", OPT_BIT(OPT_JSON) | OPT_BIT(OPT_MAX), matches_run);
+	return set_cmd(argc, argv, "matches", OPT_BIT(OPT_JSON) | OPT_BIT(OPT_MAX) | OPT_BIT(OPT_IDENTITY),
+	               matches_run);
+}
+
+int cmd_release(int argc, char **argv)
+{
+	struct cli_opts o;
+	int ret, done;
+
+	ret = cli_parse_cmd(argc, argv, "release", OPT_BIT(OPT_IDENTITY), 1, &o, &done);
+	if (ret != CLI_OK || done)
+		return ret;
+	if (o.npos < 1) {
+		cli_err("missing SET: the set file 'memscan remote scan ... -o SET' wrote");
+		return CLI_USAGE;
+	}
+	ret = cli_vset_release(&o, o.pos[0]);
+	if (ret == CLI_OK) {
+		fputs("released ", stdout);
+		out_text_str(stdout, o.pos[0]);
+		fputc('\n', stdout);
+	}
+	return ret;
 }

@@ -14,8 +14,17 @@ static const struct {
 	const char *name;
 	cli_cmd_fn fn;
 } remote_cmds[] = {
-	{ "ps", cmd_ps },     { "regions", cmd_regions },   { "read", cmd_read },
-	{ "scan", cmd_scan }, { "snapshot", cmd_snapshot }, { "diff", cmd_diff },
+	{ "ps", cmd_ps },
+	{ "regions", cmd_regions },
+	{ "read", cmd_read },
+	{ "scan", cmd_scan },
+	{ "snapshot", cmd_snapshot },
+	{ "diff", cmd_diff },
+	{ "narrow", cmd_narrow },
+	{ "matches", cmd_matches },
+	{ "hunt", cmd_hunt },
+	{ "pointers", cmd_pointers },
+	{ "resolve", cmd_resolve },
 };
 
 #define NREMOTE (sizeof(remote_cmds) / sizeof(remote_cmds[0]))
@@ -34,7 +43,7 @@ const char *cli_remote_command_names(void)
 int cmd_remote(int argc, char **argv)
 {
 	if (argc < 2) {
-		cli_err("remote needs a command: ps, regions, read, scan, snapshot or diff");
+		cli_err("remote needs a command: %s", cli_remote_command_names());
 		cli_print_help(stderr, "remote");
 		return CLI_USAGE;
 	}
@@ -46,7 +55,7 @@ int cmd_remote(int argc, char **argv)
 			return remote_cmds[i].fn(argc - 1, argv + 1);
 		}
 	}
-	cli_err("unknown remote command '%s': expected ps, regions, read, scan, snapshot or diff", argv[1]);
+	cli_err("unknown remote command '%s': expected one of %s", argv[1], cli_remote_command_names());
 	return CLI_USAGE;
 }
 

@@ -91,13 +91,6 @@ static int value_options(const struct cli_opts *o, memscan_value_type type, mems
 	return CLI_OK;
 }
 
-int cli_remote_values_refused(void)
-{
-	cli_err("value scans through an agent are not available in this build: run 'memscan scan' on the "
-	        "agent's host");
-	return CLI_FAIL;
-}
-
 /* ---- scan --type ------------------------------------------------------------------------- */
 
 /* The checks of `scan --type` before anything is opened; Q receives the parsed value. */
@@ -153,7 +146,7 @@ int cli_value_regions(struct cli_target *t, const struct cli_filter *user, struc
 /* Reports ERR of a value scan or narrowing of T that allowed at most MAX candidates. */
 static int set_err(const struct cli_target *t, int err, uint64_t max, const char *what)
 {
-	if (err == MEMSCAN_ERR_LIMIT) {
+	if (err == MEMSCAN_ERR_LIMIT && !t->client) { /* an agent says which limit */
 		cli_err("more than %llu candidates while %s in PID %d: nothing was written; use a more "
 		        "specific value or predicate, select fewer regions (FILTERS), or allow more with "
 		        "--max N (with -o)",
@@ -173,7 +166,7 @@ static void print_saved(const struct cli_vset *set, const char *path)
 	fputc('\n', stdout);
 }
 
-static int scan_output(const struct cli_opts *o, const struct cli_vset *set)
+static int scan_output(const struct cli_opts *o, struct cli_vset *set)
 {
 	struct cli_vout v;
 	int err;

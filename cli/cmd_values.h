@@ -39,8 +39,6 @@ int cli_pred_parse(memscan_value_type type, size_t width, int kind, const char *
 	"  help       this text\n"                                                                           \
 	"  quit       leave (also: exit, q, end of input)\n"
 
-/* Refuses a value command on a remote target; returns the exit code. */
-int cli_remote_values_refused(void);
 /* `memscan scan PID --type ...`, after cmd_scan parsed the options. */
 int cmd_scan_values(const struct cli_opts *o);
 

@@ -20,6 +20,11 @@
 	"  --kind KIND         heap, stack, anon, file or special; repeat or comma-separate\n"               \
 	"  --path SUBSTR       regions whose path contains SUBSTR\n"
 
+/* Long local operations: scan, snapshot, diff PID, heatmap. */
+#define QUIET_HELP                                                                                           \
+	"  -q, --quiet         no progress line (shown on stderr when it is a terminal: done of total,\n"    \
+	"                      rate, time left)\n"
+
 /* Local scan, snapshot and diff PID; remotely the agent decides (memscan-agent --read-absent). */
 #define READ_ABSENT_HELP                                                                                     \
 	"  --read-absent       read pages the kernel reports as never written instead of treating them\n"    \
@@ -62,7 +67,7 @@ static const struct cli_cmd commands[] = {
 	  "  --json   {\"address\", \"length\", \"data\" (hex), \"holes\": [{\"start\", \"end\"}]}\n" },
 	{ "scan", cmd_scan, "search the memory of a process for a byte pattern or a value",
 	  "usage: memscan scan PID --pattern \"4D 5A ?? 00\" [--no-memmap] [--align N] [--max N]\n"
-	  "                    [--read-absent] [FILTERS] [--json]\n"
+	  "                    [--read-absent] [--quiet] [FILTERS] [--json]\n"
 	  "       memscan scan PID --type TYPE --value V [--align N] [--max N] [--epsilon E] [--utf16]\n"
 	  "                    [FILTERS] [--json] [-o SET]\n"
 	  "       memscan scan PID --type TYPE --unknown -o SET [--align N] [FILTERS]\n"
@@ -73,7 +78,7 @@ static const struct cli_cmd commands[] = {
 	  "  --no-memmap         read in small chunks instead of copying whole regions\n"
 	  "  --align N           only matches at addresses that are multiples of N\n"
 	  "  --max N             stop after N matches\n"
-	  "  --json              one object per match: address, region_start, path\n"
+	  "  --json              one object per match: address, region_start, path\n" QUIET_HELP
 	  "With --type: finds the values V of TYPE in writable regions ('--perms r': every readable one)\n"
 	  "and prints 'ADDRESS  TYPE  VALUE  [MODULE+OFFSET]' per candidate, or saves them to SET for\n"
 	  "'memscan narrow' and 'memscan matches'.\n"
@@ -112,6 +117,13 @@ static const struct cli_cmd commands[] = {
 	  "  --max N   print at most N (default 20, then '... and K more')\n"
 	  "  --json    one object per candidate: address, type, value, old, module, offset; the\n"
 	  "            summary line goes to stderr\n" },
+	{ "release", cmd_release, "drop a set an agent keeps, and its file",
+	  "usage: memscan release SET [--identity FILE]\n"
+	  "\n"
+	  "SET is the file 'memscan remote scan ... -o SET' wrote: the agent it names drops the set (as\n"
+	  "it does by itself after its idle time, 30 minutes by default), then SET is deleted. A local\n"
+	  "set file is only deleted. Prints 'released SET'.\n"
+	  "  --identity FILE   the key that made the set (default ~/.config/memscan/id_x25519)\n" },
 	{ "hunt", cmd_hunt, "find a value interactively: scan, then narrow step by step",
 	  "usage: memscan hunt PID [--type TYPE] [--align N] [FILTERS]\n"
 	  "\n"
@@ -120,15 +132,15 @@ static const struct cli_cmd commands[] = {
 	  "the number of candidates after each step. Ctrl-C cancels the running step, not the session.\n"
 	  "Commands:\n" HUNT_COMMANDS_HELP FILTER_HELP },
 	{ "snapshot", cmd_snapshot, "save the memory of a process to a file",
-	  "usage: memscan snapshot PID -o FILE [--read-absent] [FILTERS]\n"
+	  "usage: memscan snapshot PID -o FILE [--read-absent] [--quiet] [FILTERS]\n"
 	  "\n"
 	  "Reads the selected regions (readable ones by default) and writes them to FILE.\n"
-	  "Prints 'wrote FILE: N regions, B bytes, H unreadable bytes' to stdout.\n"
-	  "  -o, --output FILE   the snapshot file to write (replaced atomically)\n" READ_ABSENT_HELP
-	      FILTER_HELP },
+	  "Prints 'wrote FILE: N regions, SIZE (B bytes), SIZE unreadable' to stdout.\n"
+	  "  -o, --output FILE   the snapshot file to write (replaced atomically)\n" QUIET_HELP
+	      READ_ABSENT_HELP FILTER_HELP },
 	{ "diff", cmd_diff, "show what changed in memory",
-	  "usage: memscan diff PID [--interval DURATION] [--watch [--count N]] [--bytes] [--read-absent]\n"
-	  "                        [FILTERS] [--json]\n"
+	  "usage: memscan diff PID [--interval DURATION] [--watch [--count N] [--stats [--cell SIZE]]]\n"
+	  "                        [--bytes] [--read-absent] [--quiet] [FILTERS] [--json]\n"
 	  "       memscan diff FILE_A FILE_B [--bytes] [--json]\n"
 	  "\n"
 	  "With a PID: reads the regions, waits DURATION, reads them again and prints what changed.\n"
@@ -137,17 +149,40 @@ static const struct cli_cmd commands[] = {
 	  "                      (default 1s)\n"
 	  "  -w, --watch         repeat until interrupted (SIGINT/SIGTERM), one batch per interval\n"
 	  "  -n, --count N       with --watch: stop after N batches\n"
+	  "  --stats             with --watch (local): at the end (--count reached, SIGINT or SIGTERM)\n"
+	  "                      print a summary: changes per region, the hottest cells, bytes changed\n"
+	  "                      per second (--json: one {\"stats\": ...} object)\n"
+	  "  --cell SIZE         with --stats: bytes per cell, a power of two (default 4K)\n"
 	  "  --bytes             one line per changed byte instead of runs of bytes\n"
 	  "  --json              one object per run {address, old, new}, byte, or\n"
 	  "                      {appeared|vanished: {start, end}}; with --watch each has a "
-	  "time\n" READ_ABSENT_HELP FILTER_HELP },
-	{ "remote", cmd_remote, "run ps, regions, read, scan, snapshot or diff through a memscan-agent",
+	  "time\n" QUIET_HELP READ_ABSENT_HELP FILTER_HELP },
+	{ "heatmap", cmd_heatmap, "show where the memory of a process changes, as a picture",
+	  "usage: memscan heatmap PID [--duration DUR] [--interval DUR] [--cell SIZE] [--read-absent]\n"
+	  "                       [--quiet] [FILTERS] [-o FILE.svg] [--json]\n"
+	  "\n"
+	  "Reads the selected regions every interval for the duration and counts, per cell of memory, in\n"
+	  "how many samples it changed. Ctrl-C ends the sampling early and reports what was counted.\n"
+	  "Prints the hottest cells and regions, or with -o draws cells (rows, grouped by region) by time.\n"
+	  "  -d, --duration DUR  how long to sample (default 10s)\n"
+	  "  -i, --interval DUR  time between samples (default 100ms)\n"
+	  "  --cell SIZE         bytes per cell, a power of two: 64, 4K (default), 1M\n"
+	  "  -o, --output FILE   write the heatmap as an SVG picture to FILE\n"
+	  "  --json              one object per cell that changed: {address, size, "
+	  "changes}\n" QUIET_HELP READ_ABSENT_HELP FILTER_HELP },
+	{ "remote", cmd_remote, "run a command through a memscan-agent (ps, scan, diff, narrow, hunt, ...)",
 	  "usage: memscan remote ps HOST[:PORT] [NAME] [--json] [--identity FILE]\n"
-	  "       memscan remote regions|read|scan|snapshot|diff TARGET ... [--identity FILE]\n"
+	  "       memscan remote regions|read|scan|snapshot|diff|pointers|resolve TARGET ... [--identity "
+	  "FILE]\n"
+	  "       memscan remote narrow|matches SET ... [--identity FILE]\n"
+	  "       memscan remote hunt TARGET ... [--identity FILE]\n"
 	  "\n"
 	  "Runs a command on the host of a memscan-agent, with exactly the options and the output of the\n"
 	  "local command (see 'memscan help COMMAND'). Remote diff keeps its baseline on the agent and\n"
-	  "receives only what changed; --watch works remotely too.\n" REMOTE_OPTIONS_HELP
+	  "receives only what changed; --watch works remotely too. A value scan (scan --type) keeps its\n"
+	  "candidates on the agent: -o SET writes a reference to them, which narrow, matches and release\n"
+	  "follow to the agent (with or without 'remote'); the agent drops a set 30 minutes "
+	  "unused.\n" REMOTE_OPTIONS_HELP
 	  "The agent's key must be pinned first with 'memscan trust HOST:PORT KEY'; the agent must list\n"
 	  "this client's public key in its authorized_keys.\n" },
 	{ "keygen", cmd_keygen, "make a key pair for talking to agents",
@@ -191,6 +226,35 @@ static const struct cli_cmd commands[] = {
 	  "  memscan completion bash > /usr/share/bash-completion/completions/memscan\n"
 	  "  memscan completion zsh > \"${fpath[1]}/_memscan\"\n"
 	  "  memscan completion fish > ~/.config/fish/completions/memscan.fish\n" },
+	{ "pointers", cmd_pointers, "find chains of pointers from static data to an address",
+	  "usage: memscan pointers SOURCE --to ADDR [--depth N] [--max-offset OFF] [--negative] [--bases "
+	  "all]\n"
+	  "                        [--max N] [-o PATHS] [--json]\n"
+	  "       memscan pointers SOURCE --rescan PATHS --to ADDR [-o PATHS2] [--json]\n"
+	  "\n"
+	  "Finds the chains of pointers that lead from a module's static data to ADDR, e.g.\n"
+	  "'libgame.so+0x1f40 -> 0x18 -> 0x8': the pointer at libgame.so's load address + 0x1f40, plus\n"
+	  "0x18, dereferenced, plus 0x8 is ADDR. Such a chain finds the value again after a restart.\n"
+	  "SOURCE is a PID or a snapshot file (memscan snapshot). Chains are printed shortest first.\n"
+	  "  --to ADDR           the address to reach (hex), e.g. found by 'memscan scan'\n"
+	  "  --depth N           most pointers in a chain, 1 to 8 (default 4)\n"
+	  "  --max-offset OFF    largest offset added to a pointer (default 0x1000)\n"
+	  "  --negative          offsets may also be negative\n"
+	  "  --bases all         chains may start in any named region, not only modules' data and bss\n"
+	  "  --max N             stop after N chains (default 10000)\n"
+	  "  -o, --output PATHS  also save the chains to the file PATHS (docs/pointer-format.md)\n"
+	  "  --rescan PATHS      keep the chains of PATHS that reach ADDR in SOURCE now; PATHS is\n"
+	  "                      rewritten with them unless -o names another file\n"
+	  "  --json              one object per chain: base, offset, offsets, address\n"
+	  "Through an agent ('memscan remote pointers TARGET --to ADDR ...') the search and the rescan\n"
+	  "run on the agent, which sends only chains back.\n" },
+	{ "resolve", cmd_resolve, "follow a chain of pointers to the address it reaches",
+	  "usage: memscan resolve SOURCE CHAIN [--type TYPE]\n"
+	  "\n"
+	  "Follows CHAIN ('libgame.so+0x1f40 -> 0x18 -> 0x8') in SOURCE (a PID or a snapshot file) and\n"
+	  "prints the address it reaches. A chain that breaks says at which step and why (a pointer\n"
+	  "that is null or cannot be read); exit status 1.\n"
+	  "  --type TYPE   also print the value there: i8 u8 i16 u16 i32 u32 i64 u64 f32 f64 str\n" },
 	{ "help", cmd_help, "show help for a command",
 	  "usage: memscan help [COMMAND]\n"
 	  "\n"
@@ -231,24 +295,56 @@ static void print_overview(FILE *out)
 	fputs("\nExit status: 0 success, 1 runtime failure, 2 usage error.\n", out);
 }
 
-/* One line of a local usage synopsis, as `memscan remote CMD` takes it: "memscan CMD PID" becomes
- * "memscan remote CMD TARGET" (ps: HOST[:PORT]); a form without a PID (diff FILE FILE) is dropped. */
-static int print_remote_synopsis(FILE *out, const char *name, const char *line, size_t len, int *first)
+/* The length of the process word ("PID" or "SOURCE") REST starts with after its space, or 0. */
+static size_t process_word(const char *rest, const char *end)
+{
+	static const char *const words[] = { " PID", " SOURCE" };
+
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		size_t n = strlen(words[i]);
+		if ((size_t)(end - rest) > n && !strncmp(rest, words[i], n) &&
+		    (rest[n] == ' ' || rest[n] == '\n'))
+			return n;
+	}
+	return 0;
+}
+
+/* One line of a local usage synopsis, as `memscan remote CMD` takes it: "memscan CMD PID" (or
+ * SOURCE) becomes "memscan remote CMD TARGET" (ps: HOST[:PORT]). A form without a process is kept
+ * for commands that have no other (narrow SET), dropped for those that do (diff FILE FILE compares
+ * files, not a remote target): HAS_PROCESS_FORM says which. */
+static int print_remote_synopsis(FILE *out, const char *name, const char *line, size_t len,
+                                 int has_process_form, int *first)
 {
 	char local[64];
 	size_t n = (size_t)snprintf(local, sizeof(local), "memscan %s", name);
 	const char *rest = line + n, *end = line + len;
+	size_t word = process_word(rest, end);
 
 	if (!strcmp(name, "ps"))
 		fprintf(out, "%smemscan remote ps HOST[:PORT]", *first ? "usage: " : "       ");
-	else if (len > n + 4 && !strncmp(rest, " PID", 4) && (rest[4] == ' ' || rest[4] == '\n')) {
+	else if (word) {
 		fprintf(out, "%smemscan remote %s TARGET", *first ? "usage: " : "       ", name);
-		rest += 4;
-	} else
+		rest += word;
+	} else if (!has_process_form)
+		fprintf(out, "%smemscan remote %s", *first ? "usage: " : "       ", name);
+	else
 		return 0;
 	fwrite(rest, 1, (size_t)(end - rest), out);
 	*first = 0;
 	return 1;
+}
+
+/* Whether the synopsis of USAGE has a form "memscan NAME PID|SOURCE". */
+static int has_process_form(const char *usage, const char *name)
+{
+	char form[80];
+
+	snprintf(form, sizeof(form), "memscan %s PID", name);
+	if (strstr(usage, form))
+		return 1;
+	snprintf(form, sizeof(form), "memscan %s SOURCE", name);
+	return strstr(usage, form) != NULL;
 }
 
 /* `memscan remote CMD --help`: CMD's help with the remote synopsis, then the remote options. */
@@ -256,7 +352,7 @@ static void print_remote_help(FILE *out, const struct cli_cmd *cmd)
 {
 	char local[64];
 	const char *p = cmd->usage;
-	int first = 1, in_synopsis = 1, kept = 0;
+	int first = 1, in_synopsis = 1, kept = 0, with_process = has_process_form(cmd->usage, cmd->name);
 
 	snprintf(local, sizeof(local), "memscan %s", cmd->name);
 	while (*p) {
@@ -267,7 +363,8 @@ static void print_remote_help(FILE *out, const struct cli_cmd *cmd)
 		if (in_synopsis && !strncmp(p, "usage: ", 7))
 			text = p + 7;
 		if (in_synopsis && !strncmp(text, local, strlen(local)))
-			kept = print_remote_synopsis(out, cmd->name, text, len - (size_t)(text - p), &first);
+			kept = print_remote_synopsis(out, cmd->name, text, len - (size_t)(text - p),
+			                             with_process, &first);
 		else if (in_synopsis && *text == '[') { /* a synopsis' continuation goes with its line */
 			if (kept)
 				fwrite(p, 1, len, out);

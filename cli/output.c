@@ -147,6 +147,11 @@ void out_json_strn(FILE *out, const char *s, size_t len)
 			continue;
 		}
 		n = p[i] >= 0x80 ? utf8_len(p + i, len - i) : 0;
+		if (n == 2 && p[i] == 0xC2 && p[i + 1] < 0xA0) { /* a C1 control (CSI is C2 9B): escaped */
+			fprintf(out, "\\u%04x", p[i + 1]);
+			i += n;
+			continue;
+		}
 		if (n) {
 			fwrite(p + i, 1, n, out);
 			i += n;
@@ -173,18 +178,54 @@ void out_hex(FILE *out, const uint8_t *data, size_t len)
 	}
 }
 
+/* Bytes of S at P that print as themselves on a terminal: a printable ASCII character, or a whole
+ * UTF-8 sequence that is not a C1 control; 0 for a byte that must be escaped. */
+static size_t text_printable(const unsigned char *p, size_t left)
+{
+	size_t n;
+
+	if (*p >= 0x20 && *p < 0x7F)
+		return 1;
+	if (*p < 0x80)
+		return 0;
+	n = utf8_len(p, left);
+	return n == 2 && p[0] == 0xC2 && p[1] < 0xA0 ? 0 : n;
+}
+
 void out_text_str(FILE *out, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
+	size_t left = strlen(s);
 
-	for (; *p; p++) {
+	while (left) {
+		size_t n = *p == '\\' ? 0 : text_printable(p, left);
+
 		if (*p == '\\')
 			fputs("\\\\", out);
-		else if (*p < 0x20 || *p == 0x7F)
+		else if (!n)
 			fprintf(out, "\\x%02x", *p);
 		else
-			fputc(*p, out);
+			fwrite(p, 1, n, out);
+		n = n ? n : 1;
+		p += n;
+		left -= n;
 	}
+}
+
+size_t out_text_width(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t left = strlen(s), w = 0;
+
+	while (left) {
+		size_t n = *p == '\\' ? 0 : text_printable(p, left);
+
+		w += *p == '\\' ? 2 : n ? 1 : 4;
+		n = n ? n : 1;
+		p += n;
+		left -= n;
+	}
+	return w;
 }
 
 static void hexdump_line(FILE *out, uint64_t addr, const uint8_t *data, size_t n, const memscan_ranges *holes)
@@ -225,20 +266,27 @@ void out_hexdump(FILE *out, uint64_t addr, const uint8_t *data, size_t len, cons
 const char *out_size(uint64_t bytes, char *buf)
 {
 	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
-	double v = (double)bytes;
+	double v = (double)bytes / 1024;
 	size_t u = 0;
 
 	if (bytes < 1024) {
 		snprintf(buf, OUT_SIZE_LEN, "%llu B", (unsigned long long)bytes);
 		return buf;
 	}
-	v /= 1024;
-	while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
-		v /= 1024;
-		u++;
+	/* the unit is chosen after rounding: 1048575 B is "1.0 MiB", not "1024 KiB" */
+	for (;;) {
+		double tenths = (double)(uint64_t)(v * 10 + 0.5) / 10, whole = (double)(uint64_t)(v + 0.5);
+		int decimal = tenths < 10;
+
+		if ((decimal ? tenths : whole) >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+			v /= 1024;
+			u++;
+			continue;
+		}
+		snprintf(buf, OUT_SIZE_LEN, decimal ? "%.1f %s" : "%.0f %s", decimal ? tenths : whole,
+		         units[u]);
+		return buf;
 	}
-	snprintf(buf, OUT_SIZE_LEN, v < 10 ? "%.1f %s" : "%.0f %s", v, units[u]);
-	return buf;
 }
 
 /* Columns: the range as /proc/PID/maps writes it (12 hex digits for most user addresses), then
@@ -377,6 +425,28 @@ static void ranges_print(FILE *out, const memscan_ranges *ranges, const char *wh
 	}
 }
 
+/* Ranges only one snapshot holds because the other's filter did not select them (IN_NEW: the new
+ * snapshot's, outside the old one's selection). */
+static void outside_print(FILE *out, const memscan_ranges *ranges, int in_new, int json, const char *time)
+{
+	for (size_t i = 0; ranges && i < ranges->count; i++) {
+		unsigned long long s = ranges->items[i].start, e = ranges->items[i].end;
+
+		if (json) {
+			fputc('{', out);
+			json_time_field(out, time);
+			fprintf(out,
+			        "\"outside_selection\":{\"start\":\"0x%llx\",\"end\":\"0x%llx\",\"only_in\":"
+			        "\"%s\"}}\n",
+			        s, e, in_new ? "new" : "old");
+		} else {
+			fprintf(out,
+			        "= 0x%llx-0x%llx only in the %s snapshot: outside the %s one's selection\n",
+			        s, e, in_new ? "new" : "old", in_new ? "old" : "new");
+		}
+	}
+}
+
 void out_diff(FILE *out, const memscan_diff *diff, int json, int bytes, const char *time)
 {
 	size_t i, n = memscan_diff_run_count(diff);
@@ -392,22 +462,35 @@ void out_diff(FILE *out, const memscan_diff *diff, int json, int bytes, const ch
 	}
 	ranges_print(out, memscan_diff_appeared(diff), "appeared", json, time);
 	ranges_print(out, memscan_diff_vanished(diff), "vanished", json, time);
+	outside_print(out, memscan_diff_outside(diff, 1), 1, json, time);
+	outside_print(out, memscan_diff_outside(diff, 0), 0, json, time);
+}
+
+void out_diff_summary_counts(FILE *out, size_t runs, uint64_t changed, size_t appeared, size_t vanished,
+                             size_t outside, const char *time)
+{
+	fputs("#", out);
+	if (time)
+		fprintf(out, " %s ", time);
+	fprintf(out, " %zu runs, %llu bytes changed", runs, (unsigned long long)changed);
+	if (appeared)
+		fprintf(out, ", %zu appeared", appeared);
+	if (vanished)
+		fprintf(out, ", %zu vanished", vanished);
+	if (outside)
+		fprintf(out, ", %zu outside the other's selection", outside);
+	fputc('\n', out);
 }
 
 void out_diff_summary(FILE *out, const memscan_diff *diff, const char *time)
 {
 	const memscan_ranges *app = memscan_diff_appeared(diff), *van = memscan_diff_vanished(diff);
 
-	fputs("#", out);
-	if (time)
-		fprintf(out, " %s ", time);
-	fprintf(out, " %zu runs, %llu bytes changed", memscan_diff_run_count(diff),
-	        (unsigned long long)memscan_diff_changed_bytes(diff));
-	if (app && app->count)
-		fprintf(out, ", %zu appeared", app->count);
-	if (van && van->count)
-		fprintf(out, ", %zu vanished", van->count);
-	fputc('\n', out);
+	const memscan_ranges *o1 = memscan_diff_outside(diff, 1), *o0 = memscan_diff_outside(diff, 0);
+
+	out_diff_summary_counts(out, memscan_diff_run_count(diff), memscan_diff_changed_bytes(diff),
+	                        app ? app->count : 0, van ? van->count : 0,
+	                        (o1 ? o1->count : 0) + (o0 ? o0->count : 0), time);
 }
 
 void out_timestamp(char *buf, size_t size)

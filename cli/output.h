@@ -23,8 +23,11 @@ void out_json_str(FILE *out, const char *s);
 void out_json_strn(FILE *out, const char *s, size_t len);
 /* Bytes as a lowercase hex string without spaces (no quotes). */
 void out_hex(FILE *out, const uint8_t *data, size_t len);
-/* Text with control bytes and backslashes escaped as \xNN / \\, for one-line text output. */
+/* Text with control bytes (C0, DEL, C1), bytes that are not UTF-8 and backslashes escaped as \xNN /
+ * \\, for one-line text output that cannot steer a terminal. */
 void out_text_str(FILE *out, const char *s);
+/* Terminal columns out_text_str takes to print S (a UTF-8 character: one). */
+size_t out_text_width(const char *s);
 
 /* An xxd-style hexdump of LEN bytes read at ADDR; bytes inside HOLES print as "??". */
 void out_hexdump(FILE *out, uint64_t addr, const uint8_t *data, size_t len, const memscan_ranges *holes);
@@ -42,6 +45,9 @@ void out_region_json(FILE *out, const memscan_region *r);
 void out_diff(FILE *out, const memscan_diff *diff, int json, int bytes, const char *time);
 /* "# N runs, M bytes changed" style summary line (text mode), with an optional timestamp. */
 void out_diff_summary(FILE *out, const memscan_diff *diff, const char *time);
+/* The same line from the counts (a diff printed part by part). */
+void out_diff_summary_counts(FILE *out, size_t runs, uint64_t changed, size_t appeared, size_t vanished,
+                             size_t outside, const char *time);
 
 /* The current UTC time as "2026-11-26T12:00:00.123Z" into BUF (at least 32 bytes). */
 void out_timestamp(char *buf, size_t size);

@@ -6,6 +6,7 @@
 
 #include "cancel.h"
 #include "output.h"
+#include "progress.h"
 #include "target.h"
 
 int cli_remote_mode;
@@ -215,6 +216,7 @@ int cli_target_open(const struct cli_opts *o, const char *text, struct cli_targe
 	ret = cli_target_check(text);
 	if (ret != CLI_OK)
 		return ret;
+	t->quiet = o->quiet;
 	if (!cli_remote_mode) {
 		cli_parse_pid(text, &t->pid);
 		err = memscan_process_open(t->pid, &t->proc);
@@ -330,23 +332,32 @@ int cli_target_scan(struct cli_target *t, const memscan_filter *filter, const me
                     const char *pattern_text, const memscan_pattern *pattern,
                     const memscan_scan_options *opts, memscan_match_fn on_match, void *ctx)
 {
+	struct cli_progress p;
+	int err;
+
 	if (t->client)
 		return memscan_client_scan(t->client, t->pid, filter, pattern_text, opts, on_match, ctx,
 		                           NULL);
-	return memscan_scan(t->proc, list, pattern, opts, on_match, ctx, NULL);
+	cli_progress_start(&p, t->proc, "scan", memscan_region_list_bytes(list), t->quiet);
+	err = memscan_scan(t->proc, list, pattern, opts, on_match, ctx, NULL);
+	cli_progress_end(&p, t->proc);
+	return err;
 }
 
 int cli_target_download(struct cli_target *t, const memscan_filter *filter, const char *path,
                         memscan_snapshot_file_info *info)
 {
-	uint64_t id;
+	struct cli_progress p;
+	uint64_t id, total = 0;
 	int err, rel;
 
 	memset(info, 0, sizeof(*info));
-	err = memscan_client_snapshot(t->client, t->pid, filter, &id, NULL, NULL);
+	err = memscan_client_snapshot(t->client, t->pid, filter, &id, NULL, &total);
 	if (err != MEMSCAN_OK)
 		return err;
+	cli_progress_start_client(&p, t->client, "download", total, t->quiet);
 	err = memscan_client_snapshot_save(t->client, id, path, info);
+	cli_progress_end_client(&p, t->client);
 	rel = memscan_client_release(t->client, id);
 	return err == MEMSCAN_OK ? rel : err;
 }
@@ -354,6 +365,7 @@ int cli_target_download(struct cli_target *t, const memscan_filter *filter, cons
 int cli_watch_begin(struct cli_watch *w, struct cli_target *t, const memscan_filter *filter)
 {
 	memscan_region_list *list = NULL;
+	struct cli_progress p;
 	int err;
 
 	memset(w, 0, sizeof(*w));
@@ -364,8 +376,11 @@ int cli_watch_begin(struct cli_watch *w, struct cli_target *t, const memscan_fil
 	err = memscan_regions_read(t->proc, filter, &list);
 	if (err == MEMSCAN_OK)
 		err = memscan_detector_new(&w->det);
-	if (err == MEMSCAN_OK)
+	if (err == MEMSCAN_OK) {
+		cli_progress_start(&p, t->proc, "baseline", memscan_region_list_bytes(list), t->quiet);
 		err = memscan_detector_initialize(w->det, t->proc, list);
+		cli_progress_end(&p, t->proc);
+	}
 	memscan_region_list_free(list);
 	return err;
 }
@@ -373,6 +388,7 @@ int cli_watch_begin(struct cli_watch *w, struct cli_target *t, const memscan_fil
 int cli_watch_detect(struct cli_watch *w, int accept, memscan_diff **ret)
 {
 	memscan_region_list *list = NULL;
+	struct cli_progress p;
 	int err;
 
 	if (w->t->client)
@@ -383,9 +399,13 @@ int cli_watch_detect(struct cli_watch *w, int accept, memscan_diff **ret)
 	/* what was just compared becomes the baseline: with ACCEPT a change made after this read shows
 	 * next time, none falls between two reads; without, the baseline is not used again, and the
 	 * streamed detection holds one copy of the target where detect_changes would hold two */
-	if (err == MEMSCAN_OK)
+	if (err == MEMSCAN_OK) {
+		cli_progress_start(&p, w->t->proc, "diff", memscan_region_list_bytes(list), w->t->quiet);
 		err = memscan_detector_detect_update(w->det, w->t->proc, list, ret);
-	memscan_region_list_free(list);
+		cli_progress_end(&p, w->t->proc);
+	}
+	memscan_region_list_free(w->list);
+	w->list = list;
 	return err;
 }
 
@@ -396,5 +416,6 @@ void cli_watch_end(struct cli_watch *w)
 		(void)err; /* nothing to do about it: the session ending frees it too */
 	}
 	memscan_detector_free(w->det);
+	memscan_region_list_free(w->list);
 	memset(w, 0, sizeof(*w));
 }

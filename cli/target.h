@@ -14,6 +14,7 @@ struct cli_target {
 	memscan_process *proc;  /* local */
 	memscan_client *client; /* remote */
 	char where[300];        /* "" locally, " on HOST:PORT" remotely: appended to "PID 42" in messages */
+	int quiet;              /* no progress line on stderr (--quiet) */
 };
 
 /* Set by `memscan remote`: commands then take TARGET (HOST[:PORT]:PID) instead of PID. */
@@ -57,6 +58,7 @@ struct cli_watch {
 	memscan_filter filter;
 	memscan_detector *det;
 	uint64_t remote_id;
+	memscan_region_list *list; /* local: the regions the last detection read (its runs' region_index) */
 };
 int cli_watch_begin(struct cli_watch *w, struct cli_target *t, const memscan_filter *filter);
 /* What changed since the baseline; ACCEPT makes what was read the new baseline (a remote baseline

@@ -14,6 +14,8 @@
 int cli_vset_scan(struct cli_target *t, const struct cli_vregions *r, const struct cli_vquery *q,
                   const memscan_value_scan_options *opts, struct cli_vset *ret)
 {
+	if (t->client)
+		return cli_vset_remote_scan(t, r, q, opts, ret);
 	memset(ret, 0, sizeof(*ret));
 	ret->t = t;
 	if (!q->value)
@@ -23,6 +25,8 @@ int cli_vset_scan(struct cli_target *t, const struct cli_vregions *r, const stru
 
 int cli_vset_narrow(const struct cli_vset *set, const struct cli_vpred *p, uint64_t max, struct cli_vset *ret)
 {
+	if (set->remote.id)
+		return cli_vset_remote_narrow(set, p, max, ret);
 	memset(ret, 0, sizeof(*ret));
 	ret->t = set->t;
 	return memscan_value_set_narrow(set->t->proc, set->local, &p->pred, max, &ret->local);
@@ -30,31 +34,35 @@ int cli_vset_narrow(const struct cli_vset *set, const struct cli_vpred *p, uint6
 
 int cli_vset_foreach(const struct cli_vset *set, uint64_t first, memscan_candidate_fn fn, void *ctx)
 {
+	if (set->remote.id)
+		return cli_vset_remote_foreach(set, first, fn, ctx);
 	return memscan_value_set_foreach(set->local, first, fn, ctx);
 }
 
 uint64_t cli_vset_count(const struct cli_vset *set)
 {
-	return memscan_value_set_count(set->local);
+	return set->remote.id ? set->remote.count : memscan_value_set_count(set->local);
 }
 
 memscan_value_type cli_vset_type(const struct cli_vset *set)
 {
-	return memscan_value_set_type(set->local);
+	return set->remote.id ? set->remote.type : memscan_value_set_type(set->local);
 }
 
 size_t cli_vset_width(const struct cli_vset *set)
 {
-	return memscan_value_set_width(set->local);
+	return set->remote.id ? set->remote.width : memscan_value_set_width(set->local);
 }
 
 int cli_vset_is_unknown(const struct cli_vset *set)
 {
-	return memscan_value_set_is_unknown(set->local);
+	return set->remote.id ? set->remote.unknown : memscan_value_set_is_unknown(set->local);
 }
 
-int cli_vset_save(const struct cli_vset *set, const char *path)
+int cli_vset_save(struct cli_vset *set, const char *path)
 {
+	if (set->remote.id)
+		return cli_vset_remote_save(set, path);
 	return memscan_value_set_save(set->local, path);
 }
 
@@ -65,6 +73,8 @@ int cli_vset_regions(const struct cli_vset *set, memscan_region_list **ret)
 
 void cli_vset_free(struct cli_vset *set)
 {
+	if (set->remote.id)
+		cli_vset_remote_free(set);
 	memscan_value_set_free(set->local);
 	set->local = NULL;
 }
@@ -155,6 +165,8 @@ int cli_vset_open(const struct cli_opts *o, const char *path, struct cli_target 
 {
 	int err, rc;
 
+	if (memscan_client_vset_ref_probe(path))
+		return cli_vset_remote_open(o, path, t, ret);
 	memset(t, 0, sizeof(*t));
 	memset(ret, 0, sizeof(*ret));
 	err = memscan_value_set_load(path, &ret->local);

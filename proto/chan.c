@@ -7,6 +7,7 @@
 #include <sodium.h>
 
 #include "chan.h"
+#include "le.h"
 
 struct chan_session {
 	uint8_t *keys; /* sodium_malloc: send key || receive key */
@@ -25,20 +26,6 @@ struct chan_client_hs {
 struct chan_agent_hs {
 	noise_hs *noise;
 };
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
 
 static void put_header(uint8_t *p, uint8_t type)
 {
@@ -172,7 +159,7 @@ int chan_client_finish(chan_client_hs *hs, const uint8_t *frame, size_t len, cha
 	                    sizeof(payload), &plen) ||
 	    plen != CHAN_HS2_PAYLOAD_LEN || noise_split(hs->noise, k1, k2))
 		goto out;
-	*ret_session = session_new(k1, k2, get_le64(payload),
+	*ret_session = session_new(k1, k2, le_get(payload, 8),
 	                           (uint32_t)payload[8] | (uint32_t)payload[9] << 8 |
 	                               (uint32_t)payload[10] << 16 | (uint32_t)payload[11] << 24,
 	                           1);
@@ -227,7 +214,7 @@ int chan_agent_write_hs2(chan_agent_hs *hs, uint64_t session_id, uint32_t perms,
 	int r = -1;
 
 	*ret_session = NULL;
-	put_le64(payload, session_id);
+	le_put(payload, session_id, 8);
 	for (int i = 0; i < 4; i++)
 		payload[8 + i] = (uint8_t)(perms >> (8 * i));
 	put_header(out, CHAN_TYPE_HS2);
@@ -279,8 +266,8 @@ int chan_seal(chan_session *s, const uint8_t *pt, size_t len, uint8_t *out, size
 		n = s->counter - 1; /* the counter of the request being answered */
 	}
 	put_header(out, CHAN_TYPE_DATA);
-	put_le64(out + CHAN_HEADER_LEN, s->id);
-	put_le64(out + CHAN_HEADER_LEN + 8, n);
+	le_put(out + CHAN_HEADER_LEN, s->id, 8);
+	le_put(out + CHAN_HEADER_LEN + 8, n, 8);
 	noise_encrypt(s->keys, n, out, CHAN_DATA_AD_LEN, pt, len, out + CHAN_DATA_AD_LEN);
 	*out_len = len + CHAN_DATA_OVERHEAD;
 	s->awaiting = s->is_client ? 1 : 0;
@@ -298,8 +285,8 @@ static int chan_check(const chan_session *s, const uint8_t *frame, size_t len, u
 		return -1; /* a reply nobody asked for (e.g. a reflected request) */
 	if (!s->is_client && (s->awaiting || s->counter >= CHAN_MAX_MESSAGES))
 		return -1; /* one request in flight per session */
-	*ret_counter = get_le64(frame + CHAN_HEADER_LEN + 8);
-	if (get_le64(frame + CHAN_HEADER_LEN) != s->id || *ret_counter != s->counter)
+	*ret_counter = le_get(frame + CHAN_HEADER_LEN + 8, 8);
+	if (le_get(frame + CHAN_HEADER_LEN, 8) != s->id || *ret_counter != s->counter)
 		return -1;
 	return 0;
 }
@@ -339,7 +326,7 @@ int chan_open_claimed(chan_session *s, uint64_t n, const uint8_t *frame, size_t 
                       size_t pt_cap, size_t *pt_len)
 {
 	/* only a frame claimed before: its counter is behind the session's and written in it */
-	if (!s || len < CHAN_DATA_OVERHEAD || n >= s->counter || get_le64(frame + CHAN_HEADER_LEN + 8) != n)
+	if (!s || len < CHAN_DATA_OVERHEAD || n >= s->counter || le_get(frame + CHAN_HEADER_LEN + 8, 8) != n)
 		return -1;
 	return chan_decrypt(s, n, frame, len, pt, pt_cap, pt_len);
 }

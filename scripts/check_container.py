@@ -24,6 +24,8 @@ import tempfile
 
 import yaml
 
+SKIP = 77  # ctest's SKIP_RETURN_CODE for this test
+
 
 def fail(msg):
     print(f"check_container: {msg}", file=sys.stderr)
@@ -80,7 +82,7 @@ def check_manifests(docs):
 def containerfile(src):
     """The final stage's USER and ENTRYPOINT, and where it puts agent.conf."""
     user = entry = None
-    conf = False
+    conf = setcap = False
     with open(os.path.join(src, "deploy/Containerfile")) as f:
         for line in f:
             if line.startswith("FROM "):
@@ -91,9 +93,13 @@ def containerfile(src):
                 entry = json.loads(line[len("ENTRYPOINT "):])
             elif line.startswith("COPY ") and line.split()[-1] == "/etc/memscan/agent.conf":
                 conf = True
+            if "setcap cap_sys_ptrace+ep /usr/bin/memscan-agent" in line:
+                setcap = True
     expect(user and user.split(":")[0] not in ("0", "root"), f"the image runs as {user}")
     expect(entry and entry[0] == "/usr/bin/memscan-agent", f"unexpected entrypoint {entry}")
     expect(conf, "the image ships no /etc/memscan/agent.conf")
+    # a runtime gives a non-root user no ambient capabilities: the binary must carry the file capability
+    expect(setcap, "the image's agent carries no file capability (setcap cap_sys_ptrace+ep)")
     return user, entry
 
 
@@ -115,81 +121,87 @@ def play(src, cli, agent_bin, spec, agent, user, entry):
     uid, gid = (user.split(":") + [user])[:2]
     expect(str(agent["securityContext"]["runAsUser"]) == uid, "the manifest and the image disagree on the user")
 
+    # Everything the pod writes (a copy of /etc, keys) lives in a tmpfs mounted in the pod's own
+    # mount namespace: it is gone when the namespace is, whatever happens.
     work = tempfile.mkdtemp(prefix="memscan-pod.")
     os.chmod(work, 0o755)
-    etc = os.path.join(work, "etc")
-    subprocess.run(["cp", "-a", "/etc", etc], check=True)
-    os.makedirs(os.path.join(etc, "memscan"), exist_ok=True)
-    subprocess.run(["cp", os.path.join(src, "deploy/agent.conf"), os.path.join(etc, "memscan/agent.conf")], check=True)
-    # the volumes' contents, where the pod mounts them (under /etc in this pod)
     secret_dir = mount_path(init, secret_vol)
     clients_dir = mount_path(init, clients_vol)
     run_dir = mount_path(init, run_vol)
     expect(secret_dir.startswith("/etc/") and clients_dir.startswith("/etc/") and run_dir.startswith("/run/"),
            "this check expects the Secret and ConfigMap under /etc and the emptyDir under /run")
-    home = os.path.join(work, "home")
-    os.makedirs(home, mode=0o700)
-    subprocess.run([cli, "keygen", "-f", os.path.join(work, "agent.key")], check=True, capture_output=True)
-    subprocess.run([cli, "keygen", "-f", os.path.join(home, "id")], check=True, capture_output=True)
-    secret_dir, clients_dir = (etc + d[len("/etc"):] for d in (secret_dir, clients_dir))
-    for d in (secret_dir, clients_dir):
-        os.makedirs(d, exist_ok=True)
-    subprocess.run(["cp", os.path.join(work, "agent.key"), secret_dir + "/agent.key"], check=True)
-    with open(os.path.join(home, "id.pub")) as f:
-        client_pub = f.read().strip()
-    with open(clients_dir + "/authorized_keys", "w") as f:
-        f.write(f"perms=list,read,scan {client_pub}\n")
-    with open(os.path.join(work, "agent.key.pub")) as f:
-        agent_pub = f.read().strip()
     port = next(p["containerPort"] for p in agent["ports"])
-
-    agent_cmd = [agent_bin] + entry[1:] + agent.get("args", [])
-    client = f"HOME={shlex.quote(home)} XDG_CONFIG_HOME={shlex.quote(home)} {shlex.quote(cli)}"
-    ident = f"--identity {shlex.quote(home)}/id"
+    nnp = agent["securityContext"].get("allowPrivilegeEscalation") is False
+    agent_args = " ".join(shlex.quote(a) for a in entry[1:] + agent.get("args", []))
+    home = f"{work}/home"
+    client = f"HOME={home} XDG_CONFIG_HOME={home} {shlex.quote(cli)}"
+    ident = f"--identity {home}/id"
+    q = shlex.quote
     script = f"""
 set -e
 mount --make-rprivate /
-mount --bind {shlex.quote(etc)} /etc
+mount -t tmpfs -o mode=0755 tmpfs {work}
+# the image's /etc, and the Secret's and ConfigMap's files where the pod mounts them
+cp -a /etc {work}/etc
+mkdir -p {work}/etc/memscan {work}/etc{secret_dir[4:]} {work}/etc{clients_dir[4:]}
+cp {q(src)}/deploy/agent.conf {work}/etc/memscan/agent.conf
+install -d -m 0700 {home}
+{q(cli)} keygen -f {work}/etc{secret_dir[4:]}/agent.key >/dev/null
+{client} keygen -f {home}/id >/dev/null
+echo "perms=list,read,scan $(cat {home}/id.pub)" >{work}/etc{clients_dir[4:]}/authorized_keys
+# the image's binary: the agent under test, with the image's file capability
+install -m 0755 {q(agent_bin)} {work}/memscan-agent
+setcap cap_sys_ptrace+ep {work}/memscan-agent
+mount --bind {work}/etc /etc
 mount -t tmpfs -o mode=0755 tmpfs /run
 mkdir -m 0777 {run_dir}                       # an emptyDir starts world-writable
 ip link set lo up
 # the init container: root with only {init_caps}
-setpriv --bounding-set=-all,{init_caps} --inh-caps=-all /bin/sh -c {shlex.quote(" ".join(init["command"][2:]))}
+setpriv --bounding-set=-all,{init_caps} --inh-caps=-all /bin/sh -c {q(" ".join(init["command"][2:]))}
 mount --bind {run_dir} {run_dir}
 mount -o remount,bind,ro {run_dir}              # the agent mounts it read-only
 # a process of another user to read
 setpriv --reuid=1000 --regid=1000 --clear-groups sleep 30 &
 target=$!
-setpriv --reuid={uid} --regid={gid} --clear-groups --no-new-privs --inh-caps=-all,{caps} \\
-    --ambient-caps=-all,{caps} --bounding-set=-all,{caps} {" ".join(shlex.quote(a) for a in agent_cmd)} \\
-    >{work}/agent.out 2>{work}/agent.err &
+# the agent as runc starts it: the image's user, the manifest's capabilities bounding (and, until the
+# exec, permitted), no ambient ones (a runtime gives a non-root user none), no_new_privs from
+# allowPrivilegeEscalation: false. Past the exec, SYS_PTRACE comes from the binary's file capability
+# alone: without it (or without the manifest adding it) the agent cannot read uid 1000's process
+setpriv --reuid={uid} --regid={gid} --clear-groups {"--no-new-privs" if nnp else ""} --inh-caps=-all \\
+    --bounding-set=-all,{caps} {work}/memscan-agent {agent_args} >{work}/agent.out 2>{work}/agent.err &
 agent=$!
-trap 'kill $agent $target 2>/dev/null || true' EXIT
-{client} trust 127.0.0.1:{port} {shlex.quote(agent_pub)} >/dev/null
+{client} trust 127.0.0.1:{port} "$(cat {work}/etc{secret_dir[4:]}/agent.key.pub)" >/dev/null
 for i in $(seq 50); do
     {client} remote ps 127.0.0.1:{port} {ident} >{work}/ps.out 2>{work}/ps.err && break
     kill -0 $agent || {{ echo "the agent exited: $(cat {work}/agent.err)" >&2; exit 1; }}
     sleep 0.1
 done
-grep -q "sleep" {work}/ps.out
-{client} remote regions 127.0.0.1:{port}:$target {ident} | grep -q '\\[stack\\]'
+grep -q "sleep" {work}/ps.out || {{ echo "remote ps failed: $(cat {work}/ps.err)" >&2; exit 1; }}
+{client} remote regions 127.0.0.1:{port}:$target {ident} >{work}/regions.out 2>&1 || \\
+    {{ echo "remote regions of uid 1000's process failed: $(cat {work}/regions.out)" >&2; exit 1; }}
+grep -q '\\[stack\\]' {work}/regions.out
 grep "CapEff" /proc/$agent/status
-stat -c 'keys: %a %u %n' /run/memscan/keys /run/memscan/keys/agent.key
+stat -c 'keys: %a %u %n' {run_dir}/keys {run_dir}/keys/agent.key
 """
-    r = subprocess.run(["unshare", "--mount", "--net", "--fork", "bash", "-c", script],
-                       capture_output=True, text=True, timeout=60)
+    try:
+        # a PID namespace too: when its first process ends (or the timeout kills unshare, and with
+        # it that process) every process of the pod ends
+        r = subprocess.run(["unshare", "--mount", "--net", "--pid", "--fork", "--kill-child", "--mount-proc",
+                            "bash", "-c", script], capture_output=True, text=True, timeout=60)
+    finally:
+        os.rmdir(work)
     if r.returncode != 0:
-        err = open(os.path.join(work, "agent.err")).read() if os.path.exists(os.path.join(work, "agent.err")) else ""
-        fail(f"the pod did not work (exit {r.returncode}):\n{r.stdout}{r.stderr}\nagent: {err}")
+        fail(f"the pod did not work (exit {r.returncode}):\n{r.stdout}{r.stderr}")
     print(r.stdout, end="")
-    subprocess.run(["rm", "-rf", work])
 
 
 def main():
     if len(sys.argv) != 4:
         fail("usage: check_container.py SOURCE_DIR MEMSCAN MEMSCAN_AGENT")
     src, cli, agent_bin = sys.argv[1:]
-    expect(os.geteuid() == 0, "needs root (namespaces, setpriv)")
+    if os.geteuid() != 0:
+        print("check_container: skipped: needs root (namespaces, setpriv, setcap)")
+        sys.exit(SKIP)
     docs = load_manifests(src)
     spec, agent = check_manifests(docs)
     print(f"manifests: {len(docs)} objects, DaemonSet/Service/NetworkPolicy/ConfigMap as required")

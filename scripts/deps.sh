@@ -28,6 +28,10 @@ packages=(
 	systemd           # systemd-analyze, -sysusers, -tmpfiles check deploy/ (scripts/check_unit.sh)
 	libzstd-dev       # opt-in compression of read pages (agent, client); bench/'s zstd -1 baseline
 	libedit-dev       # line editing and history of the interactive `memscan hunt` prompt
+	python3           # the Python binding (python/memscan) and its tests
+	python3-pytest    # ... whose suite, python/tests/, is the ctest python/pytest
+	chromium          # e2e/heatmap_svg opens 'memscan heatmap' SVGs in a real browser (headless screenshot)
+	python3-pil       # ... and reads the screenshot's pixels
 )
 
 # True if the package is installed (not merely known or half-configured).

@@ -20,9 +20,9 @@ shift || true
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build="$root/build/fuzz"
-all_targets=(maps pattern pscan snapshot keyfile frames zpage hs2 response known privkey)
+all_targets=(maps pattern pscan snapshot keyfile frames zpage hs2 response known privkey pointers vref)
 # targets whose seeds are binary, made at run time by the target itself (tests/fuzz/fuzz_common.h)
-generated=" snapshot frames zpage hs2 response known privkey "
+generated=" snapshot frames zpage hs2 response known privkey pointers vref "
 
 # Longest input per target: past what its parser accepts, where that is more than libFuzzer's 4 KiB
 # (maps lines with 4096-byte paths, patterns of 4096 bytes as spaced hex text, snapshot records with
@@ -50,6 +50,7 @@ reach_check() {
 	snapshot) echo '[1-9][0-9]* more with their checksums recomputed|inputs that load only with recomputed checksums' ;;
 	frames) echo '[1-9][0-9]* DATA frames reached decryption|fuzzed DATA frames that reach decryption' ;;
 	pscan) echo '[1-9][0-9]* scans of 16 MiB|patterns scanned by the parallel scanner' ;;
+	vref) echo '[1-9][0-9]* references loaded|inputs that load as set references' ;;
 	*) echo '' ;;
 	esac
 }

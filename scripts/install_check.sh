@@ -5,7 +5,7 @@
 # the installed files (one with pkg-config, one with find_package) and run: the libmemscan one on a
 # fixture target, the libmemscan-client one against the installed memscan-agent with fresh keys. The
 # libmemscan one is built again with find_package(memscan COMPONENTS core) where the network libraries
-# cannot be found.
+# cannot be found. The Python package is imported from the prefix and runs docs/python.md's example.
 # Usage: install_check.sh BUILD_DIR PREFIX
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -100,4 +100,24 @@ sh "$root/tests/docs_example/run_example.sh" "$build/tests/memscan-fixture" "$wo
 sh "$root/tests/docs_example/run_example.sh" "$build/tests/memscan-fixture" "$work/core/build/example"
 sh "$root/tests/docs_example/run_client_example.sh" "$build/tests/memscan-fixture" "$work/client_example" \
 	"$prefix/bin/memscan" "$prefix/bin/memscan-agent"
-echo "install check: headers, libraries, programs, pkg-config and CMake package all usable"
+
+# The Python package, imported from the prefix by Debian's python3 with the prefix's libraries
+# (MEMSCAN_LIB_DIR: the loader's path does not hold a scratch prefix), runs docs/python.md's example.
+pydir=$prefix/lib/python3/dist-packages
+libdir=$(dirname "$(find "$prefix" -name libmemscan.so.0 -print -quit)")
+python=$(command -v /usr/bin/python3 || command -v python3)
+[ -f "$pydir/memscan/__init__.py" ] || { echo "install: missing the memscan Python package in $pydir" >&2; exit 1; }
+sed -n '/<!-- python-example:begin -->/,/<!-- python-example:end -->/p' "$root/docs/python.md" | sed '1,2d;$d' |
+	sed '$d' >"$work/example.py"
+cat >"$work/example_py" <<SH
+#!/bin/sh
+PYTHONPATH='$pydir' MEMSCAN_LIB_DIR='$libdir' exec '$python' '$work/example.py' "\$@"
+SH
+chmod +x "$work/example_py"
+PYTHONPATH=$pydir MEMSCAN_LIB_DIR=$libdir "$python" -c '
+import sys, memscan
+assert memscan.__file__.startswith(sys.argv[1]), memscan.__file__
+print("python: memscan", memscan.version(), "from", memscan.__file__, "with", len(memscan.list_processes()), "processes")
+' "$pydir"
+sh "$root/tests/docs_example/run_example.sh" "$build/tests/memscan-fixture" "$work/example_py"
+echo "install check: headers, libraries, programs, pkg-config and CMake package all usable; Python package too"

@@ -155,6 +155,7 @@ static int resolve_agent_key(memscan_client *c)
 	struct addrinfo *ai = NULL;
 	int rv;
 
+	c->have_agent_pub = 0;
 	if (url_hostport(c->url, hostport, sizeof(hostport)))
 		return client_fail(c, MEMSCAN_ERR_INVALID_ARG, "%s: not an agent address", c->url);
 	rv = resolve_host(c, hostport, &ai);
@@ -162,6 +163,7 @@ static int resolve_agent_key(memscan_client *c)
 		return rv;
 	if (c->have_pinned) {
 		memcpy(c->agent_pub, c->pinned_pub, KEYFILE_KEY_LEN);
+		c->have_agent_pub = 1;
 		rv = MEMSCAN_OK;
 	} else if (c->known_agents || keyfile_default_known_agents(path, sizeof(path)) == 0) {
 		if (c->known_agents)
@@ -169,8 +171,10 @@ static int resolve_agent_key(memscan_client *c)
 		rv = find_pin(c, path, hostport, ai);
 		if (rv == -ENOENT)
 			rv = no_pin(c, path, hostport);
+		else if (rv < 0)
+			rv = client_key_err(rv);
 		else
-			rv = rv < 0 ? client_key_err(rv) : MEMSCAN_OK;
+			c->have_agent_pub = 1;
 	} else
 		rv = client_fail(c, MEMSCAN_ERR_AUTH,
 		                 "no agent key pinned and no known_agents file (HOME unset?)");
@@ -292,6 +296,10 @@ static int hello(memscan_client *c)
 		for (size_t i = 0; i < resp->hello->n_encodings; i++)
 			if (resp->hello->encodings[i] == MEMSCAN__V1__ENCODING__ENCODING_ZSTD)
 				c->agent_zstd = 1;
+		c->agent_value_sets = 0;
+		for (size_t i = 0; i < resp->hello->n_features; i++)
+			if (resp->hello->features[i] == MEMSCAN__V1__FEATURE__FEATURE_VALUE_SETS)
+				c->agent_value_sets = 1;
 	}
 	wire_free_response(resp);
 	return r;

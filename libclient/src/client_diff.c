@@ -165,6 +165,7 @@ static int diff_page_runs(memscan_client *c, struct diff_acc *a, const Memscan__
 		                   (int)p->encoding);
 	}
 	c->data_bytes += a->bytes - before;
+	client_progress_note(c);
 	return r;
 }
 

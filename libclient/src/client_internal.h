@@ -81,9 +81,13 @@ struct memscan_client {
 	uint32_t perms;
 	uint64_t page_bytes;             /* the agent's largest page payload (Hello), 0 if it did not say */
 	int agent_zstd;                  /* the agent can compress read pages (Hello) */
+	int agent_value_sets;            /* the agent keeps value sets (Hello's features) */
 	zpage_dec *dec;                  /* set while compression is on (memscan_client_set_compression) */
 	uint64_t data_bytes, wire_bytes; /* read bytes received, and the page payloads that carried them */
-	int hs_closed;                   /* the agent closed the connection during the last handshake */
+	memscan_progress_fn progress_fn; /* memscan_client_set_progress: data bytes since progress_base */
+	void *progress_ctx;
+	uint64_t progress_base, progress_due_ns;
+	int hs_closed;    /* the agent closed the connection during the last handshake */
 	int no_reconnect; /* set while a call depends on the current session (a kept snapshot) */
 	struct client_kept *kept;
 	size_t kept_count, kept_cap;
@@ -199,5 +203,8 @@ int client_read_into(memscan_client *c, int pid, uint64_t snapshot_id, struct cl
 
 /* A key-file result (0 or -errno from proto/keyfile) as a memscan_err. */
 int client_key_err(int rv);
+
+/* Reports the data bytes received to the progress callback when a report is due (lock held). */
+void client_progress_note(memscan_client *c);
 
 #endif /* MEMSCAN_CLIENT_INTERNAL_H */

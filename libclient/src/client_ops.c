@@ -261,6 +261,7 @@ static int page_bytes(memscan_client *c, struct client_read_sink *s, const Memsc
 	}
 	c->data_bytes += *ret_len;
 	c->wire_bytes += p->data.len;
+	client_progress_note(c);
 	return MEMSCAN_OK;
 }
 

@@ -22,6 +22,7 @@ struct memscan_diff {
 	size_t pool_len, old_cap, new_cap;
 	uint64_t changed;
 	memscan_ranges appeared, vanished;
+	memscan_ranges outside_old, outside_new; /* only in new / old, the other's filter not selecting */
 };
 
 static void pool_free(uint8_t *pool, size_t cap);
@@ -43,7 +44,20 @@ void memscan_diff_free(memscan_diff *d)
 	pool_free(d->new_pool, d->new_cap);
 	memscan_ranges_release(&d->appeared);
 	memscan_ranges_release(&d->vanished);
+	memscan_ranges_release(&d->outside_old);
+	memscan_ranges_release(&d->outside_new);
 	free(d);
+}
+
+void ms_diff_clear(memscan_diff *d)
+{
+	d->count = 0;
+	d->pool_len = 0;
+	d->changed = 0;
+	memscan_ranges_clear(&d->appeared);
+	memscan_ranges_clear(&d->vanished);
+	memscan_ranges_clear(&d->outside_old);
+	memscan_ranges_clear(&d->outside_new);
 }
 
 /* Byte pools at least this large are mapped huge-page advised: a fresh 4 KiB fault costs ~10 us. */
@@ -190,6 +204,38 @@ int memscan_diff_add_vanished(memscan_diff *d, memscan_range range)
 	if (!d || range.end <= range.start)
 		return MEMSCAN_ERR_INVALID_ARG;
 	return ms_ranges_append(&d->vanished, range.start, range.end);
+}
+
+int memscan_diff_add_outside(memscan_diff *d, memscan_range range, int in_new)
+{
+	if (!d || range.end <= range.start)
+		return MEMSCAN_ERR_INVALID_ARG;
+	return ms_ranges_append(in_new ? &d->outside_old : &d->outside_new, range.start, range.end);
+}
+
+int ms_coverage_add(const struct ms_filter_rec *other, const memscan_region *g, uint64_t s, uint64_t e,
+                    memscan_ranges *out, memscan_ranges *outside)
+{
+	uint64_t lo, hi;
+	int r = MEMSCAN_OK;
+
+	if (!other || !other->known)
+		return ms_ranges_append(out, s, e);
+	if (!memscan_filter_match(&other->f, g))
+		return ms_ranges_append(outside, s, e);
+	if (other->f.range_end <= other->f.range_start)
+		return ms_ranges_append(out, s, e);
+	lo = s > other->f.range_start ? s : other->f.range_start;
+	hi = e < other->f.range_end ? e : other->f.range_end;
+	if (lo >= hi)
+		return ms_ranges_append(outside, s, e);
+	if (s < lo)
+		r = ms_ranges_append(outside, s, lo);
+	if (r == MEMSCAN_OK)
+		r = ms_ranges_append(out, lo, hi);
+	if (r == MEMSCAN_OK && hi < e)
+		r = ms_ranges_append(outside, hi, e);
+	return r;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -402,8 +448,7 @@ static int compare_span(memscan_diff *d, uint64_t addr, const uint8_t *a, const 
 	return ms_for_each_run(a, b, 0, len, span_push_run, &sp);
 }
 
-/* First address >= CUR inside no hole of H (holes sorted), and where the next hole starts. */
-static uint64_t skip_holes(const memscan_ranges *h, size_t *k, uint64_t cur, uint64_t *next_hole)
+uint64_t ms_holes_skip(const memscan_ranges *h, size_t *k, uint64_t cur, uint64_t *next_hole)
 {
 	while (*k < h->count && h->items[*k].end <= cur)
 		(*k)++;
@@ -427,8 +472,8 @@ static int compare_overlap(memscan_diff *d, const struct ms_snap_region *o, cons
 		uint64_t next_o, next_n, prev, stop;
 		do {
 			prev = cur;
-			cur = skip_holes(&o->holes, &ko, cur, &next_o);
-			cur = skip_holes(&n->holes, &kn, cur, &next_n);
+			cur = ms_holes_skip(&o->holes, &ko, cur, &next_o);
+			cur = ms_holes_skip(&n->holes, &kn, cur, &next_n);
 		} while (cur != prev);
 		if (cur >= hi)
 			break;
@@ -446,10 +491,11 @@ static int compare_overlap(memscan_diff *d, const struct ms_snap_region *o, cons
 	return MEMSCAN_OK;
 }
 
-/* Ranges of A's regions that no region of B covers, appended to OUT. If DIFF_WITH is set (A is the
- * new snapshot), overlaps are compared too. */
+/* Ranges of A's regions that no region of B covers, appended to OUT (or to OUTSIDE, the parts B's
+ * filter would not have selected). If COMPARE is set (A is the new snapshot), overlaps are compared
+ * too. */
 static int walk_coverage(memscan_diff *d, const memscan_snapshot *a, const memscan_snapshot *b,
-                         memscan_ranges *out, int compare)
+                         memscan_ranges *out, memscan_ranges *outside, int compare)
 {
 	size_t j = 0;
 	int r;
@@ -465,13 +511,15 @@ static int walk_coverage(memscan_diff *d, const memscan_snapshot *a, const memsc
 			uint64_t lo = rb->region.start > cur ? rb->region.start : cur;
 			uint64_t hi = rb->region.end < ra->region.end ? rb->region.end : ra->region.end;
 
-			if (lo > cur && ms_ranges_append(out, cur, lo) != MEMSCAN_OK)
+			if (lo > cur &&
+			    ms_coverage_add(&b->sel, &ra->region, cur, lo, out, outside) != MEMSCAN_OK)
 				return MEMSCAN_ERR_NO_MEMORY;
 			if (compare && (r = compare_overlap(d, rb, ra, i, lo, hi)) != MEMSCAN_OK)
 				return r;
 			cur = hi;
 		}
-		if (cur < ra->region.end && ms_ranges_append(out, cur, ra->region.end) != MEMSCAN_OK)
+		if (cur < ra->region.end &&
+		    ms_coverage_add(&b->sel, &ra->region, cur, ra->region.end, out, outside) != MEMSCAN_OK)
 			return MEMSCAN_ERR_NO_MEMORY;
 	}
 	return MEMSCAN_OK;
@@ -490,9 +538,9 @@ int memscan_diff_snapshots(const memscan_snapshot *old_snap, const memscan_snaps
 	r = memscan_diff_new(&d);
 	if (r != MEMSCAN_OK)
 		return r;
-	r = walk_coverage(d, new_snap, old_snap, &d->appeared, 1);
+	r = walk_coverage(d, new_snap, old_snap, &d->appeared, &d->outside_old, 1);
 	if (r == MEMSCAN_OK)
-		r = walk_coverage(d, old_snap, new_snap, &d->vanished, 0);
+		r = walk_coverage(d, old_snap, new_snap, &d->vanished, &d->outside_new, 0);
 	if (r != MEMSCAN_OK) {
 		memscan_diff_free(d);
 		return r;
@@ -562,4 +610,11 @@ const memscan_ranges *memscan_diff_appeared(const memscan_diff *d)
 const memscan_ranges *memscan_diff_vanished(const memscan_diff *d)
 {
 	return d ? &d->vanished : NULL;
+}
+
+const memscan_ranges *memscan_diff_outside(const memscan_diff *d, int in_new)
+{
+	if (!d)
+		return NULL;
+	return in_new ? &d->outside_old : &d->outside_new;
 }

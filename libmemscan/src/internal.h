@@ -35,7 +35,13 @@ struct memscan_process {
 	int keep_absent;             /* memscan_process_set_skip_absent(proc, 0): read absent pages too */
 	memscan_cancel_fn cancel_fn; /* memscan_process_set_cancel: asked between pieces of work */
 	void *cancel_ctx;
+	struct ms_progress *progress; /* memscan_process_set_progress (progress.c); shared with copies */
 };
+
+/* Counts BYTES that a read of PROC covered and reports progress when due (progress.c). */
+void ms_progress_add(memscan_process *proc, uint64_t bytes);
+/* Frees PROC's progress state (memscan_process_free). */
+void ms_progress_free(memscan_process *proc);
 
 /* 1 when PROC's operation is to stop (memscan_process_set_cancel). */
 static inline int ms_cancelled(const memscan_process *proc)
@@ -179,6 +185,13 @@ size_t ms_find_same_avx2(const uint8_t *a, const uint8_t *b, size_t i, size_t le
 int ms_diff_push(memscan_diff *d, uint64_t addr, size_t len, size_t region, const uint8_t *old_b,
                  const uint8_t *new_b);
 int ms_diff_reserve(memscan_diff *d, size_t runs, size_t bytes);
+/* Appends [S, E) of region G, which only one snapshot holds, to OUT (appeared or vanished), or the
+ * parts of it that OTHER (the other snapshot's filter, if known) would not have selected to OUTSIDE. */
+struct ms_filter_rec;
+int ms_coverage_add(const struct ms_filter_rec *other, const memscan_region *g, uint64_t s, uint64_t e,
+                    memscan_ranges *out, memscan_ranges *outside);
+/* Empties D (runs, bytes and ranges), keeping its buffers for the next runs. */
+void ms_diff_clear(memscan_diff *d);
 /* As ms_diff_push, but bytes that continue the last run (same region, next address) extend it. */
 int ms_diff_append(memscan_diff *d, uint64_t addr, size_t len, size_t region, const uint8_t *old_b,
                    const uint8_t *new_b);
@@ -204,12 +217,26 @@ int ms_diff_push_clipped(memscan_diff *d, const memscan_ranges *ho, const memsca
                          size_t *kn, size_t region, uint64_t s, uint64_t e, const uint8_t *old_b,
                          const uint8_t *new_b);
 void ms_spans_release(struct ms_spans *sp);
+/* The first address >= CUR inside no hole of H (holes sorted; the cursor *K only moves forward: start
+ * it at 0 for each list and keep it while CUR grows), and where the next hole starts (*NEXT_HOLE,
+ * UINT64_MAX when none). */
+uint64_t ms_holes_skip(const memscan_ranges *h, size_t *k, uint64_t cur, uint64_t *next_hole);
 
 /* Duplicates a region's path into a new heap string (never NULL on success). */
 char *ms_strdup(const char *s);
 
 /* Maps an errno value from a failed read or open to a memscan_err. */
 int ms_err_from_errno(int e);
+
+/* A filter kept by a snapshot or a writer: a copy with its own path (memscan_snapshot_set_filter). */
+struct ms_filter_rec {
+	int known;
+	memscan_filter f;
+	char *path; /* f.path_substr points here */
+};
+/* Sets REC to a copy of F (NULL: unknown); NO_MEMORY leaves REC as it was. */
+int ms_filter_rec_set(struct ms_filter_rec *rec, const memscan_filter *f);
+void ms_filter_rec_release(struct ms_filter_rec *rec);
 
 /* One region of a snapshot: the region (path owned here), its buffer and its holes. */
 struct ms_snap_region {
@@ -227,6 +254,7 @@ struct memscan_snapshot {
 	struct ms_snap_region *regions; /* sorted by start address, non-overlapping */
 	size_t count;
 	size_t capacity;
+	struct ms_filter_rec sel; /* the filter the regions were selected with, if known */
 };
 
 /* Appends an empty region of SIZE bytes to SNAP (buffer allocated, holes empty). 0 or an error. */
@@ -235,6 +263,12 @@ int ms_snapshot_add_region(memscan_snapshot *snap, const memscan_region *region,
 void ms_snap_region_release(struct ms_snap_region *sr);
 /* A new empty snapshot. */
 int ms_snapshot_new(memscan_snapshot **ret_snap);
+
+/* The regions of LIST by ascending start address: an array of pointers into LIST (free it), or NULL
+ * when out of memory. */
+const memscan_region **ms_regions_sorted(const memscan_region_list *list);
+/* PROC's regions that the default filter selects (memscan_filter_default). */
+int ms_regions_default(memscan_process *proc, memscan_region_list **ret_list);
 
 uint64_t ms_now_ns(void);
 

@@ -270,6 +270,7 @@ void memscan_process_free(memscan_process *proc)
 		close_lazy(proc);
 	if (proc->pidfd >= 0)
 		close(proc->pidfd);
+	ms_progress_free(proc);
 	free(proc->lazy);
 	free(proc);
 }

@@ -8,10 +8,13 @@
 int ms_read_batch_raw(memscan_process *proc, struct ms_read_req *reqs, size_t n)
 {
 	size_t page = memscan_page_size(), first = 0;
+	uint64_t bytes = 0;
 	int r = MEMSCAN_OK;
 
-	for (size_t k = 0; k < n; k++)
+	for (size_t k = 0; k < n; k++) {
 		reqs[k].hole_bytes = 0;
+		bytes += reqs[k].len;
+	}
 	/* runs of ordinary requests are batched together; a request that may be sparse goes alone */
 	for (size_t i = 0; i < n && r == MEMSCAN_OK; i++) {
 		if (!ms_sparse_eligible(proc, &reqs[i], page))
@@ -21,7 +24,11 @@ int ms_read_batch_raw(memscan_process *proc, struct ms_read_req *reqs, size_t n)
 			r = ms_read_sparse(proc, &reqs[i], page);
 		first = i + 1;
 	}
-	return r == MEMSCAN_OK ? ms_read_dense(proc, reqs + first, n - first) : r;
+	if (r == MEMSCAN_OK)
+		r = ms_read_dense(proc, reqs + first, n - first);
+	if (r == MEMSCAN_OK)
+		ms_progress_add(proc, bytes);
+	return r;
 }
 
 int ms_read_batch(memscan_process *proc, struct ms_read_req *reqs, size_t n)

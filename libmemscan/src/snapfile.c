@@ -159,3 +159,48 @@ int sf_get_region(const uint8_t *b, memscan_region *g, uint32_t *ret_path_len)
 		return MEMSCAN_ERR_BAD_FORMAT;
 	return MEMSCAN_OK;
 }
+
+size_t sf_filter_put(uint8_t *b, const memscan_filter *f)
+{
+	const char *path = f->path_substr ? f->path_substr : "";
+	size_t plen = strnlen(path, SF_MAX_PATH), npad = (8 - plen % 8) % 8, len;
+
+	memset(b, 0, SF_FILTER_MAX);
+	put_u32(b, f->perms);
+	put_u32(b + 4, f->kinds);
+	put_u64(b + 8, f->range_start);
+	put_u64(b + 16, f->range_end);
+	put_u64(b + 24, f->max_size);
+	put_u32(b + 32, (uint32_t)plen);
+	memcpy(b + SF_FILTER_FIXED, path, plen);
+	len = SF_FILTER_FIXED + plen + npad;
+	put_u64(b + len, sf_sum_buf(b, len));
+	return len + SF_SUM_SIZE;
+}
+
+int sf_filter_get(const uint8_t *b, size_t len, memscan_filter *f, char *path)
+{
+	uint32_t plen;
+	size_t npad, body;
+
+	if (len < SF_FILTER_FIXED + SF_SUM_SIZE || len > SF_FILTER_MAX)
+		return MEMSCAN_ERR_BAD_FORMAT;
+	plen = get_u32(b + 32);
+	npad = (8 - plen % 8) % 8;
+	body = SF_FILTER_FIXED + (size_t)plen + npad;
+	if (plen > SF_MAX_PATH || body + SF_SUM_SIZE != len || get_u64(b + body) != sf_sum_buf(b, body))
+		return MEMSCAN_ERR_BAD_FORMAT;
+	if (get_u32(b + 36) != 0 || !sf_is_zero(b + SF_FILTER_FIXED + plen, npad) ||
+	    memchr(b + SF_FILTER_FIXED, 0, plen))
+		return MEMSCAN_ERR_BAD_FORMAT;
+	memset(f, 0, sizeof(*f));
+	f->perms = get_u32(b);
+	f->kinds = get_u32(b + 4);
+	f->range_start = get_u64(b + 8);
+	f->range_end = get_u64(b + 16);
+	f->max_size = get_u64(b + 24);
+	memcpy(path, b + SF_FILTER_FIXED, plen);
+	path[plen] = '\0';
+	f->path_substr = path;
+	return MEMSCAN_OK;
+}

@@ -15,20 +15,25 @@
 #define SF_MAGIC         "\x89MSNAP\r\n"
 #define SF_TRAILER_MAGIC "MSNAPEND"
 #define SF_MAGIC_LEN     8
-#define SF_VERSION       1u
-#define SF_HEADER_SIZE   64u
-#define SF_RECORD_SIZE   64u /* fixed part of a region record */
-#define SF_HOLE_SIZE     16u
-#define SF_SUM_SIZE      8u
-#define SF_TRAILER_SIZE  32u
-#define SF_MIN_RECORD    (SF_RECORD_SIZE + SF_SUM_SIZE)
-#define SF_MAX_REGIONS   (1u << 20)
-#define SF_MAX_REGION    (UINT64_C(1) << 40)
-#define SF_MAX_PATH      4096u
-#define SF_FLAG_DELETED  1u
-#define SF_PERMS_MASK    0xfu
-#define SF_BUF_SIZE      (64u * 1024u)
-#define SF_IO_CHUNK      (8u * 1024u * 1024u)
+#define SF_VERSION       2u /* written when a filter is recorded; 1 otherwise */
+#define SF_VERSION_PLAIN 1u
+/* Filter block (version 2): perms, kinds, range, max size, path length, reserved, path, padding,
+ * checksum (docs/snapshot-format.md). */
+#define SF_FILTER_FIXED 40u
+#define SF_FILTER_MAX   (SF_FILTER_FIXED + SF_MAX_PATH + SF_SUM_SIZE)
+#define SF_HEADER_SIZE  64u
+#define SF_RECORD_SIZE  64u /* fixed part of a region record */
+#define SF_HOLE_SIZE    16u
+#define SF_SUM_SIZE     8u
+#define SF_TRAILER_SIZE 32u
+#define SF_MIN_RECORD   (SF_RECORD_SIZE + SF_SUM_SIZE)
+#define SF_MAX_REGIONS  (1u << 20)
+#define SF_MAX_REGION   (UINT64_C(1) << 40)
+#define SF_MAX_PATH     4096u
+#define SF_FLAG_DELETED 1u
+#define SF_PERMS_MASK   0xfu
+#define SF_BUF_SIZE     (64u * 1024u)
+#define SF_IO_CHUNK     (8u * 1024u * 1024u)
 /* Written data is handed to the disk in steps this large while the rest is still being written, so
  * that the final fsync finds little left to do. */
 #define SF_WRITEBACK_STEP (16u * 1024u * 1024u)
@@ -76,8 +81,38 @@ uint64_t sf_sum_buf(const uint8_t *p, size_t len);
  * a Fletcher-style pair, so the words of Y add (X's a - 1) to b once each. */
 void sf_sum_concat(struct sf_sum *x, const struct sf_sum *y);
 
-/* Makes a rename into PATH's directory durable; best effort (snapfile_write.c). */
-void sf_sync_parent_dir(const char *path);
+/* Encodes F into B (SF_FILTER_MAX bytes at least), checksum included; returns its length. */
+size_t sf_filter_put(uint8_t *b, const memscan_filter *f);
+/* Decodes the LEN-byte filter block B into F, its path into PATH (SF_MAX_PATH + 1 bytes):
+ * BAD_FORMAT unless LEN is exactly the block's length and its fields and checksum are right. */
+int sf_filter_get(const uint8_t *b, size_t len, memscan_filter *f, char *path);
+
+/* Takes back the region W began (begin_region, maybe some bytes): the file ends where its record
+ * would have started, as if it had never been begun (a region found wholly unreadable). */
+int sf_writer_drop_region(memscan_snapshot_writer *w);
+
+/* A snapshot file read record by record, with every check memscan_snapshot_load makes, in the
+ * same order (snapfile_read.c): open (the header), then for each region sf_in_next (its record's
+ * head, path and holes) and its bytes in order by sf_in_data / sf_in_skip (a region's bytes not read
+ * when the next sf_in_next comes are read and checked then, as is its checksum); the sf_in_next after
+ * the last region checks the trailer and the end of the file and sets *RET_DONE. */
+struct sf_in;
+/* Forgets the file the thread's last call failed on (memscan_snapshot_file_error); the sf_in_*
+ * calls note the first file that fails. */
+void sf_error_clear(void);
+int sf_in_open(const char *path, struct sf_in **ret);
+void sf_in_close(struct sf_in *f);
+int32_t sf_in_pid(const struct sf_in *f);
+uint64_t sf_in_time_ns(const struct sf_in *f);
+uint64_t sf_in_total(const struct sf_in *f);
+/* The filter the file records (version 2), or NULL; valid until sf_in_close. */
+const memscan_filter *sf_in_filter(const struct sf_in *f);
+/* *RET_REGION (its path) and *RET_HOLES stay valid until the next call. */
+int sf_in_next(struct sf_in *f, const memscan_region **ret_region, const memscan_ranges **ret_holes,
+               int *ret_done);
+/* The next LEN bytes of the current region into BUF / read and dropped (INVALID_ARG past its end). */
+int sf_in_data(struct sf_in *f, uint8_t *buf, size_t len);
+int sf_in_skip(struct sf_in *f, uint64_t len);
 
 /* The region fields that open a region record, in snapshot files and value-set files alike
  * (docs/snapshot-format.md): start, end, offset, inode, dev, perms, kind, flags, path length. */

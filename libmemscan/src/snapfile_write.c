@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "afile.h"
 #include "internal.h"
 #include "snapfile.h"
 
@@ -131,8 +132,10 @@ static int wr_zeros(struct sf_writer *w, uint64_t len, struct sf_sum *sum)
 
 struct memscan_snapshot_writer {
 	struct sf_writer io;
-	char *path, *tmp; /* the destination and the temporary file written until commit */
-	int pid, failed;  /* after a failure only _free is useful */
+	ms_afile file; /* the temporary file written until commit (its fd is io.fd) */
+	int committed;
+	int pid, failed;     /* after a failure only _free is useful */
+	uint64_t filter_len; /* bytes of the filter block after the header (0: none, version 1) */
 	uint32_t count;
 	uint64_t total, prev_end;
 	/* the region being written (open while in_region) */
@@ -157,7 +160,6 @@ static int writer_fail(memscan_snapshot_writer *w, int rc)
 
 int memscan_snapshot_writer_open(const char *path, int pid, memscan_snapshot_writer **ret_writer)
 {
-	static const char suffix[] = ".tmp.XXXXXX";
 	static const uint8_t placeholder[SF_HEADER_SIZE];
 	memscan_snapshot_writer *w;
 	int rc;
@@ -169,32 +171,37 @@ int memscan_snapshot_writer_open(const char *path, int pid, memscan_snapshot_wri
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return MEMSCAN_ERR_NO_MEMORY;
-	w->io.fd = -1;
 	w->pid = pid;
-	w->path = strdup(path);
-	w->tmp = malloc(strlen(path) + sizeof(suffix));
-	if (!w->path || !w->tmp) {
-		memscan_snapshot_writer_free(w);
-		return MEMSCAN_ERR_NO_MEMORY;
+	rc = ms_afile_open(&w->file, path);
+	if (rc != MEMSCAN_OK) {
+		free(w);
+		return rc;
 	}
-	memcpy(w->tmp, path, strlen(path));
-	memcpy(w->tmp + strlen(path), suffix, sizeof(suffix));
-	w->io.fd = mkostemp(w->tmp, O_CLOEXEC);
-	if (w->io.fd < 0) {
-		free(w->tmp);
-		w->tmp = NULL; /* nothing to remove */
-		memscan_snapshot_writer_free(w);
-		return MEMSCAN_ERR_IO;
-	}
+	w->io.fd = w->file.fd;
 	/* the header is written last, when the counts are known */
-	rc = fchmod(w->io.fd, 0600) < 0 ? MEMSCAN_ERR_IO
-	                                : wr_put(&w->io, placeholder, sizeof(placeholder), NULL);
+	rc = wr_put(&w->io, placeholder, sizeof(placeholder), NULL);
 	if (rc != MEMSCAN_OK) {
 		memscan_snapshot_writer_free(w);
 		return rc;
 	}
 	*ret_writer = w;
 	return MEMSCAN_OK;
+}
+
+int memscan_snapshot_writer_set_filter(memscan_snapshot_writer *w, const memscan_filter *filter)
+{
+	uint8_t b[SF_FILTER_MAX];
+	size_t len;
+	int rc;
+
+	if (!w || !filter || w->failed || w->in_region || w->count || w->filter_len ||
+	    (filter->path_substr && strlen(filter->path_substr) > SF_MAX_PATH))
+		return MEMSCAN_ERR_INVALID_ARG;
+	len = sf_filter_put(b, filter);
+	rc = wr_put(&w->io, b, len, NULL);
+	if (rc == MEMSCAN_OK)
+		w->filter_len = len;
+	return writer_fail(w, rc);
 }
 
 int memscan_snapshot_writer_begin_region(memscan_snapshot_writer *w, const memscan_region *region)
@@ -396,26 +403,25 @@ int memscan_snapshot_writer_end_region(memscan_snapshot_writer *w)
 	return writer_fail(w, rc);
 }
 
-/* Makes the rename durable; best effort (some file systems refuse fsync on directories). */
-void sf_sync_parent_dir(const char *path)
+int sf_writer_drop_region(memscan_snapshot_writer *w)
 {
-	const char *slash = strrchr(path, '/');
-	char *dir;
-	int fd;
+	int rc;
 
-	if (!slash) {
-		fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	} else {
-		dir = strndup(path, slash == path ? 1 : (size_t)(slash - path));
-		if (!dir)
-			return;
-		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		free(dir);
+	if (!w || w->failed || !w->in_region)
+		return MEMSCAN_ERR_INVALID_ARG;
+	rc = wr_flush(&w->io);
+	if (rc == MEMSCAN_OK &&
+	    (ftruncate(w->io.fd, (off_t)w->rec_off) < 0 || lseek(w->io.fd, (off_t)w->rec_off, SEEK_SET) < 0))
+		rc = MEMSCAN_ERR_IO;
+	if (rc == MEMSCAN_OK) {
+		w->io.off = w->rec_off;
+		if (w->io.kicked > w->rec_off)
+			w->io.kicked = w->rec_off;
+		w->in_region = 0;
+		free(w->rpath);
+		w->rpath = NULL;
 	}
-	if (fd >= 0) {
-		(void)fsync(fd);
-		close(fd);
-	}
+	return writer_fail(w, rc);
 }
 
 int memscan_snapshot_writer_commit(memscan_snapshot_writer *w, uint64_t time_ns)
@@ -423,7 +429,7 @@ int memscan_snapshot_writer_commit(memscan_snapshot_writer *w, uint64_t time_ns)
 	uint8_t h[SF_HEADER_SIZE] = { 0 }, t[SF_TRAILER_SIZE] = { 0 };
 	int rc;
 
-	if (!w || w->failed || w->in_region || !w->tmp)
+	if (!w || w->failed || w->in_region || w->committed)
 		return MEMSCAN_ERR_INVALID_ARG;
 	memcpy(t, SF_TRAILER_MAGIC, SF_MAGIC_LEN);
 	put_u32(t + 8, w->count);
@@ -433,7 +439,8 @@ int memscan_snapshot_writer_commit(memscan_snapshot_writer *w, uint64_t time_ns)
 	if (rc == MEMSCAN_OK)
 		rc = wr_flush(&w->io);
 	memcpy(h, SF_MAGIC, SF_MAGIC_LEN);
-	put_u32(h + 8, SF_VERSION);
+	put_u32(h + 8, w->filter_len ? SF_VERSION : SF_VERSION_PLAIN);
+	put_u64(h + 40, w->filter_len);
 	put_u32(h + 12, SF_HEADER_SIZE);
 	put_u32(h + 16, (uint32_t)w->pid);
 	put_u32(h + 20, w->count);
@@ -442,18 +449,13 @@ int memscan_snapshot_writer_commit(memscan_snapshot_writer *w, uint64_t time_ns)
 	put_u64(h + 56, sf_sum_buf(h, 56));
 	if (rc == MEMSCAN_OK)
 		rc = pio_all(w->io.fd, h, sizeof(h), 0, 1);
-	if (rc == MEMSCAN_OK && fsync(w->io.fd) < 0)
-		rc = MEMSCAN_ERR_IO;
-	if (close(w->io.fd) < 0 && rc == MEMSCAN_OK)
-		rc = MEMSCAN_ERR_IO;
+	/* the descriptor goes with the file: committed (fsynced, renamed) or, after a failure, removed */
+	if (rc == MEMSCAN_OK)
+		rc = ms_afile_commit(&w->file);
+	else
+		ms_afile_abort(&w->file);
 	w->io.fd = -1;
-	if (rc == MEMSCAN_OK && rename(w->tmp, w->path) < 0)
-		rc = MEMSCAN_ERR_IO;
-	if (rc == MEMSCAN_OK) {
-		sf_sync_parent_dir(w->path);
-		free(w->tmp);
-		w->tmp = NULL; /* it is the destination now */
-	}
+	w->committed = rc == MEMSCAN_OK;
 	return writer_fail(w, rc);
 }
 
@@ -461,12 +463,7 @@ void memscan_snapshot_writer_free(memscan_snapshot_writer *w)
 {
 	if (!w)
 		return;
-	if (w->io.fd >= 0)
-		close(w->io.fd);
-	if (w->tmp)
-		unlink(w->tmp); /* not committed: no partial file is left */
-	free(w->tmp);
-	free(w->path);
+	ms_afile_abort(&w->file); /* not committed: no partial file is left */
 	free(w->rpath);
 	memscan_ranges_release(&w->holes);
 	free(w);
@@ -500,6 +497,8 @@ int memscan_snapshot_save(const memscan_snapshot *snapshot, const char *path)
 	if (snapshot->count > SF_MAX_REGIONS)
 		return MEMSCAN_ERR_LIMIT;
 	rc = memscan_snapshot_writer_open(path, snapshot->pid, &w);
+	if (rc == MEMSCAN_OK && snapshot->sel.known)
+		rc = memscan_snapshot_writer_set_filter(w, &snapshot->sel.f);
 	for (size_t i = 0; rc == MEMSCAN_OK && i < snapshot->count; i++)
 		rc = save_region(w, &snapshot->regions[i]);
 	if (rc == MEMSCAN_OK)

@@ -114,18 +114,36 @@ static int region_cmp(const void *a, const void *b)
 	return (x->start > y->start) - (x->start < y->start);
 }
 
+int ms_regions_default(memscan_process *proc, memscan_region_list **ret_list)
+{
+	memscan_filter filter;
+
+	memscan_filter_default(&filter);
+	return memscan_regions_read(proc, &filter, ret_list);
+}
+
+const memscan_region **ms_regions_sorted(const memscan_region_list *list)
+{
+	size_t n = memscan_region_list_count(list);
+	const memscan_region **order = calloc(n ? n : 1, sizeof(*order));
+
+	if (!order)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		order[i] = memscan_region_list_get(list, i);
+	qsort(order, n, sizeof(*order), region_cmp);
+	return order;
+}
+
 /* Adds LIST's regions to SNAP in address order. */
 static int snapshot_add_list(memscan_snapshot *snap, const memscan_region_list *list)
 {
 	size_t n = memscan_region_list_count(list);
-	const memscan_region **order = calloc(n ? n : 1, sizeof(*order));
+	const memscan_region **order = ms_regions_sorted(list);
 	int r = MEMSCAN_OK;
 
 	if (!order)
 		return MEMSCAN_ERR_NO_MEMORY;
-	for (size_t i = 0; i < n; i++)
-		order[i] = memscan_region_list_get(list, i);
-	qsort(order, n, sizeof(*order), region_cmp);
 	for (size_t i = 0; i < n && r == MEMSCAN_OK; i++)
 		r = ms_snapshot_add_region(snap, order[i], NULL);
 	free(order);
@@ -144,14 +162,18 @@ int memscan_snapshot_take(memscan_process *proc, const memscan_region_list *regi
 	if (!proc || !ret_snapshot)
 		return MEMSCAN_ERR_INVALID_ARG;
 	if (!regions) {
-		memscan_filter filter;
-		memscan_filter_default(&filter);
-		r = memscan_regions_read(proc, &filter, &own);
+		r = ms_regions_default(proc, &own);
 		if (r != MEMSCAN_OK)
 			return r;
 		regions = own;
 	}
 	r = ms_snapshot_new(&snap);
+	if (r == MEMSCAN_OK && own) {
+		memscan_filter filter;
+
+		memscan_filter_default(&filter);
+		r = ms_filter_rec_set(&snap->sel, &filter);
+	}
 	if (r == MEMSCAN_OK) {
 		snap->pid = proc->pid;
 		r = snapshot_add_list(snap, regions);
@@ -206,10 +228,49 @@ uint64_t memscan_snapshot_time_ns(const memscan_snapshot *snap)
 	return snap ? snap->time_ns : 0;
 }
 
+int ms_filter_rec_set(struct ms_filter_rec *rec, const memscan_filter *f)
+{
+	char *path = NULL;
+
+	if (f && !(path = strdup(f->path_substr ? f->path_substr : "")))
+		return MEMSCAN_ERR_NO_MEMORY;
+	free(rec->path);
+	memset(rec, 0, sizeof(*rec));
+	if (f) {
+		rec->known = 1;
+		rec->f = *f;
+		rec->path = path;
+		rec->f.path_substr = path;
+	}
+	return MEMSCAN_OK;
+}
+
+void ms_filter_rec_release(struct ms_filter_rec *rec)
+{
+	(void)ms_filter_rec_set(rec, NULL);
+}
+
+int memscan_snapshot_set_filter(memscan_snapshot *snap, const memscan_filter *filter)
+{
+	return snap ? ms_filter_rec_set(&snap->sel, filter) : MEMSCAN_ERR_INVALID_ARG;
+}
+
+bool memscan_snapshot_get_filter(const memscan_snapshot *snap, memscan_filter *ret_filter)
+{
+	if (ret_filter)
+		memset(ret_filter, 0, sizeof(*ret_filter));
+	if (!snap || !snap->sel.known)
+		return false;
+	if (ret_filter)
+		*ret_filter = snap->sel.f;
+	return true;
+}
+
 void memscan_snapshot_free(memscan_snapshot *snap)
 {
 	if (!snap)
 		return;
+	ms_filter_rec_release(&snap->sel);
 	for (size_t i = 0; i < snap->count; i++)
 		ms_snap_region_release(&snap->regions[i]);
 	free(snap->regions);

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* Private declarations of the value scans (value_parse.c, values.c): parsed values and predicates. */
+/* Private declarations of the value scans (value_parse.c, values.c, values_par.c, values_file.c): parsed
+ * values and predicates, candidate sets, and the parallel jobs. */
 #ifndef MEMSCAN_VALUES_H
 #define MEMSCAN_VALUES_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
+#include "internal.h"
 #include "memscan/memscan.h"
 
 /* A number of one of the three domains a value type compares in. */
@@ -45,9 +48,46 @@ struct memscan_value_set {
 	uint8_t *cur;   /* ... their values (COUNT * WIDTH bytes) ... */
 	uint8_t *old;   /* ... and the values before those (NULL after a scan) */
 	size_t cap_addr, cap_cur, cap_old;
+	_Atomic(uint64_t) *total; /* a part of a parallel job (values_par.c): the candidates of all its
+	                           * parts, which MAX bounds */
 };
 
 /* The candidates of an unknown-value set: its aligned slots that meet no hole of its snapshot. */
 uint64_t ms_value_set_count_unknown(const memscan_value_set *set);
+
+/* The first slot at or after A (every AL bytes, W wide, fitting before END; Q holds A's bytes on) whose
+ * number lies in the bounds of V (a number type): A tight loop per type instead of a call per slot.
+ * END when none does. */
+uint64_t ms_value_find_bounds(const memscan_value *v, uint64_t a, uint64_t end, const uint8_t *q, uint64_t al,
+                              uint64_t w);
+
+/* Bytes of pages (and requests) one narrowing batch reads, and the most a scan reads at a time: a
+ * worker's scratch buffer, the memory a job holds besides the sets. */
+#define VS_SCRATCH_BYTES ((size_t)4 << 20)
+#define VS_BATCH_REQS    1024
+
+/* One unit of a parallel value job: the slots that start in [START, END) of region REGION (scans and
+ * unknown-value narrowing), or the candidates START to END - 1 of a set (exact narrowing). */
+struct vs_unit {
+	size_t region;
+	uint64_t start, end;
+	memscan_value_set *part; /* what the unit found (PART->total shared with the other parts) */
+	int err;
+};
+
+/* A worker's scratch: VS_SCRATCH_BYTES of buffer, VS_BATCH_REQS requests, the holes of a read. */
+struct vs_scratch {
+	uint8_t *buf;
+	struct ms_read_req *reqs;
+	memscan_ranges holes;
+};
+
+/* Runs unit U of JOB, reading with PROC (the worker's copy), into U->part. */
+typedef int (*vs_unit_fn)(void *job, memscan_process *proc, struct vs_scratch *sc, struct vs_unit *u);
+
+/* Runs the N UNITS of JOB on the workers (as many as CPUs, at most N) and moves what they found into
+ * OUT (empty) in unit order. The first error of a unit in order, or LIMIT past OUT's maximum. */
+int ms_value_run(memscan_process *proc, struct vs_unit *units, size_t n, vs_unit_fn fn, void *job,
+                 memscan_value_set *out);
 
 #endif /* MEMSCAN_VALUES_H */

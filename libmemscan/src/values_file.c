@@ -6,17 +6,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "afile.h"
 #include "internal.h"
 #include "snapfile.h"
 #include "values.h"
 
 #define VF_MAGIC         "\x89MSVSET\n"
 #define VF_TRAILER_MAGIC "MSVSEND\n"
-#define VF_VERSION       1u
+#define VF_VERSION       2u /* what the writer writes; the reader also reads version 1 */
+#define VF_VERSION_1     1u
 #define VF_HEADER_SIZE   64u
 #define VF_REGION_SIZE   SF_REGION_FIELDS
 #define VF_FLAG_UNKNOWN  1u
 #define VF_FLAG_OLD      2u
+/* Exact sets' addresses (version 2): LEB128 numbers, each the distance from the previous address (the
+ * first: from 0) in units of the alignment, at most VF_LEB_MAX bytes each; written and read through a
+ * buffer of VF_CHUNK bytes. */
+#define VF_LEB_MAX 10u
+#define VF_CHUNK   ((size_t)64 << 10)
 
 /* An output file and the checksum of what was written to it; the first failure sticks. */
 struct vf_out {
@@ -71,11 +78,54 @@ static void write_regions(struct vf_out *o, const memscan_value_set *s)
 	}
 }
 
+/* The LEB128 form of V into B (VF_LEB_MAX bytes): its length. */
+static size_t leb_put(uint8_t *b, uint64_t v)
+{
+	size_t n = 0;
+
+	do {
+		uint8_t c = (uint8_t)(v & 0x7f);
+		v >>= 7;
+		b[n++] = (uint8_t)(c | (v ? 0x80 : 0));
+	} while (v);
+	return n;
+}
+
+/* The distance of candidate I from the one before it, in units of S's alignment. */
+static uint64_t addr_step(const memscan_value_set *s, uint64_t i)
+{
+	return (s->addr[i] - (i ? s->addr[i - 1] : 0)) / s->align;
+}
+
+/* The addresses of an exact set: their bytes (u64), then their LEB128 steps. */
+static void write_addresses(struct vf_out *o, const memscan_value_set *s)
+{
+	uint8_t *buf = malloc(VF_CHUNK), b[VF_LEB_MAX];
+	uint64_t total = 0;
+	size_t used = 0;
+
+	if (!buf) {
+		o->err = MEMSCAN_ERR_NO_MEMORY;
+		return;
+	}
+	for (uint64_t i = 0; i < s->count; i++)
+		total += leb_put(b, addr_step(s, i));
+	out_u64(o, total);
+	for (uint64_t i = 0; i < s->count; i++) {
+		if (VF_CHUNK - used < VF_LEB_MAX) {
+			out_put(o, buf, used);
+			used = 0;
+		}
+		used += leb_put(buf + used, addr_step(s, i));
+	}
+	out_put(o, buf, used);
+	free(buf);
+}
+
 static void write_candidates(struct vf_out *o, const memscan_value_set *s)
 {
 	if (!s->snap) {
-		for (uint64_t i = 0; i < s->count; i++)
-			out_u64(o, s->addr[i]);
+		write_addresses(o, s);
 		out_put(o, s->cur, (size_t)s->count * s->width);
 		if (s->old)
 			out_put(o, s->old, (size_t)s->count * s->width);
@@ -98,25 +148,19 @@ static void write_candidates(struct vf_out *o, const memscan_value_set *s)
 int memscan_value_set_save(const memscan_value_set *set, const char *path)
 {
 	struct vf_out o = { 0 };
-	char *tmp = NULL;
-	size_t len;
+	ms_afile af;
 	uint8_t b[8];
-	int fd, r;
+	int r;
 
 	if (!set || !path)
 		return MEMSCAN_ERR_INVALID_ARG;
-	len = strlen(path) + sizeof(".tmp-XXXXXX");
-	tmp = malloc(len);
-	if (!tmp)
-		return MEMSCAN_ERR_NO_MEMORY;
-	snprintf(tmp, len, "%s.tmp-XXXXXX", path);
-	fd = mkstemp(tmp); /* mode 0600: a set holds the target's memory */
-	o.f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+	r = ms_afile_open(&af, path); /* mode 0600: a set holds the target's memory */
+	if (r != MEMSCAN_OK)
+		return r;
+	o.f = ms_afile_stream(&af);
 	if (!o.f) {
-		if (fd >= 0)
-			close(fd);
-		r = MEMSCAN_ERR_IO;
-		goto cleanup;
+		ms_afile_abort(&af);
+		return MEMSCAN_ERR_IO;
 	}
 	sf_sum_init(&o.sum);
 	write_header(&o, set);
@@ -125,20 +169,11 @@ int memscan_value_set_save(const memscan_value_set *set, const char *path)
 	out_put(&o, VF_TRAILER_MAGIC, 8);
 	put_u64(b, sf_sum_final(&o.sum));
 	out_put(&o, b, 8);
-	r = o.err;
-	if (fflush(o.f) != 0 || fsync(fileno(o.f)) != 0)
-		r = MEMSCAN_ERR_IO;
-	if (fclose(o.f) != 0 && r == MEMSCAN_OK)
-		r = MEMSCAN_ERR_IO;
-	if (r == MEMSCAN_OK && rename(tmp, path) != 0)
-		r = MEMSCAN_ERR_IO;
-	if (r == MEMSCAN_OK)
-		sf_sync_parent_dir(path);
-	else
-		unlink(tmp);
-cleanup:
-	free(tmp);
-	return r;
+	if (o.err != MEMSCAN_OK) {
+		ms_afile_abort(&af);
+		return o.err;
+	}
+	return ms_afile_commit(&af);
 }
 
 /* An input file: the bytes left in it and the checksum of what was read. */
@@ -168,7 +203,8 @@ static int in_u64(struct vf_in *in, uint64_t *v)
 	return r;
 }
 
-static int read_header(struct vf_in *in, memscan_value_set *s, uint32_t *flags, uint64_t *nregions)
+static int read_header(struct vf_in *in, memscan_value_set *s, uint32_t *flags, uint64_t *nregions,
+                       uint32_t *version)
 {
 	uint8_t h[VF_HEADER_SIZE];
 	size_t size;
@@ -178,7 +214,8 @@ static int read_header(struct vf_in *in, memscan_value_set *s, uint32_t *flags, 
 		return r;
 	if (memcmp(h, VF_MAGIC, 8) != 0)
 		return MEMSCAN_ERR_BAD_FORMAT;
-	if (get_u32(h + 8) != VF_VERSION)
+	*version = get_u32(h + 8);
+	if (*version != VF_VERSION && *version != VF_VERSION_1)
 		return MEMSCAN_ERR_UNSUPPORTED_VERSION;
 	s->type = (memscan_value_type)get_u32(h + 12);
 	s->width = get_u32(h + 16);
@@ -228,12 +265,116 @@ static int read_regions(struct vf_in *in, memscan_value_set *s, uint64_t n)
 	return r;
 }
 
-static int read_exact(struct vf_in *in, memscan_value_set *s, int has_old)
+/* Checks candidate I's address A against the one before (PREV) and S's regions and alignment. */
+static int check_addr(const memscan_value_set *s, uint64_t i, uint64_t a, uint64_t prev)
 {
-	uint64_t n = s->count, prev = 0;
+	if ((i && a <= prev) || a % s->align || memscan_region_list_find(s->regions, a) == SIZE_MAX)
+		return MEMSCAN_ERR_BAD_FORMAT; /* out of order, unaligned, or outside the set's regions */
+	return MEMSCAN_OK;
+}
+
+/* Version 1: COUNT u64 addresses. */
+static int read_addresses_v1(struct vf_in *in, memscan_value_set *s)
+{
+	int r = MEMSCAN_OK;
+
+	for (uint64_t i = 0; r == MEMSCAN_OK && i < s->count; i++) {
+		r = in_u64(in, &s->addr[i]);
+		if (r == MEMSCAN_OK)
+			r = check_addr(s, i, s->addr[i], i ? s->addr[i - 1] : 0);
+	}
+	return r;
+}
+
+/* One LEB128 number from P (AVAIL bytes) into *V: its length, or 0 when it is cut short, longer than
+ * VF_LEB_MAX bytes, beyond 64 bits or not in its shortest form. */
+static size_t leb_get(const uint8_t *p, size_t avail, uint64_t *v)
+{
+	uint64_t x = 0;
+
+	for (size_t n = 0; n < avail && n < VF_LEB_MAX; n++) {
+		uint64_t bits = p[n] & 0x7f;
+		if (n == VF_LEB_MAX - 1 && bits > 1)
+			return 0; /* past 64 bits */
+		x |= bits << (7 * n);
+		if (!(p[n] & 0x80)) {
+			*v = x;
+			return n && !p[n] ? 0 : n + 1; /* a last byte 0 after others: not the shortest form */
+		}
+	}
+	return 0;
+}
+
+/* The chunked input of the address steps: BUF holds HAVE bytes, POS of them used; LEFT are in the
+ * file still. */
+struct vf_steps {
+	uint8_t *buf;
+	size_t have, pos;
+	uint64_t left;
+};
+
+/* Makes sure a whole number (VF_LEB_MAX bytes) is in the buffer when the stream holds one. */
+static int steps_fill(struct vf_in *in, struct vf_steps *st)
+{
+	size_t take;
 	int r;
 
-	if (n * (8 + (has_old ? 2 : 1) * (uint64_t)s->width) > in->left)
+	if (st->have - st->pos >= VF_LEB_MAX || st->left == 0)
+		return MEMSCAN_OK;
+	memmove(st->buf, st->buf + st->pos, st->have - st->pos);
+	st->have -= st->pos;
+	st->pos = 0;
+	take = st->left < VF_CHUNK - st->have ? (size_t)st->left : VF_CHUNK - st->have;
+	r = in_get(in, st->buf + st->have, take);
+	st->have += take;
+	st->left -= take;
+	return r;
+}
+
+/* Version 2: the byte count of the steps, then COUNT LEB128 steps (see VF_LEB_MAX). */
+static int read_addresses_v2(struct vf_in *in, memscan_value_set *s, uint64_t values_bytes)
+{
+	struct vf_steps st = { 0 };
+	uint64_t prev = 0, step;
+	int r = in_u64(in, &st.left);
+
+	if (r != MEMSCAN_OK)
+		return r;
+	if (st.left < s->count || st.left / VF_LEB_MAX > s->count)
+		return MEMSCAN_ERR_BAD_FORMAT; /* each step is 1 to VF_LEB_MAX bytes */
+	if (st.left > in->left || values_bytes > in->left - st.left)
+		return MEMSCAN_ERR_TRUNCATED;
+	st.buf = malloc(VF_CHUNK);
+	if (!st.buf)
+		return MEMSCAN_ERR_NO_MEMORY;
+	for (uint64_t i = 0; r == MEMSCAN_OK && i < s->count; i++) {
+		size_t n;
+		r = steps_fill(in, &st);
+		if (r != MEMSCAN_OK)
+			break;
+		n = leb_get(st.buf + st.pos, st.have - st.pos, &step);
+		if (n == 0 || step == 0 || step > (UINT64_MAX - prev) / s->align) {
+			r = MEMSCAN_ERR_BAD_FORMAT; /* malformed, not ascending, or past the address space */
+			break;
+		}
+		st.pos += n;
+		s->addr[i] = prev + step * s->align;
+		r = check_addr(s, i, s->addr[i], prev);
+		prev = s->addr[i];
+	}
+	if (r == MEMSCAN_OK && (st.pos != st.have || st.left != 0))
+		r = MEMSCAN_ERR_BAD_FORMAT; /* bytes after the last step */
+	free(st.buf);
+	return r;
+}
+
+static int read_exact(struct vf_in *in, memscan_value_set *s, int has_old, uint32_t version)
+{
+	uint64_t n = s->count, values = n * (has_old ? 2 : 1) * (uint64_t)s->width;
+	int r;
+
+	/* the least the candidates take: for version 2, a byte count and a byte per address */
+	if (values + (version == VF_VERSION_1 ? 8 * n : 8 + n) > in->left)
 		return MEMSCAN_ERR_TRUNCATED;
 	s->max = (size_t)(n > MEMSCAN_VALUE_SET_MAX_DEFAULT ? n : MEMSCAN_VALUE_SET_MAX_DEFAULT);
 	s->addr = malloc((size_t)n * 8 + 1);
@@ -243,15 +384,9 @@ static int read_exact(struct vf_in *in, memscan_value_set *s, int has_old)
 		return MEMSCAN_ERR_NO_MEMORY;
 	s->cap_addr = (size_t)n;
 	s->cap_cur = s->cap_old = (size_t)n * s->width;
-	for (uint64_t i = 0; i < n; i++) {
-		r = in_u64(in, &s->addr[i]);
-		if (r != MEMSCAN_OK)
-			return r;
-		if ((i && s->addr[i] <= prev) || memscan_region_list_find(s->regions, s->addr[i]) == SIZE_MAX)
-			return MEMSCAN_ERR_BAD_FORMAT; /* out of order, or outside the set's regions */
-		prev = s->addr[i];
-	}
-	r = in_get(in, s->cur, (size_t)n * s->width);
+	r = version == VF_VERSION_1 ? read_addresses_v1(in, s) : read_addresses_v2(in, s, values);
+	if (r == MEMSCAN_OK)
+		r = in_get(in, s->cur, (size_t)n * s->width);
 	if (r == MEMSCAN_OK && has_old)
 		r = in_get(in, s->old, (size_t)n * s->width);
 	return r;
@@ -333,7 +468,7 @@ int memscan_value_set_load(const char *path, memscan_value_set **ret_set)
 	memscan_value_set *s = NULL;
 	struct stat st;
 	uint64_t nregions = 0;
-	uint32_t flags = 0;
+	uint32_t flags = 0, version = 0;
 	int r;
 
 	if (ret_set)
@@ -350,12 +485,12 @@ int memscan_value_set_load(const char *path, memscan_value_set **ret_set)
 	in.left = r == MEMSCAN_OK ? (uint64_t)st.st_size : 0;
 	sf_sum_init(&in.sum);
 	if (r == MEMSCAN_OK)
-		r = read_header(&in, s, &flags, &nregions);
+		r = read_header(&in, s, &flags, &nregions, &version);
 	if (r == MEMSCAN_OK)
 		r = read_regions(&in, s, nregions);
 	if (r == MEMSCAN_OK)
 		r = flags & VF_FLAG_UNKNOWN ? read_unknown(&in, s)
-		                            : read_exact(&in, s, !!(flags & VF_FLAG_OLD));
+		                            : read_exact(&in, s, !!(flags & VF_FLAG_OLD), version);
 	if (r == MEMSCAN_OK)
 		r = read_trailer(&in);
 	fclose(in.f);

@@ -62,6 +62,9 @@ static void expect_budget_error(Memscan__V1__Response *resp)
 	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_ERROR);
 	assert_int_equal(resp->error->code, MEMSCAN__V1__ERROR_CODE__BUSY);
 	assert_non_null(strstr(resp->error->message, "budget"));
+	/* sizes for people, and the setting that raises the budget */
+	assert_non_null(strstr(resp->error->message, " MiB of "));
+	assert_non_null(strstr(resp->error->message, "_budget in agent.conf, or --"));
 	wire_free_response(resp);
 }
 

@@ -21,6 +21,7 @@ struct env {
 	ms_fixture fx;
 	ms_agent a;
 	char *pattern;
+	char *slow_str; /* the longest str value: 'A's then a 'B' */
 	char dir[4096];
 };
 
@@ -43,8 +44,12 @@ static int setup(void **state)
 	                   (unsigned long long)e->fx.arena_len))
 		return -1;
 	e->pattern = malloc(3 * SLOW_BYTES);
-	if (!e->pattern || ms_agent_init(&e->a) != 0)
+	e->slow_str = malloc(MEMSCAN_VALUE_STR_MAX + 1);
+	if (!e->pattern || !e->slow_str || ms_agent_init(&e->a) != 0)
 		return -1;
+	memset(e->slow_str, 'A', MEMSCAN_VALUE_STR_MAX - 1);
+	e->slow_str[MEMSCAN_VALUE_STR_MAX - 1] = 'B';
+	e->slow_str[MEMSCAN_VALUE_STR_MAX] = '\0';
 	for (size_t i = 0; i < SLOW_BYTES; i++)
 		memcpy(e->pattern + 3 * i, i + 1 < SLOW_BYTES ? "41 " : "42", 3);
 	snprintf(e->dir, sizeof(e->dir), "%s", ms_tmpdir());
@@ -61,12 +66,30 @@ static int teardown(void **state)
 	ms_fixture_stop(&e->fx);
 	ms_tmpdir_remove(e->dir);
 	free(e->pattern);
+	free(e->slow_str);
 	free(e);
 	return 0;
 }
 
-/* Starts the agent, connects C and sends the slow scan of the arena; C's receive timeout ends the
- * wait while the agent works. Returns the time then, in ms. */
+/* Starts the agent, connects C and sends REQ, slow work on the arena; C's receive timeout ends the
+ * wait while the agent works (its audit line, with OP, not written yet). Returns the time then, in ms. */
+static double start_slow(struct env *e, ms_peer *c, const Memscan__V1__Request *req, const char *op)
+{
+	assert_int_equal(ms_agent_start(&e->a, NULL), 0);
+	assert_int_equal(ms_peer_connect(c, &e->a, &e->a.full, 500), 0);
+	assert_null(ms_peer_call(c, req)); /* still working when the 500 ms receive timeout ends */
+	assert_int_equal(ms_agent_err_count(&e->a, op), 0);
+	return now_ms();
+}
+
+static void arena_filter(const struct env *e, Memscan__V1__Filter *fl)
+{
+	fl->use_default = 1;
+	fl->range_start = e->fx.arena;
+	fl->range_end = e->fx.arena + e->fx.arena_len;
+}
+
+/* The slow pattern scan of the arena (see start_slow). */
 static double start_slow_scan(struct env *e, ms_peer *c)
 {
 	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
@@ -75,19 +98,13 @@ static double start_slow_scan(struct env *e, ms_peer *c)
 	Memscan__V1__Filter fl = MEMSCAN__V1__FILTER__INIT;
 
 	t.pid = e->fx.pid;
-	fl.use_default = 1;
-	fl.range_start = e->fx.arena;
-	fl.range_end = e->fx.arena + e->fx.arena_len;
+	arena_filter(e, &fl);
 	sc.target = &t;
 	sc.filter = &fl;
 	sc.pattern = e->pattern;
 	req.op_case = MEMSCAN__V1__REQUEST__OP_SCAN;
 	req.scan = &sc;
-	assert_int_equal(ms_agent_start(&e->a, NULL), 0);
-	assert_int_equal(ms_peer_connect(c, &e->a, &e->a.full, 500), 0);
-	assert_null(ms_peer_call(c, &req)); /* still scanning when the 500 ms receive timeout ends */
-	assert_int_equal(ms_agent_err_count(&e->a, "op=scan"), 0);
-	return now_ms();
+	return start_slow(e, c, &req, "op=scan");
 }
 
 /* A client that leaves mid-scan frees its worker: the scan's audit line says CANCELLED soon after
@@ -101,6 +118,44 @@ static void test_cancel_client_leaves(void **state)
 	ms_peer_close(&c);
 	assert_int_equal(ms_agent_wait_err(&e->a, "op=scan", 2000), 1);
 	print_message("scan cancelled %.0f ms after its client left\n", now_ms() - t0);
+	assert_int_equal(ms_agent_err_has(&e->a, "result=CANCELLED"), 1);
+	assert_int_equal(ms_agent_serving(&e->a, e->fx.pid), 0);
+	assert_int_equal(ms_agent_terminate(&e->a, 10000), 0);
+}
+
+/* The same for a value scan kept on the agent: a u8 range that no byte of the arena (0x41) matches,
+ * checked slot by slot at every address (seconds for 256 MiB). Nothing is kept. */
+static void test_cancel_value_scan_client_leaves(void **state)
+{
+	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
+	Memscan__V1__ValueScan vs = MEMSCAN__V1__VALUE_SCAN__INIT;
+	Memscan__V1__Target t = MEMSCAN__V1__TARGET__INIT;
+	Memscan__V1__Filter fl = MEMSCAN__V1__FILTER__INIT;
+	struct env *e = *state;
+	ms_peer c;
+	double t0;
+
+	t.pid = e->fx.pid;
+	arena_filter(e, &fl);
+	vs.target = &t;
+	vs.filter = &fl;
+	/* 255 x 'A' then 'B' over 256 MiB of 'A': every start verifies, at the matcher's bounded worst
+	 * (value scans of integers and short strings run at memory speed: they would end in time) */
+	vs.type = (char *)"str";
+	vs.value = e->slow_str;
+	vs.align = 1;
+	req.op_case = MEMSCAN__V1__REQUEST__OP_VALUE_SCAN;
+	req.value_scan = &vs;
+	/* the scan reads 256 MiB (tens of ms at least): the client gives up after 5 ms, while it runs */
+	assert_int_equal(ms_agent_start(&e->a, NULL), 0);
+	assert_int_equal(ms_peer_connect(&c, &e->a, &e->a.full, 5000), 0);
+	assert_int_equal(nng_socket_set_ms(c.sock, NNG_OPT_RECVTIMEO, 5), 0);
+	assert_null(ms_peer_call(&c, &req));
+	assert_int_equal(ms_agent_err_count(&e->a, "op=value_scan"), 0);
+	t0 = now_ms();
+	ms_peer_close(&c);
+	assert_int_equal(ms_agent_wait_err(&e->a, "op=value_scan", 2000), 1);
+	print_message("value scan cancelled %.0f ms after its client left\n", now_ms() - t0);
 	assert_int_equal(ms_agent_err_has(&e->a, "result=CANCELLED"), 1);
 	assert_int_equal(ms_agent_serving(&e->a, e->fx.pid), 0);
 	assert_int_equal(ms_agent_terminate(&e->a, 10000), 0);
@@ -228,6 +283,7 @@ int main(void)
 		cmocka_unit_test(test_cancel_sigterm_mid_request),
 		cmocka_unit_test(test_cancel_cli_sigint_scan),
 		cmocka_unit_test(test_cancel_cli_sigint_snapshot),
+		cmocka_unit_test(test_cancel_value_scan_client_leaves),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -84,7 +84,8 @@ static void test_bash_commands_and_values(void **state)
 	out = bash_complete(script, "memscan regions 1 --kind ");
 	assert_string_equal(out, "heap\nstack\nanon\nfile\nspecial\n");
 	out = bash_complete(script, "memscan remote ");
-	assert_string_equal(out, "ps\nregions\nread\nscan\nsnapshot\ndiff\n");
+	assert_string_equal(
+	    out, "ps\nregions\nread\nscan\nsnapshot\ndiff\nnarrow\nmatches\nhunt\npointers\nresolve\n");
 	out = bash_complete(script, "memscan remote diff host:1 --id");
 	assert_string_equal(out, "--identity\n");
 	out = bash_complete(script, "memscan diff 1 -");
@@ -111,10 +112,20 @@ static void test_bash_offers_every_documented_option(void **state)
 			continue;
 		RUN(&usage, cmd, "--help");
 		assert_int_equal(usage.status, 0);
-		/* remote's first word is a command: its options are the remote diff's */
+		/* remote's first word is a command: its options are those of the remote diff and scan */
 		snprintf(typed, sizeof(typed), "memscan %s -",
 		         strcmp(cmd, "remote") ? cmd : "remote diff h:1");
 		opts = strdup(bash_complete(script, typed));
+		if (!strcmp(cmd, "remote")) {
+			const char *more = bash_complete(script, "memscan remote scan h:1 -");
+			char *both = malloc(strlen(opts) + strlen(more) + 1);
+
+			assert_non_null(both);
+			memcpy(both, opts, strlen(opts));
+			memcpy(both + strlen(opts), more, strlen(more) + 1);
+			free(opts);
+			opts = both;
+		}
 		for (p = strtok_r(usage.out, " \t\n[]|,=\":.()'", &save2); p;
 		     p = strtok_r(NULL, " \t\n[]|,=\":.()'", &save2)) {
 			if (strncmp(p, "--", 2) || p[2] < 'a' || p[2] > 'z')
@@ -130,6 +141,36 @@ static void test_bash_offers_every_documented_option(void **state)
 	assert_string_equal(bash_complete(script, "memscan --"), "--help\n--version\n");
 }
 
+/* File names with spaces stay one candidate. */
+static void test_bash_file_names(void **state)
+{
+	const char *script = save_script("bash"), *out;
+	char cmd[2048], dir[1024];
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s", ms_scratch_path(""));
+	ms_write_str(ms_scratch_path("my set.bin"), "", 0600);
+	snprintf(cmd, sizeof(cmd),
+	         "cd '%s' && bash -c 'source \"$1\"; COMP_WORDS=(memscan narrow my); COMP_CWORD=2; _memscan; "
+	         "printf \"%%s\\n\" \"${COMPREPLY[@]}\"' _ %s",
+	         dir, script);
+	out = shell_out(cmd);
+	assert_string_equal(out, "my set.bin\n");
+}
+
+/* Runs the zsh script's function with stubs of zsh's completion helpers for the words WORDS (CURRENT
+ * the last): what it hands _arguments or _describe, one item a line. */
+static const char *zsh_complete(const char *script, const char *words)
+{
+	char cmd[2048];
+
+	snprintf(cmd, sizeof(cmd),
+	         "zsh -c '_describe() { print -l -- describe \"$@\" }; _arguments() { print -l -- \"$@\" }; "
+	         "compadd() { print -l -- compadd \"$@\" }; words=(%s); CURRENT=${#words}; source %s'",
+	         words, script);
+	return shell_out(cmd);
+}
+
 static void test_zsh_and_fish(void **state)
 {
 	const char *zsh = save_script("zsh"), *fish = save_script("fish"), *out;
@@ -140,6 +181,13 @@ static void test_zsh_and_fish(void **state)
 		fail_msg("zsh and fish are needed for this test (scripts/deps.sh installs them)");
 	snprintf(cmd, sizeof(cmd), "zsh -n %s && echo ok", zsh);
 	assert_string_equal(shell_out(cmd), "ok\n");
+	/* the function runs: the specs of scan's options, and remote's own on top of diff's */
+	out = zsh_complete(zsh, "memscan scan 1 --pa");
+	assert_non_null(strstr(out, "\n--pattern[hex bytes"));
+	out = zsh_complete(zsh, "memscan remote diff h:1 --id");
+	assert_non_null(strstr(out, "--identity[") && strstr(out, "\n--watch["));
+	out = zsh_complete(zsh, "memscan sc");
+	assert_string_equal(out, "describe\ncommand\ncommands\n");
 	snprintf(cmd, sizeof(cmd),
 	         "fish -c 'source %s; complete -C \"memscan sc\"; complete -C \"memscan scan 1 --pa\"; "
 	         "complete -C \"memscan regions 1 --kind \"'",
@@ -175,6 +223,7 @@ int main(void)
 		                                ms_scratch_teardown),
 		cmocka_unit_test_setup_teardown(test_bash_offers_every_documented_option, ms_scratch_setup,
 		                                ms_scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_bash_file_names, ms_scratch_setup, ms_scratch_teardown),
 		cmocka_unit_test_setup_teardown(test_zsh_and_fish, ms_scratch_setup, ms_scratch_teardown),
 		cmocka_unit_test(test_bad_shell),
 	};

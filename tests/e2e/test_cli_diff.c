@@ -29,7 +29,7 @@ static void snap_arena(const ms_fixture *f, const char *path)
 
 	RUN(&r, "snapshot", ms_fixture_pid_str(f), "-o", path, "--range", arena_range(f));
 	assert_int_equal(r.status, 0);
-	snprintf(expect, sizeof(expect), "wrote %s: 1 regions, %llu bytes, 0 unreadable bytes\n", path,
+	snprintf(expect, sizeof(expect), "wrote %s: 1 regions, 256 KiB (%llu bytes), 0 B unreadable\n", path,
 	         (unsigned long long)f->arena_len);
 	assert_string_equal(r.out, expect);
 	ms_run_free(&r);

@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <memscan/client.h>
+
 #define SETPRIV    "/usr/bin/setpriv"
 #define AGENT_UID  65534
 #define TARGET_UID 1000
@@ -324,6 +326,64 @@ static void test_diff(void **state)
 	}
 }
 
+/* The candidate a narrow kept: its address and value. */
+static int first_candidate(void *ctx, const memscan_candidate *c)
+{
+	uint64_t *got = ctx;
+
+	got[0] = c->address;
+	got[1] = c->value[0];
+	return 0;
+}
+
+/* A value set on the agent as deployed: an unknown-value scan of the target's arena (uid 1000) by
+ * the agent running as 65534 with CAP_SYS_PTRACE alone, then narrowed from a second connection to
+ * the one byte that changed; the value is the one /proc/PID/mem holds. */
+static void test_value_set(void **state)
+{
+	memscan_filter f = { .perms = MEMSCAN_PERM_WRITE,
+		             .range_start = fx.arena,
+		             .range_end = fx.arena + fx.arena_len };
+	memscan_client_page page = { 4, first_candidate, NULL };
+	memscan_client_vset set, nar;
+	uint64_t got[2] = { 0 }, addr = fx.arena + 0x321;
+	uint8_t byte = 0;
+	memscan_client *c;
+	char path[64];
+	int fd;
+
+	(void)state;
+	skip_if_unsupported();
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(memscan_client_new(&c), MEMSCAN_OK);
+		assert_int_equal(memscan_client_set_identity_file(c, env.full.path), MEMSCAN_OK);
+		assert_int_equal(memscan_client_set_agent_key(c, env.agent.pub), MEMSCAN_OK);
+		assert_int_equal(memscan_client_connect(c, env.url), MEMSCAN_OK);
+		if (round == 0) {
+			assert_int_equal(
+			    memscan_client_value_scan_unknown(c, fx.pid, &f, MEMSCAN_VALUE_U8, NULL, &set),
+			    MEMSCAN_OK);
+			assert_int_equal(set.count, fx.arena_len);
+			assert_int_equal(ms_fixture_cmd(&fx, "bump %llx", (unsigned long long)addr), 0);
+		} else {
+			page.ctx = got;
+			assert_int_equal(memscan_client_value_narrow(c, set.id, MEMSCAN_PRED_CHANGED, NULL,
+			                                             NULL, 0, false, &page, &nar),
+			                 MEMSCAN_OK);
+			assert_int_equal(nar.count, 1);
+			assert_int_equal(memscan_client_value_release(c, set.id), MEMSCAN_OK);
+		}
+		memscan_client_free(c);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)fx.pid);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &byte, 1, (off_t)addr), 1);
+	close(fd);
+	assert_int_equal(got[0], addr);
+	assert_int_equal(got[1], byte);
+}
+
 static void test_permission_error_without_capability(void **state)
 {
 	ms_launch saved = ms_launch_cli;
@@ -370,6 +430,7 @@ int main(void)
 		cmocka_unit_test(test_runs_as_deployed),
 		cmocka_unit_test(test_regions_read_scan),
 		cmocka_unit_test(test_diff),
+		cmocka_unit_test(test_value_set),
 		cmocka_unit_test(test_permission_error_without_capability),
 		cmocka_unit_test(test_agent_warns_without_capability),
 	};

@@ -421,6 +421,13 @@ static void test_remote_help(void **state)
 	RUN(&r, "remote", "ps", "--help");
 	assert_non_null(strstr(r.out, "usage: memscan remote ps HOST[:PORT] [NAME]"));
 	ms_run_free(&r);
+	/* a command whose forms all take a set file keeps them; SOURCE (a PID or a file) is TARGET */
+	RUN(&r, "remote", "narrow", "--help");
+	assert_non_null(strstr(r.out, "usage: memscan remote narrow SET PREDICATE"));
+	ms_run_free(&r);
+	RUN(&r, "remote", "resolve", "--help");
+	assert_non_null(strstr(r.out, "usage: memscan remote resolve TARGET CHAIN"));
+	ms_run_free(&r);
 	/* usage errors point to the remote help */
 	{
 		const char *a[] = { "remote", "regions", "h:1", "--frob", NULL };

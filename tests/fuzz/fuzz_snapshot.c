@@ -80,6 +80,15 @@ static void fix_sums(uint8_t *buf, size_t len)
 		return;
 	put_le64(buf + 56, mssum64(buf, 56));
 	count = le32(buf + 20);
+	if (le32(buf + 8) == 2) {
+		/* version 2: the filter block follows the header, its own checksum last */
+		uint64_t flen = le64(buf + 40);
+
+		if (flen < SNAP_SUM || flen > len - pos)
+			return;
+		put_le64(buf + pos + flen - SNAP_SUM, mssum64(buf + pos, (size_t)flen - SNAP_SUM));
+		pos += (size_t)flen;
+	}
 	for (size_t i = 0; i < count && len - pos >= SNAP_RECORD; i++) {
 		start = le64(buf + pos);
 		end = le64(buf + pos + 8);
@@ -129,6 +138,20 @@ static void same_region(const memscan_region *a, const memscan_region *b)
 	FUZZ_CHECK(a->path && b->path && strcmp(a->path, b->path) == 0);
 }
 
+/* Both record the same filter (format version 2), or neither does. */
+static void same_filter(const memscan_snapshot *a, const memscan_snapshot *b)
+{
+	memscan_filter fa, fb;
+	bool ha = memscan_snapshot_get_filter(a, &fa), hb = memscan_snapshot_get_filter(b, &fb);
+
+	FUZZ_CHECK(ha == hb);
+	if (!ha)
+		return;
+	FUZZ_CHECK(fa.perms == fb.perms && fa.kinds == fb.kinds && fa.max_size == fb.max_size);
+	FUZZ_CHECK(fa.range_start == fb.range_start && fa.range_end == fb.range_end);
+	FUZZ_CHECK(fa.path_substr && fb.path_substr && strcmp(fa.path_substr, fb.path_substr) == 0);
+}
+
 /* Two snapshots hold identical regions, bytes and holes. */
 static void same_snapshot(const memscan_snapshot *a, const memscan_snapshot *b)
 {
@@ -140,6 +163,7 @@ static void same_snapshot(const memscan_snapshot *a, const memscan_snapshot *b)
 	FUZZ_CHECK(memscan_snapshot_pid(a) == memscan_snapshot_pid(b));
 	FUZZ_CHECK(memscan_snapshot_time_ns(a) == memscan_snapshot_time_ns(b));
 	FUZZ_CHECK(memscan_snapshot_bytes(a) == memscan_snapshot_bytes(b));
+	same_filter(a, b);
 	for (i = 0; i < n; i++) {
 		ra = memscan_snapshot_get(a, i);
 		rb = memscan_snapshot_get(b, i);

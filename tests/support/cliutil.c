@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -109,13 +110,16 @@ static int collect_output(int out_fd, int err_fd, struct buf *out, struct buf *e
 	return 0;
 }
 
-static int wait_status(pid_t pid)
+/* Reaps PID: its exit code (or 128+signal), its peak resident memory into *MAX_RSS_KIB. */
+static int wait_status(pid_t pid, long *max_rss_kib)
 {
+	struct rusage ru;
 	int st;
 
-	while (waitpid(pid, &st, 0) < 0)
+	while (wait4(pid, &st, 0, &ru) < 0)
 		if (errno != EINTR)
 			return -1;
+	*max_rss_kib = ru.ru_maxrss;
 	if (WIFEXITED(st))
 		return WEXITSTATUS(st);
 	return 128 + WTERMSIG(st);
@@ -142,7 +146,7 @@ int ms_run_cli(ms_run *r, const char *const *argv)
 	out_p[1] = err_p[1] = -1;
 	if (collect_output(out_p[0], err_p[0], &out, &err) < 0)
 		kill(pid, SIGKILL);
-	r->status = wait_status(pid);
+	r->status = wait_status(pid, &r->max_rss_kib);
 	if (r->status < 0)
 		goto out;
 	/* both strings exist even when nothing was written */
@@ -262,4 +266,14 @@ int ms_session_end(ms_session *s, char **ret_err)
 	unlink(s->err_path);
 	assert_true(got != 0);
 	return status;
+}
+
+void ms_assert_usage_error(const char *const *argv)
+{
+	ms_run r;
+
+	assert_int_equal(ms_run_cli(&r, argv), 0);
+	assert_int_equal(r.status, 2);
+	assert_memory_equal(r.err, "memscan: ", 9);
+	ms_run_free(&r);
 }

@@ -13,13 +13,17 @@ typedef struct ms_run {
 	int status; /* exit code, or 128+signal */
 	char *out;  /* stdout, NUL-terminated */
 	size_t out_len;
-	char *err; /* stderr, NUL-terminated */
+	char *err;        /* stderr, NUL-terminated */
+	long max_rss_kib; /* its peak resident memory (getrusage's ru_maxrss) */
 } ms_run;
 
 /* Runs the memscan CLI with ARGV (argv[0] excluded, NULL-terminated), no stdin, 60 s limit.
  * Returns 0 if it ran (whatever its exit code), -1 otherwise. */
 int ms_run_cli(ms_run *r, const char *const *argv);
 void ms_run_free(ms_run *r);
+/* Runs the CLI with ARGV and asserts that it refused it as a usage error: exit 2, "memscan: ..." on
+ * stderr. */
+void ms_assert_usage_error(const char *const *argv);
 /* Runs the CLI with the given arguments, asserting that it ran: RUN(&r, "scan", pid, "--pattern", "00"). */
 #define RUN(r, ...)                                                                                          \
 	do {                                                                                                 \

@@ -31,6 +31,7 @@ static void fake_hello(ms_fake *f)
 	Memscan__V1__Response resp = MEMSCAN__V1__RESPONSE__INIT;
 	Memscan__V1__HelloReply h = MEMSCAN__V1__HELLO_REPLY__INIT;
 	Memscan__V1__Encoding enc[] = { MEMSCAN__V1__ENCODING__ENCODING_ZSTD };
+	Memscan__V1__Feature feat[] = { MEMSCAN__V1__FEATURE__FEATURE_VALUE_SETS };
 
 	h.protocol_version = WIRE_PROTOCOL_VERSION;
 	h.agent_version = (char *)"fake";
@@ -38,6 +39,8 @@ static void fake_hello(ms_fake *f)
 	h.max_page_bytes = f->page_bytes;
 	h.encodings = enc;
 	h.n_encodings = 1;
+	h.features = feat;
+	h.n_features = f->value_sets ? 1 : 0;
 	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_HELLO;
 	resp.hello = &h;
 	ms_fake_send(f, &resp);

@@ -25,6 +25,7 @@ struct ms_fake {
 	uint8_t client_priv[32], client_pub[32]; /* the one client key it admits */
 	chan_session *sess;                      /* one session at a time */
 	uint64_t page_bytes;                     /* announced in Hello */
+	int value_sets; /* Hello announces FEATURE_VALUE_SETS (set it before a client connects) */
 	ms_fake_fn on_request;
 	char url[64];
 };

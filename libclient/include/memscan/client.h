@@ -47,6 +47,8 @@ typedef struct memscan_client memscan_client;
 
 /* Bytes of an X25519 key, private or public. */
 #define MEMSCAN_KEY_LEN 32
+/* A key's fingerprint: "SHA256:" + 43 base64 characters + NUL. */
+#define MEMSCAN_FINGERPRINT_LEN 51
 
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_new(memscan_client **ret_client);
 MEMSCAN_API void memscan_client_free(memscan_client *client);
@@ -76,6 +78,13 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_timeout_ms(memscan_client *
  * theirs from the sizes, as the CRIME and BREACH attacks did against TLS. Leave it off for targets
  * that hold secrets next to data others control, on links others can watch. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_compression(memscan_client *client, int on);
+/* Makes the client report the memory bytes it receives (reads, snapshot downloads, diffs' change
+ * runs) since this call as FN(CTX, DONE): at the first page, then at most every 100 ms, from the
+ * thread making the call, with the client's lock held (FN must not call the client). The caller
+ * shows DONE against what it asked for (e.g. the bytes memscan_client_snapshot returned). FN NULL
+ * detaches. INVALID_ARG if CLIENT is NULL. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_progress(memscan_client *client, memscan_progress_fn fn,
+                                                              void *ctx);
 /* Memory bytes this client received (reads, snapshot downloads, and the old and new bytes of diffs'
  * change runs) since it was made, into *RET_BYTES, and the bytes of page payload that carried them
  * (compressed or not; framing not counted, except within a compressed diff page's runs) into
@@ -122,12 +131,7 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_snapshot(memscan_client *client
 /* Downloads the kept snapshot ID into a local snapshot (e.g. to memscan_snapshot_save it). */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_snapshot_fetch(memscan_client *client, uint64_t id,
                                                                 memscan_snapshot **ret_snapshot);
-/* What memscan_client_snapshot_save wrote. */
-typedef struct memscan_snapshot_file_info {
-	size_t regions;      /* region records */
-	uint64_t bytes;      /* their total size */
-	uint64_t hole_bytes; /* of which unreadable (stored as zeros) */
-} memscan_snapshot_file_info;
+/* memscan_snapshot_file_info (what was written) is declared in memscan.h. */
 /* Downloads the kept snapshot ID straight into a snapshot file at PATH (docs/snapshot-format.md,
  * through memscan_snapshot_writer): the client holds one page at a time, not the snapshot, and the
  * file is written while the agent reads the next page. The file appears at PATH, whole and fsynced,
@@ -153,17 +157,101 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_diff(memscan_client *client, ui
  * lives for the call only. The last run of a part may be continued by the first run of the next (same
  * region, next address). A non-zero return stops the diff: MEMSCAN_ERR_STOPPED (with UPDATE, the agent
  * still completes the new baseline before its next request). FLAGS as for memscan_client_diff. */
-typedef int (*memscan_diff_part_fn)(void *ctx, const memscan_diff *part);
+/* (memscan_diff_part_fn is declared in memscan.h.) */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_diff_parts(memscan_client *client, uint64_t id,
                                                             unsigned flags, memscan_diff_part_fn on_part,
                                                             void *ctx);
 /* Frees the kept snapshot ID on the agent. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_release(memscan_client *client, uint64_t id);
 
-/* ---- keys: the files `memscan keygen`, `fingerprint` and `trust` work with ------------------- */
+/* ---- value sets kept on the agent (docs/api.md, "Remote value sets") ------------------------
+ * A remote value scan leaves its candidates on the agent, as a set of this client's key: it outlives
+ * the connection (another run with the same key narrows it), other keys never see it, the agent
+ * charges it to the key's value-set budget and drops it when released or idle (30 minutes by
+ * default). Only counts and the pages of candidates asked for cross the network. Needs the `scan`
+ * grant; an agent that predates value sets fails these calls with UNSUPPORTED_VERSION ("agent too
+ * old"). Errors the agent found (a bad value, with the offset of what is wrong; a process that
+ * exited: the agent then drops the set) come back through memscan_client_last_error. */
 
-/* "SHA256:" + 43 base64 characters + NUL. */
-#define MEMSCAN_FINGERPRINT_LEN 51
+/* A value set kept on the agent. */
+typedef struct memscan_client_vset {
+	uint64_t id;         /* unguessable; names the set to the agent, for this key only */
+	int pid;             /* the process it was made from ... */
+	uint64_t start_time; /* ... and its start time (a reused PID is refused) */
+	memscan_value_type type;
+	size_t width;   /* bytes of each candidate's value */
+	uint64_t count; /* candidates */
+	bool unknown;   /* an unknown-value scan's set, not narrowed yet */
+	uint64_t bytes; /* what the agent charges the key for it */
+} memscan_client_vset;
+
+/* Candidates wanted with a scan's or narrow's reply: up to COUNT (0: none), handed to ON_CANDIDATE
+ * (as memscan_value_set_foreach does; region paths live during the call only). */
+typedef struct memscan_client_page {
+	uint64_t count;
+	memscan_candidate_fn on_candidate;
+	void *ctx;
+} memscan_client_page;
+
+/* Scans PID's regions passing FILTER (NULL = memscan_filter_values: writable ones) for VALUE (text
+ * the agent parses as memscan_value_parse does, with VALUE_OPTIONS, NULL for none) and keeps the
+ * matches on the agent; *RET_SET describes the new set. OPTIONS, PAGE may be NULL. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_value_scan(
+    memscan_client *client, int pid, const memscan_filter *filter, memscan_value_type type, const char *value,
+    const memscan_value_options *value_options, const memscan_value_scan_options *options,
+    const memscan_client_page *page, memscan_client_vset *ret_set);
+/* The unknown-initial-value scan on the agent (it keeps a copy of the regions: charged so). */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_value_scan_unknown(memscan_client *client, int pid,
+                                                                    const memscan_filter *filter,
+                                                                    memscan_value_type type,
+                                                                    const memscan_value_scan_options *options,
+                                                                    memscan_client_vset *ret_set);
+/* Narrows set ID on the agent, as memscan_value_set_narrow: KIND, and VALUE (text of the set's type;
+ * NULL for the kinds that compare with the recorded value only). The result replaces set ID (same
+ * id) unless KEEP, which keeps ID and makes the result a new set. MAX_CANDIDATES 0: the default.
+ * PROCESS_GONE if the set's process exited (the agent then drops the set). */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_value_narrow(memscan_client *client, uint64_t id,
+                                                              memscan_value_pred_kind kind, const char *value,
+                                                              const memscan_value_options *value_options,
+                                                              uint64_t max_candidates, bool keep,
+                                                              const memscan_client_page *page,
+                                                              memscan_client_vset *ret_set);
+/* Calls ON_CANDIDATE for candidates FIRST .. FIRST+COUNT-1 of set ID (fewer at the set's end), paged
+ * as the agent sends them; *RET_RECEIVED (optional) counts them. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_value_candidates(memscan_client *client, uint64_t id,
+                                                                  uint64_t first, uint64_t count,
+                                                                  memscan_candidate_fn on_candidate,
+                                                                  void *ctx, uint64_t *ret_received);
+/* Drops set ID on the agent. NOT_FOUND if this key has no such set (released, or expired). */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_value_release(memscan_client *client, uint64_t id);
+
+/* The fingerprint of the agent key this client talks to (after connect). */
+MEMSCAN_API MEMSCAN_NODISCARD int
+memscan_client_agent_fingerprint(const memscan_client *client, char ret_fingerprint[MEMSCAN_FINGERPRINT_LEN]);
+
+/* A remote set reference file (docs/value-set-format.md, "Remote set references"): which agent
+ * keeps the set, that agent's key fingerprint, and the set. */
+#define MEMSCAN_VSET_REF_AGENT_MAX 256
+typedef struct memscan_client_vset_ref {
+	char agent[MEMSCAN_VSET_REF_AGENT_MAX]; /* the agent as the caller names it ("host:port") */
+	char fingerprint[MEMSCAN_FINGERPRINT_LEN];
+	memscan_client_vset set;
+} memscan_client_vset_ref;
+/* Writes REF to PATH (mode 0600, through a temporary sibling renamed over PATH). IO, INVALID_ARG. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_vset_ref_save(const memscan_client_vset_ref *ref,
+                                                               const char *path);
+/* Reads a reference file: BAD_FORMAT (wrong magic, field or checksum), UNSUPPORTED_VERSION,
+ * TRUNCATED, IO. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_vset_ref_load(const char *path,
+                                                               memscan_client_vset_ref *ret_ref);
+/* True if PATH starts as a reference file does (a caller's way to tell it from a local set file). */
+MEMSCAN_API bool memscan_client_vset_ref_probe(const char *path);
+/* AUTH unless the agent CLIENT is connected to has REF's key fingerprint (a reference is used only
+ * with the agent that keeps its set). */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_vset_ref_check(memscan_client *client,
+                                                                const memscan_client_vset_ref *ref);
+
+/* ---- keys: the files `memscan keygen`, `fingerprint` and `trust` work with ------------------- */
 
 /* Each fills ERR (ERR_LEN bytes, optional) with a one-line reason on failure: INVALID_ARG for a
  * malformed key or file, PERMISSION for a private key file others can read, IO otherwise (the
@@ -209,6 +297,25 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_key_default_identity(char *out, size_t
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_keyscan(memscan_client *client, const char *url,
                                                          char *ret_line, size_t line_len,
                                                          char ret_fingerprint[MEMSCAN_FINGERPRINT_LEN]);
+
+/* Pointer scan of PID on the agent (memscan_pointer_search over a snapshot of its readable regions that
+ * the agent takes, indexes and drops, charged to its budgets): only the chains come back, into a new
+ * list (memscan_pointer_chains_free). OPTIONS NULL = the defaults; their max_bytes is the agent's
+ * choice. NOT_FOUND if ADDR is not mapped in PID, BUSY past the agent's budgets, DENIED without the
+ * scan permission, UNKNOWN_OP from an agent that predates pointer scans. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_pointer_search(memscan_client *client, int pid,
+                                                                uint64_t addr,
+                                                                const memscan_pointer_search_options *options,
+                                                                memscan_pointer_chains **ret_chains);
+/* Follows every chain of CHAINS in PID now, on the agent (memscan_pointer_resolve there, in batches of
+ * 128 chains a request): RESULTS[i] and STATUSES[i] (both CHAINS' count long) receive where chain i led
+ * and its memscan_err: OK, NOT_FOUND (the module is not mapped) or UNREADABLE (RESULTS[i].step and .at
+ * say which pointer broke). The call itself fails (PROCESS_GONE, DENIED, ...) as a whole. Permission:
+ * scan. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_pointer_follow(memscan_client *client, int pid,
+                                                                const memscan_pointer_chains *chains,
+                                                                memscan_pointer_resolution *results,
+                                                                int *statuses);
 
 #ifdef __cplusplus
 }

@@ -67,6 +67,10 @@ MEMSCAN_API const char *memscan_strerror(int err);
 /* The library version, "MAJOR.MINOR.PATCH": a static string. */
 MEMSCAN_API const char *memscan_version(void);
 
+/* BYTES for people into BUF (SIZE bytes, 16 are enough): "512 B", "4 KiB", "10.7 MiB", "1.5 GiB"
+ * (powers of 1024; one decimal below 100 of a unit, none when it is 0). Returns BUF. */
+MEMSCAN_API const char *memscan_size_format(uint64_t bytes, char *buf, size_t size);
+
 /* System page size in bytes. */
 MEMSCAN_API size_t memscan_page_size(void);
 
@@ -139,6 +143,20 @@ typedef int (*memscan_cancel_fn)(void *ctx);
  * which must stay valid while PROC is used. FN NULL detaches. INVALID_ARG if PROC is NULL. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_process_set_cancel(memscan_process *proc, memscan_cancel_fn fn,
                                                              void *ctx);
+
+/* Progress of long operations: DONE is the number of bytes of PROC's memory that reads covered since
+ * memscan_process_set_progress (pages skipped as never written and unreadable pages count as read).
+ * The caller, who knows what its operation reads (e.g. the sizes of the regions it passed), shows it
+ * against that. Called from the library's threads, like memscan_cancel_fn: it must be thread-safe
+ * and quick, and must not call the library on PROC. */
+typedef void (*memscan_progress_fn)(void *ctx, uint64_t done);
+
+/* Makes the reads of PROC (and of the copies its workers make) report progress to FN(CTX, DONE): at
+ * the first read, then at most every 100 ms while reads go on (one call at a time is not promised).
+ * Every call resets DONE to 0, so a caller sets it before each operation it shows; FN NULL detaches.
+ * INVALID_ARG if PROC is NULL, NO_MEMORY. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_process_set_progress(memscan_process *proc, memscan_progress_fn fn,
+                                                               void *ctx);
 
 /* One process of the host, as `memscan ps` lists it. */
 typedef struct memscan_proc_info {
@@ -348,6 +366,14 @@ MEMSCAN_API uint64_t memscan_snapshot_bytes(const memscan_snapshot *snapshot);
 MEMSCAN_API int memscan_snapshot_pid(const memscan_snapshot *snapshot);
 /* Wall-clock time the snapshot was completed, nanoseconds since the Unix epoch. */
 MEMSCAN_API uint64_t memscan_snapshot_time_ns(const memscan_snapshot *snapshot);
+/* The filter SNAPSHOT's regions were selected with: recorded by memscan_snapshot_take when it lists
+ * the regions itself (the default filter), by memscan_snapshot_set_filter (a copy; NULL forgets it)
+ * otherwise, saved in and loaded from its file (format version 2). Diffs use it: what one side's
+ * filter did not select is reported as outside that side's selection, not as appeared or vanished.
+ * get_filter: false when none is known; else *RET_FILTER (its path owned by SNAPSHOT). */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_set_filter(memscan_snapshot *snapshot,
+                                                              const memscan_filter *filter);
+MEMSCAN_API bool memscan_snapshot_get_filter(const memscan_snapshot *snapshot, memscan_filter *ret_filter);
 /* Writes the snapshot to PATH (created 0600, replaced atomically through a temporary file). */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_save(const memscan_snapshot *snapshot, const char *path);
 /* Writes a snapshot file region by region, from bytes that arrive in pieces (e.g. downloaded from
@@ -369,13 +395,48 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_writer_write(memscan_snapshot
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_writer_add_hole(memscan_snapshot_writer *writer,
                                                                    memscan_range hole);
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_writer_end_region(memscan_snapshot_writer *writer);
+/* Records FILTER (copied) in the file as the one its regions were selected with (see
+ * memscan_snapshot_set_filter): before the first region only, else INVALID_ARG. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_writer_set_filter(memscan_snapshot_writer *writer,
+                                                                     const memscan_filter *filter);
 /* Completes the file: TIME_NS (ns since the Unix epoch) is the snapshot's time. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_writer_commit(memscan_snapshot_writer *writer,
                                                                  uint64_t time_ns);
 MEMSCAN_API void memscan_snapshot_writer_free(memscan_snapshot_writer *writer);
+/* What a streamed snapshot file holds (memscan_snapshot_write_process, memscan_client_snapshot_save). */
+typedef struct memscan_snapshot_file_info {
+	size_t regions;      /* region records */
+	uint64_t bytes;      /* their total size */
+	uint64_t hole_bytes; /* of which unreadable (stored as zeros) */
+} memscan_snapshot_file_info;
+/* Takes a snapshot of REGIONS of PROC (as memscan_snapshot_take: vanished or wholly unreadable regions
+ * left out; NULL = the regions FILTER selects, or the default filter's) straight into a snapshot file
+ * at PATH, FILTER (or the default one REGIONS NULL stands for) recorded as the filter REGIONS were
+ * selected with (see memscan_snapshot_set_filter; NULL with a list: none recorded), without
+ * holding it in memory: the regions are read in chunks into a few reused buffers (at most
+ * MEMSCAN_SNAPSHOT_STREAM_BYTES in all, whatever the target's size) by a second thread while the
+ * calling thread writes the previous chunks. The file appears at PATH, whole and fsynced, only on
+ * success; on any failure, or when PROC's cancel callback stops the reads (CANCELLED), the temporary
+ * file is removed and PATH is left as it was. The file's time is when the last chunk was read (the
+ * chunks are read one after another, not at one instant, as memscan_snapshot_take's are). RET_INFO
+ * (optional) receives what was written. IO: the file could not be written (errno tells why). */
+#define MEMSCAN_SNAPSHOT_STREAM_BYTES ((size_t)32 << 20)
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_write_process(memscan_process *proc,
+                                                                 const memscan_region_list *regions,
+                                                                 const memscan_filter *filter,
+                                                                 const char *path,
+                                                                 memscan_snapshot_file_info *ret_info);
 /* Loads a snapshot file. BAD_FORMAT, TRUNCATED or UNSUPPORTED_VERSION name what is wrong; nothing
  * is returned for a file that fails any check. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_load(const char *path, memscan_snapshot **ret_snapshot);
+/* After memscan_snapshot_load or memscan_diff_files failed in this thread because of a file (it could
+ * not be opened or read, or its contents are wrong): that file's path, and in *RET_DETAIL (if not
+ * NULL) what is wrong with it in words, e.g. "is a directory", "No such file or directory",
+ * "checksum mismatch in region record 3 of 21 (0x...-0x...): its bytes changed after it was
+ * written", "format version 2, newer than the version 1 this memscan reads: ...", "... the file was
+ * cut short". NULL (both) after a success or a failure of another kind. Thread-local strings, valid
+ * until the thread's next such call. */
+MEMSCAN_API const char *memscan_snapshot_file_error(const char **ret_detail);
 MEMSCAN_API void memscan_snapshot_free(memscan_snapshot *snapshot);
 /* Building a snapshot from bytes received from elsewhere (e.g. an agent): an empty snapshot of PID
  * taken at TIME_NS, then regions appended in ascending, disjoint address order. RET_DATA receives the
@@ -428,12 +489,42 @@ MEMSCAN_API size_t memscan_diff_changes(const memscan_diff *diff, uint64_t first
  * unchanged, until DIFF is freed; never NULL for a valid DIFF (empty when nothing appeared). */
 MEMSCAN_API const memscan_ranges *memscan_diff_appeared(const memscan_diff *diff);
 MEMSCAN_API const memscan_ranges *memscan_diff_vanished(const memscan_diff *diff);
+/* Ranges that only one snapshot holds because the other's recorded filter did not select them
+ * (memscan_snapshot_set_filter): IN_NEW nonzero, those of the new snapshot outside the old one's
+ * selection; 0, those of the old snapshot outside the new one's. They are neither appeared nor
+ * vanished. Owned by DIFF; empty when either filter is unknown or they select alike. */
+MEMSCAN_API const memscan_ranges *memscan_diff_outside(const memscan_diff *diff, int in_new);
 /* Builds a diff from runs received from elsewhere (e.g. an agent); bytes are copied. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_diff_new(memscan_diff **ret_diff);
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_diff_add_run(memscan_diff *diff, const memscan_change_run *run);
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_diff_add_appeared(memscan_diff *diff, memscan_range range);
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_diff_add_vanished(memscan_diff *diff, memscan_range range);
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_diff_add_outside(memscan_diff *diff, memscan_range range,
+                                                           int in_new);
 MEMSCAN_API void memscan_diff_free(memscan_diff *diff);
+
+/* Receives one part of a diff handed over in pieces (PART lives for the call only); a non-zero
+ * return stops the diff, which then returns MEMSCAN_ERR_STOPPED. */
+typedef int (*memscan_diff_part_fn)(void *ctx, const memscan_diff *part);
+/* What memscan_diff_files compared. */
+typedef struct memscan_diff_files_info {
+	int old_pid, new_pid;            /* the PIDs the two files record */
+	size_t runs;                     /* change runs in all the parts */
+	uint64_t changed_bytes;          /* their bytes */
+	size_t appeared, vanished;       /* ranges of the last part */
+	size_t outside_old, outside_new; /* memscan_diff_outside(part, 1) / (part, 0) of the last part */
+} memscan_diff_files_info;
+/* Compares two snapshot files as memscan_diff_snapshots compares them once loaded (the same runs,
+ * appeared and vanished ranges, region indexes into NEW_PATH's regions), without loading them: both
+ * files are read once, in order, a megabyte at a time, with every check memscan_snapshot_load makes
+ * (a damaged file fails as it would). The runs go to ON_PART(CTX, PART) in address order, in parts of
+ * about MAX_BYTES changed bytes (0: 1 MiB); a run is never split between parts, so a part holds at
+ * least one whole run. The last part (possibly without runs) carries the appeared and vanished
+ * ranges. Memory: the part, the ranges and 2 MiB of buffers, whatever the files' sizes. Errors: those
+ * of memscan_snapshot_load for either file (memscan_snapshot_file_error names it), or STOPPED. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_diff_files(const char *old_path, const char *new_path,
+                                                     size_t max_bytes, memscan_diff_part_fn on_part,
+                                                     void *ctx, memscan_diff_files_info *ret_info);
 
 /* ---------------------------------------------------------------------------------------------
  * ChangeDetector: track regions over time
@@ -564,166 +655,13 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_scan_buffer(const uint8_t *data, size_
                                                       memscan_match_fn on_match, void *ctx,
                                                       uint64_t *ret_matches);
 
-/* ---------------------------------------------------------------------------------------------
- * Value scans: typed values, candidate sets and narrowing
- * ------------------------------------------------------------------------------------------- */
-
-/* The types a value scan looks for. Numbers are little-endian; STR is the bytes of a string. */
-typedef enum memscan_value_type {
-	MEMSCAN_VALUE_I8 = 1,
-	MEMSCAN_VALUE_U8,
-	MEMSCAN_VALUE_I16,
-	MEMSCAN_VALUE_U16,
-	MEMSCAN_VALUE_I32,
-	MEMSCAN_VALUE_U32,
-	MEMSCAN_VALUE_I64,
-	MEMSCAN_VALUE_U64,
-	MEMSCAN_VALUE_F32,
-	MEMSCAN_VALUE_F64,
-	MEMSCAN_VALUE_STR,
-} memscan_value_type;
-
-/* Longest string a STR value may hold, in bytes once encoded. */
-#define MEMSCAN_VALUE_STR_MAX 256
-
-/* "i8" .. "f64", "str": a static string; "?" for a type that does not exist. */
-MEMSCAN_API const char *memscan_value_type_name(memscan_value_type type);
-/* Parses a type name as memscan_value_type_name writes it; INVALID_ARG for any other text. */
-MEMSCAN_API MEMSCAN_NODISCARD int memscan_value_type_parse(const char *text, memscan_value_type *ret_type);
-/* Bytes of a number of TYPE (1, 2, 4 or 8); 0 for STR and unknown types. */
-MEMSCAN_API size_t memscan_value_type_size(memscan_value_type type);
-
-/* A value to look for (or compare with), parsed from text. */
-typedef struct memscan_value memscan_value;
-
-#define MEMSCAN_VALUE_UTF16   1u /* STR: look for the UTF-16LE form of the text instead of UTF-8 */
-#define MEMSCAN_VALUE_EPSILON 2u /* floats: match within EPSILON of the number, not its written precision */
-typedef struct memscan_value_options {
-	unsigned flags; /* MEMSCAN_VALUE_* */
-	double epsilon; /* with MEMSCAN_VALUE_EPSILON: the tolerance (>= 0; 0 = exactly) */
-} memscan_value_options;
-
-/* Parses TEXT as a value of TYPE. Integers: decimal or 0x hex, with an optional sign, inside the
- * type's range. Floats: a decimal ("3.75", "-1e3"), which matches every number that rounds to it at
- * its written precision (3.75 matches 3.7449..3.7549, 100 matches 99.5..100.5) unless OPTIONS sets
- * an epsilon. Numbers may be an inclusive range "A..B" (A <= B). STR: the text itself (valid UTF-8,
- * 1 to MEMSCAN_VALUE_STR_MAX bytes once encoded). OPTIONS may be NULL. Errors: INVALID_ARG (NULL,
- * unknown TYPE, bad options), BAD_FORMAT (not a number of that kind, a malformed range, bad UTF-8),
- * LIMIT (out of the type's range, a string too long); RET_ERROR_OFFSET (if not NULL) then receives
- * the offset in TEXT of what is wrong. The value is released with memscan_value_free. */
-MEMSCAN_API MEMSCAN_NODISCARD int memscan_value_parse(memscan_value_type type, const char *text,
-                                                      const memscan_value_options *options,
-                                                      memscan_value **ret_value, size_t *ret_error_offset);
-MEMSCAN_API memscan_value_type memscan_value_get_type(const memscan_value *value);
-/* Bytes a match of VALUE occupies: the type's size, or the string's encoded length. */
-MEMSCAN_API size_t memscan_value_width(const memscan_value *value);
-/* True when the memscan_value_width(VALUE) bytes at BYTES hold a match of VALUE (NaN never does). */
-MEMSCAN_API bool memscan_value_matches(const memscan_value *value, const uint8_t *bytes);
-MEMSCAN_API void memscan_value_free(memscan_value *value);
-
-/* The candidates a scan found (or, for an unknown-value scan, every slot of the regions it read):
- * what the caller asked to keep, narrowed step by step. */
-typedef struct memscan_value_set memscan_value_set;
-
-/* Default and highest number of candidates an exact set holds (each costs 8 bytes of address and
- * two values). Unknown-value sets hold a copy of the scanned bytes instead and have no count limit. */
-#define MEMSCAN_VALUE_SET_MAX_DEFAULT ((uint64_t)16 << 20)
-#define MEMSCAN_VALUE_SET_MAX         ((uint64_t)1 << 31)
-
-typedef struct memscan_value_scan_options {
-	uint64_t align; /* a candidate's address is a multiple of this; 0 = the type's size (STR: 1) */
-	uint64_t max_candidates; /* more matches than this is LIMIT; 0 = MEMSCAN_VALUE_SET_MAX_DEFAULT */
-} memscan_value_scan_options;
-
-/* The regions value scans look in when the caller has no preference: the default filter's regions
- * that are also writable (values that change live there). */
-MEMSCAN_API void memscan_filter_values(memscan_filter *filter);
-
-/* Scans REGIONS of PROC (NULL = memscan_filter_values's regions, listed now) for every aligned
- * match of VALUE and returns them as a new set (released with memscan_value_set_free). Unreadable
- * bytes never match; a match never spans two regions. OPTIONS may be NULL. LIMIT when more than
- * max_candidates match (nothing returned); PROCESS_GONE, CANCELLED as reads report them. */
-MEMSCAN_API MEMSCAN_NODISCARD int
-memscan_value_scan(memscan_process *proc, const memscan_region_list *regions, const memscan_value *value,
-                   const memscan_value_scan_options *options, memscan_value_set **ret_set);
-/* The unknown-initial-value scan: remembers every aligned slot of TYPE (a number type) in REGIONS
- * (as memscan_value_scan) by keeping a copy of their bytes, to be narrowed by how values change. */
-MEMSCAN_API MEMSCAN_NODISCARD int
-memscan_value_scan_unknown(memscan_process *proc, const memscan_region_list *regions, memscan_value_type type,
-                           const memscan_value_scan_options *options, memscan_value_set **ret_set);
-
-MEMSCAN_API uint64_t memscan_value_set_count(const memscan_value_set *set);
-MEMSCAN_API memscan_value_type memscan_value_set_type(const memscan_value_set *set);
-/* Bytes each candidate's value occupies. */
-MEMSCAN_API size_t memscan_value_set_width(const memscan_value_set *set);
-/* True for the set of an unknown-value scan (not narrowed yet). */
-MEMSCAN_API bool memscan_value_set_is_unknown(const memscan_value_set *set);
-/* PID and start time of the process the set was made from; narrowing checks them. */
-MEMSCAN_API int memscan_value_set_pid(const memscan_value_set *set);
-MEMSCAN_API uint64_t memscan_value_set_start_time(const memscan_value_set *set);
-
-/* One candidate: its address, the value the set recorded and the one before it. Pointers are owned
- * by the set and valid during the callback only. */
-typedef struct memscan_candidate {
-	uint64_t address;
-	size_t width;
-	const uint8_t *value;         /* WIDTH bytes: the value when last read */
-	const uint8_t *old;           /* the value the read before that found; NULL after a scan */
-	const memscan_region *region; /* the scanned region that holds the candidate */
-} memscan_candidate;
-
-/* Called for each candidate in address order; nonzero stops (memscan_value_set_foreach: STOPPED). */
-typedef int (*memscan_candidate_fn)(void *ctx, const memscan_candidate *candidate);
-/* Calls FN for the candidates of SET from number FIRST (0 = the first) on. */
-MEMSCAN_API MEMSCAN_NODISCARD int memscan_value_set_foreach(const memscan_value_set *set, uint64_t first,
-                                                            memscan_candidate_fn fn, void *ctx);
-
-/* Narrowing: what the value of each candidate now must be, against the value the set recorded
- * (OLD) or against VALUE. INCREASED_BY and DECREASED_BY take the difference as VALUE (a number or
- * range of the set's type, >= 0); EQ and BETWEEN keep what VALUE matches (BETWEEN: a range "A..B"),
- * NE what it does not; GT keeps values above VALUE's (upper) number, LT below its (lower) one. ANY
- * keeps every readable candidate with its current value (a refresh). STR sets take ANY, CHANGED,
- * UNCHANGED, EQ and NE only. */
-typedef enum memscan_value_pred_kind {
-	MEMSCAN_PRED_ANY = 1,
-	MEMSCAN_PRED_CHANGED,
-	MEMSCAN_PRED_UNCHANGED,
-	MEMSCAN_PRED_INCREASED,
-	MEMSCAN_PRED_DECREASED,
-	MEMSCAN_PRED_INCREASED_BY,
-	MEMSCAN_PRED_DECREASED_BY,
-	MEMSCAN_PRED_EQ,
-	MEMSCAN_PRED_NE,
-	MEMSCAN_PRED_GT,
-	MEMSCAN_PRED_LT,
-	MEMSCAN_PRED_BETWEEN,
-} memscan_value_pred_kind;
-
-typedef struct memscan_value_pred {
-	memscan_value_pred_kind kind;
-	const memscan_value *value; /* the kinds that compare with a value: one of the set's type */
-} memscan_value_pred;
-
-/* Reads the candidates of SET in PROC now (only the pages that hold them, a few MiB at a time) and
- * returns the ones PRED keeps as a new set, whose candidates record the value read now and, as
- * old, the value SET recorded. SET is left as it was. A candidate whose bytes cannot be read is
- * dropped. INVALID_ARG for a predicate that does not fit the set's type, PROCESS_GONE if PROC is
- * not the process the set was made from (or it exited), LIMIT when more than MAX_CANDIDATES (0 =
- * MEMSCAN_VALUE_SET_MAX_DEFAULT) survive. */
-MEMSCAN_API MEMSCAN_NODISCARD int
-memscan_value_set_narrow(memscan_process *proc, const memscan_value_set *set, const memscan_value_pred *pred,
-                         uint64_t max_candidates, memscan_value_set **ret_set);
-/* Writes SET to a set file at PATH (docs/value-set-format.md: versioned, checksummed): through a
- * temporary sibling (mode 0600), fsynced and renamed over PATH, so PATH is whole or as it was. An
- * unknown-value set's file holds a copy of its regions' bytes. IO if the file cannot be written. */
-MEMSCAN_API MEMSCAN_NODISCARD int memscan_value_set_save(const memscan_value_set *set, const char *path);
-/* Loads a set file. BAD_FORMAT (a field, the order of addresses or the checksum is wrong), TRUNCATED
- * or UNSUPPORTED_VERSION name what is wrong, IO if it cannot be read; nothing is returned for a file
- * that fails any check. Narrowing the set checks that the process it names still runs. */
-MEMSCAN_API MEMSCAN_NODISCARD int memscan_value_set_load(const char *path, memscan_value_set **ret_set);
-MEMSCAN_API void memscan_value_set_free(memscan_value_set *set);
-
 #ifdef __cplusplus
 }
 #endif
+
+/* The rest of the API, one header per part (each usable alone, as this one). */
+#include <memscan/heat.h>
+#include <memscan/pointers.h>
+#include <memscan/values.h>
+
 #endif /* MEMSCAN_MEMSCAN_H */

@@ -501,6 +501,55 @@ static void test_matches_document(void **state)
 	memscan_snapshot_free(s);
 }
 
+/* Version 2, from the document: the same file with the filter block after the header, its length at
+ * header offset 40 and version 2 (header checksum recomputed); it loads with the filter it records. */
+static void test_matches_document_v2(void **state)
+{
+	struct fx *f = *state;
+	memscan_snapshot *s = small_sample(), *back = NULL;
+	memscan_filter filt = { .perms = MEMSCAN_PERM_READ | MEMSCAN_PERM_WRITE,
+		                .kinds = MEMSCAN_KIND_HEAP | MEMSCAN_KIND_FILE,
+		                .path_substr = "lib",
+		                .range_start = 0x1000,
+		                .range_end = 0x3000,
+		                .max_size = 1 << 20 };
+	uint8_t block[56] = { 0 }, *v1, *bytes;
+	struct buf b = { 0 };
+	size_t len1, len;
+
+	assert_int_equal(memscan_snapshot_save(s, f->path), MEMSCAN_OK);
+	v1 = ms_file_read(f->path, &len1);
+	put32(block, filt.perms);
+	put32(block + 4, filt.kinds);
+	put64(block + 8, filt.range_start);
+	put64(block + 16, filt.range_end);
+	put64(block + 24, filt.max_size);
+	put32(block + 32, 3);
+	memcpy(block + 40, "lib", 3); /* then 5 bytes of padding */
+	put64(block + 48, mssum64(block, 48));
+	buf_bytes(&b, v1, 64);
+	put32(b.p + 8, 2);
+	put64(b.p + 40, sizeof(block));
+	put64(b.p + 56, mssum64(b.p, 56));
+	buf_bytes(&b, block, sizeof(block));
+	buf_bytes(&b, v1 + 64, len1 - 64);
+	assert_int_equal(memscan_snapshot_set_filter(s, &filt), MEMSCAN_OK);
+	assert_int_equal(memscan_snapshot_save(s, f->path), MEMSCAN_OK);
+	bytes = ms_file_read(f->path, &len);
+	assert_int_equal(len, b.len);
+	assert_memory_equal(bytes, b.p, len);
+	assert_int_equal(memscan_snapshot_load(f->path, &back), MEMSCAN_OK);
+	assert_snap_equal(s, back);
+	assert_true(memscan_snapshot_get_filter(back, &filt));
+	assert_string_equal(filt.path_substr, "lib");
+	assert_int_equal(filt.max_size, 1 << 20);
+	memscan_snapshot_free(back);
+	free(bytes);
+	free(v1);
+	free(b.p);
+	memscan_snapshot_free(s);
+}
+
 /* The library sums data in lanes (AVX2 or not) and the word-by-word rest: at every length around
  * the lane block (32 bytes) and across many blocks, on both paths, its file equals the test's own
  * encoder's, whose MSSUM64 goes word by word. */
@@ -667,12 +716,12 @@ static void test_newer_version(void **state)
 
 	roundtrip(small_sample(), f->path);
 	bytes = ms_file_read(f->path, &len);
-	put32(bytes + 8, 2);
+	put32(bytes + 8, 3);
 	assert_int_equal(load_bytes_rc(f->path, bytes, len), MEMSCAN_ERR_UNSUPPORTED_VERSION);
 	put32(bytes + 8, 0);
 	assert_int_equal(load_bytes_rc(f->path, bytes, len), MEMSCAN_ERR_UNSUPPORTED_VERSION);
-	/* a version-2 file may be anything after its first 12 bytes */
-	put32(bytes + 8, 2);
+	/* a version-3 file may be anything after its first 12 bytes */
+	put32(bytes + 8, 3);
 	assert_int_equal(load_bytes_rc(f->path, bytes, 12), MEMSCAN_ERR_UNSUPPORTED_VERSION);
 	free(bytes);
 }
@@ -1122,6 +1171,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_replace_existing, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_checksum_any_length, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_matches_document, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_matches_document_v2, fx_setup, fx_teardown),
 		cmocka_unit_test(test_checksum_vectors),
 		cmocka_unit_test_setup_teardown(test_document_example, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_every_truncation, fx_setup, fx_teardown),

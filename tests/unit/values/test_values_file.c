@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <memscan/memscan.h>
+#include "snapfile.h"
 #include "testutil.h"
 
 struct fx_state {
@@ -179,7 +180,7 @@ static void test_damaged_files(void **state)
 	load_fails(bad, good, len - 9, MEMSCAN_ERR_TRUNCATED);
 	load_fails(bad, good, 40, MEMSCAN_ERR_TRUNCATED);
 	memcpy(copy, good, len);
-	copy[8] = 2; /* version */
+	copy[8] = 3; /* version */
 	load_fails(bad, copy, len, MEMSCAN_ERR_UNSUPPORTED_VERSION);
 	memcpy(copy, good, len);
 	copy[0] = 'X';
@@ -192,12 +193,119 @@ static void test_damaged_files(void **state)
 	memscan_value_free(v);
 }
 
+/* Rewrites the checksum of a set file (DATA, LEN bytes) so that only the other checks see a change. */
+static void reseal(uint8_t *data, size_t len)
+{
+	put_u64(data + len - 8, sf_sum_buf(data, len - 8));
+}
+
+struct v1_file {
+	uint8_t *data;
+	size_t len, at;
+};
+
+static int put_address(void *ctx, const memscan_candidate *c)
+{
+	struct v1_file *v = ctx;
+
+	put_u64(v->data + v->at, c->address);
+	v->at += 8;
+	return 0;
+}
+
+/* Version 2 files are read and compact; version 1 files (u64 addresses) are still read; damaged
+ * address steps are refused even when the checksum matches. */
+static void test_versions_and_steps(void **state)
+{
+	struct fx_state *s = *state;
+	char path[300], bad[300];
+	memscan_value *v = NULL;
+	memscan_value_set *set = NULL, *back = NULL;
+	uint8_t *good, *copy;
+	size_t len = 0, n, w, cand, steps, vals;
+	struct v1_file v1;
+
+	snprintf(path, sizeof(path), "%s/v2.set", s->dir);
+	snprintf(bad, sizeof(bad), "%s/bad.set", s->dir);
+	assert_int_equal(memscan_value_parse(MEMSCAN_VALUE_U8, "7", NULL, &v, NULL), MEMSCAN_OK);
+	assert_int_equal(memscan_value_scan(s->proc, s->arena, v, NULL, &set), MEMSCAN_OK);
+	assert_int_equal(memscan_value_set_save(set, path), MEMSCAN_OK);
+	good = ms_file_read(path, &len);
+	n = memscan_value_set_count(set);
+	w = memscan_value_set_width(set);
+	assert_int_equal(get_u32(good + 8), 2);
+	/* the candidates follow the header and the one region record */
+	cand = 64 + 56 + strlen(memscan_region_list_get(s->arena, 0)->path);
+	steps = get_u64(good + cand);
+	vals = cand + 8 + steps;
+	assert_int_equal(vals + n * w + 16, len);
+	assert_true(steps <= 2 * n + 8);        /* 7 every 256 bytes: 2-byte steps, not 8-byte addresses */
+	assert_int_equal(good[vals - 2], 0x80); /* the last step: 256 */
+	assert_int_equal(good[vals - 1], 0x02);
+
+	/* the same set as a version 1 file */
+	v1.len = cand + 8 * n + n * w + 16;
+	v1.data = malloc(v1.len);
+	memcpy(v1.data, good, cand);
+	put_u32(v1.data + 8, 1);
+	v1.at = cand;
+	assert_int_equal(memscan_value_set_foreach(set, 0, put_address, &v1), MEMSCAN_OK);
+	memcpy(v1.data + v1.at, good + vals, n * w);
+	memcpy(v1.data + v1.len - 16, "MSVSEND\n", 8);
+	reseal(v1.data, v1.len);
+	ms_write_file(bad, v1.data, v1.len, 0600);
+	assert_int_equal(memscan_value_set_load(bad, &back), MEMSCAN_OK);
+	assert_same_sets(set, back);
+	memscan_value_set_free(back);
+	v1.data[cand + 8 + 3] ^= 0x40; /* a v1 address out of its region */
+	reseal(v1.data, v1.len);
+	load_fails(bad, v1.data, v1.len, MEMSCAN_ERR_BAD_FORMAT);
+
+	copy = malloc(len);
+	/* the steps' byte count one more (a byte after the last step) and one less (a step cut short) */
+	for (int d = -1; d <= 1; d += 2) {
+		memcpy(copy, good, len);
+		put_u64(copy + cand, steps + (uint64_t)(int64_t)d);
+		reseal(copy, len);
+		load_fails(bad, copy, len, MEMSCAN_ERR_BAD_FORMAT);
+	}
+	/* the last step as 0 (not ascending), as 5 in two bytes (not the shortest form), and the
+	 * first step far past the regions */
+	static const uint8_t last[2][2] = { { 0x00, 0x00 }, { 0x85, 0x00 } };
+	for (int k = 0; k < 2; k++) {
+		memcpy(copy, good, len);
+		memcpy(copy + vals - 2, last[k], 2);
+		reseal(copy, len);
+		load_fails(bad, copy, len, MEMSCAN_ERR_BAD_FORMAT);
+	}
+	memcpy(copy, good, len);
+	for (size_t k = cand + 8; k < vals; k++)
+		if (!(copy[k] & 0x80)) {
+			copy[k] = 0x7f; /* the first step's last byte: its top bits */
+			break;
+		}
+	reseal(copy, len);
+	load_fails(bad, copy, len, MEMSCAN_ERR_BAD_FORMAT);
+	/* a resealed good file still loads: the checks above failed on the steps alone */
+	memcpy(copy, good, len);
+	reseal(copy, len);
+	ms_write_file(bad, copy, len, 0600);
+	assert_int_equal(memscan_value_set_load(bad, &back), MEMSCAN_OK);
+	memscan_value_set_free(back);
+	free(copy);
+	free(v1.data);
+	free(good);
+	memscan_value_set_free(set);
+	memscan_value_free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_exact_round_trip),
 		cmocka_unit_test(test_unknown_round_trip),
 		cmocka_unit_test(test_damaged_files),
+		cmocka_unit_test(test_versions_and_steps),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

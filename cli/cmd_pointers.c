@@ -1,0 +1,592 @@
+/* SPDX-License-Identifier: MIT */
+/* memscan CLI: pointer scans (pointers SOURCE --to ADDR, --rescan) and chains followed (resolve). */
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <memscan/memscan.h>
+
+#include "args.h"
+#include "cancel.h"
+#include "cmd.h"
+#include "output.h"
+#include "target.h"
+
+#define PTR_MAX_OFFSET_MAX ((uint64_t)1 << 32) /* a larger window finds nothing a chain could use */
+#define CHAIN_TEXT_MAX     (MEMSCAN_POINTER_MODULE_MAX + 32 * (MEMSCAN_POINTER_DEPTH_MAX + 1))
+
+/* The options of pointers and resolve (parsed here: they belong to these commands alone). */
+struct ptr_opts {
+	const char *cmd;
+	const char *to, *depth, *max_offset, *bases, *max, *output, *rescan, *type, *identity;
+	int negative, json, help;
+	const char *pos[3];
+	int npos;
+};
+
+struct ptr_optdef {
+	const char *name;
+	char short_name;
+	size_t field; /* offsetof the const char * (value options) or int (flags) */
+	int has_arg;
+};
+
+#define PO(f) offsetof(struct ptr_opts, f)
+static const struct ptr_optdef pointers_opts[] = {
+	{ "to", 0, PO(to), 1 },
+	{ "depth", 0, PO(depth), 1 },
+	{ "max-offset", 0, PO(max_offset), 1 },
+	{ "negative", 0, PO(negative), 0 },
+	{ "bases", 0, PO(bases), 1 },
+	{ "max", 0, PO(max), 1 },
+	{ "output", 'o', PO(output), 1 },
+	{ "json", 0, PO(json), 0 },
+	{ "rescan", 0, PO(rescan), 1 },
+	{ "help", 'h', PO(help), 0 },
+	{ "identity", 0, PO(identity), 1 }, /* remote only */
+	{ NULL, 0, 0, 0 },
+};
+static const struct ptr_optdef resolve_opts[] = {
+	{ "type", 0, PO(type), 1 },
+	{ "help", 'h', PO(help), 0 },
+	{ "identity", 0, PO(identity), 1 }, /* remote only */
+	{ NULL, 0, 0, 0 },
+};
+
+static const struct ptr_optdef *find_opt(const struct ptr_optdef *defs, const char *arg, size_t len)
+{
+	for (; defs->name; defs++)
+		if ((arg[1] == '-' && strlen(defs->name) == len - 2 &&
+		     !strncmp(arg + 2, defs->name, len - 2)) ||
+		    (arg[1] != '-' && len == 2 && arg[1] == defs->short_name))
+			return defs;
+	return NULL;
+}
+
+static int parse_opts(int argc, char **argv, const struct ptr_optdef *defs, int max_pos, struct ptr_opts *o)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *eq = strchr(a, '=');
+		size_t len = a[0] == '-' && a[1] == '-' && eq ? (size_t)(eq - a) : strlen(a);
+		const struct ptr_optdef *d = a[0] == '-' && a[1] ? find_opt(defs, a, len) : NULL;
+
+		if (a[0] != '-' || !a[1]) {
+			if (o->npos == max_pos) {
+				cli_err("%s: unexpected argument '%s' (see 'memscan %s --help')", o->cmd, a,
+				        o->cmd);
+				return CLI_USAGE;
+			}
+			o->pos[o->npos++] = a;
+		} else if (!d) {
+			cli_err("%s: unknown option '%s' (see 'memscan %s --help')", o->cmd, a, o->cmd);
+			return CLI_USAGE;
+		} else if (!d->has_arg) {
+			*(int *)((char *)o + d->field) = 1;
+		} else if (a[len] == '=' || i + 1 < argc) {
+			*(const char **)((char *)o + d->field) = a[len] == '=' ? a + len + 1 : argv[++i];
+		} else {
+			cli_err("%s: option '%s' needs a value (see 'memscan %s --help')", o->cmd, a, o->cmd);
+			return CLI_USAGE;
+		}
+	}
+	return CLI_OK;
+}
+
+/* ---- sources: a PID or a snapshot file --------------------------------------------------------- */
+
+struct ptr_source {
+	const char *text;
+	int pid;
+	memscan_process *proc;
+	memscan_snapshot *snap;
+	int remote; /* `memscan remote ...`: T is the agent's process */
+	struct cli_target t;
+};
+
+static int is_number(const char *s)
+{
+	for (const char *p = s; *p; p++)
+		if (!isdigit((unsigned char)*p))
+			return 0;
+	return *s != 0;
+}
+
+static int source_open(struct ptr_source *s, const char *text, const char *identity)
+{
+	struct cli_opts co = { .identity = identity };
+	struct stat st;
+	int err;
+
+	memset(s, 0, sizeof(*s));
+	s->text = text;
+	if (cli_remote_mode) {
+		s->remote = 1;
+		err = cli_target_open(&co, text, &s->t);
+		s->pid = s->t.pid;
+		return err;
+	}
+	if (!is_number(text)) {
+		if (stat(text, &st) != 0 || !S_ISREG(st.st_mode)) {
+			cli_err("'%s' is neither a PID nor a snapshot file (take one with 'memscan snapshot "
+			        "PID -o "
+			        "FILE')",
+			        text);
+			return CLI_USAGE;
+		}
+		err = memscan_snapshot_load(text, &s->snap);
+		if (err != MEMSCAN_OK)
+			cli_err("cannot load snapshot %s: %s", text, memscan_strerror(err));
+		return err == MEMSCAN_OK ? CLI_OK : CLI_FAIL;
+	}
+	if (cli_parse_pid(text, &s->pid) != CLI_OK)
+		return CLI_USAGE;
+	err = memscan_process_open(s->pid, &s->proc);
+	if (err == MEMSCAN_OK)
+		err = cli_cancel_attach(s->proc);
+	return err == MEMSCAN_OK ? CLI_OK : cli_lib_err(err, s->pid, "opening");
+}
+
+/* A snapshot of the source: the file's, or one taken now of the process's readable regions. */
+static int source_snapshot(struct ptr_source *s)
+{
+	int err;
+
+	if (s->snap)
+		return CLI_OK;
+	err = memscan_snapshot_take(s->proc, NULL, &s->snap);
+	return err == MEMSCAN_OK ? CLI_OK : cli_lib_err(err, s->pid, "reading the memory");
+}
+
+static void source_close(struct ptr_source *s)
+{
+	if (s->remote)
+		cli_target_close(&s->t);
+	memscan_snapshot_free(s->snap);
+	memscan_process_free(s->proc);
+}
+
+/* Whether ADDR lies in a region of the source (the snapshot's, or the process's readable ones). */
+static int source_maps(struct ptr_source *s, uint64_t addr)
+{
+	memscan_region_list *list = NULL;
+	memscan_filter f;
+	int found = 0;
+
+	if (s->snap) {
+		for (size_t i = 0; i < memscan_snapshot_region_count(s->snap) && !found; i++) {
+			memscan_snapshot_region r = memscan_snapshot_get(s->snap, i);
+
+			found = addr >= r.region.start && addr < r.region.end;
+		}
+		return found;
+	}
+	memscan_filter_default(&f);
+	if ((s->remote ? cli_target_regions(&s->t, &f, &list) : memscan_regions_read(s->proc, &f, &list)) !=
+	    MEMSCAN_OK)
+		return 1; /* let the operation itself report what is wrong */
+	found = memscan_region_list_find(list, addr) != SIZE_MAX;
+	memscan_region_list_free(list);
+	return found;
+}
+
+static int check_mapped(struct ptr_source *s, uint64_t addr)
+{
+	if (source_maps(s, addr))
+		return CLI_OK;
+	cli_err("address 0x%" PRIx64 " is not mapped in %s %s (find the value's address with 'memscan scan')",
+	        addr,
+	        s->snap     ? "snapshot"
+	        : s->remote ? "TARGET"
+	                    : "PID",
+	        s->text);
+	return CLI_USAGE;
+}
+
+/* ---- output ------------------------------------------------------------------------------------ */
+
+static void print_hex_signed(int64_t v)
+{
+	uint64_t mag = v < 0 ? -(uint64_t)v : (uint64_t)v;
+
+	printf("\"%s0x%" PRIx64 "\"", v < 0 ? "-" : "", mag);
+}
+
+static void print_chain(const memscan_pointer_chain *c, uint64_t addr, int json)
+{
+	char text[CHAIN_TEXT_MAX];
+
+	if (!json) {
+		if (memscan_pointer_chain_format(c, text, sizeof(text)) == MEMSCAN_OK)
+			printf("%s\n", text);
+		return;
+	}
+	fputs("{\"base\":", stdout);
+	out_json_str(stdout, c->module);
+	printf(",\"offset\":\"0x%" PRIx64 "\",\"offsets\":[", c->offset);
+	for (unsigned k = 0; k < c->depth; k++) {
+		fputs(k ? "," : "", stdout);
+		print_hex_signed(c->offsets[k]);
+	}
+	printf("],\"address\":\"0x%" PRIx64 "\"}\n", addr);
+}
+
+static void print_chains(const memscan_pointer_chains *c, int json)
+{
+	for (size_t i = 0; i < memscan_pointer_chains_count(c); i++)
+		print_chain(memscan_pointer_chains_get(c, i), memscan_pointer_chains_target(c), json);
+}
+
+static int save_chains(const memscan_pointer_chains *c, const char *path)
+{
+	int err = memscan_pointer_chains_save(c, path);
+
+	if (err != MEMSCAN_OK) {
+		cli_err("cannot write %s: %s (check the directory exists and is writable)", path,
+		        memscan_strerror(err));
+		return CLI_FAIL;
+	}
+	fprintf(stderr, "memscan: saved %zu chains to %s\n", memscan_pointer_chains_count(c), path);
+	return CLI_OK;
+}
+
+/* Prints a search's chains, notes when MAX were found, saves them with -o. */
+static int report_search(const memscan_pointer_chains *c, const struct ptr_opts *o, uint64_t max)
+{
+	print_chains(c, o->json);
+	if (memscan_pointer_chains_count(c) >= max)
+		fprintf(stderr,
+		        "memscan: reached --max %" PRIu64 " chains; there may be more (raise --max)\n", max);
+	return o->output ? save_chains(c, o->output) : CLI_OK;
+}
+
+/* ---- pointers ---------------------------------------------------------------------------------- */
+
+static int search_options(const struct ptr_opts *o, memscan_pointer_search_options *so)
+{
+	uint64_t v;
+
+	memscan_pointer_search_options_default(so);
+	if (o->depth && cli_parse_count(o->depth, "--depth", 1, MEMSCAN_POINTER_DEPTH_MAX, &v) != CLI_OK)
+		return CLI_USAGE;
+	so->depth = o->depth ? (unsigned)v : so->depth;
+	if (o->max_offset &&
+	    cli_parse_count(o->max_offset, "--max-offset", 0, PTR_MAX_OFFSET_MAX, &so->max_offset))
+		return CLI_USAGE;
+	if (o->max && cli_parse_count(o->max, "--max", 1, MEMSCAN_POINTER_CHAINS_MAX, &so->max_chains))
+		return CLI_USAGE;
+	if (o->bases && strcmp(o->bases, "all") != 0) {
+		cli_err("invalid --bases '%s': the only value is 'all' (bases in any named region)",
+		        o->bases);
+		return CLI_USAGE;
+	}
+	so->flags = (o->negative ? MEMSCAN_POINTER_NEGATIVE : 0) | (o->bases ? MEMSCAN_POINTER_ALL_BASES : 0);
+	return CLI_OK;
+}
+
+static int search_err(int err, const struct ptr_source *s, int indexing)
+{
+	if (err == MEMSCAN_ERR_LIMIT && indexing)
+		cli_err(
+		    "the pointer index of %s would exceed its budget (4 GiB, or a source of 32 GiB or more): "
+		    "search a snapshot of fewer regions, e.g. 'memscan snapshot PID --perms rw -o FILE'",
+		    s->text);
+	else if (err == MEMSCAN_ERR_LIMIT)
+		cli_err("the pointer search of %s needs more memory than its budget: lower --depth or "
+		        "--max-offset, or search a smaller snapshot",
+		        s->text);
+	else
+		cli_err("pointer search in %s failed: %s", s->text, memscan_strerror(err));
+	return CLI_FAIL;
+}
+
+static int run_search(struct ptr_source *s, const struct ptr_opts *o, uint64_t addr)
+{
+	memscan_pointer_search_options so;
+	memscan_pointer_index *idx = NULL;
+	memscan_pointer_chains *c = NULL;
+	int ret = search_options(o, &so), err;
+
+	if (ret == CLI_OK)
+		ret = source_snapshot(s);
+	if (ret == CLI_OK)
+		ret = check_mapped(s, addr);
+	if (ret != CLI_OK)
+		return ret;
+	err = memscan_pointer_index_build(s->snap, 0, &idx);
+	if (err != MEMSCAN_OK)
+		ret = search_err(err, s, 1);
+	else if ((err = memscan_pointer_search(idx, addr, &so, &c)) != MEMSCAN_OK)
+		ret = search_err(err, s, 0);
+	if (ret == CLI_OK)
+		ret = report_search(c, o, so.max_chains);
+	memscan_pointer_chains_free(c);
+	memscan_pointer_index_free(idx);
+	return ret;
+}
+
+/* `memscan remote pointers TARGET --to ADDR ...`: the agent searches, the chains come back. */
+static int run_remote_search(struct ptr_source *s, const struct ptr_opts *o, uint64_t addr)
+{
+	memscan_pointer_search_options so;
+	memscan_pointer_chains *c = NULL;
+	int ret = search_options(o, &so), err;
+
+	if (ret != CLI_OK)
+		return ret;
+	err = memscan_client_pointer_search(s->t.client, s->pid, addr, &so, &c);
+	if (err == MEMSCAN_ERR_NOT_FOUND) {
+		cli_err("address 0x%" PRIx64
+		        " is not mapped in PID %d%s (find the value's address with 'memscan "
+		        "remote scan')",
+		        addr, s->pid, s->t.where);
+		ret = CLI_USAGE;
+	} else if (err != MEMSCAN_OK) {
+		ret = cli_target_err(&s->t, err, "searching pointers");
+	} else {
+		ret = report_search(c, o, so.max_chains);
+	}
+	memscan_pointer_chains_free(c);
+	return ret;
+}
+
+/* The chains of IN that lead to ADDR in the agent's process (followed there). */
+static int remote_rescan(struct ptr_source *s, const memscan_pointer_chains *in, uint64_t addr,
+                         memscan_pointer_chains **ret)
+{
+	size_t n = memscan_pointer_chains_count(in);
+	memscan_pointer_resolution *res = calloc(n ? n : 1, sizeof(*res));
+	int *status = calloc(n ? n : 1, sizeof(*status));
+	int err = res && status ? memscan_pointer_chains_new(addr, ret) : MEMSCAN_ERR_NO_MEMORY;
+
+	if (err == MEMSCAN_OK)
+		err = memscan_client_pointer_follow(s->t.client, s->pid, in, res, status);
+	for (size_t i = 0; err == MEMSCAN_OK && i < n; i++)
+		if (status[i] == MEMSCAN_OK && res[i].address == addr)
+			err = memscan_pointer_chains_add(*ret, memscan_pointer_chains_get(in, i));
+	free(res);
+	free(status);
+	return err;
+}
+
+static int run_rescan(struct ptr_source *s, const struct ptr_opts *o, uint64_t addr)
+{
+	memscan_pointer_chains *in = NULL, *kept = NULL;
+	int ret = check_mapped(s, addr), err;
+
+	if (ret != CLI_OK)
+		return ret;
+	err = memscan_pointer_chains_load(o->rescan, &in);
+	if (err != MEMSCAN_OK) {
+		cli_err("cannot load chains %s: %s", o->rescan, memscan_strerror(err));
+		return CLI_FAIL;
+	}
+	err = s->remote ? remote_rescan(s, in, addr, &kept)
+	                : memscan_pointer_rescan(s->proc, s->snap, in, addr, &kept);
+	if (err != MEMSCAN_OK)
+		ret = s->remote ? cli_target_err(&s->t, err, "following the chains")
+		                : cli_lib_err(err, s->pid, "following the chains");
+	if (ret == CLI_OK) {
+		print_chains(kept, o->json);
+		ret = save_chains(kept, o->output ? o->output : o->rescan);
+	}
+	memscan_pointer_chains_free(kept);
+	memscan_pointer_chains_free(in);
+	return ret;
+}
+
+int cmd_pointers(int argc, char **argv)
+{
+	struct ptr_opts o = { .cmd = "pointers" };
+	struct ptr_source s;
+	uint64_t addr;
+	int ret = parse_opts(argc, argv, pointers_opts, 1, &o);
+
+	if (ret != CLI_OK || o.help)
+		return ret != CLI_OK ? ret : cli_print_help(stdout, "pointers");
+	if (o.npos != 1 || !o.to) {
+		cli_err("pointers needs SOURCE and --to ADDR (see 'memscan pointers --help')");
+		return CLI_USAGE;
+	}
+	if (o.rescan && (o.depth || o.max_offset || o.negative || o.bases || o.max)) {
+		cli_err(
+		    "--rescan follows the saved chains: --depth, --max-offset, --negative, --bases and --max "
+		    "apply to a new search only");
+		return CLI_USAGE;
+	}
+	if (cli_parse_addr(o.to, "--to address", &addr) != CLI_OK)
+		return CLI_USAGE;
+	if (o.identity && !cli_remote_mode) {
+		cli_err("--identity applies to 'memscan remote pointers' only");
+		return CLI_USAGE;
+	}
+	if (!o.rescan) { /* options are checked before the source is read */
+		memscan_pointer_search_options so;
+
+		if (search_options(&o, &so) != CLI_OK)
+			return CLI_USAGE;
+	}
+	ret = source_open(&s, o.pos[0], o.identity);
+	if (ret == CLI_OK && o.rescan)
+		ret = run_rescan(&s, &o, addr);
+	else if (ret == CLI_OK)
+		ret = s.remote ? run_remote_search(&s, &o, addr) : run_search(&s, &o, addr);
+	source_close(&s);
+	return ret;
+}
+
+/* ---- resolve ----------------------------------------------------------------------------------- */
+
+/* LEN bytes at ADDR of the source into BUF: OK, or an error. */
+static int source_read(struct ptr_source *s, uint64_t addr, uint8_t *buf, size_t len)
+{
+	if (s->remote)
+		return cli_target_read(&s->t, addr, buf, len, NULL);
+	if (s->proc)
+		return memscan_read(s->proc, addr, buf, len, NULL);
+	for (size_t i = 0; i < memscan_snapshot_region_count(s->snap); i++) {
+		memscan_snapshot_region r = memscan_snapshot_get(s->snap, i);
+
+		if (addr < r.region.start || addr >= r.region.end)
+			continue;
+		if (r.region.end - addr < len)
+			len = (size_t)(r.region.end - addr); /* strings end at the region's end */
+		for (size_t k = 0; k < len; k++)
+			if (memscan_ranges_contains(r.holes, addr + k))
+				return k ? MEMSCAN_ERR_PARTIAL : MEMSCAN_ERR_UNREADABLE;
+		memcpy(buf, r.data + (addr - r.region.start), len);
+		return MEMSCAN_OK;
+	}
+	return MEMSCAN_ERR_UNREADABLE;
+}
+
+static void print_value(memscan_value_type type, const uint8_t *b)
+{
+	uint64_t u = 0;
+	size_t n = memscan_value_type_size(type);
+
+	for (size_t k = n; k-- > 0;)
+		u = u << 8 | b[k];
+	if (type == MEMSCAN_VALUE_F32 || type == MEMSCAN_VALUE_F64) {
+		float f;
+		double d;
+
+		memcpy(&f, b, 4);
+		memcpy(&d, b, 8);
+		printf(type == MEMSCAN_VALUE_F32 ? "%.9g" : "%.17g",
+		       type == MEMSCAN_VALUE_F32 ? (double)f : d);
+	} else if (type == MEMSCAN_VALUE_I8 || type == MEMSCAN_VALUE_I16 || type == MEMSCAN_VALUE_I32 ||
+	           type == MEMSCAN_VALUE_I64) {
+		unsigned shift = (unsigned)(64 - 8 * n);
+		int64_t v = (int64_t)(u << shift) >> shift; /* sign-extended */
+
+		printf("%" PRId64, v);
+	} else {
+		printf("%" PRIu64, u);
+	}
+}
+
+static int resolve_value(struct ptr_source *s, uint64_t addr, const char *type_name)
+{
+	uint8_t b[MEMSCAN_VALUE_STR_MAX + 1] = { 0 };
+	memscan_value_type type;
+	size_t n;
+	int err;
+
+	if (memscan_value_type_parse(type_name, &type) != MEMSCAN_OK)
+		return CLI_USAGE; /* checked before */
+	n = type == MEMSCAN_VALUE_STR ? MEMSCAN_VALUE_STR_MAX : memscan_value_type_size(type);
+	err = source_read(s, addr, b, n);
+	if (err != MEMSCAN_OK && !(type == MEMSCAN_VALUE_STR && err == MEMSCAN_ERR_PARTIAL)) {
+		cli_err("the chain reaches 0x%" PRIx64 ", whose %s value cannot be read: %s", addr, type_name,
+		        memscan_strerror(err));
+		return CLI_FAIL;
+	}
+	printf("0x%" PRIx64 "  %s  ", addr, type_name);
+	if (type == MEMSCAN_VALUE_STR)
+		out_text_str(stdout, (const char *)b); /* up to the first NUL byte */
+	else
+		print_value(type, b);
+	putchar('\n');
+	return CLI_OK;
+}
+
+/* memscan_pointer_resolve's contract, in the source (remote: followed on the agent). */
+static int source_resolve(struct ptr_source *s, const memscan_pointer_chain *c,
+                          memscan_pointer_resolution *res)
+{
+	memscan_pointer_chains *one = NULL;
+	int err, status = MEMSCAN_OK;
+
+	if (!s->remote)
+		return memscan_pointer_resolve(s->proc, s->snap, c, res);
+	err = memscan_pointer_chains_new(0, &one);
+	if (err == MEMSCAN_OK)
+		err = memscan_pointer_chains_add(one, c);
+	if (err == MEMSCAN_OK)
+		err = memscan_client_pointer_follow(s->t.client, s->pid, one, res, &status);
+	memscan_pointer_chains_free(one);
+	return err == MEMSCAN_OK ? status : err;
+}
+
+static int resolve_err(int err, const struct ptr_source *s, const memscan_pointer_chain *c,
+                       const memscan_pointer_resolution *res)
+{
+	if (err == MEMSCAN_ERR_NOT_FOUND)
+		cli_err("module %s is not mapped in %s (list the modules with 'memscan regions')", c->module,
+		        s->text);
+	else if (err == MEMSCAN_ERR_UNREADABLE)
+		cli_err("the chain breaks at step %u: the pointer at 0x%" PRIx64 " is %s", res->step, res->at,
+		        res->null ? "null" : "unreadable");
+	else if (s->remote)
+		return cli_target_err(&s->t, err, "following the chain");
+	else
+		return cli_lib_err(err, s->pid, "following the chain");
+	return CLI_FAIL;
+}
+
+int cmd_resolve(int argc, char **argv)
+{
+	struct ptr_opts o = { .cmd = "resolve" };
+	memscan_pointer_resolution res;
+	memscan_pointer_chain chain;
+	memscan_value_type type;
+	struct ptr_source s;
+	int ret = parse_opts(argc, argv, resolve_opts, 2, &o), err;
+
+	if (ret != CLI_OK || o.help)
+		return ret != CLI_OK ? ret : cli_print_help(stdout, "resolve");
+	if (o.npos != 2) {
+		cli_err("resolve needs SOURCE and CHAIN (see 'memscan resolve --help')");
+		return CLI_USAGE;
+	}
+	if (memscan_pointer_chain_parse(o.pos[1], &chain) != MEMSCAN_OK) {
+		cli_err(
+		    "invalid chain '%s': expected MODULE+0xOFFSET -> 0xOFF -> ... (1 to %d offsets), e.g. "
+		    "'libgame.so+0x1f40 -> 0x18 -> 0x8'",
+		    o.pos[1], MEMSCAN_POINTER_DEPTH_MAX);
+		return CLI_USAGE;
+	}
+	if (o.type && memscan_value_type_parse(o.type, &type) != MEMSCAN_OK) {
+		cli_err("unknown --type '%s': expected i8 u8 i16 u16 i32 u32 i64 u64 f32 f64 or str", o.type);
+		return CLI_USAGE;
+	}
+	if (o.identity && !cli_remote_mode) {
+		cli_err("--identity applies to 'memscan remote resolve' only");
+		return CLI_USAGE;
+	}
+	ret = source_open(&s, o.pos[0], o.identity);
+	if (ret == CLI_OK) {
+		err = source_resolve(&s, &chain, &res);
+		if (err != MEMSCAN_OK)
+			ret = resolve_err(err, &s, &chain, &res);
+		else if (o.type)
+			ret = resolve_value(&s, res.address, o.type);
+		else
+			printf("0x%" PRIx64 "\n", res.address);
+	}
+	source_close(&s);
+	return ret;
+}

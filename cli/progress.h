@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/* Sizes for people ("1.5 GiB") and progress lines on a terminal's stderr. */
+#ifndef MEMSCAN_CLI_PROGRESS_H
+#define MEMSCAN_CLI_PROGRESS_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <memscan/client.h>
+#include <memscan/memscan.h>
+
+/* BYTES as "512 B", "4 KiB", "1.5 GiB" into BUF (memscan_size_format); returns BUF. */
+const char *cli_human_size(uint64_t bytes, char *buf, size_t size);
+
+/* One operation's progress line: "memscan: WHAT DONE of TOTAL (P%), RATE/s, ETA T", rewritten in place
+ * on stderr, only when stderr is a terminal and --quiet was not given; cleared at the end. */
+struct cli_progress {
+	const char *what;
+	uint64_t total;
+	int bytes; /* DONE and TOTAL are bytes (else steps, e.g. samples) */
+	int on;    /* stderr is a terminal and not quiet */
+	int drawn; /* a line is on the screen */
+	struct timespec start;
+	pthread_mutex_t lock; /* the library reports from its worker threads */
+};
+
+/* Starts P for an operation on PROC that reads TOTAL bytes: PROC's reads report to it. */
+void cli_progress_start(struct cli_progress *p, memscan_process *proc, const char *what, uint64_t total,
+                        int quiet);
+/* The same for a download of TOTAL bytes through CLIENT; cli_progress_end_client ends it. */
+void cli_progress_start_client(struct cli_progress *p, memscan_client *client, const char *what,
+                               uint64_t total, int quiet);
+void cli_progress_end_client(struct cli_progress *p, memscan_client *client);
+/* Starts P for work counted in TOTAL steps (cli_progress_step reports them). */
+void cli_progress_start_steps(struct cli_progress *p, const char *what, uint64_t total, int quiet);
+void cli_progress_step(struct cli_progress *p, uint64_t done);
+/* Clears the line (if one was drawn) and detaches P from PROC (NULL for steps). */
+void cli_progress_end(struct cli_progress *p, memscan_process *proc);
+
+#endif /* MEMSCAN_CLI_PROGRESS_H */

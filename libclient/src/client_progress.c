@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/* Progress of downloads: the memory bytes a client received, reported to the caller's callback a few
+ * times a second (memscan_client_set_progress). */
+#include <time.h>
+
+#include "client_internal.h"
+
+/* Time between two reports, as libmemscan's. */
+#define CLIENT_PROGRESS_EVERY_NS 100000000ull
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int memscan_client_set_progress(memscan_client *c, memscan_progress_fn fn, void *ctx)
+{
+	if (!c)
+		return MEMSCAN_ERR_INVALID_ARG;
+	client_lock(c);
+	c->progress_fn = fn;
+	c->progress_ctx = fn ? ctx : NULL;
+	c->progress_base = c->data_bytes;
+	c->progress_due_ns = 0;
+	client_unlock(c);
+	return MEMSCAN_OK;
+}
+
+void client_progress_note(memscan_client *c)
+{
+	uint64_t now;
+
+	if (!c->progress_fn)
+		return;
+	now = monotonic_ns();
+	if (now < c->progress_due_ns)
+		return;
+	c->progress_due_ns = now + CLIENT_PROGRESS_EVERY_NS;
+	c->progress_fn(c->progress_ctx, c->data_bytes - c->progress_base);
+}

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/* Progress of long operations: the bytes a process handle's reads covered, reported to the caller's
+ * callback a few times a second (memscan_process_set_progress), and sizes written for people. The
+ * library never prints either. */
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "internal.h"
+
+/* Time between two reports: often enough for a moving display, rare enough to cost nothing. */
+#define MS_PROGRESS_EVERY_NS 100000000ull
+
+struct ms_progress {
+	memscan_progress_fn fn;
+	void *ctx;
+	_Atomic uint64_t done;
+	_Atomic uint64_t due_ns; /* no report before then; 0: the next read reports */
+};
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int memscan_process_set_progress(memscan_process *proc, memscan_progress_fn fn, void *ctx)
+{
+	if (!proc)
+		return MEMSCAN_ERR_INVALID_ARG;
+	if (!proc->progress) {
+		if (!fn)
+			return MEMSCAN_OK;
+		proc->progress = calloc(1, sizeof(*proc->progress));
+		if (!proc->progress)
+			return MEMSCAN_ERR_NO_MEMORY;
+	}
+	proc->progress->fn = fn;
+	proc->progress->ctx = fn ? ctx : NULL;
+	atomic_store(&proc->progress->done, 0);
+	atomic_store(&proc->progress->due_ns, 0);
+	return MEMSCAN_OK;
+}
+
+void ms_progress_add(memscan_process *proc, uint64_t bytes)
+{
+	struct ms_progress *p = proc->progress;
+	uint64_t done, due, now;
+
+	if (!p || !p->fn)
+		return;
+	done = atomic_fetch_add(&p->done, bytes) + bytes;
+	due = atomic_load(&p->due_ns);
+	now = monotonic_ns();
+	/* one thread wins each report; the others go on reading */
+	if (now >= due && atomic_compare_exchange_strong(&p->due_ns, &due, now + MS_PROGRESS_EVERY_NS))
+		p->fn(p->ctx, done);
+}
+
+void ms_progress_free(memscan_process *proc)
+{
+	free(proc->progress);
+	proc->progress = NULL;
+}
+
+const char *memscan_size_format(uint64_t bytes, char *buf, size_t size)
+{
+	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	double v = (double)bytes;
+	size_t u = 0;
+
+	if (!buf || !size)
+		return buf;
+	if (bytes < 1024) {
+		snprintf(buf, size, "%" PRIu64 " B", bytes);
+		return buf;
+	}
+	for (v /= 1024; v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0]); u++)
+		v /= 1024;
+	if (v < 100 && (uint64_t)(v * 10 + 0.5) % 10 != 0)
+		snprintf(buf, size, "%.1f %s", v, units[u]);
+	else
+		snprintf(buf, size, "%.0f %s", v, units[u]);
+	return buf;
+}

@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: MIT */
+/* End-to-end tests of progress lines: on a terminal (a pseudo-terminal here) snapshot, scan, diff and
+ * heatmap draw one line rewritten in place and clear it at the end, as does a remote snapshot's download;
+ * nothing on a pipe or with --quiet. */
+#include "agentutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pty.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Runs the CLI with ARGV on a pseudo-terminal (its stdout goes to /dev/null) and returns what the
+ * terminal received, NUL-terminated, in a static buffer; *RET_STATUS: its exit code. */
+static const char *run_on_tty(const char *const *argv, int *ret_status)
+{
+	static char out[1 << 16];
+	size_t len = 0;
+	ssize_t n;
+	int master, status;
+	pid_t pid = forkpty(&master, NULL, NULL, NULL);
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, STDOUT_FILENO);
+		execv(MEMSCAN_CLI_PATH, (char *const *)argv);
+		_exit(127);
+	}
+	/* the terminal ends with EIO once the child closed it */
+	while ((n = read(master, out + len, sizeof(out) - 1 - len)) > 0 || (n < 0 && errno == EINTR))
+		len += n > 0 ? (size_t)n : 0;
+	close(master);
+	out[len] = '\0';
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	*ret_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	return out;
+}
+
+/* OUT holds a progress line of WHAT ("\rmemscan: WHAT ... of ...") and ends by clearing it. */
+static void assert_progress(const char *out, const char *what)
+{
+	char needle[64];
+	size_t len = strlen(out);
+
+	snprintf(needle, sizeof(needle), "\rmemscan: %s ", what);
+	assert_non_null(strstr(out, needle));
+	assert_non_null(strstr(strstr(out, needle), " of "));
+	assert_non_null(strstr(out, "ETA "));
+	assert_true(len >= 4);
+	assert_string_equal(out + len - 4, "\r\033[K");
+}
+
+struct env {
+	ms_fixture f;
+	char snap[4200];
+	char range[64];
+	const char *dir;
+};
+
+static int setup(void **state)
+{
+	static const char *const args[] = { "--pages", "16384", "--tick-ms", "5", NULL }; /* 64 MiB */
+	static struct env e;
+
+	if (ms_fixture_start(&e.f, args) != 0)
+		return -1;
+	e.dir = ms_tmpdir();
+	snprintf(e.snap, sizeof(e.snap), "%s/a.snap", e.dir);
+	snprintf(e.range, sizeof(e.range), "%llx-%llx", (unsigned long long)e.f.arena,
+	         (unsigned long long)(e.f.arena + e.f.arena_len));
+	*state = &e;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+
+	ms_fixture_stop(&e->f);
+	ms_tmpdir_remove(e->dir);
+	return 0;
+}
+
+static void test_progress_on_tty(void **state)
+{
+	struct env *e = *state;
+	const char *pid = ms_fixture_pid_str(&e->f);
+	const char *snap[] = { "memscan", "snapshot", pid, "-o", e->snap, "--range", e->range, NULL };
+	const char *scan[] = { "memscan", "scan", pid, "-p", "4D 5A 90 00", "--range", e->range, NULL };
+	const char *diff[] = { "memscan", "diff", pid, "-i", "10ms", "--range", e->range, NULL };
+	const char *heat[] = { "memscan", "heatmap", pid,       "-d",     "300ms",
+		               "-i",      "100ms",   "--range", e->range, NULL };
+	const char *out;
+	int status;
+
+	out = run_on_tty(snap, &status);
+	assert_int_equal(status, 0);
+	assert_progress(out, "snapshot");
+	assert_non_null(strstr(out, " of 64 MiB ("));
+	out = run_on_tty(scan, &status);
+	assert_int_equal(status, 0);
+	assert_progress(out, "scan");
+	out = run_on_tty(diff, &status);
+	assert_int_equal(status, 0);
+	assert_progress(out, "baseline");
+	assert_progress(out, "diff");
+	out = run_on_tty(heat, &status);
+	assert_int_equal(status, 0);
+	assert_progress(out, "heatmap sample");
+	assert_non_null(strstr(out, "heatmap sample 3 of 3 (100%)"));
+}
+
+/* --quiet on a terminal, and a pipe (ms_run_cli): no progress at all. */
+static void test_progress_quiet_and_pipe(void **state)
+{
+	struct env *e = *state;
+	const char *pid = ms_fixture_pid_str(&e->f);
+	const char *snap[] = {
+		"memscan", "snapshot", pid, "-o", e->snap, "--range", e->range, "--quiet", NULL
+	};
+	const char *heat[] = { "memscan", "heatmap", pid, "-d", "200ms", "-q", "--range", e->range, NULL };
+	const char *out;
+	int status;
+	ms_run r;
+
+	out = run_on_tty(snap, &status);
+	assert_int_equal(status, 0);
+	assert_string_equal(out, "");
+	out = run_on_tty(heat, &status);
+	assert_int_equal(status, 0);
+	assert_string_equal(out, "");
+	RUN(&r, "snapshot", pid, "-o", e->snap, "--range", e->range);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.err, "");
+	ms_run_free(&r);
+	RUN(&r, "heatmap", pid, "-d", "200ms", "--range", e->range);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.err, "");
+	ms_run_free(&r);
+}
+
+/* A real agent on 127.0.0.1 (its key pinned in a throwaway known_agents): the download of a remote
+ * snapshot shows its progress too. */
+static void test_progress_remote_download(void **state)
+{
+	struct env *e = *state;
+	ms_agent a;
+	char pub[4300], hostport[64], target[96];
+	const char *out;
+	int status;
+	ms_run r;
+
+	assert_int_equal(ms_agent_init(&a), 0);
+	assert_int_equal(ms_agent_start(&a, NULL), 0);
+	setenv("XDG_CONFIG_HOME", e->dir, 1);
+	snprintf(hostport, sizeof(hostport), "127.0.0.1:%d", ms_agent_port(&a));
+	snprintf(target, sizeof(target), "%s:%d", hostport, (int)e->f.pid);
+	snprintf(pub, sizeof(pub), "%s.pub", a.agent.path);
+	RUN(&r, "trust", hostport, pub);
+	assert_int_equal(r.status, 0);
+	ms_run_free(&r);
+	{
+		const char *argv[] = { "memscan", "remote", "snapshot",   target,      "-o", e->snap,
+			               "--range", e->range, "--identity", a.full.path, NULL };
+		out = run_on_tty(argv, &status);
+	}
+	assert_int_equal(status, 0);
+	assert_progress(out, "download");
+	assert_non_null(strstr(out, " of 64 MiB ("));
+	ms_agent_stop(&a);
+	ms_agent_cleanup(&a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_progress_remote_download),
+		cmocka_unit_test(test_progress_on_tty),
+		cmocka_unit_test(test_progress_quiet_and_pipe),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
