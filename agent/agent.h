@@ -47,6 +47,10 @@
  * still be fresh), so room for sixteen reloads that bring wholly new files. A full table refuses new
  * keys' handshakes (reason=replay-table-full) until the agent restarts. */
 #define AGENT_REPLAY_MAX (16u * KEYFILE_LINES_MAX)
+/* Keyscans answered per second, all peers together: enough for people and fleet tooling, too few for
+ * the agent to serve as a reflector (each answer is 36 bytes to a peer that completed a TCP
+ * connection). */
+#define AGENT_KEYSCAN_PER_SEC 16u
 /* Longest scan pattern text accepted. */
 #define AGENT_PATTERN_TEXT_MAX (4 * MEMSCAN_PATTERN_MAX)
 
@@ -62,6 +66,7 @@ typedef struct agent_config {
 	uint64_t global_budget;
 	unsigned handshake_timeout_ms;
 	unsigned max_snapshots; /* per session */
+	int keyscan;            /* answer keyscan requests with the agent's public key (default yes) */
 	int read_absent;        /* read pages pagemap reports never written instead of zero-filling them */
 	uint64_t set_idle_ms;   /* a value set unused this long is dropped */
 	unsigned max_sets;      /* value sets one client key may keep */
@@ -195,6 +200,7 @@ typedef struct agent_session {
 	/* protected by LOCK (one request at a time) */
 	pthread_mutex_t lock;
 	chan_session *chan;
+	int keyscanned; /* the pipe asked for the agent's key: nothing else is served on it */
 	agent_snap *snaps;
 	size_t snap_count;
 	agent_pending pending;
@@ -268,6 +274,9 @@ typedef struct agent {
 	/* an HS1 labelled before this (the agent's start) is refused: the labels above are not kept
 	 * across a restart */
 	uint8_t start_tai[CHAN_TAI64N_LEN];
+	/* keyscans answered in the current second (under AUTH_LOCK): at most AGENT_KEYSCAN_PER_SEC */
+	uint64_t keyscan_second;
+	unsigned keyscan_count;
 
 	pthread_mutex_t table_lock;
 	/* taken by every close of a session's pipe by the agent and by the hand-over of a reply after the

@@ -27,6 +27,7 @@ enum agent_opt {
 	OPT_SET_IDLE,
 	OPT_MAX_SETS,
 	OPT_SET_BUDGET,
+	OPT_KEYSCAN,
 };
 
 /* Every setting: its config-file key and its flag. A switch's flag takes no value: it stands for
@@ -51,6 +52,7 @@ static const struct agent_opt_name {
 	{ "set_idle", "--set-idle", OPT_SET_IDLE, NULL },
 	{ "max_sets", "--max-sets", OPT_MAX_SETS, NULL },
 	{ "set_budget", "--set-budget", OPT_SET_BUDGET, NULL },
+	{ "keyscan", "--no-keyscan", OPT_KEYSCAN, "no" },
 };
 
 static void agent_usage(FILE *out)
@@ -79,6 +81,8 @@ static void agent_usage(FILE *out)
 	        "  --max-sets N              value sets one client key may keep, 1 to 1024 (default 16)\n"
 	        "  --set-budget BYTES        bytes the value sets of one client key may hold (an\n"
 	        "                            unknown-value set holds the scanned bytes; default 1G)\n"
+	        "  --no-keyscan              do not tell clients this agent's public key before a\n"
+	        "                            handshake ('memscan keyscan'); config: keyscan = no\n"
 	        "  --help, --version\n"
 	        "authorized_keys: one client a line, 'OPTIONS memscan-x25519 BASE64 [comment]' with\n"
 	        "  perms=list,read,scan  list: processes and regions; read: read, snapshot, diff;\n"
@@ -236,8 +240,23 @@ static int agent_apply(agent_config *cfg, int opt, const char *value)
 		return agent_parse_uint(value, 1, AGENT_MAX_SETS, &cfg->max_sets);
 	case OPT_SET_BUDGET:
 		return agent_parse_size(value, &cfg->set_budget);
+	case OPT_KEYSCAN:
+		return agent_parse_bool(value, &cfg->keyscan);
 	}
 	return -1;
+}
+
+/* Says that VALUE is refused for NAME (WHERE: "FILE:LINE: " or ""), with what to write for a listen
+ * address without its transport. */
+static void agent_bad_value(const char *where, const char *value, const char *name, int opt)
+{
+	if (opt == OPT_LISTEN && !strstr(value, "://"))
+		fprintf(stderr,
+		        "memscan-agent: %sbad value '%s' for %s: a listen address names its transport: "
+		        "tcp://%s (or ipc:///PATH for a local socket)\n",
+		        where, value, name, value);
+	else
+		fprintf(stderr, "memscan-agent: %sbad value '%s' for %s (see --help)\n", where, value, name);
 }
 
 static const struct agent_opt_name *agent_find_opt(const char *name, int by_flag)
@@ -283,7 +302,10 @@ static int agent_config_line(agent_config *cfg, const char *path, unsigned linen
 		return -1;
 	}
 	if (agent_apply(cfg, o->opt, value) != 0) {
-		fprintf(stderr, "memscan-agent: %s:%u: bad value '%s' for %s\n", path, lineno, value, key);
+		char where[4200];
+
+		snprintf(where, sizeof(where), "%s:%u: ", path, lineno);
+		agent_bad_value(where, value, key, o->opt);
 		return -1;
 	}
 	return 0;
@@ -327,6 +349,7 @@ static int agent_config_defaults(agent_config *cfg)
 	cfg->set_idle_ms = AGENT_DEFAULT_SET_IDLE_MS;
 	cfg->max_sets = AGENT_DEFAULT_SETS;
 	cfg->set_budget = AGENT_DEFAULT_SET_BUDGET;
+	cfg->keyscan = 1;
 	if (agent_set_string(&cfg->key_path, AGENT_DEFAULT_KEY) ||
 	    agent_set_string(&cfg->auth_path, AGENT_DEFAULT_AUTH))
 		return -1;
@@ -377,8 +400,7 @@ static int agent_config_flags(agent_config *cfg, int argc, char **argv)
 			listen_seen = 1;
 		}
 		if (agent_apply(cfg, o->opt, value) != 0) {
-			fprintf(stderr, "memscan-agent: bad value '%s' for %s (see --help)\n", value,
-			        o->flag);
+			agent_bad_value("", value, o->flag, o->opt);
 			return -1;
 		}
 	}

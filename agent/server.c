@@ -118,6 +118,47 @@ static nng_msg *agent_msg_from(const uint8_t *data, size_t len)
 	return m;
 }
 
+/* Whether one more keyscan fits in this second's allowance (AGENT_KEYSCAN_PER_SEC). */
+static int agent_keyscan_allowed(agent *ag)
+{
+	uint64_t now = chan_monotonic_ns() / 1000000000ull;
+	int ok;
+
+	pthread_mutex_lock(&ag->auth_lock);
+	if (ag->keyscan_second != now) {
+		ag->keyscan_second = now;
+		ag->keyscan_count = 0;
+	}
+	ok = ag->keyscan_count < AGENT_KEYSCAN_PER_SEC;
+	if (ok)
+		ag->keyscan_count++;
+	pthread_mutex_unlock(&ag->auth_lock);
+	return ok;
+}
+
+/* A keyscan on a pipe without a session: the agent's public key, public information and nothing
+ * else (docs/protocol.md), once per pipe and within the rate; NULL (close the pipe) otherwise. */
+static nng_msg *agent_keyscan(agent *ag, agent_session *s)
+{
+	uint8_t out[CHAN_AGENT_KEY_LEN];
+	const char *reason = NULL;
+
+	if (!ag->cfg.keyscan)
+		reason = "keyscan-disabled";
+	else if (s->keyscanned)
+		reason = "second-keyscan";
+	else if (!agent_keyscan_allowed(ag))
+		reason = "keyscan-rate";
+	if (reason) {
+		agent_refused(s->peer, reason, NULL);
+		return NULL;
+	}
+	s->keyscanned = 1;
+	chan_agent_key_write(ag->pub, out);
+	agent_log("keyscan peer=%s: sent the agent's public key %s", s->peer, ag->fp);
+	return agent_msg_from(out, sizeof(out));
+}
+
 /* Handles HS1 on a pipe without a session. Returns the HS2 reply or NULL (close the pipe). */
 static nng_msg *agent_handshake(agent *ag, agent_session *s, const uint8_t *frame, size_t len)
 {
@@ -130,6 +171,10 @@ static nng_msg *agent_handshake(agent *ag, agent_session *s, const uint8_t *fram
 	uint64_t gen = 0;
 	int fresh;
 
+	if (s->keyscanned) {
+		reason = "after-keyscan"; /* a keyscan's pipe serves nothing else */
+		goto out;
+	}
 	if (chan_agent_read_hs1(ag->priv, frame, len, pub, tai, &hs) != 0) {
 		reason = chan_frame_type(frame, len) == CHAN_TYPE_HS1 ? "bad-hs1" : "no-handshake";
 		goto out;
@@ -276,6 +321,8 @@ static int agent_finish(agent *ag, struct agent_ctx *c, int light, nng_msg **ret
 	pthread_mutex_lock(&s->lock);
 	if (s->closed) {
 		r = -1;
+	} else if (!s->chan && chan_is_keyscan(nng_msg_body(c->msg), nng_msg_len(c->msg))) {
+		reply = agent_keyscan(ag, s);
 	} else if (!s->chan) {
 		reply = agent_handshake(ag, s, nng_msg_body(c->msg), nng_msg_len(c->msg));
 	} else {

@@ -9,6 +9,10 @@
 #include <strings.h>
 
 #include "output.h"
+#include "target.h"
+
+/* "remote " in the help a message points to, when the command runs remotely. */
+#define REMOTE_WORD (cli_remote_mode ? "remote " : "")
 
 struct opt_spec {
 	const char *name;
@@ -438,7 +442,7 @@ static int is_positional(const char *arg)
 
 static int unknown_option(const char *cmd, const char *arg)
 {
-	cli_err("unknown option '%s' for '%s' (see 'memscan %s --help')", arg, cmd, cmd);
+	cli_err("unknown option '%s' for '%s' (see 'memscan %s%s --help')", arg, cmd, REMOTE_WORD, cmd);
 	return CLI_USAGE;
 }
 
@@ -495,14 +499,16 @@ static int parse_option(int argc, char **argv, int *i, uint32_t allowed, struct 
 		return unknown_option(o->cmd, arg);
 	if (spec->has_arg && !val) {
 		if (*i + 1 >= argc) {
-			cli_err("option --%s needs a value (see 'memscan %s --help')", spec->name, o->cmd);
+			cli_err("option --%s needs a value (see 'memscan %s%s --help')", spec->name,
+			        REMOTE_WORD, o->cmd);
 			return CLI_USAGE;
 		}
 		val = argv[++*i];
 	}
 	if (spec->has_arg == 2) {
 		if (*i + 1 >= argc) {
-			cli_err("option --%s needs two values (see 'memscan %s --help')", spec->name, o->cmd);
+			cli_err("option --%s needs two values (see 'memscan %s%s --help')", spec->name,
+			        REMOTE_WORD, o->cmd);
 			return CLI_USAGE;
 		}
 		val2 = argv[++*i];
@@ -523,7 +529,7 @@ static int wants_help(int argc, char **argv)
 static int add_positional(struct cli_opts *o, int max_pos, const char *arg)
 {
 	if (o->npos >= max_pos) {
-		cli_err("unexpected argument '%s' (see 'memscan %s --help')", arg, o->cmd);
+		cli_err("unexpected argument '%s' (see 'memscan %s%s --help')", arg, REMOTE_WORD, o->cmd);
 		return CLI_USAGE;
 	}
 	o->pos[o->npos++] = arg;

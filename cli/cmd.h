@@ -44,6 +44,7 @@ int cmd_remote(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_fingerprint(int argc, char **argv);
 int cmd_trust(int argc, char **argv);
+int cmd_keyscan(int argc, char **argv);
 int cmd_completion(int argc, char **argv);
 int cmd_heatmap(int argc, char **argv);
 int cmd_pointers(int argc, char **argv);

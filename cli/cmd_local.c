@@ -46,7 +46,8 @@ static int need_args(const struct cli_opts *o, int count, const char *what)
 {
 	if (o->npos >= count)
 		return CLI_OK;
-	cli_err("missing %s (usage: see 'memscan %s --help')", what, cli_remote_mode ? "remote" : o->cmd);
+	cli_err("missing %s (usage: see 'memscan %s%s --help')", what, cli_remote_mode ? "remote " : "",
+	        o->cmd);
 	return CLI_USAGE;
 }
 

@@ -113,45 +113,87 @@ int cmd_fingerprint(int argc, char **argv)
 	return CLI_OK;
 }
 
-/* The key line KEY names: the line itself, or the first line of a .pub file. */
+/* The key line KEY names: the line itself, the first line of a .pub file, or of stdin for "-" (e.g.
+ * piped from `memscan keyscan`). */
 static const char *key_line(const char *key, char *buf, size_t size)
 {
 	FILE *f;
 
 	if (!strncmp(key, "memscan-x25519 ", 15))
 		return key;
-	f = fopen(key, "r");
+	f = strcmp(key, "-") ? fopen(key, "r") : stdin;
 	if (!f)
 		return key; /* let the parser say what is wrong with it */
 	if (!fgets(buf, (int)size, f))
 		buf[0] = '\0';
-	fclose(f);
+	if (f != stdin)
+		fclose(f);
 	buf[strcspn(buf, "\n")] = '\0';
 	return buf;
 }
 
 int cmd_trust(int argc, char **argv)
 {
-	char fp[MEMSCAN_FINGERPRINT_LEN], err[512] = "", line[4096];
-	const char *known = NULL;
-	int ret, i = 1;
+	char fp[MEMSCAN_FINGERPRINT_LEN], err[1024] = "", line[4096];
+	const char *known = NULL, *pos[2];
+	int ret, replace = 0, npos = 0;
 
-	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
-		return cli_print_help(stdout, "trust");
-	if (argc >= 3 && !strcmp(argv[1], "--known-agents")) {
-		known = argv[2];
-		i = 3;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return cli_print_help(stdout, "trust");
+		if (!strcmp(argv[i], "--replace"))
+			replace = 1;
+		else if (!strcmp(argv[i], "--known-agents") && i + 1 < argc)
+			known = argv[++i];
+		else if (npos < 2 && (argv[i][0] != '-' || !strcmp(argv[i], "-")))
+			pos[npos++] = argv[i];
+		else
+			npos = 3;
 	}
-	if (argc - i != 2) {
-		cli_err("usage: memscan trust [--known-agents FILE] HOST:PORT \"memscan-x25519 BASE64 ...\"");
+	if (npos != 2) {
+		cli_err("usage: memscan trust [--replace] [--known-agents FILE] HOST:PORT KEY (KEY: "
+		        "\"memscan-x25519 BASE64 ...\", the agent's .pub file, or - for stdin)");
 		return CLI_USAGE;
 	}
-	ret = memscan_key_trust(known, argv[i], key_line(argv[i + 1], line, sizeof(line)), fp, err,
-	                        sizeof(err));
+	ret = (replace ? memscan_key_trust_replace : memscan_key_trust)(
+	    known, pos[0], key_line(pos[1], line, sizeof(line)), fp, err, sizeof(err));
 	if (ret != MEMSCAN_OK) {
 		cli_err("trust: %s", err[0] ? err : memscan_strerror(ret));
 		return ret == MEMSCAN_ERR_INVALID_ARG ? CLI_USAGE : CLI_FAIL;
 	}
-	printf("pinned %s %s\n", argv[i], fp);
+	printf("pinned %s %s\n", pos[0], fp);
+	return CLI_OK;
+}
+
+int cmd_keyscan(int argc, char **argv)
+{
+	char url[300], name[280], line[MEMSCAN_KEY_LINE_LEN], fp[MEMSCAN_FINGERPRINT_LEN];
+	memscan_client *c = NULL;
+	int err, ret;
+
+	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
+		return cli_print_help(stdout, "keyscan");
+	if (argc != 2) {
+		cli_err("usage: memscan keyscan HOST[:PORT] | ipc:///PATH");
+		return CLI_USAGE;
+	}
+	ret = cli_agent_address(argv[1], url, sizeof(url), name, sizeof(name));
+	if (ret != CLI_OK)
+		return ret;
+	err = memscan_client_new(&c);
+	if (err == MEMSCAN_OK)
+		err = memscan_client_keyscan(c, url, line, sizeof(line), fp);
+	if (err != MEMSCAN_OK) {
+		cli_err("keyscan %s: %s", name, c ? memscan_client_last_error(c) : memscan_strerror(err));
+		memscan_client_free(c);
+		return CLI_FAIL;
+	}
+	memscan_client_free(c);
+	printf("%s %s\n", line, name);
+	/* the answer came over an unauthenticated exchange: a person must compare it */
+	fprintf(stderr,
+	        "%s %s (not authenticated: compare it with the fingerprint memscan-agent printed at start "
+	        "on that host before 'memscan trust %s -')\n",
+	        name, fp, name);
 	return CLI_OK;
 }

@@ -30,6 +30,18 @@
 	"  --read-absent       read pages the kernel reports as never written instead of treating them\n"    \
 	"                      as zeros (for memory supplied on demand, e.g. userfaultfd)\n"
 
+/* What `memscan remote` adds to every command; also appended to `memscan remote CMD --help`. */
+#define REMOTE_OPTIONS_HELP                                                                                  \
+	"  TARGET            HOST:PID, HOST:PORT:PID, [IPv6]:PORT:PID or ipc:///PATH:PID (default\n"         \
+	"                    port 7777); remote ps takes HOST[:PORT] or ipc:///PATH\n"                       \
+	"  --identity FILE   this client's private key (default ~/.config/memscan/id_x25519, or\n"           \
+	"                    $XDG_CONFIG_HOME/memscan/id_x25519)\n"                                          \
+	"  --compress        read, snapshot, diff: ask the agent to compress the bytes (zstd) for\n"         \
+	"                    slow links. Off by default: compressed sizes tell a watcher of the link\n"      \
+	"                    something about the bytes (see docs/security.md)\n"                             \
+	"  --read-absent     refused: whether pages never written are read is the agent's choice\n"          \
+	"                    (memscan-agent --read-absent)\n"
+
 static int cmd_help(int argc, char **argv);
 
 static const struct cli_cmd commands[] = {
@@ -169,15 +181,8 @@ static const struct cli_cmd commands[] = {
 	  "local command (see 'memscan help COMMAND'). Remote diff keeps its baseline on the agent and\n"
 	  "receives only what changed; --watch works remotely too. A value scan (scan --type) keeps its\n"
 	  "candidates on the agent: -o SET writes a reference to them, which narrow, matches and release\n"
-	  "follow to the agent (with or without 'remote'); the agent drops a set 30 minutes unused.\n"
-	  "  TARGET            HOST:PID, HOST:PORT:PID or [IPv6]:PORT:PID (default port 7777)\n"
-	  "  --identity FILE   this client's private key (default ~/.config/memscan/id_x25519, or\n"
-	  "                    $XDG_CONFIG_HOME/memscan/id_x25519)\n"
-	  "  --compress        read, snapshot, diff: ask the agent to compress the bytes (zstd) for\n"
-	  "                    slow links. Off by default: compressed sizes tell a watcher of the link\n"
-	  "                    something about the bytes (see docs/security.md)\n"
-	  "  --read-absent     refused: whether pages never written are read is the agent's choice\n"
-	  "                    (memscan-agent --read-absent)\n"
+	  "follow to the agent (with or without 'remote'); the agent drops a set 30 minutes "
+	  "unused.\n" REMOTE_OPTIONS_HELP
 	  "The agent's key must be pinned first with 'memscan trust HOST:PORT KEY'; the agent must list\n"
 	  "this client's public key in its authorized_keys.\n" },
 	{ "keygen", cmd_keygen, "make a key pair for talking to agents",
@@ -192,12 +197,27 @@ static const struct cli_cmd commands[] = {
 	  "Prints 'SHA256:... FILE' for a .pub file or a private key file. Compare it with what the\n"
 	  "agent prints at start before trusting a key.\n" },
 	{ "trust", cmd_trust, "pin an agent's public key",
-	  "usage: memscan trust [--known-agents FILE] HOST:PORT \"memscan-x25519 BASE64 [comment]\"\n"
+	  "usage: memscan trust [--replace] [--known-agents FILE] HOST:PORT KEY\n"
 	  "\n"
-	  "Records the agent's public key for HOST:PORT in known_agents (default\n"
-	  "~/.config/memscan/known_agents), replacing an older one, and prints its fingerprint. The key\n"
-	  "may also be given as the path of the agent's .pub file. HOST:PORT must be written as you\n"
-	  "will connect ([IPv6]:PORT for IPv6).\n" },
+	  "Records the agent's public key for HOST:PORT (or ipc:///PATH) in known_agents (default\n"
+	  "~/.config/memscan/known_agents) and prints its fingerprint. KEY is the agent's .pub line\n"
+	  "\"memscan-x25519 BASE64 [comment]\", the path of its .pub file (/etc/memscan/agent.key.pub on\n"
+	  "the agent's host), or - to read the line from stdin (memscan keyscan HOST:PORT | memscan trust\n"
+	  "HOST:PORT -). Pinning the same key again is fine; a different key already pinned is refused,\n"
+	  "naming both fingerprints.\n"
+	  "  --replace             replace a different pinned key (after checking the new fingerprint)\n"
+	  "  --known-agents FILE   the file to write instead of the default\n"
+	  "A pin for an address (127.0.0.1:7777) is also found when you connect by a name that resolves\n"
+	  "to it (localhost:7777); a pin for a name is found only when you connect by that name.\n" },
+	{ "keyscan", cmd_keyscan, "ask an agent for its public key (unauthenticated)",
+	  "usage: memscan keyscan HOST[:PORT] | ipc:///PATH\n"
+	  "\n"
+	  "Asks the agent for its public key before any handshake and prints its line\n"
+	  "'memscan-x25519 BASE64 HOST:PORT' on stdout and its fingerprint on stderr. Nothing\n"
+	  "authenticates this answer: compare the fingerprint with the one memscan-agent printed at start\n"
+	  "on its host (or 'memscan fingerprint /etc/memscan/agent.key.pub' there), then pin it:\n"
+	  "  memscan keyscan HOST:PORT | memscan trust HOST:PORT -\n"
+	  "Agents started with --no-keyscan close the connection instead.\n" },
 	{ "completion", cmd_completion, "print shell completion for bash, zsh or fish",
 	  "usage: memscan completion bash|zsh|fish\n"
 	  "\n"
@@ -275,6 +295,90 @@ static void print_overview(FILE *out)
 	fputs("\nExit status: 0 success, 1 runtime failure, 2 usage error.\n", out);
 }
 
+/* The length of the process word ("PID" or "SOURCE") REST starts with after its space, or 0. */
+static size_t process_word(const char *rest, const char *end)
+{
+	static const char *const words[] = { " PID", " SOURCE" };
+
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		size_t n = strlen(words[i]);
+		if ((size_t)(end - rest) > n && !strncmp(rest, words[i], n) &&
+		    (rest[n] == ' ' || rest[n] == '\n'))
+			return n;
+	}
+	return 0;
+}
+
+/* One line of a local usage synopsis, as `memscan remote CMD` takes it: "memscan CMD PID" (or
+ * SOURCE) becomes "memscan remote CMD TARGET" (ps: HOST[:PORT]). A form without a process is kept
+ * for commands that have no other (narrow SET), dropped for those that do (diff FILE FILE compares
+ * files, not a remote target): HAS_PROCESS_FORM says which. */
+static int print_remote_synopsis(FILE *out, const char *name, const char *line, size_t len,
+                                 int has_process_form, int *first)
+{
+	char local[64];
+	size_t n = (size_t)snprintf(local, sizeof(local), "memscan %s", name);
+	const char *rest = line + n, *end = line + len;
+	size_t word = process_word(rest, end);
+
+	if (!strcmp(name, "ps"))
+		fprintf(out, "%smemscan remote ps HOST[:PORT]", *first ? "usage: " : "       ");
+	else if (word) {
+		fprintf(out, "%smemscan remote %s TARGET", *first ? "usage: " : "       ", name);
+		rest += word;
+	} else if (!has_process_form)
+		fprintf(out, "%smemscan remote %s", *first ? "usage: " : "       ", name);
+	else
+		return 0;
+	fwrite(rest, 1, (size_t)(end - rest), out);
+	*first = 0;
+	return 1;
+}
+
+/* Whether the synopsis of USAGE has a form "memscan NAME PID|SOURCE". */
+static int has_process_form(const char *usage, const char *name)
+{
+	char form[80];
+
+	snprintf(form, sizeof(form), "memscan %s PID", name);
+	if (strstr(usage, form))
+		return 1;
+	snprintf(form, sizeof(form), "memscan %s SOURCE", name);
+	return strstr(usage, form) != NULL;
+}
+
+/* `memscan remote CMD --help`: CMD's help with the remote synopsis, then the remote options. */
+static void print_remote_help(FILE *out, const struct cli_cmd *cmd)
+{
+	char local[64];
+	const char *p = cmd->usage;
+	int first = 1, in_synopsis = 1, kept = 0, with_process = has_process_form(cmd->usage, cmd->name);
+
+	snprintf(local, sizeof(local), "memscan %s", cmd->name);
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) + 1 : strlen(p);
+		const char *text = p + strspn(p, " ");
+
+		if (in_synopsis && !strncmp(p, "usage: ", 7))
+			text = p + 7;
+		if (in_synopsis && !strncmp(text, local, strlen(local)))
+			kept = print_remote_synopsis(out, cmd->name, text, len - (size_t)(text - p),
+			                             with_process, &first);
+		else if (in_synopsis && *text == '[') { /* a synopsis' continuation goes with its line */
+			if (kept)
+				fwrite(p, 1, len, out);
+		} else {
+			in_synopsis = 0;
+			fwrite(p, 1, len, out);
+		}
+		p += len;
+	}
+	fputs("Remote (memscan remote ", out);
+	fputs(cmd->name, out);
+	fputs("):\n" REMOTE_OPTIONS_HELP, out);
+}
+
 int cli_print_help(FILE *out, const char *name)
 {
 	const struct cli_cmd *cmd = find_command(name);
@@ -283,7 +387,10 @@ int cli_print_help(FILE *out, const char *name)
 		cli_err("unknown command '%s' (see 'memscan help')", name);
 		return CLI_USAGE;
 	}
-	fputs(cmd->usage, out);
+	if (cli_remote_mode && strcmp(name, "remote"))
+		print_remote_help(out, cmd);
+	else
+		fputs(cmd->usage, out);
 	return CLI_OK;
 }
 

@@ -11,10 +11,12 @@
 
 int cli_remote_mode;
 
-/* A parsed remote address: host (without brackets), port, and the PID when there is one. */
+/* A parsed remote address: host (without brackets), port, and the PID when there is one; or an
+ * agent's local socket (ipc:///PATH, in HOST). */
 struct endpoint {
 	char host[256];
-	int v6;
+	int v6, ipc;
+	int port_given; /* HOST:PORT:PID rather than HOST:PID */
 	unsigned port;
 	int pid;
 };
@@ -44,7 +46,24 @@ static int parse_uint(const char *s, size_t n, unsigned long max, unsigned long 
 	return 0;
 }
 
-/* HOST[:PORT] (WITH_PID = 0) or HOST[:PORT]:PID; HOST may be [v6addr]. */
+/* ipc:///PATH (WITH_PID = 0) or ipc:///PATH:PID. */
+static int parse_ipc(const char *text, int with_pid, struct endpoint *ep)
+{
+	const char *end = with_pid ? strrchr(text, ':') : text + strlen(text);
+	size_t n = (size_t)(end - text);
+	unsigned long v;
+
+	if (n <= 7 || n >= sizeof(ep->host) || strncmp(text, "ipc:///", 7))
+		return -1;
+	if (with_pid && parse_uint(end + 1, strlen(end + 1), 0x7fffffff, &v))
+		return -1;
+	memcpy(ep->host, text, n);
+	ep->ipc = 1;
+	ep->pid = with_pid ? (int)v : 0;
+	return 0;
+}
+
+/* HOST[:PORT] (WITH_PID = 0) or HOST[:PORT]:PID; HOST may be [v6addr]; or an ipc:/// socket path. */
 static int parse_endpoint(const char *text, int with_pid, struct endpoint *ep)
 {
 	const char *rest, *colon;
@@ -53,6 +72,8 @@ static int parse_endpoint(const char *text, int with_pid, struct endpoint *ep)
 
 	memset(ep, 0, sizeof(*ep));
 	ep->port = MEMSCAN_DEFAULT_PORT;
+	if (!strncmp(text, "ipc://", 6))
+		return parse_ipc(text, with_pid, ep);
 	if (text[0] == '[') {
 		const char *close = strchr(text, ']');
 		if (!close || (close[1] && close[1] != ':'))
@@ -76,9 +97,10 @@ static int parse_endpoint(const char *text, int with_pid, struct endpoint *ep)
 	colon = strchr(rest, ':');
 	if (with_pid) {
 		const char *pid_text = colon ? colon + 1 : rest;
-		if (colon && parse_uint(rest, (size_t)(colon - rest), 65535, &v) == 0)
+		if (colon && parse_uint(rest, (size_t)(colon - rest), 65535, &v) == 0) {
 			ep->port = (unsigned)v;
-		else if (colon)
+			ep->port_given = 1;
+		} else if (colon)
 			return -1;
 		if (parse_uint(pid_text, strlen(pid_text), 0x7fffffff, &v))
 			return -1;
@@ -104,19 +126,59 @@ int cli_target_check(const char *text)
 		return cli_parse_pid(text, &pid);
 	if (parse_endpoint(text, 1, &ep) == 0)
 		return CLI_OK;
-	cli_err("invalid target '%s': expected HOST:PID, HOST:PORT:PID or [IPv6]:PORT:PID (default port %d)",
+	cli_err("invalid target '%s': expected HOST:PID, HOST:PORT:PID, [IPv6]:PORT:PID or "
+	        "ipc:///PATH:PID (default port %d)",
 	        text, MEMSCAN_DEFAULT_PORT);
 	return CLI_USAGE;
+}
+
+/* The nng URL of EP into URL, and its name for messages ("HOST:PORT", "[V6]:PORT", "ipc:///PATH")
+ * into NAME. */
+static void endpoint_names(const struct endpoint *ep, char *url, size_t url_len, char *name, size_t name_len)
+{
+	if (ep->ipc) {
+		snprintf(name, name_len, "%s", ep->host);
+		snprintf(url, url_len, "%s", ep->host);
+		return;
+	}
+	snprintf(name, name_len, ep->v6 ? "[%s]:%u" : "%s:%u", ep->host, ep->port);
+	snprintf(url, url_len, "tcp://%s", name);
+}
+
+int cli_agent_address(const char *text, char *ret_url, size_t url_len, char *ret_name, size_t name_len)
+{
+	struct endpoint ep;
+
+	if (parse_endpoint(text, 0, &ep)) {
+		cli_err("invalid agent address '%s': expected HOST, HOST:PORT, [IPv6]:PORT or ipc:///PATH "
+		        "(default port %d)",
+		        text, MEMSCAN_DEFAULT_PORT);
+		return CLI_USAGE;
+	}
+	endpoint_names(&ep, ret_url, url_len, ret_name, name_len);
+	return CLI_OK;
+}
+
+/* HOST:N tries the default port: if nothing answered there, N may have been meant as the port. */
+static void port_hint(const struct cli_target *t, const struct endpoint *ep, int err)
+{
+	const char *msg = memscan_client_last_error(t->client);
+
+	if ((err != MEMSCAN_ERR_CONNECT && err != MEMSCAN_ERR_TIMEOUT) || !ep->pid || ep->ipc ||
+	    ep->port_given || (msg && strstr(msg, "cannot resolve")))
+		return;
+	cli_err("if %d is a port, write %s%s%s:%d:PID", ep->pid, ep->v6 ? "[" : "", ep->host,
+	        ep->v6 ? "]" : "", ep->pid);
 }
 
 /* Connects to EP with O's identity; prints errors, returns the exit code. */
 static int remote_connect(const struct cli_opts *o, const struct endpoint *ep, struct cli_target *t)
 {
-	char url[300], identity[4096];
+	char url[300], name[280], identity[4096];
 	int err;
 
-	snprintf(t->where, sizeof(t->where), ep->v6 ? " on [%s]:%u" : " on %s:%u", ep->host, ep->port);
-	snprintf(url, sizeof(url), ep->v6 ? "tcp://[%s]:%u" : "tcp://%s:%u", ep->host, ep->port);
+	endpoint_names(ep, url, sizeof(url), name, sizeof(name));
+	snprintf(t->where, sizeof(t->where), " on %s", name);
 	if (o->identity)
 		snprintf(identity, sizeof(identity), "%s", o->identity);
 	else if (memscan_key_default_identity(identity, sizeof(identity)) != MEMSCAN_OK) {
@@ -136,8 +198,12 @@ static int remote_connect(const struct cli_opts *o, const struct endpoint *ep, s
 		return CLI_FAIL;
 	}
 	err = memscan_client_connect(t->client, url);
-	if (err != MEMSCAN_OK)
-		return cli_target_err(t, err, "connecting");
+	if (err != MEMSCAN_OK) {
+		int ret = cli_target_err(t, err, "connecting");
+
+		port_hint(t, ep, err);
+		return ret;
+	}
 	return CLI_OK;
 }
 
@@ -169,7 +235,7 @@ int cli_target_open(const struct cli_opts *o, const char *text, struct cli_targe
 
 const char *cli_target_name(void)
 {
-	return cli_remote_mode ? "TARGET (HOST[:PORT]:PID)" : "PID";
+	return cli_remote_mode ? "TARGET (HOST[:PORT]:PID or ipc:///PATH:PID)" : "PID";
 }
 
 int cli_target_open_host(const struct cli_opts *o, const char *text, struct cli_target *t)
@@ -178,9 +244,9 @@ int cli_target_open_host(const struct cli_opts *o, const char *text, struct cli_
 
 	memset(t, 0, sizeof(*t));
 	if (parse_endpoint(text, 0, &ep)) {
-		cli_err(
-		    "invalid agent address '%s': expected HOST, HOST:PORT or [IPv6]:PORT (default port %d)",
-		    text, MEMSCAN_DEFAULT_PORT);
+		cli_err("invalid agent address '%s': expected HOST, HOST:PORT, [IPv6]:PORT or ipc:///PATH "
+		        "(default port %d)",
+		        text, MEMSCAN_DEFAULT_PORT);
 		return CLI_USAGE;
 	}
 	return remote_connect(o, &ep, t);
@@ -197,7 +263,9 @@ void cli_target_close(struct cli_target *t)
 static const char *remote_hint(int err, const char *msg)
 {
 	switch (err) {
-	case MEMSCAN_ERR_CONNECT:
+	case MEMSCAN_ERR_CONNECT: /* refused and unresolvable say what to check already */
+		if (msg && (strstr(msg, "refused") || strstr(msg, "resolve")))
+			return "";
 		return " (is memscan-agent running there, and is the address reachable?)";
 	case MEMSCAN_ERR_TIMEOUT:
 		return " (the agent did not answer in time)";

@@ -22,7 +22,10 @@ extern int cli_remote_mode;
 
 /* "PID" or "TARGET (HOST[:PORT]:PID)", for messages. */
 const char *cli_target_name(void);
-/* Opens the agent at TEXT (HOST[:PORT], for `memscan remote ps`). */
+/* The agent address TEXT (HOST[:PORT], [IPv6]:PORT or ipc:///PATH): its nng URL into RET_URL and its
+ * name as known_agents writes it into RET_NAME. CLI_OK, or CLI_USAGE (message printed). */
+int cli_agent_address(const char *text, char *ret_url, size_t url_len, char *ret_name, size_t name_len);
+/* Opens the agent at TEXT (HOST[:PORT] or ipc:///PATH, for `memscan remote ps`). */
 int cli_target_open_host(const struct cli_opts *o, const char *text, struct cli_target *t);
 /* Checks the syntax of TEXT (a PID, or a remote TARGET): CLI_OK or CLI_USAGE (message printed). */
 int cli_target_check(const char *text);

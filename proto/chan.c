@@ -39,9 +39,33 @@ int chan_frame_type(const uint8_t *frame, size_t len)
 {
 	if (len < CHAN_HEADER_LEN || frame[0] != CHAN_VERSION || frame[2] != 0 || frame[3] != 0)
 		return -1;
-	if (frame[1] < CHAN_TYPE_HS1 || frame[1] > CHAN_TYPE_DATA)
+	if (frame[1] < CHAN_TYPE_HS1 || frame[1] > CHAN_TYPE_AGENT_KEY)
 		return -1;
 	return frame[1];
+}
+
+void chan_keyscan_request(uint8_t out[CHAN_KEYSCAN_LEN])
+{
+	put_header(out, CHAN_TYPE_KEYSCAN);
+}
+
+int chan_is_keyscan(const uint8_t *frame, size_t len)
+{
+	return len == CHAN_KEYSCAN_LEN && chan_frame_type(frame, len) == CHAN_TYPE_KEYSCAN;
+}
+
+void chan_agent_key_write(const uint8_t pub[NOISE_KEY_LEN], uint8_t out[CHAN_AGENT_KEY_LEN])
+{
+	put_header(out, CHAN_TYPE_AGENT_KEY);
+	memcpy(out + CHAN_HEADER_LEN, pub, NOISE_KEY_LEN);
+}
+
+int chan_agent_key_read(const uint8_t *frame, size_t len, uint8_t ret_pub[NOISE_KEY_LEN])
+{
+	if (len != CHAN_AGENT_KEY_LEN || chan_frame_type(frame, len) != CHAN_TYPE_AGENT_KEY)
+		return -1;
+	memcpy(ret_pub, frame + CHAN_HEADER_LEN, NOISE_KEY_LEN);
+	return 0;
 }
 
 uint64_t chan_monotonic_ns(void)

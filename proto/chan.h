@@ -12,11 +12,15 @@
 #define CHAN_TYPE_HS1        1
 #define CHAN_TYPE_HS2        2
 #define CHAN_TYPE_DATA       3
+#define CHAN_TYPE_KEYSCAN    4 /* client -> agent, before any handshake: the header alone */
+#define CHAN_TYPE_AGENT_KEY  5 /* agent -> client: header || the agent's static public key */
 #define CHAN_HEADER_LEN      4
 #define CHAN_TAI64N_LEN      12
 #define CHAN_HS2_PAYLOAD_LEN 12 /* session id (8, LE) || granted permission bits (4, LE) */
 #define CHAN_HS1_LEN         (CHAN_HEADER_LEN + NOISE_MSG1_OVERHEAD + CHAN_TAI64N_LEN)      /* 112 */
 #define CHAN_HS2_LEN         (CHAN_HEADER_LEN + NOISE_MSG2_OVERHEAD + CHAN_HS2_PAYLOAD_LEN) /* 64 */
+#define CHAN_KEYSCAN_LEN     CHAN_HEADER_LEN                                                /* 4 */
+#define CHAN_AGENT_KEY_LEN   (CHAN_HEADER_LEN + NOISE_KEY_LEN)                              /* 36 */
 #define CHAN_DATA_AD_LEN     (CHAN_HEADER_LEN + 8 + 8)                                      /* 20 */
 #define CHAN_DATA_OVERHEAD   (CHAN_DATA_AD_LEN + NOISE_TAG_LEN)                             /* 36 */
 #define CHAN_PROLOGUE        "memscan/1"
@@ -39,6 +43,17 @@ typedef struct chan_session chan_session;
 
 /* The type byte of a frame after checking its version and zero bytes; -1 if malformed. */
 int chan_frame_type(const uint8_t *frame, size_t len);
+
+/* ---- keyscan: the agent's static public key, asked for in the clear (docs/protocol.md) ---- */
+/* The request: the header alone. */
+void chan_keyscan_request(uint8_t out[CHAN_KEYSCAN_LEN]);
+/* True if FRAME is exactly a keyscan request. */
+int chan_is_keyscan(const uint8_t *frame, size_t len);
+/* The answer: header || PUB. */
+void chan_agent_key_write(const uint8_t pub[NOISE_KEY_LEN], uint8_t out[CHAN_AGENT_KEY_LEN]);
+/* Reads an answer: exact length and type. Nothing authenticates it: the key is what someone on the
+ * path claims until a person compared its fingerprint with the agent's. 0 or -1. */
+int chan_agent_key_read(const uint8_t *frame, size_t len, uint8_t ret_pub[NOISE_KEY_LEN]);
 
 /* ---- client (initiator) ---- */
 typedef struct chan_client_hs chan_client_hs;

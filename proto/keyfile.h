@@ -72,8 +72,10 @@ int keyfile_load_authorized(const char *path, keyfile_auth **ret_list, size_t *r
 int keyfile_parse_authorized(const char *text, size_t len, keyfile_auth **ret_list, size_t *ret_count,
                              char *err, size_t err_len);
 
-/* known_agents: lines "HOST:PORT memscan-x25519 BASE64 [comment]". Looks up HOSTPORT (as written
- * by keyfile_trust_agent, e.g. "127.0.0.1:7777" or "[::1]:7777"); -ENOENT if absent. */
+/* known_agents: lines "HOST:PORT memscan-x25519 BASE64 [comment]" (HOST:PORT may also be an agent's
+ * ipc:///PATH). Looks up HOSTPORT (as written by keyfile_trust_agent, e.g. "127.0.0.1:7777",
+ * "[::1]:7777" or "ipc:///run/memscan/agent.sock"); -ENOENT if absent. This is the one place that
+ * decides whether a line names HOSTPORT. */
 int keyfile_known_agent(const char *path, const char *hostport, uint8_t ret_pub[KEYFILE_KEY_LEN], char *err,
                         size_t err_len);
 /* Adds or replaces HOSTPORT's line in PATH (created 0600 with its directory 0700 if missing),

@@ -24,18 +24,22 @@ static int port_ok(const char *s)
 	return !errno && !*end && v >= 1 && v <= 65535;
 }
 
-/* HOST:PORT or [IPV6]:PORT, visible ASCII without '#'. */
+/* HOST:PORT, [IPV6]:PORT or ipc:///PATH (an agent's local socket), visible ASCII without '#'. */
 static int hostport_ok(const char *s)
 {
 	size_t n = s ? strlen(s) : 0;
 	const char *colon = n ? strrchr(s, ':') : NULL;
 	size_t host_len;
 
-	if (!n || n > HOSTPORT_MAX || !colon || colon == s || !port_ok(colon + 1))
+	if (!n || n > HOSTPORT_MAX)
 		return 0;
 	for (size_t i = 0; i < n; i++)
 		if (s[i] <= ' ' || s[i] >= 0x7f || s[i] == '#')
 			return 0;
+	if (!strncmp(s, "ipc:///", 7))
+		return n > 7;
+	if (!colon || colon == s || !port_ok(colon + 1))
+		return 0;
 	host_len = (size_t)(colon - s);
 	if (s[0] == '[')
 		return host_len > 2 && s[host_len - 1] == ']' && !memchr(s + 1, '[', host_len - 1) &&
@@ -185,7 +189,7 @@ static int trust_checks(const char *path, const char *hostport, const uint8_t *p
 		return keyfile_fail(err, err_len, -EINVAL, "trust: bad arguments");
 	if (!hostport_ok(hostport))
 		return keyfile_fail(err, err_len, -EINVAL,
-		                    "bad HOST:PORT '%.60s' (want HOST:PORT or [IPV6]:PORT)",
+		                    "bad HOST:PORT '%.60s' (want HOST:PORT, [IPV6]:PORT or ipc:///PATH)",
 		                    hostport ? hostport : "");
 	if (!keyfile_pub_usable(pub))
 		return keyfile_fail(err, err_len, -EINVAL, "not a usable X25519 public key");

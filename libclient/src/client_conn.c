@@ -2,6 +2,8 @@
 /* The connection: agent address and keys, dialing, the Noise IK handshake and Hello, reconnecting, and
  * the calls that need a live session (client_call, client_paged). */
 #include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -68,34 +70,117 @@ static int resolve_identity(memscan_client *c)
 	return client_load_identity(c, path);
 }
 
+/* HOST (brackets removed) and PORT of a TCP HOSTPORT ("h:7777", "[::1]:7777"); -1 if not TCP. */
+static int split_hostport(const char *hostport, char *host, size_t host_len, const char **ret_port)
+{
+	const char *colon = strrchr(hostport, ':');
+	size_t n;
+
+	if (!colon || !strncmp(hostport, "ipc://", 6))
+		return -1;
+	n = (size_t)(colon - hostport);
+	if (hostport[0] == '[' && n >= 2 && hostport[n - 1] == ']') {
+		hostport++;
+		n -= 2;
+	}
+	if (n >= host_len)
+		return -1;
+	memcpy(host, hostport, n);
+	host[n] = '\0';
+	*ret_port = colon + 1;
+	return 0;
+}
+
+/* Resolves a TCP agent address before anything else, so that an unresolvable host is reported as
+ * such; *RET (freeaddrinfo) is NULL for ipc://. */
+static int resolve_host(memscan_client *c, const char *hostport, struct addrinfo **ret)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC,
+		                  .ai_socktype = SOCK_STREAM,
+		                  .ai_flags = AI_NUMERICSERV };
+	char host[CLIENT_PATH_MAX];
+	const char *port;
+	int rv;
+
+	*ret = NULL;
+	if (split_hostport(hostport, host, sizeof(host), &port))
+		return MEMSCAN_OK;
+	rv = getaddrinfo(host, port, &hints, ret);
+	if (rv)
+		return client_fail(c, MEMSCAN_ERR_CONNECT, "cannot resolve %s: %s", host,
+		                   rv == EAI_SYSTEM ? strerror(errno) : gai_strerror(rv));
+	return MEMSCAN_OK;
+}
+
+/* "ADDR:PORT" or "[V6ADDR]:PORT" of AI, as `memscan trust` writes an address. */
+static int numeric_hostport(const struct addrinfo *ai, char *out, size_t out_len)
+{
+	char addr[NI_MAXHOST], port[NI_MAXSERV];
+
+	if (getnameinfo(ai->ai_addr, ai->ai_addrlen, addr, sizeof(addr), port, sizeof(port),
+	                NI_NUMERICHOST | NI_NUMERICSERV))
+		return -1;
+	snprintf(out, out_len, ai->ai_family == AF_INET6 ? "[%s]:%s" : "%s:%s", addr, port);
+	return 0;
+}
+
+/* The pin of HOSTPORT as written, else of the first of its addresses AI that has one. */
+static int find_pin(memscan_client *c, const char *path, const char *hostport, const struct addrinfo *ai)
+{
+	char addr[CLIENT_PATH_MAX];
+	int rv = keyfile_known_agent(path, hostport, c->agent_pub, c->err, sizeof(c->err));
+
+	for (; rv == -ENOENT && ai; ai = ai->ai_next)
+		if (numeric_hostport(ai, addr, sizeof(addr)) == 0 && strcmp(addr, hostport))
+			rv = keyfile_known_agent(path, addr, c->agent_pub, c->err, sizeof(c->err));
+	return rv;
+}
+
+static int no_pin(memscan_client *c, const char *path, const char *hostport)
+{
+	return client_fail(
+	    c, MEMSCAN_ERR_AUTH,
+	    "no key for %s in %s: pin the agent's key with `memscan trust %s /etc/memscan/agent.key.pub` "
+	    "(the .pub file lies next to the agent's key on its host, copy it from there; the agent's first "
+	    "log line shows its fingerprint, compare it with `memscan fingerprint`)%s",
+	    hostport, path, hostport,
+	    strncmp(hostport, "ipc://", 6) ? "; a pin made for a host name is not found when connecting "
+	                                     "by address"
+	                                   : "");
+}
+
 static int resolve_agent_key(memscan_client *c)
 {
 	char path[CLIENT_PATH_MAX], hostport[CLIENT_PATH_MAX];
+	struct addrinfo *ai = NULL;
 	int rv;
 
 	c->have_agent_pub = 0;
+	if (url_hostport(c->url, hostport, sizeof(hostport)))
+		return client_fail(c, MEMSCAN_ERR_INVALID_ARG, "%s: not an agent address", c->url);
+	rv = resolve_host(c, hostport, &ai);
+	if (rv != MEMSCAN_OK)
+		return rv;
 	if (c->have_pinned) {
 		memcpy(c->agent_pub, c->pinned_pub, KEYFILE_KEY_LEN);
 		c->have_agent_pub = 1;
-		return MEMSCAN_OK;
-	}
-	if (c->known_agents)
-		snprintf(path, sizeof(path), "%s", c->known_agents);
-	else if (keyfile_default_known_agents(path, sizeof(path)) < 0)
-		return client_fail(c, MEMSCAN_ERR_AUTH,
-		                   "no agent key pinned and no known_agents file (HOME unset?)");
-	if (url_hostport(c->url, hostport, sizeof(hostport)))
-		return client_fail(c, MEMSCAN_ERR_INVALID_ARG, "%s: not an agent address", c->url);
-	rv = keyfile_known_agent(path, hostport, c->agent_pub, c->err, sizeof(c->err));
-	if (rv == -ENOENT)
-		return client_fail(c, MEMSCAN_ERR_AUTH,
-		                   "no key for %s in %s: pin the agent's key with `memscan trust %s KEY` "
-		                   "(the agent prints its fingerprint when it starts)",
-		                   hostport, path, hostport);
-	if (rv < 0)
-		return client_key_err(rv);
-	c->have_agent_pub = 1;
-	return MEMSCAN_OK;
+		rv = MEMSCAN_OK;
+	} else if (c->known_agents || keyfile_default_known_agents(path, sizeof(path)) == 0) {
+		if (c->known_agents)
+			snprintf(path, sizeof(path), "%s", c->known_agents);
+		rv = find_pin(c, path, hostport, ai);
+		if (rv == -ENOENT)
+			rv = no_pin(c, path, hostport);
+		else if (rv < 0)
+			rv = client_key_err(rv);
+		else
+			c->have_agent_pub = 1;
+	} else
+		rv = client_fail(c, MEMSCAN_ERR_AUTH,
+		                 "no agent key pinned and no known_agents file (HOME unset?)");
+	if (ai)
+		freeaddrinfo(ai);
+	return rv;
 }
 
 /* Pipe notifications run on nng's threads: they only flag the connection as lost. */
@@ -222,12 +307,20 @@ static int hello(memscan_client *c)
 
 static int dial(memscan_client *c)
 {
+	char where[CLIENT_PATH_MAX];
 	int rv = nng_dial(c->sock, c->url, NULL, 0);
 
-	if (rv)
-		return client_fail(c, MEMSCAN_ERR_CONNECT, "cannot connect to the agent at %s: %s", c->url,
-		                   nng_strerror(rv));
-	return MEMSCAN_OK;
+	if (!rv)
+		return MEMSCAN_OK;
+	if (url_hostport(c->url, where, sizeof(where)))
+		snprintf(where, sizeof(where), "%s", c->url);
+	if (rv == NNG_ECONNREFUSED || (rv == NNG_ENOENT && !strncmp(c->url, "ipc://", 6)))
+		return client_fail(c, MEMSCAN_ERR_CONNECT,
+		                   "connection refused: is memscan-agent running on %s?", where);
+	if (rv == NNG_ETIMEDOUT)
+		return client_fail(c, MEMSCAN_ERR_TIMEOUT, "connecting to %s timed out", where);
+	return client_fail(c, MEMSCAN_ERR_CONNECT, "cannot connect to the agent at %s: %s", where,
+	                   nng_strerror(rv));
 }
 
 /* Drops any connection, then connects to URL, handshakes and says Hello. */
@@ -314,6 +407,79 @@ int client_ensure_session(memscan_client *c)
 		                   "agent at %s: the session holding the snapshot ended", c->url);
 	}
 	return reconnect(c);
+}
+
+/* ---- keyscan: the agent's key before any handshake ---- */
+
+/* Sends a keyscan request on the dialed socket and reads the agent's answer into PUB. */
+static int keyscan_exchange(memscan_client *c, uint8_t pub[KEYFILE_KEY_LEN])
+{
+	uint8_t frame[CHAN_KEYSCAN_LEN];
+	nng_msg *msg = NULL;
+	int rv;
+
+	chan_keyscan_request(frame);
+	if (nng_msg_alloc(&msg, 0) || nng_msg_append(msg, frame, sizeof(frame))) {
+		nng_msg_free(msg);
+		return client_fail(c, MEMSCAN_ERR_NO_MEMORY, "out of memory");
+	}
+	rv = client_send_frame(c, msg, "sending the keyscan request");
+	if (rv != MEMSCAN_OK)
+		return rv;
+	rv = client_sock_recv(c, &msg);
+	if (rv == NNG_ETIMEDOUT)
+		return client_fail(c, MEMSCAN_ERR_TIMEOUT,
+		                   "agent at %s did not answer the keyscan within %d ms", c->url,
+		                   c->timeout_ms);
+	if (rv)
+		return client_fail(
+		    c, MEMSCAN_ERR_PROTOCOL,
+		    "agent at %s closed the connection instead of telling its key: keyscan is "
+		    "off there (memscan-agent --no-keyscan), over its rate, or the agent predates "
+		    "it; copy its .pub file (/etc/memscan/agent.key.pub) from its host instead",
+		    c->url);
+	rv = chan_agent_key_read(nng_msg_body(msg), nng_msg_len(msg), pub);
+	nng_msg_free(msg);
+	if (rv)
+		return client_fail(c, MEMSCAN_ERR_PROTOCOL,
+		                   "agent at %s answered the keyscan with a malformed key", c->url);
+	return MEMSCAN_OK;
+}
+
+int memscan_client_keyscan(memscan_client *c, const char *url, char *ret_line, size_t line_len,
+                           char ret_fingerprint[MEMSCAN_FINGERPRINT_LEN])
+{
+	char hostport[CLIENT_PATH_MAX];
+	uint8_t pub[KEYFILE_KEY_LEN];
+	struct addrinfo *ai = NULL;
+	int r;
+
+	if (ret_line && line_len)
+		ret_line[0] = '\0';
+	if (ret_fingerprint)
+		ret_fingerprint[0] = '\0';
+	if (!c || !url || !ret_line || line_len < MEMSCAN_KEY_LINE_LEN || !ret_fingerprint)
+		return MEMSCAN_ERR_INVALID_ARG;
+	client_lock(c);
+	client_drop(c);
+	r = set_url(c, url);
+	if (r == MEMSCAN_OK && url_hostport(c->url, hostport, sizeof(hostport)) == 0)
+		r = resolve_host(c, hostport, &ai);
+	if (ai)
+		freeaddrinfo(ai);
+	if (r == MEMSCAN_OK)
+		r = open_socket(c);
+	if (r == MEMSCAN_OK)
+		r = dial(c);
+	if (r == MEMSCAN_OK)
+		r = keyscan_exchange(c, pub);
+	client_drop(c);
+	if (r == MEMSCAN_OK) {
+		keyfile_format_public(pub, ret_line, line_len);
+		keyfile_fingerprint(pub, ret_fingerprint);
+	}
+	client_unlock(c);
+	return r;
 }
 
 /* ---- calls in a live session ---- */

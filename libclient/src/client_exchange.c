@@ -14,8 +14,10 @@ static int transport_fail(memscan_client *c, int rv, const char *what)
 {
 	int code = rv == NNG_ETIMEDOUT ? MEMSCAN_ERR_TIMEOUT : MEMSCAN_ERR_CONNECT;
 
-	client_fail(c, code, "agent at %s: %s: %s", c->url, what,
-	            rv == NNG_ETIMEDOUT ? "no answer in time" : nng_strerror(rv));
+	if (rv == NNG_ETIMEDOUT)
+		client_fail(c, code, "agent at %s: %s: no answer within %d ms", c->url, what, c->timeout_ms);
+	else
+		client_fail(c, code, "agent at %s: %s: %s", c->url, what, nng_strerror(rv));
 	client_drop(c);
 	return code;
 }

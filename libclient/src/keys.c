@@ -27,6 +27,8 @@ int client_key_err(int r)
 		return MEMSCAN_ERR_NOT_FOUND;
 	case -ENOMEM:
 		return MEMSCAN_ERR_NO_MEMORY;
+	case -EKEYREJECTED: /* a different key is pinned for that agent */
+		return MEMSCAN_ERR_AUTH;
 	default:
 		return MEMSCAN_ERR_IO;
 	}
@@ -74,8 +76,32 @@ int memscan_key_fingerprint(const char *path, char ret_fingerprint[MEMSCAN_FINGE
 	return client_key_err(r);
 }
 
-int memscan_key_trust(const char *known_agents, const char *hostport, const char *public_line,
-                      char ret_fingerprint[MEMSCAN_FINGERPRINT_LEN], char *err, size_t err_len)
+/* Refuses to replace a pin of HOSTPORT in PATH by a different key unless REPLACE: -EKEYREJECTED
+ * naming both fingerprints. Pinning the same key again is fine. */
+static int check_replace(const char *path, const char *hostport, const uint8_t pub[KEYFILE_KEY_LEN],
+                         int replace, char *err, size_t err_len)
+{
+	char old_fp[MEMSCAN_FINGERPRINT_LEN], new_fp[MEMSCAN_FINGERPRINT_LEN];
+	uint8_t old[KEYFILE_KEY_LEN];
+	int r = keyfile_known_agent(path, hostport, old, NULL, 0);
+
+	if (r == -ENOENT || (r == 0 && (replace || sodium_memcmp(old, pub, KEYFILE_KEY_LEN) == 0)))
+		return 0;
+	if (r != 0) /* let the rewrite report what is wrong with the file */
+		return 0;
+	keyfile_fingerprint(old, old_fp);
+	keyfile_fingerprint(pub, new_fp);
+	if (err && err_len)
+		snprintf(err, err_len,
+		         "%s is pinned to a different key in %s: pinned %s, given %s; if the agent's key "
+		         "really changed (check its fingerprint on the agent's host), run 'memscan trust "
+		         "--replace'",
+		         hostport, path, old_fp, new_fp);
+	return -EKEYREJECTED;
+}
+
+static int key_trust(const char *known_agents, const char *hostport, const char *public_line, int replace,
+                     char ret_fingerprint[MEMSCAN_FINGERPRINT_LEN], char *err, size_t err_len)
 {
 	char path[4096];
 	uint8_t pub[KEYFILE_KEY_LEN];
@@ -99,10 +125,24 @@ int memscan_key_trust(const char *known_agents, const char *hostport, const char
 		}
 		known_agents = path;
 	}
-	r = keyfile_trust_agent(known_agents, hostport, pub, err, err_len);
+	r = check_replace(known_agents, hostport, pub, replace, err, err_len);
+	if (r == 0)
+		r = keyfile_trust_agent(known_agents, hostport, pub, err, err_len);
 	if (r == 0)
 		keyfile_fingerprint(pub, ret_fingerprint);
 	return client_key_err(r);
+}
+
+int memscan_key_trust(const char *known_agents, const char *hostport, const char *public_line,
+                      char ret_fingerprint[MEMSCAN_FINGERPRINT_LEN], char *err, size_t err_len)
+{
+	return key_trust(known_agents, hostport, public_line, 0, ret_fingerprint, err, err_len);
+}
+
+int memscan_key_trust_replace(const char *known_agents, const char *hostport, const char *public_line,
+                              char ret_fingerprint[MEMSCAN_FINGERPRINT_LEN], char *err, size_t err_len)
+{
+	return key_trust(known_agents, hostport, public_line, 1, ret_fingerprint, err, err_len);
 }
 
 int memscan_key_default_identity(char *out, size_t out_len)

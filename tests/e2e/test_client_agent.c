@@ -965,6 +965,7 @@ static void test_timeout_then_new_session(void **state)
 	t0 = now_ms();
 	assert_int_equal(memscan_client_list_regions(c, e->fx.pid, NULL, &list), MEMSCAN_ERR_TIMEOUT);
 	assert_true(now_ms() - t0 < 3000);
+	assert_non_null(strstr(memscan_client_last_error(c), "no answer within 300 ms")); /* time waited */
 	assert_int_equal(kill(a.pid, SIGCONT), 0);
 	assert_int_equal(memscan_client_set_timeout_ms(c, CLIENT_TIMEOUT_MS), MEMSCAN_OK);
 	assert_call(c, memscan_client_list_regions(c, e->fx.pid, NULL, &list), MEMSCAN_OK);

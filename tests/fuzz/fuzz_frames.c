@@ -195,7 +195,7 @@ static void fuzz_open(const uint8_t *data, size_t size)
 	int type = chan_frame_type(data, size);
 
 	FUZZ_CHECK(copy && pt);
-	FUZZ_CHECK(type == -1 || (type >= CHAN_TYPE_HS1 && type <= CHAN_TYPE_DATA));
+	FUZZ_CHECK(type == -1 || (type >= CHAN_TYPE_HS1 && type <= CHAN_TYPE_AGENT_KEY));
 	if (type == CHAN_TYPE_DATA && size >= CHAN_DATA_OVERHEAD &&
 	    le64(data + CHAN_HEADER_LEN) == FUZZ_SESSION_ID && le64(data + CHAN_HEADER_LEN + 8) == 0)
 		frames_decrypted++;

@@ -268,13 +268,35 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_key_fingerprint(const char *path,
                                                           char ret_fingerprint[MEMSCAN_FINGERPRINT_LEN],
                                                           char *err, size_t err_len);
 /* Pins PUBLIC_LINE ("memscan-x25519 BASE64 [comment]") as the key of the agent at HOSTPORT
- * ("host:port", "[v6]:port") in KNOWN_AGENTS (NULL = the default file), replacing an older pin. */
+ * ("host:port", "[v6]:port" or "ipc:///path") in KNOWN_AGENTS (NULL = the default file). Pinning
+ * the key already pinned there succeeds; a different key already pinned there is never replaced:
+ * AUTH, with ERR naming both fingerprints (use memscan_key_trust_replace once the change is checked). */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_key_trust(const char *known_agents, const char *hostport,
                                                     const char *public_line,
                                                     char ret_fingerprint[MEMSCAN_FINGERPRINT_LEN], char *err,
                                                     size_t err_len);
+/* memscan_key_trust that replaces whatever key is pinned for HOSTPORT (`memscan trust --replace`). */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_key_trust_replace(const char *known_agents, const char *hostport,
+                                                            const char *public_line,
+                                                            char ret_fingerprint[MEMSCAN_FINGERPRINT_LEN],
+                                                            char *err, size_t err_len);
 /* The default identity file: $XDG_CONFIG_HOME/memscan/id_x25519 or ~/.config/memscan/id_x25519. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_key_default_identity(char *out, size_t out_len);
+
+/* "memscan-x25519 " + 44 base64 characters + NUL: the room memscan_client_keyscan needs. */
+#define MEMSCAN_KEY_LINE_LEN 60
+
+/* Keyscan: asks the agent at URL for its public key, before and without any handshake (no identity
+ * or pin needed), and writes its line "memscan-x25519 BASE64" into RET_LINE (LINE_LEN bytes, at least
+ * MEMSCAN_KEY_LINE_LEN) and its fingerprint into RET_FINGERPRINT. NOTHING AUTHENTICATES THE ANSWER:
+ * whoever sits between this client and the agent can answer with a key of their own. Show the
+ * fingerprint to a person who compares it with the one the agent printed at start before pinning the
+ * key (memscan_key_trust). Drops any connection CLIENT had; URL becomes its address (as with
+ * memscan_client_connect). Errors: CONNECT (unresolvable, refused), TIMEOUT, PROTOCOL (the agent
+ * closed the connection: keyscan off, over its rate, or an agent without keyscan). */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_keyscan(memscan_client *client, const char *url,
+                                                         char *ret_line, size_t line_len,
+                                                         char ret_fingerprint[MEMSCAN_FINGERPRINT_LEN]);
 
 /* Pointer scan of PID on the agent (memscan_pointer_search over a snapshot of its readable regions that
  * the agent takes, indexes and drops, charged to its budgets): only the chains come back, into a new

@@ -127,6 +127,18 @@ static void test_known_agents_bad_hostport(void **state)
 	                 0);
 	assert_int_equal(keyfile_known_agent(path, "agent.example.org:65535", got, err, sizeof(err)), 0);
 	assert_memory_equal(got, ms_pubs[0], KEYFILE_KEY_LEN);
+	/* an agent's local socket is pinned by its ipc:/// URL; "ipc://" alone or relative names are not */
+	assert_int_equal(
+	    keyfile_trust_agent(path, "ipc:///run/memscan/agent.sock", ms_pubs[1], err, sizeof(err)), 0);
+	assert_int_equal(keyfile_known_agent(path, "ipc:///run/memscan/agent.sock", got, err, sizeof(err)),
+	                 0);
+	assert_memory_equal(got, ms_pubs[1], KEYFILE_KEY_LEN);
+	assert_int_equal(keyfile_known_agent(path, "ipc:///run/memscan/other.sock", got, err, sizeof(err)),
+	                 -ENOENT);
+	assert_int_equal(keyfile_trust_agent(path, "ipc:///", ms_pubs[1], err, sizeof(err)), -EINVAL);
+	assert_int_equal(keyfile_trust_agent(path, "ipc://agent.sock", ms_pubs[1], err, sizeof(err)),
+	                 -EINVAL);
+	assert_int_equal(keyfile_trust_agent(path, "ipc:///a b", ms_pubs[1], err, sizeof(err)), -EINVAL);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, ms_scratch_teardown)

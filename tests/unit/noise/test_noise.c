@@ -319,6 +319,29 @@ static void test_chan_handshake_refusals(void **state)
 	pair_free(&p);
 }
 
+/* Keyscan frames: the request is the header alone, the answer the header and the key, exactly. */
+static void test_chan_keyscan_frames(void **state)
+{
+	uint8_t req[CHAN_KEYSCAN_LEN], ans[CHAN_AGENT_KEY_LEN + 1], pub[NOISE_KEY_LEN], got[NOISE_KEY_LEN];
+
+	(void)state;
+	memset(pub, 0x5a, sizeof(pub));
+	chan_keyscan_request(req);
+	assert_true(chan_is_keyscan(req, sizeof(req)));
+	assert_false(chan_is_keyscan(req, sizeof(req) - 1));
+	chan_agent_key_write(pub, ans);
+	assert_false(chan_is_keyscan(ans, CHAN_AGENT_KEY_LEN)); /* the answer is no request */
+	assert_false(chan_is_keyscan(ans, CHAN_KEYSCAN_LEN));
+	assert_int_equal(chan_agent_key_read(ans, CHAN_AGENT_KEY_LEN, got), 0);
+	assert_memory_equal(got, pub, sizeof(pub));
+	assert_int_equal(chan_agent_key_read(ans, CHAN_AGENT_KEY_LEN - 1, got), -1);
+	assert_int_equal(chan_agent_key_read(ans, CHAN_AGENT_KEY_LEN + 1, got), -1);
+	ans[1] = CHAN_TYPE_HS2;
+	assert_int_equal(chan_agent_key_read(ans, CHAN_AGENT_KEY_LEN, got), -1);
+	req[3] = 1;
+	assert_false(chan_is_keyscan(req, sizeof(req)));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -328,6 +351,7 @@ int main(void)
 		cmocka_unit_test(test_chan_claim_then_open),
 		cmocka_unit_test(test_chan_rejects_every_mangled_frame),
 		cmocka_unit_test(test_chan_handshake_refusals),
+		cmocka_unit_test(test_chan_keyscan_frames),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
