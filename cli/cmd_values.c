@@ -214,8 +214,9 @@ int cmd_scan_values(const struct cli_opts *o)
 	if (ret == CLI_OK)
 		ret = cli_value_regions(&t, &o->filter, &r);
 	if (ret == CLI_OK) {
-		/* with -o, --max bounds the set; printed, it bounds what is shown */
-		sopts.max_candidates = o->output ? o->max : 0;
+		/* with -o, --max bounds the set; printed, it bounds what is shown, so that many matches
+		 * are no failure: the scan may then find up to the largest set */
+		sopts.max_candidates = o->output ? o->max : o->max ? MEMSCAN_VALUE_SET_MAX : 0;
 		err = cli_vset_scan(&t, &r, &q, &sopts, &set);
 		ret = err == MEMSCAN_OK ? scan_output(o, &set)
 		                        : set_err(&t, err, sopts.max_candidates, "scanning");

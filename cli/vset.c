@@ -23,8 +23,20 @@ int cli_vset_scan(struct cli_target *t, const struct cli_vregions *r, const stru
 	return memscan_value_scan(t->proc, r->list, q->value, opts, &ret->local);
 }
 
+uint64_t cli_vset_narrow_max(const struct cli_vset *set)
+{
+	uint64_t n = cli_vset_count(set);
+
+	/* a narrowing keeps at most the set's own candidates (an unknown set's slots) */
+	if (n < MEMSCAN_VALUE_SET_MAX_DEFAULT)
+		return MEMSCAN_VALUE_SET_MAX_DEFAULT;
+	return n < MEMSCAN_VALUE_SET_MAX ? n : MEMSCAN_VALUE_SET_MAX;
+}
+
 int cli_vset_narrow(const struct cli_vset *set, const struct cli_vpred *p, uint64_t max, struct cli_vset *ret)
 {
+	if (!max)
+		max = cli_vset_narrow_max(set);
 	if (set->remote.id)
 		return cli_vset_remote_narrow(set, p, max, ret);
 	memset(ret, 0, sizeof(*ret));
