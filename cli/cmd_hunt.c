@@ -18,9 +18,10 @@
 #include "vout.h"
 #include "vset.h"
 
-#define HUNT_UNDO     8    /* sets kept for undo (an unknown-value set holds a copy of the regions) */
-#define HUNT_LINE_MAX 4096 /* longest input line and its end; a longer one is refused whole */
-#define HUNT_HISTORY  500  /* lines of line-editing history */
+#define HUNT_UNDO     8 /* sets kept for undo (an unknown-value set holds a copy of the regions) */
+#define HUNT_UNDO_MEM ((uint64_t)1 << 30) /* default bytes the kept sets may take together */
+#define HUNT_LINE_MAX 4096                /* longest input line and its end; a longer one is refused whole */
+#define HUNT_HISTORY  500                 /* lines of line-editing history */
 
 /* One hunting session. */
 struct hunt {
@@ -29,9 +30,11 @@ struct hunt {
 	memscan_value_type type;
 	struct cli_vset steps[HUNT_UNDO]; /* steps[n - 1] is the current set */
 	int n;
-	int done;     /* quit, end of input, or the process went away */
-	int ret;      /* the exit status: CLI_OK unless the process went away */
-	EditLine *el; /* NULL when stdin is not a terminal: plain lines, no prompt */
+	uint64_t undo_memory; /* bytes the kept sets may take together */
+	int trimmed;          /* said that the history was trimmed for memory */
+	int done;             /* quit, end of input, or the process went away */
+	int ret;              /* the exit status: CLI_OK unless the process went away */
+	EditLine *el;         /* NULL when stdin is not a terminal: plain lines, no prompt */
 	History *history;
 	char prompt[64];
 };
@@ -41,15 +44,45 @@ static struct cli_vset *current(struct hunt *h)
 	return h->n ? &h->steps[h->n - 1] : NULL;
 }
 
-/* Makes SET the current step, dropping the oldest when HUNT_UNDO are kept. */
+/* Bytes SET takes in this process: an exact set's addresses and two values a candidate, an
+ * unknown-value set's copy (at most a value a slot). A set an agent holds is bounded by its budget. */
+static uint64_t set_bytes(const struct cli_vset *set)
+{
+	uint64_t width = cli_vset_width(set);
+
+	if (set->remote.id)
+		return 0;
+	return cli_vset_count(set) * (cli_vset_is_unknown(set) ? width : 8 + 2 * width);
+}
+
+static void drop_oldest(struct hunt *h)
+{
+	cli_vset_free(&h->steps[0]);
+	memmove(&h->steps[0], &h->steps[1], (size_t)(h->n - 1) * sizeof(h->steps[0]));
+	h->n--;
+}
+
+/* Makes SET the current step, dropping the oldest while HUNT_UNDO are kept or the kept sets take
+ * more than --undo-memory together (the current step is always kept). */
 static void push(struct hunt *h, struct cli_vset *set)
 {
-	if (h->n == HUNT_UNDO) {
-		cli_vset_free(&h->steps[0]);
-		memmove(&h->steps[0], &h->steps[1], (HUNT_UNDO - 1) * sizeof(h->steps[0]));
-		h->n--;
-	}
+	uint64_t total = set_bytes(set);
+
+	if (h->n == HUNT_UNDO)
+		drop_oldest(h);
 	h->steps[h->n++] = *set;
+	for (int i = 0; i < h->n - 1; i++)
+		total += set_bytes(&h->steps[i]);
+	if (h->n == 1 || total <= h->undo_memory)
+		return;
+	while (h->n > 1 && total > h->undo_memory) {
+		total -= set_bytes(&h->steps[0]);
+		drop_oldest(h);
+	}
+	if (!h->trimmed) /* once a session */
+		cli_err("undo history trimmed to %d step%s (memory: see --undo-memory)", h->n,
+		        h->n == 1 ? "" : "s");
+	h->trimmed = 1;
 }
 
 static void drop_all(struct hunt *h)
@@ -422,7 +455,8 @@ static int hunt_run(struct hunt *h)
 
 int cmd_hunt(int argc, char **argv)
 {
-	const uint32_t allowed = OPT_BIT(OPT_TYPE) | OPT_BIT(OPT_ALIGN) | OPTS_FILTER;
+	const uint32_t allowed =
+	    OPT_BIT(OPT_TYPE) | OPT_BIT(OPT_ALIGN) | OPT_BIT(OPT_UNDO_MEMORY) | OPTS_FILTER;
 	struct hunt h = { 0 };
 	struct cli_opts o;
 	int ret, done;
@@ -435,6 +469,7 @@ int cmd_hunt(int argc, char **argv)
 		return CLI_USAGE;
 	}
 	h.o = &o;
+	h.undo_memory = o.undo_memory ? o.undo_memory : HUNT_UNDO_MEM;
 	h.type = MEMSCAN_VALUE_I32;
 	if (o.type && cli_value_type(o.type, &h.type) != CLI_OK)
 		return CLI_USAGE;

@@ -113,11 +113,13 @@ static const struct cli_cmd commands[] = {
 	  "set file is only deleted. Prints 'released SET'.\n"
 	  "  --identity FILE   the key that made the set (default ~/.config/memscan/id_x25519)\n" },
 	{ "hunt", cmd_hunt, "find a value interactively: scan, then narrow step by step",
-	  "usage: memscan hunt PID [--type TYPE] [--align N] [FILTERS]\n"
+	  "usage: memscan hunt PID [--type TYPE] [--align N] [--undo-memory SIZE] [FILTERS]\n"
 	  "\n"
 	  "A prompt holding one candidate set in memory (type i32 unless --type). Reads commands from\n"
 	  "stdin: with line editing and history on a terminal, plain lines otherwise (no prompt). Prints\n"
 	  "the number of candidates after each step. Ctrl-C cancels the running step, not the session.\n"
+	  "  --undo-memory SIZE  the most the undo history's sets may take together (default 1G):\n"
+	  "                      the oldest steps are dropped past it, never the current one\n"
 	  "Commands:\n" HUNT_COMMANDS_HELP FILTER_HELP },
 	{ "snapshot", cmd_snapshot, "save the memory of a process to a file",
 	  "usage: memscan snapshot PID -o FILE [--read-absent] [--quiet] [FILTERS]\n"

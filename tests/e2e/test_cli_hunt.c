@@ -218,6 +218,37 @@ static void test_hunt_refusals(void **state)
 	free(err);
 }
 
+/* Past --undo-memory the oldest steps are dropped, said once, and undo then has less to go back to:
+ * a u8 snapshot of the arena (1 byte a slot), then two '=' (10 bytes a candidate each) in 12 bytes
+ * an arena byte keep only the last step. */
+static void test_hunt_undo_memory(void **state)
+{
+	ms_fixture *f = *state;
+	char budget[32], got[256];
+	const char *argv[] = { "hunt",         ms_fixture_pid_str(f), "--type", "u8", "--range",
+		               arena_range(f), "--undo-memory",       budget,   NULL };
+	ms_session s;
+	char *err;
+
+	snprintf(budget, sizeof(budget), "%llu", (unsigned long long)f->arena_len * 12);
+	assert_int_equal(ms_session_start(&s, argv), 0);
+	ms_session_send(&s, "snapshot");
+	ms_session_line(&s, got, sizeof(got));
+	assert_non_null(strstr(got, "slots of u8 remembered"));
+	ms_session_send(&s, "=");
+	ms_session_line(&s, got, sizeof(got));
+	assert_true(strtoull(got, NULL, 10) > f->arena_len / 2);
+	ms_session_send(&s, "=");
+	ms_session_line(&s, got, sizeof(got));
+	ms_session_send(&s, "=");
+	ms_session_line(&s, got, sizeof(got));
+	step(&s, "undo", "no candidates: type a value to scan for, or 'snapshot'");
+	assert_int_equal(ms_session_end(&s, &err), 0);
+	assert_non_null(strstr(err, "undo history trimmed to 1 step (memory"));
+	assert_null(strstr(strstr(err, "trimmed") + 1, "trimmed")); /* said once */
+	free(err);
+}
+
 /* Waits until the CLI of S blocks reading its stdin (/proc/PID/syscall names read), at most 10 s. */
 static void wait_for_prompt(const ms_session *s)
 {
@@ -272,6 +303,7 @@ int main(void)
 		cmocka_unit_test(test_hunt_target_exits),
 		cmocka_unit_test(test_hunt_exits_before_scan),
 		cmocka_unit_test(test_hunt_refusals),
+		cmocka_unit_test(test_hunt_undo_memory),
 		cmocka_unit_test(test_hunt_signals),
 	};
 
