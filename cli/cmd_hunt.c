@@ -455,8 +455,8 @@ static int hunt_run(struct hunt *h)
 
 int cmd_hunt(int argc, char **argv)
 {
-	const uint32_t allowed =
-	    OPT_BIT(OPT_TYPE) | OPT_BIT(OPT_ALIGN) | OPT_BIT(OPT_UNDO_MEMORY) | OPTS_FILTER;
+	const uint32_t allowed = OPT_BIT(OPT_TYPE) | OPT_BIT(OPT_ALIGN) | OPT_BIT(OPT_UNDO_MEMORY) |
+	                         OPT_BIT(OPT_QUIET) | OPTS_FILTER;
 	struct hunt h = { 0 };
 	struct cli_opts o;
 	int ret, done;

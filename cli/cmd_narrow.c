@@ -235,13 +235,14 @@ int cmd_narrow(int argc, char **argv)
 {
 	return set_cmd(argc, argv, "narrow",
 	               OPT_BIT(OPT_PRED) | OPT_BIT(OPT_OUTPUT) | OPT_BIT(OPT_JSON) | OPT_BIT(OPT_MAX) |
-	                   OPT_BIT(OPT_IDENTITY),
+	                   OPT_BIT(OPT_IDENTITY) | OPT_BIT(OPT_QUIET),
 	               narrow_run);
 }
 
 int cmd_matches(int argc, char **argv)
 {
-	return set_cmd(argc, argv, "matches", OPT_BIT(OPT_JSON) | OPT_BIT(OPT_MAX) | OPT_BIT(OPT_IDENTITY),
+	return set_cmd(argc, argv, "matches",
+	               OPT_BIT(OPT_JSON) | OPT_BIT(OPT_MAX) | OPT_BIT(OPT_IDENTITY) | OPT_BIT(OPT_QUIET),
 	               matches_run);
 }
 
