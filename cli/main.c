@@ -76,7 +76,7 @@ static const struct cli_cmd commands[] = {
 	  "  --align N           candidates at multiples of N (default: the type's size; str: 1)\n"
 	  "  --epsilon E         floats: match within E of V (default: V's written precision)\n"
 	  "  --utf16             str: look for the UTF-16LE form of V\n"
-	  "  --max N             print at most N, however many match; with -o: fail if more than N\n"
+	  "  --max N             print the first N, however many match; with -o: fail if more than N\n"
 	  "                      match (default limit 16777216)\n"
 	  "  -o, --output SET    save the candidates to the set file SET (replaced atomically) and print\n"
 	  "                      'N candidates of TYPE in PID P saved to SET'\n"
