@@ -18,8 +18,8 @@ uint64_t agent_random_id(void)
 
 /* "64 MiB (67108864 bytes) exceed WHAT (12 MiB of 1 GiB in use; DO or raise KEY in agent.conf or
  * --KEY-with-dashes)": sizes for people, with the exact request, and the setting that raises it. */
-static void budget_msg(char *msg, size_t msg_len, uint64_t bytes, uint64_t used, uint64_t budget,
-                       const char *what, const char *todo, const char *key)
+void agent_budget_msg(char *msg, size_t msg_len, uint64_t bytes, uint64_t used, uint64_t budget,
+                      const char *what, const char *todo, const char *key)
 {
 	char b[32], u[32], t[32], flag[32];
 
@@ -38,8 +38,8 @@ static int agent_global_over(const agent *ag, uint64_t bytes, char *msg, size_t 
 {
 	if (bytes <= ag->cfg.global_budget - ag->global_used)
 		return 0;
-	budget_msg(msg, msg_len, bytes, ag->global_used, ag->cfg.global_budget, "the agent's memory budget",
-	           "retry later", "global_budget");
+	agent_budget_msg(msg, msg_len, bytes, ag->global_used, ag->cfg.global_budget,
+	                 "the agent's memory budget", "retry later", "global_budget");
 	return 1;
 }
 
@@ -49,8 +49,8 @@ int agent_budget_reserve(agent *ag, agent_session *s, uint64_t bytes, char *msg,
 
 	pthread_mutex_lock(&ag->budget_lock);
 	if (bytes > ag->cfg.session_budget - s->budget_used || s->budget_used > ag->cfg.session_budget) {
-		budget_msg(msg, msg_len, bytes, s->budget_used, ag->cfg.session_budget,
-		           "this session's memory budget", "release snapshots", "session_budget");
+		agent_budget_msg(msg, msg_len, bytes, s->budget_used, ag->cfg.session_budget,
+		                 "this session's memory budget", "release snapshots", "session_budget");
 		r = -1;
 	} else if (agent_global_over(ag, bytes, msg, msg_len)) {
 		r = -1;

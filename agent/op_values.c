@@ -187,12 +187,15 @@ static int vset_parse_value(agent_req *r, memscan_value_type type, const char *t
 /* LIMIT from a scan or narrow capped at MAX: too many candidates, or the key's budget (CAPPED). */
 static int vset_limit(agent_req *r, uint64_t max, int capped)
 {
+	char size[32];
+
 	if (capped)
 		return agent_fail(r, MEMSCAN_ERR_BUSY,
 		                  "more than %llu candidates, all this key's value-set budget holds "
-		                  "(%llu bytes): release sets (memscan release SET), narrow the scan, or "
-		                  "raise the agent's --set-budget (set_budget)",
-		                  (unsigned long long)max, (unsigned long long)r->ag->cfg.set_budget);
+		                  "(%s): release sets (memscan release SET), narrow the scan, or "
+		                  "raise the agent's --set-budget (set_budget in agent.conf)",
+		                  (unsigned long long)max,
+		                  memscan_size_format(r->ag->cfg.set_budget, size, sizeof(size)));
 	return agent_fail(r, MEMSCAN_ERR_LIMIT,
 	                  "more than %llu candidates: narrow the scan (filters, a value range) or raise "
 	                  "--max",

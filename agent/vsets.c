@@ -79,14 +79,14 @@ void agent_vset_unclaim(agent *ag, agent_vset *v)
 static int vset_key_room(agent_req *r, uint64_t key_bytes, uint64_t bytes, uint64_t give_back)
 {
 	uint64_t budget = r->ag->cfg.set_budget, after = key_bytes - give_back;
+	char msg[512];
 
 	if (bytes <= budget && after <= budget - bytes)
 		return MEMSCAN_OK;
-	return agent_fail(r, MEMSCAN_ERR_BUSY,
-	                  "a value set of %llu bytes exceeds this key's value-set budget (%llu of %llu in "
-	                  "use): release sets (memscan release SET), narrow the scan (filters, --max), "
-	                  "or raise the agent's --set-budget (set_budget)",
-	                  (unsigned long long)bytes, (unsigned long long)after, (unsigned long long)budget);
+	agent_budget_msg(msg, sizeof(msg), bytes, after, budget, "this key's value-set budget",
+	                 "release sets (memscan release SET), narrow the scan (filters, --max)",
+	                 "set_budget");
+	return agent_fail(r, MEMSCAN_ERR_BUSY, "a value set of %s", msg);
 }
 
 /* Charges BYTES to R's key (giving GIVE_BACK back) and to the agent's budget; vset_lock held. */

@@ -79,6 +79,7 @@ static const struct opt_spec opt_specs[] = {
 	{ "cell", 0, 1, OPT_CELL },
 	{ "stats", 0, 0, OPT_STATS },
 	{ "quiet", 'q', 0, OPT_QUIET },
+	{ "undo-memory", 0, 1, OPT_UNDO_MEMORY },
 };
 
 #define NSPECS          (sizeof(opt_specs) / sizeof(opt_specs[0]))
@@ -384,6 +385,8 @@ static int apply_opt(struct cli_opts *o, const struct opt_spec *spec, const char
 		return CLI_OK;
 	case OPT_DURATION:
 		return cli_parse_duration(val, &o->duration_ms);
+	case OPT_UNDO_MEMORY:
+		return cli_parse_size(val, "--undo-memory", 1, UINT64_MAX, &o->undo_memory);
 	case OPT_CELL:
 		return cli_parse_size(val, "--cell", 1, 1ull << 30, &o->cell);
 	case OPT_RANGE:

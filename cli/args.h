@@ -45,6 +45,7 @@ enum cli_opt_id {
 	OPT_CELL,
 	OPT_STATS,
 	OPT_QUIET,
+	OPT_UNDO_MEMORY, /* hunt: bytes its undo history may hold */
 };
 
 #define OPT_BIT(id) (1u << (id))
@@ -85,6 +86,7 @@ struct cli_opts {
 	const char *pred_arg[2]; /* its operands (--between takes two) */
 	uint64_t duration_ms;    /* heatmap: how long to sample */
 	uint64_t cell;           /* heatmap, diff --stats: bytes per cell (a power of two) */
+	uint64_t undo_memory;    /* hunt --undo-memory: 0 = the default */
 	struct cli_filter filter;
 	const char *pos[CLI_MAX_POS];
 	int npos;

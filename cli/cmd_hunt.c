@@ -18,9 +18,10 @@
 #include "vout.h"
 #include "vset.h"
 
-#define HUNT_UNDO     8    /* sets kept for undo (an unknown-value set holds a copy of the regions) */
-#define HUNT_LINE_MAX 4096 /* longest input line; the rest of a longer one is dropped */
-#define HUNT_HISTORY  500  /* lines of line-editing history */
+#define HUNT_UNDO     8 /* sets kept for undo (an unknown-value set holds a copy of the regions) */
+#define HUNT_UNDO_MEM ((uint64_t)1 << 30) /* default bytes the kept sets may take together */
+#define HUNT_LINE_MAX 4096                /* longest input line and its end; a longer one is refused whole */
+#define HUNT_HISTORY  500                 /* lines of line-editing history */
 
 /* One hunting session. */
 struct hunt {
@@ -29,9 +30,11 @@ struct hunt {
 	memscan_value_type type;
 	struct cli_vset steps[HUNT_UNDO]; /* steps[n - 1] is the current set */
 	int n;
-	int done;     /* quit, end of input, or the process went away */
-	int ret;      /* the exit status: CLI_OK unless the process went away */
-	EditLine *el; /* NULL when stdin is not a terminal: plain lines, no prompt */
+	uint64_t undo_memory; /* bytes the kept sets may take together */
+	int trimmed;          /* said that the history was trimmed for memory */
+	int done;             /* quit, end of input, or the process went away */
+	int ret;              /* the exit status: CLI_OK unless the process went away */
+	EditLine *el;         /* NULL when stdin is not a terminal: plain lines, no prompt */
 	History *history;
 	char prompt[64];
 };
@@ -41,15 +44,45 @@ static struct cli_vset *current(struct hunt *h)
 	return h->n ? &h->steps[h->n - 1] : NULL;
 }
 
-/* Makes SET the current step, dropping the oldest when HUNT_UNDO are kept. */
+/* Bytes SET takes in this process: an exact set's addresses and two values a candidate, an
+ * unknown-value set's copy (at most a value a slot). A set an agent holds is bounded by its budget. */
+static uint64_t set_bytes(const struct cli_vset *set)
+{
+	uint64_t width = cli_vset_width(set);
+
+	if (set->remote.id)
+		return 0;
+	return cli_vset_count(set) * (cli_vset_is_unknown(set) ? width : 8 + 2 * width);
+}
+
+static void drop_oldest(struct hunt *h)
+{
+	cli_vset_free(&h->steps[0]);
+	memmove(&h->steps[0], &h->steps[1], (size_t)(h->n - 1) * sizeof(h->steps[0]));
+	h->n--;
+}
+
+/* Makes SET the current step, dropping the oldest while HUNT_UNDO are kept or the kept sets take
+ * more than --undo-memory together (the current step is always kept). */
 static void push(struct hunt *h, struct cli_vset *set)
 {
-	if (h->n == HUNT_UNDO) {
-		cli_vset_free(&h->steps[0]);
-		memmove(&h->steps[0], &h->steps[1], (HUNT_UNDO - 1) * sizeof(h->steps[0]));
-		h->n--;
-	}
+	uint64_t total = set_bytes(set);
+
+	if (h->n == HUNT_UNDO)
+		drop_oldest(h);
 	h->steps[h->n++] = *set;
+	for (int i = 0; i < h->n - 1; i++)
+		total += set_bytes(&h->steps[i]);
+	if (h->n == 1 || total <= h->undo_memory)
+		return;
+	while (h->n > 1 && total > h->undo_memory) {
+		total -= set_bytes(&h->steps[0]);
+		drop_oldest(h);
+	}
+	if (!h->trimmed) /* once a session */
+		cli_err("undo history trimmed to %d step%s (memory: see --undo-memory)", h->n,
+		        h->n == 1 ? "" : "s");
+	h->trimmed = 1;
 }
 
 static void drop_all(struct hunt *h)
@@ -108,7 +141,11 @@ static void first_scan(struct hunt *h, const char *text)
 	if (text && cli_value_parse(h->type, "value", text, NULL, &value) != CLI_OK)
 		return;
 	q.value = value;
-	if (cli_value_regions(&h->t, &h->o->filter, &r) == CLI_OK) {
+	err = cli_value_regions(&h->t, &h->o->filter, &r);
+	if (err != CLI_OK) { /* said why; the process's map is gone or unreadable: nothing to hunt */
+		h->ret = err;
+		h->done = 1;
+	} else {
 		err = cli_vset_scan(&h->t, &r, &q, &sopts, &set);
 		if (err == MEMSCAN_OK)
 			push(h, &set);
@@ -117,7 +154,8 @@ static void first_scan(struct hunt *h, const char *text)
 	}
 	memscan_region_list_free(r.list);
 	memscan_value_free(value);
-	print_count(h);
+	if (!h->done)
+		print_count(h);
 }
 
 /* A narrowing step with predicate KIND (operand TEXT for the kinds that take one). */
@@ -198,6 +236,34 @@ static void undo_step(struct hunt *h)
 	print_count(h);
 }
 
+/* snapshot: remembers every value of a number type, to compare with later. */
+static void snapshot_step(struct hunt *h)
+{
+	if (h->type == MEMSCAN_VALUE_STR) {
+		cli_err("snapshot remembers numbers, not strings: choose a number type first (e.g. 'type "
+		        "i32')");
+		return;
+	}
+	drop_all(h);
+	first_scan(h, NULL);
+}
+
+/* True (said so) if CMD is a command that takes no argument and ARG is not empty. */
+static int refuse_arg(const char *cmd, const char *arg)
+{
+	static const char *const bare[] = { "quit", "exit", "q",     "help",    "?",
+		                            "list", "undo", "reset", "snapshot" };
+
+	if (!*arg)
+		return 0;
+	for (size_t i = 0; i < sizeof(bare) / sizeof(bare[0]); i++)
+		if (!strcmp(cmd, bare[i])) {
+			cli_err("%s takes no argument (to look for the text, type 'value %s ...')", cmd, cmd);
+			return 1;
+		}
+	return 0;
+}
+
 /* The command CMD with the rest of the line ARG (both trimmed). Returns 1 if it was one. */
 static int run_command(struct hunt *h, const char *cmd, const char *arg)
 {
@@ -214,6 +280,8 @@ static int run_command(struct hunt *h, const char *cmd, const char *arg)
 			narrow_step(h, preds[i].kind, NULL);
 			return 1;
 		}
+	if (refuse_arg(cmd, arg))
+		return 1;
 	if (!strcmp(cmd, "quit") || !strcmp(cmd, "exit") || !strcmp(cmd, "q"))
 		h->done = 1;
 	else if (!strcmp(cmd, "help") || !strcmp(cmd, "?"))
@@ -227,10 +295,9 @@ static int run_command(struct hunt *h, const char *cmd, const char *arg)
 	else if (!strcmp(cmd, "reset")) {
 		drop_all(h);
 		print_count(h);
-	} else if (!strcmp(cmd, "snapshot") && !*arg) {
-		drop_all(h);
-		first_scan(h, NULL);
-	} else
+	} else if (!strcmp(cmd, "snapshot"))
+		snapshot_step(h);
+	else
 		return 0;
 	return 1;
 }
@@ -319,6 +386,13 @@ static void input_close(struct hunt *h)
 		history_end(h->history);
 }
 
+/* Refuses a line longer than BUF holds: BUF becomes an empty line. */
+static void too_long(char *buf, size_t size)
+{
+	cli_err("line too long (at most %zu bytes): ignored", size - 2);
+	buf[0] = '\0';
+}
+
 /* The next line into BUF; 0 at the end of input. A Ctrl-C at the prompt gives an empty line. */
 static int input_line(struct hunt *h, char *buf, size_t size)
 {
@@ -335,15 +409,20 @@ static int input_line(struct hunt *h, char *buf, size_t size)
 			buf[0] = '\0';
 			return 1;
 		}
-		if (!strchr(buf, '\n')) /* too long: drop the rest of the line */
+		if (!strchr(buf, '\n') && strlen(buf) == size - 1) { /* too long: refused whole */
 			while ((c = getchar()) != EOF && c != '\n')
 				;
+			too_long(buf, size);
+		}
 		return 1;
 	}
 	line = el_gets(h->el, &count);
 	if (!line)
 		return cli_cancelled() ? (buf[0] = '\0', fputc('\n', stdout), 1) : 0;
-	snprintf(buf, size, "%s", line);
+	if (strlen(line) >= size) /* el_gets's line ends with its newline */
+		too_long(buf, size);
+	else
+		snprintf(buf, size, "%s", line);
 	if (strspn(line, " \t\n") < strlen(line))
 		history(h->history, &ev, H_ENTER, line);
 	return 1;
@@ -376,7 +455,8 @@ static int hunt_run(struct hunt *h)
 
 int cmd_hunt(int argc, char **argv)
 {
-	const uint32_t allowed = OPT_BIT(OPT_TYPE) | OPT_BIT(OPT_ALIGN) | OPTS_FILTER;
+	const uint32_t allowed = OPT_BIT(OPT_TYPE) | OPT_BIT(OPT_ALIGN) | OPT_BIT(OPT_UNDO_MEMORY) |
+	                         OPT_BIT(OPT_QUIET) | OPTS_FILTER;
 	struct hunt h = { 0 };
 	struct cli_opts o;
 	int ret, done;
@@ -389,6 +469,7 @@ int cmd_hunt(int argc, char **argv)
 		return CLI_USAGE;
 	}
 	h.o = &o;
+	h.undo_memory = o.undo_memory ? o.undo_memory : HUNT_UNDO_MEM;
 	h.type = MEMSCAN_VALUE_I32;
 	if (o.type && cli_value_type(o.type, &h.type) != CLI_OK)
 		return CLI_USAGE;

@@ -122,7 +122,7 @@ static int narrow_err(const struct cli_vset *set, const struct cli_vpred *p, int
 	if (err == MEMSCAN_ERR_LIMIT && !set->t->client) { /* an agent says which limit */
 		cli_err("more than %llu candidates survive in PID %d: nothing was written; narrow with a "
 		        "stricter predicate first",
-		        (unsigned long long)MEMSCAN_VALUE_SET_MAX_DEFAULT, set->t->pid);
+		        (unsigned long long)cli_vset_narrow_max(set), set->t->pid);
 		return CLI_FAIL;
 	}
 	return cli_target_err(set->t, err, "narrowing the set");
@@ -235,13 +235,14 @@ int cmd_narrow(int argc, char **argv)
 {
 	return set_cmd(argc, argv, "narrow",
 	               OPT_BIT(OPT_PRED) | OPT_BIT(OPT_OUTPUT) | OPT_BIT(OPT_JSON) | OPT_BIT(OPT_MAX) |
-	                   OPT_BIT(OPT_IDENTITY),
+	                   OPT_BIT(OPT_IDENTITY) | OPT_BIT(OPT_QUIET),
 	               narrow_run);
 }
 
 int cmd_matches(int argc, char **argv)
 {
-	return set_cmd(argc, argv, "matches", OPT_BIT(OPT_JSON) | OPT_BIT(OPT_MAX) | OPT_BIT(OPT_IDENTITY),
+	return set_cmd(argc, argv, "matches",
+	               OPT_BIT(OPT_JSON) | OPT_BIT(OPT_MAX) | OPT_BIT(OPT_IDENTITY) | OPT_BIT(OPT_QUIET),
 	               matches_run);
 }
 

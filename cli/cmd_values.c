@@ -186,6 +186,90 @@ static int scan_output(const struct cli_opts *o, struct cli_vset *set)
 	return err == MEMSCAN_OK ? CLI_OK : cli_target_err(set->t, err, "printing the candidates");
 }
 
+/* A printed local scan with --max N: the first N candidates in address order, found without holding
+ * more than N (a range with more is halved), and whether there are more. */
+struct first_n {
+	struct cli_target *t;
+	const struct cli_opts *o;
+	const struct cli_vquery *q;
+	memscan_filter filter; /* the scan's regions; its range is set per part */
+	uint64_t left;         /* candidates still to print */
+	int more;              /* there are more than were printed */
+};
+
+/* Scans [START, END) for at most MAX candidates into RET. memscan_err. */
+static int first_scan_part(struct first_n *f, uint64_t start, uint64_t end, uint64_t max,
+                           struct cli_vset *ret)
+{
+	memscan_value_scan_options sopts = { .align = f->o->align, .max_candidates = max };
+	struct cli_vregions r = { .filter = f->filter };
+	int err;
+
+	memset(ret, 0, sizeof(*ret));
+	r.filter.range_start = start;
+	r.filter.range_end = end;
+	err = cli_target_regions(f->t, &r.filter, &r.list);
+	if (err == MEMSCAN_OK)
+		err = cli_vset_scan(f->t, &r, f->q, &sopts, ret);
+	memscan_region_list_free(r.list);
+	return err;
+}
+
+static int first_print(struct first_n *f, uint64_t start, uint64_t end)
+{
+	uint64_t width = memscan_value_width(f->q->value), mid;
+	int small;
+	struct cli_vset set;
+	struct cli_vout v;
+	int err;
+
+	if (f->more)
+		return MEMSCAN_OK;
+	/* all printed: one more candidate in what is left says there are more; a range too small to
+	 * halve holds at most a candidate an address */
+	small = end - start < 2 * width + 2;
+	err = first_scan_part(f, start, end, small ? end - start + 1 : f->left ? f->left : 1, &set);
+	if (err == MEMSCAN_OK) {
+		f->more = cli_vset_count(&set) > f->left;
+		cli_vout_init(&v, &set, stdout, f->o->json, f->left);
+		v.no_rest = 1;
+		err = cli_vout_print(&v, &set);
+		f->left -= v.printed;
+		cli_vout_release(&v);
+	} else if (err == MEMSCAN_ERR_LIMIT && !f->left) {
+		f->more = 1;
+		err = MEMSCAN_OK;
+	} else if (err == MEMSCAN_ERR_LIMIT) {
+		/* a value ending by MID is on the left, one starting after MID - WIDTH on the right */
+		mid = start + (end - start) / 2;
+		err = first_print(f, start, mid);
+		if (err == MEMSCAN_OK)
+			err = first_print(f, mid - width + 1, end);
+	}
+	cli_vset_free(&set);
+	return err;
+}
+
+/* Prints the first O->max candidates of Q in T's regions R, then '... and more' if there are more. */
+static int scan_print_first(const struct cli_opts *o, struct cli_target *t, const struct cli_vregions *r,
+                            const struct cli_vquery *q)
+{
+	struct first_n f = { .t = t, .o = o, .q = q, .filter = r->filter, .left = o->max };
+	uint64_t start = 0, end = UINT64_MAX;
+	int err;
+
+	if (r->filter.range_end > r->filter.range_start) {
+		start = r->filter.range_start;
+		end = r->filter.range_end;
+	}
+	err = first_print(&f, start, end);
+	if (err != MEMSCAN_OK)
+		return set_err(t, err, o->max, "scanning");
+	if (f.more && !o->json)
+		printf("... and more\n");
+	return CLI_OK;
+}
+
 int cmd_scan_values(const struct cli_opts *o)
 {
 	memscan_value_scan_options sopts = { .align = o->align };
@@ -213,9 +297,12 @@ int cmd_scan_values(const struct cli_opts *o)
 		ret = cli_target_open(o, o->pos[0], &t);
 	if (ret == CLI_OK)
 		ret = cli_value_regions(&t, &o->filter, &r);
-	if (ret == CLI_OK) {
-		/* with -o, --max bounds the set; printed, it bounds what is shown */
-		sopts.max_candidates = o->output ? o->max : 0;
+	if (ret == CLI_OK && o->max && !o->output && !t.client && q.value) {
+		ret = scan_print_first(o, &t, &r, &q); /* never more than --max held, however many match */
+	} else if (ret == CLI_OK) {
+		/* with -o, --max bounds the set; printed (remote: the agent's budget bounds it), what is
+		 * shown, so that many matches are no failure */
+		sopts.max_candidates = o->output ? o->max : o->max ? MEMSCAN_VALUE_SET_MAX : 0;
 		err = cli_vset_scan(&t, &r, &q, &sopts, &set);
 		ret = err == MEMSCAN_OK ? scan_output(o, &set)
 		                        : set_err(&t, err, sopts.max_candidates, "scanning");

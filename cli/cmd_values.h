@@ -34,7 +34,7 @@ int cli_pred_parse(memscan_value_type type, size_t width, int kind, const char *
 	"  +N -N      keep the candidates that increased / decreased by N\n"                                 \
 	"  list       the first 20 candidates and their values now\n"                                        \
 	"  type T     switch to type T (i8 u8 i16 u16 i32 u32 i64 u64 f32 f64 str); starts over\n"           \
-	"  undo       back one step (the last 8 are kept)\n"                                                 \
+	"  undo       back one step (the last 8 are kept, within --undo-memory)\n"                           \
 	"  reset      drop the candidates and start over\n"                                                  \
 	"  help       this text\n"                                                                           \
 	"  quit       leave (also: exit, q, end of input)\n"

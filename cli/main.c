@@ -69,8 +69,8 @@ static const struct cli_cmd commands[] = {
 	  "usage: memscan scan PID --pattern \"4D 5A ?? 00\" [--no-memmap] [--align N] [--max N]\n"
 	  "                    [--read-absent] [--quiet] [FILTERS] [--json]\n"
 	  "       memscan scan PID --type TYPE --value V [--align N] [--max N] [--epsilon E] [--utf16]\n"
-	  "                    [FILTERS] [--json] [-o SET]\n"
-	  "       memscan scan PID --type TYPE --unknown -o SET [--align N] [FILTERS]\n"
+	  "                    [--quiet] [FILTERS] [--json] [-o SET]\n"
+	  "       memscan scan PID --type TYPE --unknown -o SET [--align N] [--quiet] [FILTERS]\n"
 	  "\n"
 	  "With --pattern: prints the address of every match, one per line, with the region's path or\n"
 	  "[kind].\n"
@@ -88,14 +88,14 @@ static const struct cli_cmd commands[] = {
 	  "  --align N           candidates at multiples of N (default: the type's size; str: 1)\n"
 	  "  --epsilon E         floats: match within E of V (default: V's written precision)\n"
 	  "  --utf16             str: look for the UTF-16LE form of V\n"
-	  "  --max N             print at most N; with -o: fail if more than N match (default limit\n"
-	  "                      16777216)\n"
+	  "  --max N             print the first N, however many match; with -o: fail if more than N\n"
+	  "                      match (default limit 16777216)\n"
 	  "  -o, --output SET    save the candidates to the set file SET (replaced atomically) and print\n"
 	  "                      'N candidates of TYPE in PID P saved to SET'\n"
 	  "  --json              one object per candidate: address, type, value, module, "
 	  "offset\n" READ_ABSENT_HELP FILTER_HELP },
 	{ "narrow", cmd_narrow, "keep the candidates of a set whose value now fits a predicate",
-	  "usage: memscan narrow SET PREDICATE [-o SET2] [--json] [--max N]\n"
+	  "usage: memscan narrow SET PREDICATE [-o SET2] [--json] [--max N] [--quiet]\n"
 	  "\n"
 	  "Reads the candidates of SET in its process now, keeps those PREDICATE accepts, rewrites SET\n"
 	  "(atomically; or writes SET2), prints the first N survivors with their previous value\n"
@@ -106,17 +106,18 @@ static const struct cli_cmd commands[] = {
 	  "  --eq V --ne V --gt V --lt V --between A B\n"
 	  "str sets take --changed, --unchanged, --eq and --ne.\n"
 	  "  -o, --output SET2   write the survivors to SET2 and leave SET as it was\n"
-	  "  --max N             print at most N survivors (default 20, then '... and K more')\n"
+	  "  --max N             print at most N survivors (default 20, then '... and K more'); SET2\n"
+	  "                      gets them all\n"
 	  "  --json              one object per survivor: address, type, value, old, module, offset;\n"
-	  "                      the summary line goes to stderr\n" },
+	  "                      the summary line goes to stderr\n" QUIET_HELP },
 	{ "matches", cmd_matches, "show the candidates of a set and their values now",
-	  "usage: memscan matches SET [--json] [--max N]\n"
+	  "usage: memscan matches SET [--json] [--max N] [--quiet]\n"
 	  "\n"
 	  "Reads the candidates of SET in its process now and prints them with the value SET recorded\n"
 	  "('ADDRESS  TYPE  VALUE  (was OLD)  [MODULE+OFFSET]'); SET is not changed.\n"
 	  "  --max N   print at most N (default 20, then '... and K more')\n"
 	  "  --json    one object per candidate: address, type, value, old, module, offset; the\n"
-	  "            summary line goes to stderr\n" },
+	  "            summary line goes to stderr\n" QUIET_HELP },
 	{ "release", cmd_release, "drop a set an agent keeps, and its file",
 	  "usage: memscan release SET [--identity FILE]\n"
 	  "\n"
@@ -125,11 +126,13 @@ static const struct cli_cmd commands[] = {
 	  "set file is only deleted. Prints 'released SET'.\n"
 	  "  --identity FILE   the key that made the set (default ~/.config/memscan/id_x25519)\n" },
 	{ "hunt", cmd_hunt, "find a value interactively: scan, then narrow step by step",
-	  "usage: memscan hunt PID [--type TYPE] [--align N] [FILTERS]\n"
+	  "usage: memscan hunt PID [--type TYPE] [--align N] [--undo-memory SIZE] [--quiet] [FILTERS]\n"
 	  "\n"
 	  "A prompt holding one candidate set in memory (type i32 unless --type). Reads commands from\n"
 	  "stdin: with line editing and history on a terminal, plain lines otherwise (no prompt). Prints\n"
 	  "the number of candidates after each step. Ctrl-C cancels the running step, not the session.\n"
+	  "  --undo-memory SIZE  the most the undo history's sets may take together (default 1G):\n"
+	  "                      the oldest steps are dropped past it, never the current one\n" QUIET_HELP
 	  "Commands:\n" HUNT_COMMANDS_HELP FILTER_HELP },
 	{ "snapshot", cmd_snapshot, "save the memory of a process to a file",
 	  "usage: memscan snapshot PID -o FILE [--read-absent] [--quiet] [FILTERS]\n"

@@ -195,7 +195,7 @@ int cli_vout_print(struct cli_vout *v, const struct cli_vset *set)
 	err = cli_vset_foreach(set, 0, on_candidate, v);
 	if (err != MEMSCAN_OK && err != MEMSCAN_ERR_STOPPED)
 		return err;
-	if (!v->json && count > v->printed)
+	if (!v->json && !v->no_rest && count > v->printed)
 		fprintf(v->out, "... and %llu more\n", (unsigned long long)(count - v->printed));
 	return MEMSCAN_OK;
 }

@@ -23,6 +23,7 @@ struct cli_vout {
 	size_t cached;             /* index in MAPS of the last region named, or SIZE_MAX */
 	uint64_t cached_base;      /* its module's load address */
 	uint64_t printed;
+	int no_rest; /* no '... and K more' line (the caller says it) */
 };
 
 /* Prepares V to print SET's candidates to OUT, listing the process's regions for module names. */

@@ -10,6 +10,7 @@
 
 #include "cancel.h"
 #include "output.h"
+#include "progress.h"
 
 int cli_vset_scan(struct cli_target *t, const struct cli_vregions *r, const struct cli_vquery *q,
                   const memscan_value_scan_options *opts, struct cli_vset *ret)
@@ -17,19 +18,73 @@ int cli_vset_scan(struct cli_target *t, const struct cli_vregions *r, const stru
 	if (t->client)
 		return cli_vset_remote_scan(t, r, q, opts, ret);
 	memset(ret, 0, sizeof(*ret));
+	struct cli_progress prog;
+	int err;
+
 	ret->t = t;
+	cli_progress_start(&prog, t->proc, "scan", memscan_region_list_bytes(r->list), t->quiet);
 	if (!q->value)
-		return memscan_value_scan_unknown(t->proc, r->list, q->type, opts, &ret->local);
-	return memscan_value_scan(t->proc, r->list, q->value, opts, &ret->local);
+		err = memscan_value_scan_unknown(t->proc, r->list, q->type, opts, &ret->local);
+	else
+		err = memscan_value_scan(t->proc, r->list, q->value, opts, &ret->local);
+	cli_progress_end(&prog, t->proc);
+	return err;
+}
+
+uint64_t cli_vset_narrow_max(const struct cli_vset *set)
+{
+	uint64_t n = cli_vset_count(set);
+
+	/* a narrowing keeps at most the set's own candidates (an unknown set's slots) */
+	if (n < MEMSCAN_VALUE_SET_MAX_DEFAULT)
+		return MEMSCAN_VALUE_SET_MAX_DEFAULT;
+	return n < MEMSCAN_VALUE_SET_MAX ? n : MEMSCAN_VALUE_SET_MAX;
+}
+
+/* Counts the distinct pages candidates start in (they come in address order). */
+struct page_count {
+	uint64_t page, last, n;
+};
+
+static int count_page(void *ctx, const memscan_candidate *c)
+{
+	struct page_count *pc = ctx;
+	uint64_t page = c->address / pc->page;
+
+	pc->n += !pc->n || page != pc->last;
+	pc->last = page;
+	return 0;
+}
+
+/* About the bytes narrowing SET reads: an unknown set's values, or the pages holding candidates. */
+static uint64_t narrow_bytes(const struct cli_vset *set)
+{
+	struct page_count pc = { .page = memscan_page_size() };
+
+	if (set->t->quiet || !isatty(STDERR_FILENO)) /* no progress line: not needed */
+		return 0;
+	if (cli_vset_is_unknown(set))
+		return cli_vset_count(set) * cli_vset_width(set);
+	if (memscan_value_set_foreach(set->local, 0, count_page, &pc) != MEMSCAN_OK)
+		return 0;
+	return pc.n * pc.page;
 }
 
 int cli_vset_narrow(const struct cli_vset *set, const struct cli_vpred *p, uint64_t max, struct cli_vset *ret)
 {
+	struct cli_progress prog;
+	int err;
+
+	if (!max)
+		max = cli_vset_narrow_max(set);
 	if (set->remote.id)
 		return cli_vset_remote_narrow(set, p, max, ret);
 	memset(ret, 0, sizeof(*ret));
 	ret->t = set->t;
-	return memscan_value_set_narrow(set->t->proc, set->local, &p->pred, max, &ret->local);
+	cli_progress_start(&prog, set->t->proc, "narrow", narrow_bytes(set), set->t->quiet);
+	err = memscan_value_set_narrow(set->t->proc, set->local, &p->pred, max, &ret->local);
+	cli_progress_end(&prog, set->t->proc);
+	return err;
 }
 
 int cli_vset_foreach(const struct cli_vset *set, uint64_t first, memscan_candidate_fn fn, void *ctx)
@@ -169,6 +224,7 @@ int cli_vset_open(const struct cli_opts *o, const char *path, struct cli_target 
 		return cli_vset_remote_open(o, path, t, ret);
 	memset(t, 0, sizeof(*t));
 	memset(ret, 0, sizeof(*ret));
+	t->quiet = o->quiet;
 	err = memscan_value_set_load(path, &ret->local);
 	if (err != MEMSCAN_OK)
 		return load_err(path, err);

@@ -45,7 +45,11 @@ struct cli_vset {
  * memscan_err; RET is set on success. */
 int cli_vset_scan(struct cli_target *t, const struct cli_vregions *r, const struct cli_vquery *q,
                   const memscan_value_scan_options *opts, struct cli_vset *ret);
-/* Reads SET's candidates now and keeps those P accepts, into RET (at most MAX; 0 = the default). With
+/* The most candidates a narrowing of SET may keep by default: MEMSCAN_VALUE_SET_MAX_DEFAULT, or SET's
+ * own count when it holds more (capped at MEMSCAN_VALUE_SET_MAX). */
+uint64_t cli_vset_narrow_max(const struct cli_vset *set);
+/* Reads SET's candidates now and keeps those P accepts, into RET (at most MAX; 0 =
+ * cli_vset_narrow_max(SET)). With
  * SET->replace, a set an agent holds becomes RET (same id) instead of staying as it was. */
 int cli_vset_narrow(const struct cli_vset *set, const struct cli_vpred *p, uint64_t max,
                     struct cli_vset *ret);

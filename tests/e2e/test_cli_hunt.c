@@ -149,28 +149,103 @@ static void test_hunt_bad_input(void **state)
 	free(err);
 }
 
-/* The hunted process exits: the next step says so and the session ends with status 1. */
-static void test_hunt_target_exits(void **state)
+/* Hunts in a fresh fixture that exits after the first step (a scan for 7 when SCAN_FIRST, else
+ * none), then steps on: the hunt must say the PID exited and end with status 1. */
+static void hunt_until_exit(int scan_first)
 {
 	ms_fixture g = { 0 };
 	const char *argv[] = { "hunt", NULL, "--type", "u8", "--range", NULL, NULL };
 	ms_session s;
 	char *err, pid[16], expect[64];
 
-	(void)state;
 	assert_int_equal(ms_fixture_start(&g, NULL), 0);
 	snprintf(pid, sizeof(pid), "%d", (int)g.pid);
 	argv[1] = pid;
 	argv[5] = arena_range(&g);
 	assert_int_equal(ms_session_start(&s, argv), 0);
 	/* 1024 bytes of 7 in a fresh arena, less the two markers and the counter written over three */
-	step(&s, "7", "1021 candidates");
+	if (scan_first)
+		step(&s, "7", "1021 candidates");
+	else
+		step(&s, "type", "type u8"); /* the target is open */
 	snprintf(expect, sizeof(expect), "PID %d exited", (int)g.pid);
 	ms_fixture_stop(&g);
-	ms_session_send(&s, ">");
+	ms_session_send(&s, scan_first ? ">" : "7");
 	assert_int_equal(ms_session_end(&s, &err), 1);
 	if (!strstr(err, expect))
 		fail_msg("stderr '%s' does not say '%s'", err, expect);
+	free(err);
+}
+
+/* The hunted process exits: the next step says so and the session ends with status 1. */
+static void test_hunt_target_exits(void **state)
+{
+	(void)state;
+	hunt_until_exit(1);
+}
+
+/* A process that exits before the first scan ends the hunt with status 1 too. */
+static void test_hunt_exits_before_scan(void **state)
+{
+	(void)state;
+	hunt_until_exit(0);
+}
+
+/* Commands that take no argument refuse one, snapshot refuses str, an over-long line is refused. */
+static void test_hunt_refusals(void **state)
+{
+	ms_fixture *f = *state;
+	const char *argv[] = {
+		"hunt", ms_fixture_pid_str(f), "--type", "str", "--range", arena_range(f), NULL
+	};
+	static char long_line[5000];
+	ms_session s;
+	char *err;
+
+	memset(long_line, 'M', sizeof(long_line) - 1);
+	assert_int_equal(ms_session_start(&s, argv), 0);
+	ms_session_send(&s, "quit now");
+	ms_session_send(&s, "list all");
+	ms_session_send(&s, "snapshot");
+	ms_session_send(&s, "%s", long_line);
+	step(&s, "list", "no candidates: type a value to scan for, or 'snapshot'");
+	assert_int_equal(ms_session_end(&s, &err), 0);
+	assert_non_null(strstr(err, "quit takes no argument"));
+	assert_non_null(strstr(err, "list takes no argument"));
+	assert_non_null(strstr(err, "snapshot remembers numbers, not strings"));
+	assert_non_null(strstr(err, "line too long (at most 4094 bytes)"));
+	assert_null(strstr(err, "invalid argument"));
+	free(err);
+}
+
+/* Past --undo-memory the oldest steps are dropped, said once, and undo then has less to go back to:
+ * a u8 snapshot of the arena (1 byte a slot), then two '=' (10 bytes a candidate each) in 12 bytes
+ * an arena byte keep only the last step. */
+static void test_hunt_undo_memory(void **state)
+{
+	ms_fixture *f = *state;
+	char budget[32], got[256];
+	const char *argv[] = { "hunt",         ms_fixture_pid_str(f), "--type", "u8", "--range",
+		               arena_range(f), "--undo-memory",       budget,   NULL };
+	ms_session s;
+	char *err;
+
+	snprintf(budget, sizeof(budget), "%llu", (unsigned long long)f->arena_len * 12);
+	assert_int_equal(ms_session_start(&s, argv), 0);
+	ms_session_send(&s, "snapshot");
+	ms_session_line(&s, got, sizeof(got));
+	assert_non_null(strstr(got, "slots of u8 remembered"));
+	ms_session_send(&s, "=");
+	ms_session_line(&s, got, sizeof(got));
+	assert_true(strtoull(got, NULL, 10) > f->arena_len / 2);
+	ms_session_send(&s, "=");
+	ms_session_line(&s, got, sizeof(got));
+	ms_session_send(&s, "=");
+	ms_session_line(&s, got, sizeof(got));
+	step(&s, "undo", "no candidates: type a value to scan for, or 'snapshot'");
+	assert_int_equal(ms_session_end(&s, &err), 0);
+	assert_non_null(strstr(err, "undo history trimmed to 1 step (memory"));
+	assert_null(strstr(strstr(err, "trimmed") + 1, "trimmed")); /* said once */
 	free(err);
 }
 
@@ -226,6 +301,9 @@ int main(void)
 		cmocka_unit_test(test_hunt),
 		cmocka_unit_test(test_hunt_bad_input),
 		cmocka_unit_test(test_hunt_target_exits),
+		cmocka_unit_test(test_hunt_exits_before_scan),
+		cmocka_unit_test(test_hunt_refusals),
+		cmocka_unit_test(test_hunt_undo_memory),
 		cmocka_unit_test(test_hunt_signals),
 	};
 

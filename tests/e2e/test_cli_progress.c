@@ -14,7 +14,7 @@
 
 /* Runs the CLI with ARGV on a pseudo-terminal (its stdout goes to /dev/null) and returns what the
  * terminal received, NUL-terminated, in a static buffer; *RET_STATUS: its exit code. */
-static const char *run_on_tty(const char *const *argv, int *ret_status)
+static const char *run_on_tty_input(const char *const *argv, const char *input, int *ret_status)
 {
 	static char out[1 << 16];
 	size_t len = 0;
@@ -29,6 +29,8 @@ static const char *run_on_tty(const char *const *argv, int *ret_status)
 		execv(MEMSCAN_CLI_PATH, (char *const *)argv);
 		_exit(127);
 	}
+	if (input) /* typed at the terminal: the line discipline keeps it until the CLI reads */
+		assert_int_equal(write(master, input, strlen(input)), (ssize_t)strlen(input));
 	/* the terminal ends with EIO once the child closed it */
 	while ((n = read(master, out + len, sizeof(out) - 1 - len)) > 0 || (n < 0 && errno == EINTR))
 		len += n > 0 ? (size_t)n : 0;
@@ -37,6 +39,11 @@ static const char *run_on_tty(const char *const *argv, int *ret_status)
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	*ret_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	return out;
+}
+
+static const char *run_on_tty(const char *const *argv, int *ret_status)
+{
+	return run_on_tty_input(argv, NULL, ret_status);
 }
 
 /* OUT holds a progress line of WHAT ("\rmemscan: WHAT ... of ...") and ends by clearing it. */
@@ -113,6 +120,48 @@ static void test_progress_on_tty(void **state)
 	assert_non_null(strstr(out, "heatmap sample 3 of 3 (100%)"));
 }
 
+/* The value commands: scan --type (printed, and --unknown -o), narrow, matches and hunt's steps. */
+static void test_progress_values(void **state)
+{
+	struct env *e = *state;
+	const char *pid = ms_fixture_pid_str(&e->f);
+	char set[4210], part[64];
+	const char *vscan[] = { "memscan", "scan",       pid,       "-t",     "u32",
+		                "-v",      "0x12345678", "--range", e->range, NULL };
+	const char *unknown[] = { "memscan", "scan", pid,       "-t", "u32", "--unknown",
+		                  "-o",      set,    "--range", part, NULL };
+	const char *narrow[] = { "memscan", "narrow", set, "--changed", NULL };
+	const char *matches[] = { "memscan", "matches", set, NULL };
+	const char *quiet[] = { "memscan", "matches", set, "-q", NULL };
+	const char *hunt[] = { "memscan", "hunt", pid, "-t", "u8", "--range", e->range, NULL };
+	const char *out;
+	int status;
+
+	snprintf(set, sizeof(set), "%s.set", e->snap); /* next to the snapshot: E->dir may be reused */
+	/* the unknown-value set copies what it covers: 8 MiB of the arena, counter included */
+	snprintf(part, sizeof(part), "%llx-%llx", (unsigned long long)e->f.arena,
+	         (unsigned long long)(e->f.arena + (8u << 20)));
+	out = run_on_tty(vscan, &status);
+	assert_int_equal(status, 0);
+	assert_progress(out, "scan");
+	assert_non_null(strstr(out, " of 64 MiB ("));
+	out = run_on_tty(unknown, &status);
+	assert_int_equal(status, 0);
+	assert_progress(out, "scan");
+	out = run_on_tty(narrow, &status); /* the counter ticks every 5 ms: it changed */
+	assert_int_equal(status, 0);
+	assert_progress(out, "narrow");
+	out = run_on_tty(matches, &status);
+	assert_int_equal(status, 0);
+	assert_progress(out, "narrow");
+	out = run_on_tty(quiet, &status);
+	assert_int_equal(status, 0);
+	assert_null(strstr(out, "\rmemscan: "));
+	out = run_on_tty_input(hunt, "7\nquit\n", &status);
+	assert_int_equal(status, 0);
+	assert_non_null(strstr(out, "\rmemscan: scan "));
+}
+
 /* --quiet on a terminal, and a pipe (ms_run_cli): no progress at all. */
 static void test_progress_quiet_and_pipe(void **state)
 {
@@ -179,6 +228,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_progress_remote_download),
 		cmocka_unit_test(test_progress_on_tty),
+		cmocka_unit_test(test_progress_values),
 		cmocka_unit_test(test_progress_quiet_and_pipe),
 	};
 

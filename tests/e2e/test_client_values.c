@@ -302,12 +302,14 @@ static void test_set_budget_refusal(void **state)
 	assert_call(c, memscan_client_value_scan_unknown(c, fx.pid, &whole, MEMSCAN_VALUE_U8, NULL, &set),
 	            MEMSCAN_ERR_BUSY);
 	assert_non_null(strstr(memscan_client_last_error(c), "--set-budget"));
+	assert_non_null(strstr(memscan_client_last_error(c), "of 512 KiB in use"));
 	/* every byte of the arena matches: 1 Mi candidates of 10 bytes each, stopped at the budget */
 	assert_call(
 	    c,
 	    memscan_client_value_scan(c, fx.pid, &whole, MEMSCAN_VALUE_U8, "0..255", NULL, NULL, NULL, &set),
 	    MEMSCAN_ERR_BUSY);
 	assert_non_null(strstr(memscan_client_last_error(c), "--set-budget"));
+	assert_non_null(strstr(memscan_client_last_error(c), "budget holds (512 KiB)"));
 	assert_call(c, memscan_client_value_scan_unknown(c, fx.pid, &part, MEMSCAN_VALUE_U8, NULL, &set),
 	            MEMSCAN_OK);
 	assert_call(c, memscan_client_value_release(c, set.id), MEMSCAN_OK);
