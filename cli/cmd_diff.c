@@ -107,34 +107,6 @@ int cmd_snapshot(int argc, char **argv)
  * larger than this is printed part by part from a second comparison of the files. */
 #define DIFF_FILES_KEEP ((uint64_t)8 << 20)
 
-/* A snapshot-file error ERR, naming the file at fault and what is wrong with it. */
-static int files_err(int err)
-{
-	const char *detail = NULL, *path = memscan_snapshot_file_error(&detail);
-
-	if (!path)
-		return cli_lib_err(err, 0, "comparing the snapshots");
-	switch (err) {
-	case MEMSCAN_ERR_IO:
-		cli_err("cannot read snapshot '%s': %s", path, detail);
-		break;
-	case MEMSCAN_ERR_TRUNCATED:
-		cli_err("snapshot '%s' is truncated: %s; take it again with 'memscan snapshot'", path,
-		        detail);
-		break;
-	case MEMSCAN_ERR_BAD_FORMAT:
-		cli_err("cannot use snapshot '%s': %s", path, detail);
-		break;
-	case MEMSCAN_ERR_UNSUPPORTED_VERSION:
-		cli_err("snapshot '%s' cannot be read by this memscan: %s", path, detail);
-		break;
-	default:
-		cli_err("cannot load snapshot '%s': %s (%s)", path, detail, memscan_strerror(err));
-		break;
-	}
-	return CLI_FAIL;
-}
-
 static void diff_print(const struct cli_opts *o, const memscan_diff *diff, const char *time)
 {
 	if (!o->json)
@@ -208,7 +180,7 @@ static int diff_files_run(const struct cli_opts *o)
 		err = k.err;
 	if (err != MEMSCAN_OK) {
 		memscan_diff_free(k.all);
-		return files_err(err);
+		return cli_snapfile_err(err, "comparing the snapshots");
 	}
 	if (info.old_pid != info.new_pid)
 		fprintf(stderr, "memscan: note: the snapshots are of different processes (PID %d and %d)\n",
@@ -222,7 +194,7 @@ static int diff_files_run(const struct cli_opts *o)
 		out_diff_summary_counts(stdout, info.runs, info.changed_bytes, info.appeared, info.vanished,
 		                        info.outside_old + info.outside_new, NULL);
 	err = memscan_diff_files(o->pos[0], o->pos[1], 0, print_part, (void *)o, NULL);
-	return err == MEMSCAN_OK ? CLI_OK : files_err(err);
+	return err == MEMSCAN_OK ? CLI_OK : cli_snapfile_err(err, "comparing the snapshots");
 }
 
 static int diff_files(const struct cli_opts *o)
@@ -364,6 +336,10 @@ static int diff_pid(const struct cli_opts *o)
 		ret = cli_target_check(o->pos[0]);
 	if (ret == CLI_OK)
 		ret = cli_target_open(o, o->pos[0], &w.t);
+	if (ret == CLI_OK)
+		ret = cli_target_need_process(
+		    &w.t, "diff PID watches a running process, and a snapshot file does not change: to "
+		          "compare two snapshots, memscan diff FILE_A FILE_B");
 	/* listing first reports a bad filter or an unreadable map before any baseline is taken */
 	if (ret == CLI_OK)
 		ret = cli_target_select(&w.t, &o->filter, &filter, &list);

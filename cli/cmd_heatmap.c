@@ -209,6 +209,9 @@ int cmd_heatmap(int argc, char **argv)
 		return ret;
 	h.o = &o;
 	ret = cli_target_open(&o, o.pos[0], &h.t);
+	if (ret == CLI_OK)
+		ret = cli_target_need_process(
+		    &h.t, "heatmap samples a running process, and a snapshot file does not change");
 	h.t.quiet = 1; /* one line counts the samples, not one per read */
 	if (ret == CLI_OK)
 		ret = heatmap_run(&h);

@@ -475,6 +475,10 @@ int cmd_hunt(int argc, char **argv)
 		return CLI_USAGE;
 	ret = cli_target_open(&o, o.pos[0], &h.t);
 	if (ret == CLI_OK)
+		ret = cli_target_need_process(
+		    &h.t, "hunt narrows values as a running process changes them, and a snapshot file does "
+		          "not change: scan it with memscan scan FILE --type T --value V");
+	if (ret == CLI_OK)
 		ret = hunt_run(&h);
 	cli_target_close(&h.t);
 	return ret;

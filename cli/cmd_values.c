@@ -295,6 +295,9 @@ int cmd_scan_values(const struct cli_opts *o)
 	}
 	if (ret == CLI_OK)
 		ret = cli_target_open(o, o->pos[0], &t);
+	if (ret == CLI_OK && o->output) /* a set is narrowed against its process as it runs */
+		ret = cli_target_need_process(&t, "scan -o saves a set to narrow as its process runs, and a "
+		                                  "snapshot file does not run: scan it without -o");
 	if (ret == CLI_OK)
 		ret = cli_value_regions(&t, &o->filter, &r);
 	if (ret == CLI_OK && o->max && !o->output && !t.client && q.value) {

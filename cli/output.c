@@ -504,3 +504,31 @@ void out_timestamp(char *buf, size_t size)
 	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(buf, size, "%s.%03ldZ", base, ts.tv_nsec / 1000000);
 }
+
+/* A snapshot-file error ERR, naming the file at fault and what is wrong with it. */
+int cli_snapfile_err(int err, const char *what)
+{
+	const char *detail = NULL, *path = memscan_snapshot_file_error(&detail);
+
+	if (!path)
+		return cli_lib_err(err, 0, what);
+	switch (err) {
+	case MEMSCAN_ERR_IO:
+		cli_err("cannot read snapshot '%s': %s", path, detail);
+		break;
+	case MEMSCAN_ERR_TRUNCATED:
+		cli_err("snapshot '%s' is truncated: %s; take it again with 'memscan snapshot'", path,
+		        detail);
+		break;
+	case MEMSCAN_ERR_BAD_FORMAT:
+		cli_err("cannot use snapshot '%s': %s", path, detail);
+		break;
+	case MEMSCAN_ERR_UNSUPPORTED_VERSION:
+		cli_err("snapshot '%s' cannot be read by this memscan: %s", path, detail);
+		break;
+	default:
+		cli_err("cannot load snapshot '%s': %s (%s)", path, detail, memscan_strerror(err));
+		break;
+	}
+	return CLI_FAIL;
+}

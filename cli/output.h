@@ -52,4 +52,8 @@ void out_diff_summary_counts(FILE *out, size_t runs, uint64_t changed, size_t ap
 /* The current UTC time as "2026-11-26T12:00:00.123Z" into BUF (at least 32 bytes). */
 void out_timestamp(char *buf, size_t size);
 
+/* Reports snapshot-file error ERR, naming the file at fault and what is wrong with it
+ * (memscan_snapshot_file_error), or as cli_lib_err while doing WHAT; returns the exit code. */
+int cli_snapfile_err(int err, const char *what);
+
 #endif /* MEMSCAN_CLI_OUTPUT_H */

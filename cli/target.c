@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cancel.h"
 #include "output.h"
@@ -117,11 +118,28 @@ static int parse_endpoint(const char *text, int with_pid, struct endpoint *ep)
 	return 0;
 }
 
+/* A PID argument that is not a number and names a file is a snapshot file. */
+static int is_snapshot_file(const char *text)
+{
+	struct stat st;
+
+	return text[0] && strspn(text, "0123456789") != strlen(text) && stat(text, &st) == 0;
+}
+
 int cli_target_check(const char *text)
 {
 	struct endpoint ep;
 	int pid;
 
+	if (!cli_remote_mode && is_snapshot_file(text))
+		return CLI_OK;
+	if (!cli_remote_mode && text[0] && strspn(text, "0123456789") != strlen(text)) {
+		cli_err(
+		    "invalid PID '%s': expected a process ID (see 'memscan ps') or a snapshot file, and no "
+		    "file is named so",
+		    text);
+		return CLI_USAGE;
+	}
 	if (!cli_remote_mode)
 		return cli_parse_pid(text, &pid);
 	if (parse_endpoint(text, 1, &ep) == 0)
@@ -217,6 +235,14 @@ int cli_target_open(const struct cli_opts *o, const char *text, struct cli_targe
 	if (ret != CLI_OK)
 		return ret;
 	t->quiet = o->quiet;
+	if (!cli_remote_mode && is_snapshot_file(text)) {
+		err = memscan_process_open_file(text, &t->proc);
+		if (err != MEMSCAN_OK)
+			return cli_snapfile_err(err, "opening the snapshot file");
+		t->pid = memscan_process_pid(t->proc);
+		snprintf(t->where, sizeof(t->where), " in snapshot %s", text);
+		return CLI_OK;
+	}
 	if (!cli_remote_mode) {
 		cli_parse_pid(text, &t->pid);
 		err = memscan_process_open(t->pid, &t->proc);
@@ -231,6 +257,14 @@ int cli_target_open(const struct cli_opts *o, const char *text, struct cli_targe
 	parse_endpoint(text, 1, &ep);
 	t->pid = ep.pid;
 	return remote_connect(o, &ep, t);
+}
+
+int cli_target_need_process(const struct cli_target *t, const char *why)
+{
+	if (!t->proc || !memscan_process_is_file(t->proc))
+		return CLI_OK;
+	cli_err("%s", why);
+	return CLI_USAGE;
 }
 
 const char *cli_target_name(void)

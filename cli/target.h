@@ -22,6 +22,9 @@ extern int cli_remote_mode;
 
 /* "PID" or "TARGET (HOST[:PORT]:PID)", for messages. */
 const char *cli_target_name(void);
+/* CLI_OK if T is a process, not a snapshot file; else says WHY (why a process is needed and what to
+ * do instead) and returns CLI_USAGE. */
+int cli_target_need_process(const struct cli_target *t, const char *why);
 /* The agent address TEXT (HOST[:PORT], [IPv6]:PORT or ipc:///PATH): its nng URL into RET_URL and its
  * name as known_agents writes it into RET_NAME. CLI_OK, or CLI_USAGE (message printed). */
 int cli_agent_address(const char *text, char *ret_url, size_t url_len, char *ret_name, size_t name_len);

@@ -36,7 +36,19 @@ struct memscan_process {
 	memscan_cancel_fn cancel_fn; /* memscan_process_set_cancel: asked between pieces of work */
 	void *cancel_ctx;
 	struct ms_progress *progress; /* memscan_process_set_progress (progress.c); shared with copies */
+	struct ms_file_src *file;     /* memscan_process_open_file (filesrc.c): a snapshot file, not a
+	                               * process; shared with copies, freed with the handle */
 };
+
+struct ms_read_req;
+/* Handles over snapshot files (filesrc.c): their regions, their reads (memscan_read's contract,
+ * hole_bytes counted), and the source's release. */
+int ms_filesrc_regions(const memscan_process *proc, const memscan_filter *filter,
+                       memscan_region_list **ret_list);
+int ms_filesrc_read(memscan_process *proc, struct ms_read_req *reqs, size_t n);
+void ms_filesrc_free(struct ms_file_src *src);
+/* Clips R to F's range (when F has one): -1 if nothing of R is left (regions.c). */
+int ms_filter_clip(const memscan_filter *f, memscan_region *r);
 
 /* Counts BYTES that a read of PROC covered and reports progress when due (progress.c). */
 void ms_progress_add(memscan_process *proc, uint64_t bytes);

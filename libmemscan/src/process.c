@@ -270,6 +270,7 @@ void memscan_process_free(memscan_process *proc)
 		close_lazy(proc);
 	if (proc->pidfd >= 0)
 		close(proc->pidfd);
+	ms_filesrc_free(proc->file);
 	ms_progress_free(proc);
 	free(proc->lazy);
 	free(proc);
@@ -291,6 +292,9 @@ int memscan_process_check_alive(const memscan_process *proc)
 
 	if (!proc)
 		return MEMSCAN_ERR_INVALID_ARG;
+	if (proc->file)
+		return MEMSCAN_OK; /* a snapshot file does not exit (ms_filesrc_read notices a changed file)
+		                    */
 	if (proc->pidfd >= 0) {
 		struct pollfd pfd = { .fd = proc->pidfd, .events = POLLIN };
 		int n;

@@ -15,6 +15,12 @@ int ms_read_batch_raw(memscan_process *proc, struct ms_read_req *reqs, size_t n)
 		reqs[k].hole_bytes = 0;
 		bytes += reqs[k].len;
 	}
+	if (proc->file) { /* a snapshot file: its bytes, where they lie in it */
+		r = ms_filesrc_read(proc, reqs, n);
+		if (r == MEMSCAN_OK)
+			ms_progress_add(proc, bytes);
+		return r;
+	}
 	/* runs of ordinary requests are batched together; a request that may be sparse goes alone */
 	for (size_t i = 0; i < n && r == MEMSCAN_OK; i++) {
 		if (!ms_sparse_eligible(proc, &reqs[i], page))

@@ -169,7 +169,7 @@ bool memscan_filter_match(const memscan_filter *f, const memscan_region *r)
 }
 
 /* Applies the filter's range to R: 0 = keep (clipped), -1 = outside. */
-static int filter_clip(const memscan_filter *f, memscan_region *r)
+int ms_filter_clip(const memscan_filter *f, memscan_region *r)
 {
 	if (!f || f->range_end <= f->range_start)
 		return 0;
@@ -281,7 +281,7 @@ int memscan_regions_parse(const char *text, size_t len, const memscan_filter *fi
 		if (line_end > p) {
 			r = memscan_maps_parse_line(p, (size_t)(line_end - p), &region, pathbuf, MS_PATH_MAX);
 			if (r == MEMSCAN_OK && memscan_filter_match(filter, &region) &&
-			    filter_clip(filter, &region) == 0)
+			    ms_filter_clip(filter, &region) == 0)
 				r = memscan_region_list_add(list, &region);
 		}
 		p = nl ? nl + 1 : end;
@@ -357,6 +357,8 @@ int memscan_regions_read_max(memscan_process *proc, const memscan_filter *filter
 		*ret_list = NULL;
 	if (!proc || !ret_list)
 		return MEMSCAN_ERR_INVALID_ARG;
+	if (proc->file)
+		return ms_filesrc_regions(proc, filter, ret_list);
 	snprintf(path, sizeof(path), "/proc/%d/maps", proc->pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)

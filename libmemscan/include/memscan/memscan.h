@@ -108,6 +108,17 @@ MEMSCAN_API int memscan_thread_group(int id);
 /* 1 when this process holds CAP_SYS_PTRACE in its effective set, which reading another user's
  * processes needs (root normally holds it; a least-privileged reader holds only it). */
 MEMSCAN_API bool memscan_holds_cap_ptrace(void);
+/* A handle over a snapshot FILE (docs/snapshot-format.md) instead of a process: memscan_regions_read
+ * lists the file's regions (filters apply), reads return its bytes (bytes it does not hold, its holes
+ * and the gaps between its regions, are holes), so pattern and value scans, snapshots and pointer
+ * scans work on a snapshot taken earlier or elsewhere. The whole file is checked once (every
+ * checksum) as it is opened, a record at a time; then only its region table is held, and bytes are
+ * read from the file as asked. memscan_process_pid gives the PID the file records; nothing is read
+ * from /proc. A file changed after it was opened makes reads fail with PROCESS_GONE. Errors as
+ * memscan_snapshot_load's (memscan_snapshot_file_error says what is wrong). */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_process_open_file(const char *path, memscan_process **ret_proc);
+/* True for a handle made by memscan_process_open_file. */
+MEMSCAN_API bool memscan_process_is_file(const memscan_process *proc);
 MEMSCAN_API int memscan_process_pid(const memscan_process *proc);
 /* Start time in clock ticks since boot (field 22 of /proc/PID/stat). */
 MEMSCAN_API uint64_t memscan_process_start_time(const memscan_process *proc);
