@@ -65,6 +65,10 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_agent_key(memscan_client *c
                                                                const uint8_t public_key[MEMSCAN_KEY_LEN]);
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_known_agents_file(memscan_client *client,
                                                                        const char *path);
+/* Looks the agent's pinned key up under HOSTPORT ("name:7777", exact or pattern lines) rather than
+ * under the address connected to: a fleet member reached by its address (a pod IP) is held to the key
+ * pinned for the name the user gave. NULL goes back to the address. INVALID_ARG, NO_MEMORY. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_agent_name(memscan_client *client, const char *hostport);
 /* Per-request timeout (default 30000 ms). */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_timeout_ms(memscan_client *client, int timeout_ms);
 
