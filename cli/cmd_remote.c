@@ -7,6 +7,7 @@
 
 #include "args.h"
 #include "cmd.h"
+#include "fleet.h"
 #include "output.h"
 #include "target.h"
 
@@ -49,6 +50,8 @@ int cmd_remote(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
 		return cli_print_help(stdout, "remote");
+	if (cli_fleet_target(argc, argv))
+		return cli_fleet_run(argc, argv, cli_fleet_target(argc, argv));
 	for (size_t i = 0; i < NREMOTE; i++) {
 		if (!strcmp(argv[1], remote_cmds[i].name)) {
 			cli_remote_mode = 1;
