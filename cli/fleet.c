@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* memscan CLI: `memscan remote CMD @HOSTS[:PID]` runs CMD on every agent of a hosts file at once, each
- * output line labelled with its host. */
+ * output line labelled with its host; a name that resolves to several agents (a headless Service) too. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include "cmd.h"
 #include "fleet.h"
 #include "output.h"
+#include "target.h"
 
 #define FLEET_MAX_MEMBERS 4096  /* lines of a hosts file */
 #define FLEET_HOST_MAX    280   /* HOST[:PORT] of one line */
@@ -289,7 +292,53 @@ static int split_spec(const char *spec, char *path, size_t path_len, const char 
 	return 0;
 }
 
-int cli_fleet_target(int argc, char **argv)
+/* "ADDR:PORT" ("[ADDR]:PORT") of AI into F, unless F has it already. */
+static void add_address(struct fleet *f, const struct addrinfo *ai, unsigned port)
+{
+	char addr[NI_MAXHOST], name[FLEET_HOST_MAX];
+
+	if (getnameinfo(ai->ai_addr, ai->ai_addrlen, addr, sizeof(addr), NULL, 0, NI_NUMERICHOST))
+		return;
+	snprintf(name, sizeof(name), ai->ai_family == AF_INET6 ? "[%s]:%u" : "%s:%u", addr, port);
+	for (size_t i = 0; i < f->count; i++)
+		if (!strcmp(f->m[i].host, name))
+			return;
+	if (f->count < FLEET_MAX_MEMBERS)
+		snprintf(f->m[f->count++].host, FLEET_HOST_MAX, "%s", name);
+}
+
+/* HOST as a fleet: when the name resolves to several addresses of one family (a headless Service;
+ * IPv4 first), one member per address. 0 if it is one host (or does not resolve: the single-host
+ * path says so). */
+static size_t resolve_members(struct fleet *f, const char *host, unsigned port)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *ai, *p;
+	unsigned char probe[16];
+	size_t n4 = 0, n6 = 0;
+	int family;
+
+	if (inet_pton(AF_INET, host, probe) == 1 || getaddrinfo(host, NULL, &hints, &ai))
+		return 0;
+	for (p = ai; p; p = p->ai_next) {
+		n4 += p->ai_family == AF_INET;
+		n6 += p->ai_family == AF_INET6;
+	}
+	family = n4 >= 2 ? AF_INET : AF_INET6;
+	if ((n4 >= 2 || n6 >= 2) && (f->m = calloc(FLEET_MAX_MEMBERS, sizeof(*f->m))))
+		for (p = ai; p; p = p->ai_next)
+			if (p->ai_family == family)
+				add_address(f, p, port);
+	freeaddrinfo(ai);
+	return f->count > 1 ? f->count : 0;
+}
+
+static int fleet_command(const char *cmd)
+{
+	return !strcmp(cmd, "ps") || !strcmp(cmd, "regions") || !strcmp(cmd, "scan") || !strcmp(cmd, "diff");
+}
+
+/* The index in ARGV of a hosts file TARGET (@FILE or @FILE:PID), or 0. */
+static int hosts_file_target(int argc, char **argv)
 {
 	for (int i = 2; i < argc; i++)
 		if (argv[i][0] == '@' && argv[i][1] && strcmp(argv[i - 1], "-o") &&
@@ -298,31 +347,54 @@ int cli_fleet_target(int argc, char **argv)
 	return 0;
 }
 
-int cli_fleet_run(int argc, char **argv, int target)
+/* Members from the hosts file ARGV[TARGET]; the exit code. */
+static int hosts_file_members(struct fleet *f, char **argv, int target, const char **ret_suffix)
 {
-	struct fleet f = { 0 };
 	char path[4096];
-	const char *suffix;
-	int rc;
 
-	if (strcmp(argv[1], "ps") && strcmp(argv[1], "regions") && strcmp(argv[1], "scan") &&
-	    strcmp(argv[1], "diff")) {
+	if (!fleet_command(argv[1])) {
 		cli_err(
 		    "remote %s runs on one agent: a hosts file (@FILE) works with ps, regions, scan and diff",
 		    argv[1]);
 		return CLI_USAGE;
 	}
-	if (split_spec(argv[target], path, sizeof(path), &suffix)) {
+	if (split_spec(argv[target], path, sizeof(path), ret_suffix)) {
 		cli_err("%s: hosts file name too long", argv[target]);
 		return CLI_USAGE;
 	}
+	return read_hosts(f, path);
+}
+
+int cli_fleet(int argc, char **argv, int *ret_code)
+{
+	struct fleet f = { 0 };
+	char host[256], suffix_buf[16], pin[300];
+	const char *suffix = suffix_buf;
+	int target = hosts_file_target(argc, argv), pid = 0, rc = CLI_OK;
+	unsigned port;
+
+	*ret_code = CLI_OK;
+	if (target)
+		rc = hosts_file_members(&f, argv, target, &suffix);
+	else if (argc > 2 && fleet_command(argv[1]) && argv[2][0] != '-' &&
+	         cli_target_host(argv[2], strcmp(argv[1], "ps") != 0, host, sizeof(host), &port, &pid) == 0 &&
+	         resolve_members(&f, host, port)) {
+		target = 2;
+		snprintf(suffix_buf, sizeof(suffix_buf), pid ? ":%d" : "", pid);
+		snprintf(pin, sizeof(pin), "%s:%u", host, port);
+		cli_pin_name = pin; /* each member is held to the key pinned for the name */
+	} else {
+		free(f.m);
+		return 0;
+	}
 	for (int i = 2; i < argc; i++)
 		f.json |= !strcmp(argv[i], "--json");
-	rc = read_hosts(&f, path);
 	if (rc == CLI_OK) {
 		run_all(&f, argc, argv, target, suffix);
 		rc = fleet_status(&f);
 	}
+	cli_pin_name = NULL;
 	free(f.m);
-	return rc;
+	*ret_code = rc;
+	return 1;
 }

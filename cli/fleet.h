@@ -3,11 +3,12 @@
 #ifndef MEMSCAN_CLI_FLEET_H
 #define MEMSCAN_CLI_FLEET_H
 
-/* The index in ARGV (`remote CMD ...`) of a fleet TARGET (@FILE or @FILE:PID), or 0 if there is none. */
-int cli_fleet_target(int argc, char **argv);
-/* Runs `remote CMD` on every host of ARGV[TARGET]'s file at once: stdout and stderr lines prefixed with
- * "HOST  " ("host" added to --json objects). 0 if all succeeded, else 1 (2: the same usage error on
- * all). */
-int cli_fleet_run(int argc, char **argv, int target);
+/* When ARGV (`remote CMD ...`) names a fleet, runs CMD on every member at once and sets *RET_CODE;
+ * returns 1, or 0 for a single host. A fleet is a hosts file TARGET (@FILE, @FILE:PID: one
+ * HOST[:PORT] a line) or a TARGET right after CMD whose name resolves to several addresses of one
+ * family (members connect by address, pins looked up under the name). Stdout and stderr lines are
+ * prefixed with "HOST  " ("host" added to --json objects); *RET_CODE is 0 if every member succeeded,
+ * else 1 (2: the same usage error on all). */
+int cli_fleet(int argc, char **argv, int *ret_code);
 
 #endif /* MEMSCAN_CLI_FLEET_H */

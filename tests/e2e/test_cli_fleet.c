@@ -4,14 +4,16 @@
  * known_agents, and memscan_client_set_agent_name. */
 #include "agentutil.h"
 
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 
 #include <memscan/client.h>
 
 #define NAGENTS 3
 
-static ms_agent env[NAGENTS];
+static ms_agent env[NAGENTS], dns[2]; /* dns: agent 0's port on 127.0.0.2 and 127.0.0.3 */
 static ms_fixture fx;
 static char cfg_dir[4096], hosts[4200], hosts_down[4200], known[4200];
 static char host[NAGENTS][32]; /* the hosts file's names: localhost:P0 (a pattern pin), 127.0.0.1:Pi */
@@ -26,23 +28,30 @@ static int trust(const char *name, const char *pub)
 	return ok ? 0 : -1;
 }
 
+/* Agent A with agent 0's key and authorized_keys (EXTRA: more arguments, or NULL). */
+static int start_like_first(ms_agent *a, const char *const *extra)
+{
+	char *auth;
+	int rc;
+
+	if (a != &env[0] && ms_agent_init(a) != 0)
+		return -1;
+	if (a == &env[0])
+		return ms_agent_start(a, extra);
+	auth = strdup(ms_slurp(env[0].auth_path));
+	a->agent = env[0].agent;
+	rc = auth && ms_agent_write_auth_text(a, auth) == 0 ? ms_agent_start(a, extra) : -1;
+	free(auth);
+	return rc;
+}
+
 /* Three agents sharing agent 0's key and authorized_keys, each on its own port. */
 static int start_agents(void)
 {
-	char *auth;
-
-	for (int i = 0; i < NAGENTS; i++)
-		if (ms_agent_init(&env[i]) != 0)
-			return -1;
-	auth = strdup(ms_slurp(env[0].auth_path));
-	for (int i = 1; i < NAGENTS; i++) {
-		env[i].agent = env[0].agent;
-		if (!auth || ms_agent_write_auth_text(&env[i], auth) != 0)
-			return -1;
-	}
-	free(auth);
+	if (ms_agent_init(&env[0]) != 0)
+		return -1;
 	for (int i = 0; i < NAGENTS; i++) {
-		if (ms_agent_start(&env[i], NULL) != 0)
+		if (start_like_first(&env[i], NULL) != 0)
 			return -1;
 		snprintf(host[i], sizeof(host[i]), "%s:%d", i ? "127.0.0.1" : "localhost",
 		         ms_agent_port(&env[i]));
@@ -77,6 +86,11 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
+	for (int i = 0; i < 2; i++) {
+		ms_agent_stop(&dns[i]);
+		if (dns[i].dir[0])
+			ms_agent_cleanup(&dns[i]);
+	}
 	for (int i = NAGENTS - 1; i >= 0; i--) {
 		ms_agent_stop(&env[i]);
 		ms_agent_cleanup(&env[i]);
@@ -258,12 +272,68 @@ static void test_client_agent_name(void **state)
 	memscan_client_free(c);
 }
 
+/* A private /etc/hosts (this process's own mount namespace) where fleet.test names 127.0.0.1-3. 0, or -1
+ * if this process cannot have one (not root). */
+static int private_etc_hosts(void)
+{
+	char path[4300];
+
+	snprintf(path, sizeof(path), "%s/etc_hosts", cfg_dir);
+	ms_write_str(path,
+	             "127.0.0.1 localhost\n::1 localhost\n127.0.0.1 fleet.test\n127.0.0.2 fleet.test\n"
+	             "127.0.0.3 fleet.test\n",
+	             0644);
+	if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+		return -1;
+	return mount(path, "/etc/hosts", NULL, MS_BIND, NULL);
+}
+
+/* A name resolving to three agents (a headless Service): each reached by address, labelled with it,
+ * and held to the key pinned for the name (a pattern: none of the addresses has a pin of its own). */
+static void test_fleet_dns_name(void **state)
+{
+	char listen[2][64], pattern[64], name[64], label[96], pub[4300];
+	int port = ms_agent_port(&env[0]);
+	ms_run r;
+
+	(void)state;
+	if (private_etc_hosts() != 0)
+		skip();
+	for (int i = 0; i < 2; i++) {
+		const char *extra[] = { "--listen", listen[i], NULL };
+
+		snprintf(listen[i], sizeof(listen[i]), "tcp://127.0.0.%d:%d", i + 2, port);
+		assert_int_equal(start_like_first(&dns[i], extra), 0);
+	}
+	snprintf(name, sizeof(name), "fleet.test:%d", port);
+	RUN(&r, "remote", "ps", name, "--identity", env[0].full.path);
+	assert_int_equal(r.status, 1); /* nothing pinned for fleet.test yet */
+	assert_non_null(strstr(r.err, "127.0.0.2:"));
+	ms_run_free(&r);
+	snprintf(pattern, sizeof(pattern), "*.test:%d", port);
+	snprintf(pub, sizeof(pub), "%s.pub", env[0].agent.path);
+	assert_int_equal(trust(pattern, pub), 0);
+	RUN(&r, "remote", "scan", pid_target(name), "--pattern", MS_FIXTURE_MARKER, "--identity",
+	    env[0].full.path);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.err, "");
+	for (int i = 1; i <= 3; i++) {
+		char *mine;
+
+		snprintf(label, sizeof(label), "127.0.0.%d:%d  ", i, port);
+		mine = lines_of(r.out, label);
+		assert_true(ms_count_lines(mine) > 0);
+		free(mine);
+	}
+	ms_run_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fleet_ps_text),     cmocka_unit_test(test_fleet_ps_json),
 		cmocka_unit_test(test_fleet_member_down), cmocka_unit_test(test_fleet_regions_diff),
-		cmocka_unit_test(test_client_agent_name),
+		cmocka_unit_test(test_client_agent_name), cmocka_unit_test(test_fleet_dns_name),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
