@@ -1,9 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* memscan CLI: `memscan remote CMD @HOSTS[:PID]` runs CMD on every agent of a hosts file at once, each
  * output line labelled with its host; a name that resolves to several agents (a headless Service) too. */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,16 +9,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <memscan/client.h>
+
 #include "args.h"
 #include "cmd.h"
 #include "fleet.h"
 #include "output.h"
 #include "target.h"
 
-#define FLEET_MAX_MEMBERS 4096  /* lines of a hosts file */
-#define FLEET_HOST_MAX    280   /* HOST[:PORT] of one line */
-#define FLEET_PARALLEL    32    /* members running at once */
-#define FLEET_LINE_MAX    65536 /* a longer output line is cut into pieces, each labelled */
+#define FLEET_HOST_MAX MEMSCAN_FLEET_NAME_LEN
+#define FLEET_PARALLEL 32    /* members running at once */
+#define FLEET_LINE_MAX 65536 /* a longer output line is cut into pieces, each labelled */
 
 struct fleet_stream {
 	int fd;
@@ -31,6 +30,7 @@ struct fleet_stream {
 
 struct fleet_member {
 	char host[FLEET_HOST_MAX];
+	char pin[FLEET_HOST_MAX]; /* the HOST:PORT its agent's key is looked up under */
 	pid_t pid;
 	struct fleet_stream s[2]; /* the member's stdout and stderr */
 	int status;
@@ -42,52 +42,26 @@ struct fleet {
 	int json;
 };
 
-/* One line of FILE: blank and # lines skipped, blanks around the host removed. */
-static int add_member(struct fleet *f, const char *path, unsigned no, char *line)
+/* The members of SPEC (memscan_fleet_resolve); the exit code. */
+static int load_members(struct fleet *f, const char *spec)
 {
-	char *p = line + strspn(line, " \t"), *end;
+	memscan_fleet_member *list = NULL;
+	char err[512] = "";
+	size_t count = 0;
+	int rv = memscan_fleet_resolve(spec, &list, &count, err, sizeof(err));
 
-	end = p + strcspn(p, "#\r\n");
-	while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
-		end--;
-	*end = '\0';
-	if (!*p)
-		return CLI_OK;
-	if (strlen(p) >= FLEET_HOST_MAX || strpbrk(p, " \t") || p[0] == '@') {
-		cli_err("%s:%u: want one HOST[:PORT] a line (under %d characters)", path, no, FLEET_HOST_MAX);
-		return CLI_USAGE;
+	if (rv != MEMSCAN_OK) {
+		cli_err("%s", err[0] ? err : memscan_strerror(rv));
+		return rv == MEMSCAN_ERR_IO || rv == MEMSCAN_ERR_NO_MEMORY ? CLI_FAIL : CLI_USAGE;
 	}
-	if (f->count == FLEET_MAX_MEMBERS) {
-		cli_err("%s: more than %d hosts: split the fleet into several files", path,
-		        FLEET_MAX_MEMBERS);
-		return CLI_USAGE;
+	f->m = calloc(count, sizeof(*f->m));
+	for (size_t i = 0; f->m && i < count; i++) {
+		snprintf(f->m[i].host, sizeof(f->m[i].host), "%s", list[i].host);
+		snprintf(f->m[i].pin, sizeof(f->m[i].pin), "%s", list[i].pin_name);
 	}
-	snprintf(f->m[f->count++].host, FLEET_HOST_MAX, "%s", p);
-	return CLI_OK;
-}
-
-static int read_hosts(struct fleet *f, const char *path)
-{
-	char line[1024];
-	unsigned no = 0;
-	int rc = CLI_OK;
-	FILE *in = fopen(path, "r");
-
-	if (!in) {
-		cli_err("cannot open hosts file %s: %s", path, strerror(errno));
-		return CLI_FAIL;
-	}
-	f->m = calloc(FLEET_MAX_MEMBERS, sizeof(*f->m));
-	if (!f->m)
-		rc = CLI_FAIL;
-	while (rc == CLI_OK && fgets(line, sizeof(line), in))
-		rc = add_member(f, path, ++no, line);
-	fclose(in);
-	if (rc == CLI_OK && !f->count) {
-		cli_err("%s: no hosts in it (one HOST[:PORT] a line)", path);
-		rc = CLI_USAGE;
-	}
-	return rc;
+	f->count = f->m ? count : 0;
+	free(list);
+	return f->m ? CLI_OK : CLI_FAIL;
 }
 
 /* One line of member M to OUT: "HOST  LINE", or for --json on stdout the object with "host" first. */
@@ -247,6 +221,7 @@ static void run_all(struct fleet *f, int argc, char **argv, int target, const ch
 
 			snprintf(text, sizeof(text), "%s%s", m->host, suffix);
 			argv[target] = text;
+			cli_pin_name = m->pin; /* each member is held to the key pinned for its name */
 			if (start_member(m, argc, argv) == 0) {
 				running[nrun++] = m;
 				continue;
@@ -258,6 +233,7 @@ static void run_all(struct fleet *f, int argc, char **argv, int target, const ch
 		nrun = poll_members(f, running, nrun);
 	}
 	argv[target] = saved;
+	cli_pin_name = NULL;
 }
 
 /* The exit code: 0 if every member succeeded, 2 if each met the same usage error, else 1. */
@@ -292,46 +268,6 @@ static int split_spec(const char *spec, char *path, size_t path_len, const char 
 	return 0;
 }
 
-/* "ADDR:PORT" ("[ADDR]:PORT") of AI into F, unless F has it already. */
-static void add_address(struct fleet *f, const struct addrinfo *ai, unsigned port)
-{
-	char addr[NI_MAXHOST], name[FLEET_HOST_MAX];
-
-	if (getnameinfo(ai->ai_addr, ai->ai_addrlen, addr, sizeof(addr), NULL, 0, NI_NUMERICHOST))
-		return;
-	snprintf(name, sizeof(name), ai->ai_family == AF_INET6 ? "[%s]:%u" : "%s:%u", addr, port);
-	for (size_t i = 0; i < f->count; i++)
-		if (!strcmp(f->m[i].host, name))
-			return;
-	if (f->count < FLEET_MAX_MEMBERS)
-		snprintf(f->m[f->count++].host, FLEET_HOST_MAX, "%s", name);
-}
-
-/* HOST as a fleet: when the name resolves to several addresses of one family (a headless Service;
- * IPv4 first), one member per address. 0 if it is one host (or does not resolve: the single-host
- * path says so). */
-static size_t resolve_members(struct fleet *f, const char *host, unsigned port)
-{
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *ai, *p;
-	unsigned char probe[16];
-	size_t n4 = 0, n6 = 0;
-	int family;
-
-	if (inet_pton(AF_INET, host, probe) == 1 || getaddrinfo(host, NULL, &hints, &ai))
-		return 0;
-	for (p = ai; p; p = p->ai_next) {
-		n4 += p->ai_family == AF_INET;
-		n6 += p->ai_family == AF_INET6;
-	}
-	family = n4 >= 2 ? AF_INET : AF_INET6;
-	if ((n4 >= 2 || n6 >= 2) && (f->m = calloc(FLEET_MAX_MEMBERS, sizeof(*f->m))))
-		for (p = ai; p; p = p->ai_next)
-			if (p->ai_family == family)
-				add_address(f, p, port);
-	freeaddrinfo(ai);
-	return f->count > 1 ? f->count : 0;
-}
-
 static int fleet_command(const char *cmd)
 {
 	return !strcmp(cmd, "ps") || !strcmp(cmd, "regions") || !strcmp(cmd, "scan") || !strcmp(cmd, "diff");
@@ -350,7 +286,7 @@ static int hosts_file_target(int argc, char **argv)
 /* Members from the hosts file ARGV[TARGET]; the exit code. */
 static int hosts_file_members(struct fleet *f, char **argv, int target, const char **ret_suffix)
 {
-	char path[4096];
+	char spec[4096];
 
 	if (!fleet_command(argv[1])) {
 		cli_err(
@@ -358,42 +294,55 @@ static int hosts_file_members(struct fleet *f, char **argv, int target, const ch
 		    argv[1]);
 		return CLI_USAGE;
 	}
-	if (split_spec(argv[target], path, sizeof(path), ret_suffix)) {
+	spec[0] = '@';
+	if (split_spec(argv[target], spec + 1, sizeof(spec) - 1, ret_suffix)) {
 		cli_err("%s: hosts file name too long", argv[target]);
 		return CLI_USAGE;
 	}
-	return read_hosts(f, path);
+	return load_members(f, spec);
+}
+
+/* Whether ARGV[2] is a name with several addresses: its members into F and ":PID" into SUFFIX. */
+static int name_members(struct fleet *f, int argc, char **argv, char *suffix, size_t suffix_len)
+{
+	char host[256], spec[300];
+	unsigned port;
+	int pid = 0;
+
+	if (argc < 3 || !fleet_command(argv[1]) || argv[2][0] == '-' ||
+	    cli_target_host(argv[2], strcmp(argv[1], "ps") != 0, host, sizeof(host), &port, &pid))
+		return 0;
+	snprintf(spec, sizeof(spec), "%s:%u", host, port);
+	if (load_members(f, spec) != CLI_OK || f->count < 2) {
+		free(f->m);
+		f->m = NULL;
+		f->count = 0;
+		return 0; /* one host: the single-host path connects (and reports) */
+	}
+	snprintf(suffix, suffix_len, pid ? ":%d" : "", pid);
+	return 1;
 }
 
 int cli_fleet(int argc, char **argv, int *ret_code)
 {
 	struct fleet f = { 0 };
-	char host[256], suffix_buf[16], pin[300];
+	char suffix_buf[16] = "";
 	const char *suffix = suffix_buf;
-	int target = hosts_file_target(argc, argv), pid = 0, rc = CLI_OK;
-	unsigned port;
+	int target = hosts_file_target(argc, argv), rc = CLI_OK;
 
 	*ret_code = CLI_OK;
 	if (target)
 		rc = hosts_file_members(&f, argv, target, &suffix);
-	else if (argc > 2 && fleet_command(argv[1]) && argv[2][0] != '-' &&
-	         cli_target_host(argv[2], strcmp(argv[1], "ps") != 0, host, sizeof(host), &port, &pid) == 0 &&
-	         resolve_members(&f, host, port)) {
+	else if (name_members(&f, argc, argv, suffix_buf, sizeof(suffix_buf)))
 		target = 2;
-		snprintf(suffix_buf, sizeof(suffix_buf), pid ? ":%d" : "", pid);
-		snprintf(pin, sizeof(pin), "%s:%u", host, port);
-		cli_pin_name = pin; /* each member is held to the key pinned for the name */
-	} else {
-		free(f.m);
+	else
 		return 0;
-	}
 	for (int i = 2; i < argc; i++)
 		f.json |= !strcmp(argv[i], "--json");
 	if (rc == CLI_OK) {
 		run_all(&f, argc, argv, target, suffix);
 		rc = fleet_status(&f);
 	}
-	cli_pin_name = NULL;
 	free(f.m);
 	*ret_code = rc;
 	return 1;

@@ -16,7 +16,9 @@
 static ms_agent env[NAGENTS], dns[2]; /* dns: agent 0's port on 127.0.0.2 and 127.0.0.3 */
 static ms_fixture fx;
 static char cfg_dir[4096], hosts[4200], hosts_down[4200], known[4200];
-static char host[NAGENTS][32]; /* the hosts file's names: localhost:P0 (a pattern pin), 127.0.0.1:Pi */
+/* the hosts file's names: localhost:P0 (a pattern pin), 127.0.0.1:Pi */
+static char host[NAGENTS][32];
+static const void *seen_base; /* the members list_member's ctx indexes by */
 
 static int trust(const char *name, const char *pub)
 {
@@ -272,6 +274,65 @@ static void test_client_agent_name(void **state)
 	memscan_client_free(c);
 }
 
+/* memscan_fleet_run's callback: lists the member's processes, notes whether the fixture is there. */
+static int list_member(void *ctx, const memscan_fleet_member *member, memscan_client *client, int err)
+{
+	int *seen = ctx;
+	memscan_proc_info *list = NULL;
+	size_t n = 0;
+
+	if (err != MEMSCAN_OK)
+		return err;
+	err = memscan_client_list_processes(client, &list, &n);
+	for (size_t i = 0; err == MEMSCAN_OK && i < n; i++)
+		if (list[i].pid == fx.pid)
+			seen[member - (const memscan_fleet_member *)seen_base] = 1;
+	free(list);
+	return err;
+}
+
+/* The library's fleet: a hosts file into members (label, URL, pin name), bad lines refused, and a
+ * callback per member on threads, each with its own connected client; the member down fails alone. */
+static void test_client_fleet(void **state)
+{
+	memscan_fleet_member *m = NULL;
+	memscan_fleet_options opts = { .identity_file = env[0].full.path, .known_agents_file = known };
+	char spec[4400], bad[4300], err[512], url[64];
+	int seen[4] = { 0 }, results[4];
+	size_t n = 0;
+
+	(void)state;
+	snprintf(spec, sizeof(spec), "@%s", hosts_down);
+	assert_int_equal(memscan_fleet_resolve(spec, &m, &n, err, sizeof(err)), MEMSCAN_OK);
+	assert_int_equal(n, 4);
+	assert_string_equal(m[0].host, host[0]);
+	assert_string_equal(m[0].pin_name, host[0]);
+	snprintf(url, sizeof(url), "tcp://%s", host[2]);
+	assert_string_equal(m[3].url, url);
+	assert_string_equal(m[1].url, "tcp://127.0.0.1:1");
+	seen_base = m;
+	assert_int_equal(memscan_fleet_run(m, n, &opts, list_member, seen, results), MEMSCAN_ERR_CONNECT);
+	assert_int_equal(results[1], MEMSCAN_ERR_CONNECT);
+	for (int i = 0; i < 4; i++)
+		if (i != 1) {
+			assert_int_equal(results[i], MEMSCAN_OK);
+			assert_int_equal(seen[i], 1);
+		}
+	free(m);
+	snprintf(bad, sizeof(bad), "%s/bad_hosts.txt", cfg_dir);
+	ms_write_str(bad, "# ok\nagent-1:7777\n::1:7777\n", 0600);
+	snprintf(spec, sizeof(spec), "@%s", bad);
+	assert_int_equal(memscan_fleet_resolve(spec, &m, &n, err, sizeof(err)), MEMSCAN_ERR_INVALID_ARG);
+	assert_null(m);
+	assert_non_null(strstr(err, "bad_hosts.txt:3: want one HOST"));
+	assert_int_equal(memscan_fleet_resolve("host:99999", &m, &n, err, sizeof(err)),
+	                 MEMSCAN_ERR_INVALID_ARG);
+	assert_int_equal(memscan_fleet_resolve("[::1]:7777", &m, &n, err, sizeof(err)), MEMSCAN_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(m[0].url, "tcp://[::1]:7777");
+	free(m);
+}
+
 /* A private /etc/hosts (this process's own mount namespace) where fleet.test names 127.0.0.1-3. 0, or -1
  * if this process cannot have one (not root). */
 static int private_etc_hosts(void)
@@ -306,6 +367,16 @@ static void test_fleet_dns_name(void **state)
 		assert_int_equal(start_like_first(&dns[i], extra), 0);
 	}
 	snprintf(name, sizeof(name), "fleet.test:%d", port);
+	{
+		memscan_fleet_member *m = NULL;
+		size_t n = 0;
+
+		assert_int_equal(memscan_fleet_resolve(name, &m, &n, NULL, 0), MEMSCAN_OK);
+		assert_int_equal(n, 3);
+		for (size_t i = 0; i < n; i++)
+			assert_string_equal(m[i].pin_name, name);
+		free(m);
+	}
 	RUN(&r, "remote", "ps", name, "--identity", env[0].full.path);
 	assert_int_equal(r.status, 1); /* nothing pinned for fleet.test yet */
 	assert_non_null(strstr(r.err, "127.0.0.2:"));
@@ -333,7 +404,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fleet_ps_text),     cmocka_unit_test(test_fleet_ps_json),
 		cmocka_unit_test(test_fleet_member_down), cmocka_unit_test(test_fleet_regions_diff),
-		cmocka_unit_test(test_client_agent_name), cmocka_unit_test(test_fleet_dns_name),
+		cmocka_unit_test(test_client_agent_name), cmocka_unit_test(test_client_fleet),
+		cmocka_unit_test(test_fleet_dns_name),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

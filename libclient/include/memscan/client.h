@@ -321,6 +321,46 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_pointer_follow(memscan_client *
                                                                 memscan_pointer_resolution *results,
                                                                 int *statuses);
 
+/* ---- fleets: many agents at once ---- */
+
+#define MEMSCAN_FLEET_NAME_LEN 280  /* HOST:PORT of one member, NUL included */
+#define MEMSCAN_FLEET_MAX      4096 /* members of one fleet */
+#define MEMSCAN_FLEET_PARALLEL 32   /* default of memscan_fleet_options.parallel */
+
+typedef struct memscan_fleet_member {
+	char host[MEMSCAN_FLEET_NAME_LEN];     /* its label: HOST[:PORT] as written, or ADDR:PORT */
+	char url[MEMSCAN_FLEET_NAME_LEN + 8];  /* where to connect: tcp://HOST:PORT */
+	char pin_name[MEMSCAN_FLEET_NAME_LEN]; /* the HOST:PORT its key is looked up under */
+} memscan_fleet_member;
+
+/* The members of fleet SPEC: "@FILE" (one HOST[:PORT] or [IPv6]:PORT a line, # comments, blank lines
+ * skipped) or "HOST[:PORT]": a name that resolves to several addresses of one family (a headless
+ * Service; IPv4 first) is one member per address (ADDR:PORT, pin_name the name), else one member.
+ * *RET_MEMBERS (free()) holds *RET_COUNT >= 1 members. INVALID_ARG (bad line or spec, named in ERR),
+ * IO (the file), LIMIT (more than MEMSCAN_FLEET_MAX), NO_MEMORY. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_fleet_resolve(const char *spec, memscan_fleet_member **ret_members,
+                                                        size_t *ret_count, char *err, size_t err_len);
+
+typedef struct memscan_fleet_options {
+	const char *identity_file;     /* NULL: the default identity */
+	const char *known_agents_file; /* NULL: the default known_agents */
+	int timeout_ms;                /* 0: the client's default */
+	int parallel;                  /* threads, 0: MEMSCAN_FLEET_PARALLEL */
+} memscan_fleet_options;
+
+/* Called once per member, on one of the fleet's threads, with a client of its own connected to it
+ * (ERR is MEMSCAN_OK) or that failed to (ERR says why, memscan_client_last_error(CLIENT) in words).
+ * Calls for different members run at the same time. Returns the member's result (memscan_err). */
+typedef int (*memscan_fleet_fn)(void *ctx, const memscan_fleet_member *member, memscan_client *client,
+                                int err);
+
+/* Connects to every member (at most OPTS->parallel at a time, each held to the key pinned for its
+ * pin_name) and calls FN for each; RESULTS (COUNT long, optional) receive what FN returned. MEMSCAN_OK
+ * if every FN returned it, else the first member's failure in member order; INVALID_ARG, NO_MEMORY. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_fleet_run(const memscan_fleet_member *members, size_t count,
+                                                    const memscan_fleet_options *opts, memscan_fleet_fn fn,
+                                                    void *ctx, int *results);
+
 #ifdef __cplusplus
 }
 #endif
