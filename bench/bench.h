@@ -121,6 +121,9 @@ void bench_watch(const bench_opts *o);
 void bench_sparse(const bench_opts *o);
 /* pointers.c: index plus depth-4 search over a heap-like snapshot file of target_size bytes. */
 void bench_pointers(const bench_opts *o);
+/* fleet.c: `memscan remote scan` over 16 agents on loopback against one; its ratio (F1). */
+void bench_fleet(const bench_opts *o);
+void fleet_ratios(void);
 void bench_peers(const bench_opts *o, target *t);
 void bench_remote(const bench_opts *o, target *t);
 /* values.c: B10-B12 on a target of its own (1 M needles in 512 MiB), scanmem in full runs only. */

@@ -183,6 +183,7 @@ static void compute_ratios(const bench_opts *o)
 	r = ratio_new("B2", "snapshot to a file / gcore", 5, 0);
 	ratio_set(r, div_or_missing(fig_median("memscan.snapshot_file"), fig_median("peer.gcore")));
 	stream_ratios();
+	fleet_ratios();
 	r = ratio_new("B3", "detection at 0.01% / ceiling", 0.7, 0);
 	ratio_set(r, div_or_missing(fig_median("memscan.detect_0.01pct"), ceil));
 	r = ratio_new("B3", "detection at 1% / ceiling", 0.4, 0);
@@ -347,6 +348,8 @@ int main(int argc, char **argv)
 	bench_log("pointers: index and depth-4 search over a %.0f MiB snapshot file",
 	          (double)o.target_size / MIB);
 	bench_pointers(&o);
+	bench_log("fleet: remote scan over %d agents on loopback against one", 16);
+	bench_fleet(&o);
 
 	compute_ratios(&o);
 	return finish(&o, t_start);

@@ -7,6 +7,7 @@
 
 #include "args.h"
 #include "cmd.h"
+#include "fleet.h"
 #include "output.h"
 #include "target.h"
 
@@ -42,6 +43,8 @@ const char *cli_remote_command_names(void)
 
 int cmd_remote(int argc, char **argv)
 {
+	int code;
+
 	if (argc < 2) {
 		cli_err("remote needs a command: %s", cli_remote_command_names());
 		cli_print_help(stderr, "remote");
@@ -49,6 +52,8 @@ int cmd_remote(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
 		return cli_print_help(stdout, "remote");
+	if (cli_fleet(argc, argv, &code))
+		return code;
 	for (size_t i = 0; i < NREMOTE; i++) {
 		if (!strcmp(argv[1], remote_cmds[i].name)) {
 			cli_remote_mode = 1;

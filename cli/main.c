@@ -185,7 +185,11 @@ static const struct cli_cmd commands[] = {
 	  "receives only what changed; --watch works remotely too. A value scan (scan --type) keeps its\n"
 	  "candidates on the agent: -o SET writes a reference to them, which narrow, matches and release\n"
 	  "follow to the agent (with or without 'remote'); the agent drops a set 30 minutes "
-	  "unused.\n" REMOTE_OPTIONS_HELP
+	  "unused.\n"
+	  "Fleets: ps, regions, scan and diff run on many agents at once when TARGET is @FILE (or\n"
+	  "@FILE:PID; one HOST[:PORT] a line) or a name given right after the command that resolves to\n"
+	  "several addresses (a headless Service); each line starts with its host (--json: \"host\"),\n"
+	  "and the exit status is 1 if any host failed.\n" REMOTE_OPTIONS_HELP
 	  "The agent's key must be pinned first with 'memscan trust HOST:PORT KEY'; the agent must list\n"
 	  "this client's public key in its authorized_keys.\n" },
 	{ "keygen", cmd_keygen, "make a key pair for talking to agents",
@@ -211,7 +215,9 @@ static const struct cli_cmd commands[] = {
 	  "  --replace             replace a different pinned key (after checking the new fingerprint)\n"
 	  "  --known-agents FILE   the file to write instead of the default\n"
 	  "A pin for an address (127.0.0.1:7777) is also found when you connect by a name that resolves\n"
-	  "to it (localhost:7777); a pin for a name is found only when you connect by that name.\n" },
+	  "to it (localhost:7777); a pin for a name is found only when you connect by that name.\n"
+	  "HOST may be a pattern with * and ? ('*.memscan.svc:7777') for a fleet sharing one key: it\n"
+	  "covers the names it matches on that port that have no exact pin.\n" },
 	{ "keyscan", cmd_keyscan, "ask an agent for its public key (unauthenticated)",
 	  "usage: memscan keyscan HOST[:PORT] | ipc:///PATH\n"
 	  "\n"

@@ -11,6 +11,7 @@
 #include "target.h"
 
 int cli_remote_mode;
+const char *cli_pin_name;
 
 /* A parsed remote address: host (without brackets), port, and the PID when there is one; or an
  * agent's local socket (ipc:///PATH, in HOST). */
@@ -126,6 +127,18 @@ static int is_snapshot_file(const char *text)
 	return text[0] && strspn(text, "0123456789") != strlen(text) && stat(text, &st) == 0;
 }
 
+int cli_target_host(const char *text, int with_pid, char *host, size_t host_len, unsigned *port, int *pid)
+{
+	struct endpoint ep;
+
+	if (parse_endpoint(text, with_pid, &ep) || ep.ipc || ep.v6 || strlen(ep.host) >= host_len)
+		return -1;
+	snprintf(host, host_len, "%s", ep.host);
+	*port = ep.port;
+	*pid = ep.pid;
+	return 0;
+}
+
 int cli_target_check(const char *text)
 {
 	struct endpoint ep;
@@ -207,6 +220,8 @@ static int remote_connect(const struct cli_opts *o, const struct endpoint *ep, s
 	err = memscan_client_new(&t->client);
 	if (err == MEMSCAN_OK && o->compress)
 		err = memscan_client_set_compression(t->client, 1);
+	if (err == MEMSCAN_OK && cli_pin_name)
+		err = memscan_client_set_agent_name(t->client, cli_pin_name);
 	if (err == MEMSCAN_OK)
 		err = memscan_client_set_identity_file(t->client, identity);
 	if (err != MEMSCAN_OK) {

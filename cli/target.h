@@ -20,6 +20,12 @@ struct cli_target {
 /* Set by `memscan remote`: commands then take TARGET (HOST[:PORT]:PID) instead of PID. */
 extern int cli_remote_mode;
 
+/* Set in a fleet member reached by address: the HOST:PORT its agent's pin is looked up under. */
+extern const char *cli_pin_name;
+/* HOST (a name or IPv4 address, not [IPv6] or ipc://), port and PID (WITH_PID) of a remote TARGET
+ * TEXT; 0, or -1 if it is not one. */
+int cli_target_host(const char *text, int with_pid, char *host, size_t host_len, unsigned *port, int *pid);
+
 /* "PID" or "TARGET (HOST[:PORT]:PID)", for messages. */
 const char *cli_target_name(void);
 /* CLI_OK if T is a process, not a snapshot file; else says WHY (why a process is needed and what to

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* known_agents: the client's pinned agent keys by HOST:PORT, looked up and rewritten atomically. */
 #include <errno.h>
+#include <fnmatch.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +25,8 @@ static int port_ok(const char *s)
 	return !errno && !*end && v >= 1 && v <= 65535;
 }
 
-/* HOST:PORT, [IPV6]:PORT or ipc:///PATH (an agent's local socket), visible ASCII without '#'. */
+/* HOST:PORT, [IPV6]:PORT or ipc:///PATH (an agent's local socket), visible ASCII without '#'. HOST may
+ * be a pattern with '*' and '?' (a fleet sharing one key: "*.memscan.svc:7777"). */
 static int hostport_ok(const char *s)
 {
 	size_t n = s ? strlen(s) : 0;
@@ -71,14 +73,33 @@ static int parse_known_line(char *line, char **ret_host, uint8_t pub[KEYFILE_KEY
 	return 0;
 }
 
-/* Validates all of TEXT and finds the first line for HOSTPORT. 1 if found, 0 if not, or -EINVAL. */
+static int is_pattern(const char *hostport)
+{
+	return strncmp(hostport, "ipc://", 6) && strpbrk(hostport, "*?");
+}
+
+/* Whether the pattern line PAT ("*.svc:7777") covers HOSTPORT: fnmatch on the host, the same port. */
+static int pattern_covers(const char *pat, const char *hostport)
+{
+	const char *pc = strrchr(pat, ':'), *hc = strrchr(hostport, ':');
+	char pat_host[HOSTPORT_MAX + 1], host[HOSTPORT_MAX + 1];
+
+	if (!pc || !hc || strcmp(pc, hc) || !strncmp(hostport, "ipc://", 6))
+		return 0;
+	snprintf(pat_host, sizeof(pat_host), "%.*s", (int)(pc - pat), pat);
+	snprintf(host, sizeof(host), "%.*s", (int)(hc - hostport), hostport);
+	return fnmatch(pat_host, host, FNM_CASEFOLD) == 0;
+}
+
+/* Validates all of TEXT and finds HOSTPORT's key: its first exact line, else the first pattern line
+ * that covers it. 1 if found, 0 if not, or -EINVAL. */
 static int find_known(const char *name, const char *text, size_t len, const char *hostport,
                       uint8_t ret_pub[KEYFILE_KEY_LEN], char *err, size_t err_len)
 {
 	struct keyfile_lines it = { .text = text, .len = len };
 	char line[KEYFILE_LINE_MAX], why[160];
-	uint8_t pub[KEYFILE_KEY_LEN];
-	int rc, found = 0;
+	uint8_t pub[KEYFILE_KEY_LEN], pat_pub[KEYFILE_KEY_LEN];
+	int rc, found = 0, by_pattern = 0;
 	char *host;
 
 	while ((rc = keyfile_next_line(&it, line, why, sizeof(why))) > 0) {
@@ -90,11 +111,16 @@ static int find_known(const char *name, const char *text, size_t len, const char
 		if (!found && strcmp(host, hostport) == 0) {
 			memcpy(ret_pub, pub, KEYFILE_KEY_LEN);
 			found = 1;
+		} else if (!by_pattern && is_pattern(host) && pattern_covers(host, hostport)) {
+			memcpy(pat_pub, pub, KEYFILE_KEY_LEN);
+			by_pattern = 1;
 		}
 	}
 	if (rc < 0)
 		return keyfile_fail_line(err, err_len, name, it.no, why);
-	return found;
+	if (!found && by_pattern)
+		memcpy(ret_pub, pat_pub, KEYFILE_KEY_LEN);
+	return found || by_pattern;
 }
 
 static int fail_unknown_agent(char *err, size_t err_len, const char *path, const char *hostport)

@@ -63,6 +63,7 @@ void memscan_client_free(memscan_client *c)
 	free(c->kept);
 	sodium_free(c->priv);
 	free(c->known_agents);
+	free(c->agent_name);
 	free(c->url);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
@@ -147,20 +148,35 @@ int memscan_client_set_agent_key(memscan_client *c, const uint8_t public_key[MEM
 	return MEMSCAN_OK;
 }
 
-int memscan_client_set_known_agents_file(memscan_client *c, const char *path)
+/* Replaces *FIELD with a copy of VALUE (NULL clears it). */
+static int set_string(memscan_client *c, char **field, const char *value)
 {
-	char *copy;
+	char *copy = NULL;
 
-	if (!c || !path)
-		return MEMSCAN_ERR_INVALID_ARG;
-	copy = strdup(path);
-	if (!copy)
-		return MEMSCAN_ERR_NO_MEMORY;
+	if (value) {
+		copy = strdup(value);
+		if (!copy)
+			return MEMSCAN_ERR_NO_MEMORY;
+	}
 	client_lock(c);
-	free(c->known_agents);
-	c->known_agents = copy;
+	free(*field);
+	*field = copy;
 	client_unlock(c);
 	return MEMSCAN_OK;
+}
+
+int memscan_client_set_known_agents_file(memscan_client *c, const char *path)
+{
+	if (!c || !path)
+		return MEMSCAN_ERR_INVALID_ARG;
+	return set_string(c, &c->known_agents, path);
+}
+
+int memscan_client_set_agent_name(memscan_client *c, const char *hostport)
+{
+	if (!c || (hostport && (!hostport[0] || strlen(hostport) >= CLIENT_PATH_MAX)))
+		return MEMSCAN_ERR_INVALID_ARG;
+	return set_string(c, &c->agent_name, hostport);
 }
 
 /* How long a send may wait for a connection (see client_send_frame). */

@@ -168,9 +168,13 @@ static int resolve_agent_key(memscan_client *c)
 	} else if (c->known_agents || keyfile_default_known_agents(path, sizeof(path)) == 0) {
 		if (c->known_agents)
 			snprintf(path, sizeof(path), "%s", c->known_agents);
-		rv = find_pin(c, path, hostport, ai);
+		rv = c->agent_name
+		         ? keyfile_known_agent(path, c->agent_name, c->agent_pub, c->err, sizeof(c->err))
+		         : -ENOENT;
 		if (rv == -ENOENT)
-			rv = no_pin(c, path, hostport);
+			rv = find_pin(c, path, hostport, ai);
+		if (rv == -ENOENT)
+			rv = no_pin(c, path, c->agent_name ? c->agent_name : hostport);
 		else if (rv < 0)
 			rv = client_key_err(rv);
 		else

@@ -69,6 +69,7 @@ struct memscan_client {
 	uint8_t agent_pub[32]; /* the agent key in use for URL */
 	int have_agent_pub;
 	char *known_agents;
+	char *agent_name; /* memscan_client_set_agent_name: the HOST:PORT pins are looked up under */
 	int timeout_ms;
 	char *url;
 	nng_socket sock;

@@ -65,6 +65,10 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_agent_key(memscan_client *c
                                                                const uint8_t public_key[MEMSCAN_KEY_LEN]);
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_known_agents_file(memscan_client *client,
                                                                        const char *path);
+/* Looks the agent's pinned key up under HOSTPORT ("name:7777", exact or pattern lines) rather than
+ * under the address connected to: a fleet member reached by its address (a pod IP) is held to the key
+ * pinned for the name the user gave. NULL goes back to the address. INVALID_ARG, NO_MEMORY. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_agent_name(memscan_client *client, const char *hostport);
 /* Per-request timeout (default 30000 ms). */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_timeout_ms(memscan_client *client, int timeout_ms);
 
@@ -316,6 +320,46 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_pointer_follow(memscan_client *
                                                                 const memscan_pointer_chains *chains,
                                                                 memscan_pointer_resolution *results,
                                                                 int *statuses);
+
+/* ---- fleets: many agents at once ---- */
+
+#define MEMSCAN_FLEET_NAME_LEN 280  /* HOST:PORT of one member, NUL included */
+#define MEMSCAN_FLEET_MAX      4096 /* members of one fleet */
+#define MEMSCAN_FLEET_PARALLEL 32   /* default of memscan_fleet_options.parallel */
+
+typedef struct memscan_fleet_member {
+	char host[MEMSCAN_FLEET_NAME_LEN];     /* its label: HOST[:PORT] as written, or ADDR:PORT */
+	char url[MEMSCAN_FLEET_NAME_LEN + 8];  /* where to connect: tcp://HOST:PORT */
+	char pin_name[MEMSCAN_FLEET_NAME_LEN]; /* the HOST:PORT its key is looked up under */
+} memscan_fleet_member;
+
+/* The members of fleet SPEC: "@FILE" (one HOST[:PORT] or [IPv6]:PORT a line, # comments, blank lines
+ * skipped) or "HOST[:PORT]": a name that resolves to several addresses of one family (a headless
+ * Service; IPv4 first) is one member per address (ADDR:PORT, pin_name the name), else one member.
+ * *RET_MEMBERS (free()) holds *RET_COUNT >= 1 members. INVALID_ARG (bad line or spec, named in ERR),
+ * IO (the file), LIMIT (more than MEMSCAN_FLEET_MAX), NO_MEMORY. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_fleet_resolve(const char *spec, memscan_fleet_member **ret_members,
+                                                        size_t *ret_count, char *err, size_t err_len);
+
+typedef struct memscan_fleet_options {
+	const char *identity_file;     /* NULL: the default identity */
+	const char *known_agents_file; /* NULL: the default known_agents */
+	int timeout_ms;                /* 0: the client's default */
+	int parallel;                  /* threads, 0: MEMSCAN_FLEET_PARALLEL */
+} memscan_fleet_options;
+
+/* Called once per member, on one of the fleet's threads, with a client of its own connected to it
+ * (ERR is MEMSCAN_OK) or that failed to (ERR says why, memscan_client_last_error(CLIENT) in words).
+ * Calls for different members run at the same time. Returns the member's result (memscan_err). */
+typedef int (*memscan_fleet_fn)(void *ctx, const memscan_fleet_member *member, memscan_client *client,
+                                int err);
+
+/* Connects to every member (at most OPTS->parallel at a time, each held to the key pinned for its
+ * pin_name) and calls FN for each; RESULTS (COUNT long, optional) receive what FN returned. MEMSCAN_OK
+ * if every FN returned it, else the first member's failure in member order; INVALID_ARG, NO_MEMORY. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_fleet_run(const memscan_fleet_member *members, size_t count,
+                                                    const memscan_fleet_options *opts, memscan_fleet_fn fn,
+                                                    void *ctx, int *results);
 
 #ifdef __cplusplus
 }

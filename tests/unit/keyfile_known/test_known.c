@@ -141,6 +141,36 @@ static void test_known_agents_bad_hostport(void **state)
 	assert_int_equal(keyfile_trust_agent(path, "ipc:///a b", ms_pubs[1], err, sizeof(err)), -EINVAL);
 }
 
+/* A fleet's pattern line covers its members' names on the same port; an exact pin wins over it. */
+static void test_known_agents_patterns(void **state)
+{
+	const char *path = ms_scratch_path("known_agents");
+	uint8_t got[KEYFILE_KEY_LEN];
+
+	(void)state;
+	assert_int_equal(keyfile_trust_agent(path, "*.memscan.svc:7777", ms_pubs[0], err, sizeof(err)), 0);
+	assert_int_equal(keyfile_trust_agent(path, "node-?.lab:7777", ms_pubs[2], err, sizeof(err)), 0);
+	assert_int_equal(keyfile_trust_agent(path, "pod-b.memscan.svc:7777", ms_pubs[1], err, sizeof(err)),
+	                 0);
+	assert_int_equal(keyfile_known_agent(path, "pod-a.memscan.svc:7777", got, err, sizeof(err)), 0);
+	assert_memory_equal(got, ms_pubs[0], KEYFILE_KEY_LEN);
+	assert_int_equal(keyfile_known_agent(path, "x.y.MEMSCAN.svc:7777", got, err, sizeof(err)), 0);
+	assert_memory_equal(got, ms_pubs[0], KEYFILE_KEY_LEN);
+	/* the exact pin comes after the pattern in the file and still wins */
+	assert_int_equal(keyfile_known_agent(path, "pod-b.memscan.svc:7777", got, err, sizeof(err)), 0);
+	assert_memory_equal(got, ms_pubs[1], KEYFILE_KEY_LEN);
+	assert_int_equal(keyfile_known_agent(path, "node-3.lab:7777", got, err, sizeof(err)), 0);
+	assert_memory_equal(got, ms_pubs[2], KEYFILE_KEY_LEN);
+	assert_int_equal(keyfile_known_agent(path, "node-12.lab:7777", got, err, sizeof(err)), -ENOENT);
+	assert_int_equal(keyfile_known_agent(path, "pod-a.memscan.svc:7778", got, err, sizeof(err)), -ENOENT);
+	assert_int_equal(keyfile_known_agent(path, "memscan.svc:7777", got, err, sizeof(err)), -ENOENT);
+	assert_int_equal(keyfile_known_agent(path, "10.0.0.1:7777", got, err, sizeof(err)), -ENOENT);
+	/* a pattern is replaced as a line of its own */
+	assert_int_equal(keyfile_trust_agent(path, "*.memscan.svc:7777", ms_pubs[2], err, sizeof(err)), 0);
+	assert_int_equal(keyfile_known_agent(path, "pod-a.memscan.svc:7777", got, err, sizeof(err)), 0);
+	assert_memory_equal(got, ms_pubs[2], KEYFILE_KEY_LEN);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, ms_scratch_teardown)
 
 int main(void)
@@ -150,6 +180,7 @@ int main(void)
 		T(test_known_agents_keeps_other_lines_verbatim),
 		T(test_known_agents_first_match_and_errors),
 		T(test_known_agents_bad_hostport),
+		T(test_known_agents_patterns),
 	};
 
 	return cmocka_run_group_tests(tests, ms_keys_group_setup, NULL);

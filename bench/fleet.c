@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: MIT */
+/* memscan-bench fleet measure: `memscan remote scan` over 16 agents on loopback (separate processes)
+ * against the same scan through one of them. */
+#include "bench.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <memscan/client.h>
+
+#ifndef BENCH_CLI_PATH
+#define BENCH_CLI_PATH "memscan"
+#endif
+
+#define FLEET_AGENTS 16
+
+struct fleet_bench {
+	child agent[FLEET_AGENTS];
+	char hostport[FLEET_AGENTS][64];
+	char dir[300], id[340], hosts[340], cfg[340];
+};
+
+static int read_first_line(const char *path, char *out, size_t len)
+{
+	FILE *in = fopen(path, "re");
+	int ok = in && fgets(out, (int)len, in);
+
+	if (in)
+		fclose(in);
+	out[ok ? strcspn(out, "\n") : 0] = '\0';
+	return ok ? 0 : -1;
+}
+
+/* Keys: one for all agents (a fleet shares its key) into AGENT_PUB, one for the client, authorized on
+ * every agent. */
+static int fleet_keys(struct fleet_bench *fb, char *agent_key, char *agent_pub, char *auth)
+{
+	char fp[MEMSCAN_FINGERPRINT_LEN], err[256], path[360], line[256];
+	FILE *out;
+
+	snprintf(agent_key, 320, "%s/agent.key", fb->dir);
+	snprintf(fb->id, sizeof(fb->id), "%s/client.key", fb->dir);
+	snprintf(auth, 320, "%s/authorized_keys", fb->dir);
+	if (memscan_key_generate(agent_key, "fleet", fp, err, sizeof(err)) != MEMSCAN_OK ||
+	    memscan_key_generate(fb->id, "bench", fp, err, sizeof(err)) != MEMSCAN_OK) {
+		bench_log("fleet: keygen: %s", err);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s.pub", agent_key);
+	if (read_first_line(path, agent_pub, 256) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s.pub", fb->id);
+	if (read_first_line(path, line, sizeof(line)) != 0 || !(out = fopen(auth, "w")))
+		return -1;
+	fprintf(out, "perms=list,read,scan %s\n", line);
+	return fclose(out);
+}
+
+/* Agent N's HOST:PORT from its listening line. */
+static int agent_listening(struct fleet_bench *fb, int n)
+{
+	char line[256];
+
+	for (int i = 0; i < 4; i++) {
+		if (child_read_line(&fb->agent[n], line, sizeof(line), 10000) != 0)
+			return -1;
+		if (sscanf(line, "listening tcp://%63s", fb->hostport[n]) == 1)
+			return 0;
+	}
+	return -1;
+}
+
+/* Starts the agents and writes the hosts file and known_agents (each agent pinned by address). */
+static int fleet_start(const bench_opts *o, struct fleet_bench *fb)
+{
+	char key[320], auth[320], errp[340], pub[256], known[400], fp[MEMSCAN_FINGERPRINT_LEN], err[512];
+	const char *argv[] = { o->agent_path, "--listen", "tcp://127.0.0.1:0",
+		               "--key",       key,        "--authorized-keys",
+		               auth,          NULL };
+	FILE *hosts;
+	int n = 0;
+
+	snprintf(fb->dir, sizeof(fb->dir), "%s/fleet", o->tmpdir);
+	snprintf(fb->cfg, sizeof(fb->cfg), "%s/cfg", fb->dir);
+	snprintf(known, sizeof(known), "%s/memscan/known_agents", fb->cfg);
+	snprintf(errp, sizeof(errp), "%s/agents.log", fb->dir);
+	snprintf(fb->hosts, sizeof(fb->hosts), "%s/hosts.txt", fb->dir);
+	if (mkdir(fb->dir, 0700) != 0 || fleet_keys(fb, key, pub, auth) != 0 ||
+	    !(hosts = fopen(fb->hosts, "w")))
+		return -1;
+	for (; n < FLEET_AGENTS; n++) {
+		if (child_start(&fb->agent[n], argv, errp) != 0 || agent_listening(fb, n) != 0 ||
+		    memscan_key_trust(known, fb->hostport[n], pub, fp, err, sizeof(err)) != MEMSCAN_OK)
+			break;
+		fprintf(hosts, "%s\n", fb->hostport[n]);
+	}
+	fclose(hosts);
+	return n == FLEET_AGENTS ? 0 : -1;
+}
+
+static void fleet_stop(struct fleet_bench *fb)
+{
+	for (int i = 0; i < FLEET_AGENTS; i++)
+		if (fb->agent[i].pid > 0)
+			child_stop(&fb->agent[i]);
+}
+
+/* `memscan remote scan TARGET --pattern P` REPS times into F (seconds); 0 if every run succeeded. */
+static int time_scan(const bench_opts *o, struct fleet_bench *fb, const char *target, const char *pattern,
+                     figure *f)
+{
+	const char *argv[] = { BENCH_CLI_PATH, "remote",  "scan",       target, "--pattern",
+		               pattern,        "--quiet", "--identity", fb->id, NULL };
+	char out[360];
+	double wall;
+
+	snprintf(out, sizeof(out), "%s/scan.out", fb->dir);
+	for (int r = 0; r < o->reps; r++) {
+		if (run_command(argv, out, 600000, &wall) != 0)
+			return -1;
+		fig_add(f, wall);
+	}
+	return 0;
+}
+
+void bench_fleet(const bench_opts *o)
+{
+	figure *one = fig_new("fleet.scan_one", "s", "remote scan through one agent (CLI wall time)");
+	figure *all = fig_new("fleet.scan_16", "s", "remote scan @hosts over 16 agents on loopback");
+	struct fleet_bench fb;
+	char target_text[400], pattern[32];
+	uint64_t size = o->quick ? (16u << 20) : (64u << 20);
+	target t;
+
+	memset(&fb, 0, sizeof(fb));
+	for (int i = 0; i < FLEET_AGENTS; i++)
+		fb.agent[i].pid = -1;
+	if (o->no_remote || target_start(o, &t, size, 16) != 0) {
+		fig_skip(one, "%s", o->no_remote ? "--no-remote" : "the target did not start");
+		fig_skip(all, "%s", o->no_remote ? "--no-remote" : "the target did not start");
+		return;
+	}
+	snprintf(pattern, sizeof(pattern), "%02X %02X %02X %02X", o->needle & 0xff, (o->needle >> 8) & 0xff,
+	         (o->needle >> 16) & 0xff, o->needle >> 24);
+	if (fleet_start(o, &fb) != 0) {
+		fig_skip(one, "the agents did not start (see %s/agents.log)", fb.dir);
+		fig_skip(all, "the agents did not start");
+	} else {
+		const char *old = getenv("XDG_CONFIG_HOME");
+		char saved[4096];
+
+		snprintf(saved, sizeof(saved), "%s", old ? old : "");
+		setenv("XDG_CONFIG_HOME", fb.cfg, 1);
+		snprintf(target_text, sizeof(target_text), "%s:%d", fb.hostport[0], (int)t.c.pid);
+		if (time_scan(o, &fb, target_text, pattern, one) != 0)
+			fig_skip(one, "remote scan failed (see %s/scan.out)", fb.dir);
+		snprintf(target_text, sizeof(target_text), "@%s:%d", fb.hosts, (int)t.c.pid);
+		if (time_scan(o, &fb, target_text, pattern, all) != 0)
+			fig_skip(all, "remote scan over the fleet failed (see %s/scan.out)", fb.dir);
+		fig_note(all, "%.0f MiB target, the same process scanned by each agent", (double)size / MIB);
+		if (old)
+			setenv("XDG_CONFIG_HOME", saved, 1);
+		else
+			unsetenv("XDG_CONFIG_HOME");
+	}
+	fleet_stop(&fb);
+	target_stop(&t);
+}
+
+void fleet_ratios(void)
+{
+	double one = fig_median("fleet.scan_one"), all = fig_median("fleet.scan_16");
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	double lanes = ncpu < 1 ? 1 : ncpu > FLEET_AGENTS ? FLEET_AGENTS : (double)ncpu;
+	ratio *r = ratio_new("F1", "scan over 16 agents / one agent, per core available", 1.5, 1);
+
+	ratio_set(r, one <= 0 || all < 0 ? -1 : (all / one) / (FLEET_AGENTS / lanes));
+	if (one > 0 && all >= 0)
+		ratio_note(r, "16 agents took %.2fx one agent's time on %ld cores (one after another: 16x)",
+		           all / one, ncpu);
+}

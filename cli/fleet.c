@@ -1,0 +1,349 @@
+/* SPDX-License-Identifier: MIT */
+/* memscan CLI: `memscan remote CMD @HOSTS[:PID]` runs CMD on every agent of a hosts file at once, each
+ * output line labelled with its host; a name that resolves to several agents (a headless Service) too. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <memscan/client.h>
+
+#include "args.h"
+#include "cmd.h"
+#include "fleet.h"
+#include "output.h"
+#include "target.h"
+
+#define FLEET_HOST_MAX MEMSCAN_FLEET_NAME_LEN
+#define FLEET_PARALLEL 32    /* members running at once */
+#define FLEET_LINE_MAX 65536 /* a longer output line is cut into pieces, each labelled */
+
+struct fleet_stream {
+	int fd;
+	FILE *out;
+	char *buf;
+	size_t len;
+};
+
+struct fleet_member {
+	char host[FLEET_HOST_MAX];
+	char pin[FLEET_HOST_MAX]; /* the HOST:PORT its agent's key is looked up under */
+	pid_t pid;
+	struct fleet_stream s[2]; /* the member's stdout and stderr */
+	int status;
+};
+
+struct fleet {
+	struct fleet_member *m;
+	size_t count;
+	int json;
+};
+
+/* The members of SPEC (memscan_fleet_resolve); the exit code. */
+static int load_members(struct fleet *f, const char *spec)
+{
+	memscan_fleet_member *list = NULL;
+	char err[512] = "";
+	size_t count = 0;
+	int rv = memscan_fleet_resolve(spec, &list, &count, err, sizeof(err));
+
+	if (rv != MEMSCAN_OK) {
+		cli_err("%s", err[0] ? err : memscan_strerror(rv));
+		return rv == MEMSCAN_ERR_IO || rv == MEMSCAN_ERR_NO_MEMORY ? CLI_FAIL : CLI_USAGE;
+	}
+	f->m = calloc(count, sizeof(*f->m));
+	for (size_t i = 0; f->m && i < count; i++) {
+		snprintf(f->m[i].host, sizeof(f->m[i].host), "%s", list[i].host);
+		snprintf(f->m[i].pin, sizeof(f->m[i].pin), "%s", list[i].pin_name);
+	}
+	f->count = f->m ? count : 0;
+	free(list);
+	return f->m ? CLI_OK : CLI_FAIL;
+}
+
+/* One line of member M to OUT: "HOST  LINE", or for --json on stdout the object with "host" first. */
+static void emit(const struct fleet *f, const struct fleet_member *m, FILE *out, const char *line, size_t len)
+{
+	if (f->json && out == stdout && len && line[0] == '{') {
+		fputs("{\"host\":", out);
+		out_json_str(out, m->host);
+		if (len > 1 && line[1] != '}')
+			fputc(',', out);
+		fwrite(line + 1, 1, len - 1, out);
+	} else {
+		fprintf(out, "%s  ", m->host);
+		fwrite(line, 1, len, out);
+	}
+	fputc('\n', out);
+	fflush(out);
+}
+
+/* Emits the complete lines of S (all of it at EOF or when full); keeps the rest. */
+static void drain(const struct fleet *f, const struct fleet_member *m, struct fleet_stream *s, int eof)
+{
+	size_t start = 0;
+	char *nl;
+
+	while ((nl = memchr(s->buf + start, '\n', s->len - start))) {
+		emit(f, m, s->out, s->buf + start, (size_t)(nl - (s->buf + start)));
+		start = (size_t)(nl - s->buf) + 1;
+	}
+	if (start < s->len && (eof || s->len == FLEET_LINE_MAX)) {
+		emit(f, m, s->out, s->buf + start, s->len - start);
+		start = s->len;
+	}
+	memmove(s->buf, s->buf + start, s->len - start);
+	s->len -= start;
+}
+
+/* Reads what S's pipe holds; closes it at EOF. */
+static void pump(const struct fleet *f, const struct fleet_member *m, struct fleet_stream *s)
+{
+	ssize_t n = read(s->fd, s->buf + s->len, FLEET_LINE_MAX - s->len);
+
+	if (n < 0 && errno == EINTR)
+		return;
+	if (n > 0) {
+		s->len += (size_t)n;
+		drain(f, m, s, 0);
+		return;
+	}
+	drain(f, m, s, 1);
+	close(s->fd);
+	s->fd = -1;
+}
+
+/* Forks member M running `memscan remote` with ARGV (its TARGET already M's), output into pipes. */
+static int start_member(struct fleet_member *m, int argc, char **argv)
+{
+	int out[2] = { -1, -1 }, err[2] = { -1, -1 };
+
+	for (int i = 0; i < 2; i++) {
+		m->s[i].fd = -1;
+		m->s[i].buf = malloc(FLEET_LINE_MAX);
+		m->s[i].out = i ? stderr : stdout;
+	}
+	if (!m->s[0].buf || !m->s[1].buf || pipe(out) || pipe(err))
+		goto fail;
+	fflush(stdout);
+	fflush(stderr);
+	m->pid = fork();
+	if (m->pid < 0)
+		goto fail;
+	if (m->pid == 0) {
+		if (dup2(out[1], STDOUT_FILENO) < 0 || dup2(err[1], STDERR_FILENO) < 0)
+			_exit(CLI_FAIL);
+		close(out[0]);
+		close(err[0]);
+		close(out[1]);
+		close(err[1]);
+		int rc = cmd_remote(argc, argv);
+		fflush(stdout);
+		fflush(stderr);
+		_exit(rc);
+	}
+	close(out[1]);
+	close(err[1]);
+	m->s[0].fd = out[0];
+	m->s[1].fd = err[0];
+	return 0;
+fail:
+	for (int i = 0; i < 2; i++) {
+		free(m->s[i].buf);
+		m->s[i].buf = NULL;
+		if (out[i] >= 0)
+			close(out[i]);
+		if (err[i] >= 0)
+			close(err[i]);
+	}
+	return -1;
+}
+
+/* Reaps member M once both its pipes closed; reports a failure that printed nothing. */
+static void finish_member(struct fleet_member *m)
+{
+	int status = 0;
+
+	while (waitpid(m->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	m->status = WIFEXITED(status) ? WEXITSTATUS(status) : CLI_FAIL;
+	if (WIFSIGNALED(status))
+		fprintf(stderr, "%s  memscan: killed by signal %d\n", m->host, WTERMSIG(status));
+	for (int i = 0; i < 2; i++) {
+		free(m->s[i].buf);
+		m->s[i].buf = NULL;
+	}
+}
+
+/* Polls the RUNNING members: reads their output, reaps the ones done; how many still run (first in
+ * RUNNING). */
+static size_t poll_members(const struct fleet *f, struct fleet_member **running, size_t nrun)
+{
+	struct pollfd pfd[2 * FLEET_PARALLEL];
+	struct fleet_stream *who[2 * FLEET_PARALLEL];
+	struct fleet_member *owner[2 * FLEET_PARALLEL];
+	size_t n = 0, kept = 0;
+
+	for (size_t i = 0; i < nrun; i++)
+		for (int k = 0; k < 2; k++)
+			if (running[i]->s[k].fd >= 0) {
+				pfd[n] = (struct pollfd){ .fd = running[i]->s[k].fd, .events = POLLIN };
+				who[n] = &running[i]->s[k];
+				owner[n++] = running[i];
+			}
+	if (n && poll(pfd, n, -1) < 0 && errno != EINTR)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (pfd[i].revents)
+			pump(f, owner[i], who[i]);
+	for (size_t i = 0; i < nrun; i++) {
+		if (running[i]->s[0].fd < 0 && running[i]->s[1].fd < 0)
+			finish_member(running[i]);
+		else
+			running[kept++] = running[i];
+	}
+	return kept;
+}
+
+/* Runs ARGV on every member, FLEET_PARALLEL at a time, ARGV[TARGET] being HOST SUFFIX for each. */
+static void run_all(struct fleet *f, int argc, char **argv, int target, const char *suffix)
+{
+	struct fleet_member *running[FLEET_PARALLEL];
+	char text[FLEET_HOST_MAX + 32], *saved = argv[target];
+	size_t nrun = 0, next = 0;
+
+	while (next < f->count || nrun) {
+		while (nrun < FLEET_PARALLEL && next < f->count) {
+			struct fleet_member *m = &f->m[next++];
+
+			snprintf(text, sizeof(text), "%s%s", m->host, suffix);
+			argv[target] = text;
+			cli_pin_name = m->pin; /* each member is held to the key pinned for its name */
+			if (start_member(m, argc, argv) == 0) {
+				running[nrun++] = m;
+				continue;
+			}
+			fprintf(stderr, "%s  memscan: cannot start a process for this host: %s\n", m->host,
+			        strerror(errno));
+			m->status = CLI_FAIL;
+		}
+		nrun = poll_members(f, running, nrun);
+	}
+	argv[target] = saved;
+	cli_pin_name = NULL;
+}
+
+/* The exit code: 0 if every member succeeded, 2 if each met the same usage error, else 1. */
+static int fleet_status(const struct fleet *f)
+{
+	size_t failed = 0, usage = 0;
+
+	for (size_t i = 0; i < f->count; i++) {
+		failed += f->m[i].status != CLI_OK;
+		usage += f->m[i].status == CLI_USAGE;
+	}
+	return !failed ? CLI_OK : usage == f->count ? CLI_USAGE : CLI_FAIL;
+}
+
+/* "@FILE" or "@FILE:PID": the hosts file into PATH, ":PID" (or "") into *RET_SUFFIX. */
+static int split_spec(const char *spec, char *path, size_t path_len, const char **ret_suffix)
+{
+	const char *colon = strrchr(spec, ':');
+
+	*ret_suffix = "";
+	if (access(spec + 1, F_OK) != 0 && colon && colon > spec + 1) {
+		*ret_suffix = colon;
+		spec = spec + 1;
+		if ((size_t)(colon - spec) >= path_len)
+			return -1;
+		snprintf(path, path_len, "%.*s", (int)(colon - spec), spec);
+		return 0;
+	}
+	if (strlen(spec + 1) >= path_len)
+		return -1;
+	snprintf(path, path_len, "%s", spec + 1);
+	return 0;
+}
+
+static int fleet_command(const char *cmd)
+{
+	return !strcmp(cmd, "ps") || !strcmp(cmd, "regions") || !strcmp(cmd, "scan") || !strcmp(cmd, "diff");
+}
+
+/* The index in ARGV of a hosts file TARGET (@FILE or @FILE:PID), or 0. */
+static int hosts_file_target(int argc, char **argv)
+{
+	for (int i = 2; i < argc; i++)
+		if (argv[i][0] == '@' && argv[i][1] && strcmp(argv[i - 1], "-o") &&
+		    strcmp(argv[i - 1], "--output"))
+			return i;
+	return 0;
+}
+
+/* Members from the hosts file ARGV[TARGET]; the exit code. */
+static int hosts_file_members(struct fleet *f, char **argv, int target, const char **ret_suffix)
+{
+	char spec[4096];
+
+	if (!fleet_command(argv[1])) {
+		cli_err(
+		    "remote %s runs on one agent: a hosts file (@FILE) works with ps, regions, scan and diff",
+		    argv[1]);
+		return CLI_USAGE;
+	}
+	spec[0] = '@';
+	if (split_spec(argv[target], spec + 1, sizeof(spec) - 1, ret_suffix)) {
+		cli_err("%s: hosts file name too long", argv[target]);
+		return CLI_USAGE;
+	}
+	return load_members(f, spec);
+}
+
+/* Whether ARGV[2] is a name with several addresses: its members into F and ":PID" into SUFFIX. */
+static int name_members(struct fleet *f, int argc, char **argv, char *suffix, size_t suffix_len)
+{
+	char host[256], spec[300];
+	unsigned port;
+	int pid = 0;
+
+	if (argc < 3 || !fleet_command(argv[1]) || argv[2][0] == '-' ||
+	    cli_target_host(argv[2], strcmp(argv[1], "ps") != 0, host, sizeof(host), &port, &pid))
+		return 0;
+	snprintf(spec, sizeof(spec), "%s:%u", host, port);
+	if (load_members(f, spec) != CLI_OK || f->count < 2) {
+		free(f->m);
+		f->m = NULL;
+		f->count = 0;
+		return 0; /* one host: the single-host path connects (and reports) */
+	}
+	snprintf(suffix, suffix_len, pid ? ":%d" : "", pid);
+	return 1;
+}
+
+int cli_fleet(int argc, char **argv, int *ret_code)
+{
+	struct fleet f = { 0 };
+	char suffix_buf[16] = "";
+	const char *suffix = suffix_buf;
+	int target = hosts_file_target(argc, argv), rc = CLI_OK;
+
+	*ret_code = CLI_OK;
+	if (target)
+		rc = hosts_file_members(&f, argv, target, &suffix);
+	else if (name_members(&f, argc, argv, suffix_buf, sizeof(suffix_buf)))
+		target = 2;
+	else
+		return 0;
+	for (int i = 2; i < argc; i++)
+		f.json |= !strcmp(argv[i], "--json");
+	if (rc == CLI_OK) {
+		run_all(&f, argc, argv, target, suffix);
+		rc = fleet_status(&f);
+	}
+	free(f.m);
+	*ret_code = rc;
+	return 1;
+}
