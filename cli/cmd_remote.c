@@ -52,7 +52,7 @@ int cmd_remote(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
 		return cli_print_help(stdout, "remote");
-	if (cli_fleet(argc, argv, &code))
+	if (cli_fleet(argc, argv, cmd_remote, &code))
 		return code;
 	for (size_t i = 0; i < NREMOTE; i++) {
 		if (!strcmp(argv[1], remote_cmds[i].name)) {

@@ -37,6 +37,7 @@ struct fleet_member {
 };
 
 struct fleet {
+	cli_cmd_fn run; /* the single-host command each member runs (in a child) */
 	struct fleet_member *m;
 	size_t count;
 	int json;
@@ -117,7 +118,7 @@ static void pump(const struct fleet *f, const struct fleet_member *m, struct fle
 }
 
 /* Forks member M running `memscan remote` with ARGV (its TARGET already M's), output into pipes. */
-static int start_member(struct fleet_member *m, int argc, char **argv)
+static int start_member(struct fleet_member *m, cli_cmd_fn run, int argc, char **argv)
 {
 	int out[2] = { -1, -1 }, err[2] = { -1, -1 };
 
@@ -140,7 +141,7 @@ static int start_member(struct fleet_member *m, int argc, char **argv)
 		close(err[0]);
 		close(out[1]);
 		close(err[1]);
-		int rc = cmd_remote(argc, argv);
+		int rc = run(argc, argv);
 		fflush(stdout);
 		fflush(stderr);
 		_exit(rc);
@@ -222,7 +223,7 @@ static void run_all(struct fleet *f, int argc, char **argv, int target, const ch
 			snprintf(text, sizeof(text), "%s%s", m->host, suffix);
 			argv[target] = text;
 			cli_pin_name = m->pin; /* each member is held to the key pinned for its name */
-			if (start_member(m, argc, argv) == 0) {
+			if (start_member(m, f->run, argc, argv) == 0) {
 				running[nrun++] = m;
 				continue;
 			}
@@ -323,9 +324,9 @@ static int name_members(struct fleet *f, int argc, char **argv, char *suffix, si
 	return 1;
 }
 
-int cli_fleet(int argc, char **argv, int *ret_code)
+int cli_fleet(int argc, char **argv, cli_cmd_fn run, int *ret_code)
 {
-	struct fleet f = { 0 };
+	struct fleet f = { .run = run };
 	char suffix_buf[16] = "";
 	const char *suffix = suffix_buf;
 	int target = hosts_file_target(argc, argv), rc = CLI_OK;

@@ -24,18 +24,6 @@ void memscan_filter_values(memscan_filter *filter)
 	filter->perms |= MEMSCAN_PERM_WRITE;
 }
 
-void memscan_value_set_free(memscan_value_set *set)
-{
-	if (!set)
-		return;
-	memscan_region_list_free(set->regions);
-	memscan_snapshot_free(set->snap);
-	free(set->addr);
-	free(set->cur);
-	free(set->old);
-	free(set);
-}
-
 static int copy_regions(const memscan_region_list *src, memscan_region_list **ret)
 {
 	int r = memscan_region_list_new(ret);
@@ -405,36 +393,6 @@ int memscan_value_scan_unknown(memscan_process *proc, const memscan_region_list 
 	s->count = ms_value_set_count_unknown(s);
 	*ret_set = s;
 	return MEMSCAN_OK;
-}
-
-uint64_t memscan_value_set_count(const memscan_value_set *set)
-{
-	return set ? set->count : 0;
-}
-
-memscan_value_type memscan_value_set_type(const memscan_value_set *set)
-{
-	return set ? set->type : 0;
-}
-
-size_t memscan_value_set_width(const memscan_value_set *set)
-{
-	return set ? set->width : 0;
-}
-
-bool memscan_value_set_is_unknown(const memscan_value_set *set)
-{
-	return set && set->snap;
-}
-
-int memscan_value_set_pid(const memscan_value_set *set)
-{
-	return set ? set->pid : 0;
-}
-
-uint64_t memscan_value_set_start_time(const memscan_value_set *set)
-{
-	return set ? set->start_time : 0;
 }
 
 static int call_fn(const memscan_value_set *set, memscan_candidate_fn fn, void *ctx, uint64_t addr,
