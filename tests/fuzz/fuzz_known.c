@@ -2,6 +2,7 @@
 /* Fuzzes the client's known_agents file: keyfile_known_agent lookups, and keyfile_trust_agent rewriting it.
  */
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,15 +22,49 @@ static const char *const hostports[] = { "127.0.0.1:7777", "[::1]:7777", "agent.
 static char dir[4096], path[4200], copy_path[4200];
 static unsigned long lookups_found;
 
-/* A key found for HOSTPORT was written in the file: "HOSTPORT " starts a line (after blanks), and
- * the key's base64 (the only spelling the parser takes) is in the text. */
+/* Whether some line's first word is a host pattern ('*' or '?') covering HOSTPORT: the same port
+ * after the last ':', and the host part matching as fnmatch does, ignoring case. */
+static int pattern_written(const uint8_t *data, size_t size, const char *hostport)
+{
+	const char *hc = strrchr(hostport, ':');
+	char word[512], host[512];
+	size_t i = 0;
+
+	snprintf(host, sizeof(host), "%.*s", (int)(hc - hostport), hostport);
+	while (i < size) {
+		size_t n = 0;
+		char *pc;
+
+		while (i < size && (data[i] == ' ' || data[i] == '\t'))
+			i++;
+		while (i < size && data[i] != ' ' && data[i] != '\t' && data[i] != '\n' &&
+		       n + 1 < sizeof(word))
+			word[n++] = (char)data[i++];
+		word[n] = '\0';
+		pc = strrchr(word, ':');
+		if (pc && strpbrk(word, "*?") && !strcmp(pc, hc)) {
+			*pc = '\0';
+			if (fnmatch(word, host, FNM_CASEFOLD) == 0)
+				return 1;
+		}
+		while (i < size && data[i] != '\n')
+			i++;
+		i++;
+	}
+	return 0;
+}
+
+/* A key found for HOSTPORT was written in the file: "HOSTPORT " starts a line (after blanks), or a
+ * host pattern covering it does, and the key's base64 (the only spelling the parser takes) is in the
+ * text. */
 static void check_found(const uint8_t *data, size_t size, const char *hostport, const uint8_t *pub)
 {
 	char b64[sodium_base64_ENCODED_LEN(KEYFILE_KEY_LEN, sodium_base64_VARIANT_ORIGINAL)];
 
 	sodium_bin2base64(b64, sizeof(b64), pub, KEYFILE_KEY_LEN, sodium_base64_VARIANT_ORIGINAL);
 	FUZZ_CHECK(memmem(data, size, b64, strlen(b64)) != NULL);
-	FUZZ_CHECK(memmem(data, size, hostport, strlen(hostport)) != NULL);
+	FUZZ_CHECK(memmem(data, size, hostport, strlen(hostport)) != NULL ||
+	           pattern_written(data, size, hostport));
 }
 
 /* Looks up every hostport in PATH_; returns the verdict (0 if the file is valid, -EINVAL if not),
