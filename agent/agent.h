@@ -359,10 +359,10 @@ void agent_housekeeper_stop(agent *ag);
 void agent_revoke_sessions(agent *ag);
 
 /* budget.c */
-/* "SIZE (N bytes) exceed WHAT (USED of BUDGET in use; TODO or raise KEY in agent.conf, or --KEY)" into
+/* "SIZE (N bytes) exceed WHAT (USED of BUDGET in use; REMEDY or raise KEY in agent.conf, or --KEY)" into
  * MSG, sizes for people (memscan_size_format), KEY's '_' as '-' in the option. */
 void agent_budget_msg(char *msg, size_t msg_len, uint64_t bytes, uint64_t used, uint64_t budget,
-                      const char *what, const char *todo, const char *key);
+                      const char *what, const char *remedy, const char *key);
 /* Charges BYTES to S's and the agent's budgets; -1 with the reason in MSG if either would be exceeded. */
 int agent_budget_reserve(agent *ag, agent_session *s, uint64_t bytes, char *msg, size_t msg_len);
 void agent_budget_release(agent *ag, agent_session *s, uint64_t bytes);

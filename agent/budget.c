@@ -19,7 +19,7 @@ uint64_t agent_random_id(void)
 /* "64 MiB (67108864 bytes) exceed WHAT (12 MiB of 1 GiB in use; DO or raise KEY in agent.conf or
  * --KEY-with-dashes)": sizes for people, with the exact request, and the setting that raises it. */
 void agent_budget_msg(char *msg, size_t msg_len, uint64_t bytes, uint64_t used, uint64_t budget,
-                      const char *what, const char *todo, const char *key)
+                      const char *what, const char *remedy, const char *key)
 {
 	char b[32], u[32], t[32], flag[32];
 
@@ -29,7 +29,7 @@ void agent_budget_msg(char *msg, size_t msg_len, uint64_t bytes, uint64_t used, 
 	snprintf(msg, msg_len,
 	         "%s (%llu bytes) exceed %s (%s of %s in use; %s or raise %s in agent.conf, or --%s)",
 	         memscan_size_format(bytes, b, sizeof(b)), (unsigned long long)bytes, what,
-	         memscan_size_format(used, u, sizeof(u)), memscan_size_format(budget, t, sizeof(t)), todo,
+	         memscan_size_format(used, u, sizeof(u)), memscan_size_format(budget, t, sizeof(t)), remedy,
 	         key, flag);
 }
 

@@ -85,6 +85,11 @@ int keyfile_trust_agent(const char *path, const char *hostport, const uint8_t pu
 
 /* Default client paths: $XDG_CONFIG_HOME/memscan/{id_x25519,known_agents}, else ~/.config/memscan/...
  * Returns 0 or -ENAMETOOLONG / -ENOENT (no HOME). */
+/* Replaces the file PATH with LEN bytes of DATA atomically and durably: a 0600 temporary sibling,
+ * fsynced, renamed over PATH, its directory synced; nothing is left on failure. 0 or -errno (ERR
+ * says what failed). */
+int keyfile_replace(const char *path, const void *data, size_t len, char *err, size_t err_len);
+
 int keyfile_default_identity(char *out, size_t out_len);
 int keyfile_default_known_agents(char *out, size_t out_len);
 

@@ -257,6 +257,19 @@ int keyfile_write_replace(const char *path, const char *dir, const char *data, s
 	return 0;
 }
 
+int keyfile_replace(const char *path, const void *data, size_t len, char *err, size_t err_len)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[PATH_MAX];
+
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path) >=
+	         (int)sizeof(dir))
+		return keyfile_fail(err, err_len, -ENAMETOOLONG, "%s: path too long", path);
+	return keyfile_write_replace(path, dir, data, len, err, err_len);
+}
+
 /* mkdir -p DIR with mode 0700 for what it creates. DIR is restored before returning. */
 int keyfile_mkdir_p(char *dir, char *err, size_t err_len)
 {

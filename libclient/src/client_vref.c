@@ -103,41 +103,15 @@ static int vref_decode(const uint8_t buf[VREF_SIZE], memscan_client_vset_ref *re
 	return MEMSCAN_OK;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int memscan_client_vset_ref_save(const memscan_client_vset_ref *ref, const char *path)
 {
 	uint8_t buf[VREF_SIZE];
-	char tmp[CLIENT_PATH_MAX + 16];
-	int fd, bad;
+	char err[256];
 
 	if (!ref || !path || sodium_init() < 0 || vref_encode(ref, buf) != 0)
 		return MEMSCAN_ERR_INVALID_ARG;
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp%d", path, (int)getpid()) >= sizeof(tmp))
-		return MEMSCAN_ERR_INVALID_ARG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return MEMSCAN_ERR_IO;
-	bad = write_all(fd, buf, sizeof(buf)) != 0 || fsync(fd) != 0;
-	bad |= close(fd) != 0;
-	if (bad || rename(tmp, path) != 0) {
-		unlink(tmp);
-		return MEMSCAN_ERR_IO;
-	}
-	return MEMSCAN_OK;
+	/* replaced whole or left as it was, as every file memscan writes */
+	return keyfile_replace(path, buf, sizeof(buf), err, sizeof(err)) == 0 ? MEMSCAN_OK : MEMSCAN_ERR_IO;
 }
 
 /* Reads PATH's first bytes (up to LEN) into BUF; how many, or -1. */

@@ -158,8 +158,8 @@ static void test_bash_file_names(void **state)
 	assert_string_equal(out, "my set.bin\n");
 }
 
-/* Runs the zsh script's function with stubs of zsh's completion helpers for the words WORDS (CURRENT
- * the last): what it hands _arguments or _describe, one item a line. */
+/* Runs the zsh script's function with stubs of zsh's completion helpers, the words typed being WORDS
+ * and the cursor on the last: what it hands _arguments or _describe, one item a line. */
 static const char *zsh_complete(const char *script, const char *words)
 {
 	char cmd[2048];
