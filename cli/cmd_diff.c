@@ -2,7 +2,9 @@
 /* memscan CLI commands over time: snapshot (save to a file) and diff (PID over time, or two files). */
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <memscan/memscan.h>
 
@@ -166,6 +168,31 @@ static int print_part(void *ctx, const memscan_diff *part)
 	return 0;
 }
 
+/* The two files' sizes together (the total of a pass's progress), 0 if either cannot be read (the
+ * diff then says why). */
+static uint64_t files_size(const struct cli_opts *o)
+{
+	struct stat a, b;
+
+	if (stat(o->pos[0], &a) != 0 || stat(o->pos[1], &b) != 0)
+		return 0;
+	return (uint64_t)a.st_size + (uint64_t)b.st_size;
+}
+
+/* One pass over the files, its progress shown as WHAT unless QUIET. */
+static int diff_files_pass(const struct cli_opts *o, const char *what, int quiet,
+                           memscan_diff_part_fn on_part, void *ctx, memscan_diff_files_info *ret_info)
+{
+	struct cli_progress p;
+	memscan_diff_files_options opt = { .progress = cli_progress_report, .progress_ctx = &p };
+	int err;
+
+	cli_progress_start_bytes(&p, what, files_size(o), quiet);
+	err = memscan_diff_files_opts(o->pos[0], o->pos[1], &opt, on_part, ctx, ret_info);
+	cli_progress_end(&p, NULL);
+	return err;
+}
+
 /* Compares the files, printing what a loaded diff prints: the summary line first, so a diff too large
  * to keep is counted in a first pass and printed part by part in a second. */
 static int diff_files_run(const struct cli_opts *o)
@@ -175,7 +202,7 @@ static int diff_files_run(const struct cli_opts *o)
 	int err = memscan_diff_new(&k.all);
 
 	if (err == MEMSCAN_OK)
-		err = memscan_diff_files(o->pos[0], o->pos[1], 0, keep_part, &k, &info);
+		err = diff_files_pass(o, "diff", o->quiet, keep_part, &k, &info);
 	if (err == MEMSCAN_ERR_STOPPED)
 		err = k.err;
 	if (err != MEMSCAN_OK) {
@@ -193,7 +220,10 @@ static int diff_files_run(const struct cli_opts *o)
 	if (!o->json)
 		out_diff_summary_counts(stdout, info.runs, info.changed_bytes, info.appeared, info.vanished,
 		                        info.outside_old + info.outside_new, NULL);
-	err = memscan_diff_files(o->pos[0], o->pos[1], 0, print_part, (void *)o, NULL);
+	/* the second pass prints as it goes: its progress only when that goes elsewhere than a terminal */
+	fflush(stdout);
+	err = diff_files_pass(o, "diff (printing)", o->quiet || isatty(STDOUT_FILENO), print_part, (void *)o,
+	                      NULL);
 	return err == MEMSCAN_OK ? CLI_OK : cli_snapfile_err(err, "comparing the snapshots");
 }
 

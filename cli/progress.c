@@ -96,6 +96,19 @@ void cli_progress_end_client(struct cli_progress *p, memscan_client *client)
 	cli_progress_end(p, NULL);
 }
 
+void cli_progress_start_bytes(struct cli_progress *p, const char *what, uint64_t total, int quiet)
+{
+	progress_init(p, what, total, 1, quiet);
+}
+
+void cli_progress_report(void *ctx, uint64_t done)
+{
+	struct cli_progress *p = ctx;
+
+	if (p->on)
+		on_progress(p, done);
+}
+
 void cli_progress_start_steps(struct cli_progress *p, const char *what, uint64_t total, int quiet)
 {
 	progress_init(p, what, total, 0, quiet);
@@ -103,8 +116,7 @@ void cli_progress_start_steps(struct cli_progress *p, const char *what, uint64_t
 
 void cli_progress_step(struct cli_progress *p, uint64_t done)
 {
-	if (p->on)
-		on_progress(p, done);
+	cli_progress_report(p, done);
 }
 
 void cli_progress_end(struct cli_progress *p, memscan_process *proc)

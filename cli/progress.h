@@ -33,6 +33,10 @@ void cli_progress_start(struct cli_progress *p, memscan_process *proc, const cha
 void cli_progress_start_client(struct cli_progress *p, memscan_client *client, const char *what,
                                uint64_t total, int quiet);
 void cli_progress_end_client(struct cli_progress *p, memscan_client *client);
+/* Starts P for TOTAL bytes of work whose library call reports to cli_progress_report(P, DONE). */
+void cli_progress_start_bytes(struct cli_progress *p, const char *what, uint64_t total, int quiet);
+/* A memscan_progress_fn drawing P (CTX) at DONE; nothing when P is off. */
+void cli_progress_report(void *ctx, uint64_t done);
 /* Starts P for work counted in TOTAL steps (cli_progress_step reports them). */
 void cli_progress_start_steps(struct cli_progress *p, const char *what, uint64_t total, int quiet);
 void cli_progress_step(struct cli_progress *p, uint64_t done);

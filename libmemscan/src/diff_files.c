@@ -35,7 +35,14 @@ struct df {
 	memscan_ranges appeared, vanished, outside_old, outside_new;
 	uint64_t last_end; /* end of the last run of the piece being compared, or DF_NO_RUN */
 	memscan_diff_files_info info;
+	struct ms_progress progress; /* bytes of both files read */
 };
+
+/* Reports how far both files were read. */
+static void df_progress(struct df *d)
+{
+	ms_progress_set(&d->progress, sf_in_pos(d->o.in) + sf_in_pos(d->n.in));
+}
 
 static int side_next(struct df_side *s)
 {
@@ -134,6 +141,7 @@ static int df_compare(struct df *d, uint64_t s, uint64_t e)
 			rc = side_read(&d->n, a, len);
 		if (rc == MEMSCAN_OK)
 			rc = df_compare_chunk(d, a, len);
+		df_progress(d);
 		a += len;
 	}
 	return rc;
@@ -160,6 +168,7 @@ static int df_step(struct df *d, uint64_t *x)
 		rc = ms_coverage_add(&d->n.sel, o, os, e, &d->vanished, &d->outside_new);
 	}
 	*x = e;
+	df_progress(d);
 	if (rc == MEMSCAN_OK && n && n->end <= e)
 		rc = side_next(&d->n);
 	if (rc == MEMSCAN_OK && o && o->end <= e)
@@ -227,12 +236,16 @@ static void df_release(struct df *d)
 	ms_filter_rec_release(&d->n.sel);
 }
 
-int memscan_diff_files(const char *old_path, const char *new_path, size_t max_bytes,
-                       memscan_diff_part_fn on_part, void *ctx, memscan_diff_files_info *ret_info)
+int memscan_diff_files_opts(const char *old_path, const char *new_path,
+                            const memscan_diff_files_options *options, memscan_diff_part_fn on_part,
+                            void *ctx, memscan_diff_files_info *ret_info)
 {
-	struct df d = { .max_bytes = max_bytes ? max_bytes : DF_PART_DEFAULT,
+	static const memscan_diff_files_options defaults = { 0 };
+	const memscan_diff_files_options *opt = options ? options : &defaults;
+	struct df d = { .max_bytes = opt->max_bytes ? opt->max_bytes : DF_PART_DEFAULT,
 		        .on_part = on_part,
-		        .ctx = ctx };
+		        .ctx = ctx,
+		        .progress = { .fn = opt->progress, .ctx = opt->progress_ctx } };
 	uint64_t x = 0;
 	int rc;
 
@@ -250,4 +263,12 @@ int memscan_diff_files(const char *old_path, const char *new_path, size_t max_by
 		*ret_info = d.info;
 	df_release(&d);
 	return rc;
+}
+
+int memscan_diff_files(const char *old_path, const char *new_path, size_t max_bytes,
+                       memscan_diff_part_fn on_part, void *ctx, memscan_diff_files_info *ret_info)
+{
+	memscan_diff_files_options opt = { .max_bytes = max_bytes };
+
+	return memscan_diff_files_opts(old_path, new_path, &opt, on_part, ctx, ret_info);
 }

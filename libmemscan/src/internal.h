@@ -50,8 +50,19 @@ void ms_filesrc_free(struct ms_file_src *src);
 /* Clips R to F's range (when F has one): -1 if nothing of R is left (regions.c). */
 int ms_filter_clip(const memscan_filter *f, memscan_region *r);
 
+/* A progress report's state: the caller's callback, the count so far, when the next report is due. */
+struct ms_progress {
+	memscan_progress_fn fn;
+	void *ctx;
+	_Atomic uint64_t done;
+	_Atomic uint64_t due_ns; /* no report before then; 0: the next count reports */
+};
+
 /* Counts BYTES that a read of PROC covered and reports progress when due (progress.c). */
 void ms_progress_add(memscan_process *proc, uint64_t bytes);
+/* Sets P's count to DONE (of work counted by a caller other than a process's reads) and reports it
+ * when due; nothing without a callback. */
+void ms_progress_set(struct ms_progress *p, uint64_t done);
 /* Frees PROC's progress state (memscan_process_free). */
 void ms_progress_free(memscan_process *proc);
 

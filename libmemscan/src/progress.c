@@ -13,13 +13,6 @@
 /* Time between two reports: often enough for a moving display, rare enough to cost nothing. */
 #define MS_PROGRESS_EVERY_NS 100000000ull
 
-struct ms_progress {
-	memscan_progress_fn fn;
-	void *ctx;
-	_Atomic uint64_t done;
-	_Atomic uint64_t due_ns; /* no report before then; 0: the next read reports */
-};
-
 static uint64_t monotonic_ns(void)
 {
 	struct timespec ts;
@@ -46,19 +39,30 @@ int memscan_process_set_progress(memscan_process *proc, memscan_progress_fn fn, 
 	return MEMSCAN_OK;
 }
 
-void ms_progress_add(memscan_process *proc, uint64_t bytes)
+/* Reports DONE to P's callback when a report is due. */
+static void progress_due(struct ms_progress *p, uint64_t done)
 {
-	struct ms_progress *p = proc->progress;
-	uint64_t done, due, now;
+	uint64_t due = atomic_load(&p->due_ns), now = monotonic_ns();
 
-	if (!p || !p->fn)
-		return;
-	done = atomic_fetch_add(&p->done, bytes) + bytes;
-	due = atomic_load(&p->due_ns);
-	now = monotonic_ns();
 	/* one thread wins each report; the others go on reading */
 	if (now >= due && atomic_compare_exchange_strong(&p->due_ns, &due, now + MS_PROGRESS_EVERY_NS))
 		p->fn(p->ctx, done);
+}
+
+void ms_progress_add(memscan_process *proc, uint64_t bytes)
+{
+	struct ms_progress *p = proc->progress;
+
+	if (p && p->fn)
+		progress_due(p, atomic_fetch_add(&p->done, bytes) + bytes);
+}
+
+void ms_progress_set(struct ms_progress *p, uint64_t done)
+{
+	if (!p->fn)
+		return;
+	atomic_store(&p->done, done);
+	progress_due(p, done);
 }
 
 void ms_progress_free(memscan_process *proc)

@@ -107,6 +107,8 @@ uint64_t sf_in_time_ns(const struct sf_in *f);
 uint64_t sf_in_total(const struct sf_in *f);
 /* The file offset of the current region's first data byte (its bytes are contiguous there). */
 uint64_t sf_in_data_offset(const struct sf_in *f);
+/* Bytes of the file read so far (its size once the trailer was checked). */
+uint64_t sf_in_pos(const struct sf_in *f);
 /* The filter the file records (version 2), or NULL; valid until sf_in_close. */
 const memscan_filter *sf_in_filter(const struct sf_in *f);
 /* *RET_REGION (its path) and *RET_HOLES stay valid until the next call. */

@@ -409,6 +409,11 @@ uint64_t sf_in_data_offset(const struct sf_in *f)
 	return f->r.pos - f->data_pos;
 }
 
+uint64_t sf_in_pos(const struct sf_in *f)
+{
+	return f->r.pos;
+}
+
 /* Checks that the bytes [pos, pos + len) of the current region read into P are zero inside holes. */
 static int in_check_holes(struct sf_in *f, const uint8_t *p, uint64_t pos, size_t len)
 {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* End-to-end tests of progress lines: on a terminal (a pseudo-terminal here) snapshot, scan, diff and
- * heatmap draw one line rewritten in place and clear it at the end, as does a remote snapshot's download;
- * nothing on a pipe or with --quiet. */
+/* End-to-end tests of progress lines: on a terminal (a pseudo-terminal here) snapshot, scan, diff (of
+ * a process and of two files) and heatmap draw one line rewritten in place and clear it at the end, as does a
+ * remote snapshot's download; nothing on a pipe or with --quiet. */
 #include "agentutil.h"
 
 #include <errno.h>
@@ -120,6 +120,33 @@ static void test_progress_on_tty(void **state)
 	assert_non_null(strstr(out, "heatmap sample 3 of 3 (100%)"));
 }
 
+/* diff FILE_A FILE_B: both files read side by side show as one total; -q shows nothing. */
+static void test_progress_diff_files(void **state)
+{
+	struct env *e = *state;
+	const char *pid = ms_fixture_pid_str(&e->f);
+	char b[4210];
+	const char *snap_b[] = { "memscan", "snapshot", pid, "-o", b, "--range", e->range, "-q", NULL };
+	const char *snap_a[] = { "memscan", "snapshot", pid, "-o", e->snap, "--range", e->range, "-q", NULL };
+	const char *diff[] = { "memscan", "diff", e->snap, b, NULL };
+	const char *quiet[] = { "memscan", "diff", e->snap, b, "--quiet", NULL };
+	const char *out;
+	int status;
+
+	snprintf(b, sizeof(b), "%s.b", e->snap);
+	run_on_tty(snap_a, &status);
+	assert_int_equal(status, 0);
+	run_on_tty(snap_b, &status); /* the counter ticks every 5 ms: they differ */
+	assert_int_equal(status, 0);
+	out = run_on_tty(diff, &status);
+	assert_int_equal(status, 0);
+	assert_progress(out, "diff");
+	assert_non_null(strstr(out, " of 128 MiB (")); /* two 64 MiB arenas and their headers */
+	out = run_on_tty(quiet, &status);
+	assert_int_equal(status, 0);
+	assert_string_equal(out, "");
+}
+
 /* The value commands: scan --type (printed, and --unknown -o), narrow, matches and hunt's steps. */
 static void test_progress_values(void **state)
 {
@@ -226,9 +253,8 @@ static void test_progress_remote_download(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_progress_remote_download),
-		cmocka_unit_test(test_progress_on_tty),
-		cmocka_unit_test(test_progress_values),
+		cmocka_unit_test(test_progress_remote_download), cmocka_unit_test(test_progress_on_tty),
+		cmocka_unit_test(test_progress_values),          cmocka_unit_test(test_progress_diff_files),
 		cmocka_unit_test(test_progress_quiet_and_pipe),
 	};
 

@@ -536,6 +536,20 @@ typedef struct memscan_diff_files_info {
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_diff_files(const char *old_path, const char *new_path,
                                                      size_t max_bytes, memscan_diff_part_fn on_part,
                                                      void *ctx, memscan_diff_files_info *ret_info);
+/* What memscan_diff_files_opts takes besides the files. */
+typedef struct memscan_diff_files_options {
+	size_t max_bytes;             /* as memscan_diff_files's MAX_BYTES (0: 1 MiB) */
+	memscan_progress_fn progress; /* NULL, or called as memscan_process_set_progress's callback is
+	                               * (at the start, then at most every 100 ms, from the calling thread)
+	                               * with DONE the bytes of both files read so far: the total is the
+	                               * sum of the two files' sizes */
+	void *progress_ctx;
+} memscan_diff_files_options;
+/* memscan_diff_files with OPTIONS (NULL: the defaults). */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_diff_files_opts(const char *old_path, const char *new_path,
+                                                          const memscan_diff_files_options *options,
+                                                          memscan_diff_part_fn on_part, void *ctx,
+                                                          memscan_diff_files_info *ret_info);
 
 /* ---------------------------------------------------------------------------------------------
  * ChangeDetector: track regions over time

@@ -292,6 +292,50 @@ static int stop_at_once(void *ctx, const memscan_diff *part)
 	return 1;
 }
 
+struct seen {
+	unsigned calls;
+	uint64_t last;
+};
+
+static void note_progress(void *ctx, uint64_t done)
+{
+	struct seen *s = ctx;
+
+	s->calls++;
+	s->last = done;
+}
+
+static int no_stop(void *ctx, const memscan_diff *part)
+{
+	(void)ctx;
+	(void)part;
+	return 0;
+}
+
+/* memscan_diff_files_opts reports the bytes of both files read: at the start, never more than the
+ * two files hold; without a callback it diffs as memscan_diff_files does. */
+static void test_diff_files_progress(void **state)
+{
+	const struct spec a[] = { { BASE, BASE + 4 * MIB, 7, 0, 0, 0, NULL } };
+	const char *p = ms_scratch_path("p.snap");
+	memscan_snapshot *s = build(a, 1, NULL, 0);
+	memscan_diff_files_options opt = { .progress = note_progress };
+	struct seen seen = { 0 };
+	memscan_diff_files_info info;
+	size_t len;
+
+	(void)state;
+	opt.progress_ctx = &seen;
+	assert_int_equal(memscan_snapshot_save(s, p), MEMSCAN_OK);
+	free(ms_file_read(p, &len));
+	assert_int_equal(memscan_diff_files_opts(p, p, &opt, no_stop, NULL, &info), MEMSCAN_OK);
+	assert_true(seen.calls >= 1);
+	assert_true(seen.last > 0 && seen.last <= 2 * (uint64_t)len);
+	assert_int_equal(info.runs, 0);
+	assert_int_equal(memscan_diff_files_opts(p, p, NULL, no_stop, NULL, &info), MEMSCAN_OK);
+	memscan_snapshot_free(s);
+}
+
 /* A callback that stops ends the diff with STOPPED; a damaged file fails as loading it fails, and
  * memscan_snapshot_file_error names it. */
 static void test_diff_files_errors(void **state)
@@ -332,6 +376,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_diff_files_errors, ms_scratch_setup,
 		                                ms_scratch_teardown),
 		cmocka_unit_test_setup_teardown(test_diff_files_filters, ms_scratch_setup,
+		                                ms_scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_diff_files_progress, ms_scratch_setup,
 		                                ms_scratch_teardown),
 	};
 
