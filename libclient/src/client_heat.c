@@ -183,7 +183,7 @@ static int deliver_cell(memscan_client *c, struct heat_rx *rx, const Memscan__V1
 	memscan_heat_cell cell = { 0 };
 	int bad = !it || !it->changes || it->changes > rx->stats.samples || it->bytes < it->changes ||
 	          it->address & (rx->heat.cell_size - 1) || (rx->cells && it->address <= rx->last) ||
-	          it->region > rx->regions || it->n_bins != (rx->heat.bins);
+	          it->region > rx->regions || it->n_bins != rx->heat.bins;
 
 	for (size_t i = 0; !bad && i < it->n_bins; i++)
 		bad = it->bins[i] > it->changes;
