@@ -6,6 +6,7 @@
 #include "agentutil.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -18,13 +19,15 @@ static char cfg_dir[4096], hostport[64];
 
 /* Runs `memscan heatmap PID ARGS...`, or (REMOTE) `memscan remote heatmap HOST:PORT:PID ARGS...
  * --identity KEY` (KEY: the agent's full key if NULL). */
-static void heat_run(ms_run *r, int remote, ms_fixture *f, const char *key, const char *const *args)
+/* The command line of `memscan heatmap PID ARGS...`, or (REMOTE) `memscan remote heatmap
+ * HOST:PORT:PID ARGS... --identity KEY` (KEY: the agent's full key if NULL), into ARGV (32 entries;
+ * WHERE holds the remote target). */
+static void heat_argv(const char **argv, char where[96], int remote, ms_fixture *f, const char *key,
+                      const char *const *args)
 {
-	const char *argv[32];
-	char where[96];
 	size_t n = 0;
 
-	snprintf(where, sizeof(where), "%s:%d", hostport, f->pid);
+	snprintf(where, 96, "%s:%d", hostport, f->pid);
 	if (remote)
 		argv[n++] = "remote";
 	argv[n++] = "heatmap";
@@ -36,6 +39,14 @@ static void heat_run(ms_run *r, int remote, ms_fixture *f, const char *key, cons
 		argv[n++] = key ? key : env.full.path;
 	}
 	argv[n] = NULL;
+}
+
+static void heat_run(ms_run *r, int remote, ms_fixture *f, const char *key, const char *const *args)
+{
+	const char *argv[32];
+	char where[96];
+
+	heat_argv(argv, where, remote, f, key, args);
 	assert_int_equal(ms_run_cli(r, argv), 0);
 }
 
@@ -281,6 +292,44 @@ static void test_remote_heatmap_target_exits(void **state)
 	heatmap_target_exits(1);
 }
 
+/* Ctrl-C ends the sampling early: what was counted is reported, exit 0 (remotely the CLI stops asking
+ * for samples and fetches the agent's counts). */
+static void heatmap_interrupted(int remote)
+{
+	const char *const fixture_args[] = { "--tick-ms", "5", NULL };
+	const char *args[] = { "-d", "20s", "-i", "100ms", "--range", NULL, "--json", NULL };
+	const char *argv[32];
+	char where[96], line[256], expect[128];
+	ms_session s;
+	ms_fixture f;
+
+	assert_int_equal(ms_fixture_start(&f, fixture_args), 0);
+	args[5] = arena_range(&f);
+	heat_argv(argv, where, remote, &f, NULL, args);
+	assert_int_equal(ms_session_start(&s, argv), 0);
+	usleep(700 * 1000);
+	assert_int_equal(kill(s.pid, SIGINT), 0);
+	ms_session_line(&s, line, sizeof(line));
+	snprintf(expect, sizeof(expect), "{\"address\":\"0x%llx\",\"size\":4096,\"changes\":",
+	         (unsigned long long)(f.counter & ~(uint64_t)(PAGE - 1)));
+	if (strncmp(line, expect, strlen(expect)) != 0)
+		fail_msg("got '%s', want '%s...'", line, expect);
+	assert_int_equal(ms_session_end(&s, NULL), 0);
+	ms_fixture_stop(&f);
+}
+
+static void test_heatmap_interrupted(void **state)
+{
+	(void)state;
+	heatmap_interrupted(0);
+}
+
+static void test_remote_heatmap_interrupted(void **state)
+{
+	(void)state;
+	heatmap_interrupted(1);
+}
+
 /* A key without the read grant is refused before anything is counted, with the grant named. */
 static void test_remote_heatmap_denied(void **state)
 {
@@ -355,6 +404,8 @@ int main(void)
 		cmocka_unit_test(test_remote_heatmap_svg),
 		cmocka_unit_test(test_heatmap_target_exits),
 		cmocka_unit_test(test_remote_heatmap_target_exits),
+		cmocka_unit_test(test_heatmap_interrupted),
+		cmocka_unit_test(test_remote_heatmap_interrupted),
 		cmocka_unit_test(test_remote_heatmap_denied),
 		cmocka_unit_test(test_heatmap_bad_options),
 	};
