@@ -23,6 +23,11 @@
 #define HEATMAP_SAMPLES_MAX 1000000
 /* Cells and regions the text output lists. */
 #define HEATMAP_TOP 10
+/* A remote heat lives in the agent session of this connection, which ends after 15 minutes, or after
+ * 5 without a request (docs/protocol.md): the longest watch and interval that fit, with room for the
+ * start and the fetch of the counts. */
+#define HEATMAP_REMOTE_DURATION_MS (14u * 60 * 1000)
+#define HEATMAP_REMOTE_INTERVAL_MS (4u * 60 * 1000)
 
 /* Counted here (HEAT, fed by a watch) or on an agent (REMOTE, the client only times the samples). */
 struct heatmap {
@@ -203,6 +208,13 @@ static int heatmap_check(struct cli_opts *o, struct heatmap *h)
 		cli_err(
 		    "--interval must be above 0 and --duration at least one interval (e.g. --duration 10s "
 		    "--interval 100ms)");
+		return CLI_USAGE;
+	}
+	if (cli_remote_mode &&
+	    (o->duration_ms > HEATMAP_REMOTE_DURATION_MS || o->interval_ms > HEATMAP_REMOTE_INTERVAL_MS)) {
+		cli_err(
+		    "remote heatmap: --duration is at most 14m and --interval at most 4m (the agent keeps "
+		    "the counts in this connection's session, which ends after 15 minutes, or 5 idle)");
 		return CLI_USAGE;
 	}
 	if (o->cell & (o->cell - 1)) {

@@ -355,6 +355,9 @@ static void test_heatmap_bad_options(void **state)
 		{ "heatmap", "1", "--duration", "50ms", "--interval", "100ms", NULL },
 		{ "heatmap", "1", "--interval", "0", NULL },
 		{ "heatmap", NULL },
+		/* a remote heat lives in a session: 15 minutes at most, 5 idle */
+		{ "remote", "heatmap", "127.0.0.1:1:1", "--duration", "15m", NULL },
+		{ "remote", "heatmap", "127.0.0.1:1:1", "--duration", "10m", "--interval", "5m", NULL },
 	};
 
 	(void)state;

@@ -231,9 +231,10 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_value_release(memscan_client *c
 
 /* ---- heatmaps counted on the agent (docs/api.md, "Remote heatmaps") -------------------------
  * A remote heat keeps a baseline and the counts on the agent, for this session only (it ends with
- * the connection): the caller times the samples (one memscan_client_heat_sample per interval, each a
- * short request), and only counts cross the network, never the target's bytes. Needs the `read`
- * grant, as diff; an agent that predates heats fails these calls with UNSUPPORTED_VERSION. */
+ * the connection, and sessions end after 15 minutes or 5 idle): the caller times the samples (one
+ * memscan_client_heat_sample per interval, each a short request), and only counts cross the network, never
+ * the target's bytes. Needs the `read` grant, as diff; an agent that predates heats fails these calls with
+ * UNSUPPORTED_VERSION. */
 
 /* A heat kept on the agent. */
 typedef struct memscan_client_heat {
