@@ -312,9 +312,9 @@ int agent_op_heat_sample(agent_req *r)
 	memscan_region_list_free(regions);
 	if (err == MEMSCAN_ERR_PROCESS_GONE)
 		h->ended = 1;
+	/* what was just read was of a process the key may still read */
 	if (err == MEMSCAN_OK)
-		err =
-		    agent_heat_recheck(r, h); /* what was just read was of a process the key may still read */
+		err = agent_heat_recheck(r, h);
 	if (err == MEMSCAN_OK)
 		err = heat_charge(r, h);
 	if (err != MEMSCAN_OK)
