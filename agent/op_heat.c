@@ -74,11 +74,14 @@ static agent_heat *heat_new(agent_req *r, memscan_process *proc, const memscan_f
  * budget has room for besides what it holds now; 0 after failing R with BUSY. */
 static uint64_t heat_max_cells(agent_req *r, const agent_heat *h, uint64_t asked)
 {
-	uint64_t budget = r->ag->cfg.session_budget, used = r->s->budget_used;
-	uint64_t room = used < budget ? budget - used : 0, cost = AGENT_HEAT_CELL_COST(h->bins);
-	uint64_t fit = room > AGENT_HEAT_FIXED ? (room - AGENT_HEAT_FIXED) / cost : 0;
-	uint64_t want = asked ? asked : MEMSCAN_HEAT_CELLS_DEFAULT;
+	uint64_t budget = r->ag->cfg.session_budget, used, room, fit;
+	uint64_t cost = AGENT_HEAT_CELL_COST(h->bins), want = asked ? asked : MEMSCAN_HEAT_CELLS_DEFAULT;
 
+	pthread_mutex_lock(&r->ag->budget_lock);
+	used = r->s->budget_used;
+	pthread_mutex_unlock(&r->ag->budget_lock);
+	room = used < budget ? budget - used : 0;
+	fit = room > AGENT_HEAT_FIXED ? (room - AGENT_HEAT_FIXED) / cost : 0;
 	if (fit == 0) {
 		agent_budget_msg(r->msg, sizeof(r->msg), AGENT_HEAT_FIXED + cost, used, budget,
 		                 "this session's memory budget", "select fewer regions", "session_budget");
