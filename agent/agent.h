@@ -102,6 +102,25 @@ typedef struct agent_snap {
 	struct agent_snap *next;
 } agent_snap;
 
+/* Heats a session may keep at once: each holds a pidfd and a baseline (charged to the budgets). */
+#define AGENT_MAX_HEATS 16u
+
+/* A heat kept on the agent for one session (op_heat.c): a watching detector and the counts of what
+ * its samples found changed; only the counts ever leave the agent. */
+typedef struct agent_heat {
+	uint64_t id;
+	memscan_process *proc; /* pins the process: a reused PID answers PROCESS_GONE */
+	memscan_detector *det;
+	memscan_filter filter; /* path_substr points to path_copy */
+	char *path_copy;
+	memscan_heat *heat;
+	uint32_t bins;
+	uint64_t max_cells;
+	uint64_t base_bytes, heat_bytes; /* charged to the budgets: the baseline and the counts */
+	int ended;                       /* its process exited: no more samples, the counts stay readable */
+	struct agent_heat *next;
+} agent_heat;
+
 /* One scan match, as kept for paging. */
 struct agent_match {
 	uint64_t address;
@@ -158,6 +177,9 @@ typedef struct agent_pending {
 			size_t count;
 		} scan;
 		struct {
+			agent_heat *heat; /* the session's: cleared before any other request runs */
+		} heat;
+		struct {
 			memscan_pointer_chains *chains;
 			memscan_pointer_resolution *res; /* following: where each chain led */
 			int *status;                     /* following: each one's memscan_err */
@@ -203,6 +225,8 @@ typedef struct agent_session {
 	int keyscanned; /* the pipe asked for the agent's key: nothing else is served on it */
 	agent_snap *snaps;
 	size_t snap_count;
+	agent_heat *heats;
+	size_t heat_count;
 	agent_pending pending;
 	/* the audit line of the operation whose paged result is being sent: written once, with the
 	 * bytes of all its pages, when the result ends (see agent_audit_request) */
@@ -458,6 +482,19 @@ int agent_op_value_scan(agent_req *r);
 int agent_op_value_narrow(agent_req *r);
 int agent_op_value_candidates(agent_req *r);
 int agent_op_value_release(agent_req *r);
+
+/* op_heat.c, heats.c: heatmaps counted on the agent */
+int agent_op_heat_start(agent_req *r);
+int agent_op_heat_sample(agent_req *r);
+int agent_op_heat_cells(agent_req *r);
+int agent_op_heat_release(agent_req *r);
+agent_heat *agent_heat_find(agent_session *s, uint64_t id);
+/* Unlinks HEAT from S, frees it and gives its bytes back to the budgets. */
+void agent_heat_free(agent *ag, agent_session *s, agent_heat *heat);
+void agent_heats_free_all(agent *ag, agent_session *s);
+/* Checks the key's limits on H's process again: a process that exited ends the heat (PROCESS_GONE;
+ * its counts stay readable); any other failure releases H (it fails R). */
+int agent_heat_recheck(agent_req *r, agent_heat *h);
 
 /* gate.c */
 /* Starts watching the listeners' connections (after they listen); -1 if it cannot. */

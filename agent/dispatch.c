@@ -34,6 +34,11 @@ static const struct agent_op {
 	  agent_op_value_candidates, 0 },
 	{ MEMSCAN__V1__REQUEST__OP_VALUE_RELEASE, "value_release", CHAN_PERM_SCAN, agent_op_value_release,
 	  0 },
+	/* a heat reveals where and when memory changes, as diff does: the same grant */
+	{ MEMSCAN__V1__REQUEST__OP_HEAT_START, "heat_start", CHAN_PERM_READ, agent_op_heat_start, 0 },
+	{ MEMSCAN__V1__REQUEST__OP_HEAT_SAMPLE, "heat_sample", CHAN_PERM_READ, agent_op_heat_sample, 0 },
+	{ MEMSCAN__V1__REQUEST__OP_HEAT_CELLS, "heat_cells", CHAN_PERM_READ, agent_op_heat_cells, 0 },
+	{ MEMSCAN__V1__REQUEST__OP_HEAT_RELEASE, "heat_release", CHAN_PERM_READ, agent_op_heat_release, 0 },
 	/* Next continues a result whose operation was already granted */
 	{ MEMSCAN__V1__REQUEST__OP_NEXT, "next", 0, agent_op_next, 0 },
 	/* pointer scans reveal where pointers lead, as scan reveals contents */

@@ -62,6 +62,7 @@ static void agent_session_free(agent *ag, agent_session *s)
 	agent_audit_close(s, MEMSCAN_ERR_CANCELLED); /* a paged result its client left */
 	agent_pending_abandon(&s->pending);
 	agent_snaps_free_all(ag, s);
+	agent_heats_free_all(ag, s);
 	memscan_process_free(s->proc_cache);
 	chan_session_free(s->chan);
 	pthread_mutex_destroy(&s->lock);

@@ -23,14 +23,49 @@
 #define HEATMAP_SAMPLES_MAX 1000000
 /* Cells and regions the text output lists. */
 #define HEATMAP_TOP 10
+/* A remote heat lives in the agent session of this connection, which ends after 15 minutes, or after
+ * 5 without a request (docs/protocol.md): the longest watch and interval that fit, with room for the
+ * start and the fetch of the counts. */
+#define HEATMAP_REMOTE_DURATION_MS (14u * 60 * 1000)
+#define HEATMAP_REMOTE_INTERVAL_MS (4u * 60 * 1000)
 
+/* Counted here (HEAT, fed by a watch) or on an agent (REMOTE, the client only times the samples). */
 struct heatmap {
 	const struct cli_opts *o;
 	struct cli_target t;
 	struct cli_watch cw;
 	memscan_heat *heat;
+	memscan_client_heat remote;
+	memscan_client_heat_stats remote_stats;
 	uint64_t samples, per_bin, elapsed_ms;
 };
+
+/* Samples counted so far. */
+static uint64_t heatmap_counted(const struct heatmap *h)
+{
+	return h->t.client ? h->remote_stats.samples : memscan_heat_samples(h->heat);
+}
+
+/* One sample, counted in time bin BIN. */
+static int heatmap_step(struct heatmap *h, uint32_t bin)
+{
+	memscan_diff *diff = NULL;
+	int err;
+
+	if (h->t.client) {
+		memscan_client_heat_stats st;
+
+		err = memscan_client_heat_sample(h->t.client, h->remote.id, bin, &st);
+		if (err == MEMSCAN_OK)
+			h->remote_stats = st; /* a failed sample leaves the totals of those before it */
+		return err;
+	}
+	err = cli_watch_detect(&h->cw, 1, &diff);
+	if (err == MEMSCAN_OK)
+		err = memscan_heat_add(h->heat, diff, h->cw.list, bin);
+	memscan_diff_free(diff);
+	return err;
+}
 
 static uint64_t now_ms(void)
 {
@@ -63,15 +98,10 @@ static int heatmap_sample(struct heatmap *h)
 
 	cli_progress_start_steps(&p, "heatmap sample", h->samples, h->o->quiet);
 	for (uint64_t s = 0; s < h->samples && !cli_cancelled(); s++) {
-		memscan_diff *diff = NULL;
-
 		sleep_until(start + (s + 1) * h->o->interval_ms);
 		if (cli_cancelled())
 			break;
-		err = cli_watch_detect(&h->cw, 1, &diff);
-		if (err == MEMSCAN_OK)
-			err = memscan_heat_add(h->heat, diff, h->cw.list, (uint32_t)(s / h->per_bin));
-		memscan_diff_free(diff);
+		err = heatmap_step(h, (uint32_t)(s / h->per_bin));
 		if (err != MEMSCAN_OK)
 			break;
 		cli_progress_step(&p, s + 1);
@@ -104,17 +134,21 @@ static int heatmap_write_svg(const struct heatmap *h, const struct cli_stats *s)
 static int heatmap_report(struct heatmap *h)
 {
 	struct cli_stats s;
-	int ret = CLI_OK, err = cli_stats_collect(&s, h->heat, h->elapsed_ms);
+	int ret = CLI_OK, err;
 
+	if (h->t.client)
+		err = cli_stats_collect_remote(&s, h->t.client, &h->remote, h->elapsed_ms);
+	else
+		err = cli_stats_collect(&s, h->heat, h->elapsed_ms);
 	if (err != MEMSCAN_OK)
-		return cli_lib_err(err, 0, "collecting the counts");
+		return cli_target_err(&h->t, err, "collecting the counts");
 	if (h->o->output)
 		ret = heatmap_write_svg(h, &s);
 	if (ret == CLI_OK && h->o->json)
 		cli_stats_print_cells_json(stdout, &s);
 	else if (ret == CLI_OK && h->o->output)
 		printf("wrote %s: %zu cells changed in %zu regions over %llu samples\n", h->o->output,
-		       s.ncells, s.nregions, (unsigned long long)memscan_heat_samples(h->heat));
+		       s.ncells, s.nregions, (unsigned long long)s.samples);
 	else if (ret == CLI_OK)
 		cli_stats_print_text(stdout, &s, HEATMAP_TOP);
 	cli_stats_release(&s);
@@ -134,8 +168,11 @@ static int heatmap_run(struct heatmap *h)
 	if (ret != CLI_OK)
 		return ret;
 	ho.bins = (uint32_t)((h->samples + h->per_bin - 1) / h->per_bin);
-	err = memscan_heat_new(&ho, &h->heat);
-	if (err == MEMSCAN_OK)
+	if (h->t.client) /* the agent keeps the baseline and the counts */
+		err = memscan_client_heat_start(h->t.client, h->t.pid, &filter, &ho, &h->remote);
+	else
+		err = memscan_heat_new(&ho, &h->heat);
+	if (err == MEMSCAN_OK && !h->t.client)
 		err = cli_watch_begin(&h->cw, &h->t, &filter);
 	if (err != MEMSCAN_OK)
 		return cli_target_err(&h->t, err, "taking the baseline snapshot");
@@ -143,14 +180,14 @@ static int heatmap_run(struct heatmap *h)
 	err = heatmap_sample(h);
 	if (err == MEMSCAN_ERR_LIMIT) {
 		cli_err("more than %llu cells changed: use larger cells (--cell) or fewer regions (filters)",
-		        (unsigned long long)MEMSCAN_HEAT_CELLS_DEFAULT);
+		        (unsigned long long)(h->t.client ? h->remote.max_cells : MEMSCAN_HEAT_CELLS_DEFAULT));
 		return CLI_FAIL;
 	}
-	if (err == MEMSCAN_ERR_PROCESS_GONE && memscan_heat_samples(h->heat) > 0) {
+	if (err == MEMSCAN_ERR_PROCESS_GONE && heatmap_counted(h) > 0) {
 		/* what was counted until then is still worth showing; the exit status says it ended early */
 		heatmap_report(h);
 		cli_err("PID %d exited after %llu of %llu samples; the counts above are of those", h->t.pid,
-		        (unsigned long long)memscan_heat_samples(h->heat), (unsigned long long)h->samples);
+		        (unsigned long long)heatmap_counted(h), (unsigned long long)h->samples);
 		return CLI_FAIL;
 	}
 	if (err != MEMSCAN_OK)
@@ -171,6 +208,13 @@ static int heatmap_check(struct cli_opts *o, struct heatmap *h)
 		cli_err(
 		    "--interval must be above 0 and --duration at least one interval (e.g. --duration 10s "
 		    "--interval 100ms)");
+		return CLI_USAGE;
+	}
+	if (cli_remote_mode &&
+	    (o->duration_ms > HEATMAP_REMOTE_DURATION_MS || o->interval_ms > HEATMAP_REMOTE_INTERVAL_MS)) {
+		cli_err(
+		    "remote heatmap: --duration is at most 14m and --interval at most 4m (the agent keeps "
+		    "the counts in this connection's session, which ends after 15 minutes, or 5 idle)");
 		return CLI_USAGE;
 	}
 	if (o->cell & (o->cell - 1)) {
@@ -215,6 +259,10 @@ int cmd_heatmap(int argc, char **argv)
 	h.t.quiet = 1; /* one line counts the samples, not one per read */
 	if (ret == CLI_OK)
 		ret = heatmap_run(&h);
+	if (h.remote.id) {
+		int err = memscan_client_heat_release(h.t.client, h.remote.id);
+		(void)err; /* nothing to do about it: the heat ends with the session */
+	}
 	cli_watch_end(&h.cw);
 	memscan_heat_free(h.heat);
 	cli_target_close(&h.t);

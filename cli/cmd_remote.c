@@ -21,6 +21,7 @@ static const struct {
 	{ "scan", cmd_scan },
 	{ "snapshot", cmd_snapshot },
 	{ "diff", cmd_diff },
+	{ "heatmap", cmd_heatmap }, /* counted on the agent: only counts travel */
 	{ "narrow", cmd_narrow },
 	{ "matches", cmd_matches },
 	{ "hunt", cmd_hunt },

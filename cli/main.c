@@ -175,14 +175,15 @@ static const struct cli_cmd commands[] = {
 	  "changes}\n" QUIET_HELP READ_ABSENT_HELP FILTER_HELP },
 	{ "remote", cmd_remote, "run a command through a memscan-agent (ps, scan, diff, narrow, hunt, ...)",
 	  "usage: memscan remote ps HOST[:PORT] [NAME] [--json] [--identity FILE]\n"
-	  "       memscan remote regions|read|scan|snapshot|diff|pointers|resolve TARGET ... [--identity "
-	  "FILE]\n"
+	  "       memscan remote regions|read|scan|snapshot|diff|heatmap|pointers|resolve TARGET ...\n"
+	  "                      [--identity FILE]\n"
 	  "       memscan remote narrow|matches SET ... [--identity FILE]\n"
 	  "       memscan remote hunt TARGET ... [--identity FILE]\n"
 	  "\n"
 	  "Runs a command on the host of a memscan-agent, with exactly the options and the output of the\n"
 	  "local command (see 'memscan help COMMAND'). Remote diff keeps its baseline on the agent and\n"
-	  "receives only what changed; --watch works remotely too. A value scan (scan --type) keeps its\n"
+	  "receives only what changed; --watch works remotely too. Remote heatmap counts on the agent\n"
+	  "and receives only the counts. A value scan (scan --type) keeps its\n"
 	  "candidates on the agent: -o SET writes a reference to them, which narrow, matches and release\n"
 	  "follow to the agent (with or without 'remote'); the agent drops a set 30 minutes "
 	  "unused.\n"

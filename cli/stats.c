@@ -14,7 +14,10 @@ int cli_stats_collect(struct cli_stats *s, memscan_heat *heat, uint64_t elapsed_
 	int err = MEMSCAN_OK;
 
 	memset(s, 0, sizeof(*s));
-	s->heat = heat;
+	s->samples = memscan_heat_samples(heat);
+	s->cell_size = memscan_heat_cell_size(heat);
+	s->changed_bytes = memscan_heat_changed_bytes(heat);
+	s->bins = memscan_heat_bins(heat);
 	s->elapsed_ms = elapsed_ms;
 	s->ncells = memscan_heat_cell_count(heat);
 	s->nregions = memscan_heat_region_count(heat);
@@ -33,6 +36,9 @@ int cli_stats_collect(struct cli_stats *s, memscan_heat *heat, uint64_t elapsed_
 
 void cli_stats_release(struct cli_stats *s)
 {
+	for (size_t i = 0; s->owns_paths && i < s->nregions; i++)
+		free((char *)s->regions[i].region.path);
+	free(s->bin_store);
 	free(s->cells);
 	free(s->regions);
 	memset(s, 0, sizeof(*s));
@@ -101,13 +107,13 @@ static const char *cell_region_name(const struct cli_stats *s, const memscan_hea
 static void print_summary(FILE *out, const struct cli_stats *s)
 {
 	char cell[32], changed[32], rate[32];
-	uint64_t bytes = memscan_heat_changed_bytes(s->heat);
+	uint64_t bytes = s->changed_bytes;
 
 	fprintf(out,
 	        "# %" PRIu64
 	        " samples in %.1f s; %zu cells of %s changed in %zu regions; %s changed (%s/s)\n",
-	        memscan_heat_samples(s->heat), (double)s->elapsed_ms / 1000.0, s->ncells,
-	        cli_human_size(memscan_heat_cell_size(s->heat), cell, sizeof(cell)), s->nregions,
+	        s->samples, (double)s->elapsed_ms / 1000.0, s->ncells,
+	        cli_human_size(s->cell_size, cell, sizeof(cell)), s->nregions,
 	        cli_human_size(bytes, changed, sizeof(changed)),
 	        cli_human_size(per_second(bytes, s->elapsed_ms), rate, sizeof(rate)));
 }
@@ -193,14 +199,14 @@ void cli_stats_print_json(FILE *out, const struct cli_stats *s, size_t top)
 {
 	const void **cells = hottest(s->cells, s->ncells, sizeof(*s->cells), cell_hotter);
 	const void **regions = hottest(s->regions, s->nregions, sizeof(*s->regions), region_hotter);
-	uint64_t bytes = memscan_heat_changed_bytes(s->heat);
+	uint64_t bytes = s->changed_bytes;
 
 	if (cells && regions) {
 		fprintf(out,
 		        "{\"stats\":{\"samples\":%" PRIu64 ",\"seconds\":%.3f,\"changed_bytes\":%" PRIu64
 		        ",\"bytes_per_second\":%" PRIu64 ",\"cell_size\":%" PRIu64 ",\"regions\":[",
-		        memscan_heat_samples(s->heat), (double)s->elapsed_ms / 1000.0, bytes,
-		        per_second(bytes, s->elapsed_ms), memscan_heat_cell_size(s->heat));
+		        s->samples, (double)s->elapsed_ms / 1000.0, bytes, per_second(bytes, s->elapsed_ms),
+		        s->cell_size);
 		for (size_t i = 0; i < s->nregions; i++) {
 			fputs(i ? "," : "", out);
 			region_json(out, regions[i]);

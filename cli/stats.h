@@ -6,20 +6,29 @@
 
 #include <stdio.h>
 
+#include <memscan/client.h>
 #include <memscan/memscan.h>
 
-/* Cells and regions of a heat, copied out in address order (cells) and address order (regions). */
+/* The counts of a heat, counted here (memscan_heat) or on an agent: its totals, its cells in address
+ * order and its regions in the order they first changed. What the output below draws from. */
 struct cli_stats {
-	memscan_heat *heat;
+	uint64_t samples, cell_size, changed_bytes;
+	uint32_t bins; /* time bins each cell's counts are split into (0: totals only) */
 	memscan_heat_cell *cells;
 	size_t ncells;
 	memscan_heat_region *regions;
 	size_t nregions;
 	uint64_t elapsed_ms; /* the watch's length, for rates */
+	/* received from an agent: S owns the cells' bins and the regions' paths */
+	uint32_t *bin_store;
+	int owns_paths;
 };
 
-/* Fills S from HEAT (which S then refers to, not owns). memscan_err. */
+/* Fills S from HEAT (whose bins and paths S then refers to). memscan_err. */
 int cli_stats_collect(struct cli_stats *s, memscan_heat *heat, uint64_t elapsed_ms);
+/* Fills S with the counts of HEAT, kept on CLIENT's agent (S owns what it received). memscan_err. */
+int cli_stats_collect_remote(struct cli_stats *s, memscan_client *client, const memscan_client_heat *heat,
+                             uint64_t elapsed_ms);
 void cli_stats_release(struct cli_stats *s);
 
 /* Text: a summary line, the TOP hottest cells and the hottest regions. */

@@ -92,7 +92,7 @@ static int layout_rows(struct layout *l, const struct cli_stats *s)
 {
 	memset(l, 0, sizeof(*l));
 	l->s = s;
-	l->bins = memscan_heat_bins(s->heat);
+	l->bins = s->bins;
 	l->rows = calloc(s->ncells ? s->ncells : 1, sizeof(*l->rows));
 	if (!l->rows)
 		return CLI_FAIL;
@@ -128,8 +128,8 @@ static void write_title(FILE *out, const struct layout *l, const struct svg_heat
 	fprintf(out,
 	        "<text x=\"8\" y=\"38\">%" PRIu64 " samples, one every %" PRIu64
 	        " ms; cells of %s; %zu cells changed",
-	        memscan_heat_samples(l->s->heat), info->interval_ms,
-	        cli_human_size(memscan_heat_cell_size(l->s->heat), cell, sizeof(cell)), l->s->ncells);
+	        l->s->samples, info->interval_ms, cli_human_size(l->s->cell_size, cell, sizeof(cell)),
+	        l->s->ncells);
 	if (l->s->ncells > l->nrows)
 		fprintf(out, " (the %zu hottest drawn)", l->nrows);
 	fputs("</text>\n", out);

@@ -301,9 +301,13 @@ static int hello(memscan_client *c)
 			if (resp->hello->encodings[i] == MEMSCAN__V1__ENCODING__ENCODING_ZSTD)
 				c->agent_zstd = 1;
 		c->agent_value_sets = 0;
-		for (size_t i = 0; i < resp->hello->n_features; i++)
+		c->agent_heatmap = 0;
+		for (size_t i = 0; i < resp->hello->n_features; i++) {
 			if (resp->hello->features[i] == MEMSCAN__V1__FEATURE__FEATURE_VALUE_SETS)
 				c->agent_value_sets = 1;
+			if (resp->hello->features[i] == MEMSCAN__V1__FEATURE__FEATURE_HEATMAP)
+				c->agent_heatmap = 1;
+		}
 	}
 	wire_free_response(resp);
 	return r;

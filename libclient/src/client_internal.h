@@ -83,6 +83,7 @@ struct memscan_client {
 	uint64_t page_bytes;             /* the agent's largest page payload (Hello), 0 if it did not say */
 	int agent_zstd;                  /* the agent can compress read pages (Hello) */
 	int agent_value_sets;            /* the agent keeps value sets (Hello's features) */
+	int agent_heatmap;               /* the agent counts heats (Hello's features) */
 	zpage_dec *dec;                  /* set while compression is on (memscan_client_set_compression) */
 	uint64_t data_bytes, wire_bytes; /* read bytes received, and the page payloads that carried them */
 	memscan_progress_fn progress_fn; /* memscan_client_set_progress: data bytes since progress_base */

@@ -241,13 +241,14 @@ static int heat_run(memscan_heat *h, const memscan_change_run *run, const memsca
 	return heat_count(h, run->address, run->length, hr, bin);
 }
 
-int memscan_heat_add(memscan_heat *h, const memscan_diff *diff, const memscan_region_list *regions,
-                     uint32_t bin)
+/* Counts DIFF in BIN: as a new sample (NEW_SAMPLE), or into the current one. */
+static int heat_add(memscan_heat *h, const memscan_diff *diff, const memscan_region_list *regions,
+                    uint32_t bin, int new_sample)
 {
 	size_t n, *map = NULL;
 	int r = MEMSCAN_OK;
 
-	if (!h || !diff || (h->bins && bin >= h->bins))
+	if (!h || !diff || (h->bins && bin >= h->bins) || (!new_sample && !h->samples))
 		return MEMSCAN_ERR_INVALID_ARG;
 	n = regions ? memscan_region_list_count(regions) : 0;
 	if (n) {
@@ -256,7 +257,8 @@ int memscan_heat_add(memscan_heat *h, const memscan_diff *diff, const memscan_re
 			return MEMSCAN_ERR_NO_MEMORY;
 		memset(map, 0xff, n * sizeof(*map)); /* SIZE_MAX: not looked up yet */
 	}
-	h->samples++;
+	if (new_sample)
+		h->samples++;
 	for (size_t i = 0; r == MEMSCAN_OK && i < memscan_diff_run_count(diff); i++) {
 		memscan_change_run run = memscan_diff_run(diff, i);
 		if (run.length)
@@ -264,6 +266,18 @@ int memscan_heat_add(memscan_heat *h, const memscan_diff *diff, const memscan_re
 	}
 	free(map);
 	return r;
+}
+
+int memscan_heat_add(memscan_heat *h, const memscan_diff *diff, const memscan_region_list *regions,
+                     uint32_t bin)
+{
+	return heat_add(h, diff, regions, bin, 1);
+}
+
+int memscan_heat_add_more(memscan_heat *h, const memscan_diff *diff, const memscan_region_list *regions,
+                          uint32_t bin)
+{
+	return heat_add(h, diff, regions, bin, 0);
 }
 
 uint64_t memscan_heat_samples(const memscan_heat *h)

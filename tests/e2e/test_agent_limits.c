@@ -67,6 +67,7 @@ static void every_op_fails(ms_peer *c, int id, int code)
 	ms_peer_expect_error(ms_peer_read(c, id, 0, 0x400000, 16, 0), code);
 	ms_peer_expect_error(ms_peer_scan(c, id, "6D 65 6D 73 63 61 6E"), code);
 	ms_peer_expect_error(ms_peer_snapshot(c, id, 0, UINT64_MAX), code);
+	ms_peer_expect_error(ms_peer_heat_start(c, id), code);
 }
 
 /* The agent's memory holds its private key, session keys and other clients' plaintext: none of its
@@ -248,7 +249,7 @@ static void limits_follow_exec(const char *limit, const char *why)
 {
 	char full[128], auth[512];
 	suid_target t = { .to = -1, .from = -1 };
-	uint64_t snap_a, snap_b, cursor;
+	uint64_t snap_a, snap_b, cursor, heat;
 	Memscan__V1__Response *resp;
 	ms_peer c;
 
@@ -260,6 +261,15 @@ static void limits_follow_exec(const char *limit, const char *why)
 	/* allowed while the shell runs as uid 1000 */
 	snap_a = snapshot_id(ms_peer_snapshot(&c, t.pid, 0, UINT64_MAX));
 	snap_b = snapshot_id(ms_peer_snapshot(&c, t.pid, 0, UINT64_MAX));
+	resp = ms_peer_heat_start(&c, t.pid);
+	assert_non_null(resp);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_HEAT);
+	heat = resp->heat->heat_id;
+	wire_free_response(resp);
+	resp = ms_peer_heat_sample(&c, heat);
+	assert_non_null(resp);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_HEAT_SAMPLE);
+	wire_free_response(resp);
 	resp = ms_peer_read(&c, t.pid, 0, first_region(t.pid), 8u << 20, 0);
 	assert_non_null(resp);
 	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_READ);
@@ -281,6 +291,9 @@ static void limits_follow_exec(const char *limit, const char *why)
 	ms_peer_expect_error(ms_peer_release(&c, snap_a), MEMSCAN_ERR_NOT_FOUND);
 	ms_peer_expect_error(ms_peer_read(&c, t.pid, 0, first_region(t.pid), 16, snap_b), MEMSCAN_ERR_DENIED);
 	ms_peer_expect_error(ms_peer_release(&c, snap_b), MEMSCAN_ERR_NOT_FOUND);
+	/* a heat's next sample is refused and the heat released: no count of the setuid program */
+	expect_error_msg(ms_peer_heat_sample(&c, heat), MEMSCAN_ERR_DENIED, "released)");
+	ms_peer_expect_error(ms_peer_heat_sample(&c, heat), MEMSCAN_ERR_NOT_FOUND);
 	/* and a fresh request, of course */
 	every_op_fails(&c, t.pid, MEMSCAN_ERR_DENIED);
 	ms_peer_close(&c);

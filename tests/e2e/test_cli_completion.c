@@ -85,9 +85,12 @@ static void test_bash_commands_and_values(void **state)
 	assert_string_equal(out, "heap\nstack\nanon\nfile\nspecial\n");
 	out = bash_complete(script, "memscan remote ");
 	assert_string_equal(
-	    out, "ps\nregions\nread\nscan\nsnapshot\ndiff\nnarrow\nmatches\nhunt\npointers\nresolve\n");
+	    out,
+	    "ps\nregions\nread\nscan\nsnapshot\ndiff\nheatmap\nnarrow\nmatches\nhunt\npointers\nresolve\n");
 	out = bash_complete(script, "memscan remote diff host:1 --id");
 	assert_string_equal(out, "--identity\n");
+	out = bash_complete(script, "memscan remote heatmap host:1 --ce");
+	assert_string_equal(out, "--cell\n");
 	out = bash_complete(script, "memscan diff 1 -");
 	assert_true(has_line(out, "--interval") && has_line(out, "-w") && !has_line(out, "--pattern"));
 }

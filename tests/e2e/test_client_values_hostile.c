@@ -26,18 +26,6 @@ static ms_fake fa;
 static enum mode mode;
 static int delivered; /* candidates handed to the callback */
 
-static void send_error(ms_fake *f, int code)
-{
-	Memscan__V1__Response resp = MEMSCAN__V1__RESPONSE__INIT;
-	Memscan__V1__Error e = MEMSCAN__V1__ERROR__INIT;
-
-	e.code = code;
-	e.message = (char *)"unknown or missing operation";
-	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_ERROR;
-	resp.error = &e;
-	ms_fake_send(f, &resp);
-}
-
 /* A page of three candidates (two unless M_TOO_MANY) in one region, spoiled as MODE says. */
 static void send_candidates(ms_fake *f, uint64_t first)
 {
@@ -80,11 +68,11 @@ static void send_candidates(ms_fake *f, uint64_t first)
 static void fake_request(ms_fake *f, const Memscan__V1__Request *req)
 {
 	if (mode == M_UNKNOWN_OP)
-		send_error(f, MEMSCAN__V1__ERROR_CODE__UNKNOWN_OP);
+		ms_fake_send_error(f, MEMSCAN_ERR_UNKNOWN_OP, "unknown or missing operation");
 	else if (req->op_case == MEMSCAN__V1__REQUEST__OP_VALUE_CANDIDATES)
 		send_candidates(f, req->value_candidates->first);
 	else
-		send_error(f, MEMSCAN__V1__ERROR_CODE__UNKNOWN_OP);
+		ms_fake_send_error(f, MEMSCAN_ERR_UNKNOWN_OP, "unknown or missing operation");
 }
 
 static int count_candidate(void *ctx, const memscan_candidate *c)

@@ -326,6 +326,22 @@ static void test_diff(void **state)
 	}
 }
 
+/* A heatmap of one-byte cells over one sample: the byte that changed, counted once, the same all three
+ * ways (remotely the agent, as deployed, counts). */
+static void test_heatmap(void **state)
+{
+	char addr[32];
+
+	(void)state;
+	skip_if_unsupported();
+	snprintf(addr, sizeof(addr), "%s", ms_hex(fx.arena + 0x123));
+	{
+		const char *a[] = { "heatmap", pid_str(), "--duration", "1200ms",      "--interval", "1200ms",
+			            "--cell",  "1",       "--range",    arena_range(), "--json",     NULL };
+		three_ways(a, 11, addr);
+	}
+}
+
 /* The candidate a narrow kept: its address and value. */
 static int first_candidate(void *ctx, const memscan_candidate *c)
 {
@@ -430,6 +446,7 @@ int main(void)
 		cmocka_unit_test(test_runs_as_deployed),
 		cmocka_unit_test(test_regions_read_scan),
 		cmocka_unit_test(test_diff),
+		cmocka_unit_test(test_heatmap),
 		cmocka_unit_test(test_value_set),
 		cmocka_unit_test(test_permission_error_without_capability),
 		cmocka_unit_test(test_agent_warns_without_capability),

@@ -26,17 +26,29 @@ static void free_response(ProtobufCMessage *m)
 }
 
 /* A region the client accepts is one it can use: non-empty, known kind and permission bits, a path. */
-static void check_regions(const Memscan__V1__RegionPage *page)
+static void check_region(const Memscan__V1__Region *region)
 {
 	memscan_region r;
 
-	for (size_t i = 0; page && i < page->n_regions; i++) {
-		if (wire_region_from_proto(page->regions[i], &r) != MEMSCAN_OK)
-			continue;
-		FUZZ_CHECK(r.start < r.end);
-		FUZZ_CHECK((r.perms & ~0xfu) == 0);
-		FUZZ_CHECK(r.path != NULL && strlen(r.path) < 4096);
-	}
+	if (wire_region_from_proto(region, &r) != MEMSCAN_OK)
+		return;
+	FUZZ_CHECK(r.start < r.end);
+	FUZZ_CHECK((r.perms & ~0xfu) == 0);
+	FUZZ_CHECK(r.path != NULL && strlen(r.path) < 4096);
+}
+
+static void check_regions(const Memscan__V1__RegionPage *page)
+{
+	for (size_t i = 0; page && i < page->n_regions; i++)
+		check_region(page->regions[i]);
+}
+
+/* A page of a heat's counts: its regions convert as any region does. */
+static void check_heat_cells(const Memscan__V1__HeatCellPage *page)
+{
+	for (size_t i = 0; page && i < page->n_regions; i++)
+		if (page->regions[i])
+			check_region(page->regions[i]->region);
 }
 
 static void check_processes(const Memscan__V1__ProcessPage *page)
@@ -73,8 +85,65 @@ static void write_seed(const char *dir, const char *name, Memscan__V1__Response 
 	free(buf);
 }
 
+/* Seeds of a remote heatmap: the heat's reply, a sample's totals, a page of its counts. */
+static void write_heat_seeds(const char *dir)
+{
+	Memscan__V1__Response resp = MEMSCAN__V1__RESPONSE__INIT;
+	Memscan__V1__HeatReply heat = MEMSCAN__V1__HEAT_REPLY__INIT;
+	Memscan__V1__HeatStats stats = MEMSCAN__V1__HEAT_STATS__INIT;
+	Memscan__V1__HeatCellPage page = MEMSCAN__V1__HEAT_CELL_PAGE__INIT;
+	Memscan__V1__Region region = MEMSCAN__V1__REGION__INIT;
+	Memscan__V1__HeatRegion hr = MEMSCAN__V1__HEAT_REGION__INIT, *hr_ptrs[1] = { &hr };
+	Memscan__V1__HeatCell cell = MEMSCAN__V1__HEAT_CELL__INIT, *cell_ptrs[1] = { &cell };
+	uint32_t bins[2] = { 1, 2 };
+
+	heat.heat_id = 7;
+	heat.pid = 4242;
+	heat.total_bytes = 1 << 16;
+	heat.cell_size = 4096;
+	heat.bins = 2;
+	heat.max_cells = 1 << 20;
+	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_HEAT;
+	resp.heat = &heat;
+	write_seed(dir, "heat.bin", &resp);
+
+	stats.samples = 3;
+	stats.cells = 1;
+	stats.regions = 1;
+	stats.changed_bytes = 5;
+	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_HEAT_SAMPLE;
+	resp.heat_sample = &stats;
+	write_seed(dir, "heat_sample.bin", &resp);
+
+	region.start = 0x7f0000000000;
+	region.end = 0x7f0000010000;
+	region.perms = MEMSCAN_PERM_READ | MEMSCAN_PERM_WRITE;
+	region.kind = MEMSCAN_KIND_ANON;
+	region.path = "";
+	hr.region = &region;
+	hr.changes = 3;
+	hr.bytes = 5;
+	hr.cells = 1;
+	cell.address = 0x7f0000001000;
+	cell.changes = 3;
+	cell.bytes = 5;
+	cell.region = 1;
+	cell.n_bins = 2;
+	cell.bins = bins;
+	page.stats = &stats;
+	page.cell_size = 4096;
+	page.bins = 2;
+	page.n_regions = 1;
+	page.regions = hr_ptrs;
+	page.n_cells = 1;
+	page.cells = cell_ptrs;
+	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_HEAT_CELLS;
+	resp.heat_cells = &page;
+	write_seed(dir, "heat_cells.bin", &resp);
+}
+
 /* Seeds: an error, a hello reply, a region page, a process page, a read page with a hole, a diff
- * page and a scan page, as an agent packs them. */
+ * page and a scan page, as an agent packs them; and a remote heatmap's replies. */
 static void write_seeds(const char *dir)
 {
 	Memscan__V1__Response resp = MEMSCAN__V1__RESPONSE__INIT;
@@ -164,6 +233,7 @@ static void write_seeds(const char *dir)
 	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_SCAN;
 	resp.scan = &scan;
 	write_seed(dir, "scan.bin", &resp);
+	write_heat_seeds(dir);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -191,6 +261,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case MEMSCAN__V1__RESPONSE__RESULT_PROCESSES:
 		check_processes(resp->processes);
+		break;
+	case MEMSCAN__V1__RESPONSE__RESULT_HEAT_CELLS:
+		check_heat_cells(resp->heat_cells);
 		break;
 	default:
 		break;

@@ -485,6 +485,33 @@ Memscan__V1__Response *ms_peer_snapshot(ms_peer *p, int pid, uint64_t start, uin
 	return ms_peer_call(p, &req);
 }
 
+Memscan__V1__Response *ms_peer_heat_start(ms_peer *p, int pid)
+{
+	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
+	Memscan__V1__HeatStart hs = MEMSCAN__V1__HEAT_START__INIT;
+	Memscan__V1__Target t = MEMSCAN__V1__TARGET__INIT;
+	Memscan__V1__Filter fl = MEMSCAN__V1__FILTER__INIT;
+
+	t.pid = pid;
+	fl.use_default = 1;
+	hs.target = &t;
+	hs.filter = &fl;
+	req.op_case = MEMSCAN__V1__REQUEST__OP_HEAT_START;
+	req.heat_start = &hs;
+	return ms_peer_call(p, &req);
+}
+
+Memscan__V1__Response *ms_peer_heat_sample(ms_peer *p, uint64_t heat_id)
+{
+	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
+	Memscan__V1__HeatSample hs = MEMSCAN__V1__HEAT_SAMPLE__INIT;
+
+	hs.heat_id = heat_id;
+	req.op_case = MEMSCAN__V1__REQUEST__OP_HEAT_SAMPLE;
+	req.heat_sample = &hs;
+	return ms_peer_call(p, &req);
+}
+
 Memscan__V1__Response *ms_peer_read(ms_peer *p, int pid, uint64_t start_time, uint64_t addr, uint64_t len,
                                     uint64_t snapshot_id)
 {

@@ -104,6 +104,9 @@ Memscan__V1__Response *ms_peer_list_regions(ms_peer *p, int pid, uint64_t start_
 /* Snapshot of the default-filtered regions of PID within [START, END). */
 Memscan__V1__Response *ms_peer_snapshot(ms_peer *p, int pid, uint64_t start, uint64_t end);
 Memscan__V1__Response *ms_peer_release(ms_peer *p, uint64_t snapshot_id);
+/* HeatStart of the default-filtered regions of PID (no bins); HeatSample of heat HEAT_ID in bin 0. */
+Memscan__V1__Response *ms_peer_heat_start(ms_peer *p, int pid);
+Memscan__V1__Response *ms_peer_heat_sample(ms_peer *p, uint64_t heat_id);
 /* Read of LEN bytes at ADDR of PID (START_TIME 0: whatever process has the PID), or of kept snapshot
  * SNAPSHOT_ID if not 0. */
 Memscan__V1__Response *ms_peer_read(ms_peer *p, int pid, uint64_t start_time, uint64_t addr, uint64_t len,

@@ -31,7 +31,8 @@ static void fake_hello(ms_fake *f)
 	Memscan__V1__Response resp = MEMSCAN__V1__RESPONSE__INIT;
 	Memscan__V1__HelloReply h = MEMSCAN__V1__HELLO_REPLY__INIT;
 	Memscan__V1__Encoding enc[] = { MEMSCAN__V1__ENCODING__ENCODING_ZSTD };
-	Memscan__V1__Feature feat[] = { MEMSCAN__V1__FEATURE__FEATURE_VALUE_SETS };
+	Memscan__V1__Feature feat[2];
+	size_t n = 0;
 
 	h.protocol_version = WIRE_PROTOCOL_VERSION;
 	h.agent_version = (char *)"fake";
@@ -39,10 +40,26 @@ static void fake_hello(ms_fake *f)
 	h.max_page_bytes = f->page_bytes;
 	h.encodings = enc;
 	h.n_encodings = 1;
+	if (f->value_sets)
+		feat[n++] = MEMSCAN__V1__FEATURE__FEATURE_VALUE_SETS;
+	if (f->heatmap)
+		feat[n++] = MEMSCAN__V1__FEATURE__FEATURE_HEATMAP;
 	h.features = feat;
-	h.n_features = f->value_sets ? 1 : 0;
+	h.n_features = n;
 	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_HELLO;
 	resp.hello = &h;
+	ms_fake_send(f, &resp);
+}
+
+void ms_fake_send_error(ms_fake *f, int code, const char *message)
+{
+	Memscan__V1__Response resp = MEMSCAN__V1__RESPONSE__INIT;
+	Memscan__V1__Error e = MEMSCAN__V1__ERROR__INIT;
+
+	e.code = code;
+	e.message = (char *)message;
+	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_ERROR;
+	resp.error = &e;
 	ms_fake_send(f, &resp);
 }
 

@@ -26,6 +26,7 @@ struct ms_fake {
 	chan_session *sess;                      /* one session at a time */
 	uint64_t page_bytes;                     /* announced in Hello */
 	int value_sets; /* Hello announces FEATURE_VALUE_SETS (set it before a client connects) */
+	int heatmap;    /* ... and FEATURE_HEATMAP */
 	ms_fake_fn on_request;
 	char url[64];
 };
@@ -37,6 +38,8 @@ void ms_fake_stop(ms_fake *f);
 void ms_fake_send(ms_fake *f, const Memscan__V1__Response *resp);
 /* Sends a SnapshotReply: snapshot ID announcing TOTAL bytes, with one anonymous region [START, +LEN). */
 void ms_fake_send_snapshot(ms_fake *f, uint64_t id, uint64_t total, uint64_t start, uint64_t len);
+/* Sends an Error reply with CODE (a memscan_err) and MESSAGE. */
+void ms_fake_send_error(ms_fake *f, int code, const char *message);
 /* A client with F's keys (compression on if COMPRESS, 5 s timeout), connected; fails the test if not. */
 memscan_client *ms_fake_client(ms_fake *f, int compress);
 

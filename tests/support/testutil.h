@@ -123,4 +123,14 @@ void ms_fixture_peek(const ms_fixture *f, uint64_t addr, void *buf, size_t len);
 /* Writes LEN bytes at ADDR (in the arena) through the fixture's `set` command, one per byte. */
 void ms_fixture_poke(ms_fixture *f, uint64_t addr, const void *bytes, size_t len);
 
+/* Asserts that the libmemscan-client call R (of client C) returns WANT, else fails with the client's
+ * last error. */
+#define ms_assert_call(c, r, want)                                                                           \
+	do {                                                                                                 \
+		int r_ = (r);                                                                                \
+		if (r_ != (want))                                                                            \
+			fail_msg("%s -> %d (%s), want %d: %s", #r, r_, memscan_strerror(r_), (int)(want),    \
+			         memscan_client_last_error(c));                                              \
+	} while (0)
+
 #endif /* MEMSCAN_TESTUTIL_H */

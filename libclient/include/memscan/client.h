@@ -229,6 +229,59 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_value_candidates(memscan_client
 /* Drops set ID on the agent. NOT_FOUND if this key has no such set (released, or expired). */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_value_release(memscan_client *client, uint64_t id);
 
+/* ---- heatmaps counted on the agent (docs/api.md, "Remote heatmaps") -------------------------
+ * A remote heat keeps a baseline and the counts on the agent, for this session only (it ends with
+ * the connection, and sessions end after 15 minutes or 5 idle): the caller times the samples (one
+ * memscan_client_heat_sample per interval, each a short request), and only counts cross the network, never
+ * the target's bytes. Needs the `read` grant, as diff; an agent that predates heats fails these calls with
+ * UNSUPPORTED_VERSION. */
+
+/* A heat kept on the agent. */
+typedef struct memscan_client_heat {
+	uint64_t id;             /* names the heat to the agent, in this session */
+	int pid;                 /* the process it watches ... */
+	uint64_t start_time;     /* ... and its start time */
+	uint64_t baseline_bytes; /* the baseline the agent read (charged to the session's budget) */
+	uint64_t cell_size;      /* bytes per cell */
+	uint32_t bins;           /* time bins per cell */
+	uint64_t max_cells;      /* cells it may count: more is LIMIT (as the agent's budget allows) */
+} memscan_client_heat;
+
+/* A heat's totals (memscan_heat_samples, _cell_count, _region_count, _changed_bytes). */
+typedef struct memscan_client_heat_stats {
+	uint64_t samples, cells, regions, changed_bytes;
+} memscan_client_heat_stats;
+
+/* Starts a heat of PID on the agent: a baseline of the regions FILTER selects (NULL: the default
+ * filter) and empty counts as OPTIONS asks (NULL: the defaults; max_cells 0: the agent's default,
+ * lowered to what its budget holds). */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_heat_start(memscan_client *client, int pid,
+                                                            const memscan_filter *filter,
+                                                            const memscan_heat_options *options,
+                                                            memscan_client_heat *ret_heat);
+/* One sample of heat ID, counted in time bin BIN (< its bins; 0 without bins): the agent reads the
+ * regions again and counts what changed since the last sample. *RET_STATS (optional): the totals.
+ * LIMIT when more cells changed than the heat's max_cells; PROCESS_GONE once the process exited (the
+ * counts stay readable). */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_heat_sample(memscan_client *client, uint64_t id,
+                                                             uint32_t bin,
+                                                             memscan_client_heat_stats *ret_stats);
+/* Called for each region of a heat that changed (in the order they first did; the path lives during
+ * the call) and each cell (address order; the region index counts the regions handed over, SIZE_MAX:
+ * none; the bins live during the call). Non-zero stops: MEMSCAN_ERR_STOPPED. */
+typedef int (*memscan_heat_region_fn)(void *ctx, const memscan_heat_region *region);
+typedef int (*memscan_heat_cell_fn)(void *ctx, const memscan_heat_cell *cell);
+/* The counts of HEAT (as memscan_client_heat_start described it), paged as the agent sends them,
+ * checked (order, ranges, totals, HEAT's cell size, bins and max_cells) before they are handed over;
+ * *RET_STATS (optional) the totals. Either callback may be NULL. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_heat_cells(memscan_client *client,
+                                                            const memscan_client_heat *heat,
+                                                            memscan_heat_region_fn on_region,
+                                                            memscan_heat_cell_fn on_cell, void *ctx,
+                                                            memscan_client_heat_stats *ret_stats);
+/* Drops heat ID on the agent. NOT_FOUND if the session has no such heat. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_heat_release(memscan_client *client, uint64_t id);
+
 /* The fingerprint of the agent key this client talks to (after connect). */
 MEMSCAN_API MEMSCAN_NODISCARD int
 memscan_client_agent_fingerprint(const memscan_client *client, char ret_fingerprint[MEMSCAN_FINGERPRINT_LEN]);

@@ -43,6 +43,12 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_heat_new(const memscan_heat_options *o
  * sample. Appeared and vanished ranges are not counted. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_heat_add(memscan_heat *heat, const memscan_diff *diff,
                                                    const memscan_region_list *regions, uint32_t bin);
+/* Counts DIFF into the sample the last memscan_heat_add began, as part of it: a streamed detection's
+ * later parts (memscan_diff_stream_next), so that a cell or region changed in several parts counts
+ * once for the sample. BIN and REGIONS as for memscan_heat_add (REGIONS the same list). INVALID_ARG
+ * before the first sample; LIMIT as memscan_heat_add. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_heat_add_more(memscan_heat *heat, const memscan_diff *diff,
+                                                        const memscan_region_list *regions, uint32_t bin);
 /* Samples counted; the cell size; time bins per cell; changed bytes summed over every sample. */
 MEMSCAN_API uint64_t memscan_heat_samples(const memscan_heat *heat);
 MEMSCAN_API uint64_t memscan_heat_cell_size(const memscan_heat *heat);

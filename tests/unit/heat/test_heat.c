@@ -109,6 +109,47 @@ static void test_heat_hand_diffs(void **state)
 	memscan_region_list_free(list);
 }
 
+/* A sample handed over in parts (a streamed detection): what changed in several parts counts once. */
+static void test_heat_add_more_parts(void **state)
+{
+	memscan_heat_options o = { .cell_size = 4096, .bins = 2 };
+	memscan_region_list *list = two_regions();
+	memscan_diff *p1, *p2;
+	memscan_heat *h;
+	memscan_heat_region hr;
+	memscan_heat_cell c;
+
+	(void)state;
+	assert_int_equal(memscan_heat_new(&o, &h), MEMSCAN_OK);
+	assert_int_equal(memscan_diff_new(&p1), MEMSCAN_OK);
+	assert_int_equal(memscan_diff_new(&p2), MEMSCAN_OK);
+	add_run(p1, BASE + 0x10, 4, 0);
+	add_run(p2, BASE + 0x20, 2, 0); /* the same cell and region, in the second part */
+	add_run(p2, BASE + 0x10000, 1, 1);
+	/* no sample begun yet: a part has nothing to belong to */
+	assert_int_equal(memscan_heat_add_more(h, p2, list, 0), MEMSCAN_ERR_INVALID_ARG);
+	assert_int_equal(memscan_heat_add(h, p1, list, 1), MEMSCAN_OK);
+	assert_int_equal(memscan_heat_add_more(h, p2, list, 1), MEMSCAN_OK);
+	assert_int_equal(memscan_heat_add_more(h, p2, list, 2), MEMSCAN_ERR_INVALID_ARG);
+	assert_int_equal(memscan_heat_samples(h), 1);
+	assert_int_equal(memscan_heat_changed_bytes(h), 4 + 2 + 1);
+	c = cell_at(h, 0);
+	assert_int_equal(c.changes, 1);
+	assert_int_equal(c.bytes, 4 + 2);
+	assert_int_equal(c.bins[1], 1);
+	assert_int_equal(memscan_heat_region_get(h, 0, &hr), MEMSCAN_OK);
+	assert_int_equal(hr.changes, 1);
+	assert_int_equal(hr.bytes, 4 + 2);
+	assert_int_equal(memscan_heat_region_get(h, 1, &hr), MEMSCAN_OK);
+	assert_int_equal(hr.changes, 1);
+	assert_int_equal(hr.bytes, 1);
+
+	memscan_diff_free(p1);
+	memscan_diff_free(p2);
+	memscan_heat_free(h);
+	memscan_region_list_free(list);
+}
+
 /* Many cells (the hash table grows), a one-byte cell size, a large cell, no regions. */
 static void test_heat_sizes(void **state)
 {
@@ -251,9 +292,8 @@ static void test_heat_fixture(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_heat_hand_diffs),
-		cmocka_unit_test(test_heat_sizes),
-		cmocka_unit_test(test_heat_limits_and_bad_input),
+		cmocka_unit_test(test_heat_hand_diffs), cmocka_unit_test(test_heat_add_more_parts),
+		cmocka_unit_test(test_heat_sizes),      cmocka_unit_test(test_heat_limits_and_bad_input),
 		cmocka_unit_test(test_heat_fixture),
 	};
 

@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: MIT */
+/* Heatmaps counted on the agent: HeatStart keeps a baseline and empty counts for the session,
+ * HeatSample compares the target with the baseline once and counts what changed, HeatRelease drops
+ * the heat. The client times the samples; only counts ever leave the agent (op_heat_cells.c pages
+ * them). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+
+/* Largest cell and highest cell maximum a heat takes (memscan_heat_new's limits). */
+#define AGENT_HEAT_CELL_MAX      ((uint64_t)1 << 30)
+#define AGENT_HEAT_CELLS_CEILING ((uint64_t)1 << 26)
+/* What the counts cost, charged to the budgets: per cell its entry (40 bytes) and its bins, both
+ * with room to grow (twice), its hash slots (at most 4 of 8 bytes) and its place in the address
+ * order; per region its entry and path; and the first hash table. An estimate from above. */
+#define AGENT_HEAT_CELL_COST(bins) (2 * (40 + 4 * (uint64_t)(bins)) + 40)
+#define AGENT_HEAT_REGION_COST     512u
+#define AGENT_HEAT_FIXED           (16u << 10)
+/* Changed bytes (old and new) a sample holds at once: the stream hands its runs over in parts of
+ * about this size, each counted and freed before the next is read. */
+#define AGENT_HEAT_PART_BYTES (4u << 20)
+
+static uint64_t heat_cost(const agent_heat *h)
+{
+	return AGENT_HEAT_FIXED + memscan_heat_cell_count(h->heat) * AGENT_HEAT_CELL_COST(h->bins) +
+	       memscan_heat_region_count(h->heat) * AGENT_HEAT_REGION_COST;
+}
+
+/* Checks HeatStart's counting options, with what to do instead. */
+static int heat_check_options(agent_req *r, const Memscan__V1__HeatStart *hs)
+{
+	if (hs->cell_size > AGENT_HEAT_CELL_MAX || (hs->cell_size & (hs->cell_size - 1)))
+		return agent_fail(r, MEMSCAN_ERR_INVALID_ARG,
+		                  "invalid cell size %llu: a power of two up to 1 GiB (e.g. 64, 4096)",
+		                  (unsigned long long)hs->cell_size);
+	if (hs->bins > MEMSCAN_HEAT_BINS_MAX)
+		return agent_fail(r, MEMSCAN_ERR_INVALID_ARG, "%u time bins asked for: at most %u", hs->bins,
+		                  MEMSCAN_HEAT_BINS_MAX);
+	if (hs->max_cells > AGENT_HEAT_CELLS_CEILING)
+		return agent_fail(r, MEMSCAN_ERR_INVALID_ARG, "max_cells %llu is above %llu",
+		                  (unsigned long long)hs->max_cells,
+		                  (unsigned long long)AGENT_HEAT_CELLS_CEILING);
+	return MEMSCAN_OK;
+}
+
+/* A new heat of PROC (taken over) with a copy of the filter F, linked into R's session. */
+static agent_heat *heat_new(agent_req *r, memscan_process *proc, const memscan_filter *f)
+{
+	agent_heat *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->filter = *f;
+	if (f->path_substr) {
+		h->path_copy = strdup(f->path_substr);
+		if (!h->path_copy) {
+			free(h);
+			return NULL;
+		}
+		h->filter.path_substr = h->path_copy;
+	}
+	do
+		h->id = agent_random_id();
+	while (agent_heat_find(r->s, h->id));
+	h->proc = proc;
+	h->next = r->s->heats;
+	r->s->heats = h;
+	r->s->heat_count++;
+	return h;
+}
+
+/* The cells H may count: what was asked for (0: the library's default), at most what the session's
+ * budget has room for besides what it holds now; 0 after failing R with BUSY. */
+static uint64_t heat_max_cells(agent_req *r, const agent_heat *h, uint64_t asked)
+{
+	uint64_t budget = r->ag->cfg.session_budget, used, room, fit;
+	uint64_t cost = AGENT_HEAT_CELL_COST(h->bins), want = asked ? asked : MEMSCAN_HEAT_CELLS_DEFAULT;
+
+	pthread_mutex_lock(&r->ag->budget_lock);
+	used = r->s->budget_used;
+	pthread_mutex_unlock(&r->ag->budget_lock);
+	room = used < budget ? budget - used : 0;
+	fit = room > AGENT_HEAT_FIXED ? (room - AGENT_HEAT_FIXED) / cost : 0;
+	if (fit == 0) {
+		agent_budget_msg(r->msg, sizeof(r->msg), AGENT_HEAT_FIXED + cost, used, budget,
+		                 "this session's memory budget", "select fewer regions", "session_budget");
+		r->err = MEMSCAN_ERR_BUSY;
+		return 0;
+	}
+	return want < fit ? want : fit;
+}
+
+/* Reads H's baseline (REGIONS, BYTES charged first) and sets up its counts as HS asks. */
+static int heat_take(agent_req *r, agent_heat *h, const memscan_region_list *regions, uint64_t bytes,
+                     const Memscan__V1__HeatStart *hs)
+{
+	memscan_heat_options ho = { .cell_size = hs->cell_size, .bins = hs->bins };
+	int err;
+
+	if (agent_budget_reserve(r->ag, r->s, bytes, r->msg, sizeof(r->msg)) != 0) {
+		r->err = MEMSCAN_ERR_BUSY;
+		return MEMSCAN_ERR_BUSY;
+	}
+	h->base_bytes = bytes;
+	h->bins = hs->bins;
+	h->max_cells = heat_max_cells(r, h, hs->max_cells);
+	if (!h->max_cells)
+		return r->err;
+	if (agent_budget_reserve(r->ag, r->s, AGENT_HEAT_FIXED, r->msg, sizeof(r->msg)) != 0) {
+		r->err = MEMSCAN_ERR_BUSY;
+		return MEMSCAN_ERR_BUSY;
+	}
+	h->heat_bytes = AGENT_HEAT_FIXED;
+	ho.max_cells = h->max_cells;
+	err = memscan_heat_new(&ho, &h->heat);
+	if (err == MEMSCAN_OK)
+		err = memscan_detector_new(&h->det);
+	if (err == MEMSCAN_OK)
+		err = memscan_detector_initialize(h->det, h->proc, regions);
+	if (err != MEMSCAN_OK)
+		return agent_fail(r, err, "baseline of process %d failed: %s", r->pid, memscan_strerror(err));
+	memscan_process_trim(h->proc); /* kept, it holds its pidfd only */
+	return MEMSCAN_OK;
+}
+
+static int heat_reply(agent_req *r, const agent_heat *h)
+{
+	Memscan__V1__Response resp = MEMSCAN__V1__RESPONSE__INIT;
+	Memscan__V1__HeatReply rep = MEMSCAN__V1__HEAT_REPLY__INIT;
+
+	rep.heat_id = h->id;
+	rep.pid = memscan_process_pid(h->proc);
+	rep.start_time = memscan_process_start_time(h->proc);
+	rep.total_bytes = memscan_snapshot_bytes(memscan_detector_baseline(h->det));
+	rep.cell_size = memscan_heat_cell_size(h->heat);
+	rep.bins = h->bins;
+	rep.max_cells = h->max_cells;
+	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_HEAT;
+	resp.heat = &rep;
+	return agent_pack(r, &resp);
+}
+
+int agent_op_heat_start(agent_req *r)
+{
+	const Memscan__V1__HeatStart *hs = r->req->heat_start;
+	memscan_region_list *regions = NULL;
+	memscan_process *proc = NULL;
+	agent_heat *h;
+	memscan_filter f;
+	int err;
+
+	if (r->s->heat_count >= AGENT_MAX_HEATS)
+		return agent_fail(r, MEMSCAN_ERR_LIMIT,
+		                  "this session already keeps %zu heats, its most: release one",
+		                  r->s->heat_count);
+	err = heat_check_options(r, hs);
+	if (err == MEMSCAN_OK)
+		err = agent_open_target(r, hs->target, &proc);
+	if (err != MEMSCAN_OK)
+		return err;
+	wire_filter_from_proto(hs->filter, &f);
+	err = memscan_regions_read(proc, &f, &regions);
+	if (err != MEMSCAN_OK) {
+		memscan_process_free(proc);
+		return agent_fail(r, err, "cannot list the regions of process %d: %s", r->pid,
+		                  memscan_strerror(err));
+	}
+	h = heat_new(r, proc, &f);
+	if (!h) {
+		memscan_process_free(proc);
+		err = agent_fail(r, MEMSCAN_ERR_NO_MEMORY, "out of memory");
+	} else {
+		err = heat_take(r, h, regions, memscan_region_list_bytes(regions), hs);
+		if (err == MEMSCAN_OK) {
+			r->bytes = memscan_snapshot_bytes(memscan_detector_baseline(h->det));
+			err = heat_reply(r, h);
+		}
+		if (err != MEMSCAN_OK)
+			agent_heat_free(r->ag, r->s, h);
+	}
+	memscan_region_list_free(regions);
+	return err;
+}
+
+/* Counts the parts of stream ST (regions REGIONS) into H as one sample in BIN. On a failure the rest
+ * is still read into the baseline, so that it is one whole read. */
+static int heat_count_parts(agent_heat *h, memscan_diff_stream *st, const memscan_region_list *regions,
+                            uint32_t bin)
+{
+	int done = 0, first = 1, err = MEMSCAN_OK;
+
+	while (err == MEMSCAN_OK && !done) {
+		memscan_diff *part = NULL;
+
+		err = memscan_diff_stream_next(st, AGENT_HEAT_PART_BYTES, &part, &done);
+		if (err == MEMSCAN_OK)
+			err = (first ? memscan_heat_add : memscan_heat_add_more)(h->heat, part, regions, bin);
+		first = 0;
+		memscan_diff_free(part);
+	}
+	if (err != MEMSCAN_OK && !memscan_diff_stream_done(st) &&
+	    memscan_diff_stream_finish(st) != MEMSCAN_OK)
+		h->ended = 1; /* the stream ended early: the process is gone */
+	return err;
+}
+
+/* One sample of H in BIN over REGIONS: the regions the baseline does not hold exactly get buffers of
+ * their own for the time of the sample, charged to the budgets; the baseline then takes them. */
+static int heat_sample(agent_req *r, agent_heat *h, const memscan_region_list *regions, uint32_t bin)
+{
+	memscan_diff_stream *st = NULL;
+	uint64_t fresh, held;
+	int err = memscan_detector_stream(h->det, h->proc, regions, MEMSCAN_STREAM_UPDATE, &st);
+
+	if (err != MEMSCAN_OK)
+		return agent_fail(r, err, "sample of process %d failed: %s", r->pid, memscan_strerror(err));
+	fresh = memscan_diff_stream_new_bytes(st);
+	if (fresh && agent_budget_reserve(r->ag, r->s, fresh, r->msg, sizeof(r->msg)) != 0) {
+		memscan_diff_stream_free(st);
+		r->err = MEMSCAN_ERR_BUSY;
+		return MEMSCAN_ERR_BUSY;
+	}
+	err = heat_count_parts(h, st, regions, bin);
+	memscan_diff_stream_free(st);
+	held = memscan_snapshot_bytes(memscan_detector_baseline(h->det));
+	if (h->base_bytes + fresh > held)
+		agent_budget_release(r->ag, r->s, h->base_bytes + fresh - held);
+	h->base_bytes = held;
+	if (err == MEMSCAN_ERR_LIMIT)
+		return agent_fail(
+		    r, err,
+		    "more than %llu cells changed (the most this heat counts): use larger cells "
+		    "or select fewer regions",
+		    (unsigned long long)h->max_cells);
+	if (err != MEMSCAN_OK)
+		return agent_fail(r, err, "sample of process %d failed: %s", r->pid, memscan_strerror(err));
+	return MEMSCAN_OK;
+}
+
+/* Charges what H's counts grew by; a heat the budgets cannot hold any more is released. */
+static int heat_charge(agent_req *r, agent_heat *h)
+{
+	uint64_t cost = heat_cost(h), id = h->id;
+	char why[200];
+
+	if (cost <= h->heat_bytes)
+		return MEMSCAN_OK;
+	if (agent_budget_reserve(r->ag, r->s, cost - h->heat_bytes, why, sizeof(why)) == 0) {
+		h->heat_bytes = cost;
+		return MEMSCAN_OK;
+	}
+	agent_heat_free(r->ag, r->s, h);
+	return agent_fail(r, MEMSCAN_ERR_BUSY, "heat %llu released: its counts grew: %s",
+	                  (unsigned long long)id, why);
+}
+
+static int heat_stats_reply(agent_req *r, agent_heat *h)
+{
+	Memscan__V1__Response resp = MEMSCAN__V1__RESPONSE__INIT;
+	Memscan__V1__HeatStats st = MEMSCAN__V1__HEAT_STATS__INIT;
+
+	st.samples = memscan_heat_samples(h->heat);
+	st.cells = memscan_heat_cell_count(h->heat);
+	st.regions = memscan_heat_region_count(h->heat);
+	st.changed_bytes = memscan_heat_changed_bytes(h->heat);
+	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_HEAT_SAMPLE;
+	resp.heat_sample = &st;
+	return agent_pack(r, &resp);
+}
+
+/* H of R's session, for a request naming ID: NULL after failing R with NOT_FOUND. */
+static agent_heat *heat_of(agent_req *r, uint64_t id)
+{
+	agent_heat *h = agent_heat_find(r->s, id);
+
+	if (!h) {
+		agent_fail(r, MEMSCAN_ERR_NOT_FOUND,
+		           "no heat %llu in this session (a heat ends with its session)",
+		           (unsigned long long)id);
+		return NULL;
+	}
+	r->pid = memscan_process_pid(h->proc);
+	return h;
+}
+
+int agent_op_heat_sample(agent_req *r)
+{
+	const Memscan__V1__HeatSample *hs = r->req->heat_sample;
+	agent_heat *h = heat_of(r, hs->heat_id);
+	memscan_region_list *regions = NULL;
+	int err;
+
+	if (!h)
+		return r->err;
+	if (h->bins ? hs->bin >= h->bins : hs->bin != 0)
+		return agent_fail(r, MEMSCAN_ERR_INVALID_ARG, "time bin %u out of range: heat %llu keeps %u",
+		                  hs->bin, (unsigned long long)h->id, h->bins);
+	if (h->ended)
+		return agent_fail(r, MEMSCAN_ERR_PROCESS_GONE,
+		                  "process %d exited: heat %llu keeps the counts of its %llu samples", r->pid,
+		                  (unsigned long long)h->id,
+		                  (unsigned long long)memscan_heat_samples(h->heat));
+	err = agent_heat_recheck(r, h);
+	if (err != MEMSCAN_OK)
+		return err;
+	err = memscan_regions_read(h->proc, &h->filter, &regions);
+	if (err != MEMSCAN_OK) {
+		h->ended = err == MEMSCAN_ERR_PROCESS_GONE;
+		return agent_fail(r, err, "cannot list the regions of process %d: %s", r->pid,
+		                  memscan_strerror(err));
+	}
+	r->bytes = memscan_region_list_bytes(regions);
+	err = heat_sample(r, h, regions, hs->bin);
+	memscan_region_list_free(regions);
+	if (err == MEMSCAN_ERR_PROCESS_GONE)
+		h->ended = 1;
+	/* what was just read was of a process the key may still read */
+	if (err == MEMSCAN_OK)
+		err = agent_heat_recheck(r, h);
+	if (err == MEMSCAN_OK)
+		err = heat_charge(r, h);
+	if (err != MEMSCAN_OK)
+		return err;
+	memscan_process_trim(h->proc);
+	return heat_stats_reply(r, h);
+}
+
+int agent_op_heat_release(agent_req *r)
+{
+	Memscan__V1__Response resp = MEMSCAN__V1__RESPONSE__INIT;
+	Memscan__V1__HeatReleaseReply rel = MEMSCAN__V1__HEAT_RELEASE_REPLY__INIT;
+	agent_heat *h = heat_of(r, r->req->heat_release->heat_id);
+
+	if (!h)
+		return r->err;
+	agent_heat_free(r->ag, r->s, h);
+	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_HEAT_RELEASE;
+	resp.heat_release = &rel;
+	return agent_pack(r, &resp);
+}
