@@ -108,11 +108,33 @@ static void assert_same_tables(const char *a_path, const char *b_path)
 	memscan_snapshot_free(b);
 }
 
+/* Sum of the bytes of the agent's audit lines of OP for PID. */
+static uint64_t audit_bytes(const char *op, int pid)
+{
+	char needle[64], line[1024];
+	uint64_t sum = 0;
+	FILE *f = fopen(env.err_path, "re");
+
+	assert_non_null(f);
+	snprintf(needle, sizeof(needle), "op=%s pid=%d ", op, pid);
+	while (fgets(line, sizeof(line), f)) {
+		const char *at = strstr(line, needle);
+		unsigned long long b;
+
+		if (at && sscanf(at + strlen(needle), "bytes=%llu", &b) == 1)
+			sum += b;
+	}
+	fclose(f);
+	return sum;
+}
+
 /* The whole (stopped) fixture, default filter: the remote file has the local one's region table,
- * holes, filter and bytes. */
+ * holes, filter and bytes; the small regions that lie end to end were read together, in fewer Reads
+ * than there are regions. */
 static void test_stream_equals_local(void **state)
 {
-	char local_path[4200], remote_path[4200];
+	char local_path[4200], remote_path[4200], needle[64];
+	size_t reads, regions = 0;
 	ms_run r;
 
 	(void)state;
@@ -126,7 +148,13 @@ static void test_stream_equals_local(void **state)
 	assert_int_equal(kill(fx.pid, SIGCONT), 0);
 	if (r.status != 0)
 		fail_msg("remote snapshot: exit %d: %s", r.status, r.err);
+	assert_non_null(strstr(r.out, "wrote "));
+	assert_int_equal(sscanf(strstr(r.out, ": ") + 2, "%zu regions", &regions), 1);
 	ms_run_free(&r);
+	snprintf(needle, sizeof(needle), "op=read pid=%d ", (int)fx.pid);
+	reads = ms_agent_err_count(&env, needle);
+	print_message("%zu regions in %zu reads\n", regions, reads);
+	assert_true(regions > 2 && reads < regions);
 	RUN(&r, "diff", local_path, remote_path);
 	assert_int_equal(r.status, 0);
 	assert_string_equal(r.out, "# 0 runs, 0 bytes changed\n");
@@ -176,26 +204,6 @@ static void test_stream_bounded(void **state)
 	assert_true((uint64_t)(after - before) * 1024 < big.arena_len / 4);
 #endif
 	assert_int_equal(unlink(path), 0);
-}
-
-/* Sum of the bytes of the agent's audit lines of OP for PID. */
-static uint64_t audit_bytes(const char *op, int pid)
-{
-	char needle[64], line[1024];
-	uint64_t sum = 0;
-	FILE *f = fopen(env.err_path, "re");
-
-	assert_non_null(f);
-	snprintf(needle, sizeof(needle), "op=%s pid=%d ", op, pid);
-	while (fgets(line, sizeof(line), f)) {
-		const char *at = strstr(line, needle);
-		unsigned long long b;
-
-		if (at && sscanf(at + strlen(needle), "bytes=%llu", &b) == 1)
-			sum += b;
-	}
-	fclose(f);
-	return sum;
 }
 
 /* A CLI killed mid-download: the agent reads at most the pages asked for ahead, not the rest of the
