@@ -203,6 +203,8 @@ int client_ranges_hole(void *ctx, memscan_range hole);
 /* Reads [SINK->addr, +len) of PID (or of kept snapshot SNAPSHOT_ID) into the sink: OK, PARTIAL or
  * UNREADABLE as memscan_read. */
 int client_read_into(memscan_client *c, int pid, uint64_t snapshot_id, struct client_read_sink *sink);
+/* The bytes one pipelined Read asks for: the agent's page, or less (client_ops.c says why). */
+uint64_t client_pipe_page(const memscan_client *c);
 
 /* Where a region saved into a file is read from: kept snapshot ID (UPDATED: its baseline may have
  * lost regions), or with ID 0 the live process PID (START_TIME as for a read sink). */

@@ -35,12 +35,13 @@ static int open_file(memscan_client *c, const char *path, int pid, const memscan
 
 /* ---- small regions, read in groups ---- */
 
-/* The bytes of a group of small regions read at once, at most one agent page (or this without one). */
+/* The bytes of a group of small regions read at once: a pipelined Read's (or this, from an agent that
+ * did not say its page size). */
 #define GROUP_MAX_DEFAULT (1u << 20)
 
 static size_t group_max(const memscan_client *c)
 {
-	return c->page_bytes ? (size_t)c->page_bytes : GROUP_MAX_DEFAULT;
+	return c->page_bytes ? (size_t)client_pipe_page(c) : GROUP_MAX_DEFAULT;
 }
 
 static uint64_t region_size(const memscan_region *r)
