@@ -124,6 +124,9 @@ void bench_pointers(const bench_opts *o);
 /* fleet.c: `memscan remote scan` over 16 agents on loopback against one; its ratio (F1). */
 void bench_fleet(const bench_opts *o);
 void fleet_ratios(void);
+/* fleet.c too: `memscan remote snapshot` into a file against `memscan snapshot`, 32 MiB (B15). */
+void bench_snapcli(const bench_opts *o);
+void snapcli_ratios(void);
 void bench_peers(const bench_opts *o, target *t);
 void bench_remote(const bench_opts *o, target *t);
 /* values.c: B10-B12 on a target of its own (1 M needles in 512 MiB), scanmem in full runs only. */

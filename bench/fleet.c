@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* memscan-bench fleet measure: `memscan remote scan` over 16 agents on loopback (separate processes)
- * against the same scan through one of them. */
+/* memscan-bench measures of whole CLI runs against agents on loopback: `memscan remote scan` over 16
+ * agents (separate processes) against the same scan through one of them (F1), and `memscan remote
+ * snapshot` into a file against the local `memscan snapshot` of the same target (B15). */
 #include "bench.h"
 
 #include <errno.h>
@@ -18,10 +19,14 @@
 
 #define FLEET_AGENTS 16
 
+/* B15's target: what a remote snapshot's fixed costs (connect, handshake, first pages) weigh on. */
+#define SNAPCLI_SIZE (32u << 20)
+
 struct fleet_bench {
 	child agent[FLEET_AGENTS];
 	char hostport[FLEET_AGENTS][64];
 	char dir[300], id[340], hosts[340], cfg[340];
+	int n; /* agents started */
 };
 
 static int read_first_line(const char *path, char *out, size_t len)
@@ -74,8 +79,9 @@ static int agent_listening(struct fleet_bench *fb, int n)
 	return -1;
 }
 
-/* Starts the agents and writes the hosts file and known_agents (each agent pinned by address). */
-static int fleet_start(const bench_opts *o, struct fleet_bench *fb)
+/* Starts N agents, their files in the scratch directory NAME, and writes the hosts file and
+ * known_agents (each agent pinned by address). */
+static int fleet_start(const bench_opts *o, struct fleet_bench *fb, const char *name, int n_agents)
 {
 	char key[320], auth[320], errp[340], pub[256], known[400], fp[MEMSCAN_FINGERPRINT_LEN], err[512];
 	const char *argv[] = { o->agent_path, "--listen", "tcp://127.0.0.1:0",
@@ -84,7 +90,9 @@ static int fleet_start(const bench_opts *o, struct fleet_bench *fb)
 	FILE *hosts;
 	int n = 0;
 
-	snprintf(fb->dir, sizeof(fb->dir), "%s/fleet", o->tmpdir);
+	for (int i = 0; i < FLEET_AGENTS; i++)
+		fb->agent[i].pid = -1;
+	snprintf(fb->dir, sizeof(fb->dir), "%s/%s", o->tmpdir, name);
 	snprintf(fb->cfg, sizeof(fb->cfg), "%s/cfg", fb->dir);
 	snprintf(known, sizeof(known), "%s/memscan/known_agents", fb->cfg);
 	snprintf(errp, sizeof(errp), "%s/agents.log", fb->dir);
@@ -92,14 +100,39 @@ static int fleet_start(const bench_opts *o, struct fleet_bench *fb)
 	if (mkdir(fb->dir, 0700) != 0 || fleet_keys(fb, key, pub, auth) != 0 ||
 	    !(hosts = fopen(fb->hosts, "w")))
 		return -1;
-	for (; n < FLEET_AGENTS; n++) {
+	for (; n < n_agents; n++) {
 		if (child_start(&fb->agent[n], argv, errp) != 0 || agent_listening(fb, n) != 0 ||
 		    memscan_key_trust(known, fb->hostport[n], pub, fp, err, sizeof(err)) != MEMSCAN_OK)
 			break;
 		fprintf(hosts, "%s\n", fb->hostport[n]);
 	}
 	fclose(hosts);
-	return n == FLEET_AGENTS ? 0 : -1;
+	fb->n = n;
+	return n == n_agents ? 0 : -1;
+}
+
+/* The CLI's configuration (known_agents) while it runs against FB's agents: XDG_CONFIG_HOME set to
+ * FB's, what it was restored after. */
+struct cfg_saved {
+	char value[4096];
+	int had;
+};
+
+static void cfg_enter(const struct fleet_bench *fb, struct cfg_saved *s)
+{
+	const char *old = getenv("XDG_CONFIG_HOME");
+
+	s->had = old != NULL;
+	snprintf(s->value, sizeof(s->value), "%s", old ? old : "");
+	setenv("XDG_CONFIG_HOME", fb->cfg, 1);
+}
+
+static void cfg_leave(const struct cfg_saved *s)
+{
+	if (s->had)
+		setenv("XDG_CONFIG_HOME", s->value, 1);
+	else
+		unsetenv("XDG_CONFIG_HOME");
 }
 
 static void fleet_stop(struct fleet_bench *fb)
@@ -146,15 +179,13 @@ void bench_fleet(const bench_opts *o)
 	}
 	snprintf(pattern, sizeof(pattern), "%02X %02X %02X %02X", o->needle & 0xff, (o->needle >> 8) & 0xff,
 	         (o->needle >> 16) & 0xff, o->needle >> 24);
-	if (fleet_start(o, &fb) != 0) {
+	if (fleet_start(o, &fb, "fleet", FLEET_AGENTS) != 0) {
 		fig_skip(one, "the agents did not start (see %s/agents.log)", fb.dir);
 		fig_skip(all, "the agents did not start");
 	} else {
-		const char *old = getenv("XDG_CONFIG_HOME");
-		char saved[4096];
+		struct cfg_saved saved;
 
-		snprintf(saved, sizeof(saved), "%s", old ? old : "");
-		setenv("XDG_CONFIG_HOME", fb.cfg, 1);
+		cfg_enter(&fb, &saved);
 		snprintf(target_text, sizeof(target_text), "%s:%d", fb.hostport[0], (int)t.c.pid);
 		if (time_scan(o, &fb, target_text, pattern, one) != 0)
 			fig_skip(one, "remote scan failed (see %s/scan.out)", fb.dir);
@@ -162,10 +193,7 @@ void bench_fleet(const bench_opts *o)
 		if (time_scan(o, &fb, target_text, pattern, all) != 0)
 			fig_skip(all, "remote scan over the fleet failed (see %s/scan.out)", fb.dir);
 		fig_note(all, "%.0f MiB target, the same process scanned by each agent", (double)size / MIB);
-		if (old)
-			setenv("XDG_CONFIG_HOME", saved, 1);
-		else
-			unsetenv("XDG_CONFIG_HOME");
+		cfg_leave(&saved);
 	}
 	fleet_stop(&fb);
 	target_stop(&t);
@@ -182,4 +210,79 @@ void fleet_ratios(void)
 	if (one > 0 && all >= 0)
 		ratio_note(r, "16 agents took %.2fx one agent's time on %ld cores (one after another: 16x)",
 		           all / one, ncpu);
+}
+
+/* ---- B15: remote snapshot into a file against the local one ---- */
+
+/* Alternates `memscan snapshot PID -o FILE` (into LOC) and `memscan remote snapshot HOST:PORT:PID -o
+ * FILE` (into REM), whole CLI runs; 0 if every run succeeded. */
+static int time_snapshots(const struct fleet_bench *fb, int runs, pid_t pid, figure *loc, figure *rem)
+{
+	char pid_text[16], target[96], out[360], lfile[360], rfile[360];
+	const char *largv[] = { BENCH_CLI_PATH, "snapshot", pid_text, "-o", lfile, "--quiet", NULL };
+	const char *rargv[] = { BENCH_CLI_PATH, "remote",  "snapshot",   target, "-o",
+		                rfile,          "--quiet", "--identity", fb->id, NULL };
+	double wall;
+
+	snprintf(pid_text, sizeof(pid_text), "%d", (int)pid);
+	snprintf(target, sizeof(target), "%s:%d", fb->hostport[0], (int)pid);
+	snprintf(out, sizeof(out), "%s/snapshot.out", fb->dir);
+	snprintf(lfile, sizeof(lfile), "%s/local.snap", fb->dir);
+	snprintf(rfile, sizeof(rfile), "%s/remote.snap", fb->dir);
+	for (int r = 0; r < runs; r++) {
+		if (run_command(largv, out, 60000, &wall) != 0)
+			return -1;
+		fig_add(loc, wall);
+		if (run_command(rargv, out, 60000, &wall) != 0)
+			return -1;
+		fig_add(rem, wall);
+	}
+	unlink(lfile);
+	unlink(rfile);
+	return 0;
+}
+
+void bench_snapcli(const bench_opts *o)
+{
+	figure *loc =
+	    fig_new("cli.snapshot_local", "s", "memscan snapshot PID -o FILE, 32 MiB target (CLI wall)");
+	figure *rem =
+	    fig_new("cli.snapshot_remote", "s", "memscan remote snapshot of the same into a file (CLI wall)");
+	/* short runs whose spread is wide on shared machines: more of them than of the long measures */
+	int runs = o->quick ? 7 : 11;
+	struct fleet_bench fb;
+	struct cfg_saved saved;
+	target t;
+
+	memset(&fb, 0, sizeof(fb));
+	if (o->no_remote || target_start(o, &t, SNAPCLI_SIZE, 16) != 0) {
+		fig_skip(loc, "%s", o->no_remote ? "--no-remote" : "the target did not start");
+		fig_skip(rem, "%s", o->no_remote ? "--no-remote" : "the target did not start");
+		return;
+	}
+	if (fleet_start(o, &fb, "snapcli", 1) != 0) {
+		fig_skip(loc, "the agent did not start (see %s/agents.log)", fb.dir);
+		fig_skip(rem, "the agent did not start");
+	} else {
+		cfg_enter(&fb, &saved);
+		if (time_snapshots(&fb, runs, t.c.pid, loc, rem) != 0) {
+			fig_skip(loc, "a snapshot failed (see %s/snapshot.out)", fb.dir);
+			fig_skip(rem, "a snapshot failed (see %s/snapshot.out)", fb.dir);
+		}
+		cfg_leave(&saved);
+		fig_note(rem, "%u MiB target, %d runs alternated with the local ones", SNAPCLI_SIZE >> 20,
+		         runs);
+	}
+	fleet_stop(&fb);
+	target_stop(&t);
+}
+
+void snapcli_ratios(void)
+{
+	ratio *r = ratio_new("B15", "remote snapshot to a file / local one, 32 MiB, whole CLI runs", 2, 1);
+	double loc = fig_median("cli.snapshot_local"), rem = fig_median("cli.snapshot_remote");
+
+	ratio_set(r, loc <= 0 || rem < 0 ? -1 : rem / loc);
+	if (loc > 0 && rem >= 0)
+		ratio_note(r, "local %.0f ms, remote %.0f ms (medians)", loc * 1e3, rem * 1e3);
 }

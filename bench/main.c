@@ -184,6 +184,7 @@ static void compute_ratios(const bench_opts *o)
 	ratio_set(r, div_or_missing(fig_median("memscan.snapshot_file"), fig_median("peer.gcore")));
 	stream_ratios();
 	fleet_ratios();
+	snapcli_ratios();
 	r = ratio_new("B3", "detection at 0.01% / ceiling", 0.7, 0);
 	ratio_set(r, div_or_missing(fig_median("memscan.detect_0.01pct"), ceil));
 	r = ratio_new("B3", "detection at 1% / ceiling", 0.4, 0);
@@ -350,6 +351,8 @@ int main(int argc, char **argv)
 	bench_pointers(&o);
 	bench_log("fleet: remote scan over %d agents on loopback against one", 16);
 	bench_fleet(&o);
+	bench_log("snapshot CLI: remote and local snapshot into a file, %u MiB target", 32u);
+	bench_snapcli(&o);
 
 	compute_ratios(&o);
 	return finish(&o, t_start);

@@ -58,7 +58,7 @@ static int snapshot_run(const struct cli_opts *o, struct cli_target *t)
 	if (ret != CLI_OK)
 		return ret;
 	if (t->client) {
-		err = cli_target_download(t, &filter, o->output, &info);
+		err = cli_target_download(t, &filter, list, o->output, &info);
 		ret = err == MEMSCAN_OK ? CLI_OK : cli_target_err(t, err, "downloading the snapshot");
 	} else {
 		ret = snapshot_local(o, t, list, &filter, &info);

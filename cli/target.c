@@ -393,22 +393,17 @@ int cli_target_scan(struct cli_target *t, const memscan_filter *filter, const me
 	return err;
 }
 
-int cli_target_download(struct cli_target *t, const memscan_filter *filter, const char *path,
-                        memscan_snapshot_file_info *info)
+int cli_target_download(struct cli_target *t, const memscan_filter *filter, const memscan_region_list *list,
+                        const char *path, memscan_snapshot_file_info *info)
 {
 	struct cli_progress p;
-	uint64_t id, total = 0;
-	int err, rel;
+	int err;
 
-	memset(info, 0, sizeof(*info));
-	err = memscan_client_snapshot(t->client, t->pid, filter, &id, NULL, &total);
-	if (err != MEMSCAN_OK)
-		return err;
-	cli_progress_start_client(&p, t->client, "download", total, t->quiet);
-	err = memscan_client_snapshot_save(t->client, id, path, info);
+	/* streamed: the agent reads each page live, as the local snapshot does, and keeps nothing */
+	cli_progress_start_client(&p, t->client, "download", memscan_region_list_bytes(list), t->quiet);
+	err = memscan_client_snapshot_write(t->client, t->pid, filter, path, info);
 	cli_progress_end_client(&p, t->client);
-	rel = memscan_client_release(t->client, id);
-	return err == MEMSCAN_OK ? rel : err;
+	return err;
 }
 
 int cli_watch_begin(struct cli_watch *w, struct cli_target *t, const memscan_filter *filter)

@@ -56,10 +56,11 @@ int cli_target_read(struct cli_target *t, uint64_t addr, void *buf, size_t len, 
 int cli_target_scan(struct cli_target *t, const memscan_filter *filter, const memscan_region_list *list,
                     const char *pattern_text, const memscan_pattern *pattern,
                     const memscan_scan_options *opts, memscan_match_fn on_match, void *ctx);
-/* Remote targets: a snapshot of the regions FILTER selects, taken on the agent and written to PATH
- * as it downloads (the client never holds it whole); INFO receives what was written. memscan_err. */
-int cli_target_download(struct cli_target *t, const memscan_filter *filter, const char *path,
-                        memscan_snapshot_file_info *info);
+/* Remote targets: a snapshot of the regions FILTER selects (LIST: the same, listed already, for the
+ * progress total) streamed from the agent into PATH (neither end ever holds it whole), FILTER
+ * recorded; INFO receives what was written. memscan_err. */
+int cli_target_download(struct cli_target *t, const memscan_filter *filter, const memscan_region_list *list,
+                        const char *path, memscan_snapshot_file_info *info);
 
 /* Change detection: a baseline held locally (detector) or on the agent (a kept snapshot). */
 struct cli_watch {

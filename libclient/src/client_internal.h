@@ -187,6 +187,8 @@ struct client_read_sink {
 	uint64_t hole_bytes;   /* total hole bytes */
 	memscan_range pending; /* hole not yet handed on (end == 0: none) */
 	int zstd;              /* the pages are asked for compressed */
+	uint64_t start_time;   /* a live read: the process must still be the one of this start time
+	                        * (0: not checked) */
 	int (*on_hole)(void *ctx, memscan_range hole);
 	void *hole_ctx;
 	/* without BUF, every byte goes to ON_DATA instead, in address order (bytes in holes as zeros);
@@ -202,6 +204,21 @@ int client_ranges_hole(void *ctx, memscan_range hole);
 /* Reads [SINK->addr, +len) of PID (or of kept snapshot SNAPSHOT_ID) into the sink: OK, PARTIAL or
  * UNREADABLE as memscan_read. */
 int client_read_into(memscan_client *c, int pid, uint64_t snapshot_id, struct client_read_sink *sink);
+/* The bytes one pipelined Read asks for: the agent's page, or less (client_ops.c says why). */
+uint64_t client_pipe_page(const memscan_client *c);
+
+/* Where a region saved into a file is read from: kept snapshot ID (UPDATED: its baseline may have
+ * lost regions), or with ID 0 the live process PID (START_TIME as for a read sink). */
+struct client_save_src {
+	int pid;
+	uint64_t id;
+	uint64_t start_time;
+	int updated;
+};
+/* Reads region REG from SRC into W and counts it in INFO; a region that left an updated snapshot, or
+ * (live) that was wholly unreadable, is left out of the file as snapshots leave such regions out. */
+int client_save_region(memscan_client *c, const struct client_save_src *src, const memscan_region *reg,
+                       memscan_snapshot_writer *w, memscan_snapshot_file_info *info);
 
 /* A key-file result (0 or -errno from proto/keyfile) as a memscan_err. */
 int client_key_err(int rv);

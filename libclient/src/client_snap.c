@@ -388,51 +388,56 @@ static int save_hole(void *ctx, memscan_range hole)
 	return r == MEMSCAN_OK ? memscan_snapshot_writer_add_hole(sr->w, hole) : r;
 }
 
-/* Streams region REG of the kept snapshot into W; *RET_SAVED: it was there to save. */
-static int save_region(memscan_client *c, const struct fetch_job *j, const memscan_region *reg,
-                       memscan_snapshot_writer *w, int *ret_saved, uint64_t *ret_hole_bytes)
+int client_save_region(memscan_client *c, const struct client_save_src *src, const memscan_region *reg,
+                       memscan_snapshot_writer *w, memscan_snapshot_file_info *info)
 {
 	struct save_region sr = { .w = w, .reg = reg };
 	struct client_read_sink s = { .addr = reg->start,
 		                      .len = (size_t)(reg->end - reg->start),
+		                      .start_time = src->start_time,
 		                      .on_hole = save_hole,
 		                      .hole_ctx = &sr,
 		                      .on_data = save_data,
 		                      .data_ctx = &sr };
-	int r = client_read_into(c, j->pid, j->id, &s);
+	int r = client_read_into(c, src->pid, src->id, &s);
 
-	*ret_saved = 0;
-	if (r == MEMSCAN_ERR_NOT_FOUND && j->updated && !sr.begun)
+	if (r == MEMSCAN_ERR_NOT_FOUND && src->updated && !sr.begun)
 		return MEMSCAN_OK; /* it left the baseline of an updated snapshot */
+	if (r == MEMSCAN_ERR_UNREADABLE && !src->id) {
+		/* live: gone or unreadable since it was listed */
+		r = sr.begun ? memscan_snapshot_writer_drop_region(w) : MEMSCAN_OK;
+		return r == MEMSCAN_OK
+		           ? r
+		           : client_fail(c, r, "writing the snapshot file: %s", memscan_strerror(r));
+	}
 	if (r != MEMSCAN_OK && r != MEMSCAN_ERR_PARTIAL && r != MEMSCAN_ERR_UNREADABLE)
 		return r;
 	r = memscan_snapshot_writer_end_region(w);
 	if (r != MEMSCAN_OK)
 		return client_fail(c, r, "writing the snapshot file: %s", memscan_strerror(r));
-	*ret_saved = 1;
-	*ret_hole_bytes += sr.hole_bytes;
+	info->regions++;
+	info->bytes += reg->end - reg->start;
+	info->hole_bytes += sr.hole_bytes;
 	return MEMSCAN_OK;
 }
 
 static int save(memscan_client *c, uint64_t id, const char *path, memscan_snapshot_file_info *info)
 {
 	struct fetch_job j = { 0 };
+	struct client_save_src src = { 0 };
 	memscan_region_list *regions = NULL;
 	memscan_snapshot_writer *w = NULL;
 	uint64_t time_ns = 0;
-	int r = download_prepare(c, id, &j, &time_ns, &regions), saved;
+	int r = download_prepare(c, id, &j, &time_ns, &regions);
 
 	if (r == MEMSCAN_OK && (r = memscan_snapshot_writer_open(path, j.pid, &w)) != MEMSCAN_OK)
 		client_fail(c, r, "cannot create '%s': %s", path, memscan_strerror(r));
+	src.pid = j.pid;
+	src.id = j.id;
+	src.updated = j.updated;
 	c->no_reconnect = 1;
-	for (size_t i = 0; r == MEMSCAN_OK && i < memscan_region_list_count(regions); i++) {
-		const memscan_region *reg = memscan_region_list_get(regions, i);
-		r = save_region(c, &j, reg, w, &saved, &info->hole_bytes);
-		if (r == MEMSCAN_OK && saved) {
-			info->regions++;
-			info->bytes += reg->end - reg->start;
-		}
-	}
+	for (size_t i = 0; r == MEMSCAN_OK && i < memscan_region_list_count(regions); i++)
+		r = client_save_region(c, &src, memscan_region_list_get(regions, i), w, info);
 	c->no_reconnect = 0;
 	if (r == MEMSCAN_OK && (r = memscan_snapshot_writer_commit(w, time_ns)) != MEMSCAN_OK)
 		client_fail(c, r, "cannot write '%s': %s", path, memscan_strerror(r));

@@ -87,10 +87,6 @@ size_t sf_filter_put(uint8_t *b, const memscan_filter *f);
  * BAD_FORMAT unless LEN is exactly the block's length and its fields and checksum are right. */
 int sf_filter_get(const uint8_t *b, size_t len, memscan_filter *f, char *path);
 
-/* Takes back the region W began (begin_region, maybe some bytes): the file ends where its record
- * would have started, as if it had never been begun (a region found wholly unreadable). */
-int sf_writer_drop_region(memscan_snapshot_writer *w);
-
 /* A snapshot file read record by record, with every check memscan_snapshot_load makes, in the
  * same order (snapfile_read.c): open (the header), then for each region sf_in_next (its record's
  * head, path and holes) and its bytes in order by sf_in_data / sf_in_skip (a region's bytes not read

@@ -403,7 +403,7 @@ int memscan_snapshot_writer_end_region(memscan_snapshot_writer *w)
 	return writer_fail(w, rc);
 }
 
-int sf_writer_drop_region(memscan_snapshot_writer *w)
+int memscan_snapshot_writer_drop_region(memscan_snapshot_writer *w)
 {
 	int rc;
 

@@ -146,7 +146,7 @@ static int sw_put(struct sw_pipe *p, memscan_snapshot_writer *w, const struct sw
 	if (rc != MEMSCAN_OK || s->off + s->len < size)
 		return rc;
 	if (*region_holes == size)
-		return sf_writer_drop_region(w);
+		return memscan_snapshot_writer_drop_region(w);
 	info->regions++;
 	info->bytes += size;
 	info->hole_bytes += *region_holes;

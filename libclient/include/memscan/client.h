@@ -143,6 +143,19 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_snapshot_fetch(memscan_client *
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_snapshot_save(memscan_client *client, uint64_t id,
                                                                const char *path,
                                                                memscan_snapshot_file_info *ret_info);
+/* Takes a snapshot of PID's regions passing FILTER (NULL = memscan_filter_default) straight into a
+ * snapshot file at PATH, as memscan_snapshot_write_process does locally: the regions are listed,
+ * then read live page by page (the next page asked for while this one is written), so the agent
+ * keeps nothing and holds one page at a time whatever the target's size; FILTER (or the default) is
+ * recorded in the file. Regions gone or wholly unreadable by the time they are read are left out;
+ * reads name the process listed, so a PID reused meanwhile fails with PROCESS_GONE. The file's time
+ * is the client's clock when the last region was read. The file appears at PATH, whole and fsynced,
+ * only on success. Needs the read permission; every agent serves it (plain Reads). RET_INFO
+ * (optional) receives what was written. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_snapshot_write(memscan_client *client, int pid,
+                                                                const memscan_filter *filter,
+                                                                const char *path,
+                                                                memscan_snapshot_file_info *ret_info);
 /* Flags of memscan_client_diff and memscan_client_diff_parts. */
 enum {
 	MEMSCAN_DIFF_UPDATE = 1u << 0,   /* what was read becomes the new baseline (for watching) */

@@ -406,6 +406,10 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_writer_write(memscan_snapshot
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_writer_add_hole(memscan_snapshot_writer *writer,
                                                                    memscan_range hole);
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_writer_end_region(memscan_snapshot_writer *writer);
+/* Takes back the region begun last (begin_region, maybe some of its bytes and holes): the file goes
+ * on as if it had never been begun, e.g. for a region found wholly unreadable or gone, which
+ * snapshots leave out. INVALID_ARG outside a region. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_writer_drop_region(memscan_snapshot_writer *writer);
 /* Records FILTER (copied) in the file as the one its regions were selected with (see
  * memscan_snapshot_set_filter): before the first region only, else INVALID_ARG. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_writer_set_filter(memscan_snapshot_writer *writer,
