@@ -141,7 +141,7 @@ void bench_remote_zstd(const bench_opts *o, struct memscan_client *cl, target *t
 /* Snapshots PID and downloads it SLOW_REPS times through CL with compression ON; the download rate
  * goes into F, with the page payload per memory byte in the note. */
 void bench_fetch_rate(const bench_opts *o, struct memscan_client *cl, pid_t pid, int on, figure *f);
-/* remote.c: --link, downloads through the agent over a loopback shaped by tc (the caller has moved
+/* link.c: --link, downloads through the agent over a loopback shaped by tc (the caller has moved
  * the bench into its own network namespace and shaped its loopback). */
 void bench_link(const bench_opts *o);
 /* Bytes of the target's default-filter regions (what every whole-process measure reads). */

@@ -1,25 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* memscan-bench remote measures: the real agent over loopback (diff, snapshot, latency, 64 clients, memory).
  */
-#include "bench.h"
+#include "remote.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <memscan/client.h>
@@ -27,268 +17,6 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
-
-typedef struct remote {
-	const bench_opts *o;
-	child agent;
-	char url[128];
-	char agent_pub[256];
-	char key_dir[300];
-	int nkeys;
-} remote;
-
-/* ---- keys and the agent ---- */
-
-static void key_path(const remote *rm, const char *name, char *out, size_t len)
-{
-	snprintf(out, len, "%s/%s.key", rm->key_dir, name);
-}
-
-static int read_line_file(const char *path, char *out, size_t len)
-{
-	FILE *f = fopen(path, "re");
-	int ok;
-
-	if (!f)
-		return -1;
-	ok = fgets(out, (int)len, f) != NULL;
-	fclose(f);
-	if (!ok)
-		return -1;
-	out[strcspn(out, "\n")] = '\0';
-	return 0;
-}
-
-static int make_key(const remote *rm, const char *name, char *pub, size_t publen)
-{
-	char path[360], pubpath[370], fp[MEMSCAN_FINGERPRINT_LEN], err[256];
-
-	key_path(rm, name, path, sizeof(path));
-	snprintf(pubpath, sizeof(pubpath), "%s.pub", path);
-	if (memscan_key_generate(path, name, fp, err, sizeof(err)) != MEMSCAN_OK) {
-		bench_log("keygen %s: %s", path, err);
-		return -1;
-	}
-	return read_line_file(pubpath, pub, publen);
-}
-
-/* Keys: the agent's, "main" and "proxy" for the measuring clients, c0..cN-1 for the concurrent ones. */
-static int remote_start(remote *rm, const bench_opts *o)
-{
-	char auth[320], keyp[360], errp[320], pub[256], name[32], line[512];
-	const char *argv[] = { o->agent_path, "--listen", "tcp://127.0.0.1:0", "--key", keyp,
-		               "--authorized-keys", auth, "--max-per-peer", "1024", "--max-connections",
-		               "1024",
-		               /* a remote diff needs budget for the baseline and for what it re-reads */
-		               "--session-budget", "8G", "--global-budget", "32G", NULL };
-	FILE *f;
-
-	memset(rm, 0, sizeof(*rm));
-	rm->o = o;
-	rm->agent.pid = -1;
-	snprintf(rm->key_dir, sizeof(rm->key_dir), "%s/keys", o->tmpdir);
-	if (mkdir(rm->key_dir, 0700) != 0 && errno != EEXIST)
-		return -1;
-	snprintf(auth, sizeof(auth), "%s/authorized_keys", rm->key_dir);
-	snprintf(errp, sizeof(errp), "%s/agent.log", o->tmpdir);
-	key_path(rm, "agent", keyp, sizeof(keyp));
-	if (make_key(rm, "agent", rm->agent_pub, sizeof(rm->agent_pub)) != 0)
-		return -1;
-	f = fopen(auth, "w");
-	if (!f)
-		return -1;
-	rm->nkeys = o->clients;
-	for (int i = -2; i < rm->nkeys; i++) {
-		if (i == -2)
-			snprintf(name, sizeof(name), "main");
-		else if (i == -1)
-			snprintf(name, sizeof(name), "proxy");
-		else
-			snprintf(name, sizeof(name), "c%d", i);
-		if (make_key(rm, name, pub, sizeof(pub)) != 0) {
-			fclose(f);
-			return -1;
-		}
-		fprintf(f, "perms=list,read,scan %s\n", pub);
-	}
-	if (fclose(f) != 0)
-		return -1;
-	if (child_start(&rm->agent, argv, errp) != 0)
-		return -1;
-	for (int i = 0; i < 4; i++) {
-		if (child_read_line(&rm->agent, line, sizeof(line), 10000) != 0)
-			break;
-		if (sscanf(line, "listening %127s", rm->url) == 1)
-			return 0;
-	}
-	bench_log("the agent did not print its listening line (see %s)", errp);
-	child_stop(&rm->agent);
-	return -1;
-}
-
-static void remote_stop(remote *rm)
-{
-	if (rm->agent.pid > 0) {
-		kill(rm->agent.pid, SIGTERM);
-		for (int i = 0; i < 200; i++) {
-			if (waitpid(rm->agent.pid, NULL, WNOHANG) == rm->agent.pid) {
-				rm->agent.pid = -1;
-				break;
-			}
-			usleep(10000);
-		}
-	}
-	child_stop(&rm->agent);
-}
-
-static int client_open(const remote *rm, const char *name, const char *url, memscan_client **ret)
-{
-	char path[360];
-	memscan_client *c = NULL;
-	int rc;
-
-	*ret = NULL;
-	key_path(rm, name, path, sizeof(path));
-	rc = memscan_client_new(&c);
-	if (rc == MEMSCAN_OK)
-		rc = memscan_client_set_identity_file(c, path);
-	if (rc == MEMSCAN_OK)
-		rc = memscan_client_set_agent_key_line(c, rm->agent_pub);
-	if (rc == MEMSCAN_OK)
-		rc = memscan_client_connect(c, url);
-	if (rc != MEMSCAN_OK) {
-		bench_log("client %s -> %s: %s (%s)", name, url, memscan_strerror(rc),
-		          c ? memscan_client_last_error(c) : "");
-		memscan_client_free(c);
-		return rc;
-	}
-	*ret = c;
-	return MEMSCAN_OK;
-}
-
-/* ---- a counting TCP relay, to measure the bytes on the wire ---- */
-
-typedef struct proxy {
-	int lfd, port, up_port;
-	atomic_uint_least64_t bytes;
-	atomic_int stop;
-	pthread_t th;
-} proxy;
-
-static int connect_loopback(int port)
-{
-	struct sockaddr_in sa = { 0 };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sa.sin_port = htons((uint16_t)port);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		close(fd);
-		return -1;
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return fd;
-}
-
-static int relay(int from, int to, char *buf, size_t len, proxy *p)
-{
-	ssize_t n = read(from, buf, len);
-
-	if (n <= 0)
-		return -1;
-	for (ssize_t off = 0; off < n;) {
-		ssize_t w = write(to, buf + off, (size_t)(n - off));
-
-		if (w <= 0)
-			return -1;
-		off += w;
-	}
-	atomic_fetch_add(&p->bytes, (uint64_t)n);
-	return 0;
-}
-
-static void *proxy_main(void *arg)
-{
-	proxy *p = arg;
-	static char buf[1 << 16];
-
-	while (!atomic_load(&p->stop)) {
-		struct pollfd lp = { p->lfd, POLLIN, 0 };
-		int cfd, ufd, one = 1;
-
-		if (poll(&lp, 1, 100) <= 0)
-			continue;
-		cfd = accept4(p->lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (cfd < 0)
-			continue;
-		setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		ufd = connect_loopback(p->up_port);
-		while (ufd >= 0 && !atomic_load(&p->stop)) {
-			struct pollfd pf[2] = { { cfd, POLLIN, 0 }, { ufd, POLLIN, 0 } };
-
-			if (poll(pf, 2, 100) < 0)
-				break;
-			if (pf[0].revents && relay(cfd, ufd, buf, sizeof(buf), p) != 0)
-				break;
-			if (pf[1].revents && relay(ufd, cfd, buf, sizeof(buf), p) != 0)
-				break;
-		}
-		if (ufd >= 0)
-			close(ufd);
-		close(cfd);
-	}
-	return NULL;
-}
-
-/* A listening socket on 127.0.0.1 at a port the kernel picks (*RET_PORT), or -1. */
-static int listen_loopback(int *ret_port)
-{
-	struct sockaddr_in sa = { 0 };
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 4) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	*ret_port = ntohs(sa.sin_port);
-	return fd;
-}
-
-static int proxy_start(proxy *p, int up_port)
-{
-	memset(p, 0, sizeof(*p));
-	p->up_port = up_port;
-	p->lfd = listen_loopback(&p->port);
-	if (p->lfd < 0)
-		return -1;
-	if (pthread_create(&p->th, NULL, proxy_main, p) != 0) {
-		close(p->lfd);
-		return -1;
-	}
-	return 0;
-}
-
-static void proxy_stop(proxy *p)
-{
-	atomic_store(&p->stop, 1);
-	pthread_join(p->th, NULL);
-	close(p->lfd);
-}
-
-static int url_port(const char *url)
-{
-	const char *colon = strrchr(url, ':');
-
-	return colon ? (int)strtol(colon + 1, NULL, 10) : -1;
-}
 
 /* ---- B4: remote diff against local detection, and the bytes on the wire ---- */
 
@@ -373,7 +101,7 @@ wire : {
 		goto out;
 	}
 	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", px.port);
-	if (client_open(rm, "proxy", url, &pc) != MEMSCAN_OK ||
+	if (remote_client_open(rm, "proxy", url, &pc) != MEMSCAN_OK ||
 	    memscan_client_snapshot(pc, (int)t->c.pid, NULL, &id, NULL, &held) != MEMSCAN_OK) {
 		fig_skip(fw, "client through the relay failed");
 		fig_skip(fw1, "client through the relay failed");
@@ -668,7 +396,7 @@ static void *worker_main(void *arg)
 	char name[32];
 
 	snprintf(name, sizeof(name), "c%d", w->idx);
-	if (client_open(w->rm, name, w->rm->url, &c) != MEMSCAN_OK)
+	if (remote_client_open(w->rm, name, w->rm->url, &c) != MEMSCAN_OK)
 		w->errors++;
 	pthread_barrier_wait(w->bar);
 	for (int i = 0; c && i < w->reqs; i++) {
@@ -759,7 +487,7 @@ void bench_remote(const bench_opts *o, target *t)
 		return;
 	}
 	bench_log("agent %d at %s", (int)rm.agent.pid, rm.url);
-	if (client_open(&rm, "main", rm.url, &cl) != MEMSCAN_OK) {
+	if (remote_client_open(&rm, "main", rm.url, &cl) != MEMSCAN_OK) {
 		fig_skip(fig_new("remote.diff_0.01pct", "ms", "remote diff"), "cannot connect");
 		remote_stop(&rm);
 		return;
@@ -783,126 +511,4 @@ void bench_remote(const bench_opts *o, target *t)
 	}
 	agent_idle(&rm, "runs: one client connected; all clients gone");
 	remote_stop(&rm);
-}
-
-/* ---- --link: the same downloads over a loopback shaped to a slower link ---- */
-
-#define LINK_TARGET_SIZE (64ull << 20)
-
-typedef struct bulk {
-	int port;
-	uint64_t bytes;
-	int ok;
-} bulk;
-
-static void *bulk_send(void *arg)
-{
-	bulk *b = arg;
-	static char buf[1 << 16];
-	int fd = connect_loopback(b->port);
-	uint64_t left = b->bytes;
-
-	memset(buf, 0xA5, sizeof(buf));
-	while (fd >= 0 && left) {
-		ssize_t n = write(fd, buf, left < sizeof(buf) ? (size_t)left : sizeof(buf));
-		if (n <= 0)
-			break;
-		left -= (uint64_t)n;
-	}
-	b->ok = fd >= 0 && left == 0;
-	if (fd >= 0)
-		close(fd);
-	return NULL;
-}
-
-/* What the link itself carries: BYTES over one plain TCP connection on 127.0.0.1, in GB/s (-1 on
- * failure). The receiver's clock runs from the accept to the last byte. */
-static double tcp_rate(uint64_t bytes)
-{
-	static char buf[1 << 16];
-	bulk b = { .bytes = bytes };
-	int lfd = listen_loopback(&b.port), cfd = -1;
-	uint64_t got = 0;
-	double t0 = 0, rate = -1;
-	pthread_t th;
-
-	if (lfd < 0)
-		return -1;
-	if (pthread_create(&th, NULL, bulk_send, &b) != 0) {
-		close(lfd);
-		return -1;
-	}
-	cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	t0 = now_s();
-	while (cfd >= 0 && got < bytes) {
-		ssize_t n = read(cfd, buf, sizeof(buf));
-		if (n <= 0)
-			break;
-		got += (uint64_t)n;
-	}
-	if (got == bytes)
-		rate = (double)bytes / (now_s() - t0) / GB;
-	if (cfd >= 0)
-		close(cfd);
-	pthread_join(th, NULL);
-	close(lfd);
-	return b.ok ? rate : -1;
-}
-
-void bench_link(const bench_opts *o)
-{
-	figure *ft =
-	    fig_new("link.tcp", "GB/s", "one plain TCP connection over the shaped loopback (the link)");
-	figure *fr = fig_new("link.fetch", "GB/s", "memscan_client_snapshot_fetch, 64 MiB random target");
-	figure *frz = fig_new("link.fetch_zstd", "GB/s", "the same with --compress (random: sent raw)");
-	figure *fh =
-	    fig_new("link.fetch_heap", "GB/s", "memscan_client_snapshot_fetch, 64 MiB heap-like target");
-	figure *fhz = fig_new("link.fetch_heap_zstd", "GB/s", "the same with --compress");
-	memscan_client *cl = NULL;
-	target rnd, heap;
-	remote rm;
-	ratio *r;
-
-	for (int i = 0; i < o->slow_reps; i++) {
-		double rate = tcp_rate(LINK_TARGET_SIZE);
-		if (rate > 0)
-			fig_add(ft, rate);
-	}
-	fig_note(ft, "tc tbf rate %s on lo", o->link_rate);
-	if (remote_start(&rm, o) != 0 || client_open(&rm, "main", rm.url, &cl) != MEMSCAN_OK) {
-		figure *fs[] = { fr, frz, fh, fhz };
-		for (size_t i = 0; i < sizeof(fs) / sizeof(fs[0]); i++)
-			fig_skip(fs[i], "the agent did not start or answer");
-		remote_stop(&rm);
-		return;
-	}
-	if (target_start(o, &rnd, LINK_TARGET_SIZE, 0) == 0) {
-		bench_fetch_rate(o, cl, rnd.c.pid, 0, fr);
-		bench_fetch_rate(o, cl, rnd.c.pid, 1, frz);
-		target_stop(&rnd);
-	} else {
-		fig_skip(fr, "the random target did not start");
-		fig_skip(frz, "the random target did not start");
-	}
-	if (target_start_ex(o, &heap, LINK_TARGET_SIZE, 0, "heap", 0) == 0) {
-		bench_fetch_rate(o, cl, heap.c.pid, 0, fh);
-		bench_fetch_rate(o, cl, heap.c.pid, 1, fhz);
-		target_stop(&heap);
-	} else {
-		fig_skip(fh, "the heap-like target did not start");
-		fig_skip(fhz, "the heap-like target did not start");
-	}
-	memscan_client_free(cl);
-	remote_stop(&rm);
-
-	/* the project's own expectations for a slow link (BENCH.md sets none) */
-	r = ratio_new("link", "plain download / bare TCP on the link (random target)", 0.8, 0);
-	ratio_set(r, fig_median("link.fetch") < 0 ? -1 : fig_median("link.fetch") / fig_median("link.tcp"));
-	r = ratio_new("link", "--compress / plain, heap-like target", 1.0, 0);
-	ratio_set(r, fig_median("link.fetch_heap") <= 0
-	                 ? -1
-	                 : fig_median("link.fetch_heap_zstd") / fig_median("link.fetch_heap"));
-	r = ratio_new("link", "--compress / plain, random target (nothing shrinks)", 0.9, 0);
-	ratio_set(
-	    r, fig_median("link.fetch") <= 0 ? -1 : fig_median("link.fetch_zstd") / fig_median("link.fetch"));
 }
