@@ -71,6 +71,12 @@ _snapshot_save = _lib.bind(
     ctypes.c_int,
     [_vp, ctypes.c_uint64, ctypes.c_char_p, ctypes.POINTER(CSnapshotFileInfo)],
 )
+_snapshot_write = _lib.bind(
+    _c,
+    "memscan_client_snapshot_write",
+    ctypes.c_int,
+    [_vp, ctypes.c_int, _filterp, ctypes.c_char_p, ctypes.POINTER(CSnapshotFileInfo)],
+)
 _diff = _lib.bind(_c, "memscan_client_diff", ctypes.c_int, [_vp, ctypes.c_uint64, ctypes.c_uint, ctypes.POINTER(_vp)])
 DIFF_PART_FN = ctypes.CFUNCTYPE(ctypes.c_int, _vp, _vp)
 _diff_parts = _lib.bind(
@@ -94,7 +100,8 @@ class Grant(enum.IntFlag):
 
 @dataclass(frozen=True)
 class SnapshotFileInfo:
-    """What Client.snapshot_save wrote: region records, their bytes, of which unreadable."""
+    """What Client.snapshot_save or Client.snapshot_to_file wrote: region records, their bytes, of
+    which unreadable."""
 
     regions: int
     bytes: int
@@ -286,6 +293,18 @@ class Client(_lib.Handle):
         info = CSnapshotFileInfo()
         self._check(_snapshot_save(self.handle, id, os.fsencode(path), ctypes.byref(info)),
                     f"saving snapshot {id} to {os.fspath(path)}")
+        return SnapshotFileInfo(info.regions, info.bytes, info.hole_bytes)
+
+    def snapshot_to_file(
+        self, pid: int, path: Union[str, "os.PathLike[str]"], filter: Optional[Filter] = None
+    ) -> SnapshotFileInfo:
+        """Snapshots PID's regions passing FILTER (None = the default filter) straight into a snapshot
+        file at PATH: read live page by page, so neither the agent nor this process holds more than a
+        page, and the agent keeps nothing. The file appears, whole, only on success."""
+        fp, _keep = _filter_arg(filter)
+        info = CSnapshotFileInfo()
+        self._check(_snapshot_write(self.handle, pid, fp, os.fsencode(path), ctypes.byref(info)),
+                    f"snapshot of pid {pid} into {os.fspath(path)}")
         return SnapshotFileInfo(info.regions, info.bytes, info.hole_bytes)
 
     def diff(self, id: int, *, update: bool = False, refilter: bool = False) -> Diff:

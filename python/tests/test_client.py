@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 
 import pytest
@@ -130,3 +131,35 @@ def test_raw_keys(agent):
     with pytest.raises(memscan.InvalidArgument) as e:
         connect(agent, agent_key=raw[:31])
     assert "32 bytes, not 31" in str(e.value)
+
+
+def test_snapshot_to_file_equals_a_local_snapshot(agent, target, tmp):
+    path = os.path.join(tmp, "streamed.snap")
+    os.kill(target.pid, signal.SIGSTOP)  # nothing changes between the two snapshots
+    try:
+        with connect(agent) as c:
+            info = c.snapshot_to_file(target.pid, path)
+        with memscan.Process(target.pid) as p, memscan.Snapshot.take(p) as local:
+            streamed = memscan.Snapshot.load(path)
+            assert streamed.pid == target.pid and len(streamed) == len(local) == info.regions
+            assert info.bytes == streamed.total_bytes == local.total_bytes
+            assert info.hole_bytes == sum(h.end - h.start for r in local for h in r.holes)
+            for s, l in zip(streamed, local):
+                assert (s.region, s.holes) == (l.region, l.holes)
+                assert s.data == l.data
+            assert streamed.view(target["marker1"], len(MARKER)) == MARKER
+        with connect(agent) as c:
+            arena = c.snapshot_to_file(target.pid, path, arena_filter(target))
+        assert (arena.regions, arena.bytes, arena.hole_bytes) == (1, target["arena_len"], 0)
+        assert memscan.Snapshot.load(path)[0].address == target.arena
+    finally:
+        os.kill(target.pid, signal.SIGCONT)
+
+
+def test_snapshot_to_file_of_a_bad_pid_raises(agent, tmp):
+    path = os.path.join(tmp, "none.snap")
+    with connect(agent) as c:
+        with pytest.raises(memscan.ProcessNotFound) as e:
+            c.snapshot_to_file(2**22 + 12345, path)
+        assert e.value.code == memscan.Err.NO_PROCESS and str(2**22 + 12345) in str(e.value)
+    assert not os.path.exists(path)  # nothing is left behind
