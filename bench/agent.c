@@ -18,21 +18,6 @@ static void key_path(const remote *rm, const char *name, char *out, size_t len)
 	snprintf(out, len, "%s/%s.key", rm->key_dir, name);
 }
 
-static int read_line_file(const char *path, char *out, size_t len)
-{
-	FILE *f = fopen(path, "re");
-	int ok;
-
-	if (!f)
-		return -1;
-	ok = fgets(out, (int)len, f) != NULL;
-	fclose(f);
-	if (!ok)
-		return -1;
-	out[strcspn(out, "\n")] = '\0';
-	return 0;
-}
-
 static int make_key(const remote *rm, const char *name, char *pub, size_t publen)
 {
 	char path[360], pubpath[370], fp[MEMSCAN_FINGERPRINT_LEN], err[256];
@@ -43,7 +28,7 @@ static int make_key(const remote *rm, const char *name, char *pub, size_t publen
 		bench_log("keygen %s: %s", path, err);
 		return -1;
 	}
-	return read_line_file(pubpath, pub, publen);
+	return bench_read_line(pubpath, pub, publen);
 }
 
 /* Keys: the agent's, "main" and "proxy" for the measuring clients, c0..cN-1 for the concurrent ones. */

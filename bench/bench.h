@@ -88,6 +88,9 @@ void child_stop(child *c);
 /* Runs ARGV to completion (stdout to OUT_PATH or /dev/null, stderr alike), within TIMEOUT_MS.
  * Returns the exit status, or -1 if it could not run or timed out; RET_WALL gets the wall time. */
 int run_command(const char *const *argv, const char *out_path, int timeout_ms, double *ret_wall);
+/* The first line of the file at PATH, without its newline, into OUT (LEN bytes); -1 if it cannot
+ * be read. */
+int bench_read_line(const char *path, char *out, size_t len);
 /* The full path of PROG in $PATH, or NULL. */
 const char *find_program(const char *prog, char *buf, size_t len);
 

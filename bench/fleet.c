@@ -29,17 +29,6 @@ struct fleet_bench {
 	int n; /* agents started */
 };
 
-static int read_first_line(const char *path, char *out, size_t len)
-{
-	FILE *in = fopen(path, "re");
-	int ok = in && fgets(out, (int)len, in);
-
-	if (in)
-		fclose(in);
-	out[ok ? strcspn(out, "\n") : 0] = '\0';
-	return ok ? 0 : -1;
-}
-
 /* Keys: one for all agents (a fleet shares its key) into AGENT_PUB, one for the client, authorized on
  * every agent. */
 static int fleet_keys(struct fleet_bench *fb, char *agent_key, char *agent_pub, char *auth)
@@ -56,10 +45,10 @@ static int fleet_keys(struct fleet_bench *fb, char *agent_key, char *agent_pub, 
 		return -1;
 	}
 	snprintf(path, sizeof(path), "%s.pub", agent_key);
-	if (read_first_line(path, agent_pub, 256) != 0)
+	if (bench_read_line(path, agent_pub, 256) != 0)
 		return -1;
 	snprintf(path, sizeof(path), "%s.pub", fb->id);
-	if (read_first_line(path, line, sizeof(line)) != 0 || !(out = fopen(auth, "w")))
+	if (bench_read_line(path, line, sizeof(line)) != 0 || !(out = fopen(auth, "w")))
 		return -1;
 	fprintf(out, "perms=list,read,scan %s\n", line);
 	return fclose(out);

@@ -506,6 +506,17 @@ int run_command(const char *const *argv, const char *out_path, int timeout_ms, d
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+int bench_read_line(const char *path, char *out, size_t len)
+{
+	FILE *f = fopen(path, "re");
+	int ok = f && fgets(out, (int)len, f);
+
+	if (f)
+		fclose(f);
+	out[ok ? strcspn(out, "\n") : 0] = '\0';
+	return ok ? 0 : -1;
+}
+
 const char *find_program(const char *prog, char *buf, size_t len)
 {
 	const char *path = getenv("PATH");
