@@ -76,6 +76,14 @@ int memscan_heat_new(const memscan_heat_options *options, memscan_heat **ret_hea
 	return MEMSCAN_OK;
 }
 
+int memscan_heat_set_max_cells(memscan_heat *h, uint64_t max_cells)
+{
+	if (!h || max_cells < h->count || max_cells > HEAT_CELLS_CEILING)
+		return MEMSCAN_ERR_INVALID_ARG;
+	h->max_cells = max_cells;
+	return MEMSCAN_OK;
+}
+
 void memscan_heat_free(memscan_heat *h)
 {
 	if (!h)

@@ -201,6 +201,18 @@ static void test_heat_limits_and_bad_input(void **state)
 	assert_int_equal(memscan_heat_cell_count(h), 2);
 	assert_int_equal(memscan_heat_add(h, d, list, 4), MEMSCAN_ERR_INVALID_ARG); /* bin out of range */
 	assert_int_equal(memscan_heat_add(NULL, d, list, 0), MEMSCAN_ERR_INVALID_ARG);
+	/* the maximum moves: never below the cells held; lowered to them, a new cell is LIMIT, raised,
+	 * the third cell is counted */
+	assert_int_equal(memscan_heat_set_max_cells(h, 1), MEMSCAN_ERR_INVALID_ARG);
+	assert_int_equal(memscan_heat_set_max_cells(h, ((uint64_t)1 << 26) + 1), MEMSCAN_ERR_INVALID_ARG);
+	assert_int_equal(memscan_heat_set_max_cells(NULL, 2), MEMSCAN_ERR_INVALID_ARG);
+	assert_int_equal(memscan_heat_set_max_cells(h, 2), MEMSCAN_OK);
+	assert_int_equal(memscan_heat_add(h, d, list, 1), MEMSCAN_ERR_LIMIT);
+	assert_int_equal(memscan_heat_cell_count(h), 2);
+	assert_int_equal(memscan_heat_set_max_cells(h, 3), MEMSCAN_OK);
+	assert_int_equal(memscan_heat_add(h, d, list, 1), MEMSCAN_OK);
+	assert_int_equal(memscan_heat_cell_count(h), 3);
+	assert_int_equal(memscan_heat_add(h, d, list, 1), MEMSCAN_OK); /* the same three: no new cell */
 	memscan_heat_free(h);
 	memscan_diff_free(d);
 
