@@ -44,9 +44,13 @@ static int take_heat(memscan_client *c, const Memscan__V1__HeatReply *rep, const
                      int pid, memscan_client_heat *ret)
 {
 	uint64_t cell = o && o->cell_size ? o->cell_size : 4096;
+	/* the agent may lower the maximum (to its budget), never raise it: the caller sized what it keeps
+	 * of the counts by what it asked for */
+	uint64_t most = o && o->max_cells ? o->max_cells : MEMSCAN_HEAT_CELLS_DEFAULT;
 
 	if (!rep || !rep->heat_id || rep->pid != pid || rep->cell_size != cell ||
-	    rep->bins != (o ? o->bins : 0) || !rep->max_cells || rep->max_cells > CLIENT_HEAT_CELLS_MAX)
+	    rep->bins != (o ? o->bins : 0) || !rep->max_cells || rep->max_cells > most ||
+	    rep->max_cells > CLIENT_HEAT_CELLS_MAX)
 		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent a malformed heat reply");
 	*ret = (memscan_client_heat){ .id = rep->heat_id,
 		                      .pid = rep->pid,

@@ -31,6 +31,7 @@ enum mode {
 	M_OVER_MAX,    /* more cells than the heat may count */
 	M_BAD_START,   /* a heat reply with another cell size than asked for */
 	M_START_NO_ID, /* a heat reply without an id */
+	M_START_MORE,  /* a heat reply granting more cells than asked for */
 };
 
 static ms_fake fa;
@@ -46,7 +47,7 @@ static void send_start(ms_fake *f, const Memscan__V1__HeatStart *hs)
 	rep.pid = hs->target ? hs->target->pid : 0;
 	rep.cell_size = mode == M_BAD_START ? 8192 : hs->cell_size ? hs->cell_size : 4096;
 	rep.bins = hs->bins;
-	rep.max_cells = 100;
+	rep.max_cells = mode == M_START_MORE ? hs->max_cells + 1 : 100;
 	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_HEAT;
 	resp.heat = &rep;
 	ms_fake_send(f, &resp);
@@ -180,6 +181,11 @@ static void test_bad_heat_replies_refused(void **state)
 		assert_int_equal(memscan_client_heat_start(c, 42, NULL, &o, &h), MEMSCAN_ERR_PROTOCOL);
 		assert_int_equal(h.id, 0);
 	}
+	/* more cells than asked for would let the agent make the caller keep more counts than it chose */
+	mode = M_START_MORE;
+	o.max_cells = 50;
+	assert_int_equal(memscan_client_heat_start(c, 42, NULL, &o, &h), MEMSCAN_ERR_PROTOCOL);
+	o.max_cells = 0;
 	mode = M_HONEST;
 	assert_int_equal(memscan_client_heat_start(c, 42, NULL, &o, &h), MEMSCAN_OK);
 	assert_int_equal(h.id, HEAT_ID);
