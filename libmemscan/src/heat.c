@@ -205,13 +205,15 @@ static int heat_count(memscan_heat *h, uint64_t addr, uint64_t len, size_t regio
 	uint64_t first = addr >> h->shift, last = (addr + len - 1) >> h->shift;
 
 	for (uint64_t i = first; i <= last; i++) {
-		uint64_t lo = i << h->shift, hi = lo + h->cell_size;
+		/* the cell's last byte, not the one after it: the top cell of the address space ends at 2^64
+		 */
+		uint64_t lo = i << h->shift, hi = lo + (h->cell_size - 1), end = addr + (len - 1);
 		struct heat_cell *c;
 		int r = heat_cell(h, i, region, &c);
 
 		if (r != MEMSCAN_OK)
 			return r;
-		c->bytes += (hi < addr + len ? hi : addr + len) - (lo > addr ? lo : addr);
+		c->bytes += (hi < end ? hi : end) - (lo > addr ? lo : addr) + 1;
 		if (c->last_sample == h->samples)
 			continue;
 		c->last_sample = h->samples;

@@ -184,6 +184,21 @@ static void test_heat_sizes(void **state)
 	assert_int_equal(c.bytes, 3000);
 	memscan_heat_free(h);
 	memscan_diff_free(d);
+
+	/* the top cell of the address space (vsyscall's page lies there), of the largest size: its end
+	 * is 2^64, which does not fit in 64 bits; the bytes are still counted right */
+	o.cell_size = (uint64_t)1 << 30;
+	assert_int_equal(memscan_heat_new(&o, &h), MEMSCAN_OK);
+	assert_int_equal(memscan_diff_new(&d), MEMSCAN_OK);
+	add_run(d, 0xffffffffff600000ull, 16, 0);
+	add_run(d, 0xffffffffff600ff0ull, 16, 0);
+	assert_int_equal(memscan_heat_add(h, d, NULL, 0), MEMSCAN_OK);
+	assert_int_equal(memscan_heat_cell_count(h), 1);
+	c = cell_at(h, 0);
+	assert_int_equal(c.address, 0xffffffffc0000000ull);
+	assert_int_equal(c.bytes, 32);
+	memscan_heat_free(h);
+	memscan_diff_free(d);
 }
 
 static void test_heat_limits_and_bad_input(void **state)
