@@ -253,6 +253,53 @@ static void test_heat_counts_charged(void **state)
 	memscan_client_free(c);
 }
 
+/* Counts the cells handed over; the first one stops the process the heat watches (CTX). */
+static int stop_at_first(void *ctx, const memscan_heat_cell *c)
+{
+	ms_fixture *target = ctx;
+
+	(void)c;
+	if (target->pid > 0)
+		ms_fixture_stop(target);
+	return 0;
+}
+
+/* The process exits while its counts are paged (one-byte cells over 56 scrambled pages make them
+ * more than one page): the pages after it still come, as the counts of a process that exited before
+ * HeatCells do. An agent of the default budget, for the ~27 MB the counts are charged. */
+static void test_heat_cells_after_exit(void **state)
+{
+	static const char *const fixture_args[] = { "--pages", "56", NULL };
+	memscan_heat_options bytes = { .cell_size = 1 };
+	memscan_client_heat_stats st;
+	memscan_client_heat h;
+	memscan_client *c = NULL;
+	ms_fixture gone;
+	ms_agent big;
+	memscan_filter f;
+
+	(void)state;
+	assert_int_equal(ms_fixture_start(&gone, fixture_args), 0);
+	assert_int_equal(ms_agent_init(&big), 0);
+	assert_int_equal(ms_agent_start(&big, NULL), 0);
+	assert_int_equal(memscan_client_new(&c), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_set_identity_file(c, big.full.path), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_set_agent_key(c, big.agent.pub), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_connect(c, big.url), MEMSCAN_OK);
+	f = (memscan_filter){ .range_start = gone.arena, .range_end = gone.arena + 56 * 4096 };
+	ms_assert_call(c, memscan_client_heat_start(c, gone.pid, &f, &bytes, &h), MEMSCAN_OK);
+	assert_int_equal(ms_fixture_cmd(&gone, "scramble %s 38000 9", ms_hex(gone.arena)), 0);
+	ms_assert_call(c, memscan_client_heat_sample(c, h.id, 0, &st), MEMSCAN_OK);
+	assert_true(st.cells > 200000);
+	ms_assert_call(c, memscan_client_heat_cells(c, &h, NULL, stop_at_first, &gone, &st), MEMSCAN_OK);
+	assert_true(st.cells > 200000);
+	ms_assert_call(c, memscan_client_heat_sample(c, h.id, 0, NULL), MEMSCAN_ERR_PROCESS_GONE);
+	memscan_client_free(c);
+	assert_int_equal(ms_agent_terminate(&big, 30000), 0);
+	ms_agent_stop(&big);
+	ms_agent_cleanup(&big);
+}
+
 /* A session keeps at most 16 heats; releasing one makes room. */
 static void test_heat_count_limit(void **state)
 {
@@ -281,6 +328,7 @@ int main(void)
 		cmocka_unit_test(test_heat_bad_options_denied),
 		cmocka_unit_test(test_heat_budget_and_cell_limit),
 		cmocka_unit_test(test_heat_counts_charged),
+		cmocka_unit_test(test_heat_cells_after_exit),
 		cmocka_unit_test(test_heat_count_limit),
 	};
 	int fails, rc;
