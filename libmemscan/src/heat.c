@@ -45,6 +45,8 @@ struct memscan_heat {
 	size_t order_n;
 	struct heat_region *regions;
 	size_t nregions, regions_cap;
+	size_t *rslots; /* the regions by start: region number + 1, 0 = empty; at most half full */
+	size_t nrslots;
 };
 
 int memscan_heat_new(const memscan_heat_options *options, memscan_heat **ret_heat)
@@ -91,6 +93,7 @@ void memscan_heat_free(memscan_heat *h)
 	for (size_t i = 0; i < h->nregions; i++)
 		free(h->regions[i].path);
 	free(h->regions);
+	free(h->rslots);
 	free(h->cells);
 	free(h->bin_counts);
 	free(h->slots);
@@ -98,11 +101,17 @@ void memscan_heat_free(memscan_heat *h)
 	free(h);
 }
 
+/* Slot of KEY in a table of N slots (a power of two). */
+static size_t hash_slot(uint64_t key, size_t n)
+{
+	uint64_t x = key * 0x9E3779B97F4A7C15ull;
+
+	return (size_t)(x ^ (x >> 29)) & (n - 1);
+}
+
 static size_t slot_of(const memscan_heat *h, uint64_t index)
 {
-	uint64_t x = index * 0x9E3779B97F4A7C15ull;
-
-	return (size_t)(x ^ (x >> 29)) & (h->nslots - 1);
+	return hash_slot(index, h->nslots);
 }
 
 /* Doubles the hash table and puts every cell back. */
@@ -173,21 +182,55 @@ static int heat_cell(memscan_heat *h, uint64_t index, size_t region, struct heat
 	return MEMSCAN_OK;
 }
 
+/* Puts heat region I into the table by its start (a free slot is there: the table is at most half
+ * full). */
+static void region_slot_put(memscan_heat *h, size_t i)
+{
+	size_t s = hash_slot(h->regions[i].region.start, h->nrslots);
+
+	while (h->rslots[s])
+		s = (s + 1) & (h->nrslots - 1);
+	h->rslots[s] = i + 1;
+}
+
+/* Makes the region table room for one more region (doubling it, every region put back). A process
+ * may map tens of thousands of regions: looking each up in a list made a sample quadratic in them. */
+static int region_slots_reserve(memscan_heat *h)
+{
+	size_t n = h->nrslots ? 2 * h->nrslots : 64, *slots;
+
+	if (h->nregions + 1 <= h->nrslots / 2)
+		return MEMSCAN_OK;
+	slots = calloc(n, sizeof(*slots));
+	if (!slots)
+		return MEMSCAN_ERR_NO_MEMORY;
+	free(h->rslots);
+	h->rslots = slots;
+	h->nrslots = n;
+	for (size_t i = 0; i < h->nregions; i++)
+		region_slot_put(h, i);
+	return MEMSCAN_OK;
+}
+
 /* The heat region for REGION (the same start, end and path), added when new. */
 static int heat_region(memscan_heat *h, const memscan_region *region, size_t *ret)
 {
 	struct heat_region *hr;
 	int r;
 
-	for (size_t i = h->nregions; i-- > 0;) {
-		hr = &h->regions[i];
+	for (size_t s = h->nrslots ? hash_slot(region->start, h->nrslots) : 0; h->nrslots && h->rslots[s];
+	     s = (s + 1) & (h->nrslots - 1)) {
+		hr = &h->regions[h->rslots[s] - 1];
 		if (hr->region.start == region->start && hr->region.end == region->end &&
 		    !strcmp(hr->path, region->path)) {
-			*ret = i;
+			*ret = h->rslots[s] - 1;
 			return MEMSCAN_OK;
 		}
 	}
-	r = ms_grow(&h->regions, &h->regions_cap, h->nregions + 1, sizeof(*h->regions), HEAT_REGIONS_MAX);
+	r = region_slots_reserve(h);
+	if (r == MEMSCAN_OK)
+		r = ms_grow(&h->regions, &h->regions_cap, h->nregions + 1, sizeof(*h->regions),
+		            HEAT_REGIONS_MAX);
 	if (r != MEMSCAN_OK)
 		return r;
 	hr = &h->regions[h->nregions];
@@ -195,6 +238,7 @@ static int heat_region(memscan_heat *h, const memscan_region *region, size_t *re
 	if (!hr->path)
 		return MEMSCAN_ERR_NO_MEMORY;
 	hr->region.path = hr->path;
+	region_slot_put(h, h->nregions);
 	*ret = h->nregions++;
 	return MEMSCAN_OK;
 }
