@@ -390,6 +390,8 @@ void agent_budget_msg(char *msg, size_t msg_len, uint64_t bytes, uint64_t used, 
 /* Charges BYTES to S's and the agent's budgets; -1 with the reason in MSG if either would be exceeded. */
 int agent_budget_reserve(agent *ag, agent_session *s, uint64_t bytes, char *msg, size_t msg_len);
 void agent_budget_release(agent *ag, agent_session *s, uint64_t bytes);
+/* Bytes S could reserve now: the smaller of what its session budget and the agent's budget have left. */
+uint64_t agent_budget_room(agent *ag, const agent_session *s);
 /* Charges BYTES that R's pending result keeps to the session's and the agent's budgets (given back
  * when it is cleared); fails R with BUSY, naming WHAT, if either budget would be exceeded. */
 int agent_pending_charge(agent_req *r, uint64_t bytes, const char *what);

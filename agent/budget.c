@@ -62,6 +62,17 @@ int agent_budget_reserve(agent *ag, agent_session *s, uint64_t bytes, char *msg,
 	return r;
 }
 
+uint64_t agent_budget_room(agent *ag, const agent_session *s)
+{
+	uint64_t room, global;
+
+	pthread_mutex_lock(&ag->budget_lock);
+	room = s->budget_used < ag->cfg.session_budget ? ag->cfg.session_budget - s->budget_used : 0;
+	global = ag->global_used < ag->cfg.global_budget ? ag->cfg.global_budget - ag->global_used : 0;
+	pthread_mutex_unlock(&ag->budget_lock);
+	return room < global ? room : global;
+}
+
 void agent_budget_release(agent *ag, agent_session *s, uint64_t bytes)
 {
 	pthread_mutex_lock(&ag->budget_lock);

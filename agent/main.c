@@ -118,7 +118,7 @@ static void agent_tune_malloc(void)
 	(void)mallopt(M_ARENA_MAX, 2);
 }
 
-/* Every session may hold descriptors (its connection, a pidfd per kept snapshot): the soft limit on
+/* Every session may hold descriptors (its connection, a pidfd per kept snapshot and heat): the soft limit on
  * descriptors, often 1024, goes up to the hard one (the unit's LimitNOFILE). */
 static void agent_raise_nofile(void)
 {
@@ -138,21 +138,23 @@ static void agent_raise_nofile(void)
 /* Descriptors the agent itself holds: listeners, nng's pollers and pipes, stdio, the gate. */
 #define AGENT_FDS_OWN 64
 
-/* One line when clients could exhaust the descriptor limit (every kept snapshot holds a pidfd): the
- * agent would then fail to accept or open anything for everyone. */
+/* One line when clients could exhaust the descriptor limit (every kept snapshot and every heat holds a
+ * pidfd): the agent would then fail to accept or open anything for everyone. */
 static void agent_check_nofile(const agent_config *cfg)
 {
 	uint64_t need =
-	    (uint64_t)cfg->max_connections * (cfg->max_snapshots + AGENT_FDS_PER_SESSION) + AGENT_FDS_OWN;
+	    (uint64_t)cfg->max_connections * (cfg->max_snapshots + AGENT_MAX_HEATS + AGENT_FDS_PER_SESSION) +
+	    AGENT_FDS_OWN;
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || need <= rl.rlim_cur)
 		return;
 	fprintf(stderr,
 	        "memscan-agent: warning: max_connections=%u sessions keeping max_snapshots=%u snapshots "
-	        "each could hold %llu descriptors, over the limit of %llu: raise LimitNOFILE (ulimit -n) "
+	        "and %u heats each could hold %llu descriptors, over the limit of %llu: raise LimitNOFILE "
+	        "(ulimit -n) "
 	        "or lower max_connections or max_snapshots\n",
-	        cfg->max_connections, cfg->max_snapshots, (unsigned long long)need,
+	        cfg->max_connections, cfg->max_snapshots, AGENT_MAX_HEATS, (unsigned long long)need,
 	        (unsigned long long)rl.rlim_cur);
 }
 

@@ -183,19 +183,86 @@ int agent_op_heat_start(agent_req *r)
 	return err;
 }
 
-/* Counts the parts of stream ST (regions REGIONS) into H as one sample in BIN. On a failure the rest
- * is still read into the baseline, so that it is one whole read. */
-static int heat_count_parts(agent_heat *h, memscan_diff_stream *st, const memscan_region_list *regions,
-                            uint32_t bin)
+/* What PART may add to H's counts at most, as heat_cost charges it: a cell for each cell its runs span
+ * (one shared with the run before counted once), no more than H may still count, and its regions.
+ * *RET_CELLS: those cells. */
+static uint64_t heat_part_need(const agent_heat *h, const memscan_diff *part, uint64_t *ret_cells)
+{
+	uint64_t size = memscan_heat_cell_size(h->heat), cells = 0, regions = 0, prev = UINT64_MAX;
+	uint64_t held = memscan_heat_cell_count(h->heat),
+	         left = h->max_cells > held ? h->max_cells - held : 0;
+	size_t region = SIZE_MAX;
+
+	for (size_t i = 0; i < memscan_diff_run_count(part); i++) {
+		memscan_change_run run = memscan_diff_run(part, i);
+		uint64_t first = run.address / size, last;
+
+		if (!run.length)
+			continue;
+		last = (run.address + run.length - 1) / size;
+		cells += last - first + (first != prev);
+		prev = last;
+		regions += run.region_index != region;
+		region = run.region_index;
+	}
+	*ret_cells = cells < left ? cells : left;
+	return *ret_cells * AGENT_HEAT_CELL_COST(h->bins) + regions * AGENT_HEAT_REGION_COST;
+}
+
+/* Reserves what PART may add to H's counts, or as much of it as the budgets hold (the reason in WHY),
+ * and lowers H's maximum to the cells reserved for, so that the counts never outgrow the budgets
+ * (a sample's new cells are allocated before they could be charged). Returns the bytes reserved. */
+static uint64_t heat_part_reserve(agent_req *r, agent_heat *h, const memscan_diff *part, char *why,
+                                  size_t why_len)
+{
+	uint64_t cells, need = heat_part_need(h, part, &cells), cost = AGENT_HEAT_CELL_COST(h->bins);
+	uint64_t regions = need - cells * cost, room, count = memscan_heat_cell_count(h->heat);
+
+	if (need && agent_budget_reserve(r->ag, r->s, need, why, why_len) != 0) {
+		room = agent_budget_room(r->ag, r->s);
+		cells = room > regions ? (room - regions) / cost : 0;
+		need = cells ? regions + cells * cost : 0;
+		if (need && agent_budget_reserve(r->ag, r->s, need, why, why_len) != 0)
+			cells = need = 0; /* another session took the room meanwhile */
+	}
+	if (memscan_heat_set_max_cells(h->heat, count + cells) != MEMSCAN_OK) {
+		agent_budget_release(r->ag, r->s, need); /* not reached: COUNT + CELLS is within range */
+		need = 0;
+	}
+	return need;
+}
+
+/* After a part: H's counts are charged what they cost now, out of the RESERVED bytes; the rest of
+ * them goes back (a part's regions may still cost more: heat_charge settles that). */
+static void heat_part_settle(agent_req *r, agent_heat *h, uint64_t reserved)
+{
+	uint64_t cost = heat_cost(h), charged = h->heat_bytes + reserved;
+
+	if (cost < charged) {
+		agent_budget_release(r->ag, r->s, charged - cost);
+		charged = cost;
+	}
+	h->heat_bytes = charged;
+}
+
+/* Counts the parts of stream ST (regions REGIONS) into H as one sample in BIN, each part within what
+ * the budgets hold (WHY: the reason when they hold less). On a failure the rest is still read into the
+ * baseline, so that it is one whole read. */
+static int heat_count_parts(agent_req *r, agent_heat *h, memscan_diff_stream *st,
+                            const memscan_region_list *regions, uint32_t bin, char *why, size_t why_len)
 {
 	int done = 0, first = 1, err = MEMSCAN_OK;
 
 	while (err == MEMSCAN_OK && !done) {
 		memscan_diff *part = NULL;
+		uint64_t reserved;
 
 		err = memscan_diff_stream_next(st, AGENT_HEAT_PART_BYTES, &part, &done);
-		if (err == MEMSCAN_OK)
+		if (err == MEMSCAN_OK) {
+			reserved = heat_part_reserve(r, h, part, why, why_len);
 			err = (first ? memscan_heat_add : memscan_heat_add_more)(h->heat, part, regions, bin);
+			heat_part_settle(r, h, reserved);
+		}
 		first = 0;
 		memscan_diff_free(part);
 	}
@@ -205,40 +272,8 @@ static int heat_count_parts(agent_heat *h, memscan_diff_stream *st, const memsca
 	return err;
 }
 
-/* One sample of H in BIN over REGIONS: the regions the baseline does not hold exactly get buffers of
- * their own for the time of the sample, charged to the budgets; the baseline then takes them. */
-static int heat_sample(agent_req *r, agent_heat *h, const memscan_region_list *regions, uint32_t bin)
-{
-	memscan_diff_stream *st = NULL;
-	uint64_t fresh, held;
-	int err = memscan_detector_stream(h->det, h->proc, regions, MEMSCAN_STREAM_UPDATE, &st);
-
-	if (err != MEMSCAN_OK)
-		return agent_fail(r, err, "sample of process %d failed: %s", r->pid, memscan_strerror(err));
-	fresh = memscan_diff_stream_new_bytes(st);
-	if (fresh && agent_budget_reserve(r->ag, r->s, fresh, r->msg, sizeof(r->msg)) != 0) {
-		memscan_diff_stream_free(st);
-		r->err = MEMSCAN_ERR_BUSY;
-		return MEMSCAN_ERR_BUSY;
-	}
-	err = heat_count_parts(h, st, regions, bin);
-	memscan_diff_stream_free(st);
-	held = memscan_snapshot_bytes(memscan_detector_baseline(h->det));
-	if (h->base_bytes + fresh > held)
-		agent_budget_release(r->ag, r->s, h->base_bytes + fresh - held);
-	h->base_bytes = held;
-	if (err == MEMSCAN_ERR_LIMIT)
-		return agent_fail(
-		    r, err,
-		    "more than %llu cells changed (the most this heat counts): use larger cells "
-		    "or select fewer regions",
-		    (unsigned long long)h->max_cells);
-	if (err != MEMSCAN_OK)
-		return agent_fail(r, err, "sample of process %d failed: %s", r->pid, memscan_strerror(err));
-	return MEMSCAN_OK;
-}
-
-/* Charges what H's counts grew by; a heat the budgets cannot hold any more is released. */
+/* Charges what H's counts grew by beyond what was reserved for them; a heat the budgets cannot hold
+ * any more is released. */
 static int heat_charge(agent_req *r, agent_heat *h)
 {
 	uint64_t cost = heat_cost(h), id = h->id;
@@ -253,6 +288,51 @@ static int heat_charge(agent_req *r, agent_heat *h)
 	agent_heat_free(r->ag, r->s, h);
 	return agent_fail(r, MEMSCAN_ERR_BUSY, "heat %llu released: its counts grew: %s",
 	                  (unsigned long long)id, why);
+}
+
+/* Fails R for ERR, the result of counting a sample of H (WHY: why the budgets held fewer cells). */
+static int heat_sample_err(agent_req *r, const agent_heat *h, int err, const char *why)
+{
+	if (err == MEMSCAN_ERR_LIMIT && memscan_heat_cell_count(h->heat) < h->max_cells)
+		return agent_fail(r, MEMSCAN_ERR_BUSY, "more cells changed than the budget holds: %s", why);
+	if (err == MEMSCAN_ERR_LIMIT)
+		return agent_fail(
+		    r, err,
+		    "more than %llu cells changed (the most this heat counts): use larger cells "
+		    "or select fewer regions",
+		    (unsigned long long)h->max_cells);
+	return agent_fail(r, err, "sample of process %d failed: %s", r->pid, memscan_strerror(err));
+}
+
+/* One sample of H in BIN over REGIONS: the regions the baseline does not hold exactly get buffers of
+ * their own for the time of the sample, charged to the budgets; the baseline then takes them. What
+ * was counted is charged whatever the result (a heat the budgets cannot hold is released). */
+static int heat_sample(agent_req *r, agent_heat *h, const memscan_region_list *regions, uint32_t bin)
+{
+	memscan_diff_stream *st = NULL;
+	uint64_t fresh, held;
+	char why[200] = "";
+	int err = memscan_detector_stream(h->det, h->proc, regions, MEMSCAN_STREAM_UPDATE, &st);
+
+	if (err != MEMSCAN_OK)
+		return agent_fail(r, err, "sample of process %d failed: %s", r->pid, memscan_strerror(err));
+	fresh = memscan_diff_stream_new_bytes(st);
+	if (fresh && agent_budget_reserve(r->ag, r->s, fresh, r->msg, sizeof(r->msg)) != 0) {
+		memscan_diff_stream_free(st);
+		r->err = MEMSCAN_ERR_BUSY;
+		return MEMSCAN_ERR_BUSY;
+	}
+	err = heat_count_parts(r, h, st, regions, bin, why, sizeof(why));
+	memscan_diff_stream_free(st);
+	held = memscan_snapshot_bytes(memscan_detector_baseline(h->det));
+	if (h->base_bytes + fresh > held)
+		agent_budget_release(r->ag, r->s, h->base_bytes + fresh - held);
+	h->base_bytes = held;
+	if (err == MEMSCAN_ERR_PROCESS_GONE)
+		h->ended = 1;
+	if (heat_charge(r, h) != MEMSCAN_OK)
+		return r->err; /* H is gone */
+	return err == MEMSCAN_OK ? MEMSCAN_OK : heat_sample_err(r, h, err, why);
 }
 
 static int heat_stats_reply(agent_req *r, agent_heat *h)
@@ -313,13 +393,9 @@ int agent_op_heat_sample(agent_req *r)
 	r->bytes = memscan_region_list_bytes(regions);
 	err = heat_sample(r, h, regions, hs->bin);
 	memscan_region_list_free(regions);
-	if (err == MEMSCAN_ERR_PROCESS_GONE)
-		h->ended = 1;
 	/* what was just read was of a process the key may still read */
 	if (err == MEMSCAN_OK)
 		err = agent_heat_recheck(r, h);
-	if (err == MEMSCAN_OK)
-		err = heat_charge(r, h);
 	if (err != MEMSCAN_OK)
 		return err;
 	memscan_process_trim(h->proc);

@@ -92,6 +92,20 @@ static int heat_page_cell(struct heat_page *pg, memscan_heat *heat, size_t index
 	return 1;
 }
 
+/* The key's limits on H's process, checked again before a page: a process that exited leaves the
+ * counts readable (they were taken while the key could read it), so the paging goes on; any other
+ * failure releases H (agent_heat_recheck) and fails R. */
+static int heat_cells_check(agent_req *r, agent_heat *h)
+{
+	int err = h->ended ? MEMSCAN_OK : agent_heat_recheck(r, h);
+
+	if (err != MEMSCAN_ERR_PROCESS_GONE)
+		return err;
+	r->err = MEMSCAN_OK;
+	r->msg[0] = '\0';
+	return MEMSCAN_OK;
+}
+
 static int agent_emit_heat_cells(agent_req *r)
 {
 	Memscan__V1__Response resp = MEMSCAN__V1__RESPONSE__INIT;
@@ -104,6 +118,10 @@ static int agent_emit_heat_cells(agent_req *r)
 	struct heat_page pg;
 	int err = MEMSCAN_OK;
 
+	if (p->index && heat_cells_check(r, p->u.heat.heat) != MEMSCAN_OK) {
+		agent_pending_abandon(p); /* the heat may be gone: nothing of it is touched */
+		return r->err;
+	}
 	if (heat_page_alloc(&pg, max ? max : 1) != 0) {
 		heat_page_free(&pg);
 		agent_pending_clear(p);
@@ -153,18 +171,13 @@ int agent_op_heat_cells(agent_req *r)
 		                  "no heat %llu in this session (a heat ends with its session)",
 		                  (unsigned long long)id);
 	r->pid = memscan_process_pid(h->proc);
-	err = h->ended ? MEMSCAN_OK : agent_heat_recheck(r, h);
-	if (err == MEMSCAN_ERR_PROCESS_GONE) {
-		/* exited since the last sample: what was counted until then is sent */
-		r->err = MEMSCAN_OK;
-		r->msg[0] = '\0';
-	} else if (err != MEMSCAN_OK) {
+	err = heat_cells_check(r, h);
+	if (err != MEMSCAN_OK)
 		return err;
-	}
 	agent_pending_start(r, &agent_heat_cells_ops);
 	r->s->pending.u.heat.heat = h;
-	/* the counts of a process that exited stay readable; else the key's limits are checked at
-	 * every page */
-	r->s->pending.target = h->ended ? NULL : h->proc;
+	/* no target for the generic check: heat_cells_check, before every page, lets the counts of a
+	 * process that exited meanwhile be sent to the end */
+	r->s->pending.target = NULL;
 	return agent_page_emit(r);
 }

@@ -44,9 +44,13 @@ static int take_heat(memscan_client *c, const Memscan__V1__HeatReply *rep, const
                      int pid, memscan_client_heat *ret)
 {
 	uint64_t cell = o && o->cell_size ? o->cell_size : 4096;
+	/* the agent may lower the maximum (to its budget), never raise it: the caller sized what it keeps
+	 * of the counts by what it asked for */
+	uint64_t most = o && o->max_cells ? o->max_cells : MEMSCAN_HEAT_CELLS_DEFAULT;
 
 	if (!rep || !rep->heat_id || rep->pid != pid || rep->cell_size != cell ||
-	    rep->bins != (o ? o->bins : 0) || !rep->max_cells || rep->max_cells > CLIENT_HEAT_CELLS_MAX)
+	    rep->bins != (o ? o->bins : 0) || !rep->max_cells || rep->max_cells > most ||
+	    rep->max_cells > CLIENT_HEAT_CELLS_MAX)
 		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent a malformed heat reply");
 	*ret = (memscan_client_heat){ .id = rep->heat_id,
 		                      .pid = rep->pid,
@@ -138,6 +142,7 @@ struct heat_rx {
 	memscan_client_heat_stats stats;
 	uint64_t regions, cells; /* handed over so far */
 	uint64_t last;           /* the last cell's address */
+	uint64_t path_bytes;     /* of the regions' paths so far (CLIENT_REGION_PATHS_MAX, as a listing) */
 	int started;
 };
 
@@ -169,6 +174,10 @@ static int deliver_region(memscan_client *c, struct heat_rx *rx, const Memscan__
 	if (!it || !it->region || wire_region_from_proto(it->region, &hr.region) != 0 || !it->changes ||
 	    it->changes > rx->stats.samples || it->cells > rx->stats.cells || it->bytes < it->changes)
 		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent a malformed region of counts");
+	rx->path_bytes += strlen(hr.region.path);
+	if (rx->path_bytes > CLIENT_REGION_PATHS_MAX)
+		return client_fail(c, MEMSCAN_ERR_LIMIT, "agent sent more than %llu bytes of region paths",
+		                   (unsigned long long)CLIENT_REGION_PATHS_MAX);
 	hr.changes = it->changes;
 	hr.bytes = it->bytes;
 	hr.cells = it->cells;

@@ -45,6 +45,8 @@ struct memscan_heat {
 	size_t order_n;
 	struct heat_region *regions;
 	size_t nregions, regions_cap;
+	size_t *rslots; /* the regions by start: region number + 1, 0 = empty; at most half full */
+	size_t nrslots;
 };
 
 int memscan_heat_new(const memscan_heat_options *options, memscan_heat **ret_heat)
@@ -76,6 +78,14 @@ int memscan_heat_new(const memscan_heat_options *options, memscan_heat **ret_hea
 	return MEMSCAN_OK;
 }
 
+int memscan_heat_set_max_cells(memscan_heat *h, uint64_t max_cells)
+{
+	if (!h || max_cells < h->count || max_cells > HEAT_CELLS_CEILING)
+		return MEMSCAN_ERR_INVALID_ARG;
+	h->max_cells = max_cells;
+	return MEMSCAN_OK;
+}
+
 void memscan_heat_free(memscan_heat *h)
 {
 	if (!h)
@@ -83,6 +93,7 @@ void memscan_heat_free(memscan_heat *h)
 	for (size_t i = 0; i < h->nregions; i++)
 		free(h->regions[i].path);
 	free(h->regions);
+	free(h->rslots);
 	free(h->cells);
 	free(h->bin_counts);
 	free(h->slots);
@@ -90,11 +101,17 @@ void memscan_heat_free(memscan_heat *h)
 	free(h);
 }
 
+/* Slot of KEY in a table of N slots (a power of two). */
+static size_t hash_slot(uint64_t key, size_t n)
+{
+	uint64_t x = key * 0x9E3779B97F4A7C15ull;
+
+	return (size_t)(x ^ (x >> 29)) & (n - 1);
+}
+
 static size_t slot_of(const memscan_heat *h, uint64_t index)
 {
-	uint64_t x = index * 0x9E3779B97F4A7C15ull;
-
-	return (size_t)(x ^ (x >> 29)) & (h->nslots - 1);
+	return hash_slot(index, h->nslots);
 }
 
 /* Doubles the hash table and puts every cell back. */
@@ -165,21 +182,55 @@ static int heat_cell(memscan_heat *h, uint64_t index, size_t region, struct heat
 	return MEMSCAN_OK;
 }
 
+/* Puts heat region I into the table by its start (a free slot is there: the table is at most half
+ * full). */
+static void region_slot_put(memscan_heat *h, size_t i)
+{
+	size_t s = hash_slot(h->regions[i].region.start, h->nrslots);
+
+	while (h->rslots[s])
+		s = (s + 1) & (h->nrslots - 1);
+	h->rslots[s] = i + 1;
+}
+
+/* Makes the region table room for one more region (doubling it, every region put back). A process
+ * may map tens of thousands of regions: looking each up in a list made a sample quadratic in them. */
+static int region_slots_reserve(memscan_heat *h)
+{
+	size_t n = h->nrslots ? 2 * h->nrslots : 64, *slots;
+
+	if (h->nregions + 1 <= h->nrslots / 2)
+		return MEMSCAN_OK;
+	slots = calloc(n, sizeof(*slots));
+	if (!slots)
+		return MEMSCAN_ERR_NO_MEMORY;
+	free(h->rslots);
+	h->rslots = slots;
+	h->nrslots = n;
+	for (size_t i = 0; i < h->nregions; i++)
+		region_slot_put(h, i);
+	return MEMSCAN_OK;
+}
+
 /* The heat region for REGION (the same start, end and path), added when new. */
 static int heat_region(memscan_heat *h, const memscan_region *region, size_t *ret)
 {
 	struct heat_region *hr;
 	int r;
 
-	for (size_t i = h->nregions; i-- > 0;) {
-		hr = &h->regions[i];
+	for (size_t s = h->nrslots ? hash_slot(region->start, h->nrslots) : 0; h->nrslots && h->rslots[s];
+	     s = (s + 1) & (h->nrslots - 1)) {
+		hr = &h->regions[h->rslots[s] - 1];
 		if (hr->region.start == region->start && hr->region.end == region->end &&
 		    !strcmp(hr->path, region->path)) {
-			*ret = i;
+			*ret = h->rslots[s] - 1;
 			return MEMSCAN_OK;
 		}
 	}
-	r = ms_grow(&h->regions, &h->regions_cap, h->nregions + 1, sizeof(*h->regions), HEAT_REGIONS_MAX);
+	r = region_slots_reserve(h);
+	if (r == MEMSCAN_OK)
+		r = ms_grow(&h->regions, &h->regions_cap, h->nregions + 1, sizeof(*h->regions),
+		            HEAT_REGIONS_MAX);
 	if (r != MEMSCAN_OK)
 		return r;
 	hr = &h->regions[h->nregions];
@@ -187,6 +238,7 @@ static int heat_region(memscan_heat *h, const memscan_region *region, size_t *re
 	if (!hr->path)
 		return MEMSCAN_ERR_NO_MEMORY;
 	hr->region.path = hr->path;
+	region_slot_put(h, h->nregions);
 	*ret = h->nregions++;
 	return MEMSCAN_OK;
 }
@@ -197,13 +249,15 @@ static int heat_count(memscan_heat *h, uint64_t addr, uint64_t len, size_t regio
 	uint64_t first = addr >> h->shift, last = (addr + len - 1) >> h->shift;
 
 	for (uint64_t i = first; i <= last; i++) {
-		uint64_t lo = i << h->shift, hi = lo + h->cell_size;
+		/* the cell's last byte, not the one after it: the top cell of the address space ends at 2^64
+		 */
+		uint64_t lo = i << h->shift, hi = lo + (h->cell_size - 1), end = addr + (len - 1);
 		struct heat_cell *c;
 		int r = heat_cell(h, i, region, &c);
 
 		if (r != MEMSCAN_OK)
 			return r;
-		c->bytes += (hi < addr + len ? hi : addr + len) - (lo > addr ? lo : addr);
+		c->bytes += (hi < end ? hi : end) - (lo > addr ? lo : addr) + 1;
 		if (c->last_sample == h->samples)
 			continue;
 		c->last_sample = h->samples;

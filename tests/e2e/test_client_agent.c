@@ -251,15 +251,6 @@ static int env_teardown(void **state)
 	return 0;
 }
 
-/* Fails the test with the client's error text when R is not WANT. */
-#define assert_call(c, r, want)                                                                              \
-	do {                                                                                                 \
-		int r_ = (r);                                                                                \
-		if (r_ != (want))                                                                            \
-			fail_msg("%s -> %d (%s), want %d: %s", #r, r_, memscan_strerror(r_), (int)(want),    \
-			         memscan_client_last_error(c));                                              \
-	} while (0)
-
 static memscan_filter arena_filter(const env *e)
 {
 	memscan_filter f = { 0 };
@@ -284,7 +275,7 @@ static void test_list_processes(void **state)
 	memscan_proc_info *list = NULL;
 	size_t count = 0, i;
 
-	assert_call(e->client, memscan_client_list_processes(e->client, &list, &count), MEMSCAN_OK);
+	ms_assert_call(e->client, memscan_client_list_processes(e->client, &list, &count), MEMSCAN_OK);
 	assert_true(count > 1);
 	for (i = 0; i < count && list[i].pid != e->fx.pid; i++)
 		;
@@ -317,8 +308,8 @@ static void check_regions(env *e, const memscan_filter *filter)
 {
 	memscan_region_list *remote = NULL, *local = NULL;
 
-	assert_call(e->client, memscan_client_list_regions(e->client, e->fx.pid, filter, &remote),
-	            MEMSCAN_OK);
+	ms_assert_call(e->client, memscan_client_list_regions(e->client, e->fx.pid, filter, &remote),
+	               MEMSCAN_OK);
 	assert_int_equal(memscan_regions_read(e->proc, filter, &local), MEMSCAN_OK);
 	assert_true(memscan_region_list_count(local) > 0);
 	assert_regions_equal(remote, local);
@@ -348,7 +339,7 @@ static void test_read_marker(void **state)
 
 	for (int m = 0; m < 3; m++) {
 		memset(buf, 0xEE, sizeof(buf));
-		assert_call(
+		ms_assert_call(
 		    e->client,
 		    memscan_client_read(e->client, e->fx.pid, e->fx.marker[m], buf, sizeof(buf), NULL),
 		    MEMSCAN_OK);
@@ -409,16 +400,16 @@ static void test_read_pipelined_failure(void **state)
 	uint64_t id = 0;
 
 	assert_non_null(buf);
-	assert_call(e->client, memscan_client_snapshot(e->client, e->fx.pid, &f, &id, NULL, NULL),
-	            MEMSCAN_OK);
+	ms_assert_call(e->client, memscan_client_snapshot(e->client, e->fx.pid, &f, &id, NULL, NULL),
+	               MEMSCAN_OK);
 	assert_int_equal(memscan_client_read(e->client, ms_reaped_pid(), e->fx.arena, buf, len, NULL),
 	                 MEMSCAN_ERR_NO_PROCESS);
 	assert_non_null(strstr(memscan_client_last_error(e->client), "process"));
 	/* the same session: its kept snapshot is still there */
-	assert_call(e->client, memscan_client_snapshot_fetch(e->client, id, &remote), MEMSCAN_OK);
+	ms_assert_call(e->client, memscan_client_snapshot_fetch(e->client, id, &remote), MEMSCAN_OK);
 	assert_int_equal(memscan_snapshot_bytes(remote), e->fx.arena_len);
 	memscan_snapshot_free(remote);
-	assert_call(e->client, memscan_client_release(e->client, id), MEMSCAN_OK);
+	ms_assert_call(e->client, memscan_client_release(e->client, id), MEMSCAN_OK);
 	free(buf);
 }
 
@@ -452,9 +443,9 @@ static void compare_scan(env *e, const char *pattern, size_t expect)
 	memscan_filter def;
 	uint64_t rn = 0, ln = 0;
 
-	assert_call(e->client,
-	            memscan_client_scan(e->client, e->fx.pid, NULL, pattern, NULL, collect, &remote, &rn),
-	            MEMSCAN_OK);
+	ms_assert_call(e->client,
+	               memscan_client_scan(e->client, e->fx.pid, NULL, pattern, NULL, collect, &remote, &rn),
+	               MEMSCAN_OK);
 	memscan_filter_default(&def);
 	assert_int_equal(memscan_regions_read(e->proc, &def, &regions), MEMSCAN_OK);
 	assert_int_equal(memscan_pattern_parse(pattern, &pat, NULL), MEMSCAN_OK);
@@ -500,13 +491,13 @@ static void test_snapshot_fetch(void **state)
 	memscan_snapshot_region rr, lr;
 	uint64_t id = 0, bytes = 0;
 
-	assert_call(e->client, memscan_client_snapshot(e->client, e->fx.pid, &f, &id, &regions, &bytes),
-	            MEMSCAN_OK);
+	ms_assert_call(e->client, memscan_client_snapshot(e->client, e->fx.pid, &f, &id, &regions, &bytes),
+	               MEMSCAN_OK);
 	assert_true(id != 0);
 	assert_int_equal(bytes, e->fx.arena_len);
 	assert_int_equal(memscan_region_list_count(regions), 1);
 	assert_int_equal(memscan_region_list_get(regions, 0)->start, e->fx.arena);
-	assert_call(e->client, memscan_client_snapshot_fetch(e->client, id, &remote), MEMSCAN_OK);
+	ms_assert_call(e->client, memscan_client_snapshot_fetch(e->client, id, &remote), MEMSCAN_OK);
 
 	assert_int_equal(memscan_regions_read(e->proc, &f, &local_regions), MEMSCAN_OK);
 	assert_int_equal(memscan_snapshot_take(e->proc, local_regions, &local), MEMSCAN_OK);
@@ -522,7 +513,7 @@ static void test_snapshot_fetch(void **state)
 	assert_int_equal(rr.holes->count, 0);
 
 	memscan_snapshot_free(remote);
-	assert_call(e->client, memscan_client_release(e->client, id), MEMSCAN_OK);
+	ms_assert_call(e->client, memscan_client_release(e->client, id), MEMSCAN_OK);
 	assert_int_equal(memscan_client_snapshot_fetch(e->client, id, &remote), MEMSCAN_ERR_NOT_FOUND);
 	assert_null(remote);
 	memscan_snapshot_free(local);
@@ -539,9 +530,9 @@ static void test_snapshot_fetch_holes(void **state)
 	uint64_t id = 0;
 	size_t page = memscan_page_size();
 
-	assert_call(e->client, memscan_client_snapshot(e->client, e->fx.pid, &f, &id, NULL, NULL),
-	            MEMSCAN_OK);
-	assert_call(e->client, memscan_client_snapshot_fetch(e->client, id, &remote), MEMSCAN_OK);
+	ms_assert_call(e->client, memscan_client_snapshot(e->client, e->fx.pid, &f, &id, NULL, NULL),
+	               MEMSCAN_OK);
+	ms_assert_call(e->client, memscan_client_snapshot_fetch(e->client, id, &remote), MEMSCAN_OK);
 	assert_int_equal(memscan_snapshot_region_count(remote), 1);
 	sr = memscan_snapshot_get(remote, 0);
 	assert_int_equal(sr.holes->count, 1);
@@ -550,7 +541,7 @@ static void test_snapshot_fetch_holes(void **state)
 	assert_int_equal(sr.data[0], 0x5C);
 	assert_int_equal(sr.data[page], 0);
 	memscan_snapshot_free(remote);
-	assert_call(e->client, memscan_client_release(e->client, id), MEMSCAN_OK);
+	ms_assert_call(e->client, memscan_client_release(e->client, id), MEMSCAN_OK);
 }
 
 /* A download straight into a file (paged and pipelined over every default region, holes included)
@@ -565,11 +556,11 @@ static void test_snapshot_save_streams_the_same_file(void **state)
 
 	snprintf(a, sizeof(a), "%s/fetched.snap", e->dir);
 	snprintf(b, sizeof(b), "%s/streamed.snap", e->dir);
-	assert_call(e->client, memscan_client_snapshot(e->client, e->fx.pid, NULL, &id, NULL, &bytes),
-	            MEMSCAN_OK);
-	assert_call(e->client, memscan_client_snapshot_fetch(e->client, id, &fetched), MEMSCAN_OK);
+	ms_assert_call(e->client, memscan_client_snapshot(e->client, e->fx.pid, NULL, &id, NULL, &bytes),
+	               MEMSCAN_OK);
+	ms_assert_call(e->client, memscan_client_snapshot_fetch(e->client, id, &fetched), MEMSCAN_OK);
 	assert_int_equal(memscan_snapshot_save(fetched, a), MEMSCAN_OK);
-	assert_call(e->client, memscan_client_snapshot_save(e->client, id, b, &info), MEMSCAN_OK);
+	ms_assert_call(e->client, memscan_client_snapshot_save(e->client, id, b, &info), MEMSCAN_OK);
 	for (size_t i = 0; i < memscan_snapshot_region_count(fetched); i++)
 		holes += memscan_ranges_bytes(memscan_snapshot_get(fetched, i).holes);
 	assert_true(holes >= e->fx.holey_len - memscan_page_size()); /* the holey region's tail */
@@ -579,7 +570,7 @@ static void test_snapshot_save_streams_the_same_file(void **state)
 	assert_true(bytes > (2u << 20)); /* several agent pages: the pipelined path */
 	ms_assert_files_equal(a, b);
 	memscan_snapshot_free(fetched);
-	assert_call(e->client, memscan_client_release(e->client, id), MEMSCAN_OK);
+	ms_assert_call(e->client, memscan_client_release(e->client, id), MEMSCAN_OK);
 	unlink(a);
 	unlink(b);
 }
@@ -594,17 +585,18 @@ static void test_snapshot_save_unwritable(void **state)
 	uint64_t id = 0;
 
 	snprintf(path, sizeof(path), "%s/no-such-dir/x.snap", e->dir);
-	assert_call(e->client, memscan_client_snapshot(e->client, e->fx.pid, &f, &id, NULL, NULL),
-	            MEMSCAN_OK);
+	ms_assert_call(e->client, memscan_client_snapshot(e->client, e->fx.pid, &f, &id, NULL, NULL),
+	               MEMSCAN_OK);
 	assert_int_equal(memscan_client_snapshot_save(e->client, id, path, NULL), MEMSCAN_ERR_IO);
 	assert_non_null(strstr(memscan_client_last_error(e->client), "no-such-dir/x.snap"));
 	assert_int_equal(access(path, F_OK), -1);
 	assert_int_equal(memscan_client_snapshot_save(e->client, id, "", NULL), MEMSCAN_ERR_INVALID_ARG);
 	assert_int_equal(memscan_client_snapshot_save(e->client, id + 1000, path, NULL),
 	                 MEMSCAN_ERR_NOT_FOUND);
-	assert_call(e->client, memscan_client_list_regions(e->client, e->fx.pid, &f, &regions), MEMSCAN_OK);
+	ms_assert_call(e->client, memscan_client_list_regions(e->client, e->fx.pid, &f, &regions),
+	               MEMSCAN_OK);
 	memscan_region_list_free(regions);
-	assert_call(e->client, memscan_client_release(e->client, id), MEMSCAN_OK);
+	ms_assert_call(e->client, memscan_client_release(e->client, id), MEMSCAN_OK);
 }
 
 static void test_diff_set_update_release(void **state)
@@ -616,13 +608,13 @@ static void test_diff_set_update_release(void **state)
 	memscan_diff *d = NULL;
 	memscan_change_run run;
 
-	assert_call(e->client, memscan_client_snapshot(e->client, e->fx.pid, &f, &id, NULL, NULL),
-	            MEMSCAN_OK);
+	ms_assert_call(e->client, memscan_client_snapshot(e->client, e->fx.pid, &f, &id, NULL, NULL),
+	               MEMSCAN_OK);
 	assert_int_equal(ms_fixture_cmd(&e->fx, "set %s %x", ms_hex(addr), new), 0);
 	for (int update = 0; update < 2; update++) {
-		assert_call(e->client,
-		            memscan_client_diff(e->client, id, update ? MEMSCAN_DIFF_UPDATE : 0, &d),
-		            MEMSCAN_OK);
+		ms_assert_call(e->client,
+		               memscan_client_diff(e->client, id, update ? MEMSCAN_DIFF_UPDATE : 0, &d),
+		               MEMSCAN_OK);
 		assert_int_equal(memscan_diff_run_count(d), 1);
 		assert_int_equal(memscan_diff_changed_bytes(d), 1);
 		run = memscan_diff_run(d, 0);
@@ -635,11 +627,11 @@ static void test_diff_set_update_release(void **state)
 		assert_int_equal(memscan_diff_vanished(d)->count, 0);
 		memscan_diff_free(d);
 	}
-	assert_call(e->client, memscan_client_diff(e->client, id, 0, &d), MEMSCAN_OK);
+	ms_assert_call(e->client, memscan_client_diff(e->client, id, 0, &d), MEMSCAN_OK);
 	assert_int_equal(memscan_diff_run_count(d), 0);
 	memscan_diff_free(d);
 
-	assert_call(e->client, memscan_client_release(e->client, id), MEMSCAN_OK);
+	ms_assert_call(e->client, memscan_client_release(e->client, id), MEMSCAN_OK);
 	assert_int_equal(memscan_client_diff(e->client, id, 0, &d), MEMSCAN_ERR_NOT_FOUND);
 	assert_null(d);
 	assert_int_equal(memscan_client_release(e->client, id), MEMSCAN_ERR_NOT_FOUND);
@@ -668,15 +660,16 @@ static void test_diff_long_run(void **state)
 	memscan_diff *remote = NULL, *local = NULL;
 
 	assert_true(len > (4u << 20));
-	assert_call(e->client, memscan_client_snapshot(e->client, e->fx.pid, &f, &id, NULL, NULL),
-	            MEMSCAN_OK);
+	ms_assert_call(e->client, memscan_client_snapshot(e->client, e->fx.pid, &f, &id, NULL, NULL),
+	               MEMSCAN_OK);
 	assert_int_equal(ms_fixture_cmd(&e->fx, "fill %s %llx 0", ms_hex(start), (unsigned long long)len), 0);
-	assert_call(e->client, memscan_client_diff(e->client, id, MEMSCAN_DIFF_UPDATE, &remote), MEMSCAN_OK);
+	ms_assert_call(e->client, memscan_client_diff(e->client, id, MEMSCAN_DIFF_UPDATE, &remote),
+	               MEMSCAN_OK);
 	memscan_diff_free(remote);
 	a = local_arena_snapshot(e);
 	assert_int_equal(ms_fixture_cmd(&e->fx, "fill %s %llx ff", ms_hex(start), (unsigned long long)len),
 	                 0);
-	assert_call(e->client, memscan_client_diff(e->client, id, 0, &remote), MEMSCAN_OK);
+	ms_assert_call(e->client, memscan_client_diff(e->client, id, 0, &remote), MEMSCAN_OK);
 	b = local_arena_snapshot(e);
 	assert_int_equal(memscan_diff_snapshots(a, b, &local), MEMSCAN_OK);
 	assert_int_equal(memscan_diff_run_count(remote), 1);
@@ -684,7 +677,7 @@ static void test_diff_long_run(void **state)
 	ms_assert_diffs_equal(remote, local);
 	/* an updated snapshot still downloads: its regions are the same */
 	memscan_snapshot *fetched = NULL;
-	assert_call(e->client, memscan_client_snapshot_fetch(e->client, id, &fetched), MEMSCAN_OK);
+	ms_assert_call(e->client, memscan_client_snapshot_fetch(e->client, id, &fetched), MEMSCAN_OK);
 	assert_int_equal(memscan_snapshot_bytes(fetched), memscan_snapshot_bytes(a));
 	assert_memory_equal(memscan_snapshot_get(fetched, 0).data, memscan_snapshot_get(a, 0).data,
 	                    e->fx.arena_len);
@@ -693,7 +686,7 @@ static void test_diff_long_run(void **state)
 	memscan_diff_free(local);
 	memscan_snapshot_free(a);
 	memscan_snapshot_free(b);
-	assert_call(e->client, memscan_client_release(e->client, id), MEMSCAN_OK);
+	ms_assert_call(e->client, memscan_client_release(e->client, id), MEMSCAN_OK);
 }
 
 /* What a diff's parts add up to, checked against the whole diff WHOLE as they come. */
@@ -742,17 +735,18 @@ static void test_diff_parts(void **state)
 	memscan_diff *whole = NULL;
 	uint64_t id = 0;
 
-	assert_call(e->client, memscan_client_snapshot(e->client, e->fx.pid, &f, &id, NULL, NULL),
-	            MEMSCAN_OK);
+	ms_assert_call(e->client, memscan_client_snapshot(e->client, e->fx.pid, &f, &id, NULL, NULL),
+	               MEMSCAN_OK);
 	/* the arena past its markers, as in test_diff_long_run */
 	assert_int_equal(ms_fixture_cmd(&e->fx, "fill %s %llx 5a", ms_hex(e->fx.arena + 0x10000),
 	                                (unsigned long long)(e->fx.arena_len - 0x11000)),
 	                 0);
-	assert_call(e->client, memscan_client_diff(e->client, id, 0, &whole), MEMSCAN_OK);
+	ms_assert_call(e->client, memscan_client_diff(e->client, id, 0, &whole), MEMSCAN_OK);
 	assert_true(memscan_diff_changed_bytes(whole) > (4u << 20));
 	ps.whole = whole;
-	assert_call(e->client, memscan_client_diff_parts(e->client, id, MEMSCAN_DIFF_REFILTER, on_part, &ps),
-	            MEMSCAN_OK);
+	ms_assert_call(e->client,
+	               memscan_client_diff_parts(e->client, id, MEMSCAN_DIFF_REFILTER, on_part, &ps),
+	               MEMSCAN_OK);
 	assert_true(ps.parts >= 2);
 	assert_int_equal(ps.bytes, memscan_diff_changed_bytes(whole));
 	memscan_diff_free(whole);
@@ -762,7 +756,7 @@ static void test_diff_parts(void **state)
 	assert_int_equal(memscan_client_diff_parts(e->client, id, MEMSCAN_DIFF_UPDATE, on_part, &ps),
 	                 MEMSCAN_ERR_STOPPED);
 	assert_int_equal(ps.parts, 1);
-	assert_call(e->client, memscan_client_diff(e->client, id, 0, &whole), MEMSCAN_OK);
+	ms_assert_call(e->client, memscan_client_diff(e->client, id, 0, &whole), MEMSCAN_OK);
 	assert_int_equal(memscan_diff_run_count(whole), 0);
 	memscan_diff_free(whole);
 	assert_int_equal(memscan_client_diff_parts(e->client, id, 0, NULL, &ps), MEMSCAN_ERR_INVALID_ARG);
@@ -771,7 +765,7 @@ static void test_diff_parts(void **state)
 	                 MEMSCAN_ERR_INVALID_ARG);
 	assert_int_equal(memscan_client_diff(e->client, id, ~0u, &whole), MEMSCAN_ERR_INVALID_ARG);
 	assert_null(whole);
-	assert_call(e->client, memscan_client_release(e->client, id), MEMSCAN_OK);
+	ms_assert_call(e->client, memscan_client_release(e->client, id), MEMSCAN_OK);
 }
 
 /* ---- authentication ---- */
@@ -900,7 +894,7 @@ static void test_known_agents(void **state)
 	assert_int_equal(memscan_client_set_known_agents_file(c, path), MEMSCAN_OK);
 	assert_int_equal(memscan_client_connect(c, e->agent.url), MEMSCAN_ERR_AUTH); /* not listed */
 	assert_int_equal(keyfile_trust_agent(path, e->agent.url + 6, e->agent_pub, err, sizeof(err)), 0);
-	assert_call(c, memscan_client_connect(c, e->agent.url), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_connect(c, e->agent.url), MEMSCAN_OK);
 	assert_int_equal(memscan_client_granted_perms(c), ALL_GRANTS);
 	memscan_client_free(c);
 }
@@ -917,8 +911,8 @@ static void test_agent_killed(void **state)
 
 	assert_non_null(c);
 	assert_int_equal(agent_start(e, &a), 0);
-	assert_call(c, memscan_client_connect(c, a.url), MEMSCAN_OK);
-	assert_call(c, memscan_client_list_regions(c, e->fx.pid, NULL, &list), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_connect(c, a.url), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_list_regions(c, e->fx.pid, NULL, &list), MEMSCAN_OK);
 	memscan_region_list_free(list);
 	agent_stop(&a);
 	t0 = now_ms();
@@ -958,7 +952,7 @@ static void test_timeout_then_new_session(void **state)
 
 	assert_non_null(c);
 	assert_int_equal(agent_start(e, &a), 0);
-	assert_call(c, memscan_client_connect(c, a.url), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_connect(c, a.url), MEMSCAN_OK);
 	assert_int_equal(memscan_client_set_timeout_ms(c, 300), MEMSCAN_OK);
 	assert_int_equal(kill(a.pid, SIGSTOP), 0);
 	assert_int_equal(wait_stopped(a.pid), 0);
@@ -968,7 +962,7 @@ static void test_timeout_then_new_session(void **state)
 	assert_non_null(strstr(memscan_client_last_error(c), "no answer within 300 ms")); /* time waited */
 	assert_int_equal(kill(a.pid, SIGCONT), 0);
 	assert_int_equal(memscan_client_set_timeout_ms(c, CLIENT_TIMEOUT_MS), MEMSCAN_OK);
-	assert_call(c, memscan_client_list_regions(c, e->fx.pid, NULL, &list), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_list_regions(c, e->fx.pid, NULL, &list), MEMSCAN_OK);
 	assert_true(memscan_region_list_count(list) > 0);
 	memscan_region_list_free(list);
 	memscan_client_free(c);
@@ -987,20 +981,21 @@ static void test_diff_refilter(void **state)
 
 	assert_int_equal(ms_fixture_start(&fx, NULL), 0);
 	f = (memscan_filter){ .range_start = fx.arena, .range_end = fx.arena + fx.arena_len };
-	assert_call(e->client, memscan_client_snapshot(e->client, fx.pid, &f, &id, NULL, NULL), MEMSCAN_OK);
+	ms_assert_call(e->client, memscan_client_snapshot(e->client, fx.pid, &f, &id, NULL, NULL),
+	               MEMSCAN_OK);
 	assert_int_equal(ms_fixture_cmd(&fx, "unmap-arena"), 0);
-	assert_call(e->client, memscan_client_diff(e->client, id, MEMSCAN_DIFF_REFILTER, &d), MEMSCAN_OK);
+	ms_assert_call(e->client, memscan_client_diff(e->client, id, MEMSCAN_DIFF_REFILTER, &d), MEMSCAN_OK);
 	assert_int_equal(memscan_diff_run_count(d), 0);
 	assert_int_equal(memscan_diff_vanished(d)->count, 1);
 	assert_int_equal(memscan_diff_vanished(d)->items[0].start, fx.arena);
 	assert_int_equal(memscan_diff_vanished(d)->items[0].end, fx.arena + fx.arena_len);
 	memscan_diff_free(d);
-	assert_call(e->client,
-	            memscan_client_diff(e->client, id, MEMSCAN_DIFF_UPDATE | MEMSCAN_DIFF_REFILTER, &d),
-	            MEMSCAN_OK);
+	ms_assert_call(e->client,
+	               memscan_client_diff(e->client, id, MEMSCAN_DIFF_UPDATE | MEMSCAN_DIFF_REFILTER, &d),
+	               MEMSCAN_OK);
 	memscan_diff_free(d);
 	assert_int_equal(memscan_client_snapshot_fetch(e->client, id, &snap), MEMSCAN_ERR_NOT_FOUND);
-	assert_call(e->client, memscan_client_release(e->client, id), MEMSCAN_OK);
+	ms_assert_call(e->client, memscan_client_release(e->client, id), MEMSCAN_OK);
 	ms_fixture_stop(&fx);
 }
 

@@ -31,12 +31,19 @@ static memscan_client *client_of(const ms_agent_key *key)
 	return c;
 }
 
+/* PAGES pages of the arena from page FIRST. */
+static memscan_filter arena_at(unsigned first, unsigned pages)
+{
+	memscan_filter f = { .range_start = fx.arena + (uint64_t)first * 4096,
+		             .range_end = fx.arena + (uint64_t)(first + pages) * 4096 };
+
+	return f;
+}
+
 /* The first PAGES pages of the arena. */
 static memscan_filter arena_pages(unsigned pages)
 {
-	memscan_filter f = { .range_start = fx.arena, .range_end = fx.arena + (uint64_t)pages * 4096 };
-
-	return f;
+	return arena_at(0, pages);
 }
 
 static void bump(uint64_t addr)
@@ -205,6 +212,94 @@ static void test_heat_budget_and_cell_limit(void **state)
 	memscan_client_free(c);
 }
 
+/* What a sample counted is charged to the session's budget, also when it ends in LIMIT: the next
+ * heat's max_cells (what the rest of the budget holds) shows it. A sample whose new cells would outgrow
+ * the budget counts only as many as the budget holds, fails BUSY naming it, and the heat keeps them:
+ * the agent never holds counts it did not charge. */
+static void test_heat_counts_charged(void **state)
+{
+	memscan_heat_options two = { .cell_size = 64, .max_cells = 2 }, o = { .cell_size = 64 };
+	memscan_heat_options bytes = { .cell_size = 1 };
+	memscan_filter fa = arena_at(10, 4), fb = arena_at(20, 1), fc = arena_at(30, 2);
+	memscan_client *c = client_of(&env.full);
+	memscan_client_heat a, b;
+	memscan_client_heat_stats st;
+	const uint64_t fixed = 16u << 10, region = 512, cell = 120;
+
+	(void)state;
+	ms_assert_call(c, memscan_client_heat_start(c, fx.pid, &fa, &two, &a), MEMSCAN_OK);
+	for (int i = 0; i < 3; i++)
+		bump(fx.arena + 10 * 4096 + 64 * (uint64_t)i);
+	ms_assert_call(c, memscan_client_heat_sample(c, a.id, 0, NULL), MEMSCAN_ERR_LIMIT);
+	ms_assert_call(c, memscan_client_heat_start(c, fx.pid, &fb, &o, &b), MEMSCAN_OK);
+	/* A: its baseline, its table, two cells and a region; B: its baseline and table */
+	assert_int_equal(b.max_cells,
+	                 (BUDGET_BYTES - (4 * 4096 + fixed + 2 * cell + region) - (4096 + fixed)) / cell);
+	ms_assert_call(c, memscan_client_heat_release(c, a.id), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_heat_release(c, b.id), MEMSCAN_OK);
+
+	/* one-byte cells of page 20 may count 4198 cells, but once page 30's heat holds its share the
+	 * budget has room for 3989: the page's ~4080 changed bytes do not all fit */
+	ms_assert_call(c, memscan_client_heat_start(c, fx.pid, &fb, &bytes, &a), MEMSCAN_OK);
+	assert_int_equal(a.max_cells, (BUDGET_BYTES - 4096 - fixed) / cell);
+	ms_assert_call(c, memscan_client_heat_start(c, fx.pid, &fc, &o, &b), MEMSCAN_OK);
+	assert_int_equal(ms_fixture_cmd(&fx, "scramble %s 1000 7", ms_hex(fx.arena + 20 * 4096)), 0);
+	ms_assert_call(c, memscan_client_heat_sample(c, a.id, 0, NULL), MEMSCAN_ERR_BUSY);
+	assert_non_null(strstr(memscan_client_last_error(c), "--session-budget"));
+	ms_assert_call(c, memscan_client_heat_cells(c, &a, NULL, NULL, NULL, &st), MEMSCAN_OK);
+	assert_int_equal(st.cells, (BUDGET_BYTES - (4096 + fixed) - (2 * 4096 + fixed) - region) / cell);
+	ms_assert_call(c, memscan_client_heat_release(c, a.id), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_heat_release(c, b.id), MEMSCAN_OK);
+	memscan_client_free(c);
+}
+
+/* Counts the cells handed over; the first one stops the process the heat watches (CTX). */
+static int stop_at_first(void *ctx, const memscan_heat_cell *c)
+{
+	ms_fixture *target = ctx;
+
+	(void)c;
+	if (target->pid > 0)
+		ms_fixture_stop(target);
+	return 0;
+}
+
+/* The process exits while its counts are paged (one-byte cells over 56 scrambled pages make them
+ * more than one page): the pages after it still come, as the counts of a process that exited before
+ * HeatCells do. An agent of the default budget, for the ~27 MB the counts are charged. */
+static void test_heat_cells_after_exit(void **state)
+{
+	static const char *const fixture_args[] = { "--pages", "56", NULL };
+	memscan_heat_options bytes = { .cell_size = 1 };
+	memscan_client_heat_stats st;
+	memscan_client_heat h;
+	memscan_client *c = NULL;
+	ms_fixture gone;
+	ms_agent big;
+	memscan_filter f;
+
+	(void)state;
+	assert_int_equal(ms_fixture_start(&gone, fixture_args), 0);
+	assert_int_equal(ms_agent_init(&big), 0);
+	assert_int_equal(ms_agent_start(&big, NULL), 0);
+	assert_int_equal(memscan_client_new(&c), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_set_identity_file(c, big.full.path), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_set_agent_key(c, big.agent.pub), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_connect(c, big.url), MEMSCAN_OK);
+	f = (memscan_filter){ .range_start = gone.arena, .range_end = gone.arena + 56 * 4096 };
+	ms_assert_call(c, memscan_client_heat_start(c, gone.pid, &f, &bytes, &h), MEMSCAN_OK);
+	assert_int_equal(ms_fixture_cmd(&gone, "scramble %s 38000 9", ms_hex(gone.arena)), 0);
+	ms_assert_call(c, memscan_client_heat_sample(c, h.id, 0, &st), MEMSCAN_OK);
+	assert_true(st.cells > 200000);
+	ms_assert_call(c, memscan_client_heat_cells(c, &h, NULL, stop_at_first, &gone, &st), MEMSCAN_OK);
+	assert_true(st.cells > 200000);
+	ms_assert_call(c, memscan_client_heat_sample(c, h.id, 0, NULL), MEMSCAN_ERR_PROCESS_GONE);
+	memscan_client_free(c);
+	assert_int_equal(ms_agent_terminate(&big, 30000), 0);
+	ms_agent_stop(&big);
+	ms_agent_cleanup(&big);
+}
+
 /* A session keeps at most 16 heats; releasing one makes room. */
 static void test_heat_count_limit(void **state)
 {
@@ -232,6 +327,8 @@ int main(void)
 		cmocka_unit_test(test_heat_other_session_unknown_bad_bin),
 		cmocka_unit_test(test_heat_bad_options_denied),
 		cmocka_unit_test(test_heat_budget_and_cell_limit),
+		cmocka_unit_test(test_heat_counts_charged),
+		cmocka_unit_test(test_heat_cells_after_exit),
 		cmocka_unit_test(test_heat_count_limit),
 	};
 	int fails, rc;

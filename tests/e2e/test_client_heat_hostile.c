@@ -31,6 +31,8 @@ enum mode {
 	M_OVER_MAX,    /* more cells than the heat may count */
 	M_BAD_START,   /* a heat reply with another cell size than asked for */
 	M_START_NO_ID, /* a heat reply without an id */
+	M_START_MORE,  /* a heat reply granting more cells than asked for */
+	M_PATHS,       /* pages of regions whose paths add up to more than 64 MiB */
 };
 
 static ms_fake fa;
@@ -46,7 +48,7 @@ static void send_start(ms_fake *f, const Memscan__V1__HeatStart *hs)
 	rep.pid = hs->target ? hs->target->pid : 0;
 	rep.cell_size = mode == M_BAD_START ? 8192 : hs->cell_size ? hs->cell_size : 4096;
 	rep.bins = hs->bins;
-	rep.max_cells = 100;
+	rep.max_cells = mode == M_START_MORE ? hs->max_cells + 1 : 100;
 	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_HEAT;
 	resp.heat = &rep;
 	ms_fake_send(f, &resp);
@@ -114,9 +116,57 @@ static void send_cells(ms_fake *f)
 	ms_fake_send(f, &resp);
 }
 
+/* M_PATHS: regions with 4000-byte paths, 900 a page, 20000 in all (80 MB of paths), from SENT on. */
+#define PATHS_REGIONS 20000u
+#define PATHS_PAGE    900u
+static uint64_t paths_sent;
+
+static void send_paths(ms_fake *f)
+{
+	static char path[4001];
+	Memscan__V1__Response resp = MEMSCAN__V1__RESPONSE__INIT;
+	Memscan__V1__HeatCellPage page = MEMSCAN__V1__HEAT_CELL_PAGE__INIT;
+	Memscan__V1__HeatStats st = MEMSCAN__V1__HEAT_STATS__INIT;
+	static Memscan__V1__Region reg[PATHS_PAGE];
+	static Memscan__V1__HeatRegion hr[PATHS_PAGE], *hrs[PATHS_PAGE];
+	size_t n = PATHS_REGIONS - paths_sent < PATHS_PAGE ? PATHS_REGIONS - paths_sent : PATHS_PAGE;
+
+	memset(path, 'p', sizeof(path) - 1);
+	path[0] = '/';
+	for (size_t i = 0; i < n; i++) {
+		memscan__v1__region__init(&reg[i]);
+		reg[i].start = BASE + 0x1000 * (paths_sent + i);
+		reg[i].end = reg[i].start + 0x1000;
+		reg[i].perms = MEMSCAN_PERM_READ;
+		reg[i].kind = MEMSCAN_KIND_FILE;
+		reg[i].path = path;
+		memscan__v1__heat_region__init(&hr[i]);
+		hr[i].region = &reg[i];
+		hr[i].changes = hr[i].bytes = 1;
+		hrs[i] = &hr[i];
+	}
+	st.samples = 1;
+	st.regions = PATHS_REGIONS;
+	page.stats = &st;
+	page.cell_size = 4096;
+	page.bins = 2;
+	page.first_region = paths_sent;
+	page.regions = hrs;
+	page.n_regions = n;
+	paths_sent += n;
+	page.next_cursor = paths_sent < PATHS_REGIONS ? paths_sent : 0;
+	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_HEAT_CELLS;
+	resp.heat_cells = &page;
+	ms_fake_send(f, &resp);
+}
+
 static void fake_request(ms_fake *f, const Memscan__V1__Request *req)
 {
-	if (mode == M_UNKNOWN_OP)
+	if (mode == M_PATHS && (req->op_case == MEMSCAN__V1__REQUEST__OP_HEAT_CELLS ||
+	                        req->op_case == MEMSCAN__V1__REQUEST__OP_NEXT)) {
+		paths_sent = req->op_case == MEMSCAN__V1__REQUEST__OP_NEXT ? paths_sent : 0;
+		send_paths(f);
+	} else if (mode == M_UNKNOWN_OP)
 		ms_fake_send_error(f, MEMSCAN_ERR_UNKNOWN_OP, "unknown or missing operation");
 	else if (req->op_case == MEMSCAN__V1__REQUEST__OP_HEAT_START)
 		send_start(f, req->heat_start);
@@ -180,6 +230,11 @@ static void test_bad_heat_replies_refused(void **state)
 		assert_int_equal(memscan_client_heat_start(c, 42, NULL, &o, &h), MEMSCAN_ERR_PROTOCOL);
 		assert_int_equal(h.id, 0);
 	}
+	/* more cells than asked for would let the agent make the caller keep more counts than it chose */
+	mode = M_START_MORE;
+	o.max_cells = 50;
+	assert_int_equal(memscan_client_heat_start(c, 42, NULL, &o, &h), MEMSCAN_ERR_PROTOCOL);
+	o.max_cells = 0;
 	mode = M_HONEST;
 	assert_int_equal(memscan_client_heat_start(c, 42, NULL, &o, &h), MEMSCAN_OK);
 	assert_int_equal(h.id, HEAT_ID);
@@ -219,12 +274,30 @@ static void test_bad_count_pages_refused(void **state)
 	finish(c);
 }
 
+/* Region paths over the pages of one heat's counts are capped as a region listing's are (64 MiB): a
+ * hostile agent cannot make the caller keep more by numbering them right. */
+static void test_count_paths_capped(void **state)
+{
+	const memscan_client_heat heat = {
+		.id = HEAT_ID, .pid = 42, .cell_size = 4096, .bins = 2, .max_cells = 2
+	};
+	memscan_client *c = fake_client(1);
+
+	(void)state;
+	mode = M_PATHS;
+	assert_int_equal(memscan_client_heat_cells(c, &heat, NULL, NULL, NULL, NULL), MEMSCAN_ERR_LIMIT);
+	assert_non_null(strstr(memscan_client_last_error(c), "region paths"));
+	assert_true(paths_sent < PATHS_REGIONS); /* stopped at the cap, not at the end */
+	finish(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_agent_too_old),
 		cmocka_unit_test(test_bad_heat_replies_refused),
 		cmocka_unit_test(test_bad_count_pages_refused),
+		cmocka_unit_test(test_count_paths_capped),
 	};
 
 	alarm(60);

@@ -24,23 +24,15 @@
 static ms_agent env;
 static ms_fixture fx;
 
-#define assert_call(c, r, want)                                                                              \
-	do {                                                                                                 \
-		int r_ = (r);                                                                                \
-		if (r_ != (want))                                                                            \
-			fail_msg("%s -> %d (%s), want %d: %s", #r, r_, memscan_strerror(r_), (int)(want),    \
-			         memscan_client_last_error(c));                                              \
-	} while (0)
-
 /* A client of KEY, connected to agent A. */
 static memscan_client *client_of(const ms_agent *a, const ms_agent_key *key)
 {
 	memscan_client *c = NULL;
 
 	assert_int_equal(memscan_client_new(&c), MEMSCAN_OK);
-	assert_call(c, memscan_client_set_identity_file(c, key->path), MEMSCAN_OK);
-	assert_call(c, memscan_client_set_agent_key(c, a->agent.pub), MEMSCAN_OK);
-	assert_call(c, memscan_client_connect(c, a->url), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_set_identity_file(c, key->path), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_set_agent_key(c, a->agent.pub), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_connect(c, a->url), MEMSCAN_OK);
 	return c;
 }
 
@@ -135,7 +127,7 @@ static void test_scan_then_narrow_across_connections(void **state)
 
 	(void)state;
 	plant(at);
-	assert_call(
+	ms_assert_call(
 	    c, memscan_client_value_scan(c, fx.pid, &f, MEMSCAN_VALUE_I32, "100000", NULL, NULL, &page, &set),
 	    MEMSCAN_OK);
 	assert_int_equal(set.count, 3);
@@ -154,7 +146,7 @@ static void test_scan_then_narrow_across_connections(void **state)
 	c = client_of(&env, &env.full);
 	memset(&g, 0, sizeof(g));
 	g.pid = fx.pid;
-	assert_call(
+	ms_assert_call(
 	    c,
 	    memscan_client_value_narrow(c, set.id, MEMSCAN_PRED_INCREASED, NULL, NULL, 0, false, &page, &nar),
 	    MEMSCAN_OK);
@@ -170,13 +162,14 @@ static void test_scan_then_narrow_across_connections(void **state)
 	c = client_of(&env, &env.full);
 	memset(&g, 0, sizeof(g));
 	g.pid = fx.pid;
-	assert_call(c, memscan_client_value_candidates(c, set.id, 0, 100, collect, &g, &got_n), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_value_candidates(c, set.id, 0, 100, collect, &g, &got_n),
+	               MEMSCAN_OK);
 	assert_int_equal(got_n, 1);
 	assert_int_equal(g.addr[0], at[1]);
 	assert_false(g.mismatch);
-	assert_call(c, memscan_client_value_release(c, set.id), MEMSCAN_OK);
-	assert_call(c, memscan_client_value_candidates(c, set.id, 0, 1, collect, &g, NULL),
-	            MEMSCAN_ERR_NOT_FOUND);
+	ms_assert_call(c, memscan_client_value_release(c, set.id), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_value_candidates(c, set.id, 0, 1, collect, &g, NULL),
+	               MEMSCAN_ERR_NOT_FOUND);
 	assert_non_null(strstr(memscan_client_last_error(c), "no value set"));
 	memscan_client_free(c);
 	for (int i = 0; i < 3; i++)
@@ -195,13 +188,13 @@ static void test_unknown_paged_then_changed(void **state)
 	uint64_t got_n = 0;
 
 	(void)state;
-	assert_call(c, memscan_client_value_scan_unknown(c, fx.pid, &f, MEMSCAN_VALUE_U8, NULL, &set),
-	            MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_value_scan_unknown(c, fx.pid, &f, MEMSCAN_VALUE_U8, NULL, &set),
+	               MEMSCAN_OK);
 	assert_true(set.unknown);
 	assert_int_equal(set.count, WINDOW);
 	assert_true(set.bytes >= WINDOW);
-	assert_call(c, memscan_client_value_candidates(c, set.id, 0, UINT64_MAX, collect, &g, &got_n),
-	            MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_value_candidates(c, set.id, 0, UINT64_MAX, collect, &g, &got_n),
+	               MEMSCAN_OK);
 	assert_int_equal(got_n, WINDOW);
 	assert_int_equal(g.total, WINDOW);
 	assert_int_equal(g.addr[0], fx.arena);
@@ -211,7 +204,7 @@ static void test_unknown_paged_then_changed(void **state)
 	assert_int_equal(ms_fixture_cmd(&fx, "bump %llx", (unsigned long long)(fx.arena + WINDOW - 1)), 0);
 	memset(&g, 0, sizeof(g));
 	g.pid = fx.pid;
-	assert_call(
+	ms_assert_call(
 	    c, memscan_client_value_narrow(c, set.id, MEMSCAN_PRED_CHANGED, NULL, NULL, 0, true, &page, &nar),
 	    MEMSCAN_OK);
 	assert_int_not_equal(nar.id, set.id); /* KEEP: a new set */
@@ -220,8 +213,8 @@ static void test_unknown_paged_then_changed(void **state)
 	assert_int_equal(g.addr[0], fx.arena + 0x123);
 	assert_int_equal(g.addr[1], fx.arena + WINDOW - 1);
 	assert_false(g.mismatch);
-	assert_call(c, memscan_client_value_release(c, nar.id), MEMSCAN_OK);
-	assert_call(c, memscan_client_value_release(c, set.id), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_value_release(c, nar.id), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_value_release(c, set.id), MEMSCAN_OK);
 	memscan_client_free(c);
 }
 
@@ -236,26 +229,26 @@ static void test_other_key_cannot_use_set(void **state)
 
 	(void)state;
 	plant(at);
-	assert_call(
+	ms_assert_call(
 	    c, memscan_client_value_scan(c, fx.pid, &f, MEMSCAN_VALUE_I32, "100000", NULL, NULL, NULL, &set),
 	    MEMSCAN_OK);
-	assert_call(o, memscan_client_value_candidates(o, set.id, 0, 10, NULL, NULL, NULL),
-	            MEMSCAN_ERR_NOT_FOUND);
-	assert_call(
+	ms_assert_call(o, memscan_client_value_candidates(o, set.id, 0, 10, NULL, NULL, NULL),
+	               MEMSCAN_ERR_NOT_FOUND);
+	ms_assert_call(
 	    o, memscan_client_value_narrow(o, set.id, MEMSCAN_PRED_ANY, NULL, NULL, 0, false, NULL, &nar),
 	    MEMSCAN_ERR_NOT_FOUND);
-	assert_call(o, memscan_client_value_release(o, set.id), MEMSCAN_ERR_NOT_FOUND);
-	assert_call(l, memscan_client_value_release(l, set.id), MEMSCAN_ERR_DENIED);
-	assert_call(l,
-	            memscan_client_value_scan(l, fx.pid, &f, MEMSCAN_VALUE_I32, "1", NULL, NULL, NULL, &nar),
-	            MEMSCAN_ERR_DENIED);
+	ms_assert_call(o, memscan_client_value_release(o, set.id), MEMSCAN_ERR_NOT_FOUND);
+	ms_assert_call(l, memscan_client_value_release(l, set.id), MEMSCAN_ERR_DENIED);
+	ms_assert_call(
+	    l, memscan_client_value_scan(l, fx.pid, &f, MEMSCAN_VALUE_I32, "1", NULL, NULL, NULL, &nar),
+	    MEMSCAN_ERR_DENIED);
 	/* still there for its owner */
-	assert_call(
+	ms_assert_call(
 	    c,
 	    memscan_client_value_narrow(c, set.id, MEMSCAN_PRED_UNCHANGED, NULL, NULL, 0, false, NULL, &nar),
 	    MEMSCAN_OK);
 	assert_int_equal(nar.count, 3);
-	assert_call(c, memscan_client_value_release(c, set.id), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_value_release(c, set.id), MEMSCAN_OK);
 	memscan_client_free(c);
 	memscan_client_free(o);
 	memscan_client_free(l);
@@ -272,20 +265,20 @@ static void test_set_count_limit(void **state)
 
 	(void)state;
 	for (int i = 0; i < MAX_SETS; i++)
-		assert_call(c,
-		            memscan_client_value_scan(c, fx.pid, &f, MEMSCAN_VALUE_U32, "7", NULL, NULL, NULL,
-		                                      &sets[i]),
-		            MEMSCAN_OK);
-	assert_call(
+		ms_assert_call(c,
+		               memscan_client_value_scan(c, fx.pid, &f, MEMSCAN_VALUE_U32, "7", NULL, NULL,
+		                                         NULL, &sets[i]),
+		               MEMSCAN_OK);
+	ms_assert_call(
 	    c, memscan_client_value_scan(c, fx.pid, &f, MEMSCAN_VALUE_U32, "7", NULL, NULL, NULL, &extra),
 	    MEMSCAN_ERR_LIMIT);
 	assert_non_null(strstr(memscan_client_last_error(c), "--max-sets"));
-	assert_call(c, memscan_client_value_release(c, sets[0].id), MEMSCAN_OK);
-	assert_call(
+	ms_assert_call(c, memscan_client_value_release(c, sets[0].id), MEMSCAN_OK);
+	ms_assert_call(
 	    c, memscan_client_value_scan(c, fx.pid, &f, MEMSCAN_VALUE_U32, "7", NULL, NULL, NULL, &sets[0]),
 	    MEMSCAN_OK);
 	for (int i = 0; i < MAX_SETS; i++)
-		assert_call(c, memscan_client_value_release(c, sets[i].id), MEMSCAN_OK);
+		ms_assert_call(c, memscan_client_value_release(c, sets[i].id), MEMSCAN_OK);
 	memscan_client_free(c);
 }
 
@@ -299,20 +292,20 @@ static void test_set_budget_refusal(void **state)
 	memscan_client_vset set;
 
 	(void)state;
-	assert_call(c, memscan_client_value_scan_unknown(c, fx.pid, &whole, MEMSCAN_VALUE_U8, NULL, &set),
-	            MEMSCAN_ERR_BUSY);
+	ms_assert_call(c, memscan_client_value_scan_unknown(c, fx.pid, &whole, MEMSCAN_VALUE_U8, NULL, &set),
+	               MEMSCAN_ERR_BUSY);
 	assert_non_null(strstr(memscan_client_last_error(c), "--set-budget"));
 	assert_non_null(strstr(memscan_client_last_error(c), "of 512 KiB in use"));
 	/* every byte of the arena matches: 1 Mi candidates of 10 bytes each, stopped at the budget */
-	assert_call(
+	ms_assert_call(
 	    c,
 	    memscan_client_value_scan(c, fx.pid, &whole, MEMSCAN_VALUE_U8, "0..255", NULL, NULL, NULL, &set),
 	    MEMSCAN_ERR_BUSY);
 	assert_non_null(strstr(memscan_client_last_error(c), "--set-budget"));
 	assert_non_null(strstr(memscan_client_last_error(c), "budget holds (512 KiB)"));
-	assert_call(c, memscan_client_value_scan_unknown(c, fx.pid, &part, MEMSCAN_VALUE_U8, NULL, &set),
-	            MEMSCAN_OK);
-	assert_call(c, memscan_client_value_release(c, set.id), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_value_scan_unknown(c, fx.pid, &part, MEMSCAN_VALUE_U8, NULL, &set),
+	               MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_value_release(c, set.id), MEMSCAN_OK);
 	memscan_client_free(c);
 }
 
@@ -329,14 +322,14 @@ static void test_process_exited(void **state)
 	f = (memscan_filter){ .perms = MEMSCAN_PERM_WRITE,
 		              .range_start = other.arena,
 		              .range_end = other.arena + other.arena_len };
-	assert_call(c, memscan_client_value_scan_unknown(c, other.pid, &f, MEMSCAN_VALUE_U32, NULL, &set),
-	            MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_value_scan_unknown(c, other.pid, &f, MEMSCAN_VALUE_U32, NULL, &set),
+	               MEMSCAN_OK);
 	ms_fixture_stop(&other);
-	assert_call(
+	ms_assert_call(
 	    c, memscan_client_value_narrow(c, set.id, MEMSCAN_PRED_CHANGED, NULL, NULL, 0, false, NULL, &nar),
 	    MEMSCAN_ERR_PROCESS_GONE);
 	assert_non_null(strstr(memscan_client_last_error(c), "released"));
-	assert_call(c, memscan_client_value_release(c, set.id), MEMSCAN_ERR_NOT_FOUND);
+	ms_assert_call(c, memscan_client_value_release(c, set.id), MEMSCAN_ERR_NOT_FOUND);
 	memscan_client_free(c);
 }
 
@@ -348,16 +341,16 @@ static void test_bad_values(void **state)
 	memscan_client_vset set;
 
 	(void)state;
-	assert_call(
+	ms_assert_call(
 	    c, memscan_client_value_scan(c, fx.pid, &f, MEMSCAN_VALUE_I32, "12x", NULL, NULL, NULL, &set),
 	    MEMSCAN_ERR_BAD_FORMAT);
 	assert_non_null(strstr(memscan_client_last_error(c), "offset 2"));
-	assert_call(c,
-	            memscan_client_value_scan(c, fx.pid, &f, MEMSCAN_VALUE_U8, "300", NULL, NULL, NULL, &set),
-	            MEMSCAN_ERR_LIMIT);
-	assert_call(c,
-	            memscan_client_value_narrow(c, 12345, MEMSCAN_PRED_ANY, NULL, NULL, 0, false, NULL, &set),
-	            MEMSCAN_ERR_NOT_FOUND);
+	ms_assert_call(
+	    c, memscan_client_value_scan(c, fx.pid, &f, MEMSCAN_VALUE_U8, "300", NULL, NULL, NULL, &set),
+	    MEMSCAN_ERR_LIMIT);
+	ms_assert_call(
+	    c, memscan_client_value_narrow(c, 12345, MEMSCAN_PRED_ANY, NULL, NULL, 0, false, NULL, &set),
+	    MEMSCAN_ERR_NOT_FOUND);
 	memscan_client_free(c);
 }
 
@@ -373,7 +366,7 @@ static void test_reference_file(void **state)
 	(void)state;
 	snprintf(path, sizeof(path), "%s/set.ref", env.dir);
 	snprintf(ref.agent, sizeof(ref.agent), "127.0.0.1:%d", ms_agent_port(&env));
-	assert_call(c, memscan_client_agent_fingerprint(c, ref.fingerprint), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_agent_fingerprint(c, ref.fingerprint), MEMSCAN_OK);
 	ref.set =
 	    (memscan_client_vset){ 0x1122334455667788ull, fx.pid, 42, MEMSCAN_VALUE_I32, 4, 3, false, 4100 };
 	assert_int_equal(memscan_client_vset_ref_save(&ref, path), MEMSCAN_OK);
@@ -381,9 +374,9 @@ static void test_reference_file(void **state)
 	assert_int_equal(memscan_client_vset_ref_load(path, &back), MEMSCAN_OK);
 	assert_memory_equal(&back.set, &ref.set, sizeof(ref.set));
 	assert_string_equal(back.agent, ref.agent);
-	assert_call(c, memscan_client_vset_ref_check(c, &back), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_vset_ref_check(c, &back), MEMSCAN_OK);
 	back.fingerprint[10] ^= 1;
-	assert_call(c, memscan_client_vset_ref_check(c, &back), MEMSCAN_ERR_AUTH);
+	ms_assert_call(c, memscan_client_vset_ref_check(c, &back), MEMSCAN_ERR_AUTH);
 
 	bytes = ms_file_read(path, &len);
 	bytes[30] ^= 0x40;
@@ -436,10 +429,12 @@ static void test_set_options(void **state)
 	extra[1] = conf;
 	assert_int_equal(ms_agent_start(&other, extra), 0);
 	c = client_of(&other, &other.full);
-	assert_call(c, memscan_client_value_scan(c, fx.pid, &f, MEMSCAN_VALUE_U32, "7", NULL, NULL, NULL, &a),
-	            MEMSCAN_OK);
-	assert_call(c, memscan_client_value_scan(c, fx.pid, &f, MEMSCAN_VALUE_U32, "7", NULL, NULL, NULL, &b),
-	            MEMSCAN_ERR_LIMIT);
+	ms_assert_call(c,
+	               memscan_client_value_scan(c, fx.pid, &f, MEMSCAN_VALUE_U32, "7", NULL, NULL, NULL, &a),
+	               MEMSCAN_OK);
+	ms_assert_call(c,
+	               memscan_client_value_scan(c, fx.pid, &f, MEMSCAN_VALUE_U32, "7", NULL, NULL, NULL, &b),
+	               MEMSCAN_ERR_LIMIT);
 	assert_non_null(strstr(memscan_client_last_error(c), "keeps 1 value sets"));
 	memscan_client_free(c);
 	assert_int_equal(ms_agent_finish(&other), 0);
@@ -453,10 +448,10 @@ static void test_revoked_key_sets_dropped(void **state)
 	memscan_client_vset mine, theirs, nar;
 
 	(void)state;
-	assert_call(c,
-	            memscan_client_value_scan(c, fx.pid, &f, MEMSCAN_VALUE_U32, "7", NULL, NULL, NULL, &mine),
-	            MEMSCAN_OK);
-	assert_call(
+	ms_assert_call(
+	    c, memscan_client_value_scan(c, fx.pid, &f, MEMSCAN_VALUE_U32, "7", NULL, NULL, NULL, &mine),
+	    MEMSCAN_OK);
+	ms_assert_call(
 	    o, memscan_client_value_scan(o, fx.pid, &f, MEMSCAN_VALUE_U32, "7", NULL, NULL, NULL, &theirs),
 	    MEMSCAN_OK);
 	memscan_client_free(o);
@@ -464,10 +459,10 @@ static void test_revoked_key_sets_dropped(void **state)
 	assert_int_equal(kill(env.pid, SIGHUP), 0);
 	assert_true(ms_agent_wait_err(&env, "released (its key is no longer granted scan)", 5000));
 	assert_int_equal(ms_agent_err_count(&env, "released (its key"), 1);
-	assert_call(
+	ms_assert_call(
 	    c, memscan_client_value_narrow(c, mine.id, MEMSCAN_PRED_ANY, NULL, NULL, 0, false, NULL, &nar),
 	    MEMSCAN_OK);
-	assert_call(c, memscan_client_value_release(c, mine.id), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_value_release(c, mine.id), MEMSCAN_OK);
 	memscan_client_free(c);
 	assert_int_equal(write_auth(1), 0);
 	assert_int_equal(kill(env.pid, SIGHUP), 0);
@@ -486,11 +481,11 @@ static void test_idle_expiry(void **state)
 	assert_int_equal(ms_agent_init(&idle), 0);
 	assert_int_equal(ms_agent_start(&idle, extra), 0);
 	c = client_of(&idle, &idle.full);
-	assert_call(c,
-	            memscan_client_value_scan(c, fx.pid, &f, MEMSCAN_VALUE_U32, "7", NULL, NULL, NULL, &set),
-	            MEMSCAN_OK);
+	ms_assert_call(
+	    c, memscan_client_value_scan(c, fx.pid, &f, MEMSCAN_VALUE_U32, "7", NULL, NULL, NULL, &set),
+	    MEMSCAN_OK);
 	assert_true(ms_agent_wait_err(&idle, "expired (idle", 5000));
-	assert_call(
+	ms_assert_call(
 	    c, memscan_client_value_narrow(c, set.id, MEMSCAN_PRED_ANY, NULL, NULL, 0, false, NULL, &nar),
 	    MEMSCAN_ERR_NOT_FOUND);
 	memscan_client_free(c);

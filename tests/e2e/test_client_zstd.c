@@ -27,25 +27,16 @@ static uint64_t random_start(void)
 	return fx.arena + fx.arena_len - RANDOM_LEN;
 }
 
-/* Fails the test with the client's error text when R is not WANT. */
-#define assert_call(c, r, want)                                                                              \
-	do {                                                                                                 \
-		int r_ = (r);                                                                                \
-		if (r_ != (want))                                                                            \
-			fail_msg("%s -> %d (%s), want %d: %s", #r, r_, memscan_strerror(r_), (int)(want),    \
-			         memscan_client_last_error(c));                                              \
-	} while (0)
-
 /* A client of the full key, connected, with compression ON or off. */
 static memscan_client *client_open(int on)
 {
 	memscan_client *c = NULL;
 
 	assert_int_equal(memscan_client_new(&c), MEMSCAN_OK);
-	assert_call(c, memscan_client_set_identity_file(c, env.full.path), MEMSCAN_OK);
-	assert_call(c, memscan_client_set_agent_key(c, env.agent.pub), MEMSCAN_OK);
-	assert_call(c, memscan_client_set_compression(c, on), MEMSCAN_OK);
-	assert_call(c, memscan_client_connect(c, env.url), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_set_identity_file(c, env.full.path), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_set_agent_key(c, env.agent.pub), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_set_compression(c, on), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_connect(c, env.url), MEMSCAN_OK);
 	return c;
 }
 
@@ -103,14 +94,14 @@ static void test_fetch_compressed_identical(void **state)
 	uint64_t id = 0;
 
 	(void)state;
-	assert_call(c, memscan_client_snapshot(c, fx.pid, &f, &id, NULL, NULL), MEMSCAN_OK);
-	assert_call(c, memscan_client_snapshot_fetch(c, id, &plain), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_snapshot(c, fx.pid, &f, &id, NULL, NULL), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_snapshot_fetch(c, id, &plain), MEMSCAN_OK);
 	d = traffic_since(c, &t);
 	assert_int_equal(d.bytes, fx.arena_len);
 	assert_int_equal(d.wire, fx.arena_len);
 
-	assert_call(c, memscan_client_set_compression(c, 1), MEMSCAN_OK);
-	assert_call(c, memscan_client_snapshot_fetch(c, id, &packed), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_set_compression(c, 1), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_snapshot_fetch(c, id, &packed), MEMSCAN_OK);
 	d = traffic_since(c, &t);
 	assert_int_equal(d.bytes, fx.arena_len);
 	assert_true(d.wire >= RANDOM_LEN);
@@ -127,7 +118,7 @@ static void test_fetch_compressed_identical(void **state)
 	assert_int_equal(b.holes->count, 0);
 	memscan_snapshot_free(plain);
 	memscan_snapshot_free(packed);
-	assert_call(c, memscan_client_release(c, id), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_release(c, id), MEMSCAN_OK);
 	memscan_client_free(c);
 }
 
@@ -145,16 +136,16 @@ static void test_save_compressed_identical(void **state)
 	assert_non_null(dir);
 	snprintf(plain, sizeof(plain), "%s/plain.snap", dir);
 	snprintf(packed, sizeof(packed), "%s/packed.snap", dir);
-	assert_call(c, memscan_client_snapshot(c, fx.pid, NULL, &id, NULL, NULL), MEMSCAN_OK);
-	assert_call(c, memscan_client_snapshot_save(c, id, plain, NULL), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_snapshot(c, fx.pid, NULL, &id, NULL, NULL), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_snapshot_save(c, id, plain, NULL), MEMSCAN_OK);
 	d = traffic_since(c, &t);
 	assert_int_equal(d.wire, d.bytes);
-	assert_call(c, memscan_client_set_compression(c, 1), MEMSCAN_OK);
-	assert_call(c, memscan_client_snapshot_save(c, id, packed, NULL), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_set_compression(c, 1), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_snapshot_save(c, id, packed, NULL), MEMSCAN_OK);
 	d = traffic_since(c, &t);
 	assert_true(d.wire < d.bytes - MIB); /* the arena's compressible part shrank */
 	ms_assert_files_equal(plain, packed);
-	assert_call(c, memscan_client_release(c, id), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_release(c, id), MEMSCAN_OK);
 	memscan_client_free(c);
 	ms_tmpdir_remove(dir);
 }
@@ -321,9 +312,9 @@ static memscan_diff *diff_with(memscan_client *c, uint64_t id, int update, int o
 	struct traffic t = { 0 };
 	memscan_diff *diff = NULL;
 
-	assert_call(c, memscan_client_set_compression(c, on), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_set_compression(c, on), MEMSCAN_OK);
 	traffic_since(c, &t);
-	assert_call(c, memscan_client_diff(c, id, update ? MEMSCAN_DIFF_UPDATE : 0, &diff), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_diff(c, id, update ? MEMSCAN_DIFF_UPDATE : 0, &diff), MEMSCAN_OK);
 	*d = traffic_since(c, &t);
 	assert_int_equal(d->bytes, 2 * memscan_diff_changed_bytes(diff));
 	return diff;
@@ -372,8 +363,8 @@ static void test_diff_compressed_identical(void **state)
 	uint64_t a = 0, b = 0, changed = 0;
 
 	(void)state;
-	assert_call(c, memscan_client_snapshot(c, fx.pid, &f, &a, NULL, NULL), MEMSCAN_OK);
-	assert_call(c, memscan_client_snapshot(c, fx.pid, &f, &b, NULL, NULL), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_snapshot(c, fx.pid, &f, &a, NULL, NULL), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_snapshot(c, fx.pid, &f, &b, NULL, NULL), MEMSCAN_OK);
 	assert_int_equal(ms_fixture_cmd(&fx, "fill %s %llx 0", ms_hex(start), (unsigned long long)len), 0);
 
 	plain = diff_with(c, a, 0, 0, &dp);
@@ -400,10 +391,10 @@ static void test_diff_compressed_identical(void **state)
 	/* the next comparison, part by part, against the two new baselines */
 	assert_int_equal(
 	    ms_fixture_cmd(&fx, "fill %s %llx 11", ms_hex(start + 4096), (unsigned long long)(len / 2)), 0);
-	assert_call(c, memscan_client_set_compression(c, 0), MEMSCAN_OK);
-	assert_call(c, memscan_client_diff_parts(c, a, MEMSCAN_DIFF_UPDATE, keep_part, &pp), MEMSCAN_OK);
-	assert_call(c, memscan_client_set_compression(c, 1), MEMSCAN_OK);
-	assert_call(c, memscan_client_diff_parts(c, b, MEMSCAN_DIFF_UPDATE, keep_part, &zp), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_set_compression(c, 0), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_diff_parts(c, a, MEMSCAN_DIFF_UPDATE, keep_part, &pp), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_set_compression(c, 1), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_diff_parts(c, b, MEMSCAN_DIFF_UPDATE, keep_part, &zp), MEMSCAN_OK);
 	assert_true(pp.n >= 2); /* pages */
 	assert_int_equal(pp.n, zp.n);
 	for (size_t i = 0; i < pp.n; i++) {
@@ -418,8 +409,8 @@ static void test_diff_compressed_identical(void **state)
 	packed = diff_with(c, b, 0, 1, &dz);
 	assert_int_equal(memscan_diff_run_count(packed), 0);
 	memscan_diff_free(packed);
-	assert_call(c, memscan_client_release(c, a), MEMSCAN_OK);
-	assert_call(c, memscan_client_release(c, b), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_release(c, a), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_release(c, b), MEMSCAN_OK);
 	memscan_client_free(c);
 }
 
@@ -434,7 +425,7 @@ static void test_diff_incompressible_sent_plain(void **state)
 	uint64_t id = 0;
 
 	(void)state;
-	assert_call(c, memscan_client_snapshot(c, fx.pid, &f, &id, NULL, NULL), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_snapshot(c, fx.pid, &f, &id, NULL, NULL), MEMSCAN_OK);
 	assert_int_equal(
 	    ms_fixture_cmd(&fx, "scramble %llx %x 0dd", (unsigned long long)random_start(), RANDOM_LEN), 0);
 	packed = diff_with(c, id, 0, 1, &dz);
@@ -446,7 +437,7 @@ static void test_diff_incompressible_sent_plain(void **state)
 	memscan_diff_free(packed);
 	assert_int_equal(
 	    ms_fixture_cmd(&fx, "scramble %llx %x 5eed", (unsigned long long)random_start(), RANDOM_LEN), 0);
-	assert_call(c, memscan_client_release(c, id), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_release(c, id), MEMSCAN_OK);
 	memscan_client_free(c);
 }
 

@@ -266,8 +266,9 @@ typedef struct memscan_client_heat_stats {
 } memscan_client_heat_stats;
 
 /* Starts a heat of PID on the agent: a baseline of the regions FILTER selects (NULL: the default
- * filter) and empty counts as OPTIONS asks (NULL: the defaults; max_cells 0: the agent's default,
- * lowered to what its budget holds). */
+ * filter) and empty counts as OPTIONS asks (NULL: the defaults; max_cells 0: MEMSCAN_HEAT_CELLS_DEFAULT),
+ * max_cells lowered to what the agent's budget holds; an agent that grants more than asked is
+ * PROTOCOL. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_heat_start(memscan_client *client, int pid,
                                                             const memscan_filter *filter,
                                                             const memscan_heat_options *options,

@@ -35,6 +35,11 @@ typedef struct memscan_heat_options {
  * cell size that is not a power of two or too large, too many bins or too high a maximum. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_heat_new(const memscan_heat_options *options,
                                                    memscan_heat **ret_heat);
+/* Changes the most cells HEAT counts before memscan_heat_add returns LIMIT, to MAX_CELLS: at least the
+ * cells it holds (which may then be all it counts) and at most 64 Mi; INVALID_ARG otherwise. A
+ * caller that charges the counts to a budget lowers it to what the budget still holds before each
+ * part it adds, so that the counts never outgrow the budget (memscan-agent does). */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_heat_set_max_cells(memscan_heat *heat, uint64_t max_cells);
 /* Counts DIFF as one sample in time bin BIN (< the heat's bins; ignored when it keeps none): every
  * cell and region holding at least one changed byte counts once, and the changed bytes are summed.
  * REGIONS (may be NULL: no per-region counts) is the list DIFF's runs' region_index refers to (for a

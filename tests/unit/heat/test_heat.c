@@ -184,6 +184,77 @@ static void test_heat_sizes(void **state)
 	assert_int_equal(c.bytes, 3000);
 	memscan_heat_free(h);
 	memscan_diff_free(d);
+
+	/* the top cell of the address space (vsyscall's page lies there), of the largest size: its end
+	 * is 2^64, which does not fit in 64 bits; the bytes are still counted right */
+	o.cell_size = (uint64_t)1 << 30;
+	assert_int_equal(memscan_heat_new(&o, &h), MEMSCAN_OK);
+	assert_int_equal(memscan_diff_new(&d), MEMSCAN_OK);
+	add_run(d, 0xffffffffff600000ull, 16, 0);
+	add_run(d, 0xffffffffff600ff0ull, 16, 0);
+	assert_int_equal(memscan_heat_add(h, d, NULL, 0), MEMSCAN_OK);
+	assert_int_equal(memscan_heat_cell_count(h), 1);
+	c = cell_at(h, 0);
+	assert_int_equal(c.address, 0xffffffffc0000000ull);
+	assert_int_equal(c.bytes, 32);
+	memscan_heat_free(h);
+	memscan_diff_free(d);
+}
+
+/* One region list of N anonymous pages, each followed by a gap, with path PATH. */
+static memscan_region_list *pages_list(size_t n, const char *path, uint64_t len)
+{
+	memscan_region r = { .perms = MEMSCAN_PERM_READ, .kind = MEMSCAN_KIND_ANON, .path = path };
+	memscan_region_list *list;
+
+	assert_int_equal(memscan_region_list_new(&list), MEMSCAN_OK);
+	for (size_t i = 0; i < n; i++) {
+		r.start = BASE + 0x2000 * (uint64_t)i, r.end = r.start + len;
+		assert_int_equal(memscan_region_list_add(list, &r), MEMSCAN_OK);
+	}
+	return list;
+}
+
+/* Regions are told apart by start, end and path, however many there are (the table that finds them
+ * grows): 3000 regions changing twice each are 3000 regions of two changes; the same start with
+ * another end or path is another region. */
+static void test_heat_many_regions(void **state)
+{
+	memscan_region_list *many = pages_list(3000, "", 0x1000), *other_path = pages_list(1, "/b", 0x1000);
+	memscan_region_list *other_end = pages_list(1, "", 0x2000);
+	memscan_heat_region hr;
+	memscan_diff *d, *one;
+	memscan_heat *h;
+
+	(void)state;
+	assert_int_equal(memscan_heat_new(NULL, &h), MEMSCAN_OK);
+	assert_int_equal(memscan_diff_new(&d), MEMSCAN_OK);
+	assert_int_equal(memscan_diff_new(&one), MEMSCAN_OK);
+	for (size_t i = 0; i < 3000; i++)
+		add_run(d, BASE + 0x2000 * (uint64_t)i + 8, 1, i);
+	add_run(one, BASE + 8, 1, 0);
+	assert_int_equal(memscan_heat_add(h, d, many, 0), MEMSCAN_OK);
+	assert_int_equal(memscan_heat_add(h, d, many, 0), MEMSCAN_OK);
+	assert_int_equal(memscan_heat_region_count(h), 3000);
+	for (size_t i = 0; i < 3000; i++) {
+		assert_int_equal(memscan_heat_region_get(h, i, &hr), MEMSCAN_OK);
+		assert_int_equal(hr.region.start, BASE + 0x2000 * (uint64_t)i);
+		assert_int_equal(hr.changes, 2);
+	}
+	assert_int_equal(memscan_heat_add(h, one, other_path, 0), MEMSCAN_OK);
+	assert_int_equal(memscan_heat_add(h, one, other_end, 0), MEMSCAN_OK);
+	assert_int_equal(memscan_heat_region_count(h), 3002);
+	assert_int_equal(memscan_heat_region_get(h, 0, &hr), MEMSCAN_OK);
+	assert_int_equal(hr.changes, 2);
+	assert_int_equal(memscan_heat_region_get(h, 3001, &hr), MEMSCAN_OK);
+	assert_int_equal(hr.region.end, BASE + 0x2000);
+	assert_int_equal(hr.changes, 1);
+	memscan_diff_free(d);
+	memscan_diff_free(one);
+	memscan_heat_free(h);
+	memscan_region_list_free(many);
+	memscan_region_list_free(other_path);
+	memscan_region_list_free(other_end);
 }
 
 static void test_heat_limits_and_bad_input(void **state)
@@ -201,6 +272,18 @@ static void test_heat_limits_and_bad_input(void **state)
 	assert_int_equal(memscan_heat_cell_count(h), 2);
 	assert_int_equal(memscan_heat_add(h, d, list, 4), MEMSCAN_ERR_INVALID_ARG); /* bin out of range */
 	assert_int_equal(memscan_heat_add(NULL, d, list, 0), MEMSCAN_ERR_INVALID_ARG);
+	/* the maximum moves: never below the cells held; lowered to them, a new cell is LIMIT, raised,
+	 * the third cell is counted */
+	assert_int_equal(memscan_heat_set_max_cells(h, 1), MEMSCAN_ERR_INVALID_ARG);
+	assert_int_equal(memscan_heat_set_max_cells(h, ((uint64_t)1 << 26) + 1), MEMSCAN_ERR_INVALID_ARG);
+	assert_int_equal(memscan_heat_set_max_cells(NULL, 2), MEMSCAN_ERR_INVALID_ARG);
+	assert_int_equal(memscan_heat_set_max_cells(h, 2), MEMSCAN_OK);
+	assert_int_equal(memscan_heat_add(h, d, list, 1), MEMSCAN_ERR_LIMIT);
+	assert_int_equal(memscan_heat_cell_count(h), 2);
+	assert_int_equal(memscan_heat_set_max_cells(h, 3), MEMSCAN_OK);
+	assert_int_equal(memscan_heat_add(h, d, list, 1), MEMSCAN_OK);
+	assert_int_equal(memscan_heat_cell_count(h), 3);
+	assert_int_equal(memscan_heat_add(h, d, list, 1), MEMSCAN_OK); /* the same three: no new cell */
 	memscan_heat_free(h);
 	memscan_diff_free(d);
 
@@ -292,9 +375,9 @@ static void test_heat_fixture(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_heat_hand_diffs), cmocka_unit_test(test_heat_add_more_parts),
-		cmocka_unit_test(test_heat_sizes),      cmocka_unit_test(test_heat_limits_and_bad_input),
-		cmocka_unit_test(test_heat_fixture),
+		cmocka_unit_test(test_heat_hand_diffs),           cmocka_unit_test(test_heat_add_more_parts),
+		cmocka_unit_test(test_heat_many_regions),         cmocka_unit_test(test_heat_sizes),
+		cmocka_unit_test(test_heat_limits_and_bad_input), cmocka_unit_test(test_heat_fixture),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
