@@ -117,7 +117,9 @@ typedef struct agent_heat {
 	uint32_t bins;
 	uint64_t max_cells;
 	uint64_t base_bytes, heat_bytes; /* charged to the budgets: the baseline and the counts */
-	int ended;                       /* its process exited: no more samples, the counts stay readable */
+	size_t paths_summed;             /* the heat's first regions whose paths path_bytes sums */
+	uint64_t path_bytes;
+	int ended; /* its process exited: no more samples, the counts stay readable */
 	struct agent_heat *next;
 } agent_heat;
 

@@ -13,7 +13,8 @@
 #define AGENT_HEAT_CELLS_CEILING ((uint64_t)1 << 26)
 /* What the counts cost, charged to the budgets: per cell its entry (40 bytes) and its bins, both
  * with room to grow (twice), its hash slots (at most 4 of 8 bytes) and its place in the address
- * order; per region its entry and path; and the first hash table. An estimate from above. */
+ * order; per region its entry and (beyond these bytes) its path; and the first hash table. An
+ * estimate from above. */
 #define AGENT_HEAT_CELL_COST(bins) (2 * (40 + 4 * (uint64_t)(bins)) + 40)
 #define AGENT_HEAT_REGION_COST     512u
 #define AGENT_HEAT_FIXED           (16u << 10)
@@ -21,10 +22,31 @@
  * about this size, each counted and freed before the next is read. */
 #define AGENT_HEAT_PART_BYTES (4u << 20)
 
-static uint64_t heat_cost(const agent_heat *h)
+/* The bytes of the paths of H's regions, summed as regions are added (they only ever are). */
+static uint64_t heat_path_bytes(agent_heat *h)
+{
+	size_t count = memscan_heat_region_count(h->heat);
+	memscan_heat_region hr;
+
+	for (; h->paths_summed < count; h->paths_summed++)
+		if (memscan_heat_region_get(h->heat, h->paths_summed, &hr) == MEMSCAN_OK && hr.region.path)
+			h->path_bytes += strlen(hr.region.path);
+	return h->path_bytes;
+}
+
+static uint64_t heat_cost(agent_heat *h)
 {
 	return AGENT_HEAT_FIXED + memscan_heat_cell_count(h->heat) * AGENT_HEAT_CELL_COST(h->bins) +
-	       memscan_heat_region_count(h->heat) * AGENT_HEAT_REGION_COST;
+	       memscan_heat_region_count(h->heat) * AGENT_HEAT_REGION_COST + heat_path_bytes(h);
+}
+
+/* What a region of REGIONS at INDEX costs once counted: its entry and its path. */
+static uint64_t heat_region_cost(const memscan_region_list *regions, size_t index)
+{
+	const memscan_region *g =
+	    index < memscan_region_list_count(regions) ? memscan_region_list_get(regions, index) : NULL;
+
+	return AGENT_HEAT_REGION_COST + (g && g->path ? strlen(g->path) : 0);
 }
 
 /* Checks HeatStart's counting options, with what to do instead. */
@@ -184,9 +206,10 @@ int agent_op_heat_start(agent_req *r)
 }
 
 /* What PART may add to H's counts at most, as heat_cost charges it: a cell for each cell its runs span
- * (one shared with the run before counted once), no more than H may still count, and its regions.
- * *RET_CELLS: those cells. */
-static uint64_t heat_part_need(const agent_heat *h, const memscan_diff *part, uint64_t *ret_cells)
+ * (one shared with the run before counted once), no more than H may still count, and its regions
+ * (of REGIONS) with their paths. *RET_CELLS: those cells. */
+static uint64_t heat_part_need(const agent_heat *h, const memscan_diff *part,
+                               const memscan_region_list *regions_of, uint64_t *ret_cells)
 {
 	uint64_t size = memscan_heat_cell_size(h->heat), cells = 0, regions = 0, prev = UINT64_MAX;
 	uint64_t held = memscan_heat_cell_count(h->heat),
@@ -202,20 +225,22 @@ static uint64_t heat_part_need(const agent_heat *h, const memscan_diff *part, ui
 		last = (run.address + run.length - 1) / size;
 		cells += last - first + (first != prev);
 		prev = last;
-		regions += run.region_index != region;
+		if (run.region_index != region)
+			regions += heat_region_cost(regions_of, run.region_index);
 		region = run.region_index;
 	}
 	*ret_cells = cells < left ? cells : left;
-	return *ret_cells * AGENT_HEAT_CELL_COST(h->bins) + regions * AGENT_HEAT_REGION_COST;
+	return *ret_cells * AGENT_HEAT_CELL_COST(h->bins) + regions;
 }
 
 /* Reserves what PART may add to H's counts, or as much of it as the budgets hold (the reason in WHY),
  * and lowers H's maximum to the cells reserved for, so that the counts never outgrow the budgets
  * (a sample's new cells are allocated before they could be charged). Returns the bytes reserved. */
-static uint64_t heat_part_reserve(agent_req *r, agent_heat *h, const memscan_diff *part, char *why,
-                                  size_t why_len)
+static uint64_t heat_part_reserve(agent_req *r, agent_heat *h, const memscan_diff *part,
+                                  const memscan_region_list *regions_of, char *why, size_t why_len)
 {
-	uint64_t cells, need = heat_part_need(h, part, &cells), cost = AGENT_HEAT_CELL_COST(h->bins);
+	uint64_t cells, need = heat_part_need(h, part, regions_of, &cells),
+	                cost = AGENT_HEAT_CELL_COST(h->bins);
 	uint64_t regions = need - cells * cost, room, count = memscan_heat_cell_count(h->heat);
 
 	if (need && agent_budget_reserve(r->ag, r->s, need, why, why_len) != 0) {
@@ -259,7 +284,7 @@ static int heat_count_parts(agent_req *r, agent_heat *h, memscan_diff_stream *st
 
 		err = memscan_diff_stream_next(st, AGENT_HEAT_PART_BYTES, &part, &done);
 		if (err == MEMSCAN_OK) {
-			reserved = heat_part_reserve(r, h, part, why, why_len);
+			reserved = heat_part_reserve(r, h, part, regions, why, why_len);
 			err = (first ? memscan_heat_add : memscan_heat_add_more)(h->heat, part, regions, bin);
 			heat_part_settle(r, h, reserved);
 		}

@@ -2,7 +2,8 @@
 /* libmemscan-client's remote heatmaps against a real agent on 127.0.0.1 (real keys) and the fixture:
  * exact counts of known writes (cells, bins, regions, totals), a heat of another session or unknown,
  * bad bins and options, a key without the read grant, the session budget (refused, and max_cells
- * lowered to what it holds), the cell maximum, the per-session count; the agent stays up. */
+ * lowered to what it holds; region paths charged), the cell maximum, the per-session count; the agent
+ * stays up. */
 #include "agentutil.h"
 
 #include <stdlib.h>
@@ -253,6 +254,41 @@ static void test_heat_counts_charged(void **state)
 	memscan_client_free(c);
 }
 
+/* The paths of the regions a heat counts are charged too: a heat of the fixture's stack ("[stack]",
+ * changed by the command the fixture reads into it) costs 7 bytes more than an anonymous region's.
+ * The next heat's max_cells shows the room left, in units of its cell cost (120 + 8 per bin): bins
+ * are chosen so that 7 bytes more or less change the quotient. */
+static void test_heat_charges_region_paths(void **state)
+{
+	memscan_filter fs = { .path_substr = "[stack]" }, fb = arena_at(20, 1);
+	memscan_heat_options o = { .cell_size = 4096 };
+	memscan_client *c = client_of(&env.full);
+	memscan_client_heat a, b;
+	memscan_client_heat_stats st;
+	const uint64_t fixed = 16u << 10, region = 512, cell = 120, path = strlen("[stack]");
+	uint64_t room;
+	uint32_t bins = 0;
+
+	(void)state;
+	assert_int_equal(ms_fixture_cmd(&fx, "ping"), 0);
+	ms_assert_call(c, memscan_client_heat_start(c, fx.pid, &fs, &o, &a), MEMSCAN_OK);
+	assert_int_equal(ms_fixture_cmd(&fx, "set %s 1", ms_hex(fx.arena + 40 * 4096)), 0);
+	ms_assert_call(c, memscan_client_heat_sample(c, a.id, 0, NULL), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_heat_cells(c, &a, NULL, NULL, NULL, &st), MEMSCAN_OK);
+	assert_int_equal(st.regions, 1);
+	assert_true(st.cells >= 1);
+	room = BUDGET_BYTES - (a.baseline_bytes + fixed + st.cells * cell + region + path) - (4096 + fixed);
+	while (bins < MEMSCAN_HEAT_BINS_MAX && room / (cell + 8 * bins) == (room + path) / (cell + 8 * bins))
+		bins++;
+	assert_true(bins < MEMSCAN_HEAT_BINS_MAX);
+	o.bins = bins;
+	ms_assert_call(c, memscan_client_heat_start(c, fx.pid, &fb, &o, &b), MEMSCAN_OK);
+	assert_int_equal(b.max_cells, room / (cell + 8 * bins));
+	ms_assert_call(c, memscan_client_heat_release(c, a.id), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_heat_release(c, b.id), MEMSCAN_OK);
+	memscan_client_free(c);
+}
+
 /* Counts the cells handed over; the first one stops the process the heat watches (CTX). */
 static int stop_at_first(void *ctx, const memscan_heat_cell *c)
 {
@@ -328,6 +364,7 @@ int main(void)
 		cmocka_unit_test(test_heat_bad_options_denied),
 		cmocka_unit_test(test_heat_budget_and_cell_limit),
 		cmocka_unit_test(test_heat_counts_charged),
+		cmocka_unit_test(test_heat_charges_region_paths),
 		cmocka_unit_test(test_heat_cells_after_exit),
 		cmocka_unit_test(test_heat_count_limit),
 	};
