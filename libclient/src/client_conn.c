@@ -316,12 +316,21 @@ static int hello(memscan_client *c)
 static int dial(memscan_client *c)
 {
 	char where[CLIENT_PATH_MAX];
-	int rv = nng_dial(c->sock, c->url, NULL, 0);
+	int limit = c->timeout_ms < CLIENT_CONNECT_TIMEOUT ? c->timeout_ms : CLIENT_CONNECT_TIMEOUT;
+	int timed_out, rv = client_dial_within(c->sock, c->url, limit, &timed_out);
 
 	if (!rv)
 		return MEMSCAN_OK;
 	if (url_hostport(c->url, where, sizeof(where)))
 		snprintf(where, sizeof(where), "%s", c->url);
+	if (timed_out) {
+		c->sock_open = 0; /* the watchdog closed it */
+		atomic_store(&c->sock_id, 0);
+		return client_fail(c, MEMSCAN_ERR_TIMEOUT,
+		                   "connecting to %s timed out after %.1f s: is the host up, and does a "
+		                   "firewall let its port through?",
+		                   where, limit / 1000.0);
+	}
 	if (rv == NNG_ECONNREFUSED || (rv == NNG_ENOENT && !strncmp(c->url, "ipc://", 6)))
 		return client_fail(c, MEMSCAN_ERR_CONNECT,
 		                   "connection refused: is memscan-agent running on %s?", where);

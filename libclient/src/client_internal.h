@@ -113,6 +113,11 @@ void client_drop(memscan_client *c);
 int client_load_identity(memscan_client *c, const char *path);
 /* How long a send may wait for a connection: the timeout, at most CLIENT_SEND_TIMEOUT. */
 int client_send_timeout(int timeout_ms);
+/* The longest a connection may take to be set up (connect), at most the client's timeout. */
+#define CLIENT_CONNECT_TIMEOUT 10000
+/* nng_dial(SOCK, URL) that gives up after TIMEOUT_MS: then SOCK is closed, *RET_TIMED_OUT is set and
+ * the result is nng's (NNG_ECLOSED) (client_dial.c). */
+int client_dial_within(nng_socket sock, const char *url, int timeout_ms, int *ret_timed_out);
 
 /* Sends MSG (the connection's on success, freed on failure); a failure drops the connection (CONNECT). */
 int client_send_frame(memscan_client *c, nng_msg *msg, const char *what);

@@ -9,7 +9,10 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1013,6 +1016,41 @@ static void test_not_connected(void **state)
 	memscan_client_free(c);
 }
 
+/* A listener on 127.0.0.1 whose accept queue is full (backlog 0, one connection never accepted):
+ * the kernel drops further SYNs, so a connect to it waits as for a host that drops packets. The
+ * client gives up after its timeout (1 s here), says so, and can connect elsewhere afterwards.
+ * Without the limit the dial waits for the kernel's SYN retries (minutes): the test would hang. */
+static void test_connect_timeout(void **state)
+{
+	env *e = *state;
+	memscan_client *c = client_new(e->client_key, e->agent_pub);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int lfd = socket(AF_INET, SOCK_STREAM, 0), filler = socket(AF_INET, SOCK_STREAM, 0);
+	char url[64];
+	time_t start;
+	uint8_t b;
+
+	assert_non_null(c);
+	assert_true(lfd >= 0 && filler >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(lfd, 0), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
+	assert_int_equal(connect(filler, (struct sockaddr *)&a, sizeof(a)), 0);
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
+	ms_assert_call(c, memscan_client_set_timeout_ms(c, 1000), MEMSCAN_OK);
+	start = time(NULL);
+	assert_int_equal(memscan_client_connect(c, url), MEMSCAN_ERR_TIMEOUT);
+	assert_true(time(NULL) - start < 30); /* bounds the wait, not a measurement */
+	assert_non_null(strstr(memscan_client_last_error(c), "timed out after 1.0 s"));
+	close(filler);
+	close(lfd);
+	/* the client is whole: it connects to the real agent and reads */
+	ms_assert_call(c, memscan_client_connect(c, e->agent.url), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_read(c, e->fx.pid, e->fx.arena, &b, 1, NULL), MEMSCAN_OK);
+	memscan_client_free(c);
+}
+
 /* ---- concurrency ---- */
 
 struct worker {
@@ -1178,6 +1216,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_timeout_then_new_session),
 		cmocka_unit_test(test_diff_refilter),
 		cmocka_unit_test(test_not_connected),
+		cmocka_unit_test(test_connect_timeout),
 		cmocka_unit_test(test_concurrent_clients),
 		cmocka_unit_test(test_concurrent_clients_one_key),
 		cmocka_unit_test(test_shared_client),
