@@ -151,6 +151,15 @@ echo "\$ memscan release counter.set"
 "$memscan" release "$set_file"
 
 echo
+echo "== memscan remote heatmap $target --duration 1s --interval 100ms (counted on the agent) =="
+"$memscan" remote heatmap "$target" --duration 1s --interval 100ms --range "$range" -o "$work/heat.svg"
+
+echo
+echo "== memscan remote snapshot $target -o arena.snap (read live into the file), then read it here =="
+"$memscan" remote snapshot "$target" --range "$range" -o "$work/arena.snap"
+"$memscan" regions "$work/arena.snap"
+
+echo
 echo "== the same scan locally: memscan scan $pid --pattern \"4D 5A 90 00\" =="
 "$memscan" scan "$pid" --pattern "4D 5A 90 00"
 
