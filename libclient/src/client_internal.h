@@ -89,6 +89,8 @@ struct memscan_client {
 	memscan_progress_fn progress_fn; /* memscan_client_set_progress: data bytes since progress_base */
 	void *progress_ctx;
 	uint64_t progress_base, progress_due_ns;
+	memscan_cancel_fn cancel_fn; /* memscan_client_set_cancel */
+	void *cancel_ctx;
 	int hs_closed;    /* the agent closed the connection during the last handshake */
 	int no_reconnect; /* set while a call depends on the current session (a kept snapshot) */
 	struct client_kept *kept;
@@ -230,5 +232,7 @@ int client_key_err(int rv);
 
 /* Reports the data bytes received to the progress callback when a report is due (lock held). */
 void client_progress_note(memscan_client *c);
+/* Nonzero once the caller's cancel callback asks to stop (lock held). */
+int client_cancelled(memscan_client *c);
 
 #endif /* MEMSCAN_CLIENT_INTERNAL_H */

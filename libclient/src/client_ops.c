@@ -303,6 +303,8 @@ static int read_page(memscan_client *c, const Memscan__V1__Response *resp, void 
 
 	if (!p || p->address != s->pos)
 		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent a read page out of place");
+	if (client_cancelled(c))
+		return client_fail(c, MEMSCAN_ERR_CANCELLED, "the read was cancelled");
 	r = page_bytes(c, s, p, &data, &len);
 	if (r != MEMSCAN_OK)
 		return r;
