@@ -117,8 +117,9 @@ int client_load_identity(memscan_client *c, const char *path);
 int client_send_timeout(int timeout_ms);
 /* The longest a connection may take to be set up (connect), at most the client's timeout. */
 #define CLIENT_CONNECT_TIMEOUT 10000
-/* nng_dial(SOCK, URL) that gives up after TIMEOUT_MS: then SOCK is closed, *RET_TIMED_OUT is set and
- * the result is nng's (NNG_ECLOSED) (client_dial.c). */
+/* nng_dial(SOCK, URL) that gives up after TIMEOUT_MS: then SOCK is closed and *RET_TIMED_OUT is set,
+ * whatever nng's result (NNG_ECLOSED, or 0 for a dial that succeeded as the watchdog fired)
+ * (client_dial.c). */
 int client_dial_within(nng_socket sock, const char *url, int timeout_ms, int *ret_timed_out);
 
 /* Sends MSG (the connection's on success, freed on failure); a failure drops the connection (CONNECT). */
