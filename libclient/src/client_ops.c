@@ -386,6 +386,12 @@ static int read_done(memscan_client *c, struct client_read_sink *s, uint64_t sta
 			return client_fail(c, r, "storing the bytes read: %s", memscan_strerror(r));
 		s->pos = start + len;
 	}
+	/* agents say so only of a whole read of one page: after bytes, the rest would be neither bytes
+	 * nor holes (a buffer left half filled, or a reused one's old bytes written as read) */
+	if (r == MEMSCAN_ERR_UNREADABLE && s->pos != start + len)
+		r = client_fail(c, MEMSCAN_ERR_PROTOCOL,
+		                "agent called a read unreadable after sending %llu of its %llu bytes",
+		                (unsigned long long)(s->pos - start), (unsigned long long)len);
 	if (r == MEMSCAN_OK && s->pos != start + len)
 		r = client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent ended a read early");
 	return r;
