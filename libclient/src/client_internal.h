@@ -194,6 +194,7 @@ struct client_read_sink {
 	uint64_t chunk_end;    /* end of the Read request in flight */
 	uint64_t hole_bytes;   /* total hole bytes */
 	memscan_range pending; /* hole not yet handed on (end == 0: none) */
+	size_t hole_count;     /* separate holes the pages brought (a bound on what they cost) */
 	int zstd;              /* the pages are asked for compressed */
 	uint64_t start_time;   /* a live read: the process must still be the one of this start time
 	                        * (0: not checked) */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* memscan_client_snapshot_write and memscan_client_read against a fake agent (real channel and keys on
  * 127.0.0.1) that breaks the Read protocol: a file must never be committed with bytes the agent did not
- * send, and a read must not say "unreadable" about bytes it received. */
+ * send, a read must not say "unreadable" about bytes it received, and holes cost the client at most
+ * one range a page. */
 #include "fakeagent.h"
 #include "testutil.h"
 
@@ -18,6 +19,7 @@
 enum mode {
 	M_HONEST,           /* one page with every byte */
 	M_UNREADABLE_LATER, /* a first page with the first region's bytes, then UNREADABLE for the rest */
+	M_BYTE_HOLES,       /* one page with every byte, and byte-sized holes every other byte */
 };
 
 static ms_fake fa;
@@ -46,11 +48,24 @@ static void send_regions(ms_fake *f)
 	ms_fake_send(f, &resp);
 }
 
+/* Byte-sized holes (M_BYTE_HOLES): more than a read of the two regions can have, one a page. */
+#define BYTE_HOLES 16
+
 /* A raw page at ADDR of LEN bytes, followed by more (NEXT_CURSOR) or not. */
 static void send_page(ms_fake *f, uint64_t addr, size_t len, uint64_t next_cursor)
 {
 	Memscan__V1__Response resp = MEMSCAN__V1__RESPONSE__INIT;
 	Memscan__V1__ReadPage page = MEMSCAN__V1__READ_PAGE__INIT;
+	Memscan__V1__Range h[BYTE_HOLES], *hs[BYTE_HOLES];
+
+	for (size_t i = 0; mode == M_BYTE_HOLES && len >= 2 * BYTE_HOLES && i < BYTE_HOLES; i++) {
+		memscan__v1__range__init(&h[i]);
+		h[i].start = addr + 2 * i;
+		h[i].end = h[i].start + 1;
+		hs[i] = &h[i];
+		page.n_holes = i + 1;
+	}
+	page.holes = hs;
 
 	memset(page_buf, 0xA5, sizeof(page_buf));
 	page.address = addr;
@@ -71,7 +86,7 @@ static void fake_request(ms_fake *f, const Memscan__V1__Request *req)
 		send_regions(f);
 		break;
 	case MEMSCAN__V1__REQUEST__OP_READ:
-		if (!rd || rd->length > sizeof(page_buf) || rd->length < 2 || mode == M_HONEST)
+		if (!rd || rd->length > sizeof(page_buf) || rd->length < 2 || mode != M_UNREADABLE_LATER)
 			send_page(f, rd ? rd->address : 0,
 			          rd && rd->length <= sizeof(page_buf) ? rd->length : 0, 0);
 		else
@@ -155,6 +170,22 @@ static void test_unreadable_after_bytes_refused(void **state)
 	finish(c, dir);
 }
 
+/* Byte-sized holes every other byte: each costs the client a range (8 times the read's size in all,
+ * for a large region), so more than one a page is refused and no file is committed. */
+static void test_byte_holes_refused(void **state)
+{
+	char dir[4096];
+	memscan_snapshot_file_info info;
+	memscan_client *c;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s", ms_tmpdir());
+	assert_int_equal(write_from_fake(M_BYTE_HOLES, dir, &c, &info), MEMSCAN_ERR_PROTOCOL);
+	assert_non_null(strstr(memscan_client_last_error(c), "holes in a read of 8192 bytes"));
+	assert_int_equal(dir_entries(dir), 0);
+	finish(c, dir);
+}
+
 /* The same answer to memscan_client_read: not UNREADABLE (which would claim that none of the bytes
  * could be read, and leave the caller's buffer half filled without a hole to say so). */
 static void test_read_unreadable_after_bytes_refused(void **state)
@@ -179,6 +210,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_honest_group_written),
 		cmocka_unit_test(test_unreadable_after_bytes_refused),
+		cmocka_unit_test(test_byte_holes_refused),
 		cmocka_unit_test(test_read_unreadable_after_bytes_refused),
 	};
 
