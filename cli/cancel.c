@@ -47,6 +47,12 @@ int cli_cancel_attach(memscan_process *proc)
 	return memscan_process_set_cancel(proc, cli_cancel_ask, NULL);
 }
 
+int cli_cancel_attach_client(memscan_client *client)
+{
+	cli_cancel_install();
+	return memscan_client_set_cancel(client, cli_cancel_ask, NULL);
+}
+
 int cli_cancelled(void)
 {
 	return cli_cancel_ask(NULL);

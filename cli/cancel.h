@@ -3,6 +3,7 @@
 #ifndef MEMSCAN_CLI_CANCEL_H
 #define MEMSCAN_CLI_CANCEL_H
 
+#include <memscan/client.h>
 #include <memscan/memscan.h>
 
 /* Installs the SIGINT/SIGTERM handler (once; no SA_RESTART, so sleeps wake up): the first signal sets
@@ -11,6 +12,9 @@ void cli_cancel_install(void);
 /* Installs the handler and makes PROC's long operations ask the flag (they return CANCELLED);
  * MEMSCAN_OK, or memscan_process_set_cancel's error. */
 int cli_cancel_attach(memscan_process *proc);
+/* Installs the handler and makes CLIENT's reads ask the flag (they return CANCELLED); MEMSCAN_OK, or
+ * memscan_client_set_cancel's error. */
+int cli_cancel_attach_client(memscan_client *client);
 /* True once SIGINT or SIGTERM arrived. */
 int cli_cancelled(void);
 /* Forgets a SIGINT or SIGTERM that arrived (so the next operation runs) and returns its number, or

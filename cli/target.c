@@ -341,6 +341,9 @@ int cli_target_err(const struct cli_target *t, int err, const char *what)
 	case MEMSCAN_ERR_PROCESS_GONE:
 		cli_err("PID %d%s exited while %s", t->pid, t->where, what);
 		return CLI_FAIL;
+	case MEMSCAN_ERR_CANCELLED:
+		cli_err("interrupted while %s%s", what, t->where);
+		return CLI_FAIL;
 	case MEMSCAN_ERR_INVALID_ARG:
 	case MEMSCAN_ERR_BAD_PATTERN:
 		cli_err("%s%s: %s", what, t->where, msg && *msg ? msg : memscan_strerror(err));
@@ -399,6 +402,10 @@ int cli_target_download(struct cli_target *t, const memscan_filter *filter, cons
 	struct cli_progress p;
 	int err;
 
+	/* Ctrl-C stops the download at the next page, and the temporary file goes with it */
+	err = cli_cancel_attach_client(t->client);
+	if (err != MEMSCAN_OK)
+		return err;
 	/* streamed: the agent reads each page live, as the local snapshot does, and keeps nothing */
 	cli_progress_start_client(&p, t->client, "download", memscan_region_list_bytes(list), t->quiet);
 	err = memscan_client_snapshot_write(t->client, t->pid, filter, path, info);

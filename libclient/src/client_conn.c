@@ -319,12 +319,13 @@ static int dial(memscan_client *c)
 	int limit = c->timeout_ms < CLIENT_CONNECT_TIMEOUT ? c->timeout_ms : CLIENT_CONNECT_TIMEOUT;
 	int timed_out, rv = client_dial_within(c->sock, c->url, limit, &timed_out);
 
-	if (!rv)
+	if (!rv && !timed_out)
 		return MEMSCAN_OK;
 	if (url_hostport(c->url, where, sizeof(where)))
 		snprintf(where, sizeof(where), "%s", c->url);
 	if (timed_out) {
-		c->sock_open = 0; /* the watchdog closed it */
+		/* the watchdog closed the socket, even when the dial succeeded just before it did */
+		c->sock_open = 0;
 		atomic_store(&c->sock_id, 0);
 		return client_fail(c, MEMSCAN_ERR_TIMEOUT,
 		                   "connecting to %s timed out after %.1f s: is the host up, and does a "

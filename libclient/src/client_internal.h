@@ -89,6 +89,8 @@ struct memscan_client {
 	memscan_progress_fn progress_fn; /* memscan_client_set_progress: data bytes since progress_base */
 	void *progress_ctx;
 	uint64_t progress_base, progress_due_ns;
+	memscan_cancel_fn cancel_fn; /* memscan_client_set_cancel */
+	void *cancel_ctx;
 	int hs_closed;    /* the agent closed the connection during the last handshake */
 	int no_reconnect; /* set while a call depends on the current session (a kept snapshot) */
 	struct client_kept *kept;
@@ -115,8 +117,9 @@ int client_load_identity(memscan_client *c, const char *path);
 int client_send_timeout(int timeout_ms);
 /* The longest a connection may take to be set up (connect), at most the client's timeout. */
 #define CLIENT_CONNECT_TIMEOUT 10000
-/* nng_dial(SOCK, URL) that gives up after TIMEOUT_MS: then SOCK is closed, *RET_TIMED_OUT is set and
- * the result is nng's (NNG_ECLOSED) (client_dial.c). */
+/* nng_dial(SOCK, URL) that gives up after TIMEOUT_MS: then SOCK is closed and *RET_TIMED_OUT is set,
+ * whatever nng's result (NNG_ECLOSED, or 0 for a dial that succeeded as the watchdog fired)
+ * (client_dial.c). */
 int client_dial_within(nng_socket sock, const char *url, int timeout_ms, int *ret_timed_out);
 
 /* Sends MSG (the connection's on success, freed on failure); a failure drops the connection (CONNECT). */
@@ -191,6 +194,7 @@ struct client_read_sink {
 	uint64_t chunk_end;    /* end of the Read request in flight */
 	uint64_t hole_bytes;   /* total hole bytes */
 	memscan_range pending; /* hole not yet handed on (end == 0: none) */
+	size_t hole_count;     /* separate holes the pages brought (a bound on what they cost) */
 	int zstd;              /* the pages are asked for compressed */
 	uint64_t start_time;   /* a live read: the process must still be the one of this start time
 	                        * (0: not checked) */
@@ -230,5 +234,7 @@ int client_key_err(int rv);
 
 /* Reports the data bytes received to the progress callback when a report is due (lock held). */
 void client_progress_note(memscan_client *c);
+/* Nonzero once the caller's cancel callback asks to stop (lock held). */
+int client_cancelled(memscan_client *c);
 
 #endif /* MEMSCAN_CLIENT_INTERNAL_H */

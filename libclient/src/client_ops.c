@@ -293,6 +293,15 @@ static int sink_flush(struct client_read_sink *s)
 	return r;
 }
 
+/* The most separate holes a read of LEN bytes can have: memory is unreadable by whole pages (4 KiB at
+ * least), each hole apart from the next by a readable one, and the read's ends may cut pages. Each
+ * hole costs the client a range (in the caller's list, or the file writer's), so an agent sending
+ * byte-sized ones would otherwise make it hold eight times the read's size. */
+static size_t holes_max(size_t len)
+{
+	return len / 4096 + 2;
+}
+
 static int read_page(memscan_client *c, const Memscan__V1__Response *resp, void *ctx, uint64_t *ret_cursor)
 {
 	const Memscan__V1__ReadPage *p = resp->read;
@@ -303,6 +312,8 @@ static int read_page(memscan_client *c, const Memscan__V1__Response *resp, void 
 
 	if (!p || p->address != s->pos)
 		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent a read page out of place");
+	if (client_cancelled(c))
+		return client_fail(c, MEMSCAN_ERR_CANCELLED, "the read was cancelled");
 	r = page_bytes(c, s, p, &data, &len);
 	if (r != MEMSCAN_OK)
 		return r;
@@ -315,6 +326,12 @@ static int read_page(memscan_client *c, const Memscan__V1__Response *resp, void 
 
 		if (!h || h->start < prev || h->end <= h->start || h->end > end)
 			return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent sent a read page with bad holes");
+		if (h->start != s->pending.end && ++s->hole_count > holes_max(s->len))
+			return client_fail(
+			    c, MEMSCAN_ERR_PROTOCOL,
+			    "agent sent more than %zu holes in a read of %zu bytes (holes are whole "
+			    "pages of memory)",
+			    holes_max(s->len), s->len);
 		r = sink_hole(s, h->start, h->end);
 		if (r != MEMSCAN_OK)
 			return client_fail(c, r, "holes: %s", memscan_strerror(r));
@@ -384,6 +401,12 @@ static int read_done(memscan_client *c, struct client_read_sink *s, uint64_t sta
 			return client_fail(c, r, "storing the bytes read: %s", memscan_strerror(r));
 		s->pos = start + len;
 	}
+	/* agents say so only of a whole read of one page: after bytes, the rest would be neither bytes
+	 * nor holes (a buffer left half filled, or a reused one's old bytes written as read) */
+	if (r == MEMSCAN_ERR_UNREADABLE && s->pos != start + len)
+		r = client_fail(c, MEMSCAN_ERR_PROTOCOL,
+		                "agent called a read unreadable after sending %llu of its %llu bytes",
+		                (unsigned long long)(s->pos - start), (unsigned long long)len);
 	if (r == MEMSCAN_OK && s->pos != start + len)
 		r = client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent ended a read early");
 	return r;
@@ -503,6 +526,7 @@ int client_read_into(memscan_client *c, int pid, uint64_t snapshot_id, struct cl
 
 	sink->pos = sink->addr;
 	sink->hole_bytes = 0;
+	sink->hole_count = 0;
 	/* asked for only when on and the agent said it can (an old agent would send raw pages anyway) */
 	sink->zstd = c->dec && c->agent_zstd;
 	sink->pending.start = sink->pending.end = 0;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Progress of downloads: the memory bytes a client received, reported to the caller's callback a few
- * times a second (memscan_client_set_progress). */
+ * times a second (memscan_client_set_progress); and the caller's wish to stop them
+ * (memscan_client_set_cancel). */
 #include <time.h>
 
 #include "client_internal.h"
@@ -40,4 +41,20 @@ void client_progress_note(memscan_client *c)
 		return;
 	c->progress_due_ns = now + CLIENT_PROGRESS_EVERY_NS;
 	c->progress_fn(c->progress_ctx, c->data_bytes - c->progress_base);
+}
+
+int memscan_client_set_cancel(memscan_client *c, memscan_cancel_fn fn, void *ctx)
+{
+	if (!c)
+		return MEMSCAN_ERR_INVALID_ARG;
+	client_lock(c);
+	c->cancel_fn = fn;
+	c->cancel_ctx = fn ? ctx : NULL;
+	client_unlock(c);
+	return MEMSCAN_OK;
+}
+
+int client_cancelled(memscan_client *c)
+{
+	return c->cancel_fn && c->cancel_fn(c->cancel_ctx);
 }

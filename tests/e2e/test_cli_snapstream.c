@@ -4,6 +4,7 @@
  * the reads, a key without the read permission gets nothing. */
 #include "agentutil.h"
 
+#include <dirent.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,27 +207,31 @@ static void test_stream_bounded(void **state)
 	assert_int_equal(unlink(path), 0);
 }
 
+/* Starts `remote snapshot` of the large fixture into PATH and waits until the agent has answered 8 MiB
+ * of reads more than READ_BEFORE: the CLI is downloading. */
+static void start_big_download(ms_session *s, const char *path, uint64_t read_before)
+{
+	const char *argv[] = { "remote", "snapshot", target(big.pid), "-o",          path, "--kind",
+		               "anon",   "--quiet",  "--identity",    env.full.path, NULL };
+
+	assert_int_equal(ms_session_start(s, argv), 0);
+	for (int i = 0; i < 20000 && audit_bytes("read", big.pid) - read_before < (8u << 20); i++)
+		usleep(500);
+	assert_true(audit_bytes("read", big.pid) - read_before >= (8u << 20));
+}
+
 /* A CLI killed mid-download: the agent reads at most the pages asked for ahead, not the rest of the
  * target, and serves the next client. */
 static void test_stream_client_leaves(void **state)
 {
-	char path[4200], pid_text[16];
+	char path[4200];
 	uint64_t read_before = audit_bytes("read", big.pid), read_after, kept;
 	ms_session s;
 	int status;
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s/left.snap", dir);
-	snprintf(pid_text, sizeof(pid_text), "%d", big.pid);
-	{
-		const char *argv[] = { "remote", "snapshot", target(big.pid), "-o",          path, "--kind",
-			               "anon",   "--quiet",  "--identity",    env.full.path, NULL };
-		assert_int_equal(ms_session_start(&s, argv), 0);
-	}
-	/* downloading: the agent has answered a few reads */
-	for (int i = 0; i < 20000 && audit_bytes("read", big.pid) - read_before < (8u << 20); i++)
-		usleep(500);
-	assert_true(audit_bytes("read", big.pid) - read_before >= (8u << 20));
+	start_big_download(&s, path, read_before);
 	assert_int_equal(kill(s.pid, SIGKILL), 0);
 	assert_int_equal(waitpid(s.pid, &status, 0), s.pid);
 	fclose(s.to);
@@ -239,6 +244,52 @@ static void test_stream_client_leaves(void **state)
 	              (unsigned long long)(read_after >> 20), (unsigned long long)(big.arena_len >> 20));
 	assert_true(read_after + kept < big.arena_len / 2);
 	assert_int_equal(access(path, F_OK), -1); /* no file appears */
+}
+
+/* Files in the test directory whose names begin with PREFIX (the file or its temporary sibling). */
+static int files_named(const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		n += !strncmp(e->d_name, prefix, strlen(prefix));
+	closedir(d);
+	return n;
+}
+
+/* Ctrl-C mid-download: the CLI stops at the next page, says so, exits 130 and leaves no file, not even
+ * the temporary one; the agent serves the next client. */
+static void test_stream_interrupted(void **state)
+{
+	uint64_t read_before = audit_bytes("read", big.pid);
+	char path[4200], err[4096] = "";
+	ms_session s;
+	ssize_t n;
+	FILE *f;
+	int status;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/interrupted.snap", dir);
+	start_big_download(&s, path, read_before);
+	assert_int_equal(files_named("interrupted.snap"), 1); /* the temporary file, being written */
+	assert_int_equal(kill(s.pid, SIGINT), 0);
+	assert_int_equal(waitpid(s.pid, &status, 0), s.pid);
+	fclose(s.to);
+	close(s.from);
+	f = fopen(s.err_path, "re");
+	assert_non_null(f);
+	n = (ssize_t)fread(err, 1, sizeof(err) - 1, f);
+	err[n > 0 ? n : 0] = '\0';
+	fclose(f);
+	unlink(s.err_path);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 130)
+		fail_msg("interrupted remote snapshot: status 0x%x, stderr: %s", status, err);
+	assert_non_null(strstr(err, "interrupted"));
+	assert_int_equal(files_named("interrupted.snap"), 0);
+	assert_int_equal(ms_agent_serving(&env, big.pid), 0);
 }
 
 /* A key with the list permission only: the regions may be listed, not read; no file appears. */
@@ -261,9 +312,8 @@ static void test_stream_needs_read(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_stream_equals_local),
-		cmocka_unit_test(test_stream_bounded),
-		cmocka_unit_test(test_stream_client_leaves),
+		cmocka_unit_test(test_stream_equals_local),  cmocka_unit_test(test_stream_bounded),
+		cmocka_unit_test(test_stream_client_leaves), cmocka_unit_test(test_stream_interrupted),
 		cmocka_unit_test(test_stream_needs_read),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -89,6 +89,13 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_compression(memscan_client 
  * detaches. INVALID_ARG if CLIENT is NULL. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_progress(memscan_client *client, memscan_progress_fn fn,
                                                               void *ctx);
+/* Makes the client's reads (memscan_client_read, snapshot downloads and memscan_client_snapshot_write)
+ * ask FN(CTX) at every page they receive, on the thread making the call with the client's lock held
+ * (FN must not call the client); once it returns nonzero they stop and return CANCELLED, the session
+ * still usable, and a file being written is removed. FN NULL detaches. INVALID_ARG if CLIENT is
+ * NULL. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_cancel(memscan_client *client, memscan_cancel_fn fn,
+                                                            void *ctx);
 /* Memory bytes this client received (reads, snapshot downloads, and the old and new bytes of diffs'
  * change runs) since it was made, into *RET_BYTES, and the bytes of page payload that carried them
  * (compressed or not; framing not counted, except within a compressed diff page's runs) into
