@@ -7,14 +7,18 @@
 
 #include "internal.h"
 
-/* The file being written: FD (or, once ms_afile_stream was asked for, F) is the temporary sibling. */
+/* The file being written: FD (or, once ms_afile_stream was asked for, F) is an unnamed file in the
+ * destination's directory (UNNAMED; TMP is the pattern of the name it gets at commit), or else the
+ * temporary sibling TMP. */
 typedef struct ms_afile {
 	char *path, *tmp;
 	int fd;
+	int unnamed;
 	FILE *f;
 } ms_afile;
 
-/* Creates the temporary sibling of PATH (mode 0600). memscan_err: NO_MEMORY, IO. */
+/* Creates the file to write (mode 0600): unnamed in PATH's directory where the file system allows,
+ * else a temporary sibling of PATH. memscan_err: NO_MEMORY, IO. */
 int ms_afile_open(ms_afile *af, const char *path);
 /* A stdio stream on it (the stream then owns the descriptor); NULL if it cannot be made. */
 FILE *ms_afile_stream(ms_afile *af);

@@ -1115,7 +1115,8 @@ static void test_writer_misuse(void **state)
 	hole.end = 0x12200;
 	assert_int_equal(memscan_snapshot_writer_add_hole(w, hole), MEMSCAN_OK); /* its bytes are 0x5A */
 	assert_int_equal(memscan_snapshot_writer_end_region(w), MEMSCAN_ERR_INVALID_ARG);
-	assert_int_equal(dir_entries(f->dir), 1); /* the temporary file */
+	/* the file being written has no name yet (O_TMPFILE): a writer killed now leaves nothing */
+	assert_int_equal(dir_entries(f->dir), 0);
 	memscan_snapshot_writer_free(w);
 	assert_int_equal(dir_entries(f->dir), 0);
 }
