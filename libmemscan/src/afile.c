@@ -26,11 +26,12 @@ static char *dir_of(const char *path)
 	return strndup(path, slash == path ? 1 : (size_t)(slash - path));
 }
 
-/* An unnamed file in PATH's directory, or -1 (the file system has none, or the directory is not
- * there: the named way then says why). */
+/* An unnamed file in PATH's directory, or -1 (the file system has none, the directory is not there:
+ * the named way then says why; or there is no /proc to name it through at commit, which without
+ * CAP_DAC_READ_SEARCH is the only way, and a file that cannot be named would lose the write). */
 static int open_unnamed(const char *path)
 {
-	char *dir = dir_of(path);
+	char *dir = access("/proc/self/fd", X_OK) == 0 ? dir_of(path) : NULL;
 	int fd = dir ? open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600) : -1;
 
 	free(dir);
@@ -88,8 +89,7 @@ static int name_unnamed(ms_afile *af, int fd)
 		r = (uint64_t)ts.tv_nsec * 2654435761u ^ (uint64_t)getpid() << 20 ^ (uint64_t)attempt;
 		for (size_t i = len - 6; i < len; i++, r /= 36)
 			af->tmp[i] = digits[r % 36];
-		if (linkat(AT_FDCWD, proc, AT_FDCWD, af->tmp, AT_SYMLINK_FOLLOW) == 0 ||
-		    linkat(fd, "", AT_FDCWD, af->tmp, AT_EMPTY_PATH) == 0) {
+		if (linkat(AT_FDCWD, proc, AT_FDCWD, af->tmp, AT_SYMLINK_FOLLOW) == 0) {
 			af->unnamed = 0; /* named now: abort removes it */
 			return 0;
 		}
