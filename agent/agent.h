@@ -181,6 +181,7 @@ typedef struct agent_pending {
 		struct {
 			agent_heat *heat; /* the session's: cleared before any other request runs */
 		} heat;
+		struct agent_job *job; /* work answered with Progress until it is done (job.c) */
 		struct {
 			memscan_pointer_chains *chains;
 			memscan_pointer_resolution *res; /* following: where each chain led */
@@ -336,6 +337,7 @@ typedef struct agent {
 	pthread_mutex_t stop_lock;
 	pthread_cond_t stop_cond;
 	atomic_int stopping;
+	atomic_int jobs; /* work on threads of its own (job.c): at most cfg.workers at once */
 } agent;
 
 /* One request being handled: inputs, the packed reply or an error, and what the audit line says. */
@@ -564,6 +566,30 @@ int agent_open_target_cached(agent_req *r, const Memscan__V1__Target *t, memscan
 int agent_target_recheck(agent_req *r, memscan_process *proc);
 /* Whether S's key may touch process PID (uids=, exe=), for listings: 1 or 0. */
 int agent_target_visible(const agent_session *s, int pid);
+
+/* job.c: long work (a scan, a value scan, a narrowing) asked with progress_ms runs on a thread of its
+ * own, and its request, then each Next, is answered within about progress_ms: with Progress while it
+ * goes on, with the operation's own reply when it is done. */
+typedef struct agent_job agent_job;
+typedef struct agent_job_kind {
+	/* On the work's thread: the work on PROC (whose cancel asks the job's end and the session's, and
+	 * whose progress the Progress replies report); an error's text into MSG. Touches nothing of the
+	 * session but its budgets (agent_budget_reserve). */
+	int (*run)(agent *ag, agent_session *s, memscan_process *proc, void *state, char *msg,
+	           size_t msg_len);
+	/* On a worker once RUN returned ERR (with MSG): the reply, as the operation without progress
+	 * builds it; owns PROC (watched by the session again) and STATE from then on. */
+	int (*finish)(agent_req *r, memscan_process *proc, void *state, int err, const char *msg);
+	/* The work was dropped before its reply (another request, the session's end): releases STATE and
+	 * what it charged. */
+	void (*drop)(agent *ag, agent_session *s, void *state);
+} agent_job_kind;
+/* True if work asked with PROGRESS_MS should run as a job: asked, and fewer jobs than workers run. */
+int agent_job_wanted(agent *ag, uint32_t progress_ms);
+/* Starts KIND's work on PROC (owned from now on, even on failure, as STATE is) whose TOTAL bytes the
+ * Progress replies count, and answers R. */
+int agent_job_start(agent_req *r, memscan_process *proc, uint64_t total, uint32_t progress_ms,
+                    const agent_job_kind *kind, void *state);
 
 /* server.c */
 int agent_server_start(agent *ag);

@@ -11,7 +11,8 @@ int agent_op_hello(agent_req *r)
 	Memscan__V1__HelloReply hello = MEMSCAN__V1__HELLO_REPLY__INIT;
 	Memscan__V1__Encoding encodings[] = { MEMSCAN__V1__ENCODING__ENCODING_ZSTD };
 	Memscan__V1__Feature features[] = { MEMSCAN__V1__FEATURE__FEATURE_VALUE_SETS,
-		                            MEMSCAN__V1__FEATURE__FEATURE_HEATMAP };
+		                            MEMSCAN__V1__FEATURE__FEATURE_HEATMAP,
+		                            MEMSCAN__V1__FEATURE__FEATURE_PROGRESS };
 
 	hello.protocol_version = WIRE_PROTOCOL_VERSION;
 	hello.agent_version = (char *)MEMSCAN_AGENT_VERSION;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Scan: a pattern scan of a process; its matches are kept (budgeted) and paged. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,12 +40,22 @@ static const agent_page_ops agent_scan_ops = { agent_emit_scan, agent_scan_clear
 /* The matches of a scan as they come: the array is charged to the budgets as it grows (16 bytes a
  * match, up to 256 MiB), since a client may keep it pending by never asking for the next page. */
 struct agent_scan_ctx {
-	agent_req *r;
+	agent *ag;
+	agent_session *s;
 	struct agent_match *items;
 	size_t count, cap;
 	uint64_t charged;
 	int nomem;
 	char over[160]; /* the budget's refusal, if the array could not grow */
+};
+
+/* A scan: what it looks for and where, and its matches as they come (job.c runs it when the client
+ * asked for progress). */
+struct agent_scan {
+	struct agent_scan_ctx c;
+	memscan_region_list *regions;
+	memscan_pattern *pat;
+	memscan_scan_options opt;
 };
 
 /* Doubles the match array (at most AGENT_SCAN_MAX_MATCHES: the scan stops there), charging its
@@ -58,10 +69,10 @@ static int agent_scan_grow(struct agent_scan_ctx *c)
 		c->nomem = 1;
 		return -1;
 	}
-	if (agent_budget_reserve(c->r->ag, c->r->s, more, c->over, sizeof(c->over)) != 0)
+	if (agent_budget_reserve(c->ag, c->s, more, c->over, sizeof(c->over)) != 0)
 		return -1;
 	if (wire_grow(&c->items, &c->cap, cap, sizeof(*c->items), AGENT_SCAN_MAX_MATCHES) != 0) {
-		agent_budget_release(c->r->ag, c->r->s, more);
+		agent_budget_release(c->ag, c->s, more);
 		c->nomem = 1;
 		return -1;
 	}
@@ -98,28 +109,42 @@ static int agent_scan_pattern(agent_req *r, const char *text, memscan_pattern **
 	return MEMSCAN_OK;
 }
 
-static int agent_run_scan(agent_req *r, memscan_process *proc, const memscan_region_list *regions,
-                          const memscan_pattern *pat, struct agent_scan_ctx *c)
+static void agent_scan_drop(agent *ag, agent_session *s, void *state)
 {
-	const Memscan__V1__Scan *sc = r->req->scan;
-	memscan_scan_options opt = { 0 };
-	int err;
+	struct agent_scan *sc = state;
 
-	opt.align = sc->align;
-	opt.max_results = sc->max_results && sc->max_results < AGENT_SCAN_MAX_MATCHES
-	                      ? sc->max_results
-	                      : AGENT_SCAN_MAX_MATCHES;
-	opt.no_memmap = sc->no_memmap;
-	err = memscan_scan(proc, regions, pat, &opt, agent_on_match, c, NULL);
-	if (c->nomem)
-		return agent_fail(r, MEMSCAN_ERR_NO_MEMORY, "out of memory after %zu matches", c->count);
-	if (c->over[0])
-		return agent_fail(r, MEMSCAN_ERR_BUSY,
-		                  "scan stopped after %zu matches (narrow it, or lower max_results): %s",
-		                  c->count, c->over);
-	if (err != MEMSCAN_OK && err != MEMSCAN_ERR_STOPPED)
-		return agent_fail(r, err, "scanning process %d: %s", memscan_process_pid(proc),
-		                  memscan_strerror(err));
+	if (!sc)
+		return;
+	agent_budget_release(ag, s, sc->c.charged);
+	free(sc->c.items);
+	memscan_region_list_free(sc->regions);
+	memscan_pattern_free(sc->pat);
+	free(sc);
+}
+
+/* The scan itself (on a worker, or on its job's thread). */
+static int agent_scan_run(agent *ag, agent_session *s, memscan_process *proc, void *state, char *msg,
+                          size_t msg_len)
+{
+	struct agent_scan *sc = state;
+	int err = memscan_scan(proc, sc->regions, sc->pat, &sc->opt, agent_on_match, &sc->c, NULL);
+
+	(void)ag;
+	(void)s;
+	if (sc->c.nomem) {
+		snprintf(msg, msg_len, "out of memory after %zu matches", sc->c.count);
+		return MEMSCAN_ERR_NO_MEMORY;
+	}
+	if (sc->c.over[0]) {
+		snprintf(msg, msg_len, "scan stopped after %zu matches (narrow it, or lower max_results): %s",
+		         sc->c.count, sc->c.over);
+		return MEMSCAN_ERR_BUSY;
+	}
+	if (err != MEMSCAN_OK && err != MEMSCAN_ERR_STOPPED) {
+		snprintf(msg, msg_len, "scanning process %d: %s", memscan_process_pid(proc),
+		         memscan_strerror(err));
+		return err;
+	}
 	return MEMSCAN_OK;
 }
 
@@ -149,34 +174,58 @@ static void agent_scan_keep(agent_req *r, struct agent_scan_ctx *c)
 	c->charged = 0;
 }
 
-int agent_op_scan(agent_req *r)
+/* The scan's reply once it ran: its first page of matches, or its error. */
+static int agent_scan_finish(agent_req *r, memscan_process *proc, void *state, int err, const char *msg)
 {
-	const Memscan__V1__Scan *sc = r->req->scan;
-	struct agent_scan_ctx c = { .r = r };
-	memscan_region_list *regions = NULL;
-	memscan_pattern *pat = NULL;
-	memscan_process *proc = NULL;
-	int err;
+	struct agent_scan *sc = state;
 
-	r->pid = sc->target ? sc->target->pid : 0;
-	err = agent_scan_pattern(r, sc->pattern, &pat);
-	if (err == MEMSCAN_OK)
-		err = agent_open_target(r, sc->target, &proc);
-	if (err == MEMSCAN_OK)
-		err = agent_target_regions(r, proc, sc->filter, &regions);
-	if (err == MEMSCAN_OK)
-		err = agent_run_scan(r, proc, regions, pat, &c);
-	if (err == MEMSCAN_OK) {
-		agent_scan_keep(r, &c);
+	if (err != MEMSCAN_OK) {
+		agent_fail(r, err, "%s", msg);
+	} else {
+		agent_scan_keep(r, &sc->c);
 		r->s->pending.proc = r->s->pending.target = proc; /* checked again at every page */
 		proc = NULL;
-		r->bytes = memscan_region_list_bytes(regions);
+		r->bytes = memscan_region_list_bytes(sc->regions);
 		err = agent_page_emit(r);
 	}
-	agent_budget_release(r->ag, r->s, c.charged);
-	free(c.items);
-	memscan_region_list_free(regions);
-	memscan_pattern_free(pat);
+	agent_scan_drop(r->ag, r->s, sc);
 	memscan_process_free(proc);
 	return err;
+}
+
+static const agent_job_kind agent_scan_job = { agent_scan_run, agent_scan_finish, agent_scan_drop };
+
+int agent_op_scan(agent_req *r)
+{
+	const Memscan__V1__Scan *req = r->req->scan;
+	struct agent_scan *sc = calloc(1, sizeof(*sc));
+	memscan_process *proc = NULL;
+	char msg[256];
+	int err;
+
+	r->pid = req->target ? req->target->pid : 0;
+	if (!sc)
+		return agent_fail(r, MEMSCAN_ERR_NO_MEMORY, "out of memory");
+	sc->c.ag = r->ag;
+	sc->c.s = r->s;
+	sc->opt.align = req->align;
+	sc->opt.max_results = req->max_results && req->max_results < AGENT_SCAN_MAX_MATCHES
+	                          ? req->max_results
+	                          : AGENT_SCAN_MAX_MATCHES;
+	sc->opt.no_memmap = req->no_memmap;
+	err = agent_scan_pattern(r, req->pattern, &sc->pat);
+	if (err == MEMSCAN_OK)
+		err = agent_open_target(r, req->target, &proc);
+	if (err == MEMSCAN_OK)
+		err = agent_target_regions(r, proc, req->filter, &sc->regions);
+	if (err != MEMSCAN_OK) {
+		agent_scan_drop(r->ag, r->s, sc);
+		memscan_process_free(proc);
+		return err;
+	}
+	if (agent_job_wanted(r->ag, req->progress_ms))
+		return agent_job_start(r, proc, memscan_region_list_bytes(sc->regions), req->progress_ms,
+		                       &agent_scan_job, sc);
+	err = agent_scan_run(r->ag, r->s, proc, sc, msg, sizeof(msg));
+	return agent_scan_finish(r, proc, sc, err, msg);
 }

@@ -387,9 +387,13 @@ int cli_target_scan(struct cli_target *t, const memscan_filter *filter, const me
 	struct cli_progress p;
 	int err;
 
-	if (t->client)
-		return memscan_client_scan(t->client, t->pid, filter, pattern_text, opts, on_match, ctx,
-		                           NULL);
+	if (t->client) {
+		/* the agent says how far its scan is a few times a second (an old agent: nothing shown) */
+		cli_progress_start_client(&p, t->client, "scan", memscan_region_list_bytes(list), t->quiet);
+		err = memscan_client_scan(t->client, t->pid, filter, pattern_text, opts, on_match, ctx, NULL);
+		cli_progress_end_client(&p, t->client);
+		return err;
+	}
 	cli_progress_start(&p, t->proc, "scan", memscan_region_list_bytes(list), t->quiet);
 	err = memscan_scan(t->proc, list, pattern, opts, on_match, ctx, NULL);
 	cli_progress_end(&p, t->proc);

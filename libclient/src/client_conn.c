@@ -302,11 +302,14 @@ static int hello(memscan_client *c)
 				c->agent_zstd = 1;
 		c->agent_value_sets = 0;
 		c->agent_heatmap = 0;
+		c->agent_progress = 0;
 		for (size_t i = 0; i < resp->hello->n_features; i++) {
 			if (resp->hello->features[i] == MEMSCAN__V1__FEATURE__FEATURE_VALUE_SETS)
 				c->agent_value_sets = 1;
 			if (resp->hello->features[i] == MEMSCAN__V1__FEATURE__FEATURE_HEATMAP)
 				c->agent_heatmap = 1;
+			if (resp->hello->features[i] == MEMSCAN__V1__FEATURE__FEATURE_PROGRESS)
+				c->agent_progress = 1;
 		}
 	}
 	wire_free_response(resp);
@@ -502,13 +505,27 @@ int memscan_client_keyscan(memscan_client *c, const char *url, char *ret_line, s
 
 /* ---- calls in a live session ---- */
 
-int client_call(memscan_client *c, const Memscan__V1__Request *req, Memscan__V1__Response__ResultCase expect,
-                Memscan__V1__Response **ret)
-{
-	int r = client_ensure_session(c);
+/* The wait a request that may run long asks for (progress_ms, see client_progress_ms). */
+#define CLIENT_PROGRESS_MS 250
 
-	*ret = NULL;
-	return r != MEMSCAN_OK ? r : client_exchange(c, req, expect, ret);
+uint32_t client_progress_ms(const memscan_client *c)
+{
+	return c->agent_progress ? CLIENT_PROGRESS_MS : 0;
+}
+
+/* The progress_ms REQ was sent with (0: it asked for no Progress replies). */
+static uint32_t asked_progress(const Memscan__V1__Request *req)
+{
+	switch (req->op_case) {
+	case MEMSCAN__V1__REQUEST__OP_SCAN:
+		return req->scan ? req->scan->progress_ms : 0;
+	case MEMSCAN__V1__REQUEST__OP_VALUE_SCAN:
+		return req->value_scan ? req->value_scan->progress_ms : 0;
+	case MEMSCAN__V1__REQUEST__OP_VALUE_NARROW:
+		return req->value_narrow ? req->value_narrow->progress_ms : 0;
+	default:
+		return 0;
+	}
 }
 
 /* The next page of a paged result: only in the session that holds it. */
@@ -528,6 +545,71 @@ static int call_next(memscan_client *c, uint64_t cursor, Memscan__V1__Response__
 	req.op_case = MEMSCAN__V1__REQUEST__OP_NEXT;
 	req.next = &next;
 	return client_exchange(c, &req, expect, ret);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* While *RESP is Progress: reports how far the agent is to the progress callback and waits on with
+ * Next, until the reply proper (of kind EXPECT). An agent whose work does not move for the client's
+ * timeout is given up, as one that does not answer is. */
+static int wait_progress(memscan_client *c, Memscan__V1__Response **resp,
+                         Memscan__V1__Response__ResultCase expect)
+{
+	uint64_t last = 0, moved = now_ms(), cursor, done;
+	int r = MEMSCAN_OK;
+
+	while (r == MEMSCAN_OK && (*resp)->result_case == MEMSCAN__V1__RESPONSE__RESULT_PROGRESS) {
+		cursor = (*resp)->progress ? (*resp)->progress->next_cursor : 0;
+		done = (*resp)->progress ? (*resp)->progress->done : 0;
+		wire_free_response(*resp);
+		*resp = NULL;
+		if (!cursor)
+			return client_fail(c, MEMSCAN_ERR_PROTOCOL,
+			                   "agent at %s sent a progress reply without a cursor", c->url);
+		if (done > last) {
+			last = done;
+			moved = now_ms();
+		} else if (now_ms() - moved > (uint64_t)c->timeout_ms) {
+			client_drop(c); /* the work stops with the session */
+			return client_fail(c, MEMSCAN_ERR_TIMEOUT,
+			                   "agent at %s: the work made no progress for %d ms", c->url,
+			                   c->timeout_ms);
+		}
+		if (c->progress_fn)
+			c->progress_fn(c->progress_ctx, done);
+		/* the work stays the session's pending result: the next request drops it */
+		if (client_cancelled(c))
+			return client_fail(c, MEMSCAN_ERR_CANCELLED, "cancelled");
+		r = call_next(c, cursor, MEMSCAN__V1__RESPONSE__RESULT__NOT_SET, resp);
+	}
+	if (r == MEMSCAN_OK && expect != MEMSCAN__V1__RESPONSE__RESULT__NOT_SET &&
+	    (*resp)->result_case != expect) {
+		wire_free_response(*resp);
+		*resp = NULL;
+		r = client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent at %s answered with an unexpected reply",
+		                c->url);
+	}
+	return r;
+}
+
+int client_call(memscan_client *c, const Memscan__V1__Request *req, Memscan__V1__Response__ResultCase expect,
+                Memscan__V1__Response **ret)
+{
+	int r = client_ensure_session(c);
+
+	*ret = NULL;
+	if (r != MEMSCAN_OK)
+		return r;
+	if (!asked_progress(req))
+		return client_exchange(c, req, expect, ret);
+	r = client_exchange(c, req, MEMSCAN__V1__RESPONSE__RESULT__NOT_SET, ret);
+	return r == MEMSCAN_OK ? wait_progress(c, ret, expect) : r;
 }
 
 int client_paged(memscan_client *c, const Memscan__V1__Request *req, Memscan__V1__Response__ResultCase first,

@@ -84,6 +84,7 @@ struct memscan_client {
 	int agent_zstd;                  /* the agent can compress read pages (Hello) */
 	int agent_value_sets;            /* the agent keeps value sets (Hello's features) */
 	int agent_heatmap;               /* the agent counts heats (Hello's features) */
+	int agent_progress;              /* the agent answers long work with Progress (Hello's features) */
 	zpage_dec *dec;                  /* set while compression is on (memscan_client_set_compression) */
 	uint64_t data_bytes, wire_bytes; /* read bytes received, and the page payloads that carried them */
 	memscan_progress_fn progress_fn; /* memscan_client_set_progress: data bytes since progress_base */
@@ -152,6 +153,11 @@ int client_exchange(memscan_client *c, const Memscan__V1__Request *req,
 
 int client_call(memscan_client *c, const Memscan__V1__Request *req, Memscan__V1__Response__ResultCase expect,
                 Memscan__V1__Response **ret);
+/* The progress_ms to send with work that may run long (Scan, ValueScan, ValueNarrow): 0 when the
+ * agent cannot answer with Progress. client_call then reports each Progress reply to the progress
+ * callback (the bytes of the target the agent went through), checks the cancel callback and waits
+ * on, so that no such request waits on the agent longer than that. */
+uint32_t client_progress_ms(const memscan_client *c);
 
 /* Handles one page; returns OK or an error (STOPPED included) that ends the paging. *RET_CURSOR
  * receives the page's next_cursor. */

@@ -103,6 +103,7 @@ static int scan(memscan_client *c, int pid, const memscan_filter *filter, const 
 		st->max = o->max_results;
 		sc.no_memmap = o->no_memmap != 0;
 	}
+	sc.progress_ms = client_progress_ms(c);
 	req.op_case = MEMSCAN__V1__REQUEST__OP_SCAN;
 	req.scan = &sc;
 	st->regions = a.list;

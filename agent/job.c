@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: MIT */
+/* Long work answered with progress: a scan, value scan or narrowing asked with progress_ms runs on a
+ * thread of its own; the request that started it, and each Next after it, waits for it at most
+ * progress_ms and is answered with Progress while it goes on. The work is the session's pending
+ * result meanwhile, so any other request, or the session's end, stops and drops it. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent.h"
+
+/* Waits the agent keeps to: short enough that a client's progress line moves, long enough that a
+ * long scan costs few round trips. */
+#define AGENT_JOB_WAIT_MIN_MS 50u
+#define AGENT_JOB_WAIT_MAX_MS 2000u
+
+struct agent_job {
+	agent *ag;
+	agent_session *s;
+	memscan_process *proc; /* the work's own handle: its cancel asks STOP and the session's */
+	const agent_job_kind *kind;
+	void *state; /* the kind's */
+	uint64_t total;
+	uint32_t wait_ms;
+	atomic_uint_fast64_t done;
+	atomic_int stop;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int finished; /* under LOCK */
+	int err;
+	char msg[256];
+};
+
+static int agent_job_cancelled(void *ctx)
+{
+	agent_job *j = ctx;
+
+	return atomic_load(&j->stop) || atomic_load(&j->s->cancel);
+}
+
+static void agent_job_progress(void *ctx, uint64_t done)
+{
+	agent_job *j = ctx;
+
+	atomic_store(&j->done, done);
+}
+
+static void *agent_job_main(void *arg)
+{
+	agent_job *j = arg;
+	int err = j->kind->run(j->ag, j->s, j->proc, j->state, j->msg, sizeof(j->msg));
+
+	pthread_mutex_lock(&j->lock);
+	j->err = err;
+	j->finished = 1;
+	pthread_cond_broadcast(&j->cond);
+	pthread_mutex_unlock(&j->lock);
+	return NULL;
+}
+
+static void agent_job_destroy(agent_job *j)
+{
+	pthread_mutex_destroy(&j->lock);
+	pthread_cond_destroy(&j->cond);
+	atomic_fetch_sub(&j->ag->jobs, 1);
+	free(j);
+}
+
+/* Stops the work, waits for its thread and drops it with the kind's state. */
+static void agent_job_free(agent_job *j)
+{
+	atomic_store(&j->stop, 1);
+	pthread_join(j->thread, NULL);
+	j->kind->drop(j->ag, j->s, j->state);
+	memscan_process_free(j->proc);
+	agent_job_destroy(j);
+}
+
+static void agent_job_clear(agent_pending *p, int finish)
+{
+	(void)finish;
+	if (p->u.job)
+		agent_job_free(p->u.job);
+	p->u.job = NULL;
+}
+
+static int agent_job_emit(agent_req *r);
+
+static const agent_page_ops agent_job_ops = { agent_job_emit, agent_job_clear };
+
+/* Waits for J at most its wait, then answers: the kind's reply when it is done (J freed, whatever
+ * the outcome), else Progress with J kept as the session's pending result. */
+static int agent_job_answer(agent_req *r, agent_job *j)
+{
+	Memscan__V1__Response resp = MEMSCAN__V1__RESPONSE__INIT;
+	Memscan__V1__Progress pr = MEMSCAN__V1__PROGRESS__INIT;
+	agent_pending *p = &r->s->pending;
+	struct timespec until;
+	int finished, err;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += j->wait_ms / 1000;
+	until.tv_nsec += (long)(j->wait_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&j->lock);
+	while (!j->finished && pthread_cond_timedwait(&j->cond, &j->lock, &until) != ETIMEDOUT)
+		;
+	finished = j->finished;
+	pthread_mutex_unlock(&j->lock);
+	if (finished) {
+		memscan_process *proc = j->proc;
+
+		if (p->ops == &agent_job_ops) {
+			p->u.job = NULL; /* handed to the kind below, not dropped with the pending result */
+			agent_pending_clear(p);
+		}
+		pthread_join(j->thread, NULL);
+		/* the process handle goes on with the result: it answers to the session from now on */
+		if (memscan_process_set_progress(proc, NULL, NULL) != MEMSCAN_OK ||
+		    agent_session_watch(r->s, proc) != MEMSCAN_OK) {
+			j->kind->drop(j->ag, j->s, j->state);
+			memscan_process_free(proc);
+			agent_job_destroy(j);
+			return agent_fail(r, MEMSCAN_ERR_NO_MEMORY, "out of memory");
+		}
+		err = j->kind->finish(r, proc, j->state, j->err, j->msg);
+		agent_job_destroy(j);
+		return err;
+	}
+	if (p->ops != &agent_job_ops) {
+		agent_pending_start(r, &agent_job_ops);
+		p->u.job = j;
+	}
+	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_PROGRESS;
+	resp.progress = &pr;
+	pr.done = atomic_load(&j->done);
+	pr.total = j->total;
+	pr.next_cursor = agent_page_cursor(p, 1);
+	return agent_pack(r, &resp);
+}
+
+static int agent_job_emit(agent_req *r)
+{
+	return agent_job_answer(r, r->s->pending.u.job);
+}
+
+int agent_job_wanted(agent *ag, uint32_t progress_ms)
+{
+	return progress_ms && (unsigned)atomic_load(&ag->jobs) < ag->cfg.workers;
+}
+
+int agent_job_start(agent_req *r, memscan_process *proc, uint64_t total, uint32_t progress_ms,
+                    const agent_job_kind *kind, void *state)
+{
+	agent_job *j = calloc(1, sizeof(*j));
+
+	if (!j) {
+		kind->drop(r->ag, r->s, state);
+		memscan_process_free(proc);
+		return agent_fail(r, MEMSCAN_ERR_NO_MEMORY, "out of memory");
+	}
+	j->ag = r->ag;
+	j->s = r->s;
+	j->proc = proc;
+	j->kind = kind;
+	j->state = state;
+	j->total = total;
+	j->wait_ms = progress_ms < AGENT_JOB_WAIT_MIN_MS   ? AGENT_JOB_WAIT_MIN_MS
+	             : progress_ms > AGENT_JOB_WAIT_MAX_MS ? AGENT_JOB_WAIT_MAX_MS
+	                                                   : progress_ms;
+	atomic_init(&j->done, 0);
+	atomic_init(&j->stop, 0);
+	pthread_mutex_init(&j->lock, NULL);
+	pthread_cond_init(&j->cond, NULL);
+	atomic_fetch_add(&r->ag->jobs, 1);
+	if (memscan_process_set_cancel(proc, agent_job_cancelled, j) != MEMSCAN_OK ||
+	    memscan_process_set_progress(proc, agent_job_progress, j) != MEMSCAN_OK ||
+	    pthread_create(&j->thread, NULL, agent_job_main, j) != 0) {
+		kind->drop(r->ag, r->s, state);
+		memscan_process_free(proc);
+		agent_job_destroy(j);
+		return agent_fail(r, MEMSCAN_ERR_NO_MEMORY, "cannot start the work's thread");
+	}
+	return agent_job_answer(r, j);
+}
