@@ -388,7 +388,11 @@ int cli_target_scan(struct cli_target *t, const memscan_filter *filter, const me
 	int err;
 
 	if (t->client) {
-		/* the agent says how far its scan is a few times a second (an old agent: nothing shown) */
+		/* the agent says how far its scan is a few times a second (an old agent: nothing shown),
+		 * and Ctrl-C stops it at the next of those */
+		err = cli_cancel_attach_client(t->client);
+		if (err != MEMSCAN_OK)
+			return err;
 		cli_progress_start_client(&p, t->client, "scan", memscan_region_list_bytes(list), t->quiet);
 		err = memscan_client_scan(t->client, t->pid, filter, pattern_text, opts, on_match, ctx, NULL);
 		cli_progress_end_client(&p, t->client);
