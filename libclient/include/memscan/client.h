@@ -85,15 +85,18 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_compression(memscan_client 
 /* Makes the client report the memory bytes it receives (reads, snapshot downloads, diffs' change
  * runs) since this call as FN(CTX, DONE): at the first page, then at most every 100 ms, from the
  * thread making the call, with the client's lock held (FN must not call the client). The caller
- * shows DONE against what it asked for (e.g. the bytes memscan_client_snapshot returned). FN NULL
- * detaches. INVALID_ARG if CLIENT is NULL. */
+ * shows DONE against what it asked for (e.g. the bytes memscan_client_snapshot returned). During
+ * memscan_client_scan and the value scans and narrowings, DONE is instead the bytes of the target
+ * the agent went through so far (a few times a second, from agents that list FEATURE_PROGRESS;
+ * shown against the selected regions' bytes). FN NULL detaches. INVALID_ARG if CLIENT is NULL. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_progress(memscan_client *client, memscan_progress_fn fn,
                                                               void *ctx);
 /* Makes the client's reads (memscan_client_read, snapshot downloads and memscan_client_snapshot_write)
- * ask FN(CTX) at every page they receive, on the thread making the call with the client's lock held
- * (FN must not call the client); once it returns nonzero they stop and return CANCELLED, the session
- * still usable, and a file being written is removed. FN NULL detaches. INVALID_ARG if CLIENT is
- * NULL. */
+ * ask FN(CTX) at every page they receive, and scans, value scans and narrowings at every progress
+ * report of the agent (a few times a second), on the thread making the call with the client's lock
+ * held (FN must not call the client); once it returns nonzero they stop and return CANCELLED, the
+ * session still usable (the agent drops the work at the next request), and a file being written is
+ * removed. FN NULL detaches. INVALID_ARG if CLIENT is NULL. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_cancel(memscan_client *client, memscan_cancel_fn fn,
                                                             void *ctx);
 /* Memory bytes this client received (reads, snapshot downloads, and the old and new bytes of diffs'
