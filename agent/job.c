@@ -100,7 +100,7 @@ static int agent_job_answer(agent_req *r, agent_job *j)
 	struct timespec until;
 	int finished, err;
 
-	clock_gettime(CLOCK_REALTIME, &until);
+	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += j->wait_ms / 1000;
 	until.tv_nsec += (long)(j->wait_ms % 1000) * 1000000L;
 	if (until.tv_nsec >= 1000000000L) {
@@ -144,9 +144,43 @@ static int agent_job_answer(agent_req *r, agent_job *j)
 	return agent_pack(r, &resp);
 }
 
+/* Runs KIND's work on the worker, as an operation asked without progress_ms does. */
+static int agent_job_inline(agent_req *r, memscan_process *proc, const agent_job_kind *kind, void *state)
+{
+	char msg[256];
+	int err = kind->run(r->ag, r->s, proc, state, msg, sizeof(msg));
+
+	return kind->finish(r, proc, state, err, msg);
+}
+
+/* A condition variable timed against the monotonic clock (a wall-clock step never stretches a
+ * wait). */
+static int agent_job_cond_init(pthread_cond_t *cond)
+{
+	pthread_condattr_t attr;
+	int rv = pthread_condattr_init(&attr);
+
+	if (rv == 0) {
+		rv = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+		if (rv == 0)
+			rv = pthread_cond_init(cond, &attr);
+		pthread_condattr_destroy(&attr);
+	}
+	return rv;
+}
+
 static int agent_job_emit(agent_req *r)
 {
 	return agent_job_answer(r, r->s->pending.u.job);
+}
+
+/* Takes one of the agent's job places (as many as workers); 0 if none is free. */
+static int agent_job_reserve(agent *ag)
+{
+	if ((unsigned)atomic_fetch_add(&ag->jobs, 1) < ag->cfg.workers)
+		return 1;
+	atomic_fetch_sub(&ag->jobs, 1);
+	return 0;
 }
 
 int agent_job_wanted(agent *ag, uint32_t progress_ms)
@@ -176,8 +210,18 @@ int agent_job_start(agent_req *r, memscan_process *proc, uint64_t total, uint32_
 	atomic_init(&j->done, 0);
 	atomic_init(&j->stop, 0);
 	pthread_mutex_init(&j->lock, NULL);
-	pthread_cond_init(&j->cond, NULL);
-	atomic_fetch_add(&r->ag->jobs, 1);
+	if (agent_job_cond_init(&j->cond) != 0) {
+		pthread_mutex_destroy(&j->lock);
+		free(j);
+		return agent_job_inline(r, proc, kind, state);
+	}
+	if (!agent_job_reserve(r->ag)) {
+		/* no place after all (another session took the last): the work runs here */
+		pthread_mutex_destroy(&j->lock);
+		pthread_cond_destroy(&j->cond);
+		free(j);
+		return agent_job_inline(r, proc, kind, state);
+	}
 	if (memscan_process_set_cancel(proc, agent_job_cancelled, j) != MEMSCAN_OK ||
 	    memscan_process_set_progress(proc, agent_job_progress, j) != MEMSCAN_OK ||
 	    pthread_create(&j->thread, NULL, agent_job_main, j) != 0) {

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Snapshot (the agent keeps it: its baseline read now, its region table paged) and Release. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,35 +61,104 @@ static agent_snap *agent_snap_new(agent_session *s, memscan_process *proc, const
 	return snap;
 }
 
-/* Reads the baseline of SNAP (regions REGIONS), charging BYTES first. */
-static int agent_snap_take(agent_req *r, agent_snap *snap, const memscan_region_list *regions, uint64_t bytes)
-{
-	int err;
+/* A snapshot being taken: its baseline read on a worker, or on its job's thread (job.c) when the
+ * client asked for progress; linked into the session only once read. */
+struct agent_take {
+	agent_snap *snap; /* not linked yet; its proc is the job's meanwhile */
+	memscan_region_list *regions;
+};
 
-	if (agent_budget_reserve(r->ag, r->s, bytes, r->msg, sizeof(r->msg)) != 0) {
-		r->err = MEMSCAN_ERR_BUSY;
-		return MEMSCAN_ERR_BUSY;
-	}
-	snap->base_bytes = bytes;
-	err = memscan_detector_new(&snap->det);
+static void agent_take_drop(agent *ag, agent_session *s, void *state)
+{
+	struct agent_take *t = state;
+
+	agent_snap_free(ag, s, t->snap); /* unlinked: frees it and gives its bytes back */
+	memscan_region_list_free(t->regions);
+	free(t);
+}
+
+/* Reads the baseline (on a worker, or on the job's thread). */
+static int agent_take_run(agent *ag, agent_session *s, memscan_process *proc, void *state, char *msg,
+                          size_t msg_len)
+{
+	struct agent_take *t = state;
+	int err = memscan_detector_new(&t->snap->det);
+
+	(void)ag;
+	(void)s;
 	if (err == MEMSCAN_OK)
-		err = memscan_detector_initialize(snap->det, snap->proc, regions);
+		err = memscan_detector_initialize(t->snap->det, proc, t->regions);
 	if (err != MEMSCAN_OK)
-		return agent_fail(r, err, "snapshot of process %d failed: %s",
-		                  memscan_process_pid(snap->proc), memscan_strerror(err));
+		snprintf(msg, msg_len, "snapshot of process %d failed: %s", memscan_process_pid(proc),
+		         memscan_strerror(err));
+	return err;
+}
+
+/* Keeps the snapshot read (PROC its process from now on) and answers with its first page. */
+static int agent_take_finish(agent_req *r, memscan_process *proc, void *state, int err, const char *msg)
+{
+	struct agent_take *t = state;
+	agent_snap *snap = t->snap;
+
+	snap->proc = proc;
+	if (err != MEMSCAN_OK) {
+		agent_take_drop(r->ag, r->s, t);
+		return agent_fail(r, err, "%s", msg);
+	}
 	/* kept, the handle holds its pidfd only: what the read opened (maps, pagemap) goes until the
 	 * next diff needs it again, so kept snapshots cost one descriptor each */
 	memscan_process_trim(snap->proc);
+	snap->next = r->s->snaps;
+	r->s->snaps = snap;
+	r->s->snap_count++;
+	memscan_region_list_free(t->regions);
+	free(t);
+	r->bytes = memscan_snapshot_bytes(memscan_detector_baseline(snap->det));
+	agent_pending_start(r, &agent_snapshot_ops);
+	r->s->pending.snap = snap;
+	r->s->pending.target = snap->proc;
+	return agent_page_emit(r);
+}
+
+static const agent_job_kind agent_take_job = { agent_take_run, agent_take_finish, agent_take_drop };
+
+/* The snapshot's bytes charged, and what taking it needs, into *RET (PROC stays the caller's). */
+static int agent_take_new(agent_req *r, memscan_process *proc, const memscan_filter *f,
+                          struct agent_take **ret)
+{
+	struct agent_take *t = calloc(1, sizeof(*t));
+	uint64_t bytes;
+	int err;
+
+	*ret = NULL;
+	if (!t || !(t->snap = agent_snap_new(r->s, NULL, f))) {
+		free(t);
+		return agent_fail(r, MEMSCAN_ERR_NO_MEMORY, "out of memory");
+	}
+	err = memscan_regions_read(proc, f, &t->regions);
+	if (err != MEMSCAN_OK) {
+		agent_take_drop(r->ag, r->s, t);
+		return agent_fail(r, err, "cannot list the regions of process %d: %s", r->pid,
+		                  memscan_strerror(err));
+	}
+	bytes = memscan_region_list_bytes(t->regions);
+	if (agent_budget_reserve(r->ag, r->s, bytes, r->msg, sizeof(r->msg)) != 0) {
+		agent_take_drop(r->ag, r->s, t);
+		r->err = MEMSCAN_ERR_BUSY;
+		return MEMSCAN_ERR_BUSY;
+	}
+	t->snap->base_bytes = bytes;
+	*ret = t;
 	return MEMSCAN_OK;
 }
 
 int agent_op_snapshot(agent_req *r)
 {
 	const Memscan__V1__Snapshot *sn = r->req->snapshot;
-	memscan_region_list *regions = NULL;
 	memscan_process *proc = NULL;
-	agent_snap *snap = NULL;
+	struct agent_take *t = NULL;
 	memscan_filter f;
+	char msg[256];
 	int err;
 
 	if (r->s->snap_count >= r->ag->cfg.max_snapshots)
@@ -100,35 +170,15 @@ int agent_op_snapshot(agent_req *r)
 	if (err != MEMSCAN_OK)
 		return err;
 	wire_filter_from_proto(sn->filter, &f);
-	err = memscan_regions_read(proc, &f, &regions);
+	err = agent_take_new(r, proc, &f, &t);
 	if (err != MEMSCAN_OK) {
 		memscan_process_free(proc);
-		return agent_fail(r, err, "cannot list the regions of process %d: %s", r->pid,
-		                  memscan_strerror(err));
+		return err;
 	}
-	snap = agent_snap_new(r->s, proc, &f);
-	if (!snap) {
-		memscan_process_free(proc);
-		err = agent_fail(r, MEMSCAN_ERR_NO_MEMORY, "out of memory");
-		goto out;
-	}
-	/* linked first, so that agent_snap_free undoes whatever part succeeded */
-	snap->next = r->s->snaps;
-	r->s->snaps = snap;
-	r->s->snap_count++;
-	err = agent_snap_take(r, snap, regions, memscan_region_list_bytes(regions));
-	if (err != MEMSCAN_OK) {
-		agent_snap_free(r->ag, r->s, snap);
-		goto out;
-	}
-	r->bytes = memscan_snapshot_bytes(memscan_detector_baseline(snap->det));
-	agent_pending_start(r, &agent_snapshot_ops);
-	r->s->pending.snap = snap;
-	r->s->pending.target = snap->proc;
-	err = agent_page_emit(r);
-out:
-	memscan_region_list_free(regions);
-	return err;
+	if (agent_job_wanted(r->ag, sn->progress_ms))
+		return agent_job_start(r, proc, t->snap->base_bytes, sn->progress_ms, &agent_take_job, t);
+	err = agent_take_run(r->ag, r->s, proc, t, msg, sizeof(msg));
+	return agent_take_finish(r, proc, t, err, msg);
 }
 
 int agent_op_release(agent_req *r)

@@ -421,6 +421,25 @@ int cli_target_download(struct cli_target *t, const memscan_filter *filter, cons
 	return err;
 }
 
+/* The baseline kept on the agent: the progress line counts what the agent has read of the regions
+ * listed first (an agent without progress reports shows none), and Ctrl-C stops it. */
+static int watch_begin_remote(struct cli_watch *w, struct cli_target *t, const memscan_filter *filter)
+{
+	memscan_region_list *list = NULL;
+	struct cli_progress p;
+	int err = cli_cancel_attach_client(t->client);
+
+	if (err == MEMSCAN_OK)
+		err = memscan_client_list_regions(t->client, t->pid, filter, &list);
+	if (err != MEMSCAN_OK)
+		return err;
+	cli_progress_start_client(&p, t->client, "baseline", memscan_region_list_bytes(list), t->quiet);
+	err = memscan_client_snapshot(t->client, t->pid, filter, &w->remote_id, NULL, NULL);
+	cli_progress_end_client(&p, t->client);
+	memscan_region_list_free(list);
+	return err;
+}
+
 int cli_watch_begin(struct cli_watch *w, struct cli_target *t, const memscan_filter *filter)
 {
 	memscan_region_list *list = NULL;
@@ -431,7 +450,7 @@ int cli_watch_begin(struct cli_watch *w, struct cli_target *t, const memscan_fil
 	w->t = t;
 	w->filter = *filter;
 	if (t->client)
-		return memscan_client_snapshot(t->client, t->pid, filter, &w->remote_id, NULL, NULL);
+		return watch_begin_remote(w, t, filter);
 	err = memscan_regions_read(t->proc, filter, &list);
 	if (err == MEMSCAN_OK)
 		err = memscan_detector_new(&w->det);

@@ -146,6 +146,7 @@ static int take(memscan_client *c, int pid, const memscan_filter *filter, struct
 	client_filter(filter, 1, &f);
 	sn.target = &t;
 	sn.filter = &f;
+	sn.progress_ms = client_progress_ms(c);
 	req.op_case = MEMSCAN__V1__REQUEST__OP_SNAPSHOT;
 	req.snapshot = &sn;
 	a->k.pid = pid;

@@ -95,7 +95,7 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_progress(memscan_client *cl
  * ask FN(CTX) at every page they receive, and scans, value scans and narrowings at every progress
  * report of the agent (a few times a second), on the thread making the call with the client's lock
  * held (FN must not call the client); once it returns nonzero they stop and return CANCELLED, the
- * session still usable (the agent drops the work at the next request), and a file being written is
+ * session still usable (the agent is told to drop the work), and a file being written is
  * removed. FN NULL detaches. INVALID_ARG if CLIENT is NULL. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_cancel(memscan_client *client, memscan_cancel_fn fn,
                                                             void *ctx);
