@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: MIT */
+/* Work the agent answers with Progress (docs/protocol.md, "Long work answered with Progress"), seen by
+ * an honest peer on 127.0.0.1 with real keys: a kept snapshot of a 512 MiB arena asked with
+ * progress_ms is answered with Progress until it is read, then with its reply and region pages; the
+ * same without progress_ms gets no Progress; any other request drops the work and its budget; a client
+ * that leaves mid-read leaves the agent serving; the key's scan and read grants still apply. */
+#include "agentutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ARENA_PAGES "131072" /* 512 MiB: read in about 0.1-0.3 s, many times the 50 ms wait */
+#define ARENA_BYTES (512ull << 20)
+
+static ms_agent env;
+static ms_fixture fx;
+
+static Memscan__V1__Response *snapshot_req(ms_peer *p, uint32_t progress_ms)
+{
+	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
+	Memscan__V1__Snapshot sn = MEMSCAN__V1__SNAPSHOT__INIT;
+	Memscan__V1__Target t = MEMSCAN__V1__TARGET__INIT;
+	Memscan__V1__Filter fl = MEMSCAN__V1__FILTER__INIT;
+
+	t.pid = fx.pid;
+	fl.use_default = 1;
+	fl.range_start = fx.arena;
+	fl.range_end = fx.arena + fx.arena_len;
+	sn.target = &t;
+	sn.filter = &fl;
+	sn.progress_ms = progress_ms;
+	req.op_case = MEMSCAN__V1__REQUEST__OP_SNAPSHOT;
+	req.snapshot = &sn;
+	return ms_peer_call(p, &req);
+}
+
+static void connect_full(ms_peer *p)
+{
+	assert_int_equal(ms_peer_connect(p, &env, &env.full, 10000), 0);
+}
+
+/* Follows Progress replies from RESP on with Next until another reply, which it returns; counts them
+ * into *RET_COUNT and checks each against the one before (done grows within a fixed total). */
+static Memscan__V1__Response *follow(ms_peer *p, Memscan__V1__Response *resp, size_t *ret_count,
+                                     uint64_t *ret_total)
+{
+	uint64_t last = 0, total = 0;
+	size_t n = 0;
+
+	while (resp && resp->result_case == MEMSCAN__V1__RESPONSE__RESULT_PROGRESS) {
+		const Memscan__V1__Progress *pr = resp->progress;
+		uint64_t cursor;
+
+		assert_non_null(pr);
+		assert_int_not_equal(pr->next_cursor, 0);
+		assert_true(pr->done >= last);
+		assert_true(pr->done <= pr->total);
+		if (n)
+			assert_int_equal(pr->total, total);
+		last = pr->done;
+		total = pr->total;
+		cursor = pr->next_cursor;
+		n++;
+		wire_free_response(resp);
+		resp = ms_peer_next(p, cursor);
+	}
+	*ret_count = n;
+	*ret_total = total;
+	return resp;
+}
+
+/* The snapshot's region pages after its first reply: their bytes add up to TOTAL. */
+static uint64_t release_after_pages(ms_peer *p, Memscan__V1__Response *resp)
+{
+	uint64_t id = resp->snapshot->snapshot_id, cursor = resp->snapshot->regions->next_cursor;
+	uint64_t total = resp->snapshot->total_bytes;
+
+	wire_free_response(resp);
+	while (cursor) {
+		resp = ms_peer_next(p, cursor);
+		assert_non_null(resp);
+		cursor = resp->snapshot && resp->snapshot->regions ? resp->snapshot->regions->next_cursor : 0;
+		wire_free_response(resp);
+	}
+	resp = ms_peer_release(p, id);
+	assert_non_null(resp);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_RELEASE);
+	wire_free_response(resp);
+	return total;
+}
+
+static void test_snapshot_answered_with_progress(void **state)
+{
+	Memscan__V1__Response *resp;
+	uint64_t total = 0;
+	size_t n = 0;
+	ms_peer p;
+
+	(void)state;
+	connect_full(&p);
+	resp = follow(&p, snapshot_req(&p, 50), &n, &total);
+	assert_non_null(resp);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_SNAPSHOT);
+	assert_true(n >= 1); /* 512 MiB is not read in 50 ms */
+	assert_int_equal(total, ARENA_BYTES);
+	assert_int_equal(resp->snapshot->total_bytes, ARENA_BYTES);
+	assert_int_equal(release_after_pages(&p, resp), ARENA_BYTES);
+	ms_peer_close(&p);
+}
+
+static void test_snapshot_without_progress_ms(void **state)
+{
+	Memscan__V1__Response *resp;
+	ms_peer p;
+
+	(void)state;
+	connect_full(&p);
+	resp = snapshot_req(&p, 0);
+	assert_non_null(resp);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_SNAPSHOT);
+	assert_int_equal(release_after_pages(&p, resp), ARENA_BYTES);
+	ms_peer_close(&p);
+}
+
+/* A Hello while the snapshot is read drops it: the session budget (600 MiB) holds a second one whole,
+ * which it could not if the first still held its 512 MiB; a stale cursor finds nothing. */
+static void test_other_request_drops_work(void **state)
+{
+	Memscan__V1__Response *resp;
+	uint64_t cursor;
+	ms_peer p;
+
+	(void)state;
+	connect_full(&p);
+	resp = snapshot_req(&p, 50);
+	assert_non_null(resp);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_PROGRESS);
+	cursor = resp->progress->next_cursor;
+	wire_free_response(resp);
+	resp = ms_peer_hello(&p);
+	assert_non_null(resp);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_HELLO);
+	wire_free_response(resp);
+	ms_peer_expect_error(ms_peer_next(&p, cursor), MEMSCAN_ERR_NOT_FOUND);
+	resp = snapshot_req(&p, 0);
+	assert_non_null(resp);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_SNAPSHOT);
+	release_after_pages(&p, resp);
+	ms_peer_close(&p);
+}
+
+/* The client leaves while the snapshot is read: the agent drops it and serves the next client. */
+static void test_client_leaves_mid_work(void **state)
+{
+	Memscan__V1__Response *resp;
+	uint64_t total;
+	size_t n;
+	ms_peer p;
+
+	(void)state;
+	connect_full(&p);
+	resp = snapshot_req(&p, 50);
+	assert_non_null(resp);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_PROGRESS);
+	wire_free_response(resp);
+	ms_peer_close(&p);
+	assert_int_equal(ms_agent_serving(&env, fx.pid), 0);
+	/* its budget came back: a whole snapshot fits in the next session */
+	connect_full(&p);
+	resp = follow(&p, snapshot_req(&p, 50), &n, &total);
+	assert_non_null(resp);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_SNAPSHOT);
+	release_after_pages(&p, resp);
+	ms_peer_close(&p);
+}
+
+/* A key granted list only is refused before any work starts, Progress or not. */
+static void test_grant_still_checked(void **state)
+{
+	ms_peer p;
+
+	(void)state;
+	assert_int_equal(ms_peer_connect(&p, &env, &env.listonly, 10000), 0);
+	ms_peer_expect_error(snapshot_req(&p, 50), MEMSCAN_ERR_DENIED);
+	ms_peer_close(&p);
+}
+
+int main(void)
+{
+	/* the session budget holds one arena snapshot, not two */
+	static const char *const agent_args[] = { "--session-budget", "600M", NULL };
+	static const char *const fixture_args[] = { "--pages", ARENA_PAGES, NULL };
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_snapshot_answered_with_progress),
+		cmocka_unit_test(test_snapshot_without_progress_ms),
+		cmocka_unit_test(test_other_request_drops_work),
+		cmocka_unit_test(test_client_leaves_mid_work),
+		cmocka_unit_test(test_grant_still_checked),
+	};
+	int fails, rc;
+
+	alarm(110); /* a hang fails the run instead of stalling it (ctest allows 120 s) */
+	if (ms_fixture_start(&fx, fixture_args) != 0 || ms_agent_init(&env) != 0 ||
+	    ms_agent_start(&env, agent_args) != 0) {
+		print_error("cannot start the fixture or the agent\n");
+		return 1;
+	}
+	fails = cmocka_run_group_tests(tests, NULL, NULL);
+	rc = ms_agent_terminate(&env, 30000);
+	ms_agent_stop(&env);
+	ms_agent_cleanup(&env);
+	ms_fixture_stop(&fx);
+	return fails ? fails : rc != 0;
+}
