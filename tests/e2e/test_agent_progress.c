@@ -16,23 +16,10 @@
 static ms_agent env;
 static ms_fixture fx;
 
+/* A kept snapshot of the whole arena, asked with PROGRESS_MS. */
 static Memscan__V1__Response *snapshot_req(ms_peer *p, uint32_t progress_ms)
 {
-	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
-	Memscan__V1__Snapshot sn = MEMSCAN__V1__SNAPSHOT__INIT;
-	Memscan__V1__Target t = MEMSCAN__V1__TARGET__INIT;
-	Memscan__V1__Filter fl = MEMSCAN__V1__FILTER__INIT;
-
-	t.pid = fx.pid;
-	fl.use_default = 1;
-	fl.range_start = fx.arena;
-	fl.range_end = fx.arena + fx.arena_len;
-	sn.target = &t;
-	sn.filter = &fl;
-	sn.progress_ms = progress_ms;
-	req.op_case = MEMSCAN__V1__REQUEST__OP_SNAPSHOT;
-	req.snapshot = &sn;
-	return ms_peer_call(p, &req);
+	return ms_peer_snapshot_progress(p, fx.pid, fx.arena, fx.arena + fx.arena_len, progress_ms);
 }
 
 static void connect_full(ms_peer *p)

@@ -469,6 +469,12 @@ Memscan__V1__Response *ms_peer_list_regions(ms_peer *p, int pid, uint64_t start_
 
 Memscan__V1__Response *ms_peer_snapshot(ms_peer *p, int pid, uint64_t start, uint64_t end)
 {
+	return ms_peer_snapshot_progress(p, pid, start, end, 0);
+}
+
+Memscan__V1__Response *ms_peer_snapshot_progress(ms_peer *p, int pid, uint64_t start, uint64_t end,
+                                                 uint32_t progress_ms)
+{
 	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
 	Memscan__V1__Snapshot sn = MEMSCAN__V1__SNAPSHOT__INIT;
 	Memscan__V1__Target t = MEMSCAN__V1__TARGET__INIT;
@@ -480,6 +486,7 @@ Memscan__V1__Response *ms_peer_snapshot(ms_peer *p, int pid, uint64_t start, uin
 	fl.range_end = end;
 	sn.target = &t;
 	sn.filter = &fl;
+	sn.progress_ms = progress_ms;
 	req.op_case = MEMSCAN__V1__REQUEST__OP_SNAPSHOT;
 	req.snapshot = &sn;
 	return ms_peer_call(p, &req);

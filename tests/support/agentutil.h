@@ -103,6 +103,9 @@ Memscan__V1__Response *ms_peer_next(ms_peer *p, uint64_t cursor);
 Memscan__V1__Response *ms_peer_list_regions(ms_peer *p, int pid, uint64_t start_time);
 /* Snapshot of the default-filtered regions of PID within [START, END). */
 Memscan__V1__Response *ms_peer_snapshot(ms_peer *p, int pid, uint64_t start, uint64_t end);
+/* The same asked with PROGRESS_MS: Progress replies until it is read (docs/protocol.md). */
+Memscan__V1__Response *ms_peer_snapshot_progress(ms_peer *p, int pid, uint64_t start, uint64_t end,
+                                                 uint32_t progress_ms);
 Memscan__V1__Response *ms_peer_release(ms_peer *p, uint64_t snapshot_id);
 /* HeatStart of the default-filtered regions of PID (no bins); HeatSample of heat HEAT_ID in bin 0. */
 Memscan__V1__Response *ms_peer_heat_start(ms_peer *p, int pid);
