@@ -40,11 +40,17 @@ static int agent_job_cancelled(void *ctx)
 	return atomic_load(&j->stop) || atomic_load(&j->s->cancel);
 }
 
+/* libmemscan's report, possibly from several of the work's threads and not in order: the most
+ * reported, within the total (reads that overlap, as a scan's do at chunk edges, count twice). */
 static void agent_job_progress(void *ctx, uint64_t done)
 {
 	agent_job *j = ctx;
+	uint_fast64_t seen = atomic_load(&j->done);
 
-	atomic_store(&j->done, done);
+	if (j->total && done > j->total)
+		done = j->total;
+	while (done > seen && !atomic_compare_exchange_weak(&j->done, &seen, done))
+		;
 }
 
 static void *agent_job_main(void *arg)
