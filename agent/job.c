@@ -79,6 +79,9 @@ static void agent_job_free(agent_job *j)
 {
 	atomic_store(&j->stop, 1);
 	pthread_join(j->thread, NULL);
+	/* the audit line of the dropped work (written once it is dropped) says what it read */
+	if (j->s->audit.op)
+		j->s->audit.bytes += atomic_load(&j->done);
 	j->kind->drop(j->ag, j->s, j->state);
 	memscan_process_free(j->proc);
 	agent_job_destroy(j);
@@ -134,6 +137,7 @@ static int agent_job_answer(agent_req *r, agent_job *j)
 			agent_job_destroy(j);
 			return agent_fail(r, MEMSCAN_ERR_NO_MEMORY, "out of memory");
 		}
+		r->bytes = atomic_load(&j->done); /* what failed work read: the kind's reply says more */
 		err = j->kind->finish(r, proc, j->state, j->err, j->msg);
 		agent_job_destroy(j);
 		return err;

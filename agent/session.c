@@ -59,8 +59,8 @@ static agent_session *agent_session_new(nng_pipe pipe, const char *peer, const c
 /* Wipes keys and releases snapshots, the paged result and the budget. */
 static void agent_session_free(agent *ag, agent_session *s)
 {
+	agent_pending_abandon(&s->pending);          /* a job's bytes go to the audit line below */
 	agent_audit_close(s, MEMSCAN_ERR_CANCELLED); /* a paged result its client left */
-	agent_pending_abandon(&s->pending);
 	agent_snaps_free_all(ag, s);
 	agent_heats_free_all(ag, s);
 	memscan_process_free(s->proc_cache);
