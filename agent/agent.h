@@ -337,7 +337,7 @@ typedef struct agent {
 	pthread_mutex_t stop_lock;
 	pthread_cond_t stop_cond;
 	atomic_int stopping;
-	atomic_int jobs; /* work on threads of its own (job.c): at most cfg.workers at once */
+	atomic_int jobs; /* work running on threads of its own (job.c): at most cfg.workers at once */
 } agent;
 
 /* One request being handled: inputs, the packed reply or an error, and what the audit line says. */

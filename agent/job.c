@@ -58,6 +58,9 @@ static void *agent_job_main(void *arg)
 	agent_job *j = arg;
 	int err = j->kind->run(j->ag, j->s, j->proc, j->state, j->msg, sizeof(j->msg));
 
+	/* the work is over: its place goes to the next, though its result may wait for its client's
+	 * Next a while (a client that never asks would otherwise hold a place until its session ends) */
+	atomic_fetch_sub(&j->ag->jobs, 1);
 	pthread_mutex_lock(&j->lock);
 	j->err = err;
 	j->finished = 1;
@@ -70,7 +73,6 @@ static void agent_job_destroy(agent_job *j)
 {
 	pthread_mutex_destroy(&j->lock);
 	pthread_cond_destroy(&j->cond);
-	atomic_fetch_sub(&j->ag->jobs, 1);
 	free(j);
 }
 
@@ -235,6 +237,7 @@ int agent_job_start(agent_req *r, memscan_process *proc, uint64_t total, uint32_
 	if (memscan_process_set_cancel(proc, agent_job_cancelled, j) != MEMSCAN_OK ||
 	    memscan_process_set_progress(proc, agent_job_progress, j) != MEMSCAN_OK ||
 	    pthread_create(&j->thread, NULL, agent_job_main, j) != 0) {
+		atomic_fetch_sub(&r->ag->jobs, 1); /* the place its thread would have given back */
 		kind->drop(r->ag, r->s, state);
 		memscan_process_free(proc);
 		agent_job_destroy(j);

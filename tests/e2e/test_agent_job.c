@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ARENA_PAGES "131072" /* 512 MiB: scanned in about 0.1-0.5 s, many times the 50 ms wait */
@@ -132,6 +133,14 @@ static Memscan__V1__Response *follow(ms_peer *p, Memscan__V1__Response *resp)
 	return resp;
 }
 
+/* As follow, *RET_PROGRESS set if RESP was Progress (the work ran as a job). */
+static Memscan__V1__Response *follow_if(ms_peer *p, Memscan__V1__Response *resp, int *ret_progress)
+{
+	assert_non_null(resp);
+	*ret_progress = resp->result_case == MEMSCAN__V1__RESPONSE__RESULT_PROGRESS;
+	return follow(p, resp);
+}
+
 /* Every way a job ends gives its place back: with 2 workers, more jobs than that end in turn, and a
  * scan still runs as a job after them. */
 static void test_job_places_come_back(void **state)
@@ -162,6 +171,58 @@ static void test_job_places_come_back(void **state)
 	(void)scan_running(&p, &fx);
 	(void)scan_running(&p, &fx);
 	ms_peer_close(&p);
+	agent_end(&a);
+}
+
+/* Seconds since T0 (CLOCK_MONOTONIC). */
+static double since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* A job whose work is done but whose client never asks for its result holds no place: with one
+ * worker, another session's scan asked with progress_ms still runs as a job (answered with
+ * Progress), not on the worker. */
+static void test_done_job_frees_its_place(void **state)
+{
+	Memscan__V1__Response *resp;
+	struct timespec t0;
+	ms_peer idle, busy;
+	uint64_t cursor;
+	int progress = 0;
+	double took;
+	ms_agent a;
+
+	(void)state;
+	agent_start(&a, "1");
+	assert_int_equal(ms_peer_connect(&busy, &a, &a.full, 10000), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	resp = follow(&busy, scan_req(&busy, &fx, 50));
+	took = since(&t0);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_SCAN);
+	wire_free_response(resp);
+
+	assert_int_equal(ms_peer_connect(&idle, &a, &a.full, 10000), 0);
+	cursor = scan_running(&idle, &fx);
+	/* its scan is over after about TOOK: until then the place is rightly taken (a loaded machine
+	 * may take longer, hence the tries) */
+	for (int i = 0; i < 10; i++) {
+		usleep((useconds_t)(took * 1e6) + 100000);
+		resp = follow_if(&busy, scan_req(&busy, &fx, 50), &progress);
+		assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_SCAN);
+		wire_free_response(resp);
+		if (progress)
+			break;
+	}
+	assert_true(progress);
+	resp = follow(&idle, ms_peer_next(&idle, cursor));
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_SCAN);
+	wire_free_response(resp);
+	ms_peer_close(&idle);
+	ms_peer_close(&busy);
 	agent_end(&a);
 }
 
@@ -233,9 +294,8 @@ int main(void)
 {
 	static const char *const fixture_args[] = { "--pages", ARENA_PAGES, NULL };
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sigterm_mid_scan),
-		cmocka_unit_test(test_dropped_scan_audited),
-		cmocka_unit_test(test_job_places_come_back),
+		cmocka_unit_test(test_sigterm_mid_scan),      cmocka_unit_test(test_dropped_scan_audited),
+		cmocka_unit_test(test_job_places_come_back),  cmocka_unit_test(test_done_job_frees_its_place),
 		cmocka_unit_test(test_target_exits_mid_scan),
 	};
 	int fails, rc;
