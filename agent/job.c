@@ -47,8 +47,8 @@ static void agent_job_progress(void *ctx, uint64_t done)
 	agent_job *j = ctx;
 	uint_fast64_t seen = atomic_load(&j->done);
 
-	if (j->total && done > j->total)
-		done = j->total;
+	if (done > j->total)
+		done = j->total; /* a client refuses more, even of a total of 0 */
 	while (done > seen && !atomic_compare_exchange_weak(&j->done, &seen, done))
 		;
 }

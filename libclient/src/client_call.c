@@ -87,7 +87,7 @@ static int check_progress(memscan_client *c, const Memscan__V1__Progress *p, int
 
 	if (!p || !p->next_cursor)
 		bad = "a progress reply without a cursor";
-	else if ((!first && p->total != *total) || (p->total && p->done > p->total))
+	else if ((!first && p->total != *total) || p->done > p->total) /* a total of 0 too */
 		bad = "a progress reply beyond its total";
 	if (bad) {
 		client_drop(c);
