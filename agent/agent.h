@@ -337,7 +337,7 @@ typedef struct agent {
 	pthread_mutex_t stop_lock;
 	pthread_cond_t stop_cond;
 	atomic_int stopping;
-	atomic_int jobs; /* work running on threads of its own (job.c): at most cfg.workers at once */
+	atomic_int jobs; /* work running on threads of its own (job.c): at most half cfg.workers */
 } agent;
 
 /* One request being handled: inputs, the packed reply or an error, and what the audit line says. */
@@ -584,7 +584,8 @@ typedef struct agent_job_kind {
 	 * what it charged. */
 	void (*drop)(agent *ag, agent_session *s, void *state);
 } agent_job_kind;
-/* True if work asked with PROGRESS_MS should run as a job: asked, and fewer jobs than workers run. */
+/* True if work asked with PROGRESS_MS should run as a job: asked, and a job's place is free (half
+ * the workers run jobs at most). */
 int agent_job_wanted(agent *ag, uint32_t progress_ms);
 /* Starts KIND's work on PROC (owned from now on, even on failure, as STATE is) whose TOTAL bytes the
  * Progress replies count, and answers R. */

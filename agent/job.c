@@ -13,7 +13,7 @@
 /* Waits the agent keeps to: short enough that a client's progress line moves, long enough that a
  * long scan costs few round trips. */
 #define AGENT_JOB_WAIT_MIN_MS 50u
-#define AGENT_JOB_WAIT_MAX_MS 2000u
+#define AGENT_JOB_WAIT_MAX_MS 1000u
 
 struct agent_job {
 	agent *ag;
@@ -186,10 +186,17 @@ static int agent_job_emit(agent_req *r)
 	return agent_job_answer(r, r->s->pending.u.job);
 }
 
-/* Takes one of the agent's job places (as many as workers); 0 if none is free. */
+/* Jobs that may run at once: half the workers (at least one). Each Next of a running job holds a
+ * worker for up to its wait, so the other half stays free for everyone else's requests. */
+static unsigned agent_job_places(const agent *ag)
+{
+	return ag->cfg.workers > 1 ? ag->cfg.workers / 2 : 1;
+}
+
+/* Takes one of the agent's job places; 0 if none is free. */
 static int agent_job_reserve(agent *ag)
 {
-	if ((unsigned)atomic_fetch_add(&ag->jobs, 1) < ag->cfg.workers)
+	if ((unsigned)atomic_fetch_add(&ag->jobs, 1) < agent_job_places(ag))
 		return 1;
 	atomic_fetch_sub(&ag->jobs, 1);
 	return 0;
@@ -197,7 +204,7 @@ static int agent_job_reserve(agent *ag)
 
 int agent_job_wanted(agent *ag, uint32_t progress_ms)
 {
-	return progress_ms && (unsigned)atomic_load(&ag->jobs) < ag->cfg.workers;
+	return progress_ms && (unsigned)atomic_load(&ag->jobs) < agent_job_places(ag);
 }
 
 int agent_job_start(agent_req *r, memscan_process *proc, uint64_t total, uint32_t progress_ms,

@@ -141,8 +141,8 @@ static Memscan__V1__Response *follow_if(ms_peer *p, Memscan__V1__Response *resp,
 	return follow(p, resp);
 }
 
-/* Every way a job ends gives its place back: with 2 workers, more jobs than that end in turn, and a
- * scan still runs as a job after them. */
+/* Every way a job ends gives its place back: with 4 workers (2 places: half the workers run jobs at
+ * most), more jobs than that end in turn, and a scan still runs as a job after them. */
 static void test_job_places_come_back(void **state)
 {
 	Memscan__V1__Response *resp;
@@ -150,7 +150,7 @@ static void test_job_places_come_back(void **state)
 	ms_peer p;
 
 	(void)state;
-	agent_start(&a, "2");
+	agent_start(&a, "4");
 	for (int i = 0; i < 3; i++) {
 		uint64_t cursor;
 
