@@ -261,6 +261,17 @@ int ms_agent_finish(ms_agent *a)
 	return rc == 0 ? 0 : -1;
 }
 
+memscan_client *ms_agent_client(const ms_agent *a, const ms_agent_key *key)
+{
+	memscan_client *c = NULL;
+
+	assert_int_equal(memscan_client_new(&c), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_set_identity_file(c, key->path), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_set_agent_key(c, a->agent.pub), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_connect(c, a->url), MEMSCAN_OK);
+	return c;
+}
+
 size_t ms_agent_fd_count(const ms_agent *a)
 {
 	char path[64];
