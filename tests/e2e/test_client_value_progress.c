@@ -107,28 +107,6 @@ static void local_scan(uint64_t len, memscan_value_type type, const char *text, 
 	memscan_process_free(proc);
 }
 
-/* The string scanned for: 255 'a' and a 'b'. */
-static const char *long_str(void)
-{
-	static char text[257];
-
-	memset(text, 'a', 255);
-	text[255] = 'b';
-	return text;
-}
-
-/* Fills the arena with 'a' and ends it with a 'b': the one place holding long_str(), returned. */
-static uint64_t fill_long_str(void)
-{
-	uint64_t end = fx.arena + fx.arena_len;
-
-	assert_int_equal(ms_fixture_cmd(&fx, "fill %llx %llx 61", (unsigned long long)fx.arena,
-	                                (unsigned long long)fx.arena_len),
-	                 0);
-	assert_int_equal(ms_fixture_cmd(&fx, "set %llx 62", (unsigned long long)(end - 1)), 0);
-	return end - 256;
-}
-
 static void assert_progress_seen(const struct seen *s, uint64_t total)
 {
 	assert_true(s->calls >= 1);
@@ -147,13 +125,13 @@ static void test_value_scan_progress(void **state)
 	memscan_client_vset set;
 	struct seen s;
 	memscan_client *c = client_seeing(&s);
-	uint64_t at = fill_long_str();
+	uint64_t at = ms_fixture_fill_long_str(&fx);
 
 	(void)state;
-	ms_assert_call(
-	    c,
-	    memscan_client_value_scan(c, fx.pid, &f, MEMSCAN_VALUE_STR, long_str(), NULL, NULL, &page, &set),
-	    MEMSCAN_OK);
+	ms_assert_call(c,
+	               memscan_client_value_scan(c, fx.pid, &f, MEMSCAN_VALUE_STR, ms_long_str(), NULL, NULL,
+	                                         &page, &set),
+	               MEMSCAN_OK);
 	print_message("value scan: %llu progress reports\n", (unsigned long long)s.calls);
 	assert_progress_seen(&s, fx.arena_len);
 	assert_int_equal(set.count, 1);
@@ -211,17 +189,18 @@ static void test_cancel_after_first_report(void **state)
 	memscan_client *c = client_seeing(&s);
 
 	(void)state;
+	ms_fixture_fill_long_str(&fx);
 	s.stop_after = 1;
-	ms_assert_call(
-	    c,
-	    memscan_client_value_scan(c, fx.pid, &f, MEMSCAN_VALUE_STR, long_str(), NULL, NULL, NULL, &set),
-	    MEMSCAN_ERR_CANCELLED);
+	ms_assert_call(c,
+	               memscan_client_value_scan(c, fx.pid, &f, MEMSCAN_VALUE_STR, ms_long_str(), NULL, NULL,
+	                                         NULL, &set),
+	               MEMSCAN_ERR_CANCELLED);
 	assert_int_equal(s.calls, 1);
 	s.stop_after = 0;
 	tail.range_start = fx.arena + fx.arena_len - 4096;
 	ms_assert_call(c,
-	               memscan_client_value_scan(c, fx.pid, &tail, MEMSCAN_VALUE_STR, long_str(), NULL, NULL,
-	                                         NULL, &small),
+	               memscan_client_value_scan(c, fx.pid, &tail, MEMSCAN_VALUE_STR, ms_long_str(), NULL,
+	                                         NULL, NULL, &small),
 	               MEMSCAN_OK);
 	assert_int_equal(small.count, 1);
 	ms_assert_call(c, memscan_client_value_release(c, small.id), MEMSCAN_OK);
