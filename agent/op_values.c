@@ -435,29 +435,35 @@ int agent_op_value_scan(agent_req *r)
 	return vset_work_start(r, proc, w, w->bytes, vs->progress_ms);
 }
 
-/* Counts the distinct pages candidates start in (they come in address order). */
+/* Counts the pages candidates lie in (they come in address order), as narrowing reads them. */
 struct vset_pages {
 	uint64_t page, last, n;
+	size_t width;
 };
 
-static int vset_count_page(void *ctx, const memscan_candidate *c)
+static int vset_count_pages(void *ctx, const memscan_candidate *c)
 {
 	struct vset_pages *pc = ctx;
-	uint64_t page = c->address / pc->page;
+	uint64_t first = c->address / pc->page, last = (c->address + pc->width - 1) / pc->page;
 
-	pc->n += !pc->n || page != pc->last;
-	pc->last = page;
+	if (pc->n && first <= pc->last)
+		first = pc->last + 1; /* its first pages are counted already */
+	if (last >= first) {
+		pc->n += last - first + 1;
+		pc->last = last;
+	}
 	return 0;
 }
 
-/* About the bytes narrowing SET reads: an unknown set's values, or the pages holding candidates. */
-static uint64_t vset_narrow_total(const memscan_value_set *set)
+/* About the bytes narrowing V reads: an unknown set's copy of its regions (what it is charged, less
+ * the overhead), or the pages holding candidates. */
+static uint64_t vset_narrow_total(const agent_vset *v)
 {
-	struct vset_pages pc = { .page = memscan_page_size() };
+	struct vset_pages pc = { .page = memscan_page_size(), .width = memscan_value_set_width(v->set) };
 
-	if (memscan_value_set_is_unknown(set))
-		return memscan_value_set_count(set) * memscan_value_set_width(set);
-	if (memscan_value_set_foreach(set, 0, vset_count_page, &pc) != MEMSCAN_OK)
+	if (memscan_value_set_is_unknown(v->set))
+		return v->bytes > AGENT_VSET_OVERHEAD ? v->bytes - AGENT_VSET_OVERHEAD : 0;
+	if (memscan_value_set_foreach(v->set, 0, vset_count_pages, &pc) != MEMSCAN_OK)
 		return 0;
 	return pc.n * pc.page;
 }
@@ -493,7 +499,9 @@ int agent_op_value_narrow(agent_req *r)
 	w->pred.value = w->val;
 	w->opt.max_candidates = vset_max(r, vn->max_candidates, memscan_value_set_width(v->set),
 	                                 vn->keep ? 0 : v->bytes, &w->capped);
-	return vset_work_start(r, proc, w, vset_narrow_total(v->set), vn->progress_ms);
+	/* the total is worked out only for Progress replies: a large set's pages take a pass to count */
+	return vset_work_start(
+	    r, proc, w, agent_job_wanted(r->ag, vn->progress_ms) ? vset_narrow_total(v) : 0, vn->progress_ms);
 }
 
 /* ---- candidates, release ---- */
