@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Value scans through the agent: scan and narrow keep the candidates on the agent as a value set of
  * the calling key (vsets.c); only the count and a first page of candidates cross the network, more
- * pages on request (ValueCandidates), and ValueRelease drops the set. */
+ * pages on request (ValueCandidates), and ValueRelease drops the set. A scan or narrowing asked with
+ * progress_ms runs as a job (job.c), answered with Progress until the set is made. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,7 +154,7 @@ static int vset_reply(agent_req *r, const agent_vset *v, uint32_t page)
 	return err;
 }
 
-/* ---- scan ---- */
+/* ---- what a scan or narrowing is asked ---- */
 
 static int vset_parse_type(agent_req *r, const char *text, memscan_value_type *ret)
 {
@@ -214,38 +215,6 @@ static uint64_t vset_max(agent_req *r, uint64_t asked, size_t width, uint64_t gi
 	return room < max ? room : max;
 }
 
-static int vset_run_scan(agent_req *r, memscan_process *proc, const memscan_region_list *regions,
-                         memscan_value_type type, memscan_value_set **ret)
-{
-	const Memscan__V1__ValueScan *vs = r->req->value_scan;
-	memscan_value_scan_options o = { .align = vs->align };
-	memscan_value *val = NULL;
-	int capped = 0, err;
-
-	if (vs->unknown) {
-		err = agent_vset_room(r, memscan_region_list_bytes(regions) + AGENT_VSET_OVERHEAD);
-		if (err != MEMSCAN_OK)
-			return err;
-		err = memscan_value_scan_unknown(proc, regions, type, &o, ret);
-		if (err != MEMSCAN_OK)
-			agent_fail(r, err, "unknown-value scan of process %d: %s", memscan_process_pid(proc),
-			           memscan_strerror(err));
-		return err;
-	}
-	err = vset_parse_value(r, type, vs->value, vs->utf16, vs->has_epsilon, vs->epsilon, &val);
-	if (err != MEMSCAN_OK)
-		return err;
-	o.max_candidates = vset_max(r, vs->max_candidates, memscan_value_width(val), 0, &capped);
-	err = memscan_value_scan(proc, regions, val, &o, ret);
-	if (err == MEMSCAN_ERR_LIMIT)
-		vset_limit(r, o.max_candidates, capped);
-	else if (err != MEMSCAN_OK)
-		agent_fail(r, err, "value scan of process %d: %s", memscan_process_pid(proc),
-		           memscan_strerror(err));
-	memscan_value_free(val);
-	return err;
-}
-
 /* Keeps SET (the store's on success; freed otherwise) as a new set and replies with it. */
 static int vset_keep_new(agent_req *r, memscan_value_set *set, uint64_t bytes, uint32_t page)
 {
@@ -261,33 +230,7 @@ static int vset_keep_new(agent_req *r, memscan_value_set *set, uint64_t bytes, u
 	return err;
 }
 
-int agent_op_value_scan(agent_req *r)
-{
-	const Memscan__V1__ValueScan *vs = r->req->value_scan;
-	memscan_region_list *regions = NULL;
-	memscan_process *proc = NULL;
-	memscan_value_set *set = NULL;
-	memscan_value_type type = 0;
-	int err;
-
-	r->pid = vs->target ? vs->target->pid : 0;
-	err = vset_parse_type(r, vs->type, &type);
-	if (err == MEMSCAN_OK)
-		err = agent_open_target(r, vs->target, &proc);
-	if (err == MEMSCAN_OK)
-		err = agent_target_regions(r, proc, vs->filter, &regions);
-	if (err == MEMSCAN_OK)
-		err = vset_run_scan(r, proc, regions, type, &set);
-	if (err == MEMSCAN_OK) {
-		r->bytes = memscan_region_list_bytes(regions);
-		err = vset_keep_new(r, set, vset_cost(set, r->bytes), vs->page);
-	}
-	memscan_region_list_free(regions);
-	memscan_process_free(proc);
-	return err;
-}
-
-/* ---- narrow, candidates, release ---- */
+/* ---- a set's process and a narrowing's predicate ---- */
 
 /* Opens the process V's set was made from, with every check a target gets; if it fails (the
  * process exited, its PID was reused, the key's limits no longer hold) V is dropped, and so said. */
@@ -329,34 +272,207 @@ static int vset_parse_pred(agent_req *r, const memscan_value_set *set, memscan_v
 	                        vn->epsilon, ret_val);
 }
 
-static int vset_run_narrow(agent_req *r, agent_vset *v, memscan_process *proc, memscan_value_set **ret)
-{
-	const Memscan__V1__ValueNarrow *vn = r->req->value_narrow;
-	memscan_value_pred pred;
-	memscan_value *val = NULL;
-	uint64_t max;
-	int capped = 0, err = vset_parse_pred(r, v->set, &pred, &val);
+/* ---- the work of a scan or narrowing: now, or as a job answered with Progress ---- */
 
-	if (err != MEMSCAN_OK)
+/* A value scan or narrowing: what it works on and what came of it. Its run (on a job's thread when
+ * the client asked for progress) touches only these: the budgets were read before it starts, the set
+ * store and the reply wait for its finish, on a worker. */
+struct vset_work {
+	memscan_region_list *regions;   /* a scan's */
+	memscan_value *val;             /* a scan's value (NULL: unknown-value scan), a narrowing's operand */
+	memscan_value_type type;        /* a scan's */
+	memscan_value_scan_options opt; /* a scan's; max_candidates is a narrowing's limit too */
+	memscan_value_pred pred;        /* a narrowing's (its value is VAL) */
+	agent_vset *v;                  /* a narrowing's set, claimed until the work ends */
+	memscan_value_set *out;         /* what the run made */
+	uint64_t bytes;                 /* a scan's regions' bytes */
+	uint32_t page;                  /* candidates the reply carries */
+	int capped, keep;
+};
+
+static void vset_work_drop(agent *ag, agent_session *s, void *state)
+{
+	struct vset_work *w = state;
+
+	(void)s;
+	if (!w)
+		return;
+	if (w->v)
+		agent_vset_unclaim(ag, w->v);
+	memscan_value_set_free(w->out);
+	memscan_value_free(w->val);
+	memscan_region_list_free(w->regions);
+	free(w);
+}
+
+static int vset_work_run(agent *ag, agent_session *s, memscan_process *proc, void *state, char *msg,
+                         size_t msg_len)
+{
+	struct vset_work *w = state;
+
+	(void)ag;
+	(void)s;
+	(void)msg; /* the finish words the error: it knows the limits and the set */
+	(void)msg_len;
+	if (w->v)
+		return memscan_value_set_narrow(proc, w->v->set, &w->pred, w->opt.max_candidates, &w->out);
+	if (!w->val)
+		return memscan_value_scan_unknown(proc, w->regions, w->type, &w->opt, &w->out);
+	return memscan_value_scan(proc, w->regions, w->val, &w->opt, &w->out);
+}
+
+/* Fails R with ERR of W's run on PROC. */
+static int vset_work_fail(agent_req *r, const struct vset_work *w, memscan_process *proc, int err)
+{
+	const char *why = memscan_strerror(err);
+	int pid = memscan_process_pid(proc);
+
+	if (err == MEMSCAN_ERR_LIMIT && w->opt.max_candidates)
+		return vset_limit(r, w->opt.max_candidates, w->capped);
+	if (w->v)
+		return agent_fail(r, err, "narrowing value set %016llx of process %d: %s",
+		                  (unsigned long long)w->v->id, pid, why);
+	if (!w->val)
+		return agent_fail(r, err, "unknown-value scan of process %d: %s", pid, why);
+	return agent_fail(r, err, "value scan of process %d: %s", pid, why);
+}
+
+/* Keeps what W's narrowing made: as a new set, or in place of its set; replies with it. */
+static int vset_narrow_keep(agent_req *r, struct vset_work *w)
+{
+	memscan_value_set *out = w->out;
+	int err;
+
+	w->out = NULL;
+	r->bytes = memscan_value_set_count(w->v->set) * memscan_value_set_width(w->v->set);
+	if (w->keep)
+		return vset_keep_new(r, out, vset_cost(out, 0), w->page);
+	err = agent_vset_replace(r, w->v, out, vset_cost(out, 0));
+	if (err != MEMSCAN_OK) {
+		memscan_value_set_free(out);
 		return err;
-	pred.value = val;
-	max = vset_max(r, vn->max_candidates, memscan_value_set_width(v->set), vn->keep ? 0 : v->bytes,
-	               &capped);
-	err = memscan_value_set_narrow(proc, v->set, &pred, max, ret);
-	if (err == MEMSCAN_ERR_LIMIT)
-		vset_limit(r, max, capped);
-	else if (err != MEMSCAN_OK)
-		agent_fail(r, err, "narrowing value set %016llx of process %d: %s", (unsigned long long)v->id,
-		           memscan_process_pid(proc), memscan_strerror(err));
-	memscan_value_free(val);
+	}
+	return vset_reply(r, w->v, w->page);
+}
+
+/* The reply once W ran on PROC with ERR: the set it made, or the error. Frees W and PROC. */
+static int vset_work_finish(agent_req *r, memscan_process *proc, void *state, int err, const char *msg)
+{
+	struct vset_work *w = state;
+
+	(void)msg;
+	if (err != MEMSCAN_OK) {
+		err = vset_work_fail(r, w, proc, err);
+	} else if (w->v) {
+		err = vset_narrow_keep(r, w);
+	} else {
+		r->bytes = w->bytes;
+		err = vset_keep_new(r, w->out, vset_cost(w->out, w->bytes), w->page);
+		w->out = NULL; /* the store's, or freed */
+	}
+	vset_work_drop(r->ag, r->s, w);
+	memscan_process_free(proc);
 	return err;
+}
+
+static const agent_job_kind vset_work_job = { vset_work_run, vset_work_finish, vset_work_drop };
+
+/* Runs W on PROC (both owned from now on), reading about TOTAL bytes: as a job when the client asked
+ * for progress (PROGRESS_MS) and one is free, else at once. */
+static int vset_work_start(agent_req *r, memscan_process *proc, struct vset_work *w, uint64_t total,
+                           uint32_t progress_ms)
+{
+	char msg[8] = "";
+	int err;
+
+	if (agent_job_wanted(r->ag, progress_ms))
+		return agent_job_start(r, proc, total, progress_ms, &vset_work_job, w);
+	err = vset_work_run(r->ag, r->s, proc, w, msg, sizeof(msg));
+	return vset_work_finish(r, proc, w, err, msg);
+}
+
+/* The scan's value and candidate limit, or (unknown-value scan) the room its copy needs. */
+static int vset_scan_prepare(agent_req *r, struct vset_work *w)
+{
+	const Memscan__V1__ValueScan *vs = r->req->value_scan;
+	int err;
+
+	if (vs->unknown)
+		return agent_vset_room(r, w->bytes + AGENT_VSET_OVERHEAD);
+	err = vset_parse_value(r, w->type, vs->value, vs->utf16, vs->has_epsilon, vs->epsilon, &w->val);
+	if (err == MEMSCAN_OK)
+		w->opt.max_candidates =
+		    vset_max(r, vs->max_candidates, memscan_value_width(w->val), 0, &w->capped);
+	return err;
+}
+
+int agent_op_value_scan(agent_req *r)
+{
+	const Memscan__V1__ValueScan *vs = r->req->value_scan;
+	struct vset_work *w = calloc(1, sizeof(*w));
+	memscan_process *proc = NULL;
+	int err;
+
+	r->pid = vs->target ? vs->target->pid : 0;
+	if (!w)
+		return agent_fail(r, MEMSCAN_ERR_NO_MEMORY, "out of memory");
+	w->opt.align = vs->align;
+	w->page = vs->page;
+	err = vset_parse_type(r, vs->type, &w->type);
+	if (err == MEMSCAN_OK)
+		err = agent_open_target(r, vs->target, &proc);
+	if (err == MEMSCAN_OK)
+		err = agent_target_regions(r, proc, vs->filter, &w->regions);
+	if (err == MEMSCAN_OK) {
+		w->bytes = memscan_region_list_bytes(w->regions);
+		err = vset_scan_prepare(r, w);
+	}
+	if (err != MEMSCAN_OK) {
+		vset_work_drop(r->ag, r->s, w);
+		memscan_process_free(proc);
+		return err;
+	}
+	return vset_work_start(r, proc, w, w->bytes, vs->progress_ms);
+}
+
+/* Counts the pages candidates lie in (they come in address order), as narrowing reads them. */
+struct vset_pages {
+	uint64_t page, last, n;
+	size_t width;
+};
+
+static int vset_count_pages(void *ctx, const memscan_candidate *c)
+{
+	struct vset_pages *pc = ctx;
+	uint64_t first = c->address / pc->page, last = (c->address + pc->width - 1) / pc->page;
+
+	if (pc->n && first <= pc->last)
+		first = pc->last + 1; /* its first pages are counted already */
+	if (last >= first) {
+		pc->n += last - first + 1;
+		pc->last = last;
+	}
+	return 0;
+}
+
+/* About the bytes narrowing V reads: an unknown set's copy of its regions (what it is charged, less
+ * the overhead), or the pages holding candidates. */
+static uint64_t vset_narrow_total(const agent_vset *v)
+{
+	struct vset_pages pc = { .page = memscan_page_size(), .width = memscan_value_set_width(v->set) };
+
+	if (memscan_value_set_is_unknown(v->set))
+		return v->bytes > AGENT_VSET_OVERHEAD ? v->bytes - AGENT_VSET_OVERHEAD : 0;
+	if (memscan_value_set_foreach(v->set, 0, vset_count_pages, &pc) != MEMSCAN_OK)
+		return 0;
+	return pc.n * pc.page;
 }
 
 int agent_op_value_narrow(agent_req *r)
 {
 	const Memscan__V1__ValueNarrow *vn = r->req->value_narrow;
 	memscan_process *proc = NULL;
-	memscan_value_set *out = NULL;
+	struct vset_work *w;
 	agent_vset *v = NULL;
 	int err = agent_vset_claim(r, vn->set_id, &v);
 
@@ -365,21 +481,30 @@ int agent_op_value_narrow(agent_req *r)
 	err = vset_open_target(r, v, &proc);
 	if (err != MEMSCAN_OK)
 		return err; /* V is gone */
-	err = vset_run_narrow(r, v, proc, &out);
-	r->bytes = err == MEMSCAN_OK ? memscan_value_set_count(v->set) * memscan_value_set_width(v->set) : 0;
-	if (err == MEMSCAN_OK && vn->keep) {
-		err = vset_keep_new(r, out, vset_cost(out, 0), vn->page);
-	} else if (err == MEMSCAN_OK) {
-		err = agent_vset_replace(r, v, out, vset_cost(out, 0));
-		if (err != MEMSCAN_OK)
-			memscan_value_set_free(out);
-		else
-			err = vset_reply(r, v, vn->page);
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		agent_vset_unclaim(r->ag, v);
+		memscan_process_free(proc);
+		return agent_fail(r, MEMSCAN_ERR_NO_MEMORY, "out of memory");
 	}
-	agent_vset_unclaim(r->ag, v);
-	memscan_process_free(proc);
-	return err;
+	w->v = v;
+	w->page = vn->page;
+	w->keep = vn->keep;
+	err = vset_parse_pred(r, v->set, &w->pred, &w->val);
+	if (err != MEMSCAN_OK) {
+		vset_work_drop(r->ag, r->s, w);
+		memscan_process_free(proc);
+		return err;
+	}
+	w->pred.value = w->val;
+	w->opt.max_candidates = vset_max(r, vn->max_candidates, memscan_value_set_width(v->set),
+	                                 vn->keep ? 0 : v->bytes, &w->capped);
+	/* the total is worked out only for Progress replies: a large set's pages take a pass to count */
+	return vset_work_start(
+	    r, proc, w, agent_job_wanted(r->ag, vn->progress_ms) ? vset_narrow_total(v) : 0, vn->progress_ms);
 }
+
+/* ---- candidates, release ---- */
 
 int agent_op_value_candidates(agent_req *r)
 {

@@ -41,7 +41,10 @@ static void draw(struct cli_progress *p, uint64_t done)
 
 	if (rate > 0 && done <= p->total)
 		format_eta((double)(p->total - done) / rate, eta, sizeof(eta));
-	if (p->bytes)
+	if (p->bytes && !p->total) /* how much there is to do is not known here */
+		fprintf(stderr, "\rmemscan: %s %s, %s/s\033[K", p->what, cli_human_size(done, d, sizeof(d)),
+		        cli_human_size((uint64_t)rate, r, sizeof(r)));
+	else if (p->bytes)
 		fprintf(stderr, "\rmemscan: %s %s of %s (%u%%), %s/s, ETA %s\033[K", p->what,
 		        cli_human_size(done, d, sizeof(d)), cli_human_size(p->total, tot, sizeof(tot)), pct,
 		        cli_human_size((uint64_t)rate, r, sizeof(r)), eta);

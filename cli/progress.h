@@ -14,8 +14,9 @@
 /* BYTES as "512 B", "4 KiB", "1.5 GiB" into BUF (memscan_size_format); returns BUF. */
 const char *cli_human_size(uint64_t bytes, char *buf, size_t size);
 
-/* One operation's progress line: "memscan: WHAT DONE of TOTAL (P%), RATE/s, ETA T", rewritten in place
- * on stderr, only when stderr is a terminal and --quiet was not given; cleared at the end. */
+/* One operation's progress line: "memscan: WHAT DONE of TOTAL (P%), RATE/s, ETA T" ("memscan: WHAT
+ * DONE, RATE/s" for bytes whose TOTAL is not known: 0), rewritten in place on stderr, only when
+ * stderr is a terminal and --quiet was not given; cleared at the end. */
 struct cli_progress {
 	const char *what;
 	uint64_t total;

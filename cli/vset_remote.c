@@ -6,7 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cancel.h"
 #include "output.h"
+#include "progress.h"
 #include "vset.h"
 
 /* Candidates asked from the agent at a time while printing (printing stops after a few). */
@@ -18,19 +20,36 @@ static const char *agent_name(const struct cli_target *t)
 	return strncmp(t->where, " on ", 4) == 0 ? t->where + 4 : t->where;
 }
 
+/* Prepares T's client for a long piece of the agent's work: Ctrl-C stops it at the agent's next
+ * progress reply, and P draws WHAT's progress against TOTAL bytes (0: not known) from those replies
+ * (an agent without them: nothing shown). cli_progress_end_client ends P. */
+static int remote_work_begin(struct cli_target *t, struct cli_progress *p, const char *what, uint64_t total)
+{
+	int err = cli_cancel_attach_client(t->client);
+
+	if (err == MEMSCAN_OK)
+		cli_progress_start_client(p, t->client, what, total, t->quiet);
+	return err;
+}
+
 int cli_vset_remote_scan(struct cli_target *t, const struct cli_vregions *r, const struct cli_vquery *q,
                          const memscan_value_scan_options *opts, struct cli_vset *ret)
 {
+	struct cli_progress prog;
 	int err;
 
 	memset(ret, 0, sizeof(*ret));
 	ret->t = t;
+	err = remote_work_begin(t, &prog, "scan", memscan_region_list_bytes(r->list));
+	if (err != MEMSCAN_OK)
+		return err;
 	if (!q->text)
 		err = memscan_client_value_scan_unknown(t->client, t->pid, &r->filter, q->type, opts,
 		                                        &ret->remote);
 	else
 		err = memscan_client_value_scan(t->client, t->pid, &r->filter, q->type, q->text, &q->vopts,
 		                                opts, NULL, &ret->remote);
+	cli_progress_end_client(&prog, t->client);
 	ret->transient = err == MEMSCAN_OK; /* released at free unless saved */
 	return err;
 }
@@ -40,6 +59,7 @@ int cli_vset_remote_narrow(const struct cli_vset *set, const struct cli_vpred *p
 {
 	memscan_value_options vopts = { 0 };
 	const char *text = p->text[0] ? p->text : NULL;
+	struct cli_progress prog;
 	int err;
 
 	memset(ret, 0, sizeof(*ret));
@@ -47,9 +67,16 @@ int cli_vset_remote_narrow(const struct cli_vset *set, const struct cli_vpred *p
 	/* a str operand was parsed in the set's encoding: UTF-16LE when its UTF-8 bytes do not fit */
 	if (text && set->remote.type == MEMSCAN_VALUE_STR && strlen(text) != set->remote.width)
 		vopts.flags |= MEMSCAN_VALUE_UTF16;
+	/* an unknown set's values are read again; the pages an exact set's candidates lie in are known to
+	 * the agent only */
+	err = remote_work_begin(set->t, &prog, "narrow",
+	                        set->remote.unknown ? set->remote.count * set->remote.width : 0);
+	if (err != MEMSCAN_OK)
+		return err;
 	/* narrowed in place when SET is being replaced; otherwise a new set, which lives on if saved */
 	err = memscan_client_value_narrow(set->t->client, set->remote.id, p->pred.kind, text, &vopts, max,
 	                                  !set->replace, NULL, &ret->remote);
+	cli_progress_end_client(&prog, set->t->client);
 	ret->transient = err == MEMSCAN_OK && !set->replace;
 	return err;
 }
@@ -140,6 +167,7 @@ static int open_ref(const struct cli_opts *o, const char *path, struct cli_targe
 	if (rc != CLI_OK)
 		return rc;
 	t->pid = ref->set.pid;
+	t->quiet = o->quiet; /* no progress line with --quiet */
 	err = memscan_client_vset_ref_check(t->client, ref);
 	return err == MEMSCAN_OK ? CLI_OK : cli_target_err(t, err, "checking the agent of the set");
 }

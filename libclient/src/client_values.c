@@ -116,13 +116,18 @@ static int check_text(memscan_client *c, const char *text)
 	return MEMSCAN_OK;
 }
 
-/* Sends REQ (a ValueScan or ValueNarrow) and takes the set it makes. */
-static int set_call(memscan_client *c, const Memscan__V1__Request *req, const memscan_client_page *page,
-                    memscan_client_vset *ret)
+/* Sends REQ (a ValueScan or ValueNarrow, whose progress_ms is *PROGRESS_MS) and takes the set it
+ * makes. An agent that can is asked for Progress replies: the progress and cancel callbacks then see
+ * the work go. */
+static int set_call(memscan_client *c, const Memscan__V1__Request *req, uint32_t *progress_ms,
+                    const memscan_client_page *page, memscan_client_vset *ret)
 {
 	Memscan__V1__Response *resp = NULL;
-	int r = vcall(c, req, MEMSCAN__V1__RESPONSE__RESULT_VALUE_SET, &resp);
+	int r = check_agent(c); /* the session, and with it what the agent can */
 
+	*progress_ms = client_progress_ms(c);
+	if (r == MEMSCAN_OK)
+		r = vcall(c, req, MEMSCAN__V1__RESPONSE__RESULT_VALUE_SET, &resp);
 	if (r == MEMSCAN_OK)
 		r = take_set(c, resp->value_set, page, ret);
 	wire_free_response(resp);
@@ -171,7 +176,7 @@ static int value_scan(memscan_client *c, int pid, const memscan_filter *filter, 
 	vs.page = page_count(page);
 	req.op_case = MEMSCAN__V1__REQUEST__OP_VALUE_SCAN;
 	req.value_scan = &vs;
-	return set_call(c, &req, page, ret);
+	return set_call(c, &req, &vs.progress_ms, page, ret);
 }
 
 int memscan_client_value_scan(memscan_client *c, int pid, const memscan_filter *filter,
@@ -246,7 +251,7 @@ int memscan_client_value_narrow(memscan_client *c, uint64_t id, memscan_value_pr
 	client_lock(c);
 	r = check_text(c, value);
 	if (r == MEMSCAN_OK)
-		r = set_call(c, &req, page, &v);
+		r = set_call(c, &req, &vn.progress_ms, page, &v);
 	client_unlock(c);
 	if (r == MEMSCAN_OK)
 		*ret_set = v;

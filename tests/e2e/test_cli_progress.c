@@ -12,33 +12,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Runs the CLI with ARGV on a pseudo-terminal (its stdout goes to /dev/null) and returns what the
- * terminal received, NUL-terminated, in a static buffer; *RET_STATUS: its exit code. */
+/* The CLI run with ARGV (argv[0] included) on a pseudo-terminal: ms_run_on_tty. */
 static const char *run_on_tty_input(const char *const *argv, const char *input, int *ret_status)
 {
-	static char out[1 << 16];
-	size_t len = 0;
-	ssize_t n;
-	int master, status;
-	pid_t pid = forkpty(&master, NULL, NULL, NULL);
-
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int null = open("/dev/null", O_WRONLY);
-		dup2(null, STDOUT_FILENO);
-		execv(MEMSCAN_CLI_PATH, (char *const *)argv);
-		_exit(127);
-	}
-	if (input) /* typed at the terminal: the line discipline keeps it until the CLI reads */
-		assert_int_equal(write(master, input, strlen(input)), (ssize_t)strlen(input));
-	/* the terminal ends with EIO once the child closed it */
-	while ((n = read(master, out + len, sizeof(out) - 1 - len)) > 0 || (n < 0 && errno == EINTR))
-		len += n > 0 ? (size_t)n : 0;
-	close(master);
-	out[len] = '\0';
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	*ret_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	return out;
+	return ms_run_on_tty(argv + 1, input, NULL, ret_status);
 }
 
 static const char *run_on_tty(const char *const *argv, int *ret_status)

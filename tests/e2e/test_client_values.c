@@ -24,18 +24,6 @@
 static ms_agent env;
 static ms_fixture fx;
 
-/* A client of KEY, connected to agent A. */
-static memscan_client *client_of(const ms_agent *a, const ms_agent_key *key)
-{
-	memscan_client *c = NULL;
-
-	assert_int_equal(memscan_client_new(&c), MEMSCAN_OK);
-	ms_assert_call(c, memscan_client_set_identity_file(c, key->path), MEMSCAN_OK);
-	ms_assert_call(c, memscan_client_set_agent_key(c, a->agent.pub), MEMSCAN_OK);
-	ms_assert_call(c, memscan_client_connect(c, a->url), MEMSCAN_OK);
-	return c;
-}
-
 /* LEN bytes of PID at ADDR, read through /proc/PID/mem, independently of memscan. */
 static void pread_mem(pid_t pid, uint64_t addr, void *buf, size_t len)
 {
@@ -122,7 +110,7 @@ static void test_scan_then_narrow_across_connections(void **state)
 	memscan_client_vset set, nar;
 	struct got g = { .pid = fx.pid };
 	memscan_client_page page = { 10, collect, &g };
-	memscan_client *c = client_of(&env, &env.full);
+	memscan_client *c = ms_agent_client(&env, &env.full);
 	uint64_t at[3], got_n = 0;
 
 	(void)state;
@@ -143,7 +131,7 @@ static void test_scan_then_narrow_across_connections(void **state)
 	memscan_client_free(c);
 
 	put_i32(&fx, at[1], PLANTED + 5);
-	c = client_of(&env, &env.full);
+	c = ms_agent_client(&env, &env.full);
 	memset(&g, 0, sizeof(g));
 	g.pid = fx.pid;
 	ms_assert_call(
@@ -159,7 +147,7 @@ static void test_scan_then_narrow_across_connections(void **state)
 	assert_int_equal(g.old[0], PLANTED);
 	memscan_client_free(c);
 
-	c = client_of(&env, &env.full);
+	c = ms_agent_client(&env, &env.full);
 	memset(&g, 0, sizeof(g));
 	g.pid = fx.pid;
 	ms_assert_call(c, memscan_client_value_candidates(c, set.id, 0, 100, collect, &g, &got_n),
@@ -181,7 +169,7 @@ static void test_scan_then_narrow_across_connections(void **state)
 static void test_unknown_paged_then_changed(void **state)
 {
 	memscan_filter f = arena_filter(WINDOW);
-	memscan_client *c = client_of(&env, &env.full);
+	memscan_client *c = ms_agent_client(&env, &env.full);
 	struct got g = { .pid = fx.pid };
 	memscan_client_page page = { 16, collect, &g };
 	memscan_client_vset set, nar;
@@ -222,8 +210,8 @@ static void test_unknown_paged_then_changed(void **state)
 static void test_other_key_cannot_use_set(void **state)
 {
 	memscan_filter f = arena_filter(fx.arena_len);
-	memscan_client *c = client_of(&env, &env.full), *o = client_of(&env, &env.stranger),
-	               *l = client_of(&env, &env.listonly);
+	memscan_client *c = ms_agent_client(&env, &env.full), *o = ms_agent_client(&env, &env.stranger),
+	               *l = ms_agent_client(&env, &env.listonly);
 	memscan_client_vset set, nar;
 	uint64_t at[3];
 
@@ -260,7 +248,7 @@ static void test_other_key_cannot_use_set(void **state)
 static void test_set_count_limit(void **state)
 {
 	memscan_filter f = arena_filter(fx.arena_len);
-	memscan_client *c = client_of(&env, &env.full);
+	memscan_client *c = ms_agent_client(&env, &env.full);
 	memscan_client_vset sets[MAX_SETS], extra;
 
 	(void)state;
@@ -288,7 +276,7 @@ static void test_set_count_limit(void **state)
 static void test_set_budget_refusal(void **state)
 {
 	memscan_filter whole = arena_filter(fx.arena_len), part = arena_filter(WINDOW);
-	memscan_client *c = client_of(&env, &env.full);
+	memscan_client *c = ms_agent_client(&env, &env.full);
 	memscan_client_vset set;
 
 	(void)state;
@@ -314,7 +302,7 @@ static void test_process_exited(void **state)
 {
 	ms_fixture other;
 	memscan_filter f;
-	memscan_client *c = client_of(&env, &env.full);
+	memscan_client *c = ms_agent_client(&env, &env.full);
 	memscan_client_vset set, nar;
 
 	(void)state;
@@ -337,7 +325,7 @@ static void test_process_exited(void **state)
 static void test_bad_values(void **state)
 {
 	memscan_filter f = arena_filter(fx.arena_len);
-	memscan_client *c = client_of(&env, &env.full);
+	memscan_client *c = ms_agent_client(&env, &env.full);
 	memscan_client_vset set;
 
 	(void)state;
@@ -357,7 +345,7 @@ static void test_bad_values(void **state)
 /* A reference file round-trips; a flipped byte, a short file and another agent's key are refused. */
 static void test_reference_file(void **state)
 {
-	memscan_client *c = client_of(&env, &env.full);
+	memscan_client *c = ms_agent_client(&env, &env.full);
 	memscan_client_vset_ref ref = { 0 }, back;
 	char path[4300];
 	uint8_t *bytes;
@@ -428,7 +416,7 @@ static void test_set_options(void **state)
 	ms_write_str(conf, "set_idle = 10m\nmax_sets = 1\nset_budget = 64M\n", 0600);
 	extra[1] = conf;
 	assert_int_equal(ms_agent_start(&other, extra), 0);
-	c = client_of(&other, &other.full);
+	c = ms_agent_client(&other, &other.full);
 	ms_assert_call(c,
 	               memscan_client_value_scan(c, fx.pid, &f, MEMSCAN_VALUE_U32, "7", NULL, NULL, NULL, &a),
 	               MEMSCAN_OK);
@@ -444,7 +432,7 @@ static void test_set_options(void **state)
 static void test_revoked_key_sets_dropped(void **state)
 {
 	memscan_filter f = arena_filter(fx.arena_len);
-	memscan_client *c = client_of(&env, &env.full), *o = client_of(&env, &env.stranger);
+	memscan_client *c = ms_agent_client(&env, &env.full), *o = ms_agent_client(&env, &env.stranger);
 	memscan_client_vset mine, theirs, nar;
 
 	(void)state;
@@ -480,7 +468,7 @@ static void test_idle_expiry(void **state)
 	(void)state;
 	assert_int_equal(ms_agent_init(&idle), 0);
 	assert_int_equal(ms_agent_start(&idle, extra), 0);
-	c = client_of(&idle, &idle.full);
+	c = ms_agent_client(&idle, &idle.full);
 	ms_assert_call(
 	    c, memscan_client_value_scan(c, fx.pid, &f, MEMSCAN_VALUE_U32, "7", NULL, NULL, NULL, &set),
 	    MEMSCAN_OK);

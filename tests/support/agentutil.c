@@ -261,6 +261,34 @@ int ms_agent_finish(ms_agent *a)
 	return rc == 0 ? 0 : -1;
 }
 
+int ms_agent_trust(const ms_agent *a, const char *config_home)
+{
+	char pub[4300], hostport[64];
+	const char *argv[] = { "trust", hostport, pub, NULL };
+	ms_run r;
+	int rc;
+
+	setenv("XDG_CONFIG_HOME", config_home, 1);
+	snprintf(hostport, sizeof(hostport), "127.0.0.1:%d", ms_agent_port(a));
+	snprintf(pub, sizeof(pub), "%s.pub", a->agent.path);
+	if (ms_run_cli(&r, argv) != 0)
+		return -1;
+	rc = r.status == 0 ? 0 : -1;
+	ms_run_free(&r);
+	return rc;
+}
+
+memscan_client *ms_agent_client(const ms_agent *a, const ms_agent_key *key)
+{
+	memscan_client *c = NULL;
+
+	assert_int_equal(memscan_client_new(&c), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_set_identity_file(c, key->path), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_set_agent_key(c, a->agent.pub), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_connect(c, a->url), MEMSCAN_OK);
+	return c;
+}
+
 size_t ms_agent_fd_count(const ms_agent *a)
 {
 	char path[64];

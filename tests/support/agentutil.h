@@ -6,6 +6,7 @@
 #include "cliutil.h"
 #include "testutil.h"
 
+#include <memscan/client.h>
 #include <nng/nng.h>
 
 #include "chan.h"
@@ -77,6 +78,12 @@ int ms_agent_port(const ms_agent *a);
  * 0, so that its sanitizers' verdict counts. Returns the process exit code. */
 int ms_agent_run_suite(const char *name, ms_agent *a, ms_fixture *fx, const char *const *args,
                        const struct CMUnitTest *tests, size_t count);
+
+/* Pins A's key for the CLI: XDG_CONFIG_HOME becomes CONFIG_HOME, whose known_agents then names A's
+ * address (127.0.0.1:PORT) with its key (`memscan trust`). 0 or -1. */
+int ms_agent_trust(const ms_agent *a, const char *config_home);
+/* A libmemscan-client of KEY connected to agent A (its key pinned); asserts each step. */
+memscan_client *ms_agent_client(const ms_agent *a, const ms_agent_key *key);
 
 /* ---- an honest peer: nng REQ socket and the channel's client side ---- */
 

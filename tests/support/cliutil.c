@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pty.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,6 +267,37 @@ int ms_session_end(ms_session *s, char **ret_err)
 	unlink(s->err_path);
 	assert_true(got != 0);
 	return status;
+}
+
+const char *ms_run_on_tty(const char *const *argv, const char *input, const char *interrupt_at,
+                          int *ret_status)
+{
+	static char out[1 << 16];
+	size_t len = 0;
+	ssize_t n;
+	int master, status, interrupted = 0;
+	pid_t pid = forkpty(&master, NULL, NULL, NULL);
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, STDOUT_FILENO);
+		exec_cli(argv);
+	}
+	if (input) /* typed at the terminal: the line discipline keeps it until the CLI reads */
+		assert_int_equal(write(master, input, strlen(input)), (ssize_t)strlen(input));
+	/* the terminal ends with EIO once the child closed it */
+	while ((n = read(master, out + len, sizeof(out) - 1 - len)) > 0 || (n < 0 && errno == EINTR)) {
+		len += n > 0 ? (size_t)n : 0;
+		out[len] = '\0';
+		if (interrupt_at && !interrupted && strstr(out, interrupt_at))
+			interrupted = kill(pid, SIGINT) == 0;
+	}
+	close(master);
+	out[len] = '\0';
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	*ret_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	return out;
 }
 
 void ms_assert_usage_error(const char *const *argv)

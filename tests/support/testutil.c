@@ -49,6 +49,26 @@ void ms_fixture_poke(ms_fixture *f, uint64_t addr, const void *bytes, size_t len
 		assert_int_equal(ms_fixture_cmd(f, "set %llx %x", (unsigned long long)(addr + i), b[i]), 0);
 }
 
+const char *ms_long_str(void)
+{
+	static char text[257];
+
+	memset(text, 'a', 255);
+	text[255] = 'b';
+	return text;
+}
+
+uint64_t ms_fixture_fill_long_str(ms_fixture *f)
+{
+	uint64_t end = f->arena + f->arena_len;
+
+	assert_int_equal(ms_fixture_cmd(f, "fill %llx %llx 61", (unsigned long long)f->arena,
+	                                (unsigned long long)f->arena_len),
+	                 0);
+	assert_int_equal(ms_fixture_cmd(f, "set %llx 62", (unsigned long long)(end - 1)), 0);
+	return end - 256;
+}
+
 /* Reads one line (without the newline) from FD byte by byte, so nothing is buffered past it. */
 static int read_line_timeout(int fd, char *buf, size_t size, int timeout_ms)
 {

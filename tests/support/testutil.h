@@ -122,6 +122,11 @@ int64_t ms_now_ms(void);
 void ms_fixture_peek(const ms_fixture *f, uint64_t addr, void *buf, size_t len);
 /* Writes LEN bytes at ADDR (in the arena) through the fixture's `set` command, one per byte. */
 void ms_fixture_poke(ms_fixture *f, uint64_t addr, const void *bytes, size_t len);
+/* The 256-byte string of 255 'a' and a 'b' (NUL-terminated). */
+const char *ms_long_str(void);
+/* Fills F's arena with 'a' and ends it with a 'b': the one place holding ms_long_str(), returned; a
+ * value scan for that string compares at length everywhere (work that takes a while, on purpose). */
+uint64_t ms_fixture_fill_long_str(ms_fixture *f);
 
 /* Asserts that the libmemscan-client call R (of client C) returns WANT, else fails with the client's
  * last error. */

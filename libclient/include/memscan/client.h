@@ -223,7 +223,11 @@ typedef struct memscan_client_page {
 
 /* Scans PID's regions passing FILTER (NULL = memscan_filter_values: writable ones) for VALUE (text
  * the agent parses as memscan_value_parse does, with VALUE_OPTIONS, NULL for none) and keeps the
- * matches on the agent; *RET_SET describes the new set. OPTIONS, PAGE may be NULL. */
+ * matches on the agent; *RET_SET describes the new set. OPTIONS, PAGE may be NULL. While the
+ * agent works (an agent with FEATURE_PROGRESS says how far it is every 250 ms) the progress callback
+ * (memscan_client_set_progress) receives the bytes of the target it has read, and the cancel
+ * callback is asked: CANCELLED then, the session usable (no set is made). The same holds for the
+ * unknown-value scan and for narrowing (DONE: about the bytes it reads again). */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_value_scan(
     memscan_client *client, int pid, const memscan_filter *filter, memscan_value_type type, const char *value,
     const memscan_value_options *value_options, const memscan_value_scan_options *options,
