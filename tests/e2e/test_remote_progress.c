@@ -1,0 +1,439 @@
+/* SPDX-License-Identifier: MIT */
+/* Remote scans answered with Progress, against a real agent on 127.0.0.1 and the fixture: the client
+ * sees how far the agent's scan is, a cancel stops it, a client that leaves (the CLI killed) stops it,
+ * and `memscan remote scan` on a terminal draws the progress line and exits 130 on Ctrl-C. */
+#include "agentutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <memscan/client.h>
+
+/* The arena: 256 MiB of 0x41. The slow pattern is 4095 x 41 then 42: every start passes the
+ * matcher's filter and fails only at its last byte (the bounded matcher's worst case, about 2 s for
+ * the arena on 2 cores); a 0x42 planted at PLANT[i] + 4095 makes a match at PLANT[i]. */
+#define ARENA_PAGES "65536"
+#define SLOW_BYTES  MEMSCAN_PATTERN_MAX
+
+/* Under AddressSanitizer the agent's matcher runs about 20 times slower: a scan of the same time
+ * covers less, and a scan told to stop takes longer to notice (it asks between 1 MiB pieces). */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifdef UNDER_ASAN
+#define PART_LEN ((uint64_t)4 << 20) /* the first 4 MiB: a scan of about a second */
+#define SLOWER   4
+#else
+#define PART_LEN ((uint64_t)64 << 20) /* the first 64 MiB: a scan of about a second */
+#define SLOWER   1
+#endif
+static const uint64_t plant_at[] = { 1u << 20, PART_LEN / 2, PART_LEN - 2 * SLOW_BYTES };
+#define PLANTS (sizeof(plant_at) / sizeof(plant_at[0]))
+
+/* Agent CPU time (ticks) a scan stopped for good may still use in the measured window: a running
+ * one uses two cores, a hundred ticks a second each. */
+#define IDLE_TICKS 10
+
+struct env {
+	ms_fixture fx;
+	ms_agent a;
+	char *pattern;
+	char whole[64];    /* --range of the arena */
+	uint64_t long_len; /* bytes from the arena's start that take the agent over a second */
+	char longr[64];    /* their --range */
+	char target[96];   /* HOST:PORT:PID */
+	char dir[4096];    /* XDG_CONFIG_HOME of the CLI: the agent's key pinned there */
+};
+
+static int setup(void **state)
+{
+	static const char *const fx_args[] = { "--pages", ARENA_PAGES, NULL };
+	static struct env e;
+	char pub[4300], hostport[64];
+	uint8_t b = 0x42;
+	ms_run r;
+
+	if (ms_fixture_start(&e.fx, fx_args) != 0 ||
+	    ms_fixture_cmd(&e.fx, "fill %s %llx 41", ms_hex(e.fx.arena), (unsigned long long)e.fx.arena_len))
+		return -1;
+	for (size_t i = 0; i < PLANTS; i++)
+		ms_fixture_poke(&e.fx, e.fx.arena + plant_at[i] + SLOW_BYTES - 1, &b, 1);
+	e.pattern = malloc(3 * SLOW_BYTES);
+	if (!e.pattern || ms_agent_init(&e.a) != 0 || ms_agent_start(&e.a, NULL) != 0)
+		return -1;
+	for (size_t i = 0; i < SLOW_BYTES; i++)
+		memcpy(e.pattern + 3 * i, i + 1 < SLOW_BYTES ? "41 " : "42", 3);
+	snprintf(e.whole, sizeof(e.whole), "%s-%s", ms_hex(e.fx.arena), ms_hex(e.fx.arena + e.fx.arena_len));
+	snprintf(e.dir, sizeof(e.dir), "%s", ms_tmpdir());
+	setenv("XDG_CONFIG_HOME", e.dir, 1);
+	snprintf(hostport, sizeof(hostport), "127.0.0.1:%d", ms_agent_port(&e.a));
+	snprintf(e.target, sizeof(e.target), "%s:%d", hostport, (int)e.fx.pid);
+	snprintf(pub, sizeof(pub), "%s.pub", e.a.agent.path);
+	if (ms_run_cli(&r, (const char *const[]){ "trust", hostport, pub, NULL }) != 0 || r.status != 0)
+		return -1;
+	ms_run_free(&r);
+	*state = &e;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+	int rc = ms_agent_finish(&e->a); /* exit code 0 after SIGTERM: no leak, no sanitizer report */
+
+	ms_fixture_stop(&e->fx);
+	ms_tmpdir_remove(e->dir);
+	free(e->pattern);
+	return rc;
+}
+
+/* A client of the suite's agent with its full key. */
+static memscan_client *client_open(struct env *e)
+{
+	memscan_client *c = NULL;
+
+	assert_int_equal(memscan_client_new(&c), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_set_identity_file(c, e->a.full.path), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_set_agent_key(c, e->a.agent.pub), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_connect(c, e->a.url), MEMSCAN_OK);
+	return c;
+}
+
+/* The agent's CPU time so far (user + system, in clock ticks) from /proc/PID/stat. */
+static unsigned long long agent_ticks(const ms_agent *a)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long utime = 0, stime = 0;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)a->pid);
+	f = fopen(path, "re");
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* the command name may hold spaces: fields 3 on follow its ')' */
+	assert_non_null(p);
+	assert_int_equal(
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime), 2);
+	return utime + stime;
+}
+
+/* Asserts that the agent does no work any more: after a moment for a stopping scan to notice, its
+ * CPU time grows by at most IDLE_TICKS in half a second. */
+static void assert_agent_idle(const ms_agent *a)
+{
+	unsigned long long t0, t1;
+
+	usleep(200 * 1000 * SLOWER);
+	t0 = agent_ticks(a);
+	usleep(500 * 1000);
+	t1 = agent_ticks(a);
+	print_message("agent CPU time over 0.5 s once stopped: %llu ticks\n", t1 - t0);
+	assert_true(t1 - t0 <= IDLE_TICKS);
+}
+
+struct seen {
+	unsigned calls;
+	uint64_t last;
+	int backwards;  /* a report below the one before it */
+	int stop_after; /* the cancel callback asks to stop once this many reports came (0: never) */
+	uint64_t match[PLANTS + 1];
+	size_t matches;
+};
+
+static void on_progress(void *ctx, uint64_t done)
+{
+	struct seen *s = ctx;
+
+	if (s->calls && done < s->last)
+		s->backwards = 1;
+	s->last = done;
+	s->calls++;
+}
+
+static int on_cancel(void *ctx)
+{
+	const struct seen *s = ctx;
+
+	return s->stop_after && s->calls >= (unsigned)s->stop_after;
+}
+
+static int on_match(void *ctx, uint64_t address, const memscan_region *region)
+{
+	struct seen *s = ctx;
+
+	(void)region;
+	if (s->matches < PLANTS + 1)
+		s->match[s->matches] = address;
+	s->matches++;
+	return 0;
+}
+
+static void range_filter(const struct env *e, uint64_t len, memscan_filter *f)
+{
+	memscan_filter_default(f);
+	f->range_start = e->fx.arena;
+	f->range_end = e->fx.arena + len;
+}
+
+static void assert_planted_matches(const struct env *e, const struct seen *s)
+{
+	assert_int_equal(s->matches, PLANTS);
+	for (size_t i = 0; i < PLANTS; i++)
+		assert_int_equal(s->match[i], e->fx.arena + plant_at[i]);
+}
+
+/* Times a scan of PART_LEN without a callback (its matches into *RET_PLAIN) and sets e->long_len to
+ * what this agent scans in about 1.2 s on this machine (at most the arena; the plants all lie in
+ * PART_LEN, so a longer scan has the same matches). */
+static void calibrate(struct env *e, memscan_client *c, struct seen *ret_plain)
+{
+	memscan_filter f;
+	int64_t t0, took;
+	uint64_t len;
+
+	range_filter(e, PART_LEN, &f);
+	t0 = ms_now_ms();
+	ms_assert_call(c, memscan_client_scan(c, e->fx.pid, &f, e->pattern, NULL, on_match, ret_plain, NULL),
+	               MEMSCAN_OK);
+	took = ms_now_ms() - t0;
+	len = PART_LEN * 1200 / (uint64_t)(took > 0 ? took : 1);
+	len = len < PART_LEN ? PART_LEN : len > e->fx.arena_len ? e->fx.arena_len : len & ~((1ull << 20) - 1);
+	e->long_len = len;
+	snprintf(e->longr, sizeof(e->longr), "%s-%s", ms_hex(e->fx.arena), ms_hex(e->fx.arena + len));
+	print_message("remote scan of %llu MiB: %lld ms; scans of %llu MiB from now on\n",
+	              (unsigned long long)(PART_LEN >> 20), (long long)took, (unsigned long long)(len >> 20));
+}
+
+/* A scan of over a second: the callback hears of it several times, never backwards nor past the
+ * bytes scanned, and the matches are those of a scan without a callback (and those planted). */
+static void test_scan_progress_reported(void **state)
+{
+	struct env *e = *state;
+	memscan_client *c = client_open(e);
+	struct seen with = { 0 }, without = { 0 };
+	memscan_filter f;
+	uint64_t count = 0;
+	int64_t t0;
+
+	calibrate(e, c, &without);
+	assert_int_equal(without.calls, 0);
+	assert_planted_matches(e, &without);
+	range_filter(e, e->long_len, &f);
+	ms_assert_call(c, memscan_client_set_progress(c, on_progress, &with), MEMSCAN_OK);
+	t0 = ms_now_ms();
+	ms_assert_call(c, memscan_client_scan(c, e->fx.pid, &f, e->pattern, NULL, on_match, &with, &count),
+	               MEMSCAN_OK);
+	print_message("remote scan of %llu MiB: %lld ms, %u progress reports, the last %llu bytes\n",
+	              (unsigned long long)(e->long_len >> 20), (long long)(ms_now_ms() - t0), with.calls,
+	              (unsigned long long)with.last);
+	assert_true(with.calls >= 2);
+	assert_false(with.backwards);
+	assert_true(with.last > 0 && with.last <= e->long_len);
+	assert_int_equal(count, PLANTS);
+	assert_planted_matches(e, &with);
+	memscan_client_free(c);
+}
+
+/* A cancel asked at the first progress report: CANCELLED within about a second of the start (the
+ * whole scan takes two); the next request on the client drops the abandoned scan, which stops, and
+ * is answered, as is a small scan after it. */
+static void test_scan_cancel_after_first_progress(void **state)
+{
+	struct env *e = *state;
+	memscan_client *c = client_open(e);
+	struct seen s = { .stop_after = 1 }, small = { 0 };
+	memscan_region_list *list = NULL;
+	memscan_filter f;
+	int64_t t0, took;
+
+	range_filter(e, e->fx.arena_len, &f);
+	ms_assert_call(c, memscan_client_set_progress(c, on_progress, &s), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_set_cancel(c, on_cancel, &s), MEMSCAN_OK);
+	t0 = ms_now_ms();
+	ms_assert_call(c, memscan_client_scan(c, e->fx.pid, &f, e->pattern, NULL, on_match, &s, NULL),
+	               MEMSCAN_ERR_CANCELLED);
+	took = ms_now_ms() - t0;
+	print_message("remote scan cancelled after %lld ms\n", (long long)took);
+	assert_int_equal(s.calls, 1);
+	assert_true(took < 1500);
+	ms_assert_call(c, memscan_client_set_cancel(c, NULL, NULL), MEMSCAN_OK);
+	t0 = ms_now_ms();
+	ms_assert_call(c, memscan_client_list_regions(c, e->fx.pid, &f, &list), MEMSCAN_OK);
+	took = ms_now_ms() - t0;
+	print_message("the next request answered after %lld ms\n", (long long)took);
+	/* the scan stopped when it was dropped, not seconds later at its end */
+	assert_true(took < 1000 * SLOWER);
+	assert_int_equal(memscan_region_list_bytes(list), e->fx.arena_len);
+	memscan_region_list_free(list);
+	assert_agent_idle(&e->a);
+	range_filter(e, 2u << 20, &f);
+	ms_assert_call(c, memscan_client_scan(c, e->fx.pid, &f, e->pattern, NULL, on_match, &small, NULL),
+	               MEMSCAN_OK);
+	assert_int_equal(small.matches, 1); /* the one planted at 1 MiB */
+	memscan_client_free(c);
+}
+
+/* ---- the CLI on a pseudo-terminal ---- */
+
+/* A CLI run on a pseudo-terminal (its stdout to /dev/null): what the terminal received so far. */
+struct tty_run {
+	pid_t pid;
+	int master;
+	char out[1 << 16];
+	size_t len;
+};
+
+static void tty_start(struct tty_run *t, const char *const *argv)
+{
+	memset(t, 0, sizeof(*t));
+	t->pid = forkpty(&t->master, NULL, NULL, NULL);
+	assert_true(t->pid >= 0);
+	if (t->pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, STDOUT_FILENO);
+		signal(SIGINT, SIG_DFL);
+		execv(MEMSCAN_CLI_PATH, (char *const *)argv);
+		_exit(127);
+	}
+}
+
+/* Reads the terminal until NEEDLE shows (1), it ends (0) or MS pass (0). */
+static int tty_wait_for(struct tty_run *t, const char *needle, int ms)
+{
+	int64_t end = ms_now_ms() + ms;
+
+	while (!(needle && strstr(t->out, needle)) && ms_now_ms() < end) {
+		struct pollfd pfd = { t->master, POLLIN, 0 };
+		ssize_t n;
+
+		if (poll(&pfd, 1, (int)(end - ms_now_ms())) <= 0)
+			continue;
+		n = read(t->master, t->out + t->len, sizeof(t->out) - 1 - t->len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break; /* EIO: the CLI closed the terminal */
+		t->len += (size_t)n;
+		t->out[t->len] = '\0';
+	}
+	return needle && strstr(t->out, needle) != NULL;
+}
+
+/* Reads the terminal to its end and reaps the CLI (killed if it runs on after MS): its exit code,
+ * 128 + the signal that ended it, or -1. */
+static int tty_finish(struct tty_run *t, int ms)
+{
+	int64_t end = ms_now_ms() + ms;
+	int status;
+
+	tty_wait_for(t, NULL, ms);
+	close(t->master);
+	while (waitpid(t->pid, &status, WNOHANG) == 0) {
+		if (ms_now_ms() > end) {
+			kill(t->pid, SIGKILL);
+			waitpid(t->pid, &status, 0);
+			return -1;
+		}
+		usleep(5000);
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* `memscan remote scan` of over a second: the progress line is drawn ("scan ... of N MiB") and
+ * cleared at the end; with --quiet the terminal stays blank. */
+static void test_cli_remote_scan_progress(void **state)
+{
+	struct env *e = *state;
+	const char *argv[] = { "memscan", "remote", "scan",       e->target,      "--pattern", e->pattern,
+		               "--range", e->longr, "--identity", e->a.full.path, NULL,        NULL };
+	struct tty_run t;
+	char of[64];
+
+	if (!e->long_len) {
+		memscan_client *c = client_open(e);
+		struct seen plain = { 0 };
+
+		calibrate(e, c, &plain);
+		memscan_client_free(c);
+	}
+	tty_start(&t, argv);
+	assert_int_equal(tty_finish(&t, 20000), 0);
+	assert_non_null(strstr(t.out, "\rmemscan: scan "));
+	snprintf(of, sizeof(of), " of %llu MiB (", (unsigned long long)(e->long_len >> 20));
+	assert_non_null(strstr(strstr(t.out, "\rmemscan: scan "), of));
+	assert_true(t.len >= 4);
+	assert_string_equal(t.out + t.len - 4, "\r\033[K");
+	argv[10] = "--quiet";
+	tty_start(&t, argv);
+	assert_int_equal(tty_finish(&t, 20000), 0);
+	assert_string_equal(t.out, "");
+}
+
+/* Ctrl-C while the scan of the whole arena runs (its progress line drawn): exit 130 promptly. */
+static void test_cli_remote_scan_sigint(void **state)
+{
+	struct env *e = *state;
+	const char *argv[] = { "memscan", "remote", "scan",       e->target,      "--pattern", e->pattern,
+		               "--range", e->whole, "--identity", e->a.full.path, NULL };
+	struct tty_run t;
+	int64_t t0;
+	int rc;
+
+	tty_start(&t, argv);
+	assert_true(tty_wait_for(&t, "\rmemscan: scan ", 5000));
+	t0 = ms_now_ms();
+	assert_int_equal(kill(t.pid, SIGINT), 0);
+	rc = tty_finish(&t, 5000);
+	print_message("memscan remote scan exited %lld ms after SIGINT\n", (long long)(ms_now_ms() - t0));
+	assert_int_equal(rc, 130);
+	assert_true(ms_now_ms() - t0 < 1500);
+	assert_agent_idle(&e->a);
+}
+
+/* The CLI killed outright mid-scan (SIGKILL: nothing said to the agent): its session ends with the
+ * connection, the scan stops, and the agent serves the next client. */
+static void test_cli_killed_mid_scan(void **state)
+{
+	struct env *e = *state;
+	const char *argv[] = { "memscan", "remote", "scan",       e->target,      "--pattern", e->pattern,
+		               "--range", e->whole, "--identity", e->a.full.path, NULL };
+	struct tty_run t;
+
+	tty_start(&t, argv);
+	assert_true(tty_wait_for(&t, "\rmemscan: scan ", 5000));
+	assert_int_equal(kill(t.pid, SIGKILL), 0);
+	assert_int_equal(tty_finish(&t, 5000), 128 + SIGKILL);
+	assert_agent_idle(&e->a);
+	assert_int_equal(ms_agent_serving(&e->a, e->fx.pid), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_scan_progress_reported),
+		cmocka_unit_test(test_scan_cancel_after_first_progress),
+		cmocka_unit_test(test_cli_remote_scan_progress),
+		cmocka_unit_test(test_cli_remote_scan_sigint),
+		cmocka_unit_test(test_cli_killed_mid_scan),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	if (getenv("MEMSCAN_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("MEMSCAN_TEST_FILTER"));
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
