@@ -31,7 +31,7 @@ static void fake_hello(ms_fake *f)
 	Memscan__V1__Response resp = MEMSCAN__V1__RESPONSE__INIT;
 	Memscan__V1__HelloReply h = MEMSCAN__V1__HELLO_REPLY__INIT;
 	Memscan__V1__Encoding enc[] = { MEMSCAN__V1__ENCODING__ENCODING_ZSTD };
-	Memscan__V1__Feature feat[2];
+	Memscan__V1__Feature feat[3];
 	size_t n = 0;
 
 	h.protocol_version = WIRE_PROTOCOL_VERSION;
@@ -44,6 +44,8 @@ static void fake_hello(ms_fake *f)
 		feat[n++] = MEMSCAN__V1__FEATURE__FEATURE_VALUE_SETS;
 	if (f->heatmap)
 		feat[n++] = MEMSCAN__V1__FEATURE__FEATURE_HEATMAP;
+	if (f->progress)
+		feat[n++] = MEMSCAN__V1__FEATURE__FEATURE_PROGRESS;
 	h.features = feat;
 	h.n_features = n;
 	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_HELLO;

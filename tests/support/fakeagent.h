@@ -27,6 +27,7 @@ struct ms_fake {
 	uint64_t page_bytes;                     /* announced in Hello */
 	int value_sets; /* Hello announces FEATURE_VALUE_SETS (set it before a client connects) */
 	int heatmap;    /* ... and FEATURE_HEATMAP */
+	int progress;   /* ... and FEATURE_PROGRESS */
 	ms_fake_fn on_request;
 	char url[64];
 };
