@@ -24,14 +24,7 @@
 
 /* Under AddressSanitizer the agent's matcher runs about 20 times slower: a scan of the same time
  * covers less, and a scan told to stop takes longer to notice (it asks between 1 MiB pieces). */
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifdef UNDER_ASAN
+#ifdef MS_UNDER_ASAN
 #define PART_LEN ((uint64_t)4 << 20) /* the first 4 MiB: a scan of about a second */
 #define SLOWER   4
 #else
