@@ -175,6 +175,15 @@ static int on_match(void *ctx, uint64_t address, const memscan_region *region)
 	return 0;
 }
 
+static int kill_target(void *ctx)
+{
+	ms_fixture *f = ctx;
+
+	if (f->pid > 0)
+		kill(f->pid, SIGKILL);
+	return 0;
+}
+
 static void range_filter(const struct env *e, uint64_t len, memscan_filter *f)
 {
 	memscan_filter_default(f);
@@ -278,6 +287,113 @@ static void test_scan_cancel_after_first_progress(void **state)
 	               MEMSCAN_OK);
 	assert_int_equal(small.matches, 1); /* the one planted at 1 MiB */
 	memscan_client_free(c);
+}
+
+/* The target exits mid-scan (killed at the first progress report): the scan's reply is PROCESS_GONE,
+ * not matches of a process that is no more. */
+static void test_scan_target_exits(void **state)
+{
+	static const char *const fx_args[] = { "--pages", ARENA_PAGES, NULL };
+	struct env *e = *state;
+	memscan_client *c = client_open(e);
+	struct seen s = { 0 };
+	memscan_filter f;
+	ms_fixture gone;
+
+	assert_int_equal(ms_fixture_start(&gone, fx_args), 0);
+	assert_int_equal(
+	    ms_fixture_cmd(&gone, "fill %s %llx 41", ms_hex(gone.arena), (unsigned long long)gone.arena_len),
+	    0);
+	memscan_filter_default(&f);
+	f.range_start = gone.arena;
+	f.range_end = gone.arena + gone.arena_len;
+	s.stop_after = 1; /* on_cancel never stops: it kills the target at the first report */
+	ms_assert_call(c, memscan_client_set_progress(c, on_progress, &s), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_set_cancel(c, kill_target, &gone), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_scan(c, gone.pid, &f, e->pattern, NULL, on_match, &s, NULL),
+	               MEMSCAN_ERR_PROCESS_GONE);
+	assert_true(s.calls >= 1);
+	assert_int_equal(s.matches, 0);
+	ms_fixture_stop(&gone);
+	memscan_client_free(c);
+}
+
+/* A Scan of the whole arena asked with PROGRESS_MS by peer P; its first reply. */
+static Memscan__V1__Response *peer_scan(struct env *e, ms_peer *p, uint32_t progress_ms)
+{
+	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
+	Memscan__V1__Scan sc = MEMSCAN__V1__SCAN__INIT;
+	Memscan__V1__Target t = MEMSCAN__V1__TARGET__INIT;
+	Memscan__V1__Filter fl = MEMSCAN__V1__FILTER__INIT;
+
+	t.pid = e->fx.pid;
+	fl.use_default = 1;
+	fl.range_start = e->fx.arena;
+	fl.range_end = e->fx.arena + e->fx.arena_len;
+	sc.target = &t;
+	sc.filter = &fl;
+	sc.pattern = e->pattern;
+	sc.progress_ms = progress_ms;
+	req.op_case = MEMSCAN__V1__REQUEST__OP_SCAN;
+	req.scan = &sc;
+	return ms_peer_call(p, &req);
+}
+
+/* The cursor of Progress reply RESP (freed), asserting what it holds. */
+static uint64_t progress_cursor(const struct env *e, Memscan__V1__Response *resp)
+{
+	uint64_t cursor;
+
+	assert_non_null(resp);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_PROGRESS);
+	assert_int_equal(resp->progress->total, e->fx.arena_len);
+	assert_true(resp->progress->done <= resp->progress->total);
+	cursor = resp->progress->next_cursor;
+	assert_true(cursor != 0);
+	wire_free_response(resp);
+	return cursor;
+}
+
+/* A peer's Next with another cursor than the Progress gave drops the scan (NOT_FOUND, the agent goes
+ * idle), and nothing is pending after it. */
+static void test_peer_wrong_cursor(void **state)
+{
+	struct env *e = *state;
+	uint64_t cursor;
+	int64_t t0;
+	ms_peer p;
+
+	assert_int_equal(ms_peer_connect(&p, &e->a, &e->a.full, 10000), 0);
+	cursor = progress_cursor(e, peer_scan(e, &p, 1)); /* the agent waits at least 50 ms */
+	cursor = progress_cursor(e, ms_peer_next(&p, cursor));
+	t0 = ms_now_ms();
+	ms_peer_expect_error(ms_peer_next(&p, cursor + 1), MEMSCAN_ERR_NOT_FOUND);
+	assert_true(ms_now_ms() - t0 < 1000 * SLOWER); /* stopped, not waited for to its end */
+	assert_agent_idle(&e->a);
+	ms_peer_expect_error(ms_peer_next(&p, cursor), MEMSCAN_ERR_NOT_FOUND);
+	ms_peer_close(&p);
+}
+
+/* SIGTERM while a session holds a scan under way (no request in flight): the agent stops it and
+ * exits 0 promptly (under ASan: nothing leaked). */
+static void test_sigterm_with_scan_pending(void **state)
+{
+	struct env *e = *state;
+	ms_agent a;
+	ms_peer p;
+	int64_t t0;
+
+	assert_int_equal(ms_agent_init(&a), 0);
+	assert_int_equal(ms_agent_start(&a, NULL), 0);
+	assert_int_equal(ms_peer_connect(&p, &a, &a.full, 10000), 0);
+	progress_cursor(e, peer_scan(e, &p, 100));
+	t0 = ms_now_ms();
+	assert_int_equal(ms_agent_terminate(&a, 10000), 0);
+	print_message("agent exited %lld ms after SIGTERM\n", (long long)(ms_now_ms() - t0));
+	assert_true(ms_now_ms() - t0 < 1000 * SLOWER);
+	ms_peer_close(&p);
+	ms_agent_stop(&a);
+	ms_agent_cleanup(&a);
 }
 
 /* ---- the CLI on a pseudo-terminal ---- */
@@ -420,6 +536,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_scan_progress_reported),
 		cmocka_unit_test(test_scan_cancel_after_first_progress),
+		cmocka_unit_test(test_scan_target_exits),
+		cmocka_unit_test(test_peer_wrong_cursor),
+		cmocka_unit_test(test_sigterm_with_scan_pending),
 		cmocka_unit_test(test_cli_remote_scan_progress),
 		cmocka_unit_test(test_cli_remote_scan_sigint),
 		cmocka_unit_test(test_cli_killed_mid_scan),
