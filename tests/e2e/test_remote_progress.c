@@ -303,6 +303,36 @@ static void test_scan_cancel_after_first_progress(void **state)
 	memscan_client_free(c);
 }
 
+static int cancel_once_matched(void *ctx)
+{
+	const struct seen *s = ctx;
+
+	return s->matches > 0;
+}
+
+/* A cancel asked once matches came: the scan's further pages are not fetched (CANCELLED with one
+ * page of the 4 million matches), and the next request on the client is answered. */
+static void test_scan_cancel_between_pages(void **state)
+{
+	struct env *e = *state;
+	memscan_client *c = client_open(e);
+	memscan_scan_options o = { .align = 4 };
+	memscan_region_list *list = NULL;
+	struct seen s = { 0 };
+	memscan_filter f;
+
+	range_filter(e, 16u << 20, &f);
+	ms_assert_call(c, memscan_client_set_cancel(c, cancel_once_matched, &s), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_scan(c, e->fx.pid, &f, "41 41 41 41", &o, on_match, &s, NULL),
+	               MEMSCAN_ERR_CANCELLED);
+	print_message("cancelled after %zu of %u matches\n", s.matches, 4u << 20);
+	assert_true(s.matches > 0 && s.matches < (4u << 20));
+	ms_assert_call(c, memscan_client_set_cancel(c, NULL, NULL), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_list_regions(c, e->fx.pid, &f, &list), MEMSCAN_OK);
+	memscan_region_list_free(list);
+	memscan_client_free(c);
+}
+
 /* The target exits mid-scan (killed at the first progress report): the scan's reply is PROCESS_GONE,
  * not matches of a process that is no more. */
 static void test_scan_target_exits(void **state)
@@ -445,49 +475,80 @@ static void test_sigterm_with_scan_pending(void **state)
 
 /* ---- the CLI on a pseudo-terminal ---- */
 
-/* A CLI run on a pseudo-terminal (its stdout to /dev/null): what the terminal received so far. */
+/* A CLI run on a pseudo-terminal, its stdout a pipe: what the terminal received so far, how many
+ * bytes the CLI wrote to its stdout. */
 struct tty_run {
 	pid_t pid;
-	int master;
+	int master, outp; /* -1 once at their end */
 	char out[1 << 16];
 	size_t len;
+	uint64_t out_bytes;
 };
 
 static void tty_start(struct tty_run *t, const char *const *argv)
 {
+	int p[2];
+
 	memset(t, 0, sizeof(*t));
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 	t->pid = forkpty(&t->master, NULL, NULL, NULL);
 	assert_true(t->pid >= 0);
 	if (t->pid == 0) {
-		int null = open("/dev/null", O_WRONLY);
-
-		dup2(null, STDOUT_FILENO);
+		dup2(p[1], STDOUT_FILENO);
 		signal(SIGINT, SIG_DFL);
 		execv(MEMSCAN_CLI_PATH, (char *const *)argv);
 		_exit(127);
 	}
+	close(p[1]);
+	t->outp = p[0];
 }
 
-/* Reads the terminal until NEEDLE shows (1), it ends (0) or MS pass (0). */
-static int tty_wait_for(struct tty_run *t, const char *needle, int ms)
+/* Reads what comes on FD (the terminal into T->out, else counted and dropped); -1 at its end. */
+static int tty_read(struct tty_run *t, int fd)
+{
+	static char sink[1 << 16];
+	int term = fd == t->master;
+	ssize_t n =
+	    term ? read(fd, t->out + t->len, sizeof(t->out) - 1 - t->len) : read(fd, sink, sizeof(sink));
+
+	if (n < 0 && errno == EINTR)
+		return fd;
+	if (n <= 0) { /* EIO from the terminal once the CLI closed it, EOF from the pipe */
+		close(fd);
+		return -1;
+	}
+	if (term) {
+		t->len += (size_t)n;
+		t->out[t->len] = '\0';
+	} else {
+		t->out_bytes += (uint64_t)n;
+	}
+	return fd;
+}
+
+/* Reads the terminal and stdout until NEEDLE shows on the terminal or OUT_MIN (if not 0) bytes came
+ * on stdout (1), both ended or MS passed (0). */
+static int tty_pump(struct tty_run *t, const char *needle, uint64_t out_min, int ms)
 {
 	int64_t end = ms_now_ms() + ms;
 
-	while (!(needle && strstr(t->out, needle)) && ms_now_ms() < end) {
-		struct pollfd pfd = { t->master, POLLIN, 0 };
-		ssize_t n;
+	while (!(needle && strstr(t->out, needle)) && !(out_min && t->out_bytes >= out_min) &&
+	       (t->master >= 0 || t->outp >= 0) && ms_now_ms() < end) {
+		struct pollfd pfd[2] = { { t->master, POLLIN, 0 }, { t->outp, POLLIN, 0 } };
 
-		if (poll(&pfd, 1, (int)(end - ms_now_ms())) <= 0)
+		if (poll(pfd, 2, (int)(end - ms_now_ms())) <= 0)
 			continue;
-		n = read(t->master, t->out + t->len, sizeof(t->out) - 1 - t->len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break; /* EIO: the CLI closed the terminal */
-		t->len += (size_t)n;
-		t->out[t->len] = '\0';
+		if (pfd[0].revents)
+			t->master = tty_read(t, t->master);
+		if (pfd[1].revents)
+			t->outp = tty_read(t, t->outp);
 	}
-	return needle && strstr(t->out, needle) != NULL;
+	return (needle && strstr(t->out, needle)) || (out_min && t->out_bytes >= out_min);
+}
+
+static int tty_wait_for(struct tty_run *t, const char *needle, int ms)
+{
+	return tty_pump(t, needle, 0, ms);
 }
 
 /* Reads the terminal to its end and reaps the CLI (killed if it runs on after MS): its exit code,
@@ -497,8 +558,11 @@ static int tty_finish(struct tty_run *t, int ms)
 	int64_t end = ms_now_ms() + ms;
 	int status;
 
-	tty_wait_for(t, NULL, ms);
-	close(t->master);
+	tty_pump(t, NULL, 0, ms);
+	if (t->master >= 0)
+		close(t->master);
+	if (t->outp >= 0)
+		close(t->outp);
 	while (waitpid(t->pid, &status, WNOHANG) == 0) {
 		if (ms_now_ms() > end) {
 			kill(t->pid, SIGKILL);
@@ -561,6 +625,31 @@ static void test_cli_remote_scan_sigint(void **state)
 	assert_agent_idle(&e->a);
 }
 
+/* Ctrl-C while the matches of a finished remote scan arrive (4 million, page after page, about a
+ * second of output): exit 130 promptly, not once the last page came, and with part of them only. */
+static void test_cli_sigint_while_matches_arrive(void **state)
+{
+	struct env *e = *state;
+	char range[64];
+	const char *argv[] = { "memscan",     "remote",       "scan", e->target, "--pattern",
+		               "41 41 41 41", "--align",      "4",    "--range", range,
+		               "--identity",  e->a.full.path, NULL };
+	struct tty_run t;
+	int64_t t0;
+	int rc;
+
+	snprintf(range, sizeof(range), "%s-%s", ms_hex(e->fx.arena), ms_hex(e->fx.arena + (16u << 20)));
+	tty_start(&t, argv);
+	assert_true(tty_pump(&t, NULL, 1, 20000)); /* the first matches are out */
+	t0 = ms_now_ms();
+	assert_int_equal(kill(t.pid, SIGINT), 0);
+	rc = tty_finish(&t, 20000);
+	print_message("memscan remote scan exited %lld ms after SIGINT, %llu bytes of matches printed\n",
+	              (long long)(ms_now_ms() - t0), (unsigned long long)t.out_bytes);
+	assert_int_equal(rc, 130);
+	assert_true(ms_now_ms() - t0 < 500 * SLOWER);
+}
+
 /* The CLI killed outright mid-scan (SIGKILL: nothing said to the agent): its session ends with the
  * connection, the scan stops, and the agent serves the next client. */
 static void test_cli_killed_mid_scan(void **state)
@@ -583,6 +672,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_scan_progress_reported),
 		cmocka_unit_test(test_scan_cancel_after_first_progress),
+		cmocka_unit_test(test_scan_cancel_between_pages),
 		cmocka_unit_test(test_scan_target_exits),
 		cmocka_unit_test(test_peer_wrong_cursor),
 		cmocka_unit_test(test_jobs_bounded_by_workers),
@@ -590,6 +680,7 @@ int main(void)
 		cmocka_unit_test(test_cli_remote_scan_progress),
 		cmocka_unit_test(test_cli_remote_scan_sigint),
 		cmocka_unit_test(test_cli_killed_mid_scan),
+		cmocka_unit_test(test_cli_sigint_while_matches_arrive),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
