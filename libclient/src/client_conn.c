@@ -555,6 +555,16 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* Asks the agent to drop the work it goes on with (a Next without a cursor: NOT_FOUND, the work
+ * stopped), so that a cancelled scan stops now rather than at the session's next request. */
+static void drop_work(memscan_client *c)
+{
+	Memscan__V1__Response *resp = NULL;
+
+	if (call_next(c, 0, MEMSCAN__V1__RESPONSE__RESULT__NOT_SET, &resp) == MEMSCAN_OK)
+		wire_free_response(resp);
+}
+
 /* While *RESP is Progress: reports how far the agent is to the progress callback and waits on with
  * Next, until the reply proper (of kind EXPECT). An agent whose work does not move for the client's
  * timeout is given up, as one that does not answer is. */
@@ -583,9 +593,10 @@ static int wait_progress(memscan_client *c, Memscan__V1__Response **resp,
 		}
 		if (c->progress_fn)
 			c->progress_fn(c->progress_ctx, done);
-		/* the work stays the session's pending result: the next request drops it */
-		if (client_cancelled(c))
+		if (client_cancelled(c)) {
+			drop_work(c);
 			return client_fail(c, MEMSCAN_ERR_CANCELLED, "cancelled");
+		}
 		r = call_next(c, cursor, MEMSCAN__V1__RESPONSE__RESULT__NOT_SET, resp);
 	}
 	if (r == MEMSCAN_OK && expect != MEMSCAN__V1__RESPONSE__RESULT__NOT_SET &&
