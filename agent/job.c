@@ -22,6 +22,7 @@ struct agent_job {
 	const agent_job_kind *kind;
 	void *state; /* the kind's */
 	uint64_t total;
+	uint64_t said; /* the done the last Progress said (touched by the session's worker only) */
 	uint32_t wait_ms;
 	atomic_uint_fast64_t done;
 	atomic_int stop;
@@ -90,6 +91,22 @@ static int agent_job_emit(agent_req *r);
 
 static const agent_page_ops agent_job_ops = { agent_job_emit, agent_job_clear };
 
+/* How far J is, as Progress says it: never past its total nor back. libmemscan counts the bytes its
+ * reads covered, and some are read twice (the bytes past each unit a match may run into, a unit
+ * scanned again when its matches overflowed: up to 1.6 times the total in a dense scan); its reports
+ * come from several threads. */
+static uint64_t agent_job_done(agent_job *j)
+{
+	uint64_t done = atomic_load(&j->done);
+
+	if (j->total && done > j->total)
+		done = j->total;
+	if (done < j->said)
+		done = j->said;
+	j->said = done;
+	return done;
+}
+
 /* Waits for J at most its wait, then answers: the kind's reply when it is done (J freed, whatever
  * the outcome), else Progress with J kept as the session's pending result. */
 static int agent_job_answer(agent_req *r, agent_job *j)
@@ -138,7 +155,7 @@ static int agent_job_answer(agent_req *r, agent_job *j)
 	}
 	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_PROGRESS;
 	resp.progress = &pr;
-	pr.done = atomic_load(&j->done);
+	pr.done = agent_job_done(j);
 	pr.total = j->total;
 	pr.next_cursor = agent_page_cursor(p, 1);
 	return agent_pack(r, &resp);

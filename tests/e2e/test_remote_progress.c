@@ -3,15 +3,11 @@
  * sees how far the agent's scan is, a cancel stops it, a client that leaves (the CLI killed) stops it,
  * and `memscan remote scan` on a terminal draws the progress line and exits 130 on Ctrl-C. */
 #include "agentutil.h"
+#include "ttyutil.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <pty.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <memscan/client.h>
@@ -364,10 +360,11 @@ static void test_scan_target_exits(void **state)
 }
 
 /* A Scan of the arena's first LEN bytes asked with PROGRESS_MS by peer P; its first reply. */
-static Memscan__V1__Response *peer_scan_len(struct env *e, ms_peer *p, uint32_t progress_ms, uint64_t len)
+/* Scan SC (its pattern, align and progress_ms set) of the arena's first LEN bytes by peer P; its
+ * first reply. */
+static Memscan__V1__Response *peer_scan_with(struct env *e, ms_peer *p, Memscan__V1__Scan *sc, uint64_t len)
 {
 	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
-	Memscan__V1__Scan sc = MEMSCAN__V1__SCAN__INIT;
 	Memscan__V1__Target t = MEMSCAN__V1__TARGET__INIT;
 	Memscan__V1__Filter fl = MEMSCAN__V1__FILTER__INIT;
 
@@ -375,13 +372,21 @@ static Memscan__V1__Response *peer_scan_len(struct env *e, ms_peer *p, uint32_t 
 	fl.use_default = 1;
 	fl.range_start = e->fx.arena;
 	fl.range_end = e->fx.arena + len;
-	sc.target = &t;
-	sc.filter = &fl;
+	sc->target = &t;
+	sc->filter = &fl;
+	req.op_case = MEMSCAN__V1__REQUEST__OP_SCAN;
+	req.scan = sc;
+	return ms_peer_call(p, &req);
+}
+
+/* A Scan of the arena's first LEN bytes for the slow pattern asked with PROGRESS_MS by peer P. */
+static Memscan__V1__Response *peer_scan_len(struct env *e, ms_peer *p, uint32_t progress_ms, uint64_t len)
+{
+	Memscan__V1__Scan sc = MEMSCAN__V1__SCAN__INIT;
+
 	sc.pattern = e->pattern;
 	sc.progress_ms = progress_ms;
-	req.op_case = MEMSCAN__V1__REQUEST__OP_SCAN;
-	req.scan = &sc;
-	return ms_peer_call(p, &req);
+	return peer_scan_with(e, p, &sc, len);
 }
 
 /* The same of the whole arena. */
@@ -390,14 +395,14 @@ static Memscan__V1__Response *peer_scan(struct env *e, ms_peer *p, uint32_t prog
 	return peer_scan_len(e, p, progress_ms, e->fx.arena_len);
 }
 
-/* The cursor of Progress reply RESP (freed), asserting what it holds. */
-static uint64_t progress_cursor(const struct env *e, Memscan__V1__Response *resp)
+/* The cursor of Progress reply RESP (freed), asserting what it holds (TOTAL bytes to scan). */
+static uint64_t progress_cursor(Memscan__V1__Response *resp, uint64_t total)
 {
 	uint64_t cursor;
 
 	assert_non_null(resp);
 	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_PROGRESS);
-	assert_int_equal(resp->progress->total, e->fx.arena_len);
+	assert_int_equal(resp->progress->total, total);
 	assert_true(resp->progress->done <= resp->progress->total);
 	cursor = resp->progress->next_cursor;
 	assert_true(cursor != 0);
@@ -415,8 +420,8 @@ static void test_peer_wrong_cursor(void **state)
 	ms_peer p;
 
 	assert_int_equal(ms_peer_connect(&p, &e->a, &e->a.full, 10000), 0);
-	cursor = progress_cursor(e, peer_scan(e, &p, 1)); /* the agent waits at least 50 ms */
-	cursor = progress_cursor(e, ms_peer_next(&p, cursor));
+	cursor = progress_cursor(peer_scan(e, &p, 1), e->fx.arena_len); /* the agent waits at least 50 ms */
+	cursor = progress_cursor(ms_peer_next(&p, cursor), e->fx.arena_len);
 	t0 = ms_now_ms();
 	ms_peer_expect_error(ms_peer_next(&p, cursor + 1), MEMSCAN_ERR_NOT_FOUND);
 	assert_true(ms_now_ms() - t0 < 1000 * SLOWER); /* stopped, not waited for to its end */
@@ -441,7 +446,7 @@ static void test_jobs_bounded_by_workers(void **state)
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(ms_peer_connect(&p[i], &e->a, &e->a.full, 20000), 0);
 	for (int i = 0; i < 4; i++)
-		progress_cursor(e, peer_scan(e, &p[i], 50));
+		progress_cursor(peer_scan(e, &p[i], 50), e->fx.arena_len);
 	resp = peer_scan_len(e, &p[4], 50, len);
 	assert_non_null(resp);
 	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_SCAN);
@@ -450,6 +455,39 @@ static void test_jobs_bounded_by_workers(void **state)
 	for (int i = 0; i < 5; i++)
 		ms_peer_close(&p[i]);
 	assert_agent_idle(&e->a);
+}
+
+/* Progress never says more than the total nor goes back, even where libmemscan's reads cover bytes
+ * twice: 4 million matches at every 32 bytes overflow what a worker keeps of a 4 MiB unit, so the
+ * caller scans each unit again (its reads counted anew: up to 1.6 times the total here). */
+static void test_progress_within_total(void **state)
+{
+	struct env *e = *state;
+	Memscan__V1__Scan sc = MEMSCAN__V1__SCAN__INIT;
+	Memscan__V1__Response *resp;
+	uint64_t last = 0, replies = 0;
+	ms_peer p;
+
+	sc.pattern = (char *)"41 41 41 41";
+	sc.align = 32;
+	sc.progress_ms = 50;
+	assert_int_equal(ms_peer_connect(&p, &e->a, &e->a.full, 20000), 0);
+	resp = peer_scan_with(e, &p, &sc, (128u << 20) / SLOWER);
+	while (resp && resp->result_case == MEMSCAN__V1__RESPONSE__RESULT_PROGRESS) {
+		if (resp->progress->done > resp->progress->total || resp->progress->done < last)
+			fail_msg("progress %llu of %llu after %llu", (unsigned long long)resp->progress->done,
+			         (unsigned long long)resp->progress->total, (unsigned long long)last);
+		last = resp->progress->done;
+		replies++;
+		resp = ms_peer_next(&p, progress_cursor(resp, (128u << 20) / SLOWER));
+	}
+	assert_non_null(resp);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_SCAN);
+	print_message("%llu progress replies, the last %llu bytes\n", (unsigned long long)replies,
+	              (unsigned long long)last);
+	assert_true(replies >= 2);
+	wire_free_response(resp);
+	ms_peer_close(&p);
 }
 
 /* SIGTERM while a session holds a scan under way (no request in flight): the agent stops it and
@@ -464,7 +502,7 @@ static void test_sigterm_with_scan_pending(void **state)
 	assert_int_equal(ms_agent_init(&a), 0);
 	assert_int_equal(ms_agent_start(&a, NULL), 0);
 	assert_int_equal(ms_peer_connect(&p, &a, &a.full, 10000), 0);
-	progress_cursor(e, peer_scan(e, &p, 100));
+	progress_cursor(peer_scan(e, &p, 100), e->fx.arena_len);
 	t0 = ms_now_ms();
 	assert_int_equal(ms_agent_terminate(&a, 10000), 0);
 	print_message("agent exited %lld ms after SIGTERM\n", (long long)(ms_now_ms() - t0));
@@ -476,105 +514,6 @@ static void test_sigterm_with_scan_pending(void **state)
 
 /* ---- the CLI on a pseudo-terminal ---- */
 
-/* A CLI run on a pseudo-terminal, its stdout a pipe: what the terminal received so far, how many
- * bytes the CLI wrote to its stdout. */
-struct tty_run {
-	pid_t pid;
-	int master, outp; /* -1 once at their end */
-	char out[1 << 16];
-	size_t len;
-	uint64_t out_bytes;
-};
-
-static void tty_start(struct tty_run *t, const char *const *argv)
-{
-	int p[2];
-
-	memset(t, 0, sizeof(*t));
-	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-	t->pid = forkpty(&t->master, NULL, NULL, NULL);
-	assert_true(t->pid >= 0);
-	if (t->pid == 0) {
-		dup2(p[1], STDOUT_FILENO);
-		signal(SIGINT, SIG_DFL);
-		execv(MEMSCAN_CLI_PATH, (char *const *)argv);
-		_exit(127);
-	}
-	close(p[1]);
-	t->outp = p[0];
-}
-
-/* Reads what comes on FD (the terminal into T->out, else counted and dropped); -1 at its end. */
-static int tty_read(struct tty_run *t, int fd)
-{
-	static char sink[1 << 16];
-	int term = fd == t->master;
-	ssize_t n =
-	    term ? read(fd, t->out + t->len, sizeof(t->out) - 1 - t->len) : read(fd, sink, sizeof(sink));
-
-	if (n < 0 && errno == EINTR)
-		return fd;
-	if (n <= 0) { /* EIO from the terminal once the CLI closed it, EOF from the pipe */
-		close(fd);
-		return -1;
-	}
-	if (term) {
-		t->len += (size_t)n;
-		t->out[t->len] = '\0';
-	} else {
-		t->out_bytes += (uint64_t)n;
-	}
-	return fd;
-}
-
-/* Reads the terminal and stdout until NEEDLE shows on the terminal or OUT_MIN (if not 0) bytes came
- * on stdout (1), both ended or MS passed (0). */
-static int tty_pump(struct tty_run *t, const char *needle, uint64_t out_min, int ms)
-{
-	int64_t end = ms_now_ms() + ms;
-
-	while (!(needle && strstr(t->out, needle)) && !(out_min && t->out_bytes >= out_min) &&
-	       (t->master >= 0 || t->outp >= 0) && ms_now_ms() < end) {
-		struct pollfd pfd[2] = { { t->master, POLLIN, 0 }, { t->outp, POLLIN, 0 } };
-
-		if (poll(pfd, 2, (int)(end - ms_now_ms())) <= 0)
-			continue;
-		if (pfd[0].revents)
-			t->master = tty_read(t, t->master);
-		if (pfd[1].revents)
-			t->outp = tty_read(t, t->outp);
-	}
-	return (needle && strstr(t->out, needle)) || (out_min && t->out_bytes >= out_min);
-}
-
-static int tty_wait_for(struct tty_run *t, const char *needle, int ms)
-{
-	return tty_pump(t, needle, 0, ms);
-}
-
-/* Reads the terminal to its end and reaps the CLI (killed if it runs on after MS): its exit code,
- * 128 + the signal that ended it, or -1. */
-static int tty_finish(struct tty_run *t, int ms)
-{
-	int64_t end = ms_now_ms() + ms;
-	int status;
-
-	tty_pump(t, NULL, 0, ms);
-	if (t->master >= 0)
-		close(t->master);
-	if (t->outp >= 0)
-		close(t->outp);
-	while (waitpid(t->pid, &status, WNOHANG) == 0) {
-		if (ms_now_ms() > end) {
-			kill(t->pid, SIGKILL);
-			waitpid(t->pid, &status, 0);
-			return -1;
-		}
-		usleep(5000);
-	}
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 /* `memscan remote scan` of over a second: the progress line is drawn ("scan ... of N MiB") and
  * cleared at the end; with --quiet the terminal stays blank. */
 static void test_cli_remote_scan_progress(void **state)
@@ -582,7 +521,7 @@ static void test_cli_remote_scan_progress(void **state)
 	struct env *e = *state;
 	const char *argv[] = { "memscan", "remote", "scan",       e->target,      "--pattern", e->pattern,
 		               "--range", e->longr, "--identity", e->a.full.path, NULL,        NULL };
-	struct tty_run t;
+	ms_tty t;
 	char of[64];
 
 	if (!e->long_len) {
@@ -592,16 +531,16 @@ static void test_cli_remote_scan_progress(void **state)
 		calibrate(e, c, &plain);
 		memscan_client_free(c);
 	}
-	tty_start(&t, argv);
-	assert_int_equal(tty_finish(&t, 20000), 0);
+	ms_tty_start(&t, argv);
+	assert_int_equal(ms_tty_finish(&t, 20000), 0);
 	assert_non_null(strstr(t.out, "\rmemscan: scan "));
 	snprintf(of, sizeof(of), " of %llu MiB (", (unsigned long long)(e->long_len >> 20));
 	assert_non_null(strstr(strstr(t.out, "\rmemscan: scan "), of));
 	assert_true(t.len >= 4);
 	assert_string_equal(t.out + t.len - 4, "\r\033[K");
 	argv[10] = "--quiet";
-	tty_start(&t, argv);
-	assert_int_equal(tty_finish(&t, 20000), 0);
+	ms_tty_start(&t, argv);
+	assert_int_equal(ms_tty_finish(&t, 20000), 0);
 	assert_string_equal(t.out, "");
 }
 
@@ -611,15 +550,15 @@ static void test_cli_remote_scan_sigint(void **state)
 	struct env *e = *state;
 	const char *argv[] = { "memscan", "remote", "scan",       e->target,      "--pattern", e->pattern,
 		               "--range", e->whole, "--identity", e->a.full.path, NULL };
-	struct tty_run t;
+	ms_tty t;
 	int64_t t0;
 	int rc;
 
-	tty_start(&t, argv);
-	assert_true(tty_wait_for(&t, "\rmemscan: scan ", 5000));
+	ms_tty_start(&t, argv);
+	assert_true(ms_tty_pump(&t, "\rmemscan: scan ", 0, 5000));
 	t0 = ms_now_ms();
 	assert_int_equal(kill(t.pid, SIGINT), 0);
-	rc = tty_finish(&t, 5000);
+	rc = ms_tty_finish(&t, 5000);
 	print_message("memscan remote scan exited %lld ms after SIGINT\n", (long long)(ms_now_ms() - t0));
 	assert_int_equal(rc, 130);
 	assert_true(ms_now_ms() - t0 < 1500);
@@ -635,16 +574,16 @@ static void test_cli_sigint_while_matches_arrive(void **state)
 	const char *argv[] = { "memscan",     "remote",       "scan", e->target, "--pattern",
 		               "41 41 41 41", "--align",      "4",    "--range", range,
 		               "--identity",  e->a.full.path, NULL };
-	struct tty_run t;
+	ms_tty t;
 	int64_t t0;
 	int rc;
 
 	snprintf(range, sizeof(range), "%s-%s", ms_hex(e->fx.arena), ms_hex(e->fx.arena + (16u << 20)));
-	tty_start(&t, argv);
-	assert_true(tty_pump(&t, NULL, 1, 20000)); /* the first matches are out */
+	ms_tty_start(&t, argv);
+	assert_true(ms_tty_pump(&t, NULL, 1, 20000)); /* the first matches are out */
 	t0 = ms_now_ms();
 	assert_int_equal(kill(t.pid, SIGINT), 0);
-	rc = tty_finish(&t, 20000);
+	rc = ms_tty_finish(&t, 20000);
 	print_message("memscan remote scan exited %lld ms after SIGINT, %llu bytes of matches printed\n",
 	              (long long)(ms_now_ms() - t0), (unsigned long long)t.out_bytes);
 	assert_int_equal(rc, 130);
@@ -658,12 +597,12 @@ static void test_cli_killed_mid_scan(void **state)
 	struct env *e = *state;
 	const char *argv[] = { "memscan", "remote", "scan",       e->target,      "--pattern", e->pattern,
 		               "--range", e->whole, "--identity", e->a.full.path, NULL };
-	struct tty_run t;
+	ms_tty t;
 
-	tty_start(&t, argv);
-	assert_true(tty_wait_for(&t, "\rmemscan: scan ", 5000));
+	ms_tty_start(&t, argv);
+	assert_true(ms_tty_pump(&t, "\rmemscan: scan ", 0, 5000));
 	assert_int_equal(kill(t.pid, SIGKILL), 0);
-	assert_int_equal(tty_finish(&t, 5000), 128 + SIGKILL);
+	assert_int_equal(ms_tty_finish(&t, 5000), 128 + SIGKILL);
 	assert_agent_idle(&e->a);
 	assert_int_equal(ms_agent_serving(&e->a, e->fx.pid), 0);
 }
@@ -678,6 +617,7 @@ int main(void)
 		cmocka_unit_test(test_peer_wrong_cursor),
 		cmocka_unit_test(test_jobs_bounded_by_workers),
 		cmocka_unit_test(test_sigterm_with_scan_pending),
+		cmocka_unit_test(test_progress_within_total),
 		cmocka_unit_test(test_cli_remote_scan_progress),
 		cmocka_unit_test(test_cli_remote_scan_sigint),
 		cmocka_unit_test(test_cli_killed_mid_scan),
