@@ -101,6 +101,15 @@ static int agent_job_emit(agent_req *r);
 
 static const agent_page_ops agent_job_ops = { agent_job_emit, agent_job_clear };
 
+/* How far J is, as Progress says it: never past its total nor back (agent_job_progress keeps the
+ * most reported, within the total). libmemscan counts the bytes its reads covered, and some are read
+ * twice (the bytes past each unit a match may run into, a unit scanned again when its matches
+ * overflowed: up to 1.6 times the total in a dense scan); its reports come from several threads. */
+static uint64_t agent_job_done(agent_job *j)
+{
+	return atomic_load(&j->done);
+}
+
 /* Waits for J at most its wait, then answers: the kind's reply when it is done (J freed, whatever
  * the outcome), else Progress with J kept as the session's pending result. */
 static int agent_job_answer(agent_req *r, agent_job *j)
@@ -150,7 +159,7 @@ static int agent_job_answer(agent_req *r, agent_job *j)
 	}
 	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_PROGRESS;
 	resp.progress = &pr;
-	pr.done = atomic_load(&j->done);
+	pr.done = agent_job_done(j);
 	pr.total = j->total;
 	pr.next_cursor = agent_page_cursor(p, 1);
 	return agent_pack(r, &resp);

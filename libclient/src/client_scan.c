@@ -60,6 +60,9 @@ static int scan_page(memscan_client *c, const Memscan__V1__Response *resp, void 
 	for (size_t i = 0; r == MEMSCAN_OK && i < p->n_matches; i++)
 		r = report_match(c, ctx, p->matches[i]);
 	*ret_cursor = p->next_cursor;
+	/* the rest stays the session's pending result: the next request drops it */
+	if (r == MEMSCAN_OK && p->next_cursor && client_cancelled(c))
+		return client_fail(c, MEMSCAN_ERR_CANCELLED, "cancelled");
 	return r;
 }
 

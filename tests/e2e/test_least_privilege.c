@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* memscan as deployed: the agent runs as uid 65534 holding only CAP_SYS_PTRACE (setpriv), the target
- * as another uid (1000); remote and least-privileged local output equal root's local output. */
+ * as another uid (1000); remote and least-privileged local output equal root's local output, and a
+ * long remote scan reports its progress. */
 #include "agentutil.h"
 
 #include <fcntl.h>
@@ -15,6 +16,14 @@
 #define SETPRIV    "/usr/bin/setpriv"
 #define AGENT_UID  65534
 #define TARGET_UID 1000
+
+/* The arena of the long scan's target: about a second of the slow pattern on two cores, in the plain
+ * build and under AddressSanitizer (whose matcher runs about 20 times slower). */
+#ifdef MS_UNDER_ASAN
+#define LONG_SCAN_PAGES "2048"
+#else
+#define LONG_SCAN_PAGES "32768"
+#endif
 
 /* The agent as deploy/memscan-agent.service runs it: an unprivileged uid, CAP_SYS_PTRACE alone in
  * every set (ambient, so that it survives the exec; bounding, so that nothing else can come back). */
@@ -342,6 +351,18 @@ static void test_heatmap(void **state)
 	}
 }
 
+/* A client of the agent with the full key, connected. */
+static memscan_client *client_open(void)
+{
+	memscan_client *c = NULL;
+
+	assert_int_equal(memscan_client_new(&c), MEMSCAN_OK);
+	assert_int_equal(memscan_client_set_identity_file(c, env.full.path), MEMSCAN_OK);
+	assert_int_equal(memscan_client_set_agent_key(c, env.agent.pub), MEMSCAN_OK);
+	assert_int_equal(memscan_client_connect(c, env.url), MEMSCAN_OK);
+	return c;
+}
+
 /* The candidate a narrow kept: its address and value. */
 static int first_candidate(void *ctx, const memscan_candidate *c)
 {
@@ -371,10 +392,7 @@ static void test_value_set(void **state)
 	(void)state;
 	skip_if_unsupported();
 	for (int round = 0; round < 2; round++) {
-		assert_int_equal(memscan_client_new(&c), MEMSCAN_OK);
-		assert_int_equal(memscan_client_set_identity_file(c, env.full.path), MEMSCAN_OK);
-		assert_int_equal(memscan_client_set_agent_key(c, env.agent.pub), MEMSCAN_OK);
-		assert_int_equal(memscan_client_connect(c, env.url), MEMSCAN_OK);
+		c = client_open();
 		if (round == 0) {
 			assert_int_equal(
 			    memscan_client_value_scan_unknown(c, fx.pid, &f, MEMSCAN_VALUE_U8, NULL, &set),
@@ -398,6 +416,69 @@ static void test_value_set(void **state)
 	close(fd);
 	assert_int_equal(got[0], addr);
 	assert_int_equal(got[1], byte);
+}
+
+struct scan_seen {
+	unsigned reports;
+	uint64_t last, match, matches;
+};
+
+static void count_progress(void *ctx, uint64_t done)
+{
+	struct scan_seen *s = ctx;
+
+	s->reports++;
+	s->last = done;
+}
+
+static int keep_match(void *ctx, uint64_t address, const memscan_region *region)
+{
+	struct scan_seen *s = ctx;
+
+	(void)region;
+	s->match = address;
+	s->matches++;
+	return 0;
+}
+
+/* A remote scan long enough to be answered with Progress, run on its own thread by the agent as
+ * deployed: an arena of 0x41 in another target of uid 1000, the slow pattern (4095 x 41 then 42, the
+ * matcher's worst case: about a second) with its one match planted 1 MiB in. */
+static void test_remote_scan_progress(void **state)
+{
+	static const char *const args[] = { "--pages", LONG_SCAN_PAGES, NULL };
+	struct scan_seen seen = { 0 };
+	ms_fixture big;
+	memscan_filter f;
+	memscan_client *c;
+	char *pattern = malloc(3 * MEMSCAN_PATTERN_MAX);
+	uint8_t b = 0x42;
+
+	(void)state;
+	skip_if_unsupported();
+	assert_non_null(pattern);
+	for (size_t i = 0; i < MEMSCAN_PATTERN_MAX; i++)
+		memcpy(pattern + 3 * i, i + 1 < MEMSCAN_PATTERN_MAX ? "41 " : "42", 3);
+	assert_int_equal(ms_fixture_start(&big, args), 0);
+	assert_int_equal(
+	    ms_fixture_cmd(&big, "fill %s %llx 41", ms_hex(big.arena), (unsigned long long)big.arena_len), 0);
+	ms_fixture_poke(&big, big.arena + (1u << 20) + MEMSCAN_PATTERN_MAX - 1, &b, 1);
+	memscan_filter_default(&f);
+	f.range_start = big.arena;
+	f.range_end = big.arena + big.arena_len;
+	c = client_open();
+	assert_int_equal(memscan_client_set_progress(c, count_progress, &seen), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_scan(c, big.pid, &f, pattern, NULL, keep_match, &seen, NULL),
+	               MEMSCAN_OK);
+	print_message("%u progress reports, the last %llu bytes\n", seen.reports,
+	              (unsigned long long)seen.last);
+	assert_true(seen.reports >= 1);
+	assert_true(seen.last > 0 && seen.last <= big.arena_len);
+	assert_int_equal(seen.matches, 1);
+	assert_int_equal(seen.match, big.arena + (1u << 20));
+	memscan_client_free(c);
+	ms_fixture_stop(&big);
+	free(pattern);
 }
 
 static void test_permission_error_without_capability(void **state)
@@ -448,6 +529,7 @@ int main(void)
 		cmocka_unit_test(test_diff),
 		cmocka_unit_test(test_heatmap),
 		cmocka_unit_test(test_value_set),
+		cmocka_unit_test(test_remote_scan_progress),
 		cmocka_unit_test(test_permission_error_without_capability),
 		cmocka_unit_test(test_agent_warns_without_capability),
 	};

@@ -144,6 +144,23 @@ static void write_heat_seeds(const char *dir)
 
 /* Seeds: an error, a hello reply, a region page, a process page, a read page with a hole, a diff
  * page and a scan page, as an agent packs them; and a remote heatmap's replies. */
+/* Seeds of a scan answered with progress: work under way (a cursor to wait on), and the reply
+ * without a cursor that the client refuses. */
+static void write_progress_seeds(const char *dir)
+{
+	Memscan__V1__Response resp = MEMSCAN__V1__RESPONSE__INIT;
+	Memscan__V1__Progress pr = MEMSCAN__V1__PROGRESS__INIT;
+
+	pr.done = 3u << 20;
+	pr.total = 64u << 20;
+	pr.next_cursor = 0x5eed5eed5eed5eedull;
+	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_PROGRESS;
+	resp.progress = &pr;
+	write_seed(dir, "progress.bin", &resp);
+	pr.next_cursor = 0;
+	write_seed(dir, "progress_no_cursor.bin", &resp);
+}
+
 static void write_seeds(const char *dir)
 {
 	Memscan__V1__Response resp = MEMSCAN__V1__RESPONSE__INIT;
@@ -234,6 +251,7 @@ static void write_seeds(const char *dir)
 	resp.scan = &scan;
 	write_seed(dir, "scan.bin", &resp);
 	write_heat_seeds(dir);
+	write_progress_seeds(dir);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
