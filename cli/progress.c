@@ -34,10 +34,14 @@ static void format_eta(double s, char *buf, size_t size)
 /* Draws the line for DONE (P->lock held). */
 static void draw(struct cli_progress *p, uint64_t done)
 {
-	double t = seconds_since(&p->start), rate = t > 0 ? (double)done / t : 0;
+	/* libmemscan counts the bytes some reads cover twice (a scan's overlap at chunk edges, a unit
+	 * scanned again): never more than there is */
+	uint64_t shown = p->total && done > p->total ? p->total : done;
+	double t = seconds_since(&p->start), rate = t > 0 ? (double)shown / t : 0;
 	char d[32], tot[32], r[32], eta[32] = "?";
-	unsigned pct =
-	    p->total ? (unsigned)((double)(done < p->total ? done : p->total) * 100 / (double)p->total) : 0;
+	unsigned pct = p->total ? (unsigned)((double)shown * 100 / (double)p->total) : 0;
+
+	done = shown;
 
 	if (rate > 0 && done <= p->total)
 		format_eta((double)(p->total - done) / rate, eta, sizeof(eta));

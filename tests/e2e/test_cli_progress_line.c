@@ -46,6 +46,16 @@ static void test_line_with_total(void **state)
 	assert_non_null(strstr(out, ", ETA "));
 }
 
+/* Reports past the total (libmemscan counts some bytes twice) are drawn as the total. */
+static void test_line_past_total(void **state)
+{
+	const char *out = draw_on_tty(64ull << 20, 80ull << 20);
+
+	(void)state;
+	assert_non_null(strstr(out, "\rmemscan: narrow 64 MiB of 64 MiB (100%), "));
+	assert_null(strstr(out, "80 MiB"));
+}
+
 static void test_line_without_total(void **state)
 {
 	const char *out = draw_on_tty(0, 12ull << 20);
@@ -62,6 +72,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_line_with_total),
+		cmocka_unit_test(test_line_past_total),
 		cmocka_unit_test(test_line_without_total),
 	};
 
