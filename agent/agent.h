@@ -173,6 +173,7 @@ typedef struct agent_pending {
 			uint64_t offset;             /* bytes of the current run already sent */
 			uint64_t runs; /* runs handed out by STREAM so far (joined across parts) */
 			int ranges_sent, update;
+			uint32_t progress_ms; /* each page within about this (0: no bound) */
 		} diff;
 		struct {
 			struct agent_match *items;

@@ -3,6 +3,7 @@
  * baseline as it goes), the changed runs paged. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "agent.h"
 
@@ -50,6 +51,17 @@ static size_t agent_fill_runs(agent_pending *p, size_t *room, Memscan__V1__Chang
 
 /* Parts of a streamed diff one page may draw from (the page points into each until it is packed). */
 #define AGENT_PAGE_PARTS 8
+/* A diff whose pages are bounded in time (progress_ms) reads at most this much per part, so that a
+ * part over unchanged memory comes back in a few tens of milliseconds. */
+#define AGENT_DIFF_READ_STEP ((size_t)64 << 20)
+
+static uint64_t agent_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 /* Replaces the exhausted current part with the stream's next one, found with about ROOM bytes; the
  * old part goes to KEPT (freed once the page is packed). */
@@ -64,7 +76,9 @@ static int agent_next_part(agent_req *r, size_t room, memscan_diff **kept, size_
 	p->u.diff.part = NULL;
 	p->index = 0;
 	p->u.diff.offset = 0;
-	err = memscan_diff_stream_next(p->u.diff.stream, room, &p->u.diff.part, &done);
+	err = memscan_diff_stream_next_within(p->u.diff.stream, room,
+	                                      p->u.diff.progress_ms ? AGENT_DIFF_READ_STEP : SIZE_MAX,
+	                                      &p->u.diff.part, &done);
 	if (err != MEMSCAN_OK)
 		return agent_fail(r, err, "diff of process %d failed: %s", r->pid, memscan_strerror(err));
 	n = memscan_diff_run_count(p->u.diff.part);
@@ -77,10 +91,11 @@ static int agent_next_part(agent_req *r, size_t room, memscan_diff **kept, size_
 	return MEMSCAN_OK;
 }
 
-/* The runs of one diff page: from the whole diff, or drawn from the stream's parts as they come. */
+/* The runs of one diff page: from the whole diff, or drawn from the stream's parts as they come, until
+ * the page is full, the stream ends, or (progress_ms) the page's time, from START_MS, is up. */
 static int agent_diff_runs(agent_req *r, size_t room, Memscan__V1__ChangeRun *items,
                            Memscan__V1__ChangeRun **ptrs, size_t max, memscan_diff **kept, size_t *kept_n,
-                           size_t *ret_n)
+                           uint64_t start_ms, size_t *ret_n)
 {
 	agent_pending *p = &r->s->pending;
 	size_t n = 0;
@@ -90,7 +105,8 @@ static int agent_diff_runs(agent_req *r, size_t room, Memscan__V1__ChangeRun *it
 		n += agent_fill_runs(p, &room, items, ptrs, n, max);
 		if (n == max || room < AGENT_SPLIT_MIN || *kept_n == AGENT_PAGE_PARTS ||
 		    p->index < memscan_diff_run_count(p->u.diff.part) ||
-		    memscan_diff_stream_done(p->u.diff.stream))
+		    memscan_diff_stream_done(p->u.diff.stream) ||
+		    (p->u.diff.progress_ms && agent_now_ms() - start_ms >= p->u.diff.progress_ms))
 			break;
 		err = agent_next_part(r, room, kept, kept_n);
 		if (err != MEMSCAN_OK)
@@ -116,6 +132,7 @@ static int agent_emit_diff(agent_req *r)
 	memscan_diff *kept[AGENT_PAGE_PARTS];
 	size_t room = WIRE_MAX_PAGE_BYTES, ranges_cost, kept_n = 0,
 	       before = memscan_diff_stream_changed_bytes(p->u.diff.stream);
+	uint64_t start_ms = agent_now_ms();
 	/* each run costs at least its framing and two bytes, so the page's room bounds its runs */
 	size_t max = room / (AGENT_RUN_OVERHEAD + 2) + 1;
 	int err = MEMSCAN_ERR_NO_MEMORY;
@@ -142,7 +159,7 @@ static int agent_emit_diff(agent_req *r)
 	ptrs = calloc(max, sizeof(*ptrs));
 	if (!items || !ptrs)
 		goto out;
-	err = agent_diff_runs(r, room, items, ptrs, max, kept, &kept_n, &page.n_runs);
+	err = agent_diff_runs(r, room, items, ptrs, max, kept, &kept_n, start_ms, &page.n_runs);
 	if (err == MEMSCAN_OK)
 		err = agent_page_check(r); /* the runs are of a process the key may still read */
 	if (err != MEMSCAN_OK)
@@ -151,6 +168,8 @@ static int agent_emit_diff(agent_req *r)
 	agent_compress_runs(r, &page);
 	page.changed_bytes = memscan_diff_stream_changed_bytes(p->u.diff.stream);
 	page.run_count = p->u.diff.runs;
+	if (p->u.diff.progress_ms)
+		page.compared_bytes = memscan_diff_stream_compared_bytes(p->u.diff.stream, &page.total_bytes);
 	r->bytes = page.changed_bytes - before;
 	page.next_cursor = agent_page_cursor(p, agent_diff_more(p));
 	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_DIFF;
@@ -269,6 +288,11 @@ int agent_op_diff(agent_req *r)
 	agent_pending_start(r, &agent_diff_ops);
 	r->s->pending.zstd = d->encoding == MEMSCAN__V1__ENCODING__ENCODING_ZSTD;
 	err = agent_diff_stream(r, snap, regions);
+	/* kept within what other work answered with progress waits (job.c) */
+	r->s->pending.u.diff.progress_ms = !d->progress_ms          ? 0
+	                                   : d->progress_ms < 50u   ? 50u
+	                                   : d->progress_ms > 1000u ? 1000u
+	                                                            : d->progress_ms;
 	memscan_region_list_free(regions);
 	if (err != MEMSCAN_OK) {
 		agent_pending_clear(&r->s->pending);

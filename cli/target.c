@@ -433,7 +433,8 @@ static int watch_begin_remote(struct cli_watch *w, struct cli_target *t, const m
 		err = memscan_client_list_regions(t->client, t->pid, filter, &list);
 	if (err != MEMSCAN_OK)
 		return err;
-	cli_progress_start_client(&p, t->client, "baseline", memscan_region_list_bytes(list), t->quiet);
+	w->remote_bytes = memscan_region_list_bytes(list);
+	cli_progress_start_client(&p, t->client, "baseline", w->remote_bytes, t->quiet);
 	err = memscan_client_snapshot(t->client, t->pid, filter, &w->remote_id, NULL, NULL);
 	cli_progress_end_client(&p, t->client);
 	memscan_region_list_free(list);
@@ -469,9 +470,15 @@ int cli_watch_detect(struct cli_watch *w, int accept, memscan_diff **ret)
 	struct cli_progress p;
 	int err;
 
-	if (w->t->client)
-		return memscan_client_diff(w->t->client, w->remote_id,
-		                           (accept ? MEMSCAN_DIFF_UPDATE : 0) | MEMSCAN_DIFF_REFILTER, ret);
+	if (w->t->client) {
+		/* the agent says how far each comparison is (against the baseline's size: the regions
+		 * listed again may differ a little) */
+		cli_progress_start_client(&p, w->t->client, "diff", w->remote_bytes, w->t->quiet);
+		err = memscan_client_diff(w->t->client, w->remote_id,
+		                          (accept ? MEMSCAN_DIFF_UPDATE : 0) | MEMSCAN_DIFF_REFILTER, ret);
+		cli_progress_end_client(&p, w->t->client);
+		return err;
+	}
 	/* list the regions again, so regions that appeared or vanished are reported */
 	err = memscan_regions_read(w->t->proc, &w->filter, &list);
 	/* what was just compared becomes the baseline: with ACCEPT a change made after this read shows

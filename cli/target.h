@@ -68,6 +68,7 @@ struct cli_watch {
 	memscan_filter filter;
 	memscan_detector *det;
 	uint64_t remote_id;
+	uint64_t remote_bytes;     /* remote: the bytes of the regions the baseline was taken of */
 	memscan_region_list *list; /* local: the regions the last detection read (its runs' region_index) */
 };
 int cli_watch_begin(struct cli_watch *w, struct cli_target *t, const memscan_filter *filter);

@@ -165,8 +165,25 @@ static int diff_page_runs(memscan_client *c, struct diff_acc *a, const Memscan__
 		                   (int)p->encoding);
 	}
 	c->data_bytes += a->bytes - before;
-	client_progress_note(c);
+	if (!p->total_bytes) /* else the comparison's own progress is reported (diff_page) */
+		client_progress_note(c);
 	return r;
+}
+
+/* How far the agent's comparison is (pages of a Diff asked with progress_ms): to the progress
+ * callback; then the cancel callback is asked. */
+static int diff_progress(memscan_client *c, const Memscan__V1__DiffPage *p)
+{
+	if (!p->total_bytes)
+		return MEMSCAN_OK;
+	if (p->compared_bytes > p->total_bytes)
+		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent compared %llu bytes of a diff of %llu",
+		                   (unsigned long long)p->compared_bytes, (unsigned long long)p->total_bytes);
+	if (c->progress_fn)
+		c->progress_fn(c->progress_ctx, p->compared_bytes);
+	if (p->next_cursor && client_cancelled(c))
+		return client_fail(c, MEMSCAN_ERR_CANCELLED, "the diff was cancelled");
+	return MEMSCAN_OK;
 }
 
 static int diff_page(memscan_client *c, const Memscan__V1__Response *resp, void *ctx, uint64_t *ret_cursor)
@@ -185,6 +202,8 @@ static int diff_page(memscan_client *c, const Memscan__V1__Response *resp, void 
 		r = add_ranges(c, a, p->appeared, p->n_appeared, 1);
 	if (r == MEMSCAN_OK)
 		r = add_ranges(c, a, p->vanished, p->n_vanished, 0);
+	if (r == MEMSCAN_OK)
+		r = diff_progress(c, p);
 	*ret_cursor = p->next_cursor;
 	return r;
 }
@@ -214,6 +233,8 @@ static int diff_request(const memscan_client *c, Memscan__V1__Request *req, Mems
 	d->refilter = (flags & MEMSCAN_DIFF_REFILTER) != 0;
 	if (zstd)
 		d->encoding = MEMSCAN__V1__ENCODING__ENCODING_ZSTD;
+	/* each page within a quarter second, saying how far the comparison is */
+	d->progress_ms = client_progress_ms(c);
 	req->op_case = MEMSCAN__V1__REQUEST__OP_DIFF;
 	req->diff = d;
 	return zstd;
@@ -239,7 +260,9 @@ static int diff(memscan_client *c, uint64_t id, unsigned flags, memscan_diff **r
 	                 diff_page, &a);
 	if (r == MEMSCAN_OK)
 		r = run_flush(c, &a);
-	if (r == MEMSCAN_OK && (flags & MEMSCAN_DIFF_UPDATE))
+	/* cancelled, an update diff's baseline is still made whole (the agent reads the rest into it
+	 * when the next request drops the diff) */
+	if ((r == MEMSCAN_OK || r == MEMSCAN_ERR_CANCELLED) && (flags & MEMSCAN_DIFF_UPDATE))
 		mark_updated(c, id, flags, lim.appeared);
 	free(a.old_bytes);
 	free(a.new_bytes);
@@ -317,7 +340,8 @@ int memscan_client_diff_parts(memscan_client *c, uint64_t id, unsigned flags, me
 	                 diff_part_page, &dp);
 	/* stopped or not, the agent made (or, at our next request, completes) the new baseline; what
 	 * appeared came in the first page, which the callback saw */
-	if ((r == MEMSCAN_OK || r == MEMSCAN_ERR_STOPPED) && (flags & MEMSCAN_DIFF_UPDATE))
+	if ((r == MEMSCAN_OK || r == MEMSCAN_ERR_STOPPED || r == MEMSCAN_ERR_CANCELLED) &&
+	    (flags & MEMSCAN_DIFF_UPDATE))
 		mark_updated(c, id, flags, dp.lim.appeared);
 	client_unlock(c);
 	return r;

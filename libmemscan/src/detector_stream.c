@@ -57,9 +57,11 @@ struct memscan_diff_stream {
 	uint8_t *scratch[MS_WORKERS_MAX];
 	int err; /* sticky: the first failure */
 	uint64_t changed;
-	/* one call's batch: workers claim units from POS on until OUT reaches MAX_OUT */
-	atomic_size_t claim, out;
-	size_t max_out;
+	uint64_t total, compared; /* bytes of all units, and of those handed out */
+	/* one call's batch: workers claim units from POS on until OUT reaches MAX_OUT, or until they
+	 * claimed READ_MAX bytes of units (READ counts them) */
+	atomic_size_t claim, out, read;
+	size_t max_out, read_max;
 	int collect; /* keep the runs (0 when only finishing an update) */
 	int refused[MS_WORKERS_MAX];
 };
@@ -150,8 +152,11 @@ static void stream_worker(void *p, unsigned worker)
 
 	if (!st->scratch[worker])
 		st->scratch[worker] = ms_buf_alloc(MS_STREAM_CHUNK);
-	while (atomic_load(&st->out) < st->max_out && (k = atomic_fetch_add(&st->claim, 1)) < st->n) {
+	while (atomic_load(&st->out) < st->max_out && atomic_load(&st->read) < st->read_max &&
+	       (k = atomic_fetch_add(&st->claim, 1)) < st->n) {
 		struct ms_stream_unit *u = &st->units[k];
+
+		atomic_fetch_add(&st->read, u->at.len);
 
 		u->err = st->scratch[worker] ? stream_unit(st, u, &proc, st->scratch[worker])
 		                             : MEMSCAN_ERR_NO_MEMORY;
@@ -221,6 +226,7 @@ static int stream_assemble(struct memscan_diff_stream *st, size_t end, memscan_d
 		memscan_ranges *nh = &st->new_holes[u->at.region];
 
 		r = u->err;
+		st->compared += u->at.len;
 		for (size_t j = 0; r == MEMSCAN_OK && j < u->holes.count; j++)
 			if (ms_ranges_append(nh, u->holes.items[j].start, u->holes.items[j].end) !=
 			    MEMSCAN_OK)
@@ -268,9 +274,9 @@ static int stream_ended(const struct memscan_diff_stream *st)
 	return st->pos == st->n && !st->next;
 }
 
-/* Reads, compares and hands out units until about MAX_OUT bytes of runs were found (PART: NULL when
- * the runs are not wanted). */
-static int stream_step(struct memscan_diff_stream *st, size_t max_out, memscan_diff *part)
+/* Reads, compares and hands out units until about MAX_OUT bytes of runs were found, or about
+ * READ_MAX bytes were compared (PART: NULL when the runs are not wanted). */
+static int stream_step(struct memscan_diff_stream *st, size_t max_out, size_t read_max, memscan_diff *part)
 {
 	unsigned workers = ms_worker_count();
 	size_t end;
@@ -280,7 +286,9 @@ static int stream_step(struct memscan_diff_stream *st, size_t max_out, memscan_d
 		return st->err;
 	atomic_store(&st->claim, st->pos);
 	atomic_store(&st->out, 0);
+	atomic_store(&st->read, 0);
 	st->max_out = max_out ? max_out : 1;
+	st->read_max = read_max ? read_max : 1;
 	st->collect = part != NULL;
 	if (workers > st->n - st->pos)
 		workers = (unsigned)(st->n - st->pos);
@@ -353,6 +361,7 @@ static int plan_piece(struct memscan_diff_stream *st, size_t i, uint64_t lo, uin
 		u->at.off = (size_t)(a - st->layout[i].start);
 		u->at.len = (size_t)(hi - a < MS_STREAM_UNIT ? hi - a : MS_STREAM_UNIT);
 		u->base = base;
+		st->total += u->at.len;
 	}
 	return MEMSCAN_OK;
 }
@@ -485,6 +494,12 @@ int memscan_detector_stream(memscan_detector *det, memscan_process *proc, const 
 int memscan_diff_stream_next(memscan_diff_stream *st, size_t max_bytes, memscan_diff **ret_part,
                              int *ret_done)
 {
+	return memscan_diff_stream_next_within(st, max_bytes, SIZE_MAX, ret_part, ret_done);
+}
+
+int memscan_diff_stream_next_within(memscan_diff_stream *st, size_t max_bytes, size_t max_read,
+                                    memscan_diff **ret_part, int *ret_done)
+{
 	memscan_diff *part = NULL;
 	int r;
 
@@ -500,7 +515,7 @@ int memscan_diff_stream_next(memscan_diff_stream *st, size_t max_bytes, memscan_
 			r = memscan_diff_add_vanished(part, st->vanished.items[i]);
 	}
 	if (r == MEMSCAN_OK && !stream_ended(st))
-		r = stream_step(st, max_bytes, part);
+		r = stream_step(st, max_bytes, max_read, part);
 	else if (r == MEMSCAN_OK)
 		r = st->err;
 	if (r != MEMSCAN_OK) {
@@ -521,7 +536,7 @@ int memscan_diff_stream_finish(memscan_diff_stream *st)
 	if (!st)
 		return MEMSCAN_ERR_INVALID_ARG;
 	while (r == MEMSCAN_OK && !stream_ended(st))
-		r = stream_step(st, SIZE_MAX, NULL);
+		r = stream_step(st, SIZE_MAX, SIZE_MAX, NULL);
 	return r == MEMSCAN_OK ? st->err : r;
 }
 
@@ -533,6 +548,13 @@ bool memscan_diff_stream_done(const memscan_diff_stream *st)
 uint64_t memscan_diff_stream_changed_bytes(const memscan_diff_stream *st)
 {
 	return st ? st->changed : 0;
+}
+
+uint64_t memscan_diff_stream_compared_bytes(const memscan_diff_stream *st, uint64_t *ret_total)
+{
+	if (ret_total)
+		*ret_total = st ? st->total : 0;
+	return st ? st->compared : 0;
 }
 
 uint64_t memscan_diff_stream_new_bytes(const memscan_diff_stream *st)

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* Work the agent answers with Progress (docs/protocol.md, "Long work answered with Progress"), seen by
+/* Work the agent answers with Progress (docs/protocol.md, "Long work answered with Progress"), and
+ * diff pages bounded in time, seen by
  * an honest peer on 127.0.0.1 with real keys: a kept snapshot of a 512 MiB arena asked with
  * progress_ms is answered with Progress until it is read, then with its reply and region pages; the
  * same without progress_ms gets no Progress; any other request drops the work and its budget; a client
- * that leaves mid-read leaves the agent serving; the key's scan and read grants still apply. */
+ * that leaves mid-read leaves the agent serving; the key's scan and read grants still apply; a diff
+ * asked with progress_ms comes in pages that say how far it compared, with the runs of a plain one. */
 #include "agentutil.h"
 
 #include <stdlib.h>
@@ -162,6 +164,74 @@ static void test_client_leaves_mid_work(void **state)
 	ms_peer_close(&p);
 }
 
+/* The runs of diff pages from RESP on (freed), followed with Next: their addresses into AT (up to 8),
+ * how many pages came and, with CHECK, each page's comparison checked against the one before (done
+ * growing within the whole arena, all of it at the last page). */
+static size_t diff_pages(ms_peer *p, Memscan__V1__Response *resp, int check, uint64_t *at, size_t *ret_runs)
+{
+	uint64_t last = 0, cursor = 1;
+	size_t pages = 0, runs = 0;
+
+	while (cursor) {
+		const Memscan__V1__DiffPage *d;
+
+		assert_non_null(resp);
+		assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_DIFF);
+		d = resp->diff;
+		for (size_t i = 0; i < d->n_runs; i++) {
+			assert_int_equal(d->runs[i]->old_bytes.len, 1);
+			assert_int_not_equal(d->runs[i]->old_bytes.data[0], d->runs[i]->new_bytes.data[0]);
+			if (runs < 8)
+				at[runs] = d->runs[i]->address;
+			runs++;
+		}
+		if (check) {
+			assert_int_equal(d->total_bytes, ARENA_BYTES);
+			assert_true(d->compared_bytes >= last && d->compared_bytes <= d->total_bytes);
+			last = d->compared_bytes;
+			if (!d->next_cursor)
+				assert_int_equal(last, ARENA_BYTES);
+		} else {
+			assert_int_equal(d->total_bytes, 0); /* not asked for: the page is as before */
+		}
+		cursor = d->next_cursor;
+		pages++;
+		wire_free_response(resp);
+		resp = cursor ? ms_peer_next(p, cursor) : NULL;
+	}
+	*ret_runs = runs;
+	return pages;
+}
+
+/* A diff asked with progress_ms answers page by page as it compares (pages without runs among them,
+ * over unchanged memory), saying how far it is; the runs are those of the same diff without it. */
+static void test_diff_pages_within_time(void **state)
+{
+	uint64_t at[8], plain[8], a1 = fx.arena + 4096 + 7, a2 = fx.arena + (384ull << 20) + 3, id;
+	Memscan__V1__Response *resp;
+	size_t runs, plain_runs, pages;
+	ms_peer p;
+
+	(void)state;
+	connect_full(&p);
+	resp = snapshot_req(&p, 0);
+	assert_non_null(resp);
+	id = resp->snapshot->snapshot_id;
+	wire_free_response(resp); /* its region table fits one page */
+	assert_int_equal(ms_fixture_cmd(&fx, "set %llx 5a", (unsigned long long)a1), 0);
+	assert_int_equal(ms_fixture_cmd(&fx, "set %llx a5", (unsigned long long)a2), 0);
+	pages = diff_pages(&p, ms_peer_diff_progress(&p, id, 0, 0, 50), 1, at, &runs);
+	assert_true(pages >= 2); /* 512 MiB are not compared within 50 ms, nor in one 64 MiB step */
+	assert_int_equal(runs, 2);
+	assert_true(at[0] == a1 && at[1] == a2);
+	assert_int_equal(diff_pages(&p, ms_peer_diff(&p, id, 0, 0), 0, plain, &plain_runs), 1);
+	assert_int_equal(plain_runs, 2);
+	assert_memory_equal(plain, at, 2 * sizeof(at[0]));
+	resp = ms_peer_release(&p, id);
+	wire_free_response(resp);
+	ms_peer_close(&p);
+}
+
 /* A key granted list only is refused before any work starts, Progress or not. */
 static void test_grant_still_checked(void **state)
 {
@@ -183,6 +253,7 @@ int main(void)
 		cmocka_unit_test(test_snapshot_without_progress_ms),
 		cmocka_unit_test(test_other_request_drops_work),
 		cmocka_unit_test(test_client_leaves_mid_work),
+		cmocka_unit_test(test_diff_pages_within_time),
 		cmocka_unit_test(test_grant_still_checked),
 	};
 	int fails, rc;

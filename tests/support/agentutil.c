@@ -584,12 +584,19 @@ Memscan__V1__Response *ms_peer_scan(ms_peer *p, int pid, const char *pattern)
 
 Memscan__V1__Response *ms_peer_diff(ms_peer *p, uint64_t snapshot_id, int update, int refilter)
 {
+	return ms_peer_diff_progress(p, snapshot_id, update, refilter, 0);
+}
+
+Memscan__V1__Response *ms_peer_diff_progress(ms_peer *p, uint64_t snapshot_id, int update, int refilter,
+                                             uint32_t progress_ms)
+{
 	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
 	Memscan__V1__Diff d = MEMSCAN__V1__DIFF__INIT;
 
 	d.snapshot_id = snapshot_id;
 	d.update = update;
 	d.refilter = refilter;
+	d.progress_ms = progress_ms;
 	req.op_case = MEMSCAN__V1__REQUEST__OP_DIFF;
 	req.diff = &d;
 	return ms_peer_call(p, &req);

@@ -125,6 +125,9 @@ Memscan__V1__Response *ms_peer_read(ms_peer *p, int pid, uint64_t start_time, ui
 Memscan__V1__Response *ms_peer_scan(ms_peer *p, int pid, const char *pattern);
 /* Diff against kept snapshot SNAPSHOT_ID. */
 Memscan__V1__Response *ms_peer_diff(ms_peer *p, uint64_t snapshot_id, int update, int refilter);
+/* The same asked with PROGRESS_MS: each page within about that time, with how far it compared. */
+Memscan__V1__Response *ms_peer_diff_progress(ms_peer *p, uint64_t snapshot_id, int update, int refilter,
+                                             uint32_t progress_ms);
 /* 0 if a fresh session of the full key gets a Hello and a ListRegions of PID answered; -1 otherwise. */
 int ms_agent_serving(const ms_agent *a, int pid);
 /* Asserts RESP is an Error with CODE and a message, and frees it. */

@@ -86,15 +86,17 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_compression(memscan_client 
  * runs) since this call as FN(CTX, DONE): at the first page, then at most every 100 ms, from the
  * thread making the call, with the client's lock held (FN must not call the client). The caller
  * shows DONE against what it asked for (e.g. the bytes memscan_client_snapshot returned). During
- * memscan_client_scan, memscan_client_snapshot (the agent reading the snapshot it keeps) and the
- * value scans and narrowings, DONE is instead the bytes of the target the agent went through so far
+ * memscan_client_scan, memscan_client_snapshot (the agent reading the snapshot it keeps), the
+ * value scans and narrowings and memscan_client_diff and _diff_parts (the agent comparing), DONE is
+ * instead the bytes of the target the agent went through so far
  * (a few times a second, from agents that list FEATURE_PROGRESS; shown against the selected regions'
  * bytes). FN NULL detaches. INVALID_ARG if CLIENT is NULL. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_progress(memscan_client *client, memscan_progress_fn fn,
                                                               void *ctx);
 /* Makes the client's reads (memscan_client_read, snapshot downloads and memscan_client_snapshot_write)
  * ask FN(CTX) at every page they receive, and scans, kept snapshots (memscan_client_snapshot), value
- * scans and narrowings at every progress report of the agent (a few times a second), on the thread
+ * scans, narrowings and diffs at every progress report or diff page of the agent (a few times a
+ * second), on the thread
  * making the call with the client's lock held (FN must not call the client); once it returns
  * nonzero they stop and return CANCELLED, the session still usable (the agent is told to drop the
  * work), and a file being written is removed. FN NULL detaches. INVALID_ARG if CLIENT is NULL. */

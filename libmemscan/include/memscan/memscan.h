@@ -626,11 +626,22 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_diff_stream_next(memscan_diff_stream *
                                                            memscan_diff **ret_part, int *ret_done);
 /* Reads what is left without keeping any run: an UPDATE stream abandoned early calls this so that its
  * baseline is one whole read rather than part new, part old. */
+/* memscan_diff_stream_next that also stops once about MAX_READ bytes of the regions were read and
+ * compared by this call (at least one unit of a megabyte; MAX_READ SIZE_MAX: no such bound): the
+ * part may then hold no runs while *RET_DONE is false. A caller that must answer within some time
+ * calls it again until it has found enough runs or the time is up. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_diff_stream_next_within(memscan_diff_stream *stream,
+                                                                  size_t max_bytes, size_t max_read,
+                                                                  memscan_diff **ret_part, int *ret_done);
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_diff_stream_finish(memscan_diff_stream *stream);
 /* True once everything was read. */
 MEMSCAN_API bool memscan_diff_stream_done(const memscan_diff_stream *stream);
 /* Changed bytes handed out so far. */
 MEMSCAN_API uint64_t memscan_diff_stream_changed_bytes(const memscan_diff_stream *stream);
+/* The bytes of the regions read and compared so far, of *RET_TOTAL (may be NULL) in all: a diff's
+ * progress. */
+MEMSCAN_API uint64_t memscan_diff_stream_compared_bytes(const memscan_diff_stream *stream,
+                                                        uint64_t *ret_total);
 /* Bytes of the buffers an UPDATE stream allocated for regions the baseline did not hold exactly (they
  * replace the baseline's at the end); 0 without update or once the stream ended. */
 MEMSCAN_API uint64_t memscan_diff_stream_new_bytes(const memscan_diff_stream *stream);
