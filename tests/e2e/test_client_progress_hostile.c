@@ -2,7 +2,8 @@
 /* libmemscan-client's wait on Progress replies against a fake agent (real channel and keys on
  * 127.0.0.1): a scan is asked with progress_ms only of an agent that lists FEATURE_PROGRESS; Progress
  * without a cursor, Progress that never moves, Progress where none was asked for and a final reply of
- * the wrong kind are refused; honest Progress then the matches reaches the callbacks. */
+ * the wrong kind are refused; honest Progress then the matches reaches the callbacks; a diff's pages
+ * report how far it compared, and a page beyond its total is refused. */
 #include "fakeagent.h"
 #include "testutil.h"
 
@@ -23,6 +24,8 @@ enum mode {
 	M_AFTER_PAGE, /* a page of one match with a cursor, then Progress to its Next */
 	M_WRONG_KIND, /* Progress, then a region page instead of the matches */
 	M_ERROR,      /* Progress, then an Error: the work failed */
+	M_DIFF,       /* a diff page at half the region compared, then the last at all of it */
+	M_DIFF_PAST,  /* a diff page that says it compared more than the total */
 };
 
 static ms_fake fa;
@@ -30,6 +33,8 @@ static enum mode mode;
 static uint32_t asked_ms; /* progress_ms of the last Scan */
 static uint64_t nexts[8]; /* cursors of the Next requests since that Scan */
 static size_t next_count;
+static uint32_t diff_ms; /* progress_ms of the last Diff */
+static int in_diff;      /* the Next requests continue a Diff */
 
 static void send_progress(ms_fake *f, uint64_t done, uint64_t cursor)
 {
@@ -84,6 +89,55 @@ static void send_matches(ms_fake *f, size_t n, uint64_t cursor)
 	ms_fake_send(f, &resp);
 }
 
+/* A kept snapshot of the one region, its table in the reply. */
+static void send_snapshot(ms_fake *f)
+{
+	Memscan__V1__Response resp = MEMSCAN__V1__RESPONSE__INIT;
+	Memscan__V1__SnapshotReply rep = MEMSCAN__V1__SNAPSHOT_REPLY__INIT;
+	Memscan__V1__RegionPage page = MEMSCAN__V1__REGION_PAGE__INIT;
+	Memscan__V1__Region reg = MEMSCAN__V1__REGION__INIT, *regs[] = { &reg };
+
+	reg.start = BASE;
+	reg.end = BASE + REGION_LEN;
+	reg.perms = MEMSCAN_PERM_READ | MEMSCAN_PERM_WRITE;
+	reg.kind = MEMSCAN_KIND_ANON;
+	reg.path = (char *)"";
+	page.regions = regs;
+	page.n_regions = 1;
+	page.start_time = START_TIME;
+	rep.snapshot_id = 5;
+	rep.total_bytes = REGION_LEN;
+	rep.start_time = START_TIME;
+	rep.regions = &page;
+	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_SNAPSHOT;
+	resp.snapshot = &rep;
+	ms_fake_send(f, &resp);
+}
+
+/* A diff page without runs: COMPARED of the region's bytes, continued by CURSOR. */
+static void send_diff_page(ms_fake *f, uint64_t compared, uint64_t cursor)
+{
+	Memscan__V1__Response resp = MEMSCAN__V1__RESPONSE__INIT;
+	Memscan__V1__DiffPage page = MEMSCAN__V1__DIFF_PAGE__INIT;
+
+	page.compared_bytes = compared;
+	page.total_bytes = REGION_LEN;
+	page.next_cursor = cursor;
+	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_DIFF;
+	resp.diff = &page;
+	ms_fake_send(f, &resp);
+}
+
+static void diff_step(ms_fake *f, size_t step)
+{
+	if (mode == M_DIFF_PAST)
+		send_diff_page(f, REGION_LEN + 1, 11);
+	else if (step == 0)
+		send_diff_page(f, REGION_LEN / 2, 11);
+	else
+		send_diff_page(f, REGION_LEN, 0);
+}
+
 /* The answer to the STEP-th request of a scan (0: the Scan itself, then each Next). */
 static void scan_step(ms_fake *f, size_t step)
 {
@@ -134,13 +188,26 @@ static void fake_request(ms_fake *f, const Memscan__V1__Request *req)
 	case MEMSCAN__V1__REQUEST__OP_SCAN:
 		asked_ms = req->scan->progress_ms;
 		next_count = 0;
+		in_diff = 0;
 		scan_step(f, 0);
+		break;
+	case MEMSCAN__V1__REQUEST__OP_SNAPSHOT:
+		send_snapshot(f);
+		break;
+	case MEMSCAN__V1__REQUEST__OP_DIFF:
+		diff_ms = req->diff->progress_ms;
+		next_count = 0;
+		in_diff = 1;
+		diff_step(f, 0);
 		break;
 	case MEMSCAN__V1__REQUEST__OP_NEXT:
 		if (next_count < sizeof(nexts) / sizeof(nexts[0]))
 			nexts[next_count] = req->next->cursor;
 		next_count++;
-		scan_step(f, next_count);
+		if (in_diff)
+			diff_step(f, next_count);
+		else
+			scan_step(f, next_count);
 		break;
 	default:
 		ms_fake_send_error(f, MEMSCAN_ERR_UNKNOWN_OP, "unknown or missing operation");
@@ -319,6 +386,57 @@ static void test_progress_then_error(void **state)
 	finish(c);
 }
 
+/* A kept snapshot of the fake's region, for a diff. */
+static uint64_t kept(memscan_client *c)
+{
+	uint64_t id = 0;
+
+	ms_assert_call(c, memscan_client_snapshot(c, 42, NULL, &id, NULL, NULL), MEMSCAN_OK);
+	assert_int_equal(id, 5);
+	return id;
+}
+
+/* A diff's pages say how far the comparison is: the callback hears each compared_bytes. */
+static void test_diff_pages_report_progress(void **state)
+{
+	struct seen s;
+	memscan_client *c = fake_client(1, &s);
+	memscan_diff *d = NULL;
+	uint64_t id = kept(c);
+
+	(void)state;
+	mode = M_DIFF;
+	s.reports = 0;
+	ms_assert_call(c, memscan_client_diff(c, id, 0, &d), MEMSCAN_OK);
+	assert_int_equal(diff_ms, 250);
+	assert_int_equal(next_count, 1);
+	assert_int_equal(nexts[0], 11);
+	assert_int_equal(memscan_diff_run_count(d), 0);
+	assert_int_equal(s.reports, 2);
+	assert_int_equal(s.done[0], REGION_LEN / 2);
+	assert_int_equal(s.done[1], REGION_LEN);
+	memscan_diff_free(d);
+	finish(c);
+}
+
+/* A diff page that says it compared more than there is: PROTOCOL, nothing reported of it. */
+static void test_diff_compared_past_total(void **state)
+{
+	struct seen s;
+	memscan_client *c = fake_client(1, &s);
+	memscan_diff *d = NULL;
+	uint64_t id = kept(c);
+
+	(void)state;
+	mode = M_DIFF_PAST;
+	s.reports = 0;
+	ms_assert_call(c, memscan_client_diff(c, id, 0, &d), MEMSCAN_ERR_PROTOCOL);
+	assert_null(d);
+	assert_non_null(strstr(memscan_client_last_error(c), "compared"));
+	assert_int_equal(s.reports, 0);
+	finish(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -328,6 +446,8 @@ int main(void)
 		cmocka_unit_test(test_progress_stuck_times_out),
 		cmocka_unit_test(test_progress_unasked_refused),
 		cmocka_unit_test(test_progress_then_error),
+		cmocka_unit_test(test_diff_pages_report_progress),
+		cmocka_unit_test(test_diff_compared_past_total),
 	};
 
 	alarm(60);
