@@ -115,6 +115,7 @@ typedef struct agent_heat {
 	char *path_copy;
 	memscan_heat *heat;
 	uint32_t bins;
+	uint64_t cell_size; /* as HeatStart asked (0: the library's default) */
 	uint64_t max_cells;
 	uint64_t base_bytes, heat_bytes; /* charged to the budgets: the baseline and the counts */
 	size_t paths_summed;             /* the heat's first regions whose paths path_bytes sums */

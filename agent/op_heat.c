@@ -3,6 +3,7 @@
  * HeatSample compares the target with the baseline once and counts what changed, HeatRelease drops
  * the heat. The client times the samples; only counts ever leave the agent (op_heat_cells.c pages
  * them). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,8 +67,9 @@ static int heat_check_options(agent_req *r, const Memscan__V1__HeatStart *hs)
 	return MEMSCAN_OK;
 }
 
-/* A new heat of PROC (taken over) with a copy of the filter F, linked into R's session. */
-static agent_heat *heat_new(agent_req *r, memscan_process *proc, const memscan_filter *f)
+/* A new heat with a copy of the filter F, not linked into R's session yet (heat_link) and without
+ * its process (its baseline's read has it until then). */
+static agent_heat *heat_new(agent_req *r, const memscan_filter *f)
 {
 	agent_heat *h = calloc(1, sizeof(*h));
 
@@ -85,11 +87,17 @@ static agent_heat *heat_new(agent_req *r, memscan_process *proc, const memscan_f
 	do
 		h->id = agent_random_id();
 	while (agent_heat_find(r->s, h->id));
+	return h;
+}
+
+/* H, its baseline read from PROC (taken over), becomes one of R's session's heats. */
+static void heat_link(agent_req *r, agent_heat *h, memscan_process *proc)
+{
 	h->proc = proc;
+	memscan_process_trim(h->proc); /* kept, it holds its pidfd only */
 	h->next = r->s->heats;
 	r->s->heats = h;
 	r->s->heat_count++;
-	return h;
 }
 
 /* The cells H may count: what was asked for (0: the library's default), at most what the session's
@@ -113,13 +121,10 @@ static uint64_t heat_max_cells(agent_req *r, const agent_heat *h, uint64_t asked
 	return want < fit ? want : fit;
 }
 
-/* Reads H's baseline (REGIONS, BYTES charged first) and sets up its counts as HS asks. */
-static int heat_take(agent_req *r, agent_heat *h, const memscan_region_list *regions, uint64_t bytes,
-                     const Memscan__V1__HeatStart *hs)
+/* Charges H's baseline (BYTES) and its counts' first bytes, and sets its counting options as HS asks
+ * (the read comes after: heat_start_run). */
+static int heat_start_charge(agent_req *r, agent_heat *h, uint64_t bytes, const Memscan__V1__HeatStart *hs)
 {
-	memscan_heat_options ho = { .cell_size = hs->cell_size, .bins = hs->bins };
-	int err;
-
 	if (agent_budget_reserve(r->ag, r->s, bytes, r->msg, sizeof(r->msg)) != 0) {
 		r->err = MEMSCAN_ERR_BUSY;
 		return MEMSCAN_ERR_BUSY;
@@ -134,17 +139,71 @@ static int heat_take(agent_req *r, agent_heat *h, const memscan_region_list *reg
 		return MEMSCAN_ERR_BUSY;
 	}
 	h->heat_bytes = AGENT_HEAT_FIXED;
-	ho.max_cells = h->max_cells;
-	err = memscan_heat_new(&ho, &h->heat);
+	h->cell_size = hs->cell_size;
+	return MEMSCAN_OK;
+}
+
+/* A heat being started: its baseline read on a worker, or on its job's thread (job.c) when the client
+ * asked for progress; linked into the session only once read. */
+struct heat_start {
+	agent_heat *h;
+	memscan_region_list *regions;
+};
+
+static void heat_start_drop(agent *ag, agent_session *s, void *state)
+{
+	struct heat_start *st = state;
+
+	agent_heat_free(ag, s, st->h); /* unlinked: frees it and gives its bytes back */
+	memscan_region_list_free(st->regions);
+	free(st);
+}
+
+/* Sets up the counts and reads the baseline. */
+static int heat_start_run(agent *ag, agent_session *s, memscan_process *proc, void *state, char *msg,
+                          size_t msg_len)
+{
+	struct heat_start *st = state;
+	agent_heat *h = st->h;
+	memscan_heat_options ho = { .cell_size = h->cell_size, .bins = h->bins, .max_cells = h->max_cells };
+	int err = memscan_heat_new(&ho, &h->heat);
+
+	(void)ag;
+	(void)s;
 	if (err == MEMSCAN_OK)
 		err = memscan_detector_new(&h->det);
 	if (err == MEMSCAN_OK)
-		err = memscan_detector_initialize(h->det, h->proc, regions);
+		err = memscan_detector_initialize(h->det, proc, st->regions);
 	if (err != MEMSCAN_OK)
-		return agent_fail(r, err, "baseline of process %d failed: %s", r->pid, memscan_strerror(err));
-	memscan_process_trim(h->proc); /* kept, it holds its pidfd only */
-	return MEMSCAN_OK;
+		snprintf(msg, msg_len, "baseline of process %d failed: %s", memscan_process_pid(proc),
+		         memscan_strerror(err));
+	return err;
 }
+
+static int heat_reply(agent_req *r, const agent_heat *h);
+
+/* Keeps the heat read (PROC its process from now on) and answers with it. */
+static int heat_start_finish(agent_req *r, memscan_process *proc, void *state, int err, const char *msg)
+{
+	struct heat_start *st = state;
+	agent_heat *h = st->h;
+
+	if (err != MEMSCAN_OK) {
+		memscan_process_free(proc);
+		heat_start_drop(r->ag, r->s, st);
+		return agent_fail(r, err, "%s", msg);
+	}
+	heat_link(r, h, proc);
+	memscan_region_list_free(st->regions);
+	free(st);
+	r->bytes = memscan_snapshot_bytes(memscan_detector_baseline(h->det));
+	err = heat_reply(r, h);
+	if (err != MEMSCAN_OK)
+		agent_heat_free(r->ag, r->s, h);
+	return err;
+}
+
+static const agent_job_kind heat_start_job = { heat_start_run, heat_start_finish, heat_start_drop };
 
 static int heat_reply(agent_req *r, const agent_heat *h)
 {
@@ -168,8 +227,10 @@ int agent_op_heat_start(agent_req *r)
 	const Memscan__V1__HeatStart *hs = r->req->heat_start;
 	memscan_region_list *regions = NULL;
 	memscan_process *proc = NULL;
+	struct heat_start *st;
 	agent_heat *h;
 	memscan_filter f;
+	char msg[256];
 	int err;
 
 	if (r->s->heat_count >= AGENT_MAX_HEATS)
@@ -188,21 +249,27 @@ int agent_op_heat_start(agent_req *r)
 		return agent_fail(r, err, "cannot list the regions of process %d: %s", r->pid,
 		                  memscan_strerror(err));
 	}
-	h = heat_new(r, proc, &f);
-	if (!h) {
-		memscan_process_free(proc);
-		err = agent_fail(r, MEMSCAN_ERR_NO_MEMORY, "out of memory");
-	} else {
-		err = heat_take(r, h, regions, memscan_region_list_bytes(regions), hs);
-		if (err == MEMSCAN_OK) {
-			r->bytes = memscan_snapshot_bytes(memscan_detector_baseline(h->det));
-			err = heat_reply(r, h);
-		}
-		if (err != MEMSCAN_OK)
+	h = heat_new(r, &f);
+	st = h ? calloc(1, sizeof(*st)) : NULL;
+	if (!st) {
+		if (h)
 			agent_heat_free(r->ag, r->s, h);
+		memscan_process_free(proc);
+		memscan_region_list_free(regions);
+		return agent_fail(r, MEMSCAN_ERR_NO_MEMORY, "out of memory");
 	}
-	memscan_region_list_free(regions);
-	return err;
+	st->h = h;
+	st->regions = regions;
+	err = heat_start_charge(r, h, memscan_region_list_bytes(regions), hs);
+	if (err != MEMSCAN_OK) {
+		memscan_process_free(proc);
+		heat_start_drop(r->ag, r->s, st);
+		return err;
+	}
+	if (agent_job_wanted(r->ag, hs->progress_ms))
+		return agent_job_start(r, proc, h->base_bytes, hs->progress_ms, &heat_start_job, st);
+	err = heat_start_run(r->ag, r->s, proc, st, msg, sizeof(msg));
+	return heat_start_finish(r, proc, st, err, msg);
 }
 
 /* What PART may add to H's counts at most, as heat_cost charges it: a cell for each cell its runs span

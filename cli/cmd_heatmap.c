@@ -155,6 +155,22 @@ static int heatmap_report(struct heatmap *h)
 	return ret;
 }
 
+/* The heat kept on the agent: the progress line counts the baseline the agent reads (BYTES, the
+ * regions listed), and Ctrl-C stops it. */
+static int heatmap_start_remote(struct heatmap *h, const memscan_filter *filter,
+                                const memscan_heat_options *ho, uint64_t bytes)
+{
+	struct cli_progress p;
+	int err = cli_cancel_attach_client(h->t.client);
+
+	if (err != MEMSCAN_OK)
+		return err;
+	cli_progress_start_client(&p, h->t.client, "baseline", bytes, h->t.quiet);
+	err = memscan_client_heat_start(h->t.client, h->t.pid, filter, ho, &h->remote);
+	cli_progress_end_client(&p, h->t.client);
+	return err;
+}
+
 static int heatmap_run(struct heatmap *h)
 {
 	const struct cli_opts *o = h->o;
@@ -163,15 +179,18 @@ static int heatmap_run(struct heatmap *h)
 	memscan_filter filter;
 	int ret, err;
 
+	/* listed first: a bad filter is reported before any sampling */
 	ret = cli_target_select(&h->t, &o->filter, &filter, &list);
-	memscan_region_list_free(list); /* listed first: a bad filter is reported before any sampling */
-	if (ret != CLI_OK)
+	if (ret != CLI_OK) {
+		memscan_region_list_free(list);
 		return ret;
+	}
 	ho.bins = (uint32_t)((h->samples + h->per_bin - 1) / h->per_bin);
 	if (h->t.client) /* the agent keeps the baseline and the counts */
-		err = memscan_client_heat_start(h->t.client, h->t.pid, &filter, &ho, &h->remote);
+		err = heatmap_start_remote(h, &filter, &ho, memscan_region_list_bytes(list));
 	else
 		err = memscan_heat_new(&ho, &h->heat);
+	memscan_region_list_free(list);
 	if (err == MEMSCAN_OK && !h->t.client)
 		err = cli_watch_begin(&h->cw, &h->t, &filter);
 	if (err != MEMSCAN_OK)

@@ -20,6 +20,8 @@ static uint32_t asked_progress(const Memscan__V1__Request *req)
 	switch (req->op_case) {
 	case MEMSCAN__V1__REQUEST__OP_SNAPSHOT:
 		return req->snapshot ? req->snapshot->progress_ms : 0;
+	case MEMSCAN__V1__REQUEST__OP_HEAT_START:
+		return req->heat_start ? req->heat_start->progress_ms : 0;
 	case MEMSCAN__V1__REQUEST__OP_SCAN:
 		return req->scan ? req->scan->progress_ms : 0;
 	case MEMSCAN__V1__REQUEST__OP_VALUE_SCAN:

@@ -88,6 +88,7 @@ int memscan_client_heat_start(memscan_client *c, int pid, const memscan_filter *
 	req.op_case = MEMSCAN__V1__REQUEST__OP_HEAT_START;
 	req.heat_start = &hs;
 	client_lock(c);
+	hs.progress_ms = client_progress_ms(c); /* the baseline read says how far it is */
 	r = hcall(c, &req, MEMSCAN__V1__RESPONSE__RESULT_HEAT, &resp);
 	if (r == MEMSCAN_OK)
 		r = take_heat(c, resp->heat, options, pid, ret_heat);

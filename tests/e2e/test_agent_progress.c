@@ -5,7 +5,8 @@
  * progress_ms is answered with Progress until it is read, then with its reply and region pages; the
  * same without progress_ms gets no Progress; any other request drops the work and its budget; a client
  * that leaves mid-read leaves the agent serving; the key's scan and read grants still apply; a diff
- * asked with progress_ms comes in pages that say how far it compared, with the runs of a plain one. */
+ * asked with progress_ms comes in pages that say how far it compared, with the runs of a plain one;
+ * a heat's baseline is answered with Progress too. */
 #include "agentutil.h"
 
 #include <stdlib.h>
@@ -232,6 +233,38 @@ static void test_diff_pages_within_time(void **state)
 	ms_peer_close(&p);
 }
 
+/* A heat of the arena asked with progress_ms: Progress while its baseline is read, then the heat,
+ * which samples; dropped by a Hello mid-read, it is not kept (its budget back: a second one fits). */
+static void test_heat_start_answered_with_progress(void **state)
+{
+	Memscan__V1__Response *resp;
+	uint64_t total = 0, heat;
+	size_t n = 0;
+	ms_peer p;
+
+	(void)state;
+	connect_full(&p);
+	resp = ms_peer_heat_start_progress(&p, fx.pid, fx.arena, fx.arena + fx.arena_len, 50);
+	assert_non_null(resp);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_PROGRESS);
+	wire_free_response(resp);
+	wire_free_response(ms_peer_hello(&p)); /* drops it */
+	resp = follow(&p, ms_peer_heat_start_progress(&p, fx.pid, fx.arena, fx.arena + fx.arena_len, 50), &n,
+	              &total);
+	assert_non_null(resp);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_HEAT);
+	assert_true(n >= 1);
+	assert_int_equal(total, ARENA_BYTES);
+	assert_int_equal(resp->heat->total_bytes, ARENA_BYTES);
+	heat = resp->heat->heat_id;
+	wire_free_response(resp);
+	resp = ms_peer_heat_sample(&p, heat);
+	assert_non_null(resp);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_HEAT_SAMPLE);
+	wire_free_response(resp);
+	ms_peer_close(&p);
+}
+
 /* A key granted list only is refused before any work starts, Progress or not. */
 static void test_grant_still_checked(void **state)
 {
@@ -254,6 +287,7 @@ int main(void)
 		cmocka_unit_test(test_other_request_drops_work),
 		cmocka_unit_test(test_client_leaves_mid_work),
 		cmocka_unit_test(test_diff_pages_within_time),
+		cmocka_unit_test(test_heat_start_answered_with_progress),
 		cmocka_unit_test(test_grant_still_checked),
 	};
 	int fails, rc;

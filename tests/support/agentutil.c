@@ -522,6 +522,12 @@ Memscan__V1__Response *ms_peer_snapshot_progress(ms_peer *p, int pid, uint64_t s
 
 Memscan__V1__Response *ms_peer_heat_start(ms_peer *p, int pid)
 {
+	return ms_peer_heat_start_progress(p, pid, 0, 0, 0);
+}
+
+Memscan__V1__Response *ms_peer_heat_start_progress(ms_peer *p, int pid, uint64_t start, uint64_t end,
+                                                   uint32_t progress_ms)
+{
 	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
 	Memscan__V1__HeatStart hs = MEMSCAN__V1__HEAT_START__INIT;
 	Memscan__V1__Target t = MEMSCAN__V1__TARGET__INIT;
@@ -529,6 +535,9 @@ Memscan__V1__Response *ms_peer_heat_start(ms_peer *p, int pid)
 
 	t.pid = pid;
 	fl.use_default = 1;
+	fl.range_start = start;
+	fl.range_end = end;
+	hs.progress_ms = progress_ms;
 	hs.target = &t;
 	hs.filter = &fl;
 	req.op_case = MEMSCAN__V1__REQUEST__OP_HEAT_START;

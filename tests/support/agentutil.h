@@ -116,6 +116,10 @@ Memscan__V1__Response *ms_peer_snapshot_progress(ms_peer *p, int pid, uint64_t s
 Memscan__V1__Response *ms_peer_release(ms_peer *p, uint64_t snapshot_id);
 /* HeatStart of the default-filtered regions of PID (no bins); HeatSample of heat HEAT_ID in bin 0. */
 Memscan__V1__Response *ms_peer_heat_start(ms_peer *p, int pid);
+/* HeatStart of PID's default-filtered regions within [START, END) (0, 0: all), asked with
+ * PROGRESS_MS. */
+Memscan__V1__Response *ms_peer_heat_start_progress(ms_peer *p, int pid, uint64_t start, uint64_t end,
+                                                   uint32_t progress_ms);
 Memscan__V1__Response *ms_peer_heat_sample(ms_peer *p, uint64_t heat_id);
 /* Read of LEN bytes at ADDR of PID (START_TIME 0: whatever process has the PID), or of kept snapshot
  * SNAPSHOT_ID if not 0. */
