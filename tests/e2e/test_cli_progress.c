@@ -2,14 +2,11 @@
 /* End-to-end tests of progress lines: on a terminal (a pseudo-terminal here) snapshot, scan, diff (of
  * a process and of two files) and heatmap draw one line rewritten in place and clear it at the end, as does a
  * remote snapshot's download; nothing on a pipe or with --quiet. */
+#include "ttyutil.h"
 #include "agentutil.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <pty.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 /* The CLI run with ARGV (argv[0] included) on a pseudo-terminal: ms_run_on_tty. */

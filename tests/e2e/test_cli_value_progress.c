@@ -3,6 +3,7 @@
  * agent on 127.0.0.1 and a 256 MiB fixture arena: a value scan and a narrowing draw the progress
  * line from the agent's progress replies and clear it (nothing with --quiet), and Ctrl-C stops a
  * remote narrowing at the next of them. */
+#include "ttyutil.h"
 #include "agentutil.h"
 
 #include <stdlib.h>

@@ -55,7 +55,7 @@ static int buf_read_fd(struct buf *b, int fd)
 }
 
 /* In a child: execs the CLI with ARGV (argv[0] excluded); never returns. */
-static void exec_cli(const char *const *argv)
+void ms_exec_cli(const char *const *argv)
 {
 	const char *args[64];
 	size_t n = 0;
@@ -76,7 +76,7 @@ static void cli_child(int out_fd, int err_fd, const char *const *argv)
 	if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
 	    dup2(err_fd, STDERR_FILENO) < 0)
 		_exit(127);
-	exec_cli(argv);
+	ms_exec_cli(argv);
 }
 
 /* Drains both pipes until EOF on both or the deadline; returns -1 on timeout or error. */
@@ -194,7 +194,7 @@ int ms_session_start(ms_session *s, const char *const *argv)
 		if (dup2(in_p[0], STDIN_FILENO) < 0 || dup2(out_p[1], STDOUT_FILENO) < 0 ||
 		    dup2(err_fd, STDERR_FILENO) < 0)
 			_exit(127);
-		exec_cli(argv);
+		ms_exec_cli(argv);
 	}
 	close(in_p[0]);
 	close(out_p[1]);
@@ -267,37 +267,6 @@ int ms_session_end(ms_session *s, char **ret_err)
 	unlink(s->err_path);
 	assert_true(got != 0);
 	return status;
-}
-
-const char *ms_run_on_tty(const char *const *argv, const char *input, const char *interrupt_at,
-                          int *ret_status)
-{
-	static char out[1 << 16];
-	size_t len = 0;
-	ssize_t n;
-	int master, status, interrupted = 0;
-	pid_t pid = forkpty(&master, NULL, NULL, NULL);
-
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int null = open("/dev/null", O_WRONLY);
-		dup2(null, STDOUT_FILENO);
-		exec_cli(argv);
-	}
-	if (input) /* typed at the terminal: the line discipline keeps it until the CLI reads */
-		assert_int_equal(write(master, input, strlen(input)), (ssize_t)strlen(input));
-	/* the terminal ends with EIO once the child closed it */
-	while ((n = read(master, out + len, sizeof(out) - 1 - len)) > 0 || (n < 0 && errno == EINTR)) {
-		len += n > 0 ? (size_t)n : 0;
-		out[len] = '\0';
-		if (interrupt_at && !interrupted && strstr(out, interrupt_at))
-			interrupted = kill(pid, SIGINT) == 0;
-	}
-	close(master);
-	out[len] = '\0';
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	*ret_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	return out;
 }
 
 void ms_assert_usage_error(const char *const *argv)

@@ -21,12 +21,9 @@ typedef struct ms_run {
  * Returns 0 if it ran (whatever its exit code), -1 otherwise. */
 int ms_run_cli(ms_run *r, const char *const *argv);
 void ms_run_free(ms_run *r);
-/* Runs the CLI with ARGV (argv[0] excluded) on a pseudo-terminal, INPUT (may be NULL) typed at it and
- * its stdout going to /dev/null, and sends it SIGINT once the terminal shows INTERRUPT_AT (if not
- * NULL); returns what the terminal received (its stderr), NUL-terminated, in a static buffer;
- * *RET_STATUS: its exit code. */
-const char *ms_run_on_tty(const char *const *argv, const char *input, const char *interrupt_at,
-                          int *ret_status);
+/* In a child: execs the CLI with ARGV (argv[0] excluded, NULL-terminated) as ms_run_cli does (its
+ * launcher, SIGPIPE at its default); exits 127 if it cannot. */
+void ms_exec_cli(const char *const *argv) __attribute__((noreturn));
 /* Runs the CLI with ARGV and asserts that it refused it as a usage error: exit 2, "memscan: ..." on
  * stderr. */
 void ms_assert_usage_error(const char *const *argv);

@@ -22,8 +22,7 @@ void ms_tty_start(ms_tty *t, const char *const *argv)
 	if (t->pid == 0) {
 		dup2(p[1], STDOUT_FILENO);
 		signal(SIGINT, SIG_DFL);
-		execv(MEMSCAN_CLI_PATH, (char *const *)argv);
-		_exit(127);
+		ms_exec_cli(argv + 1);
 	}
 	close(p[1]);
 	t->outp = p[0];
@@ -89,4 +88,22 @@ int ms_tty_finish(ms_tty *t, int ms)
 		usleep(5000);
 	}
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+const char *ms_run_on_tty(const char *const *argv, const char *input, const char *interrupt_at,
+                          int *ret_status)
+{
+	static ms_tty t;
+	const char *args[64] = { "memscan" };
+	size_t n = 1;
+
+	while (argv && *argv && n < 63)
+		args[n++] = *argv++;
+	ms_tty_start(&t, args);
+	if (input) /* typed at the terminal: the line discipline keeps it until the CLI reads */
+		assert_int_equal(write(t.master, input, strlen(input)), (ssize_t)strlen(input));
+	if (interrupt_at && ms_tty_pump(&t, interrupt_at, 0, 60000))
+		kill(t.pid, SIGINT);
+	*ret_status = ms_tty_finish(&t, 60000);
+	return t.out;
 }
