@@ -569,9 +569,9 @@ int agent_target_recheck(agent_req *r, memscan_process *proc);
 /* Whether S's key may touch process PID (uids=, exe=), for listings: 1 or 0. */
 int agent_target_visible(const agent_session *s, int pid);
 
-/* job.c: long work (a scan, a kept snapshot, a value scan, a narrowing) asked with progress_ms runs on
- * a thread of its own, and its request, then each Next, is answered within about progress_ms: with
- * Progress while it goes on, with the operation's own reply when it is done. */
+/* job.c: long work (a scan, a kept snapshot, a heat baseline, a value scan, a narrowing) asked with
+ * progress_ms runs on a thread of its own, and its request, then each Next, is answered within about
+ * progress_ms: with Progress while it goes on, with the operation's own reply when it is done. */
 typedef struct agent_job agent_job;
 typedef struct agent_job_kind {
 	/* On the work's thread: the work on PROC (whose cancel asks the job's end and the session's, and

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* Long work answered with progress: a scan, kept snapshot, value scan or narrowing asked with
- * progress_ms runs on a thread of its own; the request that started it, and each Next after it,
- * waits for it at most progress_ms and is answered with Progress while it goes on. The work is the
- * session's pending result meanwhile, so any other request, or the session's end, stops and drops it. */
+/* Long work answered with progress: a scan, kept snapshot, heat baseline, value scan or narrowing
+ * asked with progress_ms runs on a thread of its own; the request that started it, and each Next
+ * after it, waits for it at most progress_ms and is answered with Progress while it goes on. The work
+ * is the session's pending result meanwhile, so any other request, or the session's end, stops and
+ * drops it. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
