@@ -365,6 +365,8 @@ void agent_config_free(agent_config *cfg);
 int agent_parse_size(const char *s, uint64_t *ret);
 
 /* session.c */
+/* A condition variable whose timed waits count on CLOCK_MONOTONIC (0, or a pthread error). */
+int agent_cond_init_monotonic(pthread_cond_t *cond);
 void agent_pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg);
 agent_session *agent_session_get(agent *ag, uint32_t pipe_id);
 void agent_session_put(agent *ag, agent_session *s);
@@ -586,6 +588,8 @@ typedef struct agent_job_kind {
 	 * what it charged. */
 	void (*drop)(agent *ag, agent_session *s, void *state);
 } agent_job_kind;
+/* The wait a request asked with PROGRESS_MS gets: 0 (none asked) or kept within 50..1000 ms. */
+uint32_t agent_progress_wait_ms(uint32_t progress_ms);
 /* True if work asked with PROGRESS_MS should run as a job: asked, and a job's place is free (half
  * the workers run jobs at most). */
 int agent_job_wanted(agent *ag, uint32_t progress_ms);

@@ -16,6 +16,15 @@
 #define AGENT_JOB_WAIT_MIN_MS 50u
 #define AGENT_JOB_WAIT_MAX_MS 1000u
 
+uint32_t agent_progress_wait_ms(uint32_t progress_ms)
+{
+	if (!progress_ms)
+		return 0;
+	return progress_ms < AGENT_JOB_WAIT_MIN_MS   ? AGENT_JOB_WAIT_MIN_MS
+	       : progress_ms > AGENT_JOB_WAIT_MAX_MS ? AGENT_JOB_WAIT_MAX_MS
+	                                             : progress_ms;
+}
+
 struct agent_job {
 	agent *ag;
 	agent_session *s;
@@ -42,7 +51,8 @@ static int agent_job_cancelled(void *ctx)
 }
 
 /* libmemscan's report, possibly from several of the work's threads and not in order: the most
- * reported, within the total (reads that overlap, as a scan's do at chunk edges, count twice). */
+ * reported, within the total (libmemscan counts some bytes twice: a scan's overlap past each unit, a
+ * unit scanned again when its matches overflowed, up to 1.6 times the total in a dense scan). */
 static void agent_job_progress(void *ctx, uint64_t done)
 {
 	agent_job *j = ctx;
@@ -102,15 +112,6 @@ static int agent_job_emit(agent_req *r);
 
 static const agent_page_ops agent_job_ops = { agent_job_emit, agent_job_clear };
 
-/* How far J is, as Progress says it: never past its total nor back (agent_job_progress keeps the
- * most reported, within the total). libmemscan counts the bytes its reads covered, and some are read
- * twice (the bytes past each unit a match may run into, a unit scanned again when its matches
- * overflowed: up to 1.6 times the total in a dense scan); its reports come from several threads. */
-static uint64_t agent_job_done(agent_job *j)
-{
-	return atomic_load(&j->done);
-}
-
 /* Waits for J at most its wait, then answers: the kind's reply when it is done (J freed, whatever
  * the outcome), else Progress with J kept as the session's pending result. */
 static int agent_job_answer(agent_req *r, agent_job *j)
@@ -160,7 +161,7 @@ static int agent_job_answer(agent_req *r, agent_job *j)
 	}
 	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_PROGRESS;
 	resp.progress = &pr;
-	pr.done = agent_job_done(j);
+	pr.done = atomic_load(&j->done); /* never past the total nor back: agent_job_progress */
 	pr.total = j->total;
 	pr.next_cursor = agent_page_cursor(p, 1);
 	return agent_pack(r, &resp);
@@ -173,22 +174,6 @@ static int agent_job_inline(agent_req *r, memscan_process *proc, const agent_job
 	int err = kind->run(r->ag, r->s, proc, state, msg, sizeof(msg));
 
 	return kind->finish(r, proc, state, err, msg);
-}
-
-/* A condition variable timed against the monotonic clock (a wall-clock step never stretches a
- * wait). */
-static int agent_job_cond_init(pthread_cond_t *cond)
-{
-	pthread_condattr_t attr;
-	int rv = pthread_condattr_init(&attr);
-
-	if (rv == 0) {
-		rv = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-		if (rv == 0)
-			rv = pthread_cond_init(cond, &attr);
-		pthread_condattr_destroy(&attr);
-	}
-	return rv;
 }
 
 static int agent_job_emit(agent_req *r)
@@ -233,13 +218,11 @@ int agent_job_start(agent_req *r, memscan_process *proc, uint64_t total, uint32_
 	j->kind = kind;
 	j->state = state;
 	j->total = total;
-	j->wait_ms = progress_ms < AGENT_JOB_WAIT_MIN_MS   ? AGENT_JOB_WAIT_MIN_MS
-	             : progress_ms > AGENT_JOB_WAIT_MAX_MS ? AGENT_JOB_WAIT_MAX_MS
-	                                                   : progress_ms;
+	j->wait_ms = agent_progress_wait_ms(progress_ms);
 	atomic_init(&j->done, 0);
 	atomic_init(&j->stop, 0);
 	pthread_mutex_init(&j->lock, NULL);
-	if (agent_job_cond_init(&j->cond) != 0) {
+	if (agent_cond_init_monotonic(&j->cond) != 0) {
 		pthread_mutex_destroy(&j->lock);
 		free(j);
 		return agent_job_inline(r, proc, kind, state);

@@ -46,9 +46,6 @@ static int agent_load_keys(agent *ag)
 
 static int agent_init(agent *ag)
 {
-	pthread_condattr_t attr;
-	int r;
-
 	memset(ag, 0, sizeof(*ag));
 	ag->self_pid = getpid();
 	chan_tai64n_now(ag->start_tai);
@@ -56,14 +53,11 @@ static int agent_init(agent *ag)
 	if (pthread_mutex_init(&ag->auth_lock, NULL) || pthread_mutex_init(&ag->table_lock, NULL) ||
 	    pthread_mutex_init(&ag->close_lock, NULL) || pthread_mutex_init(&ag->budget_lock, NULL) ||
 	    pthread_mutex_init(&ag->vset_lock, NULL) || pthread_mutex_init(&ag->stop_lock, NULL) ||
-	    pthread_mutex_init(&ag->work_lock, NULL) || pthread_cond_init(&ag->work_cond, NULL) ||
-	    pthread_condattr_init(&attr))
+	    pthread_mutex_init(&ag->work_lock, NULL) || pthread_cond_init(&ag->work_cond, NULL))
 		return -1;
 	/* the housekeeper's deadlines are CLOCK_MONOTONIC: the condition variable must agree, or every
 	 * timed wait returns at once and the thread spins */
-	r = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) || pthread_cond_init(&ag->stop_cond, &attr);
-	pthread_condattr_destroy(&attr);
-	return r ? -1 : 0;
+	return agent_cond_init_monotonic(&ag->stop_cond) ? -1 : 0;
 }
 
 static void agent_cleanup(agent *ag)

@@ -3,7 +3,6 @@
  * baseline as it goes), the changed runs paged. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "agent.h"
 
@@ -55,14 +54,6 @@ static size_t agent_fill_runs(agent_pending *p, size_t *room, Memscan__V1__Chang
  * part over unchanged memory comes back in a few tens of milliseconds. */
 #define AGENT_DIFF_READ_STEP ((size_t)64 << 20)
 
-static uint64_t agent_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Replaces the exhausted current part with the stream's next one, found with about ROOM bytes; the
  * old part goes to KEPT (freed once the page is packed). */
 static int agent_next_part(agent_req *r, size_t room, memscan_diff **kept, size_t *kept_n)
@@ -106,7 +97,8 @@ static int agent_diff_runs(agent_req *r, size_t room, Memscan__V1__ChangeRun *it
 		if (n == max || room < AGENT_SPLIT_MIN || *kept_n == AGENT_PAGE_PARTS ||
 		    p->index < memscan_diff_run_count(p->u.diff.part) ||
 		    memscan_diff_stream_done(p->u.diff.stream) ||
-		    (p->u.diff.progress_ms && agent_now_ms() - start_ms >= p->u.diff.progress_ms))
+		    (p->u.diff.progress_ms &&
+		     chan_monotonic_ns() / 1000000u - start_ms >= p->u.diff.progress_ms))
 			break;
 		err = agent_next_part(r, room, kept, kept_n);
 		if (err != MEMSCAN_OK)
@@ -132,7 +124,7 @@ static int agent_emit_diff(agent_req *r)
 	memscan_diff *kept[AGENT_PAGE_PARTS];
 	size_t room = WIRE_MAX_PAGE_BYTES, ranges_cost, kept_n = 0,
 	       before = memscan_diff_stream_changed_bytes(p->u.diff.stream);
-	uint64_t start_ms = agent_now_ms();
+	uint64_t start_ms = chan_monotonic_ns() / 1000000u;
 	/* each run costs at least its framing and two bytes, so the page's room bounds its runs */
 	size_t max = room / (AGENT_RUN_OVERHEAD + 2) + 1;
 	int err = MEMSCAN_ERR_NO_MEMORY;
@@ -288,11 +280,7 @@ int agent_op_diff(agent_req *r)
 	agent_pending_start(r, &agent_diff_ops);
 	r->s->pending.zstd = d->encoding == MEMSCAN__V1__ENCODING__ENCODING_ZSTD;
 	err = agent_diff_stream(r, snap, regions);
-	/* kept within what other work answered with progress waits (job.c) */
-	r->s->pending.u.diff.progress_ms = !d->progress_ms          ? 0
-	                                   : d->progress_ms < 50u   ? 50u
-	                                   : d->progress_ms > 1000u ? 1000u
-	                                                            : d->progress_ms;
+	r->s->pending.u.diff.progress_ms = agent_progress_wait_ms(d->progress_ms);
 	memscan_region_list_free(regions);
 	if (err != MEMSCAN_OK) {
 		agent_pending_clear(&r->s->pending);

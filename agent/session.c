@@ -144,6 +144,20 @@ static int agent_session_cancelled(void *ctx)
 	return atomic_load(&s->cancel);
 }
 
+int agent_cond_init_monotonic(pthread_cond_t *cond)
+{
+	pthread_condattr_t attr;
+	int rv = pthread_condattr_init(&attr);
+
+	if (rv == 0) {
+		rv = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+		if (rv == 0)
+			rv = pthread_cond_init(cond, &attr);
+		pthread_condattr_destroy(&attr);
+	}
+	return rv;
+}
+
 int agent_session_watch(agent_session *s, memscan_process *proc)
 {
 	return memscan_process_set_cancel(proc, agent_session_cancelled, s);

@@ -69,13 +69,18 @@ static void on_progress(void *ctx, uint64_t done)
 	pthread_mutex_unlock(&p->lock);
 }
 
+int cli_progress_shown(int quiet)
+{
+	return !quiet && isatty(STDERR_FILENO);
+}
+
 static void progress_init(struct cli_progress *p, const char *what, uint64_t total, int bytes, int quiet)
 {
 	memset(p, 0, sizeof(*p));
 	p->what = what;
 	p->total = total;
 	p->bytes = bytes;
-	p->on = !quiet && isatty(STDERR_FILENO);
+	p->on = cli_progress_shown(quiet);
 	pthread_mutex_init(&p->lock, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &p->start);
 }

@@ -34,6 +34,9 @@ void cli_progress_start(struct cli_progress *p, memscan_process *proc, const cha
 void cli_progress_start_client(struct cli_progress *p, memscan_client *client, const char *what,
                                uint64_t total, int quiet);
 void cli_progress_end_client(struct cli_progress *p, memscan_client *client);
+/* Whether a progress line is drawn: stderr a terminal, and not QUIET (a total that costs work to
+ * know is then worth finding). */
+int cli_progress_shown(int quiet);
 /* Starts P for TOTAL bytes of work whose library call reports to cli_progress_report(P, DONE). */
 void cli_progress_start_bytes(struct cli_progress *p, const char *what, uint64_t total, int quiet);
 /* A memscan_progress_fn drawing P (CTX) at DONE; nothing when P is off. */

@@ -429,7 +429,8 @@ static int watch_begin_remote(struct cli_watch *w, struct cli_target *t, const m
 	struct cli_progress p;
 	int err = cli_cancel_attach_client(t->client);
 
-	if (err == MEMSCAN_OK)
+	/* the regions are listed only for the line's total */
+	if (err == MEMSCAN_OK && cli_progress_shown(t->quiet))
 		err = memscan_client_list_regions(t->client, t->pid, filter, &list);
 	if (err != MEMSCAN_OK)
 		return err;

@@ -61,7 +61,7 @@ static uint64_t narrow_bytes(const struct cli_vset *set)
 {
 	struct page_count pc = { .page = memscan_page_size() };
 
-	if (set->t->quiet || !isatty(STDERR_FILENO)) /* no progress line: not needed */
+	if (!cli_progress_shown(set->t->quiet)) /* no progress line: not needed */
 		return 0;
 	if (cli_vset_is_unknown(set))
 		return cli_vset_count(set) * cli_vset_width(set);

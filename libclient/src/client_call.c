@@ -2,7 +2,6 @@
 /* The calls that need a live session: one request and its reply (client_call), waiting past the
  * Progress replies of long work, and paged results (client_paged). */
 #include <string.h>
-#include <time.h>
 
 #include "client_internal.h"
 
@@ -52,14 +51,6 @@ static int call_next(memscan_client *c, uint64_t cursor, Memscan__V1__Response__
 	return client_exchange(c, &req, expect, ret);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Drops the work the agent goes on with after a Progress reply (the client stopped waiting for it):
  * any other request does, and Hello is the lightest. The first error's text is kept. */
 static void drop_work(memscan_client *c)
@@ -98,8 +89,8 @@ static int check_progress(memscan_client *c, const Memscan__V1__Progress *p, int
 	*total = p->total;
 	if (first || p->done > *last) {
 		*last = p->done;
-		*moved = now_ms();
-	} else if (now_ms() - *moved > (uint64_t)c->timeout_ms) {
+		*moved = chan_monotonic_ns() / 1000000u;
+	} else if (chan_monotonic_ns() / 1000000u - *moved > (uint64_t)c->timeout_ms) {
 		client_drop(c);
 		return client_fail(c, MEMSCAN_ERR_TIMEOUT, "agent at %s: the work made no progress for %d ms",
 		                   c->url, c->timeout_ms);

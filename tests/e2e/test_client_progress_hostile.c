@@ -89,31 +89,6 @@ static void send_matches(ms_fake *f, size_t n, uint64_t cursor)
 	ms_fake_send(f, &resp);
 }
 
-/* A kept snapshot of the one region, its table in the reply. */
-static void send_snapshot(ms_fake *f)
-{
-	Memscan__V1__Response resp = MEMSCAN__V1__RESPONSE__INIT;
-	Memscan__V1__SnapshotReply rep = MEMSCAN__V1__SNAPSHOT_REPLY__INIT;
-	Memscan__V1__RegionPage page = MEMSCAN__V1__REGION_PAGE__INIT;
-	Memscan__V1__Region reg = MEMSCAN__V1__REGION__INIT, *regs[] = { &reg };
-
-	reg.start = BASE;
-	reg.end = BASE + REGION_LEN;
-	reg.perms = MEMSCAN_PERM_READ | MEMSCAN_PERM_WRITE;
-	reg.kind = MEMSCAN_KIND_ANON;
-	reg.path = (char *)"";
-	page.regions = regs;
-	page.n_regions = 1;
-	page.start_time = START_TIME;
-	rep.snapshot_id = 5;
-	rep.total_bytes = REGION_LEN;
-	rep.start_time = START_TIME;
-	rep.regions = &page;
-	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_SNAPSHOT;
-	resp.snapshot = &rep;
-	ms_fake_send(f, &resp);
-}
-
 /* A diff page without runs: COMPARED of the region's bytes, continued by CURSOR. */
 static void send_diff_page(ms_fake *f, uint64_t compared, uint64_t cursor)
 {
@@ -192,7 +167,7 @@ static void fake_request(ms_fake *f, const Memscan__V1__Request *req)
 		scan_step(f, 0);
 		break;
 	case MEMSCAN__V1__REQUEST__OP_SNAPSHOT:
-		send_snapshot(f);
+		ms_fake_send_snapshot(f, 5, REGION_LEN, BASE, REGION_LEN);
 		break;
 	case MEMSCAN__V1__REQUEST__OP_DIFF:
 		diff_ms = req->diff->progress_ms;
