@@ -423,6 +423,51 @@ static int remote_rescan(struct ptr_source *s, const memscan_pointer_chains *in,
 	return err;
 }
 
+/* Chains followed at a time in a local rescan: a progress step, and a look at Ctrl-C for a snapshot
+ * source (a process's reads ask it themselves). Each batch reads the process's maps once. */
+#define RESCAN_BATCH 8192
+
+/* Appends the chains of FROM to TO. */
+static int chains_append(memscan_pointer_chains *to, const memscan_pointer_chains *from)
+{
+	int err = MEMSCAN_OK;
+
+	for (size_t i = 0; err == MEMSCAN_OK && i < memscan_pointer_chains_count(from); i++)
+		err = memscan_pointer_chains_add(to, memscan_pointer_chains_get(from, i));
+	return err;
+}
+
+/* memscan_pointer_rescan of IN in the source, a batch at a time with a progress line (unless QUIET). */
+static int local_rescan(struct ptr_source *s, const memscan_pointer_chains *in, uint64_t addr, int quiet,
+                        memscan_pointer_chains **ret)
+{
+	size_t n = memscan_pointer_chains_count(in);
+	struct cli_progress p;
+	int err = memscan_pointer_chains_new(addr, ret);
+
+	cli_progress_start_steps(&p, "following chains", n, quiet);
+	for (size_t i = 0; err == MEMSCAN_OK && i < n; i += RESCAN_BATCH) {
+		memscan_pointer_chains *batch = NULL, *kept = NULL;
+
+		cli_progress_step(&p, i);
+		err = memscan_pointer_chains_new(addr, &batch);
+		for (size_t k = i; err == MEMSCAN_OK && k < n && k < i + RESCAN_BATCH; k++)
+			err = memscan_pointer_chains_add(batch, memscan_pointer_chains_get(in, k));
+		if (err == MEMSCAN_OK)
+			err = memscan_pointer_rescan(s->proc, s->snap, batch, addr, &kept);
+		if (err == MEMSCAN_OK)
+			err = cli_cancelled() ? MEMSCAN_ERR_CANCELLED : chains_append(*ret, kept);
+		memscan_pointer_chains_free(kept);
+		memscan_pointer_chains_free(batch);
+	}
+	cli_progress_end(&p, NULL);
+	if (err != MEMSCAN_OK) {
+		memscan_pointer_chains_free(*ret);
+		*ret = NULL;
+	}
+	return err;
+}
+
 static int run_rescan(struct ptr_source *s, const struct ptr_opts *o, uint64_t addr)
 {
 	memscan_pointer_chains *in = NULL, *kept = NULL;
@@ -435,8 +480,12 @@ static int run_rescan(struct ptr_source *s, const struct ptr_opts *o, uint64_t a
 		cli_err("cannot load chains %s: %s", o->rescan, memscan_strerror(err));
 		return CLI_FAIL;
 	}
-	err = s->remote ? remote_rescan(s, in, addr, &kept)
-	                : memscan_pointer_rescan(s->proc, s->snap, in, addr, &kept);
+	if (s->remote) {
+		err = remote_rescan(s, in, addr, &kept);
+	} else {
+		cli_cancel_install(); /* a snapshot source too: Ctrl-C stops between batches */
+		err = local_rescan(s, in, addr, o->quiet, &kept);
+	}
 	if (err != MEMSCAN_OK)
 		ret = s->remote ? cli_target_err(&s->t, err, "following the chains")
 		                : cli_lib_err(err, s->pid, "following the chains");

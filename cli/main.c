@@ -257,7 +257,7 @@ static const struct cli_cmd commands[] = {
 	  "                      rewritten with them unless -o names another file\n"
 	  "  --json              one object per chain: base, offset, offsets, address\n"
 	  "  -q, --quiet         no progress lines (shown on stderr when it is a terminal: reading\n"
-	  "                      the process, the index, the search level by level)\n"
+	  "                      the process, the index, the search level by level, a rescan)\n"
 	  "Through an agent ('memscan remote pointers TARGET --to ADDR ...') the search and the rescan\n"
 	  "run on the agent, which sends only chains back.\n" },
 	{ "resolve", cmd_resolve, "follow a chain of pointers to the address it reaches",

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* End-to-end tests of `memscan pointers` on a terminal (a pseudo-terminal here): reading a process,
- * indexing and searching draw their progress lines and clear them (nothing with --quiet), and
- * Ctrl-C stops the index or a deep search promptly, exit 130, no chains file written. The source is
- * a synthetic snapshot file as pointer-dense as a heap of small linked objects. */
+ * indexing, searching and following saved chains draw their progress lines and clear them (nothing
+ * with --quiet), and Ctrl-C stops the index, a deep search or a rescan promptly, exit 130, no chains
+ * file written or rewritten. The search's source is a synthetic snapshot file as pointer-dense as a
+ * heap of small linked objects. */
 #include "ttyutil.h"
 
 #include <signal.h>
@@ -116,6 +117,14 @@ static void test_pointers_file_on_tty(void **state)
 	assert_string_equal(out, "");
 }
 
+/* Starts F with ARGS; its PID and its arena's address as the CLI takes them. */
+static void fixture_target(ms_fixture *f, const char *const *args, char pid[16], char to[32])
+{
+	assert_int_equal(ms_fixture_start(f, args), 0);
+	snprintf(pid, 16, "%s", ms_fixture_pid_str(f));
+	snprintf(to, 32, "0x%llx", (unsigned long long)f->arena);
+}
+
 /* A live process (a 64 MiB arena): its memory is read with a line against its readable regions' bytes
  * first. */
 static void test_pointers_pid_on_tty(void **state)
@@ -128,9 +137,7 @@ static void test_pointers_pid_on_tty(void **state)
 	int status;
 
 	(void)state;
-	assert_int_equal(ms_fixture_start(&f, args), 0);
-	snprintf(pid, sizeof(pid), "%s", ms_fixture_pid_str(&f));
-	snprintf(to, sizeof(to), "0x%llx", (unsigned long long)f.arena);
+	fixture_target(&f, args, pid, to);
 	out = ms_run_on_tty(run, NULL, NULL, &status);
 	assert_int_equal(status, 0);
 	assert_drawn(out, "\rmemscan: reading memory ");
@@ -180,12 +187,63 @@ static void test_pointers_interrupted(void **state)
 	assert_true(ms < 5000); /* far below the rest of the search: it stopped, it did not finish */
 }
 
+/* Writes to PATH COUNT chains of one pointer each, read in any process: at the start of its stack. */
+static void write_stack_chains(const char *path, size_t count)
+{
+	memscan_pointer_chains *c = NULL;
+	memscan_pointer_chain ch = { .module = "[stack]", .depth = 1 };
+
+	assert_int_equal(memscan_pointer_chains_new(0, &c), MEMSCAN_OK);
+	for (size_t i = 0; i < count; i++) {
+		ch.offsets[0] = (int64_t)i;
+		assert_int_equal(memscan_pointer_chains_add(c, &ch), MEMSCAN_OK);
+	}
+	assert_int_equal(memscan_pointer_chains_save(c, path), MEMSCAN_OK);
+	memscan_pointer_chains_free(c);
+}
+
+/* A rescan of 200000 chains in a live process counts the chains followed; Ctrl-C at its first line
+ * stops it (exit 130) and leaves the chains file as it was, where it would be rewritten without the
+ * chains not followed yet. */
+static void test_pointers_rescan_on_tty(void **state)
+{
+	struct env *e = *state;
+	ms_fixture f;
+	char pid[16], to[32], kept[4210];
+	const char *run[] = { "pointers", pid, "--rescan", e->chains, "--to", to, "-o", kept, NULL };
+	const char *stop[] = { "pointers", pid, "--rescan", e->chains, "--to", to, NULL };
+	uint8_t *before, *after;
+	size_t len_before, len_after;
+	const char *out;
+	int status;
+
+	fixture_target(&f, NULL, pid, to);
+	snprintf(kept, sizeof(kept), "%s.kept", e->chains);
+	write_stack_chains(e->chains, 200000);
+	out = ms_run_on_tty(run, NULL, NULL, &status);
+	assert_int_equal(status, 0);
+	assert_non_null(strstr(out, "\rmemscan: following chains 0 of 200000 (0%)"));
+	assert_non_null(strstr(out, "\r\033[Kmemscan: saved 0 chains to "));
+	before = ms_file_read(e->chains, &len_before);
+	out = ms_run_on_tty(stop, NULL, "\rmemscan: following chains ", &status);
+	assert_int_equal(status, 130);
+	assert_non_null(strstr(out, "interrupted while following the chains"));
+	after = ms_file_read(e->chains, &len_after);
+	assert_int_equal(len_after, len_before);
+	assert_memory_equal(after, before, len_before);
+	free(before);
+	free(after);
+	unlink(e->chains);
+	ms_fixture_stop(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pointers_file_on_tty),
 		cmocka_unit_test(test_pointers_pid_on_tty),
 		cmocka_unit_test(test_pointers_interrupted),
+		cmocka_unit_test(test_pointers_rescan_on_tty),
 	};
 
 	alarm(110); /* a hang fails the run instead of stalling it (ctest allows 120 s) */
