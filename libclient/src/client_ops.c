@@ -566,6 +566,7 @@ int memscan_client_read(memscan_client *c, int pid, uint64_t addr, void *buf, si
 	if (!c || pid <= 0 || !buf || !len || (uint64_t)len > UINT64_MAX - addr)
 		return MEMSCAN_ERR_INVALID_ARG;
 	client_lock(c);
+	client_progress_begin(c, len);
 	r = client_read_into(c, pid, 0, &s);
 	client_unlock(c);
 	return r;
