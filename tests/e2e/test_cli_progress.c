@@ -132,6 +132,8 @@ static void test_progress_values(void **state)
 	const char *unknown[] = { "memscan", "scan", pid,       "-t", "u32", "--unknown",
 		                  "-o",      set,    "--range", part, NULL };
 	const char *narrow[] = { "memscan", "narrow", set, "--changed", NULL };
+	const char *overlapping[] = { "memscan", "scan", pid, "-t",      "u32", "--unknown", "--align",
+		                      "1",       "-o",   set, "--range", part,  NULL };
 	const char *matches[] = { "memscan", "matches", set, NULL };
 	const char *quiet[] = { "memscan", "matches", set, "-q", NULL };
 	const char *hunt[] = { "memscan", "hunt", pid, "-t", "u8", "--range", e->range, NULL };
@@ -152,6 +154,14 @@ static void test_progress_values(void **state)
 	out = run_on_tty(narrow, &status); /* the counter ticks every 5 ms: it changed */
 	assert_int_equal(status, 0);
 	assert_progress(out, "narrow");
+	/* slots at every byte overlap: the narrowing reads the 8 MiB again, not 4 bytes a slot */
+	run_on_tty(overlapping, &status);
+	assert_int_equal(status, 0);
+	out = run_on_tty(narrow, &status);
+	assert_int_equal(status, 0);
+	assert_progress(out, "narrow");
+	assert_non_null(strstr(out, " of 8 MiB ("));
+	assert_null(strstr(out, " of 32 MiB ("));
 	out = run_on_tty(matches, &status);
 	assert_int_equal(status, 0);
 	assert_progress(out, "narrow");
