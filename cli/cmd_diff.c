@@ -54,14 +54,14 @@ static int snapshot_run(const struct cli_opts *o, struct cli_target *t)
 	memscan_filter filter;
 	int ret, err;
 
-	ret = cli_target_select(t, &o->filter, &filter, &list);
-	if (ret != CLI_OK)
-		return ret;
-	if (t->client) {
-		err = cli_target_download(t, &filter, list, o->output, &info);
+	if (t->client) { /* the library lists the regions: once */
+		cli_target_filter(&o->filter, &filter);
+		err = cli_target_download(t, &filter, o->output, &info);
 		ret = err == MEMSCAN_OK ? CLI_OK : cli_target_err(t, err, "downloading the snapshot");
 	} else {
-		ret = snapshot_local(o, t, list, &filter, &info);
+		ret = cli_target_select(t, &o->filter, &filter, &list);
+		if (ret == CLI_OK)
+			ret = snapshot_local(o, t, list, &filter, &info);
 	}
 	if (ret == CLI_OK) {
 		char size[32], holes[32];

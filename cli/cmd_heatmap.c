@@ -155,17 +155,18 @@ static int heatmap_report(struct heatmap *h)
 	return ret;
 }
 
-/* The heat kept on the agent: the progress line counts the baseline the agent reads (BYTES, the
- * regions listed), and Ctrl-C stops it. */
+/* The heat kept on the agent: the progress line counts the baseline the agent reads (of the total it
+ * reports), and Ctrl-C stops it. */
 static int heatmap_start_remote(struct heatmap *h, const memscan_filter *filter,
-                                const memscan_heat_options *ho, uint64_t bytes)
+                                const memscan_heat_options *ho)
 {
 	struct cli_progress p;
 	int err = cli_cancel_attach_client(h->t.client);
 
 	if (err != MEMSCAN_OK)
 		return err;
-	cli_progress_start_client(&p, h->t.client, "baseline", bytes, h->t.quiet);
+	/* the user's --quiet: the target's is set to keep the samples' reads quiet */
+	cli_progress_start_client(&p, h->t.client, "baseline", 0, h->o->quiet);
 	err = memscan_client_heat_start(h->t.client, h->t.pid, filter, ho, &h->remote);
 	cli_progress_end_client(&p, h->t.client);
 	return err;
@@ -187,7 +188,7 @@ static int heatmap_run(struct heatmap *h)
 	}
 	ho.bins = (uint32_t)((h->samples + h->per_bin - 1) / h->per_bin);
 	if (h->t.client) /* the agent keeps the baseline and the counts */
-		err = heatmap_start_remote(h, &filter, &ho, memscan_region_list_bytes(list));
+		err = heatmap_start_remote(h, &filter, &ho);
 	else
 		err = memscan_heat_new(&ho, &h->heat);
 	memscan_region_list_free(list);

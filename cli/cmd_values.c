@@ -139,6 +139,8 @@ int cli_value_regions(struct cli_target *t, const struct cli_filter *user, struc
 		memscan_filter_values(&r->filter);
 	cli_filter_apply(user, &r->filter);
 	r->list = NULL;
+	if (t->client) /* the agent selects the regions (and totals the progress line with them) */
+		return CLI_OK;
 	err = cli_target_regions(t, &r->filter, &r->list);
 	return err == MEMSCAN_OK ? CLI_OK : cli_target_err(t, err, "reading the memory map");
 }

@@ -16,7 +16,8 @@ int cli_value_type(const char *text, memscan_value_type *ret);
 /* memscan_value_parse of TEXT (called WHAT in messages); errors name the offset: CLI_USAGE. */
 int cli_value_parse(memscan_value_type type, const char *what, const char *text,
                     const memscan_value_options *vopts, memscan_value **ret);
-/* The regions value scans of T cover: writable ones, or as the user's filters say. Exit code. */
+/* The regions value scans of T cover: writable ones, or as the user's filters say; listed into R's
+ * list for a local T (an agent selects them itself: the list stays NULL). Exit code. */
 int cli_value_regions(struct cli_target *t, const struct cli_filter *user, struct cli_vregions *r);
 /* The option name of predicate KIND ("--increased-by"). */
 const char *cli_pred_name(int kind);

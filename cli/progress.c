@@ -71,14 +71,22 @@ static void draw(struct cli_progress *p, uint64_t done)
 	p->drawn = 1;
 }
 
-static void on_progress(void *ctx, uint64_t done)
+/* Draws DONE of TOTAL (0: the total P started with). */
+static void on_progress_total(void *ctx, uint64_t done, uint64_t total)
 {
 	struct cli_progress *p = ctx;
 
 	if (pthread_mutex_trylock(&p->lock) != 0)
 		return; /* another thread is drawing: this report is skipped */
+	if (total)
+		p->total = total; /* the library's: what its call counts up to */
 	draw(p, done);
 	pthread_mutex_unlock(&p->lock);
+}
+
+static void on_progress(void *ctx, uint64_t done)
+{
+	on_progress_total(ctx, done, 0);
 }
 
 int cli_progress_shown(int quiet)
@@ -109,13 +117,13 @@ void cli_progress_start_client(struct cli_progress *p, memscan_client *client, c
                                uint64_t total, int quiet)
 {
 	progress_init(p, what, total, 1, quiet);
-	if (p->on && memscan_client_set_progress(client, on_progress, p) != MEMSCAN_OK)
+	if (p->on && memscan_client_set_progress_total(client, on_progress_total, p) != MEMSCAN_OK)
 		p->on = 0;
 }
 
 void cli_progress_end_client(struct cli_progress *p, memscan_client *client)
 {
-	if (p->on && memscan_client_set_progress(client, NULL, NULL) != MEMSCAN_OK)
+	if (p->on && memscan_client_set_progress_total(client, NULL, NULL) != MEMSCAN_OK)
 		p->on = 0; /* cannot fail when detaching */
 	cli_progress_end(p, NULL);
 }

@@ -32,7 +32,9 @@ struct cli_progress {
 /* Starts P for an operation on PROC that reads TOTAL bytes: PROC's reads report to it. */
 void cli_progress_start(struct cli_progress *p, memscan_process *proc, const char *what, uint64_t total,
                         int quiet);
-/* The same for a download of TOTAL bytes through CLIENT; cli_progress_end_client ends it. */
+/* The same for work through CLIENT, drawn against the total the library reports for each call
+ * (memscan_client_set_progress_total), or TOTAL bytes (0: not known) where it reports none;
+ * cli_progress_end_client ends it. */
 void cli_progress_start_client(struct cli_progress *p, memscan_client *client, const char *what,
                                uint64_t total, int quiet);
 void cli_progress_end_client(struct cli_progress *p, memscan_client *client);

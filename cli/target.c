@@ -362,13 +362,18 @@ int cli_target_regions(struct cli_target *t, const memscan_filter *filter, memsc
 	return memscan_regions_read(t->proc, filter, ret);
 }
 
+void cli_target_filter(const struct cli_filter *user, memscan_filter *ret_filter)
+{
+	memscan_filter_default(ret_filter);
+	cli_filter_apply(user, ret_filter);
+}
+
 int cli_target_select(struct cli_target *t, const struct cli_filter *user, memscan_filter *ret_filter,
                       memscan_region_list **ret_list)
 {
 	int err;
 
-	memscan_filter_default(ret_filter);
-	cli_filter_apply(user, ret_filter);
+	cli_target_filter(user, ret_filter);
 	err = cli_target_regions(t, ret_filter, ret_list);
 	return err == MEMSCAN_OK ? CLI_OK : cli_target_err(t, err, "reading the memory map");
 }
@@ -388,12 +393,12 @@ int cli_target_scan(struct cli_target *t, const memscan_filter *filter, const me
 	int err;
 
 	if (t->client) {
-		/* the agent says how far its scan is a few times a second (an old agent: nothing shown),
-		 * and Ctrl-C stops it at the next of those */
+		/* the agent says how far its scan is, of what total, a few times a second (an old agent:
+		 * nothing shown), and Ctrl-C stops it at the next of those */
 		err = cli_cancel_attach_client(t->client);
 		if (err != MEMSCAN_OK)
 			return err;
-		cli_progress_start_client(&p, t->client, "scan", memscan_region_list_bytes(list), t->quiet);
+		cli_progress_start_client(&p, t->client, "scan", 0, t->quiet);
 		err = memscan_client_scan(t->client, t->pid, filter, pattern_text, opts, on_match, ctx, NULL);
 		cli_progress_end_client(&p, t->client);
 		return err;
@@ -404,8 +409,8 @@ int cli_target_scan(struct cli_target *t, const memscan_filter *filter, const me
 	return err;
 }
 
-int cli_target_download(struct cli_target *t, const memscan_filter *filter, const memscan_region_list *list,
-                        const char *path, memscan_snapshot_file_info *info)
+int cli_target_download(struct cli_target *t, const memscan_filter *filter, const char *path,
+                        memscan_snapshot_file_info *info)
 {
 	struct cli_progress p;
 	int err;
@@ -414,31 +419,26 @@ int cli_target_download(struct cli_target *t, const memscan_filter *filter, cons
 	err = cli_cancel_attach_client(t->client);
 	if (err != MEMSCAN_OK)
 		return err;
-	/* streamed: the agent reads each page live, as the local snapshot does, and keeps nothing */
-	cli_progress_start_client(&p, t->client, "download", memscan_region_list_bytes(list), t->quiet);
+	/* streamed: the agent reads each page live, as the local snapshot does, and keeps nothing; the
+	 * library lists the regions and totals the line with their bytes */
+	cli_progress_start_client(&p, t->client, "download", 0, t->quiet);
 	err = memscan_client_snapshot_write(t->client, t->pid, filter, path, info);
 	cli_progress_end_client(&p, t->client);
 	return err;
 }
 
-/* The baseline kept on the agent: the progress line counts what the agent has read of the regions
- * listed first (an agent without progress reports shows none), and Ctrl-C stops it. */
+/* The baseline kept on the agent: the progress line counts what the agent has read of the regions it
+ * selected (an agent without progress reports shows none), and Ctrl-C stops it. */
 static int watch_begin_remote(struct cli_watch *w, struct cli_target *t, const memscan_filter *filter)
 {
-	memscan_region_list *list = NULL;
 	struct cli_progress p;
 	int err = cli_cancel_attach_client(t->client);
 
-	/* the regions are listed only for the line's total */
-	if (err == MEMSCAN_OK && cli_progress_shown(t->quiet))
-		err = memscan_client_list_regions(t->client, t->pid, filter, &list);
 	if (err != MEMSCAN_OK)
 		return err;
-	w->remote_bytes = memscan_region_list_bytes(list);
-	cli_progress_start_client(&p, t->client, "baseline", w->remote_bytes, t->quiet);
+	cli_progress_start_client(&p, t->client, "baseline", 0, t->quiet);
 	err = memscan_client_snapshot(t->client, t->pid, filter, &w->remote_id, NULL, NULL);
 	cli_progress_end_client(&p, t->client);
-	memscan_region_list_free(list);
 	return err;
 }
 
@@ -472,9 +472,8 @@ int cli_watch_detect(struct cli_watch *w, int accept, memscan_diff **ret)
 	int err;
 
 	if (w->t->client) {
-		/* the agent says how far each comparison is (against the baseline's size: the regions
-		 * listed again may differ a little) */
-		cli_progress_start_client(&p, w->t->client, "diff", w->remote_bytes, w->t->quiet);
+		/* the agent says how far each comparison is, of what total */
+		cli_progress_start_client(&p, w->t->client, "diff", 0, w->t->quiet);
 		err = memscan_client_diff(w->t->client, w->remote_id,
 		                          (accept ? MEMSCAN_DIFF_UPDATE : 0) | MEMSCAN_DIFF_REFILTER, ret);
 		cli_progress_end_client(&p, w->t->client);

@@ -47,7 +47,9 @@ int cli_target_err(const struct cli_target *t, int err, const char *what);
 
 /* The regions selected by FILTER (NULL = all): memscan_err. */
 int cli_target_regions(struct cli_target *t, const memscan_filter *filter, memscan_region_list **ret);
-/* The default filter plus the user's; prints errors and returns the exit code. */
+/* The default filter plus the user's, into *RET_FILTER. */
+void cli_target_filter(const struct cli_filter *user, memscan_filter *ret_filter);
+/* The same, and the regions it selects; prints errors and returns the exit code. */
 int cli_target_select(struct cli_target *t, const struct cli_filter *user, memscan_filter *ret_filter,
                       memscan_region_list **ret_list);
 /* memscan_read's contract. */
@@ -56,11 +58,11 @@ int cli_target_read(struct cli_target *t, uint64_t addr, void *buf, size_t len, 
 int cli_target_scan(struct cli_target *t, const memscan_filter *filter, const memscan_region_list *list,
                     const char *pattern_text, const memscan_pattern *pattern,
                     const memscan_scan_options *opts, memscan_match_fn on_match, void *ctx);
-/* Remote targets: a snapshot of the regions FILTER selects (LIST: the same, listed already, for the
- * progress total) streamed from the agent into PATH (neither end ever holds it whole), FILTER
- * recorded; INFO receives what was written. memscan_err. */
-int cli_target_download(struct cli_target *t, const memscan_filter *filter, const memscan_region_list *list,
-                        const char *path, memscan_snapshot_file_info *info);
+/* Remote targets: a snapshot of the regions FILTER selects (listed once, by the library) streamed from
+ * the agent into PATH (neither end ever holds it whole), FILTER recorded; INFO receives what was
+ * written. memscan_err. */
+int cli_target_download(struct cli_target *t, const memscan_filter *filter, const char *path,
+                        memscan_snapshot_file_info *info);
 
 /* Change detection: a baseline held locally (detector) or on the agent (a kept snapshot). */
 struct cli_watch {
@@ -68,7 +70,6 @@ struct cli_watch {
 	memscan_filter filter;
 	memscan_detector *det;
 	uint64_t remote_id;
-	uint64_t remote_bytes;     /* remote: the bytes of the regions the baseline was taken of */
 	memscan_region_list *list; /* local: the regions the last detection read (its runs' region_index) */
 };
 int cli_watch_begin(struct cli_watch *w, struct cli_target *t, const memscan_filter *filter);

@@ -41,35 +41,6 @@ uint64_t cli_vset_narrow_max(const struct cli_vset *set)
 	return n < MEMSCAN_VALUE_SET_MAX ? n : MEMSCAN_VALUE_SET_MAX;
 }
 
-/* Counts the distinct pages candidates start in (they come in address order). */
-struct page_count {
-	uint64_t page, last, n;
-};
-
-static int count_page(void *ctx, const memscan_candidate *c)
-{
-	struct page_count *pc = ctx;
-	uint64_t page = c->address / pc->page;
-
-	pc->n += !pc->n || page != pc->last;
-	pc->last = page;
-	return 0;
-}
-
-/* About the bytes narrowing SET reads: an unknown set's values, or the pages holding candidates. */
-static uint64_t narrow_bytes(const struct cli_vset *set)
-{
-	struct page_count pc = { .page = memscan_page_size() };
-
-	if (!cli_progress_shown(set->t->quiet)) /* no progress line: not needed */
-		return 0;
-	if (cli_vset_is_unknown(set))
-		return cli_vset_count(set) * cli_vset_width(set);
-	if (memscan_value_set_foreach(set->local, 0, count_page, &pc) != MEMSCAN_OK)
-		return 0;
-	return pc.n * pc.page;
-}
-
 int cli_vset_narrow(const struct cli_vset *set, const struct cli_vpred *p, uint64_t max, struct cli_vset *ret)
 {
 	struct cli_progress prog;
@@ -81,7 +52,11 @@ int cli_vset_narrow(const struct cli_vset *set, const struct cli_vpred *p, uint6
 		return cli_vset_remote_narrow(set, p, max, ret);
 	memset(ret, 0, sizeof(*ret));
 	ret->t = set->t;
-	cli_progress_start(&prog, set->t->proc, "narrow", narrow_bytes(set), set->t->quiet);
+	/* what libmemscan reads, and its progress counts: an unknown set's regions (its slots overlap
+	 * when aligned below their width), or the pages holding candidates */
+	cli_progress_start(&prog, set->t->proc, "narrow",
+	                   cli_progress_shown(set->t->quiet) ? memscan_value_set_narrow_bytes(set->local) : 0,
+	                   set->t->quiet);
 	err = memscan_value_set_narrow(set->t->proc, set->local, &p->pred, max, &ret->local);
 	cli_progress_end(&prog, set->t->proc);
 	return err;

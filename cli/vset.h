@@ -25,7 +25,7 @@ struct cli_vpred {
 	char text[1040]; /* the operand as parsed ("A..B" for --between), or "" */
 };
 
-/* The regions a scan covers: the filter that selected them and the regions it listed. */
+/* The regions a scan covers: the filter that selected them and the regions it listed (local only). */
 struct cli_vregions {
 	memscan_filter filter;
 	memscan_region_list *list;

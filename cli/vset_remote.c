@@ -21,14 +21,14 @@ static const char *agent_name(const struct cli_target *t)
 }
 
 /* Prepares T's client for a long piece of the agent's work: Ctrl-C stops it at the agent's next
- * progress reply, and P draws WHAT's progress against TOTAL bytes (0: not known) from those replies
- * (an agent without them: nothing shown). cli_progress_end_client ends P. */
-static int remote_work_begin(struct cli_target *t, struct cli_progress *p, const char *what, uint64_t total)
+ * progress reply, and P draws WHAT's progress from those replies, against the total they give (an
+ * agent without them: nothing shown). cli_progress_end_client ends P. */
+static int remote_work_begin(struct cli_target *t, struct cli_progress *p, const char *what)
 {
 	int err = cli_cancel_attach_client(t->client);
 
 	if (err == MEMSCAN_OK)
-		cli_progress_start_client(p, t->client, what, total, t->quiet);
+		cli_progress_start_client(p, t->client, what, 0, t->quiet);
 	return err;
 }
 
@@ -40,7 +40,7 @@ int cli_vset_remote_scan(struct cli_target *t, const struct cli_vregions *r, con
 
 	memset(ret, 0, sizeof(*ret));
 	ret->t = t;
-	err = remote_work_begin(t, &prog, "scan", memscan_region_list_bytes(r->list));
+	err = remote_work_begin(t, &prog, "scan");
 	if (err != MEMSCAN_OK)
 		return err;
 	if (!q->text)
@@ -67,10 +67,8 @@ int cli_vset_remote_narrow(const struct cli_vset *set, const struct cli_vpred *p
 	/* a str operand was parsed in the set's encoding: UTF-16LE when its UTF-8 bytes do not fit */
 	if (text && set->remote.type == MEMSCAN_VALUE_STR && strlen(text) != set->remote.width)
 		vopts.flags |= MEMSCAN_VALUE_UTF16;
-	/* an unknown set's values are read again; the pages an exact set's candidates lie in are known to
-	 * the agent only */
-	err = remote_work_begin(set->t, &prog, "narrow",
-	                        set->remote.unknown ? set->remote.count * set->remote.width : 0);
+	/* the agent totals what it reads again: an unknown set's copy, or the pages holding candidates */
+	err = remote_work_begin(set->t, &prog, "narrow");
 	if (err != MEMSCAN_OK)
 		return err;
 	/* narrowed in place when SET is being replaced; otherwise a new set, which lives on if saved */

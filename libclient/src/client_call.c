@@ -114,8 +114,7 @@ static int wait_progress(memscan_client *c, Memscan__V1__Response **resp,
 		if (r != MEMSCAN_OK)
 			return r;
 		first = 0;
-		if (c->progress_fn)
-			c->progress_fn(c->progress_ctx, last);
+		client_progress_report(c, last, total);
 		if (client_cancelled(c)) {
 			client_fail(c, MEMSCAN_ERR_CANCELLED, "cancelled");
 			drop_work(c);

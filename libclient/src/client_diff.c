@@ -179,8 +179,7 @@ static int diff_progress(memscan_client *c, const Memscan__V1__DiffPage *p)
 	if (p->compared_bytes > p->total_bytes)
 		return client_fail(c, MEMSCAN_ERR_PROTOCOL, "agent compared %llu bytes of a diff of %llu",
 		                   (unsigned long long)p->compared_bytes, (unsigned long long)p->total_bytes);
-	if (c->progress_fn)
-		c->progress_fn(c->progress_ctx, p->compared_bytes);
+	client_progress_report(c, p->compared_bytes, p->total_bytes);
 	if (p->next_cursor && client_cancelled(c))
 		return client_fail(c, MEMSCAN_ERR_CANCELLED, "the diff was cancelled");
 	return MEMSCAN_OK;
@@ -253,6 +252,7 @@ static int diff(memscan_client *c, uint64_t id, unsigned flags, memscan_diff **r
 		return MEMSCAN_ERR_NOT_FOUND;
 	lim.bound = k->diff_bound;
 	a.zstd = diff_request(c, &req, &d, id, flags);
+	client_progress_begin(c, 0); /* the pages say what the agent compares */
 	r = memscan_diff_new(&a.diff);
 	if (r != MEMSCAN_OK)
 		return client_fail(c, r, "out of memory");
@@ -336,6 +336,7 @@ int memscan_client_diff_parts(memscan_client *c, uint64_t id, unsigned flags, me
 	}
 	dp.lim.bound = k->diff_bound;
 	dp.zstd = diff_request(c, &req, &d, id, flags);
+	client_progress_begin(c, 0); /* the pages say what the agent compares */
 	r = client_paged(c, &req, MEMSCAN__V1__RESPONSE__RESULT_DIFF, MEMSCAN__V1__RESPONSE__RESULT_DIFF,
 	                 diff_part_page, &dp);
 	/* stopped or not, the agent made (or, at our next request, completes) the new baseline; what

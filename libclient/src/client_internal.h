@@ -88,9 +88,11 @@ struct memscan_client {
 	zpage_dec *dec;                  /* set while compression is on (memscan_client_set_compression) */
 	uint64_t data_bytes, wire_bytes; /* read bytes received, and the page payloads that carried them */
 	memscan_progress_fn progress_fn; /* memscan_client_set_progress: data bytes since progress_base */
+	memscan_client_progress_total_fn progress_total_fn; /* or _set_progress_total: the call's */
 	void *progress_ctx;
 	uint64_t progress_base, progress_due_ns;
-	memscan_cancel_fn cancel_fn; /* memscan_client_set_cancel */
+	uint64_t call_base, call_total; /* the call under way: data bytes when it began, what it reads */
+	memscan_cancel_fn cancel_fn;    /* memscan_client_set_cancel */
 	void *cancel_ctx;
 	int hs_closed;    /* the agent closed the connection during the last handshake */
 	int no_reconnect; /* set while a call depends on the current session (a kept snapshot) */
@@ -238,8 +240,13 @@ int client_save_region(memscan_client *c, const struct client_save_src *src, con
 /* A key-file result (0 or -errno from proto/keyfile) as a memscan_err. */
 int client_key_err(int rv);
 
+/* A call that receives memory bytes begins: it is going to read TOTAL of them (0: not known), which
+ * the progress callback then counts against (lock held). */
+void client_progress_begin(memscan_client *c, uint64_t total);
 /* Reports the data bytes received to the progress callback when a report is due (lock held). */
 void client_progress_note(memscan_client *c);
+/* Reports DONE of TOTAL (0: not known) of the agent's work to the progress callback (lock held). */
+void client_progress_report(memscan_client *c, uint64_t done, uint64_t total);
 /* Nonzero once the caller's cancel callback asks to stop (lock held). */
 int client_cancelled(memscan_client *c);
 

@@ -120,6 +120,21 @@ static int region_page(memscan_client *c, const Memscan__V1__Response *resp, voi
 	return client_add_regions(c, a->list, &a->path_bytes, resp->regions);
 }
 
+/* The start time of PID whose regions are LIST, as the agent sent it: 0 only for PID 1. Start times
+ * are clock ticks after boot, so 0 names a process forked within the first tick: init, or a kernel
+ * thread (which has no regions); any other process gets a nonzero one from every agent. Later reads
+ * name the process by it, and 0 there means "whatever has this PID now", which a reused PID would
+ * pass. */
+static int check_start_time(memscan_client *c, int pid, const struct client_regions *a)
+{
+	if (a->start_time || pid == 1 || !memscan_region_list_count(a->list))
+		return MEMSCAN_OK;
+	return client_fail(c, MEMSCAN_ERR_PROTOCOL,
+	                   "agent at %s listed the regions of PID %d without its start time, which "
+	                   "later reads need to refuse a reused PID: upgrade or fix the agent",
+	                   c->url, pid);
+}
+
 int client_list_regions(memscan_client *c, int pid, const memscan_filter *filter, int use_default,
                         struct client_regions *a)
 {
@@ -142,6 +157,8 @@ int client_list_regions(memscan_client *c, int pid, const memscan_filter *filter
 		return client_fail(c, r, "out of memory");
 	r = client_paged(c, &req, MEMSCAN__V1__RESPONSE__RESULT_REGIONS,
 	                 MEMSCAN__V1__RESPONSE__RESULT_REGIONS, region_page, a);
+	if (r == MEMSCAN_OK)
+		r = check_start_time(c, pid, a);
 	if (r != MEMSCAN_OK) {
 		memscan_region_list_free(a->list);
 		a->list = NULL;
@@ -566,6 +583,7 @@ int memscan_client_read(memscan_client *c, int pid, uint64_t addr, void *buf, si
 	if (!c || pid <= 0 || !buf || !len || (uint64_t)len > UINT64_MAX - addr)
 		return MEMSCAN_ERR_INVALID_ARG;
 	client_lock(c);
+	client_progress_begin(c, len);
 	r = client_read_into(c, pid, 0, &s);
 	client_unlock(c);
 	return r;

@@ -324,6 +324,7 @@ static int fetch(memscan_client *c, uint64_t id, memscan_snapshot **ret)
 	uint64_t time_ns = 0;
 	int r = download_prepare(c, id, &j, &time_ns, &regions);
 
+	client_progress_begin(c, memscan_region_list_bytes(regions));
 	if (r == MEMSCAN_OK && (r = memscan_snapshot_new(j.pid, time_ns, &j.snap)) != MEMSCAN_OK)
 		client_fail(c, r, "out of memory");
 	c->no_reconnect = 1;
@@ -431,6 +432,7 @@ static int save(memscan_client *c, uint64_t id, const char *path, memscan_snapsh
 	uint64_t time_ns = 0;
 	int r = download_prepare(c, id, &j, &time_ns, &regions);
 
+	client_progress_begin(c, memscan_region_list_bytes(regions));
 	if (r == MEMSCAN_OK && (r = memscan_snapshot_writer_open(path, j.pid, &w)) != MEMSCAN_OK)
 		client_fail(c, r, "cannot create '%s': %s", path, memscan_strerror(r));
 	src.pid = j.pid;

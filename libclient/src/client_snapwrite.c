@@ -181,6 +181,7 @@ static int write_live(memscan_client *c, int pid, const memscan_filter *filter, 
 	}
 	/* every read names the process listed: a PID reused meanwhile is refused, not read */
 	src.start_time = a.start_time;
+	client_progress_begin(c, memscan_region_list_bytes(a.list));
 	r = open_file(c, path, pid, filter, &w);
 	if (r == MEMSCAN_OK)
 		r = save_live(c, &src, a.list, w, info);

@@ -231,6 +231,56 @@ static int walk_all(memscan_process *proc, struct walk_job *j, memscan_value_set
 	free(units);
 	return r;
 }
+/* The bytes walk_span reads for the slots of S that start in [FROM, TO) of RG, window by window. */
+static uint64_t span_bytes(const memscan_value_set *s, const memscan_region *rg, uint64_t from, uint64_t to)
+{
+	uint64_t a = align_up(from, s->align), n = 0;
+
+	while (a < to && rg->end - a >= s->width) {
+		uint64_t end = to - a > VS_WINDOW ? a + VS_WINDOW : to;
+
+		n += (rg->end - end > s->width - 1 ? end + s->width - 1 : rg->end) - a;
+		a = align_up(end, s->align);
+	}
+	return n;
+}
+
+/* The bytes of the pages [ADDR, ADDR + WIDTH) of each of S's candidates lies in. */
+static uint64_t candidate_pages(const memscan_value_set *s)
+{
+	uint64_t page = memscan_page_size(), n = 0, next = 0; /* the first page not counted yet */
+
+	for (uint64_t i = 0; i < s->count; i++) {
+		uint64_t first = s->addr[i] / page, last = (s->addr[i] + s->width - 1) / page;
+
+		if (i && first < next)
+			first = next;
+		if (first <= last)
+			n += last - first + 1;
+		if (last + 1 > next)
+			next = last + 1;
+	}
+	return n * page;
+}
+
+uint64_t memscan_value_set_narrow_bytes(const memscan_value_set *set)
+{
+	uint64_t n = 0;
+
+	if (!set)
+		return 0;
+	if (!set->snap)
+		return candidate_pages(set);
+	/* the units and windows of walk_all: a slot at a window's end is read with both */
+	for (size_t i = 0; i < memscan_region_list_count(set->regions); i++) {
+		const memscan_region *rg = memscan_region_list_get(set->regions, i);
+
+		for (uint64_t a = rg->start; a < rg->end; a += VS_UNIT)
+			n += span_bytes(set, rg, a, rg->end - a > VS_UNIT ? a + VS_UNIT : rg->end);
+	}
+	return n;
+}
+
 static int scan_slot(void *p, uint64_t addr, const uint8_t *bytes)
 {
 	struct scan_ctx *c = p;

@@ -132,6 +132,8 @@ static void test_progress_values(void **state)
 	const char *unknown[] = { "memscan", "scan", pid,       "-t", "u32", "--unknown",
 		                  "-o",      set,    "--range", part, NULL };
 	const char *narrow[] = { "memscan", "narrow", set, "--changed", NULL };
+	const char *overlapping[] = { "memscan", "scan", pid, "-t",      "u32", "--unknown", "--align",
+		                      "1",       "-o",   set, "--range", part,  NULL };
 	const char *matches[] = { "memscan", "matches", set, NULL };
 	const char *quiet[] = { "memscan", "matches", set, "-q", NULL };
 	const char *hunt[] = { "memscan", "hunt", pid, "-t", "u8", "--range", e->range, NULL };
@@ -152,6 +154,14 @@ static void test_progress_values(void **state)
 	out = run_on_tty(narrow, &status); /* the counter ticks every 5 ms: it changed */
 	assert_int_equal(status, 0);
 	assert_progress(out, "narrow");
+	/* slots at every byte overlap: the narrowing reads the 8 MiB again, not 4 bytes a slot */
+	run_on_tty(overlapping, &status);
+	assert_int_equal(status, 0);
+	out = run_on_tty(narrow, &status);
+	assert_int_equal(status, 0);
+	assert_progress(out, "narrow");
+	assert_non_null(strstr(out, " of 8 MiB ("));
+	assert_null(strstr(out, " of 32 MiB ("));
 	out = run_on_tty(matches, &status);
 	assert_int_equal(status, 0);
 	assert_progress(out, "narrow");
@@ -193,7 +203,9 @@ static void test_progress_quiet_and_pipe(void **state)
 }
 
 /* A real agent on 127.0.0.1 (its key pinned in a throwaway known_agents): the download of a remote
- * snapshot shows its progress too. */
+ * snapshot shows its progress too, and a remote diff its comparison's, both against the totals the
+ * library gives: the regions are listed once, by the library for the download, by the CLI for the
+ * diff (which reports a bad filter before any baseline), never again for a line's total. */
 static void test_progress_remote_download(void **state)
 {
 	struct env *e = *state;
@@ -220,6 +232,16 @@ static void test_progress_remote_download(void **state)
 	assert_int_equal(status, 0);
 	assert_progress(out, "download");
 	assert_non_null(strstr(out, " of 64 MiB ("));
+	assert_int_equal(ms_agent_err_count(&a, "op=list_regions "), 1);
+	{
+		const char *argv[] = { "memscan", "remote", "diff",       target,      "-i", "10ms",
+			               "--range", e->range, "--identity", a.full.path, NULL };
+		out = run_on_tty(argv, &status);
+	}
+	assert_int_equal(status, 0);
+	assert_progress(out, "diff");
+	assert_non_null(strstr(strstr(out, "\rmemscan: diff "), " of 64 MiB ("));
+	assert_int_equal(ms_agent_err_count(&a, "op=list_regions "), 2);
 	ms_agent_stop(&a);
 	ms_agent_cleanup(&a);
 }

@@ -14,6 +14,7 @@
 
 #define ARENA_PAGES "65536"        /* 256 MiB: a string scan of it takes a while */
 #define NARROWED    (128ull << 20) /* the arena's bytes whose u16 slots a narrowing compares */
+#define FOUND       (16ull << 20)  /* ... and the bytes whose u8 slots, all found, another does */
 
 static ms_agent env;
 static ms_fixture fx;
@@ -116,6 +117,35 @@ static void test_remote_scan_on_tty(void **state)
 	assert_line(out, "scan", "256 MiB");
 }
 
+/* Found values filling FOUND (the arena all 0x61 once test_remote_scan_on_tty filled it): a u8 at
+ * every byte, then their narrowing on a terminal: the line shows the total the agent gives it (the
+ * pages they lie in), where the CLI knows none. */
+static void test_remote_narrow_found_on_tty(void **state)
+{
+	char ref[4200], ref2[4210], range[64];
+	const char *narrow[] = {
+		"narrow", ref, "--unchanged", "-o", ref2, "--identity", env.full.path, NULL
+	};
+	const char *out;
+	int64_t t0;
+	int status;
+
+	(void)state;
+	snprintf(ref, sizeof(ref), "%s/u8.ref", cfg_dir);
+	snprintf(ref2, sizeof(ref2), "%s.2", ref);
+	snprintf(range, sizeof(range), "%llx-%llx", (unsigned long long)fx.arena,
+	         (unsigned long long)(fx.arena + FOUND));
+	RUN_OK("remote", "scan", target, "-t", "u8", "-v", "97", "-o", ref, "--range", range, "--identity",
+	       env.full.path);
+	t0 = ms_now_ms();
+	out = ms_run_on_tty(narrow, NULL, NULL, &status);
+	print_message("narrowing of found values: %lld ms\n", (long long)(ms_now_ms() - t0));
+	assert_int_equal(status, 0);
+	assert_line(out, "narrow", "16 MiB");
+	RUN_OK("release", ref2, "--identity", env.full.path);
+	RUN_OK("release", ref, "--identity", env.full.path);
+}
+
 /* Pins the agent's key in CFG_DIR's known_agents; sets TARGET and the ranges. */
 static int trust_agent(void)
 {
@@ -134,6 +164,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_remote_narrow_on_tty),
 		cmocka_unit_test(test_remote_scan_on_tty),
+		cmocka_unit_test(test_remote_narrow_found_on_tty),
 	};
 	int fails, rc;
 

@@ -49,25 +49,6 @@ static void send_progress(ms_fake *f, uint64_t done, uint64_t cursor)
 	ms_fake_send(f, &resp);
 }
 
-static void send_regions(ms_fake *f)
-{
-	Memscan__V1__Response resp = MEMSCAN__V1__RESPONSE__INIT;
-	Memscan__V1__RegionPage page = MEMSCAN__V1__REGION_PAGE__INIT;
-	Memscan__V1__Region reg = MEMSCAN__V1__REGION__INIT, *regs[] = { &reg };
-
-	reg.start = BASE;
-	reg.end = BASE + REGION_LEN;
-	reg.perms = MEMSCAN_PERM_READ | MEMSCAN_PERM_WRITE;
-	reg.kind = MEMSCAN_KIND_ANON;
-	reg.path = (char *)"";
-	page.regions = regs;
-	page.n_regions = 1;
-	page.start_time = START_TIME;
-	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_REGIONS;
-	resp.regions = &page;
-	ms_fake_send(f, &resp);
-}
-
 /* A page of N matches (at BASE + 0x100, + 0x200, ...) continued by CURSOR. */
 static void send_matches(ms_fake *f, size_t n, uint64_t cursor)
 {
@@ -140,7 +121,7 @@ static void scan_step(ms_fake *f, size_t step)
 		if (step == 0)
 			send_progress(f, 100, 7);
 		else
-			send_regions(f);
+			ms_fake_send_regions(f, BASE, REGION_LEN, START_TIME);
 		break;
 	default:
 		if (step == 0)
@@ -158,7 +139,7 @@ static void fake_request(ms_fake *f, const Memscan__V1__Request *req)
 		if (mode == M_UNASKED)
 			send_progress(f, 100, 7);
 		else
-			send_regions(f);
+			ms_fake_send_regions(f, BASE, REGION_LEN, START_TIME);
 		break;
 	case MEMSCAN__V1__REQUEST__OP_SCAN:
 		asked_ms = req->scan->progress_ms;

@@ -2,7 +2,8 @@
 /* memscan_client_snapshot_write and memscan_client_read against a fake agent (real channel and keys on
  * 127.0.0.1) that breaks the Read protocol: a file must never be committed with bytes the agent did not
  * send, a read must not say "unreadable" about bytes it received, and holes cost the client at most
- * one range a page. */
+ * one range a page; regions listed without their process's start time (which the reads that follow
+ * name it by) are refused. */
 #include "fakeagent.h"
 #include "testutil.h"
 
@@ -20,10 +21,12 @@ enum mode {
 	M_HONEST,           /* one page with every byte */
 	M_UNREADABLE_LATER, /* a first page with the first region's bytes, then UNREADABLE for the rest */
 	M_BYTE_HOLES,       /* one page with every byte, and byte-sized holes every other byte */
+	M_NO_START_TIME,    /* regions listed with a start time of 0 */
 };
 
 static ms_fake fa;
 static enum mode mode;
+static int reads; /* Read requests the fake received */
 static uint8_t page_buf[2 * REG_LEN];
 
 static void send_regions(ms_fake *f)
@@ -42,7 +45,7 @@ static void send_regions(ms_fake *f)
 	}
 	page.n_regions = 2;
 	page.regions = regs;
-	page.start_time = 12345;
+	page.start_time = mode == M_NO_START_TIME ? 0 : 12345;
 	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_REGIONS;
 	resp.regions = &page;
 	ms_fake_send(f, &resp);
@@ -86,6 +89,7 @@ static void fake_request(ms_fake *f, const Memscan__V1__Request *req)
 		send_regions(f);
 		break;
 	case MEMSCAN__V1__REQUEST__OP_READ:
+		reads++;
 		if (!rd || rd->length > sizeof(page_buf) || rd->length < 2 || mode != M_UNREADABLE_LATER)
 			send_page(f, rd ? rd->address : 0,
 			          rd && rd->length <= sizeof(page_buf) ? rd->length : 0, 0);
@@ -124,6 +128,7 @@ static int write_from_fake(enum mode m, const char *dir, memscan_client **ret_cl
 
 	snprintf(path, sizeof(path), "%s/s.snap", dir);
 	mode = m;
+	reads = 0;
 	assert_int_equal(ms_fake_start(&fa, FAKE_PAGE, fake_request), 0);
 	*ret_client = ms_fake_client(&fa, 0);
 	return memscan_client_snapshot_write(*ret_client, 42, NULL, path, info);
@@ -205,6 +210,31 @@ static void test_read_unreadable_after_bytes_refused(void **state)
 	finish(c, NULL);
 }
 
+/* Regions listed with a start time of 0: the reads would name "whatever has PID 42 now", so a PID
+ * reused meanwhile would be read; refused as PROTOCOL before any Read, no file written. PID 1 (init,
+ * whose start time is 0 when it was forked within the first clock tick after boot, and whose PID is
+ * never reused) is listed. */
+static void test_no_start_time_refused(void **state)
+{
+	char dir[4096];
+	memscan_snapshot_file_info info;
+	memscan_region_list *list = NULL;
+	memscan_client *c;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s", ms_tmpdir());
+	assert_int_equal(write_from_fake(M_NO_START_TIME, dir, &c, &info), MEMSCAN_ERR_PROTOCOL);
+	assert_non_null(strstr(memscan_client_last_error(c), "without its start time"));
+	assert_int_equal(reads, 0);
+	assert_int_equal(dir_entries(dir), 0);
+	assert_int_equal(memscan_client_list_regions(c, 42, NULL, &list), MEMSCAN_ERR_PROTOCOL);
+	assert_null(list);
+	assert_int_equal(memscan_client_list_regions(c, 1, NULL, &list), MEMSCAN_OK);
+	assert_int_equal(memscan_region_list_count(list), 2);
+	memscan_region_list_free(list);
+	finish(c, dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -212,6 +242,7 @@ int main(void)
 		cmocka_unit_test(test_unreadable_after_bytes_refused),
 		cmocka_unit_test(test_byte_holes_refused),
 		cmocka_unit_test(test_read_unreadable_after_bytes_refused),
+		cmocka_unit_test(test_no_start_time_refused),
 	};
 
 	alarm(60);

@@ -65,20 +65,41 @@ void ms_fake_send_error(ms_fake *f, int code, const char *message)
 	ms_fake_send(f, &resp);
 }
 
+/* PAGE listing one anonymous read-write region [START, START + LEN): REG, which *REGS points to. */
+static void one_region(Memscan__V1__RegionPage *page, Memscan__V1__Region *reg, Memscan__V1__Region **regs,
+                       uint64_t start, uint64_t len)
+{
+	reg->start = start;
+	reg->end = start + len;
+	reg->perms = MEMSCAN_PERM_READ | MEMSCAN_PERM_WRITE;
+	reg->kind = MEMSCAN_KIND_ANON;
+	reg->path = (char *)"";
+	*regs = reg;
+	page->regions = regs;
+	page->n_regions = 1;
+}
+
+void ms_fake_send_regions(ms_fake *f, uint64_t start, uint64_t len, uint64_t start_time)
+{
+	Memscan__V1__Response resp = MEMSCAN__V1__RESPONSE__INIT;
+	Memscan__V1__RegionPage page = MEMSCAN__V1__REGION_PAGE__INIT;
+	Memscan__V1__Region reg = MEMSCAN__V1__REGION__INIT, *regs[1];
+
+	one_region(&page, &reg, regs, start, len);
+	page.start_time = start_time;
+	resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_REGIONS;
+	resp.regions = &page;
+	ms_fake_send(f, &resp);
+}
+
 void ms_fake_send_snapshot(ms_fake *f, uint64_t id, uint64_t total, uint64_t start, uint64_t len)
 {
 	Memscan__V1__Response resp = MEMSCAN__V1__RESPONSE__INIT;
 	Memscan__V1__SnapshotReply rep = MEMSCAN__V1__SNAPSHOT_REPLY__INIT;
 	Memscan__V1__RegionPage page = MEMSCAN__V1__REGION_PAGE__INIT;
-	Memscan__V1__Region reg = MEMSCAN__V1__REGION__INIT, *regs[] = { &reg };
+	Memscan__V1__Region reg = MEMSCAN__V1__REGION__INIT, *regs[1];
 
-	reg.start = start;
-	reg.end = start + len;
-	reg.perms = MEMSCAN_PERM_READ | MEMSCAN_PERM_WRITE;
-	reg.kind = MEMSCAN_KIND_ANON;
-	reg.path = (char *)"";
-	page.regions = regs;
-	page.n_regions = 1;
+	one_region(&page, &reg, regs, start, len);
 	rep.snapshot_id = id;
 	rep.total_bytes = total;
 	rep.regions = &page;

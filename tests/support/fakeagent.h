@@ -39,6 +39,8 @@ void ms_fake_stop(ms_fake *f);
 void ms_fake_send(ms_fake *f, const Memscan__V1__Response *resp);
 /* Sends a SnapshotReply: snapshot ID announcing TOTAL bytes, with one anonymous region [START, +LEN). */
 void ms_fake_send_snapshot(ms_fake *f, uint64_t id, uint64_t total, uint64_t start, uint64_t len);
+/* Sends a RegionPage, the last: one anonymous region [START, +LEN) of a process started at START_TIME. */
+void ms_fake_send_regions(ms_fake *f, uint64_t start, uint64_t len, uint64_t start_time);
 /* Sends an Error reply with CODE (a memscan_err) and MESSAGE. */
 void ms_fake_send_error(ms_fake *f, int code, const char *message);
 /* A client with F's keys (compression on if COMPRESS, 5 s timeout), connected; fails the test if not. */

@@ -93,6 +93,23 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_compression(memscan_client 
  * bytes). FN NULL detaches. INVALID_ARG if CLIENT is NULL. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_set_progress(memscan_client *client, memscan_progress_fn fn,
                                                               void *ctx);
+/* A progress callback that also gets what DONE counts up to: TOTAL, or 0 when it is not known. */
+typedef void (*memscan_client_progress_total_fn)(void *ctx, uint64_t done, uint64_t total);
+/* As memscan_client_set_progress, with each call's total, and DONE counted from the start of each
+ * call, so a caller need not list the regions to know how far a call is:
+ * - memscan_client_read (TOTAL: its LEN), memscan_client_snapshot_fetch and _save (the kept
+ *   snapshot's region bytes) and memscan_client_snapshot_write (the bytes of the regions it lists):
+ *   the memory bytes received of what the call is going to read;
+ * - scans, kept snapshots, value scans and narrowings and heat baselines: the bytes of the target
+ *   the agent went through, of the total its progress reports give (the selected regions' bytes;
+ *   for a narrowing, the bytes it reads again);
+ * - memscan_client_diff and _diff_parts: the bytes the agent compared, of the total each page
+ *   announces (an agent that announces none: the change runs' bytes received, TOTAL 0).
+ * DONE never exceeds a nonzero TOTAL. Reported as memscan_client_set_progress reports (same thread,
+ * lock held, FN must not call the client). One callback at a time: this and memscan_client_set_progress
+ * each replace the one the other set. FN NULL detaches. INVALID_ARG if CLIENT is NULL. */
+MEMSCAN_API MEMSCAN_NODISCARD int
+memscan_client_set_progress_total(memscan_client *client, memscan_client_progress_total_fn fn, void *ctx);
 /* Makes the client's reads (memscan_client_read, snapshot downloads and memscan_client_snapshot_write)
  * ask FN(CTX) at every page they receive, and scans, kept snapshots (memscan_client_snapshot), value
  * scans, narrowings and diffs at every progress report or diff page of the agent (a few times a

@@ -159,6 +159,11 @@ typedef struct memscan_value_pred {
 MEMSCAN_API MEMSCAN_NODISCARD int
 memscan_value_set_narrow(memscan_process *proc, const memscan_value_set *set, const memscan_value_pred *pred,
                          uint64_t max_candidates, memscan_value_set **ret_set);
+/* The bytes of the process memscan_value_set_narrow reads to narrow SET, which its progress reports
+ * (memscan_process_set_progress) count up to: an unknown-value set's regions, exactly (a slot that
+ * straddles two windows of a read is read with both); the pages an exact set's candidates lie in
+ * (about: a page two batches of candidates share is read with both). 0 for NULL. */
+MEMSCAN_API uint64_t memscan_value_set_narrow_bytes(const memscan_value_set *set);
 /* Writes SET to a set file at PATH (docs/value-set-format.md: versioned, checksummed): through a
  * temporary sibling (mode 0600), fsynced and renamed over PATH, so PATH is whole or as it was. An
  * unknown-value set's file holds a copy of its regions' bytes. IO if the file cannot be written. */

@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests of values.c against the fixture process: scans of every type checked against a
  * brute-force reference over the arena read independently (pread of /proc/PID/mem), align 1, holes,
- * the candidate limit, unknown-value sets, and every predicate after the fixture changes values. */
+ * the candidate limit, unknown-value sets, every predicate after the fixture changes values, and the
+ * bytes a narrowing reads. */
 #include <fcntl.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <memscan/memscan.h>
+#include "internal.h" /* the bytes a handle's reads covered: proc->progress->done */
 #include "testutil.h"
 
 struct fx_state {
@@ -470,6 +473,69 @@ static void test_unknown_then_changed(void **state)
 	free(col);
 }
 
+static void count_nothing(void *ctx, uint64_t done)
+{
+	(void)ctx;
+	(void)done;
+}
+
+/* The bytes narrowing SET read through S's handle (what its progress reports count): PRED CHANGED. */
+static uint64_t narrow_read(struct fx_state *s, const memscan_value_set *set)
+{
+	memscan_value_pred pred = { .kind = MEMSCAN_PRED_CHANGED };
+	memscan_value_set *out = NULL;
+	uint64_t done;
+
+	assert_int_equal(memscan_process_set_progress(s->proc, count_nothing, NULL), MEMSCAN_OK);
+	assert_int_equal(memscan_value_set_narrow(s->proc, set, &pred, 0, &out), MEMSCAN_OK);
+	done = atomic_load(&s->proc->progress->done);
+	assert_int_equal(memscan_process_set_progress(s->proc, NULL, NULL), MEMSCAN_OK);
+	memscan_value_set_free(out);
+	return done;
+}
+
+/* memscan_value_set_narrow_bytes is what the narrowing then reads, exactly: an unknown-value set's
+ * regions (the arena, over a 1 MiB window, with a slot straddling the windows read twice) whatever
+ * its alignment, below the width too (where its slots times their width are up to 8 times more), and
+ * the pages of an exact set's candidates. */
+static void test_narrow_bytes(void **state)
+{
+	static const struct {
+		memscan_value_type type;
+		uint64_t align;
+	} cases[] = { { MEMSCAN_VALUE_U32, 0 }, { MEMSCAN_VALUE_U32, 1 }, { MEMSCAN_VALUE_U16, 1 },
+		      { MEMSCAN_VALUE_U64, 2 }, { MEMSCAN_VALUE_U8, 0 },  { MEMSCAN_VALUE_U64, 3 } };
+	struct fx_state *s = *state;
+	memscan_value_set *set = NULL;
+	memscan_value *v = NULL;
+	uint64_t bytes;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memscan_value_scan_options o = { .align = cases[i].align };
+
+		assert_int_equal(memscan_value_scan_unknown(s->proc, s->arena, cases[i].type, &o, &set),
+		                 MEMSCAN_OK);
+		bytes = memscan_value_set_narrow_bytes(set);
+		print_message("%s align %llu: %llu bytes, %llu slots\n",
+		              memscan_value_type_name(cases[i].type), (unsigned long long)cases[i].align,
+		              (unsigned long long)bytes, (unsigned long long)memscan_value_set_count(set));
+		assert_true(bytes >= s->f.arena_len - 8 && bytes <= s->f.arena_len + 8);
+		assert_int_equal(narrow_read(s, set), bytes);
+		memscan_value_set_free(set);
+	}
+	/* the fixture's markers (the tests before may have changed one): candidates pages apart */
+	assert_int_equal(memscan_value_parse(MEMSCAN_VALUE_U32, "0x00905a4d", NULL, &v, NULL), MEMSCAN_OK);
+	assert_int_equal(
+	    memscan_value_scan(s->proc, s->arena, v, &(memscan_value_scan_options){ .align = 1 }, &set),
+	    MEMSCAN_OK);
+	bytes = memscan_value_set_narrow_bytes(set);
+	assert_true(memscan_value_set_count(set) >= 2 && bytes >= 2 * memscan_page_size());
+	assert_int_equal(narrow_read(s, set), bytes);
+	memscan_value_set_free(set);
+	memscan_value_free(v);
+	assert_int_equal(memscan_value_set_narrow_bytes(NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -482,6 +548,7 @@ int main(void)
 		cmocka_unit_test(test_cancel_and_other_process),
 		cmocka_unit_test(test_every_predicate),
 		cmocka_unit_test(test_unknown_then_changed),
+		cmocka_unit_test(test_narrow_bytes),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
