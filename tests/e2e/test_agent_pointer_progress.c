@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: MIT */
+/* Remote pointer searches answered with Progress (docs/protocol.md, "Pointer scans on the agent"), seen
+ * by an honest peer and by libmemscan-client on 127.0.0.1 with real keys, against the fixture with a
+ * pointer-dense arena: Progress grows to three times the regions' bytes and the chains then equal those
+ * of a search asked without progress_ms; a search dropped by a Hello gives its budget back and is
+ * audited CANCELLED with the bytes it read; the client's progress callback sees the thirds go by and
+ * its cancel leaves the session usable. */
+#include "agentutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The arena: large enough that reading and indexing it take a few hundred ms (slower under ASan, so
+ * smaller there). The session budget holds one search of it (the snapshot, half again for the index,
+ * 64 MiB for the search), not two. */
+#ifdef MS_UNDER_ASAN
+#define ARENA_PAGES    "65536" /* 256 MiB */
+#define SESSION_BUDGET "600M"
+#else
+#define ARENA_PAGES    "131072" /* 512 MiB */
+#define SESSION_BUDGET "1200M"
+#endif
+#define DEPTH 4 /* a search of a few tens of ms after the index */
+
+static ms_agent env;
+static ms_fixture fx;
+
+/* An address inside an object in the middle of the pointer fill: many objects point near it. */
+static uint64_t target_addr(void)
+{
+	uint64_t objects = (fx.arena_len - MS_FIXTURE_POINTERS_OFFSET) / MS_FIXTURE_POINTERS_OBJECT;
+
+	return fx.arena + MS_FIXTURE_POINTERS_OFFSET + objects / 2 * MS_FIXTURE_POINTERS_OBJECT + 16;
+}
+
+static Memscan__V1__Response *search_req(ms_peer *p, unsigned depth, uint32_t progress_ms)
+{
+	return ms_peer_pointer_scan(p, fx.pid, target_addr(), depth, 0x1000, progress_ms);
+}
+
+static void connect_full(ms_peer *p)
+{
+	assert_int_equal(ms_peer_connect(p, &env, &env.full, 10000), 0);
+}
+
+/* The chains of RESP (a first PointerPage, freed) and the pages after it, into a new list. */
+static memscan_pointer_chains *take_chains(ms_peer *p, Memscan__V1__Response *resp)
+{
+	memscan_pointer_chains *out = NULL;
+
+	assert_int_equal(memscan_pointer_chains_new(target_addr(), &out), MEMSCAN_OK);
+	while (resp) {
+		uint64_t cursor;
+
+		assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_POINTERS);
+		for (size_t i = 0; i < resp->pointers->n_chains; i++) {
+			const Memscan__V1__PointerChain *m = resp->pointers->chains[i];
+			memscan_pointer_chain c = { .offset = m->offset, .depth = (unsigned)m->n_offsets };
+
+			snprintf(c.module, sizeof(c.module), "%s", m->module);
+			memcpy(c.offsets, m->offsets, m->n_offsets * sizeof(*c.offsets));
+			assert_int_equal(memscan_pointer_chains_add(out, &c), MEMSCAN_OK);
+		}
+		cursor = resp->pointers->next_cursor;
+		wire_free_response(resp);
+		resp = cursor ? ms_peer_next(p, cursor) : NULL;
+	}
+	return out;
+}
+
+/* Asserts A and B hold the same chains in the same order; their count. */
+static size_t assert_same_chains(const memscan_pointer_chains *a, const memscan_pointer_chains *b)
+{
+	size_t n = memscan_pointer_chains_count(a);
+
+	assert_int_equal(memscan_pointer_chains_count(b), n);
+	for (size_t i = 0; i < n; i++) {
+		const memscan_pointer_chain *x = memscan_pointer_chains_get(a, i),
+		                            *y = memscan_pointer_chains_get(b, i);
+
+		assert_string_equal(x->module, y->module);
+		assert_int_equal(x->offset, y->offset);
+		assert_int_equal(x->depth, y->depth);
+		assert_memory_equal(x->offsets, y->offsets, x->depth * sizeof(*x->offsets));
+	}
+	return n;
+}
+
+/* The chains of a search asked without progress_ms, on a session of its own. */
+static memscan_pointer_chains *plain_chains(void)
+{
+	memscan_pointer_chains *c;
+	ms_peer p;
+
+	connect_full(&p);
+	c = take_chains(&p, search_req(&p, DEPTH, 0));
+	ms_peer_close(&p);
+	return c;
+}
+
+static void test_search_answered_with_progress(void **state)
+{
+	memscan_pointer_chains *with, *without;
+	Memscan__V1__Response *resp;
+	uint64_t total = 0;
+	size_t n = 0;
+	ms_peer p;
+
+	(void)state;
+	connect_full(&p);
+	resp = ms_peer_follow_progress(&p, search_req(&p, DEPTH, 50), &n, &total);
+	assert_non_null(resp);
+	assert_true(n >= 1); /* the arena is not read and indexed in 50 ms */
+	assert_int_equal(total % 3, 0);
+	assert_true(total / 3 >= fx.arena_len); /* the readable regions hold the arena */
+	with = take_chains(&p, resp);
+	ms_peer_close(&p);
+	without = plain_chains();
+	print_message("%zu Progress replies of %llu, %zu chains\n", n, (unsigned long long)total,
+	              memscan_pointer_chains_count(with));
+	assert_true(assert_same_chains(with, without) > 0); /* the fixture's roots in .bss lead there */
+	memscan_pointer_chains_free(with);
+	memscan_pointer_chains_free(without);
+}
+
+/* A Hello while the search runs drops it: the session budget then holds a whole search again (it
+ * could not while the first held its charge), and the dropped one is audited CANCELLED with no more
+ * than the bytes of its read. */
+static void test_hello_drops_search(void **state)
+{
+	Memscan__V1__Response *resp;
+	uint64_t total;
+	ms_peer p;
+
+	(void)state;
+	connect_full(&p);
+	resp = search_req(&p, DEPTH, 50);
+	assert_non_null(resp);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_PROGRESS);
+	total = resp->progress->total;
+	wire_free_response(resp);
+	wire_free_response(ms_peer_hello(&p));
+	memscan_pointer_chains_free(take_chains(&p, search_req(&p, DEPTH, 0)));
+	ms_peer_close(&p);
+	assert_true(ms_agent_audited_bytes(&env, "pointers", fx.pid, "result=CANCELLED") <=
+	            (long long)(total / 3));
+}
+
+struct reports {
+	uint64_t last, count, cancel_after;
+	int backwards;
+};
+
+static void on_progress(void *ctx, uint64_t done)
+{
+	struct reports *r = ctx;
+
+	r->backwards |= done < r->last;
+	r->last = done;
+	r->count++;
+}
+
+static int on_cancel(void *ctx)
+{
+	const struct reports *r = ctx;
+
+	return r->cancel_after && r->count >= r->cancel_after;
+}
+
+/* The client's callbacks: reports that never go back, past the read's third (the index's and the
+ * search's thirds come after it); a cancel at the first report stops the call, and the same client
+ * searches again with the chains of a search asked without progress_ms. */
+static void test_client_reports_and_cancels(void **state)
+{
+	memscan_client *c = ms_agent_client(&env, &env.full);
+	memscan_pointer_search_options o;
+	memscan_pointer_chains *got = NULL, *plain;
+	struct reports r = { .cancel_after = 1 };
+
+	(void)state;
+	memscan_pointer_search_options_default(&o);
+	o.depth = DEPTH;
+	o.max_chains = 100000;
+	assert_int_equal(memscan_client_set_progress(c, on_progress, &r), MEMSCAN_OK);
+	assert_int_equal(memscan_client_set_cancel(c, on_cancel, &r), MEMSCAN_OK);
+	assert_int_equal(memscan_client_pointer_search(c, fx.pid, target_addr(), &o, &got),
+	                 MEMSCAN_ERR_CANCELLED);
+	assert_null(got);
+	assert_int_equal(r.count, 1);
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(memscan_client_pointer_search(c, fx.pid, target_addr(), &o, &got), MEMSCAN_OK);
+	print_message("%llu reports, the last at %llu\n", (unsigned long long)r.count,
+	              (unsigned long long)r.last);
+	assert_true(r.count >= 1);
+	assert_false(r.backwards);
+	assert_true(r.last >= fx.arena_len); /* the read's third at least */
+	plain = plain_chains();
+	assert_true(assert_same_chains(got, plain) > 0);
+	memscan_pointer_chains_free(plain);
+	memscan_pointer_chains_free(got);
+	memscan_client_free(c);
+}
+
+int main(void)
+{
+	static const char *const agent_args[] = { "--session-budget", SESSION_BUDGET, NULL };
+	static const char *const fixture_args[] = { "--pages", ARENA_PAGES, "--pointers", NULL };
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_search_answered_with_progress),
+		cmocka_unit_test(test_hello_drops_search),
+		cmocka_unit_test(test_client_reports_and_cancels),
+	};
+
+	alarm(110); /* a hang fails the run instead of stalling it (ctest allows 120 s) */
+	return ms_agent_run_suite_fx("agent pointer progress", &env, &fx, fixture_args, agent_args, tests,
+	                             sizeof(tests) / sizeof(tests[0]));
+}
