@@ -63,6 +63,10 @@ void ms_progress_add(memscan_process *proc, uint64_t bytes);
 /* Sets P's count to DONE (of work counted by a caller other than a process's reads) and reports it
  * when due; nothing without a callback. */
 void ms_progress_set(struct ms_progress *p, uint64_t done);
+/* Adds N to P's count (from any thread) and reports it when due; nothing without a callback. */
+void ms_progress_count(struct ms_progress *p, uint64_t n);
+/* Reports DONE now, due or not (the end of an operation, after its workers are joined). */
+void ms_progress_final(struct ms_progress *p, uint64_t done);
 /* Frees PROC's progress state (memscan_process_free). */
 void ms_progress_free(memscan_process *proc);
 

@@ -2,6 +2,7 @@
 /* Pointer index: every pointer word of a snapshot by the address it points to, built on every CPU in
  * two passes (count per bucket, then store), so that each bucket holds its entries in holder order. */
 #include <endian.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,9 @@
 
 /* Holders are numbered by 8-byte word of the snapshot's concatenated regions in 32 bits. */
 #define PTR_SOURCE_MAX ((uint64_t)32 << 30)
+/* Words a worker goes through between two looks at the caller's cancel hook and two progress counts:
+ * 4 MiB, a few milliseconds at memory speed. */
+#define PTR_CHUNK_WORDS ((uint64_t)512 << 10)
 
 /* The region holding ADDR, or SIZE_MAX. */
 size_t ptr_index_region(const memscan_pointer_index *idx, uint64_t addr)
@@ -58,6 +62,10 @@ struct build {
 	unsigned nworkers;
 	int fill;         /* second pass: store entries (counts hold each worker's cursors) */
 	uint32_t *counts; /* nworkers x nbuckets */
+	memscan_cancel_fn cancel;
+	void *cancel_ctx;
+	atomic_int stop;             /* a worker saw the cancel hook answer yes */
+	struct ms_progress progress; /* half the bytes both passes went through */
 };
 
 /* Counts or stores the pointer words of [W0, W1) (word numbers) for worker K. */
@@ -99,12 +107,37 @@ static void scan_words(struct build *b, unsigned k, uint64_t w0, uint64_t w1)
 	}
 }
 
+/* Whether the build is to stop: another worker saw it, or the cancel hook says so now. */
+static int build_stopped(struct build *b)
+{
+	if (atomic_load_explicit(&b->stop, memory_order_relaxed))
+		return 1;
+	if (!b->cancel || !b->cancel(b->cancel_ctx))
+		return 0;
+	atomic_store(&b->stop, 1);
+	return 1;
+}
+
 static void scan_worker(void *ctx, unsigned k)
 {
 	struct build *b = ctx;
-	uint64_t words = b->idx->total / 8;
+	uint64_t words = b->idx->total / 8, w = words * k / b->nworkers, end = words * (k + 1) / b->nworkers;
 
-	scan_words(b, k, words * k / b->nworkers, words * (k + 1) / b->nworkers);
+	while (w < end && !build_stopped(b)) {
+		uint64_t n = end - w < PTR_CHUNK_WORDS ? end - w : PTR_CHUNK_WORDS;
+
+		scan_words(b, k, w, w + n);
+		ms_progress_count(&b->progress, n * 4); /* each pass counts half of its words' bytes */
+		w += n;
+	}
+}
+
+/* Runs one pass of B over the snapshot on every worker; CANCELLED if it was stopped. */
+static int build_pass(struct build *b)
+{
+	if (b->idx->nregs)
+		ms_run_workers(b->nworkers, scan_worker, b);
+	return build_stopped(b) ? MEMSCAN_ERR_CANCELLED : MEMSCAN_OK;
 }
 
 /* Turns the workers' counts into bucket starts and each worker's cursors; the total in IDX->count. */
@@ -127,7 +160,7 @@ static void place(struct build *b)
 	idx->count = run;
 }
 
-static int build_entries(memscan_pointer_index *idx, uint64_t max_bytes)
+static int build_entries(memscan_pointer_index *idx, uint64_t max_bytes, const memscan_pointer_hooks *hooks)
 {
 	struct build b = { .idx = idx, .nworkers = ms_worker_count() };
 	uint64_t fixed = (idx->nbuckets + 1) * 8 + idx->nregs * sizeof(*idx->regs);
@@ -142,8 +175,15 @@ static int build_entries(memscan_pointer_index *idx, uint64_t max_bytes)
 		r = MEMSCAN_ERR_NO_MEMORY;
 		goto cleanup;
 	}
-	if (idx->nregs)
-		ms_run_workers(b.nworkers, scan_worker, &b);
+	if (hooks) {
+		b.cancel = hooks->cancel;
+		b.cancel_ctx = hooks->cancel_ctx;
+		b.progress = (struct ms_progress){ .fn = hooks->progress, .ctx = hooks->progress_ctx };
+	}
+	ms_progress_set(&b.progress, 0);
+	r = build_pass(&b);
+	if (r != MEMSCAN_OK)
+		goto cleanup;
 	place(&b);
 	idx->bytes = fixed + idx->count * 8;
 	if (idx->bytes + temp > max_bytes) {
@@ -156,8 +196,9 @@ static int build_entries(memscan_pointer_index *idx, uint64_t max_bytes)
 		goto cleanup;
 	}
 	b.fill = 1;
-	if (idx->nregs)
-		ms_run_workers(b.nworkers, scan_worker, &b);
+	r = build_pass(&b);
+	if (r == MEMSCAN_OK)
+		ms_progress_final(&b.progress, idx->total);
 cleanup:
 	free(b.counts);
 	return r;
@@ -165,6 +206,12 @@ cleanup:
 
 int memscan_pointer_index_build(const memscan_snapshot *snapshot, uint64_t max_bytes,
                                 memscan_pointer_index **ret_index)
+{
+	return memscan_pointer_index_build_hooked(snapshot, max_bytes, NULL, ret_index);
+}
+
+int memscan_pointer_index_build_hooked(const memscan_snapshot *snapshot, uint64_t max_bytes,
+                                       const memscan_pointer_hooks *hooks, memscan_pointer_index **ret_index)
 {
 	memscan_pointer_index *idx;
 	int r;
@@ -179,7 +226,7 @@ int memscan_pointer_index_build(const memscan_snapshot *snapshot, uint64_t max_b
 	idx->snap = snapshot;
 	r = index_regions(idx, snapshot);
 	if (r == MEMSCAN_OK)
-		r = build_entries(idx, max_bytes ? max_bytes : MEMSCAN_POINTER_INDEX_BUDGET_DEFAULT);
+		r = build_entries(idx, max_bytes ? max_bytes : MEMSCAN_POINTER_INDEX_BUDGET_DEFAULT, hooks);
 	if (r != MEMSCAN_OK) {
 		memscan_pointer_index_free(idx);
 		return r;

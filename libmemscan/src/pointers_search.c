@@ -20,9 +20,20 @@ struct ptr_static {
 	uint64_t pos, word;
 };
 
+/* Index entries or addresses gone through between two looks at the hooks: at most a few
+ * milliseconds of work, however large the windows are. */
+#define PTR_SEARCH_CHECK_EVERY ((uint64_t)1 << 16)
+/* While the search prepares (a plain loop over the index's entries): at most a few milliseconds. */
+#define PTR_SETUP_CHECK_EVERY ((uint64_t)1 << 20)
+
 struct search {
 	const memscan_pointer_index *idx;
 	const memscan_pointer_search_options *o;
+	const memscan_pointer_hooks *hooks; /* never NULL (the caller's or an empty one) */
+	struct ms_progress progress;        /* of MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL */
+	uint64_t work;                      /* entries and addresses gone through */
+	unsigned level;                     /* the level being expanded */
+	size_t level_start, level_end, cur; /* its nodes, and the one being expanded */
 	struct ptr_modules m;
 	struct ptr_node *nodes;
 	size_t nnodes, cap, max_nodes;
@@ -73,6 +84,27 @@ static int window(const memscan_pointer_index *idx, uint64_t lo, uint64_t hi, ui
 	*ret_hi =
 	    idx->regs[c].pos + ((hi < idx->regs[c].end ? hi : idx->regs[c].end - 1) - idx->regs[c].start) + 1;
 	return *ret_lo < *ret_hi;
+}
+
+/* DONE of a search at its current node: each level an equal share, within a level by nodes. */
+static uint64_t search_done(const struct search *s)
+{
+	uint64_t share = MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL / s->o->depth;
+	uint64_t n = s->level_end - s->level_start;
+
+	return share * s->level + (n ? share * (s->cur - s->level_start) / n : 0);
+}
+
+/* Counts one piece of work; every PTR_SEARCH_CHECK_EVERY of them, reports progress and asks the
+ * cancel hook. CANCELLED once it says so. */
+static int search_tick(struct search *s)
+{
+	if (++s->work % PTR_SEARCH_CHECK_EVERY)
+		return MEMSCAN_OK;
+	ms_progress_set(&s->progress, search_done(s));
+	if (s->hooks->cancel && s->hooks->cancel(s->hooks->cancel_ctx))
+		return MEMSCAN_ERR_CANCELLED;
+	return MEMSCAN_OK;
 }
 
 static int seen_test_set(struct search *s, uint64_t word)
@@ -158,9 +190,9 @@ static int visit_static(struct search *s, size_t n, uint64_t plo, uint64_t phi)
 			z = mid;
 	}
 	for (; a < s->nstat && s->stat[a].pos >> PTR_BUCKET_SHIFT <= (phi - 1) >> PTR_BUCKET_SHIFT; a++) {
-		if (s->stat[a].pos < plo || s->stat[a].pos >= phi)
-			continue;
-		r = holder(s, n, s->nodes[n].addr, s->stat[a].pos, s->stat[a].word);
+		r = search_tick(s);
+		if (r == MEMSCAN_OK && s->stat[a].pos >= plo && s->stat[a].pos < phi)
+			r = holder(s, n, s->nodes[n].addr, s->stat[a].pos, s->stat[a].word);
 		if (r != MEMSCAN_OK)
 			return r;
 	}
@@ -182,12 +214,15 @@ static int visit(struct search *s, size_t n)
 	if (s->nodes[n].level + 1 >= s->o->depth)
 		return visit_static(s, n, plo, phi);
 	for (uint64_t bk = plo >> PTR_BUCKET_SHIFT; bk <= (phi - 1) >> PTR_BUCKET_SHIFT; bk++) {
+		r = search_tick(s); /* a wide window may cross many empty buckets */
+		if (r != MEMSCAN_OK)
+			return r;
 		for (uint64_t e = idx->bucket[bk]; e < idx->bucket[bk + 1]; e++) {
 			uint64_t pos = bk << PTR_BUCKET_SHIFT | idx->entries[e] >> 32;
 
-			if (pos < plo || pos >= phi)
-				continue;
-			r = holder(s, n, t, pos, idx->entries[e] & UINT32_MAX);
+			r = search_tick(s);
+			if (r == MEMSCAN_OK && pos >= plo && pos < phi)
+				r = holder(s, n, t, pos, idx->entries[e] & UINT32_MAX);
 			if (r != MEMSCAN_OK)
 				return r;
 		}
@@ -213,26 +248,38 @@ static int basemap_build(struct search *s, uint64_t bytes)
 	return MEMSCAN_OK;
 }
 
+/* Whether the cancel hook says to stop, asked at every PTR_SETUP_CHECK_EVERY-th step I of a loop. */
+static int setup_cancelled(const struct search *s, uint64_t i)
+{
+	return i % PTR_SETUP_CHECK_EVERY == 0 && s->hooks->cancel && s->hooks->cancel(s->hooks->cancel_ctx);
+}
+
 /* Lists the entries whose holder is in a base, if they fit in BUDGET bytes (RET_BYTES: their size). */
 static int static_build(struct search *s, uint64_t budget, uint64_t *ret_bytes)
 {
 	const memscan_pointer_index *idx = s->idx;
 	size_t n = 0;
 
-	for (uint64_t e = 0; e < idx->count; e++)
+	for (uint64_t e = 0; e < idx->count; e++) {
+		if (setup_cancelled(s, e))
+			return MEMSCAN_ERR_CANCELLED;
 		n += (size_t)in_base(s, idx->entries[e] & UINT32_MAX);
+	}
 	*ret_bytes = (uint64_t)n * sizeof(*s->stat);
 	if (*ret_bytes > budget)
 		return MEMSCAN_ERR_LIMIT;
 	s->stat = malloc(n ? n * sizeof(*s->stat) : 1);
 	if (!s->stat)
 		return MEMSCAN_ERR_NO_MEMORY;
-	for (size_t bk = 0; bk < idx->nbuckets; bk++)
+	for (size_t bk = 0; bk < idx->nbuckets; bk++) {
+		if (setup_cancelled(s, bk)) /* a bucket holds 256 positions' entries: about as many */
+			return MEMSCAN_ERR_CANCELLED;
 		for (uint64_t e = idx->bucket[bk]; e < idx->bucket[bk + 1]; e++)
 			if (in_base(s, idx->entries[e] & UINT32_MAX))
 				s->stat[s->nstat++] = (struct ptr_static){ (uint64_t)bk << PTR_BUCKET_SHIFT |
 					                                       idx->entries[e] >> 32,
 					                                   idx->entries[e] & UINT32_MAX };
+	}
 	return MEMSCAN_OK;
 }
 
@@ -277,30 +324,42 @@ static int search_setup(struct search *s, uint64_t addr)
 
 static int search_run(struct search *s)
 {
-	size_t level_start = 0;
 	int r = MEMSCAN_OK;
 
-	for (unsigned level = 0; level < s->o->depth && level_start < s->nnodes; level++) {
-		size_t level_end = s->nnodes;
-
-		for (size_t n = level_start; n < level_end && r == MEMSCAN_OK; n++)
-			r = visit(s, n);
+	for (s->level = 0; s->level < s->o->depth && s->level_start < s->nnodes; s->level++) {
+		s->level_end = s->nnodes;
+		for (s->cur = s->level_start; s->cur < s->level_end && r == MEMSCAN_OK; s->cur++) {
+			r = search_tick(s);
+			if (r == MEMSCAN_OK)
+				r = visit(s, s->cur);
+		}
 		if (r != MEMSCAN_OK)
 			break;
-		level_start = level_end;
+		s->level_start = s->level_end;
 	}
+	if (r == MEMSCAN_OK || r == MEMSCAN_ERR_STOPPED)
+		ms_progress_final(&s->progress, MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL);
 	return r == MEMSCAN_ERR_STOPPED ? MEMSCAN_OK : r;
 }
 
 int memscan_pointer_search(const memscan_pointer_index *index, uint64_t addr,
                            const memscan_pointer_search_options *options, memscan_pointer_chains **ret_chains)
 {
+	return memscan_pointer_search_hooked(index, addr, options, NULL, ret_chains);
+}
+
+int memscan_pointer_search_hooked(const memscan_pointer_index *index, uint64_t addr,
+                                  const memscan_pointer_search_options *options,
+                                  const memscan_pointer_hooks *hooks, memscan_pointer_chains **ret_chains)
+{
+	static const memscan_pointer_hooks none;
 	memscan_pointer_search_options defaults;
-	struct search s = { .idx = index, .o = options };
+	struct search s = { .idx = index, .o = options, .hooks = hooks ? hooks : &none };
 	int r;
 
 	if (ret_chains)
 		*ret_chains = NULL;
+	s.progress = (struct ms_progress){ .fn = s.hooks->progress, .ctx = s.hooks->progress_ctx };
 	if (!options) {
 		memscan_pointer_search_options_default(&defaults);
 		s.o = &defaults;
@@ -310,6 +369,7 @@ int memscan_pointer_search(const memscan_pointer_index *index, uint64_t addr,
 		return MEMSCAN_ERR_INVALID_ARG;
 	if (ptr_index_region(index, addr) == SIZE_MAX)
 		return MEMSCAN_ERR_NOT_FOUND;
+	ms_progress_set(&s.progress, 0);
 	r = memscan_pointer_chains_new(addr, &s.out);
 	if (r == MEMSCAN_OK)
 		r = search_setup(&s, addr);

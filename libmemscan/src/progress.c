@@ -49,12 +49,16 @@ static void progress_due(struct ms_progress *p, uint64_t done)
 		p->fn(p->ctx, done);
 }
 
+void ms_progress_count(struct ms_progress *p, uint64_t n)
+{
+	if (p->fn)
+		progress_due(p, atomic_fetch_add(&p->done, n) + n);
+}
+
 void ms_progress_add(memscan_process *proc, uint64_t bytes)
 {
-	struct ms_progress *p = proc->progress;
-
-	if (p && p->fn)
-		progress_due(p, atomic_fetch_add(&p->done, bytes) + bytes);
+	if (proc->progress)
+		ms_progress_count(proc->progress, bytes);
 }
 
 void ms_progress_set(struct ms_progress *p, uint64_t done)
@@ -63,6 +67,15 @@ void ms_progress_set(struct ms_progress *p, uint64_t done)
 		return;
 	atomic_store(&p->done, done);
 	progress_due(p, done);
+}
+
+void ms_progress_final(struct ms_progress *p, uint64_t done)
+{
+	if (!p->fn)
+		return;
+	atomic_store(&p->done, done);
+	atomic_store(&p->due_ns, monotonic_ns() + MS_PROGRESS_EVERY_NS);
+	p->fn(p->ctx, done);
 }
 
 void ms_progress_free(memscan_process *proc)

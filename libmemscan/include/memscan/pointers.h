@@ -81,6 +81,27 @@ typedef struct memscan_pointer_index memscan_pointer_index;
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_pointer_index_build(const memscan_snapshot *snapshot,
                                                               uint64_t max_bytes,
                                                               memscan_pointer_index **ret_index);
+
+/* What a long pointer operation asks and tells as it goes; any member may be NULL. CANCEL is asked
+ * between pieces of work at most about 10 ms apart, from the calling thread and the library's
+ * workers (as memscan_cancel_fn is); once it returns nonzero the operation stops, frees what it built
+ * and returns MEMSCAN_ERR_CANCELLED. PROGRESS gets DONE as memscan_process_set_progress's callback
+ * does (at the start, then at most every 100 ms, from any of the library's threads; DONE never goes
+ * back), against the total each function below names. */
+typedef struct memscan_pointer_hooks {
+	memscan_cancel_fn cancel;
+	void *cancel_ctx;
+	memscan_progress_fn progress;
+	void *progress_ctx;
+} memscan_pointer_hooks;
+
+/* memscan_pointer_index_build with HOOKS (NULL: none). DONE counts the snapshot's bytes the two passes
+ * went through, halved: it ends at the snapshot's bytes (memscan_snapshot_bytes / the regions' sizes),
+ * reported once more from the calling thread when the index is built. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_pointer_index_build_hooked(const memscan_snapshot *snapshot,
+                                                                     uint64_t max_bytes,
+                                                                     const memscan_pointer_hooks *hooks,
+                                                                     memscan_pointer_index **ret_index);
 /* Pointer words indexed, and the bytes the index holds. */
 MEMSCAN_API uint64_t memscan_pointer_index_count(const memscan_pointer_index *index);
 MEMSCAN_API uint64_t memscan_pointer_index_bytes(const memscan_pointer_index *index);
@@ -107,6 +128,21 @@ MEMSCAN_API void memscan_pointer_search_options_default(memscan_pointer_search_o
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_pointer_search(const memscan_pointer_index *index, uint64_t addr,
                                                          const memscan_pointer_search_options *options,
                                                          memscan_pointer_chains **ret_chains);
+
+/* The total of a search's DONE. */
+#define MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL ((uint64_t)1 << 20)
+/* memscan_pointer_search with HOOKS (NULL: none). DONE goes from 0 to
+ * MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL: each of the depth levels takes an equal share, and within a
+ * level it moves in proportion to the addresses of that level expanded so far; a search that ends
+ * early (max_chains reached, nothing left to follow) reports the total at its end. The level being
+ * expanded (0 .. depth - 1) is DONE * depth / MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL. CANCEL is asked
+ * while the search prepares (every million index entries) and then after every 65536 index entries or
+ * addresses it went through, whatever the options. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_pointer_search_hooked(const memscan_pointer_index *index,
+                                                                uint64_t addr,
+                                                                const memscan_pointer_search_options *options,
+                                                                const memscan_pointer_hooks *hooks,
+                                                                memscan_pointer_chains **ret_chains);
 
 /* Where following a chain led. */
 typedef struct memscan_pointer_resolution {

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests of pointers.c and pointers_search.c: the index and the search over hand-built snapshots
- * whose chains are known (libgame.so's data and bss -> heap objects -> a value). */
+ * whose chains are known (libgame.so's data and bss -> heap objects -> a value), and their hooks
+ * (cancel, progress). */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <memscan/memscan.h>
 #include "internal.h"
@@ -177,28 +180,36 @@ static void test_index_counts_pointer_words(void **state)
 	memscan_snapshot_free(snap);
 }
 
-/* A large heap full of pointers: every worker count gives the same chains. */
-static void test_index_parallel_equals_sequential(void **state)
+#define DENSE 0x1000000u /* a heap-like region of random words, one in four a pointer into it */
+
+/* GAME_SNAPSHOT plus SIZE bytes at DENSE, with a chain from the bss through it to HEALTH. */
+static memscan_snapshot *dense_snapshot(uint64_t size)
 {
 	memscan_snapshot *snap = game_snapshot(PLAYER);
-	memscan_pointer_chains *seq, *par;
-	memscan_region g = {
-		.start = 0x1000000, .end = 0x1000000 + (8u << 20), .perms = 3, .kind = 1, .path = ""
-	};
+	memscan_region g = { .start = DENSE, .end = DENSE + size, .perms = 3, .kind = 1, .path = "" };
 	uint8_t *data;
 	uint64_t x = 12345;
 
-	(void)state;
 	assert_int_equal(memscan_snapshot_add_region(snap, &g, &data), MEMSCAN_OK);
-	for (size_t i = 0; i < (8u << 20); i += 8) {
+	for (size_t i = 0; i < size; i += 8) {
 		uint64_t v;
 
 		x = x * 6364136223846793005u + 1442695040888963407u;
-		v = (x >> 33) % 4 == 0 ? g.start + ((x >> 8) % (8u << 20)) : x >> 40;
+		v = (x >> 33) % 4 == 0 ? g.start + ((x >> 8) % size) : x >> 40;
 		memcpy(data + i, &v, 8);
 	}
 	put(snap, g.start + 0x40, HEALTH - 0x10);
 	put(snap, BSS + 0x30, g.start + 0x38);
+	return snap;
+}
+
+/* A large heap full of pointers: every worker count gives the same chains. */
+static void test_index_parallel_equals_sequential(void **state)
+{
+	memscan_snapshot *snap = dense_snapshot(8u << 20);
+	memscan_pointer_chains *seq, *par;
+
+	(void)state;
 	ms_set_worker_limit(1);
 	seq = search(snap, HEALTH, 3, MEMSCAN_POINTER_ALL_BASES, MEMSCAN_POINTER_CHAINS_MAX);
 	ms_set_worker_limit(0);
@@ -268,6 +279,227 @@ static void test_search_sound_and_complete(void **state)
 	memscan_snapshot_free(snap);
 }
 
+/* What the hooks saw. The cancel hook answers yes from its CANCEL_AT-th call (0: never) and naps
+ * NAP_MS first, which spaces the pieces of work so that progress reports fall between start and end. */
+struct seen {
+	pthread_mutex_t lock;
+	unsigned calls, cancel_at, nap_ms;
+	uint64_t reports, first, last, total;
+	int back, over, between; /* a report went back, passed TOTAL, lay strictly inside (0, TOTAL) */
+	uint64_t lo, hi;         /* and whether one lay in [LO, HI) */
+	int in_range;
+};
+
+static int seen_cancel(void *ctx)
+{
+	struct seen *w = ctx;
+	unsigned n;
+
+	pthread_mutex_lock(&w->lock);
+	n = ++w->calls;
+	pthread_mutex_unlock(&w->lock);
+	if (w->nap_ms)
+		nanosleep(&(struct timespec){ 0, (long)w->nap_ms * 1000000 }, NULL);
+	return w->cancel_at && n >= w->cancel_at;
+}
+
+static void seen_progress(void *ctx, uint64_t done)
+{
+	struct seen *w = ctx;
+
+	pthread_mutex_lock(&w->lock);
+	if (w->reports++ == 0)
+		w->first = done;
+	else if (done < w->last)
+		w->back = 1;
+	w->last = done;
+	w->over |= done > w->total;
+	w->between |= done > 0 && done < w->total;
+	w->in_range |= done >= w->lo && done < w->hi;
+	pthread_mutex_unlock(&w->lock);
+}
+
+static memscan_pointer_hooks seen_start(struct seen *w, uint64_t total, unsigned cancel_at, unsigned nap_ms)
+{
+	memset(w, 0, sizeof(*w));
+	pthread_mutex_init(&w->lock, NULL);
+	w->total = total;
+	w->cancel_at = cancel_at;
+	w->nap_ms = nap_ms;
+	return (memscan_pointer_hooks){ seen_cancel, w, seen_progress, w };
+}
+
+/* Progress went from 0 to TOTAL without going back or past it, with reports in between. */
+static void assert_progress(const struct seen *w)
+{
+	assert_true(w->reports >= 3);
+	assert_int_equal(w->first, 0);
+	assert_false(w->back);
+	assert_false(w->over);
+	assert_true(w->between);
+	assert_int_equal(w->last, w->total);
+}
+
+static void assert_same_chains(const memscan_pointer_chains *a, const memscan_pointer_chains *b)
+{
+	assert_int_equal(memscan_pointer_chains_count(a), memscan_pointer_chains_count(b));
+	for (size_t i = 0; i < memscan_pointer_chains_count(a); i++)
+		assert_memory_equal(memscan_pointer_chains_get(a, i), memscan_pointer_chains_get(b, i),
+		                    sizeof(memscan_pointer_chain));
+}
+
+/* A search that crosses many index entries: 64 KiB windows in a dense heap, two levels expanded. */
+static memscan_pointer_search_options wide_search(void)
+{
+	memscan_pointer_search_options o;
+
+	memscan_pointer_search_options_default(&o);
+	o.depth = 3;
+	o.max_offset = 0x10000;
+	o.max_chains = MEMSCAN_POINTER_CHAINS_MAX;
+	return o;
+}
+
+/* A cancel hook that answers yes from its second call stops the build: CANCELLED, no index. */
+static void test_index_build_cancelled(void **state)
+{
+	memscan_snapshot *snap = dense_snapshot(16u << 20);
+	memscan_pointer_index *idx = NULL;
+	struct seen w;
+	memscan_pointer_hooks h = seen_start(&w, memscan_snapshot_bytes(snap), 2, 0);
+
+	(void)state;
+	assert_int_equal(memscan_pointer_index_build_hooked(snap, 0, &h, &idx), MEMSCAN_ERR_CANCELLED);
+	assert_null(idx);
+	assert_true(w.calls >= 2);
+	assert_true(w.last < w.total);
+	memscan_snapshot_free(snap);
+}
+
+/* The search asks while it prepares and while it expands: a yes at its second call (preparing), its
+ * third (the first while expanding) or its last stops it with CANCELLED and no chains. */
+static void test_search_cancelled(void **state)
+{
+	memscan_snapshot *snap = dense_snapshot(16u << 20);
+	memscan_pointer_search_options o = wide_search();
+	memscan_pointer_index *idx = NULL;
+	memscan_pointer_chains *c = NULL;
+	struct seen w;
+	memscan_pointer_hooks h = seen_start(&w, MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL, 0, 0);
+	unsigned calls;
+
+	(void)state;
+	assert_int_equal(memscan_pointer_index_build(snap, 0, &idx), MEMSCAN_OK);
+	assert_int_equal(memscan_pointer_search_hooked(idx, HEALTH, &o, &h, &c), MEMSCAN_OK);
+	memscan_pointer_chains_free(c);
+	calls = w.calls;
+	assert_true(calls > 8);
+	for (unsigned i = 0; i < 3; i++) {
+		const unsigned at[] = { 2, 3, calls };
+
+		h = seen_start(&w, MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL, at[i], 0);
+		c = NULL;
+		assert_int_equal(memscan_pointer_search_hooked(idx, HEALTH, &o, &h, &c),
+		                 MEMSCAN_ERR_CANCELLED);
+		assert_null(c);
+		assert_int_equal(w.calls, at[i]);
+	}
+	memscan_pointer_index_free(idx);
+	memscan_snapshot_free(snap);
+}
+
+/* One address whose window holds half a million holders is checked within: the search's first
+ * question after it prepared (its third) comes before its budget of about 170 000 addresses runs out
+ * (LIMIT otherwise). */
+static void test_search_cancelled_within_one_address(void **state)
+{
+	const uint64_t size = 16u << 20;
+	memscan_snapshot *snap = dense_snapshot(size);
+	memscan_pointer_search_options o = wide_search();
+	memscan_pointer_index *idx = NULL;
+	memscan_pointer_chains *c = NULL;
+	struct seen w;
+	memscan_pointer_hooks h = seen_start(&w, MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL, 3, 0);
+
+	(void)state;
+	o.depth = 2;
+	o.max_offset = size;
+	o.max_bytes = size / 64 + size / 32768 + (4u << 20);
+	assert_int_equal(memscan_pointer_index_build(snap, 0, &idx), MEMSCAN_OK);
+	assert_int_equal(memscan_pointer_search(idx, DENSE + size - 8, &o, &c), MEMSCAN_ERR_LIMIT);
+	assert_int_equal(memscan_pointer_search_hooked(idx, DENSE + size - 8, &o, &h, &c),
+	                 MEMSCAN_ERR_CANCELLED);
+	assert_null(c);
+	assert_int_equal(w.calls, 3);
+	memscan_pointer_index_free(idx);
+	memscan_snapshot_free(snap);
+}
+
+/* Progress of a build on two workers: 0 at the start, reports in between, never back, ends at the
+ * snapshot's bytes; the index equals one built without hooks (same chains found through it). */
+static void test_index_build_progress(void **state)
+{
+	memscan_snapshot *snap = dense_snapshot(32u << 20);
+	memscan_pointer_search_options o = wide_search();
+	memscan_pointer_index *hooked = NULL, *plain = NULL;
+	memscan_pointer_chains *a = NULL, *b = NULL;
+	struct seen w;
+	memscan_pointer_hooks h = seen_start(&w, memscan_snapshot_bytes(snap), 0, 25);
+
+	(void)state;
+	ms_set_worker_limit(2);
+	assert_int_equal(memscan_pointer_index_build_hooked(snap, 0, &h, &hooked), MEMSCAN_OK);
+	ms_set_worker_limit(0);
+	assert_progress(&w);
+	assert_int_equal(memscan_pointer_index_build(snap, 0, &plain), MEMSCAN_OK);
+	assert_int_equal(memscan_pointer_index_count(hooked), memscan_pointer_index_count(plain));
+	assert_int_equal(memscan_pointer_index_bytes(hooked), memscan_pointer_index_bytes(plain));
+	o.depth = 2;
+	assert_int_equal(memscan_pointer_search(hooked, HEALTH, &o, &a), MEMSCAN_OK);
+	assert_int_equal(memscan_pointer_search(plain, HEALTH, &o, &b), MEMSCAN_OK);
+	assert_true(memscan_pointer_chains_count(a) > 0);
+	assert_same_chains(a, b);
+	memscan_pointer_chains_free(a);
+	memscan_pointer_chains_free(b);
+	memscan_pointer_index_free(hooked);
+	memscan_pointer_index_free(plain);
+	memscan_snapshot_free(snap);
+}
+
+/* Progress of a search: from 0 to the total, never back, the middle level reported in its third; the
+ * chains equal those found without hooks. One stopped by max_chains ends at the total too. */
+static void test_search_progress(void **state)
+{
+	memscan_snapshot *snap = dense_snapshot(16u << 20);
+	memscan_pointer_search_options o = wide_search();
+	memscan_pointer_index *idx = NULL;
+	memscan_pointer_chains *a = NULL, *b = NULL;
+	struct seen w;
+	memscan_pointer_hooks h = seen_start(&w, MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL, 0, 5);
+
+	(void)state;
+	w.lo = MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL / 3;
+	w.hi = MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL * 2 / 3;
+	assert_int_equal(memscan_pointer_index_build(snap, 0, &idx), MEMSCAN_OK);
+	assert_int_equal(memscan_pointer_search_hooked(idx, HEALTH, &o, &h, &a), MEMSCAN_OK);
+	assert_progress(&w);
+	assert_true(w.in_range);
+	assert_int_equal(memscan_pointer_search(idx, HEALTH, &o, &b), MEMSCAN_OK);
+	assert_true(memscan_pointer_chains_count(a) > 0);
+	assert_same_chains(a, b);
+	memscan_pointer_chains_free(a);
+	memscan_pointer_chains_free(b);
+	o.max_chains = 1;
+	h = seen_start(&w, MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL, 0, 0);
+	assert_int_equal(memscan_pointer_search_hooked(idx, HEALTH, &o, &h, &a), MEMSCAN_OK);
+	assert_int_equal(memscan_pointer_chains_count(a), 1);
+	assert_int_equal(w.first, 0);
+	assert_int_equal(w.last, MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL);
+	memscan_pointer_chains_free(a);
+	memscan_pointer_index_free(idx);
+	memscan_snapshot_free(snap);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -278,6 +510,11 @@ int main(void)
 		cmocka_unit_test(test_index_counts_pointer_words),
 		cmocka_unit_test(test_index_parallel_equals_sequential),
 		cmocka_unit_test(test_search_sound_and_complete),
+		cmocka_unit_test(test_index_build_cancelled),
+		cmocka_unit_test(test_search_cancelled),
+		cmocka_unit_test(test_search_cancelled_within_one_address),
+		cmocka_unit_test(test_index_build_progress),
+		cmocka_unit_test(test_search_progress),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
