@@ -598,11 +598,13 @@ int agent_job_wanted(agent *ag, uint32_t progress_ms);
 int agent_job_start(agent_req *r, memscan_process *proc, uint64_t total, uint32_t progress_ms,
                     const agent_job_kind *kind, void *state);
 /* For a kind's RUN whose work goes on past PROC's reads (a pointer scan's index and search), as
- * libmemscan's callbacks: whether job J (CTX; NULL: never) is to stop, as PROC's cancel says; and DONE
- * of its total reached (nothing for NULL). DONE never goes back nor past the total: the most reported
- * is kept. The audit counts only PROC's reads. */
+ * libmemscan's callbacks: whether job J (CTX; NULL: never) is to stop, as PROC's cancel says; DONE of
+ * its total reached (nothing for NULL); and DONE bytes of PROC read (what PROC's reads report, which
+ * stop reporting short of their end: the last report may be 100 ms old). DONE never goes back nor
+ * past the total: the most reported is kept. The audit counts only the bytes read. */
 int agent_job_cancelled(void *ctx);
 void agent_job_report(void *ctx, uint64_t done);
+void agent_job_read(void *ctx, uint64_t done);
 
 /* server.c */
 int agent_server_start(agent *ag);

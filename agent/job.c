@@ -72,10 +72,12 @@ void agent_job_report(void *ctx, uint64_t done)
  * the most reported, within the total (libmemscan counts some bytes twice: a scan's overlap past each
  * unit, a unit scanned again when its matches overflowed, up to 1.6 times the total in a dense
  * scan). */
-static void agent_job_progress(void *ctx, uint64_t done)
+void agent_job_read(void *ctx, uint64_t done)
 {
 	agent_job *j = ctx;
 
+	if (!j)
+		return;
 	agent_job_raise(j, &j->read, done);
 	agent_job_raise(j, &j->done, done);
 }
@@ -252,7 +254,7 @@ int agent_job_start(agent_req *r, memscan_process *proc, uint64_t total, uint32_
 		return agent_job_inline(r, proc, kind, state);
 	}
 	if (memscan_process_set_cancel(proc, agent_job_cancelled, j) != MEMSCAN_OK ||
-	    memscan_process_set_progress(proc, agent_job_progress, j) != MEMSCAN_OK ||
+	    memscan_process_set_progress(proc, agent_job_read, j) != MEMSCAN_OK ||
 	    pthread_create(&j->thread, NULL, agent_job_main, j) != 0) {
 		atomic_fetch_sub(&r->ag->jobs, 1); /* the place its thread would have given back */
 		kind->drop(r->ag, r->s, state);

@@ -102,22 +102,43 @@ static void agent_psearch_drop(agent *ag, agent_session *s, void *state)
 	free(ps);
 }
 
-/* Snapshot, index and search; the job J (NULL: none) hears of each phase's end: its total is three
- * times the bytes of the regions, one third a phase. */
+/* A phase after the read, reporting to job J: DONE of UNITS (the library's total for the phase) is
+ * reported as BASE + DONE scaled to BYTES, the phase's third of the job's total. */
+struct agent_phase {
+	agent_job *j;
+	uint64_t base, bytes, units;
+};
+
+static void agent_phase_progress(void *ctx, uint64_t done)
+{
+	const struct agent_phase *ph = ctx;
+	uint64_t part =
+	    done >= ph->units ? ph->bytes : (uint64_t)((double)done / (double)ph->units * (double)ph->bytes);
+
+	agent_job_report(ph->j, ph->base + part);
+}
+
+/* Snapshot, index and search. On job J (NULL: on the worker, no hooks) each is a third of the total
+ * (three times the regions' bytes) and stops when the job is dropped. */
 static int agent_psearch_run(agent_job *j, memscan_process *proc, void *state, char *msg, size_t msg_len)
 {
 	struct agent_psearch *ps = state;
+	struct agent_phase ph = { j, ps->bytes, ps->bytes, ps->bytes };
+	memscan_pointer_hooks h = { agent_job_cancelled, j, agent_phase_progress, &ph },
+	                      *hooks = j ? &h : NULL;
 	memscan_snapshot *snap = NULL;
 	memscan_pointer_index *idx = NULL;
 	int err = memscan_snapshot_take(proc, ps->list, &snap);
 
 	if (err == MEMSCAN_OK) {
-		agent_job_report(j, ps->bytes);
-		err = memscan_pointer_index_build(snap, ps->bytes / 2 + (1u << 20), &idx);
+		agent_job_read(j, ps->bytes);            /* all of it (the reads' last report may be older) */
+		ph.units = memscan_snapshot_bytes(snap); /* the index's DONE ends there */
+		err = memscan_pointer_index_build_hooked(snap, ps->bytes / 2 + (1u << 20), hooks, &idx);
 	}
 	if (err == MEMSCAN_OK) {
-		agent_job_report(j, 2 * ps->bytes);
-		err = memscan_pointer_search(idx, ps->addr, &ps->o, &ps->chains);
+		ph.base = 2 * ps->bytes;
+		ph.units = MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL;
+		err = memscan_pointer_search_hooked(idx, ps->addr, &ps->o, hooks, &ps->chains);
 	}
 	if (err == MEMSCAN_ERR_NOT_FOUND)
 		snprintf(msg, msg_len, "address 0x%llx is not mapped in process %d",

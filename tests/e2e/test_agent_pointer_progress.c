@@ -2,9 +2,10 @@
 /* Remote pointer searches answered with Progress (docs/protocol.md, "Pointer scans on the agent"), seen
  * by an honest peer and by libmemscan-client on 127.0.0.1 with real keys, against the fixture with a
  * pointer-dense arena: Progress grows to three times the regions' bytes and the chains then equal those
- * of a search asked without progress_ms; a search dropped by a Hello gives its budget back and is
- * audited CANCELLED with the bytes it read; the client's progress callback sees the thirds go by and
- * its cancel leaves the session usable. */
+ * of a search asked without progress_ms; a search dropped by a Hello (while read, indexed or searched)
+ * or by its client leaving stops within a few ms of work, gives its budget back and is audited
+ * CANCELLED with the bytes it read; the client's progress callback sees the thirds go by and its
+ * cancel leaves the session usable. */
 #include "agentutil.h"
 
 #include <stdio.h>
@@ -23,6 +24,16 @@
 #define SESSION_BUDGET "1200M"
 #endif
 #define DEPTH 4 /* a search of a few tens of ms after the index */
+/* A search of a second and more (it follows about all the objects within 48 MiB of the target, well
+ * within the agent's 64 MiB search budget): a drop that waited for it would show. */
+#define DEEP_DEPTH      8
+#define DEEP_MAX_OFFSET 0x1000
+/* A dropped search's Hello is answered within this (a second and more without the stop). */
+#ifdef MS_UNDER_ASAN
+#define DROP_MS 700
+#else
+#define DROP_MS 300
+#endif
 
 static ms_agent env;
 static ms_fixture fx;
@@ -38,6 +49,11 @@ static uint64_t target_addr(void)
 static Memscan__V1__Response *search_req(ms_peer *p, unsigned depth, uint32_t progress_ms)
 {
 	return ms_peer_pointer_scan(p, fx.pid, target_addr(), depth, 0x1000, progress_ms);
+}
+
+static Memscan__V1__Response *deep_req(ms_peer *p)
+{
+	return ms_peer_pointer_scan(p, fx.pid, target_addr(), DEEP_DEPTH, DEEP_MAX_OFFSET, 50);
 }
 
 static void connect_full(ms_peer *p)
@@ -148,6 +164,84 @@ static void test_hello_drops_search(void **state)
 	            (long long)(total / 3));
 }
 
+/* Follows Progress replies from RESP on with Next until DONE reaches the THIRD third (1: the index,
+ * 2: the search) of the total; asserts it does before the next third, and returns the total. */
+static uint64_t progress_until(ms_peer *p, Memscan__V1__Response *resp, unsigned third)
+{
+	uint64_t total = 0, done = 0;
+
+	while (resp && resp->result_case == MEMSCAN__V1__RESPONSE__RESULT_PROGRESS) {
+		uint64_t cursor = resp->progress->next_cursor;
+
+		total = resp->progress->total;
+		done = resp->progress->done;
+		wire_free_response(resp);
+		if (done >= total / 3 * third)
+			break;
+		resp = ms_peer_next(p, cursor);
+	}
+	assert_true(total > 0 && done >= total / 3 * third);
+	assert_true(done < total / 3 * (third + 1)); /* caught within its third */
+	return total;
+}
+
+/* A deep search dropped by a Hello in its THIRD third: the Hello is answered within DROP_MS (the
+ * search would have taken seconds), a whole search fits the session budget again, and the dropped
+ * one is audited CANCELLED with the bytes it read (its first third), not more. */
+static void drop_in_third(unsigned third)
+{
+	Memscan__V1__Response *resp;
+	uint64_t total;
+	int64_t t0, took;
+	ms_peer p;
+
+	connect_full(&p);
+	total = progress_until(&p, deep_req(&p), third);
+	t0 = ms_now_ms();
+	resp = ms_peer_hello(&p);
+	took = ms_now_ms() - t0;
+	assert_non_null(resp);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_HELLO);
+	wire_free_response(resp);
+	print_message("dropped in third %u: Hello answered in %lld ms\n", third + 1, (long long)took);
+	assert_true(took < DROP_MS);
+	memscan_pointer_chains_free(take_chains(&p, search_req(&p, DEPTH, 0)));
+	ms_peer_close(&p);
+	assert_int_equal(ms_agent_audited_bytes(&env, "pointers", fx.pid, "result=CANCELLED"),
+	                 (long long)(total / 3));
+}
+
+static void test_hello_mid_index_drops(void **state)
+{
+	(void)state;
+	drop_in_third(1);
+}
+
+static void test_hello_mid_search_drops(void **state)
+{
+	(void)state;
+	drop_in_third(2);
+}
+
+/* A client that leaves mid-search ends its session: the search stops as promptly, audited CANCELLED. */
+static void test_client_leaves_mid_search(void **state)
+{
+	size_t before = ms_agent_err_count(&env, "result=CANCELLED");
+	int64_t t0;
+	ms_peer p;
+
+	(void)state;
+	connect_full(&p);
+	progress_until(&p, deep_req(&p), 2);
+	t0 = ms_now_ms();
+	ms_peer_close(&p);
+	while (ms_agent_err_count(&env, "result=CANCELLED") == before && ms_now_ms() - t0 < 5000)
+		usleep(2000);
+	print_message("audited CANCELLED %lld ms after the client left\n", (long long)(ms_now_ms() - t0));
+	assert_true(ms_now_ms() - t0 < DROP_MS);
+	assert_int_equal(ms_agent_serving(&env, fx.pid), 0);
+}
+
 struct reports {
 	uint64_t last, count, cancel_after;
 	int backwards;
@@ -210,6 +304,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_search_answered_with_progress),
 		cmocka_unit_test(test_hello_drops_search),
+		cmocka_unit_test(test_hello_mid_index_drops),
+		cmocka_unit_test(test_hello_mid_search_drops),
+		cmocka_unit_test(test_client_leaves_mid_search),
 		cmocka_unit_test(test_client_reports_and_cancels),
 	};
 
