@@ -13,6 +13,7 @@
 #include "cancel.h"
 #include "cmd.h"
 #include "output.h"
+#include "progress.h"
 #include "target.h"
 
 #define PTR_MAX_OFFSET_MAX ((uint64_t)1 << 32) /* a larger window finds nothing a chain could use */
@@ -22,7 +23,7 @@
 struct ptr_opts {
 	const char *cmd;
 	const char *to, *depth, *max_offset, *bases, *max, *output, *rescan, *type, *identity;
-	int negative, json, help;
+	int negative, json, help, quiet;
 	const char *pos[3];
 	int npos;
 };
@@ -44,6 +45,7 @@ static const struct ptr_optdef pointers_opts[] = {
 	{ "max", 0, PO(max), 1 },
 	{ "output", 'o', PO(output), 1 },
 	{ "json", 0, PO(json), 0 },
+	{ "quiet", 'q', PO(quiet), 0 },
 	{ "rescan", 0, PO(rescan), 1 },
 	{ "help", 'h', PO(help), 0 },
 	{ "identity", 0, PO(identity), 1 }, /* remote only */
@@ -149,14 +151,25 @@ static int source_open(struct ptr_source *s, const char *text, const char *ident
 	return err == MEMSCAN_OK ? CLI_OK : cli_lib_err(err, s->pid, "opening");
 }
 
-/* A snapshot of the source: the file's, or one taken now of the process's readable regions. */
-static int source_snapshot(struct ptr_source *s)
+/* A snapshot of the source: the file's, or one taken now of the process's readable regions (a
+ * progress line against their bytes unless QUIET). */
+static int source_snapshot(struct ptr_source *s, int quiet)
 {
+	memscan_region_list *list = NULL;
+	struct cli_progress p;
+	memscan_filter f;
 	int err;
 
 	if (s->snap)
 		return CLI_OK;
-	err = memscan_snapshot_take(s->proc, NULL, &s->snap);
+	memscan_filter_default(&f);
+	err = memscan_regions_read(s->proc, &f, &list);
+	if (err == MEMSCAN_OK) {
+		cli_progress_start(&p, s->proc, "reading memory", memscan_region_list_bytes(list), quiet);
+		err = memscan_snapshot_take(s->proc, list, &s->snap);
+		cli_progress_end(&p, s->proc);
+	}
+	memscan_region_list_free(list);
 	return err == MEMSCAN_OK ? CLI_OK : cli_lib_err(err, s->pid, "reading the memory");
 }
 
@@ -288,6 +301,8 @@ static int search_options(const struct ptr_opts *o, memscan_pointer_search_optio
 
 static int search_err(int err, const struct ptr_source *s, int indexing)
 {
+	if (err == MEMSCAN_ERR_CANCELLED)
+		return cli_lib_err(err, 0, indexing ? "indexing the pointers" : "searching pointers");
 	if (err == MEMSCAN_ERR_LIMIT && indexing)
 		cli_err(
 		    "the pointer index of %s would exceed its budget (4 GiB, or a source of 32 GiB or more): "
@@ -302,6 +317,42 @@ static int search_err(int err, const struct ptr_source *s, int indexing)
 	return CLI_FAIL;
 }
 
+/* The pointer hooks' cancel question: Ctrl-C or SIGTERM arrived. */
+static int ask_cancel(void *ctx)
+{
+	(void)ctx;
+	return cli_cancelled();
+}
+
+/* Indexes the source's snapshot, a progress line against its bytes unless QUIET. */
+static int index_build(const struct ptr_source *s, int quiet, memscan_pointer_index **ret_idx)
+{
+	struct cli_progress p;
+	memscan_pointer_hooks h = { ask_cancel, NULL, cli_progress_report, &p };
+	int err;
+
+	cli_progress_start_bytes(&p, "pointer index", memscan_snapshot_bytes(s->snap), quiet);
+	err = memscan_pointer_index_build_hooked(s->snap, 0, &h, ret_idx);
+	cli_progress_end(&p, NULL);
+	return err;
+}
+
+/* Searches IDX, a progress line by level unless QUIET: "pointer search, level 2 of 4 (37%)". */
+static int index_search(const memscan_pointer_index *idx, uint64_t addr,
+                        const memscan_pointer_search_options *so, int quiet,
+                        memscan_pointer_chains **ret_chains)
+{
+	struct cli_progress p;
+	memscan_pointer_hooks h = { ask_cancel, NULL, cli_progress_report, &p };
+	int err;
+
+	cli_progress_start_parts(&p, "pointer search", MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL, so->depth,
+	                         "level", quiet);
+	err = memscan_pointer_search_hooked(idx, addr, so, &h, ret_chains);
+	cli_progress_end(&p, NULL);
+	return err;
+}
+
 static int run_search(struct ptr_source *s, const struct ptr_opts *o, uint64_t addr)
 {
 	memscan_pointer_search_options so;
@@ -310,15 +361,16 @@ static int run_search(struct ptr_source *s, const struct ptr_opts *o, uint64_t a
 	int ret = search_options(o, &so), err;
 
 	if (ret == CLI_OK)
-		ret = source_snapshot(s);
+		ret = source_snapshot(s, o->quiet);
 	if (ret == CLI_OK)
 		ret = check_mapped(s, addr);
 	if (ret != CLI_OK)
 		return ret;
-	err = memscan_pointer_index_build(s->snap, 0, &idx);
+	cli_cancel_install(); /* a file's source: Ctrl-C during its load ends the CLI at once */
+	err = index_build(s, o->quiet, &idx);
 	if (err != MEMSCAN_OK)
 		ret = search_err(err, s, 1);
-	else if ((err = memscan_pointer_search(idx, addr, &so, &c)) != MEMSCAN_OK)
+	else if ((err = index_search(idx, addr, &so, o->quiet, &c)) != MEMSCAN_OK)
 		ret = search_err(err, s, 0);
 	if (ret == CLI_OK)
 		ret = report_search(c, o, so.max_chains);
@@ -371,6 +423,51 @@ static int remote_rescan(struct ptr_source *s, const memscan_pointer_chains *in,
 	return err;
 }
 
+/* Chains followed at a time in a local rescan: a progress step, and a look at Ctrl-C for a snapshot
+ * source (a process's reads ask it themselves). Each batch reads the process's maps once. */
+#define RESCAN_BATCH 8192
+
+/* Appends the chains of FROM to TO. */
+static int chains_append(memscan_pointer_chains *to, const memscan_pointer_chains *from)
+{
+	int err = MEMSCAN_OK;
+
+	for (size_t i = 0; err == MEMSCAN_OK && i < memscan_pointer_chains_count(from); i++)
+		err = memscan_pointer_chains_add(to, memscan_pointer_chains_get(from, i));
+	return err;
+}
+
+/* memscan_pointer_rescan of IN in the source, a batch at a time with a progress line (unless QUIET). */
+static int local_rescan(struct ptr_source *s, const memscan_pointer_chains *in, uint64_t addr, int quiet,
+                        memscan_pointer_chains **ret)
+{
+	size_t n = memscan_pointer_chains_count(in);
+	struct cli_progress p;
+	int err = memscan_pointer_chains_new(addr, ret);
+
+	cli_progress_start_steps(&p, "following chains", n, quiet);
+	for (size_t i = 0; err == MEMSCAN_OK && i < n; i += RESCAN_BATCH) {
+		memscan_pointer_chains *batch = NULL, *kept = NULL;
+
+		cli_progress_step(&p, i);
+		err = memscan_pointer_chains_new(addr, &batch);
+		for (size_t k = i; err == MEMSCAN_OK && k < n && k < i + RESCAN_BATCH; k++)
+			err = memscan_pointer_chains_add(batch, memscan_pointer_chains_get(in, k));
+		if (err == MEMSCAN_OK)
+			err = memscan_pointer_rescan(s->proc, s->snap, batch, addr, &kept);
+		if (err == MEMSCAN_OK)
+			err = cli_cancelled() ? MEMSCAN_ERR_CANCELLED : chains_append(*ret, kept);
+		memscan_pointer_chains_free(kept);
+		memscan_pointer_chains_free(batch);
+	}
+	cli_progress_end(&p, NULL);
+	if (err != MEMSCAN_OK) {
+		memscan_pointer_chains_free(*ret);
+		*ret = NULL;
+	}
+	return err;
+}
+
 static int run_rescan(struct ptr_source *s, const struct ptr_opts *o, uint64_t addr)
 {
 	memscan_pointer_chains *in = NULL, *kept = NULL;
@@ -383,8 +480,12 @@ static int run_rescan(struct ptr_source *s, const struct ptr_opts *o, uint64_t a
 		cli_err("cannot load chains %s: %s", o->rescan, memscan_strerror(err));
 		return CLI_FAIL;
 	}
-	err = s->remote ? remote_rescan(s, in, addr, &kept)
-	                : memscan_pointer_rescan(s->proc, s->snap, in, addr, &kept);
+	if (s->remote) {
+		err = remote_rescan(s, in, addr, &kept);
+	} else {
+		cli_cancel_install(); /* a snapshot source too: Ctrl-C stops between batches */
+		err = local_rescan(s, in, addr, o->quiet, &kept);
+	}
 	if (err != MEMSCAN_OK)
 		ret = s->remote ? cli_target_err(&s->t, err, "following the chains")
 		                : cli_lib_err(err, s->pid, "following the chains");

@@ -239,8 +239,8 @@ static const struct cli_cmd commands[] = {
 	{ "pointers", cmd_pointers, "find chains of pointers from static data to an address",
 	  "usage: memscan pointers SOURCE --to ADDR [--depth N] [--max-offset OFF] [--negative] [--bases "
 	  "all]\n"
-	  "                        [--max N] [-o PATHS] [--json]\n"
-	  "       memscan pointers SOURCE --rescan PATHS --to ADDR [-o PATHS2] [--json]\n"
+	  "                        [--max N] [-o PATHS] [--json] [--quiet]\n"
+	  "       memscan pointers SOURCE --rescan PATHS --to ADDR [-o PATHS2] [--json] [--quiet]\n"
 	  "\n"
 	  "Finds the chains of pointers that lead from a module's static data to ADDR, e.g.\n"
 	  "'libgame.so+0x1f40 -> 0x18 -> 0x8': the pointer at libgame.so's load address + 0x1f40, plus\n"
@@ -256,6 +256,8 @@ static const struct cli_cmd commands[] = {
 	  "  --rescan PATHS      keep the chains of PATHS that reach ADDR in SOURCE now; PATHS is\n"
 	  "                      rewritten with them unless -o names another file\n"
 	  "  --json              one object per chain: base, offset, offsets, address\n"
+	  "  -q, --quiet         no progress lines (shown on stderr when it is a terminal: reading\n"
+	  "                      the process, the index, the search level by level, a rescan)\n"
 	  "Through an agent ('memscan remote pointers TARGET --to ADDR ...') the search and the rescan\n"
 	  "run on the agent, which sends only chains back.\n" },
 	{ "resolve", cmd_resolve, "follow a chain of pointers to the address it reaches",

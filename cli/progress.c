@@ -31,6 +31,16 @@ static void format_eta(double s, char *buf, size_t size)
 		snprintf(buf, size, "%" PRIu64 " min %02" PRIu64 " s", whole / 60, whole % 60);
 }
 
+/* Draws the line of a percentage in parts for SHOWN (at most P->total; P->lock held). */
+static void draw_parts(struct cli_progress *p, uint64_t shown)
+{
+	uint64_t share = p->total / p->parts ? p->total / p->parts : 1;
+	uint64_t part = shown / share < p->parts ? shown / share : p->parts - 1;
+
+	fprintf(stderr, "\rmemscan: %s, %s %" PRIu64 " of %u (%u%%)\033[K", p->what, p->part, part + 1,
+	        p->parts, (unsigned)((double)shown * 100 / (double)p->total));
+}
+
 /* Draws the line for DONE (P->lock held). */
 static void draw(struct cli_progress *p, uint64_t done)
 {
@@ -45,7 +55,9 @@ static void draw(struct cli_progress *p, uint64_t done)
 
 	if (rate > 0 && done <= p->total)
 		format_eta((double)(p->total - done) / rate, eta, sizeof(eta));
-	if (p->bytes && !p->total) /* how much there is to do is not known here */
+	if (p->parts && p->total)
+		draw_parts(p, shown);
+	else if (p->bytes && !p->total) /* how much there is to do is not known here */
 		fprintf(stderr, "\rmemscan: %s %s, %s/s\033[K", p->what, cli_human_size(done, d, sizeof(d)),
 		        cli_human_size((uint64_t)rate, r, sizeof(r)));
 	else if (p->bytes)
@@ -129,6 +141,14 @@ void cli_progress_start_steps(struct cli_progress *p, const char *what, uint64_t
 void cli_progress_step(struct cli_progress *p, uint64_t done)
 {
 	cli_progress_report(p, done);
+}
+
+void cli_progress_start_parts(struct cli_progress *p, const char *what, uint64_t total, unsigned parts,
+                              const char *part, int quiet)
+{
+	progress_init(p, what, total, 0, quiet);
+	p->parts = parts ? parts : 1;
+	p->part = part;
 }
 
 void cli_progress_end(struct cli_progress *p, memscan_process *proc)

@@ -20,9 +20,11 @@ const char *cli_human_size(uint64_t bytes, char *buf, size_t size);
 struct cli_progress {
 	const char *what;
 	uint64_t total;
-	int bytes; /* DONE and TOTAL are bytes (else steps, e.g. samples) */
-	int on;    /* stderr is a terminal and not quiet */
-	int drawn; /* a line is on the screen */
+	int bytes;        /* DONE and TOTAL are bytes (else steps, e.g. samples) */
+	unsigned parts;   /* a percentage of TOTAL in PARTS equal parts (cli_progress_start_parts) */
+	const char *part; /* what a part is called, e.g. "level" */
+	int on;           /* stderr is a terminal and not quiet */
+	int drawn;        /* a line is on the screen */
 	struct timespec start;
 	pthread_mutex_t lock; /* the library reports from its worker threads */
 };
@@ -44,6 +46,10 @@ void cli_progress_report(void *ctx, uint64_t done);
 /* Starts P for work counted in TOTAL steps (cli_progress_step reports them). */
 void cli_progress_start_steps(struct cli_progress *p, const char *what, uint64_t total, int quiet);
 void cli_progress_step(struct cli_progress *p, uint64_t done);
+/* Starts P for work shown only as a percentage of TOTAL, done in PARTS equal parts one after the
+ * other, each called PART: "memscan: WHAT, PART 3 of 4 (62%)" (cli_progress_report reports it). */
+void cli_progress_start_parts(struct cli_progress *p, const char *what, uint64_t total, unsigned parts,
+                              const char *part, int quiet);
 /* Clears the line (if one was drawn) and detaches P from PROC (NULL for steps). */
 void cli_progress_end(struct cli_progress *p, memscan_process *proc);
 

@@ -142,7 +142,7 @@ static void src_close(struct ptr_src *s)
 	memscan_region_list_free(s->list);
 }
 
-/* The pointer at ADDR: OK, UNREADABLE, or PROCESS_GONE. */
+/* The pointer at ADDR: OK, UNREADABLE, PROCESS_GONE, or CANCELLED (the process's cancel question). */
 static int src_read8(const struct ptr_src *s, uint64_t addr, uint64_t *ret)
 {
 	uint8_t b[8];
@@ -151,7 +151,7 @@ static int src_read8(const struct ptr_src *s, uint64_t addr, uint64_t *ret)
 
 	if (s->proc) {
 		r = memscan_read(s->proc, addr, b, sizeof(b), NULL);
-		if (r == MEMSCAN_ERR_PROCESS_GONE)
+		if (r == MEMSCAN_ERR_PROCESS_GONE || r == MEMSCAN_ERR_CANCELLED)
 			return r;
 		if (r != MEMSCAN_OK)
 			return MEMSCAN_ERR_UNREADABLE;
@@ -235,8 +235,8 @@ int memscan_pointer_rescan(memscan_process *proc, const memscan_snapshot *snap,
 		const memscan_pointer_chain *c = memscan_pointer_chains_get(chains, i);
 		int rr = resolve_in(&s, c, &res);
 
-		if (rr == MEMSCAN_ERR_PROCESS_GONE)
-			r = rr;
+		if (rr == MEMSCAN_ERR_PROCESS_GONE || rr == MEMSCAN_ERR_CANCELLED)
+			r = rr; /* not a chain that broke: the whole rescan stops */
 		else if (rr == MEMSCAN_OK && res.address == addr)
 			r = memscan_pointer_chains_add(out, c);
 	}

@@ -135,7 +135,8 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_pointer_search(const memscan_pointer_i
  * MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL: each of the depth levels takes an equal share, and within a
  * level it moves in proportion to the addresses of that level expanded so far; a search that ends
  * early (max_chains reached, nothing left to follow) reports the total at its end. The level being
- * expanded (0 .. depth - 1) is DONE * depth / MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL. CANCEL is asked
+ * expanded (0 .. depth - 1) is DONE / (MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL / depth), at most
+ * depth - 1 (the total itself reports the last level done). CANCEL is asked
  * while the search prepares (every million index entries) and then after every 65536 index entries or
  * addresses it went through, whatever the options. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_pointer_search_hooked(const memscan_pointer_index *index,
@@ -155,12 +156,14 @@ typedef struct memscan_pointer_resolution {
 /* Follows CHAIN in a source: the process PROC (read now; modules from its maps with the default
  * filter) or the snapshot SNAP; exactly one of them not NULL. Fills *RESULT in every case: OK,
  * NOT_FOUND (the module is not mapped), UNREADABLE (a pointer could not be read or is null; STEP and
- * AT say which), PROCESS_GONE. */
+ * AT say which), PROCESS_GONE, CANCELLED (PROC's cancel question, memscan_process_set_cancel, said
+ * to stop). */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_pointer_resolve(memscan_process *proc, const memscan_snapshot *snap,
                                                           const memscan_pointer_chain *chain,
                                                           memscan_pointer_resolution *result);
 /* Keeps the chains of CHAINS that resolve to ADDR in PROC or SNAP (one of them, as above): a new list
- * whose target is ADDR. Chains that break are dropped. */
+ * whose target is ADDR. Chains that break are dropped; PROCESS_GONE or CANCELLED (PROC's cancel
+ * question) stop the rescan, with no list. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_pointer_rescan(memscan_process *proc, const memscan_snapshot *snap,
                                                          const memscan_pointer_chains *chains, uint64_t addr,
                                                          memscan_pointer_chains **ret_chains);

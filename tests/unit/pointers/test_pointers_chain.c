@@ -193,9 +193,18 @@ static void test_rescan_keeps_what_still_reaches(void **state)
 	memscan_snapshot_free(moved);
 }
 
-/* A live process: the chains found in a snapshot of the fixture resolve the same way in the process. */
+static int always_cancel(void *ctx)
+{
+	(void)ctx;
+	return 1;
+}
+
+/* A live process: the chains found in a snapshot of the fixture resolve the same way in the process.
+ * Once the process's cancel question says stop, following and rescanning stop with CANCELLED (not
+ * chains that broke, which a rescan would drop). */
 static void test_resolve_in_process_matches_snapshot(void **state)
 {
+	memscan_pointer_resolution res;
 	ms_fixture f;
 	memscan_process *proc = NULL;
 	memscan_snapshot *snap = NULL;
@@ -218,6 +227,12 @@ static void test_resolve_in_process_matches_snapshot(void **state)
 	assert_int_equal(memscan_pointer_rescan(proc, NULL, c, f.arena, &kept), MEMSCAN_OK);
 	assert_int_equal(memscan_pointer_chains_count(kept), memscan_pointer_chains_count(c));
 	memscan_pointer_chains_free(kept);
+	assert_int_equal(memscan_process_set_cancel(proc, always_cancel, NULL), MEMSCAN_OK);
+	assert_int_equal(memscan_pointer_resolve(proc, NULL, memscan_pointer_chains_get(c, 0), &res),
+	                 MEMSCAN_ERR_CANCELLED);
+	kept = NULL;
+	assert_int_equal(memscan_pointer_rescan(proc, NULL, c, f.arena, &kept), MEMSCAN_ERR_CANCELLED);
+	assert_null(kept);
 	memscan_pointer_chains_free(c);
 	memscan_pointer_index_free(idx);
 	memscan_snapshot_free(snap);
