@@ -5,9 +5,12 @@
  * of a search asked without progress_ms; a search dropped by a Hello (while read, indexed or searched)
  * or by its client leaving stops within a few ms of work, gives its budget back and is audited
  * CANCELLED with the bytes it read; the client's progress callback sees the thirds go by and its
- * cancel leaves the session usable. */
+ * cancel leaves the session usable; `memscan remote pointers` on a terminal names the phases on its
+ * progress line (nothing with --quiet) and Ctrl-C stops it promptly, the agent's search with it. */
 #include "agentutil.h"
+#include "ttyutil.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,6 +300,102 @@ static void test_client_reports_and_cancels(void **state)
 	memscan_client_free(c);
 }
 
+/* ARGV (NULL-terminated, 16 at most) for `memscan remote pointers` of the target address on the agent,
+ * with ARGS after the target: its key pinned (once) in a configuration directory of the test's. */
+static void cli_argv(const char **argv, const char *const *args)
+{
+	static char target[96], to[32], cfg[4096];
+	size_t n = 0;
+
+	if (!cfg[0]) {
+		const char *dir = ms_tmpdir();
+
+		assert_non_null(dir);
+		snprintf(cfg, sizeof(cfg), "%s", dir);
+		assert_int_equal(ms_agent_trust(&env, cfg), 0);
+	}
+	snprintf(target, sizeof(target), "127.0.0.1:%d:%d", ms_agent_port(&env), (int)fx.pid);
+	snprintf(to, sizeof(to), "0x%llx", (unsigned long long)target_addr());
+	for (const char *fixed[] = { "memscan", "remote", "pointers", target, "--to", to, "--identity",
+	                             env.full.path, "--max", "100000" };
+	     n < sizeof(fixed) / sizeof(fixed[0]); n++)
+		argv[n] = fixed[n];
+	for (size_t i = 0; args[i]; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+}
+
+/* " of SIZE (": the total of the progress line, three times the bytes of the target's readable regions. */
+static void total_text(char *buf, size_t len)
+{
+	memscan_client *c = ms_agent_client(&env, &env.full);
+	memscan_region_list *list = NULL;
+	memscan_filter f;
+	char size[32];
+
+	memscan_filter_default(&f);
+	ms_assert_call(c, memscan_client_list_regions(c, fx.pid, &f, &list), MEMSCAN_OK);
+	snprintf(buf, len, " of %s (",
+	         memscan_size_format(3 * memscan_region_list_bytes(list), size, sizeof(size)));
+	memscan_region_list_free(list);
+	memscan_client_free(c);
+}
+
+/* A deep search on a terminal: the line names the phases it reports from the agent, the search's
+ * last, and is cleared at the end; the same with --quiet draws nothing. */
+static void test_cli_phases_on_tty(void **state)
+{
+	static const char *const deep[] = { "--depth", "8", NULL };
+	static const char *const quiet[] = { "--depth", "4", "--quiet", NULL };
+	const char *argv[20];
+	const char *search;
+	char total[48];
+	ms_tty t;
+
+	(void)state;
+	total_text(total, sizeof(total));
+	cli_argv(argv, deep);
+	ms_tty_start(&t, argv);
+	assert_int_equal(ms_tty_finish(&t, 60000), 0);
+	assert_true(t.out_bytes > 0); /* the chains */
+	search = strstr(t.out, "\rmemscan: pointer scan: searching ");
+	assert_non_null(search);
+	assert_non_null(strstr(search, total));
+	assert_true(strstr(t.out, "\rmemscan: pointer scan: indexing ") ||
+	            strstr(t.out, "\rmemscan: pointer scan: reading "));
+	assert_true(t.len >= 4);
+	assert_string_equal(t.out + t.len - 4, "\r\033[K");
+	cli_argv(argv, quiet);
+	ms_tty_start(&t, argv);
+	assert_int_equal(ms_tty_finish(&t, 60000), 0);
+	assert_string_equal(t.out, "");
+}
+
+/* Ctrl-C while the agent searches: exit 130 within about a quarter second (the next Progress, then a
+ * Hello that drops the search), and the search audited CANCELLED by then. */
+static void test_cli_ctrl_c_stops_search(void **state)
+{
+	static const char *const deep[] = { "--depth", "8", NULL };
+	size_t before = ms_agent_err_count(&env, "result=CANCELLED");
+	const char *argv[20];
+	int64_t t0, took;
+	ms_tty t;
+
+	(void)state;
+	cli_argv(argv, deep);
+	ms_tty_start(&t, argv);
+	assert_true(ms_tty_pump(&t, "\rmemscan: pointer scan: searching ", 0, 30000));
+	t0 = ms_now_ms();
+	assert_int_equal(kill(t.pid, SIGINT), 0);
+	assert_int_equal(ms_tty_finish(&t, 5000), 130);
+	took = ms_now_ms() - t0;
+	print_message("memscan remote pointers exited %lld ms after SIGINT\n", (long long)took);
+	assert_true(took < 1000);
+	assert_non_null(strstr(t.out, "interrupted while searching pointers"));
+	assert_true(ms_agent_err_count(&env, "result=CANCELLED") > before);
+	assert_int_equal(ms_agent_serving(&env, fx.pid), 0);
+}
+
 int main(void)
 {
 	static const char *const agent_args[] = { "--session-budget", SESSION_BUDGET, NULL };
@@ -308,6 +407,8 @@ int main(void)
 		cmocka_unit_test(test_hello_mid_search_drops),
 		cmocka_unit_test(test_client_leaves_mid_search),
 		cmocka_unit_test(test_client_reports_and_cancels),
+		cmocka_unit_test(test_cli_phases_on_tty),
+		cmocka_unit_test(test_cli_ctrl_c_stops_search),
 	};
 
 	alarm(110); /* a hang fails the run instead of stalling it (ctest allows 120 s) */
