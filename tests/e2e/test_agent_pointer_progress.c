@@ -144,13 +144,14 @@ static void test_search_answered_with_progress(void **state)
 	memscan_pointer_chains_free(without);
 }
 
-/* A Hello while the search runs drops it: the session budget then holds a whole search again (it
- * could not while the first held its charge), and the dropped one is audited CANCELLED with no more
- * than the bytes of its read. */
+/* A Hello at the first Progress (the target still being read) drops the search within DROP_MS: the
+ * session budget then holds a whole search again (it could not while the first held its charge), and
+ * the dropped one is audited CANCELLED with no more than the bytes of its read. */
 static void test_hello_drops_search(void **state)
 {
 	Memscan__V1__Response *resp;
 	uint64_t total;
+	int64_t t0;
 	ms_peer p;
 
 	(void)state;
@@ -159,8 +160,12 @@ static void test_hello_drops_search(void **state)
 	assert_non_null(resp);
 	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_PROGRESS);
 	total = resp->progress->total;
+	print_message("first Progress at %llu of %llu\n", (unsigned long long)resp->progress->done,
+	              (unsigned long long)total);
 	wire_free_response(resp);
+	t0 = ms_now_ms();
 	wire_free_response(ms_peer_hello(&p));
+	assert_true(ms_now_ms() - t0 < DROP_MS);
 	memscan_pointer_chains_free(take_chains(&p, search_req(&p, DEPTH, 0)));
 	ms_peer_close(&p);
 	assert_true(ms_agent_audited_bytes(&env, "pointers", fx.pid, "result=CANCELLED") <=
