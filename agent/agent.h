@@ -576,11 +576,11 @@ int agent_target_visible(const agent_session *s, int pid);
  * progress_ms: with Progress while it goes on, with the operation's own reply when it is done. */
 typedef struct agent_job agent_job;
 typedef struct agent_job_kind {
-	/* On the work's thread: the work on PROC (whose cancel asks the job's end and the session's, and
-	 * whose progress the Progress replies report); an error's text into MSG. Touches nothing of the
-	 * session but its budgets (agent_budget_reserve). */
-	int (*run)(agent *ag, agent_session *s, memscan_process *proc, void *state, char *msg,
-	           size_t msg_len);
+	/* On the work's thread J (NULL: the work runs on the worker, as asked without progress_ms): the
+	 * work on PROC (whose cancel asks the job's end and the session's, and whose progress the Progress
+	 * replies report); an error's text into MSG. Touches nothing of the session but its budgets
+	 * (agent_budget_reserve). */
+	int (*run)(agent_job *j, memscan_process *proc, void *state, char *msg, size_t msg_len);
 	/* On a worker once RUN returned ERR (with MSG): the reply, as the operation without progress
 	 * builds it; owns PROC (watched by the session again) and STATE from then on. */
 	int (*finish)(agent_req *r, memscan_process *proc, void *state, int err, const char *msg);
@@ -597,6 +597,14 @@ int agent_job_wanted(agent *ag, uint32_t progress_ms);
  * Progress replies count, and answers R. */
 int agent_job_start(agent_req *r, memscan_process *proc, uint64_t total, uint32_t progress_ms,
                     const agent_job_kind *kind, void *state);
+/* For a kind's RUN whose work goes on past PROC's reads (a pointer scan's index and search), as
+ * libmemscan's callbacks: whether job J (CTX; NULL: never) is to stop, as PROC's cancel says; DONE of
+ * its total reached (nothing for NULL); and DONE bytes of PROC read (what PROC's reads report, which
+ * stop reporting short of their end: the last report may be 100 ms old). DONE never goes back nor
+ * past the total: the most reported is kept. The audit counts only the bytes read. */
+int agent_job_cancelled(void *ctx);
+void agent_job_report(void *ctx, uint64_t done);
+void agent_job_read(void *ctx, uint64_t done);
 
 /* server.c */
 int agent_server_start(agent *ag);

@@ -34,6 +34,7 @@ struct agent_job {
 	uint64_t total;
 	uint32_t wait_ms;
 	atomic_uint_fast64_t done;
+	atomic_uint_fast64_t read; /* of DONE, what PROC's reads reported: the audit's bytes */
 	atomic_int stop;
 	pthread_t thread;
 	pthread_mutex_t lock;
@@ -43,31 +44,48 @@ struct agent_job {
 	char msg[256];
 };
 
-static int agent_job_cancelled(void *ctx)
+int agent_job_cancelled(void *ctx)
 {
 	agent_job *j = ctx;
 
-	return atomic_load(&j->stop) || atomic_load(&j->s->cancel);
+	return j && (atomic_load(&j->stop) || atomic_load(&j->s->cancel));
 }
 
-/* libmemscan's report, possibly from several of the work's threads and not in order: the most
- * reported, within the total (libmemscan counts some bytes twice: a scan's overlap past each unit, a
- * unit scanned again when its matches overflowed, up to 1.6 times the total in a dense scan). */
-static void agent_job_progress(void *ctx, uint64_t done)
+/* Raises *COUNTER to DONE (kept within J's total) unless it is there already. */
+static void agent_job_raise(agent_job *j, atomic_uint_fast64_t *counter, uint64_t done)
 {
-	agent_job *j = ctx;
-	uint_fast64_t seen = atomic_load(&j->done);
+	uint_fast64_t seen = atomic_load(counter);
 
 	if (done > j->total)
 		done = j->total; /* a client refuses more, even of a total of 0 */
-	while (done > seen && !atomic_compare_exchange_weak(&j->done, &seen, done))
+	while (done > seen && !atomic_compare_exchange_weak(counter, &seen, done))
 		;
+}
+
+void agent_job_report(void *ctx, uint64_t done)
+{
+	if (ctx)
+		agent_job_raise(ctx, &((agent_job *)ctx)->done, done);
+}
+
+/* libmemscan's report of PROC's reads, possibly from several of the work's threads and not in order:
+ * the most reported, within the total (libmemscan counts some bytes twice: a scan's overlap past each
+ * unit, a unit scanned again when its matches overflowed, up to 1.6 times the total in a dense
+ * scan). */
+void agent_job_read(void *ctx, uint64_t done)
+{
+	agent_job *j = ctx;
+
+	if (!j)
+		return;
+	agent_job_raise(j, &j->read, done);
+	agent_job_raise(j, &j->done, done);
 }
 
 static void *agent_job_main(void *arg)
 {
 	agent_job *j = arg;
-	int err = j->kind->run(j->ag, j->s, j->proc, j->state, j->msg, sizeof(j->msg));
+	int err = j->kind->run(j, j->proc, j->state, j->msg, sizeof(j->msg));
 
 	/* the work is over: its place goes to the next, though its result may wait for its client's
 	 * Next a while (a client that never asks would otherwise hold a place until its session ends) */
@@ -94,7 +112,7 @@ static void agent_job_free(agent_job *j)
 	pthread_join(j->thread, NULL);
 	/* the audit line of the dropped work (written once it is dropped) says what it read */
 	if (j->s->audit.op)
-		j->s->audit.bytes += atomic_load(&j->done);
+		j->s->audit.bytes += atomic_load(&j->read);
 	j->kind->drop(j->ag, j->s, j->state);
 	memscan_process_free(j->proc);
 	agent_job_destroy(j);
@@ -150,7 +168,7 @@ static int agent_job_answer(agent_req *r, agent_job *j)
 			agent_job_destroy(j);
 			return agent_fail(r, MEMSCAN_ERR_NO_MEMORY, "out of memory");
 		}
-		r->bytes = atomic_load(&j->done); /* what failed work read: the kind's reply says more */
+		r->bytes = atomic_load(&j->read); /* what failed work read: the kind's reply says more */
 		err = j->kind->finish(r, proc, j->state, j->err, j->msg);
 		agent_job_destroy(j);
 		return err;
@@ -171,7 +189,7 @@ static int agent_job_answer(agent_req *r, agent_job *j)
 static int agent_job_inline(agent_req *r, memscan_process *proc, const agent_job_kind *kind, void *state)
 {
 	char msg[256];
-	int err = kind->run(r->ag, r->s, proc, state, msg, sizeof(msg));
+	int err = kind->run(NULL, proc, state, msg, sizeof(msg));
 
 	return kind->finish(r, proc, state, err, msg);
 }
@@ -220,6 +238,7 @@ int agent_job_start(agent_req *r, memscan_process *proc, uint64_t total, uint32_
 	j->total = total;
 	j->wait_ms = agent_progress_wait_ms(progress_ms);
 	atomic_init(&j->done, 0);
+	atomic_init(&j->read, 0);
 	atomic_init(&j->stop, 0);
 	pthread_mutex_init(&j->lock, NULL);
 	if (agent_cond_init_monotonic(&j->cond) != 0) {
@@ -235,7 +254,7 @@ int agent_job_start(agent_req *r, memscan_process *proc, uint64_t total, uint32_
 		return agent_job_inline(r, proc, kind, state);
 	}
 	if (memscan_process_set_cancel(proc, agent_job_cancelled, j) != MEMSCAN_OK ||
-	    memscan_process_set_progress(proc, agent_job_progress, j) != MEMSCAN_OK ||
+	    memscan_process_set_progress(proc, agent_job_read, j) != MEMSCAN_OK ||
 	    pthread_create(&j->thread, NULL, agent_job_main, j) != 0) {
 		atomic_fetch_sub(&r->ag->jobs, 1); /* the place its thread would have given back */
 		kind->drop(r->ag, r->s, state);

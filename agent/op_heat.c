@@ -160,16 +160,14 @@ static void heat_start_drop(agent *ag, agent_session *s, void *state)
 }
 
 /* Sets up the counts and reads the baseline. */
-static int heat_start_run(agent *ag, agent_session *s, memscan_process *proc, void *state, char *msg,
-                          size_t msg_len)
+static int heat_start_run(agent_job *j, memscan_process *proc, void *state, char *msg, size_t msg_len)
 {
 	struct heat_start *st = state;
 	agent_heat *h = st->h;
 	memscan_heat_options ho = { .cell_size = h->cell_size, .bins = h->bins, .max_cells = h->max_cells };
 	int err = memscan_heat_new(&ho, &h->heat);
 
-	(void)ag;
-	(void)s;
+	(void)j;
 	if (err == MEMSCAN_OK)
 		err = memscan_detector_new(&h->det);
 	if (err == MEMSCAN_OK)
@@ -268,7 +266,7 @@ int agent_op_heat_start(agent_req *r)
 	}
 	if (agent_job_wanted(r->ag, hs->progress_ms))
 		return agent_job_start(r, proc, h->base_bytes, hs->progress_ms, &heat_start_job, st);
-	err = heat_start_run(r->ag, r->s, proc, st, msg, sizeof(msg));
+	err = heat_start_run(NULL, proc, st, msg, sizeof(msg));
 	return heat_start_finish(r, proc, st, err, msg);
 }
 

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* PointerScan: chains from static bases to an address, searched here (only the chains are paged back),
- * or given chains followed in the live process. */
+/* PointerScan: chains from static bases to an address, searched here (only the chains are paged back;
+ * asked with progress_ms, the search is a job answered with Progress), or given chains followed in the
+ * live process. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,44 +79,159 @@ static int agent_pointer_options(agent_req *r, memscan_pointer_search_options *o
 	return MEMSCAN_OK;
 }
 
-/* Snapshot, index and search, with what they hold charged to the budgets (BUDGET: the charge). */
-static int agent_pointer_search(agent_req *r, memscan_process *proc, const memscan_pointer_search_options *o,
-                                memscan_pointer_chains **ret, uint64_t *budget)
+/* A search: what it looks for and where, what it charged, and the chains once found (job.c runs it on
+ * a thread of its own when the client asked for progress). */
+struct agent_psearch {
+	agent *ag;
+	agent_session *s;
+	memscan_region_list *list;
+	memscan_pointer_search_options o;
+	uint64_t addr, bytes, charged;
+	memscan_pointer_chains *chains;
+};
+
+static void agent_psearch_drop(agent *ag, agent_session *s, void *state)
 {
-	memscan_region_list *list = NULL;
+	struct agent_psearch *ps = state;
+
+	if (!ps)
+		return;
+	agent_budget_release(ag, s, ps->charged);
+	memscan_pointer_chains_free(ps->chains);
+	memscan_region_list_free(ps->list);
+	free(ps);
+}
+
+/* A phase after the read, reporting to job J: DONE of UNITS (the library's total for the phase) is
+ * reported as BASE + DONE scaled to BYTES, the phase's third of the job's total. */
+struct agent_phase {
+	agent_job *j;
+	uint64_t base, bytes, units;
+};
+
+static void agent_phase_progress(void *ctx, uint64_t done)
+{
+	const struct agent_phase *ph = ctx;
+	uint64_t part =
+	    done >= ph->units ? ph->bytes : (uint64_t)((double)done / (double)ph->units * (double)ph->bytes);
+
+	agent_job_report(ph->j, ph->base + part);
+}
+
+/* Snapshot, index and search. On job J (NULL: on the worker, no hooks) each is a third of the total
+ * (three times the regions' bytes) and stops when the job is dropped. */
+static int agent_psearch_run(agent_job *j, memscan_process *proc, void *state, char *msg, size_t msg_len)
+{
+	struct agent_psearch *ps = state;
+	struct agent_phase ph = { j, ps->bytes, ps->bytes, ps->bytes };
+	memscan_pointer_hooks h = { agent_job_cancelled, j, agent_phase_progress, &ph },
+	                      *hooks = j ? &h : NULL;
 	memscan_snapshot *snap = NULL;
 	memscan_pointer_index *idx = NULL;
-	uint64_t addr = r->req->pointer_scan->address, bytes;
+	int err = memscan_snapshot_take(proc, ps->list, &snap);
+
+	if (err == MEMSCAN_OK) {
+		agent_job_read(j, ps->bytes);            /* all of it (the reads' last report may be older) */
+		ph.units = memscan_snapshot_bytes(snap); /* the index's DONE ends there */
+		err = memscan_pointer_index_build_hooked(snap, ps->bytes / 2 + (1u << 20), hooks, &idx);
+	}
+	if (err == MEMSCAN_OK) {
+		ph.base = 2 * ps->bytes;
+		ph.units = MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL;
+		err = memscan_pointer_search_hooked(idx, ps->addr, &ps->o, hooks, &ps->chains);
+	}
+	if (err == MEMSCAN_ERR_NOT_FOUND)
+		snprintf(msg, msg_len, "address 0x%llx is not mapped in process %d",
+		         (unsigned long long)ps->addr, memscan_process_pid(proc));
+	else if (err != MEMSCAN_OK)
+		snprintf(msg, msg_len, "pointer scan of process %d: %s", memscan_process_pid(proc),
+		         memscan_strerror(err));
+	memscan_pointer_index_free(idx);
+	memscan_snapshot_free(snap);
+	return err;
+}
+
+/* The search's reply once it ran: its first page of chains (kept, charged, for the next), or its
+ * error. */
+static int agent_psearch_finish(agent_req *r, memscan_process *proc, void *state, int err, const char *msg)
+{
+	struct agent_psearch *ps = state;
+
+	r->bytes = ps->bytes;
+	agent_budget_release(r->ag, r->s, ps->charged); /* the snapshot, index and search are gone */
+	ps->charged = 0;
+	if (err != MEMSCAN_OK) {
+		agent_fail(r, err, "%s", msg);
+	} else {
+		agent_pending_start(r, &agent_pointers_ops);
+		r->s->pending.u.pointers.chains = ps->chains; /* the pending result's now */
+		r->s->pending.proc = r->s->pending.target = proc;
+		ps->chains = NULL;
+		proc = NULL;
+		err = agent_pending_charge(r,
+		                           memscan_pointer_chains_count(r->s->pending.u.pointers.chains) *
+		                               sizeof(memscan_pointer_chain),
+		                           "the chains kept for paging");
+		if (err != MEMSCAN_OK)
+			agent_pending_clear(&r->s->pending);
+		else
+			err = agent_page_emit(r);
+	}
+	agent_psearch_drop(r->ag, r->s, ps);
+	memscan_process_free(proc);
+	return err;
+}
+
+static const agent_job_kind agent_psearch_job = { agent_psearch_run, agent_psearch_finish,
+	                                          agent_psearch_drop };
+
+/* The regions of PS's search listed and what it will hold charged to the budgets: the snapshot, an
+ * index of at most half of it, and the search's own memory. */
+static int agent_psearch_charge(agent_req *r, memscan_process *proc, struct agent_psearch *ps)
+{
 	char over[160];
-	int err = agent_target_regions(r, proc, NULL, &list);
+	uint64_t need;
+	int err = agent_target_regions(r, proc, NULL, &ps->list);
 
 	if (err != MEMSCAN_OK)
 		return err;
-	bytes = memscan_region_list_bytes(list); /* the snapshot, then an index of at most half of it */
-	if (agent_budget_reserve(r->ag, r->s, bytes + bytes / 2 + (1u << 20) + o->max_bytes, over,
-	                         sizeof(over)) != 0) {
-		memscan_region_list_free(list);
+	ps->bytes = memscan_region_list_bytes(ps->list);
+	need = ps->bytes + ps->bytes / 2 + (1u << 20) + ps->o.max_bytes;
+	if (agent_budget_reserve(r->ag, r->s, need, over, sizeof(over)) != 0)
 		return agent_fail(r, MEMSCAN_ERR_BUSY,
 		                  "a pointer scan of process %d needs its memory read: %s",
 		                  memscan_process_pid(proc), over);
+	ps->charged = need;
+	return MEMSCAN_OK;
+}
+
+/* PointerScan without follow: the search, answered with Progress if asked for (and a job's place is
+ * free), else at once. */
+static int agent_psearch(agent_req *r)
+{
+	const Memscan__V1__PointerScan *req = r->req->pointer_scan;
+	struct agent_psearch *ps = calloc(1, sizeof(*ps));
+	memscan_process *proc = NULL;
+	char msg[256];
+	int err;
+
+	if (!ps)
+		return agent_fail(r, MEMSCAN_ERR_NO_MEMORY, "out of memory");
+	ps->addr = req->address;
+	err = agent_pointer_options(r, &ps->o);
+	if (err == MEMSCAN_OK)
+		err = agent_open_target(r, req->target, &proc);
+	if (err == MEMSCAN_OK)
+		err = agent_psearch_charge(r, proc, ps);
+	if (err != MEMSCAN_OK) {
+		agent_psearch_drop(r->ag, r->s, ps);
+		memscan_process_free(proc);
+		return err;
 	}
-	*budget = bytes + bytes / 2 + (1u << 20) + o->max_bytes;
-	err = memscan_snapshot_take(proc, list, &snap);
-	if (err == MEMSCAN_OK)
-		err = memscan_pointer_index_build(snap, bytes / 2 + (1u << 20), &idx);
-	if (err == MEMSCAN_OK)
-		err = memscan_pointer_search(idx, addr, o, ret);
-	if (err == MEMSCAN_ERR_NOT_FOUND)
-		agent_fail(r, err, "address 0x%llx is not mapped in process %d", (unsigned long long)addr,
-		           memscan_process_pid(proc));
-	else if (err != MEMSCAN_OK)
-		agent_fail(r, err, "pointer scan of process %d: %s", memscan_process_pid(proc),
-		           memscan_strerror(err));
-	memscan_pointer_index_free(idx);
-	memscan_snapshot_free(snap);
-	r->bytes = bytes;
-	memscan_region_list_free(list);
-	return err;
+	if (agent_job_wanted(r->ag, req->progress_ms))
+		return agent_job_start(r, proc, 3 * ps->bytes, req->progress_ms, &agent_psearch_job, ps);
+	err = agent_psearch_run(NULL, proc, ps, msg, sizeof(msg));
+	return agent_psearch_finish(r, proc, ps, err, msg);
 }
 
 /* The chains of PointerScan.follow, checked, into a new list. */
@@ -181,52 +298,27 @@ static int agent_follow(agent_req *r, memscan_process *proc)
 int agent_op_pointers(agent_req *r)
 {
 	const Memscan__V1__PointerScan *ps = r->req->pointer_scan;
-	memscan_pointer_chains *chains = NULL;
-	memscan_pointer_search_options o;
 	memscan_process *proc = NULL;
-	uint64_t budget = 0;
 	int err;
 
 	r->pid = ps->target ? ps->target->pid : 0;
-	if (ps->n_follow) {
-		err = agent_open_target(r, ps->target, &proc);
-		if (err == MEMSCAN_OK)
-			err = agent_follow(r, proc);
-		if (err == MEMSCAN_OK) {
-			r->s->pending.proc = r->s->pending.target = proc;
-			err = agent_pending_charge(r,
-			                           ps->n_follow *
-			                               (sizeof(memscan_pointer_chain) +
-			                                sizeof(memscan_pointer_resolution) + sizeof(int)),
-			                           "the chains followed");
-			if (err != MEMSCAN_OK)
-				agent_pending_clear(&r->s->pending);
-			else
-				err = agent_page_emit(r);
-		} else {
-			memscan_process_free(proc);
-		}
+	if (!ps->n_follow)
+		return agent_psearch(r);
+	err = agent_open_target(r, ps->target, &proc);
+	if (err == MEMSCAN_OK)
+		err = agent_follow(r, proc);
+	if (err != MEMSCAN_OK) {
+		memscan_process_free(proc);
 		return err;
 	}
-	err = agent_pointer_options(r, &o);
-	if (err == MEMSCAN_OK)
-		err = agent_open_target(r, ps->target, &proc);
-	if (err == MEMSCAN_OK)
-		err = agent_pointer_search(r, proc, &o, &chains, &budget);
-	agent_budget_release(r->ag, r->s, budget);
-	if (err == MEMSCAN_OK) {
-		agent_pending_start(r, &agent_pointers_ops);
-		r->s->pending.u.pointers.chains = chains; /* the pending result's now */
-		r->s->pending.proc = r->s->pending.target = proc;
-		proc = NULL;
-		err = agent_pending_charge(
-		    r, memscan_pointer_chains_count(chains) * sizeof(memscan_pointer_chain),
-		    "the chains kept for paging");
-		if (err != MEMSCAN_OK)
-			agent_pending_clear(&r->s->pending);
-		else
-			err = agent_page_emit(r);
-	}
-	memscan_process_free(proc);
+	r->s->pending.proc = r->s->pending.target = proc;
+	err = agent_pending_charge(
+	    r,
+	    ps->n_follow * (sizeof(memscan_pointer_chain) + sizeof(memscan_pointer_resolution) + sizeof(int)),
+	    "the chains followed");
+	if (err != MEMSCAN_OK)
+		agent_pending_clear(&r->s->pending);
+	else
+		err = agent_page_emit(r);
 	return err;
 }

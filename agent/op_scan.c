@@ -123,14 +123,12 @@ static void agent_scan_drop(agent *ag, agent_session *s, void *state)
 }
 
 /* The scan itself (on a worker, or on its job's thread). */
-static int agent_scan_run(agent *ag, agent_session *s, memscan_process *proc, void *state, char *msg,
-                          size_t msg_len)
+static int agent_scan_run(agent_job *j, memscan_process *proc, void *state, char *msg, size_t msg_len)
 {
 	struct agent_scan *sc = state;
 	int err = memscan_scan(proc, sc->regions, sc->pat, &sc->opt, agent_on_match, &sc->c, NULL);
 
-	(void)ag;
-	(void)s;
+	(void)j;
 	if (sc->c.nomem) {
 		snprintf(msg, msg_len, "out of memory after %zu matches", sc->c.count);
 		return MEMSCAN_ERR_NO_MEMORY;
@@ -226,6 +224,6 @@ int agent_op_scan(agent_req *r)
 	if (agent_job_wanted(r->ag, req->progress_ms))
 		return agent_job_start(r, proc, memscan_region_list_bytes(sc->regions), req->progress_ms,
 		                       &agent_scan_job, sc);
-	err = agent_scan_run(r->ag, r->s, proc, sc, msg, sizeof(msg));
+	err = agent_scan_run(NULL, proc, sc, msg, sizeof(msg));
 	return agent_scan_finish(r, proc, sc, err, msg);
 }

@@ -78,14 +78,12 @@ static void agent_take_drop(agent *ag, agent_session *s, void *state)
 }
 
 /* Reads the baseline (on a worker, or on the job's thread). */
-static int agent_take_run(agent *ag, agent_session *s, memscan_process *proc, void *state, char *msg,
-                          size_t msg_len)
+static int agent_take_run(agent_job *j, memscan_process *proc, void *state, char *msg, size_t msg_len)
 {
 	struct agent_take *t = state;
 	int err = memscan_detector_new(&t->snap->det);
 
-	(void)ag;
-	(void)s;
+	(void)j;
 	if (err == MEMSCAN_OK)
 		err = memscan_detector_initialize(t->snap->det, proc, t->regions);
 	if (err != MEMSCAN_OK)
@@ -177,7 +175,7 @@ int agent_op_snapshot(agent_req *r)
 	}
 	if (agent_job_wanted(r->ag, sn->progress_ms))
 		return agent_job_start(r, proc, t->snap->base_bytes, sn->progress_ms, &agent_take_job, t);
-	err = agent_take_run(r->ag, r->s, proc, t, msg, sizeof(msg));
+	err = agent_take_run(NULL, proc, t, msg, sizeof(msg));
 	return agent_take_finish(r, proc, t, err, msg);
 }
 

@@ -305,13 +305,11 @@ static void vset_work_drop(agent *ag, agent_session *s, void *state)
 	free(w);
 }
 
-static int vset_work_run(agent *ag, agent_session *s, memscan_process *proc, void *state, char *msg,
-                         size_t msg_len)
+static int vset_work_run(agent_job *j, memscan_process *proc, void *state, char *msg, size_t msg_len)
 {
 	struct vset_work *w = state;
 
-	(void)ag;
-	(void)s;
+	(void)j;
 	(void)msg; /* the finish words the error: it knows the limits and the set */
 	(void)msg_len;
 	if (w->v)
@@ -387,7 +385,7 @@ static int vset_work_start(agent_req *r, memscan_process *proc, struct vset_work
 
 	if (agent_job_wanted(r->ag, progress_ms))
 		return agent_job_start(r, proc, total, progress_ms, &vset_work_job, w);
-	err = vset_work_run(r->ag, r->s, proc, w, msg, sizeof(msg));
+	err = vset_work_run(NULL, proc, w, msg, sizeof(msg));
 	return vset_work_finish(r, proc, w, err, msg);
 }
 

@@ -379,6 +379,49 @@ static int run_search(struct ptr_source *s, const struct ptr_opts *o, uint64_t a
 	return ret;
 }
 
+/* The agent's progress of a remote search, against three times THIRD bytes (the target's readable
+ * regions): read, then indexed, then searched, each phase named on the line. */
+struct remote_phases {
+	struct cli_progress p;
+	uint64_t third;
+};
+
+static void remote_phase_report(void *ctx, uint64_t done)
+{
+	struct remote_phases *ph = ctx;
+
+	ph->p.what = done < ph->third       ? "pointer scan: reading"
+	             : done < 2 * ph->third ? "pointer scan: indexing"
+	                                    : "pointer scan: searching";
+	cli_progress_report(&ph->p, done);
+}
+
+/* memscan_client_pointer_search with Ctrl-C stopping it on the agent and, on a terminal unless
+ * --quiet, its phases' line (the regions listed for their bytes only then). */
+static int remote_search(struct ptr_source *s, const struct ptr_opts *o, uint64_t addr,
+                         const memscan_pointer_search_options *so, memscan_pointer_chains **ret)
+{
+	memscan_region_list *list = NULL;
+	struct remote_phases ph = { .third = 0 };
+	memscan_filter f;
+	int err = cli_cancel_attach_client(s->t.client);
+
+	memscan_filter_default(&f); /* what the agent searches */
+	if (err == MEMSCAN_OK && cli_progress_shown(o->quiet) &&
+	    cli_target_regions(&s->t, &f, &list) == MEMSCAN_OK)
+		ph.third = memscan_region_list_bytes(list);
+	memscan_region_list_free(list);
+	cli_progress_start_bytes(&ph.p, "pointer scan: reading", 3 * ph.third, o->quiet || !ph.third);
+	if (err == MEMSCAN_OK && ph.p.on)
+		err = memscan_client_set_progress(s->t.client, remote_phase_report, &ph);
+	if (err == MEMSCAN_OK)
+		err = memscan_client_pointer_search(s->t.client, s->pid, addr, so, ret);
+	if (ph.p.on && memscan_client_set_progress(s->t.client, NULL, NULL) != MEMSCAN_OK)
+		ph.p.on = 0; /* cannot fail when detaching */
+	cli_progress_end(&ph.p, NULL);
+	return err;
+}
+
 /* `memscan remote pointers TARGET --to ADDR ...`: the agent searches, the chains come back. */
 static int run_remote_search(struct ptr_source *s, const struct ptr_opts *o, uint64_t addr)
 {
@@ -388,7 +431,7 @@ static int run_remote_search(struct ptr_source *s, const struct ptr_opts *o, uin
 
 	if (ret != CLI_OK)
 		return ret;
-	err = memscan_client_pointer_search(s->t.client, s->pid, addr, &so, &c);
+	err = remote_search(s, o, addr, &so, &c);
 	if (err == MEMSCAN_ERR_NOT_FOUND) {
 		cli_err("address 0x%" PRIx64
 		        " is not mapped in PID %d%s (find the value's address with 'memscan "

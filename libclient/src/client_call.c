@@ -27,6 +27,8 @@ static uint32_t asked_progress(const Memscan__V1__Request *req)
 		return req->value_scan ? req->value_scan->progress_ms : 0;
 	case MEMSCAN__V1__REQUEST__OP_VALUE_NARROW:
 		return req->value_narrow ? req->value_narrow->progress_ms : 0;
+	case MEMSCAN__V1__REQUEST__OP_POINTER_SCAN:
+		return req->pointer_scan ? req->pointer_scan->progress_ms : 0;
 	default:
 		return 0;
 	}

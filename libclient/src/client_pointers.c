@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Remote pointer scans: the agent searches; the chains it pages back are checked and listed. */
+/* Remote pointer scans: the agent searches (saying how far it is, if it can); the chains it pages back
+ * are checked and listed. */
 #include <string.h>
 
 #include "client_internal.h"
@@ -85,8 +86,12 @@ int memscan_client_pointer_search(memscan_client *c, int pid, uint64_t addr,
 	if (r != MEMSCAN_OK)
 		return r;
 	client_lock(c);
-	r = client_paged(c, &req, MEMSCAN__V1__RESPONSE__RESULT_POINTERS,
-	                 MEMSCAN__V1__RESPONSE__RESULT_POINTERS, pointers_page, &st);
+	r = client_ensure_session(c); /* and with it what the agent can */
+	/* an agent that can says how far it is (the progress and cancel callbacks see the work go) */
+	ps.progress_ms = client_progress_ms(c);
+	if (r == MEMSCAN_OK)
+		r = client_paged(c, &req, MEMSCAN__V1__RESPONSE__RESULT_POINTERS,
+		                 MEMSCAN__V1__RESPONSE__RESULT_POINTERS, pointers_page, &st);
 	client_unlock(c);
 	if (r != MEMSCAN_OK) {
 		memscan_pointer_chains_free(st.chains);

@@ -75,34 +75,6 @@ static uint64_t scan_running(ms_peer *p, const ms_fixture *f)
 	return cursor;
 }
 
-/* The bytes of the audit line of ENV's scan of PID that ended with RESULT ("result=CANCELLED"), waiting
- * up to 5 s for it; -1 if there is none. */
-static long long audited_bytes(int pid, const char *result)
-{
-	char needle[64];
-
-	snprintf(needle, sizeof(needle), "op=scan pid=%d ", pid);
-	for (int i = 0; i < 500; i++) {
-		size_t len;
-		char *log = (char *)ms_file_read(env.err_path, &len), *line, *end;
-		long long bytes = -1;
-
-		for (line = log; line && (line = strstr(line, needle)) != NULL; line = end) {
-			end = strchr(line, '\n');
-			if (!end)
-				break;
-			*end++ = '\0';
-			if (strstr(line, result) && strstr(line, "bytes="))
-				bytes = strtoll(strstr(line, "bytes=") + 6, NULL, 10);
-		}
-		free(log);
-		if (bytes >= 0)
-			return bytes;
-		usleep(10000);
-	}
-	return -1;
-}
-
 /* Follows Progress replies from RESP on with Next until one says DONE > 0; returns its DONE. */
 static uint64_t progress_past_zero(ms_peer *p, Memscan__V1__Response *resp)
 {
@@ -246,7 +218,7 @@ static void test_target_exits_mid_scan(void **state)
 	ms_peer_expect_error(resp, MEMSCAN_ERR_PROCESS_GONE);
 	ms_peer_close(&p);
 	/* audited with what it read before the process went */
-	assert_true(audited_bytes(pid, "result=PROCESS_GONE") > 0);
+	assert_true(ms_agent_audited_bytes(&env, "scan", pid, "result=PROCESS_GONE") > 0);
 }
 
 /* The agent is stopped (SIGTERM) while a scan runs on its job's thread: it exits 0 (under ASan:
@@ -279,7 +251,7 @@ static void dropped_scan_audited(int by_hello)
 		wire_free_response(ms_peer_hello(&p));
 	else
 		ms_peer_close(&p);
-	assert_true(audited_bytes(f.pid, "result=CANCELLED") >= (long long)done);
+	assert_true(ms_agent_audited_bytes(&env, "scan", f.pid, "result=CANCELLED") >= (long long)done);
 	if (by_hello)
 		ms_peer_close(&p);
 	ms_fixture_stop(&f);

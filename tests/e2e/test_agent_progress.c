@@ -30,36 +30,6 @@ static void connect_full(ms_peer *p)
 	assert_int_equal(ms_peer_connect(p, &env, &env.full, 10000), 0);
 }
 
-/* Follows Progress replies from RESP on with Next until another reply, which it returns; counts them
- * into *RET_COUNT and checks each against the one before (done grows within a fixed total). */
-static Memscan__V1__Response *follow(ms_peer *p, Memscan__V1__Response *resp, size_t *ret_count,
-                                     uint64_t *ret_total)
-{
-	uint64_t last = 0, total = 0;
-	size_t n = 0;
-
-	while (resp && resp->result_case == MEMSCAN__V1__RESPONSE__RESULT_PROGRESS) {
-		const Memscan__V1__Progress *pr = resp->progress;
-		uint64_t cursor;
-
-		assert_non_null(pr);
-		assert_int_not_equal(pr->next_cursor, 0);
-		assert_true(pr->done >= last);
-		assert_true(pr->done <= pr->total);
-		if (n)
-			assert_int_equal(pr->total, total);
-		last = pr->done;
-		total = pr->total;
-		cursor = pr->next_cursor;
-		n++;
-		wire_free_response(resp);
-		resp = ms_peer_next(p, cursor);
-	}
-	*ret_count = n;
-	*ret_total = total;
-	return resp;
-}
-
 /* The snapshot's region pages after its first reply: their bytes add up to TOTAL. */
 static uint64_t release_after_pages(ms_peer *p, Memscan__V1__Response *resp)
 {
@@ -89,7 +59,7 @@ static void test_snapshot_answered_with_progress(void **state)
 
 	(void)state;
 	connect_full(&p);
-	resp = follow(&p, snapshot_req(&p, 50), &n, &total);
+	resp = ms_peer_follow_progress(&p, snapshot_req(&p, 50), &n, &total);
 	assert_non_null(resp);
 	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_SNAPSHOT);
 	assert_true(n >= 1); /* 512 MiB is not read in 50 ms */
@@ -158,7 +128,7 @@ static void test_client_leaves_mid_work(void **state)
 	assert_int_equal(ms_agent_serving(&env, fx.pid), 0);
 	/* its budget came back: a whole snapshot fits in the next session */
 	connect_full(&p);
-	resp = follow(&p, snapshot_req(&p, 50), &n, &total);
+	resp = ms_peer_follow_progress(&p, snapshot_req(&p, 50), &n, &total);
 	assert_non_null(resp);
 	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_SNAPSHOT);
 	release_after_pages(&p, resp);
@@ -249,8 +219,8 @@ static void test_heat_start_answered_with_progress(void **state)
 	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_PROGRESS);
 	wire_free_response(resp);
 	wire_free_response(ms_peer_hello(&p)); /* drops it */
-	resp = follow(&p, ms_peer_heat_start_progress(&p, fx.pid, fx.arena, fx.arena + fx.arena_len, 50), &n,
-	              &total);
+	resp = ms_peer_follow_progress(
+	    &p, ms_peer_heat_start_progress(&p, fx.pid, fx.arena, fx.arena + fx.arena_len, 50), &n, &total);
 	assert_non_null(resp);
 	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_HEAT);
 	assert_true(n >= 1);

@@ -107,6 +107,27 @@ static void test_counter_ticks(void **state)
 	ms_fixture_stop(&f);
 }
 
+/* --pointers: past the fixture's own bytes, every object's first word points at an object of the
+ * fill, and the fixture's bytes before it are as without the option. */
+static void test_pointer_fill(void **state)
+{
+	const char *args[] = { "--pages", "32", "--pointers", NULL };
+	uint64_t first, end, word;
+	ms_fixture f;
+
+	(void)state;
+	assert_int_equal(ms_fixture_start(&f, args), 0);
+	first = f.arena + MS_FIXTURE_POINTERS_OFFSET;
+	end = f.arena + f.arena_len;
+	for (uint64_t o = first; o < end; o += 97 * MS_FIXTURE_POINTERS_OBJECT) {
+		assert_int_equal(peek(&f, o, &word, 8), 8);
+		assert_true(word >= first && word < end);
+		assert_int_equal((word - first) % MS_FIXTURE_POINTERS_OBJECT, 0);
+	}
+	assert_int_equal(peek_byte(&f, f.arena + 0x9000), MS_FIXTURE_ARENA_BYTE(0x9000));
+	ms_fixture_stop(&f);
+}
+
 static void test_bad_args(void **state)
 {
 	const char *args[] = { "--pages", "8", NULL };
@@ -145,7 +166,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_layout),        cmocka_unit_test(test_commands),
 		cmocka_unit_test(test_counter_ticks), cmocka_unit_test(test_bad_args),
-		cmocka_unit_test(test_helpers),
+		cmocka_unit_test(test_helpers),       cmocka_unit_test(test_pointer_fill),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* memscan as deployed: the agent runs as uid 65534 holding only CAP_SYS_PTRACE (setpriv), the target
  * as another uid (1000); remote and least-privileged local output equal root's local output, and a
- * long remote scan reports its progress. */
+ * long remote scan and a remote pointer search report their progress. */
 #include "agentutil.h"
 
 #include <fcntl.h>
@@ -23,6 +23,13 @@
 #define LONG_SCAN_PAGES "2048"
 #else
 #define LONG_SCAN_PAGES "32768"
+#endif
+/* The pointer arena of the remote pointer search: read and indexed in more than the client's 250 ms
+ * Progress wait, within the agent's default 1 GiB session budget. */
+#ifdef MS_UNDER_ASAN
+#define POINTER_PAGES "65536"
+#else
+#define POINTER_PAGES "131072"
 #endif
 
 /* The agent as deploy/memscan-agent.service runs it: an unprivileged uid, CAP_SYS_PTRACE alone in
@@ -481,6 +488,37 @@ static void test_remote_scan_progress(void **state)
 	free(pattern);
 }
 
+/* A remote pointer search of a pointer-dense target of uid 1000 by the agent as deployed, answered
+ * with Progress: the client's reports get past the read's third (of three times the regions' bytes)
+ * and the chains from the target's static roots come back. */
+static void test_remote_pointer_progress(void **state)
+{
+	static const char *const args[] = { "--pages", POINTER_PAGES, "--pointers", NULL };
+	struct scan_seen seen = { 0 };
+	memscan_pointer_search_options o;
+	memscan_pointer_chains *chains = NULL;
+	memscan_client *c;
+	ms_fixture big;
+	uint64_t addr;
+
+	(void)state;
+	skip_if_unsupported();
+	assert_int_equal(ms_fixture_start(&big, args), 0);
+	addr = big.arena + MS_FIXTURE_POINTERS_OFFSET + (big.arena_len - MS_FIXTURE_POINTERS_OFFSET) / 2 + 16;
+	memscan_pointer_search_options_default(&o);
+	c = client_open();
+	assert_int_equal(memscan_client_set_progress(c, count_progress, &seen), MEMSCAN_OK);
+	ms_assert_call(c, memscan_client_pointer_search(c, big.pid, addr, &o, &chains), MEMSCAN_OK);
+	print_message("%u progress reports, the last %llu, %zu chains\n", seen.reports,
+	              (unsigned long long)seen.last, memscan_pointer_chains_count(chains));
+	assert_true(seen.reports >= 1);
+	assert_true(seen.last >= big.arena_len && seen.last <= 4 * big.arena_len);
+	assert_true(memscan_pointer_chains_count(chains) > 0);
+	memscan_pointer_chains_free(chains);
+	memscan_client_free(c);
+	ms_fixture_stop(&big);
+}
+
 static void test_permission_error_without_capability(void **state)
 {
 	ms_launch saved = ms_launch_cli;
@@ -530,6 +568,7 @@ int main(void)
 		cmocka_unit_test(test_heatmap),
 		cmocka_unit_test(test_value_set),
 		cmocka_unit_test(test_remote_scan_progress),
+		cmocka_unit_test(test_remote_pointer_progress),
 		cmocka_unit_test(test_permission_error_without_capability),
 		cmocka_unit_test(test_agent_warns_without_capability),
 	};

@@ -77,6 +77,7 @@ static void write_seeds(const char *dir)
 	Memscan__V1__Scan scan = MEMSCAN__V1__SCAN__INIT;
 	Memscan__V1__Read rd = MEMSCAN__V1__READ__INIT;
 	Memscan__V1__Diff diff = MEMSCAN__V1__DIFF__INIT;
+	Memscan__V1__PointerScan ps = MEMSCAN__V1__POINTER_SCAN__INIT;
 	Memscan__V1__Target target = MEMSCAN__V1__TARGET__INIT;
 	Memscan__V1__Filter filter = MEMSCAN__V1__FILTER__INIT;
 	uint8_t hs1[CHAN_HS1_LEN], *pt = NULL, *frame;
@@ -124,6 +125,16 @@ static void write_seeds(const char *dir)
 	req.op_case = MEMSCAN__V1__REQUEST__OP_DIFF;
 	req.diff = &diff;
 	seed_request(dir, "req_diff.bin", &req, NULL, NULL);
+
+	ps.target = &target;
+	ps.address = 0x55d0c8a2b2a8;
+	ps.depth = 4;
+	ps.max_offset = 0x1000;
+	ps.max_chains = 10000;
+	ps.progress_ms = 250; /* a search answered with Progress */
+	req.op_case = MEMSCAN__V1__REQUEST__OP_POINTER_SCAN;
+	req.pointer_scan = &ps;
+	seed_request(dir, "req_pointer_scan.bin", &req, NULL, NULL);
 
 	frame = seal_first(pt, pt_len, &frame_len);
 	fuzz_write_seed(dir, "data_hello.bin", frame, frame_len);

@@ -289,6 +289,32 @@ memscan_client *ms_agent_client(const ms_agent *a, const ms_agent_key *key)
 	return c;
 }
 
+long long ms_agent_audited_bytes(const ms_agent *a, const char *op, int pid, const char *result)
+{
+	char needle[96];
+
+	snprintf(needle, sizeof(needle), "op=%s pid=%d ", op, pid);
+	for (int i = 0; i < 500; i++) {
+		size_t len;
+		char *log = (char *)ms_file_read(a->err_path, &len), *line, *end;
+		long long bytes = -1;
+
+		for (line = log; line && (line = strstr(line, needle)) != NULL; line = end) {
+			end = strchr(line, '\n');
+			if (!end)
+				break;
+			*end++ = '\0';
+			if (strstr(line, result) && strstr(line, "bytes="))
+				bytes = strtoll(strstr(line, "bytes=") + 6, NULL, 10);
+		}
+		free(log);
+		if (bytes >= 0)
+			return bytes;
+		usleep(10000);
+	}
+	return -1;
+}
+
 size_t ms_agent_fd_count(const ms_agent *a)
 {
 	char path[64];
@@ -543,6 +569,53 @@ Memscan__V1__Response *ms_peer_heat_start_progress(ms_peer *p, int pid, uint64_t
 	req.op_case = MEMSCAN__V1__REQUEST__OP_HEAT_START;
 	req.heat_start = &hs;
 	return ms_peer_call(p, &req);
+}
+
+Memscan__V1__Response *ms_peer_pointer_scan(ms_peer *p, int pid, uint64_t addr, unsigned depth,
+                                            uint64_t max_offset, uint32_t progress_ms)
+{
+	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
+	Memscan__V1__PointerScan ps = MEMSCAN__V1__POINTER_SCAN__INIT;
+	Memscan__V1__Target t = MEMSCAN__V1__TARGET__INIT;
+
+	t.pid = pid;
+	ps.target = &t;
+	ps.address = addr;
+	ps.depth = depth;
+	ps.max_offset = max_offset;
+	ps.max_chains = 100000;
+	ps.progress_ms = progress_ms;
+	req.op_case = MEMSCAN__V1__REQUEST__OP_POINTER_SCAN;
+	req.pointer_scan = &ps;
+	return ms_peer_call(p, &req);
+}
+
+Memscan__V1__Response *ms_peer_follow_progress(ms_peer *p, Memscan__V1__Response *resp, size_t *ret_count,
+                                               uint64_t *ret_total)
+{
+	uint64_t last = 0, total = 0;
+	size_t n = 0;
+
+	while (resp && resp->result_case == MEMSCAN__V1__RESPONSE__RESULT_PROGRESS) {
+		const Memscan__V1__Progress *pr = resp->progress;
+		uint64_t cursor;
+
+		assert_non_null(pr);
+		assert_int_not_equal(pr->next_cursor, 0);
+		assert_true(pr->done >= last);
+		assert_true(pr->done <= pr->total);
+		if (n)
+			assert_int_equal(pr->total, total);
+		last = pr->done;
+		total = pr->total;
+		cursor = pr->next_cursor;
+		n++;
+		wire_free_response(resp);
+		resp = ms_peer_next(p, cursor);
+	}
+	*ret_count = n;
+	*ret_total = total;
+	return resp;
 }
 
 Memscan__V1__Response *ms_peer_heat_sample(ms_peer *p, uint64_t heat_id)
@@ -951,10 +1024,16 @@ Memscan__V1__Response *ms_peer_tcp_call_pt(ms_tcp_peer *t, const uint8_t *pt, si
 int ms_agent_run_suite(const char *name, ms_agent *a, ms_fixture *fx, const char *const *args,
                        const struct CMUnitTest *tests, size_t count)
 {
+	return ms_agent_run_suite_fx(name, a, fx, NULL, args, tests, count);
+}
+
+int ms_agent_run_suite_fx(const char *name, ms_agent *a, ms_fixture *fx, const char *const *fixture_args,
+                          const char *const *args, const struct CMUnitTest *tests, size_t count)
+{
 	int rc, fails;
 
 	signal(SIGPIPE, SIG_IGN);
-	if (sodium_init() < 0 || ms_fixture_start(fx, NULL) != 0 || ms_agent_init(a) != 0 ||
+	if (sodium_init() < 0 || ms_fixture_start(fx, fixture_args) != 0 || ms_agent_init(a) != 0 ||
 	    ms_agent_start(a, args) != 0) {
 		print_error("cannot start the fixture or the agent\n");
 		return 1;

@@ -67,6 +67,9 @@ int ms_agent_wait_err(const ms_agent *a, const char *needle, int ms);
 /* SIGTERM, requiring exit code 0 (as ms_agent_run_suite does), then ms_agent_stop, and the temporary
  * directory removed if the agent exited cleanly. 0 or -1. */
 int ms_agent_finish(ms_agent *a);
+/* The bytes of A's last audit line of operation OP ("scan") on PID that ended with RESULT
+ * ("result=CANCELLED"), waiting up to 5 s for one; -1 if there is none. */
+long long ms_agent_audited_bytes(const ms_agent *a, const char *op, int pid, const char *result);
 /* Descriptors the agent holds now (entries of /proc/PID/fd; asserts it can be read). */
 size_t ms_agent_fd_count(const ms_agent *a);
 /* The agent's resident set (VmRSS) in KiB, or -1. */
@@ -78,6 +81,9 @@ int ms_agent_port(const ms_agent *a);
  * 0, so that its sanitizers' verdict counts. Returns the process exit code. */
 int ms_agent_run_suite(const char *name, ms_agent *a, ms_fixture *fx, const char *const *args,
                        const struct CMUnitTest *tests, size_t count);
+/* The same with the fixture started with FIXTURE_ARGS (NULL-terminated, may be NULL). */
+int ms_agent_run_suite_fx(const char *name, ms_agent *a, ms_fixture *fx, const char *const *fixture_args,
+                          const char *const *args, const struct CMUnitTest *tests, size_t count);
 
 /* Pins A's key for the CLI: XDG_CONFIG_HOME becomes CONFIG_HOME, whose known_agents then names A's
  * address (127.0.0.1:PORT) with its key (`memscan trust`). 0 or -1. */
@@ -121,6 +127,15 @@ Memscan__V1__Response *ms_peer_heat_start(ms_peer *p, int pid);
 Memscan__V1__Response *ms_peer_heat_start_progress(ms_peer *p, int pid, uint64_t start, uint64_t end,
                                                    uint32_t progress_ms);
 Memscan__V1__Response *ms_peer_heat_sample(ms_peer *p, uint64_t heat_id);
+/* PointerScan of PID for ADDR (depth DEPTH, max_offset MAX_OFFSET, at most 100000 chains), asked with
+ * PROGRESS_MS. */
+Memscan__V1__Response *ms_peer_pointer_scan(ms_peer *p, int pid, uint64_t addr, unsigned depth,
+                                            uint64_t max_offset, uint32_t progress_ms);
+/* Follows Progress replies from RESP on with Next until another reply, which it returns; counts them
+ * into *RET_COUNT and asserts each against the one before (a cursor, DONE growing within a TOTAL that
+ * stays the same, *RET_TOTAL). */
+Memscan__V1__Response *ms_peer_follow_progress(ms_peer *p, Memscan__V1__Response *resp, size_t *ret_count,
+                                               uint64_t *ret_total);
 /* Read of LEN bytes at ADDR of PID (START_TIME 0: whatever process has the PID), or of kept snapshot
  * SNAPSHOT_ID if not 0. */
 Memscan__V1__Response *ms_peer_read(ms_peer *p, int pid, uint64_t start_time, uint64_t addr, uint64_t len,

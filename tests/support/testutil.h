@@ -46,6 +46,11 @@ typedef struct ms_fixture {
 #define MS_FIXTURE_SPARSE_STEP 64
 #define MS_FIXTURE_SPARSE_BYTE 0xA5
 
+/* --pointers: the arena from this offset on holds 64-byte objects whose first word (and every fourth
+ * one's word at +40) points at another object of it; 16 words of the fixture's .bss point at objects. */
+#define MS_FIXTURE_POINTERS_OFFSET 0x10000
+#define MS_FIXTURE_POINTERS_OBJECT 64
+
 /* The bytes the fixture writes at each marker address and across the boundary. */
 #define MS_FIXTURE_MARKER     "4D 5A 90 00 4D 53 43 41 4E 2D 46 49 58"
 #define MS_FIXTURE_MARKER_LEN 13

@@ -406,8 +406,13 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_keyscan(memscan_client *client,
 /* Pointer scan of PID on the agent (memscan_pointer_search over a snapshot of its readable regions that
  * the agent takes, indexes and drops, charged to its budgets): only the chains come back, into a new
  * list (memscan_pointer_chains_free). OPTIONS NULL = the defaults; their max_bytes is the agent's
- * choice. NOT_FOUND if ADDR is not mapped in PID, BUSY past the agent's budgets, DENIED without the
- * scan permission, UNKNOWN_OP from an agent that predates pointer scans. */
+ * choice. While the agent works (one with FEATURE_PROGRESS says how far it is every 250 ms) the
+ * progress callback (memscan_client_set_progress) receives DONE of three times the bytes of PID's
+ * readable regions (memscan_filter_default): the first third while they are read, the second while
+ * they are indexed, the last while the search goes on; the cancel callback is asked at each report:
+ * CANCELLED then, the session usable (the agent drops the search). NOT_FOUND if ADDR is not mapped in
+ * PID, BUSY past the agent's budgets, DENIED without the scan permission, UNKNOWN_OP from an agent
+ * that predates pointer scans. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_pointer_search(memscan_client *client, int pid,
                                                                 uint64_t addr,
                                                                 const memscan_pointer_search_options *options,
