@@ -124,8 +124,7 @@ static int agent_psearch_run(agent_job *j, memscan_process *proc, void *state, c
 {
 	struct agent_psearch *ps = state;
 	struct agent_phase ph = { j, ps->bytes, ps->bytes, ps->bytes };
-	memscan_pointer_hooks h = { agent_job_cancelled, j, agent_phase_progress, &ph },
-	                      *hooks = j ? &h : NULL;
+	memscan_hooks h = { agent_job_cancelled, j, agent_phase_progress, &ph }, *hooks = j ? &h : NULL;
 	memscan_snapshot *snap = NULL;
 	memscan_pointer_index *idx = NULL;
 	int err = memscan_snapshot_take(proc, ps->list, &snap);

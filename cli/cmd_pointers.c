@@ -328,7 +328,7 @@ static int ask_cancel(void *ctx)
 static int index_build(const struct ptr_source *s, int quiet, memscan_pointer_index **ret_idx)
 {
 	struct cli_progress p;
-	memscan_pointer_hooks h = { ask_cancel, NULL, cli_progress_report, &p };
+	memscan_hooks h = { ask_cancel, NULL, cli_progress_report, &p };
 	int err;
 
 	cli_progress_start_bytes(&p, "pointer index", memscan_snapshot_bytes(s->snap), quiet);
@@ -343,7 +343,7 @@ static int index_search(const memscan_pointer_index *idx, uint64_t addr,
                         memscan_pointer_chains **ret_chains)
 {
 	struct cli_progress p;
-	memscan_pointer_hooks h = { ask_cancel, NULL, cli_progress_report, &p };
+	memscan_hooks h = { ask_cancel, NULL, cli_progress_report, &p };
 	int err;
 
 	cli_progress_start_parts(&p, "pointer search", MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL, so->depth,

@@ -160,7 +160,7 @@ static void place(struct build *b)
 	idx->count = run;
 }
 
-static int build_entries(memscan_pointer_index *idx, uint64_t max_bytes, const memscan_pointer_hooks *hooks)
+static int build_entries(memscan_pointer_index *idx, uint64_t max_bytes, const memscan_hooks *hooks)
 {
 	struct build b = { .idx = idx, .nworkers = ms_worker_count() };
 	uint64_t fixed = (idx->nbuckets + 1) * 8 + idx->nregs * sizeof(*idx->regs);
@@ -211,7 +211,7 @@ int memscan_pointer_index_build(const memscan_snapshot *snapshot, uint64_t max_b
 }
 
 int memscan_pointer_index_build_hooked(const memscan_snapshot *snapshot, uint64_t max_bytes,
-                                       const memscan_pointer_hooks *hooks, memscan_pointer_index **ret_index)
+                                       const memscan_hooks *hooks, memscan_pointer_index **ret_index)
 {
 	memscan_pointer_index *idx;
 	int r;

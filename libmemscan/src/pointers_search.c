@@ -29,7 +29,7 @@ struct ptr_static {
 struct search {
 	const memscan_pointer_index *idx;
 	const memscan_pointer_search_options *o;
-	const memscan_pointer_hooks *hooks; /* never NULL (the caller's or an empty one) */
+	const memscan_hooks *hooks;         /* never NULL (the caller's or an empty one) */
 	struct ms_progress progress;        /* of MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL */
 	uint64_t work;                      /* entries and addresses gone through */
 	unsigned level;                     /* the level being expanded */
@@ -349,10 +349,10 @@ int memscan_pointer_search(const memscan_pointer_index *index, uint64_t addr,
 }
 
 int memscan_pointer_search_hooked(const memscan_pointer_index *index, uint64_t addr,
-                                  const memscan_pointer_search_options *options,
-                                  const memscan_pointer_hooks *hooks, memscan_pointer_chains **ret_chains)
+                                  const memscan_pointer_search_options *options, const memscan_hooks *hooks,
+                                  memscan_pointer_chains **ret_chains)
 {
-	static const memscan_pointer_hooks none;
+	static const memscan_hooks none;
 	memscan_pointer_search_options defaults;
 	struct search s = { .idx = index, .o = options, .hooks = hooks ? hooks : &none };
 	int r;

@@ -169,6 +169,20 @@ typedef void (*memscan_progress_fn)(void *ctx, uint64_t done);
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_process_set_progress(memscan_process *proc, memscan_progress_fn fn,
                                                                void *ctx);
 
+/* What a long operation that takes no process handle (a pointer index or search, a snapshot file's
+ * load) asks and tells as it goes; any member may be NULL. CANCEL is asked between pieces of work at
+ * most about 10 ms apart, from the calling thread and the library's workers (as memscan_cancel_fn
+ * is); once it returns nonzero the operation stops, frees what it built and returns
+ * MEMSCAN_ERR_CANCELLED. PROGRESS gets DONE as memscan_process_set_progress's callback does (at the
+ * start, then at most every 100 ms, from any of the library's threads; DONE never goes back), against
+ * the total the function taking the hooks names. */
+typedef struct memscan_hooks {
+	memscan_cancel_fn cancel;
+	void *cancel_ctx;
+	memscan_progress_fn progress;
+	void *progress_ctx;
+} memscan_hooks;
+
 /* One process of the host, as `memscan ps` lists it. */
 typedef struct memscan_proc_info {
 	int pid;

@@ -82,25 +82,12 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_pointer_index_build(const memscan_snap
                                                               uint64_t max_bytes,
                                                               memscan_pointer_index **ret_index);
 
-/* What a long pointer operation asks and tells as it goes; any member may be NULL. CANCEL is asked
- * between pieces of work at most about 10 ms apart, from the calling thread and the library's
- * workers (as memscan_cancel_fn is); once it returns nonzero the operation stops, frees what it built
- * and returns MEMSCAN_ERR_CANCELLED. PROGRESS gets DONE as memscan_process_set_progress's callback
- * does (at the start, then at most every 100 ms, from any of the library's threads; DONE never goes
- * back), against the total each function below names. */
-typedef struct memscan_pointer_hooks {
-	memscan_cancel_fn cancel;
-	void *cancel_ctx;
-	memscan_progress_fn progress;
-	void *progress_ctx;
-} memscan_pointer_hooks;
-
 /* memscan_pointer_index_build with HOOKS (NULL: none). DONE counts the snapshot's bytes the two passes
  * went through, halved: it ends at the snapshot's bytes (memscan_snapshot_bytes / the regions' sizes),
  * reported once more from the calling thread when the index is built. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_pointer_index_build_hooked(const memscan_snapshot *snapshot,
                                                                      uint64_t max_bytes,
-                                                                     const memscan_pointer_hooks *hooks,
+                                                                     const memscan_hooks *hooks,
                                                                      memscan_pointer_index **ret_index);
 /* Pointer words indexed, and the bytes the index holds. */
 MEMSCAN_API uint64_t memscan_pointer_index_count(const memscan_pointer_index *index);
@@ -142,7 +129,7 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_pointer_search(const memscan_pointer_i
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_pointer_search_hooked(const memscan_pointer_index *index,
                                                                 uint64_t addr,
                                                                 const memscan_pointer_search_options *options,
-                                                                const memscan_pointer_hooks *hooks,
+                                                                const memscan_hooks *hooks,
                                                                 memscan_pointer_chains **ret_chains);
 
 /* Where following a chain led. */

@@ -319,14 +319,14 @@ static void seen_progress(void *ctx, uint64_t done)
 	pthread_mutex_unlock(&w->lock);
 }
 
-static memscan_pointer_hooks seen_start(struct seen *w, uint64_t total, unsigned cancel_at, unsigned nap_ms)
+static memscan_hooks seen_start(struct seen *w, uint64_t total, unsigned cancel_at, unsigned nap_ms)
 {
 	memset(w, 0, sizeof(*w));
 	pthread_mutex_init(&w->lock, NULL);
 	w->total = total;
 	w->cancel_at = cancel_at;
 	w->nap_ms = nap_ms;
-	return (memscan_pointer_hooks){ seen_cancel, w, seen_progress, w };
+	return (memscan_hooks){ seen_cancel, w, seen_progress, w };
 }
 
 /* Progress went from 0 to TOTAL without going back or past it, with reports in between. */
@@ -366,7 +366,7 @@ static void test_index_build_cancelled(void **state)
 	memscan_snapshot *snap = dense_snapshot(16u << 20);
 	memscan_pointer_index *idx = NULL;
 	struct seen w;
-	memscan_pointer_hooks h = seen_start(&w, memscan_snapshot_bytes(snap), 2, 0);
+	memscan_hooks h = seen_start(&w, memscan_snapshot_bytes(snap), 2, 0);
 
 	(void)state;
 	assert_int_equal(memscan_pointer_index_build_hooked(snap, 0, &h, &idx), MEMSCAN_ERR_CANCELLED);
@@ -385,7 +385,7 @@ static void test_search_cancelled(void **state)
 	memscan_pointer_index *idx = NULL;
 	memscan_pointer_chains *c = NULL;
 	struct seen w;
-	memscan_pointer_hooks h = seen_start(&w, MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL, 0, 0);
+	memscan_hooks h = seen_start(&w, MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL, 0, 0);
 	unsigned calls;
 
 	(void)state;
@@ -419,7 +419,7 @@ static void test_search_cancelled_within_one_address(void **state)
 	memscan_pointer_index *idx = NULL;
 	memscan_pointer_chains *c = NULL;
 	struct seen w;
-	memscan_pointer_hooks h = seen_start(&w, MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL, 3, 0);
+	memscan_hooks h = seen_start(&w, MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL, 3, 0);
 
 	(void)state;
 	o.depth = 2;
@@ -444,7 +444,7 @@ static void test_index_build_progress(void **state)
 	memscan_pointer_index *hooked = NULL, *plain = NULL;
 	memscan_pointer_chains *a = NULL, *b = NULL;
 	struct seen w;
-	memscan_pointer_hooks h = seen_start(&w, memscan_snapshot_bytes(snap), 0, 25);
+	memscan_hooks h = seen_start(&w, memscan_snapshot_bytes(snap), 0, 25);
 
 	(void)state;
 	ms_set_worker_limit(2);
@@ -475,7 +475,7 @@ static void test_search_progress(void **state)
 	memscan_pointer_index *idx = NULL;
 	memscan_pointer_chains *a = NULL, *b = NULL;
 	struct seen w;
-	memscan_pointer_hooks h = seen_start(&w, MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL, 0, 5);
+	memscan_hooks h = seen_start(&w, MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL, 0, 5);
 
 	(void)state;
 	w.lo = MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL / 3;
