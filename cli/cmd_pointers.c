@@ -1,11 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* memscan CLI: pointer scans (pointers SOURCE --to ADDR, --rescan) and chains followed (resolve). */
-#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <memscan/memscan.h>
 
@@ -14,6 +12,7 @@
 #include "cmd.h"
 #include "output.h"
 #include "progress.h"
+#include "ptr_source.h"
 #include "target.h"
 
 #define PTR_MAX_OFFSET_MAX ((uint64_t)1 << 32) /* a larger window finds nothing a chain could use */
@@ -95,127 +94,6 @@ static int parse_opts(int argc, char **argv, const struct ptr_optdef *defs, int 
 		}
 	}
 	return CLI_OK;
-}
-
-/* ---- sources: a PID or a snapshot file --------------------------------------------------------- */
-
-struct ptr_source {
-	const char *text;
-	int pid;
-	memscan_process *proc;
-	memscan_snapshot *snap;
-	int remote; /* `memscan remote ...`: T is the agent's process */
-	struct cli_target t;
-};
-
-static int is_number(const char *s)
-{
-	for (const char *p = s; *p; p++)
-		if (!isdigit((unsigned char)*p))
-			return 0;
-	return *s != 0;
-}
-
-static int source_open(struct ptr_source *s, const char *text, const char *identity)
-{
-	struct cli_opts co = { .identity = identity };
-	struct stat st;
-	int err;
-
-	memset(s, 0, sizeof(*s));
-	s->text = text;
-	if (cli_remote_mode) {
-		s->remote = 1;
-		err = cli_target_open(&co, text, &s->t);
-		s->pid = s->t.pid;
-		return err;
-	}
-	if (!is_number(text)) {
-		if (stat(text, &st) != 0 || !S_ISREG(st.st_mode)) {
-			cli_err("'%s' is neither a PID nor a snapshot file (take one with 'memscan snapshot "
-			        "PID -o "
-			        "FILE')",
-			        text);
-			return CLI_USAGE;
-		}
-		err = memscan_snapshot_load(text, &s->snap);
-		if (err != MEMSCAN_OK)
-			cli_err("cannot load snapshot %s: %s", text, memscan_strerror(err));
-		return err == MEMSCAN_OK ? CLI_OK : CLI_FAIL;
-	}
-	if (cli_parse_pid(text, &s->pid) != CLI_OK)
-		return CLI_USAGE;
-	err = memscan_process_open(s->pid, &s->proc);
-	if (err == MEMSCAN_OK)
-		err = cli_cancel_attach(s->proc);
-	return err == MEMSCAN_OK ? CLI_OK : cli_lib_err(err, s->pid, "opening");
-}
-
-/* A snapshot of the source: the file's, or one taken now of the process's readable regions (a
- * progress line against their bytes unless QUIET). */
-static int source_snapshot(struct ptr_source *s, int quiet)
-{
-	memscan_region_list *list = NULL;
-	struct cli_progress p;
-	memscan_filter f;
-	int err;
-
-	if (s->snap)
-		return CLI_OK;
-	memscan_filter_default(&f);
-	err = memscan_regions_read(s->proc, &f, &list);
-	if (err == MEMSCAN_OK) {
-		cli_progress_start(&p, s->proc, "reading memory", memscan_region_list_bytes(list), quiet);
-		err = memscan_snapshot_take(s->proc, list, &s->snap);
-		cli_progress_end(&p, s->proc);
-	}
-	memscan_region_list_free(list);
-	return err == MEMSCAN_OK ? CLI_OK : cli_lib_err(err, s->pid, "reading the memory");
-}
-
-static void source_close(struct ptr_source *s)
-{
-	if (s->remote)
-		cli_target_close(&s->t);
-	memscan_snapshot_free(s->snap);
-	memscan_process_free(s->proc);
-}
-
-/* Whether ADDR lies in a region of the source (the snapshot's, or the process's readable ones). */
-static int source_maps(struct ptr_source *s, uint64_t addr)
-{
-	memscan_region_list *list = NULL;
-	memscan_filter f;
-	int found = 0;
-
-	if (s->snap) {
-		for (size_t i = 0; i < memscan_snapshot_region_count(s->snap) && !found; i++) {
-			memscan_snapshot_region r = memscan_snapshot_get(s->snap, i);
-
-			found = addr >= r.region.start && addr < r.region.end;
-		}
-		return found;
-	}
-	memscan_filter_default(&f);
-	if ((s->remote ? cli_target_regions(&s->t, &f, &list) : memscan_regions_read(s->proc, &f, &list)) !=
-	    MEMSCAN_OK)
-		return 1; /* let the operation itself report what is wrong */
-	found = memscan_region_list_find(list, addr) != SIZE_MAX;
-	memscan_region_list_free(list);
-	return found;
-}
-
-static int check_mapped(struct ptr_source *s, uint64_t addr)
-{
-	if (source_maps(s, addr))
-		return CLI_OK;
-	cli_err("address 0x%" PRIx64 " is not mapped in %s %s (find the value's address with 'memscan scan')",
-	        addr,
-	        s->snap     ? "snapshot"
-	        : s->remote ? "TARGET"
-	                    : "PID",
-	        s->text);
-	return CLI_USAGE;
 }
 
 /* ---- output ------------------------------------------------------------------------------------ */
@@ -361,9 +239,9 @@ static int run_search(struct ptr_source *s, const struct ptr_opts *o, uint64_t a
 	int ret = search_options(o, &so), err;
 
 	if (ret == CLI_OK)
-		ret = source_snapshot(s, o->quiet);
+		ret = ptr_source_snapshot(s, o->quiet);
 	if (ret == CLI_OK)
-		ret = check_mapped(s, addr);
+		ret = ptr_source_check_mapped(s, addr);
 	if (ret != CLI_OK)
 		return ret;
 	cli_cancel_install(); /* a file's source: Ctrl-C during its load ends the CLI at once */
@@ -514,7 +392,7 @@ static int local_rescan(struct ptr_source *s, const memscan_pointer_chains *in, 
 static int run_rescan(struct ptr_source *s, const struct ptr_opts *o, uint64_t addr)
 {
 	memscan_pointer_chains *in = NULL, *kept = NULL;
-	int ret = check_mapped(s, addr), err;
+	int ret = ptr_source_check_mapped(s, addr), err;
 
 	if (ret != CLI_OK)
 		return ret;
@@ -572,39 +450,16 @@ int cmd_pointers(int argc, char **argv)
 		if (search_options(&o, &so) != CLI_OK)
 			return CLI_USAGE;
 	}
-	ret = source_open(&s, o.pos[0], o.identity);
+	ret = ptr_source_open(&s, o.pos[0], o.identity);
 	if (ret == CLI_OK && o.rescan)
 		ret = run_rescan(&s, &o, addr);
 	else if (ret == CLI_OK)
 		ret = s.remote ? run_remote_search(&s, &o, addr) : run_search(&s, &o, addr);
-	source_close(&s);
+	ptr_source_close(&s);
 	return ret;
 }
 
 /* ---- resolve ----------------------------------------------------------------------------------- */
-
-/* LEN bytes at ADDR of the source into BUF: OK, or an error. */
-static int source_read(struct ptr_source *s, uint64_t addr, uint8_t *buf, size_t len)
-{
-	if (s->remote)
-		return cli_target_read(&s->t, addr, buf, len, NULL);
-	if (s->proc)
-		return memscan_read(s->proc, addr, buf, len, NULL);
-	for (size_t i = 0; i < memscan_snapshot_region_count(s->snap); i++) {
-		memscan_snapshot_region r = memscan_snapshot_get(s->snap, i);
-
-		if (addr < r.region.start || addr >= r.region.end)
-			continue;
-		if (r.region.end - addr < len)
-			len = (size_t)(r.region.end - addr); /* strings end at the region's end */
-		for (size_t k = 0; k < len; k++)
-			if (memscan_ranges_contains(r.holes, addr + k))
-				return k ? MEMSCAN_ERR_PARTIAL : MEMSCAN_ERR_UNREADABLE;
-		memcpy(buf, r.data + (addr - r.region.start), len);
-		return MEMSCAN_OK;
-	}
-	return MEMSCAN_ERR_UNREADABLE;
-}
 
 static void print_value(memscan_value_type type, const uint8_t *b)
 {
@@ -642,7 +497,7 @@ static int resolve_value(struct ptr_source *s, uint64_t addr, const char *type_n
 	if (memscan_value_type_parse(type_name, &type) != MEMSCAN_OK)
 		return CLI_USAGE; /* checked before */
 	n = type == MEMSCAN_VALUE_STR ? MEMSCAN_VALUE_STR_MAX : memscan_value_type_size(type);
-	err = source_read(s, addr, b, n);
+	err = ptr_source_read(s, addr, b, n);
 	if (err != MEMSCAN_OK && !(type == MEMSCAN_VALUE_STR && err == MEMSCAN_ERR_PARTIAL)) {
 		cli_err("the chain reaches 0x%" PRIx64 ", whose %s value cannot be read: %s", addr, type_name,
 		        memscan_strerror(err));
@@ -656,25 +511,6 @@ static int resolve_value(struct ptr_source *s, uint64_t addr, const char *type_n
 	putchar('\n');
 	return CLI_OK;
 }
-
-/* memscan_pointer_resolve's contract, in the source (remote: followed on the agent). */
-static int source_resolve(struct ptr_source *s, const memscan_pointer_chain *c,
-                          memscan_pointer_resolution *res)
-{
-	memscan_pointer_chains *one = NULL;
-	int err, status = MEMSCAN_OK;
-
-	if (!s->remote)
-		return memscan_pointer_resolve(s->proc, s->snap, c, res);
-	err = memscan_pointer_chains_new(0, &one);
-	if (err == MEMSCAN_OK)
-		err = memscan_pointer_chains_add(one, c);
-	if (err == MEMSCAN_OK)
-		err = memscan_client_pointer_follow(s->t.client, s->pid, one, res, &status);
-	memscan_pointer_chains_free(one);
-	return err == MEMSCAN_OK ? status : err;
-}
-
 static int resolve_err(int err, const struct ptr_source *s, const memscan_pointer_chain *c,
                        const memscan_pointer_resolution *res)
 {
@@ -721,9 +557,9 @@ int cmd_resolve(int argc, char **argv)
 		cli_err("--identity applies to 'memscan remote resolve' only");
 		return CLI_USAGE;
 	}
-	ret = source_open(&s, o.pos[0], o.identity);
+	ret = ptr_source_open(&s, o.pos[0], o.identity);
 	if (ret == CLI_OK) {
-		err = source_resolve(&s, &chain, &res);
+		err = ptr_source_resolve(&s, &chain, &res);
 		if (err != MEMSCAN_OK)
 			ret = resolve_err(err, &s, &chain, &res);
 		else if (o.type)
@@ -731,6 +567,6 @@ int cmd_resolve(int argc, char **argv)
 		else
 			printf("0x%" PRIx64 "\n", res.address);
 	}
-	source_close(&s);
+	ptr_source_close(&s);
 	return ret;
 }
