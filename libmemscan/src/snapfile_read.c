@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Snapshot files, reading: memscan_snapshot_load, which checks every field and checksum it reads. */
+/* Snapshot files, reading: memscan_snapshot_load(_hooked), which checks every field and checksum it
+ * reads. */
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
@@ -540,8 +541,34 @@ int sf_in_next(struct sf_in *f, const memscan_region **ret_region, const memscan
 
 /* ---- load ------------------------------------------------------------------------------------- */
 
+/* Bytes of a region's data read between two looks at the caller's cancel hook and two progress
+ * counts: a few milliseconds of reading, nothing against a region's read. */
+#define LOAD_STEP ((size_t)4 << 20)
+
+/* memscan_snapshot_load_hooked's hooks, the progress throttled by progress.c. */
+struct load_hooks {
+	memscan_cancel_fn cancel;
+	void *cancel_ctx;
+	struct ms_progress progress;
+};
+
+/* Reads LEN bytes of F's current region into DATA, LOAD_STEP at a time: CANCELLED as soon as H's
+ * cancel hook says stop before a step, DONE the bytes of the file read after each. */
+static int load_data(struct sf_in *f, uint8_t *data, size_t len, struct load_hooks *h)
+{
+	int rc = MEMSCAN_OK;
+
+	for (size_t off = 0; rc == MEMSCAN_OK && off < len; off += LOAD_STEP) {
+		if (h->cancel && h->cancel(h->cancel_ctx))
+			return MEMSCAN_ERR_CANCELLED;
+		rc = sf_in_data(f, data + off, len - off < LOAD_STEP ? len - off : LOAD_STEP);
+		ms_progress_set(&h->progress, sf_in_pos(f));
+	}
+	return rc;
+}
+
 /* Reads the next region of F into SNAP; *RET_DONE once the file's end was reached and checked. */
-static int load_region(struct sf_in *f, memscan_snapshot *snap, int *ret_done)
+static int load_region(struct sf_in *f, memscan_snapshot *snap, struct load_hooks *h, int *ret_done)
 {
 	const memscan_region *g;
 	const memscan_ranges *holes;
@@ -554,11 +581,13 @@ static int load_region(struct sf_in *f, memscan_snapshot *snap, int *ret_done)
 	if (rc)
 		return rc;
 	rc = ms_ranges_copy(&sr->holes, holes);
-	return rc ? rc : sf_in_data(f, sr->data, (size_t)(g->end - g->start));
+	return rc ? rc : load_data(f, sr->data, (size_t)(g->end - g->start), h);
 }
 
-int memscan_snapshot_load(const char *path, memscan_snapshot **ret_snapshot)
+int memscan_snapshot_load_hooked(const char *path, const memscan_hooks *hooks,
+                                 memscan_snapshot **ret_snapshot)
 {
+	struct load_hooks h = { .cancel = NULL };
 	struct sf_in *f = NULL;
 	memscan_snapshot *snap = NULL;
 	int rc, done = 0;
@@ -568,6 +597,12 @@ int memscan_snapshot_load(const char *path, memscan_snapshot **ret_snapshot)
 	sf_error_clear();
 	if (!path || !*path || !ret_snapshot)
 		return MEMSCAN_ERR_INVALID_ARG;
+	if (hooks) {
+		h.cancel = hooks->cancel;
+		h.cancel_ctx = hooks->cancel_ctx;
+		h.progress = (struct ms_progress){ .fn = hooks->progress, .ctx = hooks->progress_ctx };
+	}
+	ms_progress_set(&h.progress, 0);
 	rc = sf_in_open(path, &f);
 	if (rc == MEMSCAN_OK)
 		rc = ms_snapshot_new(&snap);
@@ -577,7 +612,9 @@ int memscan_snapshot_load(const char *path, memscan_snapshot **ret_snapshot)
 		rc = ms_filter_rec_set(&snap->sel, sf_in_filter(f));
 	}
 	while (rc == MEMSCAN_OK && !done)
-		rc = load_region(f, snap, &done);
+		rc = load_region(f, snap, &h, &done);
+	if (rc == MEMSCAN_OK)
+		ms_progress_final(&h.progress, sf_in_pos(f)); /* the file's size: its end was checked */
 	sf_in_close(f);
 	if (rc != MEMSCAN_OK) {
 		memscan_snapshot_free(snap);
@@ -585,4 +622,9 @@ int memscan_snapshot_load(const char *path, memscan_snapshot **ret_snapshot)
 	}
 	*ret_snapshot = snap;
 	return MEMSCAN_OK;
+}
+
+int memscan_snapshot_load(const char *path, memscan_snapshot **ret_snapshot)
+{
+	return memscan_snapshot_load_hooked(path, NULL, ret_snapshot);
 }

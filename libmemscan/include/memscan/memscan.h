@@ -458,6 +458,14 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_write_process(memscan_process
 /* Loads a snapshot file. BAD_FORMAT, TRUNCATED or UNSUPPORTED_VERSION name what is wrong; nothing
  * is returned for a file that fails any check. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_load(const char *path, memscan_snapshot **ret_snapshot);
+/* memscan_snapshot_load with HOOKS (NULL: none), for a file large enough to take a while (a few
+ * seconds per GiB). DONE counts the bytes of the file read and checked so far: it goes up to the
+ * file's size (what stat gives), reported once more from the calling thread when the file is loaded.
+ * CANCEL is asked before every 4 MiB of a region's bytes is read; once it says stop, nothing is
+ * returned, what was built is freed and the result is CANCELLED (memscan_snapshot_file_error then
+ * names no file). Reads in the calling thread only. */
+MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_load_hooked(const char *path, const memscan_hooks *hooks,
+                                                               memscan_snapshot **ret_snapshot);
 /* After memscan_snapshot_load or memscan_diff_files failed in this thread because of a file (it could
  * not be opened or read, or its contents are wrong): that file's path, and in *RET_DETAIL (if not
  * NULL) what is wrong with it in words, e.g. "is a directory", "No such file or directory",
