@@ -35,7 +35,7 @@ void cli_cancel_install(void)
 	cli_handler_installed = 1;
 }
 
-static int cli_cancel_ask(void *ctx)
+int cli_cancel_ask(void *ctx)
 {
 	(void)ctx;
 	return atomic_load(&cli_stop_signal) != 0;

@@ -17,6 +17,8 @@ int cli_cancel_attach(memscan_process *proc);
 int cli_cancel_attach_client(memscan_client *client);
 /* True once SIGINT or SIGTERM arrived. */
 int cli_cancelled(void);
+/* cli_cancelled as a memscan_cancel_fn (CTX unused), for the hooks of work without a process. */
+int cli_cancel_ask(void *ctx);
 /* Forgets a SIGINT or SIGTERM that arrived (so the next operation runs) and returns its number, or
  * 0: for an interactive command that cancels one operation but goes on. */
 int cli_cancel_reset(void);

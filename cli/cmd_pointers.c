@@ -195,18 +195,11 @@ static int search_err(int err, const struct ptr_source *s, int indexing)
 	return CLI_FAIL;
 }
 
-/* The pointer hooks' cancel question: Ctrl-C or SIGTERM arrived. */
-static int ask_cancel(void *ctx)
-{
-	(void)ctx;
-	return cli_cancelled();
-}
-
 /* Indexes the source's snapshot, a progress line against its bytes unless QUIET. */
 static int index_build(const struct ptr_source *s, int quiet, memscan_pointer_index **ret_idx)
 {
 	struct cli_progress p;
-	memscan_hooks h = { ask_cancel, NULL, cli_progress_report, &p };
+	memscan_hooks h = { cli_cancel_ask, NULL, cli_progress_report, &p };
 	int err;
 
 	cli_progress_start_bytes(&p, "pointer index", memscan_snapshot_bytes(s->snap), quiet);
@@ -221,7 +214,7 @@ static int index_search(const memscan_pointer_index *idx, uint64_t addr,
                         memscan_pointer_chains **ret_chains)
 {
 	struct cli_progress p;
-	memscan_hooks h = { ask_cancel, NULL, cli_progress_report, &p };
+	memscan_hooks h = { cli_cancel_ask, NULL, cli_progress_report, &p };
 	int err;
 
 	cli_progress_start_parts(&p, "pointer search", MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL, so->depth,
@@ -244,7 +237,6 @@ static int run_search(struct ptr_source *s, const struct ptr_opts *o, uint64_t a
 		ret = ptr_source_check_mapped(s, addr);
 	if (ret != CLI_OK)
 		return ret;
-	cli_cancel_install(); /* a file's source: Ctrl-C during its load ends the CLI at once */
 	err = index_build(s, o->quiet, &idx);
 	if (err != MEMSCAN_OK)
 		ret = search_err(err, s, 1);
@@ -401,12 +393,8 @@ static int run_rescan(struct ptr_source *s, const struct ptr_opts *o, uint64_t a
 		cli_err("cannot load chains %s: %s", o->rescan, memscan_strerror(err));
 		return CLI_FAIL;
 	}
-	if (s->remote) {
-		err = remote_rescan(s, in, addr, &kept);
-	} else {
-		cli_cancel_install(); /* a snapshot source too: Ctrl-C stops between batches */
-		err = local_rescan(s, in, addr, o->quiet, &kept);
-	}
+	/* Ctrl-C's handler is installed by ptr_source_open: a snapshot source stops between batches */
+	err = s->remote ? remote_rescan(s, in, addr, &kept) : local_rescan(s, in, addr, o->quiet, &kept);
 	if (err != MEMSCAN_OK)
 		ret = s->remote ? cli_target_err(&s->t, err, "following the chains")
 		                : cli_lib_err(err, s->pid, "following the chains");
@@ -450,7 +438,7 @@ int cmd_pointers(int argc, char **argv)
 		if (search_options(&o, &so) != CLI_OK)
 			return CLI_USAGE;
 	}
-	ret = ptr_source_open(&s, o.pos[0], o.identity);
+	ret = ptr_source_open(&s, o.pos[0], o.identity, o.quiet);
 	if (ret == CLI_OK && o.rescan)
 		ret = run_rescan(&s, &o, addr);
 	else if (ret == CLI_OK)
@@ -557,7 +545,7 @@ int cmd_resolve(int argc, char **argv)
 		cli_err("--identity applies to 'memscan remote resolve' only");
 		return CLI_USAGE;
 	}
-	ret = ptr_source_open(&s, o.pos[0], o.identity);
+	ret = ptr_source_open(&s, o.pos[0], o.identity, 0);
 	if (ret == CLI_OK) {
 		err = ptr_source_resolve(&s, &chain, &res);
 		if (err != MEMSCAN_OK)

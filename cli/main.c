@@ -256,8 +256,9 @@ static const struct cli_cmd commands[] = {
 	  "  --rescan PATHS      keep the chains of PATHS that reach ADDR in SOURCE now; PATHS is\n"
 	  "                      rewritten with them unless -o names another file\n"
 	  "  --json              one object per chain: base, offset, offsets, address\n"
-	  "  -q, --quiet         no progress lines (shown on stderr when it is a terminal: reading\n"
-	  "                      the process, the index, the search level by level, a rescan)\n"
+	  "  -q, --quiet         no progress lines (shown on stderr when it is a terminal: loading\n"
+	  "                      the file or reading the process, the index, the search level by\n"
+	  "                      level, a rescan)\n"
 	  "Through an agent ('memscan remote pointers TARGET --to ADDR ...') the search and the rescan\n"
 	  "run on the agent, which sends only chains back.\n" },
 	{ "resolve", cmd_resolve, "follow a chain of pointers to the address it reaches",

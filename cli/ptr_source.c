@@ -2,6 +2,7 @@
 /* memscan CLI: the sources of pointers and resolve: a PID, a snapshot file or a remote target. */
 #include <ctype.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,28 @@ static int is_number(const char *s)
 	return *s != 0;
 }
 
-int ptr_source_open(struct ptr_source *s, const char *text, const char *identity)
+/* Loads the snapshot file S->text of SIZE bytes: a line against SIZE unless QUIET; Ctrl-C stops it
+ * (CLI_FAIL, "interrupted while loading the snapshot", which the exit code then reports). */
+static int source_load(struct ptr_source *s, uint64_t size, int quiet)
+{
+	char what[PATH_MAX + 16];
+	struct cli_progress p;
+	memscan_hooks h = { cli_cancel_ask, NULL, cli_progress_report, &p };
+	int err;
+
+	cli_cancel_install();
+	snprintf(what, sizeof(what), "loading %s", s->text);
+	cli_progress_start_bytes(&p, what, size, quiet);
+	err = memscan_snapshot_load_hooked(s->text, &h, &s->snap);
+	cli_progress_end(&p, NULL);
+	if (err == MEMSCAN_ERR_CANCELLED)
+		return cli_lib_err(err, 0, "loading the snapshot");
+	if (err != MEMSCAN_OK)
+		cli_err("cannot load snapshot %s: %s", s->text, memscan_strerror(err));
+	return err == MEMSCAN_OK ? CLI_OK : CLI_FAIL;
+}
+
+int ptr_source_open(struct ptr_source *s, const char *text, const char *identity, int quiet)
 {
 	struct cli_opts co = { .identity = identity };
 	struct stat st;
@@ -45,10 +67,7 @@ int ptr_source_open(struct ptr_source *s, const char *text, const char *identity
 			        text);
 			return CLI_USAGE;
 		}
-		err = memscan_snapshot_load(text, &s->snap);
-		if (err != MEMSCAN_OK)
-			cli_err("cannot load snapshot %s: %s", text, memscan_strerror(err));
-		return err == MEMSCAN_OK ? CLI_OK : CLI_FAIL;
+		return source_load(s, (uint64_t)st.st_size, quiet);
 	}
 	if (cli_parse_pid(text, &s->pid) != CLI_OK)
 		return CLI_USAGE;

@@ -20,9 +20,10 @@ struct ptr_source {
 };
 
 /* Opens TEXT into S: a TARGET under `memscan remote` (IDENTITY its key), else a PID or a snapshot
- * file (loaded whole). CLI_OK, or a CLI_ exit code with the message printed; S is closed with
- * ptr_source_close either way. */
-int ptr_source_open(struct ptr_source *s, const char *text, const char *identity);
+ * file, loaded whole with a line against its size (unless QUIET) and Ctrl-C stopping the load.
+ * CLI_OK, or a CLI_ exit code with the message printed; S is closed with ptr_source_close either
+ * way. */
+int ptr_source_open(struct ptr_source *s, const char *text, const char *identity, int quiet);
 /* A snapshot of a local source in S->snap: the file's, or one taken now of the process's readable
  * regions (a progress line against their bytes unless QUIET). */
 int ptr_source_snapshot(struct ptr_source *s, int quiet);

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* End-to-end tests of `memscan pointers` on a terminal (a pseudo-terminal here): reading a process,
- * indexing, searching and following saved chains draw their progress lines and clear them (nothing
- * with --quiet), and Ctrl-C stops the index, a deep search or a rescan promptly, exit 130, no chains
- * file written or rewritten. The search's source is a synthetic snapshot file as pointer-dense as a
- * heap of small linked objects. */
+/* End-to-end tests of `memscan pointers` on a terminal (a pseudo-terminal here): loading a snapshot
+ * file, reading a process, indexing, searching and following saved chains draw their progress lines
+ * and clear them (nothing with --quiet), and Ctrl-C stops the load, the index, a deep search or a
+ * rescan promptly, exit 130, no chains file written or rewritten. The search's source is a synthetic snapshot
+ * file as pointer-dense as a heap of small linked objects. */
 #include "ttyutil.h"
 
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define DENSE_MODULE 0x555600000000ull /* libdense.so: an r--p page, then 64 KiB of rw-p data */
@@ -99,7 +100,21 @@ static void assert_drawn(const char *out, const char *needle)
 	assert_string_equal(out + len - 4, "\r\033[K");
 }
 
-/* A snapshot file: the index against the snapshot's bytes, the search by level; -q: nothing. */
+/* The line the load of the snapshot file PATH starts with: "\rmemscan: loading PATH 0 B of SIZE (0%)". */
+static const char *load_line(const char *path)
+{
+	static char line[4400];
+	char size[32];
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	snprintf(line, sizeof(line), "\rmemscan: loading %s 0 B of %s (0%%)", path,
+	         memscan_size_format((uint64_t)st.st_size, size, sizeof(size)));
+	return line;
+}
+
+/* A snapshot file: its load against the file's size, the index against the snapshot's bytes, the
+ * search by level; -q: nothing. */
 static void test_pointers_file_on_tty(void **state)
 {
 	struct env *e = *state;
@@ -110,6 +125,7 @@ static void test_pointers_file_on_tty(void **state)
 
 	out = ms_run_on_tty(run, NULL, NULL, &status);
 	assert_int_equal(status, 0);
+	assert_drawn(out, load_line(e->snap));
 	assert_drawn(out, "\rmemscan: pointer index 0 B of 64.1 MiB (0%)");
 	assert_drawn(out, "\rmemscan: pointer search, level 1 of 2 (0%)\033[K");
 	out = ms_run_on_tty(quiet, NULL, NULL, &status);
@@ -187,6 +203,51 @@ static void test_pointers_interrupted(void **state)
 	assert_true(ms < 5000); /* far below the rest of the search: it stopped, it did not finish */
 }
 
+/* Writes to PATH a snapshot file of one region of BYTES zeros, through a 1 MiB buffer. */
+static void write_zero_snapshot(const char *path, uint64_t bytes)
+{
+	memscan_region g = { .start = DENSE_HEAP,
+		             .end = DENSE_HEAP + bytes,
+		             .perms = MEMSCAN_PERM_READ,
+		             .kind = MEMSCAN_KIND_HEAP,
+		             .path = "[heap]" };
+	memscan_snapshot_writer *w = NULL;
+	uint8_t *zeros = calloc(1, 1u << 20);
+
+	assert_non_null(zeros);
+	assert_int_equal(memscan_snapshot_writer_open(path, 1, &w), MEMSCAN_OK);
+	assert_int_equal(memscan_snapshot_writer_begin_region(w, &g), MEMSCAN_OK);
+	for (uint64_t done = 0; done < bytes; done += 1u << 20)
+		assert_int_equal(memscan_snapshot_writer_write(w, zeros, 1u << 20), MEMSCAN_OK);
+	assert_int_equal(memscan_snapshot_writer_end_region(w), MEMSCAN_OK);
+	assert_int_equal(memscan_snapshot_writer_commit(w, 1), MEMSCAN_OK);
+	memscan_snapshot_writer_free(w);
+	free(zeros);
+}
+
+/* Ctrl-C while a 256 MiB snapshot file loads (a few hundred ms of reading and checking): its line
+ * against the file's size shows, then exit 130 'interrupted while loading the snapshot', the line
+ * cleared, no chains file. */
+static void test_pointers_load_interrupted(void **state)
+{
+	static ms_tty t;
+	struct env *e = *state;
+	char big[4210];
+	const char *run[] = { "memscan", "pointers", big, "--to", e->to, "-o", e->chains, NULL };
+	const char *out;
+	int64_t ms;
+
+	snprintf(big, sizeof(big), "%s.big", e->snap);
+	write_zero_snapshot(big, (uint64_t)256 << 20);
+	assert_int_equal(interrupt_at(&t, run, "\rmemscan: loading ", &out, &ms), 130);
+	assert_non_null(strstr(out, load_line(big)));
+	assert_non_null(strstr(out, "\r\033[Kmemscan: interrupted while loading the snapshot"));
+	assert_false(ms_exists(e->chains));
+	print_message("load stopped %lld ms after SIGINT\n", (long long)ms);
+	assert_true(ms < 5000);
+	unlink(big);
+}
+
 /* Writes to PATH COUNT chains of one pointer each, read in any process: at the start of its stack. */
 static void write_stack_chains(const char *path, size_t count)
 {
@@ -243,6 +304,7 @@ int main(void)
 		cmocka_unit_test(test_pointers_file_on_tty),
 		cmocka_unit_test(test_pointers_pid_on_tty),
 		cmocka_unit_test(test_pointers_interrupted),
+		cmocka_unit_test(test_pointers_load_interrupted),
 		cmocka_unit_test(test_pointers_rescan_on_tty),
 	};
 
