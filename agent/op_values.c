@@ -433,39 +433,6 @@ int agent_op_value_scan(agent_req *r)
 	return vset_work_start(r, proc, w, w->bytes, vs->progress_ms);
 }
 
-/* Counts the pages candidates lie in (they come in address order), as narrowing reads them. */
-struct vset_pages {
-	uint64_t page, last, n;
-	size_t width;
-};
-
-static int vset_count_pages(void *ctx, const memscan_candidate *c)
-{
-	struct vset_pages *pc = ctx;
-	uint64_t first = c->address / pc->page, last = (c->address + pc->width - 1) / pc->page;
-
-	if (pc->n && first <= pc->last)
-		first = pc->last + 1; /* its first pages are counted already */
-	if (last >= first) {
-		pc->n += last - first + 1;
-		pc->last = last;
-	}
-	return 0;
-}
-
-/* About the bytes narrowing V reads: an unknown set's copy of its regions (what it is charged, less
- * the overhead), or the pages holding candidates. */
-static uint64_t vset_narrow_total(const agent_vset *v)
-{
-	struct vset_pages pc = { .page = memscan_page_size(), .width = memscan_value_set_width(v->set) };
-
-	if (memscan_value_set_is_unknown(v->set))
-		return v->bytes > AGENT_VSET_OVERHEAD ? v->bytes - AGENT_VSET_OVERHEAD : 0;
-	if (memscan_value_set_foreach(v->set, 0, vset_count_pages, &pc) != MEMSCAN_OK)
-		return 0;
-	return pc.n * pc.page;
-}
-
 int agent_op_value_narrow(agent_req *r)
 {
 	const Memscan__V1__ValueNarrow *vn = r->req->value_narrow;
@@ -497,9 +464,11 @@ int agent_op_value_narrow(agent_req *r)
 	w->pred.value = w->val;
 	w->opt.max_candidates = vset_max(r, vn->max_candidates, memscan_value_set_width(v->set),
 	                                 vn->keep ? 0 : v->bytes, &w->capped);
-	/* the total is worked out only for Progress replies: a large set's pages take a pass to count */
+	/* the bytes the narrowing reads (exact for an unknown set, whatever its alignment), worked out
+	 * only for Progress replies: a large set's pages take a pass to count */
 	return vset_work_start(
-	    r, proc, w, agent_job_wanted(r->ag, vn->progress_ms) ? vset_narrow_total(v) : 0, vn->progress_ms);
+	    r, proc, w, agent_job_wanted(r->ag, vn->progress_ms) ? memscan_value_set_narrow_bytes(v->set) : 0,
+	    vn->progress_ms);
 }
 
 /* ---- candidates, release ---- */

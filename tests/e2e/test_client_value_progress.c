@@ -109,6 +109,28 @@ static void local_scan(uint64_t len, memscan_value_type type, const char *text, 
 	memscan_process_free(proc);
 }
 
+/* The bytes libmemscan's narrowing of the same unknown-value scan of the arena's first LEN bytes
+ * (TYPE at every ALIGN bytes) made here reads (memscan_value_set_narrow_bytes, which unit
+ * values/test_values checks against the reads' count). */
+static uint64_t local_narrow_bytes(uint64_t len, memscan_value_type type, uint64_t align)
+{
+	memscan_value_scan_options o = { .align = align };
+	memscan_filter f = arena_filter(len);
+	memscan_region_list *list = NULL;
+	memscan_process *proc = NULL;
+	memscan_value_set *set = NULL;
+	uint64_t n;
+
+	assert_int_equal(memscan_process_open(fx.pid, &proc), MEMSCAN_OK);
+	assert_int_equal(memscan_regions_read(proc, &f, &list), MEMSCAN_OK);
+	assert_int_equal(memscan_value_scan_unknown(proc, list, type, &o, &set), MEMSCAN_OK);
+	n = memscan_value_set_narrow_bytes(set);
+	memscan_value_set_free(set);
+	memscan_region_list_free(list);
+	memscan_process_free(proc);
+	return n;
+}
+
 /* At most about TOTAL: libmemscan counts the bytes it reads, and reads the last bytes of a window
  * again with the next when a value or pattern may straddle the two. */
 #define ABOUT(total) ((total) + (total) / 64)
@@ -280,9 +302,10 @@ static void peer_release(ms_peer *p, uint64_t id)
 }
 
 /* The totals the agent reports, seen by a peer of its own (50 ms waits), for u32 slots at every
- * byte of TOTALS_RANGE: a scan's are the selected regions' bytes, a narrowing's of the unknown set
- * the bytes of its copy, exactly (not its slots times their width); a narrowing's of found values the
- * pages they lie in. */
+ * byte of TOTALS_RANGE: a scan's are the selected regions' bytes; a narrowing's of the unknown set
+ * the bytes it reads again, exactly: its copy's bytes and the 3 bytes past each 1 MiB window that its
+ * last slots straddle (not its slots times their width, nor the copy's bytes alone); a narrowing's of
+ * found values the pages they lie in. */
 static void test_progress_totals(void **state)
 {
 	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
@@ -291,7 +314,8 @@ static void test_progress_totals(void **state)
 	Memscan__V1__Target t = MEMSCAN__V1__TARGET__INIT;
 	Memscan__V1__Filter pf;
 	memscan_filter f = arena_filter(TOTALS_RANGE);
-	struct totals scan = { .want_total = TOTALS_RANGE }, narrow = { .want_total = TOTALS_RANGE };
+	struct totals scan = { .want_total = TOTALS_RANGE };
+	struct totals narrow = { .want_total = local_narrow_bytes(TOTALS_RANGE, MEMSCAN_VALUE_U32, 1) };
 	struct totals found = { .want_total = FOUND_RANGE, .overshoots = 1 };
 	struct totals exact = { .want_total = FOUND_RANGE };
 	Memscan__V1__Response *resp;
@@ -323,8 +347,10 @@ static void test_progress_totals(void **state)
 	req.op_case = MEMSCAN__V1__REQUEST__OP_VALUE_NARROW;
 	req.value_narrow = &vn;
 	resp = call_with_progress(&p, &req, &narrow);
-	print_message("Progress replies: scan %llu, narrowing %llu\n", (unsigned long long)scan.replies,
-	              (unsigned long long)narrow.replies);
+	print_message("Progress replies: scan %llu, narrowing %llu of %llu bytes\n",
+	              (unsigned long long)scan.replies, (unsigned long long)narrow.replies,
+	              (unsigned long long)narrow.want_total);
+	assert_true(narrow.want_total > TOTALS_RANGE); /* the windows' straddles are read twice */
 	assert_true(narrow.replies >= 1);
 	assert_false(scan.wrong || narrow.wrong);
 	peer_release(&p, resp->value_set->set_id);
