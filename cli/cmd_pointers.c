@@ -52,6 +52,7 @@ static const struct ptr_optdef pointers_opts[] = {
 };
 static const struct ptr_optdef resolve_opts[] = {
 	{ "type", 0, PO(type), 1 },
+	{ "quiet", 'q', PO(quiet), 0 },
 	{ "help", 'h', PO(help), 0 },
 	{ "identity", 0, PO(identity), 1 }, /* remote only */
 	{ NULL, 0, 0, 0 },
@@ -545,7 +546,7 @@ int cmd_resolve(int argc, char **argv)
 		cli_err("--identity applies to 'memscan remote resolve' only");
 		return CLI_USAGE;
 	}
-	ret = ptr_source_open(&s, o.pos[0], o.identity, 0);
+	ret = ptr_source_open(&s, o.pos[0], o.identity, o.quiet);
 	if (ret == CLI_OK) {
 		err = ptr_source_resolve(&s, &chain, &res);
 		if (err != MEMSCAN_OK)

@@ -262,12 +262,14 @@ static const struct cli_cmd commands[] = {
 	  "Through an agent ('memscan remote pointers TARGET --to ADDR ...') the search and the rescan\n"
 	  "run on the agent, which sends only chains back.\n" },
 	{ "resolve", cmd_resolve, "follow a chain of pointers to the address it reaches",
-	  "usage: memscan resolve SOURCE CHAIN [--type TYPE]\n"
+	  "usage: memscan resolve SOURCE CHAIN [--type TYPE] [-q]\n"
 	  "\n"
 	  "Follows CHAIN ('libgame.so+0x1f40 -> 0x18 -> 0x8') in SOURCE (a PID or a snapshot file) and\n"
 	  "prints the address it reaches. A chain that breaks says at which step and why (a pointer\n"
 	  "that is null or cannot be read); exit status 1.\n"
-	  "  --type TYPE   also print the value there: i8 u8 i16 u16 i32 u32 i64 u64 f32 f64 str\n" },
+	  "  --type TYPE   also print the value there: i8 u8 i16 u16 i32 u32 i64 u64 f32 f64 str\n"
+	  "  -q, --quiet   no progress line while a snapshot file loads (shown on stderr when it is\n"
+	  "                a terminal)\n" },
 	{ "help", cmd_help, "show help for a command",
 	  "usage: memscan help [COMMAND]\n"
 	  "\n"

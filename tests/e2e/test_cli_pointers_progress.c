@@ -134,6 +134,23 @@ static void test_pointers_file_on_tty(void **state)
 	assert_string_equal(out, "");
 }
 
+/* resolve loads a snapshot file as pointers does: the same line on a terminal, none with -q (the chain
+ * itself may break: the load is what is checked). */
+static void test_resolve_file_on_tty(void **state)
+{
+	struct env *e = *state;
+	const char *run[] = { "resolve", e->snap, "[heap]+0x0 -> 0x0", NULL };
+	const char *quiet[] = { "resolve", e->snap, "[heap]+0x0 -> 0x0", "-q", NULL };
+	const char *out;
+	int status;
+
+	out = ms_run_on_tty(run, NULL, NULL, &status);
+	assert_drawn(out, load_line(e->snap));
+	out = ms_run_on_tty(quiet, NULL, NULL, &status);
+	assert_true(status == 0 || status == 1);
+	assert_null(strstr(out, "loading"));
+}
+
 /* Starts F with ARGS; its PID and its arena's address as the CLI takes them. */
 static void fixture_target(ms_fixture *f, const char *const *args, char pid[16], char to[32])
 {
@@ -316,6 +333,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pointers_file_on_tty),
+		cmocka_unit_test(test_resolve_file_on_tty),
 		cmocka_unit_test(test_pointers_pid_on_tty),
 		cmocka_unit_test(test_pointers_interrupted),
 		cmocka_unit_test(test_pointers_load_interrupted),
