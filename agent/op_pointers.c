@@ -82,8 +82,7 @@ static int agent_pointer_options(agent_req *r, memscan_pointer_search_options *o
 /* A search: what it looks for and where, what it charged, and the chains once found (job.c runs it on
  * a thread of its own when the client asked for progress). */
 struct agent_psearch {
-	agent *ag;
-	agent_session *s;
+	agent_session *s; /* whose end stops a search run on the worker */
 	memscan_region_list *list;
 	memscan_pointer_search_options o;
 	uint64_t addr, bytes, charged;
@@ -118,13 +117,15 @@ static void agent_phase_progress(void *ctx, uint64_t done)
 	agent_job_report(ph->j, ph->base + part);
 }
 
-/* Snapshot, index and search. On job J (NULL: on the worker, no hooks) each is a third of the total
- * (three times the regions' bytes) and stops when the job is dropped. */
+/* Snapshot, index and search. On job J each is a third of the total (three times the regions' bytes)
+ * and stops when the job is dropped; on the worker (J NULL) they report nothing and stop when the
+ * session ends or the agent stops, as PROC's reads do. */
 static int agent_psearch_run(agent_job *j, memscan_process *proc, void *state, char *msg, size_t msg_len)
 {
 	struct agent_psearch *ps = state;
 	struct agent_phase ph = { j, ps->bytes, ps->bytes, ps->bytes };
-	memscan_hooks h = { agent_job_cancelled, j, agent_phase_progress, &ph }, *hooks = j ? &h : NULL;
+	memscan_hooks h = { agent_job_cancelled, j, agent_phase_progress, &ph },
+	              plain = { agent_session_cancelled, ps->s, NULL, NULL }, *hooks = j ? &h : &plain;
 	memscan_snapshot *snap = NULL;
 	memscan_pointer_index *idx = NULL;
 	int err = memscan_snapshot_take(proc, ps->list, &snap);
@@ -216,6 +217,7 @@ static int agent_psearch(agent_req *r)
 
 	if (!ps)
 		return agent_fail(r, MEMSCAN_ERR_NO_MEMORY, "out of memory");
+	ps->s = r->s;
 	ps->addr = req->address;
 	err = agent_pointer_options(r, &ps->o);
 	if (err == MEMSCAN_OK)

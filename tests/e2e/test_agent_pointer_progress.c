@@ -37,6 +37,13 @@
 #else
 #define DROP_MS 300
 #endif
+/* How long a client asking for a deep search without progress_ms waits before it leaves: past the
+ * read and the index (a few hundred ms), well before the search's end (a second and more after). */
+#ifdef MS_UNDER_ASAN
+#define LEAVE_MS 1500
+#else
+#define LEAVE_MS 800
+#endif
 
 static ms_agent env;
 static ms_fixture fx;
@@ -231,11 +238,19 @@ static void test_hello_mid_search_drops(void **state)
 	drop_in_third(2);
 }
 
+/* Waits until the audit counts more CANCELLED lines than BEFORE (5 s at most); the ms it took from T0. */
+static int64_t cancelled_after(size_t before, int64_t t0)
+{
+	while (ms_agent_err_count(&env, "result=CANCELLED") == before && ms_now_ms() - t0 < 5000)
+		usleep(2000);
+	return ms_now_ms() - t0;
+}
+
 /* A client that leaves mid-search ends its session: the search stops as promptly, audited CANCELLED. */
 static void test_client_leaves_mid_search(void **state)
 {
 	size_t before = ms_agent_err_count(&env, "result=CANCELLED");
-	int64_t t0;
+	int64_t t0, took;
 	ms_peer p;
 
 	(void)state;
@@ -243,10 +258,33 @@ static void test_client_leaves_mid_search(void **state)
 	progress_until(&p, deep_req(&p), 2);
 	t0 = ms_now_ms();
 	ms_peer_close(&p);
-	while (ms_agent_err_count(&env, "result=CANCELLED") == before && ms_now_ms() - t0 < 5000)
-		usleep(2000);
-	print_message("audited CANCELLED %lld ms after the client left\n", (long long)(ms_now_ms() - t0));
-	assert_true(ms_now_ms() - t0 < DROP_MS);
+	took = cancelled_after(before, t0);
+	print_message("audited CANCELLED %lld ms after the client left\n", (long long)took);
+	assert_true(took < DROP_MS);
+	assert_int_equal(ms_agent_serving(&env, fx.pid), 0);
+}
+
+/* A search asked without progress_ms runs on the agent's worker, not as a job: its client leaving
+ * mid-search (its wait given up after LEAVE_MS) stops it as promptly, audited CANCELLED, where it
+ * used to run to its end for nobody (and hold the agent's stop as long). */
+static void test_client_leaves_inline_search(void **state)
+{
+	size_t before = ms_agent_err_count(&env, "result=CANCELLED");
+	Memscan__V1__Response *resp;
+	int64_t t0, took;
+	ms_peer p;
+
+	(void)state;
+	assert_int_equal(ms_peer_connect(&p, &env, &env.full, LEAVE_MS), 0);
+	t0 = ms_now_ms();
+	resp = ms_peer_pointer_scan(&p, fx.pid, target_addr(), DEEP_DEPTH, DEEP_MAX_OFFSET, 0);
+	assert_null(resp); /* the search goes on past the wait */
+	print_message("left %lld ms after asking\n", (long long)(ms_now_ms() - t0));
+	t0 = ms_now_ms();
+	ms_peer_close(&p);
+	took = cancelled_after(before, t0);
+	print_message("audited CANCELLED %lld ms after the client left\n", (long long)took);
+	assert_true(took < DROP_MS);
 	assert_int_equal(ms_agent_serving(&env, fx.pid), 0);
 }
 
@@ -411,6 +449,7 @@ int main(void)
 		cmocka_unit_test(test_hello_mid_index_drops),
 		cmocka_unit_test(test_hello_mid_search_drops),
 		cmocka_unit_test(test_client_leaves_mid_search),
+		cmocka_unit_test(test_client_leaves_inline_search),
 		cmocka_unit_test(test_client_reports_and_cancels),
 		cmocka_unit_test(test_cli_phases_on_tty),
 		cmocka_unit_test(test_cli_ctrl_c_stops_search),
