@@ -285,6 +285,8 @@ static void test_search_sound_and_complete(void **state)
 struct seen {
 	pthread_mutex_t lock;
 	unsigned calls, cancel_at, nap_ms;
+	unsigned report_nap_ms; /* the first report past 0 naps this long before it is noted */
+	int napped;
 	uint64_t reports, first, last, total;
 	int back, over, between; /* a report went back, passed TOTAL, lay strictly inside (0, TOTAL) */
 	uint64_t lo, hi;         /* and whether one lay in [LO, HI) */
@@ -307,7 +309,13 @@ static int seen_cancel(void *ctx)
 static void seen_progress(void *ctx, uint64_t done)
 {
 	struct seen *w = ctx;
+	int nap;
 
+	pthread_mutex_lock(&w->lock);
+	nap = done > 0 && w->report_nap_ms && !w->napped++;
+	pthread_mutex_unlock(&w->lock);
+	if (nap)
+		nanosleep(&(struct timespec){ 0, (long)w->report_nap_ms * 1000000 }, NULL);
 	pthread_mutex_lock(&w->lock);
 	if (w->reports++ == 0)
 		w->first = done;
@@ -529,6 +537,29 @@ static void test_index_build_progress(void **state)
 	memscan_snapshot_free(snap);
 }
 
+/* Two workers report the build's progress; the first report past 0 is slow to arrive (its thread
+ * naps 250 ms in the callback, as a thread the system put aside would): the other worker's reports
+ * meanwhile must not overtake it, or the callback sees DONE go back. They did: each report carried
+ * the count its own thread had reached, and reports ran at the same time. */
+static void test_index_build_progress_slow_report(void **state)
+{
+	memscan_snapshot *snap = dense_snapshot(32u << 20);
+	memscan_pointer_index *idx = NULL;
+	struct seen w;
+	memscan_hooks h = seen_start(&w, memscan_snapshot_bytes(snap), 0, 50);
+
+	(void)state;
+	w.report_nap_ms = 250;
+	ms_set_worker_limit(2);
+	assert_int_equal(memscan_pointer_index_build_hooked(snap, 0, &h, &idx), MEMSCAN_OK);
+	ms_set_worker_limit(0);
+	assert_true(w.napped);
+	assert_false(w.back);
+	assert_int_equal(w.last, w.total);
+	memscan_pointer_index_free(idx);
+	memscan_snapshot_free(snap);
+}
+
 /* Progress of a search: from 0 to the total, never back, the middle level reported in its third; the
  * chains equal those found without hooks. One stopped by max_chains ends at the total too. */
 static void test_search_progress(void **state)
@@ -579,6 +610,7 @@ int main(void)
 		cmocka_unit_test(test_search_cancelled_within_one_address),
 		cmocka_unit_test(test_search_cancelled_in_one_bucket),
 		cmocka_unit_test(test_index_build_progress),
+		cmocka_unit_test(test_index_build_progress_slow_report),
 		cmocka_unit_test(test_search_progress),
 	};
 
