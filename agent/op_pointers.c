@@ -86,6 +86,8 @@ struct agent_psearch {
 	memscan_region_list *list;
 	memscan_pointer_search_options o;
 	uint64_t addr, bytes, charged;
+	int read_all;              /* the snapshot was taken: BYTES were read (the audit's) */
+	atomic_uint_fast64_t read; /* else, on the worker, what PROC's reads reported */
 	memscan_pointer_chains *chains;
 };
 
@@ -131,6 +133,7 @@ static int agent_psearch_run(agent_job *j, memscan_process *proc, void *state, c
 	int err = memscan_snapshot_take(proc, ps->list, &snap);
 
 	if (err == MEMSCAN_OK) {
+		ps->read_all = 1;
 		agent_job_read(j, ps->bytes);            /* all of it (the reads' last report may be older) */
 		ph.units = memscan_snapshot_bytes(snap); /* the index's DONE ends there */
 		err = memscan_pointer_index_build_hooked(snap, ps->bytes / 2 + (1u << 20), hooks, &idx);
@@ -152,12 +155,13 @@ static int agent_psearch_run(agent_job *j, memscan_process *proc, void *state, c
 }
 
 /* The search's reply once it ran: its first page of chains (kept, charged, for the next), or its
- * error. */
+ * error; audited with the regions' bytes once they were read, else with what the reads reported. */
 static int agent_psearch_finish(agent_req *r, memscan_process *proc, void *state, int err, const char *msg)
 {
 	struct agent_psearch *ps = state;
 
-	r->bytes = ps->bytes;
+	if (ps->read_all)
+		r->bytes = ps->bytes;
 	agent_budget_release(r->ag, r->s, ps->charged); /* the snapshot, index and search are gone */
 	ps->charged = 0;
 	if (err != MEMSCAN_OK) {
@@ -205,6 +209,26 @@ static int agent_psearch_charge(agent_req *r, memscan_process *proc, struct agen
 	return MEMSCAN_OK;
 }
 
+static void agent_psearch_read(void *ctx, uint64_t done)
+{
+	struct agent_psearch *ps = ctx;
+
+	atomic_store(&ps->read, done);
+}
+
+/* The search on the worker, PROC's reads counted meanwhile for the audit of one that stops short (a
+ * job's are counted by job.c). */
+static int agent_psearch_inline(agent_req *r, memscan_process *proc, struct agent_psearch *ps)
+{
+	char msg[256];
+	int counting = memscan_process_set_progress(proc, agent_psearch_read, ps) == MEMSCAN_OK;
+	int err = agent_psearch_run(NULL, proc, ps, msg, sizeof(msg));
+
+	if (counting && memscan_process_set_progress(proc, NULL, NULL) == MEMSCAN_OK) /* it cannot fail */
+		r->bytes = atomic_load(&ps->read);
+	return agent_psearch_finish(r, proc, ps, err, msg);
+}
+
 /* PointerScan without follow: the search, answered with Progress if asked for (and a job's place is
  * free), else at once. */
 static int agent_psearch(agent_req *r)
@@ -212,7 +236,6 @@ static int agent_psearch(agent_req *r)
 	const Memscan__V1__PointerScan *req = r->req->pointer_scan;
 	struct agent_psearch *ps = calloc(1, sizeof(*ps));
 	memscan_process *proc = NULL;
-	char msg[256];
 	int err;
 
 	if (!ps)
@@ -231,8 +254,7 @@ static int agent_psearch(agent_req *r)
 	}
 	if (agent_job_wanted(r->ag, req->progress_ms))
 		return agent_job_start(r, proc, 3 * ps->bytes, req->progress_ms, &agent_psearch_job, ps);
-	err = agent_psearch_run(NULL, proc, ps, msg, sizeof(msg));
-	return agent_psearch_finish(r, proc, ps, err, msg);
+	return agent_psearch_inline(r, proc, ps);
 }
 
 /* The chains of PointerScan.follow, checked, into a new list. */

@@ -288,6 +288,29 @@ static void test_client_leaves_inline_search(void **state)
 	assert_int_equal(ms_agent_serving(&env, fx.pid), 0);
 }
 
+/* A search asked without progress_ms whose client leaves while the target is still being read (its
+ * wait given up after 30 ms): stopped there, audited CANCELLED with less than the regions' bytes, where
+ * the audit line said all of them, read or not. */
+static void test_client_leaves_inline_read(void **state)
+{
+	size_t before = ms_agent_err_count(&env, "result=CANCELLED");
+	Memscan__V1__Response *resp;
+	long long bytes;
+	ms_peer p;
+
+	(void)state;
+	connect_full(&p);
+	assert_int_equal(nng_socket_set_ms(p.sock, NNG_OPT_RECVTIMEO, 30), 0);
+	resp = ms_peer_pointer_scan(&p, fx.pid, target_addr(), DEEP_DEPTH, DEEP_MAX_OFFSET, 0);
+	assert_null(resp); /* the arena is not read in 30 ms */
+	ms_peer_close(&p);
+	assert_true(cancelled_after(before, ms_now_ms()) < 5000);
+	bytes = ms_agent_audited_bytes(&env, "pointers", fx.pid, "result=CANCELLED");
+	print_message("audited CANCELLED with %lld bytes of the arena's %llu\n", bytes,
+	              (unsigned long long)fx.arena_len);
+	assert_true(bytes >= 0 && bytes < (long long)fx.arena_len);
+}
+
 struct reports {
 	uint64_t last, count, cancel_after;
 	int backwards;
@@ -450,6 +473,7 @@ int main(void)
 		cmocka_unit_test(test_hello_mid_search_drops),
 		cmocka_unit_test(test_client_leaves_mid_search),
 		cmocka_unit_test(test_client_leaves_inline_search),
+		cmocka_unit_test(test_client_leaves_inline_read),
 		cmocka_unit_test(test_client_reports_and_cancels),
 		cmocka_unit_test(test_cli_phases_on_tty),
 		cmocka_unit_test(test_cli_ctrl_c_stops_search),
