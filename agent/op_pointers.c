@@ -189,8 +189,16 @@ static int agent_psearch_finish(agent_req *r, memscan_process *proc, void *state
 static const agent_job_kind agent_psearch_job = { agent_psearch_run, agent_psearch_finish,
 	                                          agent_psearch_drop };
 
+/* The most the chain list of a search asked for MAX chains may hold: its capacity doubles up to the
+ * step past MAX, at most MEMSCAN_POINTER_CHAINS_MAX chains. */
+static uint64_t agent_chains_cap_bytes(uint64_t max)
+{
+	return (2 * max < MEMSCAN_POINTER_CHAINS_MAX ? 2 * max : MEMSCAN_POINTER_CHAINS_MAX) *
+	       sizeof(memscan_pointer_chain);
+}
+
 /* The regions of PS's search listed and what it will hold charged to the budgets: the snapshot, an
- * index of at most half of it, and the search's own memory. */
+ * index of at most half of it, the search's own memory and the chains it finds. */
 static int agent_psearch_charge(agent_req *r, memscan_process *proc, struct agent_psearch *ps)
 {
 	char over[160];
@@ -200,7 +208,8 @@ static int agent_psearch_charge(agent_req *r, memscan_process *proc, struct agen
 	if (err != MEMSCAN_OK)
 		return err;
 	ps->bytes = memscan_region_list_bytes(ps->list);
-	need = ps->bytes + ps->bytes / 2 + (1u << 20) + ps->o.max_bytes;
+	need = ps->bytes + ps->bytes / 2 + (1u << 20) + ps->o.max_bytes +
+	       agent_chains_cap_bytes(ps->o.max_chains);
 	if (agent_budget_reserve(r->ag, r->s, need, over, sizeof(over)) != 0)
 		return agent_fail(r, MEMSCAN_ERR_BUSY,
 		                  "a pointer scan of process %d needs its memory read: %s",

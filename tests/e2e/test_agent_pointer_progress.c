@@ -311,6 +311,68 @@ static void test_client_leaves_inline_read(void **state)
 	assert_true(bytes >= 0 && bytes < (long long)fx.arena_len);
 }
 
+/* The bytes of the target's readable regions (the default filter: what the agent searches). */
+static uint64_t regions_bytes(void)
+{
+	memscan_client *c = ms_agent_client(&env, &env.full);
+	memscan_region_list *list = NULL;
+	memscan_filter f;
+	uint64_t bytes;
+
+	memscan_filter_default(&f);
+	ms_assert_call(c, memscan_client_list_regions(c, fx.pid, &f, &list), MEMSCAN_OK);
+	bytes = memscan_region_list_bytes(list);
+	memscan_region_list_free(list);
+	memscan_client_free(c);
+	return bytes;
+}
+
+/* A depth-2 search of the fixture for its target address, up to MAX chains. */
+static Memscan__V1__Response *scan_max(ms_peer *p, uint64_t max)
+{
+	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
+	Memscan__V1__PointerScan ps = MEMSCAN__V1__POINTER_SCAN__INIT;
+	Memscan__V1__Target t = MEMSCAN__V1__TARGET__INIT;
+
+	t.pid = fx.pid;
+	ps.target = &t;
+	ps.address = target_addr();
+	ps.depth = 2;
+	ps.max_offset = 0x100;
+	ps.max_chains = max;
+	req.op_case = MEMSCAN__V1__REQUEST__OP_POINTER_SCAN;
+	req.pointer_scan = &ps;
+	return ms_peer_call(p, &req);
+}
+
+/* A search's chains are charged at the most its list may come to hold (its capacity doubles up to
+ * max_chains' next step; 336 bytes a chain): on an agent whose session budget holds a search of the
+ * fixture with 64 MiB to spare, a search asked for up to 1M chains (350 MB of them) is BUSY, naming
+ * the budget, where its chains went uncharged; asked for 10000 (7 MB) it runs. */
+static void test_chains_charged(void **state)
+{
+	uint64_t r = regions_bytes();
+	char budget[32];
+	const char *const args[] = { "--session-budget", budget, NULL };
+	ms_agent *a = *state;
+	Memscan__V1__Response *resp;
+	ms_peer p;
+
+	snprintf(budget, sizeof(budget), "%llu", (unsigned long long)(r + r / 2 + (129u << 20)));
+	assert_int_equal(ms_agent_start(a, args), 0);
+	assert_int_equal(ms_peer_connect(&p, a, &a->full, 10000), 0);
+	resp = scan_max(&p, MEMSCAN_POINTER_CHAINS_MAX);
+	assert_non_null(resp);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_ERROR);
+	assert_non_null(strstr(resp->error->message, "budget"));
+	ms_peer_expect_error(resp, MEMSCAN_ERR_BUSY);
+	resp = scan_max(&p, 10000);
+	assert_non_null(resp);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_POINTERS);
+	wire_free_response(resp);
+	ms_peer_close(&p);
+}
+
 struct reports {
 	uint64_t last, count, cancel_after;
 	int backwards;
@@ -394,17 +456,9 @@ static void cli_argv(const char **argv, const char *const *args)
 /* " of SIZE (": the total of the progress line, three times the bytes of the target's readable regions. */
 static void total_text(char *buf, size_t len)
 {
-	memscan_client *c = ms_agent_client(&env, &env.full);
-	memscan_region_list *list = NULL;
-	memscan_filter f;
 	char size[32];
 
-	memscan_filter_default(&f);
-	ms_assert_call(c, memscan_client_list_regions(c, fx.pid, &f, &list), MEMSCAN_OK);
-	snprintf(buf, len, " of %s (",
-	         memscan_size_format(3 * memscan_region_list_bytes(list), size, sizeof(size)));
-	memscan_region_list_free(list);
-	memscan_client_free(c);
+	snprintf(buf, len, " of %s (", memscan_size_format(3 * regions_bytes(), size, sizeof(size)));
 }
 
 /* A deep search on a terminal: the line names the phases it reports from the agent, the search's
@@ -474,6 +528,7 @@ int main(void)
 		cmocka_unit_test(test_client_leaves_mid_search),
 		cmocka_unit_test(test_client_leaves_inline_search),
 		cmocka_unit_test(test_client_leaves_inline_read),
+		cmocka_unit_test_setup_teardown(test_chains_charged, ms_agent_setup, ms_agent_teardown),
 		cmocka_unit_test(test_client_reports_and_cancels),
 		cmocka_unit_test(test_cli_phases_on_tty),
 		cmocka_unit_test(test_cli_ctrl_c_stops_search),
