@@ -384,6 +384,9 @@ int agent_close_pipe(agent *ag, nng_pipe pipe);
 void agent_sessions_free_all(agent *ag);
 /* Makes PROC's long operations stop once S's pipe goes or the agent stops (S outlives PROC's use). */
 int agent_session_watch(agent_session *s, memscan_process *proc);
+/* The question agent_session_watch asks, for work that takes hooks instead of a process handle: nonzero
+ * once session S (CTX)'s pipe went or the agent is stopping. */
+int agent_session_cancelled(void *ctx);
 /* Cancels the work of every session: the agent is stopping. */
 void agent_sessions_cancel_all(agent *ag);
 int agent_housekeeper_start(agent *ag);

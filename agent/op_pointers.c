@@ -82,11 +82,12 @@ static int agent_pointer_options(agent_req *r, memscan_pointer_search_options *o
 /* A search: what it looks for and where, what it charged, and the chains once found (job.c runs it on
  * a thread of its own when the client asked for progress). */
 struct agent_psearch {
-	agent *ag;
-	agent_session *s;
+	agent_session *s; /* whose end stops a search run on the worker */
 	memscan_region_list *list;
 	memscan_pointer_search_options o;
 	uint64_t addr, bytes, charged;
+	int read_all;              /* the snapshot was taken: BYTES were read (the audit's) */
+	atomic_uint_fast64_t read; /* else, on the worker, what PROC's reads reported */
 	memscan_pointer_chains *chains;
 };
 
@@ -118,18 +119,21 @@ static void agent_phase_progress(void *ctx, uint64_t done)
 	agent_job_report(ph->j, ph->base + part);
 }
 
-/* Snapshot, index and search. On job J (NULL: on the worker, no hooks) each is a third of the total
- * (three times the regions' bytes) and stops when the job is dropped. */
+/* Snapshot, index and search. On job J each is a third of the total (three times the regions' bytes)
+ * and stops when the job is dropped; on the worker (J NULL) they report nothing and stop when the
+ * session ends or the agent stops, as PROC's reads do. */
 static int agent_psearch_run(agent_job *j, memscan_process *proc, void *state, char *msg, size_t msg_len)
 {
 	struct agent_psearch *ps = state;
 	struct agent_phase ph = { j, ps->bytes, ps->bytes, ps->bytes };
-	memscan_hooks h = { agent_job_cancelled, j, agent_phase_progress, &ph }, *hooks = j ? &h : NULL;
+	memscan_hooks h = { agent_job_cancelled, j, agent_phase_progress, &ph },
+	              plain = { agent_session_cancelled, ps->s, NULL, NULL }, *hooks = j ? &h : &plain;
 	memscan_snapshot *snap = NULL;
 	memscan_pointer_index *idx = NULL;
 	int err = memscan_snapshot_take(proc, ps->list, &snap);
 
 	if (err == MEMSCAN_OK) {
+		ps->read_all = 1;
 		agent_job_read(j, ps->bytes);            /* all of it (the reads' last report may be older) */
 		ph.units = memscan_snapshot_bytes(snap); /* the index's DONE ends there */
 		err = memscan_pointer_index_build_hooked(snap, ps->bytes / 2 + (1u << 20), hooks, &idx);
@@ -151,12 +155,13 @@ static int agent_psearch_run(agent_job *j, memscan_process *proc, void *state, c
 }
 
 /* The search's reply once it ran: its first page of chains (kept, charged, for the next), or its
- * error. */
+ * error; audited with the regions' bytes once they were read, else with what the reads reported. */
 static int agent_psearch_finish(agent_req *r, memscan_process *proc, void *state, int err, const char *msg)
 {
 	struct agent_psearch *ps = state;
 
-	r->bytes = ps->bytes;
+	if (ps->read_all)
+		r->bytes = ps->bytes;
 	agent_budget_release(r->ag, r->s, ps->charged); /* the snapshot, index and search are gone */
 	ps->charged = 0;
 	if (err != MEMSCAN_OK) {
@@ -184,8 +189,16 @@ static int agent_psearch_finish(agent_req *r, memscan_process *proc, void *state
 static const agent_job_kind agent_psearch_job = { agent_psearch_run, agent_psearch_finish,
 	                                          agent_psearch_drop };
 
+/* The most the chain list of a search asked for MAX chains may hold: its capacity doubles up to the
+ * step past MAX, at most MEMSCAN_POINTER_CHAINS_MAX chains. */
+static uint64_t agent_chains_cap_bytes(uint64_t max)
+{
+	return (2 * max < MEMSCAN_POINTER_CHAINS_MAX ? 2 * max : MEMSCAN_POINTER_CHAINS_MAX) *
+	       sizeof(memscan_pointer_chain);
+}
+
 /* The regions of PS's search listed and what it will hold charged to the budgets: the snapshot, an
- * index of at most half of it, and the search's own memory. */
+ * index of at most half of it, the search's own memory and the chains it finds. */
 static int agent_psearch_charge(agent_req *r, memscan_process *proc, struct agent_psearch *ps)
 {
 	char over[160];
@@ -195,13 +208,34 @@ static int agent_psearch_charge(agent_req *r, memscan_process *proc, struct agen
 	if (err != MEMSCAN_OK)
 		return err;
 	ps->bytes = memscan_region_list_bytes(ps->list);
-	need = ps->bytes + ps->bytes / 2 + (1u << 20) + ps->o.max_bytes;
+	need = ps->bytes + ps->bytes / 2 + (1u << 20) + ps->o.max_bytes +
+	       agent_chains_cap_bytes(ps->o.max_chains);
 	if (agent_budget_reserve(r->ag, r->s, need, over, sizeof(over)) != 0)
 		return agent_fail(r, MEMSCAN_ERR_BUSY,
 		                  "a pointer scan of process %d needs its memory read: %s",
 		                  memscan_process_pid(proc), over);
 	ps->charged = need;
 	return MEMSCAN_OK;
+}
+
+static void agent_psearch_read(void *ctx, uint64_t done)
+{
+	struct agent_psearch *ps = ctx;
+
+	atomic_store(&ps->read, done);
+}
+
+/* The search on the worker, PROC's reads counted meanwhile for the audit of one that stops short (a
+ * job's are counted by job.c). */
+static int agent_psearch_inline(agent_req *r, memscan_process *proc, struct agent_psearch *ps)
+{
+	char msg[256];
+	int counting = memscan_process_set_progress(proc, agent_psearch_read, ps) == MEMSCAN_OK;
+	int err = agent_psearch_run(NULL, proc, ps, msg, sizeof(msg));
+
+	if (counting && memscan_process_set_progress(proc, NULL, NULL) == MEMSCAN_OK) /* it cannot fail */
+		r->bytes = atomic_load(&ps->read);
+	return agent_psearch_finish(r, proc, ps, err, msg);
 }
 
 /* PointerScan without follow: the search, answered with Progress if asked for (and a job's place is
@@ -211,11 +245,11 @@ static int agent_psearch(agent_req *r)
 	const Memscan__V1__PointerScan *req = r->req->pointer_scan;
 	struct agent_psearch *ps = calloc(1, sizeof(*ps));
 	memscan_process *proc = NULL;
-	char msg[256];
 	int err;
 
 	if (!ps)
 		return agent_fail(r, MEMSCAN_ERR_NO_MEMORY, "out of memory");
+	ps->s = r->s;
 	ps->addr = req->address;
 	err = agent_pointer_options(r, &ps->o);
 	if (err == MEMSCAN_OK)
@@ -229,8 +263,7 @@ static int agent_psearch(agent_req *r)
 	}
 	if (agent_job_wanted(r->ag, req->progress_ms))
 		return agent_job_start(r, proc, 3 * ps->bytes, req->progress_ms, &agent_psearch_job, ps);
-	err = agent_psearch_run(NULL, proc, ps, msg, sizeof(msg));
-	return agent_psearch_finish(r, proc, ps, err, msg);
+	return agent_psearch_inline(r, proc, ps);
 }
 
 /* The chains of PointerScan.follow, checked, into a new list. */

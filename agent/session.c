@@ -137,7 +137,7 @@ void agent_session_hang_up(agent *ag, agent_session *s)
 	pthread_mutex_unlock(&ag->table_lock);
 }
 
-static int agent_session_cancelled(void *ctx)
+int agent_session_cancelled(void *ctx)
 {
 	agent_session *s = ctx;
 

@@ -56,6 +56,7 @@ struct ms_progress {
 	void *ctx;
 	_Atomic uint64_t done;
 	_Atomic uint64_t due_ns; /* no report before then; 0: the next count reports */
+	_Atomic int busy;        /* a report is under way: the callback is called by one thread at a time */
 };
 
 /* Counts BYTES that a read of PROC covered and reports progress when due (progress.c). */

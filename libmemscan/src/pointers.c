@@ -11,9 +11,6 @@
 
 /* Holders are numbered by 8-byte word of the snapshot's concatenated regions in 32 bits. */
 #define PTR_SOURCE_MAX ((uint64_t)32 << 30)
-/* Words a worker goes through between two looks at the caller's cancel hook and two progress counts:
- * 4 MiB, a few milliseconds at memory speed. */
-#define PTR_CHUNK_WORDS ((uint64_t)512 << 10)
 
 /* The region holding ADDR, or SIZE_MAX. */
 size_t ptr_index_region(const memscan_pointer_index *idx, uint64_t addr)
@@ -140,13 +137,16 @@ static int build_pass(struct build *b)
 	return build_stopped(b) ? MEMSCAN_ERR_CANCELLED : MEMSCAN_OK;
 }
 
-/* Turns the workers' counts into bucket starts and each worker's cursors; the total in IDX->count. */
-static void place(struct build *b)
+/* Turns the workers' counts into bucket starts and each worker's cursors; the total in IDX->count.
+ * CANCELLED if the cancel hook says so meanwhile (its work grows with buckets times workers). */
+static int place(struct build *b)
 {
 	memscan_pointer_index *idx = b->idx;
 	uint64_t run = 0;
 
 	for (size_t i = 0; i < idx->nbuckets; i++) {
+		if (i % PTR_PLACE_CHECK_EVERY == 0 && build_stopped(b))
+			return MEMSCAN_ERR_CANCELLED;
 		idx->bucket[i] = run;
 		for (unsigned k = 0; k < b->nworkers; k++) {
 			uint32_t *c = &b->counts[(size_t)k * idx->nbuckets + i];
@@ -158,6 +158,7 @@ static void place(struct build *b)
 	}
 	idx->bucket[idx->nbuckets] = run;
 	idx->count = run;
+	return MEMSCAN_OK;
 }
 
 static int build_entries(memscan_pointer_index *idx, uint64_t max_bytes, const memscan_hooks *hooks)
@@ -182,9 +183,10 @@ static int build_entries(memscan_pointer_index *idx, uint64_t max_bytes, const m
 	}
 	ms_progress_set(&b.progress, 0);
 	r = build_pass(&b);
+	if (r == MEMSCAN_OK)
+		r = place(&b);
 	if (r != MEMSCAN_OK)
 		goto cleanup;
-	place(&b);
 	idx->bytes = fixed + idx->count * 8;
 	if (idx->bytes + temp > max_bytes) {
 		r = MEMSCAN_ERR_LIMIT;

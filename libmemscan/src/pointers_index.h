@@ -15,6 +15,16 @@
 #define PTR_BUCKET_SHIFT 8
 #define PTR_BUCKET_MASK  ((UINT64_C(1) << PTR_BUCKET_SHIFT) - 1)
 
+/* Words a worker of the index's build goes through between two looks at the caller's cancel hook and
+ * two progress counts: 4 MiB, a few milliseconds at memory speed. */
+#define PTR_CHUNK_WORDS ((uint64_t)512 << 10)
+/* Buckets the build places (each with every worker's count of it) between two looks at the cancel
+ * hook: a few milliseconds with the most workers. */
+#define PTR_PLACE_CHECK_EVERY ((size_t)1 << 16)
+
+/* Index entries the search goes through while it prepares between two looks at the cancel hook. */
+#define PTR_SETUP_CHECK_EVERY ((uint64_t)1 << 20)
+
 /* A region of the indexed snapshot; starts with start and end, so ms_span_find finds one. */
 struct ptr_ireg {
 	uint64_t start, end;

@@ -23,8 +23,6 @@ struct ptr_static {
 /* Index entries or addresses gone through between two looks at the hooks: at most a few
  * milliseconds of work, however large the windows are. */
 #define PTR_SEARCH_CHECK_EVERY ((uint64_t)1 << 16)
-/* While the search prepares (a plain loop over the index's entries): at most a few milliseconds. */
-#define PTR_SETUP_CHECK_EVERY ((uint64_t)1 << 20)
 
 struct search {
 	const memscan_pointer_index *idx;
@@ -271,14 +269,16 @@ static int static_build(struct search *s, uint64_t budget, uint64_t *ret_bytes)
 	s->stat = malloc(n ? n * sizeof(*s->stat) : 1);
 	if (!s->stat)
 		return MEMSCAN_ERR_NO_MEMORY;
-	for (size_t bk = 0; bk < idx->nbuckets; bk++) {
-		if (setup_cancelled(s, bk)) /* a bucket holds 256 positions' entries: about as many */
+	/* by entry, not by bucket: one bucket may hold most of them (a vtable every object points to) */
+	for (uint64_t e = 0, bk = 0; e < idx->count; e++) {
+		if (setup_cancelled(s, e))
 			return MEMSCAN_ERR_CANCELLED;
-		for (uint64_t e = idx->bucket[bk]; e < idx->bucket[bk + 1]; e++)
-			if (in_base(s, idx->entries[e] & UINT32_MAX))
-				s->stat[s->nstat++] = (struct ptr_static){ (uint64_t)bk << PTR_BUCKET_SHIFT |
-					                                       idx->entries[e] >> 32,
-					                                   idx->entries[e] & UINT32_MAX };
+		while (idx->bucket[bk + 1] <= e)
+			bk++;
+		if (in_base(s, idx->entries[e] & UINT32_MAX))
+			s->stat[s->nstat++] =
+			    (struct ptr_static){ bk << PTR_BUCKET_SHIFT | idx->entries[e] >> 32,
+				                 idx->entries[e] & UINT32_MAX };
 	}
 	return MEMSCAN_OK;
 }

@@ -3,6 +3,7 @@
  * callback a few times a second (memscan_process_set_progress), and sizes written for people. The
  * library never prints either. */
 #include <inttypes.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,20 +40,33 @@ int memscan_process_set_progress(memscan_process *proc, memscan_progress_fn fn, 
 	return MEMSCAN_OK;
 }
 
-/* Reports DONE to P's callback when a report is due. */
-static void progress_due(struct ms_progress *p, uint64_t done)
+/* Calls P's callback with its count as it is now, unless another thread is calling it: one report at
+ * a time, each of a count at least the one before, so DONE never goes back (a report of the count its
+ * thread reached earlier could arrive after one of a later count). */
+static void progress_report(struct ms_progress *p)
+{
+	if (atomic_exchange(&p->busy, 1))
+		return; /* the report under way is as recent */
+	p->fn(p->ctx, atomic_load(&p->done));
+	atomic_store(&p->busy, 0);
+}
+
+/* Reports P's count when a report is due. */
+static void progress_due(struct ms_progress *p)
 {
 	uint64_t due = atomic_load(&p->due_ns), now = monotonic_ns();
 
 	/* one thread wins each report; the others go on reading */
 	if (now >= due && atomic_compare_exchange_strong(&p->due_ns, &due, now + MS_PROGRESS_EVERY_NS))
-		p->fn(p->ctx, done);
+		progress_report(p);
 }
 
 void ms_progress_count(struct ms_progress *p, uint64_t n)
 {
-	if (p->fn)
-		progress_due(p, atomic_fetch_add(&p->done, n) + n);
+	if (!p->fn)
+		return;
+	atomic_fetch_add(&p->done, n);
+	progress_due(p);
 }
 
 void ms_progress_add(memscan_process *proc, uint64_t bytes)
@@ -66,7 +80,7 @@ void ms_progress_set(struct ms_progress *p, uint64_t done)
 	if (!p->fn)
 		return;
 	atomic_store(&p->done, done);
-	progress_due(p, done);
+	progress_due(p);
 }
 
 void ms_progress_final(struct ms_progress *p, uint64_t done)
@@ -75,7 +89,10 @@ void ms_progress_final(struct ms_progress *p, uint64_t done)
 		return;
 	atomic_store(&p->done, done);
 	atomic_store(&p->due_ns, monotonic_ns() + MS_PROGRESS_EVERY_NS);
+	while (atomic_exchange(&p->busy, 1)) /* the last report: after any under way */
+		sched_yield();
 	p->fn(p->ctx, done);
+	atomic_store(&p->busy, 0);
 }
 
 void ms_progress_free(memscan_process *proc)

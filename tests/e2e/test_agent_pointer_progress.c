@@ -37,6 +37,13 @@
 #else
 #define DROP_MS 300
 #endif
+/* How long a client asking for a deep search without progress_ms waits before it leaves: past the
+ * read and the index (a few hundred ms), well before the search's end (a second and more after). */
+#ifdef MS_UNDER_ASAN
+#define LEAVE_MS 1500
+#else
+#define LEAVE_MS 800
+#endif
 
 static ms_agent env;
 static ms_fixture fx;
@@ -231,11 +238,19 @@ static void test_hello_mid_search_drops(void **state)
 	drop_in_third(2);
 }
 
+/* Waits until the audit counts more CANCELLED lines than BEFORE (5 s at most); the ms it took from T0. */
+static int64_t cancelled_after(size_t before, int64_t t0)
+{
+	while (ms_agent_err_count(&env, "result=CANCELLED") == before && ms_now_ms() - t0 < 5000)
+		usleep(2000);
+	return ms_now_ms() - t0;
+}
+
 /* A client that leaves mid-search ends its session: the search stops as promptly, audited CANCELLED. */
 static void test_client_leaves_mid_search(void **state)
 {
 	size_t before = ms_agent_err_count(&env, "result=CANCELLED");
-	int64_t t0;
+	int64_t t0, took;
 	ms_peer p;
 
 	(void)state;
@@ -243,11 +258,119 @@ static void test_client_leaves_mid_search(void **state)
 	progress_until(&p, deep_req(&p), 2);
 	t0 = ms_now_ms();
 	ms_peer_close(&p);
-	while (ms_agent_err_count(&env, "result=CANCELLED") == before && ms_now_ms() - t0 < 5000)
-		usleep(2000);
-	print_message("audited CANCELLED %lld ms after the client left\n", (long long)(ms_now_ms() - t0));
-	assert_true(ms_now_ms() - t0 < DROP_MS);
+	took = cancelled_after(before, t0);
+	print_message("audited CANCELLED %lld ms after the client left\n", (long long)took);
+	assert_true(took < DROP_MS);
 	assert_int_equal(ms_agent_serving(&env, fx.pid), 0);
+}
+
+/* A search asked without progress_ms runs on the agent's worker, not as a job: its client leaving
+ * mid-search (its wait given up after LEAVE_MS) stops it as promptly, audited CANCELLED, where it
+ * used to run to its end for nobody (and hold the agent's stop as long). */
+static void test_client_leaves_inline_search(void **state)
+{
+	size_t before = ms_agent_err_count(&env, "result=CANCELLED");
+	Memscan__V1__Response *resp;
+	int64_t t0, took;
+	ms_peer p;
+
+	(void)state;
+	assert_int_equal(ms_peer_connect(&p, &env, &env.full, LEAVE_MS), 0);
+	t0 = ms_now_ms();
+	resp = ms_peer_pointer_scan(&p, fx.pid, target_addr(), DEEP_DEPTH, DEEP_MAX_OFFSET, 0);
+	assert_null(resp); /* the search goes on past the wait */
+	print_message("left %lld ms after asking\n", (long long)(ms_now_ms() - t0));
+	t0 = ms_now_ms();
+	ms_peer_close(&p);
+	took = cancelled_after(before, t0);
+	print_message("audited CANCELLED %lld ms after the client left\n", (long long)took);
+	assert_true(took < DROP_MS);
+	assert_int_equal(ms_agent_serving(&env, fx.pid), 0);
+}
+
+/* A search asked without progress_ms whose client leaves while the target is still being read (its
+ * wait given up after 30 ms): stopped there, audited CANCELLED with less than the regions' bytes, where
+ * the audit line said all of them, read or not. */
+static void test_client_leaves_inline_read(void **state)
+{
+	size_t before = ms_agent_err_count(&env, "result=CANCELLED");
+	Memscan__V1__Response *resp;
+	long long bytes;
+	ms_peer p;
+
+	(void)state;
+	connect_full(&p);
+	assert_int_equal(nng_socket_set_ms(p.sock, NNG_OPT_RECVTIMEO, 30), 0);
+	resp = ms_peer_pointer_scan(&p, fx.pid, target_addr(), DEEP_DEPTH, DEEP_MAX_OFFSET, 0);
+	assert_null(resp); /* the arena is not read in 30 ms */
+	ms_peer_close(&p);
+	assert_true(cancelled_after(before, ms_now_ms()) < 5000);
+	bytes = ms_agent_audited_bytes(&env, "pointers", fx.pid, "result=CANCELLED");
+	print_message("audited CANCELLED with %lld bytes of the arena's %llu\n", bytes,
+	              (unsigned long long)fx.arena_len);
+	assert_true(bytes >= 0 && bytes < (long long)fx.arena_len);
+}
+
+/* The bytes of the target's readable regions (the default filter: what the agent searches). */
+static uint64_t regions_bytes(void)
+{
+	memscan_client *c = ms_agent_client(&env, &env.full);
+	memscan_region_list *list = NULL;
+	memscan_filter f;
+	uint64_t bytes;
+
+	memscan_filter_default(&f);
+	ms_assert_call(c, memscan_client_list_regions(c, fx.pid, &f, &list), MEMSCAN_OK);
+	bytes = memscan_region_list_bytes(list);
+	memscan_region_list_free(list);
+	memscan_client_free(c);
+	return bytes;
+}
+
+/* A depth-2 search of the fixture for its target address, up to MAX chains. */
+static Memscan__V1__Response *scan_max(ms_peer *p, uint64_t max)
+{
+	Memscan__V1__Request req = MEMSCAN__V1__REQUEST__INIT;
+	Memscan__V1__PointerScan ps = MEMSCAN__V1__POINTER_SCAN__INIT;
+	Memscan__V1__Target t = MEMSCAN__V1__TARGET__INIT;
+
+	t.pid = fx.pid;
+	ps.target = &t;
+	ps.address = target_addr();
+	ps.depth = 2;
+	ps.max_offset = 0x100;
+	ps.max_chains = max;
+	req.op_case = MEMSCAN__V1__REQUEST__OP_POINTER_SCAN;
+	req.pointer_scan = &ps;
+	return ms_peer_call(p, &req);
+}
+
+/* A search's chains are charged at the most its list may come to hold (its capacity doubles up to
+ * max_chains' next step; 336 bytes a chain): on an agent whose session budget holds a search of the
+ * fixture with 64 MiB to spare, a search asked for up to 1M chains (350 MB of them) is BUSY, naming
+ * the budget, where its chains went uncharged; asked for 10000 (7 MB) it runs. */
+static void test_chains_charged(void **state)
+{
+	uint64_t r = regions_bytes();
+	char budget[32];
+	const char *const args[] = { "--session-budget", budget, NULL };
+	ms_agent *a = *state;
+	Memscan__V1__Response *resp;
+	ms_peer p;
+
+	snprintf(budget, sizeof(budget), "%llu", (unsigned long long)(r + r / 2 + (129u << 20)));
+	assert_int_equal(ms_agent_start(a, args), 0);
+	assert_int_equal(ms_peer_connect(&p, a, &a->full, 10000), 0);
+	resp = scan_max(&p, MEMSCAN_POINTER_CHAINS_MAX);
+	assert_non_null(resp);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_ERROR);
+	assert_non_null(strstr(resp->error->message, "budget"));
+	ms_peer_expect_error(resp, MEMSCAN_ERR_BUSY);
+	resp = scan_max(&p, 10000);
+	assert_non_null(resp);
+	assert_int_equal(resp->result_case, MEMSCAN__V1__RESPONSE__RESULT_POINTERS);
+	wire_free_response(resp);
+	ms_peer_close(&p);
 }
 
 struct reports {
@@ -333,17 +456,9 @@ static void cli_argv(const char **argv, const char *const *args)
 /* " of SIZE (": the total of the progress line, three times the bytes of the target's readable regions. */
 static void total_text(char *buf, size_t len)
 {
-	memscan_client *c = ms_agent_client(&env, &env.full);
-	memscan_region_list *list = NULL;
-	memscan_filter f;
 	char size[32];
 
-	memscan_filter_default(&f);
-	ms_assert_call(c, memscan_client_list_regions(c, fx.pid, &f, &list), MEMSCAN_OK);
-	snprintf(buf, len, " of %s (",
-	         memscan_size_format(3 * memscan_region_list_bytes(list), size, sizeof(size)));
-	memscan_region_list_free(list);
-	memscan_client_free(c);
+	snprintf(buf, len, " of %s (", memscan_size_format(3 * regions_bytes(), size, sizeof(size)));
 }
 
 /* A deep search on a terminal: the line names the phases it reports from the agent, the search's
@@ -411,6 +526,9 @@ int main(void)
 		cmocka_unit_test(test_hello_mid_index_drops),
 		cmocka_unit_test(test_hello_mid_search_drops),
 		cmocka_unit_test(test_client_leaves_mid_search),
+		cmocka_unit_test(test_client_leaves_inline_search),
+		cmocka_unit_test(test_client_leaves_inline_read),
+		cmocka_unit_test_setup_teardown(test_chains_charged, ms_agent_setup, ms_agent_teardown),
 		cmocka_unit_test(test_client_reports_and_cancels),
 		cmocka_unit_test(test_cli_phases_on_tty),
 		cmocka_unit_test(test_cli_ctrl_c_stops_search),

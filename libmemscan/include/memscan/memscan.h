@@ -163,7 +163,8 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_process_set_cancel(memscan_process *pr
 typedef void (*memscan_progress_fn)(void *ctx, uint64_t done);
 
 /* Makes the reads of PROC (and of the copies its workers make) report progress to FN(CTX, DONE): at
- * the first read, then at most every 100 ms while reads go on (one call at a time is not promised).
+ * the first read, then at most every 100 ms while reads go on, one call at a time (from whichever
+ * thread), DONE never going back.
  * Every call resets DONE to 0, so a caller sets it before each operation it shows; FN NULL detaches.
  * INVALID_ARG if PROC is NULL, NO_MEMORY. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_process_set_progress(memscan_process *proc, memscan_progress_fn fn,

@@ -9,6 +9,7 @@
 
 #include <memscan/memscan.h>
 #include "internal.h"
+#include "pointers_index.h"
 #include "testutil.h"
 
 #define LOAD   0x10000u /* libgame.so r--p, its load address */
@@ -284,6 +285,8 @@ static void test_search_sound_and_complete(void **state)
 struct seen {
 	pthread_mutex_t lock;
 	unsigned calls, cancel_at, nap_ms;
+	unsigned report_nap_ms; /* the first report past 0 naps this long before it is noted */
+	int napped;
 	uint64_t reports, first, last, total;
 	int back, over, between; /* a report went back, passed TOTAL, lay strictly inside (0, TOTAL) */
 	uint64_t lo, hi;         /* and whether one lay in [LO, HI) */
@@ -306,7 +309,13 @@ static int seen_cancel(void *ctx)
 static void seen_progress(void *ctx, uint64_t done)
 {
 	struct seen *w = ctx;
+	int nap;
 
+	pthread_mutex_lock(&w->lock);
+	nap = done > 0 && w->report_nap_ms && !w->napped++;
+	pthread_mutex_unlock(&w->lock);
+	if (nap)
+		nanosleep(&(struct timespec){ 0, (long)w->report_nap_ms * 1000000 }, NULL);
 	pthread_mutex_lock(&w->lock);
 	if (w->reports++ == 0)
 		w->first = done;
@@ -376,6 +385,36 @@ static void test_index_build_cancelled(void **state)
 	memscan_snapshot_free(snap);
 }
 
+/* The build asks while it places the first pass's counts (work that grows with the buckets times the
+ * workers) before the second pass: on one worker, a yes at the first question after the first pass's
+ * stops it there, CANCELLED, where it went on to fail the index's budget checked after the placing
+ * (LIMIT: MAX fits the counts, not the entries). */
+static void test_index_build_cancelled_while_placing(void **state)
+{
+	memscan_snapshot *snap = dense_snapshot(16u << 20);
+	uint64_t bytes = memscan_snapshot_bytes(snap), counts = ((bytes >> PTR_BUCKET_SHIFT) + 1) * 4;
+	unsigned first = (unsigned)((bytes / 8 + PTR_CHUNK_WORDS - 1) / PTR_CHUNK_WORDS) + 1;
+	memscan_pointer_index *idx = NULL;
+	struct seen w;
+	memscan_hooks h;
+	uint64_t max;
+
+	(void)state;
+	assert_int_equal(memscan_pointer_index_build(snap, 0, &idx), MEMSCAN_OK);
+	max = memscan_pointer_index_bytes(idx) + counts - 1;
+	memscan_pointer_index_free(idx);
+	idx = NULL;
+	ms_set_worker_limit(1);
+	h = seen_start(&w, bytes, 0, 0);
+	assert_int_equal(memscan_pointer_index_build_hooked(snap, max, &h, &idx), MEMSCAN_ERR_LIMIT);
+	h = seen_start(&w, bytes, first + 1, 0);
+	assert_int_equal(memscan_pointer_index_build_hooked(snap, max, &h, &idx), MEMSCAN_ERR_CANCELLED);
+	ms_set_worker_limit(0);
+	assert_null(idx);
+	assert_int_equal(w.calls, first + 1);
+	memscan_snapshot_free(snap);
+}
+
 /* The search asks while it prepares and while it expands: a yes at its second call (preparing), its
  * third (the first while expanding) or its last stops it with CANCELLED and no chains. */
 static void test_search_cancelled(void **state)
@@ -404,6 +443,38 @@ static void test_search_cancelled(void **state)
 		assert_null(c);
 		assert_int_equal(w.calls, at[i]);
 	}
+	memscan_pointer_index_free(idx);
+	memscan_snapshot_free(snap);
+}
+
+/* A search prepares by going through the index's entries twice, asking every PTR_SETUP_CHECK_EVERY of
+ * them both times, also when one bucket holds most of them: 3M words that point at HEALTH (as objects
+ * at their vtable). A yes at the second question of the second time stops it (CANCELLED), where that
+ * time asked once per million buckets and the search ended without the question. */
+static void test_search_cancelled_in_one_bucket(void **state)
+{
+	const uint64_t words = 3u << 20;
+	memscan_snapshot *snap = game_snapshot(PLAYER);
+	memscan_region g = { .start = DENSE, .end = DENSE + words * 8, .perms = 3, .kind = 1, .path = "" };
+	memscan_pointer_search_options o = wide_search();
+	memscan_pointer_index *idx = NULL;
+	memscan_pointer_chains *c = NULL;
+	struct seen w;
+	memscan_hooks h;
+	unsigned first;
+	uint8_t *data;
+
+	(void)state;
+	assert_int_equal(memscan_snapshot_add_region(snap, &g, &data), MEMSCAN_OK);
+	for (uint64_t i = 0; i < words; i++)
+		memcpy(data + i * 8, &(uint64_t){ HEALTH }, 8);
+	assert_int_equal(memscan_pointer_index_build(snap, 0, &idx), MEMSCAN_OK);
+	first = (unsigned)((memscan_pointer_index_count(idx) - 1) / PTR_SETUP_CHECK_EVERY + 1);
+	o.depth = 1;
+	h = seen_start(&w, MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL, first + 2, 0);
+	assert_int_equal(memscan_pointer_search_hooked(idx, HEALTH, &o, &h, &c), MEMSCAN_ERR_CANCELLED);
+	assert_null(c);
+	assert_int_equal(w.calls, first + 2);
 	memscan_pointer_index_free(idx);
 	memscan_snapshot_free(snap);
 }
@@ -466,6 +537,29 @@ static void test_index_build_progress(void **state)
 	memscan_snapshot_free(snap);
 }
 
+/* Two workers report the build's progress; the first report past 0 is slow to arrive (its thread
+ * naps 250 ms in the callback, as a thread the system put aside would): the other worker's reports
+ * meanwhile must not overtake it, or the callback sees DONE go back. They did: each report carried
+ * the count its own thread had reached, and reports ran at the same time. */
+static void test_index_build_progress_slow_report(void **state)
+{
+	memscan_snapshot *snap = dense_snapshot(32u << 20);
+	memscan_pointer_index *idx = NULL;
+	struct seen w;
+	memscan_hooks h = seen_start(&w, memscan_snapshot_bytes(snap), 0, 50);
+
+	(void)state;
+	w.report_nap_ms = 250;
+	ms_set_worker_limit(2);
+	assert_int_equal(memscan_pointer_index_build_hooked(snap, 0, &h, &idx), MEMSCAN_OK);
+	ms_set_worker_limit(0);
+	assert_true(w.napped);
+	assert_false(w.back);
+	assert_int_equal(w.last, w.total);
+	memscan_pointer_index_free(idx);
+	memscan_snapshot_free(snap);
+}
+
 /* Progress of a search: from 0 to the total, never back, the middle level reported in its third; the
  * chains equal those found without hooks. One stopped by max_chains ends at the total too. */
 static void test_search_progress(void **state)
@@ -511,9 +605,12 @@ int main(void)
 		cmocka_unit_test(test_index_parallel_equals_sequential),
 		cmocka_unit_test(test_search_sound_and_complete),
 		cmocka_unit_test(test_index_build_cancelled),
+		cmocka_unit_test(test_index_build_cancelled_while_placing),
 		cmocka_unit_test(test_search_cancelled),
 		cmocka_unit_test(test_search_cancelled_within_one_address),
+		cmocka_unit_test(test_search_cancelled_in_one_bucket),
 		cmocka_unit_test(test_index_build_progress),
+		cmocka_unit_test(test_index_build_progress_slow_report),
 		cmocka_unit_test(test_search_progress),
 	};
 
