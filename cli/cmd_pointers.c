@@ -250,46 +250,35 @@ static int run_search(struct ptr_source *s, const struct ptr_opts *o, uint64_t a
 	return ret;
 }
 
-/* The agent's progress of a remote search, against three times THIRD bytes (the target's readable
- * regions): read, then indexed, then searched, each phase named on the line. */
-struct remote_phases {
-	struct cli_progress p;
-	uint64_t third;
-};
-
-static void remote_phase_report(void *ctx, uint64_t done)
+/* The agent's progress of a remote search: its total is three times the bytes of the regions it
+ * searches, read, then indexed, then searched (docs/protocol.md), each phase named on the line. */
+static void remote_phase_report(void *ctx, uint64_t done, uint64_t total)
 {
-	struct remote_phases *ph = ctx;
+	struct cli_progress *p = ctx;
+	uint64_t third = total / 3;
 
-	ph->p.what = done < ph->third       ? "pointer scan: reading"
-	             : done < 2 * ph->third ? "pointer scan: indexing"
-	                                    : "pointer scan: searching";
-	cli_progress_report(&ph->p, done);
+	p->what = done < third       ? "pointer scan: reading"
+	          : done < 2 * third ? "pointer scan: indexing"
+	                             : "pointer scan: searching";
+	cli_progress_report_total(p, done, total);
 }
 
 /* memscan_client_pointer_search with Ctrl-C stopping it on the agent and, on a terminal unless
- * --quiet, its phases' line (the regions listed for their bytes only then). */
+ * --quiet, its phases' line against the agent's own total. */
 static int remote_search(struct ptr_source *s, const struct ptr_opts *o, uint64_t addr,
                          const memscan_pointer_search_options *so, memscan_pointer_chains **ret)
 {
-	memscan_region_list *list = NULL;
-	struct remote_phases ph = { .third = 0 };
-	memscan_filter f;
+	struct cli_progress p;
 	int err = cli_cancel_attach_client(s->t.client);
 
-	memscan_filter_default(&f); /* what the agent searches */
-	if (err == MEMSCAN_OK && cli_progress_shown(o->quiet) &&
-	    cli_target_regions(&s->t, &f, &list) == MEMSCAN_OK)
-		ph.third = memscan_region_list_bytes(list);
-	memscan_region_list_free(list);
-	cli_progress_start_bytes(&ph.p, "pointer scan: reading", 3 * ph.third, o->quiet || !ph.third);
-	if (err == MEMSCAN_OK && ph.p.on)
-		err = memscan_client_set_progress(s->t.client, remote_phase_report, &ph);
+	cli_progress_start_bytes(&p, "pointer scan: reading", 0, o->quiet);
+	if (err == MEMSCAN_OK && p.on)
+		err = memscan_client_set_progress_total(s->t.client, remote_phase_report, &p);
 	if (err == MEMSCAN_OK)
 		err = memscan_client_pointer_search(s->t.client, s->pid, addr, so, ret);
-	if (ph.p.on && memscan_client_set_progress(s->t.client, NULL, NULL) != MEMSCAN_OK)
-		ph.p.on = 0; /* cannot fail when detaching */
-	cli_progress_end(&ph.p, NULL);
+	if (p.on && memscan_client_set_progress_total(s->t.client, NULL, NULL) != MEMSCAN_OK)
+		p.on = 0; /* cannot fail when detaching */
+	cli_progress_end(&p, NULL);
 	return err;
 }
 
@@ -318,17 +307,27 @@ static int run_remote_search(struct ptr_source *s, const struct ptr_opts *o, uin
 	return ret;
 }
 
-/* The chains of IN that lead to ADDR in the agent's process (followed there). */
-static int remote_rescan(struct ptr_source *s, const memscan_pointer_chains *in, uint64_t addr,
+/* The chains of IN that lead to ADDR in the agent's process (followed there, 128 a request), with
+ * the line counting them on a terminal unless QUIET and Ctrl-C stopping between requests. */
+static int remote_rescan(struct ptr_source *s, const memscan_pointer_chains *in, uint64_t addr, int quiet,
                          memscan_pointer_chains **ret)
 {
 	size_t n = memscan_pointer_chains_count(in);
 	memscan_pointer_resolution *res = calloc(n ? n : 1, sizeof(*res));
 	int *status = calloc(n ? n : 1, sizeof(*status));
 	int err = res && status ? memscan_pointer_chains_new(addr, ret) : MEMSCAN_ERR_NO_MEMORY;
+	struct cli_progress p;
 
 	if (err == MEMSCAN_OK)
+		err = cli_cancel_attach_client(s->t.client);
+	cli_progress_start_steps(&p, "following chains", n, quiet);
+	if (err == MEMSCAN_OK && p.on)
+		err = memscan_client_set_progress_total(s->t.client, cli_progress_report_total, &p);
+	if (err == MEMSCAN_OK)
 		err = memscan_client_pointer_follow(s->t.client, s->pid, in, res, status);
+	if (p.on && memscan_client_set_progress_total(s->t.client, NULL, NULL) != MEMSCAN_OK)
+		p.on = 0; /* cannot fail when detaching */
+	cli_progress_end(&p, NULL);
 	for (size_t i = 0; err == MEMSCAN_OK && i < n; i++)
 		if (status[i] == MEMSCAN_OK && res[i].address == addr)
 			err = memscan_pointer_chains_add(*ret, memscan_pointer_chains_get(in, i));
@@ -395,7 +394,8 @@ static int run_rescan(struct ptr_source *s, const struct ptr_opts *o, uint64_t a
 		return CLI_FAIL;
 	}
 	/* Ctrl-C's handler is installed by ptr_source_open: a snapshot source stops between batches */
-	err = s->remote ? remote_rescan(s, in, addr, &kept) : local_rescan(s, in, addr, o->quiet, &kept);
+	err = s->remote ? remote_rescan(s, in, addr, o->quiet, &kept)
+	                : local_rescan(s, in, addr, o->quiet, &kept);
 	if (err != MEMSCAN_OK)
 		ret = s->remote ? cli_target_err(&s->t, err, "following the chains")
 		                : cli_lib_err(err, s->pid, "following the chains");

@@ -71,8 +71,7 @@ static void draw(struct cli_progress *p, uint64_t done)
 	p->drawn = 1;
 }
 
-/* Draws DONE of TOTAL (0: the total P started with). */
-static void on_progress_total(void *ctx, uint64_t done, uint64_t total)
+void cli_progress_report_total(void *ctx, uint64_t done, uint64_t total)
 {
 	struct cli_progress *p = ctx;
 
@@ -86,7 +85,7 @@ static void on_progress_total(void *ctx, uint64_t done, uint64_t total)
 
 static void on_progress(void *ctx, uint64_t done)
 {
-	on_progress_total(ctx, done, 0);
+	cli_progress_report_total(ctx, done, 0);
 }
 
 int cli_progress_shown(int quiet)
@@ -117,7 +116,7 @@ void cli_progress_start_client(struct cli_progress *p, memscan_client *client, c
                                uint64_t total, int quiet)
 {
 	progress_init(p, what, total, 1, quiet);
-	if (p->on && memscan_client_set_progress_total(client, on_progress_total, p) != MEMSCAN_OK)
+	if (p->on && memscan_client_set_progress_total(client, cli_progress_report_total, p) != MEMSCAN_OK)
 		p->on = 0;
 }
 

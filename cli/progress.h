@@ -45,6 +45,8 @@ int cli_progress_shown(int quiet);
 void cli_progress_start_bytes(struct cli_progress *p, const char *what, uint64_t total, int quiet);
 /* A memscan_progress_fn drawing P (CTX) at DONE; nothing when P is off. */
 void cli_progress_report(void *ctx, uint64_t done);
+/* A memscan_client_progress_total_fn drawing P (CTX) at DONE of TOTAL (0: the total P started with). */
+void cli_progress_report_total(void *ctx, uint64_t done, uint64_t total);
 /* Starts P for work counted in TOTAL steps (cli_progress_step reports them). */
 void cli_progress_start_steps(struct cli_progress *p, const char *what, uint64_t total, int quiet);
 void cli_progress_step(struct cli_progress *p, uint64_t done);

@@ -182,9 +182,18 @@ int memscan_client_pointer_follow(memscan_client *c, int pid, const memscan_poin
 		return MEMSCAN_ERR_INVALID_ARG;
 	client_lock(c);
 	for (st.first = 0; r == MEMSCAN_OK && st.first < count; st.first += st.n) {
+		/* between batches nothing is pending on the agent: a stop leaves the session as it was */
+		client_progress_report(c, st.first, count);
+		if (client_cancelled(c)) {
+			r = client_fail(c, MEMSCAN_ERR_CANCELLED, "cancelled after %zu of %zu chains",
+			                st.first, count);
+			break;
+		}
 		st.n = count - st.first < CLIENT_FOLLOW_BATCH ? count - st.first : CLIENT_FOLLOW_BATCH;
 		r = follow_batch(c, pid, &st);
 	}
+	if (r == MEMSCAN_OK)
+		client_progress_report(c, count, count);
 	client_unlock(c);
 	return r;
 }

@@ -472,12 +472,17 @@ static void test_cli_phases_on_tty(void **state)
 	char total[48];
 	ms_tty t;
 
+	size_t lists;
+
 	(void)state;
 	total_text(total, sizeof(total));
-	cli_argv(argv, deep);
+	cli_argv(argv, deep); /* finds the target's address first */
+	lists = ms_agent_err_count(&env, "op=list_regions ");
 	ms_tty_start(&t, argv);
 	assert_int_equal(ms_tty_finish(&t, 60000), 0);
 	assert_true(t.out_bytes > 0); /* the chains */
+	/* the line's total is the agent's own: the CLI lists no regions for it */
+	assert_int_equal(ms_agent_err_count(&env, "op=list_regions "), lists);
 	search = strstr(t.out, "\rmemscan: pointer scan: searching ");
 	assert_non_null(search);
 	assert_non_null(strstr(search, total));
@@ -516,6 +521,48 @@ static void test_cli_ctrl_c_stops_search(void **state)
 	assert_int_equal(ms_agent_serving(&env, fx.pid), 0);
 }
 
+/* `remote pointers --rescan` of many chains on a terminal: a line counts them as the agent follows
+ * them, and Ctrl-C stops between requests: exit 130 with the chains file as it was. */
+static void test_cli_rescan_ctrl_c(void **state)
+{
+	static const char *const none[] = { NULL };
+	memscan_pointer_chains *many = NULL;
+	memscan_pointer_chain chain;
+	const char *argv[20];
+	char path[4200];
+	uint8_t *before, *after;
+	size_t before_len, after_len;
+	ms_tty t;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/rescan.chains", ms_tmpdir());
+	assert_int_equal(memscan_pointer_chain_parse("memscan-fixture+0x0 -> 0x8", &chain), MEMSCAN_OK);
+	assert_int_equal(memscan_pointer_chains_new(target_addr(), &many), MEMSCAN_OK);
+	for (int i = 0; i < 200000; i++)
+		assert_int_equal(memscan_pointer_chains_add(many, &chain), MEMSCAN_OK);
+	assert_int_equal(memscan_pointer_chains_save(many, path), MEMSCAN_OK);
+	memscan_pointer_chains_free(many);
+	before = ms_file_read(path, &before_len);
+	assert_non_null(before);
+	cli_argv(argv, none);
+	argv[8] = "--rescan"; /* in place of --max: a rescan takes no search options */
+	argv[9] = path;
+	ms_tty_start(&t, argv);
+	assert_true(ms_tty_pump(&t, "\rmemscan: following chains ", 0, 30000));
+	assert_int_equal(kill(t.pid, SIGINT), 0);
+	assert_int_equal(ms_tty_finish(&t, 5000), 130);
+	assert_non_null(strstr(t.out, " of 200000 ("));
+	assert_non_null(strstr(t.out, "interrupted"));
+	after = ms_file_read(path, &after_len);
+	assert_non_null(after);
+	assert_int_equal(after_len, before_len);
+	assert_memory_equal(after, before, before_len);
+	free(before);
+	free(after);
+	unlink(path);
+	assert_int_equal(ms_agent_serving(&env, fx.pid), 0);
+}
+
 int main(void)
 {
 	static const char *const agent_args[] = { "--session-budget", SESSION_BUDGET, NULL };
@@ -532,6 +579,7 @@ int main(void)
 		cmocka_unit_test(test_client_reports_and_cancels),
 		cmocka_unit_test(test_cli_phases_on_tty),
 		cmocka_unit_test(test_cli_ctrl_c_stops_search),
+		cmocka_unit_test(test_cli_rescan_ctrl_c),
 	};
 
 	alarm(110); /* a hang fails the run instead of stalling it (ctest allows 120 s) */

@@ -421,7 +421,9 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_pointer_search(memscan_client *
  * 128 chains a request): RESULTS[i] and STATUSES[i] (both CHAINS' count long) receive where chain i led
  * and its memscan_err: OK, NOT_FOUND (the module is not mapped) or UNREADABLE (RESULTS[i].step and .at
  * say which pointer broke). The call itself fails (PROCESS_GONE, DENIED, ...) as a whole. Permission:
- * scan. */
+ * scan. Before each batch the progress callback gets the chains followed so far (of CHAINS' count,
+ * memscan_client_set_progress_total's TOTAL) and the cancel callback is asked: CANCELLED then, the
+ * session usable and RESULTS filled up to that batch only. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_client_pointer_follow(memscan_client *client, int pid,
                                                                 const memscan_pointer_chains *chains,
                                                                 memscan_pointer_resolution *results,
