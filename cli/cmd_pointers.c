@@ -276,6 +276,11 @@ static int remote_search(struct ptr_source *s, const struct ptr_opts *o, uint64_
 		err = memscan_client_set_progress_total(s->t.client, remote_phase_report, &p);
 	if (err == MEMSCAN_OK)
 		err = memscan_client_pointer_search(s->t.client, s->pid, addr, so, ret);
+	if (err == MEMSCAN_OK && cli_cancelled()) { /* came while no progress reply could ask it */
+		memscan_pointer_chains_free(*ret);
+		*ret = NULL;
+		err = MEMSCAN_ERR_CANCELLED;
+	}
 	if (p.on && memscan_client_set_progress_total(s->t.client, NULL, NULL) != MEMSCAN_OK)
 		p.on = 0; /* cannot fail when detaching */
 	cli_progress_end(&p, NULL);
@@ -325,6 +330,8 @@ static int remote_rescan(struct ptr_source *s, const memscan_pointer_chains *in,
 		err = memscan_client_set_progress_total(s->t.client, cli_progress_report_total, &p);
 	if (err == MEMSCAN_OK)
 		err = memscan_client_pointer_follow(s->t.client, s->pid, in, res, status);
+	if (err == MEMSCAN_OK && cli_cancelled())
+		err = MEMSCAN_ERR_CANCELLED; /* came during the last request, which asks no more */
 	if (p.on && memscan_client_set_progress_total(s->t.client, NULL, NULL) != MEMSCAN_OK)
 		p.on = 0; /* cannot fail when detaching */
 	cli_progress_end(&p, NULL);

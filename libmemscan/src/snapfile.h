@@ -105,6 +105,10 @@ uint64_t sf_in_total(const struct sf_in *f);
 uint64_t sf_in_data_offset(const struct sf_in *f);
 /* Bytes of the file read so far (its size once the trailer was checked). */
 uint64_t sf_in_pos(const struct sf_in *f);
+/* Asked with the bytes of the file read so far while a long list of a region's holes is read (every
+ * 65536 of them): nonzero stops the read, which fails with CANCELLED. */
+typedef int (*sf_tick_fn)(void *ctx, uint64_t pos);
+void sf_in_set_tick(struct sf_in *f, sf_tick_fn fn, void *ctx);
 /* The filter the file records (version 2), or NULL; valid until sf_in_close. */
 const memscan_filter *sf_in_filter(const struct sf_in *f);
 /* *RET_REGION (its path) and *RET_HOLES stay valid until the next call. */

@@ -71,6 +71,8 @@ struct sf_reader {
 	uint64_t pos;  /* bytes consumed */
 	size_t off, have;
 	struct sf_sum sum;
+	sf_tick_fn tick; /* asked every SF_HOLES_STEP holes read (sf_in_set_tick), or NULL */
+	void *tick_ctx;
 	uint8_t buf[SF_BUF_SIZE];
 };
 
@@ -262,7 +264,11 @@ static int load_path(struct sf_reader *r, uint32_t len, char *path)
 	return MEMSCAN_OK;
 }
 
-/* Reads and checks the holes into HOLES (cleared first). */
+/* Holes read between two calls of the reader's tick: 1 MiB of records, a millisecond's work (a
+ * region may have one hole per byte, so its records can outweigh its bytes). */
+#define SF_HOLES_STEP 65536u
+
+/* Reads and checks the holes into HOLES (cleared first); CANCELLED once the tick says stop. */
 static int load_holes(struct sf_reader *r, const struct sf_record *rec, memscan_ranges *holes)
 {
 	uint64_t prev = rec->region.start;
@@ -271,8 +277,11 @@ static int load_holes(struct sf_reader *r, const struct sf_record *rec, memscan_
 	for (uint32_t i = 0; i < rec->hole_count; i++) {
 		uint8_t b[SF_HOLE_SIZE];
 		uint64_t start, end;
-		int rc = rd_get(r, b, sizeof(b), 1);
+		int rc;
 
+		if (i && i % SF_HOLES_STEP == 0 && r->tick && r->tick(r->tick_ctx, r->pos))
+			return MEMSCAN_ERR_CANCELLED;
+		rc = rd_get(r, b, sizeof(b), 1);
 		if (rc)
 			return rc;
 		start = get_u64(b);
@@ -334,6 +343,12 @@ static int in_filter(struct sf_in *f)
 		rc = why(MEMSCAN_ERR_BAD_FORMAT, "the recorded filter is damaged (checksum or fields)");
 	f->has_filter = rc == MEMSCAN_OK;
 	return rc;
+}
+
+void sf_in_set_tick(struct sf_in *f, sf_tick_fn fn, void *ctx)
+{
+	f->r.tick = fn;
+	f->r.tick_ctx = ctx;
 }
 
 const memscan_filter *sf_in_filter(const struct sf_in *f)
@@ -552,6 +567,16 @@ struct load_hooks {
 	struct ms_progress progress;
 };
 
+/* An sf_tick_fn on the hooks H (CTX): POS, the bytes of the file read, to the progress; whether the
+ * cancel hook says stop. */
+static int load_tick(void *ctx, uint64_t pos)
+{
+	struct load_hooks *h = ctx;
+
+	ms_progress_set(&h->progress, pos);
+	return h->cancel && h->cancel(h->cancel_ctx);
+}
+
 /* Reads LEN bytes of F's current region into DATA, LOAD_STEP at a time: CANCELLED as soon as H's
  * cancel hook says stop before a step, DONE the bytes of the file read after each. */
 static int load_data(struct sf_in *f, uint8_t *data, size_t len, struct load_hooks *h)
@@ -607,6 +632,7 @@ int memscan_snapshot_load_hooked(const char *path, const memscan_hooks *hooks,
 	if (rc == MEMSCAN_OK)
 		rc = ms_snapshot_new(&snap);
 	if (rc == MEMSCAN_OK) {
+		sf_in_set_tick(f, load_tick, &h); /* a region's holes: its bytes ask in load_data */
 		snap->pid = sf_in_pid(f);
 		snap->time_ns = sf_in_time_ns(f);
 		rc = ms_filter_rec_set(&snap->sel, sf_in_filter(f));

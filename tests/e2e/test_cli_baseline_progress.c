@@ -63,30 +63,12 @@ static void fake_request(ms_fake *f, const Memscan__V1__Request *req)
 	}
 }
 
-/* The fake with the keys of agent A (made, never started), pinned in A's directory as the CLI's
- * XDG_CONFIG_HOME; TARGET: "127.0.0.1:PORT:42". */
+/* The fake (ms_fake_start_pinned) announcing progress replies and heats. */
 static void fake_start(ms_agent *a, char *target, size_t len)
 {
-	const char *port;
-	ms_run r;
-	char pub[4300], hostport[64];
-
-	assert_int_equal(ms_agent_init(a), 0);
-	assert_int_equal(ms_fake_start(&fa, 1u << 20, fake_request), 0);
-	memcpy(fa.priv, a->agent.priv, sizeof(fa.priv));
-	memcpy(fa.pub, a->agent.pub, sizeof(fa.pub));
-	memcpy(fa.client_priv, a->full.priv, sizeof(fa.client_priv));
-	memcpy(fa.client_pub, a->full.pub, sizeof(fa.client_pub));
+	ms_fake_start_pinned(&fa, a, fake_request, target, len);
 	fa.progress = 1;
 	fa.heatmap = 1;
-	port = strrchr(fa.url, ':') + 1;
-	snprintf(hostport, sizeof(hostport), "127.0.0.1:%s", port);
-	snprintf(target, len, "%s:42", hostport);
-	snprintf(pub, sizeof(pub), "%s.pub", a->agent.path);
-	setenv("XDG_CONFIG_HOME", a->dir, 1);
-	RUN(&r, "trust", hostport, pub);
-	assert_int_equal(r.status, 0);
-	ms_run_free(&r);
 }
 
 /* Runs `memscan remote CMD TARGET OPT -i 1s` (OPT: two words, the second may be NULL) with the

@@ -203,3 +203,23 @@ memscan_client *ms_fake_client(ms_fake *f, int compress)
 		fail_msg("connect: %s", memscan_client_last_error(c));
 	return c;
 }
+
+void ms_fake_start_pinned(ms_fake *f, ms_agent *a, ms_fake_fn on_request, char *target, size_t len)
+{
+	char pub[4300], hostport[64];
+	ms_run r;
+
+	assert_int_equal(ms_agent_init(a), 0);
+	assert_int_equal(ms_fake_start(f, 1u << 20, on_request), 0);
+	memcpy(f->priv, a->agent.priv, sizeof(f->priv));
+	memcpy(f->pub, a->agent.pub, sizeof(f->pub));
+	memcpy(f->client_priv, a->full.priv, sizeof(f->client_priv));
+	memcpy(f->client_pub, a->full.pub, sizeof(f->client_pub));
+	snprintf(hostport, sizeof(hostport), "127.0.0.1:%s", strrchr(f->url, ':') + 1);
+	snprintf(target, len, "%s:42", hostport);
+	snprintf(pub, sizeof(pub), "%s.pub", a->agent.path);
+	setenv("XDG_CONFIG_HOME", a->dir, 1);
+	RUN(&r, "trust", hostport, pub);
+	assert_int_equal(r.status, 0);
+	ms_run_free(&r);
+}

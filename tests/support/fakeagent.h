@@ -10,6 +10,7 @@
 #include <memscan/client.h>
 #include <nng/nng.h>
 
+#include "agentutil.h"
 #include "chan.h"
 #include "wire.h"
 
@@ -35,6 +36,10 @@ struct ms_fake {
 /* Starts F on tcp://127.0.0.1:0 with fresh keys, announcing PAGE_BYTES pages and ZSTD; 0 or -1. */
 int ms_fake_start(ms_fake *f, uint64_t page_bytes, ms_fake_fn on_request);
 void ms_fake_stop(ms_fake *f);
+/* For the CLI: starts F as ms_fake_start does (1 MiB pages) with the keys of agent A (ms_agent_init
+ * here, never started), pinned in A's directory made the CLI's XDG_CONFIG_HOME; TARGET receives
+ * "127.0.0.1:PORT:42". Fails the test if it cannot. */
+void ms_fake_start_pinned(ms_fake *f, ms_agent *a, ms_fake_fn on_request, char *target, size_t len);
 /* Seals RESP as the reply to the request being answered and sends it. */
 void ms_fake_send(ms_fake *f, const Memscan__V1__Response *resp);
 /* Sends a SnapshotReply: snapshot ID announcing TOTAL bytes, with one anonymous region [START, +LEN). */

@@ -462,7 +462,8 @@ MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_load(const char *path, memsca
 /* memscan_snapshot_load with HOOKS (NULL: none), for a file large enough to take a while (a few
  * seconds per GiB). DONE counts the bytes of the file read and checked so far: it goes up to the
  * file's size (what stat gives), reported once more from the calling thread when the file is loaded.
- * CANCEL is asked before every 4 MiB of a region's bytes is read; once it says stop, nothing is
+ * CANCEL is asked before every 4 MiB of a region's bytes is read and every 65536 of its holes (1 MiB
+ * of their records: a region may have a hole a byte); once it says stop, nothing is
  * returned, what was built is freed and the result is CANCELLED (memscan_snapshot_file_error then
  * names no file). Reads in the calling thread only. */
 MEMSCAN_API MEMSCAN_NODISCARD int memscan_snapshot_load_hooked(const char *path, const memscan_hooks *hooks,

@@ -150,6 +150,52 @@ static void test_load_cancelled(void **state)
 	}
 }
 
+/* A file of one 4 MiB region with a 8-byte hole every 16 bytes: 262144 holes, 4 MiB of hole records
+ * read before the region's bytes. */
+static void holey_file(const struct env *e, char *path, size_t size)
+{
+	memscan_snapshot *snap = NULL;
+	const uint64_t start = 0x20000000, len = (uint64_t)4 << 20;
+
+	snprintf(path, size, "%s/holey.snap", e->dir);
+	assert_int_equal(memscan_snapshot_new(4242, 99, &snap), MEMSCAN_OK);
+	add_filled(snap, start, len, MEMSCAN_KIND_ANON, "");
+	for (uint64_t a = start; a < start + len; a += 16) {
+		memscan_range hole = { a + 8, a + 16 };
+
+		assert_int_equal(memscan_snapshot_add_hole(snap, hole), MEMSCAN_OK);
+	}
+	assert_int_equal(memscan_snapshot_save(snap, path), MEMSCAN_OK);
+	memscan_snapshot_free(snap);
+}
+
+/* A region's holes are read with the cancel asked (and the progress counted) every 65536 of them
+ * (1 MiB of records), as its bytes every 4 MiB: stopped at the second question, while the holes are
+ * read, the load returns CANCELLED with nothing returned and no file at fault. */
+static void test_load_cancelled_in_holes(void **state)
+{
+	const struct env *e = *state;
+	char path[4300];
+	struct seen all = { 0 }, s = { .stop_at = 2 };
+	memscan_hooks h_all = { ask, &all, report, &all }, h = { ask, &s, report, &s };
+	memscan_snapshot *snap = NULL;
+	struct stat st;
+
+	holey_file(e, path, sizeof(path));
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(memscan_snapshot_load_hooked(path, &h_all, &snap), MEMSCAN_OK);
+	memscan_snapshot_free(snap);
+	snap = NULL;
+	assert_true(all.asked >= 4); /* 3 in the holes, 1 in the bytes */
+	assert_false(all.went_back);
+	assert_true(all.last == (uint64_t)st.st_size);
+	assert_int_equal(memscan_snapshot_load_hooked(path, &h, &snap), MEMSCAN_ERR_CANCELLED);
+	assert_null(snap);
+	assert_int_equal(s.asked, 2);
+	assert_true(s.last < ((uint64_t)4 << 20)); /* no report of the bytes after */
+	assert_null(memscan_snapshot_file_error(NULL));
+}
+
 /* Hooks may be partly NULL, or NULL altogether. */
 static void test_load_hooks_optional(void **state)
 {
@@ -172,6 +218,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_load_hooked_equals_plain),
 		cmocka_unit_test(test_load_cancelled),
+		cmocka_unit_test(test_load_cancelled_in_holes),
 		cmocka_unit_test(test_load_hooks_optional),
 	};
 
