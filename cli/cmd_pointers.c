@@ -257,7 +257,8 @@ static void remote_phase_report(void *ctx, uint64_t done, uint64_t total)
 	struct cli_progress *p = ctx;
 	uint64_t third = total / 3;
 
-	p->what = done < third       ? "pointer scan: reading"
+	p->what = !third             ? "pointer scan" /* no total to tell the phases by */
+	          : done < third     ? "pointer scan: reading"
 	          : done < 2 * third ? "pointer scan: indexing"
 	                             : "pointer scan: searching";
 	cli_progress_report_total(p, done, total);

@@ -141,11 +141,59 @@ static void test_search_interrupted_without_progress(void **state)
 	ms_agent_cleanup(&a);
 }
 
+/* A search answered with a progress reply whose total is 0 (an agent with nothing it can count),
+ * then its chains. */
+static void fake_zero_total(ms_fake *f, const Memscan__V1__Request *req)
+{
+	Memscan__V1__Response resp = MEMSCAN__V1__RESPONSE__INIT;
+	Memscan__V1__Progress pr = MEMSCAN__V1__PROGRESS__INIT;
+	static Memscan__V1__PointerScan none = MEMSCAN__V1__POINTER_SCAN__INIT;
+
+	if (req->op_case == MEMSCAN__V1__REQUEST__OP_POINTER_SCAN && req->pointer_scan->progress_ms) {
+		pr.next_cursor = 9;
+		resp.result_case = MEMSCAN__V1__RESPONSE__RESULT_PROGRESS;
+		resp.progress = &pr;
+		ms_fake_send(f, &resp);
+	} else if (req->op_case == MEMSCAN__V1__REQUEST__OP_NEXT) {
+		none.address = ADDR;
+		send_followed(f, &none);
+	} else {
+		fake_request(f, req);
+	}
+}
+
+/* The search's line with a total of 0 names no phase (it cannot tell them apart): "pointer scan",
+ * never "searching" from the start. */
+static void test_search_line_without_total(void **state)
+{
+	char target[96], to[32];
+	const char *argv[] = {
+		"memscan", "remote", "pointers", target, "--to", to, "--identity", NULL, NULL
+	};
+	ms_agent a;
+	ms_tty t;
+
+	(void)state;
+	ms_fake_start_pinned(&fa, &a, fake_zero_total, target, sizeof(target));
+	fa.progress = 1;
+	snprintf(to, sizeof(to), "0x%llx", (unsigned long long)ADDR);
+	argv[7] = a.full.path;
+	ms_tty_start(&t, argv);
+	ms_tty_finish(&t, 10000);
+	print_message("terminal: %s\n", t.out);
+	assert_non_null(strstr(t.out, "\rmemscan: pointer scan 0 B"));
+	assert_null(strstr(t.out, "searching"));
+	fa.progress = 0;
+	ms_fake_stop(&fa);
+	ms_agent_cleanup(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rescan_interrupted_in_last_request),
 		cmocka_unit_test(test_search_interrupted_without_progress),
+		cmocka_unit_test(test_search_line_without_total),
 	};
 
 	alarm(60);
