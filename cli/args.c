@@ -567,6 +567,41 @@ int cli_parse(int argc, char **argv, const char *cmd, uint32_t allowed, int max_
 	return CLI_OK;
 }
 
+/* Whether the option ARG is --quiet or bundles -q; *RET_SKIP: how many values follow it. */
+static int arg_quiet(const char *arg, int *ret_skip)
+{
+	const struct opt_spec *spec;
+
+	*ret_skip = 0;
+	if (arg[1] == '-') {
+		spec = find_long(arg + 2, strcspn(arg + 2, "="));
+		if (spec && !strchr(arg, '='))
+			*ret_skip = spec->has_arg;
+		return spec && spec->id == OPT_QUIET;
+	}
+	for (size_t j = 1; arg[j] && (spec = find_short(arg[j])); j++) {
+		if (spec->id == OPT_QUIET)
+			return 1;
+		if (spec->has_arg) {
+			*ret_skip = arg[j + 1] ? spec->has_arg - 1 : spec->has_arg;
+			break;
+		}
+	}
+	return 0;
+}
+
+int cli_args_quiet(int argc, char **argv)
+{
+	int skip;
+
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i += 1 + skip) {
+		skip = 0;
+		if (!is_positional(argv[i]) && arg_quiet(argv[i], &skip))
+			return 1;
+	}
+	return 0;
+}
+
 void cli_filter_apply(const struct cli_filter *user, memscan_filter *base)
 {
 	base->perms |= user->perms;

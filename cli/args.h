@@ -96,6 +96,9 @@ struct cli_opts {
  * always allowed) and at most MAX_POS positional arguments. Prints the error and returns CLI_USAGE,
  * or returns CLI_OK. */
 int cli_parse(int argc, char **argv, const char *cmd, uint32_t allowed, int max_pos, struct cli_opts *opts);
+/* Whether ARGV (after the command name) asks for no progress (--quiet, or -q alone or bundled; the
+ * values of options and what follows "--" skipped), for a runner that leaves the parsing to the command. */
+int cli_args_quiet(int argc, char **argv);
 
 /* Value parsers: 0 on success, else print "memscan: ..." and return CLI_USAGE. */
 int cli_parse_pid(const char *text, int *ret_pid);

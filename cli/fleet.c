@@ -3,10 +3,12 @@
  * output line labelled with its host; a name that resolves to several agents (a headless Service) too. */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <memscan/client.h>
@@ -15,11 +17,13 @@
 #include "cmd.h"
 #include "fleet.h"
 #include "output.h"
+#include "progress.h"
 #include "target.h"
 
-#define FLEET_HOST_MAX MEMSCAN_FLEET_NAME_LEN
-#define FLEET_PARALLEL 32    /* members running at once */
-#define FLEET_LINE_MAX 65536 /* a longer output line is cut into pieces, each labelled */
+#define FLEET_HOST_MAX  MEMSCAN_FLEET_NAME_LEN
+#define FLEET_PARALLEL  32    /* members running at once */
+#define FLEET_LINE_MAX  65536 /* a longer output line is cut into pieces, each labelled */
+#define FLEET_REDRAW_MS 250   /* the progress line, hidden for output, comes back at most this often */
 
 struct fleet_stream {
 	int fd;
@@ -36,12 +40,107 @@ struct fleet_member {
 	int status;
 };
 
+/* "memscan: agents 5 of 16 (31%), 1 failed, ETA 4.0 s" on a terminal's stderr, hidden while a
+ * member's line is written (its children's stderr being pipes, the members draw none). */
+struct fleet_line {
+	struct cli_progress p;
+	uint64_t done, failed;
+	int64_t drawn_ms; /* when it was last drawn */
+	int stale;        /* hidden or out of date: drawn again FLEET_REDRAW_MS after DRAWN_MS */
+	int caught[2];    /* SIGINT, SIGTERM: line_on_signal installed, OLD to be restored */
+	struct sigaction old[2];
+};
+
+static const int line_signals[2] = { SIGINT, SIGTERM };
+static volatile sig_atomic_t line_shown; /* the line may be on the screen */
+
 struct fleet {
 	cli_cmd_fn run; /* the single-host command each member runs (in a child) */
 	struct fleet_member *m;
 	size_t count;
-	int json;
+	int json, quiet;
+	struct fleet_line line;
 };
+
+static int64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Ctrl-C or SIGTERM ends the runner as it would without the line (the members get it from the
+ * terminal, or see their pipes close), but not with the line left on the screen. */
+static void line_on_signal(int sig)
+{
+	if (line_shown) {
+		ssize_t n = write(STDERR_FILENO, "\r\033[K", 4);
+
+		(void)n; /* nothing to be done about it: the process ends */
+	}
+	raise(sig); /* SA_RESETHAND: as the signal would have done */
+}
+
+/* Installs line_on_signal for the signals not ignored (a background job's SIGINT may be). */
+static void line_catch(struct fleet_line *l)
+{
+	struct sigaction sa = { .sa_handler = line_on_signal, .sa_flags = SA_RESETHAND };
+
+	sigemptyset(&sa.sa_mask);
+	line_shown = 1;
+	for (int i = 0; i < 2; i++)
+		l->caught[i] = sigaction(line_signals[i], NULL, &l->old[i]) == 0 &&
+		               l->old[i].sa_handler == SIG_DFL && sigaction(line_signals[i], &sa, NULL) == 0;
+}
+
+/* Restores what line_catch replaced: at the end, and in each member (whose own command may ask them). */
+static void line_release(struct fleet_line *l)
+{
+	line_shown = 0;
+	for (int i = 0; i < 2; i++)
+		if (l->caught[i])
+			sigaction(line_signals[i], &l->old[i], NULL);
+}
+
+/* Clears the progress line before other output to stderr or stdout (the same terminal, maybe). */
+static void line_hide(struct fleet *f)
+{
+	if (!f->line.p.on)
+		return;
+	cli_progress_hide(&f->line.p);
+	f->line.stale = 1;
+}
+
+/* Draws the line again if it is stale and was last drawn long enough ago. */
+static void line_redraw(struct fleet *f)
+{
+	struct fleet_line *l = &f->line;
+
+	if (!l->p.on || !l->stale || now_ms() - l->drawn_ms < FLEET_REDRAW_MS)
+		return;
+	cli_progress_step_failed(&l->p, l->done, l->failed);
+	l->drawn_ms = now_ms();
+	l->stale = 0;
+}
+
+/* How long poll may wait before line_redraw has work: -1 for as long as it takes. */
+static int line_wait_ms(const struct fleet *f)
+{
+	int64_t left = f->line.drawn_ms + FLEET_REDRAW_MS - now_ms();
+
+	if (!f->line.p.on || !f->line.stale)
+		return -1;
+	return left > 0 ? (int)left : 0;
+}
+
+/* Member M ended with M->status: counted on the line. */
+static void line_count(struct fleet *f, const struct fleet_member *m)
+{
+	f->line.done++;
+	f->line.failed += m->status != CLI_OK;
+	f->line.stale = 1;
+}
 
 /* The members of SPEC (memscan_fleet_resolve); the exit code. */
 static int load_members(struct fleet *f, const char *spec)
@@ -66,8 +165,9 @@ static int load_members(struct fleet *f, const char *spec)
 }
 
 /* One line of member M to OUT: "HOST  LINE", or for --json on stdout the object with "host" first. */
-static void emit(const struct fleet *f, const struct fleet_member *m, FILE *out, const char *line, size_t len)
+static void emit(struct fleet *f, const struct fleet_member *m, FILE *out, const char *line, size_t len)
 {
+	line_hide(f);
 	if (f->json && out == stdout && len && line[0] == '{') {
 		fputs("{\"host\":", out);
 		out_json_str(out, m->host);
@@ -83,7 +183,7 @@ static void emit(const struct fleet *f, const struct fleet_member *m, FILE *out,
 }
 
 /* Emits the complete lines of S (all of it at EOF or when full); keeps the rest. */
-static void drain(const struct fleet *f, const struct fleet_member *m, struct fleet_stream *s, int eof)
+static void drain(struct fleet *f, const struct fleet_member *m, struct fleet_stream *s, int eof)
 {
 	size_t start = 0;
 	char *nl;
@@ -101,7 +201,7 @@ static void drain(const struct fleet *f, const struct fleet_member *m, struct fl
 }
 
 /* Reads what S's pipe holds; closes it at EOF. */
-static void pump(const struct fleet *f, const struct fleet_member *m, struct fleet_stream *s)
+static void pump(struct fleet *f, const struct fleet_member *m, struct fleet_stream *s)
 {
 	ssize_t n = read(s->fd, s->buf + s->len, FLEET_LINE_MAX - s->len);
 
@@ -117,8 +217,28 @@ static void pump(const struct fleet *f, const struct fleet_member *m, struct fle
 	s->fd = -1;
 }
 
+/* Forks a member: in the child, what line_catch installed is restored, no signal coming between
+ * (its handler would clear the line from the member). */
+static pid_t fork_member(struct fleet_line *l)
+{
+	sigset_t stop, old;
+	pid_t pid;
+
+	sigemptyset(&stop);
+	for (int i = 0; i < 2; i++)
+		sigaddset(&stop, line_signals[i]);
+	fflush(stdout);
+	fflush(stderr);
+	sigprocmask(SIG_BLOCK, &stop, &old);
+	pid = fork();
+	if (pid == 0)
+		line_release(l);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return pid;
+}
+
 /* Forks member M running `memscan remote` with ARGV (its TARGET already M's), output into pipes. */
-static int start_member(struct fleet_member *m, cli_cmd_fn run, int argc, char **argv)
+static int start_member(struct fleet *f, struct fleet_member *m, int argc, char **argv)
 {
 	int out[2] = { -1, -1 }, err[2] = { -1, -1 };
 
@@ -129,9 +249,7 @@ static int start_member(struct fleet_member *m, cli_cmd_fn run, int argc, char *
 	}
 	if (!m->s[0].buf || !m->s[1].buf || pipe(out) || pipe(err))
 		goto fail;
-	fflush(stdout);
-	fflush(stderr);
-	m->pid = fork();
+	m->pid = fork_member(&f->line);
 	if (m->pid < 0)
 		goto fail;
 	if (m->pid == 0) {
@@ -141,7 +259,7 @@ static int start_member(struct fleet_member *m, cli_cmd_fn run, int argc, char *
 		close(err[0]);
 		close(out[1]);
 		close(err[1]);
-		int rc = run(argc, argv);
+		int rc = f->run(argc, argv);
 		fflush(stdout);
 		fflush(stderr);
 		_exit(rc);
@@ -164,15 +282,18 @@ fail:
 }
 
 /* Reaps member M once both its pipes closed; reports a failure that printed nothing. */
-static void finish_member(struct fleet_member *m)
+static void finish_member(struct fleet *f, struct fleet_member *m)
 {
 	int status = 0;
 
 	while (waitpid(m->pid, &status, 0) < 0 && errno == EINTR)
 		;
 	m->status = WIFEXITED(status) ? WEXITSTATUS(status) : CLI_FAIL;
-	if (WIFSIGNALED(status))
+	line_count(f, m);
+	if (WIFSIGNALED(status)) {
+		line_hide(f);
 		fprintf(stderr, "%s  memscan: killed by signal %d\n", m->host, WTERMSIG(status));
+	}
 	for (int i = 0; i < 2; i++) {
 		free(m->s[i].buf);
 		m->s[i].buf = NULL;
@@ -181,7 +302,7 @@ static void finish_member(struct fleet_member *m)
 
 /* Polls the RUNNING members: reads their output, reaps the ones done; how many still run (first in
  * RUNNING). */
-static size_t poll_members(const struct fleet *f, struct fleet_member **running, size_t nrun)
+static size_t poll_members(struct fleet *f, struct fleet_member **running, size_t nrun)
 {
 	struct pollfd pfd[2 * FLEET_PARALLEL];
 	struct fleet_stream *who[2 * FLEET_PARALLEL];
@@ -195,14 +316,14 @@ static size_t poll_members(const struct fleet *f, struct fleet_member **running,
 				who[n] = &running[i]->s[k];
 				owner[n++] = running[i];
 			}
-	if (n && poll(pfd, n, -1) < 0 && errno != EINTR)
+	if (n && poll(pfd, n, line_wait_ms(f)) < 0 && errno != EINTR)
 		return 0;
 	for (size_t i = 0; i < n; i++)
 		if (pfd[i].revents)
 			pump(f, owner[i], who[i]);
 	for (size_t i = 0; i < nrun; i++) {
 		if (running[i]->s[0].fd < 0 && running[i]->s[1].fd < 0)
-			finish_member(running[i]);
+			finish_member(f, running[i]);
 		else
 			running[kept++] = running[i];
 	}
@@ -216,6 +337,11 @@ static void run_all(struct fleet *f, int argc, char **argv, int target, const ch
 	char text[FLEET_HOST_MAX + 32], *saved = argv[target];
 	size_t nrun = 0, next = 0;
 
+	cli_progress_start_steps(&f->line.p, "agents", f->count, f->quiet);
+	f->line.stale = 1;
+	if (f->line.p.on)
+		line_catch(&f->line);
+	line_redraw(f);
 	while (next < f->count || nrun) {
 		while (nrun < FLEET_PARALLEL && next < f->count) {
 			struct fleet_member *m = &f->m[next++];
@@ -223,16 +349,21 @@ static void run_all(struct fleet *f, int argc, char **argv, int target, const ch
 			snprintf(text, sizeof(text), "%s%s", m->host, suffix);
 			argv[target] = text;
 			cli_pin_name = m->pin; /* each member is held to the key pinned for its name */
-			if (start_member(m, f->run, argc, argv) == 0) {
+			if (start_member(f, m, argc, argv) == 0) {
 				running[nrun++] = m;
 				continue;
 			}
+			line_hide(f);
 			fprintf(stderr, "%s  memscan: cannot start a process for this host: %s\n", m->host,
 			        strerror(errno));
 			m->status = CLI_FAIL;
+			line_count(f, m);
 		}
 		nrun = poll_members(f, running, nrun);
+		line_redraw(f);
 	}
+	cli_progress_end(&f->line.p, NULL);
+	line_release(&f->line);
 	argv[target] = saved;
 	cli_pin_name = NULL;
 }
@@ -340,6 +471,7 @@ int cli_fleet(int argc, char **argv, cli_cmd_fn run, int *ret_code)
 		return 0;
 	for (int i = 2; i < argc; i++)
 		f.json |= !strcmp(argv[i], "--json");
+	f.quiet = cli_args_quiet(argc - 1, argv + 1);
 	if (rc == CLI_OK) {
 		run_all(&f, argc, argv, target, suffix);
 		rc = fleet_status(&f);

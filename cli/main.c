@@ -190,7 +190,8 @@ static const struct cli_cmd commands[] = {
 	  "Fleets: ps, regions, scan and diff run on many agents at once when TARGET is @FILE (or\n"
 	  "@FILE:PID; one HOST[:PORT] a line) or a name given right after the command that resolves to\n"
 	  "several addresses (a headless Service); each line starts with its host (--json: \"host\"),\n"
-	  "and the exit status is 1 if any host failed.\n" REMOTE_OPTIONS_HELP
+	  "and the exit status is 1 if any host failed. On a terminal (not with --quiet) one line on\n"
+	  "stderr counts the hosts done.\n" REMOTE_OPTIONS_HELP
 	  "The agent's key must be pinned first with 'memscan trust HOST:PORT KEY'; the agent must list\n"
 	  "this client's public key in its authorized_keys.\n" },
 	{ "keygen", cmd_keygen, "make a key pair for talking to agents",

@@ -48,7 +48,7 @@ static void draw(struct cli_progress *p, uint64_t done)
 	 * scanned again): never more than there is */
 	uint64_t shown = p->total && done > p->total ? p->total : done;
 	double t = seconds_since(&p->start), rate = t > 0 ? (double)shown / t : 0;
-	char d[32], tot[32], r[32], eta[32] = "?";
+	char d[32], tot[32], r[32], eta[32] = "?", failed[40] = "";
 	unsigned pct = p->total ? (unsigned)((double)shown * 100 / (double)p->total) : 0;
 
 	done = shown;
@@ -64,9 +64,12 @@ static void draw(struct cli_progress *p, uint64_t done)
 		fprintf(stderr, "\rmemscan: %s %s of %s (%u%%), %s/s, ETA %s\033[K", p->what,
 		        cli_human_size(done, d, sizeof(d)), cli_human_size(p->total, tot, sizeof(tot)), pct,
 		        cli_human_size((uint64_t)rate, r, sizeof(r)), eta);
-	else
-		fprintf(stderr, "\rmemscan: %s %" PRIu64 " of %" PRIu64 " (%u%%), ETA %s\033[K", p->what,
-		        done, p->total, pct, eta);
+	else {
+		if (p->failed)
+			snprintf(failed, sizeof(failed), ", %" PRIu64 " failed", p->failed);
+		fprintf(stderr, "\rmemscan: %s %" PRIu64 " of %" PRIu64 " (%u%%)%s, ETA %s\033[K", p->what,
+		        done, p->total, pct, failed, eta);
+	}
 	fflush(stderr);
 	p->drawn = 1;
 }
@@ -150,6 +153,23 @@ void cli_progress_step(struct cli_progress *p, uint64_t done)
 	cli_progress_report(p, done);
 }
 
+void cli_progress_step_failed(struct cli_progress *p, uint64_t done, uint64_t failed)
+{
+	p->failed = failed;
+	cli_progress_report(p, done);
+}
+
+void cli_progress_hide(struct cli_progress *p)
+{
+	pthread_mutex_lock(&p->lock);
+	if (p->drawn) {
+		fputs("\r\033[K", stderr);
+		fflush(stderr);
+		p->drawn = 0;
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
 void cli_progress_start_parts(struct cli_progress *p, const char *what, uint64_t total, unsigned parts,
                               const char *part, int quiet)
 {
@@ -162,12 +182,6 @@ void cli_progress_end(struct cli_progress *p, memscan_process *proc)
 {
 	if (p->on && proc && memscan_process_set_progress(proc, NULL, NULL) != MEMSCAN_OK)
 		p->on = 0; /* cannot fail when detaching */
-	pthread_mutex_lock(&p->lock);
-	if (p->drawn) {
-		fputs("\r\033[K", stderr);
-		fflush(stderr);
-		p->drawn = 0;
-	}
-	pthread_mutex_unlock(&p->lock);
+	cli_progress_hide(p);
 	pthread_mutex_destroy(&p->lock);
 }

@@ -25,6 +25,7 @@ struct cli_progress {
 	const char *part; /* what a part is called, e.g. "level" */
 	int on;           /* stderr is a terminal and not quiet */
 	int drawn;        /* a line is on the screen */
+	uint64_t failed;  /* steps: how many of those done failed (cli_progress_step_failed) */
 	struct timespec start;
 	pthread_mutex_t lock; /* the library reports from its worker threads */
 };
@@ -50,6 +51,10 @@ void cli_progress_report_total(void *ctx, uint64_t done, uint64_t total);
 /* Starts P for work counted in TOTAL steps (cli_progress_step reports them). */
 void cli_progress_start_steps(struct cli_progress *p, const char *what, uint64_t total, int quiet);
 void cli_progress_step(struct cli_progress *p, uint64_t done);
+/* The same, FAILED of the DONE steps having failed: "memscan: WHAT 5 of 16 (31%), 1 failed, ETA T". */
+void cli_progress_step_failed(struct cli_progress *p, uint64_t done, uint64_t failed);
+/* Clears the line (if one was drawn) for other output; P goes on, its next report draws it again. */
+void cli_progress_hide(struct cli_progress *p);
 /* Starts P for work shown only as a percentage of TOTAL, done in PARTS equal parts one after the
  * other, each called PART: "memscan: WHAT, PART 3 of 4 (62%)" (cli_progress_report reports it). */
 void cli_progress_start_parts(struct cli_progress *p, const char *what, uint64_t total, unsigned parts,

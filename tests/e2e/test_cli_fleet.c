@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* End-to-end tests of fleets: `memscan remote CMD @HOSTS` over three real agents on loopback (one line
- * labelled per host, "host" in --json, a member down reported with its host), pattern pins in
- * known_agents, and memscan_client_set_agent_name. */
+ * labelled per host, "host" in --json, a member down reported with its host, the progress line on a
+ * terminal), pattern pins in known_agents, and memscan_client_set_agent_name. */
 #include "agentutil.h"
+#include "ttyutil.h"
 
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -228,6 +230,98 @@ static void test_fleet_member_down(void **state)
 	ms_run_free(&r);
 }
 
+/* What a terminal shows of RAW (carriage returns and "\033[K" applied): the lines that scrolled up,
+ * each ended by '\n' (malloc'd), and in LAST the line the cursor is on. */
+static char *screen_of(const char *raw, char *last, size_t last_size)
+{
+	char *res = calloc(1, strlen(raw) + 1), cur[4096];
+	size_t len = 0, n = 0, col = 0;
+
+	assert_non_null(res);
+	for (const char *p = raw; *p; p++) {
+		if (!strncmp(p, "\033[K", 3)) {
+			n = col;
+			p += 2;
+		} else if (*p == '\r') {
+			col = 0;
+		} else if (*p == '\n') {
+			memcpy(res + len, cur, n);
+			len += n;
+			res[len++] = '\n';
+			n = col = 0;
+		} else if (col < sizeof(cur)) {
+			cur[col++] = *p;
+			n = col > n ? col : n;
+		}
+	}
+	snprintf(last, last_size, "%.*s", (int)n, cur);
+	return res;
+}
+
+/* `remote scan @HOSTS:PID` with stdout and stderr on a terminal, EXTRA (or NULL) added: its exit code,
+ * what the terminal received into T. SIGINT goes to its process group (as Ctrl-C) once AT shows. */
+static int scan_on_tty(ms_tty *t, const char *cmd, const char *extra, const char *at_text)
+{
+	const char *argv[] = { "memscan", "remote", cmd, at(pid_target(hosts)), "--identity", NULL, NULL,
+		               NULL,      NULL,     NULL };
+	int n = 5;
+
+	argv[n++] = env[0].full.path;
+	if (!strcmp(cmd, "scan")) {
+		argv[n++] = "--pattern";
+		argv[n++] = MS_FIXTURE_MARKER;
+	} else {
+		argv[n++] = "--interval";
+		argv[n++] = "20s";
+	}
+	argv[n] = extra;
+	ms_tty_start_shared(t, argv);
+	if (at_text && ms_tty_pump(t, at_text, 0, 20000))
+		kill(-t->pid, SIGINT);
+	return ms_tty_finish(t, 30000);
+}
+
+/* On a terminal: one line counting the agents done, cleared before each labelled line (none mixed into
+ * it, each starting with its host) and at the end; none with -q. */
+static void test_fleet_progress_line(void **state)
+{
+	static ms_tty t;
+	char last[256], *screen;
+
+	(void)state;
+	assert_int_equal(scan_on_tty(&t, "scan", NULL, NULL), 0);
+	assert_non_null(strstr(t.out, "\rmemscan: agents 0 of 3 (0%)"));
+	screen = screen_of(t.out, last, sizeof(last));
+	assert_all_labelled(screen, 0);
+	assert_null(strstr(screen, "agents"));
+	assert_string_equal(last, "");
+	free(screen);
+
+	assert_int_equal(scan_on_tty(&t, "scan", "-q", NULL), 0);
+	assert_null(strstr(t.out, "agents"));
+	assert_null(strchr(t.out, '\033'));
+	screen = screen_of(t.out, last, sizeof(last));
+	assert_all_labelled(screen, 0);
+	assert_string_equal(last, "");
+	free(screen);
+}
+
+/* Ctrl-C during a fleet run: the runner ends by the signal as before, its line cleared. */
+static void test_fleet_progress_interrupted(void **state)
+{
+	static ms_tty t;
+	char last[256], *screen;
+
+	(void)state;
+	assert_int_equal(scan_on_tty(&t, "diff", NULL, "of 3"), 128 + SIGINT);
+	/* cleared once, by the runner: a member forked as the signal came clears nothing */
+	assert_string_equal(t.out, "\rmemscan: agents 0 of 3 (0%), ETA ?\033[K\r\033[K");
+	screen = screen_of(t.out, last, sizeof(last));
+	assert_string_equal(last, "");
+	assert_null(strstr(screen, "agents"));
+	free(screen);
+}
+
 /* regions and diff run on every member too. */
 static void test_fleet_regions_diff(void **state)
 {
@@ -402,9 +496,10 @@ static void test_fleet_dns_name(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fleet_ps_text),     cmocka_unit_test(test_fleet_ps_json),
-		cmocka_unit_test(test_fleet_member_down), cmocka_unit_test(test_fleet_regions_diff),
-		cmocka_unit_test(test_client_agent_name), cmocka_unit_test(test_client_fleet),
+		cmocka_unit_test(test_fleet_ps_text),       cmocka_unit_test(test_fleet_ps_json),
+		cmocka_unit_test(test_fleet_member_down),   cmocka_unit_test(test_fleet_regions_diff),
+		cmocka_unit_test(test_client_agent_name),   cmocka_unit_test(test_client_fleet),
+		cmocka_unit_test(test_fleet_progress_line), cmocka_unit_test(test_fleet_progress_interrupted),
 		cmocka_unit_test(test_fleet_dns_name),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -11,21 +11,37 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-void ms_tty_start(ms_tty *t, const char *const *argv)
+/* Starts the CLI on a pseudo-terminal, its stdout on a pipe if PIPE_OUT. */
+static void tty_start(ms_tty *t, const char *const *argv, int pipe_out)
 {
-	int p[2];
+	int p[2] = { -1, -1 };
 
 	memset(t, 0, sizeof(*t));
-	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	t->outp = -1;
+	if (pipe_out)
+		assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 	t->pid = forkpty(&t->master, NULL, NULL, NULL);
 	assert_true(t->pid >= 0);
 	if (t->pid == 0) {
-		dup2(p[1], STDOUT_FILENO);
+		if (pipe_out)
+			dup2(p[1], STDOUT_FILENO);
 		signal(SIGINT, SIG_DFL);
 		ms_exec_cli(argv + 1);
 	}
-	close(p[1]);
-	t->outp = p[0];
+	if (pipe_out) {
+		close(p[1]);
+		t->outp = p[0];
+	}
+}
+
+void ms_tty_start(ms_tty *t, const char *const *argv)
+{
+	tty_start(t, argv, 1);
+}
+
+void ms_tty_start_shared(ms_tty *t, const char *const *argv)
+{
+	tty_start(t, argv, 0);
 }
 
 /* Reads what comes on FD (the terminal into T->out, else counted and dropped); -1 at its end. */

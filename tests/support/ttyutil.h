@@ -19,6 +19,8 @@ typedef struct ms_tty {
 /* Starts the CLI with ARGV (ARGV[0] is its name, NULL-terminated) as ms_run_cli does, SIGINT at its
  * default. */
 void ms_tty_start(ms_tty *t, const char *const *argv);
+/* The same with its stdout on the terminal too (what a user sees of both), T->out_bytes left 0. */
+void ms_tty_start_shared(ms_tty *t, const char *const *argv);
 /* Reads the terminal and stdout until NEEDLE (if not NULL) shows on the terminal or OUT_MIN (if not
  * 0) bytes came on stdout (1), both ended or MS passed (0). */
 int ms_tty_pump(ms_tty *t, const char *needle, uint64_t out_min, int ms);
