@@ -110,7 +110,9 @@ int cmd_ps(int argc, char **argv)
 	size_t n = 0;
 	int ret, done, err;
 
-	ret = cli_parse_cmd(argc, argv, "ps", OPT_BIT(OPT_JSON), cli_remote_mode ? 2 : 1, &o, &done);
+	/* -q: for a fleet run's progress line (`remote ps @HOSTS`); one host draws none */
+	ret = cli_parse_cmd(argc, argv, "ps", OPT_BIT(OPT_JSON) | OPT_BIT(OPT_QUIET), cli_remote_mode ? 2 : 1,
+	                    &o, &done);
 	if (ret != CLI_OK || done)
 		return ret;
 	if (!cli_remote_mode) {
@@ -144,7 +146,8 @@ int cmd_regions(int argc, char **argv)
 	int ret, done, err;
 	size_t i, n;
 
-	ret = cli_parse_cmd(argc, argv, "regions", OPT_BIT(OPT_JSON) | OPTS_FILTER, 1, &o, &done);
+	ret = cli_parse_cmd(argc, argv, "regions", OPT_BIT(OPT_JSON) | OPT_BIT(OPT_QUIET) | OPTS_FILTER, 1,
+	                    &o, &done);
 	if (ret != CLI_OK || done)
 		return ret;
 	ret = need_args(&o, 1, cli_target_name());

@@ -46,18 +46,20 @@ static int cmd_help(int argc, char **argv);
 
 static const struct cli_cmd commands[] = {
 	{ "ps", cmd_ps, "list processes",
-	  "usage: memscan ps [NAME] [--json]\n"
+	  "usage: memscan ps [NAME] [--json] [-q]\n"
 	  "\n"
 	  "Lists the processes of the host: PID, PPID, UID, RSS, name and command line; with NAME, only\n"
 	  "those whose name contains it.\n"
-	  "  --json   one JSON object per process: pid, ppid, uid, rss (bytes), name, cmdline\n" },
+	  "  --json   one JSON object per process: pid, ppid, uid, rss (bytes), name, cmdline\n"
+	  "  -q, --quiet  no progress line (a fleet run's: remote ps @HOSTS)\n" },
 	{ "regions", cmd_regions, "list the memory regions of a process",
-	  "usage: memscan regions PID [FILTERS] [--json]\n"
+	  "usage: memscan regions PID [FILTERS] [--json] [-q]\n"
 	  "\n"
 	  "Lists the regions of /proc/PID/maps with their size and kind, under a header. Without filters\n"
 	  "every region is listed.\n"
 	  "  --json   one JSON object per region: start, end, perms, offset, path, kind, size, inode,\n"
-	  "           dev, deleted\n" FILTER_HELP },
+	  "           dev, deleted\n"
+	  "  -q, --quiet  no progress line (a fleet run's: remote regions @HOSTS:PID)\n" FILTER_HELP },
 	{ "read", cmd_read, "read memory of a process",
 	  "usage: memscan read PID ADDR LEN [--raw | --json]\n"
 	  "\n"

@@ -332,6 +332,15 @@ static void test_fleet_regions_diff(void **state)
 	assert_int_equal(r.status, 0);
 	assert_all_labelled(r.out, 0);
 	ms_run_free(&r);
+	/* -q (the fleet's progress line off) is taken by every command a fleet runs */
+	RUN(&r, "remote", "regions", at(pid_target(hosts)), "-q", "--identity", env[0].full.path);
+	assert_int_equal(r.status, 0);
+	assert_all_labelled(r.out, 0);
+	ms_run_free(&r);
+	RUN(&r, "remote", "ps", at(hosts), "--quiet", "--identity", env[0].full.path);
+	assert_int_equal(r.status, 0);
+	assert_all_labelled(r.out, 0);
+	ms_run_free(&r);
 	RUN(&r, "remote", "diff", at(pid_target(hosts)), "--interval", "50ms", "--json", "--identity",
 	    env[0].full.path);
 	assert_int_equal(r.status, 0);
