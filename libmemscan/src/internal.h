@@ -71,6 +71,21 @@ void ms_progress_final(struct ms_progress *p, uint64_t done);
 /* Frees PROC's progress state (memscan_process_free). */
 void ms_progress_free(memscan_process *proc);
 
+/* A caller's memscan_hooks as an operation without a process handle runs them (progress.c): the
+ * cancel question, and the progress throttled as a process's is. */
+struct ms_hooks {
+	memscan_cancel_fn cancel;
+	void *cancel_ctx;
+	struct ms_progress progress;
+};
+/* Fills H from HOOKS (NULL: none) and reports 0 to its progress callback. */
+void ms_hooks_init(struct ms_hooks *h, const memscan_hooks *hooks);
+/* 1 when H's cancel hook says stop (asked now; from any thread). */
+static inline int ms_hooks_cancelled(const struct ms_hooks *h)
+{
+	return h->cancel && h->cancel(h->cancel_ctx);
+}
+
 /* 1 when PROC's operation is to stop (memscan_process_set_cancel). */
 static inline int ms_cancelled(const memscan_process *proc)
 {

@@ -57,12 +57,10 @@ static int index_regions(memscan_pointer_index *idx, const memscan_snapshot *sna
 struct build {
 	memscan_pointer_index *idx;
 	unsigned nworkers;
-	int fill;         /* second pass: store entries (counts hold each worker's cursors) */
-	uint32_t *counts; /* nworkers x nbuckets */
-	memscan_cancel_fn cancel;
-	void *cancel_ctx;
-	atomic_int stop;             /* a worker saw the cancel hook answer yes */
-	struct ms_progress progress; /* half the bytes both passes went through */
+	int fill;           /* second pass: store entries (counts hold each worker's cursors) */
+	uint32_t *counts;   /* nworkers x nbuckets */
+	atomic_int stop;    /* a worker saw the cancel hook answer yes */
+	struct ms_hooks cb; /* the caller's; its progress: half the bytes both passes went through */
 };
 
 /* Counts or stores the pointer words of [W0, W1) (word numbers) for worker K. */
@@ -109,7 +107,7 @@ static int build_stopped(struct build *b)
 {
 	if (atomic_load_explicit(&b->stop, memory_order_relaxed))
 		return 1;
-	if (!b->cancel || !b->cancel(b->cancel_ctx))
+	if (!ms_hooks_cancelled(&b->cb))
 		return 0;
 	atomic_store(&b->stop, 1);
 	return 1;
@@ -124,7 +122,7 @@ static void scan_worker(void *ctx, unsigned k)
 		uint64_t n = end - w < PTR_CHUNK_WORDS ? end - w : PTR_CHUNK_WORDS;
 
 		scan_words(b, k, w, w + n);
-		ms_progress_count(&b->progress, n * 4); /* each pass counts half of its words' bytes */
+		ms_progress_count(&b->cb.progress, n * 4); /* each pass counts half of its words' bytes */
 		w += n;
 	}
 }
@@ -176,12 +174,7 @@ static int build_entries(memscan_pointer_index *idx, uint64_t max_bytes, const m
 		r = MEMSCAN_ERR_NO_MEMORY;
 		goto cleanup;
 	}
-	if (hooks) {
-		b.cancel = hooks->cancel;
-		b.cancel_ctx = hooks->cancel_ctx;
-		b.progress = (struct ms_progress){ .fn = hooks->progress, .ctx = hooks->progress_ctx };
-	}
-	ms_progress_set(&b.progress, 0);
+	ms_hooks_init(&b.cb, hooks);
 	r = build_pass(&b);
 	if (r == MEMSCAN_OK)
 		r = place(&b);
@@ -200,7 +193,7 @@ static int build_entries(memscan_pointer_index *idx, uint64_t max_bytes, const m
 	b.fill = 1;
 	r = build_pass(&b);
 	if (r == MEMSCAN_OK)
-		ms_progress_final(&b.progress, idx->total);
+		ms_progress_final(&b.cb.progress, idx->total);
 cleanup:
 	free(b.counts);
 	return r;

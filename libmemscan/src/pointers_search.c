@@ -27,10 +27,9 @@ struct ptr_static {
 struct search {
 	const memscan_pointer_index *idx;
 	const memscan_pointer_search_options *o;
-	const memscan_hooks *hooks;         /* never NULL (the caller's or an empty one) */
-	struct ms_progress progress;        /* of MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL */
-	uint64_t work;                      /* entries and addresses gone through */
-	unsigned level;                     /* the level being expanded */
+	struct ms_hooks cb; /* the caller's; progress of MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL */
+	uint64_t work;      /* entries and addresses gone through */
+	unsigned level;     /* the level being expanded */
 	size_t level_start, level_end, cur; /* its nodes, and the one being expanded */
 	struct ptr_modules m;
 	struct ptr_node *nodes;
@@ -99,10 +98,8 @@ static int search_tick(struct search *s)
 {
 	if (++s->work % PTR_SEARCH_CHECK_EVERY)
 		return MEMSCAN_OK;
-	ms_progress_set(&s->progress, search_done(s));
-	if (s->hooks->cancel && s->hooks->cancel(s->hooks->cancel_ctx))
-		return MEMSCAN_ERR_CANCELLED;
-	return MEMSCAN_OK;
+	ms_progress_set(&s->cb.progress, search_done(s));
+	return ms_hooks_cancelled(&s->cb) ? MEMSCAN_ERR_CANCELLED : MEMSCAN_OK;
 }
 
 static int seen_test_set(struct search *s, uint64_t word)
@@ -249,7 +246,7 @@ static int basemap_build(struct search *s, uint64_t bytes)
 /* Whether the cancel hook says to stop, asked at every PTR_SETUP_CHECK_EVERY-th step I of a loop. */
 static int setup_cancelled(const struct search *s, uint64_t i)
 {
-	return i % PTR_SETUP_CHECK_EVERY == 0 && s->hooks->cancel && s->hooks->cancel(s->hooks->cancel_ctx);
+	return i % PTR_SETUP_CHECK_EVERY == 0 && ms_hooks_cancelled(&s->cb);
 }
 
 /* Lists the entries whose holder is in a base, if they fit in BUDGET bytes (RET_BYTES: their size). */
@@ -338,7 +335,7 @@ static int search_run(struct search *s)
 		s->level_start = s->level_end;
 	}
 	if (r == MEMSCAN_OK || r == MEMSCAN_ERR_STOPPED)
-		ms_progress_final(&s->progress, MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL);
+		ms_progress_final(&s->cb.progress, MEMSCAN_POINTER_SEARCH_PROGRESS_TOTAL);
 	return r == MEMSCAN_ERR_STOPPED ? MEMSCAN_OK : r;
 }
 
@@ -352,14 +349,12 @@ int memscan_pointer_search_hooked(const memscan_pointer_index *index, uint64_t a
                                   const memscan_pointer_search_options *options, const memscan_hooks *hooks,
                                   memscan_pointer_chains **ret_chains)
 {
-	static const memscan_hooks none;
 	memscan_pointer_search_options defaults;
-	struct search s = { .idx = index, .o = options, .hooks = hooks ? hooks : &none };
+	struct search s = { .idx = index, .o = options };
 	int r;
 
 	if (ret_chains)
 		*ret_chains = NULL;
-	s.progress = (struct ms_progress){ .fn = s.hooks->progress, .ctx = s.hooks->progress_ctx };
 	if (!options) {
 		memscan_pointer_search_options_default(&defaults);
 		s.o = &defaults;
@@ -369,7 +364,7 @@ int memscan_pointer_search_hooked(const memscan_pointer_index *index, uint64_t a
 		return MEMSCAN_ERR_INVALID_ARG;
 	if (ptr_index_region(index, addr) == SIZE_MAX)
 		return MEMSCAN_ERR_NOT_FOUND;
-	ms_progress_set(&s.progress, 0);
+	ms_hooks_init(&s.cb, hooks);
 	r = memscan_pointer_chains_new(addr, &s.out);
 	if (r == MEMSCAN_OK)
 		r = search_setup(&s, addr);

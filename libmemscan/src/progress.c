@@ -101,6 +101,18 @@ void ms_progress_free(memscan_process *proc)
 	proc->progress = NULL;
 }
 
+void ms_hooks_init(struct ms_hooks *h, const memscan_hooks *hooks)
+{
+	*h = (struct ms_hooks){ .cancel = NULL };
+	if (hooks) {
+		h->cancel = hooks->cancel;
+		h->cancel_ctx = hooks->cancel_ctx;
+		h->progress.fn = hooks->progress;
+		h->progress.ctx = hooks->progress_ctx;
+	}
+	ms_progress_set(&h->progress, 0);
+}
+
 const char *memscan_size_format(uint64_t bytes, char *buf, size_t size)
 {
 	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };

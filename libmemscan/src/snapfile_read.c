@@ -560,31 +560,24 @@ int sf_in_next(struct sf_in *f, const memscan_region **ret_region, const memscan
  * counts: a few milliseconds of reading, nothing against a region's read. */
 #define LOAD_STEP ((size_t)4 << 20)
 
-/* memscan_snapshot_load_hooked's hooks, the progress throttled by progress.c. */
-struct load_hooks {
-	memscan_cancel_fn cancel;
-	void *cancel_ctx;
-	struct ms_progress progress;
-};
-
 /* An sf_tick_fn on the hooks H (CTX): POS, the bytes of the file read, to the progress; whether the
  * cancel hook says stop. */
 static int load_tick(void *ctx, uint64_t pos)
 {
-	struct load_hooks *h = ctx;
+	struct ms_hooks *h = ctx;
 
 	ms_progress_set(&h->progress, pos);
-	return h->cancel && h->cancel(h->cancel_ctx);
+	return ms_hooks_cancelled(h);
 }
 
 /* Reads LEN bytes of F's current region into DATA, LOAD_STEP at a time: CANCELLED as soon as H's
  * cancel hook says stop before a step, DONE the bytes of the file read after each. */
-static int load_data(struct sf_in *f, uint8_t *data, size_t len, struct load_hooks *h)
+static int load_data(struct sf_in *f, uint8_t *data, size_t len, struct ms_hooks *h)
 {
 	int rc = MEMSCAN_OK;
 
 	for (size_t off = 0; rc == MEMSCAN_OK && off < len; off += LOAD_STEP) {
-		if (h->cancel && h->cancel(h->cancel_ctx))
+		if (ms_hooks_cancelled(h))
 			return MEMSCAN_ERR_CANCELLED;
 		rc = sf_in_data(f, data + off, len - off < LOAD_STEP ? len - off : LOAD_STEP);
 		ms_progress_set(&h->progress, sf_in_pos(f));
@@ -593,7 +586,7 @@ static int load_data(struct sf_in *f, uint8_t *data, size_t len, struct load_hoo
 }
 
 /* Reads the next region of F into SNAP; *RET_DONE once the file's end was reached and checked. */
-static int load_region(struct sf_in *f, memscan_snapshot *snap, struct load_hooks *h, int *ret_done)
+static int load_region(struct sf_in *f, memscan_snapshot *snap, struct ms_hooks *h, int *ret_done)
 {
 	const memscan_region *g;
 	const memscan_ranges *holes;
@@ -612,7 +605,7 @@ static int load_region(struct sf_in *f, memscan_snapshot *snap, struct load_hook
 int memscan_snapshot_load_hooked(const char *path, const memscan_hooks *hooks,
                                  memscan_snapshot **ret_snapshot)
 {
-	struct load_hooks h = { .cancel = NULL };
+	struct ms_hooks h;
 	struct sf_in *f = NULL;
 	memscan_snapshot *snap = NULL;
 	int rc, done = 0;
@@ -622,12 +615,7 @@ int memscan_snapshot_load_hooked(const char *path, const memscan_hooks *hooks,
 	sf_error_clear();
 	if (!path || !*path || !ret_snapshot)
 		return MEMSCAN_ERR_INVALID_ARG;
-	if (hooks) {
-		h.cancel = hooks->cancel;
-		h.cancel_ctx = hooks->cancel_ctx;
-		h.progress = (struct ms_progress){ .fn = hooks->progress, .ctx = hooks->progress_ctx };
-	}
-	ms_progress_set(&h.progress, 0);
+	ms_hooks_init(&h, hooks);
 	rc = sf_in_open(path, &f);
 	if (rc == MEMSCAN_OK)
 		rc = ms_snapshot_new(&snap);
