@@ -272,19 +272,8 @@ int main(void)
 		cmocka_unit_test(test_job_places_come_back),  cmocka_unit_test(test_done_job_frees_its_place),
 		cmocka_unit_test(test_target_exits_mid_scan),
 	};
-	int fails, rc;
 
-	alarm(110);
-	signal(SIGPIPE, SIG_IGN);
-	if (ms_fixture_start(&fx, fixture_args) != 0 || ms_agent_init(&env) != 0 ||
-	    ms_agent_start(&env, NULL) != 0) {
-		print_error("cannot start the fixture or the agent\n");
-		return 1;
-	}
-	fails = cmocka_run_group_tests(tests, NULL, NULL);
-	rc = ms_agent_terminate(&env, 30000);
-	ms_agent_stop(&env);
-	ms_agent_cleanup(&env);
-	ms_fixture_stop(&fx);
-	return fails ? fails : rc != 0;
+	alarm(110); /* a hang fails the run instead of stalling it (ctest allows 120 s) */
+	return ms_agent_run_suite_fx("agent job", &env, &fx, fixture_args, NULL, tests,
+	                             sizeof(tests) / sizeof(tests[0]));
 }

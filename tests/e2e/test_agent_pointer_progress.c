@@ -246,22 +246,29 @@ static int64_t cancelled_after(size_t before, int64_t t0)
 	return ms_now_ms() - t0;
 }
 
+/* Closes P, whose search is under way: audited CANCELLED within DROP_MS (BEFORE: the CANCELLED lines
+ * before), the agent still serving. */
+static void assert_leaving_cancels(ms_peer *p, size_t before)
+{
+	int64_t t0 = ms_now_ms(), took;
+
+	ms_peer_close(p);
+	took = cancelled_after(before, t0);
+	print_message("audited CANCELLED %lld ms after the client left\n", (long long)took);
+	assert_true(took < DROP_MS);
+	assert_int_equal(ms_agent_serving(&env, fx.pid), 0);
+}
+
 /* A client that leaves mid-search ends its session: the search stops as promptly, audited CANCELLED. */
 static void test_client_leaves_mid_search(void **state)
 {
 	size_t before = ms_agent_err_count(&env, "result=CANCELLED");
-	int64_t t0, took;
 	ms_peer p;
 
 	(void)state;
 	connect_full(&p);
 	progress_until(&p, deep_req(&p), 2);
-	t0 = ms_now_ms();
-	ms_peer_close(&p);
-	took = cancelled_after(before, t0);
-	print_message("audited CANCELLED %lld ms after the client left\n", (long long)took);
-	assert_true(took < DROP_MS);
-	assert_int_equal(ms_agent_serving(&env, fx.pid), 0);
+	assert_leaving_cancels(&p, before);
 }
 
 /* A search asked without progress_ms runs on the agent's worker, not as a job: its client leaving
@@ -271,7 +278,7 @@ static void test_client_leaves_inline_search(void **state)
 {
 	size_t before = ms_agent_err_count(&env, "result=CANCELLED");
 	Memscan__V1__Response *resp;
-	int64_t t0, took;
+	int64_t t0;
 	ms_peer p;
 
 	(void)state;
@@ -280,12 +287,7 @@ static void test_client_leaves_inline_search(void **state)
 	resp = ms_peer_pointer_scan(&p, fx.pid, target_addr(), DEEP_DEPTH, DEEP_MAX_OFFSET, 0);
 	assert_null(resp); /* the search goes on past the wait */
 	print_message("left %lld ms after asking\n", (long long)(ms_now_ms() - t0));
-	t0 = ms_now_ms();
-	ms_peer_close(&p);
-	took = cancelled_after(before, t0);
-	print_message("audited CANCELLED %lld ms after the client left\n", (long long)took);
-	assert_true(took < DROP_MS);
-	assert_int_equal(ms_agent_serving(&env, fx.pid), 0);
+	assert_leaving_cancels(&p, before);
 }
 
 /* A search asked without progress_ms whose client leaves while the target is still being read (its

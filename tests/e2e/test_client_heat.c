@@ -368,18 +368,8 @@ int main(void)
 		cmocka_unit_test(test_heat_cells_after_exit),
 		cmocka_unit_test(test_heat_count_limit),
 	};
-	int fails, rc;
 
 	alarm(110); /* a hang fails the run instead of stalling it (ctest allows 120 s) */
-	if (ms_fixture_start(&fx, fixture_args) != 0 || ms_agent_init(&env) != 0 ||
-	    ms_agent_start(&env, agent_args) != 0) {
-		print_error("cannot start the fixture or the agent\n");
-		return 1;
-	}
-	fails = cmocka_run_group_tests(tests, NULL, NULL);
-	rc = ms_agent_terminate(&env, 30000);
-	ms_agent_stop(&env);
-	ms_agent_cleanup(&env);
-	ms_fixture_stop(&fx);
-	return fails ? fails : rc != 0;
+	return ms_agent_run_suite_fx("client heat", &env, &fx, fixture_args, agent_args, tests,
+	                             sizeof(tests) / sizeof(tests[0]));
 }

@@ -395,18 +395,8 @@ int main(void)
 		cmocka_unit_test(test_value_scan_progress),
 		cmocka_unit_test(test_cancel_after_first_report),
 	};
-	int fails, rc;
 
 	alarm(110); /* a hang fails the run instead of stalling it (ctest allows 120 s) */
-	if (sodium_init() < 0 || ms_fixture_start(&fx, fixture_args) != 0 || ms_agent_init(&env) != 0 ||
-	    ms_agent_start(&env, NULL) != 0) {
-		print_error("cannot start the fixture or the agent\n");
-		return 1;
-	}
-	fails = cmocka_run_group_tests(tests, NULL, NULL);
-	rc = ms_agent_finish(&env);
-	if (rc != 0)
-		print_error("the agent did not exit cleanly after SIGTERM (see %s)\n", env.err_path);
-	ms_fixture_stop(&fx);
-	return fails || rc != 0;
+	return ms_agent_run_suite_fx("client value progress", &env, &fx, fixture_args, NULL, tests,
+	                             sizeof(tests) / sizeof(tests[0]));
 }
