@@ -596,10 +596,12 @@ uint32_t agent_progress_wait_ms(uint32_t progress_ms);
 /* True if work asked with PROGRESS_MS should run as a job: asked, and a job's place is free (half
  * the workers run jobs at most). */
 int agent_job_wanted(agent *ag, uint32_t progress_ms);
-/* Starts KIND's work on PROC (owned from now on, even on failure, as STATE is) whose TOTAL bytes the
- * Progress replies count, and answers R. */
-int agent_job_start(agent_req *r, memscan_process *proc, uint64_t total, uint32_t progress_ms,
-                    const agent_job_kind *kind, void *state);
+/* Runs KIND's work on PROC (owned from now on, even on failure, as STATE is) and answers R: as a job
+ * whose Progress replies count TOTAL bytes when asked with PROGRESS_MS and agent_job_wanted, else on
+ * the worker at once. Either way work that fails or stops short is audited with the bytes its reads
+ * covered. */
+int agent_job_run(agent_req *r, memscan_process *proc, uint64_t total, uint32_t progress_ms,
+                  const agent_job_kind *kind, void *state);
 /* For a kind's RUN whose work goes on past PROC's reads (a pointer scan's index and search), as
  * libmemscan's callbacks: whether job J (CTX; NULL: never) is to stop, as PROC's cancel says; DONE of
  * its total reached (nothing for NULL); and DONE bytes of PROC read (what PROC's reads report, which

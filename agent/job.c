@@ -185,12 +185,23 @@ static int agent_job_answer(agent_req *r, agent_job *j)
 	return agent_pack(r, &resp);
 }
 
-/* Runs KIND's work on the worker, as an operation asked without progress_ms does. */
+/* What the reads of work run on the worker covered (CTX: the counter), for its audit line. */
+static void agent_inline_read(void *ctx, uint64_t done)
+{
+	atomic_store((atomic_uint_fast64_t *)ctx, done);
+}
+
+/* Runs KIND's work on the worker, as an operation asked without progress_ms does; R's audit counts
+ * what its reads covered (the kind's FINISH says more of work that ran to its end). */
 static int agent_job_inline(agent_req *r, memscan_process *proc, const agent_job_kind *kind, void *state)
 {
-	char msg[256];
+	atomic_uint_fast64_t read = 0;
+	char msg[256] = "";
+	int counting = memscan_process_set_progress(proc, agent_inline_read, &read) == MEMSCAN_OK;
 	int err = kind->run(NULL, proc, state, msg, sizeof(msg));
 
+	if (counting && memscan_process_set_progress(proc, NULL, NULL) == MEMSCAN_OK) /* it cannot fail */
+		r->bytes = atomic_load(&read);
 	return kind->finish(r, proc, state, err, msg);
 }
 
@@ -220,8 +231,8 @@ int agent_job_wanted(agent *ag, uint32_t progress_ms)
 	return progress_ms && (unsigned)atomic_load(&ag->jobs) < agent_job_places(ag);
 }
 
-int agent_job_start(agent_req *r, memscan_process *proc, uint64_t total, uint32_t progress_ms,
-                    const agent_job_kind *kind, void *state)
+static int agent_job_start(agent_req *r, memscan_process *proc, uint64_t total, uint32_t progress_ms,
+                           const agent_job_kind *kind, void *state)
 {
 	agent_job *j = calloc(1, sizeof(*j));
 
@@ -263,4 +274,12 @@ int agent_job_start(agent_req *r, memscan_process *proc, uint64_t total, uint32_
 		return agent_fail(r, MEMSCAN_ERR_NO_MEMORY, "cannot start the work's thread");
 	}
 	return agent_job_answer(r, j);
+}
+
+int agent_job_run(agent_req *r, memscan_process *proc, uint64_t total, uint32_t progress_ms,
+                  const agent_job_kind *kind, void *state)
+{
+	if (agent_job_wanted(r->ag, progress_ms))
+		return agent_job_start(r, proc, total, progress_ms, kind, state);
+	return agent_job_inline(r, proc, kind, state);
 }

@@ -228,7 +228,6 @@ int agent_op_heat_start(agent_req *r)
 	struct heat_start *st;
 	agent_heat *h;
 	memscan_filter f;
-	char msg[256];
 	int err;
 
 	if (r->s->heat_count >= AGENT_MAX_HEATS)
@@ -264,10 +263,7 @@ int agent_op_heat_start(agent_req *r)
 		heat_start_drop(r->ag, r->s, st);
 		return err;
 	}
-	if (agent_job_wanted(r->ag, hs->progress_ms))
-		return agent_job_start(r, proc, h->base_bytes, hs->progress_ms, &heat_start_job, st);
-	err = heat_start_run(NULL, proc, st, msg, sizeof(msg));
-	return heat_start_finish(r, proc, st, err, msg);
+	return agent_job_run(r, proc, h->base_bytes, hs->progress_ms, &heat_start_job, st);
 }
 
 /* What PART may add to H's counts at most, as heat_cost charges it: a cell for each cell its runs span

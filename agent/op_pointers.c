@@ -86,8 +86,7 @@ struct agent_psearch {
 	memscan_region_list *list;
 	memscan_pointer_search_options o;
 	uint64_t addr, bytes, charged;
-	int read_all;              /* the snapshot was taken: BYTES were read (the audit's) */
-	atomic_uint_fast64_t read; /* else, on the worker, what PROC's reads reported */
+	int read_all; /* the snapshot was taken: BYTES were read (the audit's) */
 	memscan_pointer_chains *chains;
 };
 
@@ -218,26 +217,6 @@ static int agent_psearch_charge(agent_req *r, memscan_process *proc, struct agen
 	return MEMSCAN_OK;
 }
 
-static void agent_psearch_read(void *ctx, uint64_t done)
-{
-	struct agent_psearch *ps = ctx;
-
-	atomic_store(&ps->read, done);
-}
-
-/* The search on the worker, PROC's reads counted meanwhile for the audit of one that stops short (a
- * job's are counted by job.c). */
-static int agent_psearch_inline(agent_req *r, memscan_process *proc, struct agent_psearch *ps)
-{
-	char msg[256];
-	int counting = memscan_process_set_progress(proc, agent_psearch_read, ps) == MEMSCAN_OK;
-	int err = agent_psearch_run(NULL, proc, ps, msg, sizeof(msg));
-
-	if (counting && memscan_process_set_progress(proc, NULL, NULL) == MEMSCAN_OK) /* it cannot fail */
-		r->bytes = atomic_load(&ps->read);
-	return agent_psearch_finish(r, proc, ps, err, msg);
-}
-
 /* PointerScan without follow: the search, answered with Progress if asked for (and a job's place is
  * free), else at once. */
 static int agent_psearch(agent_req *r)
@@ -261,9 +240,7 @@ static int agent_psearch(agent_req *r)
 		memscan_process_free(proc);
 		return err;
 	}
-	if (agent_job_wanted(r->ag, req->progress_ms))
-		return agent_job_start(r, proc, 3 * ps->bytes, req->progress_ms, &agent_psearch_job, ps);
-	return agent_psearch_inline(r, proc, ps);
+	return agent_job_run(r, proc, 3 * ps->bytes, req->progress_ms, &agent_psearch_job, ps);
 }
 
 /* The chains of PointerScan.follow, checked, into a new list. */

@@ -198,7 +198,6 @@ int agent_op_scan(agent_req *r)
 	const Memscan__V1__Scan *req = r->req->scan;
 	struct agent_scan *sc = calloc(1, sizeof(*sc));
 	memscan_process *proc = NULL;
-	char msg[256];
 	int err;
 
 	r->pid = req->target ? req->target->pid : 0;
@@ -221,9 +220,6 @@ int agent_op_scan(agent_req *r)
 		memscan_process_free(proc);
 		return err;
 	}
-	if (agent_job_wanted(r->ag, req->progress_ms))
-		return agent_job_start(r, proc, memscan_region_list_bytes(sc->regions), req->progress_ms,
-		                       &agent_scan_job, sc);
-	err = agent_scan_run(NULL, proc, sc, msg, sizeof(msg));
-	return agent_scan_finish(r, proc, sc, err, msg);
+	return agent_job_run(r, proc, memscan_region_list_bytes(sc->regions), req->progress_ms,
+	                     &agent_scan_job, sc);
 }

@@ -156,7 +156,6 @@ int agent_op_snapshot(agent_req *r)
 	memscan_process *proc = NULL;
 	struct agent_take *t = NULL;
 	memscan_filter f;
-	char msg[256];
 	int err;
 
 	if (r->s->snap_count >= r->ag->cfg.max_snapshots)
@@ -173,10 +172,7 @@ int agent_op_snapshot(agent_req *r)
 		memscan_process_free(proc);
 		return err;
 	}
-	if (agent_job_wanted(r->ag, sn->progress_ms))
-		return agent_job_start(r, proc, t->snap->base_bytes, sn->progress_ms, &agent_take_job, t);
-	err = agent_take_run(NULL, proc, t, msg, sizeof(msg));
-	return agent_take_finish(r, proc, t, err, msg);
+	return agent_job_run(r, proc, t->snap->base_bytes, sn->progress_ms, &agent_take_job, t);
 }
 
 int agent_op_release(agent_req *r)

@@ -380,13 +380,7 @@ static const agent_job_kind vset_work_job = { vset_work_run, vset_work_finish, v
 static int vset_work_start(agent_req *r, memscan_process *proc, struct vset_work *w, uint64_t total,
                            uint32_t progress_ms)
 {
-	char msg[8] = "";
-	int err;
-
-	if (agent_job_wanted(r->ag, progress_ms))
-		return agent_job_start(r, proc, total, progress_ms, &vset_work_job, w);
-	err = vset_work_run(NULL, proc, w, msg, sizeof(msg));
-	return vset_work_finish(r, proc, w, err, msg);
+	return agent_job_run(r, proc, total, progress_ms, &vset_work_job, w);
 }
 
 /* The scan's value and candidate limit, or (unknown-value scan) the room its copy needs. */

@@ -264,13 +264,35 @@ static void test_dropped_scan_audited(void **state)
 	dropped_scan_audited(0);
 }
 
+/* A scan asked without progress_ms runs on the worker; its client leaving mid-scan (its wait given up
+ * after 10 ms) stops it, audited CANCELLED with what its reads covered, not 0. */
+static void test_inline_scan_audited(void **state)
+{
+	Memscan__V1__Response *resp;
+	long long bytes;
+	ms_fixture f;
+	ms_peer p;
+
+	(void)state;
+	arena_start(&f);
+	assert_int_equal(ms_peer_connect(&p, &env, &env.full, 10000), 0);
+	assert_int_equal(nng_socket_set_ms(p.sock, NNG_OPT_RECVTIMEO, 10), 0);
+	resp = scan_req(&p, &f, 0);
+	assert_null(resp); /* 512 MiB is not scanned in 10 ms */
+	ms_peer_close(&p);
+	bytes = ms_agent_audited_bytes(&env, "scan", f.pid, "result=CANCELLED");
+	print_message("audited CANCELLED with %lld bytes\n", bytes);
+	assert_true(bytes > 0);
+	ms_fixture_stop(&f);
+}
+
 int main(void)
 {
 	static const char *const fixture_args[] = { "--pages", ARENA_PAGES, NULL };
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sigterm_mid_scan),      cmocka_unit_test(test_dropped_scan_audited),
-		cmocka_unit_test(test_job_places_come_back),  cmocka_unit_test(test_done_job_frees_its_place),
-		cmocka_unit_test(test_target_exits_mid_scan),
+		cmocka_unit_test(test_sigterm_mid_scan),         cmocka_unit_test(test_dropped_scan_audited),
+		cmocka_unit_test(test_inline_scan_audited),      cmocka_unit_test(test_job_places_come_back),
+		cmocka_unit_test(test_done_job_frees_its_place), cmocka_unit_test(test_target_exits_mid_scan),
 	};
 
 	alarm(110); /* a hang fails the run instead of stalling it (ctest allows 120 s) */
