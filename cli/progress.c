@@ -51,24 +51,22 @@ static void draw(struct cli_progress *p, uint64_t done)
 	char d[32], tot[32], r[32], eta[32] = "?", failed[40] = "";
 	unsigned pct = p->total ? (unsigned)((double)shown * 100 / (double)p->total) : 0;
 
-	done = shown;
-
-	if (rate > 0 && done <= p->total)
-		format_eta((double)(p->total - done) / rate, eta, sizeof(eta));
+	if (rate > 0 && shown <= p->total)
+		format_eta((double)(p->total - shown) / rate, eta, sizeof(eta));
 	if (p->parts && p->total)
 		draw_parts(p, shown);
 	else if (p->bytes && !p->total) /* how much there is to do is not known here */
-		fprintf(stderr, "\rmemscan: %s %s, %s/s\033[K", p->what, cli_human_size(done, d, sizeof(d)),
+		fprintf(stderr, "\rmemscan: %s %s, %s/s\033[K", p->what, cli_human_size(shown, d, sizeof(d)),
 		        cli_human_size((uint64_t)rate, r, sizeof(r)));
 	else if (p->bytes)
 		fprintf(stderr, "\rmemscan: %s %s of %s (%u%%), %s/s, ETA %s\033[K", p->what,
-		        cli_human_size(done, d, sizeof(d)), cli_human_size(p->total, tot, sizeof(tot)), pct,
+		        cli_human_size(shown, d, sizeof(d)), cli_human_size(p->total, tot, sizeof(tot)), pct,
 		        cli_human_size((uint64_t)rate, r, sizeof(r)), eta);
 	else {
 		if (p->failed)
 			snprintf(failed, sizeof(failed), ", %" PRIu64 " failed", p->failed);
 		fprintf(stderr, "\rmemscan: %s %" PRIu64 " of %" PRIu64 " (%u%%)%s, ETA %s\033[K", p->what,
-		        done, p->total, pct, failed, eta);
+		        shown, p->total, pct, failed, eta);
 	}
 	fflush(stderr);
 	p->drawn = 1;

@@ -2,20 +2,10 @@
 /* Progress of downloads: the memory bytes a client received, reported to the caller's callback a few
  * times a second (memscan_client_set_progress, or with each call's total _set_progress_total); and the
  * caller's wish to stop them (memscan_client_set_cancel). */
-#include <time.h>
-
 #include "client_internal.h"
 
 /* Time between two reports, as libmemscan's. */
 #define CLIENT_PROGRESS_EVERY_NS 100000000ull
-
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* Sets one of the two forms of callback (the other detached) with CTX. */
 static int set_progress(memscan_client *c, memscan_progress_fn fn, memscan_client_progress_total_fn total_fn,
@@ -63,7 +53,7 @@ void client_progress_note(memscan_client *c)
 
 	if (!c->progress_fn && !c->progress_total_fn)
 		return;
-	now = monotonic_ns();
+	now = chan_monotonic_ns();
 	if (now < c->progress_due_ns)
 		return;
 	c->progress_due_ns = now + CLIENT_PROGRESS_EVERY_NS;
